@@ -1,0 +1,21 @@
+/*
+ * clgrad.h — everything a program that trains with clgrad includes.
+ *
+ *     #include <clgrad.h>
+ *
+ * Build with: cc app.c $(pkg-config --cflags --libs clgrad)
+ *
+ * The layers are documented in their own headers:
+ *   clgrad/status.h   clg_status, clg_status_str, clg_last_error
+ *   clgrad/runtime.h  devices, contexts, device buffers
+ *   clgrad/ops.h      kernels on raw buffers (GEMM)
+ */
+#ifndef CLGRAD_H
+#define CLGRAD_H
+
+#include "clgrad/ops.h"
+#include "clgrad/runtime.h"
+#include "clgrad/status.h"
+#include "clgrad/version.h"
+
+#endif

@@ -1,0 +1,22 @@
+#!/bin/sh
+# Installs everything clgrad needs to build, test and train on Debian 12.
+# Run as root (or through sudo). Safe to run again: apt-get skips what is there.
+set -eu
+packages="
+  build-essential meson ninja-build pkg-config python3
+  ocl-icd-opencl-dev opencl-c-headers ocl-icd-libopencl1 pocl-opencl-icd clinfo
+  libclblast-dev zlib1g-dev libcjson-dev libcmocka-dev
+"
+missing=""
+for p in $packages; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
+        missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+    echo "setup-debian: installing$missing"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    # shellcheck disable=SC2086
+    apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+echo "setup-debian: all packages present"

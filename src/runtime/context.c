@@ -1,0 +1,224 @@
+/* Contexts: one device's OpenCL context and queue, launches, self test. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime_internal.h"
+
+/* CLGRAD_GEMM, or the default for the device class. */
+static clg_status initial_gemm_path(const clg_device_info *info, clg_gemm_path *path)
+{
+    const char *v = getenv("CLGRAD_GEMM");
+    if (!v || !*v || strcmp(v, "auto") == 0)
+        *path = info->type == CLG_DEVICE_CPU ? CLG_GEMM_NATIVE : CLG_GEMM_CLBLAST;
+    else if (strcmp(v, "clblast") == 0)
+        *path = CLG_GEMM_CLBLAST;
+    else if (strcmp(v, "native") == 0)
+        *path = CLG_GEMM_NATIVE;
+    else
+        return clg_fail(CLG_INVALID_ARGUMENT,
+                        "CLGRAD_GEMM='%s' is not a GEMM path: use clblast, native "
+                        "or auto",
+                        v);
+    return CLG_OK;
+}
+
+static bool profiling_requested(void)
+{
+    const char *v = getenv("CLGRAD_PROFILE");
+    return v && *v && strcmp(v, "0") != 0;
+}
+
+clg_status clg_context_create(int index, clg_context **out)
+{
+    if (!out)
+        return clg_fail(CLG_INVALID_ARGUMENT, "clg_context_create: ctx is NULL");
+    *out = NULL;
+    cl_platform_id platform;
+    cl_device_id device;
+    clg_status s = clg_device_handles(index, &platform, &device);
+    if (s != CLG_OK)
+        return s;
+
+    clg_context *ctx = calloc(1, sizeof *ctx);
+    if (!ctx)
+        return clg_fail(CLG_OUT_OF_HOST_MEMORY, "clg_context_create");
+    clg_device_info_get(index, &ctx->info);
+    s = initial_gemm_path(&ctx->info, &ctx->gemm_path);
+    if (s != CLG_OK) {
+        free(ctx);
+        return s;
+    }
+    ctx->platform = platform;
+    ctx->device = device;
+    pthread_mutex_init(&ctx->lock, NULL);
+
+    cl_context_properties props[] = {CL_CONTEXT_PLATFORM,
+                                     (cl_context_properties)platform, 0};
+    cl_int err;
+    ctx->context = clCreateContext(props, 1, &device, NULL, NULL, &err);
+    if (err != CL_SUCCESS) {
+        s = clg_fail_cl(err, "creating an OpenCL context on device %d (%s)", index,
+                        ctx->info.name);
+        clg_context_free(ctx);
+        return s;
+    }
+    cl_command_queue_properties qprops = 0;
+    if (profiling_requested()) {
+        qprops |= CL_QUEUE_PROFILING_ENABLE;
+        ctx->profile = clg_profile_create();
+    }
+    ctx->queue = clCreateCommandQueue(ctx->context, device, qprops, &err);
+    if (err != CL_SUCCESS) {
+        s = clg_fail_cl(err, "creating a command queue on device %d (%s)", index,
+                        ctx->info.name);
+        clg_context_free(ctx);
+        return s;
+    }
+    *out = ctx;
+    return CLG_OK;
+}
+
+void clg_context_free(clg_context *ctx)
+{
+    if (!ctx)
+        return;
+    if (ctx->queue)
+        clFinish(ctx->queue);
+    clg_profile_print_and_free(ctx);
+    clg_pool_free_all(ctx);
+    clg_program_cache_free(ctx);
+    if (ctx->queue)
+        clReleaseCommandQueue(ctx->queue);
+    if (ctx->context)
+        clReleaseContext(ctx->context);
+    pthread_mutex_destroy(&ctx->lock);
+    free(ctx);
+}
+
+const clg_device_info *clg_context_device(const clg_context *ctx)
+{
+    return ctx ? &ctx->info : NULL;
+}
+
+clg_status clg_context_finish(clg_context *ctx)
+{
+    if (!ctx)
+        return clg_fail(CLG_INVALID_ARGUMENT, "clg_context_finish: ctx is NULL");
+    cl_int err = clFinish(ctx->queue);
+    if (err != CL_SUCCESS)
+        return clg_fail_cl(err, "waiting for device %d (%s)", ctx->info.index,
+                           ctx->info.name);
+    clg_profile_flush(ctx);
+    return CLG_OK;
+}
+
+clg_status clg_kernel_arg(cl_kernel kernel, cl_uint i, size_t size, const void *value)
+{
+    cl_int err = clSetKernelArg(kernel, i, size, value);
+    if (err == CL_SUCCESS)
+        return CLG_OK;
+    char name[128] = "?";
+    clGetKernelInfo(kernel, CL_KERNEL_FUNCTION_NAME, sizeof name, name, NULL);
+    name[sizeof name - 1] = '\0';
+    return clg_fail_cl(err, "setting argument %u of kernel %s", i, name);
+}
+
+clg_status clg_launch(clg_context *ctx, cl_kernel kernel, cl_uint dims,
+                      const size_t *global, const size_t *local)
+{
+    size_t rounded[3];
+    for (cl_uint d = 0; d < dims; d++) {
+        size_t l = local ? local[d] : 1;
+        rounded[d] = (global[d] + l - 1) / l * l;
+        if (rounded[d] == 0)
+            return CLG_OK; /* empty range: nothing to do */
+    }
+    cl_event event = NULL;
+    cl_int err = clEnqueueNDRangeKernel(ctx->queue, kernel, dims, NULL, rounded, local,
+                                        0, NULL, ctx->profile ? &event : NULL);
+    if (err != CL_SUCCESS) {
+        char name[128] = "?";
+        clGetKernelInfo(kernel, CL_KERNEL_FUNCTION_NAME, sizeof name, name, NULL);
+        name[sizeof name - 1] = '\0';
+        return clg_fail_cl(err, "launching kernel %s on %s", name, ctx->info.name);
+    }
+    if (event) {
+        char name[128] = "?";
+        clGetKernelInfo(kernel, CL_KERNEL_FUNCTION_NAME, sizeof name, name, NULL);
+        name[sizeof name - 1] = '\0';
+        clg_profile_record(ctx, name, event);
+    }
+    return CLG_OK;
+}
+
+/* y = a * x + y over an odd length, so the bounds guard is exercised too. */
+static clg_status smoke_test(clg_context *ctx)
+{
+    enum { N = 1001 };
+    float x[N], y[N], got[N];
+    for (int i = 0; i < N; i++) {
+        x[i] = (float)i * 0.5f;
+        y[i] = (float)(N - i);
+    }
+    cl_kernel k;
+    clg_buffer *bx = NULL, *by = NULL;
+    clg_status s = clg_kernel_get(ctx, "smoke", NULL, "smoke_axpy", &k);
+    if (s == CLG_OK)
+        s = clg_buffer_create(ctx, sizeof x, &bx);
+    if (s == CLG_OK)
+        s = clg_buffer_create(ctx, sizeof y, &by);
+    if (s == CLG_OK)
+        s = clg_buffer_upload(bx, 0, x, sizeof x);
+    if (s == CLG_OK)
+        s = clg_buffer_upload(by, 0, y, sizeof y);
+    float a = 2.0f;
+    cl_int n = N;
+    cl_mem mx = clg_buffer_mem(bx), my = clg_buffer_mem(by);
+    if (s == CLG_OK)
+        s = clg_kernel_arg(k, 0, sizeof n, &n);
+    if (s == CLG_OK)
+        s = clg_kernel_arg(k, 1, sizeof a, &a);
+    if (s == CLG_OK)
+        s = clg_kernel_arg(k, 2, sizeof mx, &mx);
+    if (s == CLG_OK)
+        s = clg_kernel_arg(k, 3, sizeof my, &my);
+    size_t global = N, local = 64;
+    if (local > ctx->info.max_work_group_size)
+        local = ctx->info.max_work_group_size;
+    if (s == CLG_OK)
+        s = clg_launch(ctx, k, 1, &global, &local);
+    if (s == CLG_OK)
+        s = clg_buffer_download(by, 0, got, sizeof got);
+    for (int i = 0; s == CLG_OK && i < N; i++) {
+        float want = a * x[i] + y[i];
+        if (got[i] != want)
+            s = clg_fail(CLG_INTERNAL,
+                         "self test on %s: smoke_axpy gave %g at element %d, "
+                         "expected %g",
+                         ctx->info.name, (double)got[i], i, (double)want);
+    }
+    clg_buffer_free(bx);
+    clg_buffer_free(by);
+    return s;
+}
+
+clg_status clg_context_self_test(clg_context *ctx)
+{
+    if (!ctx)
+        return clg_fail(CLG_INVALID_ARGUMENT, "clg_context_self_test: ctx is NULL");
+    for (size_t i = 0; i < clg_kernel_family_count(); i++) {
+        const char *family = clg_kernel_family_name(i);
+        char *source;
+        cl_program program;
+        clg_status s = clg_kernel_source(family, &source);
+        if (s != CLG_OK)
+            return s;
+        s = clg_program_build(ctx, family, source, NULL, &program);
+        free(source);
+        if (s != CLG_OK)
+            return s;
+    }
+    return smoke_test(ctx);
+}

@@ -1,0 +1,242 @@
+/* The program and kernel cache, and where kernel sources come from. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "embedded_kernels.h"
+#include "runtime_internal.h"
+
+struct clg_program_entry {
+    clg_program_entry *next;
+    char *label;
+    char *options; /* the caller's options; "" for none */
+    cl_program program;
+};
+
+struct clg_kernel_entry {
+    clg_kernel_entry *next;
+    cl_program program;
+    char *name;
+    cl_kernel kernel;
+};
+
+size_t clg_kernel_family_count(void)
+{
+    return clg_embedded_kernel_count;
+}
+
+const char *clg_kernel_family_name(size_t i)
+{
+    return i < clg_embedded_kernel_count ? clg_embedded_kernels[i].name : NULL;
+}
+
+static clg_status read_file(const char *path, char **out)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return clg_fail(CLG_NOT_FOUND, "cannot open kernel source %s: %s", path,
+                        strerror(errno));
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    for (;;) {
+        if (cap - len < 4096) {
+            cap = cap ? cap * 2 : 16384;
+            char *grown = realloc(buf, cap);
+            if (!grown) {
+                free(buf);
+                fclose(f);
+                return clg_fail(CLG_OUT_OF_HOST_MEMORY, "reading %s", path);
+            }
+            buf = grown;
+        }
+        size_t n = fread(buf + len, 1, cap - len - 1, f);
+        len += n;
+        if (n == 0)
+            break;
+    }
+    bool failed = ferror(f);
+    fclose(f);
+    if (failed) {
+        free(buf);
+        return clg_fail(CLG_IO_ERROR, "reading kernel source %s failed", path);
+    }
+    buf[len] = '\0';
+    *out = buf;
+    return CLG_OK;
+}
+
+clg_status clg_kernel_source(const char *family, char **source)
+{
+    const char *dir = getenv("CLGRAD_KERNEL_DIR");
+    if (dir && *dir) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s.cl", dir, family);
+        clg_status s = read_file(path, source);
+        if (s != CLG_OK)
+            return clg_fail_prefix(s, "CLGRAD_KERNEL_DIR=%s", dir);
+        return CLG_OK;
+    }
+    for (size_t i = 0; i < clg_embedded_kernel_count; i++) {
+        if (strcmp(clg_embedded_kernels[i].name, family) == 0) {
+            *source = strdup(clg_embedded_kernels[i].source);
+            if (!*source)
+                return clg_fail(CLG_OUT_OF_HOST_MEMORY, "copying kernel source");
+            return CLG_OK;
+        }
+    }
+    return clg_fail(CLG_NOT_FOUND, "no kernel family '%s' is built into clgrad",
+                    family);
+}
+
+static clg_status build_failure(clg_context *ctx, cl_program program, const char *label,
+                                const char *options, cl_int err)
+{
+    size_t len = 0;
+    clGetProgramBuildInfo(program, ctx->device, CL_PROGRAM_BUILD_LOG, 0, NULL, &len);
+    char *log = calloc(len + 1, 1);
+    if (log)
+        clGetProgramBuildInfo(program, ctx->device, CL_PROGRAM_BUILD_LOG, len, log,
+                              NULL);
+    clg_status s =
+        clg_fail(CLG_BUILD_FAILED,
+                 "kernel family '%s' failed to compile for device %d "
+                 "(%s) with options '%s': %s (%d)\nbuild log:\n%s",
+                 label, ctx->info.index, ctx->info.name, options,
+                 clg_cl_error_name(err), (int)err, log && *log ? log : "(empty)");
+    free(log);
+    return s;
+}
+
+static clg_status compile(clg_context *ctx, const char *label, const char *source,
+                          const char *options, cl_program *out)
+{
+    char full[2048];
+    bool cl12 = ctx->info.c_major > 1 || ctx->info.c_minor >= 2;
+    int n = snprintf(full, sizeof full, "%s%s", cl12 ? "-cl-std=CL1.2 " : "", options);
+    if (n < 0 || (size_t)n >= sizeof full)
+        return clg_fail(CLG_INVALID_ARGUMENT, "build options for '%s' too long", label);
+    cl_int err;
+    cl_program program =
+        clCreateProgramWithSource(ctx->context, 1, &source, NULL, &err);
+    if (err != CL_SUCCESS)
+        return clg_fail_cl(err, "creating program '%s'", label);
+    err = clBuildProgram(program, 1, &ctx->device, full, NULL, NULL);
+    if (err != CL_SUCCESS) {
+        clg_status s = build_failure(ctx, program, label, full, err);
+        clReleaseProgram(program);
+        return s;
+    }
+    *out = program;
+    return CLG_OK;
+}
+
+static clg_status program_locked(clg_context *ctx, const char *label,
+                                 const char *source, const char *options,
+                                 cl_program *out)
+{
+    for (clg_program_entry *e = ctx->programs; e; e = e->next) {
+        if (strcmp(e->label, label) == 0 && strcmp(e->options, options) == 0) {
+            *out = e->program;
+            return CLG_OK;
+        }
+    }
+    char *own_source = NULL;
+    if (!source) {
+        clg_status s = clg_kernel_source(label, &own_source);
+        if (s != CLG_OK)
+            return s;
+        source = own_source;
+    }
+    cl_program program;
+    clg_status s = compile(ctx, label, source, options, &program);
+    free(own_source);
+    if (s != CLG_OK)
+        return s;
+    clg_program_entry *e = calloc(1, sizeof *e);
+    if (e) {
+        e->label = strdup(label);
+        e->options = strdup(options);
+    }
+    if (!e || !e->label || !e->options) {
+        if (e) {
+            free(e->label);
+            free(e->options);
+        }
+        free(e);
+        clReleaseProgram(program);
+        return clg_fail(CLG_OUT_OF_HOST_MEMORY, "caching program '%s'", label);
+    }
+    e->program = program;
+    e->next = ctx->programs;
+    ctx->programs = e;
+    *out = program;
+    return CLG_OK;
+}
+
+clg_status clg_program_build(clg_context *ctx, const char *label, const char *source,
+                             const char *options, cl_program *program)
+{
+    if (!ctx || !label || !program)
+        return clg_fail(CLG_INVALID_ARGUMENT, "clg_program_build: NULL argument");
+    pthread_mutex_lock(&ctx->lock);
+    clg_status s = program_locked(ctx, label, source, options ? options : "", program);
+    pthread_mutex_unlock(&ctx->lock);
+    return s;
+}
+
+clg_status clg_kernel_get(clg_context *ctx, const char *family, const char *options,
+                          const char *name, cl_kernel *kernel)
+{
+    if (!ctx || !family || !name || !kernel)
+        return clg_fail(CLG_INVALID_ARGUMENT, "clg_kernel_get: NULL argument");
+    pthread_mutex_lock(&ctx->lock);
+    cl_program program;
+    clg_status s = program_locked(ctx, family, NULL, options ? options : "", &program);
+    for (clg_kernel_entry *e = ctx->kernels; s == CLG_OK && e; e = e->next) {
+        if (e->program == program && strcmp(e->name, name) == 0) {
+            *kernel = e->kernel;
+            pthread_mutex_unlock(&ctx->lock);
+            return CLG_OK;
+        }
+    }
+    if (s == CLG_OK) {
+        cl_int err;
+        cl_kernel k = clCreateKernel(program, name, &err);
+        clg_kernel_entry *e = err == CL_SUCCESS ? calloc(1, sizeof *e) : NULL;
+        if (err != CL_SUCCESS) {
+            s = clg_fail_cl(err, "kernel %s in family '%s'", name, family);
+        } else if (!e || !(e->name = strdup(name))) {
+            free(e);
+            clReleaseKernel(k);
+            s = clg_fail(CLG_OUT_OF_HOST_MEMORY, "caching kernel %s", name);
+        } else {
+            e->program = program;
+            e->kernel = k;
+            e->next = ctx->kernels;
+            ctx->kernels = e;
+            *kernel = k;
+        }
+    }
+    pthread_mutex_unlock(&ctx->lock);
+    return s;
+}
+
+void clg_program_cache_free(clg_context *ctx)
+{
+    for (clg_kernel_entry *e = ctx->kernels, *next; e; e = next) {
+        next = e->next;
+        clReleaseKernel(e->kernel);
+        free(e->name);
+        free(e);
+    }
+    for (clg_program_entry *e = ctx->programs, *next; e; e = next) {
+        next = e->next;
+        clReleaseProgram(e->program);
+        free(e->label);
+        free(e->options);
+        free(e);
+    }
+    ctx->kernels = NULL;
+    ctx->programs = NULL;
+}

@@ -1,0 +1,6 @@
+#include "clgrad/version.h"
+
+const char *clg_version(void)
+{
+    return CLG_VERSION;
+}

@@ -1,0 +1,26 @@
+#!/bin/sh
+# Installs clgrad into a scratch prefix, then builds examples/list_devices.c
+# with nothing but the installed headers and `pkg-config clgrad`, and runs it.
+set -eu
+src=$1
+build=$2
+dest=$(mktemp -d)
+trap 'rm -rf "$dest"' EXIT
+
+meson install -C "$build" --destdir "$dest" --no-rebuild >"$dest/install.log" 2>&1 ||
+    { cat "$dest/install.log"; exit 1; }
+pcdir=$(dirname "$(find "$dest" -name clgrad.pc | head -n 1)")
+[ -f "$pcdir/clgrad.pc" ] || { echo "clgrad.pc was not installed"; exit 1; }
+[ -f "$(find "$dest" -path '*include/clgrad.h' | head -n 1)" ] || { echo "clgrad.h missing"; exit 1; }
+
+export PKG_CONFIG_PATH="$pcdir" PKG_CONFIG_SYSROOT_DIR="$dest"
+cc -std=c11 -Wall -Wextra -Werror "$src/examples/list_devices.c" \
+    $(pkg-config --cflags --libs clgrad) -o "$dest/list_devices"
+libdir=$(dirname "$(find "$dest" -name 'libclgrad.so' | head -n 1)")
+out=$(LD_LIBRARY_PATH="$libdir" "$dest/list_devices")
+echo "$out"
+echo "$out" | grep -q '^0: ' || { echo "list_devices printed no device"; exit 1; }
+# It must have loaded the installed library, not the build tree's.
+LD_LIBRARY_PATH="$libdir" ldd "$dest/list_devices" | grep -q "$dest" ||
+    { echo "list_devices did not link the installed libclgrad"; exit 1; }
+echo "install_and_link: 1 passed, 0 failed"

@@ -1,0 +1,197 @@
+/* Device enumeration and selection by index, type and name. */
+#include <stdlib.h>
+
+#include "test_util.h"
+
+static int device_count(void)
+{
+    int n = 0;
+    assert_ok(clg_device_count(&n));
+    return n;
+}
+
+static void test_enumeration_finds_a_described_device(void **state)
+{
+    (void)state;
+    int n = device_count();
+    assert_true(n >= 1);
+    for (int i = 0; i < n; i++) {
+        clg_device_info info;
+        assert_ok(clg_device_info_get(i, &info));
+        assert_int_equal(info.index, i);
+        assert_true(strlen(info.name) > 0);
+        assert_true(strlen(info.platform_name) > 0);
+        assert_contains(info.version, "OpenCL");
+        assert_contains(info.c_version, "OpenCL C");
+        assert_true(info.c_major >= 1);
+        assert_true(info.compute_units >= 1);
+        assert_true(info.global_mem_bytes > 0);
+        assert_true(info.max_alloc_bytes > 0);
+        assert_true(info.max_alloc_bytes <= info.global_mem_bytes);
+        assert_true(info.max_work_group_size >= 1);
+    }
+}
+
+static void test_enumeration_is_stable(void **state)
+{
+    (void)state;
+    clg_device_info a, b;
+    assert_ok(clg_device_info_get(0, &a));
+    assert_ok(clg_device_info_get(0, &b));
+    assert_memory_equal(&a, &b, sizeof a);
+}
+
+static void test_info_rejects_an_index_out_of_range(void **state)
+{
+    (void)state;
+    clg_device_info info;
+    assert_int_equal(clg_device_info_get(device_count(), &info), CLG_NO_DEVICE);
+    assert_int_equal(clg_device_info_get(-1, &info), CLG_NO_DEVICE);
+}
+
+static int first_of_type(clg_device_type type)
+{
+    for (int i = 0; i < device_count(); i++) {
+        clg_device_info info;
+        assert_ok(clg_device_info_get(i, &info));
+        if (info.type == type)
+            return i;
+    }
+    return -1;
+}
+
+static void test_default_prefers_gpu_then_cpu(void **state)
+{
+    (void)state;
+    int want = first_of_type(CLG_DEVICE_GPU), got;
+    if (want < 0)
+        want = first_of_type(CLG_DEVICE_CPU);
+    if (want < 0)
+        want = 0;
+    assert_ok(clg_device_default(&got));
+    assert_int_equal(got, want);
+}
+
+static void test_select_by_index_type_and_name(void **state)
+{
+    (void)state;
+    clg_device_info first;
+    assert_ok(clg_device_info_get(0, &first));
+    int got = -1;
+    assert_ok(clg_device_select("0", &got));
+    assert_int_equal(got, 0);
+
+    const char *type = clg_device_type_str(first.type);
+    assert_ok(clg_device_select(type, &got));
+    assert_int_equal(got, 0);
+
+    /* Upper-case type and a case-changed piece of the name still match. */
+    char spec[64], upper[16];
+    size_t i = 0;
+    for (; type[i] && i < sizeof upper - 1; i++)
+        upper[i] = (char)(type[i] - 'a' + 'A');
+    upper[i] = '\0';
+    assert_ok(clg_device_select(upper, &got));
+    assert_int_equal(got, 0);
+
+    snprintf(spec, sizeof spec, "name:%.6s", first.name);
+    for (char *p = spec + 5; *p; p++)
+        if (*p >= 'a' && *p <= 'z')
+            *p = (char)(*p - 'a' + 'A');
+        else if (*p >= 'A' && *p <= 'Z')
+            *p = (char)(*p - 'A' + 'a');
+    assert_ok(clg_device_select(spec, &got));
+    assert_int_equal(got, 0);
+}
+
+static void test_select_unknown_name_lists_devices(void **state)
+{
+    (void)state;
+    clg_device_info first;
+    assert_ok(clg_device_info_get(0, &first));
+    int got = 42;
+    assert_int_equal(clg_device_select("name:no-such-device-xyz", &got), CLG_NO_DEVICE);
+    assert_int_equal(got, 42); /* untouched on failure */
+    assert_contains(clg_last_error(), "no-such-device-xyz");
+    assert_contains(clg_last_error(), first.name);
+}
+
+static void test_select_index_out_of_range_is_no_device(void **state)
+{
+    (void)state;
+    int got;
+    assert_int_equal(clg_device_select("4096", &got), CLG_NO_DEVICE);
+    assert_contains(clg_last_error(), "4096");
+}
+
+static void test_select_rejects_malformed_specs(void **state)
+{
+    (void)state;
+    int got;
+    const char *bad[] = {"-1", "1.5", "fastest", "name:", "gpu0", " 0"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        assert_int_equal(clg_device_select(bad[i], &got), CLG_INVALID_ARGUMENT);
+        assert_contains(clg_last_error(), "is not a device spec");
+        assert_contains(clg_last_error(), "name:SUBSTRING");
+    }
+}
+
+static void test_select_missing_type_is_no_device(void **state)
+{
+    (void)state;
+    int got;
+    if (first_of_type(CLG_DEVICE_ACCELERATOR) >= 0)
+        skip();
+    assert_int_equal(clg_device_select("accelerator", &got), CLG_NO_DEVICE);
+    assert_contains(clg_last_error(), "no accelerator device");
+}
+
+static void test_select_reads_clgrad_device(void **state)
+{
+    (void)state;
+    int got;
+    setenv("CLGRAD_DEVICE", "0", 1);
+    assert_ok(clg_device_select(NULL, &got));
+    assert_int_equal(got, 0);
+    setenv("CLGRAD_DEVICE", "bogus", 1);
+    assert_int_equal(clg_device_select("", &got), CLG_INVALID_ARGUMENT);
+    assert_contains(clg_last_error(), "CLGRAD_DEVICE 'bogus'");
+    setenv("CLGRAD_DEVICE", "name:zzz-nothing", 1);
+    assert_int_equal(clg_device_select(NULL, &got), CLG_NO_DEVICE);
+    assert_contains(clg_last_error(), "CLGRAD_DEVICE");
+    /* An explicit spec wins over the environment. */
+    assert_ok(clg_device_select("0", &got));
+    unsetenv("CLGRAD_DEVICE");
+}
+
+static void test_context_reports_its_device(void **state)
+{
+    (void)state;
+    clg_context *ctx;
+    assert_ok(clg_context_create(0, &ctx));
+    clg_device_info info;
+    assert_ok(clg_device_info_get(0, &info));
+    assert_string_equal(clg_context_device(ctx)->name, info.name);
+    assert_ok(clg_context_finish(ctx));
+    clg_context_free(ctx);
+    clg_context_free(NULL);
+    assert_int_equal(clg_context_create(device_count(), &ctx), CLG_NO_DEVICE);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_enumeration_finds_a_described_device),
+        cmocka_unit_test(test_enumeration_is_stable),
+        cmocka_unit_test(test_info_rejects_an_index_out_of_range),
+        cmocka_unit_test(test_default_prefers_gpu_then_cpu),
+        cmocka_unit_test(test_select_by_index_type_and_name),
+        cmocka_unit_test(test_select_unknown_name_lists_devices),
+        cmocka_unit_test(test_select_index_out_of_range_is_no_device),
+        cmocka_unit_test(test_select_rejects_malformed_specs),
+        cmocka_unit_test(test_select_missing_type_is_no_device),
+        cmocka_unit_test(test_select_reads_clgrad_device),
+        cmocka_unit_test(test_context_reports_its_device),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,160 @@
+/* clgrad-devices, driven as a user would: its text, JSON and exit codes. */
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+
+#include "test_util.h"
+
+typedef struct run_result {
+    int status;
+    char out[65536];
+} run_result;
+
+/* Runs `clgrad-devices ARGS` with `env` prefixed; stdout and stderr together. */
+static void run_tool(const char *env, const char *args, run_result *r)
+{
+    const char *bin = getenv("CLGRAD_DEVICES_BIN");
+    assert_non_null(bin);
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "%s '%s' %s 2>&1", env ? env : "", bin, args);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t n = fread(r->out, 1, sizeof r->out - 1, p);
+    r->out[n] = '\0';
+    int st = pclose(p);
+    r->status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void test_text_lists_the_device_as_working(void **state)
+{
+    (void)state;
+    static run_result r;
+    run_tool(NULL, "", &r);
+    assert_int_equal(r.status, 0);
+    clg_device_info info;
+    assert_ok(clg_device_info_get(0, &info));
+    assert_contains(r.out, info.name);
+    assert_contains(r.out, "clgrad works    yes");
+    assert_contains(r.out, "OpenCL C");
+    assert_contains(r.out, "compute units");
+    assert_contains(r.out, "max alloc");
+    assert_contains(r.out, "fp16");
+    int def;
+    assert_ok(clg_device_default(&def));
+    char marker[16];
+    snprintf(marker, sizeof marker, "\n* %-2d ", def);
+    assert_contains(r.out, marker);
+}
+
+static void test_json_parses_and_describes_devices(void **state)
+{
+    (void)state;
+    static run_result r;
+    run_tool(NULL, "--json", &r);
+    assert_int_equal(r.status, 0);
+    cJSON *root = cJSON_Parse(r.out);
+    if (!root)
+        fail_msg("--json output is not JSON:\n%s", r.out);
+    cJSON *devices = cJSON_GetObjectItemCaseSensitive(root, "devices");
+    assert_true(cJSON_IsArray(devices));
+    int count;
+    assert_ok(clg_device_count(&count));
+    assert_int_equal(cJSON_GetArraySize(devices), count);
+    int defaults = 0;
+    cJSON *d;
+    cJSON_ArrayForEach(d, devices)
+    {
+        const char *keys[] = {"index",
+                              "name",
+                              "vendor",
+                              "platform",
+                              "type",
+                              "opencl_version",
+                              "opencl_c_version",
+                              "driver_version",
+                              "compute_units",
+                              "max_clock_mhz",
+                              "global_mem_bytes",
+                              "local_mem_bytes",
+                              "max_alloc_bytes",
+                              "fp16",
+                              "fp64",
+                              "default",
+                              "works"};
+        for (size_t k = 0; k < sizeof keys / sizeof *keys; k++)
+            if (!cJSON_HasObjectItem(d, keys[k]))
+                fail_msg("device entry lacks \"%s\":\n%s", keys[k], r.out);
+        defaults += cJSON_IsTrue(cJSON_GetObjectItem(d, "default"));
+    }
+    assert_int_equal(defaults, 1);
+    assert_true(
+        cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetArrayItem(devices, 0), "works")));
+    cJSON_Delete(root);
+}
+
+static void test_no_platform_explains_and_exits_2(void **state)
+{
+    (void)state;
+    static run_result r;
+    run_tool("OCL_ICD_VENDORS=/nonexistent", "", &r);
+    assert_int_equal(r.status, 2);
+    assert_contains(r.out, "no OpenCL platform found");
+    assert_contains(r.out, "apt-get install pocl-opencl-icd");
+
+    run_tool("OCL_ICD_VENDORS=/nonexistent", "--json", &r);
+    assert_int_equal(r.status, 2);
+    /* stdout still holds a JSON object, then the sentence on stderr. */
+    cJSON *root = cJSON_ParseWithOpts(r.out, NULL, false);
+    assert_non_null(root);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(root, "devices")), 0);
+    assert_true(cJSON_IsString(cJSON_GetObjectItem(root, "error")));
+    cJSON_Delete(root);
+}
+
+static void test_flags_help_version_and_errors(void **state)
+{
+    (void)state;
+    static run_result r;
+    run_tool(NULL, "--help", &r);
+    assert_int_equal(r.status, 0);
+    assert_contains(r.out, "usage: clgrad-devices");
+    assert_contains(r.out, "--bench");
+    run_tool(NULL, "--version", &r);
+    assert_int_equal(r.status, 0);
+    assert_contains(r.out, CLG_VERSION);
+    run_tool(NULL, "--frobnicate", &r);
+    assert_int_equal(r.status, 2);
+    assert_contains(r.out, "unknown option '--frobnicate'");
+    run_tool(NULL, "--device", &r);
+    assert_int_equal(r.status, 2);
+    assert_contains(r.out, "--device needs a value");
+    run_tool(NULL, "--device 999", &r);
+    assert_int_equal(r.status, 2);
+    assert_contains(r.out, "no device 999");
+    run_tool("CLGRAD_DEVICE=name:nothing-like-this", "", &r);
+    assert_int_equal(r.status, 0); /* the listing ignores the default choice */
+}
+
+static void test_device_flag_limits_the_listing(void **state)
+{
+    (void)state;
+    static run_result r;
+    run_tool(NULL, "--device 0 --json", &r);
+    assert_int_equal(r.status, 0);
+    cJSON *root = cJSON_Parse(r.out);
+    assert_non_null(root);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(root, "devices")), 1);
+    cJSON_Delete(root);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_text_lists_the_device_as_working),
+        cmocka_unit_test(test_json_parses_and_describes_devices),
+        cmocka_unit_test(test_no_platform_explains_and_exits_2),
+        cmocka_unit_test(test_flags_help_version_and_errors),
+        cmocka_unit_test(test_device_flag_limits_the_listing),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

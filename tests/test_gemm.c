@@ -1,0 +1,194 @@
+/* clg_gemm on both paths against a double-precision host reference. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "test_util.h"
+
+typedef struct gemm_case {
+    size_t M, N, K;
+} gemm_case;
+
+/* Odd sizes that do not divide the 8 x 16 native block or CLBlast's tiles. */
+static const gemm_case cases[] = {
+    {1, 1, 1}, {7, 13, 5}, {13, 7, 33}, {33, 17, 64}, {64, 96, 100}, {17, 130, 9},
+};
+
+/* Reference: C = alpha op(A) op(B) + beta C, and the bound on rounding error. */
+static void host_gemm(bool ta, bool tb, size_t M, size_t N, size_t K, float alpha,
+                      const float *A, size_t lda, const float *B, size_t ldb,
+                      float beta, const float *C, size_t ldc, double *out,
+                      double *bound)
+{
+    for (size_t i = 0; i < M; i++) {
+        for (size_t j = 0; j < N; j++) {
+            double acc = 0, mag = 0;
+            for (size_t k = 0; k < K; k++) {
+                double a = ta ? A[k * lda + i] : A[i * lda + k];
+                double b = tb ? B[j * ldb + k] : B[k * ldb + j];
+                acc += a * b;
+                mag += fabs(a * b);
+            }
+            double c = beta == 0.0f ? 0.0 : (double)beta * C[i * ldc + j];
+            out[i * N + j] = alpha * acc + c;
+            bound[i * N + j] = 1e-5 * (fabs(alpha) * mag + fabs(c)) + 1e-6;
+        }
+    }
+}
+
+static clg_buffer *upload(clg_context *ctx, const float *data, size_t n)
+{
+    clg_buffer *b;
+    assert_ok(clg_buffer_create(ctx, n * sizeof(float), &b));
+    assert_ok(clg_buffer_upload(b, 0, data, n * sizeof(float)));
+    return b;
+}
+
+/* One product with padded leading dimensions and offsets into each buffer. */
+static void check_case(clg_context *ctx, gemm_case g, bool ta, bool tb, float alpha,
+                       float beta)
+{
+    const size_t pad = 3, off = 5;
+    size_t a_rows = ta ? g.K : g.M, a_cols = ta ? g.M : g.K;
+    size_t b_rows = tb ? g.N : g.K, b_cols = tb ? g.K : g.N;
+    size_t lda = a_cols + pad, ldb = b_cols + pad, ldc = g.N + pad;
+    size_t na = off + a_rows * lda, nb = off + b_rows * ldb, nc = off + g.M * ldc;
+    float *A = malloc(na * sizeof *A), *B = malloc(nb * sizeof *B);
+    float *C = malloc(nc * sizeof *C), *got = malloc(nc * sizeof *got);
+    double *want = malloc(g.M * g.N * sizeof *want);
+    double *bound = malloc(g.M * g.N * sizeof *bound);
+    uint32_t seed = (uint32_t)(g.M * 131 + g.N * 17 + g.K);
+    for (size_t i = 0; i < na; i++)
+        A[i] = test_random(&seed);
+    for (size_t i = 0; i < nb; i++)
+        B[i] = test_random(&seed);
+    for (size_t i = 0; i < nc; i++) /* NaN where beta == 0: C must not be read */
+        C[i] = beta == 0.0f ? NAN : test_random(&seed);
+    host_gemm(ta, tb, g.M, g.N, g.K, alpha, A + off, lda, B + off, ldb, beta, C + off,
+              ldc, want, bound);
+
+    clg_buffer *bA = upload(ctx, A, na), *bB = upload(ctx, B, nb),
+               *bC = upload(ctx, C, nc);
+    assert_ok(clg_gemm(ctx, ta, tb, g.M, g.N, g.K, alpha, bA, off, lda, bB, off, ldb,
+                       beta, bC, off, ldc));
+    assert_ok(clg_buffer_download(bC, 0, got, nc * sizeof(float)));
+    for (size_t i = 0; i < g.M; i++) {
+        for (size_t j = 0; j < g.N; j++) {
+            double w = want[i * g.N + j], v = got[off + i * ldc + j];
+            if (!(fabs(v - w) <= bound[i * g.N + j]))
+                fail_msg(
+                    "%s gemm %zux%zux%zu ta=%d tb=%d: C[%zu,%zu] = %.8g, want %.8g",
+                    clg_gemm_path_str(clg_context_gemm_path(ctx)), g.M, g.N, g.K, ta,
+                    tb, i, j, v, w);
+        }
+        /* The padding after each row is left alone. */
+        for (size_t j = g.N; j < ldc && i + 1 < g.M; j++) {
+            float before = C[off + i * ldc + j], after = got[off + i * ldc + j];
+            assert_true(memcmp(&before, &after, sizeof before) == 0);
+        }
+    }
+    clg_buffer_free(bA);
+    clg_buffer_free(bB);
+    clg_buffer_free(bC);
+    free(A), free(B), free(C), free(got), free(want), free(bound);
+}
+
+static void check_all(clg_context *ctx, clg_gemm_path path)
+{
+    assert_ok(clg_context_set_gemm_path(ctx, path));
+    assert_int_equal(clg_context_gemm_path(ctx), path);
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++)
+        for (int t = 0; t < 4; t++)
+            check_case(ctx, cases[c], t & 1, t & 2, 1.0f, 0.0f);
+    /* alpha and beta, on a size that takes every code path. */
+    check_case(ctx, (gemm_case){37, 45, 29}, false, true, 1.5f, 0.5f);
+    check_case(ctx, (gemm_case){37, 45, 29}, true, false, -0.5f, 1.0f);
+}
+
+static void test_native_matches_host_reference(void **state)
+{
+    check_all(*state, CLG_GEMM_NATIVE);
+}
+
+static void test_clblast_matches_host_reference(void **state)
+{
+    check_all(*state, CLG_GEMM_CLBLAST);
+}
+
+static void test_larger_than_a_tile_on_both_paths(void **state)
+{
+    clg_context *ctx = *state;
+    for (int p = CLG_GEMM_CLBLAST; p <= CLG_GEMM_NATIVE; p++) {
+        assert_ok(clg_context_set_gemm_path(ctx, (clg_gemm_path)p));
+        check_case(ctx, (gemm_case){130, 257, 200}, false, false, 1.0f, 0.0f);
+        check_case(ctx, (gemm_case){64, 256, 784}, false, true, 1.0f, 0.0f);
+    }
+}
+
+static void test_k_zero_scales_c_by_beta(void **state)
+{
+    clg_context *ctx = *state;
+    for (int p = CLG_GEMM_CLBLAST; p <= CLG_GEMM_NATIVE; p++) {
+        assert_ok(clg_context_set_gemm_path(ctx, (clg_gemm_path)p));
+        float c[6] = {1, 2, 3, 4, 5, 6}, out[6];
+        clg_buffer *bC = upload(ctx, c, 6);
+        assert_ok(clg_gemm(ctx, false, false, 2, 3, 0, 1.0f, NULL, 0, 1, NULL, 0, 3,
+                           2.0f, bC, 0, 3));
+        assert_ok(clg_buffer_download(bC, 0, out, sizeof out));
+        for (int i = 0; i < 6; i++)
+            assert_true(out[i] == 2.0f * c[i]);
+        clg_buffer_free(bC);
+    }
+}
+
+static void test_bad_arguments_name_the_matrix(void **state)
+{
+    clg_context *ctx = *state;
+    clg_buffer *small, *big;
+    assert_ok(clg_buffer_create(ctx, 10 * sizeof(float), &small));
+    assert_ok(clg_buffer_create(ctx, 100 * sizeof(float), &big));
+    /* B needs 4 x 5 = 20 floats, has 10. */
+    assert_int_equal(
+        clg_gemm(ctx, false, false, 3, 5, 4, 1, big, 0, 4, small, 0, 5, 0, big, 0, 5),
+        CLG_INVALID_ARGUMENT);
+    assert_contains(clg_last_error(), "matrix B");
+    assert_contains(clg_last_error(), "needs 20 floats, its buffer holds 10");
+    /* A leading dimension shorter than a row. */
+    assert_int_equal(
+        clg_gemm(ctx, false, false, 3, 5, 4, 1, big, 0, 3, big, 0, 5, 0, big, 0, 5),
+        CLG_INVALID_ARGUMENT);
+    assert_contains(clg_last_error(), "leading dimension of A is 3");
+    assert_int_equal(
+        clg_gemm(ctx, false, false, 3, 5, 4, 1, big, 0, 4, big, 0, 5, 0, NULL, 0, 5),
+        CLG_INVALID_ARGUMENT);
+    assert_contains(clg_last_error(), "matrix C is NULL");
+    clg_buffer_free(small);
+    clg_buffer_free(big);
+}
+
+static void test_unknown_clgrad_gemm_value_is_refused(void **state)
+{
+    (void)state;
+    setenv("CLGRAD_GEMM", "fastest", 1);
+    clg_context *ctx = NULL;
+    assert_int_equal(clg_context_create(0, &ctx), CLG_INVALID_ARGUMENT);
+    assert_null(ctx);
+    assert_contains(clg_last_error(), "CLGRAD_GEMM='fastest'");
+    setenv("CLGRAD_GEMM", "native", 1);
+    assert_ok(clg_context_create(0, &ctx));
+    assert_int_equal(clg_context_gemm_path(ctx), CLG_GEMM_NATIVE);
+    clg_context_free(ctx);
+    unsetenv("CLGRAD_GEMM");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_native_matches_host_reference),
+        cmocka_unit_test(test_clblast_matches_host_reference),
+        cmocka_unit_test(test_larger_than_a_tile_on_both_paths),
+        cmocka_unit_test(test_k_zero_scales_c_by_beta),
+        cmocka_unit_test(test_bad_arguments_name_the_matrix),
+        cmocka_unit_test(test_unknown_clgrad_gemm_value_is_refused),
+    };
+    return cmocka_run_group_tests(tests, test_context_setup, test_context_teardown);
+}

@@ -1,0 +1,170 @@
+/* Kernel sources, the program cache, build errors and profiling. */
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "test_util.h"
+
+#include "runtime_internal.h"
+
+static clg_context *new_context(void)
+{
+    int dev;
+    clg_context *ctx = NULL;
+    assert_ok(clg_device_select(NULL, &dev));
+    assert_ok(clg_context_create(dev, &ctx));
+    return ctx;
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void test_self_test_passes_on_the_default_device(void **state)
+{
+    (void)state;
+    clg_context *ctx = new_context();
+    assert_ok(clg_context_self_test(ctx));
+    clg_context_free(ctx);
+}
+
+static void test_every_family_is_embedded(void **state)
+{
+    (void)state;
+    assert_true(clg_kernel_family_count() >= 2);
+    for (size_t i = 0; i < clg_kernel_family_count(); i++) {
+        char *src = NULL;
+        assert_ok(clg_kernel_source(clg_kernel_family_name(i), &src));
+        assert_contains(src, "__kernel");
+        free(src);
+    }
+    char *src;
+    assert_int_equal(clg_kernel_source("no_such_family", &src), CLG_NOT_FOUND);
+    assert_contains(clg_last_error(), "no_such_family");
+}
+
+static void test_compile_error_surfaces_device_and_build_log(void **state)
+{
+    (void)state;
+    clg_context *ctx = new_context();
+    cl_program program;
+    const char *broken =
+        "__kernel void k(__global float *x) { x[0] = undeclared_thing; }\n";
+    clg_status s = clg_program_build(ctx, "broken", broken, "-DFOO=1", &program);
+    assert_int_equal(s, CLG_BUILD_FAILED);
+    assert_contains(clg_last_error(), "kernel family 'broken' failed to compile");
+    assert_contains(clg_last_error(), clg_context_device(ctx)->name);
+    assert_contains(clg_last_error(), "-DFOO=1");
+    assert_contains(clg_last_error(), "CL_BUILD_PROGRAM_FAILURE");
+    assert_contains(clg_last_error(), "undeclared_thing");
+    clg_context_free(ctx);
+}
+
+static void test_programs_and_kernels_are_cached(void **state)
+{
+    (void)state;
+    clg_context *ctx = new_context();
+    cl_kernel a, b, c;
+    assert_ok(clg_kernel_get(ctx, "smoke", NULL, "smoke_axpy", &a));
+    assert_ok(clg_kernel_get(ctx, "smoke", "", "smoke_axpy", &b));
+    assert_ptr_equal(a, b);
+    /* Other options are another program, so another kernel object. */
+    assert_ok(clg_kernel_get(ctx, "smoke", "-DUNUSED=1", "smoke_axpy", &c));
+    assert_ptr_not_equal(a, c);
+    assert_int_equal(clg_kernel_get(ctx, "smoke", NULL, "no_such_kernel", &c),
+                     CLG_OPENCL_ERROR);
+    assert_contains(clg_last_error(), "CL_INVALID_KERNEL_NAME");
+    clg_context_free(ctx);
+}
+
+static void test_kernel_dir_overrides_the_embedded_sources(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/clgrad-kernels-XXXXXX", path[256];
+    assert_non_null(mkdtemp(dir));
+    /* Copy the real families in, then break one. */
+    for (size_t i = 0; i < clg_kernel_family_count(); i++) {
+        const char *family = clg_kernel_family_name(i);
+        char *src;
+        assert_ok(clg_kernel_source(family, &src));
+        snprintf(path, sizeof path, "%s/%s.cl", dir, family);
+        write_file(path, src);
+        free(src);
+    }
+    snprintf(path, sizeof path, "%s/smoke.cl", dir);
+    write_file(path, "__kernel void smoke_axpy(int n) { n = oops_typo; }\n");
+    setenv("CLGRAD_KERNEL_DIR", dir, 1);
+    clg_context *ctx = new_context();
+    assert_int_equal(clg_context_self_test(ctx), CLG_BUILD_FAILED);
+    assert_contains(clg_last_error(), "oops_typo");
+    clg_context_free(ctx);
+
+    /* A directory without the file names the path it tried. */
+    unlink(path);
+    ctx = new_context();
+    assert_int_equal(clg_context_self_test(ctx), CLG_NOT_FOUND);
+    assert_contains(clg_last_error(), "CLGRAD_KERNEL_DIR");
+    assert_contains(clg_last_error(), path);
+    clg_context_free(ctx);
+    unsetenv("CLGRAD_KERNEL_DIR");
+
+    for (size_t i = 0; i < clg_kernel_family_count(); i++) {
+        snprintf(path, sizeof path, "%s/%s.cl", dir, clg_kernel_family_name(i));
+        unlink(path);
+    }
+    rmdir(dir);
+}
+
+static void test_profile_table_printed_on_free(void **state)
+{
+    (void)state;
+    setenv("CLGRAD_PROFILE", "1", 1);
+    clg_context *ctx = new_context();
+    unsetenv("CLGRAD_PROFILE");
+    assert_ok(clg_context_self_test(ctx));
+    assert_ok(clg_context_self_test(ctx));
+
+    char path[] = "/tmp/clgrad-profile-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    fflush(stderr);
+    int saved = dup(2);
+    dup2(fd, 2);
+    clg_context_free(ctx);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    close(fd);
+
+    char text[4096] = {0};
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    unlink(path);
+    assert_contains(text, "clgrad profile");
+    assert_contains(text, "total ms");
+    assert_contains(text, "smoke_axpy");
+    /* Two self tests, one launch each. */
+    const char *row = strstr(text, "smoke_axpy");
+    unsigned long count = 0;
+    assert_int_equal(sscanf(row, "smoke_axpy %lu", &count), 1);
+    assert_int_equal(count, 2);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_self_test_passes_on_the_default_device),
+        cmocka_unit_test(test_every_family_is_embedded),
+        cmocka_unit_test(test_compile_error_surfaces_device_and_build_log),
+        cmocka_unit_test(test_programs_and_kernels_are_cached),
+        cmocka_unit_test(test_kernel_dir_overrides_the_embedded_sources),
+        cmocka_unit_test(test_profile_table_printed_on_free),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,59 @@
+/* Helpers shared by the cmocka tests. */
+#ifndef CLGRAD_TEST_UTIL_H
+#define CLGRAD_TEST_UTIL_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <clgrad.h>
+
+/* Fails the test with clg_last_error() when a clgrad call does not return OK. */
+#define assert_ok(call)                                                                \
+    do {                                                                               \
+        clg_status assert_ok_s = (call);                                               \
+        if (assert_ok_s != CLG_OK)                                                     \
+            fail_msg("%s -> %s: %s", #call, clg_status_str(assert_ok_s),               \
+                     clg_last_error());                                                \
+    } while (0)
+
+#define assert_contains(haystack, needle)                                              \
+    do {                                                                               \
+        const char *ac_h = (haystack), *ac_n = (needle);                               \
+        if (!ac_h || !strstr(ac_h, ac_n))                                              \
+            fail_msg("expected \"%s\" in:\n%s", ac_n, ac_h ? ac_h : "(null)");         \
+    } while (0)
+
+/* cmocka group setup: a context on the default device in *state. */
+static inline int test_context_setup(void **state)
+{
+    int dev;
+    clg_context *ctx;
+    if (clg_device_select(NULL, &dev) != CLG_OK ||
+        clg_context_create(dev, &ctx) != CLG_OK) {
+        fprintf(stderr, "test setup: %s\n", clg_last_error());
+        return -1;
+    }
+    *state = ctx;
+    return 0;
+}
+
+static inline int test_context_teardown(void **state)
+{
+    clg_context_free(*state);
+    return 0;
+}
+
+/* A deterministic pseudo-random float in [-1, 1). */
+static inline float test_random(uint32_t *seed)
+{
+    *seed = *seed * 1664525u + 1013904223u;
+    return (float)(*seed >> 8) / 8388608.0f - 1.0f;
+}
+
+#endif
