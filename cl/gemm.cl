@@ -1,6 +1,8 @@
 /* Native SGEMM, row-major: C = alpha * op(A) * op(B) + beta * C.
- * op(A) is M x K, op(B) is K x N, C is M x N; offsets and leading dimensions
- * count floats. Built with -DTRANS_A=0|1 -DTRANS_B=0|1.
+ * op(A) is M x K, op(B) is K x N, C is M x N; offsets, leading dimensions and
+ * batch strides count floats. Built with -DTRANS_A=0|1 -DTRANS_B=0|1.
+ * Dimension 2 of the range is the batch: matrix b of a strided batch starts
+ * at offset + b * stride.
  *
  * Register-blocked without local memory: each work-item keeps an RM x RN
  * block of C in vector registers, which suits CPUs, where caches do the
@@ -68,17 +70,19 @@ static void edge_block(int i0, int j0, int rows, int cols, int M, int N, int K,
 #define vstoreN XCAT(vstore, RN)
 __kernel void gemm_native(const int M, const int N, const int K, const float alpha,
                           __global const float *A, const int a_off, const int lda,
-                          __global const float *B, const int b_off, const int ldb,
+                          const int a_stride, __global const float *B,
+                          const int b_off, const int ldb, const int b_stride,
                           const float beta, __global float *C, const int c_off,
-                          const int ldc)
+                          const int ldc, const int c_stride)
 {
     const int j0 = get_global_id(0) * RN;
     const int i0 = get_global_id(1) * RM;
+    const size_t batch = get_global_id(2);
     if (i0 >= M || j0 >= N)
         return;
-    A += a_off;
-    B += b_off;
-    C += c_off;
+    A += a_off + batch * a_stride;
+    B += b_off + batch * b_stride;
+    C += c_off + batch * c_stride;
     if (i0 + RM > M || j0 + RN > N) {
         edge_block(i0, j0, RM, RN, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;

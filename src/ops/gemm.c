@@ -3,7 +3,7 @@
 #include <limits.h>
 #include <stdio.h>
 
-#include "../runtime/runtime_internal.h"
+#include "gemm_internal.h"
 
 const char *clg_gemm_path_str(clg_gemm_path path)
 {
@@ -100,80 +100,135 @@ static const char *clblast_error_name(CLBlastStatusCode code)
     }
 }
 
-static clg_status gemm_clblast(clg_context *ctx, bool trans_a, bool trans_b, size_t M,
-                               size_t N, size_t K, float alpha, const clg_buffer *A,
-                               size_t a_offset, size_t lda, const clg_buffer *B,
-                               size_t b_offset, size_t ldb, float beta, clg_buffer *C,
-                               size_t c_offset, size_t ldc)
+static clg_status gemm_clblast(clg_context *ctx, const clg_gemm_call *g)
 {
     cl_event event = NULL;
-    CLBlastStatusCode code = CLBlastSgemm(
-        CLBlastLayoutRowMajor, trans_a ? CLBlastTransposeYes : CLBlastTransposeNo,
-        trans_b ? CLBlastTransposeYes : CLBlastTransposeNo, M, N, K, alpha, A->mem,
-        a_offset, lda, B->mem, b_offset, ldb, beta, C->mem, c_offset, ldc, &ctx->queue,
-        ctx->profile ? &event : NULL);
+    CLBlastTranspose ta = g->trans_a ? CLBlastTransposeYes : CLBlastTransposeNo;
+    CLBlastTranspose tb = g->trans_b ? CLBlastTransposeYes : CLBlastTransposeNo;
+    CLBlastStatusCode code;
+    if (g->batch == 1)
+        code = CLBlastSgemm(CLBlastLayoutRowMajor, ta, tb, g->M, g->N, g->K, g->alpha,
+                            g->A, g->a_off, g->lda, g->B, g->b_off, g->ldb, g->beta,
+                            g->C, g->c_off, g->ldc, &ctx->queue,
+                            ctx->profile ? &event : NULL);
+    else
+        code = CLBlastSgemmStridedBatched(
+            CLBlastLayoutRowMajor, ta, tb, g->M, g->N, g->K, g->alpha, g->A, g->a_off,
+            g->lda, g->a_stride, g->B, g->b_off, g->ldb, g->b_stride, g->beta, g->C,
+            g->c_off, g->ldc, g->c_stride, g->batch, &ctx->queue,
+            ctx->profile ? &event : NULL);
     if (code != CLBlastSuccess) {
-        clg_status s =
-            code == CLBlastTempBufferAllocFailure || code == CLBlastOpenCLOutOfResources
-                ? CLG_OUT_OF_DEVICE_MEMORY
-                : CLG_BLAS_ERROR;
-        return clg_fail(s, "clg_gemm %zux%zux%zu through CLBlast on %s: %s (%d)", M, N,
-                        K, ctx->info.name, clblast_error_name(code), (int)code);
+        clg_status s = code == CLBlastTempBufferAllocFailure ||
+                               code == CLBlastOpenCLOutOfResources
+                           ? CLG_OUT_OF_DEVICE_MEMORY
+                           : CLG_BLAS_ERROR;
+        return clg_fail(s, "gemm %zux%zux%zu (batch %zu) through CLBlast on %s: %s (%d)",
+                        g->M, g->N, g->K, g->batch, ctx->info.name,
+                        clblast_error_name(code), (int)code);
     }
     if (event)
         clg_profile_record(ctx, "clblast_sgemm", event);
     return CLG_OK;
 }
 
-static clg_status gemm_native(clg_context *ctx, bool trans_a, bool trans_b, size_t M,
-                              size_t N, size_t K, float alpha, const clg_buffer *A,
-                              size_t a_offset, size_t lda, const clg_buffer *B,
-                              size_t b_offset, size_t ldb, float beta, clg_buffer *C,
-                              size_t c_offset, size_t ldc)
+/* Block and work-group sizes; RM and RN as in cl/gemm.cl. */
+enum { NATIVE_RM = 8, NATIVE_RN = 16, NATIVE_GROUP = 4 };
+
+static clg_status set_native_args(cl_kernel k, const clg_gemm_call *g)
 {
-    /* Block and work-group sizes: RM and RN as in cl/gemm.cl. */
-    const size_t rm = 8, rn = 16, group = 4;
+    const cl_int dims[] = {(cl_int)g->M, (cl_int)g->N, (cl_int)g->K};
+    const cl_int a[] = {(cl_int)g->a_off, (cl_int)g->lda, (cl_int)g->a_stride};
+    const cl_int b[] = {(cl_int)g->b_off, (cl_int)g->ldb, (cl_int)g->b_stride};
+    const cl_int c[] = {(cl_int)g->c_off, (cl_int)g->ldc, (cl_int)g->c_stride};
+    clg_status s = CLG_OK;
+    cl_uint i = 0;
+    for (int d = 0; s == CLG_OK && d < 3; d++)
+        s = clg_kernel_arg(k, i++, sizeof(cl_int), &dims[d]);
+    if (s == CLG_OK)
+        s = clg_kernel_arg(k, i++, sizeof(float), &g->alpha);
+    if (s == CLG_OK)
+        s = clg_kernel_arg(k, i++, sizeof(cl_mem), &g->A);
+    for (int d = 0; s == CLG_OK && d < 3; d++)
+        s = clg_kernel_arg(k, i++, sizeof(cl_int), &a[d]);
+    if (s == CLG_OK)
+        s = clg_kernel_arg(k, i++, sizeof(cl_mem), &g->B);
+    for (int d = 0; s == CLG_OK && d < 3; d++)
+        s = clg_kernel_arg(k, i++, sizeof(cl_int), &b[d]);
+    if (s == CLG_OK)
+        s = clg_kernel_arg(k, i++, sizeof(float), &g->beta);
+    if (s == CLG_OK)
+        s = clg_kernel_arg(k, i++, sizeof(cl_mem), &g->C);
+    for (int d = 0; s == CLG_OK && d < 3; d++)
+        s = clg_kernel_arg(k, i++, sizeof(cl_int), &c[d]);
+    return s;
+}
+
+static void native_range(const clg_gemm_call *g, size_t global[3], size_t local[3])
+{
+    global[0] = (g->N + NATIVE_RN - 1) / NATIVE_RN;
+    global[1] = (g->M + NATIVE_RM - 1) / NATIVE_RM;
+    global[2] = g->batch;
+    local[0] = global[0] < NATIVE_GROUP ? global[0] : NATIVE_GROUP;
+    local[1] = local[2] = 1;
+}
+
+static clg_status native_kernel(clg_context *ctx, const clg_gemm_call *g,
+                                cl_kernel *shared)
+{
     char options[64];
-    snprintf(options, sizeof options, "-DTRANS_A=%d -DTRANS_B=%d", trans_a, trans_b);
-    cl_kernel k;
-    clg_status s = clg_kernel_get(ctx, "gemm", options, "gemm_native", &k);
+    snprintf(options, sizeof options, "-DTRANS_A=%d -DTRANS_B=%d", g->trans_a,
+             g->trans_b);
+    return clg_kernel_get(ctx, "gemm", options, "gemm_native", shared);
+}
+
+clg_status clg_gemm_native_prepare(clg_context *ctx, const clg_gemm_call *g,
+                                   cl_kernel *kernel, size_t global[3],
+                                   size_t local[3])
+{
+    cl_kernel shared;
+    clg_status s = native_kernel(ctx, g, &shared);
     if (s != CLG_OK)
         return s;
-    /* Must match RM and RN in cl/gemm.cl. */
-    const cl_int args_i[] = {(cl_int)M, (cl_int)N, (cl_int)K};
-    const cl_int offs[] = {(cl_int)a_offset, (cl_int)lda,      (cl_int)b_offset,
-                           (cl_int)ldb,      (cl_int)c_offset, (cl_int)ldc};
-    pthread_mutex_lock(&ctx->lock); /* the kernel object is shared */
-    for (cl_uint i = 0; s == CLG_OK && i < 3; i++)
-        s = clg_kernel_arg(k, i, sizeof(cl_int), &args_i[i]);
+    cl_program program;
+    clGetKernelInfo(shared, CL_KERNEL_PROGRAM, sizeof program, &program, NULL);
+    cl_int err;
+    cl_kernel own = clCreateKernel(program, "gemm_native", &err);
+    if (err != CL_SUCCESS)
+        return clg_fail_cl(err, "creating a gemm kernel");
+    s = set_native_args(own, g);
+    if (s != CLG_OK) {
+        clReleaseKernel(own);
+        return s;
+    }
+    native_range(g, global, local);
+    *kernel = own;
+    return CLG_OK;
+}
+
+static clg_status gemm_native(clg_context *ctx, const clg_gemm_call *g)
+{
+    cl_kernel k;
+    clg_status s = native_kernel(ctx, g, &k);
+    if (s != CLG_OK)
+        return s;
+    size_t global[3], local[3];
+    native_range(g, global, local);
+    pthread_mutex_lock(&ctx->lock); /* the cached kernel object is shared */
+    s = set_native_args(k, g);
     if (s == CLG_OK)
-        s = clg_kernel_arg(k, 3, sizeof alpha, &alpha);
-    if (s == CLG_OK)
-        s = clg_kernel_arg(k, 4, sizeof(cl_mem), &A->mem);
-    if (s == CLG_OK)
-        s = clg_kernel_arg(k, 5, sizeof(cl_int), &offs[0]);
-    if (s == CLG_OK)
-        s = clg_kernel_arg(k, 6, sizeof(cl_int), &offs[1]);
-    if (s == CLG_OK)
-        s = clg_kernel_arg(k, 7, sizeof(cl_mem), &B->mem);
-    if (s == CLG_OK)
-        s = clg_kernel_arg(k, 8, sizeof(cl_int), &offs[2]);
-    if (s == CLG_OK)
-        s = clg_kernel_arg(k, 9, sizeof(cl_int), &offs[3]);
-    if (s == CLG_OK)
-        s = clg_kernel_arg(k, 10, sizeof beta, &beta);
-    if (s == CLG_OK)
-        s = clg_kernel_arg(k, 11, sizeof(cl_mem), &C->mem);
-    if (s == CLG_OK)
-        s = clg_kernel_arg(k, 12, sizeof(cl_int), &offs[4]);
-    if (s == CLG_OK)
-        s = clg_kernel_arg(k, 13, sizeof(cl_int), &offs[5]);
-    size_t global[2] = {(N + rn - 1) / rn, (M + rm - 1) / rm};
-    size_t local[2] = {global[0] < group ? global[0] : group, 1};
-    if (s == CLG_OK)
-        s = clg_launch(ctx, k, 2, global, local);
+        s = clg_launch(ctx, k, 3, global, local);
     pthread_mutex_unlock(&ctx->lock);
     return s;
+}
+
+clg_status clg_gemm_enqueue(clg_context *ctx, const clg_gemm_call *g)
+{
+    if (g->M == 0 || g->N == 0 || g->batch == 0)
+        return CLG_OK;
+    /* CLBlast rejects K = 0; the native kernel computes C = beta * C. */
+    if (ctx->gemm_path == CLG_GEMM_CLBLAST && g->K > 0)
+        return gemm_clblast(ctx, g);
+    return gemm_native(ctx, g);
 }
 
 clg_status clg_gemm(clg_context *ctx, bool trans_a, bool trans_b, size_t M, size_t N,
@@ -202,12 +257,12 @@ clg_status clg_gemm(clg_context *ctx, bool trans_a, bool trans_b, size_t M, size
     if ((A && A->ctx != ctx) || (B && B->ctx != ctx) || C->ctx != ctx)
         return clg_fail(CLG_INVALID_ARGUMENT,
                         "clg_gemm: a buffer belongs to another context");
-    if (K == 0) /* op(A) op(B) is empty, C = beta * C; CLBlast rejects K = 0 */
-        return gemm_native(ctx, false, false, M, N, 0, alpha, C, c_offset, 1, C,
-                           c_offset, 1, beta, C, c_offset, ldc);
-    if (ctx->gemm_path == CLG_GEMM_CLBLAST)
-        return gemm_clblast(ctx, trans_a, trans_b, M, N, K, alpha, A, a_offset, lda, B,
-                            b_offset, ldb, beta, C, c_offset, ldc);
-    return gemm_native(ctx, trans_a, trans_b, M, N, K, alpha, A, a_offset, lda, B,
-                       b_offset, ldb, beta, C, c_offset, ldc);
+    clg_gemm_call call = {
+        .trans_a = trans_a, .trans_b = trans_b, .M = M, .N = N, .K = K, .batch = 1,
+        .alpha = alpha, .beta = beta,
+        .A = K > 0 ? A->mem : C->mem, .a_off = a_offset, .lda = lda,
+        .B = K > 0 ? B->mem : C->mem, .b_off = b_offset, .ldb = ldb,
+        .C = C->mem, .c_off = c_offset, .ldc = ldc,
+    };
+    return clg_gemm_enqueue(ctx, &call);
 }
