@@ -9,11 +9,13 @@
  *   clgrad/status.h   clg_status, clg_status_str, clg_last_error
  *   clgrad/runtime.h  devices, contexts, device buffers
  *   clgrad/ops.h      kernels on raw buffers (GEMM)
+ *   clgrad/graph.h    tensors, ops, autograd, execution plans
  */
 #ifndef CLGRAD_H
 #define CLGRAD_H
 
 #include "clgrad/ops.h"
+#include "clgrad/graph.h"
 #include "clgrad/runtime.h"
 #include "clgrad/status.h"
 #include "clgrad/version.h"

@@ -1,0 +1,67 @@
+/* conv2d as im2col + GEMM. col is [N, C*KH*KW, OH*OW]: row r = (c, kh, kw),
+ * column p = (oh, ow). Geometry comes as -D constants:
+ * C, H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW. */
+
+/* Defaults only so the self test can compile the family on its own. */
+#ifndef C
+#define C 1
+#define H 3
+#define W 3
+#define KH 3
+#define KW 3
+#define SH 1
+#define SW 1
+#define PH 1
+#define PW 1
+#define DH 1
+#define DW 1
+#define OH 3
+#define OW 3
+#endif
+
+#define P (OH * OW)
+#define CKK (C * KH * KW)
+
+__kernel void im2col(const int n, __global const float *x, __global float *col)
+{
+    const int i = get_global_id(0);
+    if (i >= n)
+        return;
+    const int p = i % P, r = (i / P) % CKK, b = i / (P * CKK);
+    const int c = r / (KH * KW), kh = (r / KW) % KH, kw = r % KW;
+    const int h = (p / OW) * SH - PH + kh * DH, w = (p % OW) * SW - PW + kw * DW;
+    col[i] = h >= 0 && h < H && w >= 0 && w < W
+                 ? x[(((size_t)b * C + c) * H + h) * W + w]
+                 : 0.0f;
+}
+
+/* dx[b, c, h, w] (=|+=) the sum of the dcol entries that im2col copied from
+ * x[b, c, h, w]: a gather, so no two work-items write one element. */
+__kernel void col2im(const int n, const int accumulate, __global const float *dcol,
+                     __global float *dx)
+{
+    const int i = get_global_id(0);
+    if (i >= n)
+        return;
+    const int w = i % W, h = (i / W) % H, c = (i / (W * H)) % C, b = i / (W * H * C);
+    float acc = 0.0f;
+    for (int kh = 0; kh < KH; kh++) {
+        const int hn = h + PH - kh * DH;
+        if (hn < 0 || hn % SH)
+            continue;
+        const int oh = hn / SH;
+        if (oh >= OH)
+            continue;
+        for (int kw = 0; kw < KW; kw++) {
+            const int wn = w + PW - kw * DW;
+            if (wn < 0 || wn % SW)
+                continue;
+            const int ow = wn / SW;
+            if (ow >= OW)
+                continue;
+            const int r = (c * KH + kh) * KW + kw;
+            acc += dcol[((size_t)b * CKK + r) * P + oh * OW + ow];
+        }
+    }
+    dx[i] = accumulate ? dx[i] + acc : acc;
+}

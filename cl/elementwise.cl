@@ -1,0 +1,183 @@
+/* Element-wise ops: activations (-DACT=...), binary ops with broadcasting
+ * (-DBINOP=...), and per-channel bias add and sum.
+ *
+ * Backward kernels either overwrite their gradient output or add to it
+ * (`accumulate`), so a tensor feeding several ops collects every gradient. */
+
+#define ACT_RELU 1
+#define ACT_LEAKY_RELU 2
+#define ACT_ELU 3
+#define ACT_GELU 4
+#define ACT_SIGMOID 5
+#define ACT_TANH 6
+#define ACT_SCALE 7
+
+#define BIN_ADD 1
+#define BIN_SUB 2
+#define BIN_MUL 3
+
+#ifndef ACT
+#define ACT ACT_RELU
+#endif
+#ifndef BINOP
+#define BINOP BIN_ADD
+#endif
+
+#define STORE(dst, i, v, acc) ((dst)[i] = (acc) ? (dst)[i] + (v) : (v))
+
+/* f(x); `a` is the slope, alpha or factor of the activations that have one. */
+static float act_forward(float x, float a)
+{
+#if ACT == ACT_RELU
+    return x > 0.0f ? x : 0.0f;
+#elif ACT == ACT_LEAKY_RELU
+    return x > 0.0f ? x : a * x;
+#elif ACT == ACT_ELU
+    return x > 0.0f ? x : a * (exp(x) - 1.0f);
+#elif ACT == ACT_GELU
+    return 0.5f * x * (1.0f + erf(x * 0.70710678118654752f));
+#elif ACT == ACT_SIGMOID
+    return x >= 0.0f ? 1.0f / (1.0f + exp(-x)) : exp(x) / (1.0f + exp(x));
+#elif ACT == ACT_TANH
+    return tanh(x);
+#elif ACT == ACT_SCALE
+    return a * x;
+#endif
+}
+
+/* df/dx from the input x and the output y. */
+static float act_grad(float x, float y, float a)
+{
+#if ACT == ACT_RELU
+    return x > 0.0f ? 1.0f : 0.0f;
+#elif ACT == ACT_LEAKY_RELU
+    return x > 0.0f ? 1.0f : a;
+#elif ACT == ACT_ELU
+    return x > 0.0f ? 1.0f : y + a;
+#elif ACT == ACT_GELU
+    const float cdf = 0.5f * (1.0f + erf(x * 0.70710678118654752f));
+    const float pdf = 0.39894228040143268f * exp(-0.5f * x * x);
+    return cdf + x * pdf;
+#elif ACT == ACT_SIGMOID
+    return y * (1.0f - y);
+#elif ACT == ACT_TANH
+    return 1.0f - y * y;
+#elif ACT == ACT_SCALE
+    return a;
+#endif
+}
+
+__kernel void unary_forward(const int n, const float a, __global const float *x,
+                            __global float *y)
+{
+    const int i = get_global_id(0);
+    if (i < n)
+        y[i] = act_forward(x[i], a);
+}
+
+__kernel void unary_backward(const int n, const float a, const int accumulate,
+                             __global const float *x, __global const float *y,
+                             __global const float *dy, __global float *dx)
+{
+    const int i = get_global_id(0);
+    if (i < n)
+        STORE(dx, i, dy[i] * act_grad(x[i], y[i], a), accumulate);
+}
+
+/* Broadcasting: a has dims (d0, d1, d2, d3); element i of a meets element
+ * bindex(i) of b, whose strides are 0 along the dimensions b broadcasts. */
+static int bindex(int i, int d1, int d2, int d3, int4 bs)
+{
+    const int i3 = i % d3, i2 = (i / d3) % d2, i1 = (i / (d3 * d2)) % d1;
+    const int i0 = i / (d3 * d2 * d1);
+    return i0 * bs.x + i1 * bs.y + i2 * bs.z + i3 * bs.w;
+}
+
+__kernel void binary_forward(const int n, const int d1, const int d2, const int d3,
+                             const int4 bs, __global const float *a,
+                             __global const float *b, __global float *y)
+{
+    const int i = get_global_id(0);
+    if (i >= n)
+        return;
+    const float bv = b[bindex(i, d1, d2, d3, bs)];
+#if BINOP == BIN_ADD
+    y[i] = a[i] + bv;
+#elif BINOP == BIN_SUB
+    y[i] = a[i] - bv;
+#else
+    y[i] = a[i] * bv;
+#endif
+}
+
+/* da = dy (add, sub) or dy * b (mul). */
+__kernel void binary_backward_a(const int n, const int d1, const int d2, const int d3,
+                                const int4 bs, const int accumulate,
+                                __global const float *dy, __global const float *b,
+                                __global float *da)
+{
+    const int i = get_global_id(0);
+    if (i >= n)
+        return;
+#if BINOP == BIN_MUL
+    STORE(da, i, dy[i] * b[bindex(i, d1, d2, d3, bs)], accumulate);
+#else
+    STORE(da, i, dy[i], accumulate);
+#endif
+}
+
+/* db[j] = sum over the elements of a that meet b[j] of dy (add), -dy (sub)
+ * or dy * a (mul). b's dims are (e0, e1, e2, e3), each 1 or a's. */
+__kernel void binary_backward_b(const int nb, const int d0, const int d1, const int d2,
+                                const int d3, const int4 e, const int accumulate,
+                                __global const float *dy, __global const float *a,
+                                __global float *db)
+{
+    const int j = get_global_id(0);
+    if (j >= nb)
+        return;
+    const int j3 = j % e.w, j2 = (j / e.w) % e.z, j1 = (j / (e.w * e.z)) % e.y;
+    const int j0 = j / (e.w * e.z * e.y);
+    float acc = 0.0f;
+    for (int i0 = e.x == 1 ? 0 : j0; i0 < (e.x == 1 ? d0 : j0 + 1); i0++)
+        for (int i1 = e.y == 1 ? 0 : j1; i1 < (e.y == 1 ? d1 : j1 + 1); i1++)
+            for (int i2 = e.z == 1 ? 0 : j2; i2 < (e.z == 1 ? d2 : j2 + 1); i2++)
+                for (int i3 = e.w == 1 ? 0 : j3; i3 < (e.w == 1 ? d3 : j3 + 1); i3++) {
+                    const int i = ((i0 * d1 + i1) * d2 + i2) * d3 + i3;
+#if BINOP == BIN_ADD
+                    acc += dy[i];
+#elif BINOP == BIN_SUB
+                    acc -= dy[i];
+#else
+                    acc += dy[i] * a[i];
+#endif
+                }
+    STORE(db, j, acc, accumulate);
+}
+
+/* y[o, c, i] += bias[c] over [outer, C, inner]. */
+__kernel void channel_bias_add(const int n, const int C, const int inner,
+                               __global float *y, __global const float *bias)
+{
+    const int i = get_global_id(0);
+    if (i < n)
+        y[i] += bias[(i / inner) % C];
+}
+
+/* db[c] = sum over o, i of dy[o, c, i]. One work-item per channel, summed in
+ * a fixed order: the same inputs always give the same bits. */
+__kernel void channel_sum(const int outer, const int C, const int inner,
+                          const int accumulate, __global const float *dy,
+                          __global float *db)
+{
+    const int c = get_global_id(0);
+    if (c >= C)
+        return;
+    float acc = 0.0f;
+    for (int o = 0; o < outer; o++) {
+        __global const float *row = dy + ((size_t)o * C + c) * inner;
+        for (int i = 0; i < inner; i++)
+            acc += row[i];
+    }
+    STORE(db, c, acc, accumulate);
+}

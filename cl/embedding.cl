@@ -1,0 +1,33 @@
+/* Embedding lookup: y[k, d] = W[ids[k], d] for k < n ids, d < D. */
+
+__kernel void embedding_forward(const int n, const int D, const int V,
+                                __global const int *ids, __global const float *weight,
+                                __global float *y)
+{
+    const int i = get_global_id(0);
+    if (i >= n)
+        return;
+    const int id = ids[i / D];
+    /* Ids are range-checked on upload; never read outside W regardless. */
+    y[i] = id >= 0 && id < V ? weight[(size_t)id * D + i % D] : 0.0f;
+}
+
+/* dW[v, :] (=|+=) the sum of dy[k, :] over the k with ids[k] == v. One
+ * work-item per row of W: no two write the same row, and the order of the
+ * sum is fixed, so the result is the same on every run. */
+__kernel void embedding_backward(const int V, const int D, const int count,
+                                 const int accumulate, __global const int *ids,
+                                 __global const float *dy, __global float *dweight)
+{
+    const int v = get_global_id(0);
+    if (v >= V)
+        return;
+    __global float *row = dweight + (size_t)v * D;
+    if (!accumulate)
+        for (int d = 0; d < D; d++)
+            row[d] = 0.0f;
+    for (int k = 0; k < count; k++)
+        if (ids[k] == v)
+            for (int d = 0; d < D; d++)
+                row[d] += dy[(size_t)k * D + d];
+}

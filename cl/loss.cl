@@ -1,0 +1,96 @@
+/* Losses. Each forward writes one value per sample (cross-entropy) or per
+ * element (the rest); reduce.cl's sum_to_scalar then makes the scalar. The
+ * backward scale is dloss * (1/count for mean, 1 for sum). */
+
+#define LOSS_MSE 1
+#define LOSS_L1 2
+#define LOSS_BCE 3
+#ifndef LOSS
+#define LOSS LOSS_MSE
+#endif
+
+/* Softmax cross-entropy with label smoothing eps, PyTorch's definition:
+ * (1 - eps) * nll(label) + eps * mean over c of -log softmax(x)[c]. */
+__kernel void ce_forward(const int N, const int C, const float eps,
+                         __global const float *logits, __global const int *labels,
+                         __global float *per_sample)
+{
+    const int b = get_global_id(0);
+    if (b >= N)
+        return;
+    __global const float *x = logits + (size_t)b * C;
+    float m = -INFINITY, mean = 0.0f;
+    for (int c = 0; c < C; c++) {
+        m = fmax(m, x[c]);
+        mean += x[c];
+    }
+    mean /= (float)C;
+    float sum = 0.0f;
+    for (int c = 0; c < C; c++)
+        sum += exp(x[c] - m);
+    const float lse = m + log(sum);
+    const int label = labels[b];
+    const float nll = label >= 0 && label < C ? lse - x[label] : NAN;
+    per_sample[b] = (1.0f - eps) * nll + eps * (lse - mean);
+}
+
+__kernel void ce_backward(const int N, const int C, const float eps, const float scale,
+                          const int accumulate, __global const float *logits,
+                          __global const int *labels, __global const float *dloss,
+                          __global float *dlogits)
+{
+    const int b = get_global_id(0);
+    if (b >= N)
+        return;
+    __global const float *x = logits + (size_t)b * C;
+    __global float *dx = dlogits + (size_t)b * C;
+    const float g = dloss[0] * scale;
+    float m = -INFINITY;
+    for (int c = 0; c < C; c++)
+        m = fmax(m, x[c]);
+    float sum = 0.0f;
+    for (int c = 0; c < C; c++)
+        sum += exp(x[c] - m);
+    const int label = labels[b];
+    for (int c = 0; c < C; c++) {
+        const float target = (c == label ? 1.0f - eps : 0.0f) + eps / (float)C;
+        const float v = g * (exp(x[c] - m) / sum - target);
+        dx[c] = accumulate ? dx[c] + v : v;
+    }
+}
+
+__kernel void pointwise_forward(const int n, __global const float *pred,
+                                __global const float *target, __global float *out)
+{
+    const int i = get_global_id(0);
+    if (i >= n)
+        return;
+    const float x = pred[i], t = target[i];
+#if LOSS == LOSS_MSE
+    out[i] = (x - t) * (x - t);
+#elif LOSS == LOSS_L1
+    out[i] = fabs(x - t);
+#else /* binary cross-entropy on logits, in its overflow-free form */
+    out[i] = fmax(x, 0.0f) - x * t + log1p(exp(-fabs(x)));
+#endif
+}
+
+__kernel void pointwise_backward(const int n, const float scale, const int accumulate,
+                                 __global const float *pred,
+                                 __global const float *target,
+                                 __global const float *dloss, __global float *dpred)
+{
+    const int i = get_global_id(0);
+    if (i >= n)
+        return;
+    const float x = pred[i], t = target[i], g = dloss[0] * scale;
+#if LOSS == LOSS_MSE
+    const float v = g * 2.0f * (x - t);
+#elif LOSS == LOSS_L1
+    const float v = g * (x > t ? 1.0f : x < t ? -1.0f : 0.0f);
+#else
+    const float sig = x >= 0.0f ? 1.0f / (1.0f + exp(-x)) : exp(x) / (1.0f + exp(x));
+    const float v = g * (sig - t);
+#endif
+    dpred[i] = accumulate ? dpred[i] + v : v;
+}

@@ -1,0 +1,107 @@
+/* Batch normalisation over dim 1 of [outer, C, inner]: per channel, the
+ * statistics of outer * inner values. stats holds mean[C] then invstd[C];
+ * sums holds sum(dy)[C] then sum(dy * xhat)[C]. */
+
+/* One work-item per channel; two passes for an accurate variance. */
+__kernel void bn_stats(const int outer, const int C, const int inner,
+                       const float momentum, const float eps, __global const float *x,
+                       __global float *stats, __global float *running_mean,
+                       __global float *running_var)
+{
+    const int c = get_global_id(0);
+    if (c >= C)
+        return;
+    const int count = outer * inner;
+    float sum = 0.0f;
+    for (int o = 0; o < outer; o++)
+        for (int i = 0; i < inner; i++)
+            sum += x[((size_t)o * C + c) * inner + i];
+    const float mean = sum / (float)count;
+    float sq = 0.0f;
+    for (int o = 0; o < outer; o++)
+        for (int i = 0; i < inner; i++) {
+            const float d = x[((size_t)o * C + c) * inner + i] - mean;
+            sq += d * d;
+        }
+    const float var = sq / (float)count;
+    stats[c] = mean;
+    stats[C + c] = 1.0f / sqrt(var + eps);
+    /* PyTorch: running stats move by momentum, with the unbiased variance. */
+    const float unbiased = count > 1 ? sq / (float)(count - 1) : var;
+    running_mean[c] = (1.0f - momentum) * running_mean[c] + momentum * mean;
+    running_var[c] = (1.0f - momentum) * running_var[c] + momentum * unbiased;
+}
+
+__kernel void bn_apply(const int n, const int C, const int inner, const int affine,
+                       __global const float *x, __global const float *stats,
+                       __global const float *gamma, __global const float *beta,
+                       __global float *y)
+{
+    const int i = get_global_id(0);
+    if (i >= n)
+        return;
+    const int c = (i / inner) % C;
+    const float xhat = (x[i] - stats[c]) * stats[C + c];
+    y[i] = affine ? xhat * gamma[c] + beta[c] : xhat;
+}
+
+__kernel void bn_eval(const int n, const int C, const int inner, const int affine,
+                      const float eps, __global const float *x,
+                      __global const float *running_mean,
+                      __global const float *running_var, __global const float *gamma,
+                      __global const float *beta, __global float *y)
+{
+    const int i = get_global_id(0);
+    if (i >= n)
+        return;
+    const int c = (i / inner) % C;
+    const float xhat = (x[i] - running_mean[c]) / sqrt(running_var[c] + eps);
+    y[i] = affine ? xhat * gamma[c] + beta[c] : xhat;
+}
+
+/* Per channel: sum(dy), sum(dy * xhat) into sums, and the parameter
+ * gradients dgamma = sum(dy * xhat), dbeta = sum(dy) where wanted. */
+__kernel void bn_backward_reduce(const int outer, const int C, const int inner,
+                                 __global const float *x, __global const float *dy,
+                                 __global const float *stats, __global float *sums,
+                                 const int want_gamma, const int acc_gamma,
+                                 __global float *dgamma, const int want_beta,
+                                 const int acc_beta, __global float *dbeta)
+{
+    const int c = get_global_id(0);
+    if (c >= C)
+        return;
+    const float mean = stats[c], invstd = stats[C + c];
+    float sdy = 0.0f, sdyx = 0.0f;
+    for (int o = 0; o < outer; o++)
+        for (int i = 0; i < inner; i++) {
+            const size_t k = ((size_t)o * C + c) * inner + i;
+            sdy += dy[k];
+            sdyx += dy[k] * (x[k] - mean) * invstd;
+        }
+    sums[c] = sdy;
+    sums[C + c] = sdyx;
+    if (want_gamma)
+        dgamma[c] = acc_gamma ? dgamma[c] + sdyx : sdyx;
+    if (want_beta)
+        dbeta[c] = acc_beta ? dbeta[c] + sdy : sdy;
+}
+
+/* dx = gamma invstd / m (m dy - sum(dy) - xhat sum(dy xhat)), m = outer * inner. */
+__kernel void bn_backward_dx(const int n, const int C, const int inner, const int m,
+                             const int affine, const int accumulate,
+                             __global const float *x, __global const float *dy,
+                             __global const float *stats, __global const float *sums,
+                             __global const float *gamma, __global float *dx)
+{
+    const int i = get_global_id(0);
+    if (i >= n)
+        return;
+    const int c = (i / inner) % C;
+    const float invstd = stats[C + c];
+    const float xhat = (x[i] - stats[c]) * invstd;
+    const float g = affine ? gamma[c] : 1.0f;
+    const float v = g * invstd / (float)m *
+                    ((float)m * dy[i] - sums[c] - xhat * sums[C + c]);
+    dx[i] = accumulate ? dx[i] + v : v;
+}

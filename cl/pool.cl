@@ -1,0 +1,112 @@
+/* 2-d max and average pooling over [N, C, H, W], square windows. Geometry as
+ * -D constants: H, W, K (kernel), S (stride), PAD, OH, OW. */
+
+/* Defaults only so the self test can compile the family on its own. */
+#ifndef K
+#define H 4
+#define W 4
+#define K 2
+#define S 2
+#define PAD 0
+#define OH 2
+#define OW 2
+#endif
+
+/* Max pooling pads with -inf; argmax holds the winning h * W + w. */
+__kernel void max_pool_forward(const int n, __global const float *x, __global float *y,
+                               __global int *argmax)
+{
+    const int i = get_global_id(0);
+    if (i >= n)
+        return;
+    const int ow = i % OW, oh = (i / OW) % OH, plane = i / (OW * OH);
+    __global const float *xp = x + (size_t)plane * H * W;
+    float best = -INFINITY;
+    int at = -1;
+    for (int kh = 0; kh < K; kh++) {
+        const int h = oh * S - PAD + kh;
+        if (h < 0 || h >= H)
+            continue;
+        for (int kw = 0; kw < K; kw++) {
+            const int w = ow * S - PAD + kw;
+            if (w < 0 || w >= W)
+                continue;
+            const float v = xp[h * W + w];
+            if (v > best || at < 0 || isnan(v)) { /* NaN wins, as in PyTorch */
+                best = v;
+                at = h * W + w;
+                if (isnan(v))
+                    break;
+            }
+        }
+    }
+    y[i] = best;
+    argmax[i] = at;
+}
+
+/* The output windows that contain input row h: oh in [lo, hi]. */
+#define WINDOWS(h, lo, hi)                                                     \
+    const int lo = (h) + PAD - K + 1 <= 0 ? 0 : ((h) + PAD - K + S) / S;      \
+    const int hi_ = ((h) + PAD) / S;                                           \
+    const int hi = hi_ < OH - 1 ? hi_ : OH - 1
+
+__kernel void max_pool_backward(const int n, const int accumulate,
+                                __global const float *dy, __global const int *argmax,
+                                __global float *dx)
+{
+    const int i = get_global_id(0);
+    if (i >= n)
+        return;
+    const int w = i % W, h = (i / W) % H, plane = i / (W * H);
+    WINDOWS(h, oh0, oh1);
+    float acc = 0.0f;
+    for (int oh = oh0; oh <= oh1; oh++) {
+        WINDOWS(w, ow0, ow1);
+        for (int ow = ow0; ow <= ow1; ow++) {
+            const size_t o = ((size_t)plane * OH + oh) * OW + ow;
+            if (argmax[o] == h * W + w)
+                acc += dy[o];
+        }
+    }
+    dx[i] = accumulate ? dx[i] + acc : acc;
+}
+
+/* Average pooling counts padding: every window divides by K * K. */
+__kernel void avg_pool_forward(const int n, __global const float *x, __global float *y)
+{
+    const int i = get_global_id(0);
+    if (i >= n)
+        return;
+    const int ow = i % OW, oh = (i / OW) % OH, plane = i / (OW * OH);
+    __global const float *xp = x + (size_t)plane * H * W;
+    float acc = 0.0f;
+    for (int kh = 0; kh < K; kh++) {
+        const int h = oh * S - PAD + kh;
+        if (h < 0 || h >= H)
+            continue;
+        for (int kw = 0; kw < K; kw++) {
+            const int w = ow * S - PAD + kw;
+            if (w >= 0 && w < W)
+                acc += xp[h * W + w];
+        }
+    }
+    y[i] = acc / (float)(K * K);
+}
+
+__kernel void avg_pool_backward(const int n, const int accumulate,
+                                __global const float *dy, __global float *dx)
+{
+    const int i = get_global_id(0);
+    if (i >= n)
+        return;
+    const int w = i % W, h = (i / W) % H, plane = i / (W * H);
+    WINDOWS(h, oh0, oh1);
+    float acc = 0.0f;
+    for (int oh = oh0; oh <= oh1; oh++) {
+        WINDOWS(w, ow0, ow1);
+        for (int ow = ow0; ow <= ow1; ow++)
+            acc += dy[((size_t)plane * OH + oh) * OW + ow];
+    }
+    acc /= (float)(K * K);
+    dx[i] = accumulate ? dx[i] + acc : acc;
+}

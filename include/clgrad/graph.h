@@ -1,0 +1,247 @@
+/*
+ * clgrad/graph.h — tensors, the op graph, autograd and execution plans.
+ *
+ * Training is define-once, run-many. Build a graph of ops once, make a plan
+ * from it, then run the plan every step:
+ *
+ *     clg_graph *g;
+ *     clg_graph_create(ctx, &g);
+ *     int xs[] = {64, 784}, ys[] = {64}, ws[] = {10, 784}, bs[] = {10};
+ *     clg_tensor *x = clg_input(g, "x", CLG_FLOAT32, 2, xs);  // dim 0: batch
+ *     clg_tensor *y = clg_input(g, "y", CLG_INT32, 1, ys);
+ *     clg_tensor *w = clg_parameter(g, "0.weight", 2, ws);
+ *     clg_tensor *b = clg_parameter(g, "0.bias", 1, bs);
+ *     clg_tensor *loss = clg_cross_entropy(g, clg_linear(g, x, w, b), y, 0.0f,
+ *                                          CLG_REDUCE_MEAN);
+ *     clg_plan *plan;
+ *     if (clg_plan_create(g, loss, NULL, 0, &plan) != CLG_OK) ...
+ *     // each step: upload the batch, run forward + backward, read the loss
+ *     clg_tensor_upload(x, images, batch * 784);
+ *     clg_tensor_upload(y, labels, batch);
+ *     clg_plan_run(plan, batch, CLG_RUN_TRAIN);
+ *     clg_plan_loss(plan, &value);          // the only host sync
+ *
+ * Builders (clg_linear, clg_relu, ...) check shapes and return the new
+ * tensor, or NULL when something is wrong: a NULL input makes NULL too, and
+ * the graph keeps the first failure, which clg_graph_status() returns and
+ * clg_last_error() describes ("conv2d: weight [32,16,3,3] expects 16 input
+ * channels, input is [8,3,32,32]"). clg_plan_create() refuses a failed graph,
+ * so checking once there is enough.
+ *
+ * Shapes follow PyTorch: activations NCHW, Linear weight [out, in], Conv2d
+ * weight [out, in, kh, kw]. Dimension 0 of an input is the batch; a plan is
+ * built for the largest batch and runs any smaller one without rebuilding.
+ * The graph owns every tensor, the leaves' device buffers and the parameters'
+ * gradients; a plan owns the intermediate activations.
+ */
+#ifndef CLGRAD_GRAPH_H
+#define CLGRAD_GRAPH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "runtime.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CLG_MAX_DIMS 4
+
+typedef enum clg_dtype {
+    CLG_FLOAT32 = 0,
+    CLG_INT32 = 1, /* class labels, token ids */
+} clg_dtype;
+
+typedef enum clg_reduction {
+    CLG_REDUCE_MEAN = 0,
+    CLG_REDUCE_SUM = 1,
+} clg_reduction;
+
+typedef struct clg_graph clg_graph;
+typedef struct clg_tensor clg_tensor;
+typedef struct clg_plan clg_plan;
+
+/* ---- Graphs and leaves -------------------------------------------------- */
+
+clg_status clg_graph_create(clg_context *ctx, clg_graph **graph);
+void clg_graph_free(clg_graph *graph); /* accepts NULL */
+clg_context *clg_graph_context(const clg_graph *graph);
+
+/* CLG_OK, or the first failure of a builder on this graph. */
+clg_status clg_graph_status(const clg_graph *graph);
+
+/* Data fed each step. shape[0] is the largest batch the graph will run. */
+clg_tensor *clg_input(clg_graph *g, const char *name, clg_dtype dtype, int ndim,
+                      const int *shape);
+
+/* A trainable float tensor, zero-filled; upload its initial values. */
+clg_tensor *clg_parameter(clg_graph *g, const char *name, int ndim, const int *shape);
+
+/* A persistent float tensor that is not trained (batch norm running
+ * statistics), filled with `value`. */
+clg_tensor *clg_state(clg_graph *g, const char *name, int ndim, const int *shape,
+                      float value);
+
+/* ---- Tensors ------------------------------------------------------------ */
+
+const char *clg_tensor_name(const clg_tensor *t);
+clg_dtype clg_tensor_dtype(const clg_tensor *t);
+int clg_tensor_ndim(const clg_tensor *t);
+int clg_tensor_dim(const clg_tensor *t, int i); /* planned size; 0 if out of range */
+size_t clg_tensor_numel(const clg_tensor *t);   /* at the planned batch */
+bool clg_tensor_is_parameter(const clg_tensor *t);
+
+/* Copies `count` elements into a leaf (input, parameter, state) from host
+ * memory; for an input, count is batch x the per-sample size. Integer
+ * inputs used as labels or token ids are range-checked here, so a bad label
+ * is an error naming its position, not an out-of-bounds read on the device. */
+clg_status clg_tensor_upload(clg_tensor *t, const void *data, size_t count);
+
+/* Copies a leaf's first `count` elements to host memory. */
+clg_status clg_tensor_download(const clg_tensor *t, void *data, size_t count);
+
+/* A frozen parameter gets no gradient (transfer learning). */
+void clg_tensor_set_frozen(clg_tensor *t, bool frozen);
+bool clg_tensor_frozen(const clg_tensor *t);
+
+/* Asks for the gradient of an input too (gradient checks, saliency). */
+void clg_tensor_set_requires_grad(clg_tensor *t, bool requires);
+
+/* Device storage of a leaf and of a parameter's gradient (NULL before a
+ * training plan exists). Owned by the graph; for optimizers. */
+clg_buffer *clg_tensor_buffer(const clg_tensor *t);
+clg_buffer *clg_tensor_grad_buffer(const clg_tensor *t);
+
+/* Number of parameters in the graph and the i-th one, in creation order. */
+int clg_graph_parameter_count(const clg_graph *g);
+clg_tensor *clg_graph_parameter(const clg_graph *g, int i);
+
+/* ---- Ops ---------------------------------------------------------------- */
+
+/* y = x W^T + b. x [N, in], W [out, in], b [out] or NULL -> [N, out]. */
+clg_tensor *clg_linear(clg_graph *g, clg_tensor *x, clg_tensor *w, clg_tensor *b);
+
+typedef struct clg_conv2d_opts {
+    int stride_h, stride_w;
+    int pad_h, pad_w;
+    int dilation_h, dilation_w;
+} clg_conv2d_opts;
+#define CLG_CONV2D_DEFAULTS {1, 1, 0, 0, 1, 1}
+
+/* x [N, C, H, W], w [OC, C, KH, KW], b [OC] or NULL -> [N, OC, OH, OW];
+ * opts NULL means stride 1, no padding, no dilation. groups = 1. */
+clg_tensor *clg_conv2d(clg_graph *g, clg_tensor *x, clg_tensor *w, clg_tensor *b,
+                       const clg_conv2d_opts *opts);
+
+/* Pools over [N, C, H, W]; stride 0 means stride = kernel. Max pooling pads
+ * with -inf, average pooling with zeros that count (count_include_pad). */
+clg_tensor *clg_max_pool2d(clg_graph *g, clg_tensor *x, int kernel, int stride,
+                           int padding);
+clg_tensor *clg_avg_pool2d(clg_graph *g, clg_tensor *x, int kernel, int stride,
+                           int padding);
+/* [N, C, H, W] -> [N, C, 1, 1], the mean over each channel's H x W. */
+clg_tensor *clg_global_avg_pool(clg_graph *g, clg_tensor *x);
+
+/* Batch norm over dim 1 of [N, C] or [N, C, H, W]. gamma, beta [C] or both
+ * NULL (no affine); running_mean, running_var [C] states, updated in training
+ * runs with PyTorch's momentum (new = (1 - m) old + m batch) and the unbiased
+ * batch variance; evaluation runs normalise with them. */
+clg_tensor *clg_batch_norm(clg_graph *g, clg_tensor *x, clg_tensor *gamma,
+                           clg_tensor *beta, clg_tensor *running_mean,
+                           clg_tensor *running_var, float momentum, float eps);
+
+/* Inverted dropout with probability p in training runs, identity in
+ * evaluation. Masks come from Philox 4x32-10 keyed by (seed, step, element). */
+clg_tensor *clg_dropout(clg_graph *g, clg_tensor *x, float p, unsigned long long seed);
+
+/* Element-wise activations. */
+clg_tensor *clg_relu(clg_graph *g, clg_tensor *x);
+clg_tensor *clg_leaky_relu(clg_graph *g, clg_tensor *x, float slope);
+clg_tensor *clg_elu(clg_graph *g, clg_tensor *x, float alpha);
+clg_tensor *clg_gelu(clg_graph *g, clg_tensor *x); /* exact, with erf */
+clg_tensor *clg_sigmoid(clg_graph *g, clg_tensor *x);
+clg_tensor *clg_tanh(clg_graph *g, clg_tensor *x);
+clg_tensor *clg_scale(clg_graph *g, clg_tensor *x, float factor);
+
+/* Softmax and log-softmax over dim 1 ([N, C] or [N, C, ...]). */
+clg_tensor *clg_softmax(clg_graph *g, clg_tensor *x);
+clg_tensor *clg_log_softmax(clg_graph *g, clg_tensor *x);
+
+/* a + b, a - b, a * b. b has a's shape, or broadcasts to it: its dimensions,
+ * aligned to a's last ones, equal a's or are 1 (a bias [C, 1, 1] over
+ * [N, C, H, W]). The result has a's shape. Residual connections are
+ * clg_add(g, block_out, x). */
+clg_tensor *clg_add(clg_graph *g, clg_tensor *a, clg_tensor *b);
+clg_tensor *clg_sub(clg_graph *g, clg_tensor *a, clg_tensor *b);
+clg_tensor *clg_mul(clg_graph *g, clg_tensor *a, clg_tensor *b);
+
+/* Concatenates along dim 1 (channels); all other dimensions must agree. */
+clg_tensor *clg_concat(clg_graph *g, int count, clg_tensor *const *tensors);
+
+/* Views without a copy. Reshape keeps dim 0 (the batch) of batched tensors;
+ * flatten makes [N, everything else]. */
+clg_tensor *clg_reshape(clg_graph *g, clg_tensor *x, int ndim, const int *shape);
+clg_tensor *clg_flatten(clg_graph *g, clg_tensor *x);
+
+/* ids [N, T] int32 (or [N]), weight [V, D] -> [N, T, D] (or [N, D]). */
+clg_tensor *clg_embedding(clg_graph *g, clg_tensor *ids, clg_tensor *weight);
+
+/* Sum, mean or max over one axis (the axis is removed), or over every
+ * element when axis is -1 (a [1] scalar). */
+clg_tensor *clg_sum(clg_graph *g, clg_tensor *x, int axis);
+clg_tensor *clg_mean(clg_graph *g, clg_tensor *x, int axis);
+clg_tensor *clg_max(clg_graph *g, clg_tensor *x, int axis);
+
+/* Losses, each a [1] scalar. Cross-entropy takes logits [N, C] and int32
+ * labels [N] in [0, C), with optional label smoothing as in PyTorch. */
+clg_tensor *clg_cross_entropy(clg_graph *g, clg_tensor *logits, clg_tensor *labels,
+                              float label_smoothing, clg_reduction reduction);
+clg_tensor *clg_mse_loss(clg_graph *g, clg_tensor *pred, clg_tensor *target,
+                         clg_reduction reduction);
+clg_tensor *clg_l1_loss(clg_graph *g, clg_tensor *pred, clg_tensor *target,
+                        clg_reduction reduction);
+clg_tensor *clg_bce_with_logits(clg_graph *g, clg_tensor *logits, clg_tensor *target,
+                                clg_reduction reduction);
+
+/* ---- Plans -------------------------------------------------------------- */
+
+typedef enum clg_run_mode {
+    CLG_RUN_TRAIN = 0, /* forward in training mode, then backward */
+    CLG_RUN_EVAL = 1,  /* forward in evaluation mode only, no backward */
+} clg_run_mode;
+
+/* Plans the graph: the ops that lead to `loss` and to each of `outputs`,
+ * and, when loss is not NULL, the backward pass that gives every unfrozen
+ * parameter its gradient. Intermediates share buffers whose lifetimes do not
+ * overlap; `outputs` (and the loss) stay readable after a run. */
+clg_status clg_plan_create(clg_graph *g, clg_tensor *loss, clg_tensor *const *outputs,
+                           int output_count, clg_plan **plan);
+void clg_plan_free(clg_plan *plan); /* accepts NULL */
+
+/* Enqueues one step for `batch` samples (1 .. the planned batch). Nothing is
+ * allocated or compiled and nothing waits for the device. */
+clg_status clg_plan_run(clg_plan *plan, int batch, clg_run_mode mode);
+
+/* Reads the loss of the last run (waits for it). */
+clg_status clg_plan_loss(clg_plan *plan, float *loss);
+
+/* Reads `count` elements of a loss, output or leaf, or of the gradient of a
+ * parameter (or input that asked for one), as of the last run. */
+clg_status clg_plan_read(clg_plan *plan, const clg_tensor *t, void *data, size_t count);
+clg_status clg_plan_read_grad(clg_plan *plan, const clg_tensor *t, float *data,
+                              size_t count);
+
+/* Training steps run so far; dropout masks depend on it. Settable to resume. */
+unsigned long long clg_plan_step(const clg_plan *plan);
+void clg_plan_set_step(clg_plan *plan, unsigned long long step);
+
+/* Bytes of device memory the plan's intermediates take, and what they would
+ * take without buffer reuse. */
+void clg_plan_memory(const clg_plan *plan, size_t *used_bytes, size_t *unshared_bytes);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,164 @@
+/* conv2d: im2col, then one strided-batch GEMM per direction.
+ * params.i = {stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w}. */
+#include <stdio.h>
+
+#include "ops_common.h"
+
+typedef struct conv_geom {
+    int C, H, W, OC, KH, KW, OH, OW;
+    size_t P, CKK;
+} conv_geom;
+
+static conv_geom geometry(const clg_tensor *t)
+{
+    const clg_tensor *x = t->src[0], *w = t->src[1];
+    conv_geom g = {x->shape[1], x->shape[2], x->shape[3], w->shape[0],
+                   w->shape[2], w->shape[3], t->shape[2], t->shape[3], 0, 0};
+    g.P = (size_t)g.OH * g.OW;
+    g.CKK = (size_t)g.C * g.KH * g.KW;
+    return g;
+}
+
+static void conv_options(const clg_tensor *t, char *buf, size_t len)
+{
+    conv_geom g = geometry(t);
+    const int *q = t->params.i;
+    snprintf(buf, len,
+             "-DC=%d -DH=%d -DW=%d -DKH=%d -DKW=%d -DSH=%d -DSW=%d -DPH=%d -DPW=%d "
+             "-DDH=%d -DDW=%d -DOH=%d -DOW=%d",
+             g.C, g.H, g.W, g.KH, g.KW, q[0], q[1], q[2], q[3], q[4], q[5], g.OH, g.OW);
+}
+
+/* aux 0: col [N, CKK, P], reused for dcol; aux 1: per-sample dW [N, OC, CKK]. */
+static void conv_aux(const clg_tensor *t, size_t bytes[CLG_MAX_AUX])
+{
+    conv_geom g = geometry(t);
+    size_t n = (size_t)t->shape[0];
+    bytes[0] = n * g.CKK * g.P * 4;
+    bytes[1] = n * (size_t)g.OC * g.CKK * 4;
+}
+
+static clg_status conv_forward(clg_plan *p, clg_steps *s, clg_tensor *t, int batch,
+                               bool training)
+{
+    (void)training;
+    conv_geom g = geometry(t);
+    char opts[256];
+    conv_options(t, opts, sizeof opts);
+    size_t N = (size_t)clg_dim_at(t, 0, batch), ncol = N * g.CKK * g.P;
+    cl_mem col = clg_aux(p, t, 0);
+    clg_status st = clg_rec_kernel(p, s, "conv", opts, "im2col", ncol,
+                                   CLG_ARGS(KINT(ncol), KMEM(clg_val(p, t->src[0])),
+                                            KMEM(col)));
+    /* y[b] [OC, P] = W [OC, CKK] col[b] [CKK, P] */
+    clg_gemm_call y = {.M = (size_t)g.OC, .N = g.P, .K = g.CKK, .batch = N,
+                       .alpha = 1.0f, .beta = 0.0f,
+                       .A = clg_val(p, t->src[1]), .lda = g.CKK, .a_stride = 0,
+                       .B = col, .ldb = g.P, .b_stride = g.CKK * g.P,
+                       .C = clg_val(p, t), .ldc = g.P, .c_stride = (size_t)g.OC * g.P};
+    if (st == CLG_OK)
+        st = clg_rec_gemm(p, s, &y);
+    if (st == CLG_OK && t->nsrc == 3)
+        st = clg_rec_channel_bias(p, s, clg_val(p, t), clg_val(p, t->src[2]), N, g.OC,
+                                  g.P);
+    return st;
+}
+
+static clg_status conv_backward(clg_plan *p, clg_steps *s, clg_tensor *t, int batch,
+                                const clg_grad_io *io)
+{
+    conv_geom g = geometry(t);
+    size_t N = (size_t)clg_dim_at(t, 0, batch);
+    cl_mem col = clg_aux(p, t, 0), per_sample = clg_aux(p, t, 1);
+    clg_status st = CLG_OK;
+    if (io->grad_src[1]) {
+        /* dW = sum over b of dy[b] [OC, P] col[b]^T [P, CKK] */
+        clg_gemm_call dw = {.trans_b = true, .M = (size_t)g.OC, .N = g.CKK, .K = g.P,
+                            .batch = N, .alpha = 1.0f, .beta = 0.0f,
+                            .A = io->grad_out, .lda = g.P, .a_stride = (size_t)g.OC * g.P,
+                            .B = col, .ldb = g.P, .b_stride = g.CKK * g.P,
+                            .C = per_sample, .ldc = g.CKK,
+                            .c_stride = (size_t)g.OC * g.CKK};
+        st = clg_rec_gemm(p, s, &dw);
+        if (st == CLG_OK)
+            st = clg_rec_channel_sum(p, s, per_sample, io->grad_src[1], N,
+                                     (int)((size_t)g.OC * g.CKK), 1, io->accumulate[1]);
+    }
+    if (st == CLG_OK && t->nsrc == 3 && io->grad_src[2])
+        st = clg_rec_channel_sum(p, s, io->grad_out, io->grad_src[2], N, g.OC, g.P,
+                                 io->accumulate[2]);
+    if (st == CLG_OK && io->grad_src[0]) {
+        /* dcol[b] [CKK, P] = W^T [CKK, OC] dy[b] [OC, P], over col (dW is done) */
+        clg_gemm_call dcol = {.trans_a = true, .M = g.CKK, .N = g.P, .K = (size_t)g.OC,
+                              .batch = N, .alpha = 1.0f, .beta = 0.0f,
+                              .A = clg_val(p, t->src[1]), .lda = g.CKK, .a_stride = 0,
+                              .B = io->grad_out, .ldb = g.P,
+                              .b_stride = (size_t)g.OC * g.P,
+                              .C = col, .ldc = g.P, .c_stride = g.CKK * g.P};
+        st = clg_rec_gemm(p, s, &dcol);
+        char opts[256];
+        conv_options(t, opts, sizeof opts);
+        size_t nx = clg_numel_at(t->src[0], batch);
+        if (st == CLG_OK)
+            st = clg_rec_kernel(p, s, "conv", opts, "col2im", nx,
+                                CLG_ARGS(KINT(nx), KINT(io->accumulate[0]), KMEM(col),
+                                         KMEM(io->grad_src[0])));
+    }
+    return st;
+}
+
+static const clg_op_class conv_class = {"conv2d", conv_forward, conv_backward, conv_aux,
+                                        0};
+
+clg_tensor *clg_conv2d(clg_graph *g, clg_tensor *x, clg_tensor *w, clg_tensor *b,
+                       const clg_conv2d_opts *opts)
+{
+    clg_conv2d_opts o = CLG_CONV2D_DEFAULTS;
+    if (opts)
+        o = *opts;
+    clg_tensor *src[3] = {x, w, b};
+    int nsrc = b ? 3 : 2;
+    if (clg_graph_bad_args(g, "conv2d", nsrc, src))
+        return NULL;
+    char sx[64], sw[64], sb[64];
+    if (x->ndim != 4 || w->ndim != 4 || x->dtype != CLG_FLOAT32)
+        return clg_graph_fail(g, CLG_SHAPE_MISMATCH,
+                              "conv2d: input %s and weight %s must both be 4-d float32 "
+                              "([N,C,H,W] and [OC,C,KH,KW])",
+                              clg_shape_str(x, sx, sizeof sx), clg_shape_str(w, sw, sizeof sw));
+    if (w->shape[1] != x->shape[1])
+        return clg_graph_fail(g, CLG_SHAPE_MISMATCH,
+                              "conv2d: weight %s expects %d input channels, input is %s",
+                              clg_shape_str(w, sw, sizeof sw), w->shape[1],
+                              clg_shape_str(x, sx, sizeof sx));
+    if (b && (b->ndim != 1 || b->shape[0] != w->shape[0]))
+        return clg_graph_fail(g, CLG_SHAPE_MISMATCH,
+                              "conv2d: bias %s does not match weight %s (expects [%d])",
+                              clg_shape_str(b, sb, sizeof sb),
+                              clg_shape_str(w, sw, sizeof sw), w->shape[0]);
+    if (o.stride_h < 1 || o.stride_w < 1 || o.dilation_h < 1 || o.dilation_w < 1 ||
+        o.pad_h < 0 || o.pad_w < 0)
+        return clg_graph_fail(g, CLG_INVALID_ARGUMENT,
+                              "conv2d: stride (%d,%d) and dilation (%d,%d) must be >= 1 and "
+                              "padding (%d,%d) >= 0",
+                              o.stride_h, o.stride_w, o.dilation_h, o.dilation_w, o.pad_h,
+                              o.pad_w);
+    int span_h = o.dilation_h * (w->shape[2] - 1) + 1;
+    int span_w = o.dilation_w * (w->shape[3] - 1) + 1;
+    int oh = (x->shape[2] + 2 * o.pad_h - span_h) / o.stride_h + 1;
+    int ow = (x->shape[3] + 2 * o.pad_w - span_w) / o.stride_w + 1;
+    if (x->shape[2] + 2 * o.pad_h < span_h || x->shape[3] + 2 * o.pad_w < span_w)
+        return clg_graph_fail(g, CLG_SHAPE_MISMATCH,
+                              "conv2d: kernel %dx%d (dilated %dx%d) is larger than input "
+                              "%s padded by (%d,%d)",
+                              w->shape[2], w->shape[3], span_h, span_w,
+                              clg_shape_str(x, sx, sizeof sx), o.pad_h, o.pad_w);
+    int shape[4] = {x->shape[0], w->shape[0], oh, ow};
+    clg_tensor *t = clg_node(g, &conv_class, nsrc, src, 4, shape);
+    if (t) {
+        int q[6] = {o.stride_h, o.stride_w, o.pad_h, o.pad_w, o.dilation_h, o.dilation_w};
+        for (int i = 0; i < 6; i++)
+            t->params.i[i] = q[i];
+    }
+    return t;
+}

@@ -1,0 +1,231 @@
+/* Activations, scaling, broadcasting add/sub/mul, per-channel bias. */
+#include <stdio.h>
+
+#include "ops_common.h"
+
+/* Must match cl/elementwise.cl. */
+enum { ACT_RELU = 1, ACT_LEAKY_RELU, ACT_ELU, ACT_GELU, ACT_SIGMOID, ACT_TANH, ACT_SCALE };
+enum { BIN_ADD = 1, BIN_SUB, BIN_MUL };
+
+size_t clg_dims_product(const clg_tensor *t, int from, int to, int batch)
+{
+    size_t n = 1;
+    for (int i = from; i < to; i++)
+        n *= (size_t)clg_dim_at(t, i, batch);
+    return n;
+}
+
+/* ---- Activations: params.i[0] = ACT_*, params.f[0] = slope/alpha/factor -- */
+
+static clg_status unary_forward(clg_plan *p, clg_steps *s, clg_tensor *t, int batch,
+                                bool training)
+{
+    (void)training;
+    char opts[32];
+    snprintf(opts, sizeof opts, "-DACT=%d", t->params.i[0]);
+    size_t n = clg_numel_at(t, batch);
+    return clg_rec_kernel(p, s, "elementwise", opts, "unary_forward", n,
+                          CLG_ARGS(KINT(n), KFLOAT(t->params.f[0]),
+                                   KMEM(clg_val(p, t->src[0])), KMEM(clg_val(p, t))));
+}
+
+static clg_status unary_backward(clg_plan *p, clg_steps *s, clg_tensor *t, int batch,
+                                 const clg_grad_io *io)
+{
+    char opts[32];
+    snprintf(opts, sizeof opts, "-DACT=%d", t->params.i[0]);
+    size_t n = clg_numel_at(t, batch);
+    return clg_rec_kernel(p, s, "elementwise", opts, "unary_backward", n,
+                          CLG_ARGS(KINT(n), KFLOAT(t->params.f[0]),
+                                   KINT(io->accumulate[0]), KMEM(clg_val(p, t->src[0])),
+                                   KMEM(clg_val(p, t)), KMEM(io->grad_out),
+                                   KMEM(io->grad_src[0])));
+}
+
+#define UNARY_CLASS(var, label)                                                      \
+    static const clg_op_class var = {label, unary_forward, unary_backward, NULL, 0}
+
+UNARY_CLASS(relu_class, "relu");
+UNARY_CLASS(leaky_relu_class, "leaky_relu");
+UNARY_CLASS(elu_class, "elu");
+UNARY_CLASS(gelu_class, "gelu");
+UNARY_CLASS(sigmoid_class, "sigmoid");
+UNARY_CLASS(tanh_class, "tanh");
+UNARY_CLASS(scale_class, "scale");
+
+static clg_tensor *unary(clg_graph *g, const clg_op_class *op, clg_tensor *x, int act,
+                         float a)
+{
+    if (clg_graph_bad_args(g, op->name, 1, &x))
+        return NULL;
+    if (x->dtype != CLG_FLOAT32)
+        return clg_graph_fail(g, CLG_INVALID_ARGUMENT, "%s: input '%s' is not float32",
+                              op->name, x->name);
+    clg_tensor *t = clg_node(g, op, 1, &x, x->ndim, x->shape);
+    if (t) {
+        t->params.i[0] = act;
+        t->params.f[0] = a;
+    }
+    return t;
+}
+
+clg_tensor *clg_relu(clg_graph *g, clg_tensor *x)
+{
+    return unary(g, &relu_class, x, ACT_RELU, 0.0f);
+}
+clg_tensor *clg_leaky_relu(clg_graph *g, clg_tensor *x, float slope)
+{
+    return unary(g, &leaky_relu_class, x, ACT_LEAKY_RELU, slope);
+}
+clg_tensor *clg_elu(clg_graph *g, clg_tensor *x, float alpha)
+{
+    return unary(g, &elu_class, x, ACT_ELU, alpha);
+}
+clg_tensor *clg_gelu(clg_graph *g, clg_tensor *x)
+{
+    return unary(g, &gelu_class, x, ACT_GELU, 0.0f);
+}
+clg_tensor *clg_sigmoid(clg_graph *g, clg_tensor *x)
+{
+    return unary(g, &sigmoid_class, x, ACT_SIGMOID, 0.0f);
+}
+clg_tensor *clg_tanh(clg_graph *g, clg_tensor *x)
+{
+    return unary(g, &tanh_class, x, ACT_TANH, 0.0f);
+}
+clg_tensor *clg_scale(clg_graph *g, clg_tensor *x, float factor)
+{
+    return unary(g, &scale_class, x, ACT_SCALE, factor);
+}
+
+/* ---- Binary ops with broadcasting: params.i[0] = BIN_* ------------------ */
+
+typedef struct bshape {
+    int a[4];      /* a's dims, padded in front to 4-d */
+    int b[4];      /* b's dims, aligned to a's last ones */
+    cl_int4 bs;    /* b's strides, 0 where it broadcasts */
+} bshape;
+
+static void broadcast_shape(const clg_tensor *t, int batch, bshape *bsh)
+{
+    const clg_tensor *a = t->src[0], *b = t->src[1];
+    int pa = 4 - a->ndim, pb = 4 - b->ndim;
+    for (int k = 0; k < 4; k++) {
+        bsh->a[k] = k < pa ? 1 : clg_dim_at(a, k - pa, batch);
+        bsh->b[k] = k < pb ? 1 : clg_dim_at(b, k - pb, batch);
+    }
+    int stride = 1;
+    int strides[4];
+    for (int k = 3; k >= 0; k--) {
+        strides[k] = bsh->b[k] == 1 && bsh->a[k] != 1 ? 0 : stride;
+        stride *= bsh->b[k];
+    }
+    bsh->bs = (cl_int4){{strides[0], strides[1], strides[2], strides[3]}};
+}
+
+static clg_status binary_forward(clg_plan *p, clg_steps *s, clg_tensor *t, int batch,
+                                 bool training)
+{
+    (void)training;
+    bshape b;
+    broadcast_shape(t, batch, &b);
+    char opts[32];
+    snprintf(opts, sizeof opts, "-DBINOP=%d", t->params.i[0]);
+    size_t n = clg_numel_at(t, batch);
+    return clg_rec_kernel(p, s, "elementwise", opts, "binary_forward", n,
+                          CLG_ARGS(KINT(n), KINT(b.a[1]), KINT(b.a[2]), KINT(b.a[3]),
+                                   ((clg_karg){sizeof(cl_int4), &b.bs}),
+                                   KMEM(clg_val(p, t->src[0])),
+                                   KMEM(clg_val(p, t->src[1])), KMEM(clg_val(p, t))));
+}
+
+static clg_status binary_backward(clg_plan *p, clg_steps *s, clg_tensor *t, int batch,
+                                  const clg_grad_io *io)
+{
+    bshape b;
+    broadcast_shape(t, batch, &b);
+    char opts[32];
+    snprintf(opts, sizeof opts, "-DBINOP=%d", t->params.i[0]);
+    size_t n = clg_numel_at(t, batch), nb = clg_numel_at(t->src[1], batch);
+    clg_status st = CLG_OK;
+    if (io->grad_src[0])
+        st = clg_rec_kernel(p, s, "elementwise", opts, "binary_backward_a", n,
+                            CLG_ARGS(KINT(n), KINT(b.a[1]), KINT(b.a[2]), KINT(b.a[3]),
+                                     ((clg_karg){sizeof(cl_int4), &b.bs}),
+                                     KINT(io->accumulate[0]), KMEM(io->grad_out),
+                                     KMEM(clg_val(p, t->src[1])),
+                                     KMEM(io->grad_src[0])));
+    cl_int4 e = {{b.b[0], b.b[1], b.b[2], b.b[3]}};
+    if (st == CLG_OK && io->grad_src[1])
+        st = clg_rec_kernel(p, s, "elementwise", opts, "binary_backward_b", nb,
+                            CLG_ARGS(KINT(nb), KINT(b.a[0]), KINT(b.a[1]), KINT(b.a[2]),
+                                     KINT(b.a[3]), ((clg_karg){sizeof(cl_int4), &e}),
+                                     KINT(io->accumulate[1]), KMEM(io->grad_out),
+                                     KMEM(clg_val(p, t->src[0])),
+                                     KMEM(io->grad_src[1])));
+    return st;
+}
+
+static const clg_op_class add_class = {"add", binary_forward, binary_backward, NULL, 0};
+static const clg_op_class sub_class = {"sub", binary_forward, binary_backward, NULL, 0};
+static const clg_op_class mul_class = {"mul", binary_forward, binary_backward, NULL, 0};
+
+static clg_tensor *binary(clg_graph *g, const clg_op_class *op, clg_tensor *a,
+                          clg_tensor *b, int binop)
+{
+    clg_tensor *src[2] = {a, b};
+    if (clg_graph_bad_args(g, op->name, 2, src))
+        return NULL;
+    char sa[64], sb[64];
+    if (a->dtype != CLG_FLOAT32 || b->dtype != CLG_FLOAT32)
+        return clg_graph_fail(g, CLG_INVALID_ARGUMENT, "%s: inputs must be float32",
+                              op->name);
+    bool fits = b->ndim <= a->ndim && (!b->batched || (a->batched && b->ndim == a->ndim));
+    for (int k = 1; fits && k <= b->ndim; k++) {
+        int da = a->shape[a->ndim - k], db = b->shape[b->ndim - k];
+        fits = db == da || db == 1;
+    }
+    if (!fits)
+        return clg_graph_fail(g, CLG_SHAPE_MISMATCH,
+                              "%s: b %s does not broadcast to a %s (b's dims, aligned to "
+                              "a's last ones, must equal a's or be 1)",
+                              op->name, clg_shape_str(b, sb, sizeof sb),
+                              clg_shape_str(a, sa, sizeof sa));
+    clg_tensor *t = clg_node(g, op, 2, src, a->ndim, a->shape);
+    if (t) {
+        t->params.i[0] = binop;
+        t->batched = a->batched;
+    }
+    return t;
+}
+
+clg_tensor *clg_add(clg_graph *g, clg_tensor *a, clg_tensor *b)
+{
+    return binary(g, &add_class, a, b, BIN_ADD);
+}
+clg_tensor *clg_sub(clg_graph *g, clg_tensor *a, clg_tensor *b)
+{
+    return binary(g, &sub_class, a, b, BIN_SUB);
+}
+clg_tensor *clg_mul(clg_graph *g, clg_tensor *a, clg_tensor *b)
+{
+    return binary(g, &mul_class, a, b, BIN_MUL);
+}
+
+/* ---- Per-channel bias --------------------------------------------------- */
+
+clg_status clg_rec_channel_bias(clg_plan *p, clg_steps *s, cl_mem y, cl_mem bias,
+                                size_t outer, int C, size_t inner)
+{
+    size_t n = outer * (size_t)C * inner;
+    return clg_rec_kernel(p, s, "elementwise", NULL, "channel_bias_add", n,
+                          CLG_ARGS(KINT(n), KINT(C), KINT(inner), KMEM(y), KMEM(bias)));
+}
+
+clg_status clg_rec_channel_sum(clg_plan *p, clg_steps *s, cl_mem dy, cl_mem db,
+                               size_t outer, int C, size_t inner, bool accumulate)
+{
+    return clg_rec_kernel(p, s, "elementwise", NULL, "channel_sum", (size_t)C,
+                          CLG_ARGS(KINT(outer), KINT(C), KINT(inner), KINT(accumulate),
+                                   KMEM(dy), KMEM(db)));
+}

@@ -1,0 +1,114 @@
+/* Batch normalisation. src = {x, running_mean, running_var[, gamma, beta]};
+ * params.f = {momentum, eps}. */
+#include "ops_common.h"
+
+#define AFFINE(t) ((t)->nsrc == 5)
+
+static void split(const clg_tensor *t, int batch, size_t *outer, int *C, size_t *inner)
+{
+    *outer = (size_t)clg_dim_at(t, 0, batch);
+    *C = t->shape[1];
+    *inner = clg_dims_product(t, 2, t->ndim, batch);
+}
+
+/* aux 0: mean and invstd [2C]; aux 1: sum(dy) and sum(dy xhat) [2C]. */
+static void bn_aux(const clg_tensor *t, size_t bytes[CLG_MAX_AUX])
+{
+    bytes[0] = bytes[1] = 2 * (size_t)t->shape[1] * 4;
+}
+
+static clg_status bn_forward(clg_plan *p, clg_steps *s, clg_tensor *t, int batch,
+                             bool training)
+{
+    size_t outer, inner, n = clg_numel_at(t, batch);
+    int C;
+    split(t, batch, &outer, &C, &inner);
+    cl_mem x = clg_val(p, t->src[0]), rm = clg_val(p, t->src[1]),
+           rv = clg_val(p, t->src[2]), stats = clg_aux(p, t, 0);
+    cl_mem gamma = AFFINE(t) ? clg_val(p, t->src[3]) : stats;
+    cl_mem beta = AFFINE(t) ? clg_val(p, t->src[4]) : stats;
+    if (!training)
+        return clg_rec_kernel(p, s, "norm", NULL, "bn_eval", n,
+                              CLG_ARGS(KINT(n), KINT(C), KINT(inner), KINT(AFFINE(t)),
+                                       KFLOAT(t->params.f[1]), KMEM(x), KMEM(rm), KMEM(rv),
+                                       KMEM(gamma), KMEM(beta), KMEM(clg_val(p, t))));
+    clg_status st = clg_rec_kernel(
+        p, s, "norm", NULL, "bn_stats", (size_t)C,
+        CLG_ARGS(KINT(outer), KINT(C), KINT(inner), KFLOAT(t->params.f[0]),
+                 KFLOAT(t->params.f[1]), KMEM(x), KMEM(stats), KMEM(rm), KMEM(rv)));
+    if (st == CLG_OK)
+        st = clg_rec_kernel(p, s, "norm", NULL, "bn_apply", n,
+                            CLG_ARGS(KINT(n), KINT(C), KINT(inner), KINT(AFFINE(t)),
+                                     KMEM(x), KMEM(stats), KMEM(gamma), KMEM(beta),
+                                     KMEM(clg_val(p, t))));
+    return st;
+}
+
+static clg_status bn_backward(clg_plan *p, clg_steps *s, clg_tensor *t, int batch,
+                              const clg_grad_io *io)
+{
+    size_t outer, inner, n = clg_numel_at(t, batch);
+    int C;
+    split(t, batch, &outer, &C, &inner);
+    cl_mem x = clg_val(p, t->src[0]), stats = clg_aux(p, t, 0), sums = clg_aux(p, t, 1);
+    cl_mem gamma = AFFINE(t) ? clg_val(p, t->src[3]) : stats;
+    bool want_g = AFFINE(t) && io->grad_src[3], want_b = AFFINE(t) && io->grad_src[4];
+    clg_status st = clg_rec_kernel(
+        p, s, "norm", NULL, "bn_backward_reduce", (size_t)C,
+        CLG_ARGS(KINT(outer), KINT(C), KINT(inner), KMEM(x), KMEM(io->grad_out),
+                 KMEM(stats), KMEM(sums), KINT(want_g), KINT(want_g && io->accumulate[3]),
+                 KMEM(want_g ? io->grad_src[3] : sums), KINT(want_b),
+                 KINT(want_b && io->accumulate[4]),
+                 KMEM(want_b ? io->grad_src[4] : sums)));
+    if (st == CLG_OK && io->grad_src[0])
+        st = clg_rec_kernel(p, s, "norm", NULL, "bn_backward_dx", n,
+                            CLG_ARGS(KINT(n), KINT(C), KINT(inner), KINT(outer * inner),
+                                     KINT(AFFINE(t)), KINT(io->accumulate[0]), KMEM(x),
+                                     KMEM(io->grad_out), KMEM(stats), KMEM(sums),
+                                     KMEM(gamma), KMEM(io->grad_src[0])));
+    return st;
+}
+
+/* x, gamma and beta are differentiable; the running statistics are not. */
+static const clg_op_class bn_class = {"batch_norm", bn_forward, bn_backward, bn_aux,
+                                      (1u << 0) | (1u << 3) | (1u << 4)};
+
+static bool is_channel_vector(const clg_tensor *v, int C)
+{
+    return v->ndim == 1 && v->shape[0] == C && v->dtype == CLG_FLOAT32 && !v->batched;
+}
+
+clg_tensor *clg_batch_norm(clg_graph *g, clg_tensor *x, clg_tensor *gamma,
+                           clg_tensor *beta, clg_tensor *running_mean,
+                           clg_tensor *running_var, float momentum, float eps)
+{
+    clg_tensor *src[5] = {x, running_mean, running_var, gamma, beta};
+    bool affine = gamma || beta;
+    if (clg_graph_bad_args(g, "batch_norm", affine ? 5 : 3, src))
+        return NULL;
+    char sx[64], sv[64];
+    if ((x->ndim != 2 && x->ndim != 4) || x->dtype != CLG_FLOAT32)
+        return clg_graph_fail(g, CLG_SHAPE_MISMATCH,
+                              "batch_norm: input %s must be [N,C] or [N,C,H,W] float32",
+                              clg_shape_str(x, sx, sizeof sx));
+    int C = x->shape[1];
+    for (int i = 1; i < (affine ? 5 : 3); i++)
+        if (!is_channel_vector(src[i], C))
+            return clg_graph_fail(g, CLG_SHAPE_MISMATCH,
+                                  "batch_norm: '%s' is %s, input %s needs [%d]",
+                                  src[i]->name, clg_shape_str(src[i], sv, sizeof sv),
+                                  clg_shape_str(x, sx, sizeof sx), C);
+    if (running_mean->kind != CLG_KIND_STATE || running_var->kind != CLG_KIND_STATE)
+        return clg_graph_fail(g, CLG_INVALID_ARGUMENT,
+                              "batch_norm: running statistics must be clg_state tensors");
+    if (!(momentum >= 0.0f && momentum <= 1.0f) || !(eps > 0.0f))
+        return clg_graph_fail(g, CLG_INVALID_ARGUMENT,
+                              "batch_norm: momentum %g must lie in [0, 1] and eps %g be > 0",
+                              (double)momentum, (double)eps);
+    clg_tensor *t = clg_node(g, &bn_class, affine ? 5 : 3, src, x->ndim, x->shape);
+    if (t) {
+        t->params.f[0] = momentum;
+        t->params.f[1] = eps;
+    }
+    return t;
+}

@@ -1,0 +1,27 @@
+/* Pieces the op families share. */
+#ifndef CLGRAD_OPS_COMMON_H
+#define CLGRAD_OPS_COMMON_H
+
+#include "graph_internal.h"
+
+/* y[o, c, i] += bias[c] over [outer, C, inner]. */
+clg_status clg_rec_channel_bias(clg_plan *p, clg_steps *s, cl_mem y, cl_mem bias,
+                                size_t outer, int C, size_t inner);
+
+/* db[c] (=|+=) sum over o, i of dy[o, c, i]. */
+clg_status clg_rec_channel_sum(clg_plan *p, clg_steps *s, cl_mem dy, cl_mem db,
+                               size_t outer, int C, size_t inner, bool accumulate);
+
+/* Reduction over the middle axis of [outer, axis, inner] (reduce.c). */
+typedef enum clg_reduce_kind { CLG_RED_SUM = 1, CLG_RED_MEAN = 2, CLG_RED_MAX = 3 } clg_reduce_kind;
+clg_status clg_rec_reduce(clg_plan *p, clg_steps *s, clg_reduce_kind kind, cl_mem x,
+                          cl_mem y, size_t outer, size_t axis, size_t inner);
+clg_status clg_rec_reduce_backward(clg_plan *p, clg_steps *s, clg_reduce_kind kind,
+                                   cl_mem x, cl_mem y, cl_mem dy, cl_mem dx,
+                                   size_t outer, size_t axis, size_t inner,
+                                   bool accumulate);
+
+/* Product of dims [from, to) of t at a batch. */
+size_t clg_dims_product(const clg_tensor *t, int from, int to, int batch);
+
+#endif

@@ -1,0 +1,194 @@
+/* Sum, mean and max over an axis; global average pooling; softmax. */
+#include <stdio.h>
+
+#include "ops_common.h"
+
+clg_status clg_rec_reduce(clg_plan *p, clg_steps *s, clg_reduce_kind kind, cl_mem x,
+                          cl_mem y, size_t outer, size_t axis, size_t inner)
+{
+    char opts[16];
+    snprintf(opts, sizeof opts, "-DRED=%d", (int)kind);
+    return clg_rec_kernel(p, s, "reduce", opts, "reduce_forward", outer * inner,
+                          CLG_ARGS(KINT(outer), KINT(axis), KINT(inner), KMEM(x), KMEM(y)));
+}
+
+clg_status clg_rec_reduce_backward(clg_plan *p, clg_steps *s, clg_reduce_kind kind,
+                                   cl_mem x, cl_mem y, cl_mem dy, cl_mem dx, size_t outer,
+                                   size_t axis, size_t inner, bool accumulate)
+{
+    char opts[16];
+    snprintf(opts, sizeof opts, "-DRED=%d", (int)kind);
+    return clg_rec_kernel(p, s, "reduce", opts, "reduce_backward", outer * inner,
+                          CLG_ARGS(KINT(outer), KINT(axis), KINT(inner), KINT(accumulate),
+                                   KMEM(x), KMEM(y), KMEM(dy), KMEM(dx)));
+}
+
+/* params.i[0] = clg_reduce_kind, params.i[1] = axis (-1: all; -2: the
+ * spatial dims of global average pooling). */
+static void split(const clg_tensor *t, int batch, size_t *outer, size_t *axis,
+                  size_t *inner)
+{
+    const clg_tensor *x = t->src[0];
+    int a = t->params.i[1];
+    if (a == -1) {
+        *outer = *inner = 1;
+        *axis = clg_numel_at(x, batch);
+    } else if (a == -2) {
+        *outer = clg_dims_product(x, 0, 2, batch);
+        *axis = clg_dims_product(x, 2, x->ndim, batch);
+        *inner = 1;
+    } else {
+        *outer = clg_dims_product(x, 0, a, batch);
+        *axis = (size_t)clg_dim_at(x, a, batch);
+        *inner = clg_dims_product(x, a + 1, x->ndim, batch);
+    }
+}
+
+static clg_status reduce_forward(clg_plan *p, clg_steps *s, clg_tensor *t, int batch,
+                                 bool training)
+{
+    (void)training;
+    size_t outer, axis, inner;
+    split(t, batch, &outer, &axis, &inner);
+    return clg_rec_reduce(p, s, (clg_reduce_kind)t->params.i[0], clg_val(p, t->src[0]),
+                          clg_val(p, t), outer, axis, inner);
+}
+
+static clg_status reduce_backward(clg_plan *p, clg_steps *s, clg_tensor *t, int batch,
+                                  const clg_grad_io *io)
+{
+    size_t outer, axis, inner;
+    split(t, batch, &outer, &axis, &inner);
+    return clg_rec_reduce_backward(p, s, (clg_reduce_kind)t->params.i[0],
+                                   clg_val(p, t->src[0]), clg_val(p, t), io->grad_out,
+                                   io->grad_src[0], outer, axis, inner,
+                                   io->accumulate[0]);
+}
+
+static const clg_op_class sum_class = {"sum", reduce_forward, reduce_backward, NULL, 0};
+static const clg_op_class mean_class = {"mean", reduce_forward, reduce_backward, NULL, 0};
+static const clg_op_class max_class = {"max", reduce_forward, reduce_backward, NULL, 0};
+static const clg_op_class gap_class = {"global_avg_pool", reduce_forward, reduce_backward,
+                                       NULL, 0};
+
+static clg_tensor *reduce(clg_graph *g, const clg_op_class *op, clg_reduce_kind kind,
+                          clg_tensor *x, int axis)
+{
+    if (clg_graph_bad_args(g, op->name, 1, &x))
+        return NULL;
+    char sx[64];
+    if (x->dtype != CLG_FLOAT32)
+        return clg_graph_fail(g, CLG_INVALID_ARGUMENT, "%s: input '%s' is not float32",
+                              op->name, x->name);
+    if (axis < -1 || axis >= x->ndim)
+        return clg_graph_fail(g, CLG_INVALID_ARGUMENT,
+                              "%s: axis %d is out of range for %s (use 0..%d, or -1 for all)",
+                              op->name, axis, clg_shape_str(x, sx, sizeof sx), x->ndim - 1);
+    int shape[CLG_MAX_DIMS] = {1}, ndim = 0;
+    for (int i = 0; axis >= 0 && i < x->ndim; i++)
+        if (i != axis)
+            shape[ndim++] = x->shape[i];
+    clg_tensor *t = clg_node(g, op, 1, &x, ndim ? ndim : 1, shape);
+    if (t) {
+        t->params.i[0] = kind;
+        t->params.i[1] = axis;
+        t->batched = x->batched && axis > 0;
+    }
+    return t;
+}
+
+clg_tensor *clg_sum(clg_graph *g, clg_tensor *x, int axis)
+{
+    return reduce(g, &sum_class, CLG_RED_SUM, x, axis);
+}
+clg_tensor *clg_mean(clg_graph *g, clg_tensor *x, int axis)
+{
+    return reduce(g, &mean_class, CLG_RED_MEAN, x, axis);
+}
+clg_tensor *clg_max(clg_graph *g, clg_tensor *x, int axis)
+{
+    return reduce(g, &max_class, CLG_RED_MAX, x, axis);
+}
+
+clg_tensor *clg_global_avg_pool(clg_graph *g, clg_tensor *x)
+{
+    if (clg_graph_bad_args(g, "global_avg_pool", 1, &x))
+        return NULL;
+    char sx[64];
+    if (x->ndim != 4 || x->dtype != CLG_FLOAT32)
+        return clg_graph_fail(g, CLG_SHAPE_MISMATCH,
+                              "global_avg_pool: input %s is not [N,C,H,W] float32",
+                              clg_shape_str(x, sx, sizeof sx));
+    int shape[4] = {x->shape[0], x->shape[1], 1, 1};
+    clg_tensor *t = clg_node(g, &gap_class, 1, &x, 4, shape);
+    if (t) {
+        t->params.i[0] = CLG_RED_MEAN;
+        t->params.i[1] = -2;
+    }
+    return t;
+}
+
+/* ---- Softmax over dim 1: params.i[0] = 1 for log-softmax ---------------- */
+
+static void softmax_split(const clg_tensor *t, int batch, size_t *outer, size_t *C,
+                          size_t *inner)
+{
+    *outer = (size_t)clg_dim_at(t, 0, batch);
+    *C = (size_t)t->shape[1];
+    *inner = clg_dims_product(t, 2, t->ndim, batch);
+}
+
+static clg_status softmax_forward(clg_plan *p, clg_steps *s, clg_tensor *t, int batch,
+                                  bool training)
+{
+    (void)training;
+    size_t outer, C, inner;
+    softmax_split(t, batch, &outer, &C, &inner);
+    char opts[16];
+    snprintf(opts, sizeof opts, "-DLOG=%d", t->params.i[0]);
+    return clg_rec_kernel(p, s, "reduce", opts, "softmax_forward", outer * inner,
+                          CLG_ARGS(KINT(outer), KINT(C), KINT(inner),
+                                   KMEM(clg_val(p, t->src[0])), KMEM(clg_val(p, t))));
+}
+
+static clg_status softmax_backward(clg_plan *p, clg_steps *s, clg_tensor *t, int batch,
+                                   const clg_grad_io *io)
+{
+    size_t outer, C, inner;
+    softmax_split(t, batch, &outer, &C, &inner);
+    char opts[16];
+    snprintf(opts, sizeof opts, "-DLOG=%d", t->params.i[0]);
+    return clg_rec_kernel(p, s, "reduce", opts, "softmax_backward", outer * inner,
+                          CLG_ARGS(KINT(outer), KINT(C), KINT(inner),
+                                   KINT(io->accumulate[0]), KMEM(clg_val(p, t)),
+                                   KMEM(io->grad_out), KMEM(io->grad_src[0])));
+}
+
+static const clg_op_class softmax_class = {"softmax", softmax_forward, softmax_backward,
+                                           NULL, 0};
+static const clg_op_class log_softmax_class = {"log_softmax", softmax_forward,
+                                               softmax_backward, NULL, 0};
+
+static clg_tensor *softmax(clg_graph *g, const clg_op_class *op, clg_tensor *x, int log)
+{
+    if (clg_graph_bad_args(g, op->name, 1, &x))
+        return NULL;
+    char sx[64];
+    if (x->ndim < 2 || x->dtype != CLG_FLOAT32)
+        return clg_graph_fail(g, CLG_SHAPE_MISMATCH,
+                              "%s: input %s needs at least 2 float32 dims ([N, C, ...])",
+                              op->name, clg_shape_str(x, sx, sizeof sx));
+    clg_tensor *t = clg_node(g, op, 1, &x, x->ndim, x->shape);
+    if (t)
+        t->params.i[0] = log;
+    return t;
+}
+
+clg_tensor *clg_softmax(clg_graph *g, clg_tensor *x)
+{
+    return softmax(g, &softmax_class, x, 0);
+}
+clg_tensor *clg_log_softmax(clg_graph *g, clg_tensor *x)
+{
+    return softmax(g, &log_softmax_class, x, 1);
+}

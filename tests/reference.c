@@ -1,0 +1,264 @@
+/* Host reference ops in double precision; see reference.h. */
+#include "reference.h"
+
+#include <math.h>
+#include <string.h>
+
+size_t ref_numel(const ref_tensor *t)
+{
+    size_t n = 1;
+    for (int i = 0; i < t->ndim; i++)
+        n *= (size_t)t->shape[i];
+    return n;
+}
+
+void ref_linear(const ref_tensor *x, const ref_tensor *w, const ref_tensor *b, double *y)
+{
+    int in = w->shape[1], out = w->shape[0];
+    size_t rows = ref_numel(x) / (size_t)in;
+    for (size_t r = 0; r < rows; r++)
+        for (int o = 0; o < out; o++) {
+            double acc = b ? b->v[o] : 0.0;
+            for (int i = 0; i < in; i++)
+                acc += x->v[r * in + i] * w->v[(size_t)o * in + i];
+            y[r * out + o] = acc;
+        }
+}
+
+void ref_conv2d(const ref_tensor *x, const ref_tensor *w, const ref_tensor *b,
+                const int q[6], const ref_tensor *y, double *out)
+{
+    int N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
+    int OC = w->shape[0], KH = w->shape[2], KW = w->shape[3];
+    int OH = y->shape[2], OW = y->shape[3];
+    for (int n = 0; n < N; n++)
+        for (int oc = 0; oc < OC; oc++)
+            for (int oh = 0; oh < OH; oh++)
+                for (int ow = 0; ow < OW; ow++) {
+                    double acc = b ? b->v[oc] : 0.0;
+                    for (int c = 0; c < C; c++)
+                        for (int kh = 0; kh < KH; kh++)
+                            for (int kw = 0; kw < KW; kw++) {
+                                int h = oh * q[0] - q[2] + kh * q[4];
+                                int ww = ow * q[1] - q[3] + kw * q[5];
+                                if (h < 0 || h >= H || ww < 0 || ww >= W)
+                                    continue;
+                                acc += x->v[((size_t)(n * C + c) * H + h) * W + ww] *
+                                       w->v[((size_t)(oc * C + c) * KH + kh) * KW + kw];
+                            }
+                    out[((size_t)(n * OC + oc) * OH + oh) * OW + ow] = acc;
+                }
+}
+
+void ref_pool(const ref_tensor *x, int k, int s, int pad, int is_max, const ref_tensor *y,
+              double *out)
+{
+    int planes = x->shape[0] * x->shape[1], H = x->shape[2], W = x->shape[3];
+    int OH = y->shape[2], OW = y->shape[3];
+    for (int p = 0; p < planes; p++)
+        for (int oh = 0; oh < OH; oh++)
+            for (int ow = 0; ow < OW; ow++) {
+                double acc = is_max ? -INFINITY : 0.0;
+                for (int kh = 0; kh < k; kh++)
+                    for (int kw = 0; kw < k; kw++) {
+                        int h = oh * s - pad + kh, w = ow * s - pad + kw;
+                        if (h < 0 || h >= H || w < 0 || w >= W)
+                            continue;
+                        double v = x->v[((size_t)p * H + h) * W + w];
+                        acc = is_max ? (v > acc ? v : acc) : acc + v;
+                    }
+                out[((size_t)p * OH + oh) * OW + ow] = is_max ? acc : acc / (k * k);
+            }
+}
+
+void ref_batch_norm(const ref_tensor *x, const double *gamma, const double *beta,
+                    double eps, double *y, double *mean_out, double *var_unbiased)
+{
+    int N = x->shape[0], C = x->shape[1];
+    size_t inner = ref_numel(x) / ((size_t)N * C), m = (size_t)N * inner;
+    for (int c = 0; c < C; c++) {
+        double mean = 0, var = 0;
+        for (int n = 0; n < N; n++)
+            for (size_t i = 0; i < inner; i++)
+                mean += x->v[((size_t)n * C + c) * inner + i];
+        mean /= (double)m;
+        for (int n = 0; n < N; n++)
+            for (size_t i = 0; i < inner; i++) {
+                double d = x->v[((size_t)n * C + c) * inner + i] - mean;
+                var += d * d;
+            }
+        if (mean_out)
+            mean_out[c] = mean;
+        if (var_unbiased)
+            var_unbiased[c] = var / (double)(m - 1);
+        var /= (double)m;
+        for (int n = 0; n < N; n++)
+            for (size_t i = 0; i < inner; i++) {
+                size_t k = ((size_t)n * C + c) * inner + i;
+                double xhat = (x->v[k] - mean) / sqrt(var + eps);
+                y[k] = gamma ? xhat * gamma[c] + beta[c] : xhat;
+            }
+    }
+}
+
+void ref_unary(int act, double a, const ref_tensor *x, double *y)
+{
+    for (size_t i = 0; i < ref_numel(x); i++) {
+        double v = x->v[i];
+        switch (act) {
+        case 1: y[i] = v > 0 ? v : 0; break;
+        case 2: y[i] = v > 0 ? v : a * v; break;
+        case 3: y[i] = v > 0 ? v : a * (exp(v) - 1); break;
+        case 4: y[i] = 0.5 * v * (1 + erf(v / sqrt(2.0))); break;
+        case 5: y[i] = 1 / (1 + exp(-v)); break;
+        case 6: y[i] = tanh(v); break;
+        default: y[i] = a * v; break;
+        }
+    }
+}
+
+void ref_softmax(const ref_tensor *x, int log_, double *y)
+{
+    int N = x->shape[0], C = x->shape[1];
+    size_t inner = ref_numel(x) / ((size_t)N * C);
+    for (int n = 0; n < N; n++)
+        for (size_t i = 0; i < inner; i++) {
+            double m = -INFINITY, sum = 0;
+            for (int c = 0; c < C; c++)
+                m = fmax(m, x->v[((size_t)n * C + c) * inner + i]);
+            for (int c = 0; c < C; c++)
+                sum += exp(x->v[((size_t)n * C + c) * inner + i] - m);
+            for (int c = 0; c < C; c++) {
+                size_t k = ((size_t)n * C + c) * inner + i;
+                y[k] = log_ ? x->v[k] - m - log(sum) : exp(x->v[k] - m) / sum;
+            }
+        }
+}
+
+void ref_binary(int op, const ref_tensor *a, const ref_tensor *b, double *y)
+{
+    int ad[4], bd[4], pa = 4 - a->ndim, pb = 4 - b->ndim;
+    for (int k = 0; k < 4; k++) {
+        ad[k] = k < pa ? 1 : a->shape[k - pa];
+        bd[k] = k < pb ? 1 : b->shape[k - pb];
+    }
+    size_t i = 0;
+    for (int i0 = 0; i0 < ad[0]; i0++)
+        for (int i1 = 0; i1 < ad[1]; i1++)
+            for (int i2 = 0; i2 < ad[2]; i2++)
+                for (int i3 = 0; i3 < ad[3]; i3++, i++) {
+                    int j0 = bd[0] == 1 ? 0 : i0, j1 = bd[1] == 1 ? 0 : i1;
+                    int j2 = bd[2] == 1 ? 0 : i2, j3 = bd[3] == 1 ? 0 : i3;
+                    double bv = b->v[((j0 * bd[1] + j1) * bd[2] + j2) * bd[3] + j3];
+                    y[i] = op == 1 ? a->v[i] + bv : op == 2 ? a->v[i] - bv : a->v[i] * bv;
+                }
+}
+
+void ref_reduce(int kind, int axis, const ref_tensor *x, double *y)
+{
+    size_t outer = 1, len, inner = 1;
+    if (axis < 0) {
+        len = ref_numel(x);
+    } else {
+        for (int i = 0; i < axis; i++)
+            outer *= (size_t)x->shape[i];
+        len = (size_t)x->shape[axis];
+        for (int i = axis + 1; i < x->ndim; i++)
+            inner *= (size_t)x->shape[i];
+    }
+    for (size_t o = 0; o < outer; o++)
+        for (size_t i = 0; i < inner; i++) {
+            double acc = kind == 3 ? -INFINITY : 0;
+            for (size_t a = 0; a < len; a++) {
+                double v = x->v[(o * len + a) * inner + i];
+                acc = kind == 3 ? fmax(acc, v) : acc + v;
+            }
+            y[o * inner + i] = kind == 2 ? acc / (double)len : acc;
+        }
+}
+
+double ref_cross_entropy(const ref_tensor *logits, const double *labels, double eps,
+                         int mean)
+{
+    int N = logits->shape[0], C = logits->shape[1];
+    double total = 0;
+    for (int n = 0; n < N; n++) {
+        const double *x = logits->v + (size_t)n * C;
+        double m = -INFINITY, sum = 0, avg = 0;
+        for (int c = 0; c < C; c++)
+            m = fmax(m, x[c]);
+        for (int c = 0; c < C; c++) {
+            sum += exp(x[c] - m);
+            avg += x[c] / C;
+        }
+        double lse = m + log(sum);
+        total += (1 - eps) * (lse - x[(int)labels[n]]) + eps * (lse - avg);
+    }
+    return mean ? total / N : total;
+}
+
+double ref_pointwise_loss(int kind, const ref_tensor *pred, const double *target, int mean)
+{
+    size_t n = ref_numel(pred);
+    double total = 0;
+    for (size_t i = 0; i < n; i++) {
+        double x = pred->v[i], t = target[i];
+        if (kind == 1)
+            total += (x - t) * (x - t);
+        else if (kind == 2)
+            total += fabs(x - t);
+        else
+            total += fmax(x, 0) - x * t + log1p(exp(-fabs(x)));
+    }
+    return mean ? total / (double)n : total;
+}
+
+void ref_embedding(const ref_tensor *ids, const ref_tensor *w, double *y)
+{
+    int D = w->shape[1];
+    for (size_t k = 0; k < ref_numel(ids); k++)
+        for (int d = 0; d < D; d++)
+            y[k * D + d] = w->v[(size_t)ids->v[k] * D + d];
+}
+
+void ref_concat(int count, const ref_tensor *const *src, double *y)
+{
+    int N = src[0]->shape[0], Cd = 0;
+    size_t inner = ref_numel(src[0]) / ((size_t)N * src[0]->shape[1]);
+    for (int k = 0; k < count; k++)
+        Cd += src[k]->shape[1];
+    int offset = 0;
+    for (int k = 0; k < count; k++) {
+        int Cs = src[k]->shape[1];
+        for (int n = 0; n < N; n++)
+            for (int c = 0; c < Cs; c++)
+                for (size_t i = 0; i < inner; i++)
+                    y[((size_t)n * Cd + offset + c) * inner + i] =
+                        src[k]->v[((size_t)n * Cs + c) * inner + i];
+        offset += Cs;
+    }
+}
+
+/* Philox 4x32-10, as cl/dropout.cl. */
+static void philox(uint32_t c[4], uint32_t k0, uint32_t k1)
+{
+    for (int r = 0; r < 10; r++) {
+        uint64_t p0 = (uint64_t)0xD2511F53u * c[0], p1 = (uint64_t)0xCD9E8D57u * c[2];
+        uint32_t n0 = (uint32_t)(p1 >> 32) ^ c[1] ^ k0, n1 = (uint32_t)p1;
+        uint32_t n2 = (uint32_t)(p0 >> 32) ^ c[3] ^ k1, n3 = (uint32_t)p0;
+        c[0] = n0, c[1] = n1, c[2] = n2, c[3] = n3;
+        k0 += 0x9E3779B9u;
+        k1 += 0xBB67AE85u;
+    }
+}
+
+void ref_dropout(const ref_tensor *x, double p, uint64_t seed, uint64_t step, double *y)
+{
+    double scale = p < 1 ? 1 / (1 - p) : 0;
+    for (size_t i = 0; i < ref_numel(x); i++) {
+        uint32_t c[4] = {(uint32_t)(i / 4), 0, (uint32_t)step, (uint32_t)(step >> 32)};
+        philox(c, (uint32_t)seed, (uint32_t)(seed >> 32));
+        double u = (double)(c[i % 4] >> 8) / 16777216.0;
+        y[i] = u >= p ? x->v[i] * (float)scale : 0.0;
+    }
+}

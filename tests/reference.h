@@ -1,0 +1,38 @@
+/* Host reference implementations of clgrad's ops, in double precision, for
+ * the gradient checks: every op's forward is compared with these, and its
+ * backward with central differences of these. */
+#ifndef CLGRAD_TEST_REFERENCE_H
+#define CLGRAD_TEST_REFERENCE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct ref_tensor {
+    int ndim;
+    int shape[4];
+    double *v;
+} ref_tensor;
+
+size_t ref_numel(const ref_tensor *t);
+
+void ref_linear(const ref_tensor *x, const ref_tensor *w, const ref_tensor *b,
+                double *y);
+void ref_conv2d(const ref_tensor *x, const ref_tensor *w, const ref_tensor *b,
+                const int q[6], const ref_tensor *y, double *out);
+void ref_pool(const ref_tensor *x, int k, int s, int pad, int is_max,
+              const ref_tensor *y, double *out);
+void ref_batch_norm(const ref_tensor *x, const double *gamma, const double *beta,
+                    double eps, double *y, double *mean, double *var_unbiased);
+void ref_unary(int act, double a, const ref_tensor *x, double *y);
+void ref_softmax(const ref_tensor *x, int log, double *y);
+void ref_binary(int op, const ref_tensor *a, const ref_tensor *b, double *y);
+void ref_reduce(int kind, int axis, const ref_tensor *x, double *y);
+double ref_cross_entropy(const ref_tensor *logits, const double *labels, double eps,
+                         int mean);
+double ref_pointwise_loss(int kind, const ref_tensor *pred, const double *target,
+                          int mean);
+void ref_embedding(const ref_tensor *ids, const ref_tensor *w, double *y);
+void ref_concat(int count, const ref_tensor *const *src, double *y);
+void ref_dropout(const ref_tensor *x, double p, uint64_t seed, uint64_t step, double *y);
+
+#endif
