@@ -1,6 +1,6 @@
 /* Reductions over the middle axis of [outer, axis, inner] (-DRED=...),
- * softmax and log-softmax over dim 1 (-DLOG=0|1), and the scalar sum that
- * finishes every loss. Each output is summed by one work-item in a fixed
+ * softmax and log-softmax over dim 1 (-DLOG=0|1), and the two-stage scalar
+ * sum that finishes every loss. Each output is summed by one work-item in a fixed
  * order, so results are reproducible bit for bit. */
 
 #define RED_SUM 1
@@ -120,6 +120,22 @@ __kernel void softmax_backward(const int outer, const int C, const int inner,
         STORE(dx, k, y[k] * (dy[k] - dot), accumulate);
 #endif
     }
+}
+
+/* partial[g] = the sum of x over [g * chunk, (g + 1) * chunk), in order: the
+ * first of two stages of a sum over everything. */
+__kernel void sum_chunks(const int n, const int chunk, __global const float *x,
+                         __global float *partial)
+{
+    const int g = get_global_id(0);
+    const int start = g * chunk;
+    if (start >= n && g > 0)
+        return;
+    const int end = start + chunk < n ? start + chunk : n;
+    float acc = 0.0f;
+    for (int i = start; i < end; i++)
+        acc += x[i];
+    partial[g] = acc;
 }
 
 /* out[0] = scale * the sum of x[0..n), in order. */

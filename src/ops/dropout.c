@@ -11,7 +11,7 @@ static clg_status dropout_forward(clg_plan *p, clg_steps *s, clg_tensor *t, int 
     float prob = t->params.f[0];
     if (!training || prob == 0.0f)
         return clg_rec_copy(p, s, y, x, n * 4);
-    return clg_rec_kernel_stepped(p, s, "dropout", NULL, "dropout_forward", n,
+    return clg_rec_kernel_stepped(p, s, "dropout", NULL, "dropout_forward", (n + 3) / 4,
                                   CLG_ARGS(KINT(n), KFLOAT(prob), KFLOAT(keep_scale(prob)),
                                            KULONG(t->params.seed), KULONG(0), KMEM(x),
                                            KMEM(y)),
@@ -24,7 +24,7 @@ static clg_status dropout_backward(clg_plan *p, clg_steps *s, clg_tensor *t, int
     size_t n = clg_numel_at(t, batch);
     float prob = t->params.f[0];
     return clg_rec_kernel_stepped(
-        p, s, "dropout", NULL, "dropout_backward", n,
+        p, s, "dropout", NULL, "dropout_backward", (n + 3) / 4,
         CLG_ARGS(KINT(n), KFLOAT(prob), KFLOAT(keep_scale(prob)), KULONG(t->params.seed),
                  KULONG(0), KINT(io->accumulate[0]), KMEM(io->grad_out),
                  KMEM(io->grad_src[0])),

@@ -19,18 +19,17 @@ static float loss_scale(const clg_tensor *t, int batch)
     return t->params.i[0] == CLG_REDUCE_MEAN ? 1.0f / (float)loss_count(t, batch) : 1.0f;
 }
 
-/* aux 0: the per-sample or per-element losses. */
+/* aux 0: the per-sample or per-element losses; aux 1: their chunk sums. */
 static void loss_aux(const clg_tensor *t, size_t bytes[CLG_MAX_AUX])
 {
     bytes[0] = loss_count(t, t->src[0]->shape[0]) * 4;
+    bytes[1] = CLG_SUM_CHUNKS * 4;
 }
 
 static clg_status finish(clg_plan *p, clg_steps *s, clg_tensor *t, int batch)
 {
-    size_t n = loss_count(t, batch);
-    return clg_rec_kernel(p, s, "reduce", NULL, "sum_to_scalar", 1,
-                          CLG_ARGS(KINT(n), KFLOAT(loss_scale(t, batch)),
-                                   KMEM(clg_aux(p, t, 0)), KMEM(clg_val(p, t))));
+    return clg_rec_sum_all(p, s, clg_aux(p, t, 0), loss_count(t, batch),
+                           loss_scale(t, batch), clg_aux(p, t, 1), clg_val(p, t));
 }
 
 static clg_status ce_forward(clg_plan *p, clg_steps *s, clg_tensor *t, int batch,

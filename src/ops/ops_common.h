@@ -21,6 +21,12 @@ clg_status clg_rec_reduce_backward(clg_plan *p, clg_steps *s, clg_reduce_kind ki
                                    size_t outer, size_t axis, size_t inner,
                                    bool accumulate);
 
+/* out[0] = scale * sum of x[0..n): chunk sums into `partial` (CLG_SUM_CHUNKS
+ * floats), then their sum; deterministic and parallel. */
+#define CLG_SUM_CHUNKS 256
+clg_status clg_rec_sum_all(clg_plan *p, clg_steps *s, cl_mem x, size_t n, float scale,
+                           cl_mem partial, cl_mem out);
+
 /* Product of dims [from, to) of t at a batch. */
 size_t clg_dims_product(const clg_tensor *t, int from, int to, int batch);
 

@@ -23,6 +23,19 @@ clg_status clg_rec_reduce_backward(clg_plan *p, clg_steps *s, clg_reduce_kind ki
                                    KMEM(x), KMEM(y), KMEM(dy), KMEM(dx)));
 }
 
+clg_status clg_rec_sum_all(clg_plan *p, clg_steps *s, cl_mem x, size_t n, float scale,
+                           cl_mem partial, cl_mem out)
+{
+    size_t chunk = (n + CLG_SUM_CHUNKS - 1) / CLG_SUM_CHUNKS;
+    size_t groups = (n + chunk - 1) / chunk;
+    clg_status st = clg_rec_kernel(p, s, "reduce", NULL, "sum_chunks", groups,
+                                   CLG_ARGS(KINT(n), KINT(chunk), KMEM(x), KMEM(partial)));
+    if (st == CLG_OK)
+        st = clg_rec_kernel(p, s, "reduce", NULL, "sum_to_scalar", 1,
+                            CLG_ARGS(KINT(groups), KFLOAT(scale), KMEM(partial), KMEM(out)));
+    return st;
+}
+
 /* params.i[0] = clg_reduce_kind, params.i[1] = axis (-1: all; -2: the
  * spatial dims of global average pooling). */
 static void split(const clg_tensor *t, int batch, size_t *outer, size_t *axis,
@@ -44,12 +57,23 @@ static void split(const clg_tensor *t, int batch, size_t *outer, size_t *axis,
     }
 }
 
+/* aux 0 of a sum or mean over everything: the chunk sums. */
+static void reduce_aux(const clg_tensor *t, size_t bytes[CLG_MAX_AUX])
+{
+    if (t->params.i[1] == -1 && t->params.i[0] != CLG_RED_MAX)
+        bytes[0] = CLG_SUM_CHUNKS * 4;
+}
+
 static clg_status reduce_forward(clg_plan *p, clg_steps *s, clg_tensor *t, int batch,
                                  bool training)
 {
     (void)training;
     size_t outer, axis, inner;
     split(t, batch, &outer, &axis, &inner);
+    if (t->params.i[1] == -1 && t->params.i[0] != CLG_RED_MAX)
+        return clg_rec_sum_all(p, s, clg_val(p, t->src[0]), axis,
+                               t->params.i[0] == CLG_RED_MEAN ? 1.0f / (float)axis : 1.0f,
+                               clg_aux(p, t, 0), clg_val(p, t));
     return clg_rec_reduce(p, s, (clg_reduce_kind)t->params.i[0], clg_val(p, t->src[0]),
                           clg_val(p, t), outer, axis, inner);
 }
@@ -65,8 +89,10 @@ static clg_status reduce_backward(clg_plan *p, clg_steps *s, clg_tensor *t, int 
                                    io->accumulate[0]);
 }
 
-static const clg_op_class sum_class = {"sum", reduce_forward, reduce_backward, NULL, 0};
-static const clg_op_class mean_class = {"mean", reduce_forward, reduce_backward, NULL, 0};
+static const clg_op_class sum_class = {"sum", reduce_forward, reduce_backward, reduce_aux,
+                                       0};
+static const clg_op_class mean_class = {"mean", reduce_forward, reduce_backward,
+                                        reduce_aux, 0};
 static const clg_op_class max_class = {"max", reduce_forward, reduce_backward, NULL, 0};
 static const clg_op_class gap_class = {"global_avg_pool", reduce_forward, reduce_backward,
                                        NULL, 0};

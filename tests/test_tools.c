@@ -1,4 +1,4 @@
-/* clgrad-devices, driven as a user would: its text, JSON and exit codes. */
+/* The tools, driven as a user would: their text, JSON and exit codes. */
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -10,10 +10,11 @@ typedef struct run_result {
     char out[65536];
 } run_result;
 
-/* Runs `clgrad-devices ARGS` with `env` prefixed; stdout and stderr together. */
-static void run_tool(const char *env, const char *args, run_result *r)
+/* Runs the tool named by environment variable `which` with ARGS and `env`
+ * prefixed; stdout and stderr together. */
+static void run_bin(const char *which, const char *env, const char *args, run_result *r)
 {
-    const char *bin = getenv("CLGRAD_DEVICES_BIN");
+    const char *bin = getenv(which);
     assert_non_null(bin);
     char cmd[2048];
     snprintf(cmd, sizeof cmd, "%s '%s' %s 2>&1", env ? env : "", bin, args);
@@ -23,6 +24,11 @@ static void run_tool(const char *env, const char *args, run_result *r)
     r->out[n] = '\0';
     int st = pclose(p);
     r->status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void run_tool(const char *env, const char *args, run_result *r)
+{
+    run_bin("CLGRAD_DEVICES_BIN", env, args, r);
 }
 
 static void test_text_lists_the_device_as_working(void **state)
@@ -147,6 +153,43 @@ static void test_device_flag_limits_the_listing(void **state)
     cJSON_Delete(root);
 }
 
+static void test_bench_ops_prints_every_row(void **state)
+{
+    (void)state;
+    static run_result r;
+    run_bin("CLGRAD_BENCH_BIN", NULL, "ops --seconds 0.01 --no-numpy", &r);
+    if (r.status != 0)
+        fail_msg("clgrad-bench ops exited %d:\n%s", r.status, r.out);
+    const char *rows[] = {"linear fwd", "square", "conv2d 3x3", "linear + bias",
+                          "max_pool2d", "batch_norm2d", "relu", "dropout", "log_softmax"};
+    for (size_t i = 0; i < sizeof rows / sizeof *rows; i++)
+        assert_contains(r.out, rows[i]);
+    assert_contains(r.out, "GF/s");
+    assert_contains(r.out, "GB/s");
+    assert_true(strstr(r.out, "failed") == NULL);
+}
+
+static void test_bench_flags_are_checked(void **state)
+{
+    (void)state;
+    static run_result r;
+    run_bin("CLGRAD_BENCH_BIN", NULL, "", &r);
+    assert_int_equal(r.status, 2);
+    assert_contains(r.out, "name a benchmark");
+    run_bin("CLGRAD_BENCH_BIN", NULL, "opz", &r);
+    assert_int_equal(r.status, 2);
+    assert_contains(r.out, "'opz' is not one of");
+    run_bin("CLGRAD_BENCH_BIN", NULL, "ops --seconds -1", &r);
+    assert_int_equal(r.status, 2);
+    assert_contains(r.out, "--seconds needs a number");
+    run_bin("CLGRAD_BENCH_BIN", NULL, "ops --device name:nothing-here", &r);
+    assert_int_equal(r.status, 2);
+    assert_contains(r.out, "nothing-here");
+    run_bin("CLGRAD_BENCH_BIN", NULL, "--help", &r);
+    assert_int_equal(r.status, 0);
+    assert_contains(r.out, "usage: clgrad-bench");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -155,6 +198,8 @@ int main(void)
         cmocka_unit_test(test_no_platform_explains_and_exits_2),
         cmocka_unit_test(test_flags_help_version_and_errors),
         cmocka_unit_test(test_device_flag_limits_the_listing),
+        cmocka_unit_test(test_bench_ops_prints_every_row),
+        cmocka_unit_test(test_bench_flags_are_checked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,366 @@
+/*
+ * clgrad-bench — measures clgrad against references on this machine.
+ *
+ *   clgrad-bench ops     GFLOP/s or GB/s per op at training-sized shapes,
+ *                        both GEMM paths, and numpy (OpenBLAS) where present
+ *
+ * Timings are whole-op wall-clock times (enqueue to finish) over repeated
+ * runs after a warm-up that compiles the kernels.
+ */
+#include <clgrad.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef struct options {
+    const char *device;
+    double seconds; /* per measurement */
+    bool no_numpy;
+} options;
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: clgrad-bench ops [--device SPEC] [--seconds S] [--no-numpy]\n"
+            "\n"
+            "  ops             per-op throughput at training-sized shapes: GEMM on\n"
+            "                  both paths (CLBlast, native) beside numpy/OpenBLAS,\n"
+            "                  and conv2d, linear, pooling, batch norm, activations\n"
+            "                  and the loss, forward and forward+backward\n"
+            "  --device SPEC   device index, gpu, cpu or name:SUBSTRING\n"
+            "  --seconds S     time spent per measurement (default 0.5)\n"
+            "  --no-numpy      skip the numpy reference\n"
+            "  -h, --help      show this help\n"
+            "  -V, --version   show the version\n");
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int fail(const char *what)
+{
+    fprintf(stderr, "clgrad-bench: %s: %s\n", what, clg_last_error());
+    return 1;
+}
+
+/* ---- GEMM ------------------------------------------------------------------ */
+
+typedef struct gemm_shape {
+    const char *label;
+    size_t M, N, K;
+    bool ta, tb;
+} gemm_shape;
+
+static const gemm_shape gemm_shapes[] = {
+    {"linear fwd   x W^T", 64, 256, 784, false, true},
+    {"linear dx    dy W", 64, 784, 256, false, false},
+    {"linear dW    dy^T x", 256, 784, 64, true, false},
+    {"square", 1024, 1024, 1024, false, false},
+};
+
+/* Seconds per call, or a negative value on failure. */
+static double time_gemm(clg_context *ctx, const gemm_shape *s, double budget)
+{
+    clg_buffer *a = NULL, *b = NULL, *c = NULL;
+    double result = -1;
+    size_t na = s->M * s->K, nb = s->K * s->N, nc = s->M * s->N;
+    float *host = calloc(na > nb ? na : nb, sizeof *host);
+    if (host && clg_buffer_create(ctx, na * 4, &a) == CLG_OK &&
+        clg_buffer_create(ctx, nb * 4, &b) == CLG_OK &&
+        clg_buffer_create(ctx, nc * 4, &c) == CLG_OK) {
+        for (size_t i = 0; i < (na > nb ? na : nb); i++)
+            host[i] = (float)(i % 17) * 0.01f;
+        clg_buffer_upload(a, 0, host, na * 4);
+        clg_buffer_upload(b, 0, host, nb * 4);
+        size_t lda = s->ta ? s->M : s->K, ldb = s->tb ? s->K : s->N;
+        int reps = 0;
+        double start = 0;
+        for (;;) {
+            if (clg_gemm(ctx, s->ta, s->tb, s->M, s->N, s->K, 1.0f, a, 0, lda, b, 0, ldb,
+                         0.0f, c, 0, s->N) != CLG_OK ||
+                clg_context_finish(ctx) != CLG_OK)
+                break;
+            if (reps++ == 0) { /* the warm-up compiled the kernels */
+                start = now_seconds();
+                continue;
+            }
+            double elapsed = now_seconds() - start;
+            if (elapsed >= budget && reps >= 4) {
+                result = elapsed / (reps - 1);
+                break;
+            }
+        }
+    }
+    free(host);
+    clg_buffer_free(a), clg_buffer_free(b), clg_buffer_free(c);
+    return result;
+}
+
+static const char *access_python(void)
+{
+    return access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
+}
+
+/* numpy's GFLOP/s for each shape, through /usr/bin/python3; < 0 if absent. */
+static void numpy_gemm(double budget, double *gflops, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        gflops[i] = -1;
+    char cmd[2048];
+    int n = snprintf(cmd, sizeof cmd,
+                     "%s -c \"import numpy as np, time, sys\n"
+                     "for M, N, K, ta, tb in [",
+                     access_python());
+    for (size_t i = 0; i < count; i++)
+        n += snprintf(cmd + n, sizeof cmd - (size_t)n, "(%zu,%zu,%zu,%d,%d),",
+                      gemm_shapes[i].M, gemm_shapes[i].N, gemm_shapes[i].K,
+                      gemm_shapes[i].ta, gemm_shapes[i].tb);
+    snprintf(cmd + n, sizeof cmd - (size_t)n,
+             "]:\n"
+             "  a = np.random.rand(K, M).astype(np.float32).T if ta else "
+             "np.random.rand(M, K).astype(np.float32)\n"
+             "  b = np.random.rand(N, K).astype(np.float32).T if tb else "
+             "np.random.rand(K, N).astype(np.float32)\n"
+             "  a @ b; r = 0; t = time.perf_counter()\n"
+             "  while r < 4 or time.perf_counter() - t < %g: a @ b; r += 1\n"
+             "  print(2.0 * M * N * K * r / (time.perf_counter() - t) / 1e9)\n"
+             "\" 2>/dev/null",
+             budget);
+    FILE *p = popen(cmd, "r");
+    if (!p)
+        return;
+    for (size_t i = 0; i < count; i++)
+        if (fscanf(p, "%lf", &gflops[i]) != 1)
+            break;
+    pclose(p);
+}
+
+/* ---- Graph ops ------------------------------------------------------------- */
+
+typedef struct op_bench {
+    const char *label;
+    const char *shape;
+    /* Builds the op on x (and parameters); returns its output. */
+    clg_tensor *(*build)(clg_graph *g, clg_tensor *x);
+    int ndim;
+    int shape_in[4];
+    double flops;    /* forward FLOPs; 0: report bandwidth */
+    double bytes;    /* forward bytes moved, for bandwidth */
+} op_bench;
+
+static clg_tensor *new_param(clg_graph *g, int ndim, const int *shape)
+{
+    clg_tensor *p = clg_parameter(g, NULL, ndim, shape);
+    size_t n = clg_tensor_numel(p);
+    float *v = malloc(n * sizeof *v);
+    for (size_t i = 0; v && i < n; i++)
+        v[i] = 0.01f * (float)((int)(i % 19) - 9);
+    if (v)
+        clg_tensor_upload(p, v, n);
+    free(v);
+    return p;
+}
+
+static clg_tensor *build_conv(clg_graph *g, clg_tensor *x)
+{
+    clg_conv2d_opts o = {1, 1, 1, 1, 1, 1};
+    return clg_conv2d(g, x, new_param(g, 4, (int[]){32, 32, 3, 3}),
+                      new_param(g, 1, (int[]){32}), &o);
+}
+static clg_tensor *build_linear(clg_graph *g, clg_tensor *x)
+{
+    return clg_linear(g, x, new_param(g, 2, (int[]){256, 784}), new_param(g, 1, (int[]){256}));
+}
+static clg_tensor *build_pool(clg_graph *g, clg_tensor *x) { return clg_max_pool2d(g, x, 2, 2, 0); }
+static clg_tensor *build_bn(clg_graph *g, clg_tensor *x)
+{
+    int c[1] = {32};
+    return clg_batch_norm(g, x, new_param(g, 1, c), new_param(g, 1, c),
+                          clg_state(g, NULL, 1, c, 0.0f), clg_state(g, NULL, 1, c, 1.0f), 0.1f,
+                          1e-5f);
+}
+static clg_tensor *build_relu(clg_graph *g, clg_tensor *x) { return clg_relu(g, x); }
+static clg_tensor *build_dropout(clg_graph *g, clg_tensor *x) { return clg_dropout(g, x, 0.5f, 1); }
+static clg_tensor *build_softmax(clg_graph *g, clg_tensor *x) { return clg_log_softmax(g, x); }
+
+#define MB(n) ((double)(n) * 4.0)
+static const op_bench op_benches[] = {
+    {"conv2d 3x3 pad 1", "64x32x14x14 -> 32", build_conv, 4, {64, 32, 14, 14},
+     2.0 * 64 * 32 * 196 * 288, 0},
+    {"linear + bias", "64x784 -> 256", build_linear, 2, {64, 784}, 2.0 * 64 * 784 * 256, 0},
+    {"max_pool2d 2x2", "64x32x28x28", build_pool, 4, {64, 32, 28, 28}, 0,
+     MB(64 * 32 * 784) + 2 * MB(64 * 32 * 196)},
+    {"batch_norm2d", "64x32x14x14", build_bn, 4, {64, 32, 14, 14}, 0, 3 * MB(64 * 32 * 196)},
+    {"relu", "64x32x28x28", build_relu, 4, {64, 32, 28, 28}, 0, 2 * MB(64 * 32 * 784)},
+    {"dropout 0.5", "64x32x28x28", build_dropout, 4, {64, 32, 28, 28}, 0,
+     2 * MB(64 * 32 * 784)},
+    {"log_softmax", "64x1000", build_softmax, 2, {64, 1000}, 0, 2 * MB(64 * 1000)},
+};
+
+/* Seconds per run of the plan in `mode`, or < 0 on failure. */
+static double time_plan(clg_context *ctx, clg_plan *plan, int batch, clg_run_mode mode,
+                        double budget)
+{
+    int reps = 0;
+    double start = 0;
+    for (;;) {
+        if (clg_plan_run(plan, batch, mode) != CLG_OK || clg_context_finish(ctx) != CLG_OK)
+            return -1;
+        if (reps++ == 0) {
+            start = now_seconds();
+            continue;
+        }
+        double elapsed = now_seconds() - start;
+        if (elapsed >= budget && reps >= 4)
+            return elapsed / (reps - 1);
+    }
+}
+
+static void print_rate(double seconds, double work, bool flops)
+{
+    if (seconds < 0)
+        printf(" %12s", "failed");
+    else
+        printf(" %8.1f %s", work / seconds * 1e-9, flops ? "GF/s" : "GB/s");
+}
+
+static int bench_op(clg_context *ctx, const op_bench *b, double budget)
+{
+    clg_graph *g;
+    if (clg_graph_create(ctx, &g) != CLG_OK)
+        return fail("creating a graph");
+    clg_tensor *x = clg_input(g, "x", CLG_FLOAT32, b->ndim, b->shape_in);
+    clg_tensor_set_requires_grad(x, true);
+    clg_tensor *y = b->build(g, x);
+    clg_tensor *loss = clg_sum(g, y, -1);
+    clg_plan *plan = NULL;
+    if (clg_plan_create(g, loss, NULL, 0, &plan) != CLG_OK) {
+        clg_graph_free(g);
+        return fail(b->label);
+    }
+    size_t n = clg_tensor_numel(x);
+    float *v = malloc(n * sizeof *v);
+    for (size_t i = 0; v && i < n; i++)
+        v[i] = (float)((int)(i % 23) - 11) * 0.1f;
+    clg_tensor_upload(x, v, n);
+    free(v);
+    int batch = b->shape_in[0];
+    double fwd = time_plan(ctx, plan, batch, CLG_RUN_EVAL, budget);
+    double both = time_plan(ctx, plan, batch, CLG_RUN_TRAIN, budget);
+    bool flops = b->flops > 0;
+    /* Backward does about twice forward's work: three times in all. */
+    double work = flops ? b->flops : b->bytes;
+    printf("%-18s %-20s %9.3f ms", b->label, b->shape, fwd * 1e3);
+    print_rate(fwd, work, flops);
+    printf(" %9.3f ms", both * 1e3);
+    print_rate(both, 3 * work, flops);
+    printf("\n");
+    clg_plan_free(plan);
+    clg_graph_free(g);
+    return fwd < 0 || both < 0;
+}
+
+static int bench_ops(clg_context *ctx, const options *opt)
+{
+    const clg_device_info *d = clg_context_device(ctx);
+    printf("clgrad %s ops benchmark on device %d: %s (%s)\n\n", clg_version(), d->index,
+           d->name, clg_device_type_str(d->type));
+    size_t ng = sizeof gemm_shapes / sizeof *gemm_shapes;
+    double numpy[8];
+    if (opt->no_numpy)
+        for (size_t i = 0; i < ng; i++)
+            numpy[i] = -1;
+    else
+        numpy_gemm(opt->seconds, numpy, ng);
+    printf("SGEMM (row-major)               %14s %14s %14s %10s\n", "clblast", "native",
+           "numpy", "best/numpy");
+    clg_gemm_path before = clg_context_gemm_path(ctx);
+    int failures = 0;
+    for (size_t i = 0; i < ng; i++) {
+        const gemm_shape *s = &gemm_shapes[i];
+        double gf[2];
+        for (int p = 0; p < 2; p++) {
+            clg_context_set_gemm_path(ctx, p == 0 ? CLG_GEMM_CLBLAST : CLG_GEMM_NATIVE);
+            double t = time_gemm(ctx, s, opt->seconds);
+            gf[p] = t > 0 ? 2.0 * (double)s->M * (double)s->N * (double)s->K / t * 1e-9 : -1;
+            failures += t < 0;
+        }
+        char shape[64];
+        snprintf(shape, sizeof shape, "%zux%zux%zu", s->M, s->N, s->K);
+        printf("%-19s %-12s", s->label, shape);
+        for (int p = 0; p < 2; p++)
+            if (gf[p] < 0)
+                printf(" %14s", "failed");
+            else
+                printf(" %9.1f GF/s", gf[p]);
+        if (numpy[i] > 0)
+            printf(" %9.1f GF/s %9.2fx\n", numpy[i], fmax(gf[0], gf[1]) / numpy[i]);
+        else
+            printf(" %14s %10s\n", "n/a", "");
+    }
+    clg_context_set_gemm_path(ctx, before);
+    printf("\nGraph ops (GEMM path: %s)  %12s %13s %12s %13s\n",
+           clg_gemm_path_str(clg_context_gemm_path(ctx)), "forward", "", "fwd+bwd", "");
+    for (size_t i = 0; i < sizeof op_benches / sizeof *op_benches; i++)
+        failures += bench_op(ctx, &op_benches[i], opt->seconds);
+    printf("\nGF/s and GB/s count the forward work once and fwd+bwd as three times it.\n");
+    return failures ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+    options opt = {NULL, 0.5, false};
+    const char *command = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "-V") || !strcmp(a, "--version")) {
+            printf("clgrad-bench %s\n", clg_version());
+            return 0;
+        } else if (!strcmp(a, "--device") && i + 1 < argc) {
+            opt.device = argv[++i];
+        } else if (!strcmp(a, "--seconds") && i + 1 < argc) {
+            char *end;
+            opt.seconds = strtod(argv[++i], &end);
+            if (*end || !(opt.seconds > 0 && opt.seconds <= 60)) {
+                fprintf(stderr, "clgrad-bench: --seconds needs a number in (0, 60], not '%s'\n",
+                        argv[i]);
+                return 2;
+            }
+        } else if (!strcmp(a, "--no-numpy")) {
+            opt.no_numpy = true;
+        } else if (a[0] != '-' && !command) {
+            command = a;
+        } else {
+            fprintf(stderr, "clgrad-bench: unknown or incomplete option '%s' (try --help)\n", a);
+            return 2;
+        }
+    }
+    if (!command || strcmp(command, "ops") != 0) {
+        fprintf(stderr, "clgrad-bench: %s (try --help)\n",
+                command ? "unknown benchmark" : "name a benchmark: ops");
+        if (command)
+            fprintf(stderr, "clgrad-bench: '%s' is not one of: ops\n", command);
+        return 2;
+    }
+    int dev;
+    clg_context *ctx;
+    if (clg_device_select(opt.device, &dev) != CLG_OK) {
+        fprintf(stderr, "clgrad-bench: %s\n", clg_last_error());
+        return 2;
+    }
+    if (clg_context_create(dev, &ctx) != CLG_OK)
+        return fail("creating a context");
+    int rc = bench_ops(ctx, &opt);
+    clg_context_free(ctx);
+    return rc;
+}
