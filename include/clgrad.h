@@ -10,12 +10,14 @@
  *   clgrad/runtime.h  devices, contexts, device buffers
  *   clgrad/ops.h      kernels on raw buffers (GEMM)
  *   clgrad/graph.h    tensors, ops, autograd, execution plans
+ *   clgrad/optim.h    optimizers, clipping, learning-rate schedules
  */
 #ifndef CLGRAD_H
 #define CLGRAD_H
 
 #include "clgrad/ops.h"
 #include "clgrad/graph.h"
+#include "clgrad/optim.h"
 #include "clgrad/runtime.h"
 #include "clgrad/status.h"
 #include "clgrad/version.h"

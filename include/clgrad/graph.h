@@ -113,6 +113,9 @@ void clg_tensor_set_requires_grad(clg_tensor *t, bool requires);
 clg_buffer *clg_tensor_buffer(const clg_tensor *t);
 clg_buffer *clg_tensor_grad_buffer(const clg_tensor *t);
 
+/* The first tensor with this name, or NULL. */
+clg_tensor *clg_graph_find(const clg_graph *g, const char *name);
+
 /* Number of parameters in the graph and the i-th one, in creation order. */
 int clg_graph_parameter_count(const clg_graph *g);
 clg_tensor *clg_graph_parameter(const clg_graph *g, int i);
@@ -231,6 +234,11 @@ clg_status clg_plan_loss(clg_plan *plan, float *loss);
 clg_status clg_plan_read(clg_plan *plan, const clg_tensor *t, void *data, size_t count);
 clg_status clg_plan_read_grad(clg_plan *plan, const clg_tensor *t, float *data,
                               size_t count);
+
+/* The graph and loss the plan was made from; the batch it was built for. */
+clg_graph *clg_plan_graph(const clg_plan *plan);
+clg_tensor *clg_plan_loss_tensor(const clg_plan *plan);
+int clg_plan_max_batch(const clg_plan *plan);
 
 /* Training steps run so far; dropout masks depend on it. Settable to resume. */
 unsigned long long clg_plan_step(const clg_plan *plan);

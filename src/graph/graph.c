@@ -279,6 +279,14 @@ clg_tensor *clg_graph_parameter(const clg_graph *g, int index)
     return NULL;
 }
 
+clg_tensor *clg_graph_find(const clg_graph *g, const char *name)
+{
+    for (int i = 0; g && name && i < g->count; i++)
+        if (!strcmp(g->tensors[i]->name, name))
+            return g->tensors[i];
+    return NULL;
+}
+
 /* ---- Leaf data ---------------------------------------------------------- */
 
 static clg_status check_leaf(const clg_tensor *t, size_t count, const void *data,

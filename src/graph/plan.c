@@ -727,6 +727,10 @@ clg_status clg_plan_loss(clg_plan *p, float *loss)
     return clg_plan_read(p, p->loss, loss, 1);
 }
 
+clg_graph *clg_plan_graph(const clg_plan *p) { return p ? p->g : NULL; }
+clg_tensor *clg_plan_loss_tensor(const clg_plan *p) { return p ? p->loss : NULL; }
+int clg_plan_max_batch(const clg_plan *p) { return p ? p->max_batch : 0; }
+
 unsigned long long clg_plan_step(const clg_plan *p) { return p ? p->step : 0; }
 void clg_plan_set_step(clg_plan *p, unsigned long long step)
 {

@@ -1,0 +1,119 @@
+/* Optimizer updates (-DOPT=...), fused: gradient clipping, regularisation and
+ * the rule, one launch per parameter. Formulas are torch.optim's.
+ *
+ * control[0] = clip coefficient (1 when not clipping), control[1] = 1 when
+ * the step's loss and gradients were finite (else nothing is updated). */
+
+#define OPT_SGD 0
+#define OPT_ADAM 1
+#define OPT_ADAMW 2
+#define OPT_RMSPROP 3
+#define OPT_ADAGRAD 4
+#ifndef OPT
+#define OPT OPT_SGD
+#endif
+
+/* Sums of squares of [g*chunk, (g+1)*chunk) of one gradient, into
+ * partial[offset + g]. */
+__kernel void sumsq_chunks(const int n, const int chunk, __global const float *grad,
+                           __global float *partial, const int offset)
+{
+    const int g = get_global_id(0), start = g * chunk;
+    const int end = start + chunk < n ? start + chunk : n;
+    float acc = 0.0f;
+    for (int i = start; i < end; i++)
+        acc += grad[i] * grad[i];
+    partial[offset + g] = acc;
+}
+
+/* Per-parameter norms from `chunks` partials each, the global norm, the clip
+ * coefficient (torch's clip_grad_norm_) and whether to apply the step. */
+__kernel void norm_finalize(const int params, const int chunks,
+                            __global const float *partial, __global float *norms,
+                            __global float *control, const float max_norm,
+                            __global const float *loss)
+{
+    if (get_global_id(0) != 0)
+        return;
+    float total = 0.0f;
+    for (int p = 0; p < params; p++) {
+        float sq = 0.0f;
+        for (int c = 0; c < chunks; c++)
+            sq += partial[p * chunks + c];
+        norms[p] = sqrt(sq);
+        total += sq;
+    }
+    total = sqrt(total);
+    const float coef = max_norm > 0.0f ? fmin(max_norm / (total + 1e-6f), 1.0f) : 1.0f;
+    control[0] = coef;
+    control[1] = isfinite(total) && isfinite(loss[0]) ? 1.0f : 0.0f;
+    control[2] = total;
+}
+
+/* hp: lr, weight decay, l1, then per rule:
+ *   SGD      s4 momentum, s5 dampening, s6 nesterov, s7 first step
+ *   Adam(W)  s4 beta1, s5 beta2, s6 bias correction 1, s7 sqrt(bias correction 2)
+ *   RMSprop  s4 alpha, s5 momentum, s6 centered
+ *   Adagrad  s4 clr (lr decayed)
+ * eps and clip_value come separately. State: SGD s1 momentum buffer; Adam
+ * s1, s2 first and second moments; RMSprop s1 square average, s2 gradient
+ * average (centered), s3 momentum buffer; Adagrad s1 sum of squares. */
+__kernel void optim_update(const int n, __global float *w, __global const float *grad,
+                           __global float *s1, __global float *s2, __global float *s3,
+                           __global const float *control, const float8 hp,
+                           const float eps, const float clip_value)
+{
+    const int i = get_global_id(0);
+    if (i >= n || control[1] == 0.0f)
+        return;
+    const float lr = hp.s0, wd = hp.s1, l1 = hp.s2;
+    float g = grad[i] * control[0];
+    if (clip_value > 0.0f)
+        g = clamp(g, -clip_value, clip_value);
+    float x = w[i];
+#if OPT == OPT_ADAMW
+    x *= 1.0f - lr * wd; /* decoupled */
+#else
+    g += wd * x;
+#endif
+    g += l1 * sign(x);
+#if OPT == OPT_SGD
+    const float momentum = hp.s4, dampening = hp.s5;
+    if (momentum != 0.0f) {
+        const float buf = hp.s7 != 0.0f ? g : momentum * s1[i] + (1.0f - dampening) * g;
+        s1[i] = buf;
+        g = hp.s6 != 0.0f ? g + momentum * buf : buf;
+    }
+    x -= lr * g;
+#elif OPT == OPT_ADAM || OPT == OPT_ADAMW
+    const float m = hp.s4 * s1[i] + (1.0f - hp.s4) * g;
+    const float v = hp.s5 * s2[i] + (1.0f - hp.s5) * g * g;
+    s1[i] = m;
+    s2[i] = v;
+    x -= lr / hp.s6 * m / (sqrt(v) / hp.s7 + eps);
+#elif OPT == OPT_RMSPROP
+    const float alpha = hp.s4, momentum = hp.s5;
+    const float sq = alpha * s1[i] + (1.0f - alpha) * g * g;
+    s1[i] = sq;
+    float avg;
+    if (hp.s6 != 0.0f) { /* centered: s2 holds the mean gradient */
+        const float ga = alpha * s2[i] + (1.0f - alpha) * g;
+        s2[i] = ga;
+        avg = sqrt(sq - ga * ga) + eps;
+    } else {
+        avg = sqrt(sq) + eps;
+    }
+    if (momentum > 0.0f) {
+        const float b = momentum * s3[i] + g / avg;
+        s3[i] = b;
+        x -= lr * b;
+    } else {
+        x -= lr * g / avg;
+    }
+#elif OPT == OPT_ADAGRAD
+    const float sum = s1[i] + g * g;
+    s1[i] = sum;
+    x -= hp.s4 * g / (sqrt(sum) + eps);
+#endif
+    w[i] = x;
+}

@@ -1,0 +1,171 @@
+/*
+ * clgrad/optim.h — optimizers, gradient clipping, regularisation and
+ * learning-rate schedules, with torch.optim's formulas.
+ *
+ *     clg_optim_opts o = CLG_OPTIM_DEFAULTS;   // SGD, lr 0.01
+ *     o.type = CLG_OPTIM_ADAMW;
+ *     o.lr = 1e-3f;
+ *     o.weight_decay = 0.01f;
+ *     o.clip_norm = 1.0f;
+ *     clg_optimizer *opt;
+ *     clg_optim_create(plan, &o, &opt);
+ *     for each step:
+ *         clg_plan_run(plan, batch, CLG_RUN_TRAIN);
+ *         clg_optim_step(opt);                    // enqueued, no host wait
+ *
+ * An optimizer updates every unfrozen parameter of the plan's graph, one
+ * fused kernel per parameter. Each step also computes every parameter's
+ * gradient norm on the device; a step whose loss or gradients are not finite
+ * leaves the weights as they were, and clg_optim_check() tells which
+ * parameter went bad.
+ */
+#ifndef CLGRAD_OPTIM_H
+#define CLGRAD_OPTIM_H
+
+#include <stdbool.h>
+
+#include "graph.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum clg_optim_type {
+    CLG_OPTIM_SGD = 0,
+    CLG_OPTIM_ADAM = 1,
+    CLG_OPTIM_ADAMW = 2,
+    CLG_OPTIM_RMSPROP = 3,
+    CLG_OPTIM_ADAGRAD = 4,
+} clg_optim_type;
+
+typedef struct clg_optim_opts {
+    clg_optim_type type;
+    float lr;
+    float momentum;     /* SGD, RMSprop */
+    float dampening;    /* SGD */
+    bool nesterov;      /* SGD */
+    float weight_decay; /* L2, added to the gradient; AdamW: decoupled */
+    float l1;           /* L1 penalty: adds l1 * sign(w) to the gradient */
+    bool decay_biases;  /* false: 1-d parameters (biases, norm scales) get no
+                           weight decay and no L1 */
+    float beta1, beta2; /* Adam, AdamW */
+    float eps;          /* Adam, AdamW, RMSprop, Adagrad */
+    float alpha;        /* RMSprop smoothing */
+    bool centered;      /* RMSprop */
+    float lr_decay;     /* Adagrad */
+    float initial_accumulator; /* Adagrad */
+    float clip_norm;    /* > 0: scale gradients to this global L2 norm at most */
+    float clip_value;   /* > 0: clamp each gradient element to [-v, v] */
+} clg_optim_opts;
+
+/* torch.optim's defaults; eps is set per type when left at 0 (1e-8, Adagrad
+ * 1e-10). */
+#define CLG_OPTIM_DEFAULTS                                                            \
+    {CLG_OPTIM_SGD, 0.01f, 0.0f, 0.0f, false, 0.0f, 0.0f, true, 0.9f, 0.999f, 0.0f,   \
+     0.99f, false, 0.0f, 0.0f, 0.0f, 0.0f}
+
+typedef struct clg_optimizer clg_optimizer;
+
+/* Name of a type ("sgd", "adam", "adamw", "rmsprop", "adagrad"). */
+const char *clg_optim_type_str(clg_optim_type type);
+
+/* An optimizer over the unfrozen parameters of the plan's graph; the plan
+ * must have a loss. Checks the options (negative rates, betas outside
+ * [0, 1), Nesterov without momentum, ...). Free with clg_optim_free. */
+clg_status clg_optim_create(clg_plan *plan, const clg_optim_opts *opts,
+                            clg_optimizer **optim);
+void clg_optim_free(clg_optimizer *optim); /* accepts NULL */
+
+/* Enqueues one update from the gradients of the plan's last training run:
+ * gradient norms, clipping, regularisation, the update. */
+clg_status clg_optim_step(clg_optimizer *optim);
+
+/* Waits for the last step and reports: CLG_OK when its loss and gradients
+ * were finite and the update was applied; otherwise CLG_INVALID_ARGUMENT
+ * with a sentence naming the step, the first parameter whose gradient is
+ * not finite (or the loss), and that the weights were left unchanged. */
+clg_status clg_optim_check(clg_optimizer *optim);
+
+/* Global gradient L2 norm of the last step (before clipping), and each
+ * parameter's, in clg_graph_parameter order of the optimized ones; these
+ * wait for the device. */
+clg_status clg_optim_grad_norm(clg_optimizer *optim, float *norm);
+clg_status clg_optim_grad_norms(clg_optimizer *optim, float *norms, int count);
+int clg_optim_param_count(const clg_optimizer *optim);
+clg_tensor *clg_optim_param(const clg_optimizer *optim, int i);
+
+float clg_optim_lr(const clg_optimizer *optim);
+void clg_optim_set_lr(clg_optimizer *optim, float lr);
+long long clg_optim_steps(const clg_optimizer *optim); /* updates applied */
+
+/* Optimizer state of parameter i (moments, momentum buffers), for
+ * checkpoints: slot 0..2, NULL where the type keeps none. Names as in
+ * torch.optim's state_dict: "momentum_buffer", "exp_avg", "exp_avg_sq",
+ * "square_avg", "grad_avg", "sum". */
+clg_buffer *clg_optim_state(const clg_optimizer *optim, int i, int slot,
+                            const char **name);
+void clg_optim_set_steps(clg_optimizer *optim, long long steps);
+
+/* ---- Learning-rate schedules -------------------------------------------- */
+
+typedef enum clg_schedule_type {
+    CLG_SCHEDULE_CONSTANT = 0,
+    CLG_SCHEDULE_STEP = 1,        /* lr * gamma^(epoch / step_size) */
+    CLG_SCHEDULE_MULTISTEP = 2,   /* lr * gamma^(milestones passed) */
+    CLG_SCHEDULE_EXPONENTIAL = 3, /* lr * gamma^epoch */
+    CLG_SCHEDULE_COSINE = 4,      /* to eta_min over t_max epochs */
+    CLG_SCHEDULE_ONECYCLE = 5,    /* per step, torch's OneCycleLR (cosine) */
+    CLG_SCHEDULE_PLATEAU = 6,     /* factor on a stalled validation loss */
+} clg_schedule_type;
+
+#define CLG_MAX_MILESTONES 16
+
+typedef struct clg_schedule_opts {
+    clg_schedule_type type;
+    int step_size;   /* step */
+    float gamma;     /* step, multistep, exponential */
+    int milestones[CLG_MAX_MILESTONES]; /* multistep, increasing epochs */
+    int milestone_count;
+    int t_max;       /* cosine: epochs */
+    float eta_min;   /* cosine */
+    float max_lr;    /* onecycle */
+    int total_steps; /* onecycle */
+    float pct_start, div_factor, final_div_factor; /* onecycle */
+    float factor;    /* plateau */
+    int patience, cooldown; /* plateau */
+    float threshold; /* plateau, relative */
+    float min_lr;    /* plateau */
+    int warmup;      /* linear warm-up length (epochs; steps for onecycle) */
+    float warmup_start; /* its first factor, rising linearly to 1 */
+} clg_schedule_opts;
+
+#define CLG_SCHEDULE_DEFAULTS                                                          \
+    {CLG_SCHEDULE_CONSTANT, 30, 0.1f, {0}, 0, 10, 0.0f, 0.1f, 1000, 0.3f, 25.0f, 1e4f, \
+     0.1f, 10, 0, 1e-4f, 0.0f, 0, 1.0f / 3.0f}
+
+typedef struct clg_schedule clg_schedule;
+
+/* Name of a schedule type: "constant", "step", "multistep", "exp", "cosine",
+ * "onecycle", "plateau". */
+const char *clg_schedule_type_str(clg_schedule_type type);
+
+clg_status clg_schedule_create(const clg_schedule_opts *opts, float base_lr,
+                               clg_schedule **schedule);
+void clg_schedule_free(clg_schedule *schedule);
+
+/* The learning rate for an epoch (0-based) and a global step (0-based, for
+ * per-step schedules). */
+float clg_schedule_lr(const clg_schedule *schedule, int epoch, long long step);
+
+/* Tells a plateau schedule the epoch's validation loss; no-op otherwise. */
+void clg_schedule_observe(clg_schedule *schedule, float val_loss);
+
+/* Plateau state, for checkpoints. */
+void clg_schedule_state(const clg_schedule *schedule, float state[4]);
+void clg_schedule_set_state(clg_schedule *schedule, const float state[4]);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

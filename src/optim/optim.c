@@ -1,0 +1,404 @@
+/* Optimizers: device-side gradient norms and clipping, then one fused update
+ * kernel per parameter (cl/optim.cl). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clgrad/optim.h"
+#include "graph_internal.h"
+
+#define NORM_CHUNKS 64 /* partial sums per parameter */
+#define MAX_SLOTS 3
+
+typedef struct optim_param {
+    clg_tensor *t;
+    clg_buffer *state[MAX_SLOTS];
+    cl_kernel sumsq, update; /* owned: arguments set once */
+    size_t n, chunk, groups;
+    bool decay; /* weight decay and L1 apply */
+} optim_param;
+
+struct clg_optimizer {
+    clg_plan *plan;
+    clg_context *ctx;
+    clg_optim_opts opts;
+    optim_param *params;
+    int count;
+    clg_buffer *partial;  /* [count * NORM_CHUNKS] */
+    clg_buffer *norms;    /* [count] */
+    clg_buffer *control;  /* coefficient, finite flag, total norm */
+    cl_kernel finalize;
+    long long steps;      /* updates enqueued */
+};
+
+static const char *slot_names[][MAX_SLOTS] = {
+    [CLG_OPTIM_SGD] = {"momentum_buffer", NULL, NULL},
+    [CLG_OPTIM_ADAM] = {"exp_avg", "exp_avg_sq", NULL},
+    [CLG_OPTIM_ADAMW] = {"exp_avg", "exp_avg_sq", NULL},
+    [CLG_OPTIM_RMSPROP] = {"square_avg", "grad_avg", "momentum_buffer"},
+    [CLG_OPTIM_ADAGRAD] = {"sum", NULL, NULL},
+};
+
+const char *clg_optim_type_str(clg_optim_type type)
+{
+    switch (type) {
+    case CLG_OPTIM_SGD: return "sgd";
+    case CLG_OPTIM_ADAM: return "adam";
+    case CLG_OPTIM_ADAMW: return "adamw";
+    case CLG_OPTIM_RMSPROP: return "rmsprop";
+    case CLG_OPTIM_ADAGRAD: return "adagrad";
+    }
+    return "?";
+}
+
+static bool slot_used(const clg_optim_opts *o, int slot)
+{
+    switch (o->type) {
+    case CLG_OPTIM_SGD: return slot == 0 && o->momentum != 0.0f;
+    case CLG_OPTIM_ADAM:
+    case CLG_OPTIM_ADAMW: return slot < 2;
+    case CLG_OPTIM_RMSPROP:
+        return slot == 0 || (slot == 1 && o->centered) || (slot == 2 && o->momentum > 0.0f);
+    case CLG_OPTIM_ADAGRAD: return slot == 0;
+    }
+    return false;
+}
+
+static clg_status check_opts(const clg_optim_opts *o)
+{
+#define BAD(cond, ...)                                                                 \
+    if (cond)                                                                          \
+    return clg_fail(CLG_INVALID_ARGUMENT, "optimizer " __VA_ARGS__)
+    BAD((unsigned)o->type > CLG_OPTIM_ADAGRAD, "type %d is unknown", (int)o->type);
+    BAD(!(o->lr >= 0.0f) || !isfinite(o->lr), "%s: learning rate %g must be >= 0",
+        clg_optim_type_str(o->type), (double)o->lr);
+    BAD(!(o->momentum >= 0.0f && o->momentum < 1.0f), "momentum %g must lie in [0, 1)",
+        (double)o->momentum);
+    BAD(!(o->dampening >= 0.0f && o->dampening <= 1.0f), "dampening %g must lie in [0, 1]",
+        (double)o->dampening);
+    BAD(o->nesterov && (o->momentum <= 0.0f || o->dampening != 0.0f),
+        "Nesterov momentum needs momentum > 0 and dampening 0");
+    BAD(!(o->weight_decay >= 0.0f) || !(o->l1 >= 0.0f),
+        "weight decay %g and L1 %g must be >= 0", (double)o->weight_decay, (double)o->l1);
+    BAD(!(o->beta1 >= 0.0f && o->beta1 < 1.0f) || !(o->beta2 >= 0.0f && o->beta2 < 1.0f),
+        "betas (%g, %g) must lie in [0, 1)", (double)o->beta1, (double)o->beta2);
+    BAD(!(o->eps >= 0.0f), "eps %g must be >= 0", (double)o->eps);
+    BAD(!(o->alpha >= 0.0f && o->alpha <= 1.0f), "alpha %g must lie in [0, 1]",
+        (double)o->alpha);
+    BAD(!(o->lr_decay >= 0.0f) || !(o->initial_accumulator >= 0.0f),
+        "Adagrad lr_decay %g and initial accumulator %g must be >= 0",
+        (double)o->lr_decay, (double)o->initial_accumulator);
+    BAD(!(o->clip_norm >= 0.0f) || !(o->clip_value >= 0.0f),
+        "clip norm %g and clip value %g must be >= 0 (0: off)", (double)o->clip_norm,
+        (double)o->clip_value);
+#undef BAD
+    return CLG_OK;
+}
+
+static clg_status own_kernel(clg_context *ctx, const char *options, const char *name,
+                             cl_kernel *out)
+{
+    cl_kernel shared;
+    clg_status s = clg_kernel_get(ctx, "optim", options, name, &shared);
+    if (s != CLG_OK)
+        return s;
+    cl_program program;
+    clGetKernelInfo(shared, CL_KERNEL_PROGRAM, sizeof program, &program, NULL);
+    cl_int err;
+    *out = clCreateKernel(program, name, &err);
+    return err == CL_SUCCESS ? CLG_OK : clg_fail_cl(err, "creating kernel %s", name);
+}
+
+#define ARG(k, i, v) clg_kernel_arg(k, i, sizeof(v), &(v))
+
+static clg_status setup_param(clg_optimizer *o, optim_param *p, int index,
+                              const char *options)
+{
+    clg_context *ctx = o->ctx;
+    p->n = clg_tensor_numel(p->t);
+    p->chunk = (p->n + NORM_CHUNKS - 1) / NORM_CHUNKS;
+    p->groups = (p->n + p->chunk - 1) / p->chunk;
+    p->decay = o->opts.decay_biases || p->t->ndim > 1;
+    clg_status s = CLG_OK;
+    for (int k = 0; s == CLG_OK && k < MAX_SLOTS; k++) {
+        if (!slot_used(&o->opts, k))
+            continue;
+        s = clg_buffer_create(ctx, p->n * 4, &p->state[k]);
+        float init = o->opts.type == CLG_OPTIM_ADAGRAD ? o->opts.initial_accumulator : 0.0f;
+        if (s == CLG_OK)
+            s = clg_buffer_fill(p->state[k], 0, &init, 4, p->n * 4);
+    }
+    if (s == CLG_OK)
+        s = own_kernel(ctx, NULL, "sumsq_chunks", &p->sumsq);
+    cl_int n = (cl_int)p->n, chunk = (cl_int)p->chunk;
+    cl_mem grad = p->t->grad_buffer->mem, w = p->t->buffer->mem;
+    /* Slots a rule does not use get the weights: never touched. */
+    cl_mem slot[MAX_SLOTS];
+    for (int k = 0; k < MAX_SLOTS; k++)
+        slot[k] = p->state[k] ? p->state[k]->mem : w;
+    cl_mem partial = o->partial->mem;
+    cl_int offset = index * NORM_CHUNKS;
+    if (s == CLG_OK)
+        s = ARG(p->sumsq, 0, n);
+    if (s == CLG_OK)
+        s = ARG(p->sumsq, 1, chunk);
+    if (s == CLG_OK)
+        s = ARG(p->sumsq, 2, grad);
+    if (s == CLG_OK)
+        s = ARG(p->sumsq, 3, partial);
+    if (s == CLG_OK)
+        s = ARG(p->sumsq, 4, offset);
+    if (s == CLG_OK)
+        s = own_kernel(ctx, options, "optim_update", &p->update);
+    cl_mem control = o->control->mem;
+    float eps = o->opts.eps, clip_value = o->opts.clip_value;
+    if (s == CLG_OK)
+        s = ARG(p->update, 0, n);
+    if (s == CLG_OK)
+        s = ARG(p->update, 1, w);
+    if (s == CLG_OK)
+        s = ARG(p->update, 2, grad);
+    for (int k = 0; s == CLG_OK && k < MAX_SLOTS; k++)
+        s = ARG(p->update, (cl_uint)(3 + k), slot[k]);
+    if (s == CLG_OK)
+        s = ARG(p->update, 6, control);
+    if (s == CLG_OK)
+        s = ARG(p->update, 8, eps);
+    if (s == CLG_OK)
+        s = ARG(p->update, 9, clip_value);
+    return s;
+}
+
+void clg_optim_free(clg_optimizer *o)
+{
+    if (!o)
+        return;
+    clFinish(o->ctx->queue);
+    for (int i = 0; i < o->count; i++) {
+        optim_param *p = &o->params[i];
+        for (int k = 0; k < MAX_SLOTS; k++)
+            clg_buffer_free(p->state[k]);
+        if (p->sumsq)
+            clReleaseKernel(p->sumsq);
+        if (p->update)
+            clReleaseKernel(p->update);
+    }
+    if (o->finalize)
+        clReleaseKernel(o->finalize);
+    clg_buffer_free(o->partial);
+    clg_buffer_free(o->norms);
+    clg_buffer_free(o->control);
+    free(o->params);
+    free(o);
+}
+
+clg_status clg_optim_create(clg_plan *plan, const clg_optim_opts *opts,
+                            clg_optimizer **out)
+{
+    if (!plan || !opts || !out)
+        return clg_fail(CLG_INVALID_ARGUMENT, "clg_optim_create: NULL argument");
+    *out = NULL;
+    clg_status s = check_opts(opts);
+    if (s != CLG_OK)
+        return s;
+    clg_graph *g = clg_plan_graph(plan);
+    clg_tensor *loss = clg_plan_loss_tensor(plan);
+    if (!loss)
+        return clg_fail(CLG_INVALID_ARGUMENT, "clg_optim_create: the plan has no loss");
+    clg_optimizer *o = calloc(1, sizeof *o);
+    if (!o)
+        return clg_fail(CLG_OUT_OF_HOST_MEMORY, "clg_optim_create");
+    o->plan = plan;
+    o->ctx = clg_graph_context(g);
+    o->opts = *opts;
+    if (o->opts.eps == 0.0f)
+        o->opts.eps = opts->type == CLG_OPTIM_ADAGRAD ? 1e-10f : 1e-8f;
+    int total = clg_graph_parameter_count(g);
+    o->params = calloc((size_t)(total ? total : 1), sizeof *o->params);
+    if (!o->params) {
+        free(o);
+        return clg_fail(CLG_OUT_OF_HOST_MEMORY, "clg_optim_create");
+    }
+    for (int i = 0; i < total; i++) {
+        clg_tensor *t = clg_graph_parameter(g, i);
+        if (!t->frozen && t->grad_buffer)
+            o->params[o->count++].t = t;
+    }
+    int count = o->count ? o->count : 1;
+    s = clg_buffer_create(o->ctx, (size_t)count * NORM_CHUNKS * 4, &o->partial);
+    float zero = 0.0f; /* small parameters fill fewer than NORM_CHUNKS partials */
+    if (s == CLG_OK)
+        s = clg_buffer_fill(o->partial, 0, &zero, 4, (size_t)count * NORM_CHUNKS * 4);
+    if (s == CLG_OK)
+        s = clg_buffer_create(o->ctx, (size_t)count * 4, &o->norms);
+    if (s == CLG_OK)
+        s = clg_buffer_create(o->ctx, 4 * 4, &o->control);
+    float control[4] = {1, 1, 0, 0};
+    if (s == CLG_OK)
+        s = clg_buffer_upload(o->control, 0, control, sizeof control);
+    char options[32];
+    snprintf(options, sizeof options, "-DOPT=%d", (int)opts->type);
+    for (int i = 0; s == CLG_OK && i < o->count; i++)
+        s = setup_param(o, &o->params[i], i, options);
+    if (s == CLG_OK)
+        s = own_kernel(o->ctx, NULL, "norm_finalize", &o->finalize);
+    cl_int params = o->count, chunks = NORM_CHUNKS;
+    float max_norm = opts->clip_norm;
+    cl_mem partial = o->partial->mem, norms = o->norms->mem, ctl = o->control->mem;
+    cl_mem loss_mem = clg_val(plan, loss);
+    if (s == CLG_OK)
+        s = ARG(o->finalize, 0, params);
+    if (s == CLG_OK)
+        s = ARG(o->finalize, 1, chunks);
+    if (s == CLG_OK)
+        s = ARG(o->finalize, 2, partial);
+    if (s == CLG_OK)
+        s = ARG(o->finalize, 3, norms);
+    if (s == CLG_OK)
+        s = ARG(o->finalize, 4, ctl);
+    if (s == CLG_OK)
+        s = ARG(o->finalize, 5, max_norm);
+    if (s == CLG_OK)
+        s = ARG(o->finalize, 6, loss_mem);
+    if (s != CLG_OK) {
+        clg_optim_free(o);
+        return s;
+    }
+    *out = o;
+    return CLG_OK;
+}
+
+/* The per-step scalars of the rule, as cl/optim.cl reads them. */
+static cl_float8 hyper(const clg_optimizer *o, const optim_param *p, long long t)
+{
+    const clg_optim_opts *q = &o->opts;
+    float wd = p->decay ? q->weight_decay : 0.0f, l1 = p->decay ? q->l1 : 0.0f;
+    cl_float8 h = {{q->lr, wd, l1, 0, 0, 0, 0, 0}};
+    switch (q->type) {
+    case CLG_OPTIM_SGD:
+        h.s[4] = q->momentum, h.s[5] = q->dampening, h.s[6] = q->nesterov;
+        h.s[7] = t == 1;
+        break;
+    case CLG_OPTIM_ADAM:
+    case CLG_OPTIM_ADAMW:
+        h.s[4] = q->beta1, h.s[5] = q->beta2;
+        h.s[6] = (float)(1.0 - pow(q->beta1, (double)t));
+        h.s[7] = (float)sqrt(1.0 - pow(q->beta2, (double)t));
+        break;
+    case CLG_OPTIM_RMSPROP:
+        h.s[4] = q->alpha, h.s[5] = q->momentum, h.s[6] = q->centered;
+        break;
+    case CLG_OPTIM_ADAGRAD:
+        h.s[4] = q->lr / (1.0f + (float)(t - 1) * q->lr_decay);
+        break;
+    }
+    return h;
+}
+
+static clg_status launch(clg_optimizer *o, cl_kernel k, size_t n)
+{
+    size_t local = 64 < o->ctx->info.max_work_group_size ? 64 : o->ctx->info.max_work_group_size;
+    return clg_launch(o->ctx, k, 1, &n, n >= local ? &local : NULL);
+}
+
+clg_status clg_optim_step(clg_optimizer *o)
+{
+    if (!o)
+        return clg_fail(CLG_INVALID_ARGUMENT, "clg_optim_step: optimizer is NULL");
+    long long t = o->steps + 1;
+    clg_status s = CLG_OK;
+    for (int i = 0; s == CLG_OK && i < o->count; i++)
+        s = launch(o, o->params[i].sumsq, o->params[i].groups);
+    size_t one = 1;
+    if (s == CLG_OK && o->count)
+        s = clg_launch(o->ctx, o->finalize, 1, &one, NULL);
+    for (int i = 0; s == CLG_OK && i < o->count; i++) {
+        optim_param *p = &o->params[i];
+        cl_float8 h = hyper(o, p, t);
+        s = clg_kernel_arg(p->update, 7, sizeof h, &h);
+        if (s == CLG_OK)
+            s = launch(o, p->update, p->n);
+    }
+    if (s == CLG_OK)
+        o->steps = t;
+    return s;
+}
+
+static clg_status read_control(clg_optimizer *o, float control[4])
+{
+    return clg_buffer_download(o->control, 0, control, 4 * sizeof(float));
+}
+
+clg_status clg_optim_check(clg_optimizer *o)
+{
+    if (!o)
+        return clg_fail(CLG_INVALID_ARGUMENT, "clg_optim_check: optimizer is NULL");
+    float control[4];
+    clg_status s = read_control(o, control);
+    if (s != CLG_OK || control[1] != 0.0f)
+        return s;
+    float *norms = malloc((size_t)(o->count ? o->count : 1) * sizeof *norms), loss = NAN;
+    s = norms ? clg_buffer_download(o->norms, 0, norms, (size_t)o->count * 4)
+              : CLG_OUT_OF_HOST_MEMORY;
+    clg_plan_loss(o->plan, &loss);
+    int bad = -1;
+    for (int i = 0; s == CLG_OK && i < o->count && bad < 0; i++)
+        if (!isfinite(norms[i]))
+            bad = i;
+    free(norms);
+    if (bad >= 0)
+        return clg_fail(CLG_INVALID_ARGUMENT,
+                        "step %lld: the gradient of '%s' is not finite (loss %g); the "
+                        "weights were left as they were",
+                        o->steps, o->params[bad].t->name, (double)loss);
+    return clg_fail(CLG_INVALID_ARGUMENT,
+                    "step %lld: the loss is %g; the weights were left as they were",
+                    o->steps, (double)loss);
+}
+
+clg_status clg_optim_grad_norm(clg_optimizer *o, float *norm)
+{
+    float control[4];
+    if (!o || !norm)
+        return clg_fail(CLG_INVALID_ARGUMENT, "clg_optim_grad_norm: NULL argument");
+    clg_status s = read_control(o, control);
+    *norm = control[2];
+    return s;
+}
+
+clg_status clg_optim_grad_norms(clg_optimizer *o, float *norms, int count)
+{
+    if (!o || !norms || count < 0 || count > o->count)
+        return clg_fail(CLG_INVALID_ARGUMENT,
+                        "clg_optim_grad_norms: asked for %d norms of %d parameters", count,
+                        o ? o->count : 0);
+    return clg_buffer_download(o->norms, 0, norms, (size_t)count * 4);
+}
+
+int clg_optim_param_count(const clg_optimizer *o) { return o ? o->count : 0; }
+clg_tensor *clg_optim_param(const clg_optimizer *o, int i)
+{
+    return o && i >= 0 && i < o->count ? o->params[i].t : NULL;
+}
+float clg_optim_lr(const clg_optimizer *o) { return o ? o->opts.lr : 0.0f; }
+void clg_optim_set_lr(clg_optimizer *o, float lr)
+{
+    if (o && lr >= 0.0f)
+        o->opts.lr = lr;
+}
+long long clg_optim_steps(const clg_optimizer *o) { return o ? o->steps : 0; }
+void clg_optim_set_steps(clg_optimizer *o, long long steps)
+{
+    if (o && steps >= 0)
+        o->steps = steps;
+}
+
+clg_buffer *clg_optim_state(const clg_optimizer *o, int i, int slot, const char **name)
+{
+    if (!o || i < 0 || i >= o->count || slot < 0 || slot >= MAX_SLOTS)
+        return NULL;
+    if (name)
+        *name = slot_names[o->opts.type][slot];
+    return o->params[i].state[slot];
+}
