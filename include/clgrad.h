@@ -11,6 +11,7 @@
  *   clgrad/ops.h      kernels on raw buffers (GEMM)
  *   clgrad/graph.h    tensors, ops, autograd, execution plans
  *   clgrad/optim.h    optimizers, clipping, learning-rate schedules
+ *   clgrad/nn.h       layers, Sequential models, initialisation
  */
 #ifndef CLGRAD_H
 #define CLGRAD_H
@@ -18,6 +19,7 @@
 #include "clgrad/ops.h"
 #include "clgrad/graph.h"
 #include "clgrad/optim.h"
+#include "clgrad/nn.h"
 #include "clgrad/runtime.h"
 #include "clgrad/status.h"
 #include "clgrad/version.h"

@@ -1,0 +1,172 @@
+/*
+ * clgrad/nn.h — layers, Sequential models and initialisation.
+ *
+ * A model is an nn.Sequential: layers numbered from 0 in the order added,
+ * parameters named and laid out as its state_dict names them ("0.weight"
+ * [out, in], "1.running_mean"), so weights move between clgrad and PyTorch.
+ *
+ *     clg_model_opts mo = CLG_MODEL_DEFAULTS;   // batch 64, PyTorch init, seed 0
+ *     clg_model *m;
+ *     clg_model_create(ctx, &mo, 1, (int[]){784}, &m);
+ *     clg_model_add(m, CLG_LINEAR(256));
+ *     clg_model_add(m, CLG_RELU());
+ *     clg_model_add(m, CLG_LINEAR(10));
+ *     clg_model_compile(m, CLG_LOSS_CROSS_ENTROPY, 0.0f);
+ *     clg_model_summary(m, stdout);
+ *
+ * A residual block wraps the layers added between clg_model_begin_residual()
+ * and clg_model_end_residual(): output = body(x) + x, or body(x) + proj(x)
+ * when the shapes differ, proj being a 1x1 convolution (4-d) or a linear
+ * layer (2-d). The block takes one index i; its layers are named
+ * "i.body.j.weight", the projection "i.proj.weight" and "i.proj.bias" (in
+ * PyTorch: a module with attributes body = nn.Sequential(...) and proj).
+ */
+#ifndef CLGRAD_NN_H
+#define CLGRAD_NN_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "graph.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum clg_layer_type {
+    CLG_LAYER_LINEAR = 0,
+    CLG_LAYER_CONV2D = 1,
+    CLG_LAYER_BATCHNORM1D = 2,
+    CLG_LAYER_BATCHNORM2D = 3,
+    CLG_LAYER_DROPOUT = 4,
+    CLG_LAYER_MAXPOOL2D = 5,
+    CLG_LAYER_AVGPOOL2D = 6,
+    CLG_LAYER_GLOBALAVGPOOL = 7,
+    CLG_LAYER_FLATTEN = 8,
+    CLG_LAYER_RELU = 9,
+    CLG_LAYER_LEAKYRELU = 10,
+    CLG_LAYER_ELU = 11,
+    CLG_LAYER_GELU = 12,
+    CLG_LAYER_SIGMOID = 13,
+    CLG_LAYER_TANH = 14,
+    CLG_LAYER_SOFTMAX = 15,
+    CLG_LAYER_LOGSOFTMAX = 16,
+    CLG_LAYER_EMBEDDING = 17,
+    CLG_LAYER_RESIDUAL = 18, /* a block, as clg_model_layer reports it */
+} clg_layer_type;
+
+typedef struct clg_layer {
+    clg_layer_type type;
+    int out;      /* linear out_features, conv out_channels, embedding dim */
+    int kernel;   /* conv, pools */
+    int stride;   /* conv (default 1), pools (0: = kernel) */
+    int padding;
+    int dilation; /* conv; 0 means 1 */
+    bool no_bias; /* linear, conv */
+    float value;  /* dropout p, leaky slope, elu alpha, batchnorm momentum */
+    float eps;    /* batchnorm; 0 means 1e-5 */
+    int vocab;    /* embedding */
+} clg_layer;
+
+#define CLG_LINEAR(n) ((clg_layer){.type = CLG_LAYER_LINEAR, .out = (n)})
+#define CLG_CONV2D(c, k) ((clg_layer){.type = CLG_LAYER_CONV2D, .out = (c), .kernel = (k), .stride = 1})
+#define CLG_BATCHNORM1D() ((clg_layer){.type = CLG_LAYER_BATCHNORM1D, .value = 0.1f})
+#define CLG_BATCHNORM2D() ((clg_layer){.type = CLG_LAYER_BATCHNORM2D, .value = 0.1f})
+#define CLG_DROPOUT(p) ((clg_layer){.type = CLG_LAYER_DROPOUT, .value = (p)})
+#define CLG_MAXPOOL2D(k) ((clg_layer){.type = CLG_LAYER_MAXPOOL2D, .kernel = (k)})
+#define CLG_AVGPOOL2D(k) ((clg_layer){.type = CLG_LAYER_AVGPOOL2D, .kernel = (k)})
+#define CLG_GLOBALAVGPOOL() ((clg_layer){.type = CLG_LAYER_GLOBALAVGPOOL})
+#define CLG_FLATTEN() ((clg_layer){.type = CLG_LAYER_FLATTEN})
+#define CLG_RELU() ((clg_layer){.type = CLG_LAYER_RELU})
+#define CLG_LEAKYRELU(s) ((clg_layer){.type = CLG_LAYER_LEAKYRELU, .value = (s)})
+#define CLG_ELU(a) ((clg_layer){.type = CLG_LAYER_ELU, .value = (a)})
+#define CLG_GELU() ((clg_layer){.type = CLG_LAYER_GELU})
+#define CLG_SIGMOID() ((clg_layer){.type = CLG_LAYER_SIGMOID})
+#define CLG_TANH() ((clg_layer){.type = CLG_LAYER_TANH})
+#define CLG_SOFTMAX() ((clg_layer){.type = CLG_LAYER_SOFTMAX})
+#define CLG_LOGSOFTMAX() ((clg_layer){.type = CLG_LAYER_LOGSOFTMAX})
+#define CLG_EMBEDDING(v, d) ((clg_layer){.type = CLG_LAYER_EMBEDDING, .vocab = (v), .out = (d)})
+
+/* "linear", "conv2d", "batchnorm1d", ... as the model spec files spell them. */
+const char *clg_layer_type_str(clg_layer_type type);
+
+typedef enum clg_init {
+    CLG_INIT_PYTORCH = 0,        /* kaiming_uniform(a=sqrt 5), bias U(+-1/sqrt fan_in) */
+    CLG_INIT_KAIMING_UNIFORM = 1, /* He, ReLU gain; biases zero */
+    CLG_INIT_KAIMING_NORMAL = 2,
+    CLG_INIT_XAVIER_UNIFORM = 3,  /* Glorot; biases zero */
+    CLG_INIT_XAVIER_NORMAL = 4,
+    CLG_INIT_ZEROS = 5,
+    CLG_INIT_ONES = 6,
+} clg_init;
+
+const char *clg_init_str(clg_init init);
+
+typedef enum clg_loss_type {
+    CLG_LOSS_CROSS_ENTROPY = 0, /* int labels [N] */
+    CLG_LOSS_MSE = 1,           /* float targets shaped like the output */
+    CLG_LOSS_L1 = 2,
+    CLG_LOSS_BCE_WITH_LOGITS = 3,
+} clg_loss_type;
+
+const char *clg_loss_type_str(clg_loss_type loss);
+
+typedef struct clg_model_opts {
+    int max_batch;    /* the largest batch the model runs */
+    clg_dtype input_dtype; /* CLG_INT32 for token ids */
+    clg_init init;
+    uint64_t seed;    /* initialisation and dropout masks */
+} clg_model_opts;
+
+#define CLG_MODEL_DEFAULTS {64, CLG_FLOAT32, CLG_INIT_PYTORCH, 0}
+
+typedef struct clg_model clg_model;
+
+/* A model whose samples have `ndim` dims `shape` (C H W for images, one
+ * number for features or a sequence length). Free with clg_model_free. */
+clg_status clg_model_create(clg_context *ctx, const clg_model_opts *opts, int ndim,
+                            const int *shape, clg_model **model);
+void clg_model_free(clg_model *model); /* accepts NULL */
+
+/* Appends a layer, creating and initialising its parameters. A layer that
+ * does not fit the current output is CLG_SHAPE_MISMATCH naming the layer's
+ * index and both shapes. */
+clg_status clg_model_add(clg_model *model, clg_layer layer);
+clg_status clg_model_begin_residual(clg_model *model);
+clg_status clg_model_end_residual(clg_model *model);
+
+/* Adds the loss and plans training (forward + backward). Once compiled,
+ * layers cannot be added. */
+clg_status clg_model_compile(clg_model *model, clg_loss_type loss, float label_smoothing);
+
+/* Freezes layers 0 .. count-1 (no gradients for their parameters); call
+ * before clg_model_compile. */
+clg_status clg_model_freeze(clg_model *model, int count);
+
+/* Prints each layer's index, type, output shape and parameter count, and the
+ * totals, like Keras' model.summary(). */
+clg_status clg_model_summary(const clg_model *model, FILE *out);
+
+/* Pieces, owned by the model. */
+clg_graph *clg_model_graph(const clg_model *model);
+clg_plan *clg_model_plan(const clg_model *model);   /* NULL before compile */
+clg_tensor *clg_model_input(const clg_model *model);
+clg_tensor *clg_model_output(const clg_model *model);
+clg_tensor *clg_model_target(const clg_model *model); /* labels or targets */
+clg_tensor *clg_model_loss(const clg_model *model);
+clg_context *clg_model_context(const clg_model *model);
+int clg_model_max_batch(const clg_model *model);
+int clg_model_layer_count(const clg_model *model);  /* top-level layers */
+const clg_layer *clg_model_layer(const clg_model *model, int index);
+size_t clg_model_parameter_count(const clg_model *model, bool trainable_only);
+
+/* Weights, running statistics and their names: every parameter and state
+ * tensor of the model in creation order. */
+int clg_model_tensor_count(const clg_model *model);
+clg_tensor *clg_model_tensor(const clg_model *model, int i);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
