@@ -12,6 +12,7 @@
  *   clgrad/graph.h    tensors, ops, autograd, execution plans
  *   clgrad/optim.h    optimizers, clipping, learning-rate schedules
  *   clgrad/nn.h       layers, Sequential models, initialisation
+ *   clgrad/data.h     IDX readers, datasets, augmentation, the batch loader
  */
 #ifndef CLGRAD_H
 #define CLGRAD_H
@@ -20,6 +21,7 @@
 #include "clgrad/graph.h"
 #include "clgrad/optim.h"
 #include "clgrad/nn.h"
+#include "clgrad/data.h"
 #include "clgrad/runtime.h"
 #include "clgrad/status.h"
 #include "clgrad/version.h"

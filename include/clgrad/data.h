@@ -1,0 +1,150 @@
+/*
+ * clgrad/data.h — datasets in host memory, readers and the batch loader.
+ *
+ *     clg_dataset *train, *test;
+ *     clg_dataset_fashion_mnist(NULL, true, &train);   // Debian's package
+ *     clg_dataset_fashion_mnist(NULL, false, &test);
+ *     clg_loader_opts lo = CLG_LOADER_DEFAULTS;          // 64, shuffled, seed 0
+ *     clg_loader *loader;
+ *     clg_loader_create(train, &lo, &loader);
+ *     clg_loader_start_epoch(loader, epoch);
+ *     const clg_batch *b;
+ *     while (clg_loader_next(loader, &b) == CLG_OK && b) ... b->x, b->labels, b->count
+ *
+ * Readers check every header field against the file's real size before
+ * trusting it; a bad file is an error naming the file, the byte offset and
+ * what was expected, and nothing is half loaded.
+ */
+#ifndef CLGRAD_DATA_H
+#define CLGRAD_DATA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- IDX files (the MNIST family) --------------------------------------- */
+
+typedef enum clg_idx_type {
+    CLG_IDX_U8 = 0x08,
+    CLG_IDX_I8 = 0x09,
+    CLG_IDX_I16 = 0x0B,
+    CLG_IDX_I32 = 0x0C,
+    CLG_IDX_F32 = 0x0D,
+    CLG_IDX_F64 = 0x0E,
+} clg_idx_type;
+
+typedef struct clg_idx {
+    clg_idx_type type;
+    int ndim;
+    int dims[8];
+    size_t count;   /* elements */
+    void *data;     /* count elements, host byte order */
+} clg_idx;
+
+/* Reads an IDX file, plain or gzip-compressed (detected by content). */
+clg_status clg_idx_read(const char *path, clg_idx **idx);
+void clg_idx_free(clg_idx *idx);
+
+/* ---- Datasets ----------------------------------------------------------- */
+
+/* count samples of one shape: float32 features (images in [0, 1] when they
+ * came from bytes) and, for classification, int32 labels in [0, classes). */
+typedef struct clg_dataset {
+    int count;
+    int ndim;      /* of one sample: 3 for C H W images, 1 for features */
+    int shape[3];
+    size_t sample; /* floats per sample */
+    float *x;      /* count * sample */
+    int32_t *labels; /* count, or NULL */
+    int classes;   /* 1 + the largest label */
+} clg_dataset;
+
+/* An empty dataset for count samples of `shape`, with labels or without. */
+clg_status clg_dataset_create(int count, int ndim, const int *shape, bool labelled,
+                              clg_dataset **dataset);
+void clg_dataset_free(clg_dataset *dataset);
+
+/* Images (IDX, [N, H, W] or [N, C, H, W], bytes scaled to [0, 1] or float32
+ * kept) and labels (IDX [N] bytes). Counts must agree. */
+clg_status clg_dataset_from_idx(const char *images, const char *labels,
+                                clg_dataset **dataset);
+
+/* Fashion-MNIST from `dir` (NULL: /usr/share/datasets/fashion-mnist, the
+ * Debian package dataset-fashion-mnist): the training set (60000) or the
+ * test set (10000), as [1, 28, 28] images in [0, 1]. */
+clg_status clg_dataset_fashion_mnist(const char *dir, bool train, clg_dataset **dataset);
+
+/* Moves a seeded random `fraction` of d's samples into a new dataset *val;
+ * d keeps the rest, in their order. */
+clg_status clg_dataset_split(clg_dataset *d, float fraction, uint64_t seed,
+                             clg_dataset **val);
+
+/* Mean and standard deviation per channel (dim 0 of a sample; one channel
+ * for flat features), over every sample of d. */
+clg_status clg_dataset_stats(const clg_dataset *d, float *mean, float *std, int channels);
+
+/* x = (x - mean[c]) / std[c] per channel. */
+clg_status clg_dataset_normalize(clg_dataset *d, const float *mean, const float *std,
+                                 int channels);
+
+/* ---- Augmentation ------------------------------------------------------- */
+
+typedef struct clg_augment {
+    float hflip;      /* probability of a horizontal flip */
+    float vflip;      /* probability of a vertical flip */
+    int crop_pad;     /* random crop after padding by this many pixels */
+    float rotate;     /* rotate by up to +-this many degrees */
+    float noise;      /* standard deviation of additive Gaussian noise */
+    int cutout;       /* side of a zeroed square, at a random place */
+    float probability; /* of applying crop, rotate, noise and cutout */
+} clg_augment;
+
+#define CLG_AUGMENT_NONE {0, 0, 0, 0, 0, 0, 1.0f}
+
+/* ---- Loader ------------------------------------------------------------- */
+
+typedef struct clg_loader_opts {
+    int batch_size;
+    bool shuffle;
+    bool drop_last;  /* drop a last batch smaller than batch_size */
+    uint64_t seed;   /* same seed, same order and augmentation */
+    bool prefetch;   /* assemble batch k+1 in a thread while k is used */
+    clg_augment augment;
+} clg_loader_opts;
+
+#define CLG_LOADER_DEFAULTS {64, true, false, 0, true, CLG_AUGMENT_NONE}
+
+typedef struct clg_batch {
+    int count;              /* samples in this batch */
+    const float *x;         /* count * sample floats */
+    const int32_t *labels;  /* count, or NULL */
+    int index;              /* batch number within the epoch */
+} clg_batch;
+
+typedef struct clg_loader clg_loader;
+
+clg_status clg_loader_create(const clg_dataset *d, const clg_loader_opts *opts,
+                             clg_loader **loader);
+void clg_loader_free(clg_loader *loader);
+
+/* Begins an epoch: the order is a function of (seed, epoch). */
+clg_status clg_loader_start_epoch(clg_loader *loader, int epoch);
+
+/* The next batch, or *batch = NULL at the end of the epoch. The batch stays
+ * valid until the next call. */
+clg_status clg_loader_next(clg_loader *loader, const clg_batch **batch);
+
+/* Batches per epoch. */
+int clg_loader_batches(const clg_loader *loader);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

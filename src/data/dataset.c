@@ -1,0 +1,255 @@
+/* Datasets in host memory: IDX images and labels, Fashion-MNIST, splits and
+ * normalisation. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clgrad/data.h"
+#include "runtime_internal.h"
+
+clg_status clg_dataset_create(int count, int ndim, const int *shape, bool labelled,
+                              clg_dataset **out)
+{
+    if (!shape || !out || count < 0 || ndim < 1 || ndim > 3)
+        return clg_fail(CLG_INVALID_ARGUMENT,
+                        "clg_dataset_create: %d samples of %d dims (1 to 3)", count, ndim);
+    *out = NULL;
+    size_t sample = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] < 1)
+            return clg_fail(CLG_INVALID_ARGUMENT, "clg_dataset_create: dimension %d is %d", i,
+                            shape[i]);
+        sample *= (size_t)shape[i];
+    }
+    clg_dataset *d = calloc(1, sizeof *d);
+    if (!d)
+        return clg_fail(CLG_OUT_OF_HOST_MEMORY, "clg_dataset_create");
+    d->count = count;
+    d->ndim = ndim;
+    memcpy(d->shape, shape, (size_t)ndim * sizeof *shape);
+    d->sample = sample;
+    d->x = malloc((count ? (size_t)count : 1) * sample * sizeof *d->x);
+    d->labels = labelled ? calloc(count ? (size_t)count : 1, sizeof *d->labels) : NULL;
+    if (!d->x || (labelled && !d->labels)) {
+        clg_dataset_free(d);
+        return clg_fail(CLG_OUT_OF_HOST_MEMORY, "clg_dataset_create: %d samples of %zu floats",
+                        count, sample);
+    }
+    *out = d;
+    return CLG_OK;
+}
+
+void clg_dataset_free(clg_dataset *d)
+{
+    if (!d)
+        return;
+    free(d->x);
+    free(d->labels);
+    free(d);
+}
+
+static clg_status images_to_floats(const char *path, const clg_idx *img, clg_dataset *d)
+{
+    const unsigned char *u8 = img->data;
+    const float *f32 = img->data;
+    for (size_t i = 0; i < img->count; i++) {
+        if (img->type == CLG_IDX_U8)
+            d->x[i] = (float)u8[i] / 255.0f;
+        else if (img->type == CLG_IDX_F32)
+            d->x[i] = f32[i];
+        else
+            return clg_fail(CLG_BAD_FILE,
+                            "%s: images must be unsigned bytes (0x08) or float32 (0x0d), "
+                            "not type 0x%02x",
+                            path, img->type);
+    }
+    return CLG_OK;
+}
+
+clg_status clg_dataset_from_idx(const char *images, const char *labels, clg_dataset **out)
+{
+    if (!images || !out)
+        return clg_fail(CLG_INVALID_ARGUMENT, "clg_dataset_from_idx: NULL argument");
+    *out = NULL;
+    clg_idx *img = NULL, *lab = NULL;
+    clg_status s = clg_idx_read(images, &img);
+    if (s == CLG_OK && labels)
+        s = clg_idx_read(labels, &lab);
+    if (s == CLG_OK && (img->ndim < 2 || img->ndim > 4))
+        s = clg_fail(CLG_BAD_FILE, "%s: images have %d dimensions, expected [N, H, W] or "
+                     "[N, C, H, W] (or [N, features])", images, img->ndim);
+    if (s == CLG_OK && lab && (lab->ndim != 1 || lab->type != CLG_IDX_U8))
+        s = clg_fail(CLG_BAD_FILE, "%s: labels must be one dimension of unsigned bytes", labels);
+    if (s == CLG_OK && lab && lab->dims[0] != img->dims[0])
+        s = clg_fail(CLG_BAD_FILE, "%s has %d images but %s has %d labels", images,
+                     img->dims[0], labels, lab->dims[0]);
+    clg_dataset *d = NULL;
+    if (s == CLG_OK) {
+        int shape[3], ndim;
+        if (img->ndim == 2) { /* flat features */
+            ndim = 1, shape[0] = img->dims[1];
+        } else if (img->ndim == 3) { /* one channel */
+            ndim = 3, shape[0] = 1, shape[1] = img->dims[1], shape[2] = img->dims[2];
+        } else {
+            ndim = 3, shape[0] = img->dims[1], shape[1] = img->dims[2], shape[2] = img->dims[3];
+        }
+        for (int i = 0; i < ndim && s == CLG_OK; i++)
+            if (shape[i] < 1)
+                s = clg_fail(CLG_BAD_FILE, "%s: a sample dimension is 0", images);
+        if (s == CLG_OK)
+            s = clg_dataset_create(img->dims[0], ndim, shape, lab != NULL, &d);
+    }
+    if (s == CLG_OK)
+        s = images_to_floats(images, img, d);
+    if (s == CLG_OK && lab) {
+        const unsigned char *l = lab->data;
+        for (int i = 0; i < d->count; i++) {
+            d->labels[i] = l[i];
+            if (l[i] + 1 > d->classes)
+                d->classes = l[i] + 1;
+        }
+    }
+    clg_idx_free(img);
+    clg_idx_free(lab);
+    if (s != CLG_OK) {
+        clg_dataset_free(d);
+        return s;
+    }
+    *out = d;
+    return CLG_OK;
+}
+
+clg_status clg_dataset_fashion_mnist(const char *dir, bool train, clg_dataset **out)
+{
+    if (!dir)
+        dir = "/usr/share/datasets/fashion-mnist";
+    const char *stem = train ? "train" : "t10k";
+    char images[4096], labels[4096];
+    snprintf(images, sizeof images, "%s/%s-images-idx3-ubyte.gz", dir, stem);
+    snprintf(labels, sizeof labels, "%s/%s-labels-idx1-ubyte.gz", dir, stem);
+    FILE *probe = fopen(images, "rb");
+    if (!probe) { /* also accept the uncompressed names */
+        snprintf(images, sizeof images, "%s/%s-images-idx3-ubyte", dir, stem);
+        snprintf(labels, sizeof labels, "%s/%s-labels-idx1-ubyte", dir, stem);
+        probe = fopen(images, "rb");
+        if (!probe)
+            return clg_fail(CLG_NOT_FOUND,
+                            "Fashion-MNIST not found in %s (no %s-images-idx3-ubyte[.gz]); "
+                            "install it with `apt-get install dataset-fashion-mnist`",
+                            dir, stem);
+    }
+    fclose(probe);
+    clg_status s = clg_dataset_from_idx(images, labels, out);
+    if (s == CLG_OK && ((*out)->shape[1] != 28 || (*out)->shape[2] != 28)) {
+        clg_dataset_free(*out);
+        *out = NULL;
+        return clg_fail(CLG_BAD_FILE, "%s: Fashion-MNIST images are 28x28", images);
+    }
+    return s;
+}
+
+/* splitmix64, seeded per use. */
+static uint64_t next(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+clg_status clg_dataset_split(clg_dataset *d, float fraction, uint64_t seed, clg_dataset **val)
+{
+    if (!d || !val || !(fraction > 0.0f && fraction < 1.0f))
+        return clg_fail(CLG_INVALID_ARGUMENT,
+                        "validation split %g must lie strictly between 0 and 1",
+                        (double)fraction);
+    *val = NULL;
+    int nval = (int)lround((double)d->count * fraction);
+    if (nval < 1 || nval >= d->count)
+        return clg_fail(CLG_INVALID_ARGUMENT,
+                        "validation split %g of %d samples leaves an empty part",
+                        (double)fraction, d->count);
+    /* Choose nval samples: a seeded partial Fisher-Yates over the indices. */
+    int *order = malloc((size_t)d->count * sizeof *order);
+    bool *chosen = calloc((size_t)d->count, sizeof *chosen);
+    clg_dataset *v = NULL;
+    clg_status s = order && chosen ? clg_dataset_create(nval, d->ndim, d->shape,
+                                                        d->labels != NULL, &v)
+                                   : clg_fail(CLG_OUT_OF_HOST_MEMORY, "splitting a dataset");
+    if (s == CLG_OK) {
+        uint64_t rng = seed ^ 0x5851F42D4C957F2Dull;
+        for (int i = 0; i < d->count; i++)
+            order[i] = i;
+        for (int i = 0; i < nval; i++) {
+            int j = i + (int)(next(&rng) % (uint64_t)(d->count - i));
+            int t = order[i];
+            order[i] = order[j];
+            order[j] = t;
+            chosen[order[i]] = true;
+        }
+        int vi = 0, ti = 0;
+        for (int i = 0; i < d->count; i++) { /* both parts keep the file's order */
+            bool to_val = chosen[i];
+            int at = to_val ? vi++ : ti++;
+            clg_dataset *dst = to_val ? v : d;
+            memmove(dst->x + (size_t)at * d->sample, d->x + (size_t)i * d->sample,
+                    d->sample * sizeof *d->x);
+            if (d->labels)
+                dst->labels[at] = d->labels[i];
+        }
+        v->classes = d->classes;
+        d->count = ti;
+        *val = v;
+    }
+    free(order);
+    free(chosen);
+    return s;
+}
+
+static int channels_of(const clg_dataset *d) { return d->ndim == 3 ? d->shape[0] : 1; }
+
+clg_status clg_dataset_stats(const clg_dataset *d, float *mean, float *std, int channels)
+{
+    if (!d || !mean || !std || channels != channels_of(d))
+        return clg_fail(CLG_INVALID_ARGUMENT,
+                        "clg_dataset_stats: the dataset has %d channels, asked for %d",
+                        d ? channels_of(d) : 0, channels);
+    size_t per = d->sample / (size_t)channels;
+    for (int c = 0; c < channels; c++) {
+        double s = 0, sq = 0;
+        for (int i = 0; i < d->count; i++) {
+            const float *p = d->x + (size_t)i * d->sample + (size_t)c * per;
+            for (size_t k = 0; k < per; k++) {
+                s += p[k];
+                sq += (double)p[k] * p[k];
+            }
+        }
+        double n = (double)d->count * (double)per, m = n > 0 ? s / n : 0;
+        mean[c] = (float)m;
+        std[c] = (float)sqrt(fmax(n > 0 ? sq / n - m * m : 0, 0));
+    }
+    return CLG_OK;
+}
+
+clg_status clg_dataset_normalize(clg_dataset *d, const float *mean, const float *std,
+                                 int channels)
+{
+    if (!d || !mean || !std || channels != channels_of(d))
+        return clg_fail(CLG_INVALID_ARGUMENT,
+                        "clg_dataset_normalize: the dataset has %d channels, given %d",
+                        d ? channels_of(d) : 0, channels);
+    for (int c = 0; c < channels; c++)
+        if (!(std[c] > 0.0f) || !isfinite(mean[c]))
+            return clg_fail(CLG_INVALID_ARGUMENT,
+                            "normalisation: channel %d has mean %g and std %g (std must be > 0)",
+                            c, (double)mean[c], (double)std[c]);
+    size_t per = d->sample / (size_t)channels;
+    for (int i = 0; i < d->count; i++)
+        for (int c = 0; c < channels; c++) {
+            float *p = d->x + (size_t)i * d->sample + (size_t)c * per;
+            for (size_t k = 0; k < per; k++)
+                p[k] = (p[k] - mean[c]) / std[c];
+        }
+    return CLG_OK;
+}

@@ -1,0 +1,317 @@
+/* The batch loader: a seeded shuffle per epoch, batches assembled (and
+ * augmented) on the host, by a prefetch thread one batch ahead. */
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clgrad/data.h"
+#include "runtime_internal.h"
+
+#define PI 3.14159265358979323846
+
+typedef struct slot {
+    clg_batch batch;
+    float *x;
+    int32_t *labels;
+} slot;
+
+struct clg_loader {
+    const clg_dataset *d;
+    clg_loader_opts o;
+    int *order;
+    int epoch, batches, next; /* next: the batch next() returns */
+    slot slots[2];
+    /* prefetch */
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool running, quit;
+    int wanted; /* batch the worker should build, -1 for none */
+    int ready;  /* batch built and waiting, -1 for none */
+};
+
+static uint64_t mix(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static double uniform(uint64_t *state) { return (double)(mix(state) >> 11) / 9007199254740992.0; }
+
+static double gaussian(uint64_t *state)
+{
+    double u1 = uniform(state), u2 = uniform(state);
+    return sqrt(-2.0 * log(1.0 - u1)) * cos(2.0 * PI * u2);
+}
+
+/* ---- Augmentation of one [C, H, W] image, in place ---------------------- */
+
+static void flip(float *img, int C, int H, int W, bool horizontal)
+{
+    for (int c = 0; c < C; c++) {
+        float *p = img + (size_t)c * H * W;
+        if (horizontal)
+            for (int h = 0; h < H; h++)
+                for (int a = 0, b = W - 1; a < b; a++, b--) {
+                    float t = p[h * W + a];
+                    p[h * W + a] = p[h * W + b];
+                    p[h * W + b] = t;
+                }
+        else
+            for (int a = 0, b = H - 1; a < b; a++, b--)
+                for (int w = 0; w < W; w++) {
+                    float t = p[a * W + w];
+                    p[a * W + w] = p[b * W + w];
+                    p[b * W + w] = t;
+                }
+    }
+}
+
+/* Shift by (dy, dx), or rotate by `angle` radians about the centre
+ * (bilinear); what comes in from outside is zero. */
+static void resample(float *img, float *tmp, int C, int H, int W, int dy, int dx,
+                     double angle)
+{
+    double cs = cos(angle), sn = sin(angle), cy = (H - 1) / 2.0, cx = (W - 1) / 2.0;
+    for (int c = 0; c < C; c++) {
+        const float *src = img + (size_t)c * H * W;
+        float *dst = tmp + (size_t)c * H * W;
+        for (int h = 0; h < H; h++)
+            for (int w = 0; w < W; w++) {
+                double y = cs * (h - cy) + sn * (w - cx) + cy - dy;
+                double x = -sn * (h - cy) + cs * (w - cx) + cx - dx;
+                int y0 = (int)floor(y), x0 = (int)floor(x);
+                double fy = y - y0, fx = x - x0, v = 0;
+                for (int k = 0; k < 4; k++) {
+                    int yy = y0 + (k >> 1), xx = x0 + (k & 1);
+                    double wgt = ((k >> 1) ? fy : 1 - fy) * ((k & 1) ? fx : 1 - fx);
+                    if (yy >= 0 && yy < H && xx >= 0 && xx < W && wgt > 0)
+                        v += wgt * src[yy * W + xx];
+                }
+                dst[h * W + w] = (float)v;
+            }
+    }
+    memcpy(img, tmp, (size_t)C * H * W * sizeof *img);
+}
+
+static void augment(const clg_loader *l, float *img, float *tmp, uint64_t *rng)
+{
+    const clg_augment *a = &l->o.augment;
+    const clg_dataset *d = l->d;
+    int C = d->ndim == 3 ? d->shape[0] : 1;
+    int H = d->ndim == 3 ? d->shape[1] : 1, W = d->ndim == 3 ? d->shape[2] : (int)d->sample;
+    if (a->hflip > 0 && uniform(rng) < a->hflip)
+        flip(img, C, H, W, true);
+    if (a->vflip > 0 && uniform(rng) < a->vflip)
+        flip(img, C, H, W, false);
+    if (a->crop_pad > 0 && uniform(rng) < a->probability) {
+        int dy = (int)(mix(rng) % (uint64_t)(2 * a->crop_pad + 1)) - a->crop_pad;
+        int dx = (int)(mix(rng) % (uint64_t)(2 * a->crop_pad + 1)) - a->crop_pad;
+        resample(img, tmp, C, H, W, dy, dx, 0.0);
+    }
+    if (a->rotate > 0 && uniform(rng) < a->probability)
+        resample(img, tmp, C, H, W, 0, 0, (2 * uniform(rng) - 1) * a->rotate * PI / 180.0);
+    if (a->noise > 0 && uniform(rng) < a->probability)
+        for (size_t i = 0; i < d->sample; i++)
+            img[i] += (float)(a->noise * gaussian(rng));
+    if (a->cutout > 0 && uniform(rng) < a->probability) {
+        int cy = (int)(mix(rng) % (uint64_t)H), cx = (int)(mix(rng) % (uint64_t)W);
+        for (int c = 0; c < C; c++)
+            for (int h = cy - a->cutout / 2; h < cy - a->cutout / 2 + a->cutout; h++)
+                for (int w = cx - a->cutout / 2; w < cx - a->cutout / 2 + a->cutout; w++)
+                    if (h >= 0 && h < H && w >= 0 && w < W)
+                        img[((size_t)c * H + h) * W + w] = 0.0f;
+    }
+}
+
+static bool augmenting(const clg_augment *a)
+{
+    return a->hflip > 0 || a->vflip > 0 || a->crop_pad > 0 || a->rotate > 0 ||
+           a->noise > 0 || a->cutout > 0;
+}
+
+/* ---- Batches ------------------------------------------------------------ */
+
+static void build(clg_loader *l, int index, slot *s)
+{
+    const clg_dataset *d = l->d;
+    int first = index * l->o.batch_size;
+    int count = d->count - first < l->o.batch_size ? d->count - first : l->o.batch_size;
+    float *tmp = augmenting(&l->o.augment) ? malloc(d->sample * sizeof *tmp) : NULL;
+    for (int k = 0; k < count; k++) {
+        int i = l->order[first + k];
+        float *dst = s->x + (size_t)k * d->sample;
+        memcpy(dst, d->x + (size_t)i * d->sample, d->sample * sizeof *dst);
+        if (d->labels)
+            s->labels[k] = d->labels[i];
+        if (tmp) { /* a function of (seed, epoch, position): thread timing never matters */
+            uint64_t rng = l->o.seed ^ ((uint64_t)l->epoch << 32) ^ (uint64_t)(first + k);
+            mix(&rng);
+            augment(l, dst, tmp, &rng);
+        }
+    }
+    free(tmp);
+    s->batch = (clg_batch){count, s->x, d->labels ? s->labels : NULL, index};
+}
+
+static void *worker(void *arg)
+{
+    clg_loader *l = arg;
+    pthread_mutex_lock(&l->lock);
+    for (;;) {
+        while (!l->quit && l->wanted < 0)
+            pthread_cond_wait(&l->cond, &l->lock);
+        if (l->quit)
+            break;
+        int index = l->wanted;
+        pthread_mutex_unlock(&l->lock);
+        build(l, index, &l->slots[index % 2]);
+        pthread_mutex_lock(&l->lock);
+        l->wanted = -1;
+        l->ready = index;
+        pthread_cond_broadcast(&l->cond);
+    }
+    pthread_mutex_unlock(&l->lock);
+    return NULL;
+}
+
+clg_status clg_loader_create(const clg_dataset *d, const clg_loader_opts *opts,
+                             clg_loader **out)
+{
+    if (!d || !opts || !out)
+        return clg_fail(CLG_INVALID_ARGUMENT, "clg_loader_create: NULL argument");
+    *out = NULL;
+    if (opts->batch_size < 1)
+        return clg_fail(CLG_INVALID_ARGUMENT, "loader: batch size %d must be >= 1",
+                        opts->batch_size);
+    const clg_augment *a = &opts->augment;
+    if (!(a->hflip >= 0 && a->hflip <= 1) || !(a->vflip >= 0 && a->vflip <= 1) ||
+        !(a->probability >= 0 && a->probability <= 1) || a->crop_pad < 0 ||
+        !(a->rotate >= 0) || !(a->noise >= 0) || a->cutout < 0)
+        return clg_fail(CLG_INVALID_ARGUMENT,
+                        "loader: augmentation probabilities must lie in [0, 1] and sizes be "
+                        ">= 0");
+    if (augmenting(a) && d->ndim != 3 && (a->hflip || a->vflip || a->crop_pad || a->rotate || a->cutout))
+        return clg_fail(CLG_INVALID_ARGUMENT,
+                        "loader: flips, crops, rotations and cutout need [C, H, W] images");
+    clg_loader *l = calloc(1, sizeof *l);
+    if (!l)
+        return clg_fail(CLG_OUT_OF_HOST_MEMORY, "clg_loader_create");
+    l->d = d;
+    l->o = *opts;
+    l->order = malloc((d->count ? (size_t)d->count : 1) * sizeof *l->order);
+    bool ok = l->order != NULL;
+    for (int k = 0; k < 2 && ok; k++) {
+        l->slots[k].x = malloc((size_t)opts->batch_size * d->sample * sizeof(float));
+        l->slots[k].labels = malloc((size_t)opts->batch_size * sizeof(int32_t));
+        ok = l->slots[k].x && l->slots[k].labels;
+    }
+    if (!ok) {
+        clg_loader_free(l);
+        return clg_fail(CLG_OUT_OF_HOST_MEMORY, "clg_loader_create: batches of %d",
+                        opts->batch_size);
+    }
+    l->batches = opts->drop_last ? d->count / opts->batch_size
+                                 : (d->count + opts->batch_size - 1) / opts->batch_size;
+    l->wanted = l->ready = -1;
+    pthread_mutex_init(&l->lock, NULL);
+    pthread_cond_init(&l->cond, NULL);
+    if (opts->prefetch && pthread_create(&l->thread, NULL, worker, l) == 0)
+        l->running = true;
+    for (int i = 0; i < d->count; i++)
+        l->order[i] = i;
+    *out = l;
+    return CLG_OK;
+}
+
+void clg_loader_free(clg_loader *l)
+{
+    if (!l)
+        return;
+    if (l->running) {
+        pthread_mutex_lock(&l->lock);
+        l->quit = true;
+        pthread_cond_broadcast(&l->cond);
+        pthread_mutex_unlock(&l->lock);
+        pthread_join(l->thread, NULL);
+        pthread_mutex_destroy(&l->lock);
+        pthread_cond_destroy(&l->cond);
+    }
+    for (int k = 0; k < 2; k++) {
+        free(l->slots[k].x);
+        free(l->slots[k].labels);
+    }
+    free(l->order);
+    free(l);
+}
+
+/* Waits until the worker is idle. */
+static void settle(clg_loader *l)
+{
+    pthread_mutex_lock(&l->lock);
+    while (l->wanted >= 0)
+        pthread_cond_wait(&l->cond, &l->lock);
+    pthread_mutex_unlock(&l->lock);
+}
+
+static void request(clg_loader *l, int index)
+{
+    if (!l->running || index >= l->batches)
+        return;
+    pthread_mutex_lock(&l->lock);
+    l->wanted = index;
+    pthread_cond_broadcast(&l->cond);
+    pthread_mutex_unlock(&l->lock);
+}
+
+clg_status clg_loader_start_epoch(clg_loader *l, int epoch)
+{
+    if (!l)
+        return clg_fail(CLG_INVALID_ARGUMENT, "clg_loader_start_epoch: loader is NULL");
+    if (l->running)
+        settle(l);
+    l->epoch = epoch;
+    l->next = 0;
+    l->ready = -1;
+    int n = l->d->count;
+    for (int i = 0; i < n; i++)
+        l->order[i] = i;
+    if (l->o.shuffle) {
+        uint64_t rng = l->o.seed * 0xD1B54A32D192ED03ull + (uint64_t)epoch;
+        for (int i = n - 1; i > 0; i--) {
+            int j = (int)(mix(&rng) % (uint64_t)(i + 1));
+            int t = l->order[i];
+            l->order[i] = l->order[j];
+            l->order[j] = t;
+        }
+    }
+    request(l, 0);
+    return CLG_OK;
+}
+
+clg_status clg_loader_next(clg_loader *l, const clg_batch **batch)
+{
+    if (!l || !batch)
+        return clg_fail(CLG_INVALID_ARGUMENT, "clg_loader_next: NULL argument");
+    *batch = NULL;
+    if (l->next >= l->batches)
+        return CLG_OK;
+    int index = l->next++;
+    slot *s = &l->slots[index % 2];
+    if (l->running) {
+        pthread_mutex_lock(&l->lock);
+        while (l->ready != index)
+            pthread_cond_wait(&l->cond, &l->lock);
+        pthread_mutex_unlock(&l->lock);
+        request(l, index + 1); /* into the other slot while this one is used */
+    } else {
+        build(l, index, s);
+    }
+    *batch = &s->batch;
+    return CLG_OK;
+}
+
+int clg_loader_batches(const clg_loader *l) { return l ? l->batches : 0; }

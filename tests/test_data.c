@@ -1,0 +1,393 @@
+/* Readers (good and bad files), datasets, transforms and the loader. */
+#include <math.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "test_util.h"
+
+static char dir[] = "/tmp/clgrad-data-XXXXXX";
+
+static int make_dir(void **state)
+{
+    (void)state;
+    return mkdtemp(dir) ? 0 : -1;
+}
+
+static int remove_dir(void **state)
+{
+    (void)state;
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static const char *path_of(const char *name)
+{
+    static char path[4][512];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(path[k], sizeof path[k], "%s/%s", dir, name);
+    return path[k];
+}
+
+static void write_bytes(const char *path, const void *data, size_t len, bool gz)
+{
+    if (gz) {
+        gzFile z = gzopen(path, "wb");
+        assert_non_null(z);
+        assert_int_equal(gzwrite(z, data, (unsigned)len), (int)len);
+        gzclose(z);
+    } else {
+        FILE *f = fopen(path, "wb");
+        assert_non_null(f);
+        assert_int_equal(fwrite(data, 1, len, f), len);
+        fclose(f);
+    }
+}
+
+/* An IDX u8 file [n, h, w] (or [n] when h == 0) with values (i * 7) % 256. */
+static size_t idx_u8(unsigned char *buf, int n, int h, int w)
+{
+    int ndim = h ? 3 : 1;
+    unsigned char head[16] = {0, 0, 0x08, (unsigned char)ndim};
+    int dims[3] = {n, h, w};
+    for (int i = 0; i < ndim; i++) {
+        head[4 + 4 * i] = (unsigned char)(dims[i] >> 24);
+        head[5 + 4 * i] = (unsigned char)(dims[i] >> 16);
+        head[6 + 4 * i] = (unsigned char)(dims[i] >> 8);
+        head[7 + 4 * i] = (unsigned char)dims[i];
+    }
+    size_t header = 4 + 4 * (size_t)ndim, count = (size_t)n * (h ? h * w : 1);
+    memcpy(buf, head, header);
+    for (size_t i = 0; i < count; i++)
+        buf[header + i] = (unsigned char)(h ? (i * 7) % 256 : i % 10);
+    return header + count;
+}
+
+static void test_idx_reads_plain_and_gzip(void **state)
+{
+    (void)state;
+    static unsigned char buf[4096];
+    size_t len = idx_u8(buf, 5, 4, 3);
+    for (int gz = 0; gz < 2; gz++) {
+        const char *p = path_of(gz ? "a.idx.gz" : "a.idx");
+        write_bytes(p, buf, len, gz);
+        clg_idx *idx;
+        assert_ok(clg_idx_read(p, &idx));
+        assert_int_equal(idx->type, CLG_IDX_U8);
+        assert_int_equal(idx->ndim, 3);
+        assert_int_equal(idx->dims[0], 5);
+        assert_int_equal(idx->dims[2], 3);
+        assert_int_equal(idx->count, 60);
+        assert_int_equal(((unsigned char *)idx->data)[59], (59 * 7) % 256);
+        clg_idx_free(idx);
+    }
+}
+
+static void test_idx_reads_float32_big_endian(void **state)
+{
+    (void)state;
+    unsigned char buf[8 + 8] = {0, 0, 0x0D, 1, 0, 0, 0, 2, 0x3f, 0x80, 0, 0, 0xc0, 0x40, 0, 0};
+    const char *p = path_of("f.idx");
+    write_bytes(p, buf, sizeof buf, false);
+    clg_idx *idx;
+    assert_ok(clg_idx_read(p, &idx));
+    float *v = idx->data;
+    assert_true(v[0] == 1.0f && v[1] == -3.0f);
+    clg_idx_free(idx);
+}
+
+static void expect_bad(const void *data, size_t len, bool gz, const char *name,
+                       const char *message)
+{
+    const char *p = path_of(name);
+    write_bytes(p, data, len, gz);
+    clg_idx *idx = (clg_idx *)1;
+    assert_int_equal(clg_idx_read(p, &idx), CLG_BAD_FILE);
+    assert_null(idx);
+    assert_contains(clg_last_error(), p);
+    assert_contains(clg_last_error(), message);
+}
+
+static void test_idx_rejects_bad_files(void **state)
+{
+    (void)state;
+    static unsigned char buf[4096];
+    size_t len = idx_u8(buf, 5, 4, 3);
+    expect_bad(buf, len - 1, false, "truncated", "truncated: the header promises 60 bytes of "
+                                                 "data from byte 16, the file ends at byte 75");
+    buf[len] = 9;
+    expect_bad(buf, len + 1, false, "long", "1 bytes after the data end at byte 76");
+    expect_bad(buf, 10, false, "short-header", "truncated header");
+    expect_bad(buf, 2, false, "tiny", "an IDX header needs at least 4");
+    unsigned char bad[16];
+    memcpy(bad, buf, 16);
+    bad[0] = 0x1f, bad[1] = 0x00;
+    expect_bad(bad, 16, false, "magic", "byte 0: magic number starts 0x1f00");
+    memcpy(bad, buf, 16);
+    bad[2] = 0x07;
+    expect_bad(bad, 16, false, "type", "byte 2: unknown element type 0x07");
+    memcpy(bad, buf, 16);
+    bad[3] = 0;
+    expect_bad(bad, 16, false, "ndim", "byte 3: 0 dimensions");
+    unsigned char huge[16] = {0, 0, 0x0D, 3, 0x7f, 0xff, 0xff, 0xff, 0x7f, 0xff, 0xff, 0xff,
+                              0, 0, 0, 2};
+    expect_bad(huge, 16, false, "overflow", "the dimensions multiply past");
+    /* A gzip stream cut short, and one with its middle scrambled. */
+    const char *p = path_of("good.gz");
+    write_bytes(p, buf, len, true);
+    FILE *f = fopen(p, "rb");
+    unsigned char gz[4096];
+    size_t gzlen = fread(gz, 1, sizeof gz, f);
+    fclose(f);
+    expect_bad(gz, gzlen - 12, false, "cut.gz", "");
+    for (size_t i = 12; i < gzlen - 8; i++)
+        gz[i] ^= 0x5a;
+    expect_bad(gz, gzlen, false, "scrambled.gz", "corrupt gzip stream");
+    clg_idx *idx;
+    assert_int_equal(clg_idx_read(path_of("missing"), &idx), CLG_IO_ERROR);
+    assert_contains(clg_last_error(), "cannot open");
+}
+
+static void test_dataset_checks_image_and_label_counts(void **state)
+{
+    (void)state;
+    static unsigned char buf[4096];
+    size_t len = idx_u8(buf, 5, 4, 3);
+    write_bytes(path_of("img"), buf, len, true);
+    len = idx_u8(buf, 4, 0, 0);
+    write_bytes(path_of("lab4"), buf, len, false);
+    clg_dataset *d = (clg_dataset *)1;
+    assert_int_equal(clg_dataset_from_idx(path_of("img"), path_of("lab4"), &d), CLG_BAD_FILE);
+    assert_null(d);
+    assert_contains(clg_last_error(), "has 5 images but");
+    assert_contains(clg_last_error(), "has 4 labels");
+    len = idx_u8(buf, 5, 0, 0);
+    write_bytes(path_of("lab5"), buf, len, false);
+    assert_ok(clg_dataset_from_idx(path_of("img"), path_of("lab5"), &d));
+    assert_int_equal(d->count, 5);
+    assert_int_equal(d->ndim, 3);
+    assert_int_equal(d->shape[0], 1);
+    assert_int_equal(d->sample, 12);
+    assert_true(fabsf(d->x[13] - (13 * 7 % 256) / 255.0f) < 1e-7f);
+    assert_int_equal(d->labels[4], 4);
+    assert_int_equal(d->classes, 5);
+    clg_dataset_free(d);
+}
+
+static void test_fashion_mnist_from_the_debian_package(void **state)
+{
+    (void)state;
+    if (access("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz", R_OK) != 0)
+        skip();
+    clg_dataset *d;
+    assert_ok(clg_dataset_fashion_mnist(NULL, false, &d));
+    assert_int_equal(d->count, 10000);
+    assert_int_equal(d->classes, 10);
+    assert_int_equal(d->sample, 784);
+    int per_class[10] = {0};
+    float lo = 1, hi = 0;
+    for (int i = 0; i < d->count; i++)
+        per_class[d->labels[i]]++;
+    for (size_t i = 0; i < (size_t)d->count * 784; i++)
+        lo = fminf(lo, d->x[i]), hi = fmaxf(hi, d->x[i]);
+    for (int c = 0; c < 10; c++)
+        assert_int_equal(per_class[c], 1000);
+    assert_true(lo == 0.0f && hi == 1.0f);
+    clg_dataset_free(d);
+    assert_int_equal(clg_dataset_fashion_mnist("/nonexistent", true, &d), CLG_NOT_FOUND);
+    assert_contains(clg_last_error(), "apt-get install dataset-fashion-mnist");
+}
+
+static clg_dataset *counting(int n, int C, int H, int W)
+{
+    clg_dataset *d;
+    assert_ok(clg_dataset_create(n, 3, (int[]){C, H, W}, true, &d));
+    for (size_t i = 0; i < (size_t)n * d->sample; i++)
+        d->x[i] = (float)i;
+    for (int i = 0; i < n; i++)
+        d->labels[i] = i;
+    d->classes = n;
+    return d;
+}
+
+static void test_split_is_seeded_and_disjoint(void **state)
+{
+    (void)state;
+    clg_dataset *a = counting(100, 1, 1, 2), *b = counting(100, 1, 1, 2), *va, *vb;
+    assert_ok(clg_dataset_split(a, 0.2f, 9, &va));
+    assert_ok(clg_dataset_split(b, 0.2f, 9, &vb));
+    assert_int_equal(a->count, 80);
+    assert_int_equal(va->count, 20);
+    assert_memory_equal(va->labels, vb->labels, 20 * sizeof(int32_t));
+    bool seen[100] = {false};
+    for (int i = 0; i < 80; i++)
+        seen[a->labels[i]] = true;
+    for (int i = 0; i < 20; i++) {
+        assert_false(seen[va->labels[i]]);
+        seen[va->labels[i]] = true;
+        assert_true(va->x[2 * i] == 2.0f * (float)va->labels[i]);
+    }
+    for (int i = 0; i < 100; i++)
+        assert_true(seen[i]);
+    clg_dataset *v;
+    assert_int_equal(clg_dataset_split(a, 1.5f, 0, &v), CLG_INVALID_ARGUMENT);
+    clg_dataset_free(a), clg_dataset_free(b), clg_dataset_free(va), clg_dataset_free(vb);
+}
+
+static void test_stats_and_normalize_per_channel(void **state)
+{
+    (void)state;
+    clg_dataset *d;
+    assert_ok(clg_dataset_create(2, 3, (int[]){2, 1, 2}, false, &d));
+    float v[8] = {1, 3, 10, 30, 5, 7, 50, 70};
+    memcpy(d->x, v, sizeof v);
+    float mean[2], std[2];
+    assert_ok(clg_dataset_stats(d, mean, std, 2));
+    assert_true(fabsf(mean[0] - 4) < 1e-6f && fabsf(mean[1] - 40) < 1e-5f);
+    assert_true(fabsf(std[0] - sqrtf(5)) < 1e-5f);
+    assert_ok(clg_dataset_normalize(d, mean, std, 2));
+    assert_true(fabsf(d->x[0] - (1 - 4) / sqrtf(5)) < 1e-6f);
+    float zero[2] = {0, 0};
+    assert_int_equal(clg_dataset_normalize(d, mean, zero, 2), CLG_INVALID_ARGUMENT);
+    assert_int_equal(clg_dataset_stats(d, mean, std, 3), CLG_INVALID_ARGUMENT);
+    clg_dataset_free(d);
+}
+
+/* All batches of one epoch, labels concatenated. */
+static int epoch_labels(clg_loader *l, int epoch, int32_t *out)
+{
+    assert_ok(clg_loader_start_epoch(l, epoch));
+    const clg_batch *b;
+    int n = 0;
+    for (;;) {
+        assert_ok(clg_loader_next(l, &b));
+        if (!b)
+            break;
+        memcpy(out + n, b->labels, (size_t)b->count * sizeof *out);
+        n += b->count;
+    }
+    return n;
+}
+
+static void test_loader_order_is_seeded_and_complete(void **state)
+{
+    (void)state;
+    clg_dataset *d = counting(103, 1, 2, 2);
+    clg_loader_opts o = CLG_LOADER_DEFAULTS;
+    o.batch_size = 10, o.seed = 5;
+    clg_loader *a, *b;
+    assert_ok(clg_loader_create(d, &o, &a));
+    o.prefetch = false;
+    assert_ok(clg_loader_create(d, &o, &b));
+    assert_int_equal(clg_loader_batches(a), 11);
+    int32_t e0[103], e0b[103], e1[103];
+    assert_int_equal(epoch_labels(a, 0, e0), 103);
+    assert_int_equal(epoch_labels(b, 0, e0b), 103); /* prefetch changes nothing */
+    assert_memory_equal(e0, e0b, sizeof e0);
+    assert_int_equal(epoch_labels(a, 1, e1), 103);
+    assert_memory_not_equal(e0, e1, sizeof e0); /* a new epoch, a new order */
+    bool seen[103] = {false};
+    for (int i = 0; i < 103; i++)
+        seen[e0[i]] = true;
+    for (int i = 0; i < 103; i++)
+        assert_true(seen[i]);
+    clg_loader_free(a), clg_loader_free(b);
+    o.drop_last = true, o.shuffle = false;
+    assert_ok(clg_loader_create(d, &o, &a));
+    assert_int_equal(epoch_labels(a, 0, e0), 100);
+    for (int i = 0; i < 100; i++)
+        assert_int_equal(e0[i], i);
+    clg_loader_free(a);
+    clg_dataset_free(d);
+}
+
+/* The first sample of a one-sample dataset after augmentation. */
+static void augmented(const float *in, int H, int W, clg_augment aug, float *out)
+{
+    clg_dataset *d;
+    assert_ok(clg_dataset_create(1, 3, (int[]){1, H, W}, false, &d));
+    memcpy(d->x, in, (size_t)H * W * sizeof *in);
+    clg_loader_opts o = CLG_LOADER_DEFAULTS;
+    o.batch_size = 1, o.augment = aug;
+    clg_loader *l;
+    assert_ok(clg_loader_create(d, &o, &l));
+    const clg_batch *b;
+    assert_ok(clg_loader_start_epoch(l, 0));
+    assert_ok(clg_loader_next(l, &b));
+    memcpy(out, b->x, (size_t)H * W * sizeof *out);
+    clg_loader_free(l);
+    clg_dataset_free(d);
+}
+
+static void test_transforms_on_tiny_images(void **state)
+{
+    (void)state;
+    const float img[6] = {1, 2, 3, 4, 5, 6}; /* 2 x 3 */
+    float out[6], again[6];
+    clg_augment a = CLG_AUGMENT_NONE;
+    a.hflip = 1;
+    augmented(img, 2, 3, a, out);
+    const float h[6] = {3, 2, 1, 6, 5, 4};
+    assert_memory_equal(out, h, sizeof h);
+    a = (clg_augment)CLG_AUGMENT_NONE;
+    a.vflip = 1;
+    augmented(img, 2, 3, a, out);
+    const float v[6] = {4, 5, 6, 1, 2, 3};
+    assert_memory_equal(out, v, sizeof v);
+    /* A crop after padding by 1 is a shift by at most one pixel, zero-filled. */
+    float big[25];
+    for (int i = 0; i < 25; i++)
+        big[i] = (float)(i + 1);
+    float shifted[25];
+    a = (clg_augment)CLG_AUGMENT_NONE;
+    a.crop_pad = 1;
+    augmented(big, 5, 5, a, shifted);
+    bool matched = false;
+    for (int dy = -1; dy <= 1 && !matched; dy++)
+        for (int dx = -1; dx <= 1 && !matched; dx++) {
+            bool ok = true;
+            for (int y = 0; y < 5; y++)
+                for (int x = 0; x < 5; x++) {
+                    int sy = y - dy, sx = x - dx;
+                    float want = sy >= 0 && sy < 5 && sx >= 0 && sx < 5 ? big[sy * 5 + sx] : 0;
+                    ok &= shifted[y * 5 + x] == want;
+                }
+            matched = ok;
+        }
+    assert_true(matched);
+    /* Cutout zeroes a 2 x 2 square (clipped at the border) and nothing else. */
+    a = (clg_augment)CLG_AUGMENT_NONE;
+    a.cutout = 2;
+    augmented(big, 5, 5, a, shifted);
+    int zeros = 0;
+    for (int i = 0; i < 25; i++) {
+        zeros += shifted[i] == 0;
+        assert_true(shifted[i] == 0 || shifted[i] == big[i]);
+    }
+    assert_in_range(zeros, 1, 4);
+    /* Rotation and noise: the same seed, the same result. */
+    a = (clg_augment)CLG_AUGMENT_NONE;
+    a.rotate = 15, a.noise = 0.1f;
+    augmented(img, 2, 3, a, out);
+    augmented(img, 2, 3, a, again);
+    assert_memory_equal(out, again, sizeof out);
+    assert_memory_not_equal(out, img, sizeof out);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_idx_reads_plain_and_gzip),
+        cmocka_unit_test(test_idx_reads_float32_big_endian),
+        cmocka_unit_test(test_idx_rejects_bad_files),
+        cmocka_unit_test(test_dataset_checks_image_and_label_counts),
+        cmocka_unit_test(test_fashion_mnist_from_the_debian_package),
+        cmocka_unit_test(test_split_is_seeded_and_disjoint),
+        cmocka_unit_test(test_stats_and_normalize_per_channel),
+        cmocka_unit_test(test_loader_order_is_seeded_and_complete),
+        cmocka_unit_test(test_transforms_on_tiny_images),
+    };
+    return cmocka_run_group_tests(tests, make_dir, remove_dir);
+}
