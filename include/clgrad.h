@@ -13,6 +13,7 @@
  *   clgrad/optim.h    optimizers, clipping, learning-rate schedules
  *   clgrad/nn.h       layers, Sequential models, initialisation
  *   clgrad/data.h     IDX readers, datasets, augmentation, the batch loader
+ *   clgrad/train.h    the training loop, evaluation, diagnostics
  */
 #ifndef CLGRAD_H
 #define CLGRAD_H
@@ -22,6 +23,7 @@
 #include "clgrad/optim.h"
 #include "clgrad/nn.h"
 #include "clgrad/data.h"
+#include "clgrad/train.h"
 #include "clgrad/runtime.h"
 #include "clgrad/status.h"
 #include "clgrad/version.h"

@@ -140,8 +140,9 @@ clg_status clg_loader_start_epoch(clg_loader *loader, int epoch);
  * valid until the next call. */
 clg_status clg_loader_next(clg_loader *loader, const clg_batch **batch);
 
-/* Batches per epoch. */
+/* Batches per epoch; the dataset the loader reads. */
 int clg_loader_batches(const clg_loader *loader);
+const clg_dataset *clg_loader_dataset(const clg_loader *loader);
 
 #ifdef __cplusplus
 }

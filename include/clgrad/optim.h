@@ -81,8 +81,8 @@ void clg_optim_free(clg_optimizer *optim); /* accepts NULL */
 clg_status clg_optim_step(clg_optimizer *optim);
 
 /* Waits for the last step and reports: CLG_OK when its loss and gradients
- * were finite and the update was applied; otherwise CLG_INVALID_ARGUMENT
- * with a sentence naming the step, the first parameter whose gradient is
+ * were finite and the update was applied; otherwise CLG_NOT_FINITE with a
+ * sentence naming the step, the first parameter whose gradient is
  * not finite (or the loss), and that the weights were left unchanged. */
 clg_status clg_optim_check(clg_optimizer *optim);
 

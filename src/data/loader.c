@@ -315,3 +315,5 @@ clg_status clg_loader_next(clg_loader *l, const clg_batch **batch)
 }
 
 int clg_loader_batches(const clg_loader *l) { return l ? l->batches : 0; }
+
+const clg_dataset *clg_loader_dataset(const clg_loader *l) { return l ? l->d : NULL; }

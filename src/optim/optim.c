@@ -348,11 +348,11 @@ clg_status clg_optim_check(clg_optimizer *o)
             bad = i;
     free(norms);
     if (bad >= 0)
-        return clg_fail(CLG_INVALID_ARGUMENT,
+        return clg_fail(CLG_NOT_FINITE,
                         "step %lld: the gradient of '%s' is not finite (loss %g); the "
                         "weights were left as they were",
                         o->steps, o->params[bad].t->name, (double)loss);
-    return clg_fail(CLG_INVALID_ARGUMENT,
+    return clg_fail(CLG_NOT_FINITE,
                     "step %lld: the loss is %g; the weights were left as they were",
                     o->steps, (double)loss);
 }

@@ -1,0 +1,104 @@
+/*
+ * clgrad/train.h — the training loop: epochs, validation, early stopping,
+ * evaluation, and diagnostics for the classic ways training fails.
+ *
+ *     clg_fit_opts fo = CLG_FIT_DEFAULTS;        // 10 epochs
+ *     fo.early_stop = 3;                         // patience, on validation loss
+ *     clg_fit_report report;
+ *     clg_fit(model, optimizer, loader, val, &fo, &report);
+ *     clg_eval_report test_report;
+ *     clg_evaluate(model, test, &test_report);   // loss, accuracy, confusion
+ *
+ * The loop is for classification models compiled with cross-entropy
+ * (datasets with labels). A step whose loss or gradients are not finite stops
+ * training with CLG_NOT_FINITE and a sentence naming the step, the parameter
+ * and the last finite loss; the weights are the last good ones.
+ */
+#ifndef CLGRAD_TRAIN_H
+#define CLGRAD_TRAIN_H
+
+#include "data.h"
+#include "nn.h"
+#include "optim.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct clg_step_info {
+    int epoch, batch, batches;
+    long long step;       /* optimizer steps so far, this one included */
+    float loss;           /* of this batch */
+    float running_loss;   /* mean over the epoch so far */
+    float running_accuracy;
+    float lr;
+    double samples_per_second;
+    double seconds;       /* since the epoch began */
+} clg_step_info;
+
+typedef struct clg_epoch_info {
+    int epoch;
+    float lr;
+    float train_loss, train_accuracy;
+    float val_loss, val_accuracy; /* NAN without validation data */
+    double seconds, samples_per_second;
+    bool best;            /* the best validation loss so far */
+} clg_epoch_info;
+
+typedef struct clg_fit_opts {
+    int epochs;
+    long long max_steps;  /* > 0: stop after this many optimizer steps */
+    int first_epoch;      /* to resume: epochs already done */
+    int early_stop;       /* > 0: stop after this many epochs without a
+                             validation loss better by min_delta */
+    float min_delta;
+    bool restore_best;    /* with early stopping: end on the best weights */
+    clg_schedule *schedule; /* NULL: constant learning rate */
+    float overfit_gap;    /* warn when train - validation accuracy exceeds it */
+    /* Called after every step and every epoch; return false to stop. */
+    bool (*on_step)(const clg_step_info *info, void *user);
+    bool (*on_epoch)(const clg_epoch_info *info, void *user);
+    /* Called with each diagnostic sentence (gradients, overfitting). */
+    void (*on_warning)(const char *message, void *user);
+    void *user;
+} clg_fit_opts;
+
+#define CLG_FIT_DEFAULTS {10, 0, 0, 0, 0.0f, true, NULL, 0.15f, NULL, NULL, NULL, NULL}
+
+typedef struct clg_fit_report {
+    int epochs;           /* epochs completed */
+    long long steps;
+    int best_epoch;       /* by validation loss, -1 without validation */
+    float best_val_loss;
+    bool stopped_early;
+    bool restored_best;
+    float last_loss;      /* the last finite training loss */
+} clg_fit_report;
+
+/* Trains `model` (compiled, cross-entropy) with `optim` on the loader's
+ * batches, evaluating `val` (may be NULL) after each epoch. */
+clg_status clg_fit(clg_model *model, clg_optimizer *optim, clg_loader *train,
+                   const clg_dataset *val, const clg_fit_opts *opts, clg_fit_report *report);
+
+typedef struct clg_eval_report {
+    int count;          /* samples */
+    int classes;
+    float loss;         /* mean cross-entropy */
+    float accuracy;
+    float *class_accuracy; /* [classes]; NAN for a class with no samples */
+    int *confusion;     /* [classes * classes], row = true class, column = predicted */
+} clg_eval_report;
+
+/* Evaluation mode over the whole dataset, in batches of the model's size. */
+clg_status clg_evaluate(clg_model *model, const clg_dataset *data, clg_eval_report *report);
+void clg_eval_report_free(clg_eval_report *report);
+
+/* Predicted class and its softmax probability for each sample. */
+clg_status clg_predict(clg_model *model, const clg_dataset *data, int32_t *classes,
+                       float *probabilities);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

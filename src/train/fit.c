@@ -1,0 +1,415 @@
+/* The training loop, evaluation and prediction. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "clgrad/train.h"
+#include "graph_internal.h"
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* The dataset's samples must be the model's input, its labels its classes. */
+static clg_status check_data(const clg_model *m, const clg_dataset *d, const char *what)
+{
+    clg_tensor *in = clg_model_input(m), *out = clg_model_output(m);
+    if (!clg_model_plan(m) || clg_model_target(m) == NULL ||
+        clg_tensor_dtype(clg_model_target(m)) != CLG_INT32)
+        return clg_fail(CLG_INVALID_ARGUMENT,
+                        "%s: the model must be compiled with the cross-entropy loss", what);
+    bool same = clg_tensor_ndim(in) - 1 == d->ndim;
+    for (int i = 0; same && i < d->ndim; i++)
+        same = clg_tensor_dim(in, i + 1) == d->shape[i];
+    if (!same) {
+        char want[64] = "", got[64] = "";
+        for (int i = 1; i < clg_tensor_ndim(in); i++)
+            snprintf(want + strlen(want), sizeof want - strlen(want), "%s%d", i > 1 ? "," : "",
+                     clg_tensor_dim(in, i));
+        for (int i = 0; i < d->ndim; i++)
+            snprintf(got + strlen(got), sizeof got - strlen(got), "%s%d", i ? "," : "",
+                     d->shape[i]);
+        return clg_fail(CLG_SHAPE_MISMATCH,
+                        "%s: the data's samples are [%s], the model's input is [%s]", what, got,
+                        want);
+    }
+    if (!d->labels)
+        return clg_fail(CLG_INVALID_ARGUMENT, "%s: the data has no labels", what);
+    int classes = clg_tensor_dim(out, 1);
+    if (d->classes > classes)
+        return clg_fail(CLG_SHAPE_MISMATCH,
+                        "%s: the data has %d classes, the model's output has %d", what,
+                        d->classes, classes);
+    return CLG_OK;
+}
+
+static clg_status upload(clg_model *m, const float *x, const int32_t *labels, int count)
+{
+    clg_status s = clg_tensor_upload(clg_model_input(m), x,
+                                     (size_t)count * (clg_tensor_numel(clg_model_input(m)) /
+                                                      (size_t)clg_model_max_batch(m)));
+    if (s == CLG_OK)
+        s = clg_tensor_upload(clg_model_target(m), labels, (size_t)count);
+    return s;
+}
+
+static int argmax(const float *row, int n)
+{
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (row[i] > row[best])
+            best = i;
+    return best;
+}
+
+/* ---- Evaluation --------------------------------------------------------- */
+
+void clg_eval_report_free(clg_eval_report *r)
+{
+    if (!r)
+        return;
+    free(r->class_accuracy);
+    free(r->confusion);
+    r->class_accuracy = NULL;
+    r->confusion = NULL;
+}
+
+/* Runs evaluation over d; fills whichever outputs are not NULL. */
+static clg_status sweep(clg_model *m, const clg_dataset *d, double *loss_sum, int *confusion,
+                        int classes, int32_t *pred, float *prob)
+{
+    clg_plan *plan = clg_model_plan(m);
+    int B = clg_model_max_batch(m), C = clg_tensor_dim(clg_model_output(m), 1);
+    float *logits = malloc((size_t)B * C * sizeof *logits);
+    int32_t *zeros = calloc((size_t)B, sizeof *zeros);
+    clg_status s = logits && zeros ? CLG_OK : clg_fail(CLG_OUT_OF_HOST_MEMORY, "evaluating");
+    *loss_sum = 0;
+    for (int first = 0; s == CLG_OK && first < d->count; first += B) {
+        int n = d->count - first < B ? d->count - first : B;
+        s = upload(m, d->x + (size_t)first * d->sample, d->labels ? d->labels + first : zeros, n);
+        if (s == CLG_OK)
+            s = clg_plan_run(plan, n, CLG_RUN_EVAL);
+        if (s == CLG_OK)
+            s = clg_plan_read(plan, clg_model_output(m), logits, (size_t)n * C);
+        float loss = 0;
+        if (s == CLG_OK && d->labels)
+            s = clg_plan_loss(plan, &loss);
+        *loss_sum += (double)loss * n;
+        for (int i = 0; s == CLG_OK && i < n; i++) {
+            const float *row = logits + (size_t)i * C;
+            int p = argmax(row, C);
+            if (confusion && d->labels[first + i] < classes && p < classes)
+                confusion[d->labels[first + i] * classes + p]++;
+            if (pred)
+                pred[first + i] = p;
+            if (prob) {
+                double z = 0;
+                for (int c = 0; c < C; c++)
+                    z += exp((double)row[c] - row[p]);
+                prob[first + i] = (float)(1.0 / z);
+            }
+        }
+    }
+    free(logits);
+    free(zeros);
+    return s;
+}
+
+clg_status clg_evaluate(clg_model *m, const clg_dataset *d, clg_eval_report *r)
+{
+    if (!m || !d || !r)
+        return clg_fail(CLG_INVALID_ARGUMENT, "clg_evaluate: NULL argument");
+    memset(r, 0, sizeof *r);
+    clg_status s = check_data(m, d, "evaluate");
+    if (s != CLG_OK)
+        return s;
+    int C = clg_tensor_dim(clg_model_output(m), 1);
+    r->count = d->count;
+    r->classes = C;
+    r->confusion = calloc((size_t)C * C, sizeof *r->confusion);
+    r->class_accuracy = malloc((size_t)C * sizeof *r->class_accuracy);
+    if (!r->confusion || !r->class_accuracy) {
+        clg_eval_report_free(r);
+        return clg_fail(CLG_OUT_OF_HOST_MEMORY, "evaluate");
+    }
+    double loss_sum;
+    s = sweep(m, d, &loss_sum, r->confusion, C, NULL, NULL);
+    if (s != CLG_OK) {
+        clg_eval_report_free(r);
+        return s;
+    }
+    long correct = 0;
+    for (int c = 0; c < C; c++) {
+        long row = 0;
+        for (int p = 0; p < C; p++)
+            row += r->confusion[c * C + p];
+        correct += r->confusion[c * C + c];
+        r->class_accuracy[c] = row ? (float)r->confusion[c * C + c] / (float)row : NAN;
+    }
+    r->loss = d->count ? (float)(loss_sum / d->count) : NAN;
+    r->accuracy = d->count ? (float)correct / (float)d->count : NAN;
+    return CLG_OK;
+}
+
+clg_status clg_predict(clg_model *m, const clg_dataset *d, int32_t *classes, float *prob)
+{
+    if (!m || !d || !classes)
+        return clg_fail(CLG_INVALID_ARGUMENT, "clg_predict: NULL argument");
+    clg_tensor *in = clg_model_input(m);
+    bool same = clg_tensor_ndim(in) - 1 == d->ndim;
+    for (int i = 0; same && i < d->ndim; i++)
+        same = clg_tensor_dim(in, i + 1) == d->shape[i];
+    if (!same)
+        return clg_fail(CLG_SHAPE_MISMATCH, "predict: the data's samples do not have the "
+                                            "model's input shape");
+    double loss;
+    return sweep(m, d, &loss, NULL, 0, classes, prob);
+}
+
+/* ---- Snapshots for early stopping --------------------------------------- */
+
+typedef struct snapshot {
+    int count;
+    float **values;
+} snapshot;
+
+static clg_status snapshot_take(const clg_model *m, snapshot *s)
+{
+    int n = clg_model_tensor_count(m);
+    if (!s->values) {
+        s->values = calloc((size_t)n, sizeof *s->values);
+        s->count = n;
+        for (int i = 0; s->values && i < n; i++)
+            s->values[i] = malloc(clg_tensor_numel(clg_model_tensor(m, i)) * sizeof(float));
+    }
+    for (int i = 0; i < n; i++) {
+        clg_tensor *t = clg_model_tensor(m, i);
+        if (!s->values || !s->values[i])
+            return clg_fail(CLG_OUT_OF_HOST_MEMORY, "keeping the best weights");
+        clg_status st = clg_tensor_download(t, s->values[i], clg_tensor_numel(t));
+        if (st != CLG_OK)
+            return st;
+    }
+    return CLG_OK;
+}
+
+static clg_status snapshot_restore(const clg_model *m, const snapshot *s)
+{
+    for (int i = 0; i < s->count; i++) {
+        clg_tensor *t = clg_model_tensor(m, i);
+        clg_status st = clg_tensor_upload(t, s->values[i], clg_tensor_numel(t));
+        if (st != CLG_OK)
+            return st;
+    }
+    return CLG_OK;
+}
+
+static void snapshot_free(snapshot *s)
+{
+    for (int i = 0; s->values && i < s->count; i++)
+        free(s->values[i]);
+    free(s->values);
+}
+
+/* ---- Diagnostics -------------------------------------------------------- */
+
+static void warn(const clg_fit_opts *o, const char *fmt, ...) CLG_PRINTF(2, 3);
+static void warn(const clg_fit_opts *o, const char *fmt, ...)
+{
+    if (!o->on_warning)
+        return;
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    o->on_warning(msg, o->user);
+}
+
+/* Mean gradient norm per weight tensor over an epoch: tiny ones (or a
+ * spread of many orders of magnitude) mean vanishing gradients, huge ones
+ * exploding gradients. */
+static void check_gradients(const clg_fit_opts *o, clg_optimizer *opt, const double *sums,
+                            long long steps, int epoch)
+{
+    int n = clg_optim_param_count(opt);
+    double lo = INFINITY, hi = 0;
+    for (int i = 0; i < n; i++) {
+        if (clg_tensor_ndim(clg_optim_param(opt, i)) < 2)
+            continue; /* weights only: biases are often tiny by design */
+        double mean = sums[i] / (double)(steps ? steps : 1);
+        lo = fmin(lo, mean);
+        hi = fmax(hi, mean);
+    }
+    const char *what = hi > 1e3              ? "exploding gradients"
+                       : lo < 1e-7 * hi || lo < 1e-12 ? "vanishing gradients"
+                                              : NULL;
+    if (!what)
+        return;
+    char list[1536] = "";
+    for (int i = 0; i < n; i++) {
+        clg_tensor *p = clg_optim_param(opt, i);
+        if (clg_tensor_ndim(p) < 2)
+            continue;
+        size_t used = strlen(list);
+        snprintf(list + used, sizeof list - used, "%s%s %.3g", used ? ", " : "",
+                 clg_tensor_name(p), sums[i] / (double)(steps ? steps : 1));
+    }
+    warn(o, "epoch %d: %s: mean gradient norm per layer: %s", epoch + 1, what, list);
+}
+
+/* ---- The loop ----------------------------------------------------------- */
+
+typedef struct epoch_totals {
+    double loss;
+    long correct, seen;
+} epoch_totals;
+
+static clg_status train_step(clg_model *m, clg_optimizer *opt, const clg_batch *b,
+                             float *logits, float *loss, long *correct)
+{
+    clg_plan *plan = clg_model_plan(m);
+    int C = clg_tensor_dim(clg_model_output(m), 1);
+    clg_status s = upload(m, b->x, b->labels, b->count);
+    if (s == CLG_OK)
+        s = clg_plan_run(plan, b->count, CLG_RUN_TRAIN);
+    if (s == CLG_OK)
+        s = clg_optim_step(opt);
+    if (s == CLG_OK)
+        s = clg_plan_loss(plan, loss);
+    if (s == CLG_OK)
+        s = clg_plan_read(plan, clg_model_output(m), logits, (size_t)b->count * C);
+    *correct = 0;
+    for (int i = 0; s == CLG_OK && i < b->count; i++)
+        *correct += argmax(logits + (size_t)i * C, C) == b->labels[i];
+    return s;
+}
+
+clg_status clg_fit(clg_model *m, clg_optimizer *opt, clg_loader *train,
+                   const clg_dataset *val, const clg_fit_opts *o, clg_fit_report *r)
+{
+    if (!m || !opt || !train || !o || !r)
+        return clg_fail(CLG_INVALID_ARGUMENT, "clg_fit: NULL argument");
+    memset(r, 0, sizeof *r);
+    r->best_epoch = -1;
+    r->best_val_loss = INFINITY;
+    r->last_loss = NAN;
+    clg_status s = check_data(m, clg_loader_dataset(train), "training");
+    if (s == CLG_OK && val)
+        s = check_data(m, val, "validation");
+    if (s != CLG_OK)
+        return s;
+    int B = clg_model_max_batch(m), C = clg_tensor_dim(clg_model_output(m), 1);
+    int nparams = clg_optim_param_count(opt);
+    float *logits = malloc((size_t)B * C * sizeof *logits);
+    float *norms = malloc((size_t)(nparams ? nparams : 1) * sizeof *norms);
+    double *norm_sums = calloc((size_t)(nparams ? nparams : 1), sizeof *norm_sums);
+    if (!logits || !norms || !norm_sums) {
+        free(logits), free(norms), free(norm_sums);
+        return clg_fail(CLG_OUT_OF_HOST_MEMORY, "clg_fit");
+    }
+    float base_lr = clg_optim_lr(opt);
+    snapshot best = {0, NULL};
+    int since_best = 0;
+    bool warned_overfit = false, stop = false;
+    for (int epoch = o->first_epoch; s == CLG_OK && !stop && epoch < o->epochs; epoch++) {
+        double start = now();
+        epoch_totals tot = {0, 0, 0};
+        long long epoch_steps = 0;
+        memset(norm_sums, 0, (size_t)(nparams ? nparams : 1) * sizeof *norm_sums);
+        s = clg_loader_start_epoch(train, epoch);
+        const clg_batch *b = NULL;
+        while (s == CLG_OK && (s = clg_loader_next(train, &b)) == CLG_OK && b) {
+            float lr = o->schedule ? clg_schedule_lr(o->schedule, epoch, r->steps) : base_lr;
+            clg_optim_set_lr(opt, lr);
+            float loss;
+            long correct;
+            s = train_step(m, opt, b, logits, &loss, &correct);
+            if (s == CLG_OK && (s = clg_optim_check(opt)) != CLG_OK) {
+                s = clg_fail_prefix(s, "training stopped in epoch %d, batch %d (last finite "
+                                       "loss %g)",
+                                    epoch + 1, b->index + 1, (double)r->last_loss);
+                break;
+            }
+            if (s != CLG_OK)
+                break;
+            r->steps++;
+            epoch_steps++;
+            r->last_loss = loss;
+            tot.loss += (double)loss * b->count;
+            tot.correct += correct;
+            tot.seen += b->count;
+            if (clg_optim_grad_norms(opt, norms, nparams) == CLG_OK)
+                for (int i = 0; i < nparams; i++)
+                    norm_sums[i] += norms[i];
+            double elapsed = now() - start;
+            clg_step_info si = {epoch, b->index, clg_loader_batches(train), r->steps, loss,
+                                (float)(tot.loss / (double)tot.seen),
+                                (float)tot.correct / (float)tot.seen, lr,
+                                elapsed > 0 ? (double)tot.seen / elapsed : 0, elapsed};
+            if (o->on_step && !o->on_step(&si, o->user))
+                stop = true;
+            if (o->max_steps > 0 && r->steps >= o->max_steps)
+                stop = true;
+            if (stop)
+                break;
+        }
+        if (s != CLG_OK)
+            break;
+        double seconds = now() - start;
+        clg_epoch_info ei = {epoch, clg_optim_lr(opt),
+                             tot.seen ? (float)(tot.loss / (double)tot.seen) : NAN,
+                             tot.seen ? (float)tot.correct / (float)tot.seen : NAN, NAN, NAN,
+                             seconds, seconds > 0 ? (double)tot.seen / seconds : 0, false};
+        if (val) {
+            clg_eval_report vr;
+            s = clg_evaluate(m, val, &vr);
+            if (s != CLG_OK)
+                break;
+            ei.val_loss = vr.loss;
+            ei.val_accuracy = vr.accuracy;
+            clg_eval_report_free(&vr);
+            clg_schedule_observe(o->schedule, ei.val_loss);
+            if (ei.val_loss < r->best_val_loss - o->min_delta) {
+                r->best_val_loss = ei.val_loss;
+                r->best_epoch = epoch;
+                ei.best = true;
+                since_best = 0;
+                if (o->early_stop > 0 && o->restore_best)
+                    s = snapshot_take(m, &best);
+            } else {
+                since_best++;
+            }
+            if (!warned_overfit && o->overfit_gap > 0 &&
+                ei.train_accuracy - ei.val_accuracy > o->overfit_gap && since_best >= 2) {
+                warn(o,
+                     "epoch %d: overfitting: training accuracy %.3f, validation %.3f, and the "
+                     "validation loss has not improved for %d epochs (try dropout, weight "
+                     "decay, augmentation or early stopping)",
+                     epoch + 1, (double)ei.train_accuracy, (double)ei.val_accuracy, since_best);
+                warned_overfit = true;
+            }
+        }
+        check_gradients(o, opt, norm_sums, epoch_steps, epoch);
+        r->epochs = epoch + 1;
+        if (o->on_epoch && !o->on_epoch(&ei, o->user))
+            stop = true;
+        if (val && o->early_stop > 0 && since_best >= o->early_stop) {
+            r->stopped_early = true;
+            stop = true;
+        }
+    }
+    if (s == CLG_OK && r->stopped_early && o->restore_best && best.values) {
+        s = snapshot_restore(m, &best);
+        r->restored_best = s == CLG_OK;
+    }
+    snapshot_free(&best);
+    free(logits), free(norms), free(norm_sums);
+    return s;
+}

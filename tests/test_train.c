@@ -1,0 +1,273 @@
+/* The training loop on small synthetic problems: it learns, stops early and
+ * restores the best weights, stops on a non-finite step keeping the last good
+ * weights, and reports vanishing gradients and overfitting. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "test_util.h"
+
+/* Two Gaussian blobs per class in 8 dimensions: easy to separate. */
+static clg_dataset *blobs(int n, int classes, uint32_t seed, bool random_labels)
+{
+    clg_dataset *d;
+    assert_ok(clg_dataset_create(n, 1, (int[]){8}, true, &d));
+    for (int i = 0; i < n; i++) {
+        int c = i % classes;
+        d->labels[i] = random_labels ? (int32_t)((uint32_t)(test_random(&seed) * 1e6f + 1e6f) % (uint32_t)classes) : c;
+        for (int k = 0; k < 8; k++)
+            d->x[i * 8 + k] = (k == c ? 2.0f : 0.0f) + 0.5f * test_random(&seed);
+    }
+    d->classes = classes;
+    return d;
+}
+
+static clg_model *mlp(clg_context *ctx, int hidden, int classes, clg_init init)
+{
+    clg_model_opts mo = CLG_MODEL_DEFAULTS;
+    mo.max_batch = 16, mo.init = init, mo.seed = 3;
+    clg_model *m;
+    assert_ok(clg_model_create(ctx, &mo, 1, (int[]){8}, &m));
+    assert_ok(clg_model_add(m, CLG_LINEAR(hidden)));
+    assert_ok(clg_model_add(m, CLG_RELU()));
+    assert_ok(clg_model_add(m, CLG_LINEAR(classes)));
+    assert_ok(clg_model_compile(m, CLG_LOSS_CROSS_ENTROPY, 0.0f));
+    return m;
+}
+
+static clg_optimizer *adam(clg_model *m, float lr)
+{
+    clg_optim_opts o = CLG_OPTIM_DEFAULTS;
+    o.type = CLG_OPTIM_ADAM, o.lr = lr;
+    clg_optimizer *opt;
+    assert_ok(clg_optim_create(clg_model_plan(m), &o, &opt));
+    return opt;
+}
+
+static clg_loader *loader(const clg_dataset *d)
+{
+    clg_loader_opts lo = CLG_LOADER_DEFAULTS;
+    lo.batch_size = 16, lo.seed = 1;
+    clg_loader *l;
+    assert_ok(clg_loader_create(d, &lo, &l));
+    return l;
+}
+
+typedef struct log {
+    int epochs, steps;
+    float first_loss, last_epoch_loss;
+    char warnings[4096];
+    float weights_at[8][8]; /* 0.weight[0..7] after each epoch */
+    clg_model *m;
+} log_t;
+
+static bool on_step(const clg_step_info *s, void *user)
+{
+    log_t *l = user;
+    if (l->steps++ == 0)
+        l->first_loss = s->loss;
+    return true;
+}
+
+static bool on_epoch(const clg_epoch_info *e, void *user)
+{
+    log_t *l = user;
+    l->last_epoch_loss = e->train_loss;
+    if (l->epochs < 8)
+        clg_tensor_download(clg_model_tensor(l->m, 0), l->weights_at[l->epochs], 8);
+    l->epochs++;
+    return true;
+}
+
+static void on_warning(const char *msg, void *user)
+{
+    log_t *l = user;
+    size_t used = strlen(l->warnings);
+    snprintf(l->warnings + used, sizeof l->warnings - used, "%s\n", msg);
+}
+
+static clg_fit_opts fit_opts(log_t *log, int epochs)
+{
+    clg_fit_opts o = CLG_FIT_DEFAULTS;
+    o.epochs = epochs;
+    o.on_step = on_step, o.on_epoch = on_epoch, o.on_warning = on_warning, o.user = log;
+    return o;
+}
+
+static void test_fit_learns_and_evaluates(void **state)
+{
+    clg_dataset *train = blobs(256, 4, 1, false), *test = blobs(64, 4, 2, false);
+    clg_model *m = mlp(*state, 16, 4, CLG_INIT_PYTORCH);
+    clg_optimizer *opt = adam(m, 0.02f);
+    clg_loader *l = loader(train);
+    log_t log = {.m = m};
+    clg_fit_opts o = fit_opts(&log, 5);
+    clg_fit_report r;
+    assert_ok(clg_fit(m, opt, l, test, &o, &r));
+    assert_int_equal(r.epochs, 5);
+    assert_int_equal(r.steps, 5 * 16);
+    assert_int_equal(log.steps, 80);
+    assert_true(log.last_epoch_loss < 0.5f * log.first_loss);
+    clg_eval_report e;
+    assert_ok(clg_evaluate(m, test, &e));
+    assert_true(e.accuracy > 0.9f);
+    int total = 0;
+    for (int i = 0; i < 16; i++)
+        total += e.confusion[i];
+    assert_int_equal(total, 64);
+    for (int c = 0; c < 4; c++)
+        assert_true(e.class_accuracy[c] > 0.7f);
+    int32_t pred[64];
+    float prob[64];
+    assert_ok(clg_predict(m, test, pred, prob));
+    int agree = 0;
+    for (int i = 0; i < 64; i++) {
+        assert_true(prob[i] > 0.25f && prob[i] <= 1.0f);
+        agree += pred[i] == test->labels[i];
+    }
+    assert_int_equal(agree, (int)lroundf(e.accuracy * 64));
+    assert_true(strstr(log.warnings, "gradients") == NULL);
+    clg_eval_report_free(&e);
+    clg_loader_free(l), clg_optim_free(opt), clg_model_free(m);
+    clg_dataset_free(train), clg_dataset_free(test);
+}
+
+static void test_early_stopping_restores_the_best_weights(void **state)
+{
+    clg_dataset *train = blobs(64, 4, 1, false), *val = blobs(32, 4, 2, false);
+    clg_model *m = mlp(*state, 8, 4, CLG_INIT_PYTORCH);
+    clg_optimizer *opt = adam(m, 0.01f);
+    clg_loader *l = loader(train);
+    log_t log = {.m = m};
+    clg_fit_opts o = fit_opts(&log, 10);
+    o.early_stop = 2;
+    o.min_delta = 1e9f; /* nothing after epoch 1 counts as better */
+    clg_fit_report r;
+    assert_ok(clg_fit(m, opt, l, val, &o, &r));
+    assert_true(r.stopped_early && r.restored_best);
+    assert_int_equal(r.epochs, 3);
+    assert_int_equal(r.best_epoch, 0);
+    float now[8];
+    assert_ok(clg_tensor_download(clg_model_tensor(m, 0), now, 8));
+    assert_memory_equal(now, log.weights_at[0], sizeof now);
+    assert_memory_not_equal(now, log.weights_at[2], sizeof now);
+    clg_loader_free(l), clg_optim_free(opt), clg_model_free(m);
+    clg_dataset_free(train), clg_dataset_free(val);
+}
+
+static void test_non_finite_step_stops_and_keeps_weights(void **state)
+{
+    clg_dataset *train = blobs(64, 4, 1, false);
+    train->x[16 * 8 * 2 + 3] = INFINITY; /* in some batch of epoch 1 or 2 */
+    clg_model *m = mlp(*state, 8, 4, CLG_INIT_PYTORCH);
+    clg_optimizer *opt = adam(m, 0.01f);
+    clg_loader_opts lo = CLG_LOADER_DEFAULTS;
+    lo.batch_size = 16, lo.shuffle = false;
+    clg_loader *l;
+    assert_ok(clg_loader_create(train, &lo, &l));
+    log_t log = {.m = m};
+    clg_fit_opts o = fit_opts(&log, 3);
+    clg_fit_report r;
+    assert_int_equal(clg_fit(m, opt, l, NULL, &o, &r), CLG_NOT_FINITE);
+    assert_contains(clg_last_error(), "training stopped in epoch 1, batch 3");
+    assert_contains(clg_last_error(), "last finite loss");
+    assert_contains(clg_last_error(), "is not finite");
+    assert_contains(clg_last_error(), "the weights were left as they were");
+    assert_int_equal(r.steps, 2);
+    assert_true(isfinite(r.last_loss));
+    /* The weights are those after step 2: finite. */
+    float w[64];
+    assert_ok(clg_tensor_download(clg_model_tensor(m, 0), w, 64));
+    for (int i = 0; i < 64; i++)
+        assert_true(isfinite(w[i]));
+    clg_loader_free(l), clg_optim_free(opt), clg_model_free(m);
+    clg_dataset_free(train);
+}
+
+static void test_vanishing_gradients_are_reported_per_layer(void **state)
+{
+    clg_dataset *train = blobs(64, 4, 1, false);
+    clg_model_opts mo = CLG_MODEL_DEFAULTS;
+    mo.max_batch = 16, mo.init = CLG_INIT_XAVIER_UNIFORM;
+    clg_model *m;
+    assert_ok(clg_model_create(*state, &mo, 1, (int[]){8}, &m));
+    for (int i = 0; i < 12; i++) { /* deep, saturating, narrow */
+        assert_ok(clg_model_add(m, CLG_LINEAR(8)));
+        assert_ok(clg_model_add(m, CLG_SIGMOID()));
+    }
+    assert_ok(clg_model_add(m, CLG_LINEAR(4)));
+    assert_ok(clg_model_compile(m, CLG_LOSS_CROSS_ENTROPY, 0.0f));
+    clg_optimizer *opt = adam(m, 1e-4f);
+    clg_loader *l = loader(train);
+    log_t log = {.m = m};
+    clg_fit_opts o = fit_opts(&log, 1);
+    clg_fit_report r;
+    assert_ok(clg_fit(m, opt, l, NULL, &o, &r));
+    assert_contains(log.warnings, "vanishing gradients: mean gradient norm per layer: 0.weight");
+    assert_contains(log.warnings, "24.weight");
+    clg_loader_free(l), clg_optim_free(opt), clg_model_free(m);
+    clg_dataset_free(train);
+}
+
+static void test_overfitting_is_reported(void **state)
+{
+    /* Random labels: a wide model memorises them, validation stays at chance. */
+    clg_dataset *train = blobs(32, 4, 5, true), *val = blobs(64, 4, 6, true);
+    clg_model *m = mlp(*state, 128, 4, CLG_INIT_PYTORCH);
+    clg_optimizer *opt = adam(m, 0.02f);
+    clg_loader *l = loader(train);
+    log_t log = {.m = m};
+    clg_fit_opts o = fit_opts(&log, 40);
+    clg_fit_report r;
+    assert_ok(clg_fit(m, opt, l, val, &o, &r));
+    assert_contains(log.warnings, "overfitting: training accuracy");
+    clg_loader_free(l), clg_optim_free(opt), clg_model_free(m);
+    clg_dataset_free(train), clg_dataset_free(val);
+}
+
+static void test_data_that_does_not_fit_the_model_is_refused(void **state)
+{
+    clg_dataset *d;
+    assert_ok(clg_dataset_create(16, 3, (int[]){3, 2, 2}, true, &d));
+    clg_model *m = mlp(*state, 8, 4, CLG_INIT_PYTORCH);
+    clg_optimizer *opt = adam(m, 0.01f);
+    clg_loader *l = loader(d);
+    clg_fit_opts o = CLG_FIT_DEFAULTS;
+    clg_fit_report r;
+    assert_int_equal(clg_fit(m, opt, l, NULL, &o, &r), CLG_SHAPE_MISMATCH);
+    assert_contains(clg_last_error(), "the data's samples are [3,2,2], the model's input is [8]");
+    clg_eval_report e;
+    assert_int_equal(clg_evaluate(m, d, &e), CLG_SHAPE_MISMATCH);
+    clg_loader_free(l), clg_optim_free(opt), clg_model_free(m);
+    clg_dataset_free(d);
+}
+
+static void test_max_steps_and_callbacks_stop_training(void **state)
+{
+    clg_dataset *train = blobs(64, 4, 1, false);
+    clg_model *m = mlp(*state, 8, 4, CLG_INIT_PYTORCH);
+    clg_optimizer *opt = adam(m, 0.01f);
+    clg_loader *l = loader(train);
+    log_t log = {.m = m};
+    clg_fit_opts o = fit_opts(&log, 5);
+    o.max_steps = 6;
+    clg_fit_report r;
+    assert_ok(clg_fit(m, opt, l, NULL, &o, &r));
+    assert_int_equal(r.steps, 6);
+    assert_int_equal(clg_optim_steps(opt), 6);
+    clg_loader_free(l), clg_optim_free(opt), clg_model_free(m);
+    clg_dataset_free(train);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fit_learns_and_evaluates),
+        cmocka_unit_test(test_early_stopping_restores_the_best_weights),
+        cmocka_unit_test(test_non_finite_step_stops_and_keeps_weights),
+        cmocka_unit_test(test_vanishing_gradients_are_reported_per_layer),
+        cmocka_unit_test(test_overfitting_is_reported),
+        cmocka_unit_test(test_data_that_does_not_fit_the_model_is_refused),
+        cmocka_unit_test(test_max_steps_and_callbacks_stop_training),
+    };
+    return cmocka_run_group_tests(tests, test_context_setup, test_context_teardown);
+}
