@@ -14,6 +14,7 @@
  *   clgrad/nn.h       layers, Sequential models, initialisation
  *   clgrad/data.h     IDX readers, datasets, augmentation, the batch loader
  *   clgrad/train.h    the training loop, evaluation, diagnostics
+ *   clgrad/io.h       safetensors checkpoints
  */
 #ifndef CLGRAD_H
 #define CLGRAD_H
@@ -24,6 +25,7 @@
 #include "clgrad/nn.h"
 #include "clgrad/data.h"
 #include "clgrad/train.h"
+#include "clgrad/io.h"
 #include "clgrad/runtime.h"
 #include "clgrad/status.h"
 #include "clgrad/version.h"

@@ -63,6 +63,7 @@ typedef struct clg_dataset {
     float *x;      /* count * sample */
     int32_t *labels; /* count, or NULL */
     int classes;   /* 1 + the largest label */
+    bool from_bytes; /* read from unsigned bytes, scaled to [0, 1] */
 } clg_dataset;
 
 /* An empty dataset for count samples of `shape`, with labels or without. */
@@ -77,7 +78,8 @@ clg_status clg_dataset_from_idx(const char *images, const char *labels,
 
 /* Fashion-MNIST from `dir` (NULL: /usr/share/datasets/fashion-mnist, the
  * Debian package dataset-fashion-mnist): the training set (60000) or the
- * test set (10000), as [1, 28, 28] images in [0, 1]. */
+ * test set (10000), as [1, 28, 28] images in [0, 1]. Any directory of
+ * MNIST-named IDX files works (train-images-idx3-ubyte[.gz], ...). */
 clg_status clg_dataset_fashion_mnist(const char *dir, bool train, clg_dataset **dataset);
 
 /* Moves a seeded random `fraction` of d's samples into a new dataset *val;

@@ -165,6 +165,44 @@ size_t clg_model_parameter_count(const clg_model *model, bool trainable_only);
 int clg_model_tensor_count(const clg_model *model);
 clg_tensor *clg_model_tensor(const clg_model *model, int i);
 
+/* ---- Model spec files --------------------------------------------------- */
+
+/* A model described in text, one layer per line (see docs in the README):
+ *
+ *     input 1 28 28            # C H W; one number for features; tokens T
+ *     conv2d 32 3 padding=1    # out_channels kernel [stride= padding= dilation= bias=]
+ *     batchnorm2d              # [momentum= eps=]
+ *     relu
+ *     maxpool2d 2              # kernel [stride= padding=]
+ *     flatten
+ *     dropout 0.25
+ *     linear 10                # out_features [bias=]
+ *     residual                 # a residual block, closed by `end`
+ *
+ * Layers are numbered from 0 in file order, as in nn.Sequential. */
+typedef struct clg_spec clg_spec;
+
+/* Parses spec text; `source` names it in errors ("model.spec:4: conv2d:
+ * unknown option 'pading' (options: stride, padding, dilation, bias)"). */
+clg_status clg_spec_parse(const char *text, const char *source, clg_spec **spec);
+clg_status clg_spec_load(const char *path, clg_spec **spec);
+void clg_spec_free(clg_spec *spec);
+
+/* The text the spec was parsed from. */
+const char *clg_spec_text(const clg_spec *spec);
+
+/* Sample shape and dtype of the spec's input line. */
+int clg_spec_input(const clg_spec *spec, int shape[3], clg_dtype *dtype);
+
+/* Sets the output size of the last linear layer (the head) to `outputs` and
+ * returns CLG_OK, or CLG_NOT_FOUND when the spec has no linear layer. */
+clg_status clg_spec_replace_head(clg_spec *spec, int outputs);
+
+/* Builds the spec's layers into a new model; opts->input_dtype is taken from
+ * the spec. A layer that does not fit is an error naming the file and line. */
+clg_status clg_model_from_spec(clg_context *ctx, const clg_spec *spec,
+                               const clg_model_opts *opts, clg_model **model);
+
 #ifdef __cplusplus
 }
 #endif

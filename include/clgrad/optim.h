@@ -94,6 +94,8 @@ clg_status clg_optim_grad_norms(clg_optimizer *optim, float *norms, int count);
 int clg_optim_param_count(const clg_optimizer *optim);
 clg_tensor *clg_optim_param(const clg_optimizer *optim, int i);
 
+/* The options in force (eps filled in, lr as last set). */
+const clg_optim_opts *clg_optim_options(const clg_optimizer *optim);
 float clg_optim_lr(const clg_optimizer *optim);
 void clg_optim_set_lr(clg_optimizer *optim, float lr);
 long long clg_optim_steps(const clg_optimizer *optim); /* updates applied */

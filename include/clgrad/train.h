@@ -61,9 +61,10 @@ typedef struct clg_fit_opts {
     /* Called with each diagnostic sentence (gradients, overfitting). */
     void (*on_warning)(const char *message, void *user);
     void *user;
+    long long first_step; /* to resume: optimizer steps already done */
 } clg_fit_opts;
 
-#define CLG_FIT_DEFAULTS {10, 0, 0, 0, 0.0f, true, NULL, 0.15f, NULL, NULL, NULL, NULL}
+#define CLG_FIT_DEFAULTS {10, 0, 0, 0, 0.0f, true, NULL, 0.15f, NULL, NULL, NULL, NULL, 0}
 
 typedef struct clg_fit_report {
     int epochs;           /* epochs completed */

@@ -102,6 +102,8 @@ clg_status clg_dataset_from_idx(const char *images, const char *labels, clg_data
     }
     if (s == CLG_OK)
         s = images_to_floats(images, img, d);
+    if (s == CLG_OK)
+        d->from_bytes = img->type == CLG_IDX_U8;
     if (s == CLG_OK && lab) {
         const unsigned char *l = lab->data;
         for (int i = 0; i < d->count; i++) {
@@ -135,18 +137,14 @@ clg_status clg_dataset_fashion_mnist(const char *dir, bool train, clg_dataset **
         probe = fopen(images, "rb");
         if (!probe)
             return clg_fail(CLG_NOT_FOUND,
-                            "Fashion-MNIST not found in %s (no %s-images-idx3-ubyte[.gz]); "
-                            "install it with `apt-get install dataset-fashion-mnist`",
-                            dir, stem);
+                            "no %s-images-idx3-ubyte[.gz] in %s%s", stem, dir,
+                            strcmp(dir, "/usr/share/datasets/fashion-mnist")
+                                ? ""
+                                : "; install Fashion-MNIST with `apt-get install "
+                                  "dataset-fashion-mnist`");
     }
     fclose(probe);
-    clg_status s = clg_dataset_from_idx(images, labels, out);
-    if (s == CLG_OK && ((*out)->shape[1] != 28 || (*out)->shape[2] != 28)) {
-        clg_dataset_free(*out);
-        *out = NULL;
-        return clg_fail(CLG_BAD_FILE, "%s: Fashion-MNIST images are 28x28", images);
-    }
-    return s;
+    return clg_dataset_from_idx(images, labels, out);
 }
 
 /* splitmix64, seeded per use. */

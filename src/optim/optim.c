@@ -381,6 +381,7 @@ clg_tensor *clg_optim_param(const clg_optimizer *o, int i)
 {
     return o && i >= 0 && i < o->count ? o->params[i].t : NULL;
 }
+const clg_optim_opts *clg_optim_options(const clg_optimizer *o) { return o ? &o->opts : NULL; }
 float clg_optim_lr(const clg_optimizer *o) { return o ? o->opts.lr : 0.0f; }
 void clg_optim_set_lr(clg_optimizer *o, float lr)
 {

@@ -299,6 +299,7 @@ clg_status clg_fit(clg_model *m, clg_optimizer *opt, clg_loader *train,
     memset(r, 0, sizeof *r);
     r->best_epoch = -1;
     r->best_val_loss = INFINITY;
+    r->steps = o->first_step;
     r->last_loss = NAN;
     clg_status s = check_data(m, clg_loader_dataset(train), "training");
     if (s == CLG_OK && val)

@@ -1,0 +1,83 @@
+/*
+ * clgrad/io.h — checkpoints in the safetensors format.
+ *
+ * A file holds 8 bytes of header length (little-endian), a JSON header
+ * naming each tensor's dtype, shape and byte range, then the raw
+ * little-endian tensors. clgrad writes a model's weights under their
+ * nn.Sequential state_dict names (with the int64 "N.num_batches_tracked" of
+ * each batch norm, so torch's load_state_dict accepts the file as it is),
+ * the optimizer's state as "optim.NAME.SLOT" ("optim.0.weight.exp_avg"), and
+ * training state as strings in "__metadata__".
+ *
+ * Writes are atomic: a temporary file beside the target is written, synced
+ * and renamed over it, so a crash at any moment leaves the previous file
+ * whole. Reads check the header length, the JSON, every dtype, shape and
+ * offset against the file's size before using any of it.
+ */
+#ifndef CLGRAD_IO_H
+#define CLGRAD_IO_H
+
+#include "nn.h"
+#include "optim.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct clg_checkpoint clg_checkpoint;
+
+/* Reads and validates a safetensors file. Free with clg_checkpoint_free. */
+clg_status clg_checkpoint_read(const char *path, clg_checkpoint **checkpoint);
+void clg_checkpoint_free(clg_checkpoint *checkpoint);
+
+int clg_checkpoint_count(const clg_checkpoint *checkpoint);
+const char *clg_checkpoint_name(const clg_checkpoint *checkpoint, int i);
+/* "F32", "I64", ... and the shape (up to 8 dims; returns ndim). */
+const char *clg_checkpoint_dtype(const clg_checkpoint *checkpoint, int i);
+int clg_checkpoint_shape(const clg_checkpoint *checkpoint, int i, int64_t shape[8]);
+/* Copies tensor i, which must be F32, into `out` (its element count). */
+clg_status clg_checkpoint_floats(const clg_checkpoint *checkpoint, int i, float *out,
+                                 size_t count);
+/* A metadata string, or NULL. */
+const char *clg_checkpoint_meta(const clg_checkpoint *checkpoint, const char *key);
+
+/* Training state stored beside the weights. */
+typedef struct clg_train_state {
+    int epoch;                 /* epochs completed */
+    long long step;            /* optimizer steps */
+    unsigned long long plan_step; /* dropout step counter */
+    float schedule[4];         /* plateau schedule state */
+    float best_val_loss;
+    const char *spec;          /* the model spec text, or NULL */
+    const char *normalize;     /* "MEAN,..;STD,.." applied to the inputs, or NULL */
+    const char *extra;         /* free text, e.g. the command line, or NULL */
+} clg_train_state;
+
+/* Writes the model's weights and statistics, the optimizer's state when opt
+ * is not NULL, and `state` when not NULL, atomically to `path`. */
+clg_status clg_save(const char *path, const clg_model *model, const clg_optimizer *opt,
+                    const clg_train_state *state);
+
+typedef struct clg_load_report {
+    int loaded;   /* tensors copied into the model */
+    int skipped;  /* in the file, but no tensor of that name and shape */
+    int missing;  /* in the model, not in the file: left as initialised */
+    char text[4096]; /* the names in each group, for people */
+} clg_load_report;
+
+/* Copies into the model every tensor of the file whose name and shape match
+ * (a PyTorch nn.Sequential state_dict saved with safetensors works as is),
+ * and, when opt is not NULL, the optimizer state saved for those weights.
+ * report (may be NULL) tells what was loaded, skipped and left alone. */
+clg_status clg_load(const clg_checkpoint *checkpoint, clg_model *model, clg_optimizer *opt,
+                    clg_load_report *report);
+
+/* Reads the training state from the metadata (pointers into checkpoint). */
+clg_status clg_checkpoint_train_state(const clg_checkpoint *checkpoint,
+                                      clg_train_state *state);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

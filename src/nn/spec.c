@@ -1,0 +1,405 @@
+/* Model spec files: a small line-oriented language for Sequential models. */
+#include <ctype.h>
+#include <stdarg.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn_internal.h"
+
+typedef enum item_kind { ITEM_LAYER, ITEM_BEGIN, ITEM_END } item_kind;
+
+typedef struct spec_item {
+    item_kind kind;
+    clg_layer layer;
+    int line;
+} spec_item;
+
+struct clg_spec {
+    char *text;
+    char source[256];
+    int ndim;
+    int shape[3];
+    clg_dtype dtype;
+    spec_item *items;
+    int count;
+};
+
+/* What each layer takes: positional arguments, then key=value options. */
+typedef struct layer_syntax {
+    const char *name;
+    clg_layer_type type;
+    int min_args, max_args;
+    const char *args[2];    /* names of the positional arguments */
+    const char *options[4]; /* keys it accepts */
+} layer_syntax;
+
+static const layer_syntax syntax[] = {
+    {"linear", CLG_LAYER_LINEAR, 1, 1, {"out_features"}, {"bias"}},
+    {"conv2d", CLG_LAYER_CONV2D, 2, 2, {"out_channels", "kernel"},
+     {"stride", "padding", "dilation", "bias"}},
+    {"batchnorm1d", CLG_LAYER_BATCHNORM1D, 0, 0, {0}, {"momentum", "eps"}},
+    {"batchnorm2d", CLG_LAYER_BATCHNORM2D, 0, 0, {0}, {"momentum", "eps"}},
+    {"dropout", CLG_LAYER_DROPOUT, 0, 1, {"p"}, {0}},
+    {"maxpool2d", CLG_LAYER_MAXPOOL2D, 1, 1, {"kernel"}, {"stride", "padding"}},
+    {"avgpool2d", CLG_LAYER_AVGPOOL2D, 1, 1, {"kernel"}, {"stride", "padding"}},
+    {"globalavgpool", CLG_LAYER_GLOBALAVGPOOL, 0, 0, {0}, {0}},
+    {"flatten", CLG_LAYER_FLATTEN, 0, 0, {0}, {0}},
+    {"relu", CLG_LAYER_RELU, 0, 0, {0}, {0}},
+    {"leakyrelu", CLG_LAYER_LEAKYRELU, 0, 1, {"slope"}, {0}},
+    {"elu", CLG_LAYER_ELU, 0, 1, {"alpha"}, {0}},
+    {"gelu", CLG_LAYER_GELU, 0, 0, {0}, {0}},
+    {"sigmoid", CLG_LAYER_SIGMOID, 0, 0, {0}, {0}},
+    {"tanh", CLG_LAYER_TANH, 0, 0, {0}, {0}},
+    {"softmax", CLG_LAYER_SOFTMAX, 0, 0, {0}, {0}},
+    {"logsoftmax", CLG_LAYER_LOGSOFTMAX, 0, 0, {0}, {0}},
+    {"embedding", CLG_LAYER_EMBEDDING, 2, 2, {"vocabulary", "dim"}, {0}},
+};
+
+#define NSYNTAX (int)(sizeof syntax / sizeof *syntax)
+
+static clg_status bad(const clg_spec *s, int line, const char *fmt, ...) CLG_PRINTF(3, 4);
+static clg_status bad(const clg_spec *s, int line, const char *fmt, ...)
+{
+    char msg[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return clg_fail(CLG_BAD_FILE, "%s:%d: %s", s->source, line, msg);
+}
+
+static bool parse_int(const char *word, int lo, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(word, &end, 10);
+    if (errno || *end || end == word || v < lo || v > 1 << 24)
+        return false;
+    *out = (int)v;
+    return true;
+}
+
+static bool parse_float(const char *word, float lo, float hi, float *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(word, &end);
+    if (errno || *end || end == word || !(v >= lo && v <= hi))
+        return false;
+    *out = (float)v;
+    return true;
+}
+
+static bool parse_bool(const char *word, bool *out)
+{
+    if (!strcmp(word, "true") || !strcmp(word, "1") || !strcmp(word, "yes"))
+        *out = true;
+    else if (!strcmp(word, "false") || !strcmp(word, "0") || !strcmp(word, "no"))
+        *out = false;
+    else
+        return false;
+    return true;
+}
+
+static void list_layers(char *buf, size_t len)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < NSYNTAX && used < len; i++)
+        used += (size_t)snprintf(buf + used, len - used, "%s%s", i ? ", " : "", syntax[i].name);
+}
+
+/* Positional argument k of layer l. */
+static clg_status set_arg(const clg_spec *s, int line, const layer_syntax *ls, int k,
+                          const char *word, clg_layer *l)
+{
+    bool ok = true;
+    switch (ls->type) {
+    case CLG_LAYER_LINEAR: ok = parse_int(word, 1, &l->out); break;
+    case CLG_LAYER_CONV2D: ok = parse_int(word, 1, k == 0 ? &l->out : &l->kernel); break;
+    case CLG_LAYER_MAXPOOL2D:
+    case CLG_LAYER_AVGPOOL2D: ok = parse_int(word, 1, &l->kernel); break;
+    case CLG_LAYER_DROPOUT: ok = parse_float(word, 0.0f, 1.0f, &l->value); break;
+    case CLG_LAYER_LEAKYRELU:
+    case CLG_LAYER_ELU: ok = parse_float(word, -1e6f, 1e6f, &l->value); break;
+    case CLG_LAYER_EMBEDDING: ok = parse_int(word, 1, k == 0 ? &l->vocab : &l->out); break;
+    default: break;
+    }
+    if (!ok)
+        return bad(s, line, "%s: '%s' is not a valid %s", ls->name, word, ls->args[k]);
+    return CLG_OK;
+}
+
+static clg_status set_option(const clg_spec *s, int line, const layer_syntax *ls,
+                             const char *key, const char *value, clg_layer *l)
+{
+    bool known = false, ok = true;
+    for (int i = 0; i < 4 && ls->options[i]; i++)
+        known |= !strcmp(key, ls->options[i]);
+    if (!known) {
+        char opts[128] = "";
+        for (int i = 0; i < 4 && ls->options[i]; i++)
+            snprintf(opts + strlen(opts), sizeof opts - strlen(opts), "%s%s", i ? ", " : "",
+                     ls->options[i]);
+        return bad(s, line, "%s: unknown option '%s' (%s%s)", ls->name, key,
+                   opts[0] ? "options: " : "it takes none", opts);
+    }
+    if (!strcmp(key, "stride"))
+        ok = parse_int(value, 1, &l->stride);
+    else if (!strcmp(key, "padding"))
+        ok = parse_int(value, 0, &l->padding);
+    else if (!strcmp(key, "dilation"))
+        ok = parse_int(value, 1, &l->dilation);
+    else if (!strcmp(key, "bias")) {
+        bool b = true;
+        ok = parse_bool(value, &b);
+        l->no_bias = !b;
+    } else if (!strcmp(key, "momentum"))
+        ok = parse_float(value, 0.0f, 1.0f, &l->value);
+    else if (!strcmp(key, "eps"))
+        ok = parse_float(value, 1e-12f, 1.0f, &l->eps);
+    if (!ok)
+        return bad(s, line, "%s: bad value '%s' for %s", ls->name, value, key);
+    return CLG_OK;
+}
+
+static clg_status parse_layer(clg_spec *s, int line, char **words, int n, clg_layer *out)
+{
+    const layer_syntax *ls = NULL;
+    for (int i = 0; i < NSYNTAX && !ls; i++)
+        if (!strcmp(words[0], syntax[i].name))
+            ls = &syntax[i];
+    if (!ls) {
+        char names[512];
+        list_layers(names, sizeof names);
+        return bad(s, line, "unknown layer '%s' (layers: %s, residual, end)", words[0], names);
+    }
+    clg_layer l = {.type = ls->type, .stride = ls->type == CLG_LAYER_CONV2D ? 1 : 0};
+    if (ls->type == CLG_LAYER_BATCHNORM1D || ls->type == CLG_LAYER_BATCHNORM2D)
+        l.value = 0.1f;
+    if (ls->type == CLG_LAYER_DROPOUT)
+        l.value = 0.5f;
+    if (ls->type == CLG_LAYER_LEAKYRELU)
+        l.value = 0.01f;
+    if (ls->type == CLG_LAYER_ELU)
+        l.value = 1.0f;
+    int args = 0;
+    for (int k = 1; k < n; k++) {
+        char *eq = strchr(words[k], '=');
+        clg_status st;
+        if (eq) {
+            *eq = '\0';
+            st = set_option(s, line, ls, words[k], eq + 1, &l);
+        } else if (args >= ls->max_args) {
+            st = bad(s, line, "%s: unexpected argument '%s' (it takes %d)", ls->name, words[k],
+                     ls->max_args);
+        } else {
+            st = set_arg(s, line, ls, args++, words[k], &l);
+        }
+        if (st != CLG_OK)
+            return st;
+    }
+    if (args < ls->min_args)
+        return bad(s, line, "%s: missing %s", ls->name, ls->args[args]);
+    *out = l;
+    return CLG_OK;
+}
+
+static clg_status parse_input(clg_spec *s, int line, char **words, int n)
+{
+    if (n >= 2 && !strcmp(words[1], "tokens")) {
+        if (n != 3 || !parse_int(words[2], 1, &s->shape[0]))
+            return bad(s, line, "input tokens: give the sequence length: input tokens 32");
+        s->ndim = 1;
+        s->dtype = CLG_INT32;
+        return CLG_OK;
+    }
+    if (n != 2 && n != 4)
+        return bad(s, line, "input: give C H W for images or one number for features, not %d "
+                            "numbers", n - 1);
+    for (int k = 1; k < n; k++)
+        if (!parse_int(words[k], 1, &s->shape[k - 1]))
+            return bad(s, line, "input: '%s' is not a positive integer", words[k]);
+    s->ndim = n - 1;
+    s->dtype = CLG_FLOAT32;
+    return CLG_OK;
+}
+
+static clg_status push_item(clg_spec *s, spec_item item)
+{
+    spec_item *grown = realloc(s->items, (size_t)(s->count + 1) * sizeof *grown);
+    if (!grown)
+        return clg_fail(CLG_OUT_OF_HOST_MEMORY, "parsing %s", s->source);
+    s->items = grown;
+    s->items[s->count++] = item;
+    return CLG_OK;
+}
+
+static clg_status parse_line(clg_spec *s, int line, char *text, int *depth, int *open_line)
+{
+    char *hash = strchr(text, '#');
+    if (hash)
+        *hash = '\0';
+    char *words[16];
+    int n = 0;
+    char *save = NULL;
+    for (char *w = strtok_r(text, " \t\r", &save); w; w = strtok_r(NULL, " \t\r", &save)) {
+        if (n == 16)
+            return bad(s, line, "too many words");
+        words[n++] = w;
+    }
+    if (n == 0)
+        return CLG_OK;
+    for (char *p = words[0]; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    if (!strcmp(words[0], "input")) {
+        if (s->ndim)
+            return bad(s, line, "a second input line");
+        return parse_input(s, line, words, n);
+    }
+    if (!s->ndim)
+        return bad(s, line, "the first line must be the input: input C H W, input FEATURES or "
+                            "input tokens T");
+    if (!strcmp(words[0], "residual") || !strcmp(words[0], "end")) {
+        bool begin = words[0][0] == 'r';
+        if (n != 1)
+            return bad(s, line, "%s takes no arguments", words[0]);
+        if (begin && *depth)
+            return bad(s, line, "residual blocks do not nest (one is open since line %d)",
+                       *open_line);
+        if (!begin && !*depth)
+            return bad(s, line, "end without a residual block");
+        *depth = begin;
+        *open_line = line;
+        return push_item(s, (spec_item){begin ? ITEM_BEGIN : ITEM_END, {0}, line});
+    }
+    spec_item item = {ITEM_LAYER, {0}, line};
+    clg_status st = parse_layer(s, line, words, n, &item.layer);
+    return st == CLG_OK ? push_item(s, item) : st;
+}
+
+clg_status clg_spec_parse(const char *text, const char *source, clg_spec **out)
+{
+    if (!text || !out)
+        return clg_fail(CLG_INVALID_ARGUMENT, "clg_spec_parse: NULL argument");
+    *out = NULL;
+    clg_spec *s = calloc(1, sizeof *s);
+    if (!s || !(s->text = strdup(text))) {
+        free(s);
+        return clg_fail(CLG_OUT_OF_HOST_MEMORY, "clg_spec_parse");
+    }
+    snprintf(s->source, sizeof s->source, "%s", source ? source : "spec");
+    char *copy = strdup(text);
+    clg_status st = copy ? CLG_OK : clg_fail(CLG_OUT_OF_HOST_MEMORY, "clg_spec_parse");
+    int line = 0, depth = 0, open_line = 0;
+    for (char *p = copy, *next; st == CLG_OK && p; p = next) {
+        next = strchr(p, '\n');
+        if (next)
+            *next++ = '\0';
+        line++;
+        st = parse_line(s, line, p, &depth, &open_line);
+    }
+    free(copy);
+    if (st == CLG_OK && !s->ndim)
+        st = bad(s, line, "no input line (input C H W, input FEATURES or input tokens T)");
+    if (st == CLG_OK && depth)
+        st = bad(s, open_line, "residual block is never closed with end");
+    int layers = 0;
+    for (int i = 0; i < s->count; i++)
+        layers += s->items[i].kind == ITEM_LAYER;
+    if (st == CLG_OK && !layers)
+        st = bad(s, line, "no layers");
+    if (st != CLG_OK) {
+        clg_spec_free(s);
+        return st;
+    }
+    *out = s;
+    return CLG_OK;
+}
+
+clg_status clg_spec_load(const char *path, clg_spec **out)
+{
+    if (!path || !out)
+        return clg_fail(CLG_INVALID_ARGUMENT, "clg_spec_load: NULL argument");
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return clg_fail(CLG_IO_ERROR, "%s: cannot open: %s", path, strerror(errno));
+    char *text = malloc(1 << 20);
+    size_t n = text ? fread(text, 1, (1 << 20) - 1, f) : 0;
+    bool too_big = text && n == (1 << 20) - 1 && fgetc(f) != EOF;
+    fclose(f);
+    if (!text)
+        return clg_fail(CLG_OUT_OF_HOST_MEMORY, "%s", path);
+    if (too_big) {
+        free(text);
+        return clg_fail(CLG_BAD_FILE, "%s: larger than 1 MiB, not a model spec", path);
+    }
+    text[n] = '\0';
+    if (strlen(text) != n) {
+        free(text);
+        return clg_fail(CLG_BAD_FILE, "%s: contains a NUL byte, not a text model spec", path);
+    }
+    clg_status s = clg_spec_parse(text, path, out);
+    free(text);
+    return s;
+}
+
+void clg_spec_free(clg_spec *s)
+{
+    if (!s)
+        return;
+    free(s->text);
+    free(s->items);
+    free(s);
+}
+
+const char *clg_spec_text(const clg_spec *s) { return s ? s->text : ""; }
+
+int clg_spec_input(const clg_spec *s, int shape[3], clg_dtype *dtype)
+{
+    if (!s)
+        return 0;
+    for (int i = 0; i < s->ndim; i++)
+        shape[i] = s->shape[i];
+    if (dtype)
+        *dtype = s->dtype;
+    return s->ndim;
+}
+
+clg_status clg_spec_replace_head(clg_spec *s, int outputs)
+{
+    if (!s || outputs < 1)
+        return clg_fail(CLG_INVALID_ARGUMENT, "replace head: %d outputs", outputs);
+    for (int i = s->count - 1; i >= 0; i--)
+        if (s->items[i].kind == ITEM_LAYER && s->items[i].layer.type == CLG_LAYER_LINEAR) {
+            s->items[i].layer.out = outputs;
+            return CLG_OK;
+        }
+    return clg_fail(CLG_NOT_FOUND, "%s: no linear layer to replace as the head", s->source);
+}
+
+clg_status clg_model_from_spec(clg_context *ctx, const clg_spec *s, const clg_model_opts *opts,
+                               clg_model **out)
+{
+    if (!s || !opts || !out)
+        return clg_fail(CLG_INVALID_ARGUMENT, "clg_model_from_spec: NULL argument");
+    clg_model_opts o = *opts;
+    o.input_dtype = s->dtype;
+    clg_status st = clg_model_create(ctx, &o, s->ndim, s->shape, out);
+    for (int i = 0; st == CLG_OK && i < s->count; i++) {
+        const spec_item *it = &s->items[i];
+        st = it->kind == ITEM_BEGIN ? clg_model_begin_residual(*out)
+             : it->kind == ITEM_END ? clg_model_end_residual(*out)
+                                    : clg_model_add(*out, it->layer);
+        if (st != CLG_OK)
+            st = clg_fail_prefix(st, "%s:%d", s->source, it->line);
+    }
+    if (st != CLG_OK) {
+        clg_model_free(*out);
+        *out = NULL;
+    }
+    return st;
+}
