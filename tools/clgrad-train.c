@@ -146,7 +146,7 @@ static int parse_augment(const char *list, clg_augment *a)
             return usage_error("--augment: bad value '%s' for %s", eq, item);
     }
     a->probability = 0.5f;
-    return 0;
+    return -1;
 }
 
 static int parse_enum(const char *flag, const char *value, const char *const *names, int n,
@@ -155,7 +155,7 @@ static int parse_enum(const char *flag, const char *value, const char *const *na
     for (int i = 0; i < n; i++)
         if (names[i] && !strcmp(value, names[i])) {
             *out = i;
-            return 0;
+            return -1;
         }
     char list[256] = "";
     for (int i = 0; i < n; i++)
@@ -163,6 +163,25 @@ static int parse_enum(const char *flag, const char *value, const char *const *na
             snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", list[0] ? ", " : "",
                      names[i]);
     return usage_error("%s: unknown value '%s' (%s)", flag, value, list);
+}
+
+/* Flags that take a value. */
+static const char *const value_flags[] = {
+    "--data", "--train-images", "--train-labels", "--test-images", "--test-labels",
+    "--normalize", "--device", "--log", "--plot", "--save", "--checkpoint-dir", "--resume",
+    "--init-from", "--evaluate", "--predict", "--val-split", "--epochs", "--steps",
+    "--batch-size", "--seed", "--lr", "--momentum", "--weight-decay", "--l1", "--eps",
+    "--alpha", "--clip-norm", "--clip-value", "--step-size", "--gamma", "--eta-min",
+    "--max-lr", "--patience", "--factor", "--warmup", "--label-smoothing", "--early-stop",
+    "--freeze", "--replace-head", "--optimizer", "--schedule", "--init", "--loss", "--betas",
+    "--milestones", "--augment"};
+
+static bool takes_value(const char *flag)
+{
+    for (size_t i = 0; i < sizeof value_flags / sizeof *value_flags; i++)
+        if (!strcmp(flag, value_flags[i]))
+            return true;
+    return false;
 }
 
 /* Parses argv into *c; returns -1 to go on, else an exit status. */
@@ -195,6 +214,8 @@ static int parse_args(int argc, char **argv, cli *c)
         if (!strcmp(a, "--no-decay-bias")) { c->optim.decay_biases = false; continue; }
         if (!strcmp(a, "--no-shuffle")) { c->no_shuffle = true; continue; }
         if (!strcmp(a, "--quiet")) { c->quiet = true; continue; }
+        if (!takes_value(a))
+            return usage_error("unknown option '%s' (try --help)", a);
         if (i + 1 >= argc)
             return usage_error("%s needs a value (try --help)", a);
         const char *v = argv[++i];

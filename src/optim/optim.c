@@ -225,7 +225,13 @@ clg_status clg_optim_create(clg_plan *plan, const clg_optim_opts *opts,
         if (!t->frozen && t->grad_buffer)
             o->params[o->count++].t = t;
     }
-    int count = o->count ? o->count : 1;
+    if (o->count == 0) {
+        free(o->params);
+        free(o);
+        return clg_fail(CLG_INVALID_ARGUMENT,
+                        "optimizer: no trainable parameters (every parameter is frozen)");
+    }
+    int count = o->count;
     s = clg_buffer_create(o->ctx, (size_t)count * NORM_CHUNKS * 4, &o->partial);
     float zero = 0.0f; /* small parameters fill fewer than NORM_CHUNKS partials */
     if (s == CLG_OK)

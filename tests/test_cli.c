@@ -1,0 +1,431 @@
+/* clgrad-train, driven as a user would: spec files, flag groups, checkpoints,
+ * resume, PyTorch interop, atomic saves under kill -9, and fine-tuning. */
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <sys/stat.h>
+#include <stdlib.h>
+#include <time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "test_util.h"
+
+static char dir[] = "/tmp/clgrad-cli-XXXXXX";
+static char out[1 << 16];
+static int status;
+
+static const char *at(const char *name)
+{
+    static char path[8][600];
+    static int k;
+    k = (k + 1) % 8;
+    snprintf(path[k], sizeof path[k], "%s/%s", dir, name);
+    return path[k];
+}
+
+/* Runs clgrad-train with `args` (a shell fragment); output in `out`. */
+static void train(const char *fmt, ...)
+{
+    char args[3000], cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s 2>&1", dir, getenv("CLGRAD_TRAIN_BIN"), args);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t n = fread(out, 1, sizeof out - 1, p);
+    out[n] = '\0';
+    int st = pclose(p);
+    status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+#define EXPECT(code)                                                                    \
+    do {                                                                                \
+        if (status != (code))                                                           \
+            fail_msg("expected exit %d, got %d:\n%s", code, status, out);               \
+    } while (0)
+
+static void write_file(const char *name, const void *data, size_t len)
+{
+    FILE *f = fopen(at(name), "wb");
+    assert_non_null(f);
+    fwrite(data, 1, len, f);
+    fclose(f);
+}
+
+/* IDX images [n, 8, 8] where class c lights row 2c (plus noise), and labels. */
+static void write_dataset(const char *prefix, int n, int classes, uint32_t seed)
+{
+    size_t len = 16 + (size_t)n * 64;
+    unsigned char *img = malloc(len), lab[8 + 4096];
+    unsigned char head[16] = {0, 0, 8, 3, 0, 0, (unsigned char)(n >> 8), (unsigned char)n,
+                              0, 0, 0, 8, 0, 0, 0, 8};
+    memcpy(img, head, 16);
+    unsigned char lh[8] = {0, 0, 8, 1, 0, 0, (unsigned char)(n >> 8), (unsigned char)n};
+    memcpy(lab, lh, 8);
+    for (int i = 0; i < n; i++) {
+        int c = i % classes;
+        lab[8 + i] = (unsigned char)c;
+        for (int k = 0; k < 64; k++) {
+            float v = (k / 8 == 2 * c ? 200.0f : 20.0f) + 30.0f * test_random(&seed);
+            img[16 + (size_t)i * 64 + k] = (unsigned char)(v < 0 ? 0 : v > 255 ? 255 : v);
+        }
+    }
+    char name[128];
+    snprintf(name, sizeof name, "%s-images-idx3-ubyte", prefix);
+    write_file(name, img, len);
+    snprintf(name, sizeof name, "%s-labels-idx1-ubyte", prefix);
+    write_file(name, lab, 8 + (size_t)n);
+    free(img);
+}
+
+static const char *MLP = "input 1 8 8\nflatten\nlinear 16\nrelu\ndropout 0.2\nlinear 4\n";
+static const char *CNN = "input 1 8 8\nconv2d 4 3 padding=1 bias=false\nbatchnorm2d\nrelu\n"
+                         "maxpool2d 2\nflatten\nlinear 4\n";
+
+static int setup(void **state)
+{
+    (void)state;
+    if (!mkdtemp(dir))
+        return -1;
+    char sub[700];
+    snprintf(sub, sizeof sub, "%s/data", dir);
+    mkdir(sub, 0777);
+    snprintf(sub, sizeof sub, "%s/three", dir);
+    mkdir(sub, 0777);
+    write_dataset("data/train", 400, 4, 1);
+    write_dataset("data/t10k", 100, 4, 2);
+    write_dataset("three/train", 300, 3, 3); /* classes 0-2 only */
+    write_dataset("three/t10k", 60, 3, 4);
+    write_file("mlp.spec", MLP, strlen(MLP));
+    write_file("cnn.spec", CNN, strlen(CNN));
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    if (getenv("KEEP"))
+        return 0;
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static void test_trains_and_reports_the_test_set(void **state)
+{
+    (void)state;
+    train("mlp.spec --data data --epochs 3 --batch-size 32 --val-split 0.1 --log m.csv "
+          "--plot m.svg --lr 0.01");
+    EXPECT(0);
+    assert_contains(out, "Total params");
+    assert_contains(out, "epoch 3/3");
+    assert_contains(out, "val loss");
+    assert_contains(out, "test: loss");
+    assert_contains(out, "confusion matrix");
+    float acc = 0;
+    const char *t = strstr(out, "accuracy ");
+    assert_non_null(t);
+    sscanf(t, "accuracy %f", &acc);
+    assert_true(acc > 0.9f);
+    FILE *f = fopen(at("m.csv"), "r");
+    assert_non_null(f);
+    char line[512];
+    int rows = 0;
+    while (fgets(line, sizeof line, f))
+        rows++;
+    fclose(f);
+    assert_int_equal(rows, 4);
+    f = fopen(at("m.svg"), "r");
+    assert_non_null(f);
+    size_t n = fread(line, 1, sizeof line - 1, f);
+    line[n] = '\0';
+    fclose(f);
+    assert_contains(line, "<svg");
+    assert_contains(line, "polyline");
+}
+
+static void test_bad_usage_exits_2_with_one_clear_line(void **state)
+{
+    (void)state;
+    struct {
+        const char *args, *message;
+    } cases[] = {
+        {"mlp.spec --data data --frobnicate", "unknown option '--frobnicate'"},
+        {"mlp.spec --data data --epochs zero", "--epochs: 'zero' is not a whole number"},
+        {"mlp.spec --data data --lr -1", "--lr: '-1' is not a number"},
+        {"mlp.spec --data data --optimizer lion", "--optimizer: unknown value 'lion'"},
+        {"mlp.spec --data data --schedule wavy", "--schedule: unknown value 'wavy'"},
+        {"mlp.spec --data data --augment blur", "--augment: unknown transform 'blur'"},
+        {"mlp.spec --data data --betas 0.9", "--betas: '0.9' is not B1,B2"},
+        {"mlp.spec --data data --nesterov", "--nesterov needs --momentum > 0"},
+        {"mlp.spec --data nowhere", "no train-images-idx3-ubyte[.gz] in nowhere"},
+        {"missing.spec --data data", "missing.spec: cannot open"},
+        {"mlp.spec", "no data"},
+        {"", "give a model spec file"},
+        {"mlp.spec --data data --device name:no-such-device", "no-such-device"},
+        {"mlp.spec --data data --evaluate nothing.safetensors", "nothing.safetensors"},
+        {"mlp.spec --train-images data/train-images-idx3-ubyte", "go together"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        train("%s", cases[i].args);
+        if (status != 2)
+            fail_msg("'%s': expected exit 2, got %d:\n%s", cases[i].args, status, out);
+        assert_contains(out, cases[i].message);
+        assert_true(strstr(out, "Segmentation") == NULL);
+    }
+}
+
+static void test_spec_errors_name_file_and_line(void **state)
+{
+    (void)state;
+    struct {
+        const char *text, *message;
+    } cases[] = {
+        {"input 1 8 8\nflatten\nlinaer 4\n", "bad.spec:3: unknown layer 'linaer'"},
+        {"input 1 8 8\nconv2d 4 3 pading=1\n", "bad.spec:2: conv2d: unknown option 'pading' "
+                                               "(options: stride, padding, dilation, bias)"},
+        {"input 1 8 8\nconv2d four 3\n", "bad.spec:2: conv2d: 'four' is not a valid out_channels"},
+        {"input 1 8 8\nconv2d 4\n", "bad.spec:2: conv2d: missing kernel"},
+        {"flatten\nlinear 4\n", "bad.spec:1: the first line must be the input"},
+        {"input 1 8 8\nresidual\nrelu\n", "bad.spec:2: residual block is never closed"},
+        {"input 1 8 8\nend\n", "bad.spec:2: end without a residual block"},
+        {"# only a comment\n", "no input line"},
+        {"input 1 8 8\nlinear 4 bias=maybe\n", "bad.spec:2: linear: bad value 'maybe' for bias"},
+        /* fits the syntax, not the data: 8 channels expected, 1 given */
+        {"input 1 8 8\nflatten\nconv2d 4 3\n", "bad.spec:3: layer 1 (conv2d)"},
+        {"input 3 8 8\nflatten\nlinear 4\n", "the data's samples are [1,8,8], the model's "
+                                             "input is [3,8,8]"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        write_file("bad.spec", cases[i].text, strlen(cases[i].text));
+        train("bad.spec --data data --epochs 1 --quiet");
+        if (status != 2)
+            fail_msg("spec %zu: expected exit 2, got %d:\n%s", i, status, out);
+        assert_contains(out, cases[i].message);
+    }
+}
+
+static void test_every_flag_group_runs(void **state)
+{
+    (void)state;
+    const char *groups[] = {
+        "--optimizer sgd --lr 0.05 --momentum 0.9 --nesterov --weight-decay 1e-4 --schedule step "
+        "--step-size 1 --gamma 0.5",
+        "--optimizer adamw --lr 0.01 --weight-decay 0.05 --betas 0.8,0.99 --eps 1e-7 "
+        "--clip-norm 1 --schedule cosine --warmup 1 --no-decay-bias",
+        "--optimizer rmsprop --lr 0.005 --alpha 0.9 --centered --momentum 0.5 --clip-value 0.5 "
+        "--schedule multistep --milestones 1,2",
+        "--optimizer adagrad --lr 0.1 --l1 1e-5 --schedule exp --gamma 0.9 --label-smoothing 0.1",
+        "--optimizer adam --lr 0.01 --schedule onecycle --max-lr 0.02 --no-shuffle --seed 7",
+        "--optimizer adam --lr 0.01 --schedule plateau --patience 0 --factor 0.5 --val-split 0.2 "
+        "--early-stop 2 --normalize 0.2,0.3",
+        "--augment flip,crop=1,rotate=5,noise=0.02,cutout=2 --normalize none --steps 10",
+        "--init xavier_uniform --loss cross_entropy --batch-size 50 --quiet",
+    };
+    for (size_t i = 0; i < sizeof groups / sizeof *groups; i++) {
+        train("cnn.spec --data data --epochs 3 %s", groups[i]);
+        if (status != 0)
+            fail_msg("flags '%s': exit %d:\n%s", groups[i], status, out);
+        assert_contains(out, "test: loss");
+    }
+}
+
+/* The float32 tensor `name` of a checkpoint, malloc'd. */
+static float *tensor(const char *file, const char *name, size_t *n)
+{
+    clg_checkpoint *ck;
+    assert_ok(clg_checkpoint_read(at(file), &ck));
+    float *v = NULL;
+    for (int i = 0; i < clg_checkpoint_count(ck); i++) {
+        if (strcmp(clg_checkpoint_name(ck, i), name))
+            continue;
+        int64_t shape[8];
+        int nd = clg_checkpoint_shape(ck, i, shape);
+        *n = 1;
+        for (int k = 0; k < nd; k++)
+            *n *= (size_t)shape[k];
+        v = malloc(*n * sizeof *v);
+        assert_ok(clg_checkpoint_floats(ck, i, v, *n));
+    }
+    clg_checkpoint_free(ck);
+    if (!v)
+        fail_msg("%s has no tensor %s", file, name);
+    return v;
+}
+
+static void test_checkpoint_round_trip_and_evaluate(void **state)
+{
+    (void)state;
+    train("cnn.spec --data data --epochs 2 --save c.safetensors --quiet");
+    EXPECT(0);
+    char trained[256];
+    const char *t = strstr(out, "test: loss");
+    assert_non_null(t);
+    snprintf(trained, sizeof trained, "%.*s", (int)(strchr(t, '\n') - t), t);
+    train("--evaluate c.safetensors --data data --quiet");
+    EXPECT(0);
+    assert_contains(out, trained); /* the same numbers from the file alone */
+    /* Corrupt copies are refused clearly. */
+    FILE *f = fopen(at("c.safetensors"), "rb");
+    static unsigned char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    write_file("cut.safetensors", buf, n - 10);
+    train("--evaluate cut.safetensors --data data");
+    EXPECT(2);
+    assert_contains(out, "cut.safetensors");
+    buf[0] = 0xff, buf[7] = 0x7f;
+    write_file("len.safetensors", buf, n);
+    train("--evaluate len.safetensors --data data");
+    EXPECT(2);
+    assert_contains(out, "header length");
+}
+
+static void test_resume_matches_an_uninterrupted_run(void **state)
+{
+    (void)state;
+    const char *flags = "--data data --batch-size 32 --optimizer adam --lr 0.01 --seed 3 "
+                        "--schedule step --step-size 1 --gamma 0.5 --quiet";
+    train("mlp.spec %s --epochs 2 --save full.safetensors --log full.csv", flags);
+    EXPECT(0);
+    train("mlp.spec %s --epochs 1 --save half.safetensors --log half.csv", flags);
+    EXPECT(0);
+    train("%s --epochs 2 --resume half.safetensors --save resumed.safetensors --log half.csv",
+          flags);
+    EXPECT(0);
+    const char *names[] = {"1.weight", "1.bias", "4.weight", "4.bias", "optim.1.weight.exp_avg"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        size_t a, b;
+        float *x = tensor("full.safetensors", names[i], &a);
+        float *y = tensor("resumed.safetensors", names[i], &b);
+        assert_int_equal(a, b);
+        assert_memory_equal(x, y, a * sizeof *x);
+        free(x), free(y);
+    }
+    /* The logged losses of both epochs agree too. */
+    char full[2][256], half[2][256], line[256];
+    FILE *f = fopen(at("full.csv"), "r");
+    fgets(line, sizeof line, f);
+    fgets(full[0], 256, f), fgets(full[1], 256, f);
+    fclose(f);
+    f = fopen(at("half.csv"), "r");
+    fgets(line, sizeof line, f);
+    fgets(half[0], 256, f), fgets(half[1], 256, f);
+    fclose(f);
+    for (int e = 0; e < 2; e++) /* all but the timing columns */
+        assert_memory_equal(full[e], half[e], (size_t)(strstr(full[e], ",") - full[e]) + 40);
+}
+
+static void test_pytorch_state_dict_loads_and_predicts_like_pytorch(void **state)
+{
+    (void)state;
+    const char *fx = getenv("CLGRAD_FIXTURES");
+    train("%s/torch_cnn.spec --predict %s/torch_cnn_inputs.idx --init-from "
+          "%s/torch_cnn.safetensors --batch-size 4",
+          fx, fx, fx);
+    EXPECT(0);
+    char path[600];
+    snprintf(path, sizeof path, "%s/torch_cnn_predictions.csv", fx);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char want[2048];
+    size_t n = fread(want, 1, sizeof want - 1, f);
+    want[n] = '\0';
+    fclose(f);
+    /* Same classes; probabilities within 1e-5. */
+    const char *g = strstr(out, "index,class,probability\n"), *w = want;
+    assert_non_null(g);
+    for (int i = 0; i < 10; i++) {
+        g = strchr(g, '\n') + 1, w = strchr(w, '\n') + 1;
+        int gi, gc, wi, wc;
+        float gp, wp;
+        assert_int_equal(sscanf(g, "%d,%d,%f", &gi, &gc, &gp), 3);
+        assert_int_equal(sscanf(w, "%d,%d,%f", &wi, &wc, &wp), 3);
+        assert_int_equal(gc, wc);
+        assert_true(fabsf(gp - wp) < 1e-5f);
+    }
+}
+
+static void test_kill_during_saves_leaves_a_whole_checkpoint(void **state)
+{
+    (void)state;
+    char ckdir[700];
+    snprintf(ckdir, sizeof ckdir, "%s/ck", dir);
+    int valid = 0;
+    for (int round = 0; round < 6; round++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            char spec[700], data[700];
+            snprintf(spec, sizeof spec, "%s/mlp.spec", dir);
+            snprintf(data, sizeof data, "%s/data", dir);
+            freopen("/dev/null", "w", stdout);
+            freopen("/dev/null", "w", stderr);
+            execl(getenv("CLGRAD_TRAIN_BIN"), "clgrad-train", spec, "--data", data, "--epochs",
+                  "100000", "--batch-size", "100", "--checkpoint-dir", ckdir, "--quiet",
+                  (char *)NULL);
+            _exit(127);
+        }
+        struct timespec wait = {0, (600 + 170 * round) * 1000000L};
+        nanosleep(&wait, NULL);
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        char last[760];
+        snprintf(last, sizeof last, "%s/last.safetensors", ckdir);
+        if (access(last, F_OK) != 0)
+            continue; /* killed before the first save */
+        clg_checkpoint *ck;
+        if (clg_checkpoint_read(last, &ck) != CLG_OK)
+            fail_msg("round %d: %s", round, clg_last_error());
+        assert_non_null(clg_checkpoint_meta(ck, "epoch"));
+        clg_checkpoint_free(ck);
+        valid++;
+    }
+    assert_true(valid >= 3);
+}
+
+static void test_freeze_and_replace_head(void **state)
+{
+    (void)state;
+    /* Train on 4 classes, then fine-tune only the head on a 3-class task. */
+    train("cnn.spec --data data --epochs 2 --save base.safetensors --quiet");
+    EXPECT(0);
+    train("cnn.spec --data three --init-from base.safetensors --replace-head 3 --freeze 5 "
+          "--epochs 2 --save tuned.safetensors");
+    EXPECT(0);
+    assert_contains(out, "base.safetensors: loaded 5 tensors, skipped 2, left 2 at initialisation");
+    assert_contains(out, "shape or dtype differs (left at initialisation): 5.weight");
+    assert_contains(out, "trainable 195, frozen 44"); /* 3 x 64 + 3 trainable */
+    size_t a, b;
+    float *before = tensor("base.safetensors", "0.weight", &a);
+    float *after = tensor("tuned.safetensors", "0.weight", &b);
+    assert_memory_equal(before, after, a * sizeof *before); /* frozen */
+    free(before), free(after);
+    before = tensor("tuned.safetensors", "5.weight", &a);
+    assert_int_equal(a, 3 * 64);
+    free(before);
+    train("cnn.spec --data three --init-from base.safetensors --freeze 99");
+    EXPECT(2);
+    assert_contains(out, "clg_model_freeze: 99 layers, the model has 6");
+    train("cnn.spec --data three --freeze 6");
+    EXPECT(2);
+    assert_contains(out, "no trainable parameters");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_trains_and_reports_the_test_set),
+        cmocka_unit_test(test_bad_usage_exits_2_with_one_clear_line),
+        cmocka_unit_test(test_spec_errors_name_file_and_line),
+        cmocka_unit_test(test_every_flag_group_runs),
+        cmocka_unit_test(test_checkpoint_round_trip_and_evaluate),
+        cmocka_unit_test(test_resume_matches_an_uninterrupted_run),
+        cmocka_unit_test(test_pytorch_state_dict_loads_and_predicts_like_pytorch),
+        cmocka_unit_test(test_kill_during_saves_leaves_a_whole_checkpoint),
+        cmocka_unit_test(test_freeze_and_replace_head),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
