@@ -1,6 +1,8 @@
 #!/bin/sh
-# Builds clgrad (release) into build/ and runs the example on the default
-# device. Until the training loop lands, that is the device listing.
+# Builds clgrad (release) into build/ and trains the example CNN on
+# Fashion-MNIST on the default device (CLGRAD_DEVICE picks another), saving
+# the model to fashion_cnn.safetensors and the curves to fashion_cnn.svg.
+# Extra arguments go to clgrad-train (e.g. --epochs 2 for a quick look).
 set -eu
 cd "$(dirname "$0")/.."
 if [ -d build/meson-private ]; then
@@ -8,5 +10,8 @@ if [ -d build/meson-private ]; then
 else
     meson setup build --buildtype=release >/dev/null
 fi
-meson compile -C build
-build/tools/clgrad-devices
+meson compile -C build >/dev/null
+build/tools/clgrad-devices | head -n 1
+exec build/tools/clgrad-train examples/fashion_cnn.spec --data fashion-mnist \
+    --epochs 15 --optimizer adam --lr 1e-3 --schedule cosine --augment flip,crop \
+    --log fashion_cnn.csv --plot fashion_cnn.svg --save fashion_cnn.safetensors "$@"

@@ -412,6 +412,17 @@ static void test_freeze_and_replace_head(void **state)
     train("cnn.spec --data three --freeze 6");
     EXPECT(2);
     assert_contains(out, "no trainable parameters");
+    /* A few examples of some classes, relabelled from 0. */
+    train("cnn.spec --data data --classes 2-3 --train-samples 10 --batch-size 8 --epochs 2");
+    EXPECT(0);
+    assert_contains(out, "(50 samples)");
+    assert_contains(out, "epoch 2/2");
+    train("cnn.spec --data data --classes 7-9 --epochs 1");
+    EXPECT(2);
+    assert_contains(out, "no sample has those labels");
+    train("cnn.spec --data data --classes x");
+    EXPECT(2);
+    assert_contains(out, "--classes: 'x'");
 }
 
 int main(void)

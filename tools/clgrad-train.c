@@ -38,6 +38,7 @@ typedef struct cli {
     const char *device, *log, *plot, *save, *checkpoint_dir, *resume, *init_from;
     const char *evaluate, *predict;
     int freeze, replace_head;
+    int classes[64], nclasses, train_samples;
     clg_init init;
     const char *command_line;
 } cli;
@@ -56,6 +57,8 @@ static void usage(FILE *out)
 "  --normalize auto|none|MEAN,STD  auto: statistics of the training split for byte\n"
 "                               images, none for float32 images (default auto)\n"
 "  --val-split F                hold out this fraction of the training data\n"
+"  --classes LIST               keep only these classes (5-9 or 0,2,4), relabelled 0..\n"
+"  --train-samples N            keep the first N training samples of each class\n"
 "Training\n"
 "  --epochs N (10)  --steps N  --batch-size N (64)  --seed N (0)  --no-shuffle\n"
 "  --optimizer sgd|adam|adamw|rmsprop|adagrad (adam)  --lr F (1e-3)\n"
@@ -174,7 +177,7 @@ static const char *const value_flags[] = {
     "--alpha", "--clip-norm", "--clip-value", "--step-size", "--gamma", "--eta-min",
     "--max-lr", "--patience", "--factor", "--warmup", "--label-smoothing", "--early-stop",
     "--freeze", "--replace-head", "--optimizer", "--schedule", "--init", "--loss", "--betas",
-    "--milestones", "--augment"};
+    "--milestones", "--augment", "--classes", "--train-samples"};
 
 static bool takes_value(const char *flag)
 {
@@ -265,6 +268,26 @@ static int parse_args(int argc, char **argv, cli *c)
         FLOAT("--label-smoothing", 0, 1, c->label_smoothing)
         INT("--early-stop", 1, 100000, c->early_stop) INT("--freeze", 1, 10000, c->freeze)
         INT("--replace-head", 1, 1 << 20, c->replace_head)
+        INT("--train-samples", 1, 1 << 30, c->train_samples)
+        if (!strcmp(a, "--classes")) {
+            int lo, hi, used = 0;
+            c->nclasses = 0;
+            if (sscanf(v, "%d-%d%n", &lo, &hi, &used) == 2 && !v[used] && lo >= 0 && hi >= lo &&
+                hi - lo < 64) {
+                for (int k = lo; k <= hi; k++)
+                    c->classes[c->nclasses++] = k;
+                continue;
+            }
+            char buf[256];
+            snprintf(buf, sizeof buf, "%s", v);
+            char *save = NULL;
+            for (char *m = strtok_r(buf, ",", &save); m; m = strtok_r(NULL, ",", &save)) {
+                if (c->nclasses == 64 || !to_int(m, 0, 4095, &n))
+                    return usage_error("--classes: '%s' is not A-B or a list of classes", v);
+                c->classes[c->nclasses++] = (int)n;
+            }
+            continue;
+        }
         if (!strcmp(a, "--optimizer")) {
             if ((rc = parse_enum(a, v, optimizers, 5, &e)) >= 0)
                 return rc;
@@ -342,6 +365,12 @@ static clg_status load_from_dir(const char *dir, bool train, clg_dataset **out)
     return clg_dataset_fashion_mnist(strcmp(dir, "fashion-mnist") ? dir : NULL, train, out);
 }
 
+static int fail_data(const char *what)
+{
+    fprintf(stderr, "clgrad-train: %s: %s\n", what, clg_last_error());
+    return USAGE_ERROR;
+}
+
 static int load_data(const cli *c, bool need_train, data *d)
 {
     clg_status s = CLG_OK;
@@ -371,6 +400,18 @@ static int load_data(const cli *c, bool need_train, data *d)
     if (s != CLG_OK) {
         fprintf(stderr, "clgrad-train: %s\n", clg_last_error());
         return USAGE_ERROR;
+    }
+    clg_dataset *sets[2] = {d->train, d->test};
+    for (int k = 0; k < 2 && c->nclasses; k++)
+        if (sets[k] && clg_dataset_select(sets[k], c->classes, c->nclasses,
+                                          k == 0 ? c->train_samples : 0) != CLG_OK)
+            return fail_data(k == 0 ? "training data" : "test data");
+    if (!c->nclasses && c->train_samples && d->train) {
+        int all[4096];
+        for (int k = 0; k < d->train->classes && k < 4096; k++)
+            all[k] = k;
+        if (clg_dataset_select(d->train, all, d->train->classes, c->train_samples) != CLG_OK)
+            return fail_data("training data");
     }
     if (need_train && c->val_split > 0 &&
         clg_dataset_split(d->train, c->val_split, c->seed, &d->val) != CLG_OK) {

@@ -87,6 +87,11 @@ clg_status clg_dataset_fashion_mnist(const char *dir, bool train, clg_dataset **
 clg_status clg_dataset_split(clg_dataset *d, float fraction, uint64_t seed,
                              clg_dataset **val);
 
+/* Keeps only the samples whose label is one of classes[0..count), relabelled
+ * 0..count-1 in that order, and at most `per_class` of each (0: all), the
+ * first ones in the dataset's order. */
+clg_status clg_dataset_select(clg_dataset *d, const int *classes, int count, int per_class);
+
 /* Mean and standard deviation per channel (dim 0 of a sample; one channel
  * for flat features), over every sample of d. */
 clg_status clg_dataset_stats(const clg_dataset *d, float *mean, float *std, int channels);

@@ -205,6 +205,44 @@ clg_status clg_dataset_split(clg_dataset *d, float fraction, uint64_t seed, clg_
     return s;
 }
 
+clg_status clg_dataset_select(clg_dataset *d, const int *classes, int count, int per_class)
+{
+    if (!d || !classes || count < 1 || count > 4096 || per_class < 0 || !d->labels)
+        return clg_fail(CLG_INVALID_ARGUMENT,
+                        "selecting classes: needs a labelled dataset and 1 to 4096 classes");
+    int *map = malloc(4096 * sizeof *map), *taken = calloc((size_t)count, sizeof *taken);
+    if (!map || !taken) {
+        free(map), free(taken);
+        return clg_fail(CLG_OUT_OF_HOST_MEMORY, "selecting classes");
+    }
+    for (int i = 0; i < 4096; i++)
+        map[i] = -1;
+    for (int k = 0; k < count; k++) {
+        if (classes[k] < 0 || classes[k] >= 4096 || map[classes[k]] >= 0) {
+            free(map), free(taken);
+            return clg_fail(CLG_INVALID_ARGUMENT, "selecting classes: class %d is out of range "
+                                                  "or repeated", classes[k]);
+        }
+        map[classes[k]] = k;
+    }
+    int kept = 0;
+    for (int i = 0; i < d->count; i++) {
+        int label = d->labels[i], k = label >= 0 && label < 4096 ? map[label] : -1;
+        if (k < 0 || (per_class && taken[k] >= per_class))
+            continue;
+        taken[k]++;
+        memmove(d->x + (size_t)kept * d->sample, d->x + (size_t)i * d->sample,
+                d->sample * sizeof *d->x);
+        d->labels[kept++] = k;
+    }
+    free(map), free(taken);
+    d->count = kept;
+    d->classes = count;
+    if (!kept)
+        return clg_fail(CLG_INVALID_ARGUMENT, "selecting classes: no sample has those labels");
+    return CLG_OK;
+}
+
 static int channels_of(const clg_dataset *d) { return d->ndim == 3 ? d->shape[0] : 1; }
 
 clg_status clg_dataset_stats(const clg_dataset *d, float *mean, float *std, int channels)
