@@ -49,6 +49,8 @@ typedef struct clg_idx {
 
 /* Reads an IDX file, plain or gzip-compressed (detected by content). */
 clg_status clg_idx_read(const char *path, clg_idx **idx);
+/* Parses IDX bytes already in memory; `source` names them in errors. */
+clg_status clg_idx_parse(const void *bytes, size_t len, const char *source, clg_idx **idx);
 void clg_idx_free(clg_idx *idx);
 
 /* ---- Datasets ----------------------------------------------------------- */
@@ -64,6 +66,7 @@ typedef struct clg_dataset {
     int32_t *labels; /* count, or NULL */
     int classes;   /* 1 + the largest label */
     bool from_bytes; /* read from unsigned bytes, scaled to [0, 1] */
+    char **class_names; /* [classes] when labels came from strings, else NULL */
 } clg_dataset;
 
 /* An empty dataset for count samples of `shape`, with labels or without. */
@@ -75,6 +78,29 @@ void clg_dataset_free(clg_dataset *dataset);
  * kept) and labels (IDX [N] bytes). Counts must agree. */
 clg_status clg_dataset_from_idx(const char *images, const char *labels,
                                 clg_dataset **dataset);
+
+/* ---- CSV ---------------------------------------------------------------- */
+
+typedef struct clg_csv_opts {
+    int header;             /* 1: first row names the columns, 0: no header,
+                               -1: a header when the first row has a non-number */
+    const char *label_name; /* label column by header name, or NULL */
+    int label_index;        /* by 0-based index when label_name is NULL;
+                               -1: the last column, -2: no labels */
+    char delimiter;
+} clg_csv_opts;
+
+#define CLG_CSV_DEFAULTS {-1, NULL, -1, ','}
+
+/* Numeric columns become float features; the label column holds integer
+ * classes or strings, mapped to ids in sorted order (class_names keeps the
+ * map). A row with the wrong number of fields, or a field that is not a
+ * number, is an error naming the line and column. Quoted fields ("a,b",
+ * "say ""hi""") are understood. */
+clg_status clg_dataset_from_csv(const char *path, const clg_csv_opts *opts,
+                                clg_dataset **dataset);
+clg_status clg_dataset_from_csv_text(const char *text, size_t len, const char *source,
+                                     const clg_csv_opts *opts, clg_dataset **dataset);
 
 /* Fashion-MNIST from `dir` (NULL: /usr/share/datasets/fashion-mnist, the
  * Debian package dataset-fashion-mnist): the training set (60000) or the
@@ -99,6 +125,72 @@ clg_status clg_dataset_stats(const clg_dataset *d, float *mean, float *std, int 
 /* x = (x - mean[c]) / std[c] per channel. */
 clg_status clg_dataset_normalize(clg_dataset *d, const float *mean, const float *std,
                                  int channels);
+
+/* ---- Text and tokenisation ------------------------------------------------ */
+
+/* Documents: a file's lines, a file whole, or every regular file of a
+ * directory (in name order). Text must be UTF-8: an invalid sequence is an
+ * error naming the file and byte offset. */
+typedef struct clg_text {
+    int count;
+    char **docs;     /* NUL-terminated */
+    size_t *lengths; /* bytes */
+} clg_text;
+
+clg_status clg_text_read(const char *path, bool per_line, clg_text **text);
+/* The same from memory: one document, or one per line. */
+clg_status clg_text_from_string(const char *s, size_t len, bool per_line, clg_text **text);
+void clg_text_free(clg_text *text);
+
+typedef enum clg_tokenizer_type {
+    CLG_TOKENIZER_BYTE = 0, /* ids 0-255 are bytes, 256 is <pad> */
+    CLG_TOKENIZER_CHAR = 1, /* 0 <pad>, 1 <unk>, then the characters seen */
+    CLG_TOKENIZER_WORD = 2, /* 0 <pad>, 1 <unk>, then words by frequency */
+    CLG_TOKENIZER_BPE = 3,  /* bytes, then learned merges, then <pad> */
+} clg_tokenizer_type;
+
+typedef struct clg_tokenizer_opts {
+    clg_tokenizer_type type;
+    int max_vocab;  /* word: at most this many ids (0: no limit) */
+    int min_count;  /* word: drop rarer words (to <unk>) */
+    int merges;     /* BPE: merges to learn */
+} clg_tokenizer_opts;
+
+#define CLG_TOKENIZER_DEFAULTS {CLG_TOKENIZER_BPE, 0, 1, 256}
+
+typedef struct clg_tokenizer clg_tokenizer;
+
+/* Builds a tokenizer from the training corpus (the byte tokenizer needs
+ * none: corpus may be NULL). */
+clg_status clg_tokenizer_train(const clg_tokenizer_opts *opts, const clg_text *corpus,
+                               clg_tokenizer **tokenizer);
+void clg_tokenizer_free(clg_tokenizer *tokenizer);
+int clg_tokenizer_vocab_size(const clg_tokenizer *tokenizer);
+int clg_tokenizer_pad(const clg_tokenizer *tokenizer);
+
+/* Token ids of text (malloc'd *ids, *count of them). */
+clg_status clg_tokenizer_encode(const clg_tokenizer *tokenizer, const char *text, size_t len,
+                                int32_t **ids, size_t *count);
+/* Text of ids (malloc'd, NUL-terminated). decode(encode(t)) == t for the
+ * byte and BPE tokenizers; words are joined by spaces. */
+clg_status clg_tokenizer_decode(const clg_tokenizer *tokenizer, const int32_t *ids,
+                                size_t count, char **text, size_t *len);
+
+/* The vocabulary (and merges) as a text file, and back. */
+clg_status clg_tokenizer_save(const clg_tokenizer *tokenizer, const char *path);
+clg_status clg_tokenizer_load(const char *path, clg_tokenizer **tokenizer);
+
+/* Sequences cut or padded to `length` ids (pad with `pad`), as a dataset of
+ * [length] samples holding the ids (floats, exact below 2^24), labelled with
+ * `labels` when not NULL. */
+clg_status clg_dataset_from_sequences(const int32_t *const *seqs, const size_t *counts,
+                                      int n, int length, int pad, const int32_t *labels,
+                                      clg_dataset **dataset);
+
+/* Next-token prediction: every window of `length` ids (starting each
+ * `stride`), labelled with the id that follows it. */
+clg_status clg_dataset_next_token(const int32_t *ids, size_t count, int length, int stride,
+                                  int vocab, clg_dataset **dataset);
 
 /* ---- Augmentation ------------------------------------------------------- */
 

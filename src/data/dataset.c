@@ -46,6 +46,9 @@ void clg_dataset_free(clg_dataset *d)
         return;
     free(d->x);
     free(d->labels);
+    for (int i = 0; d->class_names && i < d->classes; i++)
+        free(d->class_names[i]);
+    free(d->class_names);
     free(d);
 }
 

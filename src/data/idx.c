@@ -153,16 +153,10 @@ static clg_status parse(const char *path, unsigned char *buf, size_t len, clg_id
     return CLG_OK;
 }
 
-clg_status clg_idx_read(const char *path, clg_idx **out)
+/* Takes ownership of buf (malloc'd, len bytes). */
+static clg_status parse_owned(const char *path, unsigned char *buf, size_t len, clg_idx **out)
 {
-    if (!path || !out)
-        return clg_fail(CLG_INVALID_ARGUMENT, "clg_idx_read: NULL argument");
-    *out = NULL;
-    unsigned char *buf = NULL;
-    size_t len = 0;
-    clg_status s = slurp(path, &buf, &len);
-    if (s != CLG_OK)
-        return s;
+    clg_status s;
     clg_idx *idx = calloc(1, sizeof *idx);
     s = idx ? parse(path, buf, len, idx) : clg_fail(CLG_OUT_OF_HOST_MEMORY, "%s", path);
     if (s == CLG_OK) {
@@ -176,6 +170,30 @@ clg_status clg_idx_read(const char *path, clg_idx **out)
     free(buf);
     free(idx);
     return s;
+}
+
+clg_status clg_idx_read(const char *path, clg_idx **out)
+{
+    if (!path || !out)
+        return clg_fail(CLG_INVALID_ARGUMENT, "clg_idx_read: NULL argument");
+    *out = NULL;
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    clg_status s = slurp(path, &buf, &len);
+    return s == CLG_OK ? parse_owned(path, buf, len, out) : s;
+}
+
+clg_status clg_idx_parse(const void *bytes, size_t len, const char *source, clg_idx **out)
+{
+    if ((!bytes && len) || !out)
+        return clg_fail(CLG_INVALID_ARGUMENT, "clg_idx_parse: NULL argument");
+    *out = NULL;
+    unsigned char *buf = malloc(len ? len : 1);
+    if (!buf)
+        return clg_fail(CLG_OUT_OF_HOST_MEMORY, "%s: %zu bytes", source, len);
+    if (len)
+        memcpy(buf, bytes, len);
+    return parse_owned(source ? source : "IDX data", buf, len, out);
 }
 
 void clg_idx_free(clg_idx *idx)

@@ -49,11 +49,23 @@ static clg_status check_data(const clg_model *m, const clg_dataset *d, const cha
     return CLG_OK;
 }
 
+/* Token models take int32 ids; datasets hold them as exact floats. */
 static clg_status upload(clg_model *m, const float *x, const int32_t *labels, int count)
 {
-    clg_status s = clg_tensor_upload(clg_model_input(m), x,
-                                     (size_t)count * (clg_tensor_numel(clg_model_input(m)) /
-                                                      (size_t)clg_model_max_batch(m)));
+    clg_tensor *in = clg_model_input(m);
+    size_t n = (size_t)count * (clg_tensor_numel(in) / (size_t)clg_model_max_batch(m));
+    clg_status s;
+    if (clg_tensor_dtype(in) == CLG_INT32) {
+        int32_t *ids = malloc(n * sizeof *ids);
+        if (!ids)
+            return clg_fail(CLG_OUT_OF_HOST_MEMORY, "uploading token ids");
+        for (size_t i = 0; i < n; i++)
+            ids[i] = (int32_t)x[i];
+        s = clg_tensor_upload(in, ids, n);
+        free(ids);
+    } else {
+        s = clg_tensor_upload(in, x, n);
+    }
     if (s == CLG_OK)
         s = clg_tensor_upload(clg_model_target(m), labels, (size_t)count);
     return s;

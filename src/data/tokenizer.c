@@ -1,0 +1,622 @@
+/* Tokenisers: bytes, characters, words and byte-level BPE. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clgrad/data.h"
+#include "runtime_internal.h"
+
+/* ---- A small hash map from byte strings to ints --------------------------- */
+
+typedef struct map {
+    char **keys;
+    size_t *lens;
+    int *vals;
+    size_t cap, n;
+} map;
+
+static uint64_t hash(const char *k, size_t len)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)k[i]) * 1099511628211ull;
+    return h;
+}
+
+static void map_free(map *m)
+{
+    for (size_t i = 0; i < m->cap; i++)
+        free(m->keys[i]);
+    free(m->keys), free(m->lens), free(m->vals);
+    memset(m, 0, sizeof *m);
+}
+
+static int *map_find(const map *m, const char *k, size_t len)
+{
+    if (!m->cap)
+        return NULL;
+    for (size_t i = hash(k, len) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
+        if (!m->keys[i])
+            return NULL;
+        if (m->lens[i] == len && !memcmp(m->keys[i], k, len))
+            return &m->vals[i];
+    }
+}
+
+static bool map_grow(map *m)
+{
+    map g = {calloc(m->cap ? m->cap * 2 : 64, sizeof(char *)),
+             calloc(m->cap ? m->cap * 2 : 64, sizeof(size_t)),
+             calloc(m->cap ? m->cap * 2 : 64, sizeof(int)), m->cap ? m->cap * 2 : 64, m->n};
+    if (!g.keys || !g.lens || !g.vals) {
+        free(g.keys), free(g.lens), free(g.vals);
+        return false;
+    }
+    for (size_t i = 0; i < m->cap; i++) {
+        if (!m->keys[i])
+            continue;
+        size_t j = hash(m->keys[i], m->lens[i]) & (g.cap - 1);
+        while (g.keys[j])
+            j = (j + 1) & (g.cap - 1);
+        g.keys[j] = m->keys[i], g.lens[j] = m->lens[i], g.vals[j] = m->vals[i];
+    }
+    free(m->keys), free(m->lens), free(m->vals);
+    *m = g;
+    return true;
+}
+
+/* Adds `delta` to k's value, inserting it at 0 first; returns the slot. */
+static int *map_add(map *m, const char *k, size_t len, int delta)
+{
+    int *v = map_find(m, k, len);
+    if (v) {
+        *v += delta;
+        return v;
+    }
+    if ((m->n + 1) * 2 > m->cap && !map_grow(m))
+        return NULL;
+    size_t i = hash(k, len) & (m->cap - 1);
+    while (m->keys[i])
+        i = (i + 1) & (m->cap - 1);
+    m->keys[i] = malloc(len ? len : 1);
+    if (!m->keys[i])
+        return NULL;
+    memcpy(m->keys[i], k, len);
+    m->lens[i] = len;
+    m->vals[i] = delta;
+    m->n++;
+    return &m->vals[i];
+}
+
+/* ---- The tokenizer ------------------------------------------------------- */
+
+struct clg_tokenizer {
+    clg_tokenizer_type type;
+    int vocab;
+    char **tok;      /* bytes of each id (char, word, bpe) */
+    size_t *toklen;
+    map lookup;      /* char/word: token -> id; bpe: pair (8 bytes) -> merge rank */
+    int32_t (*merges)[2];
+    int nmerges;
+};
+
+void clg_tokenizer_free(clg_tokenizer *t)
+{
+    if (!t)
+        return;
+    for (int i = 0; t->tok && i < t->vocab; i++)
+        free(t->tok[i]);
+    free(t->tok), free(t->toklen), free(t->merges);
+    map_free(&t->lookup);
+    free(t);
+}
+
+int clg_tokenizer_vocab_size(const clg_tokenizer *t) { return t ? t->vocab : 0; }
+
+int clg_tokenizer_pad(const clg_tokenizer *t)
+{
+    if (!t)
+        return 0;
+    return t->type == CLG_TOKENIZER_CHAR || t->type == CLG_TOKENIZER_WORD ? 0 : t->vocab - 1;
+}
+
+static clg_status set_token(clg_tokenizer *t, int id, const char *bytes, size_t len)
+{
+    t->tok[id] = malloc(len + 1);
+    if (!t->tok[id])
+        return clg_fail(CLG_OUT_OF_HOST_MEMORY, "tokenizer");
+    memcpy(t->tok[id], bytes, len);
+    t->tok[id][len] = '\0';
+    t->toklen[id] = len;
+    return CLG_OK;
+}
+
+static clg_status alloc_tokens(clg_tokenizer *t, int vocab)
+{
+    t->vocab = vocab;
+    t->tok = calloc((size_t)vocab, sizeof *t->tok);
+    t->toklen = calloc((size_t)vocab, sizeof *t->toklen);
+    return t->tok && t->toklen ? CLG_OK : clg_fail(CLG_OUT_OF_HOST_MEMORY, "tokenizer");
+}
+
+static size_t utf8_len(unsigned char c)
+{
+    return c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 1;
+}
+
+/* Words: runs of letters, digits and non-ASCII; each other visible byte alone. */
+static size_t next_word(const char *s, size_t len, size_t *at)
+{
+    while (*at < len && isspace((unsigned char)s[*at]))
+        (*at)++;
+    size_t start = *at;
+    if (*at >= len)
+        return 0;
+    unsigned char c = (unsigned char)s[*at];
+    if (isalnum(c) || c >= 0x80) {
+        while (*at < len && (isalnum((unsigned char)s[*at]) || (unsigned char)s[*at] >= 0x80))
+            (*at)++;
+    } else {
+        (*at)++;
+    }
+    return *at - start;
+}
+
+/* BPE chunks: leading whitespace, then a run of non-space; they tile the text. */
+static size_t next_chunk(const char *s, size_t len, size_t at)
+{
+    size_t i = at;
+    while (i < len && isspace((unsigned char)s[i]))
+        i++;
+    while (i < len && !isspace((unsigned char)s[i]))
+        i++;
+    return i - at;
+}
+
+typedef struct vocab_entry {
+    const char *key;
+    size_t len;
+    int count;
+} vocab_entry;
+
+static int by_count(const void *a, const void *b)
+{
+    const vocab_entry *x = a, *y = b;
+    if (x->count != y->count)
+        return y->count - x->count;
+    size_t n = x->len < y->len ? x->len : y->len;
+    int c = memcmp(x->key, y->key, n);
+    return c ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+static clg_status train_vocab(clg_tokenizer *t, const clg_tokenizer_opts *o, const clg_text *c)
+{
+    map counts = {0};
+    clg_status s = CLG_OK;
+    for (int d = 0; s == CLG_OK && d < c->count; d++) {
+        const char *text = c->docs[d];
+        size_t len = c->lengths[d];
+        for (size_t at = 0; s == CLG_OK && at < len;) {
+            size_t start = at, n;
+            if (t->type == CLG_TOKENIZER_CHAR) {
+                n = utf8_len((unsigned char)text[at]);
+                n = at + n > len ? len - at : n;
+                at += n;
+            } else {
+                n = next_word(text, len, &at);
+                start = at - n;
+                if (!n)
+                    break;
+            }
+            if (!map_add(&counts, text + start, n, 1))
+                s = clg_fail(CLG_OUT_OF_HOST_MEMORY, "training a tokenizer");
+        }
+    }
+    vocab_entry *e = s == CLG_OK ? malloc((counts.n ? counts.n : 1) * sizeof *e) : NULL;
+    size_t n = 0;
+    for (size_t i = 0; e && i < counts.cap; i++)
+        if (counts.keys[i] && counts.vals[i] >= (o->min_count > 0 ? o->min_count : 1))
+            e[n++] = (vocab_entry){counts.keys[i], counts.lens[i], counts.vals[i]};
+    if (s == CLG_OK && !e)
+        s = clg_fail(CLG_OUT_OF_HOST_MEMORY, "training a tokenizer");
+    if (s == CLG_OK) {
+        qsort(e, n, sizeof *e, by_count);
+        if (o->max_vocab > 2 && n > (size_t)o->max_vocab - 2)
+            n = (size_t)o->max_vocab - 2;
+        s = alloc_tokens(t, (int)n + 2);
+    }
+    if (s == CLG_OK)
+        s = set_token(t, 0, "<pad>", 5);
+    if (s == CLG_OK)
+        s = set_token(t, 1, "<unk>", 5);
+    for (size_t i = 0; s == CLG_OK && i < n; i++) {
+        s = set_token(t, (int)i + 2, e[i].key, e[i].len);
+        if (s == CLG_OK && !map_add(&t->lookup, e[i].key, e[i].len, (int)i + 2))
+            s = clg_fail(CLG_OUT_OF_HOST_MEMORY, "tokenizer");
+    }
+    free(e);
+    map_free(&counts);
+    return s;
+}
+
+/* ---- BPE ------------------------------------------------------------------ */
+
+typedef struct seq {
+    int32_t *ids;
+    int n;
+    int count; /* how often the chunk occurs */
+} seq;
+
+static void pair_key(int32_t a, int32_t b, char key[8])
+{
+    memcpy(key, &a, 4);
+    memcpy(key + 4, &b, 4);
+}
+
+static int merge_in(seq *q, int32_t a, int32_t b, int32_t id)
+{
+    int w = 0, merged = 0;
+    for (int r = 0; r < q->n; r++) {
+        if (r + 1 < q->n && q->ids[r] == a && q->ids[r + 1] == b) {
+            q->ids[w++] = id;
+            r++;
+            merged++;
+        } else {
+            q->ids[w++] = q->ids[r];
+        }
+    }
+    q->n = w;
+    return merged;
+}
+
+static clg_status bpe_tables(clg_tokenizer *t)
+{
+    clg_status s = alloc_tokens(t, 256 + t->nmerges + 1);
+    for (int b = 0; s == CLG_OK && b < 256; b++) {
+        char c = (char)b;
+        s = set_token(t, b, &c, 1);
+    }
+    for (int m = 0; s == CLG_OK && m < t->nmerges; m++) {
+        int32_t a = t->merges[m][0], b = t->merges[m][1];
+        size_t la = t->toklen[a], lb = t->toklen[b];
+        char *buf = malloc(la + lb);
+        if (!buf)
+            return clg_fail(CLG_OUT_OF_HOST_MEMORY, "tokenizer");
+        memcpy(buf, t->tok[a], la);
+        memcpy(buf + la, t->tok[b], lb);
+        s = set_token(t, 256 + m, buf, la + lb);
+        free(buf);
+        char key[8];
+        pair_key(a, b, key);
+        if (s == CLG_OK && !map_add(&t->lookup, key, 8, m))
+            s = clg_fail(CLG_OUT_OF_HOST_MEMORY, "tokenizer");
+    }
+    if (s == CLG_OK)
+        s = set_token(t, t->vocab - 1, "", 0); /* <pad> decodes to nothing */
+    return s;
+}
+
+static clg_status train_bpe(clg_tokenizer *t, const clg_tokenizer_opts *o, const clg_text *c)
+{
+    map chunks = {0};
+    clg_status s = CLG_OK;
+    for (int d = 0; s == CLG_OK && d < c->count; d++)
+        for (size_t at = 0, n; s == CLG_OK && at < c->lengths[d]; at += n) {
+            n = next_chunk(c->docs[d], c->lengths[d], at);
+            if (!map_add(&chunks, c->docs[d] + at, n, 1))
+                s = clg_fail(CLG_OUT_OF_HOST_MEMORY, "training BPE");
+        }
+    seq *q = s == CLG_OK ? calloc(chunks.n ? chunks.n : 1, sizeof *q) : NULL;
+    int nq = 0;
+    for (size_t i = 0; q && i < chunks.cap; i++) {
+        if (!chunks.keys[i])
+            continue;
+        q[nq].n = (int)chunks.lens[i];
+        q[nq].count = chunks.vals[i];
+        q[nq].ids = malloc(chunks.lens[i] * sizeof(int32_t) + 4);
+        for (size_t k = 0; q[nq].ids && k < chunks.lens[i]; k++)
+            q[nq].ids[k] = (unsigned char)chunks.keys[i][k];
+        nq++;
+    }
+    t->merges = malloc((size_t)(o->merges > 0 ? o->merges : 1) * sizeof *t->merges);
+    if (s == CLG_OK && (!q || !t->merges))
+        s = clg_fail(CLG_OUT_OF_HOST_MEMORY, "training BPE");
+    for (int m = 0; s == CLG_OK && m < o->merges; m++) {
+        map pairs = {0};
+        int32_t best_a = -1, best_b = -1;
+        int best = 1; /* a pair must occur at least twice to be worth a token */
+        for (int i = 0; i < nq && s == CLG_OK; i++)
+            for (int k = 0; k + 1 < q[i].n; k++) {
+                char key[8];
+                pair_key(q[i].ids[k], q[i].ids[k + 1], key);
+                int *v = map_add(&pairs, key, 8, q[i].count);
+                if (!v) {
+                    s = clg_fail(CLG_OUT_OF_HOST_MEMORY, "training BPE");
+                    break;
+                }
+                int32_t a = q[i].ids[k], b = q[i].ids[k + 1];
+                if (*v > best || (*v == best && best_a >= 0 &&
+                                  (a < best_a || (a == best_a && b < best_b)))) {
+                    best = *v, best_a = a, best_b = b;
+                }
+            }
+        map_free(&pairs);
+        if (best_a < 0)
+            break;
+        t->merges[t->nmerges][0] = best_a, t->merges[t->nmerges][1] = best_b;
+        for (int i = 0; i < nq; i++)
+            merge_in(&q[i], best_a, best_b, 256 + t->nmerges);
+        t->nmerges++;
+    }
+    for (int i = 0; q && i < nq; i++)
+        free(q[i].ids);
+    free(q);
+    map_free(&chunks);
+    return s == CLG_OK ? bpe_tables(t) : s;
+}
+
+clg_status clg_tokenizer_train(const clg_tokenizer_opts *o, const clg_text *corpus,
+                               clg_tokenizer **out)
+{
+    if (!o || !out || (o->type != CLG_TOKENIZER_BYTE && !corpus))
+        return clg_fail(CLG_INVALID_ARGUMENT, "clg_tokenizer_train: needs options and a corpus");
+    if ((unsigned)o->type > CLG_TOKENIZER_BPE || o->merges < 0 || o->merges > 1 << 20 ||
+        o->max_vocab < 0)
+        return clg_fail(CLG_INVALID_ARGUMENT, "tokenizer: bad options (type %d, %d merges)",
+                        (int)o->type, o->merges);
+    *out = NULL;
+    clg_tokenizer *t = calloc(1, sizeof *t);
+    if (!t)
+        return clg_fail(CLG_OUT_OF_HOST_MEMORY, "tokenizer");
+    t->type = o->type;
+    clg_status s;
+    if (o->type == CLG_TOKENIZER_BYTE) {
+        t->nmerges = 0;
+        s = bpe_tables(t); /* bytes and <pad>, no merges */
+    } else if (o->type == CLG_TOKENIZER_BPE) {
+        s = train_bpe(t, o, corpus);
+    } else {
+        s = train_vocab(t, o, corpus);
+    }
+    if (s != CLG_OK) {
+        clg_tokenizer_free(t);
+        return s;
+    }
+    *out = t;
+    return CLG_OK;
+}
+
+/* ---- Encode and decode --------------------------------------------------- */
+
+typedef struct ids_buf {
+    int32_t *v;
+    size_t n, cap;
+} ids_buf;
+
+static bool push_id(ids_buf *b, int32_t id)
+{
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 64;
+        int32_t *g = realloc(b->v, cap * sizeof *g);
+        if (!g)
+            return false;
+        b->v = g;
+        b->cap = cap;
+    }
+    b->v[b->n++] = id;
+    return true;
+}
+
+static bool encode_chunk(const clg_tokenizer *t, const char *s, size_t len, ids_buf *out)
+{
+    int32_t *q = malloc((len ? len : 1) * sizeof *q);
+    if (!q)
+        return false;
+    int n = (int)len;
+    for (int i = 0; i < n; i++)
+        q[i] = (unsigned char)s[i];
+    for (;;) { /* merge the adjacent pair of lowest rank until none is left */
+        int best = -1, at = -1;
+        for (int i = 0; i + 1 < n; i++) {
+            char key[8];
+            pair_key(q[i], q[i + 1], key);
+            int *rank = map_find(&t->lookup, key, 8);
+            if (rank && (best < 0 || *rank < best))
+                best = *rank, at = i;
+        }
+        if (best < 0)
+            break;
+        seq sq = {q, n, 1};
+        merge_in(&sq, t->merges[best][0], t->merges[best][1], 256 + best);
+        n = sq.n;
+        (void)at;
+    }
+    bool ok = true;
+    for (int i = 0; ok && i < n; i++)
+        ok = push_id(out, q[i]);
+    free(q);
+    return ok;
+}
+
+clg_status clg_tokenizer_encode(const clg_tokenizer *t, const char *text, size_t len,
+                                int32_t **ids, size_t *count)
+{
+    if (!t || (!text && len) || !ids || !count)
+        return clg_fail(CLG_INVALID_ARGUMENT, "clg_tokenizer_encode: NULL argument");
+    ids_buf b = {0};
+    bool ok = true;
+    for (size_t at = 0; ok && at < len;) {
+        if (t->type == CLG_TOKENIZER_BYTE || t->type == CLG_TOKENIZER_BPE) {
+            size_t n = next_chunk(text, len, at);
+            ok = t->type == CLG_TOKENIZER_BYTE ? true : encode_chunk(t, text + at, n, &b);
+            for (size_t k = 0; ok && t->type == CLG_TOKENIZER_BYTE && k < n; k++)
+                ok = push_id(&b, (unsigned char)text[at + k]);
+            at += n;
+        } else {
+            size_t start = at, n;
+            if (t->type == CLG_TOKENIZER_CHAR) {
+                n = utf8_len((unsigned char)text[at]);
+                n = at + n > len ? len - at : n;
+                at += n;
+            } else {
+                n = next_word(text, len, &at);
+                start = at - n;
+                if (!n)
+                    break;
+            }
+            int *id = map_find(&t->lookup, text + start, n);
+            ok = push_id(&b, id ? *id : 1);
+        }
+    }
+    if (!ok) {
+        free(b.v);
+        return clg_fail(CLG_OUT_OF_HOST_MEMORY, "encoding %zu bytes", len);
+    }
+    *ids = b.v ? b.v : malloc(sizeof(int32_t));
+    *count = b.n;
+    return CLG_OK;
+}
+
+clg_status clg_tokenizer_decode(const clg_tokenizer *t, const int32_t *ids, size_t count,
+                                char **text, size_t *len)
+{
+    if (!t || (!ids && count) || !text)
+        return clg_fail(CLG_INVALID_ARGUMENT, "clg_tokenizer_decode: NULL argument");
+    size_t total = 1;
+    for (size_t i = 0; i < count; i++) {
+        if (ids[i] < 0 || ids[i] >= t->vocab)
+            return clg_fail(CLG_INVALID_ARGUMENT, "decode: id %d at %zu is outside the "
+                                                  "vocabulary of %d", ids[i], i, t->vocab);
+        total += t->toklen[ids[i]] + 1;
+    }
+    char *out = malloc(total);
+    if (!out)
+        return clg_fail(CLG_OUT_OF_HOST_MEMORY, "decoding %zu ids", count);
+    size_t n = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (t->type == CLG_TOKENIZER_WORD && n)
+            out[n++] = ' ';
+        memcpy(out + n, t->tok[ids[i]], t->toklen[ids[i]]);
+        n += t->toklen[ids[i]];
+    }
+    out[n] = '\0';
+    *text = out;
+    if (len)
+        *len = n;
+    return CLG_OK;
+}
+
+/* ---- Files ----------------------------------------------------------------- */
+
+static const char *type_names[] = {"byte", "char", "word", "bpe"};
+
+clg_status clg_tokenizer_save(const clg_tokenizer *t, const char *path)
+{
+    if (!t || !path)
+        return clg_fail(CLG_INVALID_ARGUMENT, "clg_tokenizer_save: NULL argument");
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return clg_fail(CLG_IO_ERROR, "%s: cannot create: %s", tmp, strerror(errno));
+    fprintf(f, "clgrad-tokenizer 1\ntype %s\n", type_names[t->type]);
+    if (t->type == CLG_TOKENIZER_BPE || t->type == CLG_TOKENIZER_BYTE) {
+        fprintf(f, "merges %d\n", t->nmerges);
+        for (int m = 0; m < t->nmerges; m++)
+            fprintf(f, "%d %d\n", t->merges[m][0], t->merges[m][1]);
+    } else {
+        fprintf(f, "tokens %d\n", t->vocab - 2);
+        for (int i = 2; i < t->vocab; i++) {
+            for (size_t k = 0; k < t->toklen[i]; k++)
+                fprintf(f, "%02x", (unsigned char)t->tok[i][k]);
+            fputc('\n', f);
+        }
+    }
+    bool ok = !ferror(f);
+    ok = fclose(f) == 0 && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        remove(tmp);
+        return clg_fail(CLG_IO_ERROR, "%s: writing failed", path);
+    }
+    return CLG_OK;
+}
+
+clg_status clg_tokenizer_load(const char *path, clg_tokenizer **out)
+{
+    if (!path || !out)
+        return clg_fail(CLG_INVALID_ARGUMENT, "clg_tokenizer_load: NULL argument");
+    *out = NULL;
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return clg_fail(CLG_IO_ERROR, "%s: cannot open: %s", path, strerror(errno));
+    char line[8192], type[16];
+    int n = 0, lineno = 2;
+    clg_status s = CLG_OK;
+    clg_tokenizer *t = calloc(1, sizeof *t);
+    if (!t || !fgets(line, sizeof line, f) || strcmp(line, "clgrad-tokenizer 1\n"))
+        s = clg_fail(CLG_BAD_FILE, "%s:1: not a clgrad tokenizer file", path);
+    if (s == CLG_OK && (!fgets(line, sizeof line, f) || sscanf(line, "type %15s", type) != 1))
+        s = clg_fail(CLG_BAD_FILE, "%s:2: expected 'type NAME'", path);
+    int kind = -1;
+    for (int k = 0; s == CLG_OK && k < 4; k++)
+        if (!strcmp(type, type_names[k]))
+            kind = k;
+    if (s == CLG_OK && kind < 0)
+        s = clg_fail(CLG_BAD_FILE, "%s:2: unknown tokenizer type '%s'", path, type);
+    bool merges = kind == CLG_TOKENIZER_BPE || kind == CLG_TOKENIZER_BYTE;
+    lineno = 3;
+    if (s == CLG_OK && (!fgets(line, sizeof line, f) ||
+                        sscanf(line, merges ? "merges %d" : "tokens %d", &n) != 1 || n < 0 ||
+                        n > 1 << 20 || (kind == CLG_TOKENIZER_BYTE && n)))
+        s = clg_fail(CLG_BAD_FILE, "%s:3: expected '%s COUNT'", path, merges ? "merges" : "tokens");
+    if (s == CLG_OK)
+        t->type = (clg_tokenizer_type)kind;
+    if (s == CLG_OK && merges) {
+        t->merges = malloc((size_t)(n ? n : 1) * sizeof *t->merges);
+        for (int m = 0; s == CLG_OK && m < n; m++) {
+            lineno++;
+            int a, b;
+            if (!t->merges || !fgets(line, sizeof line, f) || sscanf(line, "%d %d", &a, &b) != 2 ||
+                a < 0 || b < 0 || a >= 256 + m || b >= 256 + m)
+                s = clg_fail(CLG_BAD_FILE, "%s:%d: expected two earlier token ids", path, lineno);
+            else
+                t->merges[m][0] = a, t->merges[m][1] = b, t->nmerges++;
+        }
+        if (s == CLG_OK)
+            s = bpe_tables(t);
+    } else if (s == CLG_OK) {
+        s = alloc_tokens(t, n + 2);
+        if (s == CLG_OK)
+            s = set_token(t, 0, "<pad>", 5);
+        if (s == CLG_OK)
+            s = set_token(t, 1, "<unk>", 5);
+        for (int i = 0; s == CLG_OK && i < n; i++) {
+            lineno++;
+            char bytes[4096];
+            size_t len = 0;
+            bool ok = fgets(line, sizeof line, f) != NULL;
+            for (char *p = line; ok && *p && *p != '\n'; p += 2) {
+                unsigned v;
+                ok = isxdigit((unsigned char)p[0]) && isxdigit((unsigned char)p[1]) &&
+                     sscanf(p, "%2x", &v) == 1 && len < sizeof bytes;
+                if (ok)
+                    bytes[len++] = (char)v;
+            }
+            if (!ok || !len || map_find(&t->lookup, bytes, len))
+                s = clg_fail(CLG_BAD_FILE, "%s:%d: expected a new token in hex", path, lineno);
+            if (s == CLG_OK)
+                s = set_token(t, i + 2, bytes, len);
+            if (s == CLG_OK && !map_add(&t->lookup, bytes, len, i + 2))
+                s = clg_fail(CLG_OUT_OF_HOST_MEMORY, "%s", path);
+        }
+    }
+    fclose(f);
+    if (s != CLG_OK) {
+        clg_tokenizer_free(t);
+        return s;
+    }
+    *out = t;
+    return CLG_OK;
+}

@@ -1,0 +1,288 @@
+/* CSV, text, tokenisers, sequences, and a character-level model that learns. */
+#include <math.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "test_util.h"
+
+static clg_status csv(const char *text, const clg_csv_opts *o, clg_dataset **d)
+{
+    return clg_dataset_from_csv_text(text, strlen(text), "t.csv", o, d);
+}
+
+static void test_csv_with_header_and_string_labels(void **state)
+{
+    (void)state;
+    clg_dataset *d;
+    clg_csv_opts o = CLG_CSV_DEFAULTS;
+    o.label_name = "species";
+    assert_ok(csv("a,species,b\n1.5,cat,2\n\"3\",dog,-4e1\r\n\n5,cat,6\n", &o, &d));
+    assert_int_equal(d->count, 3);
+    assert_int_equal(d->sample, 2);
+    assert_true(d->x[0] == 1.5f && d->x[1] == 2.0f && d->x[3] == -40.0f);
+    assert_int_equal(d->classes, 2);
+    assert_string_equal(d->class_names[0], "cat");
+    assert_string_equal(d->class_names[1], "dog");
+    assert_int_equal(d->labels[1], 1);
+    assert_int_equal(d->labels[2], 0);
+    clg_dataset_free(d);
+}
+
+static void test_csv_without_header_integer_labels_by_index(void **state)
+{
+    (void)state;
+    clg_dataset *d;
+    clg_csv_opts o = CLG_CSV_DEFAULTS;
+    o.label_index = 0;
+    assert_ok(csv("2,0.5,0.25\n0,1,1\n", &o, &d));
+    assert_int_equal(d->count, 2);
+    assert_int_equal(d->labels[0], 2);
+    assert_int_equal(d->classes, 3);
+    assert_null(d->class_names);
+    clg_dataset_free(d);
+    /* "1,2,cat" is data, not a header: only the label column is text. */
+    assert_ok(csv("1,2,cat\n3,4,dog\n", NULL, &d));
+    assert_int_equal(d->count, 2);
+    clg_dataset_free(d);
+}
+
+static void test_csv_rejects_bad_rows_naming_the_line(void **state)
+{
+    (void)state;
+    clg_dataset *d = (clg_dataset *)1;
+    assert_int_equal(csv("x,y,label\n1,2,0\n3,4\n", NULL, &d), CLG_BAD_FILE);
+    assert_null(d);
+    assert_contains(clg_last_error(), "t.csv:3: 2 fields, expected 3");
+    assert_int_equal(csv("x,y,label\n1,2,0\n3,abc,1\n", NULL, &d), CLG_BAD_FILE);
+    assert_contains(clg_last_error(), "t.csv:3: column 'y': 'abc' is not a number");
+    assert_int_equal(csv("1,2,0\n1,\"2,0\n", NULL, &d), CLG_BAD_FILE);
+    assert_contains(clg_last_error(), "never closed");
+    clg_csv_opts o = CLG_CSV_DEFAULTS;
+    o.label_name = "kind";
+    assert_int_equal(csv("x,y\n1,2\n", &o, &d), CLG_BAD_FILE);
+    assert_contains(clg_last_error(), "no column named 'kind'");
+    assert_int_equal(csv("x,y,label\n", NULL, &d), CLG_BAD_FILE);
+    assert_contains(clg_last_error(), "no data rows");
+    assert_int_equal(csv("", NULL, &d), CLG_BAD_FILE);
+    assert_int_equal(clg_dataset_from_csv("/nonexistent.csv", NULL, &d), CLG_IO_ERROR);
+}
+
+static void test_text_reading_checks_utf8(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/clgrad-text-XXXXXX", path[256];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/a.txt", dir);
+    FILE *f = fopen(path, "w");
+    fputs("first line\nsecond, é\n\nthird\n", f);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/b.txt", dir);
+    f = fopen(path, "w");
+    fputs("another", f);
+    fclose(f);
+    clg_text *t;
+    assert_ok(clg_text_read(dir, true, &t));
+    assert_int_equal(t->count, 4);
+    assert_string_equal(t->docs[1], "second, é");
+    assert_string_equal(t->docs[3], "another");
+    clg_text_free(t);
+    assert_ok(clg_text_read(dir, false, &t));
+    assert_int_equal(t->count, 2);
+    clg_text_free(t);
+    f = fopen(path, "w");
+    fputs("ok \xc3\x28 bad", f);
+    fclose(f);
+    assert_int_equal(clg_text_read(path, false, &t), CLG_BAD_FILE);
+    assert_contains(clg_last_error(), "byte 3: not UTF-8");
+    unlink(path);
+    snprintf(path, sizeof path, "%s/a.txt", dir);
+    unlink(path);
+    rmdir(dir);
+}
+
+static const char *corpus_text =
+    "the cat sat on the mat. the cat ate the rat. a rat sat on a hat. "
+    "the hat sat on the cat. that cat, the rat and the hat sat there. "
+    "café au lait, naïve résumé — 日本語 text.";
+
+static void round_trip(const clg_tokenizer *t, const char *text)
+{
+    int32_t *ids;
+    size_t n, len;
+    char *back;
+    assert_ok(clg_tokenizer_encode(t, text, strlen(text), &ids, &n));
+    for (size_t i = 0; i < n; i++)
+        assert_in_range(ids[i], 0, clg_tokenizer_vocab_size(t) - 1);
+    assert_ok(clg_tokenizer_decode(t, ids, n, &back, &len));
+    assert_int_equal(len, strlen(text));
+    assert_string_equal(back, text);
+    free(ids);
+    free(back);
+}
+
+static void test_byte_and_bpe_round_trip(void **state)
+{
+    (void)state;
+    clg_text *corpus;
+    assert_ok(clg_text_from_string(corpus_text, strlen(corpus_text), false, &corpus));
+    clg_tokenizer_opts o = CLG_TOKENIZER_DEFAULTS;
+    o.type = CLG_TOKENIZER_BYTE;
+    clg_tokenizer *byte, *bpe, *loaded;
+    assert_ok(clg_tokenizer_train(&o, NULL, &byte));
+    assert_int_equal(clg_tokenizer_vocab_size(byte), 257);
+    round_trip(byte, corpus_text);
+    o.type = CLG_TOKENIZER_BPE, o.merges = 40;
+    assert_ok(clg_tokenizer_train(&o, corpus, &bpe));
+    assert_true(clg_tokenizer_vocab_size(bpe) > 256 + 10);
+    round_trip(bpe, corpus_text);
+    round_trip(bpe, "unseen words: zebra, 0xff, ümlaut, and the cat again  \n\t end");
+    /* Merges make common text shorter than its bytes. */
+    int32_t *ids;
+    size_t n;
+    assert_ok(clg_tokenizer_encode(bpe, "the cat sat on the mat", 22, &ids, &n));
+    assert_true(n < 12);
+    free(ids);
+    char path[] = "/tmp/clgrad-bpe-XXXXXX";
+    close(mkstemp(path));
+    assert_ok(clg_tokenizer_save(bpe, path));
+    assert_ok(clg_tokenizer_load(path, &loaded));
+    int32_t *a, *b;
+    size_t na, nb;
+    assert_ok(clg_tokenizer_encode(bpe, corpus_text, strlen(corpus_text), &a, &na));
+    assert_ok(clg_tokenizer_encode(loaded, corpus_text, strlen(corpus_text), &b, &nb));
+    assert_int_equal(na, nb);
+    assert_memory_equal(a, b, na * sizeof *a);
+    free(a), free(b);
+    FILE *f = fopen(path, "w");
+    fputs("clgrad-tokenizer 1\ntype bpe\nmerges 2\n1 2\n999 3\n", f);
+    fclose(f);
+    clg_tokenizer *bad;
+    assert_int_equal(clg_tokenizer_load(path, &bad), CLG_BAD_FILE);
+    assert_contains(clg_last_error(), ":5: expected two earlier token ids");
+    unlink(path);
+    clg_tokenizer_free(byte), clg_tokenizer_free(bpe), clg_tokenizer_free(loaded);
+    clg_text_free(corpus);
+}
+
+static void test_char_and_word_vocabularies(void **state)
+{
+    (void)state;
+    clg_text *corpus;
+    assert_ok(clg_text_from_string(corpus_text, strlen(corpus_text), true, &corpus));
+    clg_tokenizer_opts o = CLG_TOKENIZER_DEFAULTS;
+    o.type = CLG_TOKENIZER_CHAR;
+    clg_tokenizer *ch, *word;
+    assert_ok(clg_tokenizer_train(&o, corpus, &ch));
+    round_trip(ch, "the cat é 日本"); /* every character was seen */
+    int32_t *ids;
+    size_t n;
+    assert_ok(clg_tokenizer_encode(ch, "Q", 1, &ids, &n));
+    assert_int_equal(n, 1);
+    assert_int_equal(ids[0], 1); /* <unk> */
+    free(ids);
+    o.type = CLG_TOKENIZER_WORD, o.min_count = 2, o.max_vocab = 8;
+    assert_ok(clg_tokenizer_train(&o, corpus, &word));
+    assert_int_equal(clg_tokenizer_vocab_size(word), 8);
+    assert_ok(clg_tokenizer_encode(word, "the cat zebra.", 14, &ids, &n));
+    assert_int_equal(n, 4);
+    assert_int_equal(ids[0], 2); /* "the": the most frequent word */
+    assert_int_equal(ids[2], 1); /* zebra: unknown */
+    char *text;
+    assert_ok(clg_tokenizer_decode(word, ids, n, &text, NULL));
+    assert_string_equal(text, "the cat <unk> .");
+    free(text), free(ids);
+    clg_tokenizer_free(ch), clg_tokenizer_free(word);
+    clg_text_free(corpus);
+}
+
+static void test_sequences_are_cut_and_padded(void **state)
+{
+    (void)state;
+    int32_t a[5] = {5, 6, 7, 8, 9}, b[2] = {3, 4};
+    const int32_t *seqs[2] = {a, b};
+    size_t counts[2] = {5, 2};
+    int32_t labels[2] = {1, 0};
+    clg_dataset *d;
+    assert_ok(clg_dataset_from_sequences(seqs, counts, 2, 3, 0, labels, &d));
+    float want[6] = {5, 6, 7, 3, 4, 0};
+    assert_memory_equal(d->x, want, sizeof want);
+    assert_int_equal(d->labels[0], 1);
+    clg_dataset_free(d);
+    int32_t ids[7] = {1, 2, 3, 4, 5, 6, 7};
+    assert_ok(clg_dataset_next_token(ids, 7, 3, 2, 8, &d));
+    assert_int_equal(d->count, 2);
+    assert_true(d->x[3] == 3.0f && d->labels[1] == 6);
+    clg_dataset_free(d);
+}
+
+/* Next-character prediction on generated text: Embedding, Linear, and the
+ * loss falls well below uniform guessing. */
+static void test_char_model_learns_generated_text(void **state)
+{
+    static char text[20000];
+    const char *words[] = {"alpha ", "beta ", "gamma ", "delta "};
+    size_t n = 0;
+    uint32_t seed = 11;
+    while (n < sizeof text - 8) {
+        const char *w = words[(uint32_t)(test_random(&seed) * 1e6f + 1e6f) % 4];
+        memcpy(text + n, w, strlen(w));
+        n += strlen(w);
+    }
+    clg_text *corpus;
+    assert_ok(clg_text_from_string(text, n, false, &corpus));
+    clg_tokenizer_opts to = CLG_TOKENIZER_DEFAULTS;
+    to.type = CLG_TOKENIZER_CHAR;
+    clg_tokenizer *tok;
+    assert_ok(clg_tokenizer_train(&to, corpus, &tok));
+    int32_t *ids;
+    size_t count;
+    assert_ok(clg_tokenizer_encode(tok, text, n, &ids, &count));
+    int V = clg_tokenizer_vocab_size(tok), T = 8;
+    clg_dataset *d;
+    assert_ok(clg_dataset_next_token(ids, count, T, 3, V, &d));
+    clg_model_opts mo = CLG_MODEL_DEFAULTS;
+    mo.max_batch = 64, mo.input_dtype = CLG_INT32, mo.seed = 2;
+    clg_model *m;
+    assert_ok(clg_model_create(*state, &mo, 1, &T, &m));
+    assert_ok(clg_model_add(m, CLG_EMBEDDING(V, 16)));
+    assert_ok(clg_model_add(m, CLG_FLATTEN()));
+    assert_ok(clg_model_add(m, CLG_LINEAR(64)));
+    assert_ok(clg_model_add(m, CLG_RELU()));
+    assert_ok(clg_model_add(m, CLG_LINEAR(V)));
+    assert_ok(clg_model_compile(m, CLG_LOSS_CROSS_ENTROPY, 0.0f));
+    clg_optim_opts oo = CLG_OPTIM_DEFAULTS;
+    oo.type = CLG_OPTIM_ADAM, oo.lr = 0.01f;
+    clg_optimizer *opt;
+    assert_ok(clg_optim_create(clg_model_plan(m), &oo, &opt));
+    clg_loader_opts lo = CLG_LOADER_DEFAULTS;
+    clg_loader *l;
+    assert_ok(clg_loader_create(d, &lo, &l));
+    clg_eval_report before, after;
+    assert_ok(clg_evaluate(m, d, &before));
+    clg_fit_opts fo = CLG_FIT_DEFAULTS;
+    fo.epochs = 3;
+    clg_fit_report r;
+    assert_ok(clg_fit(m, opt, l, NULL, &fo, &r));
+    assert_ok(clg_evaluate(m, d, &after));
+    /* Uniform guessing costs log(V); the text is far more predictable. */
+    assert_true(before.loss > 0.8f * logf((float)V));
+    assert_true(after.loss < 0.5f * before.loss);
+    clg_eval_report_free(&before), clg_eval_report_free(&after);
+    clg_loader_free(l), clg_optim_free(opt), clg_model_free(m);
+    clg_dataset_free(d), free(ids), clg_tokenizer_free(tok), clg_text_free(corpus);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_csv_with_header_and_string_labels),
+        cmocka_unit_test(test_csv_without_header_integer_labels_by_index),
+        cmocka_unit_test(test_csv_rejects_bad_rows_naming_the_line),
+        cmocka_unit_test(test_text_reading_checks_utf8),
+        cmocka_unit_test(test_byte_and_bpe_round_trip),
+        cmocka_unit_test(test_char_and_word_vocabularies),
+        cmocka_unit_test(test_sequences_are_cut_and_padded),
+        cmocka_unit_test(test_char_model_learns_generated_text),
+    };
+    return cmocka_run_group_tests(tests, test_context_setup, test_context_teardown);
+}
