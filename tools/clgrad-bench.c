@@ -24,12 +24,15 @@ typedef struct options {
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: clgrad-bench ops [--device SPEC] [--seconds S] [--no-numpy]\n"
+            "usage: clgrad-bench ops|loader [--device SPEC] [--seconds S] [--no-numpy]\n"
             "\n"
             "  ops             per-op throughput at training-sized shapes: GEMM on\n"
             "                  both paths (CLBlast, native) beside numpy/OpenBLAS,\n"
             "                  and conv2d, linear, pooling, batch norm, activations\n"
             "                  and the loss, forward and forward+backward\n"
+            "  loader          the input pipeline on Fashion-MNIST (or 60000 synthetic\n"
+            "                  images): batches/s of the loader alone, and a whole MLP\n"
+            "                  epoch with and without prefetch and augmentation\n"
             "  --device SPEC   device index, gpu, cpu or name:SUBSTRING\n"
             "  --seconds S     time spent per measurement (default 0.5)\n"
             "  --no-numpy      skip the numpy reference\n"
@@ -140,6 +143,111 @@ static void numpy_gemm(double budget, double *gflops, size_t count)
         if (fscanf(p, "%lf", &gflops[i]) != 1)
             break;
     pclose(p);
+}
+
+/* ---- Loader ------------------------------------------------------------------ */
+
+static clg_dataset *bench_data(void)
+{
+    clg_dataset *d = NULL;
+    if (clg_dataset_fashion_mnist(NULL, true, &d) == CLG_OK)
+        return d;
+    if (clg_dataset_create(60000, 3, (int[]){1, 28, 28}, true, &d) != CLG_OK)
+        return NULL;
+    for (size_t i = 0; i < (size_t)d->count * d->sample; i++)
+        d->x[i] = (float)(i % 251) / 251.0f;
+    for (int i = 0; i < d->count; i++)
+        d->labels[i] = i % 10;
+    d->classes = 10;
+    return d;
+}
+
+static double loader_seconds(const clg_dataset *d, bool prefetch, const clg_augment *aug)
+{
+    clg_loader_opts lo = CLG_LOADER_DEFAULTS;
+    lo.prefetch = prefetch, lo.augment = *aug;
+    clg_loader *l;
+    if (clg_loader_create(d, &lo, &l) != CLG_OK)
+        return -1;
+    double start = now_seconds();
+    const clg_batch *b;
+    clg_loader_start_epoch(l, 0);
+    while (clg_loader_next(l, &b) == CLG_OK && b)
+        ;
+    double t = now_seconds() - start;
+    clg_loader_free(l);
+    return t;
+}
+
+/* One MLP epoch through clg_fit; seconds, or < 0 on failure. */
+static double epoch_seconds(clg_context *ctx, const clg_dataset *d, bool prefetch,
+                            const clg_augment *aug)
+{
+    clg_model_opts mo = CLG_MODEL_DEFAULTS;
+    clg_model *m;
+    if (clg_model_create(ctx, &mo, 3, (int[]){1, 28, 28}, &m) != CLG_OK)
+        return -1;
+    clg_layer layers[] = {CLG_FLATTEN(), CLG_LINEAR(256), CLG_RELU(), CLG_LINEAR(128),
+                          CLG_RELU(), CLG_LINEAR(10)};
+    clg_status s = CLG_OK;
+    for (int i = 0; s == CLG_OK && i < 6; i++)
+        s = clg_model_add(m, layers[i]);
+    if (s == CLG_OK)
+        s = clg_model_compile(m, CLG_LOSS_CROSS_ENTROPY, 0.0f);
+    clg_optim_opts oo = CLG_OPTIM_DEFAULTS;
+    oo.type = CLG_OPTIM_ADAM, oo.lr = 1e-3f;
+    clg_optimizer *opt = NULL;
+    clg_loader *l = NULL;
+    clg_loader_opts lo = CLG_LOADER_DEFAULTS;
+    lo.prefetch = prefetch, lo.augment = *aug;
+    if (s == CLG_OK)
+        s = clg_optim_create(clg_model_plan(m), &oo, &opt);
+    if (s == CLG_OK)
+        s = clg_loader_create(d, &lo, &l);
+    clg_fit_opts fo = CLG_FIT_DEFAULTS;
+    fo.epochs = 1;
+    clg_fit_report r;
+    double start = now_seconds();
+    if (s == CLG_OK)
+        s = clg_fit(m, opt, l, NULL, &fo, &r);
+    double t = now_seconds() - start;
+    clg_loader_free(l), clg_optim_free(opt), clg_model_free(m);
+    return s == CLG_OK ? t : -1;
+}
+
+static int bench_loader(clg_context *ctx)
+{
+    clg_dataset *d = bench_data();
+    if (!d)
+        return fail("loading the data");
+    const clg_device_info *dev = clg_context_device(ctx);
+    printf("clgrad %s loader benchmark on device %d: %s; %d images of 28x28, batch 64\n\n",
+           clg_version(), dev->index, dev->name, d->count);
+    clg_augment none = CLG_AUGMENT_NONE, aug = CLG_AUGMENT_NONE;
+    aug.hflip = 0.5f, aug.crop_pad = 2, aug.probability = 0.5f;
+    struct {
+        const char *label;
+        bool prefetch;
+        const clg_augment *aug;
+    } rows[] = {{"no prefetch", false, &none},
+                {"prefetch", true, &none},
+                {"no prefetch, flip+crop", false, &aug},
+                {"prefetch, flip+crop", true, &aug}};
+    printf("%-26s %14s %16s\n", "", "loader alone", "MLP epoch");
+    double epoch[4];
+    int failures = 0;
+    for (int i = 0; i < 4; i++) {
+        double lt = loader_seconds(d, rows[i].prefetch, rows[i].aug);
+        epoch[i] = epoch_seconds(ctx, d, rows[i].prefetch, rows[i].aug);
+        failures += lt < 0 || epoch[i] < 0;
+        printf("%-26s %8.2f s %5.0f b/s %9.2f s\n", rows[i].label, lt,
+               lt > 0 ? 938.0 / lt : 0.0, epoch[i]);
+    }
+    printf("\nprefetch: epoch %.2fx the time without it; flip+crop with prefetch: "
+           "%.2fx the plain epoch\n",
+           epoch[1] / epoch[0], epoch[3] / epoch[1]);
+    clg_dataset_free(d);
+    return failures ? 1 : 0;
 }
 
 /* ---- Graph ops ------------------------------------------------------------- */
@@ -345,11 +453,11 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (!command || strcmp(command, "ops") != 0) {
+    if (!command || (strcmp(command, "ops") && strcmp(command, "loader"))) {
         fprintf(stderr, "clgrad-bench: %s (try --help)\n",
-                command ? "unknown benchmark" : "name a benchmark: ops");
+                command ? "unknown benchmark" : "name a benchmark: ops or loader");
         if (command)
-            fprintf(stderr, "clgrad-bench: '%s' is not one of: ops\n", command);
+            fprintf(stderr, "clgrad-bench: '%s' is not one of: ops, loader\n", command);
         return 2;
     }
     int dev;
@@ -360,7 +468,7 @@ int main(int argc, char **argv)
     }
     if (clg_context_create(dev, &ctx) != CLG_OK)
         return fail("creating a context");
-    int rc = bench_ops(ctx, &opt);
+    int rc = strcmp(command, "ops") ? bench_loader(ctx) : bench_ops(ctx, &opt);
     clg_context_free(ctx);
     return rc;
 }
