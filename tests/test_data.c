@@ -250,6 +250,14 @@ static void test_stats_and_normalize_per_channel(void **state)
     assert_ok(clg_dataset_normalize(d, mean, std, 2));
     assert_true(fabsf(d->x[0] - (1 - 4) / sqrtf(5)) < 1e-6f);
     float zero[2] = {0, 0};
+    clg_dataset *l = counting(3, 1, 1, 1);
+    float *hot;
+    assert_ok(clg_dataset_one_hot(l, 4, &hot));
+    const float want[12] = {1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0};
+    assert_memory_equal(hot, want, sizeof want);
+    free(hot);
+    assert_int_equal(clg_dataset_one_hot(l, 2, &hot), CLG_INVALID_ARGUMENT);
+    clg_dataset_free(l);
     assert_int_equal(clg_dataset_normalize(d, mean, zero, 2), CLG_INVALID_ARGUMENT);
     assert_int_equal(clg_dataset_stats(d, mean, std, 3), CLG_INVALID_ARGUMENT);
     clg_dataset_free(d);

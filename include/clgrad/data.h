@@ -118,6 +118,10 @@ clg_status clg_dataset_split(clg_dataset *d, float fraction, uint64_t seed,
  * first ones in the dataset's order. */
 clg_status clg_dataset_select(clg_dataset *d, const int *classes, int count, int per_class);
 
+/* One-hot targets for losses that want them (MSE, BCE): a malloc'd
+ * [count, classes] array with 1 at each sample's label. */
+clg_status clg_dataset_one_hot(const clg_dataset *d, int classes, float **targets);
+
 /* Mean and standard deviation per channel (dim 0 of a sample; one channel
  * for flat features), over every sample of d. */
 clg_status clg_dataset_stats(const clg_dataset *d, float *mean, float *std, int channels);

@@ -246,6 +246,22 @@ clg_status clg_dataset_select(clg_dataset *d, const int *classes, int count, int
     return CLG_OK;
 }
 
+clg_status clg_dataset_one_hot(const clg_dataset *d, int classes, float **out)
+{
+    if (!d || !out || !d->labels || classes < 1)
+        return clg_fail(CLG_INVALID_ARGUMENT, "one-hot: needs a labelled dataset and classes");
+    if (d->classes > classes)
+        return clg_fail(CLG_INVALID_ARGUMENT, "one-hot: labels reach %d, only %d classes",
+                        d->classes - 1, classes);
+    float *t = calloc((size_t)d->count * (size_t)classes + 1, sizeof *t);
+    if (!t)
+        return clg_fail(CLG_OUT_OF_HOST_MEMORY, "one-hot targets");
+    for (int i = 0; i < d->count; i++)
+        t[(size_t)i * classes + d->labels[i]] = 1.0f;
+    *out = t;
+    return CLG_OK;
+}
+
 static int channels_of(const clg_dataset *d) { return d->ndim == 3 ? d->shape[0] : 1; }
 
 clg_status clg_dataset_stats(const clg_dataset *d, float *mean, float *std, int channels)
