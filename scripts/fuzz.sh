@@ -10,7 +10,7 @@ seconds=${1:-600}
 which=${2:-all}
 out=build-fuzz
 mkdir -p "$out" fuzz/crashes
-sources="src/data/idx.c src/data/csv.c src/data/dataset.c src/runtime/error.c"
+sources="src/data/idx.c src/data/csv.c src/data/dataset.c src/runtime/error.c src/runtime/file.c"
 flags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
        -Iinclude -Isrc/runtime -D_POSIX_C_SOURCE=200809L -DCL_TARGET_OPENCL_VERSION=120"
 for target in idx csv; do

@@ -348,31 +348,12 @@ clg_status clg_dataset_from_csv(const char *path, const clg_csv_opts *opts, clg_
 {
     if (!path || !out)
         return clg_fail(CLG_INVALID_ARGUMENT, "clg_dataset_from_csv: NULL argument");
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return clg_fail(CLG_IO_ERROR, "%s: cannot open: %s", path, strerror(errno));
-    size_t cap = 1 << 16, n = 0;
-    char *text = malloc(cap);
-    while (text) {
-        if (n == cap) {
-            char *grown = cap < ((size_t)2 << 30) ? realloc(text, cap * 2) : NULL;
-            if (!grown) {
-                free(text);
-                text = NULL;
-                break;
-            }
-            text = grown;
-            cap *= 2;
-        }
-        size_t got = fread(text + n, 1, cap - n, f);
-        if (!got)
-            break;
-        n += got;
-    }
-    fclose(f);
-    if (!text)
-        return clg_fail(CLG_OUT_OF_HOST_MEMORY, "%s: too large to read", path);
-    clg_status s = clg_dataset_from_csv_text(text, n, path, opts, out);
+    char *text;
+    size_t n;
+    clg_status s = clg_read_file(path, (size_t)2 << 30, &text, &n);
+    if (s != CLG_OK)
+        return s;
+    s = clg_dataset_from_csv_text(text, n, path, opts, out);
     free(text);
     return s;
 }

@@ -85,34 +85,15 @@ void clg_text_free(clg_text *t)
 
 static clg_status read_one(clg_text *t, const char *path, bool per_line)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return clg_fail(CLG_IO_ERROR, "%s: cannot open: %s", path, strerror(errno));
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        if (n == cap) {
-            char *grown = realloc(buf, cap * 2);
-            if (!grown) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = grown;
-            cap *= 2;
-        }
-        size_t got = fread(buf + n, 1, cap - n, f);
-        if (!got)
-            break;
-        n += got;
-    }
-    fclose(f);
-    if (!buf)
-        return clg_fail(CLG_OUT_OF_HOST_MEMORY, "%s: too large", path);
+    char *buf;
+    size_t n;
+    clg_status s = clg_read_file(path, (size_t)2 << 30, &buf, &n);
+    if (s != CLG_OK)
+        return s;
     size_t bad = utf8_invalid_at((unsigned char *)buf, n);
-    clg_status s = bad < n ? clg_fail(CLG_BAD_FILE, "%s: byte %zu: not UTF-8 (0x%02x)", path,
-                                      bad, (unsigned char)buf[bad])
-                           : split(t, buf, n, per_line);
+    s = bad < n ? clg_fail(CLG_BAD_FILE, "%s: byte %zu: not UTF-8 (0x%02x)", path, bad,
+                           (unsigned char)buf[bad])
+                : split(t, buf, n, per_line);
     free(buf);
     return s;
 }

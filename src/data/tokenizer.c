@@ -175,6 +175,23 @@ static size_t next_chunk(const char *s, size_t len, size_t at)
     return i - at;
 }
 
+/* The next character (char) or word (word) token at *at: its start and
+ * length, 0 at the end of the text. */
+static size_t next_unit(clg_tokenizer_type type, const char *text, size_t len, size_t *at,
+                        size_t *start)
+{
+    if (type == CLG_TOKENIZER_CHAR) {
+        size_t n = *at < len ? utf8_len((unsigned char)text[*at]) : 0;
+        n = *at + n > len ? len - *at : n;
+        *start = *at;
+        *at += n;
+        return n;
+    }
+    size_t n = next_word(text, len, at);
+    *start = *at - n;
+    return n;
+}
+
 typedef struct vocab_entry {
     const char *key;
     size_t len;
@@ -198,18 +215,9 @@ static clg_status train_vocab(clg_tokenizer *t, const clg_tokenizer_opts *o, con
     for (int d = 0; s == CLG_OK && d < c->count; d++) {
         const char *text = c->docs[d];
         size_t len = c->lengths[d];
-        for (size_t at = 0; s == CLG_OK && at < len;) {
-            size_t start = at, n;
-            if (t->type == CLG_TOKENIZER_CHAR) {
-                n = utf8_len((unsigned char)text[at]);
-                n = at + n > len ? len - at : n;
-                at += n;
-            } else {
-                n = next_word(text, len, &at);
-                start = at - n;
-                if (!n)
-                    break;
-            }
+        for (size_t at = 0, start, n; s == CLG_OK && at < len;) {
+            if (!(n = next_unit(t->type, text, len, &at, &start)))
+                break;
             if (!map_add(&counts, text + start, n, 1))
                 s = clg_fail(CLG_OUT_OF_HOST_MEMORY, "training a tokenizer");
         }
@@ -455,17 +463,9 @@ clg_status clg_tokenizer_encode(const clg_tokenizer *t, const char *text, size_t
                 ok = push_id(&b, (unsigned char)text[at + k]);
             at += n;
         } else {
-            size_t start = at, n;
-            if (t->type == CLG_TOKENIZER_CHAR) {
-                n = utf8_len((unsigned char)text[at]);
-                n = at + n > len ? len - at : n;
-                at += n;
-            } else {
-                n = next_word(text, len, &at);
-                start = at - n;
-                if (!n)
-                    break;
-            }
+            size_t start, n = next_unit(t->type, text, len, &at, &start);
+            if (!n)
+                break;
             int *id = map_find(&t->lookup, text + start, n);
             ok = push_id(&b, id ? *id : 1);
         }

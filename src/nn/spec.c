@@ -324,25 +324,13 @@ clg_status clg_spec_load(const char *path, clg_spec **out)
 {
     if (!path || !out)
         return clg_fail(CLG_INVALID_ARGUMENT, "clg_spec_load: NULL argument");
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return clg_fail(CLG_IO_ERROR, "%s: cannot open: %s", path, strerror(errno));
-    char *text = malloc(1 << 20);
-    size_t n = text ? fread(text, 1, (1 << 20) - 1, f) : 0;
-    bool too_big = text && n == (1 << 20) - 1 && fgetc(f) != EOF;
-    fclose(f);
-    if (!text)
-        return clg_fail(CLG_OUT_OF_HOST_MEMORY, "%s", path);
-    if (too_big) {
-        free(text);
-        return clg_fail(CLG_BAD_FILE, "%s: larger than 1 MiB, not a model spec", path);
-    }
-    text[n] = '\0';
-    if (strlen(text) != n) {
-        free(text);
-        return clg_fail(CLG_BAD_FILE, "%s: contains a NUL byte, not a text model spec", path);
-    }
-    clg_status s = clg_spec_parse(text, path, out);
+    char *text = NULL;
+    size_t n = 0;
+    clg_status s = clg_read_file(path, 1 << 20, &text, &n);
+    if (s == CLG_OK && strlen(text) != n)
+        s = clg_fail(CLG_BAD_FILE, "%s: contains a NUL byte, not a text model spec", path);
+    if (s == CLG_OK)
+        s = clg_spec_parse(text, path, out);
     free(text);
     return s;
 }

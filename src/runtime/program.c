@@ -31,50 +31,16 @@ const char *clg_kernel_family_name(size_t i)
     return i < clg_embedded_kernel_count ? clg_embedded_kernels[i].name : NULL;
 }
 
-static clg_status read_file(const char *path, char **out)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return clg_fail(CLG_NOT_FOUND, "cannot open kernel source %s: %s", path,
-                        strerror(errno));
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (cap - len < 4096) {
-            cap = cap ? cap * 2 : 16384;
-            char *grown = realloc(buf, cap);
-            if (!grown) {
-                free(buf);
-                fclose(f);
-                return clg_fail(CLG_OUT_OF_HOST_MEMORY, "reading %s", path);
-            }
-            buf = grown;
-        }
-        size_t n = fread(buf + len, 1, cap - len - 1, f);
-        len += n;
-        if (n == 0)
-            break;
-    }
-    bool failed = ferror(f);
-    fclose(f);
-    if (failed) {
-        free(buf);
-        return clg_fail(CLG_IO_ERROR, "reading kernel source %s failed", path);
-    }
-    buf[len] = '\0';
-    *out = buf;
-    return CLG_OK;
-}
-
 clg_status clg_kernel_source(const char *family, char **source)
 {
     const char *dir = getenv("CLGRAD_KERNEL_DIR");
     if (dir && *dir) {
         char path[4096];
         snprintf(path, sizeof path, "%s/%s.cl", dir, family);
-        clg_status s = read_file(path, source);
-        if (s != CLG_OK)
-            return clg_fail_prefix(s, "CLGRAD_KERNEL_DIR=%s", dir);
+        clg_status s = clg_read_file(path, (size_t)16 << 20, source, NULL);
+        if (s != CLG_OK) /* a family the directory lacks is "not found" */
+            return clg_fail_prefix(s == CLG_IO_ERROR ? CLG_NOT_FOUND : s,
+                                   "CLGRAD_KERNEL_DIR=%s", dir);
         return CLG_OK;
     }
     for (size_t i = 0; i < clg_embedded_kernel_count; i++) {

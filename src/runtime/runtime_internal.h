@@ -30,6 +30,12 @@ clg_status clg_fail_cl(cl_int err, const char *fmt, ...) CLG_PRINTF(2, 3);
 /* "CL_INVALID_VALUE" for -30; "CL_UNKNOWN_ERROR" for codes we do not know. */
 const char *clg_cl_error_name(cl_int err);
 
+/* ---- Files (file.c) ------------------------------------------------------ */
+
+/* Reads all of `path` (at most `limit` bytes) into a malloc'd buffer with a
+ * NUL after the *len bytes. Errors name the file. */
+clg_status clg_read_file(const char *path, size_t limit, char **data, size_t *len);
+
 /* ---- Devices (device.c) ------------------------------------------------- */
 
 /* The OpenCL handles of device `index`; the list must have been enumerated

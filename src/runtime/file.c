@@ -1,0 +1,48 @@
+/* Reading a whole file, for every reader that wants one. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime_internal.h"
+
+clg_status clg_read_file(const char *path, size_t limit, char **out, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return clg_fail(CLG_IO_ERROR, "%s: cannot open: %s", path, strerror(errno));
+    char *buf = NULL;
+    size_t n = 0, cap = 0;
+    clg_status s = CLG_OK;
+    for (;;) {
+        if (cap - n < 4096) {
+            cap = cap ? cap * 2 : 65536;
+            char *grown = cap <= limit + 4096 ? realloc(buf, cap) : NULL;
+            if (!grown) {
+                s = cap > limit + 4096
+                        ? clg_fail(CLG_BAD_FILE, "%s: larger than %zu bytes", path, limit)
+                        : clg_fail(CLG_OUT_OF_HOST_MEMORY, "%s: reading %zu bytes", path, cap);
+                break;
+            }
+            buf = grown;
+        }
+        size_t got = fread(buf + n, 1, cap - n - 1, f);
+        n += got;
+        if (got == 0)
+            break;
+    }
+    if (s == CLG_OK && ferror(f))
+        s = clg_fail(CLG_IO_ERROR, "%s: read error", path);
+    if (s == CLG_OK && n > limit)
+        s = clg_fail(CLG_BAD_FILE, "%s: larger than %zu bytes", path, limit);
+    fclose(f);
+    if (s != CLG_OK) {
+        free(buf);
+        return s;
+    }
+    buf[n] = '\0';
+    *out = buf;
+    if (len)
+        *len = n;
+    return CLG_OK;
+}
