@@ -32,31 +32,40 @@ __kernel void bn_stats(const int outer, const int C, const int inner,
     running_var[c] = (1.0f - momentum) * running_var[c] + momentum * unbiased;
 }
 
-__kernel void bn_apply(const int n, const int C, const int inner, const int affine,
+/* The element-wise kernels take one (o, c) plane of `inner` values per
+ * work-item: the channel is found once, not per element. */
+__kernel void bn_apply(const int planes, const int C, const int inner, const int affine,
                        __global const float *x, __global const float *stats,
                        __global const float *gamma, __global const float *beta,
                        __global float *y)
 {
-    const int i = get_global_id(0);
-    if (i >= n)
+    const int p = get_global_id(0);
+    if (p >= planes)
         return;
-    const int c = (i / inner) % C;
-    const float xhat = (x[i] - stats[c]) * stats[C + c];
-    y[i] = affine ? xhat * gamma[c] + beta[c] : xhat;
+    const int c = p % C;
+    const float mean = stats[c], scale = stats[C + c] * (affine ? gamma[c] : 1.0f);
+    const float shift = affine ? beta[c] : 0.0f;
+    const size_t base = (size_t)p * inner;
+    for (int i = 0; i < inner; i++)
+        y[base + i] = (x[base + i] - mean) * scale + shift;
 }
 
-__kernel void bn_eval(const int n, const int C, const int inner, const int affine,
+__kernel void bn_eval(const int planes, const int C, const int inner, const int affine,
                       const float eps, __global const float *x,
                       __global const float *running_mean,
                       __global const float *running_var, __global const float *gamma,
                       __global const float *beta, __global float *y)
 {
-    const int i = get_global_id(0);
-    if (i >= n)
+    const int p = get_global_id(0);
+    if (p >= planes)
         return;
-    const int c = (i / inner) % C;
-    const float xhat = (x[i] - running_mean[c]) / sqrt(running_var[c] + eps);
-    y[i] = affine ? xhat * gamma[c] + beta[c] : xhat;
+    const int c = p % C;
+    const float mean = running_mean[c];
+    const float scale = (affine ? gamma[c] : 1.0f) / sqrt(running_var[c] + eps);
+    const float shift = affine ? beta[c] : 0.0f;
+    const size_t base = (size_t)p * inner;
+    for (int i = 0; i < inner; i++)
+        y[base + i] = (x[base + i] - mean) * scale + shift;
 }
 
 /* Per channel: sum(dy), sum(dy * xhat) into sums, and the parameter
@@ -88,20 +97,23 @@ __kernel void bn_backward_reduce(const int outer, const int C, const int inner,
 }
 
 /* dx = gamma invstd / m (m dy - sum(dy) - xhat sum(dy xhat)), m = outer * inner. */
-__kernel void bn_backward_dx(const int n, const int C, const int inner, const int m,
+__kernel void bn_backward_dx(const int planes, const int C, const int inner, const int m,
                              const int affine, const int accumulate,
                              __global const float *x, __global const float *dy,
                              __global const float *stats, __global const float *sums,
                              __global const float *gamma, __global float *dx)
 {
-    const int i = get_global_id(0);
-    if (i >= n)
+    const int p = get_global_id(0);
+    if (p >= planes)
         return;
-    const int c = (i / inner) % C;
-    const float invstd = stats[C + c];
-    const float xhat = (x[i] - stats[c]) * invstd;
-    const float g = affine ? gamma[c] : 1.0f;
-    const float v = g * invstd / (float)m *
-                    ((float)m * dy[i] - sums[c] - xhat * sums[C + c]);
-    dx[i] = accumulate ? dx[i] + v : v;
+    const int c = p % C;
+    const float mean = stats[c], invstd = stats[C + c];
+    const float k = (affine ? gamma[c] : 1.0f) * invstd / (float)m;
+    const float sdy = sums[c], sdyx = sums[C + c];
+    const size_t base = (size_t)p * inner;
+    for (int i = 0; i < inner; i++) {
+        const float xhat = (x[base + i] - mean) * invstd;
+        const float v = k * ((float)m * dy[base + i] - sdy - xhat * sdyx);
+        dx[base + i] = accumulate ? dx[base + i] + v : v;
+    }
 }

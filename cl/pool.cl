@@ -44,6 +44,50 @@ __kernel void max_pool_forward(const int n, __global const float *x, __global fl
     argmax[i] = at;
 }
 
+/* Non-overlapping windows that tile the input exactly (K == S, no padding,
+ * H and W multiples of K; the host picks these kernels then): no bounds
+ * checks, and backward scatters each window's gradient to its own K x K
+ * inputs, which no other work-item writes. */
+__kernel void max_pool_forward_tiled(const int n, __global const float *x,
+                                     __global float *y, __global int *argmax)
+{
+    const int i = get_global_id(0);
+    if (i >= n)
+        return;
+    const int ow = i % OW, oh = (i / OW) % OH, plane = i / (OW * OH);
+    __global const float *xp = x + (size_t)plane * H * W + (oh * K) * W + ow * K;
+    float best = xp[0];
+    int at = 0;
+    for (int kh = 0; kh < K; kh++)
+        for (int kw = 0; kw < K; kw++) {
+            const float v = xp[kh * W + kw];
+            if (v > best || isnan(v)) {
+                best = v;
+                at = kh * W + kw;
+            }
+        }
+    y[i] = best;
+    argmax[i] = (oh * K) * W + ow * K + at;
+}
+
+__kernel void max_pool_backward_tiled(const int n, const int accumulate,
+                                      __global const float *dy, __global const int *argmax,
+                                      __global float *dx)
+{
+    const int i = get_global_id(0);
+    if (i >= n)
+        return;
+    const int ow = i % OW, oh = (i / OW) % OH, plane = i / (OW * OH);
+    const int corner = (oh * K) * W + ow * K;
+    __global float *dp = dx + (size_t)plane * H * W;
+    for (int kh = 0; kh < K; kh++)
+        for (int kw = 0; kw < K; kw++) {
+            const int at = corner + kh * W + kw;
+            const float v = at == argmax[i] ? dy[i] : 0.0f;
+            dp[at] = accumulate ? dp[at] + v : v;
+        }
+}
+
 /* The output windows that contain input row h: oh in [lo, hi]. */
 #define WINDOWS(h, lo, hi)                                                     \
     const int lo = (h) + PAD - K + 1 <= 0 ? 0 : ((h) + PAD - K + S) / S;      \

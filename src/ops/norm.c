@@ -20,16 +20,17 @@ static void bn_aux(const clg_tensor *t, size_t bytes[CLG_MAX_AUX])
 static clg_status bn_forward(clg_plan *p, clg_steps *s, clg_tensor *t, int batch,
                              bool training)
 {
-    size_t outer, inner, n = clg_numel_at(t, batch);
+    size_t outer, inner;
     int C;
     split(t, batch, &outer, &C, &inner);
     cl_mem x = clg_val(p, t->src[0]), rm = clg_val(p, t->src[1]),
            rv = clg_val(p, t->src[2]), stats = clg_aux(p, t, 0);
     cl_mem gamma = AFFINE(t) ? clg_val(p, t->src[3]) : stats;
     cl_mem beta = AFFINE(t) ? clg_val(p, t->src[4]) : stats;
+    size_t planes = outer * (size_t)C;
     if (!training)
-        return clg_rec_kernel(p, s, "norm", NULL, "bn_eval", n,
-                              CLG_ARGS(KINT(n), KINT(C), KINT(inner), KINT(AFFINE(t)),
+        return clg_rec_kernel(p, s, "norm", NULL, "bn_eval", planes,
+                              CLG_ARGS(KINT(planes), KINT(C), KINT(inner), KINT(AFFINE(t)),
                                        KFLOAT(t->params.f[1]), KMEM(x), KMEM(rm), KMEM(rv),
                                        KMEM(gamma), KMEM(beta), KMEM(clg_val(p, t))));
     clg_status st = clg_rec_kernel(
@@ -37,8 +38,8 @@ static clg_status bn_forward(clg_plan *p, clg_steps *s, clg_tensor *t, int batch
         CLG_ARGS(KINT(outer), KINT(C), KINT(inner), KFLOAT(t->params.f[0]),
                  KFLOAT(t->params.f[1]), KMEM(x), KMEM(stats), KMEM(rm), KMEM(rv)));
     if (st == CLG_OK)
-        st = clg_rec_kernel(p, s, "norm", NULL, "bn_apply", n,
-                            CLG_ARGS(KINT(n), KINT(C), KINT(inner), KINT(AFFINE(t)),
+        st = clg_rec_kernel(p, s, "norm", NULL, "bn_apply", planes,
+                            CLG_ARGS(KINT(planes), KINT(C), KINT(inner), KINT(AFFINE(t)),
                                      KMEM(x), KMEM(stats), KMEM(gamma), KMEM(beta),
                                      KMEM(clg_val(p, t))));
     return st;
@@ -47,7 +48,7 @@ static clg_status bn_forward(clg_plan *p, clg_steps *s, clg_tensor *t, int batch
 static clg_status bn_backward(clg_plan *p, clg_steps *s, clg_tensor *t, int batch,
                               const clg_grad_io *io)
 {
-    size_t outer, inner, n = clg_numel_at(t, batch);
+    size_t outer, inner;
     int C;
     split(t, batch, &outer, &C, &inner);
     cl_mem x = clg_val(p, t->src[0]), stats = clg_aux(p, t, 0), sums = clg_aux(p, t, 1);
@@ -61,8 +62,8 @@ static clg_status bn_backward(clg_plan *p, clg_steps *s, clg_tensor *t, int batc
                  KINT(want_b && io->accumulate[4]),
                  KMEM(want_b ? io->grad_src[4] : sums)));
     if (st == CLG_OK && io->grad_src[0])
-        st = clg_rec_kernel(p, s, "norm", NULL, "bn_backward_dx", n,
-                            CLG_ARGS(KINT(n), KINT(C), KINT(inner), KINT(outer * inner),
+        st = clg_rec_kernel(p, s, "norm", NULL, "bn_backward_dx", outer * (size_t)C,
+                            CLG_ARGS(KINT(outer * (size_t)C), KINT(C), KINT(inner), KINT(outer * inner),
                                      KINT(AFFINE(t)), KINT(io->accumulate[0]), KMEM(x),
                                      KMEM(io->grad_out), KMEM(stats), KMEM(sums),
                                      KMEM(gamma), KMEM(io->grad_src[0])));

@@ -17,6 +17,15 @@ static void max_aux(const clg_tensor *t, size_t bytes[CLG_MAX_AUX])
     bytes[0] = clg_tensor_numel(t) * 4;
 }
 
+/* Windows that tile the input exactly take the kernels without bounds checks. */
+static bool tiled(const clg_tensor *t)
+{
+    const clg_tensor *x = t->src[0];
+    int k = t->params.i[0];
+    return k == t->params.i[1] && t->params.i[2] == 0 && x->shape[2] % k == 0 &&
+           x->shape[3] % k == 0;
+}
+
 static clg_status max_forward(clg_plan *p, clg_steps *s, clg_tensor *t, int batch,
                               bool training)
 {
@@ -24,7 +33,8 @@ static clg_status max_forward(clg_plan *p, clg_steps *s, clg_tensor *t, int batc
     char opts[160];
     pool_options(t, opts, sizeof opts);
     size_t n = clg_numel_at(t, batch);
-    return clg_rec_kernel(p, s, "pool", opts, "max_pool_forward", n,
+    return clg_rec_kernel(p, s, "pool", opts,
+                          tiled(t) ? "max_pool_forward_tiled" : "max_pool_forward", n,
                           CLG_ARGS(KINT(n), KMEM(clg_val(p, t->src[0])),
                                    KMEM(clg_val(p, t)), KMEM(clg_aux(p, t, 0))));
 }
@@ -34,6 +44,12 @@ static clg_status max_backward(clg_plan *p, clg_steps *s, clg_tensor *t, int bat
 {
     char opts[160];
     pool_options(t, opts, sizeof opts);
+    if (tiled(t)) { /* one work-item per window */
+        size_t n = clg_numel_at(t, batch);
+        return clg_rec_kernel(p, s, "pool", opts, "max_pool_backward_tiled", n,
+                              CLG_ARGS(KINT(n), KINT(io->accumulate[0]), KMEM(io->grad_out),
+                                       KMEM(clg_aux(p, t, 0)), KMEM(io->grad_src[0])));
+    }
     size_t n = clg_numel_at(t->src[0], batch);
     return clg_rec_kernel(p, s, "pool", opts, "max_pool_backward", n,
                           CLG_ARGS(KINT(n), KINT(io->accumulate[0]), KMEM(io->grad_out),
