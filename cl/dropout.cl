@@ -21,8 +21,8 @@ static float4 uniform4(ulong seed, ulong step, uint block)
     return convert_float4(r >> 8) * (1.0f / 16777216.0f);
 }
 
-/* One work-item per block of four elements. Argument 4 (step) is set by the
- * plan at every run. */
+/* One work-item per block of four elements, as one float4 where the block is
+ * whole. Argument 4 (step) is set by the plan at every run. */
 __kernel void dropout_forward(const int n, const float p, const float scale,
                               const ulong seed, const ulong step,
                               __global const float *x, __global float *y)
@@ -31,8 +31,13 @@ __kernel void dropout_forward(const int n, const float p, const float scale,
     if (i >= n)
         return;
     const float4 u = uniform4(seed, step, (uint)block);
+    if (i + 4 <= n) {
+        const int4 keep = isgreaterequal(u, (float4)(p));
+        vstore4(select((float4)(0.0f), vload4(block, x) * scale, keep), block, y);
+        return;
+    }
     const float keep[4] = {u.x, u.y, u.z, u.w};
-    for (int k = 0; k < 4 && i + k < n; k++)
+    for (int k = 0; i + k < n; k++)
         y[i + k] = keep[k] >= p ? x[i + k] * scale : 0.0f;
 }
 
@@ -44,8 +49,16 @@ __kernel void dropout_backward(const int n, const float p, const float scale,
     if (i >= n)
         return;
     const float4 u = uniform4(seed, step, (uint)block);
+    if (i + 4 <= n) {
+        const int4 keep = isgreaterequal(u, (float4)(p));
+        float4 v = select((float4)(0.0f), vload4(block, dy) * scale, keep);
+        if (accumulate)
+            v += vload4(block, dx);
+        vstore4(v, block, dx);
+        return;
+    }
     const float keep[4] = {u.x, u.y, u.z, u.w};
-    for (int k = 0; k < 4 && i + k < n; k++) {
+    for (int k = 0; i + k < n; k++) {
         const float v = keep[k] >= p ? dy[i + k] * scale : 0.0f;
         dx[i + k] = accumulate ? dx[i + k] + v : v;
     }
