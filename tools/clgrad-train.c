@@ -663,8 +663,23 @@ static void write_plot(const run *r)
                 double y = T + (hi - v) / (hi - lo) * PH;
                 fprintf(f, "%.1f,%.1f ", x, y);
             }
-            fprintf(f, "\"/>\n<text x=\"%d\" y=\"%d\" fill=\"%s\">%s</text>\n",
-                    x0 + PW - 90, T + 16 + 14 * k, colors[k], k ? "validation" : "training");
+            fprintf(f, "\"/>\n");
+            for (int i = 0; i < r->nhistory; i++) { /* a dot per epoch */
+                const clg_epoch_info *e = &r->history[i];
+                double v = k ? (chart ? e->val_accuracy : e->val_loss)
+                             : (chart ? e->train_accuracy : e->train_loss);
+                if (isfinite(v))
+                    fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\" fill=\"%s\"/>\n",
+                            x0 + (r->nhistory > 1 ? (double)i / (r->nhistory - 1) : 0.5) * PW,
+                            T + (hi - v) / (hi - lo) * PH, colors[k]);
+            }
+            bool any = false; /* a legend entry only for a line that exists */
+            for (int i = 0; i < r->nhistory; i++)
+                any |= isfinite(k ? r->history[i].val_loss : r->history[i].train_loss);
+            if (any)
+                fprintf(f, "<text x=\"%d\" y=\"%d\" fill=\"%s\">%s</text>\n",
+                        x0 + PW / 2 - 70 + 90 * k, T + PH + 16, colors[k],
+                        k ? "validation" : "training");
         }
     }
     fprintf(f, "</svg>\n");
