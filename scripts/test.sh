@@ -1,6 +1,7 @@
-#!/bin/sh
-# Configures build-tests (once), builds, and runs the whole test suite.
-set -eu
+#!/bin/bash
+# Configures build-tests (once), builds, and runs the whole test suite; ends
+# with one line "tests: N passed, M failed".
+set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -d build-tests/meson-private ]; then
     meson setup --reconfigure build-tests >/dev/null
@@ -8,4 +9,10 @@ else
     meson setup build-tests >/dev/null
 fi
 meson compile -C build-tests
-meson test -C build-tests --print-errorlogs "$@"
+status=0
+meson test -C build-tests --print-errorlogs "$@" | tee build-tests/test-summary.txt || status=$?
+passed=$(awk '/^Ok:/ {print $2}' build-tests/test-summary.txt)
+failed=$(awk '/^(Fail|Timeout|Unexpected Pass):/ {n += $NF} END {print n + 0}' \
+    build-tests/test-summary.txt)
+echo "tests: ${passed:-0} passed, ${failed} failed"
+exit "$status"
