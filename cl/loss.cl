@@ -9,6 +9,18 @@
 #define LOSS LOSS_MSE
 #endif
 
+/* The row's maximum and the sum of exp(x - max): softmax = exp(x - m) / sum. */
+static void softmax_terms(__global const float *x, const int C, float *m, float *sum)
+{
+    float mx = -INFINITY, s = 0.0f;
+    for (int c = 0; c < C; c++)
+        mx = fmax(mx, x[c]);
+    for (int c = 0; c < C; c++)
+        s += exp(x[c] - mx);
+    *m = mx;
+    *sum = s;
+}
+
 /* Softmax cross-entropy with label smoothing eps, PyTorch's definition:
  * (1 - eps) * nll(label) + eps * mean over c of -log softmax(x)[c]. */
 __kernel void ce_forward(const int N, const int C, const float eps,
@@ -19,15 +31,11 @@ __kernel void ce_forward(const int N, const int C, const float eps,
     if (b >= N)
         return;
     __global const float *x = logits + (size_t)b * C;
-    float m = -INFINITY, mean = 0.0f;
-    for (int c = 0; c < C; c++) {
-        m = fmax(m, x[c]);
-        mean += x[c];
-    }
-    mean /= (float)C;
-    float sum = 0.0f;
+    float m, sum, mean = 0.0f;
+    softmax_terms(x, C, &m, &sum);
     for (int c = 0; c < C; c++)
-        sum += exp(x[c] - m);
+        mean += x[c];
+    mean /= (float)C;
     const float lse = m + log(sum);
     const int label = labels[b];
     const float nll = label >= 0 && label < C ? lse - x[label] : NAN;
@@ -45,12 +53,8 @@ __kernel void ce_backward(const int N, const int C, const float eps, const float
     __global const float *x = logits + (size_t)b * C;
     __global float *dx = dlogits + (size_t)b * C;
     const float g = dloss[0] * scale;
-    float m = -INFINITY;
-    for (int c = 0; c < C; c++)
-        m = fmax(m, x[c]);
-    float sum = 0.0f;
-    for (int c = 0; c < C; c++)
-        sum += exp(x[c] - m);
+    float m, sum;
+    softmax_terms(x, C, &m, &sum);
     const int label = labels[b];
     for (int c = 0; c < C; c++) {
         const float target = (c == label ? 1.0f - eps : 0.0f) + eps / (float)C;
