@@ -6,7 +6,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define TRY(call) if ((call) != CLG_OK) { fprintf(stderr, "%s\n", clg_last_error()); return 1; }
+#define TRY(call)                                                                      \
+    if ((call) != CLG_OK) {                                                            \
+        fprintf(stderr, "%s\n", clg_last_error());                                     \
+        return 1;                                                                      \
+    }
 
 static bool show(const clg_epoch_info *e, void *user)
 {
@@ -42,8 +46,8 @@ int main(int argc, char **argv)
     mo.input_dtype = CLG_INT32;
     clg_model *m;
     TRY(clg_model_create(ctx, &mo, 1, &T, &m));
-    clg_layer layers[] = {CLG_EMBEDDING(V, 24), CLG_FLATTEN(), CLG_LINEAR(256), CLG_RELU(),
-                          CLG_LINEAR(V)};
+    clg_layer layers[] = {CLG_EMBEDDING(V, 24), CLG_FLATTEN(), CLG_LINEAR(256),
+                          CLG_RELU(), CLG_LINEAR(V)};
     for (int i = 0; i < 5; i++)
         TRY(clg_model_add(m, layers[i]));
     TRY(clg_model_compile(m, CLG_LOSS_CROSS_ENTROPY, 0.0f));

@@ -2,7 +2,11 @@
 #include <clgrad.h>
 #include <stdio.h>
 
-#define TRY(call) if ((call) != CLG_OK) { fprintf(stderr, "%s\n", clg_last_error()); return 1; }
+#define TRY(call)                                                                      \
+    if ((call) != CLG_OK) {                                                            \
+        fprintf(stderr, "%s\n", clg_last_error());                                     \
+        return 1;                                                                      \
+    }
 
 int main(void)
 {
@@ -14,11 +18,11 @@ int main(void)
     TRY(clg_dataset_fashion_mnist(NULL, true, &train));
     TRY(clg_dataset_fashion_mnist(NULL, false, &test));
 
-    clg_model_opts mo = CLG_MODEL_DEFAULTS;          /* batch 64, PyTorch init */
+    clg_model_opts mo = CLG_MODEL_DEFAULTS; /* batch 64, PyTorch init */
     clg_model *model;
     TRY(clg_model_create(ctx, &mo, 3, (int[]){1, 28, 28}, &model));
-    clg_layer layers[] = {CLG_FLATTEN(), CLG_LINEAR(256), CLG_RELU(),
-                          CLG_LINEAR(128), CLG_RELU(), CLG_LINEAR(10)};
+    clg_layer layers[] = {CLG_FLATTEN(),   CLG_LINEAR(256), CLG_RELU(),
+                          CLG_LINEAR(128), CLG_RELU(),      CLG_LINEAR(10)};
     for (int i = 0; i < 6; i++)
         TRY(clg_model_add(model, layers[i]));
     TRY(clg_model_compile(model, CLG_LOSS_CROSS_ENTROPY, 0.0f));
@@ -27,15 +31,16 @@ int main(void)
     oo.type = CLG_OPTIM_ADAM, oo.lr = 1e-3f;
     clg_optimizer *opt;
     TRY(clg_optim_create(clg_model_plan(model), &oo, &opt));
-    clg_loader_opts lo = CLG_LOADER_DEFAULTS;        /* 64, shuffled */
+    clg_loader_opts lo = CLG_LOADER_DEFAULTS; /* 64, shuffled */
     clg_loader *loader;
     TRY(clg_loader_create(train, &lo, &loader));
 
-    clg_fit_opts fo = CLG_FIT_DEFAULTS;              /* 10 epochs */
+    clg_fit_opts fo = CLG_FIT_DEFAULTS; /* 10 epochs */
     clg_fit_report fit;
     TRY(clg_fit(model, opt, loader, NULL, &fo, &fit));
     clg_eval_report r;
     TRY(clg_evaluate(model, test, &r));
-    printf("test loss %.4f, accuracy %.4f after %d epochs\n", r.loss, r.accuracy, fit.epochs);
+    printf("test loss %.4f, accuracy %.4f after %d epochs\n", r.loss, r.accuracy,
+           fit.epochs);
     return 0;
 }

@@ -11,7 +11,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     opts[2].header = 0, opts[2].label_index = -2, opts[2].delimiter = ';';
     for (int k = 0; k < 3; k++) {
         clg_dataset *d = NULL;
-        if (clg_dataset_from_csv_text((const char *)data, size, "fuzz", &opts[k], &d) == CLG_OK) {
+        if (clg_dataset_from_csv_text((const char *)data, size, "fuzz", &opts[k], &d) ==
+            CLG_OK) {
             volatile float sum = 0;
             for (size_t i = 0; i < (size_t)d->count * d->sample; i++)
                 sum += d->x[i];

@@ -11,9 +11,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         /* A parsed file's data must be all there. */
         volatile unsigned char sum = 0;
         const unsigned char *p = idx->data;
-        size_t bytes = idx->count * (idx->type == CLG_IDX_F64 ? 8
-                                     : idx->type == CLG_IDX_I32 || idx->type == CLG_IDX_F32 ? 4
-                                     : idx->type == CLG_IDX_I16 ? 2 : 1);
+        size_t bytes =
+            idx->count * (idx->type == CLG_IDX_F64                               ? 8
+                          : idx->type == CLG_IDX_I32 || idx->type == CLG_IDX_F32 ? 4
+                          : idx->type == CLG_IDX_I16                             ? 2
+                                                                                 : 1);
         for (size_t i = 0; i < bytes; i++)
             sum ^= p[i];
         clg_idx_free(idx);

@@ -19,15 +19,15 @@
 #ifndef CLGRAD_H
 #define CLGRAD_H
 
-#include "clgrad/ops.h"
-#include "clgrad/graph.h"
-#include "clgrad/optim.h"
-#include "clgrad/nn.h"
 #include "clgrad/data.h"
-#include "clgrad/train.h"
+#include "clgrad/graph.h"
 #include "clgrad/io.h"
+#include "clgrad/nn.h"
+#include "clgrad/ops.h"
+#include "clgrad/optim.h"
 #include "clgrad/runtime.h"
 #include "clgrad/status.h"
+#include "clgrad/train.h"
 #include "clgrad/version.h"
 
 #endif

@@ -12,7 +12,8 @@ size_t ref_numel(const ref_tensor *t)
     return n;
 }
 
-void ref_linear(const ref_tensor *x, const ref_tensor *w, const ref_tensor *b, double *y)
+void ref_linear(const ref_tensor *x, const ref_tensor *w, const ref_tensor *b,
+                double *y)
 {
     int in = w->shape[1], out = w->shape[0];
     size_t rows = ref_numel(x) / (size_t)in;
@@ -50,8 +51,8 @@ void ref_conv2d(const ref_tensor *x, const ref_tensor *w, const ref_tensor *b,
                 }
 }
 
-void ref_pool(const ref_tensor *x, int k, int s, int pad, int is_max, const ref_tensor *y,
-              double *out)
+void ref_pool(const ref_tensor *x, int k, int s, int pad, int is_max,
+              const ref_tensor *y, double *out)
 {
     int planes = x->shape[0] * x->shape[1], H = x->shape[2], W = x->shape[3];
     int OH = y->shape[2], OW = y->shape[3];
@@ -106,13 +107,27 @@ void ref_unary(int act, double a, const ref_tensor *x, double *y)
     for (size_t i = 0; i < ref_numel(x); i++) {
         double v = x->v[i];
         switch (act) {
-        case 1: y[i] = v > 0 ? v : 0; break;
-        case 2: y[i] = v > 0 ? v : a * v; break;
-        case 3: y[i] = v > 0 ? v : a * (exp(v) - 1); break;
-        case 4: y[i] = 0.5 * v * (1 + erf(v / sqrt(2.0))); break;
-        case 5: y[i] = 1 / (1 + exp(-v)); break;
-        case 6: y[i] = tanh(v); break;
-        default: y[i] = a * v; break;
+        case 1:
+            y[i] = v > 0 ? v : 0;
+            break;
+        case 2:
+            y[i] = v > 0 ? v : a * v;
+            break;
+        case 3:
+            y[i] = v > 0 ? v : a * (exp(v) - 1);
+            break;
+        case 4:
+            y[i] = 0.5 * v * (1 + erf(v / sqrt(2.0)));
+            break;
+        case 5:
+            y[i] = 1 / (1 + exp(-v));
+            break;
+        case 6:
+            y[i] = tanh(v);
+            break;
+        default:
+            y[i] = a * v;
+            break;
         }
     }
 }
@@ -150,7 +165,9 @@ void ref_binary(int op, const ref_tensor *a, const ref_tensor *b, double *y)
                     int j0 = bd[0] == 1 ? 0 : i0, j1 = bd[1] == 1 ? 0 : i1;
                     int j2 = bd[2] == 1 ? 0 : i2, j3 = bd[3] == 1 ? 0 : i3;
                     double bv = b->v[((j0 * bd[1] + j1) * bd[2] + j2) * bd[3] + j3];
-                    y[i] = op == 1 ? a->v[i] + bv : op == 2 ? a->v[i] - bv : a->v[i] * bv;
+                    y[i] = op == 1   ? a->v[i] + bv
+                           : op == 2 ? a->v[i] - bv
+                                     : a->v[i] * bv;
                 }
 }
 
@@ -197,7 +214,8 @@ double ref_cross_entropy(const ref_tensor *logits, const double *labels, double 
     return mean ? total / N : total;
 }
 
-double ref_pointwise_loss(int kind, const ref_tensor *pred, const double *target, int mean)
+double ref_pointwise_loss(int kind, const ref_tensor *pred, const double *target,
+                          int mean)
 {
     size_t n = ref_numel(pred);
     double total = 0;

@@ -33,6 +33,7 @@ double ref_pointwise_loss(int kind, const ref_tensor *pred, const double *target
                           int mean);
 void ref_embedding(const ref_tensor *ids, const ref_tensor *w, double *y);
 void ref_concat(int count, const ref_tensor *const *src, double *y);
-void ref_dropout(const ref_tensor *x, double p, uint64_t seed, uint64_t step, double *y);
+void ref_dropout(const ref_tensor *x, double p, uint64_t seed, uint64_t step,
+                 double *y);
 
 #endif

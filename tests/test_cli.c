@@ -3,10 +3,10 @@
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
-#include <sys/stat.h>
 #include <stdlib.h>
-#include <time.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "test_util.h"
@@ -32,7 +32,8 @@ static void train(const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(args, sizeof args, fmt, ap);
     va_end(ap);
-    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s 2>&1", dir, getenv("CLGRAD_TRAIN_BIN"), args);
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s 2>&1", dir,
+             getenv("CLGRAD_TRAIN_BIN"), args);
     FILE *p = popen(cmd, "r");
     assert_non_null(p);
     size_t n = fread(out, 1, sizeof out - 1, p);
@@ -41,10 +42,10 @@ static void train(const char *fmt, ...)
     status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-#define EXPECT(code)                                                                    \
-    do {                                                                                \
-        if (status != (code))                                                           \
-            fail_msg("expected exit %d, got %d:\n%s", code, status, out);               \
+#define EXPECT(code)                                                                   \
+    do {                                                                               \
+        if (status != (code))                                                          \
+            fail_msg("expected exit %d, got %d:\n%s", code, status, out);              \
     } while (0)
 
 static void write_file(const char *name, const void *data, size_t len)
@@ -60,8 +61,9 @@ static void write_dataset(const char *prefix, int n, int classes, uint32_t seed)
 {
     size_t len = 16 + (size_t)n * 64;
     unsigned char *img = malloc(len), lab[8 + 4096];
-    unsigned char head[16] = {0, 0, 8, 3, 0, 0, (unsigned char)(n >> 8), (unsigned char)n,
-                              0, 0, 0, 8, 0, 0, 0, 8};
+    unsigned char head[16] = {
+        0, 0, 8, 3, 0, 0, (unsigned char)(n >> 8), (unsigned char)n, 0, 0,
+        0, 8, 0, 0, 0, 8};
     memcpy(img, head, 16);
     unsigned char lh[8] = {0, 0, 8, 1, 0, 0, (unsigned char)(n >> 8), (unsigned char)n};
     memcpy(lab, lh, 8);
@@ -70,7 +72,9 @@ static void write_dataset(const char *prefix, int n, int classes, uint32_t seed)
         lab[8 + i] = (unsigned char)c;
         for (int k = 0; k < 64; k++) {
             float v = (k / 8 == 2 * c ? 200.0f : 20.0f) + 30.0f * test_random(&seed);
-            img[16 + (size_t)i * 64 + k] = (unsigned char)(v < 0 ? 0 : v > 255 ? 255 : v);
+            img[16 + (size_t)i * 64 + k] = (unsigned char)(v < 0     ? 0
+                                                           : v > 255 ? 255
+                                                                     : v);
         }
     }
     char name[128];
@@ -81,9 +85,11 @@ static void write_dataset(const char *prefix, int n, int classes, uint32_t seed)
     free(img);
 }
 
-static const char *MLP = "input 1 8 8\nflatten\nlinear 16\nrelu\ndropout 0.2\nlinear 4\n";
-static const char *CNN = "input 1 8 8\nconv2d 4 3 padding=1 bias=false\nbatchnorm2d\nrelu\n"
-                         "maxpool2d 2\nflatten\nlinear 4\n";
+static const char *MLP =
+    "input 1 8 8\nflatten\nlinear 16\nrelu\ndropout 0.2\nlinear 4\n";
+static const char *CNN =
+    "input 1 8 8\nconv2d 4 3 padding=1 bias=false\nbatchnorm2d\nrelu\n"
+    "maxpool2d 2\nflatten\nlinear 4\n";
 
 static int setup(void **state)
 {
@@ -154,7 +160,8 @@ static void test_bad_usage_exits_2_with_one_clear_line(void **state)
         const char *args, *message;
     } cases[] = {
         {"mlp.spec --data data --frobnicate", "unknown option '--frobnicate'"},
-        {"mlp.spec --data data --epochs zero", "--epochs: 'zero' is not a whole number"},
+        {"mlp.spec --data data --epochs zero",
+         "--epochs: 'zero' is not a whole number"},
         {"mlp.spec --data data --lr -1", "--lr: '-1' is not a number"},
         {"mlp.spec --data data --optimizer lion", "--optimizer: unknown value 'lion'"},
         {"mlp.spec --data data --schedule wavy", "--schedule: unknown value 'wavy'"},
@@ -185,19 +192,23 @@ static void test_spec_errors_name_file_and_line(void **state)
         const char *text, *message;
     } cases[] = {
         {"input 1 8 8\nflatten\nlinaer 4\n", "bad.spec:3: unknown layer 'linaer'"},
-        {"input 1 8 8\nconv2d 4 3 pading=1\n", "bad.spec:2: conv2d: unknown option 'pading' "
-                                               "(options: stride, padding, dilation, bias)"},
-        {"input 1 8 8\nconv2d four 3\n", "bad.spec:2: conv2d: 'four' is not a valid out_channels"},
+        {"input 1 8 8\nconv2d 4 3 pading=1\n",
+         "bad.spec:2: conv2d: unknown option 'pading' "
+         "(options: stride, padding, dilation, bias)"},
+        {"input 1 8 8\nconv2d four 3\n",
+         "bad.spec:2: conv2d: 'four' is not a valid out_channels"},
         {"input 1 8 8\nconv2d 4\n", "bad.spec:2: conv2d: missing kernel"},
         {"flatten\nlinear 4\n", "bad.spec:1: the first line must be the input"},
         {"input 1 8 8\nresidual\nrelu\n", "bad.spec:2: residual block is never closed"},
         {"input 1 8 8\nend\n", "bad.spec:2: end without a residual block"},
         {"# only a comment\n", "no input line"},
-        {"input 1 8 8\nlinear 4 bias=maybe\n", "bad.spec:2: linear: bad value 'maybe' for bias"},
+        {"input 1 8 8\nlinear 4 bias=maybe\n",
+         "bad.spec:2: linear: bad value 'maybe' for bias"},
         /* fits the syntax, not the data: 8 channels expected, 1 given */
         {"input 1 8 8\nflatten\nconv2d 4 3\n", "bad.spec:3: layer 1 (conv2d)"},
-        {"input 3 8 8\nflatten\nlinear 4\n", "the data's samples are [1,8,8], the model's "
-                                             "input is [3,8,8]"},
+        {"input 3 8 8\nflatten\nlinear 4\n",
+         "the data's samples are [1,8,8], the model's "
+         "input is [3,8,8]"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         write_file("bad.spec", cases[i].text, strlen(cases[i].text));
@@ -212,17 +223,23 @@ static void test_every_flag_group_runs(void **state)
 {
     (void)state;
     const char *groups[] = {
-        "--optimizer sgd --lr 0.05 --momentum 0.9 --nesterov --weight-decay 1e-4 --schedule step "
+        "--optimizer sgd --lr 0.05 --momentum 0.9 --nesterov --weight-decay 1e-4 "
+        "--schedule step "
         "--step-size 1 --gamma 0.5",
         "--optimizer adamw --lr 0.01 --weight-decay 0.05 --betas 0.8,0.99 --eps 1e-7 "
         "--clip-norm 1 --schedule cosine --warmup 1 --no-decay-bias",
-        "--optimizer rmsprop --lr 0.005 --alpha 0.9 --centered --momentum 0.5 --clip-value 0.5 "
+        "--optimizer rmsprop --lr 0.005 --alpha 0.9 --centered --momentum 0.5 "
+        "--clip-value 0.5 "
         "--schedule multistep --milestones 1,2",
-        "--optimizer adagrad --lr 0.1 --l1 1e-5 --schedule exp --gamma 0.9 --label-smoothing 0.1",
-        "--optimizer adam --lr 0.01 --schedule onecycle --max-lr 0.02 --no-shuffle --seed 7",
-        "--optimizer adam --lr 0.01 --schedule plateau --patience 0 --factor 0.5 --val-split 0.2 "
+        "--optimizer adagrad --lr 0.1 --l1 1e-5 --schedule exp --gamma 0.9 "
+        "--label-smoothing 0.1",
+        "--optimizer adam --lr 0.01 --schedule onecycle --max-lr 0.02 --no-shuffle "
+        "--seed 7",
+        "--optimizer adam --lr 0.01 --schedule plateau --patience 0 --factor 0.5 "
+        "--val-split 0.2 "
         "--early-stop 2 --normalize 0.2,0.3",
-        "--augment flip,crop=1,rotate=5,noise=0.02,cutout=2 --normalize none --steps 10",
+        "--augment flip,crop=1,rotate=5,noise=0.02,cutout=2 --normalize none --steps "
+        "10",
         "--init xavier_uniform --loss cross_entropy --batch-size 50 --quiet",
     };
     for (size_t i = 0; i < sizeof groups / sizeof *groups; i++) {
@@ -287,16 +304,19 @@ static void test_checkpoint_round_trip_and_evaluate(void **state)
 static void test_resume_matches_an_uninterrupted_run(void **state)
 {
     (void)state;
-    const char *flags = "--data data --batch-size 32 --optimizer adam --lr 0.01 --seed 3 "
-                        "--schedule step --step-size 1 --gamma 0.5 --quiet";
+    const char *flags =
+        "--data data --batch-size 32 --optimizer adam --lr 0.01 --seed 3 "
+        "--schedule step --step-size 1 --gamma 0.5 --quiet";
     train("mlp.spec %s --epochs 2 --save full.safetensors --log full.csv", flags);
     EXPECT(0);
     train("mlp.spec %s --epochs 1 --save half.safetensors --log half.csv", flags);
     EXPECT(0);
-    train("%s --epochs 2 --resume half.safetensors --save resumed.safetensors --log half.csv",
+    train("%s --epochs 2 --resume half.safetensors --save resumed.safetensors --log "
+          "half.csv",
           flags);
     EXPECT(0);
-    const char *names[] = {"1.weight", "1.bias", "4.weight", "4.bias", "optim.1.weight.exp_avg"};
+    const char *names[] = {"1.weight", "1.bias", "4.weight", "4.bias",
+                           "optim.1.weight.exp_avg"};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
         size_t a, b;
         float *x = tensor("full.safetensors", names[i], &a);
@@ -316,7 +336,8 @@ static void test_resume_matches_an_uninterrupted_run(void **state)
     fgets(half[0], 256, f), fgets(half[1], 256, f);
     fclose(f);
     for (int e = 0; e < 2; e++) /* all but the timing columns */
-        assert_memory_equal(full[e], half[e], (size_t)(strstr(full[e], ",") - full[e]) + 40);
+        assert_memory_equal(full[e], half[e],
+                            (size_t)(strstr(full[e], ",") - full[e]) + 40);
 }
 
 static void test_pytorch_state_dict_loads_and_predicts_like_pytorch(void **state)
@@ -365,9 +386,9 @@ static void test_kill_during_saves_leaves_a_whole_checkpoint(void **state)
             snprintf(data, sizeof data, "%s/data", dir);
             freopen("/dev/null", "w", stdout);
             freopen("/dev/null", "w", stderr);
-            execl(getenv("CLGRAD_TRAIN_BIN"), "clgrad-train", spec, "--data", data, "--epochs",
-                  "100000", "--batch-size", "100", "--checkpoint-dir", ckdir, "--quiet",
-                  (char *)NULL);
+            execl(getenv("CLGRAD_TRAIN_BIN"), "clgrad-train", spec, "--data", data,
+                  "--epochs", "100000", "--batch-size", "100", "--checkpoint-dir",
+                  ckdir, "--quiet", (char *)NULL);
             _exit(127);
         }
         /* Wait for the first save of this run (kernels may still be compiling). */
@@ -394,10 +415,12 @@ static void test_freeze_and_replace_head(void **state)
     /* Train on 4 classes, then fine-tune only the head on a 3-class task. */
     train("cnn.spec --data data --epochs 2 --save base.safetensors --quiet");
     EXPECT(0);
-    train("cnn.spec --data three --init-from base.safetensors --replace-head 3 --freeze 5 "
+    train("cnn.spec --data three --init-from base.safetensors --replace-head 3 "
+          "--freeze 5 "
           "--epochs 2 --save tuned.safetensors");
     EXPECT(0);
-    assert_contains(out, "base.safetensors: loaded 5 tensors, skipped 2, left 2 at initialisation");
+    assert_contains(
+        out, "base.safetensors: loaded 5 tensors, skipped 2, left 2 at initialisation");
     assert_contains(out, "shape or dtype differs (left at initialisation): 5.weight");
     assert_contains(out, "trainable 195, frozen 44"); /* 3 x 64 + 3 trainable */
     size_t a, b;
@@ -415,7 +438,8 @@ static void test_freeze_and_replace_head(void **state)
     EXPECT(2);
     assert_contains(out, "no trainable parameters");
     /* A few examples of some classes, relabelled from 0. */
-    train("cnn.spec --data data --classes 2-3 --train-samples 10 --batch-size 8 --epochs 2");
+    train("cnn.spec --data data --classes 2-3 --train-samples 10 --batch-size 8 "
+          "--epochs 2");
     EXPECT(0);
     assert_contains(out, "(50 samples)");
     assert_contains(out, "epoch 2/2");

@@ -88,7 +88,8 @@ static void test_idx_reads_plain_and_gzip(void **state)
 static void test_idx_reads_float32_big_endian(void **state)
 {
     (void)state;
-    unsigned char buf[8 + 8] = {0, 0, 0x0D, 1, 0, 0, 0, 2, 0x3f, 0x80, 0, 0, 0xc0, 0x40, 0, 0};
+    unsigned char buf[8 + 8] = {0,    0,    0x0D, 1, 0,    0,    0, 2,
+                                0x3f, 0x80, 0,    0, 0xc0, 0x40, 0, 0};
     const char *p = path_of("f.idx");
     write_bytes(p, buf, sizeof buf, false);
     clg_idx *idx;
@@ -115,8 +116,9 @@ static void test_idx_rejects_bad_files(void **state)
     (void)state;
     static unsigned char buf[4096];
     size_t len = idx_u8(buf, 5, 4, 3);
-    expect_bad(buf, len - 1, false, "truncated", "truncated: the header promises 60 bytes of "
-                                                 "data from byte 16, the file ends at byte 75");
+    expect_bad(buf, len - 1, false, "truncated",
+               "truncated: the header promises 60 bytes of "
+               "data from byte 16, the file ends at byte 75");
     buf[len] = 9;
     expect_bad(buf, len + 1, false, "long", "1 bytes after the data end at byte 76");
     expect_bad(buf, 10, false, "short-header", "truncated header");
@@ -131,8 +133,8 @@ static void test_idx_rejects_bad_files(void **state)
     memcpy(bad, buf, 16);
     bad[3] = 0;
     expect_bad(bad, 16, false, "ndim", "byte 3: 0 dimensions");
-    unsigned char huge[16] = {0, 0, 0x0D, 3, 0x7f, 0xff, 0xff, 0xff, 0x7f, 0xff, 0xff, 0xff,
-                              0, 0, 0, 2};
+    unsigned char huge[16] = {0,    0,    0x0D, 3,    0x7f, 0xff, 0xff, 0xff,
+                              0x7f, 0xff, 0xff, 0xff, 0,    0,    0,    2};
     expect_bad(huge, 16, false, "overflow", "the dimensions multiply past");
     /* A gzip stream cut short, and one with its middle scrambled. */
     const char *p = path_of("good.gz");
@@ -159,7 +161,8 @@ static void test_dataset_checks_image_and_label_counts(void **state)
     len = idx_u8(buf, 4, 0, 0);
     write_bytes(path_of("lab4"), buf, len, false);
     clg_dataset *d = (clg_dataset *)1;
-    assert_int_equal(clg_dataset_from_idx(path_of("img"), path_of("lab4"), &d), CLG_BAD_FILE);
+    assert_int_equal(clg_dataset_from_idx(path_of("img"), path_of("lab4"), &d),
+                     CLG_BAD_FILE);
     assert_null(d);
     assert_contains(clg_last_error(), "has 5 images but");
     assert_contains(clg_last_error(), "has 4 labels");
@@ -179,7 +182,8 @@ static void test_dataset_checks_image_and_label_counts(void **state)
 static void test_fashion_mnist_from_the_debian_package(void **state)
 {
     (void)state;
-    if (access("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz", R_OK) != 0)
+    if (access("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz", R_OK) !=
+        0)
         skip();
     clg_dataset *d;
     assert_ok(clg_dataset_fashion_mnist(NULL, false, &d));
@@ -196,8 +200,10 @@ static void test_fashion_mnist_from_the_debian_package(void **state)
         assert_int_equal(per_class[c], 1000);
     assert_true(lo == 0.0f && hi == 1.0f);
     clg_dataset_free(d);
-    assert_int_equal(clg_dataset_fashion_mnist("/nonexistent", true, &d), CLG_NOT_FOUND);
-    assert_contains(clg_last_error(), "no train-images-idx3-ubyte[.gz] in /nonexistent");
+    assert_int_equal(clg_dataset_fashion_mnist("/nonexistent", true, &d),
+                     CLG_NOT_FOUND);
+    assert_contains(clg_last_error(),
+                    "no train-images-idx3-ubyte[.gz] in /nonexistent");
 }
 
 static clg_dataset *counting(int n, int C, int H, int W)
@@ -233,7 +239,8 @@ static void test_split_is_seeded_and_disjoint(void **state)
         assert_true(seen[i]);
     clg_dataset *v;
     assert_int_equal(clg_dataset_split(a, 1.5f, 0, &v), CLG_INVALID_ARGUMENT);
-    clg_dataset_free(a), clg_dataset_free(b), clg_dataset_free(va), clg_dataset_free(vb);
+    clg_dataset_free(a), clg_dataset_free(b), clg_dataset_free(va),
+        clg_dataset_free(vb);
 }
 
 static void test_stats_and_normalize_per_channel(void **state)
@@ -359,7 +366,8 @@ static void test_transforms_on_tiny_images(void **state)
             for (int y = 0; y < 5; y++)
                 for (int x = 0; x < 5; x++) {
                     int sy = y - dy, sx = x - dx;
-                    float want = sy >= 0 && sy < 5 && sx >= 0 && sx < 5 ? big[sy * 5 + sx] : 0;
+                    float want =
+                        sy >= 0 && sy < 5 && sx >= 0 && sx < 5 ? big[sy * 5 + sx] : 0;
                     ok &= shifted[y * 5 + x] == want;
                 }
             matched = ok;

@@ -29,8 +29,9 @@ static void test_conv_channel_mismatch_names_both_shapes(void **state)
     clg_tensor *w = clg_parameter(g, "w", 4, (int[]){32, 16, 3, 3});
     assert_null(clg_conv2d(g, x, w, NULL, NULL));
     assert_int_equal(clg_graph_status(g), CLG_SHAPE_MISMATCH);
-    assert_contains(clg_last_error(), "conv2d: weight [32,16,3,3] expects 16 input channels, "
-                                      "input is [8,3,32,32]");
+    assert_contains(clg_last_error(),
+                    "conv2d: weight [32,16,3,3] expects 16 input channels, "
+                    "input is [8,3,32,32]");
     /* Later builders return NULL and keep the first error. */
     assert_null(clg_relu(g, NULL));
     assert_contains(clg_last_error(), "conv2d: weight [32,16,3,3]");
@@ -85,7 +86,8 @@ static void test_other_shape_errors_name_the_op(void **state)
     clg_tensor *x = clg_input(g, "x", CLG_FLOAT32, 2, (int[]){4, 20});
     clg_tensor *w = clg_parameter(g, "w", 2, (int[]){10, 30});
     assert_null(clg_linear(g, x, w, NULL));
-    assert_contains(clg_last_error(), "linear: weight [10,30] expects inputs [..., 30], input is [4,20]");
+    assert_contains(clg_last_error(),
+                    "linear: weight [10,30] expects inputs [..., 30], input is [4,20]");
     clg_graph_free(g);
 
     g = new_graph(*state);
@@ -179,10 +181,12 @@ static void build_mlp(clg_context *ctx, model *m, int batch)
     m->g = new_graph(ctx);
     m->x = clg_input(m->g, "x", CLG_FLOAT32, 2, (int[]){batch, 784});
     m->labels = clg_input(m->g, "y", CLG_INT32, 1, (int[]){batch});
-    clg_tensor *h = clg_relu(m->g, clg_linear(m->g, m->x, param(m, "0.weight", 2, (int[]){64, 784}, 0.05f),
-                                             param(m, "0.bias", 1, (int[]){64}, 0.05f)));
-    clg_tensor *r = clg_relu(m->g, clg_linear(m->g, h, param(m, "2.weight", 2, (int[]){64, 64}, 0.1f),
-                                             param(m, "2.bias", 1, (int[]){64}, 0.1f)));
+    clg_tensor *h = clg_relu(
+        m->g, clg_linear(m->g, m->x, param(m, "0.weight", 2, (int[]){64, 784}, 0.05f),
+                         param(m, "0.bias", 1, (int[]){64}, 0.05f)));
+    clg_tensor *r = clg_relu(
+        m->g, clg_linear(m->g, h, param(m, "2.weight", 2, (int[]){64, 64}, 0.1f),
+                         param(m, "2.bias", 1, (int[]){64}, 0.1f)));
     h = clg_dropout(m->g, clg_add(m->g, r, h), 0.25f, 42);
     m->logits = clg_linear(m->g, h, param(m, "5.weight", 2, (int[]){10, 64}, 0.1f),
                            param(m, "5.bias", 1, (int[]){10}, 0.1f));
@@ -199,19 +203,20 @@ static void build_cnn(clg_context *ctx, model *m, int batch)
     m->x = clg_input(g, "x", CLG_FLOAT32, 4, (int[]){batch, 1, 12, 12});
     m->labels = clg_input(g, "y", CLG_INT32, 1, (int[]){batch});
     clg_conv2d_opts pad1 = {1, 1, 1, 1, 1, 1};
-    clg_tensor *h = clg_conv2d(g, m->x, param(m, "0.weight", 4, (int[]){8, 1, 3, 3}, 0.3f),
-                               NULL, &pad1);
+    clg_tensor *h = clg_conv2d(
+        g, m->x, param(m, "0.weight", 4, (int[]){8, 1, 3, 3}, 0.3f), NULL, &pad1);
     clg_tensor *rm = clg_state(g, "1.running_mean", 1, (int[]){8}, 0.0f);
     clg_tensor *rv = clg_state(g, "1.running_var", 1, (int[]){8}, 1.0f);
     clg_tensor *gamma = clg_parameter(g, "1.weight", 1, (int[]){8});
     float ones[8] = {1, 1, 1, 1, 1, 1, 1, 1};
     assert_ok(clg_tensor_upload(gamma, ones, 8));
     m->params[m->nparams++] = gamma;
-    h = clg_batch_norm(g, h, gamma, param(m, "1.bias", 1, (int[]){8}, 0.0f), rm, rv, 0.1f,
-                       1e-5f);
+    h = clg_batch_norm(g, h, gamma, param(m, "1.bias", 1, (int[]){8}, 0.0f), rm, rv,
+                       0.1f, 1e-5f);
     h = clg_max_pool2d(g, clg_relu(g, h), 2, 2, 0);
-    h = clg_relu(g, clg_conv2d(g, h, param(m, "4.weight", 4, (int[]){16, 8, 3, 3}, 0.2f),
-                               param(m, "4.bias", 1, (int[]){16}, 0.1f), &pad1));
+    h = clg_relu(g,
+                 clg_conv2d(g, h, param(m, "4.weight", 4, (int[]){16, 8, 3, 3}, 0.2f),
+                            param(m, "4.bias", 1, (int[]){16}, 0.1f), &pad1));
     h = clg_flatten(g, clg_global_avg_pool(g, h));
     m->logits = clg_linear(g, h, param(m, "8.weight", 2, (int[]){10, 16}, 0.3f),
                            param(m, "8.bias", 1, (int[]){10}, 0.1f));
@@ -253,7 +258,8 @@ static float *step_results(model *m, clg_plan *plan, int batch, size_t *len)
     return out;
 }
 
-static void check_repeatable(clg_context *ctx, void (*build)(clg_context *, model *, int))
+static void check_repeatable(clg_context *ctx,
+                             void (*build)(clg_context *, model *, int))
 {
     model m;
     build(ctx, &m, 16);
@@ -281,8 +287,14 @@ static void check_repeatable(clg_context *ctx, void (*build)(clg_context *, mode
     clg_graph_free(m.g);
 }
 
-static void test_mlp_step_is_repeatable(void **state) { check_repeatable(*state, build_mlp); }
-static void test_cnn_step_is_repeatable(void **state) { check_repeatable(*state, build_cnn); }
+static void test_mlp_step_is_repeatable(void **state)
+{
+    check_repeatable(*state, build_mlp);
+}
+static void test_cnn_step_is_repeatable(void **state)
+{
+    check_repeatable(*state, build_cnn);
+}
 
 static void test_partial_batch_matches_a_plan_of_that_size(void **state)
 {
@@ -300,7 +312,8 @@ static void test_partial_batch_matches_a_plan_of_that_size(void **state)
     assert_int_equal(nb, ns);
     for (size_t i = 0; i < nb; i++)
         if (!(fabsf(rb[i] - rs[i]) <= 1e-5f * (1 + fabsf(rs[i]))))
-            fail_msg("value %zu: batch 5 of 16 gives %g, a plan for 5 gives %g", i, rb[i], rs[i]);
+            fail_msg("value %zu: batch 5 of 16 gives %g, a plan for 5 gives %g", i,
+                     rb[i], rs[i]);
     /* And back to the full batch. */
     feed(&big, 16, 4);
     assert_ok(clg_plan_run(pb, 16, CLG_RUN_TRAIN));
@@ -420,7 +433,8 @@ static void test_frozen_parameters_get_no_gradient(void **state)
     feed(&m, 8, 5);
     assert_ok(clg_plan_run(plan, 8, CLG_RUN_TRAIN));
     float g0[64];
-    assert_int_equal(clg_plan_read_grad(plan, m.params[1], g0, 64), CLG_INVALID_ARGUMENT);
+    assert_int_equal(clg_plan_read_grad(plan, m.params[1], g0, 64),
+                     CLG_INVALID_ARGUMENT);
     assert_null(clg_tensor_grad_buffer(m.params[0]));
     float g5[10];
     assert_ok(clg_plan_read_grad(plan, m.params[5], g5, 10));

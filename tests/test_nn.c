@@ -33,7 +33,8 @@ static clg_model *fashion_cnn(clg_context *ctx)
     return m;
 }
 
-static void expect_tensor(clg_model *m, int i, const char *name, int ndim, const int *shape)
+static void expect_tensor(clg_model *m, int i, const char *name, int ndim,
+                          const int *shape)
 {
     clg_tensor *t = clg_model_tensor(m, i);
     assert_non_null(t);
@@ -112,7 +113,8 @@ static void test_initialisation_schemes(void **state)
         {CLG_INIT_PYTORCH, 1 / sqrt(fan_in), 1 / sqrt(fan_in) / sqrt(3)},
         {CLG_INIT_KAIMING_UNIFORM, sqrt(6.0 / fan_in), sqrt(2.0 / fan_in)},
         {CLG_INIT_KAIMING_NORMAL, 0, sqrt(2.0 / fan_in)},
-        {CLG_INIT_XAVIER_UNIFORM, sqrt(6.0 / (fan_in + fan_out)), sqrt(2.0 / (fan_in + fan_out))},
+        {CLG_INIT_XAVIER_UNIFORM, sqrt(6.0 / (fan_in + fan_out)),
+         sqrt(2.0 / (fan_in + fan_out))},
         {CLG_INIT_XAVIER_NORMAL, 0, sqrt(2.0 / (fan_in + fan_out))},
         {CLG_INIT_ZEROS, 0, 0},
     };
@@ -138,9 +140,14 @@ static void test_one_seed_gives_one_model(void **state)
 {
     float a[40], b[40], c[40];
     for (int k = 0; k < 3; k++) {
-        clg_model *m = new_model(*state, CLG_INIT_PYTORCH, k == 2 ? 43 : 42, 1, (int[]){8});
+        clg_model *m =
+            new_model(*state, CLG_INIT_PYTORCH, k == 2 ? 43 : 42, 1, (int[]){8});
         assert_ok(clg_model_add(m, CLG_LINEAR(5)));
-        assert_ok(clg_tensor_download(clg_model_tensor(m, 0), k == 0 ? a : k == 1 ? b : c, 40));
+        assert_ok(clg_tensor_download(clg_model_tensor(m, 0),
+                                      k == 0   ? a
+                                      : k == 1 ? b
+                                               : c,
+                                      40));
         clg_model_free(m);
     }
     assert_memory_equal(a, b, sizeof a);
@@ -211,8 +218,9 @@ static void test_freeze_stops_gradients_of_leading_layers(void **state)
     assert_ok(clg_model_compile(m, CLG_LOSS_CROSS_ENTROPY, 0.0f));
     assert_ok(clg_plan_run(clg_model_plan(m), 8, CLG_RUN_TRAIN));
     float g[10];
-    assert_int_equal(clg_plan_read_grad(clg_model_plan(m), clg_model_tensor(m, 0), g, 10),
-                     CLG_INVALID_ARGUMENT);
+    assert_int_equal(
+        clg_plan_read_grad(clg_model_plan(m), clg_model_tensor(m, 0), g, 10),
+        CLG_INVALID_ARGUMENT);
     assert_ok(clg_plan_read_grad(clg_model_plan(m), clg_model_tensor(m, 7), g, 10));
     assert_int_equal(clg_model_add(m, CLG_RELU()), CLG_INVALID_ARGUMENT);
     assert_contains(clg_last_error(), "already compiled");

@@ -70,8 +70,8 @@ static clg_tensor *b_gap(clg_graph *g, clg_tensor **in, const op_case *c)
 static void r_gap(const op_case *c, ref_tensor *in, const ref_tensor *y, double *out)
 {
     (void)c, (void)y;
-    ref_tensor flat = {3, {in[0].shape[0], in[0].shape[1], in[0].shape[2] * in[0].shape[3]},
-                       in[0].v};
+    ref_tensor flat = {
+        3, {in[0].shape[0], in[0].shape[1], in[0].shape[2] * in[0].shape[3]}, in[0].v};
     ref_reduce(2, 2, &flat, out);
 }
 
@@ -94,13 +94,20 @@ static clg_tensor *b_unary(clg_graph *g, clg_tensor **in, const op_case *c)
 {
     float a = (float)c->f[0];
     switch (c->i[0]) {
-    case 1: return clg_relu(g, in[0]);
-    case 2: return clg_leaky_relu(g, in[0], a);
-    case 3: return clg_elu(g, in[0], a);
-    case 4: return clg_gelu(g, in[0]);
-    case 5: return clg_sigmoid(g, in[0]);
-    case 6: return clg_tanh(g, in[0]);
-    default: return clg_scale(g, in[0], a);
+    case 1:
+        return clg_relu(g, in[0]);
+    case 2:
+        return clg_leaky_relu(g, in[0], a);
+    case 3:
+        return clg_elu(g, in[0], a);
+    case 4:
+        return clg_gelu(g, in[0]);
+    case 5:
+        return clg_sigmoid(g, in[0]);
+    case 6:
+        return clg_tanh(g, in[0]);
+    default:
+        return clg_scale(g, in[0], a);
     }
 }
 static void r_unary(const op_case *c, ref_tensor *in, const ref_tensor *y, double *out)
@@ -113,7 +120,8 @@ static clg_tensor *b_softmax(clg_graph *g, clg_tensor **in, const op_case *c)
 {
     return c->i[0] ? clg_log_softmax(g, in[0]) : clg_softmax(g, in[0]);
 }
-static void r_softmax(const op_case *c, ref_tensor *in, const ref_tensor *y, double *out)
+static void r_softmax(const op_case *c, ref_tensor *in, const ref_tensor *y,
+                      double *out)
 {
     (void)y;
     ref_softmax(&in[0], c->i[0], out);
@@ -121,7 +129,7 @@ static void r_softmax(const op_case *c, ref_tensor *in, const ref_tensor *y, dou
 
 static clg_tensor *b_binary(clg_graph *g, clg_tensor **in, const op_case *c)
 {
-    return c->i[0] == 1 ? clg_add(g, in[0], in[1])
+    return c->i[0] == 1   ? clg_add(g, in[0], in[1])
            : c->i[0] == 2 ? clg_sub(g, in[0], in[1])
                           : clg_mul(g, in[0], in[1]);
 }
@@ -137,7 +145,8 @@ static clg_tensor *b_residual(clg_graph *g, clg_tensor **in, const op_case *c)
     (void)c;
     return clg_add(g, clg_relu(g, clg_linear(g, in[0], in[1], in[2])), in[0]);
 }
-static void r_residual(const op_case *c, ref_tensor *in, const ref_tensor *y, double *out)
+static void r_residual(const op_case *c, ref_tensor *in, const ref_tensor *y,
+                       double *out)
 {
     (void)c;
     size_t n = ref_numel(y);
@@ -180,7 +189,8 @@ static clg_tensor *b_embedding(clg_graph *g, clg_tensor **in, const op_case *c)
     (void)c;
     return clg_embedding(g, in[0], in[1]);
 }
-static void r_embedding(const op_case *c, ref_tensor *in, const ref_tensor *y, double *out)
+static void r_embedding(const op_case *c, ref_tensor *in, const ref_tensor *y,
+                        double *out)
 {
     (void)c, (void)y;
     ref_embedding(&in[0], &in[1], out);
@@ -188,7 +198,7 @@ static void r_embedding(const op_case *c, ref_tensor *in, const ref_tensor *y, d
 
 static clg_tensor *b_reduce(clg_graph *g, clg_tensor **in, const op_case *c)
 {
-    return c->i[0] == 1 ? clg_sum(g, in[0], c->i[1])
+    return c->i[0] == 1   ? clg_sum(g, in[0], c->i[1])
            : c->i[0] == 2 ? clg_mean(g, in[0], c->i[1])
                           : clg_max(g, in[0], c->i[1]);
 }
@@ -212,11 +222,12 @@ static void r_ce(const op_case *c, ref_tensor *in, const ref_tensor *y, double *
 static clg_tensor *b_pointwise(clg_graph *g, clg_tensor **in, const op_case *c)
 {
     clg_reduction r = c->i[1] ? CLG_REDUCE_SUM : CLG_REDUCE_MEAN;
-    return c->i[0] == 1 ? clg_mse_loss(g, in[0], in[1], r)
+    return c->i[0] == 1   ? clg_mse_loss(g, in[0], in[1], r)
            : c->i[0] == 2 ? clg_l1_loss(g, in[0], in[1], r)
                           : clg_bce_with_logits(g, in[0], in[1], r);
 }
-static void r_pointwise(const op_case *c, ref_tensor *in, const ref_tensor *y, double *out)
+static void r_pointwise(const op_case *c, ref_tensor *in, const ref_tensor *y,
+                        double *out)
 {
     (void)y;
     out[0] = ref_pointwise_loss(c->i[0], &in[0], in[1].v, !c->i[1]);
@@ -226,7 +237,8 @@ static clg_tensor *b_dropout(clg_graph *g, clg_tensor **in, const op_case *c)
 {
     return clg_dropout(g, in[0], (float)c->f[0], (unsigned long long)c->i[0]);
 }
-static void r_dropout(const op_case *c, ref_tensor *in, const ref_tensor *y, double *out)
+static void r_dropout(const op_case *c, ref_tensor *in, const ref_tensor *y,
+                      double *out)
 {
     (void)y;
     /* The node's id (c->nin: created right after the inputs) is mixed in. */
@@ -236,26 +248,55 @@ static void r_dropout(const op_case *c, ref_tensor *in, const ref_tensor *y, dou
 
 /* ---- The check ------------------------------------------------------------ */
 
-#define X(...) {IN_X, __VA_ARGS__}
-#define P(...) {IN_P, __VA_ARGS__}
-#define S(...) {IN_S, __VA_ARGS__}
+#define X(...)                                                                         \
+    {                                                                                  \
+        IN_X, __VA_ARGS__                                                              \
+    }
+#define P(...)                                                                         \
+    {                                                                                  \
+        IN_P, __VA_ARGS__                                                              \
+    }
+#define S(...)                                                                         \
+    {                                                                                  \
+        IN_S, __VA_ARGS__                                                              \
+    }
 
 static const op_case cases[] = {
     {"linear", 3, {X(2, {7, 13}), P(2, {5, 13}), P(1, {5})}, b_linear, r_linear},
-    {"linear partial batch", 3, {X(2, {7, 13}), P(2, {5, 13}), P(1, {5})}, b_linear,
-     r_linear, .batch = 4},
+    {"linear partial batch",
+     3,
+     {X(2, {7, 13}), P(2, {5, 13}), P(1, {5})},
+     b_linear,
+     r_linear,
+     .batch = 4},
     {"linear 3-d, no bias", 2, {X(3, {3, 4, 13}), P(2, {6, 13})}, b_linear, r_linear},
-    {"conv2d 3x3 pad 1", 3, {X(4, {2, 3, 7, 7}), P(4, {4, 3, 3, 3}), P(1, {4})}, b_conv,
-     r_conv, {1, 1, 1, 1, 1, 1}},
-    {"conv2d stride 2 dilation 2", 2, {X(4, {2, 2, 9, 8}), P(4, {3, 2, 3, 2})}, b_conv,
-     r_conv, {2, 1, 0, 1, 2, 1}, .batch = 1},
+    {"conv2d 3x3 pad 1",
+     3,
+     {X(4, {2, 3, 7, 7}), P(4, {4, 3, 3, 3}), P(1, {4})},
+     b_conv,
+     r_conv,
+     {1, 1, 1, 1, 1, 1}},
+    {"conv2d stride 2 dilation 2",
+     2,
+     {X(4, {2, 2, 9, 8}), P(4, {3, 2, 3, 2})},
+     b_conv,
+     r_conv,
+     {2, 1, 0, 1, 2, 1},
+     .batch = 1},
     {"max_pool2d 3/2/1", 1, {X(4, {2, 3, 7, 7})}, b_pool, r_pool, {3, 2, 1, 1}},
     {"max_pool2d 2", 1, {X(4, {2, 2, 8, 8})}, b_pool, r_pool, {2, 0, 0, 1}},
     {"avg_pool2d 3/2/1", 1, {X(4, {2, 3, 7, 7})}, b_pool, r_pool, {3, 2, 1, 0}},
     {"global_avg_pool", 1, {X(4, {2, 3, 5, 5})}, b_gap, r_gap},
-    {"batch_norm 2d", 5,
-     {X(4, {4, 3, 5, 5}), S(1, {3}), S(1, {3}), P(1, {3}), P(1, {3})}, b_bn, r_bn},
-    {"batch_norm 1d no affine", 3, {X(2, {7, 13}), S(1, {13}), S(1, {13})}, b_bn, r_bn,
+    {"batch_norm 2d",
+     5,
+     {X(4, {4, 3, 5, 5}), S(1, {3}), S(1, {3}), P(1, {3}), P(1, {3})},
+     b_bn,
+     r_bn},
+    {"batch_norm 1d no affine",
+     3,
+     {X(2, {7, 13}), S(1, {13}), S(1, {13})},
+     b_bn,
+     r_bn,
      .batch = 5},
     {"relu", 1, {X(2, {7, 13})}, b_unary, r_unary, {1}},
     {"leaky_relu", 1, {X(2, {7, 13})}, b_unary, r_unary, {2}, {0.1}},
@@ -267,35 +308,70 @@ static const op_case cases[] = {
     {"softmax", 1, {X(2, {7, 13})}, b_softmax, r_softmax, {0}},
     {"log_softmax", 1, {X(2, {7, 13})}, b_softmax, r_softmax, {1}},
     {"softmax over channels", 1, {X(4, {2, 5, 3, 3})}, b_softmax, r_softmax, {0}},
-    {"add bias-like", 2, {X(4, {2, 3, 4, 5}), P(3, {3, 1, 1})}, b_binary, r_binary, {1}},
+    {"add bias-like",
+     2,
+     {X(4, {2, 3, 4, 5}), P(3, {3, 1, 1})},
+     b_binary,
+     r_binary,
+     {1}},
     {"sub same shape", 2, {X(2, {7, 13}), X(2, {7, 13})}, b_binary, r_binary, {2}},
     {"mul broadcast last", 2, {X(3, {3, 4, 5}), P(1, {5})}, b_binary, r_binary, {3}},
-    {"residual", 3, {X(2, {7, 13}), P(2, {13, 13}), P(1, {13})}, b_residual, r_residual},
+    {"residual",
+     3,
+     {X(2, {7, 13}), P(2, {13, 13}), P(1, {13})},
+     b_residual,
+     r_residual},
     {"concat", 2, {X(4, {2, 3, 4, 4}), X(4, {2, 5, 4, 4})}, b_concat, r_concat},
-    {"flatten", 2, {X(4, {2, 3, 4, 4}), P(2, {5, 48})}, b_flatten_linear, r_flatten_linear},
+    {"flatten",
+     2,
+     {X(4, {2, 3, 4, 4}), P(2, {5, 48})},
+     b_flatten_linear,
+     r_flatten_linear},
     {"embedding", 2, {{IN_ID, 2, {3, 4}, 11}, P(2, {11, 6})}, b_embedding, r_embedding},
     {"sum axis 1", 1, {X(3, {3, 4, 5})}, b_reduce, r_reduce, {1, 1}},
     {"mean axis 0", 1, {X(3, {3, 4, 5})}, b_reduce, r_reduce, {2, 0}},
     {"max axis 2", 1, {X(3, {3, 4, 5})}, b_reduce, r_reduce, {3, 2}},
     {"sum all", 1, {X(2, {7, 13})}, b_reduce, r_reduce, {1, -1}},
     {"cross_entropy", 2, {X(2, {7, 13}), {IN_ID, 1, {7}, 13}}, b_ce, r_ce, {0}},
-    {"cross_entropy smoothed sum", 2, {X(2, {7, 13}), {IN_ID, 1, {7}, 13}}, b_ce, r_ce,
-     {1}, {0.1}, .batch = 6},
-    {"mse", 2, {X(2, {7, 13}), {IN_TARGET, 2, {7, 13}}}, b_pointwise, r_pointwise, {1, 0}},
-    {"l1 sum", 2, {X(2, {7, 13}), {IN_TARGET, 2, {7, 13}}}, b_pointwise, r_pointwise,
+    {"cross_entropy smoothed sum",
+     2,
+     {X(2, {7, 13}), {IN_ID, 1, {7}, 13}},
+     b_ce,
+     r_ce,
+     {1},
+     {0.1},
+     .batch = 6},
+    {"mse",
+     2,
+     {X(2, {7, 13}), {IN_TARGET, 2, {7, 13}}},
+     b_pointwise,
+     r_pointwise,
+     {1, 0}},
+    {"l1 sum",
+     2,
+     {X(2, {7, 13}), {IN_TARGET, 2, {7, 13}}},
+     b_pointwise,
+     r_pointwise,
      {2, 1}},
-    {"bce_with_logits", 2, {X(2, {7, 13}), {IN_TARGET, 2, {7, 13}}}, b_pointwise,
-     r_pointwise, {3, 0}},
+    {"bce_with_logits",
+     2,
+     {X(2, {7, 13}), {IN_TARGET, 2, {7, 13}}},
+     b_pointwise,
+     r_pointwise,
+     {3, 0}},
     {"dropout", 1, {X(2, {7, 13})}, b_dropout, r_dropout, {1234}, {0.3}},
 };
 
-static bool batched(const input_spec *s) { return s->kind == IN_X || s->kind >= IN_ID; }
+static bool batched(const input_spec *s)
+{
+    return s->kind == IN_X || s->kind >= IN_ID;
+}
 
 typedef struct host_case {
     const op_case *c;
     ref_tensor in[5];
-    ref_tensor y;   /* output shape at the run batch */
-    double *r;      /* weights R of the scalar L = sum(y * R) */
+    ref_tensor y; /* output shape at the run batch */
+    double *r;    /* weights R of the scalar L = sum(y * R) */
     double *out;
 } host_case;
 
@@ -311,7 +387,8 @@ static double host_loss(host_case *h)
 static float random_value(const input_spec *s, uint32_t *seed, int i)
 {
     if (s->kind == IN_ID)
-        return (float)((uint32_t)(test_random(seed) * 1e6f + 1e6f) % (uint32_t)s->limit);
+        return (float)((uint32_t)(test_random(seed) * 1e6f + 1e6f) %
+                       (uint32_t)s->limit);
     if (s->kind == IN_S)
         return i == 2 ? 1.0f : 0.0f; /* running mean 0, running var 1 */
     if (s->kind == IN_TARGET)
@@ -330,8 +407,8 @@ static void check_case(clg_context *ctx, const op_case *c)
     for (int k = 0; k < c->nin; k++) {
         const input_spec *s = &c->in[k];
         if (batched(s))
-            in[k] = clg_input(g, NULL, s->kind == IN_ID ? CLG_INT32 : CLG_FLOAT32, s->ndim,
-                              s->shape);
+            in[k] = clg_input(g, NULL, s->kind == IN_ID ? CLG_INT32 : CLG_FLOAT32,
+                              s->ndim, s->shape);
         else if (s->kind == IN_P)
             in[k] = clg_parameter(g, NULL, s->ndim, s->shape);
         else
@@ -344,13 +421,14 @@ static void check_case(clg_context *ctx, const op_case *c)
     run = c->batch ? c->batch : planned;
     clg_tensor *y = c->build(g, in, c);
     assert_ok(clg_graph_status(g));
-    bool y_batched = clg_tensor_ndim(y) > 0 && clg_tensor_dim(y, 0) == planned && planned &&
-                     strcmp(c->name, "mean axis 0") != 0;
+    bool y_batched = clg_tensor_ndim(y) > 0 && clg_tensor_dim(y, 0) == planned &&
+                     planned && strcmp(c->name, "mean axis 0") != 0;
     int yshape[4];
     for (int i = 0; i < clg_tensor_ndim(y); i++)
         yshape[i] = clg_tensor_dim(y, i);
-    clg_tensor *R = y_batched ? clg_input(g, "R", CLG_FLOAT32, clg_tensor_ndim(y), yshape)
-                              : clg_state(g, "R", clg_tensor_ndim(y), yshape, 0.0f);
+    clg_tensor *R = y_batched
+                        ? clg_input(g, "R", CLG_FLOAT32, clg_tensor_ndim(y), yshape)
+                        : clg_state(g, "R", clg_tensor_ndim(y), yshape, 0.0f);
     clg_tensor *loss = clg_sum(g, clg_mul(g, y, R), -1);
     clg_plan *plan;
     assert_ok(clg_plan_create(g, loss, &y, 1, &plan));
@@ -398,7 +476,8 @@ static void check_case(clg_context *ctx, const op_case *c)
     host_loss(&h);
     for (size_t i = 0; i < ny; i++)
         if (!(fabs(got[i] - h.out[i]) <= 2e-4 * (1 + fabs(h.out[i]))))
-            fail_msg("%s: forward[%zu] = %.7g, reference %.7g", c->name, i, got[i], h.out[i]);
+            fail_msg("%s: forward[%zu] = %.7g, reference %.7g", c->name, i, got[i],
+                     h.out[i]);
 
     for (int k = 0; k < c->nin; k++) {
         if (c->in[k].kind != IN_X && c->in[k].kind != IN_P)
@@ -416,8 +495,8 @@ static void check_case(clg_context *ctx, const op_case *c)
             t->v[i] = keep;
             double num = (up - down) / (2 * step);
             if (!(fabs(grad[i] - num) <= 1e-3 * (1 + fabs(num))))
-                fail_msg("%s: d/d input %d [%zu] = %.7g, finite difference %.7g", c->name,
-                         k, i, grad[i], num);
+                fail_msg("%s: d/d input %d [%zu] = %.7g, finite difference %.7g",
+                         c->name, k, i, grad[i], num);
         }
         free(grad);
     }

@@ -63,11 +63,13 @@ static void build(clg_context *ctx, const char *model, int batch, net *n)
     } else {
         n->x = clg_input(g, "x", CLG_FLOAT32, 4, (int[]){batch, 1, 8, 8});
         clg_conv2d_opts pad = {1, 1, 1, 1, 1, 1};
-        h = clg_conv2d(g, n->x, named(g, "0.weight", 4, (int[]){4, 1, 3, 3}), NULL, &pad);
+        h = clg_conv2d(g, n->x, named(g, "0.weight", 4, (int[]){4, 1, 3, 3}), NULL,
+                       &pad);
         h = clg_batch_norm(g, h, named(g, "1.weight", 1, (int[]){4}),
                            named(g, "1.bias", 1, (int[]){4}),
                            clg_state(g, "1.running_mean", 1, (int[]){4}, 0.0f),
-                           clg_state(g, "1.running_var", 1, (int[]){4}, 1.0f), 0.1f, 1e-5f);
+                           clg_state(g, "1.running_var", 1, (int[]){4}, 1.0f), 0.1f,
+                           1e-5f);
         h = clg_flatten(g, clg_max_pool2d(g, clg_relu(g, h), 2, 2, 0));
         h = clg_linear(g, h, named(g, "5.weight", 2, (int[]){5, 64}),
                        named(g, "5.bias", 1, (int[]){5}));
@@ -93,21 +95,23 @@ static double get(cJSON *c, const char *key, double fallback)
     return v ? v->valuedouble : fallback;
 }
 
-static void options_from(cJSON *c, clg_optim_opts *o, clg_schedule_opts *so, bool *scheduled)
+static void options_from(cJSON *c, clg_optim_opts *o, clg_schedule_opts *so,
+                         bool *scheduled)
 {
     clg_optim_opts d = CLG_OPTIM_DEFAULTS;
     *o = d;
     const char *type = cJSON_GetObjectItem(c, "type")->valuestring;
-    o->type = !strcmp(type, "sgd") ? CLG_OPTIM_SGD
-              : !strcmp(type, "adam") ? CLG_OPTIM_ADAM
-              : !strcmp(type, "adamw") ? CLG_OPTIM_ADAMW
+    o->type = !strcmp(type, "sgd")       ? CLG_OPTIM_SGD
+              : !strcmp(type, "adam")    ? CLG_OPTIM_ADAM
+              : !strcmp(type, "adamw")   ? CLG_OPTIM_ADAMW
               : !strcmp(type, "rmsprop") ? CLG_OPTIM_RMSPROP
                                          : CLG_OPTIM_ADAGRAD;
     o->lr = (float)get(c, "lr", 0.01);
     o->momentum = (float)get(c, "momentum", 0);
     o->dampening = (float)get(c, "dampening", 0);
     o->nesterov = cJSON_IsTrue(cJSON_GetObjectItem(c, "nesterov"));
-    o->weight_decay = (float)get(c, "weight_decay", o->type == CLG_OPTIM_ADAMW ? 0.01 : 0);
+    o->weight_decay =
+        (float)get(c, "weight_decay", o->type == CLG_OPTIM_ADAMW ? 0.01 : 0);
     cJSON *betas = cJSON_GetObjectItem(c, "betas");
     if (betas) {
         o->beta1 = (float)cJSON_GetArrayItem(betas, 0)->valuedouble;
@@ -133,8 +137,8 @@ static void options_from(cJSON *c, clg_optim_opts *o, clg_schedule_opts *so, boo
     }
 }
 
-static void compare(const char *run, const char *what, const float *got, const float *want,
-                    size_t n)
+static void compare(const char *run, const char *what, const float *got,
+                    const float *want, size_t n)
 {
     double scale = 0, worst = 0;
     for (size_t i = 0; i < n; i++) {
@@ -142,7 +146,8 @@ static void compare(const char *run, const char *what, const float *got, const f
         worst = fmax(worst, fabs((double)got[i] - want[i]));
     }
     if (!(worst <= 1e-3 * scale))
-        fail_msg("%s: %s differs from PyTorch by %.3g (max abs %.3g)", run, what, worst, scale);
+        fail_msg("%s: %s differs from PyTorch by %.3g (max abs %.3g)", run, what, worst,
+                 scale);
 }
 
 static void run_model(clg_context *ctx, cJSON *model)
@@ -256,7 +261,8 @@ static void test_schedules_match_torch(void **state)
         } else if (!strcmp(name, "onecycle")) {
             o.type = CLG_SCHEDULE_ONECYCLE, o.max_lr = 0.1f, o.total_steps = 30;
         } else {
-            o.type = CLG_SCHEDULE_PLATEAU, o.factor = 0.5f, o.patience = 2, o.cooldown = 1;
+            o.type = CLG_SCHEDULE_PLATEAU, o.factor = 0.5f, o.patience = 2,
+            o.cooldown = 1;
         }
         clg_schedule *sched;
         assert_ok(clg_schedule_create(&o, 0.1f, &sched));
@@ -268,7 +274,8 @@ static void test_schedules_match_torch(void **state)
         for (size_t e = 0; e < n; e++) {
             float got = clg_schedule_lr(sched, (int)e, (long long)e);
             if (!(fabsf(got - want[e]) <= 1e-5f * want[e] + 1e-9f))
-                fail_msg("%s: lr of epoch %zu is %.8g, torch %.8g", name, e, got, want[e]);
+                fail_msg("%s: lr of epoch %zu is %.8g, torch %.8g", name, e, got,
+                         want[e]);
             if (losses && e < nl)
                 clg_schedule_observe(sched, losses[e]);
         }
@@ -328,7 +335,8 @@ static void test_non_finite_step_leaves_weights_and_names_parameter(void **state
     assert_ok(clg_plan_run(n.plan, 4, CLG_RUN_TRAIN));
     assert_ok(clg_optim_step(opt));
     assert_int_equal(clg_optim_check(opt), CLG_NOT_FINITE);
-    assert_contains(clg_last_error(), "step 1: the gradient of '0.weight' is not finite");
+    assert_contains(clg_last_error(),
+                    "step 1: the gradient of '0.weight' is not finite");
     assert_contains(clg_last_error(), "left as they were");
     assert_ok(clg_tensor_download(w0, after, 640));
     assert_memory_equal(w, after, sizeof w);

@@ -51,7 +51,8 @@ static bool get_tensor(cJSON *c, const char *name, fixture_tensor *t)
     cJSON *j = cJSON_GetObjectItem(cJSON_GetObjectItem(c, "tensors"), name);
     if (!j)
         return false;
-    cJSON *shape = cJSON_GetObjectItem(j, "shape"), *data = cJSON_GetObjectItem(j, "data"), *v;
+    cJSON *shape = cJSON_GetObjectItem(j, "shape"),
+          *data = cJSON_GetObjectItem(j, "data"), *v;
     t->ndim = 0;
     t->n = 1;
     cJSON_ArrayForEach(v, shape)
@@ -85,8 +86,9 @@ static void compare(const char *what, const char *name, const float *got,
         }
     }
     if (!(worst <= 1e-4 * scale + 1e-6))
-        fail_msg("%s: %s differs from PyTorch by %.3g at [%zu] (%.8g vs %.8g), scale %.3g",
-                 what, name, worst, at, got[at], want->data[at], scale);
+        fail_msg(
+            "%s: %s differs from PyTorch by %.3g at [%zu] (%.8g vs %.8g), scale %.3g",
+            what, name, worst, at, got[at], want->data[at], scale);
 }
 
 static clg_tensor *build(clg_graph *g, cJSON *c, clg_tensor **in)
@@ -131,7 +133,8 @@ static clg_tensor *build(clg_graph *g, cJSON *c, clg_tensor **in)
     if (!strcmp(op, "cross_entropy"))
         return clg_cross_entropy(
             g, in[0], in[1],
-            (float)cJSON_GetObjectItem(args, "label_smoothing")->valuedouble, reduction);
+            (float)cJSON_GetObjectItem(args, "label_smoothing")->valuedouble,
+            reduction);
     if (!strcmp(op, "mse_loss"))
         return clg_mse_loss(g, in[0], in[1], reduction);
     if (!strcmp(op, "l1_loss"))

@@ -13,7 +13,10 @@ static clg_dataset *blobs(int n, int classes, uint32_t seed, bool random_labels)
     assert_ok(clg_dataset_create(n, 1, (int[]){8}, true, &d));
     for (int i = 0; i < n; i++) {
         int c = i % classes;
-        d->labels[i] = random_labels ? (int32_t)((uint32_t)(test_random(&seed) * 1e6f + 1e6f) % (uint32_t)classes) : c;
+        d->labels[i] = random_labels
+                           ? (int32_t)((uint32_t)(test_random(&seed) * 1e6f + 1e6f) %
+                                       (uint32_t)classes)
+                           : c;
         for (int k = 0; k < 8; k++)
             d->x[i * 8 + k] = (k == c ? 2.0f : 0.0f) + 0.5f * test_random(&seed);
     }
@@ -202,7 +205,8 @@ static void test_vanishing_gradients_are_reported_per_layer(void **state)
     clg_fit_opts o = fit_opts(&log, 1);
     clg_fit_report r;
     assert_ok(clg_fit(m, opt, l, NULL, &o, &r));
-    assert_contains(log.warnings, "vanishing gradients: mean gradient norm per layer: 0.weight");
+    assert_contains(log.warnings,
+                    "vanishing gradients: mean gradient norm per layer: 0.weight");
     assert_contains(log.warnings, "24.weight");
     clg_loader_free(l), clg_optim_free(opt), clg_model_free(m);
     clg_dataset_free(train);
@@ -234,7 +238,8 @@ static void test_data_that_does_not_fit_the_model_is_refused(void **state)
     clg_fit_opts o = CLG_FIT_DEFAULTS;
     clg_fit_report r;
     assert_int_equal(clg_fit(m, opt, l, NULL, &o, &r), CLG_SHAPE_MISMATCH);
-    assert_contains(clg_last_error(), "the data's samples are [3,2,2], the model's input is [8]");
+    assert_contains(clg_last_error(),
+                    "the data's samples are [3,2,2], the model's input is [8]");
     clg_eval_report e;
     assert_int_equal(clg_evaluate(m, d, &e), CLG_SHAPE_MISMATCH);
     clg_loader_free(l), clg_optim_free(opt), clg_model_free(m);

@@ -23,21 +23,22 @@ typedef struct options {
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: clgrad-bench ops|loader [--device SPEC] [--seconds S] [--no-numpy]\n"
-            "\n"
-            "  ops             per-op throughput at training-sized shapes: GEMM on\n"
-            "                  both paths (CLBlast, native) beside numpy/OpenBLAS,\n"
-            "                  and conv2d, linear, pooling, batch norm, activations\n"
-            "                  and the loss, forward and forward+backward\n"
-            "  loader          the input pipeline on Fashion-MNIST (or 60000 synthetic\n"
-            "                  images): batches/s of the loader alone, and a whole MLP\n"
-            "                  epoch with and without prefetch and augmentation\n"
-            "  --device SPEC   device index, gpu, cpu or name:SUBSTRING\n"
-            "  --seconds S     time spent per measurement (default 0.5)\n"
-            "  --no-numpy      skip the numpy reference\n"
-            "  -h, --help      show this help\n"
-            "  -V, --version   show the version\n");
+    fprintf(
+        out,
+        "usage: clgrad-bench ops|loader [--device SPEC] [--seconds S] [--no-numpy]\n"
+        "\n"
+        "  ops             per-op throughput at training-sized shapes: GEMM on\n"
+        "                  both paths (CLBlast, native) beside numpy/OpenBLAS,\n"
+        "                  and conv2d, linear, pooling, batch norm, activations\n"
+        "                  and the loss, forward and forward+backward\n"
+        "  loader          the input pipeline on Fashion-MNIST (or 60000 synthetic\n"
+        "                  images): batches/s of the loader alone, and a whole MLP\n"
+        "                  epoch with and without prefetch and augmentation\n"
+        "  --device SPEC   device index, gpu, cpu or name:SUBSTRING\n"
+        "  --seconds S     time spent per measurement (default 0.5)\n"
+        "  --no-numpy      skip the numpy reference\n"
+        "  -h, --help      show this help\n"
+        "  -V, --version   show the version\n");
 }
 
 static double now_seconds(void)
@@ -86,8 +87,8 @@ static double time_gemm(clg_context *ctx, const gemm_shape *s, double budget)
         int reps = 0;
         double start = 0;
         for (;;) {
-            if (clg_gemm(ctx, s->ta, s->tb, s->M, s->N, s->K, 1.0f, a, 0, lda, b, 0, ldb,
-                         0.0f, c, 0, s->N) != CLG_OK ||
+            if (clg_gemm(ctx, s->ta, s->tb, s->M, s->N, s->K, 1.0f, a, 0, lda, b, 0,
+                         ldb, 0.0f, c, 0, s->N) != CLG_OK ||
                 clg_context_finish(ctx) != CLG_OK)
                 break;
             if (reps++ == 0) { /* the warm-up compiled the kernels */
@@ -162,7 +163,8 @@ static clg_dataset *bench_data(void)
     return d;
 }
 
-static double loader_seconds(const clg_dataset *d, bool prefetch, const clg_augment *aug)
+static double loader_seconds(const clg_dataset *d, bool prefetch,
+                             const clg_augment *aug)
 {
     clg_loader_opts lo = CLG_LOADER_DEFAULTS;
     lo.prefetch = prefetch, lo.augment = *aug;
@@ -187,8 +189,8 @@ static double epoch_seconds(clg_context *ctx, const clg_dataset *d, bool prefetc
     clg_model *m;
     if (clg_model_create(ctx, &mo, 3, (int[]){1, 28, 28}, &m) != CLG_OK)
         return -1;
-    clg_layer layers[] = {CLG_FLATTEN(), CLG_LINEAR(256), CLG_RELU(), CLG_LINEAR(128),
-                          CLG_RELU(), CLG_LINEAR(10)};
+    clg_layer layers[] = {CLG_FLATTEN(),   CLG_LINEAR(256), CLG_RELU(),
+                          CLG_LINEAR(128), CLG_RELU(),      CLG_LINEAR(10)};
     clg_status s = CLG_OK;
     for (int i = 0; s == CLG_OK && i < 6; i++)
         s = clg_model_add(m, layers[i]);
@@ -221,8 +223,9 @@ static int bench_loader(clg_context *ctx)
     if (!d)
         return fail("loading the data");
     const clg_device_info *dev = clg_context_device(ctx);
-    printf("clgrad %s loader benchmark on device %d: %s; %d images of 28x28, batch 64\n\n",
-           clg_version(), dev->index, dev->name, d->count);
+    printf(
+        "clgrad %s loader benchmark on device %d: %s; %d images of 28x28, batch 64\n\n",
+        clg_version(), dev->index, dev->name, d->count);
     clg_augment none = CLG_AUGMENT_NONE, aug = CLG_AUGMENT_NONE;
     aug.hflip = 0.5f, aug.crop_pad = 2, aug.probability = 0.5f;
     struct {
@@ -259,8 +262,8 @@ typedef struct op_bench {
     clg_tensor *(*build)(clg_graph *g, clg_tensor *x);
     int ndim;
     int shape_in[4];
-    double flops;    /* forward FLOPs; 0: report bandwidth */
-    double bytes;    /* forward bytes moved, for bandwidth */
+    double flops; /* forward FLOPs; 0: report bandwidth */
+    double bytes; /* forward bytes moved, for bandwidth */
 } op_bench;
 
 static clg_tensor *new_param(clg_graph *g, int ndim, const int *shape)
@@ -284,30 +287,70 @@ static clg_tensor *build_conv(clg_graph *g, clg_tensor *x)
 }
 static clg_tensor *build_linear(clg_graph *g, clg_tensor *x)
 {
-    return clg_linear(g, x, new_param(g, 2, (int[]){256, 784}), new_param(g, 1, (int[]){256}));
+    return clg_linear(g, x, new_param(g, 2, (int[]){256, 784}),
+                      new_param(g, 1, (int[]){256}));
 }
-static clg_tensor *build_pool(clg_graph *g, clg_tensor *x) { return clg_max_pool2d(g, x, 2, 2, 0); }
+static clg_tensor *build_pool(clg_graph *g, clg_tensor *x)
+{
+    return clg_max_pool2d(g, x, 2, 2, 0);
+}
 static clg_tensor *build_bn(clg_graph *g, clg_tensor *x)
 {
     int c[1] = {32};
     return clg_batch_norm(g, x, new_param(g, 1, c), new_param(g, 1, c),
-                          clg_state(g, NULL, 1, c, 0.0f), clg_state(g, NULL, 1, c, 1.0f), 0.1f,
-                          1e-5f);
+                          clg_state(g, NULL, 1, c, 0.0f),
+                          clg_state(g, NULL, 1, c, 1.0f), 0.1f, 1e-5f);
 }
-static clg_tensor *build_relu(clg_graph *g, clg_tensor *x) { return clg_relu(g, x); }
-static clg_tensor *build_dropout(clg_graph *g, clg_tensor *x) { return clg_dropout(g, x, 0.5f, 1); }
-static clg_tensor *build_softmax(clg_graph *g, clg_tensor *x) { return clg_log_softmax(g, x); }
+static clg_tensor *build_relu(clg_graph *g, clg_tensor *x)
+{
+    return clg_relu(g, x);
+}
+static clg_tensor *build_dropout(clg_graph *g, clg_tensor *x)
+{
+    return clg_dropout(g, x, 0.5f, 1);
+}
+static clg_tensor *build_softmax(clg_graph *g, clg_tensor *x)
+{
+    return clg_log_softmax(g, x);
+}
 
-#define MB(n) ((double)(n) * 4.0)
+#define MB(n) ((double)(n)*4.0)
 static const op_bench op_benches[] = {
-    {"conv2d 3x3 pad 1", "64x32x14x14 -> 32", build_conv, 4, {64, 32, 14, 14},
-     2.0 * 64 * 32 * 196 * 288, 0},
-    {"linear + bias", "64x784 -> 256", build_linear, 2, {64, 784}, 2.0 * 64 * 784 * 256, 0},
-    {"max_pool2d 2x2", "64x32x28x28", build_pool, 4, {64, 32, 28, 28}, 0,
+    {"conv2d 3x3 pad 1",
+     "64x32x14x14 -> 32",
+     build_conv,
+     4,
+     {64, 32, 14, 14},
+     2.0 * 64 * 32 * 196 * 288,
+     0},
+    {"linear + bias",
+     "64x784 -> 256",
+     build_linear,
+     2,
+     {64, 784},
+     2.0 * 64 * 784 * 256,
+     0},
+    {"max_pool2d 2x2",
+     "64x32x28x28",
+     build_pool,
+     4,
+     {64, 32, 28, 28},
+     0,
      MB(64 * 32 * 784) + 2 * MB(64 * 32 * 196)},
-    {"batch_norm2d", "64x32x14x14", build_bn, 4, {64, 32, 14, 14}, 0, 3 * MB(64 * 32 * 196)},
+    {"batch_norm2d",
+     "64x32x14x14",
+     build_bn,
+     4,
+     {64, 32, 14, 14},
+     0,
+     3 * MB(64 * 32 * 196)},
     {"relu", "64x32x28x28", build_relu, 4, {64, 32, 28, 28}, 0, 2 * MB(64 * 32 * 784)},
-    {"dropout 0.5", "64x32x28x28", build_dropout, 4, {64, 32, 28, 28}, 0,
+    {"dropout 0.5",
+     "64x32x28x28",
+     build_dropout,
+     4,
+     {64, 32, 28, 28},
+     0,
      2 * MB(64 * 32 * 784)},
     {"log_softmax", "64x1000", build_softmax, 2, {64, 1000}, 0, 2 * MB(64 * 1000)},
 };
@@ -319,7 +362,8 @@ static double time_plan(clg_context *ctx, clg_plan *plan, int batch, clg_run_mod
     int reps = 0;
     double start = 0;
     for (;;) {
-        if (clg_plan_run(plan, batch, mode) != CLG_OK || clg_context_finish(ctx) != CLG_OK)
+        if (clg_plan_run(plan, batch, mode) != CLG_OK ||
+            clg_context_finish(ctx) != CLG_OK)
             return -1;
         if (reps++ == 0) {
             start = now_seconds();
@@ -397,7 +441,8 @@ static int bench_ops(clg_context *ctx, const options *opt)
         for (int p = 0; p < 2; p++) {
             clg_context_set_gemm_path(ctx, p == 0 ? CLG_GEMM_CLBLAST : CLG_GEMM_NATIVE);
             double t = time_gemm(ctx, s, opt->seconds);
-            gf[p] = t > 0 ? 2.0 * (double)s->M * (double)s->N * (double)s->K / t * 1e-9 : -1;
+            gf[p] = t > 0 ? 2.0 * (double)s->M * (double)s->N * (double)s->K / t * 1e-9
+                          : -1;
             failures += t < 0;
         }
         char shape[64];
@@ -418,7 +463,8 @@ static int bench_ops(clg_context *ctx, const options *opt)
            clg_gemm_path_str(clg_context_gemm_path(ctx)), "forward", "", "fwd+bwd", "");
     for (size_t i = 0; i < sizeof op_benches / sizeof *op_benches; i++)
         failures += bench_op(ctx, &op_benches[i], opt->seconds);
-    printf("\nGF/s and GB/s count the forward work once and fwd+bwd as three times it.\n");
+    printf(
+        "\nGF/s and GB/s count the forward work once and fwd+bwd as three times it.\n");
     return failures ? 1 : 0;
 }
 
@@ -440,7 +486,8 @@ int main(int argc, char **argv)
             char *end;
             opt.seconds = strtod(argv[++i], &end);
             if (*end || !(opt.seconds > 0 && opt.seconds <= 60)) {
-                fprintf(stderr, "clgrad-bench: --seconds needs a number in (0, 60], not '%s'\n",
+                fprintf(stderr,
+                        "clgrad-bench: --seconds needs a number in (0, 60], not '%s'\n",
                         argv[i]);
                 return 2;
             }
@@ -449,7 +496,9 @@ int main(int argc, char **argv)
         } else if (a[0] != '-' && !command) {
             command = a;
         } else {
-            fprintf(stderr, "clgrad-bench: unknown or incomplete option '%s' (try --help)\n", a);
+            fprintf(stderr,
+                    "clgrad-bench: unknown or incomplete option '%s' (try --help)\n",
+                    a);
             return 2;
         }
     }

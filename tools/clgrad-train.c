@@ -17,8 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define USAGE_ERROR 2
-#define TRAIN_ERROR 1
+#define USAGE_ERROR             2
+#define TRAIN_ERROR             1
 #define CLG_SCHEDULE_OPTS_UNSET -1
 
 typedef struct cli {
@@ -45,45 +45,61 @@ typedef struct cli {
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-"usage: clgrad-train MODEL.spec [options]\n"
-"       clgrad-train --evaluate CHECKPOINT [--data ...]\n"
-"       clgrad-train --predict IMAGES.idx --init-from CHECKPOINT\n"
-"\n"
-"Data\n"
-"  --data fashion-mnist|DIR     Fashion-MNIST from its Debian package, or a directory\n"
-"                               of MNIST-named IDX files (train-images-idx3-ubyte[.gz], ...)\n"
-"  --train-images F --train-labels F [--test-images F --test-labels F]\n"
-"  --normalize auto|none|MEAN,STD  auto: statistics of the training split for byte\n"
-"                               images, none for float32 images (default auto)\n"
-"  --val-split F                hold out this fraction of the training data\n"
-"  --classes LIST               keep only these classes (5-9 or 0,2,4), relabelled 0..\n"
-"  --train-samples N            keep the first N training samples of each class\n"
-"Training\n"
-"  --epochs N (10)  --steps N  --batch-size N (64)  --seed N (0)  --no-shuffle\n"
-"  --optimizer sgd|adam|adamw|rmsprop|adagrad (adam)  --lr F (1e-3)\n"
-"  --momentum F  --nesterov  --weight-decay F  --l1 F  --betas B1,B2  --eps F\n"
-"  --alpha F  --centered  --no-decay-bias  --clip-norm F  --clip-value F\n"
-"  --schedule step|multistep|exp|cosine|onecycle|plateau  --step-size N  --gamma F\n"
-"  --milestones A,B,..  --eta-min F  --max-lr F  --patience N  --factor F  --warmup N\n"
-"  --loss cross_entropy  --label-smoothing F\n"
-"  --augment LIST               flip[=P],vflip[=P],crop[=PAD],rotate[=DEG],noise[=STD],\n"
-"                               cutout[=SIZE]\n"
-"  --early-stop PATIENCE        stop when validation loss stalls; keep the best weights\n"
-"  --init kaiming_uniform|kaiming_normal|xavier_uniform|xavier_normal|pytorch\n"
-"  --device SPEC                index, gpu, cpu or name:SUBSTRING\n"
-"Output\n"
-"  --quiet  --log metrics.csv  --plot curves.svg\n"
-"  --save FILE                  safetensors checkpoint at the end\n"
-"  --checkpoint-dir DIR         DIR/last.safetensors and DIR/best.safetensors each epoch\n"
-"Continuing\n"
-"  --resume FILE                continue a run from its checkpoint (same flags)\n"
-"  --init-from FILE             load matching weights (a PyTorch state_dict works)\n"
-"  --freeze N                   freeze layers 0..N-1\n"
-"  --replace-head K             new last linear layer with K outputs\n"
-"  --evaluate FILE              test-set metrics of a checkpoint, no training\n"
-"  --predict FILE               class and probability per image of an IDX file\n"
-"  -h, --help  -V, --version\n");
+    fprintf(
+        out,
+        "usage: clgrad-train MODEL.spec [options]\n"
+        "       clgrad-train --evaluate CHECKPOINT [--data ...]\n"
+        "       clgrad-train --predict IMAGES.idx --init-from CHECKPOINT\n"
+        "\n"
+        "Data\n"
+        "  --data fashion-mnist|DIR     Fashion-MNIST from its Debian package, or a "
+        "directory\n"
+        "                               of MNIST-named IDX files "
+        "(train-images-idx3-ubyte[.gz], ...)\n"
+        "  --train-images F --train-labels F [--test-images F --test-labels F]\n"
+        "  --normalize auto|none|MEAN,STD  auto: statistics of the training split for "
+        "byte\n"
+        "                               images, none for float32 images (default "
+        "auto)\n"
+        "  --val-split F                hold out this fraction of the training data\n"
+        "  --classes LIST               keep only these classes (5-9 or 0,2,4), "
+        "relabelled 0..\n"
+        "  --train-samples N            keep the first N training samples of each "
+        "class\n"
+        "Training\n"
+        "  --epochs N (10)  --steps N  --batch-size N (64)  --seed N (0)  "
+        "--no-shuffle\n"
+        "  --optimizer sgd|adam|adamw|rmsprop|adagrad (adam)  --lr F (1e-3)\n"
+        "  --momentum F  --nesterov  --weight-decay F  --l1 F  --betas B1,B2  --eps F\n"
+        "  --alpha F  --centered  --no-decay-bias  --clip-norm F  --clip-value F\n"
+        "  --schedule step|multistep|exp|cosine|onecycle|plateau  --step-size N  "
+        "--gamma F\n"
+        "  --milestones A,B,..  --eta-min F  --max-lr F  --patience N  --factor F  "
+        "--warmup N\n"
+        "  --loss cross_entropy  --label-smoothing F\n"
+        "  --augment LIST               "
+        "flip[=P],vflip[=P],crop[=PAD],rotate[=DEG],noise[=STD],\n"
+        "                               cutout[=SIZE]\n"
+        "  --early-stop PATIENCE        stop when validation loss stalls; keep the "
+        "best weights\n"
+        "  --init kaiming_uniform|kaiming_normal|xavier_uniform|xavier_normal|pytorch\n"
+        "  --device SPEC                index, gpu, cpu or name:SUBSTRING\n"
+        "Output\n"
+        "  --quiet  --log metrics.csv  --plot curves.svg\n"
+        "  --save FILE                  safetensors checkpoint at the end\n"
+        "  --checkpoint-dir DIR         DIR/last.safetensors and DIR/best.safetensors "
+        "each epoch\n"
+        "Continuing\n"
+        "  --resume FILE                continue a run from its checkpoint (same "
+        "flags)\n"
+        "  --init-from FILE             load matching weights (a PyTorch state_dict "
+        "works)\n"
+        "  --freeze N                   freeze layers 0..N-1\n"
+        "  --replace-head K             new last linear layer with K outputs\n"
+        "  --evaluate FILE              test-set metrics of a checkpoint, no training\n"
+        "  --predict FILE               class and probability per image of an IDX "
+        "file\n"
+        "  -h, --help  -V, --version\n");
 }
 
 static int usage_error(const char *fmt, ...)
@@ -124,7 +140,8 @@ static int parse_augment(const char *list, clg_augment *a)
     char buf[256];
     snprintf(buf, sizeof buf, "%s", list);
     char *save = NULL;
-    for (char *item = strtok_r(buf, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+    for (char *item = strtok_r(buf, ",", &save); item;
+         item = strtok_r(NULL, ",", &save)) {
         char *eq = strchr(item, '=');
         if (eq)
             *eq++ = '\0';
@@ -135,16 +152,20 @@ static int parse_augment(const char *list, clg_augment *a)
         else if (!strcmp(item, "vflip"))
             ok = eq ? to_float(eq, 0, 1, &a->vflip) : (a->vflip = 0.5f, true);
         else if (!strcmp(item, "crop"))
-            ok = eq ? to_float(eq, 1, 64, &v) && (a->crop_pad = (int)v, true) : (a->crop_pad = 2, true);
+            ok = eq ? to_float(eq, 1, 64, &v) && (a->crop_pad = (int)v, true)
+                    : (a->crop_pad = 2, true);
         else if (!strcmp(item, "rotate"))
             ok = eq ? to_float(eq, 0, 180, &a->rotate) : (a->rotate = 10, true);
         else if (!strcmp(item, "noise"))
             ok = eq ? to_float(eq, 0, 10, &a->noise) : (a->noise = 0.05f, true);
         else if (!strcmp(item, "cutout"))
-            ok = eq ? to_float(eq, 1, 64, &v) && (a->cutout = (int)v, true) : (a->cutout = 8, true);
+            ok = eq ? to_float(eq, 1, 64, &v) && (a->cutout = (int)v, true)
+                    : (a->cutout = 8, true);
         else
-            return usage_error("--augment: unknown transform '%s' (flip, vflip, crop, rotate, "
-                               "noise, cutout)", item);
+            return usage_error(
+                "--augment: unknown transform '%s' (flip, vflip, crop, rotate, "
+                "noise, cutout)",
+                item);
         if (!ok)
             return usage_error("--augment: bad value '%s' for %s", eq, item);
     }
@@ -152,8 +173,8 @@ static int parse_augment(const char *list, clg_augment *a)
     return -1;
 }
 
-static int parse_enum(const char *flag, const char *value, const char *const *names, int n,
-                      int *out)
+static int parse_enum(const char *flag, const char *value, const char *const *names,
+                      int n, int *out)
 {
     for (int i = 0; i < n; i++)
         if (names[i] && !strcmp(value, names[i])) {
@@ -163,21 +184,25 @@ static int parse_enum(const char *flag, const char *value, const char *const *na
     char list[256] = "";
     for (int i = 0; i < n; i++)
         if (names[i])
-            snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", list[0] ? ", " : "",
-                     names[i]);
+            snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s",
+                     list[0] ? ", " : "", names[i]);
     return usage_error("%s: unknown value '%s' (%s)", flag, value, list);
 }
 
 /* Flags that take a value. */
 static const char *const value_flags[] = {
-    "--data", "--train-images", "--train-labels", "--test-images", "--test-labels",
-    "--normalize", "--device", "--log", "--plot", "--save", "--checkpoint-dir", "--resume",
-    "--init-from", "--evaluate", "--predict", "--val-split", "--epochs", "--steps",
-    "--batch-size", "--seed", "--lr", "--momentum", "--weight-decay", "--l1", "--eps",
-    "--alpha", "--clip-norm", "--clip-value", "--step-size", "--gamma", "--eta-min",
-    "--max-lr", "--patience", "--factor", "--warmup", "--label-smoothing", "--early-stop",
-    "--freeze", "--replace-head", "--optimizer", "--schedule", "--init", "--loss", "--betas",
-    "--milestones", "--augment", "--classes", "--train-samples"};
+    "--data",        "--train-images", "--train-labels",   "--test-images",
+    "--test-labels", "--normalize",    "--device",         "--log",
+    "--plot",        "--save",         "--checkpoint-dir", "--resume",
+    "--init-from",   "--evaluate",     "--predict",        "--val-split",
+    "--epochs",      "--steps",        "--batch-size",     "--seed",
+    "--lr",          "--momentum",     "--weight-decay",   "--l1",
+    "--eps",         "--alpha",        "--clip-norm",      "--clip-value",
+    "--step-size",   "--gamma",        "--eta-min",        "--max-lr",
+    "--patience",    "--factor",       "--warmup",         "--label-smoothing",
+    "--early-stop",  "--freeze",       "--replace-head",   "--optimizer",
+    "--schedule",    "--init",         "--loss",           "--betas",
+    "--milestones",  "--augment",      "--classes",        "--train-samples"};
 
 static bool takes_value(const char *flag)
 {
@@ -191,8 +216,8 @@ static bool takes_value(const char *flag)
 static int parse_args(int argc, char **argv, cli *c)
 {
     static const char *optimizers[] = {"sgd", "adam", "adamw", "rmsprop", "adagrad"};
-    static const char *schedules[] = {"constant", "step", "multistep", "exp",
-                                      "cosine", "onecycle", "plateau"};
+    static const char *schedules[] = {"constant", "step",     "multistep", "exp",
+                                      "cosine",   "onecycle", "plateau"};
     static const char *inits[] = {"pytorch", "kaiming_uniform", "kaiming_normal",
                                   "xavier_uniform", "xavier_normal"};
     for (int i = 1; i < argc; i++) {
@@ -212,11 +237,26 @@ static int parse_args(int argc, char **argv, cli *c)
             continue;
         }
         /* Flags without a value. */
-        if (!strcmp(a, "--nesterov")) { c->optim.nesterov = true; continue; }
-        if (!strcmp(a, "--centered")) { c->optim.centered = true; continue; }
-        if (!strcmp(a, "--no-decay-bias")) { c->optim.decay_biases = false; continue; }
-        if (!strcmp(a, "--no-shuffle")) { c->no_shuffle = true; continue; }
-        if (!strcmp(a, "--quiet")) { c->quiet = true; continue; }
+        if (!strcmp(a, "--nesterov")) {
+            c->optim.nesterov = true;
+            continue;
+        }
+        if (!strcmp(a, "--centered")) {
+            c->optim.centered = true;
+            continue;
+        }
+        if (!strcmp(a, "--no-decay-bias")) {
+            c->optim.decay_biases = false;
+            continue;
+        }
+        if (!strcmp(a, "--no-shuffle")) {
+            c->no_shuffle = true;
+            continue;
+        }
+        if (!strcmp(a, "--quiet")) {
+            c->quiet = true;
+            continue;
+        }
         if (!takes_value(a))
             return usage_error("unknown option '%s' (try --help)", a);
         if (i + 1 >= argc)
@@ -225,6 +265,8 @@ static int parse_args(int argc, char **argv, cli *c)
         long long n;
         float f;
         int e, rc = -1;
+        /* The flag table: one flag per row. */
+        // clang-format off
 #define INT(flag, lo, hi, dst)                                                          \
     if (!strcmp(a, flag)) {                                                             \
         if (!to_int(v, lo, hi, &n))                                                     \
@@ -269,11 +311,13 @@ static int parse_args(int argc, char **argv, cli *c)
         INT("--early-stop", 1, 100000, c->early_stop) INT("--freeze", 1, 10000, c->freeze)
         INT("--replace-head", 1, 1 << 20, c->replace_head)
         INT("--train-samples", 1, 1 << 30, c->train_samples)
-        if (!strcmp(a, "--classes")) {
+            // clang-format on
+            if (!strcmp(a, "--classes"))
+        {
             int lo, hi, used = 0;
             c->nclasses = 0;
-            if (sscanf(v, "%d-%d%n", &lo, &hi, &used) == 2 && !v[used] && lo >= 0 && hi >= lo &&
-                hi - lo < 64) {
+            if (sscanf(v, "%d-%d%n", &lo, &hi, &used) == 2 && !v[used] && lo >= 0 &&
+                hi >= lo && hi - lo < 64) {
                 for (int k = lo; k <= hi; k++)
                     c->classes[c->nclasses++] = k;
                 continue;
@@ -281,9 +325,11 @@ static int parse_args(int argc, char **argv, cli *c)
             char buf[256];
             snprintf(buf, sizeof buf, "%s", v);
             char *save = NULL;
-            for (char *m = strtok_r(buf, ",", &save); m; m = strtok_r(NULL, ",", &save)) {
+            for (char *m = strtok_r(buf, ",", &save); m;
+                 m = strtok_r(NULL, ",", &save)) {
                 if (c->nclasses == 64 || !to_int(m, 0, 4095, &n))
-                    return usage_error("--classes: '%s' is not A-B or a list of classes", v);
+                    return usage_error(
+                        "--classes: '%s' is not A-B or a list of classes", v);
                 c->classes[c->nclasses++] = (int)n;
             }
             continue;
@@ -309,11 +355,13 @@ static int parse_args(int argc, char **argv, cli *c)
         if (!strcmp(a, "--loss")) {
             if (strcmp(v, "cross_entropy") && strcmp(v, "ce"))
                 return usage_error("--loss: '%s': clgrad-train trains classifiers with "
-                                   "cross_entropy", v);
+                                   "cross_entropy",
+                                   v);
             continue;
         }
         if (!strcmp(a, "--betas")) {
-            if (sscanf(v, "%f,%f%n", &c->optim.beta1, &c->optim.beta2, &e) != 2 || v[e] ||
+            if (sscanf(v, "%f,%f%n", &c->optim.beta1, &c->optim.beta2, &e) != 2 ||
+                v[e] ||
                 !(c->optim.beta1 >= 0 && c->optim.beta1 < 1 && c->optim.beta2 >= 0 &&
                   c->optim.beta2 < 1))
                 return usage_error("--betas: '%s' is not B1,B2 in [0, 1)", v);
@@ -324,8 +372,10 @@ static int parse_args(int argc, char **argv, cli *c)
             snprintf(buf, sizeof buf, "%s", v);
             char *save = NULL;
             c->sched.milestone_count = 0;
-            for (char *m = strtok_r(buf, ",", &save); m; m = strtok_r(NULL, ",", &save)) {
-                if (c->sched.milestone_count == CLG_MAX_MILESTONES || !to_int(m, 1, 100000, &n))
+            for (char *m = strtok_r(buf, ",", &save); m;
+                 m = strtok_r(NULL, ",", &save)) {
+                if (c->sched.milestone_count == CLG_MAX_MILESTONES ||
+                    !to_int(m, 1, 100000, &n))
                     return usage_error("--milestones: '%s' is not a list of epochs", v);
                 c->sched.milestones[c->sched.milestone_count++] = (int)n;
             }
@@ -362,7 +412,8 @@ static void free_data(data *d)
  * MNIST-named IDX files. */
 static clg_status load_from_dir(const char *dir, bool train, clg_dataset **out)
 {
-    return clg_dataset_fashion_mnist(strcmp(dir, "fashion-mnist") ? dir : NULL, train, out);
+    return clg_dataset_fashion_mnist(strcmp(dir, "fashion-mnist") ? dir : NULL, train,
+                                     out);
 }
 
 static int fail_data(const char *what)
@@ -394,8 +445,9 @@ static int load_data(const cli *c, bool need_train, data *d)
             s = clg_dataset_from_idx(c->test_images, c->test_labels, &d->test);
         }
     } else if (need_train) {
-        return usage_error("no data: give --data fashion-mnist, --data DIR or --train-images "
-                           "and --train-labels");
+        return usage_error(
+            "no data: give --data fashion-mnist, --data DIR or --train-images "
+            "and --train-labels");
     }
     if (s != CLG_OK) {
         fprintf(stderr, "clgrad-train: %s\n", clg_last_error());
@@ -410,7 +462,8 @@ static int load_data(const cli *c, bool need_train, data *d)
         int all[4096];
         for (int k = 0; k < d->train->classes && k < 4096; k++)
             all[k] = k;
-        if (clg_dataset_select(d->train, all, d->train->classes, c->train_samples) != CLG_OK)
+        if (clg_dataset_select(d->train, all, d->train->classes, c->train_samples) !=
+            CLG_OK)
             return fail_data("training data");
     }
     if (need_train && c->val_split > 0 &&
@@ -428,7 +481,10 @@ typedef struct norm {
     float mean[4], std[4];
 } norm;
 
-static int channels_of(const clg_dataset *d) { return d->ndim == 3 ? d->shape[0] : 1; }
+static int channels_of(const clg_dataset *d)
+{
+    return d->ndim == 3 ? d->shape[0] : 1;
+}
 
 static void norm_str(const norm *n, char *buf, size_t len)
 {
@@ -436,7 +492,10 @@ static void norm_str(const norm *n, char *buf, size_t len)
     buf[0] = '\0';
     for (int k = 0; k < 2; k++)
         for (int c = 0; c < n->channels && used < len; c++)
-            used += (size_t)snprintf(buf + used, len - used, "%s%.9g", c ? "," : k ? ";" : "",
+            used += (size_t)snprintf(buf + used, len - used, "%s%.9g",
+                                     c   ? ","
+                                     : k ? ";"
+                                         : "",
                                      (double)(k ? n->std[c] : n->mean[c]));
 }
 
@@ -484,7 +543,8 @@ static int choose_norm(const cli *c, const clg_dataset *train, norm *n)
     float m, s;
     int used;
     if (sscanf(how, "%f,%f%n", &m, &s, &used) != 2 || how[used] || !(s > 0))
-        return usage_error("--normalize: '%s' is not auto, none or MEAN,STD (STD > 0)", how);
+        return usage_error("--normalize: '%s' is not auto, none or MEAN,STD (STD > 0)",
+                           how);
     n->channels = channels;
     for (int k = 0; k < channels; k++)
         n->mean[k] = m, n->std[k] = s;
@@ -496,8 +556,8 @@ static int apply_norm(const norm *n, clg_dataset *d)
     if (!d || !n->channels)
         return -1;
     if (channels_of(d) != n->channels)
-        return usage_error("the data has %d channels, the normalisation %d", channels_of(d),
-                           n->channels);
+        return usage_error("the data has %d channels, the normalisation %d",
+                           channels_of(d), n->channels);
     if (clg_dataset_normalize(d, n->mean, n->std, n->channels) != CLG_OK) {
         fprintf(stderr, "clgrad-train: %s\n", clg_last_error());
         return USAGE_ERROR;
@@ -519,7 +579,7 @@ typedef struct run {
     const clg_spec *spec;
     const norm *norm;
     long long steps;
-    float best_val_loss;               /* the fit's best, for the metadata */
+    float best_val_loss;                  /* the fit's best, for the metadata */
     float ckpt_best_val, ckpt_best_train; /* what best.safetensors holds */
     int failed_io;
 } run;
@@ -546,8 +606,8 @@ static bool on_step(const clg_step_info *s, void *user)
     bar[width] = '\0';
     double rate = (double)(s->batch + 1) / (s->seconds > 0 ? s->seconds : 1e-9);
     fmt_time((s->batches - s->batch - 1) / rate, eta, sizeof eta);
-    printf("\repoch %d [%s] %d/%d %6.0f samples/s ETA %s loss %.4f acc %.4f ", s->epoch + 1,
-           bar, s->batch + 1, s->batches, s->samples_per_second, eta,
+    printf("\repoch %d [%s] %d/%d %6.0f samples/s ETA %s loss %.4f acc %.4f ",
+           s->epoch + 1, bar, s->batch + 1, s->batches, s->samples_per_second, eta,
            (double)s->running_loss, (double)s->running_accuracy);
     fflush(stdout);
     return true;
@@ -579,16 +639,18 @@ static bool on_epoch(const clg_epoch_info *e, void *user)
         if (!isnan(e->val_loss))
             snprintf(val, sizeof val, ", val loss %.4f acc %.4f%s", (double)e->val_loss,
                      (double)e->val_accuracy, e->best ? " *" : "");
-        printf("%sepoch %d/%d: lr %.3g, loss %.4f, acc %.4f%s, %.1f s, %.0f samples/s\n",
-               r->tty ? "\r\033[K" : "", e->epoch + 1, r->c->epochs, (double)e->lr,
-               (double)e->train_loss, (double)e->train_accuracy, val, e->seconds,
-               e->samples_per_second);
+        printf(
+            "%sepoch %d/%d: lr %.3g, loss %.4f, acc %.4f%s, %.1f s, %.0f samples/s\n",
+            r->tty ? "\r\033[K" : "", e->epoch + 1, r->c->epochs, (double)e->lr,
+            (double)e->train_loss, (double)e->train_accuracy, val, e->seconds,
+            e->samples_per_second);
         fflush(stdout);
     }
     if (r->log) {
-        fprintf(r->log, "%d,%.9g,%.9g,%.9g,%.9g,%.9g,%.3f,%.1f\n", e->epoch + 1, (double)e->lr,
-                (double)e->train_loss, (double)e->train_accuracy, (double)e->val_loss,
-                (double)e->val_accuracy, e->seconds, e->samples_per_second);
+        fprintf(r->log, "%d,%.9g,%.9g,%.9g,%.9g,%.9g,%.3f,%.1f\n", e->epoch + 1,
+                (double)e->lr, (double)e->train_loss, (double)e->train_accuracy,
+                (double)e->val_loss, (double)e->val_accuracy, e->seconds,
+                e->samples_per_second);
         fflush(r->log);
     }
     if (r->c->plot)
@@ -622,8 +684,10 @@ static void write_plot(const run *r)
         return;
     }
     const int W = 480, H = 300, L = 50, T = 30, PW = 400, PH = 220;
-    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
-               "font-family=\"sans-serif\" font-size=\"11\">\n", 2 * W, H);
+    fprintf(f,
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
+            "font-family=\"sans-serif\" font-size=\"11\">\n",
+            2 * W, H);
     const char *titles[2] = {"loss", "accuracy"};
     const char *colors[2] = {"#1f77b4", "#ff7f0e"};
     for (int chart = 0; chart < 2; chart++) {
@@ -641,25 +705,31 @@ static void write_plot(const run *r)
             lo = isfinite(lo) ? lo - 0.5 : 0, hi = lo + 1;
         fprintf(f, "<text x=\"%d\" y=\"18\" font-size=\"14\">%s per epoch</text>\n", x0,
                 titles[chart]);
-        fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" "
-                   "stroke=\"#999\"/>\n", x0, T, PW, PH);
-        fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">%.3g</text>\n"
-                   "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">%.3g</text>\n",
+        fprintf(f,
+                "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" "
+                "stroke=\"#999\"/>\n",
+                x0, T, PW, PH);
+        fprintf(f,
+                "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">%.3g</text>\n"
+                "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">%.3g</text>\n",
                 x0 - 4, T + 10, hi, x0 - 4, T + PH, lo);
-        fprintf(f, "<text x=\"%d\" y=\"%d\">epoch 1</text><text x=\"%d\" y=\"%d\" "
-                   "text-anchor=\"end\">epoch %d</text>\n",
+        fprintf(f,
+                "<text x=\"%d\" y=\"%d\">epoch 1</text><text x=\"%d\" y=\"%d\" "
+                "text-anchor=\"end\">epoch %d</text>\n",
                 x0, T + PH + 16, x0 + PW, T + PH + 16,
                 r->nhistory ? r->history[r->nhistory - 1].epoch + 1 : 1);
         for (int k = 0; k < 2; k++) {
-            fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"",
-                    colors[k]);
+            fprintf(
+                f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"",
+                colors[k]);
             for (int i = 0; i < r->nhistory; i++) {
                 const clg_epoch_info *e = &r->history[i];
                 double v = k ? (chart ? e->val_accuracy : e->val_loss)
                              : (chart ? e->train_accuracy : e->train_loss);
                 if (!isfinite(v))
                     continue;
-                double x = x0 + (r->nhistory > 1 ? (double)i / (r->nhistory - 1) : 0.5) * PW;
+                double x =
+                    x0 + (r->nhistory > 1 ? (double)i / (r->nhistory - 1) : 0.5) * PW;
                 double y = T + (hi - v) / (hi - lo) * PH;
                 fprintf(f, "%.1f,%.1f ", x, y);
             }
@@ -669,9 +739,11 @@ static void write_plot(const run *r)
                 double v = k ? (chart ? e->val_accuracy : e->val_loss)
                              : (chart ? e->train_accuracy : e->train_loss);
                 if (isfinite(v))
-                    fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\" fill=\"%s\"/>\n",
-                            x0 + (r->nhistory > 1 ? (double)i / (r->nhistory - 1) : 0.5) * PW,
-                            T + (hi - v) / (hi - lo) * PH, colors[k]);
+                    fprintf(
+                        f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\" fill=\"%s\"/>\n",
+                        x0 + (r->nhistory > 1 ? (double)i / (r->nhistory - 1) : 0.5) *
+                                 PW,
+                        T + (hi - v) / (hi - lo) * PH, colors[k]);
             }
             bool any = false; /* a legend entry only for a line that exists */
             for (int i = 0; i < r->nhistory; i++)
@@ -690,9 +762,14 @@ static int save_checkpoint(run *r, const char *path, int epochs)
 {
     char normalize[256];
     norm_str(r->norm, normalize, sizeof normalize);
-    clg_train_state st = {epochs, r->steps, clg_plan_step(clg_model_plan(r->model)),
-                          {0, 0, 0, 0}, r->best_val_loss, clg_spec_text(r->spec),
-                          r->norm->channels ? normalize : NULL, r->c->command_line};
+    clg_train_state st = {epochs,
+                          r->steps,
+                          clg_plan_step(clg_model_plan(r->model)),
+                          {0, 0, 0, 0},
+                          r->best_val_loss,
+                          clg_spec_text(r->spec),
+                          r->norm->channels ? normalize : NULL,
+                          r->c->command_line};
     if (r->sched)
         clg_schedule_state(r->sched, st.schedule);
     if (clg_save(path, r->model, r->opt, &st) != CLG_OK) {
@@ -741,8 +818,8 @@ static int fail(int code)
 /* Training failures are 1; a model or data that do not fit are 2. */
 static int fail_status(clg_status s)
 {
-    return fail(s == CLG_SHAPE_MISMATCH || s == CLG_INVALID_ARGUMENT || s == CLG_BAD_FILE ||
-                        s == CLG_NOT_FOUND || s == CLG_IO_ERROR
+    return fail(s == CLG_SHAPE_MISMATCH || s == CLG_INVALID_ARGUMENT ||
+                        s == CLG_BAD_FILE || s == CLG_NOT_FOUND || s == CLG_IO_ERROR
                     ? USAGE_ERROR
                     : TRAIN_ERROR);
 }
@@ -754,8 +831,10 @@ static int get_spec(const cli *c, const clg_checkpoint *ck, clg_spec **spec)
         return clg_spec_load(c->spec, spec) == CLG_OK ? -1 : fail(USAGE_ERROR);
     const char *text = ck ? clg_checkpoint_meta(ck, "spec") : NULL;
     if (!text)
-        return usage_error("the checkpoint carries no model spec: give the spec file too");
-    return clg_spec_parse(text, "checkpoint spec", spec) == CLG_OK ? -1 : fail(USAGE_ERROR);
+        return usage_error(
+            "the checkpoint carries no model spec: give the spec file too");
+    return clg_spec_parse(text, "checkpoint spec", spec) == CLG_OK ? -1
+                                                                   : fail(USAGE_ERROR);
 }
 
 static int read_checkpoint(const char *path, clg_checkpoint **ck)
@@ -782,8 +861,8 @@ static void print_load(const char *path, const clg_load_report *lr, bool quiet)
 {
     if (quiet)
         return;
-    printf("%s: loaded %d tensors, skipped %d, left %d at initialisation\n", path, lr->loaded,
-           lr->skipped, lr->missing);
+    printf("%s: loaded %d tensors, skipped %d, left %d at initialisation\n", path,
+           lr->loaded, lr->skipped, lr->missing);
     if (lr->skipped || lr->missing)
         printf("%s", lr->text);
 }
@@ -801,7 +880,8 @@ static int evaluate_mode(clg_context *ctx, const cli *c)
     if (rc < 0)
         rc = load_data(c, false, &d);
     if (rc < 0 && !d.test)
-        rc = usage_error("--evaluate needs test data: --data or --test-images/--test-labels");
+        rc = usage_error(
+            "--evaluate needs test data: --data or --test-images/--test-labels");
     const char *nm = ck ? clg_checkpoint_meta(ck, "normalize") : NULL;
     if (rc < 0 && nm && !norm_parse(nm, &n))
         rc = usage_error("%s: bad normalize metadata '%s'", c->evaluate, nm);
@@ -857,7 +937,8 @@ static int predict_mode(clg_context *ctx, const cli *c)
             printf("%d,%d,%.6f\n", i, cls[i], (double)prob[i]);
     }
     free(cls), free(prob);
-    clg_model_free(m), clg_spec_free(spec), clg_checkpoint_free(ck), clg_dataset_free(images);
+    clg_model_free(m), clg_spec_free(spec), clg_checkpoint_free(ck),
+        clg_dataset_free(images);
     return rc < 0 ? 0 : rc;
 }
 
@@ -874,7 +955,8 @@ static int make_schedule(const cli *c, int batches, clg_schedule **out)
         if (so.max_lr <= 0)
             so.max_lr = c->optim.lr;
     }
-    return clg_schedule_create(&so, c->optim.lr, out) == CLG_OK ? -1 : fail(USAGE_ERROR);
+    return clg_schedule_create(&so, c->optim.lr, out) == CLG_OK ? -1
+                                                                : fail(USAGE_ERROR);
 }
 
 static int train_mode(clg_context *ctx, const cli *c)
@@ -886,8 +968,12 @@ static int train_mode(clg_context *ctx, const cli *c)
     clg_loader *loader = NULL;
     data d = {0};
     norm n = {0};
-    run r = {.c = c, .tty = isatty(STDOUT_FILENO), .norm = &n, .best_val_loss = INFINITY,
-             .ckpt_best_val = INFINITY, .ckpt_best_train = INFINITY};
+    run r = {.c = c,
+             .tty = isatty(STDOUT_FILENO),
+             .norm = &n,
+             .best_val_loss = INFINITY,
+             .ckpt_best_val = INFINITY,
+             .ckpt_best_train = INFINITY};
     clg_train_state resumed = {0};
     int rc = c->resume ? read_checkpoint(c->resume, &ck) : -1;
     if (rc < 0 && ck && clg_checkpoint_train_state(ck, &resumed) != CLG_OK)
@@ -946,7 +1032,8 @@ static int train_mode(clg_context *ctx, const cli *c)
             printf("resuming %s after epoch %d, step %lld\n", c->resume, resumed.epoch,
                    resumed.step);
     }
-    if (rc < 0 && c->checkpoint_dir && mkdir(c->checkpoint_dir, 0777) != 0 && errno != EEXIST)
+    if (rc < 0 && c->checkpoint_dir && mkdir(c->checkpoint_dir, 0777) != 0 &&
+        errno != EEXIST)
         rc = usage_error("--checkpoint-dir %s: %s", c->checkpoint_dir, strerror(errno));
     if (rc < 0 && c->log) {
         bool append = ck && access(c->log, F_OK) == 0;
@@ -954,14 +1041,16 @@ static int train_mode(clg_context *ctx, const cli *c)
         if (!r.log)
             rc = usage_error("--log %s: %s", c->log, strerror(errno));
         else if (!append)
-            fprintf(r.log, "epoch,lr,train_loss,train_acc,val_loss,val_acc,seconds,samples_per_s\n");
+            fprintf(r.log, "epoch,lr,train_loss,train_acc,val_loss,val_acc,seconds,"
+                           "samples_per_s\n");
     }
     if (rc < 0 && !c->quiet)
         clg_model_summary(m, stdout);
     r.model = m, r.opt = opt, r.spec = spec;
     fo.epochs = c->epochs, fo.max_steps = c->steps, fo.early_stop = c->early_stop;
     fo.schedule = r.sched;
-    fo.on_step = on_step, fo.on_epoch = on_epoch, fo.on_warning = on_warning, fo.user = &r;
+    fo.on_step = on_step, fo.on_epoch = on_epoch, fo.on_warning = on_warning,
+    fo.user = &r;
     clg_fit_report fr;
     if (rc < 0) {
         clg_status s = clg_fit(m, opt, loader, d.val, &fo, &fr);
@@ -970,12 +1059,15 @@ static int train_mode(clg_context *ctx, const cli *c)
         if (s != CLG_OK) {
             rc = fail_status(s);
             if (s == CLG_NOT_FINITE && c->checkpoint_dir)
-                fprintf(stderr, "clgrad-train: the checkpoints in %s hold the last good "
-                                "epoch\n", c->checkpoint_dir);
+                fprintf(stderr,
+                        "clgrad-train: the checkpoints in %s hold the last good "
+                        "epoch\n",
+                        c->checkpoint_dir);
         } else if (r.failed_io) {
             rc = TRAIN_ERROR;
         } else if (!c->quiet && fr.stopped_early) {
-            printf("stopped early after epoch %d; best validation loss %.4f at epoch %d%s\n",
+            printf("stopped early after epoch %d; best validation loss %.4f at epoch "
+                   "%d%s\n",
                    fr.epochs, (double)fr.best_val_loss, fr.best_epoch + 1,
                    fr.restored_best ? " (weights restored)" : "");
         }
@@ -1016,7 +1108,9 @@ int main(int argc, char **argv)
     clg_context *ctx;
     if (clg_context_create(dev, &ctx) != CLG_OK)
         return fail(TRAIN_ERROR);
-    rc = c.evaluate ? evaluate_mode(ctx, &c) : c.predict ? predict_mode(ctx, &c) : train_mode(ctx, &c);
+    rc = c.evaluate  ? evaluate_mode(ctx, &c)
+         : c.predict ? predict_mode(ctx, &c)
+                     : train_mode(ctx, &c);
     clg_context_free(ctx);
     return rc;
 }

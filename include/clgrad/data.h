@@ -43,14 +43,15 @@ typedef struct clg_idx {
     clg_idx_type type;
     int ndim;
     int dims[8];
-    size_t count;   /* elements */
-    void *data;     /* count elements, host byte order */
+    size_t count; /* elements */
+    void *data;   /* count elements, host byte order */
 } clg_idx;
 
 /* Reads an IDX file, plain or gzip-compressed (detected by content). */
 clg_status clg_idx_read(const char *path, clg_idx **idx);
 /* Parses IDX bytes already in memory; `source` names them in errors. */
-clg_status clg_idx_parse(const void *bytes, size_t len, const char *source, clg_idx **idx);
+clg_status clg_idx_parse(const void *bytes, size_t len, const char *source,
+                         clg_idx **idx);
 void clg_idx_free(clg_idx *idx);
 
 /* ---- Datasets ----------------------------------------------------------- */
@@ -59,13 +60,13 @@ void clg_idx_free(clg_idx *idx);
  * came from bytes) and, for classification, int32 labels in [0, classes). */
 typedef struct clg_dataset {
     int count;
-    int ndim;      /* of one sample: 3 for C H W images, 1 for features */
+    int ndim; /* of one sample: 3 for C H W images, 1 for features */
     int shape[3];
-    size_t sample; /* floats per sample */
-    float *x;      /* count * sample */
-    int32_t *labels; /* count, or NULL */
-    int classes;   /* 1 + the largest label */
-    bool from_bytes; /* read from unsigned bytes, scaled to [0, 1] */
+    size_t sample;      /* floats per sample */
+    float *x;           /* count * sample */
+    int32_t *labels;    /* count, or NULL */
+    int classes;        /* 1 + the largest label */
+    bool from_bytes;    /* read from unsigned bytes, scaled to [0, 1] */
     char **class_names; /* [classes] when labels came from strings, else NULL */
 } clg_dataset;
 
@@ -90,7 +91,10 @@ typedef struct clg_csv_opts {
     char delimiter;
 } clg_csv_opts;
 
-#define CLG_CSV_DEFAULTS {-1, NULL, -1, ','}
+#define CLG_CSV_DEFAULTS                                                               \
+    {                                                                                  \
+        -1, NULL, -1, ','                                                              \
+    }
 
 /* Numeric columns become float features; the label column holds integer
  * classes or strings, mapped to ids in sorted order (class_names keeps the
@@ -106,7 +110,8 @@ clg_status clg_dataset_from_csv_text(const char *text, size_t len, const char *s
  * Debian package dataset-fashion-mnist): the training set (60000) or the
  * test set (10000), as [1, 28, 28] images in [0, 1]. Any directory of
  * MNIST-named IDX files works (train-images-idx3-ubyte[.gz], ...). */
-clg_status clg_dataset_fashion_mnist(const char *dir, bool train, clg_dataset **dataset);
+clg_status clg_dataset_fashion_mnist(const char *dir, bool train,
+                                     clg_dataset **dataset);
 
 /* Moves a seeded random `fraction` of d's samples into a new dataset *val;
  * d keeps the rest, in their order. */
@@ -116,7 +121,8 @@ clg_status clg_dataset_split(clg_dataset *d, float fraction, uint64_t seed,
 /* Keeps only the samples whose label is one of classes[0..count), relabelled
  * 0..count-1 in that order, and at most `per_class` of each (0: all), the
  * first ones in the dataset's order. */
-clg_status clg_dataset_select(clg_dataset *d, const int *classes, int count, int per_class);
+clg_status clg_dataset_select(clg_dataset *d, const int *classes, int count,
+                              int per_class);
 
 /* One-hot targets for losses that want them (MSE, BCE): a malloc'd
  * [count, classes] array with 1 at each sample's label. */
@@ -124,7 +130,8 @@ clg_status clg_dataset_one_hot(const clg_dataset *d, int classes, float **target
 
 /* Mean and standard deviation per channel (dim 0 of a sample; one channel
  * for flat features), over every sample of d. */
-clg_status clg_dataset_stats(const clg_dataset *d, float *mean, float *std, int channels);
+clg_status clg_dataset_stats(const clg_dataset *d, float *mean, float *std,
+                             int channels);
 
 /* x = (x - mean[c]) / std[c] per channel. */
 clg_status clg_dataset_normalize(clg_dataset *d, const float *mean, const float *std,
@@ -143,7 +150,8 @@ typedef struct clg_text {
 
 clg_status clg_text_read(const char *path, bool per_line, clg_text **text);
 /* The same from memory: one document, or one per line. */
-clg_status clg_text_from_string(const char *s, size_t len, bool per_line, clg_text **text);
+clg_status clg_text_from_string(const char *s, size_t len, bool per_line,
+                                clg_text **text);
 void clg_text_free(clg_text *text);
 
 typedef enum clg_tokenizer_type {
@@ -155,12 +163,15 @@ typedef enum clg_tokenizer_type {
 
 typedef struct clg_tokenizer_opts {
     clg_tokenizer_type type;
-    int max_vocab;  /* word: at most this many ids (0: no limit) */
-    int min_count;  /* word: drop rarer words (to <unk>) */
-    int merges;     /* BPE: merges to learn */
+    int max_vocab; /* word: at most this many ids (0: no limit) */
+    int min_count; /* word: drop rarer words (to <unk>) */
+    int merges;    /* BPE: merges to learn */
 } clg_tokenizer_opts;
 
-#define CLG_TOKENIZER_DEFAULTS {CLG_TOKENIZER_BPE, 0, 1, 256}
+#define CLG_TOKENIZER_DEFAULTS                                                         \
+    {                                                                                  \
+        CLG_TOKENIZER_BPE, 0, 1, 256                                                   \
+    }
 
 typedef struct clg_tokenizer clg_tokenizer;
 
@@ -173,8 +184,8 @@ int clg_tokenizer_vocab_size(const clg_tokenizer *tokenizer);
 int clg_tokenizer_pad(const clg_tokenizer *tokenizer);
 
 /* Token ids of text (malloc'd *ids, *count of them). */
-clg_status clg_tokenizer_encode(const clg_tokenizer *tokenizer, const char *text, size_t len,
-                                int32_t **ids, size_t *count);
+clg_status clg_tokenizer_encode(const clg_tokenizer *tokenizer, const char *text,
+                                size_t len, int32_t **ids, size_t *count);
 /* Text of ids (malloc'd, NUL-terminated). decode(encode(t)) == t for the
  * byte and BPE tokenizers; words are joined by spaces. */
 clg_status clg_tokenizer_decode(const clg_tokenizer *tokenizer, const int32_t *ids,
@@ -193,41 +204,47 @@ clg_status clg_dataset_from_sequences(const int32_t *const *seqs, const size_t *
 
 /* Next-token prediction: every window of `length` ids (starting each
  * `stride`), labelled with the id that follows it. */
-clg_status clg_dataset_next_token(const int32_t *ids, size_t count, int length, int stride,
-                                  int vocab, clg_dataset **dataset);
+clg_status clg_dataset_next_token(const int32_t *ids, size_t count, int length,
+                                  int stride, int vocab, clg_dataset **dataset);
 
 /* ---- Augmentation ------------------------------------------------------- */
 
 typedef struct clg_augment {
-    float hflip;      /* probability of a horizontal flip */
-    float vflip;      /* probability of a vertical flip */
-    int crop_pad;     /* random crop after padding by this many pixels */
-    float rotate;     /* rotate by up to +-this many degrees */
-    float noise;      /* standard deviation of additive Gaussian noise */
-    int cutout;       /* side of a zeroed square, at a random place */
+    float hflip;       /* probability of a horizontal flip */
+    float vflip;       /* probability of a vertical flip */
+    int crop_pad;      /* random crop after padding by this many pixels */
+    float rotate;      /* rotate by up to +-this many degrees */
+    float noise;       /* standard deviation of additive Gaussian noise */
+    int cutout;        /* side of a zeroed square, at a random place */
     float probability; /* of applying crop, rotate, noise and cutout */
 } clg_augment;
 
-#define CLG_AUGMENT_NONE {0, 0, 0, 0, 0, 0, 1.0f}
+#define CLG_AUGMENT_NONE                                                               \
+    {                                                                                  \
+        0, 0, 0, 0, 0, 0, 1.0f                                                         \
+    }
 
 /* ---- Loader ------------------------------------------------------------- */
 
 typedef struct clg_loader_opts {
     int batch_size;
     bool shuffle;
-    bool drop_last;  /* drop a last batch smaller than batch_size */
-    uint64_t seed;   /* same seed, same order and augmentation */
-    bool prefetch;   /* assemble batch k+1 in a thread while k is used */
+    bool drop_last; /* drop a last batch smaller than batch_size */
+    uint64_t seed;  /* same seed, same order and augmentation */
+    bool prefetch;  /* assemble batch k+1 in a thread while k is used */
     clg_augment augment;
 } clg_loader_opts;
 
-#define CLG_LOADER_DEFAULTS {64, true, false, 0, true, CLG_AUGMENT_NONE}
+#define CLG_LOADER_DEFAULTS                                                            \
+    {                                                                                  \
+        64, true, false, 0, true, CLG_AUGMENT_NONE                                     \
+    }
 
 typedef struct clg_batch {
-    int count;              /* samples in this batch */
-    const float *x;         /* count * sample floats */
-    const int32_t *labels;  /* count, or NULL */
-    int index;              /* batch number within the epoch */
+    int count;             /* samples in this batch */
+    const float *x;        /* count * sample floats */
+    const int32_t *labels; /* count, or NULL */
+    int index;             /* batch number within the epoch */
 } clg_batch;
 
 typedef struct clg_loader clg_loader;

@@ -130,7 +130,10 @@ typedef struct clg_conv2d_opts {
     int pad_h, pad_w;
     int dilation_h, dilation_w;
 } clg_conv2d_opts;
-#define CLG_CONV2D_DEFAULTS {1, 1, 0, 0, 1, 1}
+#define CLG_CONV2D_DEFAULTS                                                            \
+    {                                                                                  \
+        1, 1, 0, 0, 1, 1                                                               \
+    }
 
 /* x [N, C, H, W], w [OC, C, KH, KW], b [OC] or NULL -> [N, OC, OH, OW];
  * opts NULL means stride 1, no padding, no dilation. groups = 1. */

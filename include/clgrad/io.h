@@ -43,14 +43,14 @@ const char *clg_checkpoint_meta(const clg_checkpoint *checkpoint, const char *ke
 
 /* Training state stored beside the weights. */
 typedef struct clg_train_state {
-    int epoch;                 /* epochs completed */
-    long long step;            /* optimizer steps */
+    int epoch;                    /* epochs completed */
+    long long step;               /* optimizer steps */
     unsigned long long plan_step; /* dropout step counter */
-    float schedule[4];         /* plateau schedule state */
+    float schedule[4];            /* plateau schedule state */
     float best_val_loss;
-    const char *spec;          /* the model spec text, or NULL */
-    const char *normalize;     /* "MEAN,..;STD,.." applied to the inputs, or NULL */
-    const char *extra;         /* free text, e.g. the command line, or NULL */
+    const char *spec;      /* the model spec text, or NULL */
+    const char *normalize; /* "MEAN,..;STD,.." applied to the inputs, or NULL */
+    const char *extra;     /* free text, e.g. the command line, or NULL */
 } clg_train_state;
 
 /* Writes the model's weights and statistics, the optimizer's state when opt
@@ -59,9 +59,9 @@ clg_status clg_save(const char *path, const clg_model *model, const clg_optimize
                     const clg_train_state *state);
 
 typedef struct clg_load_report {
-    int loaded;   /* tensors copied into the model */
-    int skipped;  /* in the file, but no tensor of that name and shape */
-    int missing;  /* in the model, not in the file: left as initialised */
+    int loaded;      /* tensors copied into the model */
+    int skipped;     /* in the file, but no tensor of that name and shape */
+    int missing;     /* in the model, not in the file: left as initialised */
     char text[4096]; /* the names in each group, for people */
 } clg_load_report;
 
@@ -69,8 +69,8 @@ typedef struct clg_load_report {
  * (a PyTorch nn.Sequential state_dict saved with safetensors works as is),
  * and, when opt is not NULL, the optimizer state saved for those weights.
  * report (may be NULL) tells what was loaded, skipped and left alone. */
-clg_status clg_load(const clg_checkpoint *checkpoint, clg_model *model, clg_optimizer *opt,
-                    clg_load_report *report);
+clg_status clg_load(const clg_checkpoint *checkpoint, clg_model *model,
+                    clg_optimizer *opt, clg_load_report *report);
 
 /* Reads the training state from the metadata (pointers into checkpoint). */
 clg_status clg_checkpoint_train_state(const clg_checkpoint *checkpoint,

@@ -57,9 +57,9 @@ typedef enum clg_layer_type {
 
 typedef struct clg_layer {
     clg_layer_type type;
-    int out;      /* linear out_features, conv out_channels, embedding dim */
-    int kernel;   /* conv, pools */
-    int stride;   /* conv (default 1), pools (0: = kernel) */
+    int out;    /* linear out_features, conv out_channels, embedding dim */
+    int kernel; /* conv, pools */
+    int stride; /* conv (default 1), pools (0: = kernel) */
     int padding;
     int dilation; /* conv; 0 means 1 */
     bool no_bias; /* linear, conv */
@@ -69,32 +69,34 @@ typedef struct clg_layer {
 } clg_layer;
 
 #define CLG_LINEAR(n) ((clg_layer){.type = CLG_LAYER_LINEAR, .out = (n)})
-#define CLG_CONV2D(c, k) ((clg_layer){.type = CLG_LAYER_CONV2D, .out = (c), .kernel = (k), .stride = 1})
-#define CLG_BATCHNORM1D() ((clg_layer){.type = CLG_LAYER_BATCHNORM1D, .value = 0.1f})
-#define CLG_BATCHNORM2D() ((clg_layer){.type = CLG_LAYER_BATCHNORM2D, .value = 0.1f})
-#define CLG_DROPOUT(p) ((clg_layer){.type = CLG_LAYER_DROPOUT, .value = (p)})
-#define CLG_MAXPOOL2D(k) ((clg_layer){.type = CLG_LAYER_MAXPOOL2D, .kernel = (k)})
-#define CLG_AVGPOOL2D(k) ((clg_layer){.type = CLG_LAYER_AVGPOOL2D, .kernel = (k)})
+#define CLG_CONV2D(c, k)                                                               \
+    ((clg_layer){.type = CLG_LAYER_CONV2D, .out = (c), .kernel = (k), .stride = 1})
+#define CLG_BATCHNORM1D()   ((clg_layer){.type = CLG_LAYER_BATCHNORM1D, .value = 0.1f})
+#define CLG_BATCHNORM2D()   ((clg_layer){.type = CLG_LAYER_BATCHNORM2D, .value = 0.1f})
+#define CLG_DROPOUT(p)      ((clg_layer){.type = CLG_LAYER_DROPOUT, .value = (p)})
+#define CLG_MAXPOOL2D(k)    ((clg_layer){.type = CLG_LAYER_MAXPOOL2D, .kernel = (k)})
+#define CLG_AVGPOOL2D(k)    ((clg_layer){.type = CLG_LAYER_AVGPOOL2D, .kernel = (k)})
 #define CLG_GLOBALAVGPOOL() ((clg_layer){.type = CLG_LAYER_GLOBALAVGPOOL})
-#define CLG_FLATTEN() ((clg_layer){.type = CLG_LAYER_FLATTEN})
-#define CLG_RELU() ((clg_layer){.type = CLG_LAYER_RELU})
-#define CLG_LEAKYRELU(s) ((clg_layer){.type = CLG_LAYER_LEAKYRELU, .value = (s)})
-#define CLG_ELU(a) ((clg_layer){.type = CLG_LAYER_ELU, .value = (a)})
-#define CLG_GELU() ((clg_layer){.type = CLG_LAYER_GELU})
-#define CLG_SIGMOID() ((clg_layer){.type = CLG_LAYER_SIGMOID})
-#define CLG_TANH() ((clg_layer){.type = CLG_LAYER_TANH})
-#define CLG_SOFTMAX() ((clg_layer){.type = CLG_LAYER_SOFTMAX})
-#define CLG_LOGSOFTMAX() ((clg_layer){.type = CLG_LAYER_LOGSOFTMAX})
-#define CLG_EMBEDDING(v, d) ((clg_layer){.type = CLG_LAYER_EMBEDDING, .vocab = (v), .out = (d)})
+#define CLG_FLATTEN()       ((clg_layer){.type = CLG_LAYER_FLATTEN})
+#define CLG_RELU()          ((clg_layer){.type = CLG_LAYER_RELU})
+#define CLG_LEAKYRELU(s)    ((clg_layer){.type = CLG_LAYER_LEAKYRELU, .value = (s)})
+#define CLG_ELU(a)          ((clg_layer){.type = CLG_LAYER_ELU, .value = (a)})
+#define CLG_GELU()          ((clg_layer){.type = CLG_LAYER_GELU})
+#define CLG_SIGMOID()       ((clg_layer){.type = CLG_LAYER_SIGMOID})
+#define CLG_TANH()          ((clg_layer){.type = CLG_LAYER_TANH})
+#define CLG_SOFTMAX()       ((clg_layer){.type = CLG_LAYER_SOFTMAX})
+#define CLG_LOGSOFTMAX()    ((clg_layer){.type = CLG_LAYER_LOGSOFTMAX})
+#define CLG_EMBEDDING(v, d)                                                            \
+    ((clg_layer){.type = CLG_LAYER_EMBEDDING, .vocab = (v), .out = (d)})
 
 /* "linear", "conv2d", "batchnorm1d", ... as the model spec files spell them. */
 const char *clg_layer_type_str(clg_layer_type type);
 
 typedef enum clg_init {
-    CLG_INIT_PYTORCH = 0,        /* kaiming_uniform(a=sqrt 5), bias U(+-1/sqrt fan_in) */
+    CLG_INIT_PYTORCH = 0, /* kaiming_uniform(a=sqrt 5), bias U(+-1/sqrt fan_in) */
     CLG_INIT_KAIMING_UNIFORM = 1, /* He, ReLU gain; biases zero */
     CLG_INIT_KAIMING_NORMAL = 2,
-    CLG_INIT_XAVIER_UNIFORM = 3,  /* Glorot; biases zero */
+    CLG_INIT_XAVIER_UNIFORM = 3, /* Glorot; biases zero */
     CLG_INIT_XAVIER_NORMAL = 4,
     CLG_INIT_ZEROS = 5,
     CLG_INIT_ONES = 6,
@@ -112,13 +114,16 @@ typedef enum clg_loss_type {
 const char *clg_loss_type_str(clg_loss_type loss);
 
 typedef struct clg_model_opts {
-    int max_batch;    /* the largest batch the model runs */
+    int max_batch;         /* the largest batch the model runs */
     clg_dtype input_dtype; /* CLG_INT32 for token ids */
     clg_init init;
-    uint64_t seed;    /* initialisation and dropout masks */
+    uint64_t seed; /* initialisation and dropout masks */
 } clg_model_opts;
 
-#define CLG_MODEL_DEFAULTS {64, CLG_FLOAT32, CLG_INIT_PYTORCH, 0}
+#define CLG_MODEL_DEFAULTS                                                             \
+    {                                                                                  \
+        64, CLG_FLOAT32, CLG_INIT_PYTORCH, 0                                           \
+    }
 
 typedef struct clg_model clg_model;
 
@@ -137,7 +142,8 @@ clg_status clg_model_end_residual(clg_model *model);
 
 /* Adds the loss and plans training (forward + backward). Once compiled,
  * layers cannot be added. */
-clg_status clg_model_compile(clg_model *model, clg_loss_type loss, float label_smoothing);
+clg_status clg_model_compile(clg_model *model, clg_loss_type loss,
+                             float label_smoothing);
 
 /* Freezes layers 0 .. count-1 (no gradients for their parameters); call
  * before clg_model_compile. */
@@ -149,14 +155,14 @@ clg_status clg_model_summary(const clg_model *model, FILE *out);
 
 /* Pieces, owned by the model. */
 clg_graph *clg_model_graph(const clg_model *model);
-clg_plan *clg_model_plan(const clg_model *model);   /* NULL before compile */
+clg_plan *clg_model_plan(const clg_model *model); /* NULL before compile */
 clg_tensor *clg_model_input(const clg_model *model);
 clg_tensor *clg_model_output(const clg_model *model);
 clg_tensor *clg_model_target(const clg_model *model); /* labels or targets */
 clg_tensor *clg_model_loss(const clg_model *model);
 clg_context *clg_model_context(const clg_model *model);
 int clg_model_max_batch(const clg_model *model);
-int clg_model_layer_count(const clg_model *model);  /* top-level layers */
+int clg_model_layer_count(const clg_model *model); /* top-level layers */
 const clg_layer *clg_model_layer(const clg_model *model, int index);
 size_t clg_model_parameter_count(const clg_model *model, bool trainable_only);
 

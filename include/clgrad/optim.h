@@ -41,28 +41,30 @@ typedef enum clg_optim_type {
 typedef struct clg_optim_opts {
     clg_optim_type type;
     float lr;
-    float momentum;     /* SGD, RMSprop */
-    float dampening;    /* SGD */
-    bool nesterov;      /* SGD */
-    float weight_decay; /* L2, added to the gradient; AdamW: decoupled */
-    float l1;           /* L1 penalty: adds l1 * sign(w) to the gradient */
-    bool decay_biases;  /* false: 1-d parameters (biases, norm scales) get no
-                           weight decay and no L1 */
-    float beta1, beta2; /* Adam, AdamW */
-    float eps;          /* Adam, AdamW, RMSprop, Adagrad */
-    float alpha;        /* RMSprop smoothing */
-    bool centered;      /* RMSprop */
-    float lr_decay;     /* Adagrad */
+    float momentum;            /* SGD, RMSprop */
+    float dampening;           /* SGD */
+    bool nesterov;             /* SGD */
+    float weight_decay;        /* L2, added to the gradient; AdamW: decoupled */
+    float l1;                  /* L1 penalty: adds l1 * sign(w) to the gradient */
+    bool decay_biases;         /* false: 1-d parameters (biases, norm scales) get no
+                                  weight decay and no L1 */
+    float beta1, beta2;        /* Adam, AdamW */
+    float eps;                 /* Adam, AdamW, RMSprop, Adagrad */
+    float alpha;               /* RMSprop smoothing */
+    bool centered;             /* RMSprop */
+    float lr_decay;            /* Adagrad */
     float initial_accumulator; /* Adagrad */
-    float clip_norm;    /* > 0: scale gradients to this global L2 norm at most */
-    float clip_value;   /* > 0: clamp each gradient element to [-v, v] */
+    float clip_norm;           /* > 0: scale gradients to this global L2 norm at most */
+    float clip_value;          /* > 0: clamp each gradient element to [-v, v] */
 } clg_optim_opts;
 
 /* torch.optim's defaults; eps is set per type when left at 0 (1e-8, Adagrad
  * 1e-10). */
-#define CLG_OPTIM_DEFAULTS                                                            \
-    {CLG_OPTIM_SGD, 0.01f, 0.0f, 0.0f, false, 0.0f, 0.0f, true, 0.9f, 0.999f, 0.0f,   \
-     0.99f, false, 0.0f, 0.0f, 0.0f, 0.0f}
+#define CLG_OPTIM_DEFAULTS                                                             \
+    {                                                                                  \
+        CLG_OPTIM_SGD, 0.01f, 0.0f, 0.0f, false, 0.0f, 0.0f, true, 0.9f, 0.999f, 0.0f, \
+            0.99f, false, 0.0f, 0.0f, 0.0f, 0.0f                                       \
+    }
 
 typedef struct clg_optimizer clg_optimizer;
 
@@ -124,26 +126,28 @@ typedef enum clg_schedule_type {
 
 typedef struct clg_schedule_opts {
     clg_schedule_type type;
-    int step_size;   /* step */
-    float gamma;     /* step, multistep, exponential */
+    int step_size;                      /* step */
+    float gamma;                        /* step, multistep, exponential */
     int milestones[CLG_MAX_MILESTONES]; /* multistep, increasing epochs */
     int milestone_count;
-    int t_max;       /* cosine: epochs */
-    float eta_min;   /* cosine */
-    float max_lr;    /* onecycle */
-    int total_steps; /* onecycle */
+    int t_max;                                     /* cosine: epochs */
+    float eta_min;                                 /* cosine */
+    float max_lr;                                  /* onecycle */
+    int total_steps;                               /* onecycle */
     float pct_start, div_factor, final_div_factor; /* onecycle */
-    float factor;    /* plateau */
-    int patience, cooldown; /* plateau */
-    float threshold; /* plateau, relative */
-    float min_lr;    /* plateau */
-    int warmup;      /* linear warm-up length (epochs; steps for onecycle) */
+    float factor;                                  /* plateau */
+    int patience, cooldown;                        /* plateau */
+    float threshold;                               /* plateau, relative */
+    float min_lr;                                  /* plateau */
+    int warmup;         /* linear warm-up length (epochs; steps for onecycle) */
     float warmup_start; /* its first factor, rising linearly to 1 */
 } clg_schedule_opts;
 
 #define CLG_SCHEDULE_DEFAULTS                                                          \
-    {CLG_SCHEDULE_CONSTANT, 30, 0.1f, {0}, 0, 10, 0.0f, 0.1f, 1000, 0.3f, 25.0f, 1e4f, \
-     0.1f, 10, 0, 1e-4f, 0.0f, 0, 1.0f / 3.0f}
+    {                                                                                  \
+        CLG_SCHEDULE_CONSTANT, 30, 0.1f, {0}, 0, 10, 0.0f, 0.1f, 1000, 0.3f, 25.0f,    \
+            1e4f, 0.1f, 10, 0, 1e-4f, 0.0f, 0, 1.0f / 3.0f                             \
+    }
 
 typedef struct clg_schedule clg_schedule;
 

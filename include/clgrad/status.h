@@ -37,7 +37,7 @@ extern "C" {
     X(CLG_UNSUPPORTED, 11, "not supported on this device")                             \
     X(CLG_NOT_FOUND, 12, "not found")                                                  \
     X(CLG_BLAS_ERROR, 13, "CLBlast call failed")                                       \
-    X(CLG_INTERNAL, 14, "internal error")                                      \
+    X(CLG_INTERNAL, 14, "internal error")                                              \
     X(CLG_NOT_FINITE, 15, "loss or gradient is not finite")
 
 typedef enum clg_status {

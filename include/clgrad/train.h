@@ -27,13 +27,13 @@ extern "C" {
 
 typedef struct clg_step_info {
     int epoch, batch, batches;
-    long long step;       /* optimizer steps so far, this one included */
-    float loss;           /* of this batch */
-    float running_loss;   /* mean over the epoch so far */
+    long long step;     /* optimizer steps so far, this one included */
+    float loss;         /* of this batch */
+    float running_loss; /* mean over the epoch so far */
     float running_accuracy;
     float lr;
     double samples_per_second;
-    double seconds;       /* since the epoch began */
+    double seconds; /* since the epoch began */
 } clg_step_info;
 
 typedef struct clg_epoch_info {
@@ -42,19 +42,19 @@ typedef struct clg_epoch_info {
     float train_loss, train_accuracy;
     float val_loss, val_accuracy; /* NAN without validation data */
     double seconds, samples_per_second;
-    bool best;            /* the best validation loss so far */
+    bool best; /* the best validation loss so far */
 } clg_epoch_info;
 
 typedef struct clg_fit_opts {
     int epochs;
-    long long max_steps;  /* > 0: stop after this many optimizer steps */
-    int first_epoch;      /* to resume: epochs already done */
-    int early_stop;       /* > 0: stop after this many epochs without a
-                             validation loss better by min_delta */
+    long long max_steps; /* > 0: stop after this many optimizer steps */
+    int first_epoch;     /* to resume: epochs already done */
+    int early_stop;      /* > 0: stop after this many epochs without a
+                            validation loss better by min_delta */
     float min_delta;
-    bool restore_best;    /* with early stopping: end on the best weights */
+    bool restore_best;      /* with early stopping: end on the best weights */
     clg_schedule *schedule; /* NULL: constant learning rate */
-    float overfit_gap;    /* warn when train - validation accuracy exceeds it */
+    float overfit_gap;      /* warn when train - validation accuracy exceeds it */
     /* Called after every step and every epoch; return false to stop. */
     bool (*on_step)(const clg_step_info *info, void *user);
     bool (*on_epoch)(const clg_epoch_info *info, void *user);
@@ -64,34 +64,39 @@ typedef struct clg_fit_opts {
     long long first_step; /* to resume: optimizer steps already done */
 } clg_fit_opts;
 
-#define CLG_FIT_DEFAULTS {10, 0, 0, 0, 0.0f, true, NULL, 0.15f, NULL, NULL, NULL, NULL, 0}
+#define CLG_FIT_DEFAULTS                                                               \
+    {                                                                                  \
+        10, 0, 0, 0, 0.0f, true, NULL, 0.15f, NULL, NULL, NULL, NULL, 0                \
+    }
 
 typedef struct clg_fit_report {
-    int epochs;           /* epochs completed */
+    int epochs; /* epochs completed */
     long long steps;
-    int best_epoch;       /* by validation loss, -1 without validation */
+    int best_epoch; /* by validation loss, -1 without validation */
     float best_val_loss;
     bool stopped_early;
     bool restored_best;
-    float last_loss;      /* the last finite training loss */
+    float last_loss; /* the last finite training loss */
 } clg_fit_report;
 
 /* Trains `model` (compiled, cross-entropy) with `optim` on the loader's
  * batches, evaluating `val` (may be NULL) after each epoch. */
 clg_status clg_fit(clg_model *model, clg_optimizer *optim, clg_loader *train,
-                   const clg_dataset *val, const clg_fit_opts *opts, clg_fit_report *report);
+                   const clg_dataset *val, const clg_fit_opts *opts,
+                   clg_fit_report *report);
 
 typedef struct clg_eval_report {
-    int count;          /* samples */
+    int count; /* samples */
     int classes;
-    float loss;         /* mean cross-entropy */
+    float loss; /* mean cross-entropy */
     float accuracy;
     float *class_accuracy; /* [classes]; NAN for a class with no samples */
-    int *confusion;     /* [classes * classes], row = true class, column = predicted */
+    int *confusion; /* [classes * classes], row = true class, column = predicted */
 } clg_eval_report;
 
 /* Evaluation mode over the whole dataset, in batches of the model's size. */
-clg_status clg_evaluate(clg_model *model, const clg_dataset *data, clg_eval_report *report);
+clg_status clg_evaluate(clg_model *model, const clg_dataset *data,
+                        clg_eval_report *report);
 void clg_eval_report_free(clg_eval_report *report);
 
 /* Predicted class and its softmax probability for each sample. */

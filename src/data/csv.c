@@ -49,8 +49,8 @@ static bool row_push(row *r, const char *text, size_t len)
 }
 
 /* Reads one record starting at *pos; returns false at the end of the text. */
-static clg_status next_row(const char *text, size_t len, size_t *pos, char delim, row *r,
-                           int *line, const char *source, bool *got)
+static clg_status next_row(const char *text, size_t len, size_t *pos, char delim,
+                           row *r, int *line, const char *source, bool *got)
 {
     row_clear(r);
     *got = false;
@@ -74,8 +74,9 @@ static clg_status next_row(const char *text, size_t len, size_t *pos, char delim
             for (;;) {
                 if (*pos >= len) {
                     free(buf);
-                    return clg_fail(CLG_BAD_FILE, "%s:%d: a quoted field is never closed",
-                                    source, r->line);
+                    return clg_fail(CLG_BAD_FILE,
+                                    "%s:%d: a quoted field is never closed", source,
+                                    r->line);
                 }
                 char ch = text[(*pos)++];
                 if (ch == '"') {
@@ -90,18 +91,20 @@ static clg_status next_row(const char *text, size_t len, size_t *pos, char delim
                     (*line)++;
                 buf[n++] = ch;
             }
-            if (*pos < len && text[*pos] != delim && text[*pos] != '\n' && text[*pos] != '\r') {
+            if (*pos < len && text[*pos] != delim && text[*pos] != '\n' &&
+                text[*pos] != '\r') {
                 free(buf);
-                return clg_fail(CLG_BAD_FILE, "%s:%d: text after a closing quote in field %d",
-                                source, r->line, r->n + 1);
+                return clg_fail(CLG_BAD_FILE,
+                                "%s:%d: text after a closing quote in field %d", source,
+                                r->line, r->n + 1);
             }
         } else {
             while (*pos < len && text[*pos] != delim && text[*pos] != '\n' &&
                    text[*pos] != '\r') {
                 if (text[*pos] == '\0') {
                     free(buf);
-                    return clg_fail(CLG_BAD_FILE, "%s:%d: a NUL byte in field %d", source,
-                                    r->line, r->n + 1);
+                    return clg_fail(CLG_BAD_FILE, "%s:%d: a NUL byte in field %d",
+                                    source, r->line, r->n + 1);
                 }
                 buf[n++] = text[(*pos)++];
             }
@@ -151,8 +154,8 @@ static int compare_strings(const void *a, const void *b)
 }
 
 typedef struct table {
-    float *x;       /* rows * features */
-    char **labels;  /* rows, the label fields */
+    float *x;      /* rows * features */
+    char **labels; /* rows, the label fields */
     int rows, cap, features;
 } table;
 
@@ -169,7 +172,8 @@ static clg_status add_row(table *t, const row *r, int label_col, const char *sou
 {
     if (t->rows == t->cap) {
         int cap = t->cap ? t->cap * 2 : 256;
-        float *x = realloc(t->x, (size_t)cap * (size_t)(t->features ? t->features : 1) * sizeof *x);
+        float *x = realloc(t->x, (size_t)cap * (size_t)(t->features ? t->features : 1) *
+                                     sizeof *x);
         if (x)
             t->x = x;
         char **l = realloc(t->labels, (size_t)cap * sizeof *l);
@@ -194,8 +198,9 @@ static clg_status add_row(table *t, const row *r, int label_col, const char *sou
                 snprintf(col, sizeof col, "'%s'", names[c]);
             else
                 snprintf(col, sizeof col, "%d", c + 1);
-            clg_status s = clg_fail(CLG_BAD_FILE, "%s:%d: column %s: '%.40s' is not a number",
-                                    source, r->line, col, r->f[c].text);
+            clg_status s =
+                clg_fail(CLG_BAD_FILE, "%s:%d: column %s: '%.40s' is not a number",
+                         source, r->line, col, r->f[c].text);
             free(t->labels[t->rows]);
             return s;
         }
@@ -231,7 +236,8 @@ static clg_status make_labels(table *t, clg_dataset *d, const char *source)
         if (i == 0 || strcmp(sorted[i], sorted[i - 1]))
             sorted[unique++] = sorted[i];
     d->class_names = calloc((size_t)unique, sizeof *d->class_names);
-    clg_status s = d->class_names ? CLG_OK : clg_fail(CLG_OUT_OF_HOST_MEMORY, "%s", source);
+    clg_status s =
+        d->class_names ? CLG_OK : clg_fail(CLG_OUT_OF_HOST_MEMORY, "%s", source);
     for (int i = 0; s == CLG_OK && i < unique; i++)
         if (!(d->class_names[i] = strdup(sorted[i])))
             s = clg_fail(CLG_OUT_OF_HOST_MEMORY, "%s", source);
@@ -252,7 +258,8 @@ clg_status clg_dataset_from_csv_text(const char *text, size_t len, const char *s
     if (opts)
         o = *opts;
     if (!out || (!text && len))
-        return clg_fail(CLG_INVALID_ARGUMENT, "clg_dataset_from_csv_text: NULL argument");
+        return clg_fail(CLG_INVALID_ARGUMENT,
+                        "clg_dataset_from_csv_text: NULL argument");
     *out = NULL;
     source = source ? source : "CSV";
     row r = {0};
@@ -297,23 +304,26 @@ clg_status clg_dataset_from_csv_text(const char *text, size_t len, const char *s
                 if (!strcmp(names[c], o.label_name))
                     label_col = c;
             if (label_col < 0)
-                s = clg_fail(CLG_BAD_FILE, "%s: no column named '%s'%s", source, o.label_name,
+                s = clg_fail(CLG_BAD_FILE, "%s: no column named '%s'%s", source,
+                             o.label_name,
                              names ? "" : " (the file has no header row)");
         } else if (o.label_index != -2) {
             label_col = o.label_index == -1 ? ncols - 1 : o.label_index;
             if (label_col < 0 || label_col >= ncols)
-                s = clg_fail(CLG_BAD_FILE, "%s: label column %d, the file has %d columns", source,
+                s = clg_fail(CLG_BAD_FILE,
+                             "%s: label column %d, the file has %d columns", source,
                              label_col, ncols);
         }
         t.features = ncols - (label_col >= 0);
         if (s == CLG_OK && t.features < 1)
-            s = clg_fail(CLG_BAD_FILE, "%s: no feature columns besides the label", source);
+            s = clg_fail(CLG_BAD_FILE, "%s: no feature columns besides the label",
+                         source);
     }
     while (s == CLG_OK && got) {
         if (r.n) {
             if (r.n != ncols)
-                s = clg_fail(CLG_BAD_FILE, "%s:%d: %d fields, expected %d", source, r.line, r.n,
-                             ncols);
+                s = clg_fail(CLG_BAD_FILE, "%s:%d: %d fields, expected %d", source,
+                             r.line, r.n, ncols);
             else
                 s = add_row(&t, &r, label_col, source, names);
         }
@@ -344,7 +354,8 @@ clg_status clg_dataset_from_csv_text(const char *text, size_t len, const char *s
     return CLG_OK;
 }
 
-clg_status clg_dataset_from_csv(const char *path, const clg_csv_opts *opts, clg_dataset **out)
+clg_status clg_dataset_from_csv(const char *path, const clg_csv_opts *opts,
+                                clg_dataset **out)
 {
     if (!path || !out)
         return clg_fail(CLG_INVALID_ARGUMENT, "clg_dataset_from_csv: NULL argument");

@@ -13,13 +13,14 @@ clg_status clg_dataset_create(int count, int ndim, const int *shape, bool labell
 {
     if (!shape || !out || count < 0 || ndim < 1 || ndim > 3)
         return clg_fail(CLG_INVALID_ARGUMENT,
-                        "clg_dataset_create: %d samples of %d dims (1 to 3)", count, ndim);
+                        "clg_dataset_create: %d samples of %d dims (1 to 3)", count,
+                        ndim);
     *out = NULL;
     size_t sample = 1;
     for (int i = 0; i < ndim; i++) {
         if (shape[i] < 1)
-            return clg_fail(CLG_INVALID_ARGUMENT, "clg_dataset_create: dimension %d is %d", i,
-                            shape[i]);
+            return clg_fail(CLG_INVALID_ARGUMENT,
+                            "clg_dataset_create: dimension %d is %d", i, shape[i]);
         sample *= (size_t)shape[i];
     }
     clg_dataset *d = calloc(1, sizeof *d);
@@ -33,8 +34,8 @@ clg_status clg_dataset_create(int count, int ndim, const int *shape, bool labell
     d->labels = labelled ? calloc(count ? (size_t)count : 1, sizeof *d->labels) : NULL;
     if (!d->x || (labelled && !d->labels)) {
         clg_dataset_free(d);
-        return clg_fail(CLG_OUT_OF_HOST_MEMORY, "clg_dataset_create: %d samples of %zu floats",
-                        count, sample);
+        return clg_fail(CLG_OUT_OF_HOST_MEMORY,
+                        "clg_dataset_create: %d samples of %zu floats", count, sample);
     }
     *out = d;
     return CLG_OK;
@@ -62,15 +63,17 @@ static clg_status images_to_floats(const char *path, const clg_idx *img, clg_dat
         else if (img->type == CLG_IDX_F32)
             d->x[i] = f32[i];
         else
-            return clg_fail(CLG_BAD_FILE,
-                            "%s: images must be unsigned bytes (0x08) or float32 (0x0d), "
-                            "not type 0x%02x",
-                            path, img->type);
+            return clg_fail(
+                CLG_BAD_FILE,
+                "%s: images must be unsigned bytes (0x08) or float32 (0x0d), "
+                "not type 0x%02x",
+                path, img->type);
     }
     return CLG_OK;
 }
 
-clg_status clg_dataset_from_idx(const char *images, const char *labels, clg_dataset **out)
+clg_status clg_dataset_from_idx(const char *images, const char *labels,
+                                clg_dataset **out)
 {
     if (!images || !out)
         return clg_fail(CLG_INVALID_ARGUMENT, "clg_dataset_from_idx: NULL argument");
@@ -80,10 +83,13 @@ clg_status clg_dataset_from_idx(const char *images, const char *labels, clg_data
     if (s == CLG_OK && labels)
         s = clg_idx_read(labels, &lab);
     if (s == CLG_OK && (img->ndim < 2 || img->ndim > 4))
-        s = clg_fail(CLG_BAD_FILE, "%s: images have %d dimensions, expected [N, H, W] or "
-                     "[N, C, H, W] (or [N, features])", images, img->ndim);
+        s = clg_fail(CLG_BAD_FILE,
+                     "%s: images have %d dimensions, expected [N, H, W] or "
+                     "[N, C, H, W] (or [N, features])",
+                     images, img->ndim);
     if (s == CLG_OK && lab && (lab->ndim != 1 || lab->type != CLG_IDX_U8))
-        s = clg_fail(CLG_BAD_FILE, "%s: labels must be one dimension of unsigned bytes", labels);
+        s = clg_fail(CLG_BAD_FILE, "%s: labels must be one dimension of unsigned bytes",
+                     labels);
     if (s == CLG_OK && lab && lab->dims[0] != img->dims[0])
         s = clg_fail(CLG_BAD_FILE, "%s has %d images but %s has %d labels", images,
                      img->dims[0], labels, lab->dims[0]);
@@ -95,7 +101,8 @@ clg_status clg_dataset_from_idx(const char *images, const char *labels, clg_data
         } else if (img->ndim == 3) { /* one channel */
             ndim = 3, shape[0] = 1, shape[1] = img->dims[1], shape[2] = img->dims[2];
         } else {
-            ndim = 3, shape[0] = img->dims[1], shape[1] = img->dims[2], shape[2] = img->dims[3];
+            ndim = 3, shape[0] = img->dims[1], shape[1] = img->dims[2],
+            shape[2] = img->dims[3];
         }
         for (int i = 0; i < ndim && s == CLG_OK; i++)
             if (shape[i] < 1)
@@ -139,8 +146,8 @@ clg_status clg_dataset_fashion_mnist(const char *dir, bool train, clg_dataset **
         snprintf(labels, sizeof labels, "%s/%s-labels-idx1-ubyte", dir, stem);
         probe = fopen(images, "rb");
         if (!probe)
-            return clg_fail(CLG_NOT_FOUND,
-                            "no %s-images-idx3-ubyte[.gz] in %s%s", stem, dir,
+            return clg_fail(CLG_NOT_FOUND, "no %s-images-idx3-ubyte[.gz] in %s%s", stem,
+                            dir,
                             strcmp(dir, "/usr/share/datasets/fashion-mnist")
                                 ? ""
                                 : "; install Fashion-MNIST with `apt-get install "
@@ -159,7 +166,8 @@ static uint64_t next(uint64_t *state)
     return z ^ (z >> 31);
 }
 
-clg_status clg_dataset_split(clg_dataset *d, float fraction, uint64_t seed, clg_dataset **val)
+clg_status clg_dataset_split(clg_dataset *d, float fraction, uint64_t seed,
+                             clg_dataset **val)
 {
     if (!d || !val || !(fraction > 0.0f && fraction < 1.0f))
         return clg_fail(CLG_INVALID_ARGUMENT,
@@ -175,9 +183,10 @@ clg_status clg_dataset_split(clg_dataset *d, float fraction, uint64_t seed, clg_
     int *order = malloc((size_t)d->count * sizeof *order);
     bool *chosen = calloc((size_t)d->count, sizeof *chosen);
     clg_dataset *v = NULL;
-    clg_status s = order && chosen ? clg_dataset_create(nval, d->ndim, d->shape,
-                                                        d->labels != NULL, &v)
-                                   : clg_fail(CLG_OUT_OF_HOST_MEMORY, "splitting a dataset");
+    clg_status s =
+        order && chosen
+            ? clg_dataset_create(nval, d->ndim, d->shape, d->labels != NULL, &v)
+            : clg_fail(CLG_OUT_OF_HOST_MEMORY, "splitting a dataset");
     if (s == CLG_OK) {
         uint64_t rng = seed ^ 0x5851F42D4C957F2Dull;
         for (int i = 0; i < d->count; i++)
@@ -208,12 +217,15 @@ clg_status clg_dataset_split(clg_dataset *d, float fraction, uint64_t seed, clg_
     return s;
 }
 
-clg_status clg_dataset_select(clg_dataset *d, const int *classes, int count, int per_class)
+clg_status clg_dataset_select(clg_dataset *d, const int *classes, int count,
+                              int per_class)
 {
     if (!d || !classes || count < 1 || count > 4096 || per_class < 0 || !d->labels)
-        return clg_fail(CLG_INVALID_ARGUMENT,
-                        "selecting classes: needs a labelled dataset and 1 to 4096 classes");
-    int *map = malloc(4096 * sizeof *map), *taken = calloc((size_t)count, sizeof *taken);
+        return clg_fail(
+            CLG_INVALID_ARGUMENT,
+            "selecting classes: needs a labelled dataset and 1 to 4096 classes");
+    int *map = malloc(4096 * sizeof *map),
+        *taken = calloc((size_t)count, sizeof *taken);
     if (!map || !taken) {
         free(map), free(taken);
         return clg_fail(CLG_OUT_OF_HOST_MEMORY, "selecting classes");
@@ -223,8 +235,10 @@ clg_status clg_dataset_select(clg_dataset *d, const int *classes, int count, int
     for (int k = 0; k < count; k++) {
         if (classes[k] < 0 || classes[k] >= 4096 || map[classes[k]] >= 0) {
             free(map), free(taken);
-            return clg_fail(CLG_INVALID_ARGUMENT, "selecting classes: class %d is out of range "
-                                                  "or repeated", classes[k]);
+            return clg_fail(CLG_INVALID_ARGUMENT,
+                            "selecting classes: class %d is out of range "
+                            "or repeated",
+                            classes[k]);
         }
         map[classes[k]] = k;
     }
@@ -242,17 +256,20 @@ clg_status clg_dataset_select(clg_dataset *d, const int *classes, int count, int
     d->count = kept;
     d->classes = count;
     if (!kept)
-        return clg_fail(CLG_INVALID_ARGUMENT, "selecting classes: no sample has those labels");
+        return clg_fail(CLG_INVALID_ARGUMENT,
+                        "selecting classes: no sample has those labels");
     return CLG_OK;
 }
 
 clg_status clg_dataset_one_hot(const clg_dataset *d, int classes, float **out)
 {
     if (!d || !out || !d->labels || classes < 1)
-        return clg_fail(CLG_INVALID_ARGUMENT, "one-hot: needs a labelled dataset and classes");
+        return clg_fail(CLG_INVALID_ARGUMENT,
+                        "one-hot: needs a labelled dataset and classes");
     if (d->classes > classes)
-        return clg_fail(CLG_INVALID_ARGUMENT, "one-hot: labels reach %d, only %d classes",
-                        d->classes - 1, classes);
+        return clg_fail(CLG_INVALID_ARGUMENT,
+                        "one-hot: labels reach %d, only %d classes", d->classes - 1,
+                        classes);
     float *t = calloc((size_t)d->count * (size_t)classes + 1, sizeof *t);
     if (!t)
         return clg_fail(CLG_OUT_OF_HOST_MEMORY, "one-hot targets");
@@ -262,9 +279,13 @@ clg_status clg_dataset_one_hot(const clg_dataset *d, int classes, float **out)
     return CLG_OK;
 }
 
-static int channels_of(const clg_dataset *d) { return d->ndim == 3 ? d->shape[0] : 1; }
+static int channels_of(const clg_dataset *d)
+{
+    return d->ndim == 3 ? d->shape[0] : 1;
+}
 
-clg_status clg_dataset_stats(const clg_dataset *d, float *mean, float *std, int channels)
+clg_status clg_dataset_stats(const clg_dataset *d, float *mean, float *std,
+                             int channels)
 {
     if (!d || !mean || !std || channels != channels_of(d))
         return clg_fail(CLG_INVALID_ARGUMENT,
@@ -296,9 +317,10 @@ clg_status clg_dataset_normalize(clg_dataset *d, const float *mean, const float 
                         d ? channels_of(d) : 0, channels);
     for (int c = 0; c < channels; c++)
         if (!(std[c] > 0.0f) || !isfinite(mean[c]))
-            return clg_fail(CLG_INVALID_ARGUMENT,
-                            "normalisation: channel %d has mean %g and std %g (std must be > 0)",
-                            c, (double)mean[c], (double)std[c]);
+            return clg_fail(
+                CLG_INVALID_ARGUMENT,
+                "normalisation: channel %d has mean %g and std %g (std must be > 0)", c,
+                (double)mean[c], (double)std[c]);
     size_t per = d->sample / (size_t)channels;
     for (int i = 0; i < d->count; i++)
         for (int c = 0; c < channels; c++) {

@@ -30,13 +30,14 @@ static clg_status slurp(const char *path, unsigned char **out, size_t *len)
     while (s == CLG_OK) {
         if (n == cap) {
             if (cap >= MAX_FILE_BYTES) {
-                s = clg_fail(CLG_BAD_FILE, "%s: more than %zu bytes%s", path, MAX_FILE_BYTES,
-                             gz ? " uncompressed" : "");
+                s = clg_fail(CLG_BAD_FILE, "%s: more than %zu bytes%s", path,
+                             MAX_FILE_BYTES, gz ? " uncompressed" : "");
                 break;
             }
             unsigned char *grown = realloc(buf, cap * 2);
             if (!grown) {
-                s = clg_fail(CLG_OUT_OF_HOST_MEMORY, "%s: reading %zu bytes", path, cap * 2);
+                s = clg_fail(CLG_OUT_OF_HOST_MEMORY, "%s: reading %zu bytes", path,
+                             cap * 2);
                 break;
             }
             buf = grown;
@@ -57,7 +58,8 @@ static clg_status slurp(const char *path, unsigned char **out, size_t *len)
         n += (size_t)r;
     }
     if (s == CLG_OK && gz && !gzeof(z))
-        s = clg_fail(CLG_BAD_FILE, "%s: the gzip stream ends early (%zu bytes inflated)", path, n);
+        s = clg_fail(CLG_BAD_FILE,
+                     "%s: the gzip stream ends early (%zu bytes inflated)", path, n);
     gzclose(z);
     if (s != CLG_OK) {
         free(buf);
@@ -72,11 +74,15 @@ static size_t element_size(int type)
 {
     switch (type) {
     case CLG_IDX_U8:
-    case CLG_IDX_I8: return 1;
-    case CLG_IDX_I16: return 2;
+    case CLG_IDX_I8:
+        return 1;
+    case CLG_IDX_I16:
+        return 2;
     case CLG_IDX_I32:
-    case CLG_IDX_F32: return 4;
-    case CLG_IDX_F64: return 8;
+    case CLG_IDX_F32:
+        return 4;
+    case CLG_IDX_F64:
+        return 8;
     }
     return 0;
 }
@@ -102,46 +108,52 @@ static void to_host(unsigned char *data, size_t count, size_t size)
 static clg_status parse(const char *path, unsigned char *buf, size_t len, clg_idx *idx)
 {
     if (len < 4)
-        return clg_fail(CLG_BAD_FILE, "%s: %zu bytes, an IDX header needs at least 4", path, len);
+        return clg_fail(CLG_BAD_FILE, "%s: %zu bytes, an IDX header needs at least 4",
+                        path, len);
     if (buf[0] != 0 || buf[1] != 0)
-        return clg_fail(CLG_BAD_FILE,
-                        "%s: byte 0: magic number starts 0x%02x%02x, IDX files start 0x0000",
-                        path, buf[0], buf[1]);
+        return clg_fail(
+            CLG_BAD_FILE,
+            "%s: byte 0: magic number starts 0x%02x%02x, IDX files start 0x0000", path,
+            buf[0], buf[1]);
     size_t esize = element_size(buf[2]);
     if (!esize)
-        return clg_fail(CLG_BAD_FILE,
-                        "%s: byte 2: unknown element type 0x%02x (IDX has 0x08 u8, 0x09 i8, "
-                        "0x0b i16, 0x0c i32, 0x0d f32, 0x0e f64)",
-                        path, buf[2]);
+        return clg_fail(
+            CLG_BAD_FILE,
+            "%s: byte 2: unknown element type 0x%02x (IDX has 0x08 u8, 0x09 i8, "
+            "0x0b i16, 0x0c i32, 0x0d f32, 0x0e f64)",
+            path, buf[2]);
     int ndim = buf[3];
     if (ndim < 1 || ndim > 8)
-        return clg_fail(CLG_BAD_FILE, "%s: byte 3: %d dimensions, 1 to 8 are supported", path,
-                        ndim);
+        return clg_fail(CLG_BAD_FILE, "%s: byte 3: %d dimensions, 1 to 8 are supported",
+                        path, ndim);
     size_t header = 4 + 4 * (size_t)ndim;
     if (len < header)
-        return clg_fail(CLG_BAD_FILE,
-                        "%s: truncated header: %d dimensions need %zu bytes, the file has %zu",
-                        path, ndim, header, len);
+        return clg_fail(
+            CLG_BAD_FILE,
+            "%s: truncated header: %d dimensions need %zu bytes, the file has %zu",
+            path, ndim, header, len);
     size_t count = 1;
     for (int i = 0; i < ndim; i++) {
         uint32_t d = be32(buf + 4 + 4 * i);
         if (d > 0x7fffffffu)
-            return clg_fail(CLG_BAD_FILE, "%s: byte %d: dimension %d is %u, too large", path,
-                            4 + 4 * i, i, d);
+            return clg_fail(CLG_BAD_FILE, "%s: byte %d: dimension %d is %u, too large",
+                            path, 4 + 4 * i, i, d);
         idx->dims[i] = (int)d;
         if (d && count > MAX_FILE_BYTES / esize / d)
-            return clg_fail(CLG_BAD_FILE,
-                            "%s: byte %d: the dimensions multiply past %zu bytes of data "
-                            "(the file has %zu)",
-                            path, 4 + 4 * i, MAX_FILE_BYTES, len);
+            return clg_fail(
+                CLG_BAD_FILE,
+                "%s: byte %d: the dimensions multiply past %zu bytes of data "
+                "(the file has %zu)",
+                path, 4 + 4 * i, MAX_FILE_BYTES, len);
         count *= d;
     }
     size_t want = count * esize;
     if (len - header < want)
-        return clg_fail(CLG_BAD_FILE,
-                        "%s: truncated: the header promises %zu bytes of data from byte %zu, "
-                        "the file ends at byte %zu",
-                        path, want, header, len);
+        return clg_fail(
+            CLG_BAD_FILE,
+            "%s: truncated: the header promises %zu bytes of data from byte %zu, "
+            "the file ends at byte %zu",
+            path, want, header, len);
     if (len - header > want)
         return clg_fail(CLG_BAD_FILE,
                         "%s: %zu bytes after the data end at byte %zu (the header's "
@@ -154,7 +166,8 @@ static clg_status parse(const char *path, unsigned char *buf, size_t len, clg_id
 }
 
 /* Takes ownership of buf (malloc'd, len bytes). */
-static clg_status parse_owned(const char *path, unsigned char *buf, size_t len, clg_idx **out)
+static clg_status parse_owned(const char *path, unsigned char *buf, size_t len,
+                              clg_idx **out)
 {
     clg_status s;
     clg_idx *idx = calloc(1, sizeof *idx);
@@ -183,7 +196,8 @@ clg_status clg_idx_read(const char *path, clg_idx **out)
     return s == CLG_OK ? parse_owned(path, buf, len, out) : s;
 }
 
-clg_status clg_idx_parse(const void *bytes, size_t len, const char *source, clg_idx **out)
+clg_status clg_idx_parse(const void *bytes, size_t len, const char *source,
+                         clg_idx **out)
 {
     if ((!bytes && len) || !out)
         return clg_fail(CLG_INVALID_ARGUMENT, "clg_idx_parse: NULL argument");

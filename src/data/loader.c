@@ -39,7 +39,10 @@ static uint64_t mix(uint64_t *state)
     return z ^ (z >> 31);
 }
 
-static double uniform(uint64_t *state) { return (double)(mix(state) >> 11) / 9007199254740992.0; }
+static double uniform(uint64_t *state)
+{
+    return (double)(mix(state) >> 11) / 9007199254740992.0;
+}
 
 static double gaussian(uint64_t *state)
 {
@@ -102,7 +105,8 @@ static void augment(const clg_loader *l, float *img, float *tmp, uint64_t *rng)
     const clg_augment *a = &l->o.augment;
     const clg_dataset *d = l->d;
     int C = d->ndim == 3 ? d->shape[0] : 1;
-    int H = d->ndim == 3 ? d->shape[1] : 1, W = d->ndim == 3 ? d->shape[2] : (int)d->sample;
+    int H = d->ndim == 3 ? d->shape[1] : 1,
+        W = d->ndim == 3 ? d->shape[2] : (int)d->sample;
     if (a->hflip > 0 && uniform(rng) < a->hflip)
         flip(img, C, H, W, true);
     if (a->vflip > 0 && uniform(rng) < a->vflip)
@@ -113,7 +117,8 @@ static void augment(const clg_loader *l, float *img, float *tmp, uint64_t *rng)
         resample(img, tmp, C, H, W, dy, dx, 0.0);
     }
     if (a->rotate > 0 && uniform(rng) < a->probability)
-        resample(img, tmp, C, H, W, 0, 0, (2 * uniform(rng) - 1) * a->rotate * PI / 180.0);
+        resample(img, tmp, C, H, W, 0, 0,
+                 (2 * uniform(rng) - 1) * a->rotate * PI / 180.0);
     if (a->noise > 0 && uniform(rng) < a->probability)
         for (size_t i = 0; i < d->sample; i++)
             img[i] += (float)(a->noise * gaussian(rng));
@@ -121,7 +126,8 @@ static void augment(const clg_loader *l, float *img, float *tmp, uint64_t *rng)
         int cy = (int)(mix(rng) % (uint64_t)H), cx = (int)(mix(rng) % (uint64_t)W);
         for (int c = 0; c < C; c++)
             for (int h = cy - a->cutout / 2; h < cy - a->cutout / 2 + a->cutout; h++)
-                for (int w = cx - a->cutout / 2; w < cx - a->cutout / 2 + a->cutout; w++)
+                for (int w = cx - a->cutout / 2; w < cx - a->cutout / 2 + a->cutout;
+                     w++)
                     if (h >= 0 && h < H && w >= 0 && w < W)
                         img[((size_t)c * H + h) * W + w] = 0.0f;
     }
@@ -147,8 +153,10 @@ static void build(clg_loader *l, int index, slot *s)
         memcpy(dst, d->x + (size_t)i * d->sample, d->sample * sizeof *dst);
         if (d->labels)
             s->labels[k] = d->labels[i];
-        if (tmp) { /* a function of (seed, epoch, position): thread timing never matters */
-            uint64_t rng = l->o.seed ^ ((uint64_t)l->epoch << 32) ^ (uint64_t)(first + k);
+        if (tmp) { /* a function of (seed, epoch, position): thread timing never matters
+                    */
+            uint64_t rng =
+                l->o.seed ^ ((uint64_t)l->epoch << 32) ^ (uint64_t)(first + k);
             mix(&rng);
             augment(l, dst, tmp, &rng);
         }
@@ -191,12 +199,15 @@ clg_status clg_loader_create(const clg_dataset *d, const clg_loader_opts *opts,
     if (!(a->hflip >= 0 && a->hflip <= 1) || !(a->vflip >= 0 && a->vflip <= 1) ||
         !(a->probability >= 0 && a->probability <= 1) || a->crop_pad < 0 ||
         !(a->rotate >= 0) || !(a->noise >= 0) || a->cutout < 0)
-        return clg_fail(CLG_INVALID_ARGUMENT,
-                        "loader: augmentation probabilities must lie in [0, 1] and sizes be "
-                        ">= 0");
-    if (augmenting(a) && d->ndim != 3 && (a->hflip || a->vflip || a->crop_pad || a->rotate || a->cutout))
-        return clg_fail(CLG_INVALID_ARGUMENT,
-                        "loader: flips, crops, rotations and cutout need [C, H, W] images");
+        return clg_fail(
+            CLG_INVALID_ARGUMENT,
+            "loader: augmentation probabilities must lie in [0, 1] and sizes be "
+            ">= 0");
+    if (augmenting(a) && d->ndim != 3 &&
+        (a->hflip || a->vflip || a->crop_pad || a->rotate || a->cutout))
+        return clg_fail(
+            CLG_INVALID_ARGUMENT,
+            "loader: flips, crops, rotations and cutout need [C, H, W] images");
     clg_loader *l = calloc(1, sizeof *l);
     if (!l)
         return clg_fail(CLG_OUT_OF_HOST_MEMORY, "clg_loader_create");
@@ -314,6 +325,12 @@ clg_status clg_loader_next(clg_loader *l, const clg_batch **batch)
     return CLG_OK;
 }
 
-int clg_loader_batches(const clg_loader *l) { return l ? l->batches : 0; }
+int clg_loader_batches(const clg_loader *l)
+{
+    return l ? l->batches : 0;
+}
 
-const clg_dataset *clg_loader_dataset(const clg_loader *l) { return l ? l->d : NULL; }
+const clg_dataset *clg_loader_dataset(const clg_loader *l)
+{
+    return l ? l->d : NULL;
+}

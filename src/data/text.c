@@ -155,12 +155,14 @@ clg_status clg_text_read(const char *path, bool per_line, clg_text **out)
     return CLG_OK;
 }
 
-clg_status clg_text_from_string(const char *str, size_t len, bool per_line, clg_text **out)
+clg_status clg_text_from_string(const char *str, size_t len, bool per_line,
+                                clg_text **out)
 {
     if ((!str && len) || !out)
         return clg_fail(CLG_INVALID_ARGUMENT, "clg_text_from_string: NULL argument");
     clg_text *t = calloc(1, sizeof *t);
-    clg_status s = t ? split(t, str, len, per_line) : clg_fail(CLG_OUT_OF_HOST_MEMORY, "text");
+    clg_status s =
+        t ? split(t, str, len, per_line) : clg_fail(CLG_OUT_OF_HOST_MEMORY, "text");
     if (s != CLG_OK) {
         clg_text_free(t);
         return s;
@@ -169,19 +171,21 @@ clg_status clg_text_from_string(const char *str, size_t len, bool per_line, clg_
     return CLG_OK;
 }
 
-clg_status clg_dataset_from_sequences(const int32_t *const *seqs, const size_t *counts, int n,
-                                      int length, int pad, const int32_t *labels,
+clg_status clg_dataset_from_sequences(const int32_t *const *seqs, const size_t *counts,
+                                      int n, int length, int pad, const int32_t *labels,
                                       clg_dataset **out)
 {
     if (!seqs || !counts || !out || n < 1 || length < 1)
-        return clg_fail(CLG_INVALID_ARGUMENT, "sequences: %d sequences of length %d", n, length);
+        return clg_fail(CLG_INVALID_ARGUMENT, "sequences: %d sequences of length %d", n,
+                        length);
     clg_status s = clg_dataset_create(n, 1, &length, labels != NULL, out);
     if (s != CLG_OK)
         return s;
     clg_dataset *d = *out;
     for (int i = 0; i < n; i++) {
         for (int k = 0; k < length; k++)
-            d->x[(size_t)i * length + k] = (float)((size_t)k < counts[i] ? seqs[i][k] : pad);
+            d->x[(size_t)i * length + k] =
+                (float)((size_t)k < counts[i] ? seqs[i][k] : pad);
         if (labels) {
             d->labels[i] = labels[i];
             if (labels[i] + 1 > d->classes)
@@ -191,13 +195,13 @@ clg_status clg_dataset_from_sequences(const int32_t *const *seqs, const size_t *
     return CLG_OK;
 }
 
-clg_status clg_dataset_next_token(const int32_t *ids, size_t count, int length, int stride,
-                                  int vocab, clg_dataset **out)
+clg_status clg_dataset_next_token(const int32_t *ids, size_t count, int length,
+                                  int stride, int vocab, clg_dataset **out)
 {
     if (!ids || !out || length < 1 || stride < 1 || count <= (size_t)length)
         return clg_fail(CLG_INVALID_ARGUMENT,
-                        "next-token windows: %zu ids are too few for windows of %d", count,
-                        length);
+                        "next-token windows: %zu ids are too few for windows of %d",
+                        count, length);
     int n = (int)((count - (size_t)length - 1) / (size_t)stride + 1);
     clg_status s = clg_dataset_create(n, 1, &length, true, out);
     if (s != CLG_OK)

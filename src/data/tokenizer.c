@@ -49,7 +49,8 @@ static bool map_grow(map *m)
 {
     map g = {calloc(m->cap ? m->cap * 2 : 64, sizeof(char *)),
              calloc(m->cap ? m->cap * 2 : 64, sizeof(size_t)),
-             calloc(m->cap ? m->cap * 2 : 64, sizeof(int)), m->cap ? m->cap * 2 : 64, m->n};
+             calloc(m->cap ? m->cap * 2 : 64, sizeof(int)), m->cap ? m->cap * 2 : 64,
+             m->n};
     if (!g.keys || !g.lens || !g.vals) {
         free(g.keys), free(g.lens), free(g.vals);
         return false;
@@ -95,9 +96,9 @@ static int *map_add(map *m, const char *k, size_t len, int delta)
 struct clg_tokenizer {
     clg_tokenizer_type type;
     int vocab;
-    char **tok;      /* bytes of each id (char, word, bpe) */
+    char **tok; /* bytes of each id (char, word, bpe) */
     size_t *toklen;
-    map lookup;      /* char/word: token -> id; bpe: pair (8 bytes) -> merge rank */
+    map lookup; /* char/word: token -> id; bpe: pair (8 bytes) -> merge rank */
     int32_t (*merges)[2];
     int nmerges;
 };
@@ -113,13 +114,18 @@ void clg_tokenizer_free(clg_tokenizer *t)
     free(t);
 }
 
-int clg_tokenizer_vocab_size(const clg_tokenizer *t) { return t ? t->vocab : 0; }
+int clg_tokenizer_vocab_size(const clg_tokenizer *t)
+{
+    return t ? t->vocab : 0;
+}
 
 int clg_tokenizer_pad(const clg_tokenizer *t)
 {
     if (!t)
         return 0;
-    return t->type == CLG_TOKENIZER_CHAR || t->type == CLG_TOKENIZER_WORD ? 0 : t->vocab - 1;
+    return t->type == CLG_TOKENIZER_CHAR || t->type == CLG_TOKENIZER_WORD
+               ? 0
+               : t->vocab - 1;
 }
 
 static clg_status set_token(clg_tokenizer *t, int id, const char *bytes, size_t len)
@@ -143,7 +149,11 @@ static clg_status alloc_tokens(clg_tokenizer *t, int vocab)
 
 static size_t utf8_len(unsigned char c)
 {
-    return c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 1;
+    return c < 0x80         ? 1
+           : (c >> 5) == 6  ? 2
+           : (c >> 4) == 14 ? 3
+           : (c >> 3) == 30 ? 4
+                            : 1;
 }
 
 /* Words: runs of letters, digits and non-ASCII; each other visible byte alone. */
@@ -156,7 +166,8 @@ static size_t next_word(const char *s, size_t len, size_t *at)
         return 0;
     unsigned char c = (unsigned char)s[*at];
     if (isalnum(c) || c >= 0x80) {
-        while (*at < len && (isalnum((unsigned char)s[*at]) || (unsigned char)s[*at] >= 0x80))
+        while (*at < len &&
+               (isalnum((unsigned char)s[*at]) || (unsigned char)s[*at] >= 0x80))
             (*at)++;
     } else {
         (*at)++;
@@ -177,8 +188,8 @@ static size_t next_chunk(const char *s, size_t len, size_t at)
 
 /* The next character (char) or word (word) token at *at: its start and
  * length, 0 at the end of the text. */
-static size_t next_unit(clg_tokenizer_type type, const char *text, size_t len, size_t *at,
-                        size_t *start)
+static size_t next_unit(clg_tokenizer_type type, const char *text, size_t len,
+                        size_t *at, size_t *start)
 {
     if (type == CLG_TOKENIZER_CHAR) {
         size_t n = *at < len ? utf8_len((unsigned char)text[*at]) : 0;
@@ -208,7 +219,8 @@ static int by_count(const void *a, const void *b)
     return c ? c : (x->len > y->len) - (x->len < y->len);
 }
 
-static clg_status train_vocab(clg_tokenizer *t, const clg_tokenizer_opts *o, const clg_text *c)
+static clg_status train_vocab(clg_tokenizer *t, const clg_tokenizer_opts *o,
+                              const clg_text *c)
 {
     map counts = {0};
     clg_status s = CLG_OK;
@@ -306,7 +318,8 @@ static clg_status bpe_tables(clg_tokenizer *t)
     return s;
 }
 
-static clg_status train_bpe(clg_tokenizer *t, const clg_tokenizer_opts *o, const clg_text *c)
+static clg_status train_bpe(clg_tokenizer *t, const clg_tokenizer_opts *o,
+                            const clg_text *c)
 {
     map chunks = {0};
     clg_status s = CLG_OK;
@@ -369,11 +382,13 @@ clg_status clg_tokenizer_train(const clg_tokenizer_opts *o, const clg_text *corp
                                clg_tokenizer **out)
 {
     if (!o || !out || (o->type != CLG_TOKENIZER_BYTE && !corpus))
-        return clg_fail(CLG_INVALID_ARGUMENT, "clg_tokenizer_train: needs options and a corpus");
+        return clg_fail(CLG_INVALID_ARGUMENT,
+                        "clg_tokenizer_train: needs options and a corpus");
     if ((unsigned)o->type > CLG_TOKENIZER_BPE || o->merges < 0 || o->merges > 1 << 20 ||
         o->max_vocab < 0)
-        return clg_fail(CLG_INVALID_ARGUMENT, "tokenizer: bad options (type %d, %d merges)",
-                        (int)o->type, o->merges);
+        return clg_fail(CLG_INVALID_ARGUMENT,
+                        "tokenizer: bad options (type %d, %d merges)", (int)o->type,
+                        o->merges);
     *out = NULL;
     clg_tokenizer *t = calloc(1, sizeof *t);
     if (!t)
@@ -417,7 +432,8 @@ static bool push_id(ids_buf *b, int32_t id)
     return true;
 }
 
-static bool encode_chunk(const clg_tokenizer *t, const char *s, size_t len, ids_buf *out)
+static bool encode_chunk(const clg_tokenizer *t, const char *s, size_t len,
+                         ids_buf *out)
 {
     int32_t *q = malloc((len ? len : 1) * sizeof *q);
     if (!q)
@@ -458,7 +474,8 @@ clg_status clg_tokenizer_encode(const clg_tokenizer *t, const char *text, size_t
     for (size_t at = 0; ok && at < len;) {
         if (t->type == CLG_TOKENIZER_BYTE || t->type == CLG_TOKENIZER_BPE) {
             size_t n = next_chunk(text, len, at);
-            ok = t->type == CLG_TOKENIZER_BYTE ? true : encode_chunk(t, text + at, n, &b);
+            ok = t->type == CLG_TOKENIZER_BYTE ? true
+                                               : encode_chunk(t, text + at, n, &b);
             for (size_t k = 0; ok && t->type == CLG_TOKENIZER_BYTE && k < n; k++)
                 ok = push_id(&b, (unsigned char)text[at + k]);
             at += n;
@@ -479,16 +496,18 @@ clg_status clg_tokenizer_encode(const clg_tokenizer *t, const char *text, size_t
     return CLG_OK;
 }
 
-clg_status clg_tokenizer_decode(const clg_tokenizer *t, const int32_t *ids, size_t count,
-                                char **text, size_t *len)
+clg_status clg_tokenizer_decode(const clg_tokenizer *t, const int32_t *ids,
+                                size_t count, char **text, size_t *len)
 {
     if (!t || (!ids && count) || !text)
         return clg_fail(CLG_INVALID_ARGUMENT, "clg_tokenizer_decode: NULL argument");
     size_t total = 1;
     for (size_t i = 0; i < count; i++) {
         if (ids[i] < 0 || ids[i] >= t->vocab)
-            return clg_fail(CLG_INVALID_ARGUMENT, "decode: id %d at %zu is outside the "
-                                                  "vocabulary of %d", ids[i], i, t->vocab);
+            return clg_fail(CLG_INVALID_ARGUMENT,
+                            "decode: id %d at %zu is outside the "
+                            "vocabulary of %d",
+                            ids[i], i, t->vocab);
         total += t->toklen[ids[i]] + 1;
     }
     char *out = malloc(total);
@@ -557,7 +576,8 @@ clg_status clg_tokenizer_load(const char *path, clg_tokenizer **out)
     clg_tokenizer *t = calloc(1, sizeof *t);
     if (!t || !fgets(line, sizeof line, f) || strcmp(line, "clgrad-tokenizer 1\n"))
         s = clg_fail(CLG_BAD_FILE, "%s:1: not a clgrad tokenizer file", path);
-    if (s == CLG_OK && (!fgets(line, sizeof line, f) || sscanf(line, "type %15s", type) != 1))
+    if (s == CLG_OK &&
+        (!fgets(line, sizeof line, f) || sscanf(line, "type %15s", type) != 1))
         s = clg_fail(CLG_BAD_FILE, "%s:2: expected 'type NAME'", path);
     int kind = -1;
     for (int k = 0; s == CLG_OK && k < 4; k++)
@@ -568,9 +588,10 @@ clg_status clg_tokenizer_load(const char *path, clg_tokenizer **out)
     bool merges = kind == CLG_TOKENIZER_BPE || kind == CLG_TOKENIZER_BYTE;
     lineno = 3;
     if (s == CLG_OK && (!fgets(line, sizeof line, f) ||
-                        sscanf(line, merges ? "merges %d" : "tokens %d", &n) != 1 || n < 0 ||
-                        n > 1 << 20 || (kind == CLG_TOKENIZER_BYTE && n)))
-        s = clg_fail(CLG_BAD_FILE, "%s:3: expected '%s COUNT'", path, merges ? "merges" : "tokens");
+                        sscanf(line, merges ? "merges %d" : "tokens %d", &n) != 1 ||
+                        n < 0 || n > 1 << 20 || (kind == CLG_TOKENIZER_BYTE && n)))
+        s = clg_fail(CLG_BAD_FILE, "%s:3: expected '%s COUNT'", path,
+                     merges ? "merges" : "tokens");
     if (s == CLG_OK)
         t->type = (clg_tokenizer_type)kind;
     if (s == CLG_OK && merges) {
@@ -578,9 +599,11 @@ clg_status clg_tokenizer_load(const char *path, clg_tokenizer **out)
         for (int m = 0; s == CLG_OK && m < n; m++) {
             lineno++;
             int a, b;
-            if (!t->merges || !fgets(line, sizeof line, f) || sscanf(line, "%d %d", &a, &b) != 2 ||
-                a < 0 || b < 0 || a >= 256 + m || b >= 256 + m)
-                s = clg_fail(CLG_BAD_FILE, "%s:%d: expected two earlier token ids", path, lineno);
+            if (!t->merges || !fgets(line, sizeof line, f) ||
+                sscanf(line, "%d %d", &a, &b) != 2 || a < 0 || b < 0 || a >= 256 + m ||
+                b >= 256 + m)
+                s = clg_fail(CLG_BAD_FILE, "%s:%d: expected two earlier token ids",
+                             path, lineno);
             else
                 t->merges[m][0] = a, t->merges[m][1] = b, t->nmerges++;
         }
@@ -605,7 +628,8 @@ clg_status clg_tokenizer_load(const char *path, clg_tokenizer **out)
                     bytes[len++] = (char)v;
             }
             if (!ok || !len || map_find(&t->lookup, bytes, len))
-                s = clg_fail(CLG_BAD_FILE, "%s:%d: expected a new token in hex", path, lineno);
+                s = clg_fail(CLG_BAD_FILE, "%s:%d: expected a new token in hex", path,
+                             lineno);
             if (s == CLG_OK)
                 s = set_token(t, i + 2, bytes, len);
             if (s == CLG_OK && !map_add(&t->lookup, bytes, len, i + 2))

@@ -31,7 +31,10 @@ void clg_graph_free(clg_graph *g)
     free(g);
 }
 
-clg_context *clg_graph_context(const clg_graph *g) { return g ? g->ctx : NULL; }
+clg_context *clg_graph_context(const clg_graph *g)
+{
+    return g ? g->ctx : NULL;
+}
 
 clg_status clg_graph_status(const clg_graph *g)
 {
@@ -61,8 +64,8 @@ const char *clg_shape_str(const clg_tensor *t, char *buf, size_t len)
 {
     size_t used = (size_t)snprintf(buf, len, "[");
     for (int i = 0; i < t->ndim && used < len; i++)
-        used += (size_t)snprintf(buf + used, len - used, "%s%d", i ? "," : "",
-                                 t->shape[i]);
+        used +=
+            (size_t)snprintf(buf + used, len - used, "%s%d", i ? "," : "", t->shape[i]);
     if (used < len)
         snprintf(buf + used, len - used, "]");
     return buf;
@@ -197,9 +200,18 @@ clg_tensor *clg_node(clg_graph *g, const clg_op_class *op, int nsrc,
 
 /* ---- Accessors ---------------------------------------------------------- */
 
-const char *clg_tensor_name(const clg_tensor *t) { return t ? t->name : ""; }
-clg_dtype clg_tensor_dtype(const clg_tensor *t) { return t ? t->dtype : CLG_FLOAT32; }
-int clg_tensor_ndim(const clg_tensor *t) { return t ? t->ndim : 0; }
+const char *clg_tensor_name(const clg_tensor *t)
+{
+    return t ? t->name : "";
+}
+clg_dtype clg_tensor_dtype(const clg_tensor *t)
+{
+    return t ? t->dtype : CLG_FLOAT32;
+}
+int clg_tensor_ndim(const clg_tensor *t)
+{
+    return t ? t->ndim : 0;
+}
 
 int clg_tensor_dim(const clg_tensor *t, int i)
 {
@@ -223,7 +235,8 @@ size_t clg_tensor_sample_numel(const clg_tensor *t)
 
 size_t clg_numel_at(const clg_tensor *t, int batch)
 {
-    return t->batched ? clg_tensor_sample_numel(t) * (size_t)batch : clg_tensor_numel(t);
+    return t->batched ? clg_tensor_sample_numel(t) * (size_t)batch
+                      : clg_tensor_numel(t);
 }
 
 int clg_dim_at(const clg_tensor *t, int i, int batch)
@@ -249,15 +262,21 @@ void clg_tensor_set_frozen(clg_tensor *t, bool frozen)
         t->frozen = frozen;
 }
 
-bool clg_tensor_frozen(const clg_tensor *t) { return t && t->frozen; }
+bool clg_tensor_frozen(const clg_tensor *t)
+{
+    return t && t->frozen;
+}
 
 void clg_tensor_set_requires_grad(clg_tensor *t, bool requires)
 {
     if (t)
-        t->wants_grad = requires;
+    t->wants_grad = requires;
 }
 
-clg_buffer *clg_tensor_buffer(const clg_tensor *t) { return t ? t->buffer : NULL; }
+clg_buffer *clg_tensor_buffer(const clg_tensor *t)
+{
+    return t ? t->buffer : NULL;
+}
 clg_buffer *clg_tensor_grad_buffer(const clg_tensor *t)
 {
     return t ? t->grad_buffer : NULL;
@@ -300,8 +319,9 @@ static clg_status check_leaf(const clg_tensor *t, size_t count, const void *data
                         t->name);
     size_t max = clg_tensor_numel(t), per = clg_tensor_sample_numel(t);
     if (count > max)
-        return clg_fail(CLG_SHAPE_MISMATCH, "%s: %zu elements for '%s', which holds %zu",
-                        what, count, t->name, max);
+        return clg_fail(CLG_SHAPE_MISMATCH,
+                        "%s: %zu elements for '%s', which holds %zu", what, count,
+                        t->name, max);
     if (t->batched && count % per != 0)
         return clg_fail(CLG_SHAPE_MISMATCH,
                         "%s: %zu elements for '%s' is not a whole number of samples "

@@ -127,9 +127,9 @@ typedef struct clg_karg {
     const void *value;
 } clg_karg;
 
-#define KINT(v) ((clg_karg){sizeof(cl_int), &(cl_int){(cl_int)(v)}})
+#define KINT(v)   ((clg_karg){sizeof(cl_int), &(cl_int){(cl_int)(v)}})
 #define KFLOAT(v) ((clg_karg){sizeof(cl_float), &(cl_float){(cl_float)(v)}})
-#define KMEM(m) ((clg_karg){sizeof(cl_mem), &(cl_mem){(m)}})
+#define KMEM(m)   ((clg_karg){sizeof(cl_mem), &(cl_mem){(m)}})
 #define KULONG(v) ((clg_karg){sizeof(cl_ulong), &(cl_ulong){(cl_ulong)(v)}})
 
 /* Records a 1-d launch of `kernel` (from family `family` built with
@@ -154,7 +154,8 @@ clg_status clg_rec_copy(clg_plan *p, clg_steps *s, cl_mem dst, cl_mem src,
 cl_mem clg_val(const clg_plan *p, const clg_tensor *t);
 cl_mem clg_aux(const clg_plan *p, const clg_tensor *t, int i);
 
-#define CLG_ARGS(...) (const clg_karg[]){__VA_ARGS__}, \
-    (int)(sizeof((const clg_karg[]){__VA_ARGS__}) / sizeof(clg_karg))
+#define CLG_ARGS(...)                                                                  \
+    (const clg_karg[]){__VA_ARGS__},                                                   \
+        (int)(sizeof((const clg_karg[]){__VA_ARGS__}) / sizeof(clg_karg))
 
 #endif

@@ -50,13 +50,13 @@ struct clg_plan {
     int nfwd;
     int *bwd_order; /* op node ids, descending */
     int nbwd;
-    clg_grad_io *io;     /* by id */
-    clg_buffer **value;  /* by id, roots only */
-    clg_buffer **grad;   /* by id, roots only */
-    clg_buffer **aux;    /* by id * CLG_MAX_AUX + i */
-    int *zero_grads;     /* roots whose gradient nobody writes */
+    clg_grad_io *io;    /* by id */
+    clg_buffer **value; /* by id, roots only */
+    clg_buffer **grad;  /* by id, roots only */
+    clg_buffer **aux;   /* by id * CLG_MAX_AUX + i */
+    int *zero_grads;    /* roots whose gradient nobody writes */
     int nzero;
-    clg_buffer **owned;  /* buffers the plan allocated */
+    clg_buffer **owned; /* buffers the plan allocated */
     int nowned;
     clg_steps fwd_train, fwd_eval, bwd;
     int max_batch, recorded_batch, last_batch;
@@ -113,11 +113,18 @@ clg_status clg_rec_kernel_stepped(clg_plan *p, clg_steps *s, const char *family,
     clg_step *step = st == CLG_OK ? push_step(s) : NULL;
     if (!step) {
         clReleaseKernel(own);
-        return st != CLG_OK ? st : clg_fail(CLG_OUT_OF_HOST_MEMORY, "recording %s", kernel);
+        return st != CLG_OK ? st
+                            : clg_fail(CLG_OUT_OF_HOST_MEMORY, "recording %s", kernel);
     }
-    /* Work-groups of 64 where the device allows; kernels guard the tail. */
-    size_t group = p->ctx->info.max_work_group_size < 64 ? p->ctx->info.max_work_group_size
-                                                          : 64;
+    /* Work-groups of 64 where the device and kernel allow; kernels guard the
+     * tail of the range. */
+    size_t group = 64, kernel_max = 0;
+    clGetKernelWorkGroupInfo(own, p->ctx->device, CL_KERNEL_WORK_GROUP_SIZE,
+                             sizeof kernel_max, &kernel_max, NULL);
+    if (kernel_max && kernel_max < group)
+        group = kernel_max;
+    if (p->ctx->info.max_work_group_size < group)
+        group = p->ctx->info.max_work_group_size;
     step->kind = STEP_KERNEL;
     step->kernel = own;
     step->dims = 1;
@@ -157,7 +164,8 @@ clg_status clg_rec_gemm(clg_plan *p, clg_steps *s, const clg_gemm_call *call)
     return CLG_OK;
 }
 
-clg_status clg_rec_fill(clg_plan *p, clg_steps *s, cl_mem mem, size_t bytes, float value)
+clg_status clg_rec_fill(clg_plan *p, clg_steps *s, cl_mem mem, size_t bytes,
+                        float value)
 {
     (void)p;
     clg_step *step = push_step(s);
@@ -279,9 +287,10 @@ static clg_status find_batch(clg_plan *p, const bool *needed)
         if (!needed[i] || t->kind != CLG_KIND_INPUT)
             continue;
         if (first && t->shape[0] != p->max_batch)
-            return clg_fail(CLG_SHAPE_MISMATCH,
-                            "clg_plan_create: inputs '%s' and '%s' have batch %d and %d",
-                            first->name, t->name, p->max_batch, t->shape[0]);
+            return clg_fail(
+                CLG_SHAPE_MISMATCH,
+                "clg_plan_create: inputs '%s' and '%s' have batch %d and %d",
+                first->name, t->name, p->max_batch, t->shape[0]);
         first = t;
         p->max_batch = t->shape[0];
     }
@@ -312,7 +321,8 @@ static clg_status plan_autograd(clg_plan *p, const bool *needed)
         return CLG_OK;
     if (clg_tensor_numel(p->loss) != 1 || p->loss->batched)
         return clg_fail(CLG_SHAPE_MISMATCH,
-                        "clg_plan_create: the loss '%s' must be a [1] scalar", p->loss->name);
+                        "clg_plan_create: the loss '%s' must be a [1] scalar",
+                        p->loss->name);
 
     bool *reach = calloc((size_t)p->ntensors, sizeof *reach);
     bool *written = calloc((size_t)p->ntensors, sizeof *written);
@@ -367,7 +377,8 @@ static clg_status own_buffer(clg_plan *p, size_t bytes, clg_buffer **out)
 {
     clg_status s = clg_buffer_create(p->ctx, bytes, out);
     if (s != CLG_OK)
-        return clg_fail_prefix(s, "planning the graph's %zu intermediates", (size_t)p->nfwd);
+        return clg_fail_prefix(s, "planning the graph's %zu intermediates",
+                               (size_t)p->nfwd);
     p->owned[p->nowned++] = *out;
     return CLG_OK;
 }
@@ -535,7 +546,9 @@ static clg_status record(clg_plan *p, int batch)
             s = clg_fail_prefix(s, "%s '%s'", t->op->name, t->name);
     }
     if (p->loss && p->rg[p->loss->id]) {
-        s = s != CLG_OK ? s : clg_rec_fill(p, &p->bwd, grad_storage(p, p->loss)->mem, 4, 1.0f);
+        s = s != CLG_OK
+                ? s
+                : clg_rec_fill(p, &p->bwd, grad_storage(p, p->loss)->mem, 4, 1.0f);
         for (int z = 0; s == CLG_OK && z < p->nzero; z++) {
             clg_tensor *t = p->g->tensors[p->zero_grads[z]];
             s = clg_rec_fill(p, &p->bwd, grad_storage(p, t)->mem,
@@ -606,7 +619,8 @@ clg_status clg_plan_create(clg_graph *g, clg_tensor *loss, clg_tensor *const *ou
     for (int i = 0; i < output_count; i++)
         if (!outputs[i] || outputs[i]->graph != g)
             return clg_fail(CLG_INVALID_ARGUMENT,
-                            "clg_plan_create: output %d is NULL or from another graph", i);
+                            "clg_plan_create: output %d is NULL or from another graph",
+                            i);
     if (loss && loss->graph != g)
         return clg_fail(CLG_INVALID_ARGUMENT,
                         "clg_plan_create: the loss belongs to another graph");
@@ -659,7 +673,8 @@ clg_status clg_plan_run(clg_plan *p, int batch, clg_run_mode mode)
                         "clg_plan_run: batch %d, the plan was built for 1 to %d", batch,
                         p->max_batch);
     if (mode != CLG_RUN_TRAIN && mode != CLG_RUN_EVAL)
-        return clg_fail(CLG_INVALID_ARGUMENT, "clg_plan_run: unknown mode %d", (int)mode);
+        return clg_fail(CLG_INVALID_ARGUMENT, "clg_plan_run: unknown mode %d",
+                        (int)mode);
     clg_status s = CLG_OK;
     if (batch != p->recorded_batch)
         s = record(p, batch); /* a last partial batch: new ranges, same buffers */
@@ -684,14 +699,16 @@ clg_status clg_plan_read(clg_plan *p, const clg_tensor *t, void *data, size_t co
                         t->name);
     const clg_tensor *r = clg_storage_root((clg_tensor *)t);
     if (t->op && !p->kept[t->id])
-        return clg_fail(CLG_INVALID_ARGUMENT,
-                        "clg_plan_read: '%s' is an intermediate whose buffer is reused; "
-                        "pass it as an output to clg_plan_create",
-                        t->name);
+        return clg_fail(
+            CLG_INVALID_ARGUMENT,
+            "clg_plan_read: '%s' is an intermediate whose buffer is reused; "
+            "pass it as an output to clg_plan_create",
+            t->name);
     size_t have = clg_numel_at(t, p->last_batch);
     if (count > have)
-        return clg_fail(CLG_SHAPE_MISMATCH, "clg_plan_read: %zu elements of '%s', which has %zu",
-                        count, t->name, have);
+        return clg_fail(CLG_SHAPE_MISMATCH,
+                        "clg_plan_read: %zu elements of '%s', which has %zu", count,
+                        t->name, have);
     cl_mem mem = clg_val(p, r);
     cl_int err = clEnqueueReadBuffer(p->ctx->queue, mem, CL_TRUE, 0, count * 4, data, 0,
                                      NULL, NULL);
@@ -700,7 +717,8 @@ clg_status clg_plan_read(clg_plan *p, const clg_tensor *t, void *data, size_t co
     return CLG_OK;
 }
 
-clg_status clg_plan_read_grad(clg_plan *p, const clg_tensor *t, float *data, size_t count)
+clg_status clg_plan_read_grad(clg_plan *p, const clg_tensor *t, float *data,
+                              size_t count)
 {
     if (!p || !t || !data)
         return clg_fail(CLG_INVALID_ARGUMENT, "clg_plan_read_grad: NULL argument");
@@ -715,8 +733,8 @@ clg_status clg_plan_read_grad(clg_plan *p, const clg_tensor *t, float *data, siz
     size_t have = clg_numel_at(t, p->last_batch);
     if (count > have)
         return clg_fail(CLG_SHAPE_MISMATCH,
-                        "clg_plan_read_grad: %zu elements of '%s', which has %zu", count,
-                        t->name, have);
+                        "clg_plan_read_grad: %zu elements of '%s', which has %zu",
+                        count, t->name, have);
     return clg_buffer_download(b, 0, data, count * 4);
 }
 
@@ -727,11 +745,23 @@ clg_status clg_plan_loss(clg_plan *p, float *loss)
     return clg_plan_read(p, p->loss, loss, 1);
 }
 
-clg_graph *clg_plan_graph(const clg_plan *p) { return p ? p->g : NULL; }
-clg_tensor *clg_plan_loss_tensor(const clg_plan *p) { return p ? p->loss : NULL; }
-int clg_plan_max_batch(const clg_plan *p) { return p ? p->max_batch : 0; }
+clg_graph *clg_plan_graph(const clg_plan *p)
+{
+    return p ? p->g : NULL;
+}
+clg_tensor *clg_plan_loss_tensor(const clg_plan *p)
+{
+    return p ? p->loss : NULL;
+}
+int clg_plan_max_batch(const clg_plan *p)
+{
+    return p ? p->max_batch : 0;
+}
 
-unsigned long long clg_plan_step(const clg_plan *p) { return p ? p->step : 0; }
+unsigned long long clg_plan_step(const clg_plan *p)
+{
+    return p ? p->step : 0;
+}
 void clg_plan_set_step(clg_plan *p, unsigned long long step)
 {
     if (p)

@@ -36,9 +36,12 @@ struct clg_checkpoint {
 
 static size_t dtype_size(const char *d)
 {
-    static const struct { const char *name; size_t size; } types[] = {
-        {"F64", 8}, {"F32", 4}, {"F16", 2}, {"BF16", 2}, {"I64", 8}, {"I32", 4},
-        {"I16", 2}, {"I8", 1}, {"U8", 1}, {"BOOL", 1}, {"U16", 2}, {"U32", 4}, {"U64", 8}};
+    static const struct {
+        const char *name;
+        size_t size;
+    } types[] = {{"F64", 8}, {"F32", 4}, {"F16", 2}, {"BF16", 2}, {"I64", 8},
+                 {"I32", 4}, {"I16", 2}, {"I8", 1},  {"U8", 1},   {"BOOL", 1},
+                 {"U16", 2}, {"U32", 4}, {"U64", 8}};
     for (size_t i = 0; i < sizeof types / sizeof *types; i++)
         if (!strcmp(d, types[i].name))
             return types[i].size;
@@ -76,7 +79,8 @@ static clg_status parse_entry(clg_checkpoint *c, const cJSON *item, entry *e)
     cJSON *offsets = cJSON_GetObjectItemCaseSensitive(item, "data_offsets");
     if (!cJSON_IsObject(item) || !cJSON_IsString(dtype) || !cJSON_IsArray(shape) ||
         !cJSON_IsArray(offsets) || cJSON_GetArraySize(offsets) != 2)
-        return bad(c, "tensor '%s' needs dtype, shape and data_offsets [begin, end]", name);
+        return bad(c, "tensor '%s' needs dtype, shape and data_offsets [begin, end]",
+                   name);
     size_t esize = dtype_size(dtype->valuestring);
     if (!esize || strlen(dtype->valuestring) >= sizeof e->dtype)
         return bad(c, "tensor '%s': unknown dtype '%s'", name, dtype->valuestring);
@@ -90,24 +94,28 @@ static clg_status parse_entry(clg_checkpoint *c, const cJSON *item, entry *e)
     {
         if (!cJSON_IsNumber(d) || d->valuedouble < 0 || d->valuedouble > 9.0e15 ||
             d->valuedouble != (double)(int64_t)d->valuedouble)
-            return bad(c, "tensor '%s': shape entries must be whole numbers >= 0", name);
+            return bad(c, "tensor '%s': shape entries must be whole numbers >= 0",
+                       name);
         e->shape[e->ndim++] = (int64_t)d->valuedouble;
         if (e->shape[e->ndim - 1] && numel > c->size / (uint64_t)e->shape[e->ndim - 1])
-            return bad(c, "tensor '%s': its shape holds more elements than the file", name);
+            return bad(c, "tensor '%s': its shape holds more elements than the file",
+                       name);
         numel *= (uint64_t)e->shape[e->ndim - 1];
     }
     double b = cJSON_GetArrayItem(offsets, 0)->valuedouble;
     double en = cJSON_GetArrayItem(offsets, 1)->valuedouble;
     uint64_t data = c->size - c->data_start;
     if (!(b >= 0 && en >= b && en <= (double)data))
-        return bad(c, "tensor '%s': data_offsets [%.0f, %.0f] lie outside the %" PRIu64
-                      " data bytes",
+        return bad(c,
+                   "tensor '%s': data_offsets [%.0f, %.0f] lie outside the %" PRIu64
+                   " data bytes",
                    name, b, en, data);
     e->begin = (uint64_t)b;
     e->end = (uint64_t)en;
     if (e->end - e->begin != numel * esize)
-        return bad(c, "tensor '%s': %s %s of %" PRIu64 " elements needs %" PRIu64
-                      " bytes, its offsets span %" PRIu64,
+        return bad(c,
+                   "tensor '%s': %s %s of %" PRIu64 " elements needs %" PRIu64
+                   " bytes, its offsets span %" PRIu64,
                    name, e->dtype, "tensor", numel, numel * esize, e->end - e->begin);
     e->name = strdup(name);
     return e->name ? CLG_OK : clg_fail(CLG_OUT_OF_HOST_MEMORY, "%s", c->path);
@@ -127,8 +135,9 @@ static clg_status parse_header(clg_checkpoint *c)
     for (int i = 7; i >= 0; i--)
         n = n << 8 | c->bytes[i];
     if (n < 2 || n > c->size - 8 || n > MAX_HEADER)
-        return bad(c, "header length %" PRIu64 " does not fit the file of %" PRIu64 " bytes",
-                   n, c->size);
+        return bad(
+            c, "header length %" PRIu64 " does not fit the file of %" PRIu64 " bytes",
+            n, c->size);
     c->data_start = 8 + n;
     cJSON *root = cJSON_ParseWithLength((const char *)c->bytes + 8, (size_t)n);
     if (!root || !cJSON_IsObject(root)) {
@@ -137,7 +146,8 @@ static clg_status parse_header(clg_checkpoint *c)
     }
     int count = cJSON_GetArraySize(root);
     c->entries = calloc((size_t)(count ? count : 1), sizeof *c->entries);
-    clg_status s = c->entries ? CLG_OK : clg_fail(CLG_OUT_OF_HOST_MEMORY, "%s", c->path);
+    clg_status s =
+        c->entries ? CLG_OK : clg_fail(CLG_OUT_OF_HOST_MEMORY, "%s", c->path);
     const cJSON *item;
     cJSON_ArrayForEach(item, root)
     {
@@ -145,8 +155,8 @@ static clg_status parse_header(clg_checkpoint *c)
             break;
         if (!strcmp(item->string, "__metadata__")) {
             const cJSON *v;
-            cJSON_ArrayForEach(v, item) if (!cJSON_IsString(v)) s = bad(
-                c, "__metadata__ values must be strings ('%s' is not)", v->string);
+            cJSON_ArrayForEach(v, item) if (!cJSON_IsString(v)) s =
+                bad(c, "__metadata__ values must be strings ('%s' is not)", v->string);
             if (s == CLG_OK && cJSON_IsObject(item))
                 c->meta = cJSON_Duplicate(item, true);
             else if (s == CLG_OK)
@@ -169,14 +179,15 @@ static clg_status parse_header(clg_checkpoint *c)
     uint64_t at = 0;
     for (int i = 0; i < c->count && s == CLG_OK; i++) {
         if (sorted[i].begin != at)
-            s = bad(c, "tensor '%s' starts at data byte %" PRIu64 ", expected %" PRIu64
-                       " (gap or overlap)",
+            s = bad(c,
+                    "tensor '%s' starts at data byte %" PRIu64 ", expected %" PRIu64
+                    " (gap or overlap)",
                     sorted[i].name, sorted[i].begin, at);
         at = sorted[i].end;
     }
     if (s == CLG_OK && at != c->size - c->data_start)
-        s = bad(c, "the tensors end at data byte %" PRIu64 " but the file has %" PRIu64, at,
-                c->size - c->data_start);
+        s = bad(c, "the tensors end at data byte %" PRIu64 " but the file has %" PRIu64,
+                at, c->size - c->data_start);
     free(sorted);
     return s;
 }
@@ -201,7 +212,8 @@ clg_status clg_checkpoint_read(const char *path, clg_checkpoint **out)
         c->size = (uint64_t)st.st_size;
         c->bytes = malloc(c->size ? c->size : 1);
         if (!c->bytes)
-            s = clg_fail(CLG_OUT_OF_HOST_MEMORY, "%s: %" PRIu64 " bytes", path, c->size);
+            s = clg_fail(CLG_OUT_OF_HOST_MEMORY, "%s: %" PRIu64 " bytes", path,
+                         c->size);
         else if (fread(c->bytes, 1, c->size, f) != c->size)
             s = clg_fail(CLG_IO_ERROR, "%s: short read", path);
     }
@@ -217,7 +229,10 @@ clg_status clg_checkpoint_read(const char *path, clg_checkpoint **out)
     return CLG_OK;
 }
 
-int clg_checkpoint_count(const clg_checkpoint *c) { return c ? c->count : 0; }
+int clg_checkpoint_count(const clg_checkpoint *c)
+{
+    return c ? c->count : 0;
+}
 const char *clg_checkpoint_name(const clg_checkpoint *c, int i)
 {
     return c && i >= 0 && i < c->count ? c->entries[i].name : NULL;
@@ -242,21 +257,25 @@ static int find(const clg_checkpoint *c, const char *name)
     return -1;
 }
 
-clg_status clg_checkpoint_floats(const clg_checkpoint *c, int i, float *out, size_t count)
+clg_status clg_checkpoint_floats(const clg_checkpoint *c, int i, float *out,
+                                 size_t count)
 {
     if (!c || i < 0 || i >= c->count || !out)
         return clg_fail(CLG_INVALID_ARGUMENT, "clg_checkpoint_floats: bad argument");
     const entry *e = &c->entries[i];
     if (strcmp(e->dtype, "F32") || (e->end - e->begin) / 4 != count)
-        return clg_fail(CLG_SHAPE_MISMATCH, "%s: '%s' is %s of %" PRIu64 " bytes, not %zu floats",
-                        c->path, e->name, e->dtype, e->end - e->begin, count);
-    memcpy(out, c->bytes + c->data_start + e->begin, count * 4); /* little-endian hosts */
+        return clg_fail(CLG_SHAPE_MISMATCH,
+                        "%s: '%s' is %s of %" PRIu64 " bytes, not %zu floats", c->path,
+                        e->name, e->dtype, e->end - e->begin, count);
+    memcpy(out, c->bytes + c->data_start + e->begin,
+           count * 4); /* little-endian hosts */
     return CLG_OK;
 }
 
 const char *clg_checkpoint_meta(const clg_checkpoint *c, const char *key)
 {
-    const cJSON *v = c && c->meta ? cJSON_GetObjectItemCaseSensitive(c->meta, key) : NULL;
+    const cJSON *v =
+        c && c->meta ? cJSON_GetObjectItemCaseSensitive(c->meta, key) : NULL;
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
@@ -444,7 +463,8 @@ clg_status clg_save(const char *path, const clg_model *m, const clg_optimizer *o
     cJSON_AddStringToObject(meta, "format", "pt");
     cJSON_AddStringToObject(meta, "clgrad.version", clg_version());
     if (opt) {
-        cJSON_AddStringToObject(meta, "optim.type", clg_optim_type_str(clg_optim_options(opt)->type));
+        cJSON_AddStringToObject(meta, "optim.type",
+                                clg_optim_type_str(clg_optim_options(opt)->type));
         meta_num(meta, "optim.steps", (double)clg_optim_steps(opt));
     }
     if (st) {
@@ -453,7 +473,8 @@ clg_status clg_save(const char *path, const clg_model *m, const clg_optimizer *o
         meta_num(meta, "plan_step", (double)st->plan_step);
         char sched[160];
         snprintf(sched, sizeof sched, "%.9g,%.9g,%.9g,%.9g", (double)st->schedule[0],
-                 (double)st->schedule[1], (double)st->schedule[2], (double)st->schedule[3]);
+                 (double)st->schedule[1], (double)st->schedule[2],
+                 (double)st->schedule[3]);
         cJSON_AddStringToObject(meta, "schedule", sched);
         meta_num(meta, "best_val_loss", st->best_val_loss);
         if (st->spec)
@@ -512,17 +533,20 @@ clg_status clg_load(const clg_checkpoint *c, clg_model *m, clg_optimizer *opt,
     for (int i = 0; s == CLG_OK && i < clg_model_tensor_count(m); i++) {
         clg_tensor *t = clg_model_tensor(m, i);
         int k = find(c, clg_tensor_name(t));
-        if (k < 0 || strcmp(c->entries[k].dtype, "F32") || !same_shape(&c->entries[k], t)) {
+        if (k < 0 || strcmp(c->entries[k].dtype, "F32") ||
+            !same_shape(&c->entries[k], t)) {
             if (r)
                 r->missing++;
-            note(r, k < 0 ? "missing (left at initialisation):"
-                          : "shape or dtype differs (left at initialisation):",
+            note(r,
+                 k < 0 ? "missing (left at initialisation):"
+                       : "shape or dtype differs (left at initialisation):",
                  clg_tensor_name(t));
             continue;
         }
         size_t n = clg_tensor_numel(t);
         float *v = malloc(n * 4);
-        s = v ? clg_checkpoint_floats(c, k, v, n) : clg_fail(CLG_OUT_OF_HOST_MEMORY, "clg_load");
+        s = v ? clg_checkpoint_floats(c, k, v, n)
+              : clg_fail(CLG_OUT_OF_HOST_MEMORY, "clg_load");
         if (s == CLG_OK)
             s = clg_tensor_upload(t, v, n);
         free(v);
@@ -544,7 +568,8 @@ clg_status clg_load(const clg_checkpoint *c, clg_model *m, clg_optimizer *opt,
                 continue;
             size_t n = clg_tensor_numel(p);
             float *v = malloc(n * 4);
-            s = v ? clg_checkpoint_floats(c, k, v, n) : clg_fail(CLG_OUT_OF_HOST_MEMORY, "clg_load");
+            s = v ? clg_checkpoint_floats(c, k, v, n)
+                  : clg_fail(CLG_OUT_OF_HOST_MEMORY, "clg_load");
             if (s == CLG_OK)
                 s = clg_buffer_upload(b, 0, v, n * 4);
             free(v);
@@ -570,12 +595,14 @@ clg_status clg_load(const clg_checkpoint *c, clg_model *m, clg_optimizer *opt,
 clg_status clg_checkpoint_train_state(const clg_checkpoint *c, clg_train_state *st)
 {
     if (!c || !st)
-        return clg_fail(CLG_INVALID_ARGUMENT, "clg_checkpoint_train_state: NULL argument");
+        return clg_fail(CLG_INVALID_ARGUMENT,
+                        "clg_checkpoint_train_state: NULL argument");
     memset(st, 0, sizeof *st);
     const char *epoch = clg_checkpoint_meta(c, "epoch");
     if (!epoch)
-        return clg_fail(CLG_NOT_FOUND, "%s: no training state (it was not saved by "
-                                       "clgrad-train, so it cannot be resumed)",
+        return clg_fail(CLG_NOT_FOUND,
+                        "%s: no training state (it was not saved by "
+                        "clgrad-train, so it cannot be resumed)",
                         c->path);
     st->epoch = atoi(epoch);
     const char *v;
@@ -586,7 +613,8 @@ clg_status clg_checkpoint_train_state(const clg_checkpoint *c, clg_train_state *
     if ((v = clg_checkpoint_meta(c, "schedule")))
         sscanf(v, "%f,%f,%f,%f", &st->schedule[0], &st->schedule[1], &st->schedule[2],
                &st->schedule[3]);
-    st->best_val_loss = (v = clg_checkpoint_meta(c, "best_val_loss")) ? strtof(v, NULL) : INFINITY;
+    st->best_val_loss =
+        (v = clg_checkpoint_meta(c, "best_val_loss")) ? strtof(v, NULL) : INFINITY;
     st->spec = clg_checkpoint_meta(c, "spec");
     st->normalize = clg_checkpoint_meta(c, "normalize");
     st->extra = clg_checkpoint_meta(c, "extra");

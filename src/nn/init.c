@@ -9,13 +9,20 @@
 const char *clg_init_str(clg_init init)
 {
     switch (init) {
-    case CLG_INIT_PYTORCH: return "pytorch";
-    case CLG_INIT_KAIMING_UNIFORM: return "kaiming_uniform";
-    case CLG_INIT_KAIMING_NORMAL: return "kaiming_normal";
-    case CLG_INIT_XAVIER_UNIFORM: return "xavier_uniform";
-    case CLG_INIT_XAVIER_NORMAL: return "xavier_normal";
-    case CLG_INIT_ZEROS: return "zeros";
-    case CLG_INIT_ONES: return "ones";
+    case CLG_INIT_PYTORCH:
+        return "pytorch";
+    case CLG_INIT_KAIMING_UNIFORM:
+        return "kaiming_uniform";
+    case CLG_INIT_KAIMING_NORMAL:
+        return "kaiming_normal";
+    case CLG_INIT_XAVIER_UNIFORM:
+        return "xavier_uniform";
+    case CLG_INIT_XAVIER_NORMAL:
+        return "xavier_normal";
+    case CLG_INIT_ZEROS:
+        return "zeros";
+    case CLG_INIT_ONES:
+        return "ones";
     }
     return "?";
 }
@@ -49,9 +56,15 @@ clg_status clg_init_fill(clg_tensor *t, clg_init_rule rule, double a, uint64_t *
         return CLG_OUT_OF_HOST_MEMORY;
     for (size_t i = 0; i < n; i++) {
         switch (rule) {
-        case CLG_RULE_CONSTANT: v[i] = (float)a; break;
-        case CLG_RULE_UNIFORM: v[i] = (float)((2.0 * clg_rng_uniform(rng) - 1.0) * a); break;
-        case CLG_RULE_NORMAL: v[i] = (float)(normal(rng) * a); break;
+        case CLG_RULE_CONSTANT:
+            v[i] = (float)a;
+            break;
+        case CLG_RULE_UNIFORM:
+            v[i] = (float)((2.0 * clg_rng_uniform(rng) - 1.0) * a);
+            break;
+        case CLG_RULE_NORMAL:
+            v[i] = (float)(normal(rng) * a);
+            break;
         }
     }
     clg_status s = clg_tensor_upload(t, v, n);

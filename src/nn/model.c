@@ -24,7 +24,7 @@ struct clg_model {
     int nlayers, cap;
     int top; /* next top-level index */
     /* the open residual block, if any */
-    int block;         /* its record, -1 when none */
+    int block; /* its record, -1 when none */
     clg_tensor *block_in;
     int block_inner;
     uint64_t rng;
@@ -33,19 +33,24 @@ struct clg_model {
 const char *clg_layer_type_str(clg_layer_type type)
 {
     static const char *names[] = {
-        "linear", "conv2d", "batchnorm1d", "batchnorm2d", "dropout", "maxpool2d",
-        "avgpool2d", "globalavgpool", "flatten", "relu", "leakyrelu", "elu", "gelu",
-        "sigmoid", "tanh", "softmax", "logsoftmax", "embedding", "residual"};
+        "linear",    "conv2d",     "batchnorm1d",   "batchnorm2d", "dropout",
+        "maxpool2d", "avgpool2d",  "globalavgpool", "flatten",     "relu",
+        "leakyrelu", "elu",        "gelu",          "sigmoid",     "tanh",
+        "softmax",   "logsoftmax", "embedding",     "residual"};
     return (unsigned)type < sizeof names / sizeof *names ? names[type] : "?";
 }
 
 const char *clg_loss_type_str(clg_loss_type loss)
 {
     switch (loss) {
-    case CLG_LOSS_CROSS_ENTROPY: return "cross_entropy";
-    case CLG_LOSS_MSE: return "mse";
-    case CLG_LOSS_L1: return "l1";
-    case CLG_LOSS_BCE_WITH_LOGITS: return "bce";
+    case CLG_LOSS_CROSS_ENTROPY:
+        return "cross_entropy";
+    case CLG_LOSS_MSE:
+        return "mse";
+    case CLG_LOSS_L1:
+        return "l1";
+    case CLG_LOSS_BCE_WITH_LOGITS:
+        return "bce";
     }
     return "?";
 }
@@ -120,7 +125,8 @@ static clg_tensor *build_layer(clg_model *m, const clg_layer *l, const char *pre
                                clg_tensor *x, size_t *count, clg_status *init)
 {
     clg_graph *g = m->g;
-    int nd = clg_tensor_ndim(x), last = clg_tensor_dim(x, nd - 1), C = clg_tensor_dim(x, 1);
+    int nd = clg_tensor_ndim(x), last = clg_tensor_dim(x, nd - 1),
+        C = clg_tensor_dim(x, 1);
     clg_init scheme = m->opts.init;
     clg_tensor *w, *b = NULL;
     switch (l->type) {
@@ -152,7 +158,8 @@ static clg_tensor *build_layer(clg_model *m, const clg_layer *l, const char *pre
         if (nd != want) {
             char sx[64];
             clg_graph_fail(g, CLG_SHAPE_MISMATCH, "%s needs a %s input, got %s",
-                           clg_layer_type_str(l->type), want == 2 ? "[N,C]" : "[N,C,H,W]",
+                           clg_layer_type_str(l->type),
+                           want == 2 ? "[N,C]" : "[N,C,H,W]",
                            clg_shape_str(x, sx, sizeof sx));
             return NULL;
         }
@@ -162,7 +169,8 @@ static clg_tensor *build_layer(clg_model *m, const clg_layer *l, const char *pre
         clg_tensor *rv = state(m, prefix, "running_var", C, 1.0f);
         if (w)
             *init = clg_init_fill(w, CLG_RULE_CONSTANT, 1.0, &m->rng);
-        return clg_batch_norm(g, x, w, b, rm, rv, l->value, l->eps > 0 ? l->eps : 1e-5f);
+        return clg_batch_norm(g, x, w, b, rm, rv, l->value,
+                              l->eps > 0 ? l->eps : 1e-5f);
     }
     case CLG_LAYER_DROPOUT:
         return clg_dropout(g, x, l->value, m->opts.seed);
@@ -174,18 +182,27 @@ static clg_tensor *build_layer(clg_model *m, const clg_layer *l, const char *pre
         return clg_global_avg_pool(g, x);
     case CLG_LAYER_FLATTEN:
         return clg_flatten(g, x);
-    case CLG_LAYER_RELU: return clg_relu(g, x);
-    case CLG_LAYER_LEAKYRELU: return clg_leaky_relu(g, x, l->value);
-    case CLG_LAYER_ELU: return clg_elu(g, x, l->value);
-    case CLG_LAYER_GELU: return clg_gelu(g, x);
-    case CLG_LAYER_SIGMOID: return clg_sigmoid(g, x);
-    case CLG_LAYER_TANH: return clg_tanh(g, x);
-    case CLG_LAYER_SOFTMAX: return clg_softmax(g, x);
-    case CLG_LAYER_LOGSOFTMAX: return clg_log_softmax(g, x);
+    case CLG_LAYER_RELU:
+        return clg_relu(g, x);
+    case CLG_LAYER_LEAKYRELU:
+        return clg_leaky_relu(g, x, l->value);
+    case CLG_LAYER_ELU:
+        return clg_elu(g, x, l->value);
+    case CLG_LAYER_GELU:
+        return clg_gelu(g, x);
+    case CLG_LAYER_SIGMOID:
+        return clg_sigmoid(g, x);
+    case CLG_LAYER_TANH:
+        return clg_tanh(g, x);
+    case CLG_LAYER_SOFTMAX:
+        return clg_softmax(g, x);
+    case CLG_LAYER_LOGSOFTMAX:
+        return clg_log_softmax(g, x);
     case CLG_LAYER_EMBEDDING:
         w = param(m, prefix, "weight", 2, (int[]){l->vocab, l->out}, count);
         if (w)
-            *init = clg_init_fill(w, CLG_RULE_NORMAL, 1.0, &m->rng); /* PyTorch: N(0, 1) */
+            *init =
+                clg_init_fill(w, CLG_RULE_NORMAL, 1.0, &m->rng); /* PyTorch: N(0, 1) */
         return clg_embedding(g, x, w);
     case CLG_LAYER_RESIDUAL:
         break;
@@ -214,7 +231,8 @@ static clg_status check_open(const clg_model *m, const char *what)
     if (!m)
         return clg_fail(CLG_INVALID_ARGUMENT, "%s: model is NULL", what);
     if (m->plan)
-        return clg_fail(CLG_INVALID_ARGUMENT, "%s: the model is already compiled", what);
+        return clg_fail(CLG_INVALID_ARGUMENT, "%s: the model is already compiled",
+                        what);
     return clg_graph_status(m->g);
 }
 
@@ -242,7 +260,8 @@ clg_status clg_model_add(clg_model *m, clg_layer layer)
         s = init;
     if (s != CLG_OK) {
         m->nlayers--;
-        return clg_fail_prefix(s, "layer %s (%s)", r->name, clg_layer_type_str(layer.type));
+        return clg_fail_prefix(s, "layer %s (%s)", r->name,
+                               clg_layer_type_str(layer.type));
     }
     m->out = r->out;
     return CLG_OK;
@@ -252,9 +271,10 @@ clg_status clg_model_begin_residual(clg_model *m)
 {
     clg_status s = check_open(m, "clg_model_begin_residual");
     if (s == CLG_OK && m->block >= 0)
-        s = clg_fail(CLG_INVALID_ARGUMENT,
-                     "clg_model_begin_residual: residual blocks do not nest (block %d is open)",
-                     m->layers[m->block].top);
+        s = clg_fail(
+            CLG_INVALID_ARGUMENT,
+            "clg_model_begin_residual: residual blocks do not nest (block %d is open)",
+            m->layers[m->block].top);
     layer_rec *r = s == CLG_OK ? push(m) : NULL;
     if (s == CLG_OK && !r)
         s = clg_fail(CLG_OUT_OF_HOST_MEMORY, "clg_model_begin_residual");
@@ -285,7 +305,9 @@ static clg_tensor *projection(clg_model *m, layer_rec *r, clg_tensor *x, clg_ten
     char sx[64], sy[64];
     int nd = clg_tensor_ndim(x);
     clg_layer l = {.type = nd == 4 ? CLG_LAYER_CONV2D : CLG_LAYER_LINEAR,
-                   .out = clg_tensor_dim(y, 1), .kernel = 1, .stride = 1};
+                   .out = clg_tensor_dim(y, 1),
+                   .kernel = 1,
+                   .stride = 1};
     bool fits = nd == clg_tensor_ndim(y) && (nd == 2 || nd == 4);
     if (fits && nd == 4) {
         int sh = clg_tensor_dim(x, 2) / clg_tensor_dim(y, 2);
@@ -295,9 +317,10 @@ static clg_tensor *projection(clg_model *m, layer_rec *r, clg_tensor *x, clg_ten
                (clg_tensor_dim(x, 3) - 1) / sh + 1 == clg_tensor_dim(y, 3);
     }
     if (!fits) {
-        clg_graph_fail(m->g, CLG_SHAPE_MISMATCH,
-                       "residual block %d: no projection takes its input %s to its output %s",
-                       r->top, clg_shape_str(x, sx, sizeof sx), clg_shape_str(y, sy, sizeof sy));
+        clg_graph_fail(
+            m->g, CLG_SHAPE_MISMATCH,
+            "residual block %d: no projection takes its input %s to its output %s",
+            r->top, clg_shape_str(x, sx, sizeof sx), clg_shape_str(y, sy, sizeof sy));
         return NULL;
     }
     char prefix[48];
@@ -305,7 +328,8 @@ static clg_tensor *projection(clg_model *m, layer_rec *r, clg_tensor *x, clg_ten
     clg_status init = CLG_OK;
     clg_tensor *p = build_layer(m, &l, prefix, x, &r->params, &init);
     if (init != CLG_OK)
-        clg_graph_fail(m->g, init, "residual block %d: initialising the projection", r->top);
+        clg_graph_fail(m->g, init, "residual block %d: initialising the projection",
+                       r->top);
     return p;
 }
 
@@ -368,19 +392,22 @@ clg_status clg_model_compile(clg_model *m, clg_loss_type loss, float label_smoot
     switch (loss) {
     case CLG_LOSS_CROSS_ENTROPY:
         m->target = clg_input(g, "target", CLG_INT32, 1, shape);
-        m->loss = clg_cross_entropy(g, m->out, m->target, label_smoothing, CLG_REDUCE_MEAN);
+        m->loss =
+            clg_cross_entropy(g, m->out, m->target, label_smoothing, CLG_REDUCE_MEAN);
         break;
     case CLG_LOSS_MSE:
     case CLG_LOSS_L1:
     case CLG_LOSS_BCE_WITH_LOGITS:
         m->target = clg_input(g, "target", CLG_FLOAT32, nd, shape);
-        m->loss = loss == CLG_LOSS_MSE ? clg_mse_loss(g, m->out, m->target, CLG_REDUCE_MEAN)
+        m->loss = loss == CLG_LOSS_MSE
+                      ? clg_mse_loss(g, m->out, m->target, CLG_REDUCE_MEAN)
                   : loss == CLG_LOSS_L1
                       ? clg_l1_loss(g, m->out, m->target, CLG_REDUCE_MEAN)
                       : clg_bce_with_logits(g, m->out, m->target, CLG_REDUCE_MEAN);
         break;
     default:
-        return clg_fail(CLG_INVALID_ARGUMENT, "clg_model_compile: unknown loss %d", (int)loss);
+        return clg_fail(CLG_INVALID_ARGUMENT, "clg_model_compile: unknown loss %d",
+                        (int)loss);
     }
     s = clg_graph_status(g);
     if (s != CLG_OK)
@@ -390,15 +417,42 @@ clg_status clg_model_compile(clg_model *m, clg_loss_type loss, float label_smoot
 
 /* ---- Queries ------------------------------------------------------------ */
 
-clg_graph *clg_model_graph(const clg_model *m) { return m ? m->g : NULL; }
-clg_plan *clg_model_plan(const clg_model *m) { return m ? m->plan : NULL; }
-clg_tensor *clg_model_input(const clg_model *m) { return m ? m->input : NULL; }
-clg_tensor *clg_model_output(const clg_model *m) { return m ? m->out : NULL; }
-clg_tensor *clg_model_target(const clg_model *m) { return m ? m->target : NULL; }
-clg_tensor *clg_model_loss(const clg_model *m) { return m ? m->loss : NULL; }
-clg_context *clg_model_context(const clg_model *m) { return m ? m->ctx : NULL; }
-int clg_model_max_batch(const clg_model *m) { return m ? m->opts.max_batch : 0; }
-int clg_model_layer_count(const clg_model *m) { return m ? m->top : 0; }
+clg_graph *clg_model_graph(const clg_model *m)
+{
+    return m ? m->g : NULL;
+}
+clg_plan *clg_model_plan(const clg_model *m)
+{
+    return m ? m->plan : NULL;
+}
+clg_tensor *clg_model_input(const clg_model *m)
+{
+    return m ? m->input : NULL;
+}
+clg_tensor *clg_model_output(const clg_model *m)
+{
+    return m ? m->out : NULL;
+}
+clg_tensor *clg_model_target(const clg_model *m)
+{
+    return m ? m->target : NULL;
+}
+clg_tensor *clg_model_loss(const clg_model *m)
+{
+    return m ? m->loss : NULL;
+}
+clg_context *clg_model_context(const clg_model *m)
+{
+    return m ? m->ctx : NULL;
+}
+int clg_model_max_batch(const clg_model *m)
+{
+    return m ? m->opts.max_batch : 0;
+}
+int clg_model_layer_count(const clg_model *m)
+{
+    return m ? m->top : 0;
+}
 
 const clg_layer *clg_model_layer(const clg_model *m, int index)
 {
@@ -432,7 +486,8 @@ clg_tensor *clg_model_tensor(const clg_model *m, int index)
 {
     for (int i = 0; m && i < m->g->count; i++) {
         clg_tensor *t = m->g->tensors[i];
-        if ((t->kind == CLG_KIND_PARAMETER || t->kind == CLG_KIND_STATE) && index-- == 0)
+        if ((t->kind == CLG_KIND_PARAMETER || t->kind == CLG_KIND_STATE) &&
+            index-- == 0)
             return t;
     }
     return NULL;

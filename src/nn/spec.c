@@ -1,8 +1,8 @@
 /* Model spec files: a small line-oriented language for Sequential models. */
 #include <ctype.h>
-#include <stdarg.h>
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +38,11 @@ typedef struct layer_syntax {
 
 static const layer_syntax syntax[] = {
     {"linear", CLG_LAYER_LINEAR, 1, 1, {"out_features"}, {"bias"}},
-    {"conv2d", CLG_LAYER_CONV2D, 2, 2, {"out_channels", "kernel"},
+    {"conv2d",
+     CLG_LAYER_CONV2D,
+     2,
+     2,
+     {"out_channels", "kernel"},
      {"stride", "padding", "dilation", "bias"}},
     {"batchnorm1d", CLG_LAYER_BATCHNORM1D, 0, 0, {0}, {"momentum", "eps"}},
     {"batchnorm2d", CLG_LAYER_BATCHNORM2D, 0, 0, {0}, {"momentum", "eps"}},
@@ -60,7 +64,8 @@ static const layer_syntax syntax[] = {
 
 #define NSYNTAX (int)(sizeof syntax / sizeof *syntax)
 
-static clg_status bad(const clg_spec *s, int line, const char *fmt, ...) CLG_PRINTF(3, 4);
+static clg_status bad(const clg_spec *s, int line, const char *fmt, ...)
+    CLG_PRINTF(3, 4);
 static clg_status bad(const clg_spec *s, int line, const char *fmt, ...)
 {
     char msg[768];
@@ -109,7 +114,8 @@ static void list_layers(char *buf, size_t len)
     size_t used = 0;
     buf[0] = '\0';
     for (int i = 0; i < NSYNTAX && used < len; i++)
-        used += (size_t)snprintf(buf + used, len - used, "%s%s", i ? ", " : "", syntax[i].name);
+        used += (size_t)snprintf(buf + used, len - used, "%s%s", i ? ", " : "",
+                                 syntax[i].name);
 }
 
 /* Positional argument k of layer l. */
@@ -118,15 +124,28 @@ static clg_status set_arg(const clg_spec *s, int line, const layer_syntax *ls, i
 {
     bool ok = true;
     switch (ls->type) {
-    case CLG_LAYER_LINEAR: ok = parse_int(word, 1, &l->out); break;
-    case CLG_LAYER_CONV2D: ok = parse_int(word, 1, k == 0 ? &l->out : &l->kernel); break;
+    case CLG_LAYER_LINEAR:
+        ok = parse_int(word, 1, &l->out);
+        break;
+    case CLG_LAYER_CONV2D:
+        ok = parse_int(word, 1, k == 0 ? &l->out : &l->kernel);
+        break;
     case CLG_LAYER_MAXPOOL2D:
-    case CLG_LAYER_AVGPOOL2D: ok = parse_int(word, 1, &l->kernel); break;
-    case CLG_LAYER_DROPOUT: ok = parse_float(word, 0.0f, 1.0f, &l->value); break;
+    case CLG_LAYER_AVGPOOL2D:
+        ok = parse_int(word, 1, &l->kernel);
+        break;
+    case CLG_LAYER_DROPOUT:
+        ok = parse_float(word, 0.0f, 1.0f, &l->value);
+        break;
     case CLG_LAYER_LEAKYRELU:
-    case CLG_LAYER_ELU: ok = parse_float(word, -1e6f, 1e6f, &l->value); break;
-    case CLG_LAYER_EMBEDDING: ok = parse_int(word, 1, k == 0 ? &l->vocab : &l->out); break;
-    default: break;
+    case CLG_LAYER_ELU:
+        ok = parse_float(word, -1e6f, 1e6f, &l->value);
+        break;
+    case CLG_LAYER_EMBEDDING:
+        ok = parse_int(word, 1, k == 0 ? &l->vocab : &l->out);
+        break;
+    default:
+        break;
     }
     if (!ok)
         return bad(s, line, "%s: '%s' is not a valid %s", ls->name, word, ls->args[k]);
@@ -142,8 +161,8 @@ static clg_status set_option(const clg_spec *s, int line, const layer_syntax *ls
     if (!known) {
         char opts[128] = "";
         for (int i = 0; i < 4 && ls->options[i]; i++)
-            snprintf(opts + strlen(opts), sizeof opts - strlen(opts), "%s%s", i ? ", " : "",
-                     ls->options[i]);
+            snprintf(opts + strlen(opts), sizeof opts - strlen(opts), "%s%s",
+                     i ? ", " : "", ls->options[i]);
         return bad(s, line, "%s: unknown option '%s' (%s%s)", ls->name, key,
                    opts[0] ? "options: " : "it takes none", opts);
     }
@@ -166,7 +185,8 @@ static clg_status set_option(const clg_spec *s, int line, const layer_syntax *ls
     return CLG_OK;
 }
 
-static clg_status parse_layer(clg_spec *s, int line, char **words, int n, clg_layer *out)
+static clg_status parse_layer(clg_spec *s, int line, char **words, int n,
+                              clg_layer *out)
 {
     const layer_syntax *ls = NULL;
     for (int i = 0; i < NSYNTAX && !ls; i++)
@@ -175,7 +195,8 @@ static clg_status parse_layer(clg_spec *s, int line, char **words, int n, clg_la
     if (!ls) {
         char names[512];
         list_layers(names, sizeof names);
-        return bad(s, line, "unknown layer '%s' (layers: %s, residual, end)", words[0], names);
+        return bad(s, line, "unknown layer '%s' (layers: %s, residual, end)", words[0],
+                   names);
     }
     clg_layer l = {.type = ls->type, .stride = ls->type == CLG_LAYER_CONV2D ? 1 : 0};
     if (ls->type == CLG_LAYER_BATCHNORM1D || ls->type == CLG_LAYER_BATCHNORM2D)
@@ -194,8 +215,8 @@ static clg_status parse_layer(clg_spec *s, int line, char **words, int n, clg_la
             *eq = '\0';
             st = set_option(s, line, ls, words[k], eq + 1, &l);
         } else if (args >= ls->max_args) {
-            st = bad(s, line, "%s: unexpected argument '%s' (it takes %d)", ls->name, words[k],
-                     ls->max_args);
+            st = bad(s, line, "%s: unexpected argument '%s' (it takes %d)", ls->name,
+                     words[k], ls->max_args);
         } else {
             st = set_arg(s, line, ls, args++, words[k], &l);
         }
@@ -212,14 +233,17 @@ static clg_status parse_input(clg_spec *s, int line, char **words, int n)
 {
     if (n >= 2 && !strcmp(words[1], "tokens")) {
         if (n != 3 || !parse_int(words[2], 1, &s->shape[0]))
-            return bad(s, line, "input tokens: give the sequence length: input tokens 32");
+            return bad(s, line,
+                       "input tokens: give the sequence length: input tokens 32");
         s->ndim = 1;
         s->dtype = CLG_INT32;
         return CLG_OK;
     }
     if (n != 2 && n != 4)
-        return bad(s, line, "input: give C H W for images or one number for features, not %d "
-                            "numbers", n - 1);
+        return bad(s, line,
+                   "input: give C H W for images or one number for features, not %d "
+                   "numbers",
+                   n - 1);
     for (int k = 1; k < n; k++)
         if (!parse_int(words[k], 1, &s->shape[k - 1]))
             return bad(s, line, "input: '%s' is not a positive integer", words[k]);
@@ -238,7 +262,8 @@ static clg_status push_item(clg_spec *s, spec_item item)
     return CLG_OK;
 }
 
-static clg_status parse_line(clg_spec *s, int line, char *text, int *depth, int *open_line)
+static clg_status parse_line(clg_spec *s, int line, char *text, int *depth,
+                             int *open_line)
 {
     char *hash = strchr(text, '#');
     if (hash)
@@ -246,7 +271,8 @@ static clg_status parse_line(clg_spec *s, int line, char *text, int *depth, int 
     char *words[16];
     int n = 0;
     char *save = NULL;
-    for (char *w = strtok_r(text, " \t\r", &save); w; w = strtok_r(NULL, " \t\r", &save)) {
+    for (char *w = strtok_r(text, " \t\r", &save); w;
+         w = strtok_r(NULL, " \t\r", &save)) {
         if (n == 16)
             return bad(s, line, "too many words");
         words[n++] = w;
@@ -261,14 +287,16 @@ static clg_status parse_line(clg_spec *s, int line, char *text, int *depth, int 
         return parse_input(s, line, words, n);
     }
     if (!s->ndim)
-        return bad(s, line, "the first line must be the input: input C H W, input FEATURES or "
-                            "input tokens T");
+        return bad(s, line,
+                   "the first line must be the input: input C H W, input FEATURES or "
+                   "input tokens T");
     if (!strcmp(words[0], "residual") || !strcmp(words[0], "end")) {
         bool begin = words[0][0] == 'r';
         if (n != 1)
             return bad(s, line, "%s takes no arguments", words[0]);
         if (begin && *depth)
-            return bad(s, line, "residual blocks do not nest (one is open since line %d)",
+            return bad(s, line,
+                       "residual blocks do not nest (one is open since line %d)",
                        *open_line);
         if (!begin && !*depth)
             return bad(s, line, "end without a residual block");
@@ -304,7 +332,8 @@ clg_status clg_spec_parse(const char *text, const char *source, clg_spec **out)
     }
     free(copy);
     if (st == CLG_OK && !s->ndim)
-        st = bad(s, line, "no input line (input C H W, input FEATURES or input tokens T)");
+        st = bad(s, line,
+                 "no input line (input C H W, input FEATURES or input tokens T)");
     if (st == CLG_OK && depth)
         st = bad(s, open_line, "residual block is never closed with end");
     int layers = 0;
@@ -328,7 +357,8 @@ clg_status clg_spec_load(const char *path, clg_spec **out)
     size_t n = 0;
     clg_status s = clg_read_file(path, 1 << 20, &text, &n);
     if (s == CLG_OK && strlen(text) != n)
-        s = clg_fail(CLG_BAD_FILE, "%s: contains a NUL byte, not a text model spec", path);
+        s = clg_fail(CLG_BAD_FILE, "%s: contains a NUL byte, not a text model spec",
+                     path);
     if (s == CLG_OK)
         s = clg_spec_parse(text, path, out);
     free(text);
@@ -344,7 +374,10 @@ void clg_spec_free(clg_spec *s)
     free(s);
 }
 
-const char *clg_spec_text(const clg_spec *s) { return s ? s->text : ""; }
+const char *clg_spec_text(const clg_spec *s)
+{
+    return s ? s->text : "";
+}
 
 int clg_spec_input(const clg_spec *s, int shape[3], clg_dtype *dtype)
 {
@@ -362,15 +395,17 @@ clg_status clg_spec_replace_head(clg_spec *s, int outputs)
     if (!s || outputs < 1)
         return clg_fail(CLG_INVALID_ARGUMENT, "replace head: %d outputs", outputs);
     for (int i = s->count - 1; i >= 0; i--)
-        if (s->items[i].kind == ITEM_LAYER && s->items[i].layer.type == CLG_LAYER_LINEAR) {
+        if (s->items[i].kind == ITEM_LAYER &&
+            s->items[i].layer.type == CLG_LAYER_LINEAR) {
             s->items[i].layer.out = outputs;
             return CLG_OK;
         }
-    return clg_fail(CLG_NOT_FOUND, "%s: no linear layer to replace as the head", s->source);
+    return clg_fail(CLG_NOT_FOUND, "%s: no linear layer to replace as the head",
+                    s->source);
 }
 
-clg_status clg_model_from_spec(clg_context *ctx, const clg_spec *s, const clg_model_opts *opts,
-                               clg_model **out)
+clg_status clg_model_from_spec(clg_context *ctx, const clg_spec *s,
+                               const clg_model_opts *opts, clg_model **out)
 {
     if (!s || !opts || !out)
         return clg_fail(CLG_INVALID_ARGUMENT, "clg_model_from_spec: NULL argument");

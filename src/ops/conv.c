@@ -12,8 +12,8 @@ typedef struct conv_geom {
 static conv_geom geometry(const clg_tensor *t)
 {
     const clg_tensor *x = t->src[0], *w = t->src[1];
-    conv_geom g = {x->shape[1], x->shape[2], x->shape[3], w->shape[0],
-                   w->shape[2], w->shape[3], t->shape[2], t->shape[3], 0, 0};
+    conv_geom g = {x->shape[1], x->shape[2], x->shape[3], w->shape[0], w->shape[2],
+                   w->shape[3], t->shape[2], t->shape[3], 0,           0};
     g.P = (size_t)g.OH * g.OW;
     g.CKK = (size_t)g.C * g.KH * g.KW;
     return g;
@@ -47,15 +47,25 @@ static clg_status conv_forward(clg_plan *p, clg_steps *s, clg_tensor *t, int bat
     conv_options(t, opts, sizeof opts);
     size_t N = (size_t)clg_dim_at(t, 0, batch), ncol = N * g.CKK * g.P;
     cl_mem col = clg_aux(p, t, 0);
-    clg_status st = clg_rec_kernel(p, s, "conv", opts, "im2col", ncol,
-                                   CLG_ARGS(KINT(ncol), KMEM(clg_val(p, t->src[0])),
-                                            KMEM(col)));
+    clg_status st =
+        clg_rec_kernel(p, s, "conv", opts, "im2col", ncol,
+                       CLG_ARGS(KINT(ncol), KMEM(clg_val(p, t->src[0])), KMEM(col)));
     /* y[b] [OC, P] = W [OC, CKK] col[b] [CKK, P] */
-    clg_gemm_call y = {.M = (size_t)g.OC, .N = g.P, .K = g.CKK, .batch = N,
-                       .alpha = 1.0f, .beta = 0.0f,
-                       .A = clg_val(p, t->src[1]), .lda = g.CKK, .a_stride = 0,
-                       .B = col, .ldb = g.P, .b_stride = g.CKK * g.P,
-                       .C = clg_val(p, t), .ldc = g.P, .c_stride = (size_t)g.OC * g.P};
+    clg_gemm_call y = {.M = (size_t)g.OC,
+                       .N = g.P,
+                       .K = g.CKK,
+                       .batch = N,
+                       .alpha = 1.0f,
+                       .beta = 0.0f,
+                       .A = clg_val(p, t->src[1]),
+                       .lda = g.CKK,
+                       .a_stride = 0,
+                       .B = col,
+                       .ldb = g.P,
+                       .b_stride = g.CKK * g.P,
+                       .C = clg_val(p, t),
+                       .ldc = g.P,
+                       .c_stride = (size_t)g.OC * g.P};
     if (st == CLG_OK)
         st = clg_rec_gemm(p, s, &y);
     if (st == CLG_OK && t->nsrc == 3)
@@ -73,11 +83,21 @@ static clg_status conv_backward(clg_plan *p, clg_steps *s, clg_tensor *t, int ba
     clg_status st = CLG_OK;
     if (io->grad_src[1]) {
         /* dW = sum over b of dy[b] [OC, P] col[b]^T [P, CKK] */
-        clg_gemm_call dw = {.trans_b = true, .M = (size_t)g.OC, .N = g.CKK, .K = g.P,
-                            .batch = N, .alpha = 1.0f, .beta = 0.0f,
-                            .A = io->grad_out, .lda = g.P, .a_stride = (size_t)g.OC * g.P,
-                            .B = col, .ldb = g.P, .b_stride = g.CKK * g.P,
-                            .C = per_sample, .ldc = g.CKK,
+        clg_gemm_call dw = {.trans_b = true,
+                            .M = (size_t)g.OC,
+                            .N = g.CKK,
+                            .K = g.P,
+                            .batch = N,
+                            .alpha = 1.0f,
+                            .beta = 0.0f,
+                            .A = io->grad_out,
+                            .lda = g.P,
+                            .a_stride = (size_t)g.OC * g.P,
+                            .B = col,
+                            .ldb = g.P,
+                            .b_stride = g.CKK * g.P,
+                            .C = per_sample,
+                            .ldc = g.CKK,
                             .c_stride = (size_t)g.OC * g.CKK};
         st = clg_rec_gemm(p, s, &dw);
         if (st == CLG_OK)
@@ -89,12 +109,22 @@ static clg_status conv_backward(clg_plan *p, clg_steps *s, clg_tensor *t, int ba
                                  io->accumulate[2]);
     if (st == CLG_OK && io->grad_src[0]) {
         /* dcol[b] [CKK, P] = W^T [CKK, OC] dy[b] [OC, P], over col (dW is done) */
-        clg_gemm_call dcol = {.trans_a = true, .M = g.CKK, .N = g.P, .K = (size_t)g.OC,
-                              .batch = N, .alpha = 1.0f, .beta = 0.0f,
-                              .A = clg_val(p, t->src[1]), .lda = g.CKK, .a_stride = 0,
-                              .B = io->grad_out, .ldb = g.P,
+        clg_gemm_call dcol = {.trans_a = true,
+                              .M = g.CKK,
+                              .N = g.P,
+                              .K = (size_t)g.OC,
+                              .batch = N,
+                              .alpha = 1.0f,
+                              .beta = 0.0f,
+                              .A = clg_val(p, t->src[1]),
+                              .lda = g.CKK,
+                              .a_stride = 0,
+                              .B = io->grad_out,
+                              .ldb = g.P,
                               .b_stride = (size_t)g.OC * g.P,
-                              .C = col, .ldc = g.P, .c_stride = g.CKK * g.P};
+                              .C = col,
+                              .ldc = g.P,
+                              .c_stride = g.CKK * g.P};
         st = clg_rec_gemm(p, s, &dcol);
         char opts[256];
         conv_options(t, opts, sizeof opts);
@@ -125,12 +155,14 @@ clg_tensor *clg_conv2d(clg_graph *g, clg_tensor *x, clg_tensor *w, clg_tensor *b
         return clg_graph_fail(g, CLG_SHAPE_MISMATCH,
                               "conv2d: input %s and weight %s must both be 4-d float32 "
                               "([N,C,H,W] and [OC,C,KH,KW])",
-                              clg_shape_str(x, sx, sizeof sx), clg_shape_str(w, sw, sizeof sw));
+                              clg_shape_str(x, sx, sizeof sx),
+                              clg_shape_str(w, sw, sizeof sw));
     if (w->shape[1] != x->shape[1])
-        return clg_graph_fail(g, CLG_SHAPE_MISMATCH,
-                              "conv2d: weight %s expects %d input channels, input is %s",
-                              clg_shape_str(w, sw, sizeof sw), w->shape[1],
-                              clg_shape_str(x, sx, sizeof sx));
+        return clg_graph_fail(
+            g, CLG_SHAPE_MISMATCH,
+            "conv2d: weight %s expects %d input channels, input is %s",
+            clg_shape_str(w, sw, sizeof sw), w->shape[1],
+            clg_shape_str(x, sx, sizeof sx));
     if (b && (b->ndim != 1 || b->shape[0] != w->shape[0]))
         return clg_graph_fail(g, CLG_SHAPE_MISMATCH,
                               "conv2d: bias %s does not match weight %s (expects [%d])",
@@ -138,25 +170,27 @@ clg_tensor *clg_conv2d(clg_graph *g, clg_tensor *x, clg_tensor *w, clg_tensor *b
                               clg_shape_str(w, sw, sizeof sw), w->shape[0]);
     if (o.stride_h < 1 || o.stride_w < 1 || o.dilation_h < 1 || o.dilation_w < 1 ||
         o.pad_h < 0 || o.pad_w < 0)
-        return clg_graph_fail(g, CLG_INVALID_ARGUMENT,
-                              "conv2d: stride (%d,%d) and dilation (%d,%d) must be >= 1 and "
-                              "padding (%d,%d) >= 0",
-                              o.stride_h, o.stride_w, o.dilation_h, o.dilation_w, o.pad_h,
-                              o.pad_w);
+        return clg_graph_fail(
+            g, CLG_INVALID_ARGUMENT,
+            "conv2d: stride (%d,%d) and dilation (%d,%d) must be >= 1 and "
+            "padding (%d,%d) >= 0",
+            o.stride_h, o.stride_w, o.dilation_h, o.dilation_w, o.pad_h, o.pad_w);
     int span_h = o.dilation_h * (w->shape[2] - 1) + 1;
     int span_w = o.dilation_w * (w->shape[3] - 1) + 1;
     int oh = (x->shape[2] + 2 * o.pad_h - span_h) / o.stride_h + 1;
     int ow = (x->shape[3] + 2 * o.pad_w - span_w) / o.stride_w + 1;
     if (x->shape[2] + 2 * o.pad_h < span_h || x->shape[3] + 2 * o.pad_w < span_w)
-        return clg_graph_fail(g, CLG_SHAPE_MISMATCH,
-                              "conv2d: kernel %dx%d (dilated %dx%d) is larger than input "
-                              "%s padded by (%d,%d)",
-                              w->shape[2], w->shape[3], span_h, span_w,
-                              clg_shape_str(x, sx, sizeof sx), o.pad_h, o.pad_w);
+        return clg_graph_fail(
+            g, CLG_SHAPE_MISMATCH,
+            "conv2d: kernel %dx%d (dilated %dx%d) is larger than input "
+            "%s padded by (%d,%d)",
+            w->shape[2], w->shape[3], span_h, span_w, clg_shape_str(x, sx, sizeof sx),
+            o.pad_h, o.pad_w);
     int shape[4] = {x->shape[0], w->shape[0], oh, ow};
     clg_tensor *t = clg_node(g, &conv_class, nsrc, src, 4, shape);
     if (t) {
-        int q[6] = {o.stride_h, o.stride_w, o.pad_h, o.pad_w, o.dilation_h, o.dilation_w};
+        int q[6] = {o.stride_h, o.stride_w,   o.pad_h,
+                    o.pad_w,    o.dilation_h, o.dilation_w};
         for (int i = 0; i < 6; i++)
             t->params.i[i] = q[i];
     }

@@ -1,7 +1,10 @@
 /* Dropout. params.f[0] = p, params.seed = seed. */
 #include "ops_common.h"
 
-static float keep_scale(float p) { return p < 1.0f ? 1.0f / (1.0f - p) : 0.0f; }
+static float keep_scale(float p)
+{
+    return p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
+}
 
 static clg_status dropout_forward(clg_plan *p, clg_steps *s, clg_tensor *t, int batch,
                                   bool training)
@@ -11,11 +14,11 @@ static clg_status dropout_forward(clg_plan *p, clg_steps *s, clg_tensor *t, int 
     float prob = t->params.f[0];
     if (!training || prob == 0.0f)
         return clg_rec_copy(p, s, y, x, n * 4);
-    return clg_rec_kernel_stepped(p, s, "dropout", NULL, "dropout_forward", (n + 3) / 4,
-                                  CLG_ARGS(KINT(n), KFLOAT(prob), KFLOAT(keep_scale(prob)),
-                                           KULONG(t->params.seed), KULONG(0), KMEM(x),
-                                           KMEM(y)),
-                                  4);
+    return clg_rec_kernel_stepped(
+        p, s, "dropout", NULL, "dropout_forward", (n + 3) / 4,
+        CLG_ARGS(KINT(n), KFLOAT(prob), KFLOAT(keep_scale(prob)),
+                 KULONG(t->params.seed), KULONG(0), KMEM(x), KMEM(y)),
+        4);
 }
 
 static clg_status dropout_backward(clg_plan *p, clg_steps *s, clg_tensor *t, int batch,
@@ -25,9 +28,9 @@ static clg_status dropout_backward(clg_plan *p, clg_steps *s, clg_tensor *t, int
     float prob = t->params.f[0];
     return clg_rec_kernel_stepped(
         p, s, "dropout", NULL, "dropout_backward", (n + 3) / 4,
-        CLG_ARGS(KINT(n), KFLOAT(prob), KFLOAT(keep_scale(prob)), KULONG(t->params.seed),
-                 KULONG(0), KINT(io->accumulate[0]), KMEM(io->grad_out),
-                 KMEM(io->grad_src[0])),
+        CLG_ARGS(KINT(n), KFLOAT(prob), KFLOAT(keep_scale(prob)),
+                 KULONG(t->params.seed), KULONG(0), KINT(io->accumulate[0]),
+                 KMEM(io->grad_out), KMEM(io->grad_src[0])),
         4);
 }
 
@@ -42,8 +45,8 @@ clg_tensor *clg_dropout(clg_graph *g, clg_tensor *x, float p, unsigned long long
         return clg_graph_fail(g, CLG_INVALID_ARGUMENT,
                               "dropout: probability %g must lie in [0, 1]", (double)p);
     if (x->dtype != CLG_FLOAT32)
-        return clg_graph_fail(g, CLG_INVALID_ARGUMENT, "dropout: input '%s' is not float32",
-                              x->name);
+        return clg_graph_fail(g, CLG_INVALID_ARGUMENT,
+                              "dropout: input '%s' is not float32", x->name);
     clg_tensor *t = clg_node(g, &dropout_class, 1, &x, x->ndim, x->shape);
     if (t) {
         t->params.f[0] = p;

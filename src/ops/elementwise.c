@@ -4,7 +4,15 @@
 #include "ops_common.h"
 
 /* Must match cl/elementwise.cl. */
-enum { ACT_RELU = 1, ACT_LEAKY_RELU, ACT_ELU, ACT_GELU, ACT_SIGMOID, ACT_TANH, ACT_SCALE };
+enum {
+    ACT_RELU = 1,
+    ACT_LEAKY_RELU,
+    ACT_ELU,
+    ACT_GELU,
+    ACT_SIGMOID,
+    ACT_TANH,
+    ACT_SCALE
+};
 enum { BIN_ADD = 1, BIN_SUB, BIN_MUL };
 
 size_t clg_dims_product(const clg_tensor *t, int from, int to, int batch)
@@ -42,7 +50,7 @@ static clg_status unary_backward(clg_plan *p, clg_steps *s, clg_tensor *t, int b
                                    KMEM(io->grad_src[0])));
 }
 
-#define UNARY_CLASS(var, label)                                                      \
+#define UNARY_CLASS(var, label)                                                        \
     static const clg_op_class var = {label, unary_forward, unary_backward, NULL, 0}
 
 UNARY_CLASS(relu_class, "relu");
@@ -101,9 +109,9 @@ clg_tensor *clg_scale(clg_graph *g, clg_tensor *x, float factor)
 /* ---- Binary ops with broadcasting: params.i[0] = BIN_* ------------------ */
 
 typedef struct bshape {
-    int a[4];      /* a's dims, padded in front to 4-d */
-    int b[4];      /* b's dims, aligned to a's last ones */
-    cl_int4 bs;    /* b's strides, 0 where it broadcasts */
+    int a[4];   /* a's dims, padded in front to 4-d */
+    int b[4];   /* b's dims, aligned to a's last ones */
+    cl_int4 bs; /* b's strides, 0 where it broadcasts */
 } bshape;
 
 static void broadcast_shape(const clg_tensor *t, int batch, bshape *bsh)
@@ -180,17 +188,18 @@ static clg_tensor *binary(clg_graph *g, const clg_op_class *op, clg_tensor *a,
     if (a->dtype != CLG_FLOAT32 || b->dtype != CLG_FLOAT32)
         return clg_graph_fail(g, CLG_INVALID_ARGUMENT, "%s: inputs must be float32",
                               op->name);
-    bool fits = b->ndim <= a->ndim && (!b->batched || (a->batched && b->ndim == a->ndim));
+    bool fits =
+        b->ndim <= a->ndim && (!b->batched || (a->batched && b->ndim == a->ndim));
     for (int k = 1; fits && k <= b->ndim; k++) {
         int da = a->shape[a->ndim - k], db = b->shape[b->ndim - k];
         fits = db == da || db == 1;
     }
     if (!fits)
-        return clg_graph_fail(g, CLG_SHAPE_MISMATCH,
-                              "%s: b %s does not broadcast to a %s (b's dims, aligned to "
-                              "a's last ones, must equal a's or be 1)",
-                              op->name, clg_shape_str(b, sb, sizeof sb),
-                              clg_shape_str(a, sa, sizeof sa));
+        return clg_graph_fail(
+            g, CLG_SHAPE_MISMATCH,
+            "%s: b %s does not broadcast to a %s (b's dims, aligned to "
+            "a's last ones, must equal a's or be 1)",
+            op->name, clg_shape_str(b, sb, sizeof sb), clg_shape_str(a, sa, sizeof sa));
     clg_tensor *t = clg_node(g, op, 2, src, a->ndim, a->shape);
     if (t) {
         t->params.i[0] = binop;

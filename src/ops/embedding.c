@@ -13,8 +13,8 @@ static clg_status embedding_forward(clg_plan *p, clg_steps *s, clg_tensor *t, in
                                    KMEM(clg_val(p, t))));
 }
 
-static clg_status embedding_backward(clg_plan *p, clg_steps *s, clg_tensor *t, int batch,
-                                     const clg_grad_io *io)
+static clg_status embedding_backward(clg_plan *p, clg_steps *s, clg_tensor *t,
+                                     int batch, const clg_grad_io *io)
 {
     const clg_tensor *w = t->src[1];
     size_t count = clg_numel_at(t->src[0], batch);
@@ -35,18 +35,19 @@ clg_tensor *clg_embedding(clg_graph *g, clg_tensor *ids, clg_tensor *weight)
         return NULL;
     char si[64], sw[64];
     if (ids->dtype != CLG_INT32 || ids->ndim > 3 || ids->kind != CLG_KIND_INPUT)
-        return clg_graph_fail(g, CLG_INVALID_ARGUMENT,
-                              "embedding: ids %s must be an int32 input of at most 3 dims",
-                              clg_shape_str(ids, si, sizeof si));
+        return clg_graph_fail(
+            g, CLG_INVALID_ARGUMENT,
+            "embedding: ids %s must be an int32 input of at most 3 dims",
+            clg_shape_str(ids, si, sizeof si));
     if (weight->ndim != 2 || weight->dtype != CLG_FLOAT32)
         return clg_graph_fail(g, CLG_SHAPE_MISMATCH,
                               "embedding: weight %s must be [vocabulary, dim] float32",
                               clg_shape_str(weight, sw, sizeof sw));
     if (ids->id_limit && ids->id_limit != weight->shape[0])
-        return clg_graph_fail(g, CLG_SHAPE_MISMATCH,
-                              "embedding: ids '%s' already index %d rows, weight %s has %d",
-                              ids->name, ids->id_limit, clg_shape_str(weight, sw, sizeof sw),
-                              weight->shape[0]);
+        return clg_graph_fail(
+            g, CLG_SHAPE_MISMATCH,
+            "embedding: ids '%s' already index %d rows, weight %s has %d", ids->name,
+            ids->id_limit, clg_shape_str(weight, sw, sizeof sw), weight->shape[0]);
     int shape[CLG_MAX_DIMS];
     for (int i = 0; i < ids->ndim; i++)
         shape[i] = ids->shape[i];

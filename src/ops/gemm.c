@@ -107,10 +107,10 @@ static clg_status gemm_clblast(clg_context *ctx, const clg_gemm_call *g)
     CLBlastTranspose tb = g->trans_b ? CLBlastTransposeYes : CLBlastTransposeNo;
     CLBlastStatusCode code;
     if (g->batch == 1)
-        code = CLBlastSgemm(CLBlastLayoutRowMajor, ta, tb, g->M, g->N, g->K, g->alpha,
-                            g->A, g->a_off, g->lda, g->B, g->b_off, g->ldb, g->beta,
-                            g->C, g->c_off, g->ldc, &ctx->queue,
-                            ctx->profile ? &event : NULL);
+        code =
+            CLBlastSgemm(CLBlastLayoutRowMajor, ta, tb, g->M, g->N, g->K, g->alpha,
+                         g->A, g->a_off, g->lda, g->B, g->b_off, g->ldb, g->beta, g->C,
+                         g->c_off, g->ldc, &ctx->queue, ctx->profile ? &event : NULL);
     else
         code = CLBlastSgemmStridedBatched(
             CLBlastLayoutRowMajor, ta, tb, g->M, g->N, g->K, g->alpha, g->A, g->a_off,
@@ -118,13 +118,13 @@ static clg_status gemm_clblast(clg_context *ctx, const clg_gemm_call *g)
             g->c_off, g->ldc, g->c_stride, g->batch, &ctx->queue,
             ctx->profile ? &event : NULL);
     if (code != CLBlastSuccess) {
-        clg_status s = code == CLBlastTempBufferAllocFailure ||
-                               code == CLBlastOpenCLOutOfResources
-                           ? CLG_OUT_OF_DEVICE_MEMORY
-                           : CLG_BLAS_ERROR;
-        return clg_fail(s, "gemm %zux%zux%zu (batch %zu) through CLBlast on %s: %s (%d)",
-                        g->M, g->N, g->K, g->batch, ctx->info.name,
-                        clblast_error_name(code), (int)code);
+        clg_status s =
+            code == CLBlastTempBufferAllocFailure || code == CLBlastOpenCLOutOfResources
+                ? CLG_OUT_OF_DEVICE_MEMORY
+                : CLG_BLAS_ERROR;
+        return clg_fail(
+            s, "gemm %zux%zux%zu (batch %zu) through CLBlast on %s: %s (%d)", g->M,
+            g->N, g->K, g->batch, ctx->info.name, clblast_error_name(code), (int)code);
     }
     if (event)
         clg_profile_record(ctx, "clblast_sgemm", event);
@@ -182,8 +182,7 @@ static clg_status native_kernel(clg_context *ctx, const clg_gemm_call *g,
 }
 
 clg_status clg_gemm_native_prepare(clg_context *ctx, const clg_gemm_call *g,
-                                   cl_kernel *kernel, size_t global[3],
-                                   size_t local[3])
+                                   cl_kernel *kernel, size_t global[3], size_t local[3])
 {
     cl_kernel shared;
     clg_status s = native_kernel(ctx, g, &shared);
@@ -258,11 +257,23 @@ clg_status clg_gemm(clg_context *ctx, bool trans_a, bool trans_b, size_t M, size
         return clg_fail(CLG_INVALID_ARGUMENT,
                         "clg_gemm: a buffer belongs to another context");
     clg_gemm_call call = {
-        .trans_a = trans_a, .trans_b = trans_b, .M = M, .N = N, .K = K, .batch = 1,
-        .alpha = alpha, .beta = beta,
-        .A = K > 0 ? A->mem : C->mem, .a_off = a_offset, .lda = lda,
-        .B = K > 0 ? B->mem : C->mem, .b_off = b_offset, .ldb = ldb,
-        .C = C->mem, .c_off = c_offset, .ldc = ldc,
+        .trans_a = trans_a,
+        .trans_b = trans_b,
+        .M = M,
+        .N = N,
+        .K = K,
+        .batch = 1,
+        .alpha = alpha,
+        .beta = beta,
+        .A = K > 0 ? A->mem : C->mem,
+        .a_off = a_offset,
+        .lda = lda,
+        .B = K > 0 ? B->mem : C->mem,
+        .b_off = b_offset,
+        .ldb = ldb,
+        .C = C->mem,
+        .c_off = c_offset,
+        .ldc = ldc,
     };
     return clg_gemm_enqueue(ctx, &call);
 }

@@ -16,11 +16,19 @@ static clg_status linear_forward(clg_plan *p, clg_steps *s, clg_tensor *t, int b
     (void)training;
     size_t rows, in, out;
     dims(t, batch, &rows, &in, &out);
-    clg_gemm_call y = {.trans_b = true, .M = rows, .N = out, .K = in, .batch = 1,
-                       .alpha = 1.0f, .beta = 0.0f,
-                       .A = clg_val(p, t->src[0]), .lda = in,
-                       .B = clg_val(p, t->src[1]), .ldb = in,
-                       .C = clg_val(p, t), .ldc = out};
+    clg_gemm_call y = {.trans_b = true,
+                       .M = rows,
+                       .N = out,
+                       .K = in,
+                       .batch = 1,
+                       .alpha = 1.0f,
+                       .beta = 0.0f,
+                       .A = clg_val(p, t->src[0]),
+                       .lda = in,
+                       .B = clg_val(p, t->src[1]),
+                       .ldb = in,
+                       .C = clg_val(p, t),
+                       .ldc = out};
     clg_status st = clg_rec_gemm(p, s, &y);
     if (st == CLG_OK && t->nsrc == 3)
         st = clg_rec_channel_bias(p, s, clg_val(p, t), clg_val(p, t->src[2]), rows,
@@ -35,19 +43,34 @@ static clg_status linear_backward(clg_plan *p, clg_steps *s, clg_tensor *t, int 
     dims(t, batch, &rows, &in, &out);
     clg_status st = CLG_OK;
     if (io->grad_src[0]) { /* dx [rows, in] = dy [rows, out] W [out, in] */
-        clg_gemm_call dx = {.M = rows, .N = in, .K = out, .batch = 1, .alpha = 1.0f,
+        clg_gemm_call dx = {.M = rows,
+                            .N = in,
+                            .K = out,
+                            .batch = 1,
+                            .alpha = 1.0f,
                             .beta = io->accumulate[0] ? 1.0f : 0.0f,
-                            .A = io->grad_out, .lda = out,
-                            .B = clg_val(p, t->src[1]), .ldb = in,
-                            .C = io->grad_src[0], .ldc = in};
+                            .A = io->grad_out,
+                            .lda = out,
+                            .B = clg_val(p, t->src[1]),
+                            .ldb = in,
+                            .C = io->grad_src[0],
+                            .ldc = in};
         st = clg_rec_gemm(p, s, &dx);
     }
     if (st == CLG_OK && io->grad_src[1]) { /* dW [out, in] = dy^T x */
-        clg_gemm_call dw = {.trans_a = true, .M = out, .N = in, .K = rows, .batch = 1,
-                            .alpha = 1.0f, .beta = io->accumulate[1] ? 1.0f : 0.0f,
-                            .A = io->grad_out, .lda = out,
-                            .B = clg_val(p, t->src[0]), .ldb = in,
-                            .C = io->grad_src[1], .ldc = in};
+        clg_gemm_call dw = {.trans_a = true,
+                            .M = out,
+                            .N = in,
+                            .K = rows,
+                            .batch = 1,
+                            .alpha = 1.0f,
+                            .beta = io->accumulate[1] ? 1.0f : 0.0f,
+                            .A = io->grad_out,
+                            .lda = out,
+                            .B = clg_val(p, t->src[0]),
+                            .ldb = in,
+                            .C = io->grad_src[1],
+                            .ldc = in};
         st = clg_rec_gemm(p, s, &dw);
     }
     if (st == CLG_OK && t->nsrc == 3 && io->grad_src[2])
@@ -67,12 +90,13 @@ clg_tensor *clg_linear(clg_graph *g, clg_tensor *x, clg_tensor *w, clg_tensor *b
         return NULL;
     char sx[64], sw[64], sb[64];
     if (x->dtype != CLG_FLOAT32)
-        return clg_graph_fail(g, CLG_INVALID_ARGUMENT, "linear: input '%s' is not float32",
-                              x->name);
+        return clg_graph_fail(g, CLG_INVALID_ARGUMENT,
+                              "linear: input '%s' is not float32", x->name);
     if (w->ndim != 2 || x->ndim < 2 || x->shape[x->ndim - 1] != w->shape[1])
         return clg_graph_fail(g, CLG_SHAPE_MISMATCH,
                               "linear: weight %s expects inputs [..., %d], input is %s",
-                              clg_shape_str(w, sw, sizeof sw), w->ndim == 2 ? w->shape[1] : -1,
+                              clg_shape_str(w, sw, sizeof sw),
+                              w->ndim == 2 ? w->shape[1] : -1,
                               clg_shape_str(x, sx, sizeof sx));
     if (b && (b->ndim != 1 || b->shape[0] != w->shape[0]))
         return clg_graph_fail(g, CLG_SHAPE_MISMATCH,

@@ -11,12 +11,14 @@ enum { LOSS_MSE = 1, LOSS_L1, LOSS_BCE }; /* as in cl/loss.cl */
 static size_t loss_count(const clg_tensor *t, int batch)
 {
     const clg_tensor *pred = t->src[0];
-    return t->params.i[1] ? clg_numel_at(pred, batch) : (size_t)clg_dim_at(pred, 0, batch);
+    return t->params.i[1] ? clg_numel_at(pred, batch)
+                          : (size_t)clg_dim_at(pred, 0, batch);
 }
 
 static float loss_scale(const clg_tensor *t, int batch)
 {
-    return t->params.i[0] == CLG_REDUCE_MEAN ? 1.0f / (float)loss_count(t, batch) : 1.0f;
+    return t->params.i[0] == CLG_REDUCE_MEAN ? 1.0f / (float)loss_count(t, batch)
+                                             : 1.0f;
 }
 
 /* aux 0: the per-sample or per-element losses; aux 1: their chunk sums. */
@@ -37,11 +39,11 @@ static clg_status ce_forward(clg_plan *p, clg_steps *s, clg_tensor *t, int batch
 {
     (void)training;
     size_t N = loss_count(t, batch);
-    clg_status st = clg_rec_kernel(
-        p, s, "loss", NULL, "ce_forward", N,
-        CLG_ARGS(KINT(N), KINT(t->src[0]->shape[1]), KFLOAT(t->params.f[0]),
-                 KMEM(clg_val(p, t->src[0])), KMEM(clg_val(p, t->src[1])),
-                 KMEM(clg_aux(p, t, 0))));
+    clg_status st =
+        clg_rec_kernel(p, s, "loss", NULL, "ce_forward", N,
+                       CLG_ARGS(KINT(N), KINT(t->src[0]->shape[1]),
+                                KFLOAT(t->params.f[0]), KMEM(clg_val(p, t->src[0])),
+                                KMEM(clg_val(p, t->src[1])), KMEM(clg_aux(p, t, 0))));
     return st == CLG_OK ? finish(p, s, t, batch) : st;
 }
 
@@ -64,15 +66,15 @@ static clg_status pointwise_forward(clg_plan *p, clg_steps *s, clg_tensor *t, in
     char opts[16];
     snprintf(opts, sizeof opts, "-DLOSS=%d", t->params.i[1]);
     size_t n = loss_count(t, batch);
-    clg_status st = clg_rec_kernel(p, s, "loss", opts, "pointwise_forward", n,
-                                   CLG_ARGS(KINT(n), KMEM(clg_val(p, t->src[0])),
-                                            KMEM(clg_val(p, t->src[1])),
-                                            KMEM(clg_aux(p, t, 0))));
+    clg_status st =
+        clg_rec_kernel(p, s, "loss", opts, "pointwise_forward", n,
+                       CLG_ARGS(KINT(n), KMEM(clg_val(p, t->src[0])),
+                                KMEM(clg_val(p, t->src[1])), KMEM(clg_aux(p, t, 0))));
     return st == CLG_OK ? finish(p, s, t, batch) : st;
 }
 
-static clg_status pointwise_backward(clg_plan *p, clg_steps *s, clg_tensor *t, int batch,
-                                     const clg_grad_io *io)
+static clg_status pointwise_backward(clg_plan *p, clg_steps *s, clg_tensor *t,
+                                     int batch, const clg_grad_io *io)
 {
     char opts[16];
     snprintf(opts, sizeof opts, "-DLOSS=%d", t->params.i[1]);
@@ -84,10 +86,10 @@ static clg_status pointwise_backward(clg_plan *p, clg_steps *s, clg_tensor *t, i
                                    KMEM(io->grad_src[0])));
 }
 
-static const clg_op_class ce_class = {"cross_entropy", ce_forward, ce_backward, loss_aux,
-                                      1u << 0};
-static const clg_op_class mse_class = {"mse_loss", pointwise_forward, pointwise_backward,
-                                       loss_aux, 1u << 0};
+static const clg_op_class ce_class = {"cross_entropy", ce_forward, ce_backward,
+                                      loss_aux, 1u << 0};
+static const clg_op_class mse_class = {"mse_loss", pointwise_forward,
+                                       pointwise_backward, loss_aux, 1u << 0};
 static const clg_op_class l1_class = {"l1_loss", pointwise_forward, pointwise_backward,
                                       loss_aux, 1u << 0};
 static const clg_op_class bce_class = {"bce_with_logits", pointwise_forward,
@@ -119,19 +121,20 @@ clg_tensor *clg_cross_entropy(clg_graph *g, clg_tensor *logits, clg_tensor *labe
         return clg_graph_fail(g, CLG_SHAPE_MISMATCH,
                               "cross_entropy: logits %s must be [N, classes] float32",
                               clg_shape_str(logits, sl, sizeof sl));
-    if (labels->dtype != CLG_INT32 || labels->ndim != 1 || labels->kind != CLG_KIND_INPUT ||
-        labels->shape[0] != logits->shape[0])
+    if (labels->dtype != CLG_INT32 || labels->ndim != 1 ||
+        labels->kind != CLG_KIND_INPUT || labels->shape[0] != logits->shape[0])
         return clg_graph_fail(g, CLG_SHAPE_MISMATCH,
                               "cross_entropy: labels %s must be an int32 input [%d] to "
                               "match logits %s",
                               clg_shape_str(labels, sy, sizeof sy), logits->shape[0],
                               clg_shape_str(logits, sl, sizeof sl));
     if (labels->id_limit && labels->id_limit != logits->shape[1])
-        return clg_graph_fail(g, CLG_SHAPE_MISMATCH,
-                              "cross_entropy: labels '%s' already serve %d classes, logits "
-                              "%s have %d",
-                              labels->name, labels->id_limit,
-                              clg_shape_str(logits, sl, sizeof sl), logits->shape[1]);
+        return clg_graph_fail(
+            g, CLG_SHAPE_MISMATCH,
+            "cross_entropy: labels '%s' already serve %d classes, logits "
+            "%s have %d",
+            labels->name, labels->id_limit, clg_shape_str(logits, sl, sizeof sl),
+            logits->shape[1]);
     if (!(label_smoothing >= 0.0f && label_smoothing <= 1.0f))
         return clg_graph_fail(g, CLG_INVALID_ARGUMENT,
                               "cross_entropy: label smoothing %g must lie in [0, 1]",
@@ -145,7 +148,8 @@ clg_tensor *clg_cross_entropy(clg_graph *g, clg_tensor *logits, clg_tensor *labe
 }
 
 static clg_tensor *pointwise(clg_graph *g, const clg_op_class *op, int kind,
-                             clg_tensor *pred, clg_tensor *target, clg_reduction reduction)
+                             clg_tensor *pred, clg_tensor *target,
+                             clg_reduction reduction)
 {
     clg_tensor *src[2] = {pred, target};
     if (clg_graph_bad_args(g, op->name, 2, src))

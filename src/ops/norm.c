@@ -30,18 +30,19 @@ static clg_status bn_forward(clg_plan *p, clg_steps *s, clg_tensor *t, int batch
     size_t planes = outer * (size_t)C;
     if (!training)
         return clg_rec_kernel(p, s, "norm", NULL, "bn_eval", planes,
-                              CLG_ARGS(KINT(planes), KINT(C), KINT(inner), KINT(AFFINE(t)),
-                                       KFLOAT(t->params.f[1]), KMEM(x), KMEM(rm), KMEM(rv),
-                                       KMEM(gamma), KMEM(beta), KMEM(clg_val(p, t))));
+                              CLG_ARGS(KINT(planes), KINT(C), KINT(inner),
+                                       KINT(AFFINE(t)), KFLOAT(t->params.f[1]), KMEM(x),
+                                       KMEM(rm), KMEM(rv), KMEM(gamma), KMEM(beta),
+                                       KMEM(clg_val(p, t))));
     clg_status st = clg_rec_kernel(
         p, s, "norm", NULL, "bn_stats", (size_t)C,
         CLG_ARGS(KINT(outer), KINT(C), KINT(inner), KFLOAT(t->params.f[0]),
                  KFLOAT(t->params.f[1]), KMEM(x), KMEM(stats), KMEM(rm), KMEM(rv)));
     if (st == CLG_OK)
         st = clg_rec_kernel(p, s, "norm", NULL, "bn_apply", planes,
-                            CLG_ARGS(KINT(planes), KINT(C), KINT(inner), KINT(AFFINE(t)),
-                                     KMEM(x), KMEM(stats), KMEM(gamma), KMEM(beta),
-                                     KMEM(clg_val(p, t))));
+                            CLG_ARGS(KINT(planes), KINT(C), KINT(inner),
+                                     KINT(AFFINE(t)), KMEM(x), KMEM(stats), KMEM(gamma),
+                                     KMEM(beta), KMEM(clg_val(p, t))));
     return st;
 }
 
@@ -54,17 +55,19 @@ static clg_status bn_backward(clg_plan *p, clg_steps *s, clg_tensor *t, int batc
     cl_mem x = clg_val(p, t->src[0]), stats = clg_aux(p, t, 0), sums = clg_aux(p, t, 1);
     cl_mem gamma = AFFINE(t) ? clg_val(p, t->src[3]) : stats;
     bool want_g = AFFINE(t) && io->grad_src[3], want_b = AFFINE(t) && io->grad_src[4];
-    clg_status st = clg_rec_kernel(
-        p, s, "norm", NULL, "bn_backward_reduce", (size_t)C,
-        CLG_ARGS(KINT(outer), KINT(C), KINT(inner), KMEM(x), KMEM(io->grad_out),
-                 KMEM(stats), KMEM(sums), KINT(want_g), KINT(want_g && io->accumulate[3]),
-                 KMEM(want_g ? io->grad_src[3] : sums), KINT(want_b),
-                 KINT(want_b && io->accumulate[4]),
-                 KMEM(want_b ? io->grad_src[4] : sums)));
+    clg_status st =
+        clg_rec_kernel(p, s, "norm", NULL, "bn_backward_reduce", (size_t)C,
+                       CLG_ARGS(KINT(outer), KINT(C), KINT(inner), KMEM(x),
+                                KMEM(io->grad_out), KMEM(stats), KMEM(sums),
+                                KINT(want_g), KINT(want_g && io->accumulate[3]),
+                                KMEM(want_g ? io->grad_src[3] : sums), KINT(want_b),
+                                KINT(want_b && io->accumulate[4]),
+                                KMEM(want_b ? io->grad_src[4] : sums)));
     if (st == CLG_OK && io->grad_src[0])
         st = clg_rec_kernel(p, s, "norm", NULL, "bn_backward_dx", outer * (size_t)C,
-                            CLG_ARGS(KINT(outer * (size_t)C), KINT(C), KINT(inner), KINT(outer * inner),
-                                     KINT(AFFINE(t)), KINT(io->accumulate[0]), KMEM(x),
+                            CLG_ARGS(KINT(outer * (size_t)C), KINT(C), KINT(inner),
+                                     KINT(outer * inner), KINT(AFFINE(t)),
+                                     KINT(io->accumulate[0]), KMEM(x),
                                      KMEM(io->grad_out), KMEM(stats), KMEM(sums),
                                      KMEM(gamma), KMEM(io->grad_src[0])));
     return st;
@@ -100,12 +103,14 @@ clg_tensor *clg_batch_norm(clg_graph *g, clg_tensor *x, clg_tensor *gamma,
                                   src[i]->name, clg_shape_str(src[i], sv, sizeof sv),
                                   clg_shape_str(x, sx, sizeof sx), C);
     if (running_mean->kind != CLG_KIND_STATE || running_var->kind != CLG_KIND_STATE)
-        return clg_graph_fail(g, CLG_INVALID_ARGUMENT,
-                              "batch_norm: running statistics must be clg_state tensors");
+        return clg_graph_fail(
+            g, CLG_INVALID_ARGUMENT,
+            "batch_norm: running statistics must be clg_state tensors");
     if (!(momentum >= 0.0f && momentum <= 1.0f) || !(eps > 0.0f))
-        return clg_graph_fail(g, CLG_INVALID_ARGUMENT,
-                              "batch_norm: momentum %g must lie in [0, 1] and eps %g be > 0",
-                              (double)momentum, (double)eps);
+        return clg_graph_fail(
+            g, CLG_INVALID_ARGUMENT,
+            "batch_norm: momentum %g must lie in [0, 1] and eps %g be > 0",
+            (double)momentum, (double)eps);
     clg_tensor *t = clg_node(g, &bn_class, affine ? 5 : 3, src, x->ndim, x->shape);
     if (t) {
         t->params.f[0] = momentum;

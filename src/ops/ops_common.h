@@ -13,7 +13,11 @@ clg_status clg_rec_channel_sum(clg_plan *p, clg_steps *s, cl_mem dy, cl_mem db,
                                size_t outer, int C, size_t inner, bool accumulate);
 
 /* Reduction over the middle axis of [outer, axis, inner] (reduce.c). */
-typedef enum clg_reduce_kind { CLG_RED_SUM = 1, CLG_RED_MEAN = 2, CLG_RED_MAX = 3 } clg_reduce_kind;
+typedef enum clg_reduce_kind {
+    CLG_RED_SUM = 1,
+    CLG_RED_MEAN = 2,
+    CLG_RED_MAX = 3
+} clg_reduce_kind;
 clg_status clg_rec_reduce(clg_plan *p, clg_steps *s, clg_reduce_kind kind, cl_mem x,
                           cl_mem y, size_t outer, size_t axis, size_t inner);
 clg_status clg_rec_reduce_backward(clg_plan *p, clg_steps *s, clg_reduce_kind kind,

@@ -47,8 +47,9 @@ static clg_status max_backward(clg_plan *p, clg_steps *s, clg_tensor *t, int bat
     if (tiled(t)) { /* one work-item per window */
         size_t n = clg_numel_at(t, batch);
         return clg_rec_kernel(p, s, "pool", opts, "max_pool_backward_tiled", n,
-                              CLG_ARGS(KINT(n), KINT(io->accumulate[0]), KMEM(io->grad_out),
-                                       KMEM(clg_aux(p, t, 0)), KMEM(io->grad_src[0])));
+                              CLG_ARGS(KINT(n), KINT(io->accumulate[0]),
+                                       KMEM(io->grad_out), KMEM(clg_aux(p, t, 0)),
+                                       KMEM(io->grad_src[0])));
     }
     size_t n = clg_numel_at(t->src[0], batch);
     return clg_rec_kernel(p, s, "pool", opts, "max_pool_backward", n,
@@ -63,9 +64,9 @@ static clg_status avg_forward(clg_plan *p, clg_steps *s, clg_tensor *t, int batc
     char opts[160];
     pool_options(t, opts, sizeof opts);
     size_t n = clg_numel_at(t, batch);
-    return clg_rec_kernel(p, s, "pool", opts, "avg_pool_forward", n,
-                          CLG_ARGS(KINT(n), KMEM(clg_val(p, t->src[0])),
-                                   KMEM(clg_val(p, t))));
+    return clg_rec_kernel(
+        p, s, "pool", opts, "avg_pool_forward", n,
+        CLG_ARGS(KINT(n), KMEM(clg_val(p, t->src[0])), KMEM(clg_val(p, t))));
 }
 
 static clg_status avg_backward(clg_plan *p, clg_steps *s, clg_tensor *t, int batch,
@@ -91,20 +92,23 @@ static clg_tensor *pool(clg_graph *g, const clg_op_class *op, clg_tensor *x, int
         return NULL;
     char sx[64];
     if (x->ndim != 4 || x->dtype != CLG_FLOAT32)
-        return clg_graph_fail(g, CLG_SHAPE_MISMATCH, "%s: input %s is not [N,C,H,W] float32",
-                              op->name, clg_shape_str(x, sx, sizeof sx));
+        return clg_graph_fail(g, CLG_SHAPE_MISMATCH,
+                              "%s: input %s is not [N,C,H,W] float32", op->name,
+                              clg_shape_str(x, sx, sizeof sx));
     if (stride == 0)
         stride = kernel;
     if (kernel < 1 || stride < 1 || padding < 0 || padding > kernel / 2)
-        return clg_graph_fail(g, CLG_INVALID_ARGUMENT,
-                              "%s: kernel %d, stride %d, padding %d: kernel and stride must "
-                              "be >= 1 and padding in [0, kernel/2]",
-                              op->name, kernel, stride, padding);
+        return clg_graph_fail(
+            g, CLG_INVALID_ARGUMENT,
+            "%s: kernel %d, stride %d, padding %d: kernel and stride must "
+            "be >= 1 and padding in [0, kernel/2]",
+            op->name, kernel, stride, padding);
     if (x->shape[2] + 2 * padding < kernel || x->shape[3] + 2 * padding < kernel)
-        return clg_graph_fail(g, CLG_SHAPE_MISMATCH,
-                              "%s: kernel %d is larger than input %s padded by %d", op->name,
-                              kernel, clg_shape_str(x, sx, sizeof sx), padding);
-    int shape[4] = {x->shape[0], x->shape[1], (x->shape[2] + 2 * padding - kernel) / stride + 1,
+        return clg_graph_fail(
+            g, CLG_SHAPE_MISMATCH, "%s: kernel %d is larger than input %s padded by %d",
+            op->name, kernel, clg_shape_str(x, sx, sizeof sx), padding);
+    int shape[4] = {x->shape[0], x->shape[1],
+                    (x->shape[2] + 2 * padding - kernel) / stride + 1,
                     (x->shape[3] + 2 * padding - kernel) / stride + 1};
     clg_tensor *t = clg_node(g, op, 1, &x, 4, shape);
     if (t) {
@@ -115,12 +119,14 @@ static clg_tensor *pool(clg_graph *g, const clg_op_class *op, clg_tensor *x, int
     return t;
 }
 
-clg_tensor *clg_max_pool2d(clg_graph *g, clg_tensor *x, int kernel, int stride, int padding)
+clg_tensor *clg_max_pool2d(clg_graph *g, clg_tensor *x, int kernel, int stride,
+                           int padding)
 {
     return pool(g, &max_pool_class, x, kernel, stride, padding);
 }
 
-clg_tensor *clg_avg_pool2d(clg_graph *g, clg_tensor *x, int kernel, int stride, int padding)
+clg_tensor *clg_avg_pool2d(clg_graph *g, clg_tensor *x, int kernel, int stride,
+                           int padding)
 {
     return pool(g, &avg_pool_class, x, kernel, stride, padding);
 }

@@ -8,19 +8,22 @@ clg_status clg_rec_reduce(clg_plan *p, clg_steps *s, clg_reduce_kind kind, cl_me
 {
     char opts[16];
     snprintf(opts, sizeof opts, "-DRED=%d", (int)kind);
-    return clg_rec_kernel(p, s, "reduce", opts, "reduce_forward", outer * inner,
-                          CLG_ARGS(KINT(outer), KINT(axis), KINT(inner), KMEM(x), KMEM(y)));
+    return clg_rec_kernel(
+        p, s, "reduce", opts, "reduce_forward", outer * inner,
+        CLG_ARGS(KINT(outer), KINT(axis), KINT(inner), KMEM(x), KMEM(y)));
 }
 
 clg_status clg_rec_reduce_backward(clg_plan *p, clg_steps *s, clg_reduce_kind kind,
-                                   cl_mem x, cl_mem y, cl_mem dy, cl_mem dx, size_t outer,
-                                   size_t axis, size_t inner, bool accumulate)
+                                   cl_mem x, cl_mem y, cl_mem dy, cl_mem dx,
+                                   size_t outer, size_t axis, size_t inner,
+                                   bool accumulate)
 {
     char opts[16];
     snprintf(opts, sizeof opts, "-DRED=%d", (int)kind);
     return clg_rec_kernel(p, s, "reduce", opts, "reduce_backward", outer * inner,
-                          CLG_ARGS(KINT(outer), KINT(axis), KINT(inner), KINT(accumulate),
-                                   KMEM(x), KMEM(y), KMEM(dy), KMEM(dx)));
+                          CLG_ARGS(KINT(outer), KINT(axis), KINT(inner),
+                                   KINT(accumulate), KMEM(x), KMEM(y), KMEM(dy),
+                                   KMEM(dx)));
 }
 
 clg_status clg_rec_sum_all(clg_plan *p, clg_steps *s, cl_mem x, size_t n, float scale,
@@ -28,11 +31,13 @@ clg_status clg_rec_sum_all(clg_plan *p, clg_steps *s, cl_mem x, size_t n, float 
 {
     size_t chunk = (n + CLG_SUM_CHUNKS - 1) / CLG_SUM_CHUNKS;
     size_t groups = (n + chunk - 1) / chunk;
-    clg_status st = clg_rec_kernel(p, s, "reduce", NULL, "sum_chunks", groups,
-                                   CLG_ARGS(KINT(n), KINT(chunk), KMEM(x), KMEM(partial)));
+    clg_status st =
+        clg_rec_kernel(p, s, "reduce", NULL, "sum_chunks", groups,
+                       CLG_ARGS(KINT(n), KINT(chunk), KMEM(x), KMEM(partial)));
     if (st == CLG_OK)
-        st = clg_rec_kernel(p, s, "reduce", NULL, "sum_to_scalar", 1,
-                            CLG_ARGS(KINT(groups), KFLOAT(scale), KMEM(partial), KMEM(out)));
+        st = clg_rec_kernel(
+            p, s, "reduce", NULL, "sum_to_scalar", 1,
+            CLG_ARGS(KINT(groups), KFLOAT(scale), KMEM(partial), KMEM(out)));
     return st;
 }
 
@@ -72,7 +77,8 @@ static clg_status reduce_forward(clg_plan *p, clg_steps *s, clg_tensor *t, int b
     split(t, batch, &outer, &axis, &inner);
     if (t->params.i[1] == -1 && t->params.i[0] != CLG_RED_MAX)
         return clg_rec_sum_all(p, s, clg_val(p, t->src[0]), axis,
-                               t->params.i[0] == CLG_RED_MEAN ? 1.0f / (float)axis : 1.0f,
+                               t->params.i[0] == CLG_RED_MEAN ? 1.0f / (float)axis
+                                                              : 1.0f,
                                clg_aux(p, t, 0), clg_val(p, t));
     return clg_rec_reduce(p, s, (clg_reduce_kind)t->params.i[0], clg_val(p, t->src[0]),
                           clg_val(p, t), outer, axis, inner);
@@ -83,19 +89,18 @@ static clg_status reduce_backward(clg_plan *p, clg_steps *s, clg_tensor *t, int 
 {
     size_t outer, axis, inner;
     split(t, batch, &outer, &axis, &inner);
-    return clg_rec_reduce_backward(p, s, (clg_reduce_kind)t->params.i[0],
-                                   clg_val(p, t->src[0]), clg_val(p, t), io->grad_out,
-                                   io->grad_src[0], outer, axis, inner,
-                                   io->accumulate[0]);
+    return clg_rec_reduce_backward(
+        p, s, (clg_reduce_kind)t->params.i[0], clg_val(p, t->src[0]), clg_val(p, t),
+        io->grad_out, io->grad_src[0], outer, axis, inner, io->accumulate[0]);
 }
 
-static const clg_op_class sum_class = {"sum", reduce_forward, reduce_backward, reduce_aux,
-                                       0};
+static const clg_op_class sum_class = {"sum", reduce_forward, reduce_backward,
+                                       reduce_aux, 0};
 static const clg_op_class mean_class = {"mean", reduce_forward, reduce_backward,
                                         reduce_aux, 0};
 static const clg_op_class max_class = {"max", reduce_forward, reduce_backward, NULL, 0};
-static const clg_op_class gap_class = {"global_avg_pool", reduce_forward, reduce_backward,
-                                       NULL, 0};
+static const clg_op_class gap_class = {"global_avg_pool", reduce_forward,
+                                       reduce_backward, NULL, 0};
 
 static clg_tensor *reduce(clg_graph *g, const clg_op_class *op, clg_reduce_kind kind,
                           clg_tensor *x, int axis)
@@ -107,9 +112,10 @@ static clg_tensor *reduce(clg_graph *g, const clg_op_class *op, clg_reduce_kind 
         return clg_graph_fail(g, CLG_INVALID_ARGUMENT, "%s: input '%s' is not float32",
                               op->name, x->name);
     if (axis < -1 || axis >= x->ndim)
-        return clg_graph_fail(g, CLG_INVALID_ARGUMENT,
-                              "%s: axis %d is out of range for %s (use 0..%d, or -1 for all)",
-                              op->name, axis, clg_shape_str(x, sx, sizeof sx), x->ndim - 1);
+        return clg_graph_fail(
+            g, CLG_INVALID_ARGUMENT,
+            "%s: axis %d is out of range for %s (use 0..%d, or -1 for all)", op->name,
+            axis, clg_shape_str(x, sx, sizeof sx), x->ndim - 1);
     int shape[CLG_MAX_DIMS] = {1}, ndim = 0;
     for (int i = 0; axis >= 0 && i < x->ndim; i++)
         if (i != axis)
@@ -201,9 +207,10 @@ static clg_tensor *softmax(clg_graph *g, const clg_op_class *op, clg_tensor *x, 
         return NULL;
     char sx[64];
     if (x->ndim < 2 || x->dtype != CLG_FLOAT32)
-        return clg_graph_fail(g, CLG_SHAPE_MISMATCH,
-                              "%s: input %s needs at least 2 float32 dims ([N, C, ...])",
-                              op->name, clg_shape_str(x, sx, sizeof sx));
+        return clg_graph_fail(
+            g, CLG_SHAPE_MISMATCH,
+            "%s: input %s needs at least 2 float32 dims ([N, C, ...])", op->name,
+            clg_shape_str(x, sx, sizeof sx));
     clg_tensor *t = clg_node(g, op, 1, &x, x->ndim, x->shape);
     if (t)
         t->params.i[0] = log;

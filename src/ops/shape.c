@@ -18,16 +18,17 @@ clg_tensor *clg_reshape(clg_graph *g, clg_tensor *x, int ndim, const int *shape)
         return NULL;
     char sx[64];
     if (ndim < 1 || ndim > CLG_MAX_DIMS || !shape)
-        return clg_graph_fail(g, CLG_INVALID_ARGUMENT, "reshape: %d dimensions (1 to %d)",
-                              ndim, CLG_MAX_DIMS);
+        return clg_graph_fail(g, CLG_INVALID_ARGUMENT,
+                              "reshape: %d dimensions (1 to %d)", ndim, CLG_MAX_DIMS);
     size_t numel = 1;
     for (int i = 0; i < ndim; i++)
         numel *= shape[i] > 0 ? (size_t)shape[i] : 0;
     if (numel != clg_tensor_numel(x) || (x->batched && shape[0] != x->shape[0]))
-        return clg_graph_fail(g, CLG_SHAPE_MISMATCH,
-                              "reshape: %s cannot become a %d-d shape of %zu elements%s",
-                              clg_shape_str(x, sx, sizeof sx), ndim, numel,
-                              x->batched ? " with the same batch (dim 0)" : "");
+        return clg_graph_fail(
+            g, CLG_SHAPE_MISMATCH,
+            "reshape: %s cannot become a %d-d shape of %zu elements%s",
+            clg_shape_str(x, sx, sizeof sx), ndim, numel,
+            x->batched ? " with the same batch (dim 0)" : "");
     clg_tensor *t = clg_node(g, &reshape_class, 1, &x, ndim, shape);
     if (t) {
         t->view_of = x;
@@ -82,22 +83,24 @@ static clg_status concat_backward(clg_plan *p, clg_steps *s, clg_tensor *t, int 
         split(src, batch, &outer, &inner);
         if (io->grad_src[k])
             st = clg_rec_kernel(p, s, "shape", NULL, "concat_slice", n,
-                                CLG_ARGS(KINT(n), KINT(src->shape[1]), KINT(t->shape[1]),
-                                         KINT(offset), KINT(inner), KINT(io->accumulate[k]),
-                                         KMEM(io->grad_out), KMEM(io->grad_src[k])));
+                                CLG_ARGS(KINT(n), KINT(src->shape[1]),
+                                         KINT(t->shape[1]), KINT(offset), KINT(inner),
+                                         KINT(io->accumulate[k]), KMEM(io->grad_out),
+                                         KMEM(io->grad_src[k])));
         offset += src->shape[1];
     }
     return st;
 }
 
-static const clg_op_class concat_class = {"concat", concat_forward, concat_backward, NULL,
-                                          0};
+static const clg_op_class concat_class = {"concat", concat_forward, concat_backward,
+                                          NULL, 0};
 
 clg_tensor *clg_concat(clg_graph *g, int count, clg_tensor *const *tensors)
 {
     if (count < 1 || count > CLG_MAX_SRC || !tensors)
         return clg_graph_fail(g, CLG_INVALID_ARGUMENT,
-                              "concat: %d tensors (1 to %d at a time)", count, CLG_MAX_SRC);
+                              "concat: %d tensors (1 to %d at a time)", count,
+                              CLG_MAX_SRC);
     if (clg_graph_bad_args(g, "concat", count, tensors))
         return NULL;
     const clg_tensor *first = tensors[0];

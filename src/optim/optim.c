@@ -9,7 +9,7 @@
 #include "graph_internal.h"
 
 #define NORM_CHUNKS 64 /* partial sums per parameter */
-#define MAX_SLOTS 3
+#define MAX_SLOTS   3
 
 typedef struct optim_param {
     clg_tensor *t;
@@ -25,11 +25,11 @@ struct clg_optimizer {
     clg_optim_opts opts;
     optim_param *params;
     int count;
-    clg_buffer *partial;  /* [count * NORM_CHUNKS] */
-    clg_buffer *norms;    /* [count] */
-    clg_buffer *control;  /* coefficient, finite flag, total norm */
+    clg_buffer *partial; /* [count * NORM_CHUNKS] */
+    clg_buffer *norms;   /* [count] */
+    clg_buffer *control; /* coefficient, finite flag, total norm */
     cl_kernel finalize;
-    long long steps;      /* updates enqueued */
+    long long steps; /* updates enqueued */
 };
 
 static const char *slot_names[][MAX_SLOTS] = {
@@ -43,11 +43,16 @@ static const char *slot_names[][MAX_SLOTS] = {
 const char *clg_optim_type_str(clg_optim_type type)
 {
     switch (type) {
-    case CLG_OPTIM_SGD: return "sgd";
-    case CLG_OPTIM_ADAM: return "adam";
-    case CLG_OPTIM_ADAMW: return "adamw";
-    case CLG_OPTIM_RMSPROP: return "rmsprop";
-    case CLG_OPTIM_ADAGRAD: return "adagrad";
+    case CLG_OPTIM_SGD:
+        return "sgd";
+    case CLG_OPTIM_ADAM:
+        return "adam";
+    case CLG_OPTIM_ADAMW:
+        return "adamw";
+    case CLG_OPTIM_RMSPROP:
+        return "rmsprop";
+    case CLG_OPTIM_ADAGRAD:
+        return "adagrad";
     }
     return "?";
 }
@@ -55,12 +60,16 @@ const char *clg_optim_type_str(clg_optim_type type)
 static bool slot_used(const clg_optim_opts *o, int slot)
 {
     switch (o->type) {
-    case CLG_OPTIM_SGD: return slot == 0 && o->momentum != 0.0f;
+    case CLG_OPTIM_SGD:
+        return slot == 0 && o->momentum != 0.0f;
     case CLG_OPTIM_ADAM:
-    case CLG_OPTIM_ADAMW: return slot < 2;
+    case CLG_OPTIM_ADAMW:
+        return slot < 2;
     case CLG_OPTIM_RMSPROP:
-        return slot == 0 || (slot == 1 && o->centered) || (slot == 2 && o->momentum > 0.0f);
-    case CLG_OPTIM_ADAGRAD: return slot == 0;
+        return slot == 0 || (slot == 1 && o->centered) ||
+               (slot == 2 && o->momentum > 0.0f);
+    case CLG_OPTIM_ADAGRAD:
+        return slot == 0;
     }
     return false;
 }
@@ -75,13 +84,15 @@ static clg_status check_opts(const clg_optim_opts *o)
         clg_optim_type_str(o->type), (double)o->lr);
     BAD(!(o->momentum >= 0.0f && o->momentum < 1.0f), "momentum %g must lie in [0, 1)",
         (double)o->momentum);
-    BAD(!(o->dampening >= 0.0f && o->dampening <= 1.0f), "dampening %g must lie in [0, 1]",
-        (double)o->dampening);
+    BAD(!(o->dampening >= 0.0f && o->dampening <= 1.0f),
+        "dampening %g must lie in [0, 1]", (double)o->dampening);
     BAD(o->nesterov && (o->momentum <= 0.0f || o->dampening != 0.0f),
         "Nesterov momentum needs momentum > 0 and dampening 0");
     BAD(!(o->weight_decay >= 0.0f) || !(o->l1 >= 0.0f),
-        "weight decay %g and L1 %g must be >= 0", (double)o->weight_decay, (double)o->l1);
-    BAD(!(o->beta1 >= 0.0f && o->beta1 < 1.0f) || !(o->beta2 >= 0.0f && o->beta2 < 1.0f),
+        "weight decay %g and L1 %g must be >= 0", (double)o->weight_decay,
+        (double)o->l1);
+    BAD(!(o->beta1 >= 0.0f && o->beta1 < 1.0f) ||
+            !(o->beta2 >= 0.0f && o->beta2 < 1.0f),
         "betas (%g, %g) must lie in [0, 1)", (double)o->beta1, (double)o->beta2);
     BAD(!(o->eps >= 0.0f), "eps %g must be >= 0", (double)o->eps);
     BAD(!(o->alpha >= 0.0f && o->alpha <= 1.0f), "alpha %g must lie in [0, 1]",
@@ -125,7 +136,8 @@ static clg_status setup_param(clg_optimizer *o, optim_param *p, int index,
         if (!slot_used(&o->opts, k))
             continue;
         s = clg_buffer_create(ctx, p->n * 4, &p->state[k]);
-        float init = o->opts.type == CLG_OPTIM_ADAGRAD ? o->opts.initial_accumulator : 0.0f;
+        float init =
+            o->opts.type == CLG_OPTIM_ADAGRAD ? o->opts.initial_accumulator : 0.0f;
         if (s == CLG_OK)
             s = clg_buffer_fill(p->state[k], 0, &init, 4, p->n * 4);
     }
@@ -228,8 +240,9 @@ clg_status clg_optim_create(clg_plan *plan, const clg_optim_opts *opts,
     if (o->count == 0) {
         free(o->params);
         free(o);
-        return clg_fail(CLG_INVALID_ARGUMENT,
-                        "optimizer: no trainable parameters (every parameter is frozen)");
+        return clg_fail(
+            CLG_INVALID_ARGUMENT,
+            "optimizer: no trainable parameters (every parameter is frozen)");
     }
     int count = o->count;
     s = clg_buffer_create(o->ctx, (size_t)count * NORM_CHUNKS * 4, &o->partial);
@@ -304,7 +317,13 @@ static cl_float8 hyper(const clg_optimizer *o, const optim_param *p, long long t
 
 static clg_status launch(clg_optimizer *o, cl_kernel k, size_t n)
 {
-    size_t local = 64 < o->ctx->info.max_work_group_size ? 64 : o->ctx->info.max_work_group_size;
+    size_t local = 64, kernel_max = 0;
+    clGetKernelWorkGroupInfo(k, o->ctx->device, CL_KERNEL_WORK_GROUP_SIZE,
+                             sizeof kernel_max, &kernel_max, NULL);
+    if (kernel_max && kernel_max < local)
+        local = kernel_max;
+    if (o->ctx->info.max_work_group_size < local)
+        local = o->ctx->info.max_work_group_size;
     return clg_launch(o->ctx, k, 1, &n, n >= local ? &local : NULL);
 }
 
@@ -344,7 +363,8 @@ clg_status clg_optim_check(clg_optimizer *o)
     clg_status s = read_control(o, control);
     if (s != CLG_OK || control[1] != 0.0f)
         return s;
-    float *norms = malloc((size_t)(o->count ? o->count : 1) * sizeof *norms), loss = NAN;
+    float *norms = malloc((size_t)(o->count ? o->count : 1) * sizeof *norms),
+          loss = NAN;
     s = norms ? clg_buffer_download(o->norms, 0, norms, (size_t)o->count * 4)
               : CLG_OUT_OF_HOST_MEMORY;
     clg_plan_loss(o->plan, &loss);
@@ -377,24 +397,36 @@ clg_status clg_optim_grad_norms(clg_optimizer *o, float *norms, int count)
 {
     if (!o || !norms || count < 0 || count > o->count)
         return clg_fail(CLG_INVALID_ARGUMENT,
-                        "clg_optim_grad_norms: asked for %d norms of %d parameters", count,
-                        o ? o->count : 0);
+                        "clg_optim_grad_norms: asked for %d norms of %d parameters",
+                        count, o ? o->count : 0);
     return clg_buffer_download(o->norms, 0, norms, (size_t)count * 4);
 }
 
-int clg_optim_param_count(const clg_optimizer *o) { return o ? o->count : 0; }
+int clg_optim_param_count(const clg_optimizer *o)
+{
+    return o ? o->count : 0;
+}
 clg_tensor *clg_optim_param(const clg_optimizer *o, int i)
 {
     return o && i >= 0 && i < o->count ? o->params[i].t : NULL;
 }
-const clg_optim_opts *clg_optim_options(const clg_optimizer *o) { return o ? &o->opts : NULL; }
-float clg_optim_lr(const clg_optimizer *o) { return o ? o->opts.lr : 0.0f; }
+const clg_optim_opts *clg_optim_options(const clg_optimizer *o)
+{
+    return o ? &o->opts : NULL;
+}
+float clg_optim_lr(const clg_optimizer *o)
+{
+    return o ? o->opts.lr : 0.0f;
+}
 void clg_optim_set_lr(clg_optimizer *o, float lr)
 {
     if (o && lr >= 0.0f)
         o->opts.lr = lr;
 }
-long long clg_optim_steps(const clg_optimizer *o) { return o ? o->steps : 0; }
+long long clg_optim_steps(const clg_optimizer *o)
+{
+    return o ? o->steps : 0;
+}
 void clg_optim_set_steps(clg_optimizer *o, long long steps)
 {
     if (o && steps >= 0)

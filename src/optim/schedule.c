@@ -19,13 +19,20 @@ struct clg_schedule {
 const char *clg_schedule_type_str(clg_schedule_type type)
 {
     switch (type) {
-    case CLG_SCHEDULE_CONSTANT: return "constant";
-    case CLG_SCHEDULE_STEP: return "step";
-    case CLG_SCHEDULE_MULTISTEP: return "multistep";
-    case CLG_SCHEDULE_EXPONENTIAL: return "exp";
-    case CLG_SCHEDULE_COSINE: return "cosine";
-    case CLG_SCHEDULE_ONECYCLE: return "onecycle";
-    case CLG_SCHEDULE_PLATEAU: return "plateau";
+    case CLG_SCHEDULE_CONSTANT:
+        return "constant";
+    case CLG_SCHEDULE_STEP:
+        return "step";
+    case CLG_SCHEDULE_MULTISTEP:
+        return "multistep";
+    case CLG_SCHEDULE_EXPONENTIAL:
+        return "exp";
+    case CLG_SCHEDULE_COSINE:
+        return "cosine";
+    case CLG_SCHEDULE_ONECYCLE:
+        return "onecycle";
+    case CLG_SCHEDULE_PLATEAU:
+        return "plateau";
     }
     return "?";
 }
@@ -37,11 +44,12 @@ static clg_status check(const clg_schedule_opts *o, float base_lr)
     return clg_fail(CLG_INVALID_ARGUMENT, "schedule " __VA_ARGS__)
     BAD((unsigned)o->type > CLG_SCHEDULE_PLATEAU, "type %d is unknown", (int)o->type);
     BAD(!(base_lr >= 0.0f), "base learning rate %g must be >= 0", (double)base_lr);
-    BAD(o->type == CLG_SCHEDULE_STEP && o->step_size < 1, "step: step_size %d must be >= 1",
-        o->step_size);
+    BAD(o->type == CLG_SCHEDULE_STEP && o->step_size < 1,
+        "step: step_size %d must be >= 1", o->step_size);
     BAD(!(o->gamma > 0.0f), "gamma %g must be > 0", (double)o->gamma);
     BAD(o->milestone_count < 0 || o->milestone_count > CLG_MAX_MILESTONES,
-        "multistep: %d milestones (at most %d)", o->milestone_count, CLG_MAX_MILESTONES);
+        "multistep: %d milestones (at most %d)", o->milestone_count,
+        CLG_MAX_MILESTONES);
     for (int i = 1; i < o->milestone_count; i++)
         BAD(o->milestones[i] <= o->milestones[i - 1],
             "multistep: milestones must increase (%d after %d)", o->milestones[i],
@@ -50,10 +58,12 @@ static clg_status check(const clg_schedule_opts *o, float base_lr)
         o->t_max);
     BAD(o->type == CLG_SCHEDULE_ONECYCLE &&
             (o->total_steps < 2 || !(o->pct_start > 0.0f && o->pct_start < 1.0f) ||
-             !(o->max_lr > 0.0f) || !(o->div_factor > 0.0f) || !(o->final_div_factor > 0.0f)),
-        "onecycle: needs total_steps >= 2, pct_start in (0, 1), max_lr, div factors > 0");
-    BAD(o->type == CLG_SCHEDULE_PLATEAU &&
-            (!(o->factor > 0.0f && o->factor < 1.0f) || o->patience < 0 || o->cooldown < 0),
+             !(o->max_lr > 0.0f) || !(o->div_factor > 0.0f) ||
+             !(o->final_div_factor > 0.0f)),
+        "onecycle: needs total_steps >= 2, pct_start in (0, 1), max_lr, div factors > "
+        "0");
+    BAD(o->type == CLG_SCHEDULE_PLATEAU && (!(o->factor > 0.0f && o->factor < 1.0f) ||
+                                            o->patience < 0 || o->cooldown < 0),
         "plateau: factor %g must lie in (0, 1), patience and cooldown >= 0",
         (double)o->factor);
     BAD(o->warmup < 0 || !(o->warmup_start > 0.0f && o->warmup_start <= 1.0f),
@@ -83,7 +93,10 @@ clg_status clg_schedule_create(const clg_schedule_opts *opts, float base_lr,
     return CLG_OK;
 }
 
-void clg_schedule_free(clg_schedule *s) { free(s); }
+void clg_schedule_free(clg_schedule *s)
+{
+    free(s);
+}
 
 static double anneal_cos(double start, double end, double pct)
 {

@@ -20,8 +20,10 @@ clg_status clg_read_file(const char *path, size_t limit, char **out, size_t *len
             char *grown = cap <= limit + 4096 ? realloc(buf, cap) : NULL;
             if (!grown) {
                 s = cap > limit + 4096
-                        ? clg_fail(CLG_BAD_FILE, "%s: larger than %zu bytes", path, limit)
-                        : clg_fail(CLG_OUT_OF_HOST_MEMORY, "%s: reading %zu bytes", path, cap);
+                        ? clg_fail(CLG_BAD_FILE, "%s: larger than %zu bytes", path,
+                                   limit)
+                        : clg_fail(CLG_OUT_OF_HOST_MEMORY, "%s: reading %zu bytes",
+                                   path, cap);
                 break;
             }
             buf = grown;

@@ -23,21 +23,22 @@ static clg_status check_data(const clg_model *m, const clg_dataset *d, const cha
     if (!clg_model_plan(m) || clg_model_target(m) == NULL ||
         clg_tensor_dtype(clg_model_target(m)) != CLG_INT32)
         return clg_fail(CLG_INVALID_ARGUMENT,
-                        "%s: the model must be compiled with the cross-entropy loss", what);
+                        "%s: the model must be compiled with the cross-entropy loss",
+                        what);
     bool same = clg_tensor_ndim(in) - 1 == d->ndim;
     for (int i = 0; same && i < d->ndim; i++)
         same = clg_tensor_dim(in, i + 1) == d->shape[i];
     if (!same) {
         char want[64] = "", got[64] = "";
         for (int i = 1; i < clg_tensor_ndim(in); i++)
-            snprintf(want + strlen(want), sizeof want - strlen(want), "%s%d", i > 1 ? "," : "",
-                     clg_tensor_dim(in, i));
+            snprintf(want + strlen(want), sizeof want - strlen(want), "%s%d",
+                     i > 1 ? "," : "", clg_tensor_dim(in, i));
         for (int i = 0; i < d->ndim; i++)
             snprintf(got + strlen(got), sizeof got - strlen(got), "%s%d", i ? "," : "",
                      d->shape[i]);
         return clg_fail(CLG_SHAPE_MISMATCH,
-                        "%s: the data's samples are [%s], the model's input is [%s]", what, got,
-                        want);
+                        "%s: the data's samples are [%s], the model's input is [%s]",
+                        what, got, want);
     }
     if (!d->labels)
         return clg_fail(CLG_INVALID_ARGUMENT, "%s: the data has no labels", what);
@@ -93,18 +94,20 @@ void clg_eval_report_free(clg_eval_report *r)
 }
 
 /* Runs evaluation over d; fills whichever outputs are not NULL. */
-static clg_status sweep(clg_model *m, const clg_dataset *d, double *loss_sum, int *confusion,
-                        int classes, int32_t *pred, float *prob)
+static clg_status sweep(clg_model *m, const clg_dataset *d, double *loss_sum,
+                        int *confusion, int classes, int32_t *pred, float *prob)
 {
     clg_plan *plan = clg_model_plan(m);
     int B = clg_model_max_batch(m), C = clg_tensor_dim(clg_model_output(m), 1);
     float *logits = malloc((size_t)B * C * sizeof *logits);
     int32_t *zeros = calloc((size_t)B, sizeof *zeros);
-    clg_status s = logits && zeros ? CLG_OK : clg_fail(CLG_OUT_OF_HOST_MEMORY, "evaluating");
+    clg_status s =
+        logits && zeros ? CLG_OK : clg_fail(CLG_OUT_OF_HOST_MEMORY, "evaluating");
     *loss_sum = 0;
     for (int first = 0; s == CLG_OK && first < d->count; first += B) {
         int n = d->count - first < B ? d->count - first : B;
-        s = upload(m, d->x + (size_t)first * d->sample, d->labels ? d->labels + first : zeros, n);
+        s = upload(m, d->x + (size_t)first * d->sample,
+                   d->labels ? d->labels + first : zeros, n);
         if (s == CLG_OK)
             s = clg_plan_run(plan, n, CLG_RUN_EVAL);
         if (s == CLG_OK)
@@ -169,7 +172,8 @@ clg_status clg_evaluate(clg_model *m, const clg_dataset *d, clg_eval_report *r)
     return CLG_OK;
 }
 
-clg_status clg_predict(clg_model *m, const clg_dataset *d, int32_t *classes, float *prob)
+clg_status clg_predict(clg_model *m, const clg_dataset *d, int32_t *classes,
+                       float *prob)
 {
     if (!m || !d || !classes)
         return clg_fail(CLG_INVALID_ARGUMENT, "clg_predict: NULL argument");
@@ -178,8 +182,9 @@ clg_status clg_predict(clg_model *m, const clg_dataset *d, int32_t *classes, flo
     for (int i = 0; same && i < d->ndim; i++)
         same = clg_tensor_dim(in, i + 1) == d->shape[i];
     if (!same)
-        return clg_fail(CLG_SHAPE_MISMATCH, "predict: the data's samples do not have the "
-                                            "model's input shape");
+        return clg_fail(CLG_SHAPE_MISMATCH,
+                        "predict: the data's samples do not have the "
+                        "model's input shape");
     double loss;
     return sweep(m, d, &loss, NULL, 0, classes, prob);
 }
@@ -198,7 +203,8 @@ static clg_status snapshot_take(const clg_model *m, snapshot *s)
         s->values = calloc((size_t)n, sizeof *s->values);
         s->count = n;
         for (int i = 0; s->values && i < n; i++)
-            s->values[i] = malloc(clg_tensor_numel(clg_model_tensor(m, i)) * sizeof(float));
+            s->values[i] =
+                malloc(clg_tensor_numel(clg_model_tensor(m, i)) * sizeof(float));
     }
     for (int i = 0; i < n; i++) {
         clg_tensor *t = clg_model_tensor(m, i);
@@ -247,8 +253,8 @@ static void warn(const clg_fit_opts *o, const char *fmt, ...)
 /* Mean gradient norm per weight tensor over an epoch: tiny ones (or a
  * spread of many orders of magnitude) mean vanishing gradients, huge ones
  * exploding gradients. */
-static void check_gradients(const clg_fit_opts *o, clg_optimizer *opt, const double *sums,
-                            long long steps, int epoch)
+static void check_gradients(const clg_fit_opts *o, clg_optimizer *opt,
+                            const double *sums, long long steps, int epoch)
 {
     int n = clg_optim_param_count(opt);
     double lo = INFINITY, hi = 0;
@@ -259,9 +265,9 @@ static void check_gradients(const clg_fit_opts *o, clg_optimizer *opt, const dou
         lo = fmin(lo, mean);
         hi = fmax(hi, mean);
     }
-    const char *what = hi > 1e3              ? "exploding gradients"
+    const char *what = hi > 1e3                       ? "exploding gradients"
                        : lo < 1e-7 * hi || lo < 1e-12 ? "vanishing gradients"
-                                              : NULL;
+                                                      : NULL;
     if (!what)
         return;
     char list[1536] = "";
@@ -331,7 +337,8 @@ clg_status clg_fit(clg_model *m, clg_optimizer *opt, clg_loader *train,
     snapshot best = {0, NULL};
     int since_best = 0;
     bool warned_overfit = false, stop = false;
-    for (int epoch = o->first_epoch; s == CLG_OK && !stop && epoch < o->epochs; epoch++) {
+    for (int epoch = o->first_epoch; s == CLG_OK && !stop && epoch < o->epochs;
+         epoch++) {
         double start = now();
         epoch_totals tot = {0, 0, 0};
         long long epoch_steps = 0;
@@ -339,15 +346,18 @@ clg_status clg_fit(clg_model *m, clg_optimizer *opt, clg_loader *train,
         s = clg_loader_start_epoch(train, epoch);
         const clg_batch *b = NULL;
         while (s == CLG_OK && (s = clg_loader_next(train, &b)) == CLG_OK && b) {
-            float lr = o->schedule ? clg_schedule_lr(o->schedule, epoch, r->steps) : base_lr;
+            float lr =
+                o->schedule ? clg_schedule_lr(o->schedule, epoch, r->steps) : base_lr;
             clg_optim_set_lr(opt, lr);
             float loss;
             long correct;
             s = train_step(m, opt, b, logits, &loss, &correct);
             if (s == CLG_OK && (s = clg_optim_check(opt)) != CLG_OK) {
-                s = clg_fail_prefix(s, "training stopped in epoch %d, batch %d (last finite "
-                                       "loss %g)",
-                                    epoch + 1, b->index + 1, (double)r->last_loss);
+                s = clg_fail_prefix(
+                    s,
+                    "training stopped in epoch %d, batch %d (last finite "
+                    "loss %g)",
+                    epoch + 1, b->index + 1, (double)r->last_loss);
                 break;
             }
             if (s != CLG_OK)
@@ -362,10 +372,16 @@ clg_status clg_fit(clg_model *m, clg_optimizer *opt, clg_loader *train,
                 for (int i = 0; i < nparams; i++)
                     norm_sums[i] += norms[i];
             double elapsed = now() - start;
-            clg_step_info si = {epoch, b->index, clg_loader_batches(train), r->steps, loss,
+            clg_step_info si = {epoch,
+                                b->index,
+                                clg_loader_batches(train),
+                                r->steps,
+                                loss,
                                 (float)(tot.loss / (double)tot.seen),
-                                (float)tot.correct / (float)tot.seen, lr,
-                                elapsed > 0 ? (double)tot.seen / elapsed : 0, elapsed};
+                                (float)tot.correct / (float)tot.seen,
+                                lr,
+                                elapsed > 0 ? (double)tot.seen / elapsed : 0,
+                                elapsed};
             if (o->on_step && !o->on_step(&si, o->user))
                 stop = true;
             if (o->max_steps > 0 && r->steps >= o->max_steps)
@@ -376,10 +392,15 @@ clg_status clg_fit(clg_model *m, clg_optimizer *opt, clg_loader *train,
         if (s != CLG_OK)
             break;
         double seconds = now() - start;
-        clg_epoch_info ei = {epoch, clg_optim_lr(opt),
+        clg_epoch_info ei = {epoch,
+                             clg_optim_lr(opt),
                              tot.seen ? (float)(tot.loss / (double)tot.seen) : NAN,
-                             tot.seen ? (float)tot.correct / (float)tot.seen : NAN, NAN, NAN,
-                             seconds, seconds > 0 ? (double)tot.seen / seconds : 0, false};
+                             tot.seen ? (float)tot.correct / (float)tot.seen : NAN,
+                             NAN,
+                             NAN,
+                             seconds,
+                             seconds > 0 ? (double)tot.seen / seconds : 0,
+                             false};
         if (val) {
             clg_eval_report vr;
             s = clg_evaluate(m, val, &vr);
@@ -400,12 +421,16 @@ clg_status clg_fit(clg_model *m, clg_optimizer *opt, clg_loader *train,
                 since_best++;
             }
             if (!warned_overfit && o->overfit_gap > 0 &&
-                ei.train_accuracy - ei.val_accuracy > o->overfit_gap && since_best >= 2) {
+                ei.train_accuracy - ei.val_accuracy > o->overfit_gap &&
+                since_best >= 2) {
                 warn(o,
-                     "epoch %d: overfitting: training accuracy %.3f, validation %.3f, and the "
-                     "validation loss has not improved for %d epochs (try dropout, weight "
+                     "epoch %d: overfitting: training accuracy %.3f, validation %.3f, "
+                     "and the "
+                     "validation loss has not improved for %d epochs (try dropout, "
+                     "weight "
                      "decay, augmentation or early stopping)",
-                     epoch + 1, (double)ei.train_accuracy, (double)ei.val_accuracy, since_best);
+                     epoch + 1, (double)ei.train_accuracy, (double)ei.val_accuracy,
+                     since_best);
                 warned_overfit = true;
             }
         }
