@@ -451,6 +451,42 @@ static void test_freeze_and_replace_head(void **state)
     assert_contains(out, "--classes: 'x'");
 }
 
+static void test_divergence_exits_1_keeping_the_last_good_checkpoint(void **state)
+{
+    (void)state;
+    train("mlp.spec --data data --optimizer sgd --lr 1000 --epochs 30 --checkpoint-dir "
+          "nan_ck "
+          "--quiet");
+    EXPECT(1);
+    assert_contains(out, "training stopped in epoch");
+    assert_contains(out, "is not finite");
+    assert_contains(out, "last finite loss");
+    assert_contains(out, "the checkpoints in nan_ck hold the last good epoch");
+    if (access(at("nan_ck/last.safetensors"), F_OK) == 0) {
+        clg_checkpoint *ck;
+        assert_ok(clg_checkpoint_read(at("nan_ck/last.safetensors"), &ck));
+        size_t n;
+        float *w = tensor("nan_ck/last.safetensors", "1.weight", &n);
+        for (size_t i = 0; i < n; i++)
+            assert_true(isfinite(w[i]));
+        free(w);
+        clg_checkpoint_free(ck);
+    }
+    /* Training data alone (no t10k files) is fine: there is no test report. */
+    char sub[700];
+    snprintf(sub, sizeof sub, "%s/only", dir);
+    mkdir(sub, 0777);
+    char cmd[1600];
+    snprintf(
+        cmd, sizeof cmd,
+        "cp '%s/data/train-images-idx3-ubyte' '%s/data/train-labels-idx1-ubyte' '%s/'",
+        dir, dir, sub);
+    assert_int_equal(system(cmd), 0);
+    train("mlp.spec --data only --epochs 1 --quiet");
+    EXPECT(0);
+    assert_true(strstr(out, "test:") == NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -463,6 +499,7 @@ int main(void)
         cmocka_unit_test(test_pytorch_state_dict_loads_and_predicts_like_pytorch),
         cmocka_unit_test(test_kill_during_saves_leaves_a_whole_checkpoint),
         cmocka_unit_test(test_freeze_and_replace_head),
+        cmocka_unit_test(test_divergence_exits_1_keeping_the_last_good_checkpoint),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -428,11 +428,10 @@ static int load_data(const cli *c, bool need_train, data *d)
     if (c->data) {
         if (need_train)
             s = load_from_dir(c->data, true, &d->train);
-        if (s == CLG_OK)
+        if (s == CLG_OK) {
             s = load_from_dir(c->data, false, &d->test);
-        if (s == CLG_NOT_FOUND && !need_train) {
-            fprintf(stderr, "clgrad-train: %s\n", clg_last_error());
-            return USAGE_ERROR;
+            if (s == CLG_NOT_FOUND && need_train)
+                s = CLG_OK; /* training without a test set */
         }
     } else if (c->train_images || c->test_images) {
         if (need_train && (!c->train_images || !c->train_labels))
