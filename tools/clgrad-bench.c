@@ -253,6 +253,132 @@ static int bench_loader(clg_context *ctx)
     return failures ? 1 : 0;
 }
 
+/* ---- Training against PyTorch ------------------------------------------------ */
+
+/* A Fashion-MNIST model as layers; the same architecture as the PyTorch
+ * modules in torch_train() below. */
+static clg_status add_layers(clg_model *m, bool cnn)
+{
+    clg_layer c1 = CLG_CONV2D(32, 3), c2 = CLG_CONV2D(64, 3);
+    c1.padding = c2.padding = 1;
+    c1.no_bias = c2.no_bias = true;
+    clg_layer cnn_layers[] = {c1, CLG_BATCHNORM2D(), CLG_RELU(), CLG_MAXPOOL2D(2), c2,
+                              CLG_BATCHNORM2D(), CLG_RELU(), CLG_MAXPOOL2D(2), CLG_FLATTEN(),
+                              CLG_DROPOUT(0.25f), CLG_LINEAR(128), CLG_RELU(), CLG_LINEAR(10)};
+    clg_layer mlp_layers[] = {CLG_FLATTEN(), CLG_LINEAR(256), CLG_RELU(), CLG_LINEAR(128),
+                              CLG_RELU(), CLG_LINEAR(10)};
+    const clg_layer *l = cnn ? cnn_layers : mlp_layers;
+    int n = cnn ? 13 : 6;
+    clg_status s = CLG_OK;
+    for (int i = 0; s == CLG_OK && i < n; i++)
+        s = clg_model_add(m, l[i]);
+    return s;
+}
+
+/* Samples per second of `steps` training steps (Adam, batch 64), after one
+ * warm-up step that compiles the kernels; < 0 on failure. */
+static double clgrad_train_rate(clg_context *ctx, const clg_dataset *d, bool cnn, int steps)
+{
+    clg_model_opts mo = CLG_MODEL_DEFAULTS;
+    clg_model *m;
+    if (clg_model_create(ctx, &mo, 3, (int[]){1, 28, 28}, &m) != CLG_OK)
+        return -1;
+    clg_optimizer *opt = NULL;
+    clg_loader *l = NULL;
+    clg_optim_opts oo = CLG_OPTIM_DEFAULTS;
+    oo.type = CLG_OPTIM_ADAM, oo.lr = 1e-3f;
+    clg_loader_opts lo = CLG_LOADER_DEFAULTS;
+    clg_status s = add_layers(m, cnn);
+    if (s == CLG_OK)
+        s = clg_model_compile(m, CLG_LOSS_CROSS_ENTROPY, 0.0f);
+    if (s == CLG_OK)
+        s = clg_optim_create(clg_model_plan(m), &oo, &opt);
+    if (s == CLG_OK)
+        s = clg_loader_create(d, &lo, &l);
+    clg_fit_opts fo = CLG_FIT_DEFAULTS;
+    fo.epochs = 1, fo.max_steps = 1;
+    clg_fit_report r;
+    if (s == CLG_OK)
+        s = clg_fit(m, opt, l, NULL, &fo, &r); /* warm-up */
+    fo.max_steps = 1 + steps;
+    fo.first_epoch = 0;
+    fo.first_step = 1;
+    double start = now_seconds();
+    if (s == CLG_OK)
+        s = clg_fit(m, opt, l, NULL, &fo, &r);
+    double t = now_seconds() - start;
+    clg_loader_free(l), clg_optim_free(opt), clg_model_free(m);
+    return s == CLG_OK ? (double)steps * 64 / t : -1;
+}
+
+/* The same in PyTorch (CPU, all cores), through /usr/bin/python3. */
+static double torch_train_rate(bool cnn, int steps)
+{
+    char cmd[3000];
+    snprintf(cmd, sizeof cmd,
+             "%s -c \"import time, os, torch, torch.nn as nn\n"
+             "torch.set_num_threads(os.cpu_count())\n"
+             "torch.manual_seed(0)\n"
+             "m = nn.Sequential(%s)\n"
+             "opt = torch.optim.Adam(m.parameters(), lr=1e-3)\n"
+             "x = torch.rand(64, 1, 28, 28); y = torch.randint(0, 10, (64,))\n"
+             "def step():\n"
+             "  opt.zero_grad(); l = nn.functional.cross_entropy(m(x), y); l.backward(); "
+             "opt.step(); return float(l)\n"
+             "step(); t = time.perf_counter()\n"
+             "for _ in range(%d): step()\n"
+             "print(%d * 64 / (time.perf_counter() - t))\n\" 2>/dev/null",
+             access_python(),
+             cnn ? "nn.Conv2d(1, 32, 3, padding=1, bias=False), nn.BatchNorm2d(32), nn.ReLU(), "
+                   "nn.MaxPool2d(2), nn.Conv2d(32, 64, 3, padding=1, bias=False), "
+                   "nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), "
+                   "nn.Dropout(0.25), nn.Linear(3136, 128), nn.ReLU(), nn.Linear(128, 10)"
+                 : "nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), "
+                   "nn.ReLU(), nn.Linear(128, 10)",
+             steps, steps);
+    FILE *p = popen(cmd, "r");
+    double rate = -1;
+    if (p) {
+        if (fscanf(p, "%lf", &rate) != 1)
+            rate = -1;
+        pclose(p);
+    }
+    return rate;
+}
+
+static int bench_train(clg_context *ctx)
+{
+    clg_dataset *d = bench_data();
+    if (!d)
+        return fail("loading the data");
+    const clg_device_info *dev = clg_context_device(ctx);
+    printf("clgrad %s training benchmark on device %d: %s; Adam, batch 64, training steps "
+           "(forward, backward, update) per second as samples/s\n\n",
+           clg_version(), dev->index, dev->name);
+    printf("%-44s %12s %12s %10s\n", "model", "clgrad", "PyTorch", "ratio");
+    struct {
+        const char *label;
+        bool cnn;
+        int steps;
+    } rows[] = {{"MLP 784-256-128-10", false, 300},
+                {"CNN conv32-conv64-fc128, batch norm", true, 40}};
+    int failures = 0;
+    for (int i = 0; i < 2; i++) {
+        double ours = clgrad_train_rate(ctx, d, rows[i].cnn, rows[i].steps);
+        double theirs = torch_train_rate(rows[i].cnn, rows[i].steps);
+        failures += ours < 0;
+        printf("%-44s %12.0f ", rows[i].label, ours);
+        if (theirs > 0)
+            printf("%12.0f %9.2fx\n", theirs, ours / theirs);
+        else
+            printf("%12s %10s\n", "n/a", "");
+    }
+    printf("\nratio > 1: clgrad is faster. PyTorch runs on the host CPU with all cores; "
+           "clgrad on the device above.\n");
+    clg_dataset_free(d);
+    return failures ? 1 : 0;
+}
+
 /* ---- Graph ops ------------------------------------------------------------- */
 
 typedef struct op_bench {
@@ -502,11 +628,12 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (!command || (strcmp(command, "ops") && strcmp(command, "loader"))) {
+    if (!command || (strcmp(command, "ops") && strcmp(command, "loader") &&
+                     strcmp(command, "train"))) {
         fprintf(stderr, "clgrad-bench: %s (try --help)\n",
-                command ? "unknown benchmark" : "name a benchmark: ops or loader");
+                command ? "unknown benchmark" : "name a benchmark: ops, loader or train");
         if (command)
-            fprintf(stderr, "clgrad-bench: '%s' is not one of: ops, loader\n", command);
+            fprintf(stderr, "clgrad-bench: '%s' is not one of: ops, loader, train\n", command);
         return 2;
     }
     int dev;
@@ -517,7 +644,9 @@ int main(int argc, char **argv)
     }
     if (clg_context_create(dev, &ctx) != CLG_OK)
         return fail("creating a context");
-    int rc = strcmp(command, "ops") ? bench_loader(ctx) : bench_ops(ctx, &opt);
+    int rc = !strcmp(command, "ops")      ? bench_ops(ctx, &opt)
+             : !strcmp(command, "loader") ? bench_loader(ctx)
+                                          : bench_train(ctx);
     clg_context_free(ctx);
     return rc;
 }
