@@ -31,33 +31,6 @@
 #define B_AT(k, j) B[(size_t)(k) * ldb + (j)]
 #endif
 
-/* One element of C, for blocks that straddle the matrix edge. */
-static float dot_element(int i, int j, int K, __global const float *A, int lda,
-                         __global const float *B, int ldb)
-{
-    float acc = 0.0f;
-    for (int k = 0; k < K; k++)
-        acc = fma(A_AT(i, k), B_AT(k, j), acc);
-    return acc;
-}
-
-static void store(__global float *C, size_t at, float value, float alpha,
-                  float beta)
-{
-    C[at] = beta == 0.0f ? alpha * value : alpha * value + beta * C[at];
-}
-
-static void edge_block(int i0, int j0, int rows, int cols, int M, int N, int K,
-                       float alpha, __global const float *A, int lda,
-                       __global const float *B, int ldb, float beta,
-                       __global float *C, int ldc)
-{
-    for (int r = 0; r < rows && i0 + r < M; r++)
-        for (int c = 0; c < cols && j0 + c < N; c++)
-            store(C, (size_t)(i0 + r) * ldc + j0 + c,
-                  dot_element(i0 + r, j0 + c, K, A, lda, B, ldb), alpha, beta);
-}
-
 /* Rows of op(B) are RN-wide vectors; each k adds RM broadcasts of A times one
  * vector of B into the RM x RN block. RN is 4, 8 or 16. */
 #ifndef RN
@@ -83,30 +56,51 @@ __kernel void gemm_native(const int M, const int N, const int K, const float alp
     A += a_off + batch * a_stride;
     B += b_off + batch * b_stride;
     C += c_off + batch * c_stride;
-    if (i0 + RM > M || j0 + RN > N) {
-        edge_block(i0, j0, RM, RN, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-        return;
-    }
     floatN acc[RM];
     for (int r = 0; r < RM; r++)
         acc[r] = (floatN)(0.0f);
-    for (int k = 0; k < K; k++) {
+    if (i0 + RM <= M && j0 + RN <= N) {
+        for (int k = 0; k < K; k++) {
 #if TRANS_B
+            float gathered[RN];
+            for (int c = 0; c < RN; c++)
+                gathered[c] = B_AT(k, j0 + c);
+            const floatN b = vloadN(0, gathered);
+#else
+            const floatN b = vloadN(0, B + (size_t)k * ldb + j0);
+#endif
+            for (int r = 0; r < RM; r++)
+                acc[r] = fma((floatN)(A_AT(i0 + r, k)), b, acc[r]);
+        }
+        for (int r = 0; r < RM; r++) {
+            __global float *row = C + (size_t)(i0 + r) * ldc + j0;
+            floatN out = alpha * acc[r];
+            if (beta != 0.0f)
+                out += beta * vloadN(0, row);
+            vstoreN(out, 0, row);
+        }
+        return;
+    }
+    /* A block that straddles the edge: the same vector arithmetic on rows
+     * and columns clamped into the matrix; only real elements are stored. */
+    int rows[RM], cols[RN];
+    for (int r = 0; r < RM; r++)
+        rows[r] = min(i0 + r, M - 1);
+    for (int c = 0; c < RN; c++)
+        cols[c] = min(j0 + c, N - 1);
+    for (int k = 0; k < K; k++) {
         float gathered[RN];
         for (int c = 0; c < RN; c++)
-            gathered[c] = B_AT(k, j0 + c);
+            gathered[c] = B_AT(k, cols[c]);
         const floatN b = vloadN(0, gathered);
-#else
-        const floatN b = vloadN(0, B + (size_t)k * ldb + j0);
-#endif
         for (int r = 0; r < RM; r++)
-            acc[r] = fma((floatN)(A_AT(i0 + r, k)), b, acc[r]);
+            acc[r] = fma((floatN)(A_AT(rows[r], k)), b, acc[r]);
     }
-    for (int r = 0; r < RM; r++) {
+    for (int r = 0; r < RM && i0 + r < M; r++) {
+        float out[RN];
+        vstoreN(alpha * acc[r], 0, out);
         __global float *row = C + (size_t)(i0 + r) * ldc + j0;
-        floatN out = alpha * acc[r];
-        if (beta != 0.0f)
-            out += beta * vloadN(0, row);
-        vstoreN(out, 0, row);
+        for (int c = 0; c < RN && j0 + c < N; c++)
+            row[c] = beta == 0.0f ? out[c] : out[c] + beta * row[c];
     }
 }
