@@ -17,6 +17,10 @@ int main(void)
     TRY(clg_context_create(dev, &ctx));
     TRY(clg_dataset_fashion_mnist(NULL, true, &train));
     TRY(clg_dataset_fashion_mnist(NULL, false, &test));
+    float mean, std; /* statistics of the training set */
+    TRY(clg_dataset_stats(train, &mean, &std, 1));
+    TRY(clg_dataset_normalize(train, &mean, &std, 1));
+    TRY(clg_dataset_normalize(test, &mean, &std, 1));
 
     clg_model_opts mo = CLG_MODEL_DEFAULTS; /* batch 64, PyTorch init */
     clg_model *model;
@@ -35,7 +39,11 @@ int main(void)
     clg_loader *loader;
     TRY(clg_loader_create(train, &lo, &loader));
 
-    clg_fit_opts fo = CLG_FIT_DEFAULTS; /* 10 epochs */
+    clg_schedule_opts so = CLG_SCHEDULE_DEFAULTS;
+    so.type = CLG_SCHEDULE_COSINE, so.t_max = 15; /* anneal over 15 epochs */
+    clg_fit_opts fo = CLG_FIT_DEFAULTS;
+    fo.epochs = 15;
+    TRY(clg_schedule_create(&so, oo.lr, &fo.schedule));
     clg_fit_report fit;
     TRY(clg_fit(model, opt, loader, NULL, &fo, &fit));
     clg_eval_report r;
