@@ -97,16 +97,10 @@ clg_status clg_rec_kernel_stepped(clg_plan *p, clg_steps *s, const char *family,
 {
     if (n == 0)
         return CLG_OK;
-    cl_kernel shared;
-    clg_status st = clg_kernel_get(p->ctx, family, options, kernel, &shared);
+    cl_kernel own;
+    clg_status st = clg_kernel_create(p->ctx, family, options, kernel, &own);
     if (st != CLG_OK)
         return st;
-    cl_program program;
-    clGetKernelInfo(shared, CL_KERNEL_PROGRAM, sizeof program, &program, NULL);
-    cl_int err;
-    cl_kernel own = clCreateKernel(program, kernel, &err);
-    if (err != CL_SUCCESS)
-        return clg_fail_cl(err, "creating kernel %s", kernel);
     for (int i = 0; st == CLG_OK && i < nargs; i++)
         if (i != step_arg)
             st = clg_kernel_arg(own, (cl_uint)i, args[i].size, args[i].value);
@@ -118,13 +112,7 @@ clg_status clg_rec_kernel_stepped(clg_plan *p, clg_steps *s, const char *family,
     }
     /* Work-groups of 64 where the device and kernel allow; kernels guard the
      * tail of the range. */
-    size_t group = 64, kernel_max = 0;
-    clGetKernelWorkGroupInfo(own, p->ctx->device, CL_KERNEL_WORK_GROUP_SIZE,
-                             sizeof kernel_max, &kernel_max, NULL);
-    if (kernel_max && kernel_max < group)
-        group = kernel_max;
-    if (p->ctx->info.max_work_group_size < group)
-        group = p->ctx->info.max_work_group_size;
+    size_t group = clg_kernel_group(p->ctx, own, 64);
     step->kind = STEP_KERNEL;
     step->kernel = own;
     step->dims = 1;

@@ -519,6 +519,19 @@ static bool same_shape(const entry *e, const clg_tensor *t)
     return true;
 }
 
+/* Copies float32 entry k (n elements) into a device buffer. */
+static clg_status copy_entry(const clg_checkpoint *c, int k, clg_buffer *dst, size_t n)
+{
+    float *v = malloc(n * 4);
+    clg_status s =
+        v ? clg_checkpoint_floats(c, k, v, n)
+          : clg_fail(CLG_OUT_OF_HOST_MEMORY, "loading '%s'", c->entries[k].name);
+    if (s == CLG_OK)
+        s = clg_buffer_upload(dst, 0, v, n * 4);
+    free(v);
+    return s;
+}
+
 clg_status clg_load(const clg_checkpoint *c, clg_model *m, clg_optimizer *opt,
                     clg_load_report *r)
 {
@@ -543,13 +556,7 @@ clg_status clg_load(const clg_checkpoint *c, clg_model *m, clg_optimizer *opt,
                  clg_tensor_name(t));
             continue;
         }
-        size_t n = clg_tensor_numel(t);
-        float *v = malloc(n * 4);
-        s = v ? clg_checkpoint_floats(c, k, v, n)
-              : clg_fail(CLG_OUT_OF_HOST_MEMORY, "clg_load");
-        if (s == CLG_OK)
-            s = clg_tensor_upload(t, v, n);
-        free(v);
+        s = copy_entry(c, k, clg_tensor_buffer(t), clg_tensor_numel(t));
         used[k] = true;
         if (r)
             r->loaded++;
@@ -566,13 +573,7 @@ clg_status clg_load(const clg_checkpoint *c, clg_model *m, clg_optimizer *opt,
             int k = find(c, name);
             if (k < 0 || !same_shape(&c->entries[k], p))
                 continue;
-            size_t n = clg_tensor_numel(p);
-            float *v = malloc(n * 4);
-            s = v ? clg_checkpoint_floats(c, k, v, n)
-                  : clg_fail(CLG_OUT_OF_HOST_MEMORY, "clg_load");
-            if (s == CLG_OK)
-                s = clg_buffer_upload(b, 0, v, n * 4);
-            free(v);
+            s = copy_entry(c, k, b, clg_tensor_numel(p));
             used[k] = true;
         }
     }

@@ -172,28 +172,20 @@ static void native_range(const clg_gemm_call *g, size_t global[3], size_t local[
     local[1] = local[2] = 1;
 }
 
-static clg_status native_kernel(clg_context *ctx, const clg_gemm_call *g,
-                                cl_kernel *shared)
+static void native_options(const clg_gemm_call *g, char *buf, size_t len)
 {
-    char options[64];
-    snprintf(options, sizeof options, "-DTRANS_A=%d -DTRANS_B=%d", g->trans_a,
-             g->trans_b);
-    return clg_kernel_get(ctx, "gemm", options, "gemm_native", shared);
+    snprintf(buf, len, "-DTRANS_A=%d -DTRANS_B=%d", g->trans_a, g->trans_b);
 }
 
 clg_status clg_gemm_native_prepare(clg_context *ctx, const clg_gemm_call *g,
                                    cl_kernel *kernel, size_t global[3], size_t local[3])
 {
-    cl_kernel shared;
-    clg_status s = native_kernel(ctx, g, &shared);
+    char options[64];
+    native_options(g, options, sizeof options);
+    cl_kernel own;
+    clg_status s = clg_kernel_create(ctx, "gemm", options, "gemm_native", &own);
     if (s != CLG_OK)
         return s;
-    cl_program program;
-    clGetKernelInfo(shared, CL_KERNEL_PROGRAM, sizeof program, &program, NULL);
-    cl_int err;
-    cl_kernel own = clCreateKernel(program, "gemm_native", &err);
-    if (err != CL_SUCCESS)
-        return clg_fail_cl(err, "creating a gemm kernel");
     s = set_native_args(own, g);
     if (s != CLG_OK) {
         clReleaseKernel(own);
@@ -207,7 +199,9 @@ clg_status clg_gemm_native_prepare(clg_context *ctx, const clg_gemm_call *g,
 static clg_status gemm_native(clg_context *ctx, const clg_gemm_call *g)
 {
     cl_kernel k;
-    clg_status s = native_kernel(ctx, g, &k);
+    char options[64];
+    native_options(g, options, sizeof options);
+    clg_status s = clg_kernel_get(ctx, "gemm", options, "gemm_native", &k);
     if (s != CLG_OK)
         return s;
     size_t global[3], local[3];

@@ -107,20 +107,6 @@ static clg_status check_opts(const clg_optim_opts *o)
     return CLG_OK;
 }
 
-static clg_status own_kernel(clg_context *ctx, const char *options, const char *name,
-                             cl_kernel *out)
-{
-    cl_kernel shared;
-    clg_status s = clg_kernel_get(ctx, "optim", options, name, &shared);
-    if (s != CLG_OK)
-        return s;
-    cl_program program;
-    clGetKernelInfo(shared, CL_KERNEL_PROGRAM, sizeof program, &program, NULL);
-    cl_int err;
-    *out = clCreateKernel(program, name, &err);
-    return err == CL_SUCCESS ? CLG_OK : clg_fail_cl(err, "creating kernel %s", name);
-}
-
 #define ARG(k, i, v) clg_kernel_arg(k, i, sizeof(v), &(v))
 
 static clg_status setup_param(clg_optimizer *o, optim_param *p, int index,
@@ -142,7 +128,7 @@ static clg_status setup_param(clg_optimizer *o, optim_param *p, int index,
             s = clg_buffer_fill(p->state[k], 0, &init, 4, p->n * 4);
     }
     if (s == CLG_OK)
-        s = own_kernel(ctx, NULL, "sumsq_chunks", &p->sumsq);
+        s = clg_kernel_create(ctx, "optim", NULL, "sumsq_chunks", &p->sumsq);
     cl_int n = (cl_int)p->n, chunk = (cl_int)p->chunk;
     cl_mem grad = p->t->grad_buffer->mem, w = p->t->buffer->mem;
     /* Slots a rule does not use get the weights: never touched. */
@@ -162,7 +148,7 @@ static clg_status setup_param(clg_optimizer *o, optim_param *p, int index,
     if (s == CLG_OK)
         s = ARG(p->sumsq, 4, offset);
     if (s == CLG_OK)
-        s = own_kernel(ctx, options, "optim_update", &p->update);
+        s = clg_kernel_create(ctx, "optim", options, "optim_update", &p->update);
     cl_mem control = o->control->mem;
     float eps = o->opts.eps, clip_value = o->opts.clip_value;
     if (s == CLG_OK)
@@ -261,7 +247,7 @@ clg_status clg_optim_create(clg_plan *plan, const clg_optim_opts *opts,
     for (int i = 0; s == CLG_OK && i < o->count; i++)
         s = setup_param(o, &o->params[i], i, options);
     if (s == CLG_OK)
-        s = own_kernel(o->ctx, NULL, "norm_finalize", &o->finalize);
+        s = clg_kernel_create(o->ctx, "optim", NULL, "norm_finalize", &o->finalize);
     cl_int params = o->count, chunks = NORM_CHUNKS;
     float max_norm = opts->clip_norm;
     cl_mem partial = o->partial->mem, norms = o->norms->mem, ctl = o->control->mem;
@@ -317,13 +303,7 @@ static cl_float8 hyper(const clg_optimizer *o, const optim_param *p, long long t
 
 static clg_status launch(clg_optimizer *o, cl_kernel k, size_t n)
 {
-    size_t local = 64, kernel_max = 0;
-    clGetKernelWorkGroupInfo(k, o->ctx->device, CL_KERNEL_WORK_GROUP_SIZE,
-                             sizeof kernel_max, &kernel_max, NULL);
-    if (kernel_max && kernel_max < local)
-        local = kernel_max;
-    if (o->ctx->info.max_work_group_size < local)
-        local = o->ctx->info.max_work_group_size;
+    size_t local = clg_kernel_group(o->ctx, k, 64);
     return clg_launch(o->ctx, k, 1, &n, n >= local ? &local : NULL);
 }
 

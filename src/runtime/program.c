@@ -188,6 +188,32 @@ clg_status clg_kernel_get(clg_context *ctx, const char *family, const char *opti
     return s;
 }
 
+clg_status clg_kernel_create(clg_context *ctx, const char *family, const char *options,
+                             const char *name, cl_kernel *kernel)
+{
+    cl_kernel shared;
+    clg_status s = clg_kernel_get(ctx, family, options, name, &shared);
+    if (s != CLG_OK)
+        return s;
+    cl_program program;
+    clGetKernelInfo(shared, CL_KERNEL_PROGRAM, sizeof program, &program, NULL);
+    cl_int err;
+    *kernel = clCreateKernel(program, name, &err);
+    return err == CL_SUCCESS ? CLG_OK : clg_fail_cl(err, "creating kernel %s", name);
+}
+
+size_t clg_kernel_group(const clg_context *ctx, cl_kernel kernel, size_t want)
+{
+    size_t kernel_max = 0;
+    clGetKernelWorkGroupInfo(kernel, ctx->device, CL_KERNEL_WORK_GROUP_SIZE,
+                             sizeof kernel_max, &kernel_max, NULL);
+    if (kernel_max && kernel_max < want)
+        want = kernel_max;
+    if (ctx->info.max_work_group_size < want)
+        want = ctx->info.max_work_group_size;
+    return want;
+}
+
 void clg_program_cache_free(clg_context *ctx)
 {
     for (clg_kernel_entry *e = ctx->kernels, *next; e; e = next) {

@@ -83,6 +83,16 @@ struct clg_buffer {
 clg_status clg_kernel_get(clg_context *ctx, const char *family, const char *options,
                           const char *name, cl_kernel *kernel);
 
+/* Like clg_kernel_get, but a new kernel object of the caller's own (release
+ * it), whose arguments no one else touches: plans and optimizers set them
+ * once. */
+clg_status clg_kernel_create(clg_context *ctx, const char *family, const char *options,
+                             const char *name, cl_kernel *kernel);
+
+/* The work-group size to launch `kernel` with: `want`, or less where the
+ * kernel or the device allows less. */
+size_t clg_kernel_group(const clg_context *ctx, cl_kernel kernel, size_t want);
+
 /* Builds `source` as a program labelled `label`, cached by (label, options).
  * On a compile error: CLG_BUILD_FAILED with the device name and build log. */
 clg_status clg_program_build(clg_context *ctx, const char *label, const char *source,
