@@ -163,6 +163,58 @@ static clg_dataset *bench_data(void)
     return d;
 }
 
+/* A Fashion-MNIST model as layers; the same architecture as the PyTorch
+ * modules in torch_train_rate(). */
+static clg_status add_layers(clg_model *m, bool cnn)
+{
+    clg_layer c1 = CLG_CONV2D(32, 3), c2 = CLG_CONV2D(64, 3);
+    c1.padding = c2.padding = 1;
+    c1.no_bias = c2.no_bias = true;
+    clg_layer cnn_layers[] = {c1,
+                              CLG_BATCHNORM2D(),
+                              CLG_RELU(),
+                              CLG_MAXPOOL2D(2),
+                              c2,
+                              CLG_BATCHNORM2D(),
+                              CLG_RELU(),
+                              CLG_MAXPOOL2D(2),
+                              CLG_FLATTEN(),
+                              CLG_DROPOUT(0.25f),
+                              CLG_LINEAR(128),
+                              CLG_RELU(),
+                              CLG_LINEAR(10)};
+    clg_layer mlp_layers[] = {CLG_FLATTEN(),   CLG_LINEAR(256), CLG_RELU(),
+                              CLG_LINEAR(128), CLG_RELU(),      CLG_LINEAR(10)};
+    const clg_layer *l = cnn ? cnn_layers : mlp_layers;
+    int n = cnn ? 13 : 6;
+    clg_status s = CLG_OK;
+    for (int i = 0; s == CLG_OK && i < n; i++)
+        s = clg_model_add(m, l[i]);
+    return s;
+}
+
+/* The Fashion-MNIST MLP or CNN, compiled, with Adam (lr 1e-3) and a loader
+ * over d; the caller frees all three. */
+static clg_status make_trainer(clg_context *ctx, const clg_dataset *d, bool cnn,
+                               const clg_loader_opts *lo, clg_model **m,
+                               clg_optimizer **opt, clg_loader **l)
+{
+    clg_model_opts mo = CLG_MODEL_DEFAULTS;
+    clg_optim_opts oo = CLG_OPTIM_DEFAULTS;
+    oo.type = CLG_OPTIM_ADAM, oo.lr = 1e-3f;
+    *opt = NULL, *l = NULL;
+    clg_status s = clg_model_create(ctx, &mo, 3, (int[]){1, 28, 28}, m);
+    if (s == CLG_OK)
+        s = add_layers(*m, cnn);
+    if (s == CLG_OK)
+        s = clg_model_compile(*m, CLG_LOSS_CROSS_ENTROPY, 0.0f);
+    if (s == CLG_OK)
+        s = clg_optim_create(clg_model_plan(*m), &oo, opt);
+    if (s == CLG_OK)
+        s = clg_loader_create(d, lo, l);
+    return s;
+}
+
 static double loader_seconds(const clg_dataset *d, bool prefetch,
                              const clg_augment *aug)
 {
@@ -185,27 +237,12 @@ static double loader_seconds(const clg_dataset *d, bool prefetch,
 static double epoch_seconds(clg_context *ctx, const clg_dataset *d, bool prefetch,
                             const clg_augment *aug)
 {
-    clg_model_opts mo = CLG_MODEL_DEFAULTS;
-    clg_model *m;
-    if (clg_model_create(ctx, &mo, 3, (int[]){1, 28, 28}, &m) != CLG_OK)
-        return -1;
-    clg_layer layers[] = {CLG_FLATTEN(),   CLG_LINEAR(256), CLG_RELU(),
-                          CLG_LINEAR(128), CLG_RELU(),      CLG_LINEAR(10)};
-    clg_status s = CLG_OK;
-    for (int i = 0; s == CLG_OK && i < 6; i++)
-        s = clg_model_add(m, layers[i]);
-    if (s == CLG_OK)
-        s = clg_model_compile(m, CLG_LOSS_CROSS_ENTROPY, 0.0f);
-    clg_optim_opts oo = CLG_OPTIM_DEFAULTS;
-    oo.type = CLG_OPTIM_ADAM, oo.lr = 1e-3f;
-    clg_optimizer *opt = NULL;
-    clg_loader *l = NULL;
+    clg_model *m = NULL;
+    clg_optimizer *opt;
+    clg_loader *l;
     clg_loader_opts lo = CLG_LOADER_DEFAULTS;
     lo.prefetch = prefetch, lo.augment = *aug;
-    if (s == CLG_OK)
-        s = clg_optim_create(clg_model_plan(m), &oo, &opt);
-    if (s == CLG_OK)
-        s = clg_loader_create(d, &lo, &l);
+    clg_status s = make_trainer(ctx, d, false, &lo, &m, &opt, &l);
     clg_fit_opts fo = CLG_FIT_DEFAULTS;
     fo.epochs = 1;
     clg_fit_report r;
@@ -255,46 +292,16 @@ static int bench_loader(clg_context *ctx)
 
 /* ---- Training against PyTorch ------------------------------------------------ */
 
-/* A Fashion-MNIST model as layers; the same architecture as the PyTorch
- * modules in torch_train() below. */
-static clg_status add_layers(clg_model *m, bool cnn)
-{
-    clg_layer c1 = CLG_CONV2D(32, 3), c2 = CLG_CONV2D(64, 3);
-    c1.padding = c2.padding = 1;
-    c1.no_bias = c2.no_bias = true;
-    clg_layer cnn_layers[] = {c1, CLG_BATCHNORM2D(), CLG_RELU(), CLG_MAXPOOL2D(2), c2,
-                              CLG_BATCHNORM2D(), CLG_RELU(), CLG_MAXPOOL2D(2), CLG_FLATTEN(),
-                              CLG_DROPOUT(0.25f), CLG_LINEAR(128), CLG_RELU(), CLG_LINEAR(10)};
-    clg_layer mlp_layers[] = {CLG_FLATTEN(), CLG_LINEAR(256), CLG_RELU(), CLG_LINEAR(128),
-                              CLG_RELU(), CLG_LINEAR(10)};
-    const clg_layer *l = cnn ? cnn_layers : mlp_layers;
-    int n = cnn ? 13 : 6;
-    clg_status s = CLG_OK;
-    for (int i = 0; s == CLG_OK && i < n; i++)
-        s = clg_model_add(m, l[i]);
-    return s;
-}
-
 /* Samples per second of `steps` training steps (Adam, batch 64), after one
  * warm-up step that compiles the kernels; < 0 on failure. */
-static double clgrad_train_rate(clg_context *ctx, const clg_dataset *d, bool cnn, int steps)
+static double clgrad_train_rate(clg_context *ctx, const clg_dataset *d, bool cnn,
+                                int steps)
 {
-    clg_model_opts mo = CLG_MODEL_DEFAULTS;
-    clg_model *m;
-    if (clg_model_create(ctx, &mo, 3, (int[]){1, 28, 28}, &m) != CLG_OK)
-        return -1;
-    clg_optimizer *opt = NULL;
-    clg_loader *l = NULL;
-    clg_optim_opts oo = CLG_OPTIM_DEFAULTS;
-    oo.type = CLG_OPTIM_ADAM, oo.lr = 1e-3f;
+    clg_model *m = NULL;
+    clg_optimizer *opt;
+    clg_loader *l;
     clg_loader_opts lo = CLG_LOADER_DEFAULTS;
-    clg_status s = add_layers(m, cnn);
-    if (s == CLG_OK)
-        s = clg_model_compile(m, CLG_LOSS_CROSS_ENTROPY, 0.0f);
-    if (s == CLG_OK)
-        s = clg_optim_create(clg_model_plan(m), &oo, &opt);
-    if (s == CLG_OK)
-        s = clg_loader_create(d, &lo, &l);
+    clg_status s = make_trainer(ctx, d, cnn, &lo, &m, &opt, &l);
     clg_fit_opts fo = CLG_FIT_DEFAULTS;
     fo.epochs = 1, fo.max_steps = 1;
     clg_fit_report r;
@@ -315,27 +322,29 @@ static double clgrad_train_rate(clg_context *ctx, const clg_dataset *d, bool cnn
 static double torch_train_rate(bool cnn, int steps)
 {
     char cmd[3000];
-    snprintf(cmd, sizeof cmd,
-             "%s -c \"import time, os, torch, torch.nn as nn\n"
-             "torch.set_num_threads(os.cpu_count())\n"
-             "torch.manual_seed(0)\n"
-             "m = nn.Sequential(%s)\n"
-             "opt = torch.optim.Adam(m.parameters(), lr=1e-3)\n"
-             "x = torch.rand(64, 1, 28, 28); y = torch.randint(0, 10, (64,))\n"
-             "def step():\n"
-             "  opt.zero_grad(); l = nn.functional.cross_entropy(m(x), y); l.backward(); "
-             "opt.step(); return float(l)\n"
-             "step(); t = time.perf_counter()\n"
-             "for _ in range(%d): step()\n"
-             "print(%d * 64 / (time.perf_counter() - t))\n\" 2>/dev/null",
-             access_python(),
-             cnn ? "nn.Conv2d(1, 32, 3, padding=1, bias=False), nn.BatchNorm2d(32), nn.ReLU(), "
-                   "nn.MaxPool2d(2), nn.Conv2d(32, 64, 3, padding=1, bias=False), "
-                   "nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), "
-                   "nn.Dropout(0.25), nn.Linear(3136, 128), nn.ReLU(), nn.Linear(128, 10)"
-                 : "nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), "
-                   "nn.ReLU(), nn.Linear(128, 10)",
-             steps, steps);
+    snprintf(
+        cmd, sizeof cmd,
+        "%s -c \"import time, os, torch, torch.nn as nn\n"
+        "torch.set_num_threads(os.cpu_count())\n"
+        "torch.manual_seed(0)\n"
+        "m = nn.Sequential(%s)\n"
+        "opt = torch.optim.Adam(m.parameters(), lr=1e-3)\n"
+        "x = torch.rand(64, 1, 28, 28); y = torch.randint(0, 10, (64,))\n"
+        "def step():\n"
+        "  opt.zero_grad(); l = nn.functional.cross_entropy(m(x), y); l.backward(); "
+        "opt.step(); return float(l)\n"
+        "step(); t = time.perf_counter()\n"
+        "for _ in range(%d): step()\n"
+        "print(%d * 64 / (time.perf_counter() - t))\n\" 2>/dev/null",
+        access_python(),
+        cnn ? "nn.Conv2d(1, 32, 3, padding=1, bias=False), nn.BatchNorm2d(32), "
+              "nn.ReLU(), "
+              "nn.MaxPool2d(2), nn.Conv2d(32, 64, 3, padding=1, bias=False), "
+              "nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), "
+              "nn.Dropout(0.25), nn.Linear(3136, 128), nn.ReLU(), nn.Linear(128, 10)"
+            : "nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), "
+              "nn.ReLU(), nn.Linear(128, 10)",
+        steps, steps);
     FILE *p = popen(cmd, "r");
     double rate = -1;
     if (p) {
@@ -352,9 +361,10 @@ static int bench_train(clg_context *ctx)
     if (!d)
         return fail("loading the data");
     const clg_device_info *dev = clg_context_device(ctx);
-    printf("clgrad %s training benchmark on device %d: %s; Adam, batch 64, training steps "
-           "(forward, backward, update) per second as samples/s\n\n",
-           clg_version(), dev->index, dev->name);
+    printf(
+        "clgrad %s training benchmark on device %d: %s; Adam, batch 64, training steps "
+        "(forward, backward, update) per second as samples/s\n\n",
+        clg_version(), dev->index, dev->name);
     printf("%-44s %12s %12s %10s\n", "model", "clgrad", "PyTorch", "ratio");
     struct {
         const char *label;
@@ -373,8 +383,9 @@ static int bench_train(clg_context *ctx)
         else
             printf("%12s %10s\n", "n/a", "");
     }
-    printf("\nratio > 1: clgrad is faster. PyTorch runs on the host CPU with all cores; "
-           "clgrad on the device above.\n");
+    printf(
+        "\nratio > 1: clgrad is faster. PyTorch runs on the host CPU with all cores; "
+        "clgrad on the device above.\n");
     clg_dataset_free(d);
     return failures ? 1 : 0;
 }
@@ -631,9 +642,11 @@ int main(int argc, char **argv)
     if (!command || (strcmp(command, "ops") && strcmp(command, "loader") &&
                      strcmp(command, "train"))) {
         fprintf(stderr, "clgrad-bench: %s (try --help)\n",
-                command ? "unknown benchmark" : "name a benchmark: ops, loader or train");
+                command ? "unknown benchmark"
+                        : "name a benchmark: ops, loader or train");
         if (command)
-            fprintf(stderr, "clgrad-bench: '%s' is not one of: ops, loader, train\n", command);
+            fprintf(stderr, "clgrad-bench: '%s' is not one of: ops, loader, train\n",
+                    command);
         return 2;
     }
     int dev;
