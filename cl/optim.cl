@@ -19,6 +19,8 @@ __kernel void sumsq_chunks(const int n, const int chunk, __global const float *g
                            __global float *partial, const int offset)
 {
     const int g = get_global_id(0), start = g * chunk;
+    if (start >= n) /* past the last chunk: those partials stay 0 */
+        return;
     const int end = start + chunk < n ? start + chunk : n;
     float acc = 0.0f;
     for (int i = start; i < end; i++)

@@ -8,7 +8,7 @@
  * The layers are documented in their own headers:
  *   clgrad/status.h   clg_status, clg_status_str, clg_last_error
  *   clgrad/runtime.h  devices, contexts, device buffers
- *   clgrad/ops.h      kernels on raw buffers (GEMM)
+ *   clgrad/blas.h     GEMM on raw device buffers
  *   clgrad/graph.h    tensors, ops, autograd, execution plans
  *   clgrad/optim.h    optimizers, clipping, learning-rate schedules
  *   clgrad/nn.h       layers, Sequential models, initialisation
@@ -19,11 +19,11 @@
 #ifndef CLGRAD_H
 #define CLGRAD_H
 
+#include "clgrad/blas.h"
 #include "clgrad/data.h"
 #include "clgrad/graph.h"
 #include "clgrad/io.h"
 #include "clgrad/nn.h"
-#include "clgrad/ops.h"
 #include "clgrad/optim.h"
 #include "clgrad/runtime.h"
 #include "clgrad/status.h"

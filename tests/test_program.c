@@ -4,7 +4,7 @@
 
 #include "test_util.h"
 
-#include "runtime_internal.h"
+#include "runtime/runtime_internal.h"
 
 static clg_context *new_context(void)
 {

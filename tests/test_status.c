@@ -1,7 +1,7 @@
 /* Status codes, their names and the last-error sentence. */
 #include "test_util.h"
 
-#include "runtime_internal.h"
+#include "runtime/runtime_internal.h"
 
 static void test_status_str_names_every_code(void **state)
 {

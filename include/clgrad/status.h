@@ -40,11 +40,12 @@ extern "C" {
     X(CLG_INTERNAL, 14, "internal error")                                              \
     X(CLG_NOT_FINITE, 15, "loss or gradient is not finite")
 
-typedef enum clg_status {
-#define CLG_STATUS_ENUM(name, value, text) name = value,
-    CLG_STATUS_LIST(CLG_STATUS_ENUM)
-#undef CLG_STATUS_ENUM
-} clg_status;
+/* Every public enum is such a list, X(NAME, VALUE, "text"): one list makes
+ * the enum (with CLG_ENUM_VALUE) and the library's names for it (the _str
+ * and _parse functions beside each enum), so they cannot drift apart. */
+#define CLG_ENUM_VALUE(name, value, text) name = value,
+
+typedef enum clg_status { CLG_STATUS_LIST(CLG_ENUM_VALUE) } clg_status;
 
 /* A short, static description of the code ("out of device memory"). */
 const char *clg_status_str(clg_status status);

@@ -5,8 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/error.h"
+#include "base/file.h"
 #include "clgrad/data.h"
-#include "runtime_internal.h"
 
 #define MAX_COLUMNS 65536
 

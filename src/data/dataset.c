@@ -5,8 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/error.h"
+#include "base/rng.h"
 #include "clgrad/data.h"
-#include "runtime_internal.h"
 
 clg_status clg_dataset_create(int count, int ndim, const int *shape, bool labelled,
                               clg_dataset **out)
@@ -157,15 +158,6 @@ clg_status clg_dataset_fashion_mnist(const char *dir, bool train, clg_dataset **
     return clg_dataset_from_idx(images, labels, out);
 }
 
-/* splitmix64, seeded per use. */
-static uint64_t next(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
 clg_status clg_dataset_split(clg_dataset *d, float fraction, uint64_t seed,
                              clg_dataset **val)
 {
@@ -192,7 +184,7 @@ clg_status clg_dataset_split(clg_dataset *d, float fraction, uint64_t seed,
         for (int i = 0; i < d->count; i++)
             order[i] = i;
         for (int i = 0; i < nval; i++) {
-            int j = i + (int)(next(&rng) % (uint64_t)(d->count - i));
+            int j = i + (int)(clg_rng_next(&rng) % (uint64_t)(d->count - i));
             int t = order[i];
             order[i] = order[j];
             order[j] = t;

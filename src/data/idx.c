@@ -6,8 +6,8 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "base/error.h"
 #include "clgrad/data.h"
-#include "runtime_internal.h"
 
 #define MAX_FILE_BYTES ((size_t)4 << 30) /* 4 GiB: no IDX data set is larger */
 

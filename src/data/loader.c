@@ -5,10 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/error.h"
+#include "base/rng.h"
 #include "clgrad/data.h"
-#include "runtime_internal.h"
-
-#define PI 3.14159265358979323846
 
 typedef struct slot {
     clg_batch batch;
@@ -30,25 +29,6 @@ struct clg_loader {
     int wanted; /* batch the worker should build, -1 for none */
     int ready;  /* batch built and waiting, -1 for none */
 };
-
-static uint64_t mix(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static double uniform(uint64_t *state)
-{
-    return (double)(mix(state) >> 11) / 9007199254740992.0;
-}
-
-static double gaussian(uint64_t *state)
-{
-    double u1 = uniform(state), u2 = uniform(state);
-    return sqrt(-2.0 * log(1.0 - u1)) * cos(2.0 * PI * u2);
-}
 
 /* ---- Augmentation of one [C, H, W] image, in place ---------------------- */
 
@@ -107,23 +87,26 @@ static void augment(const clg_loader *l, float *img, float *tmp, uint64_t *rng)
     int C = d->ndim == 3 ? d->shape[0] : 1;
     int H = d->ndim == 3 ? d->shape[1] : 1,
         W = d->ndim == 3 ? d->shape[2] : (int)d->sample;
-    if (a->hflip > 0 && uniform(rng) < a->hflip)
+    if (a->hflip > 0 && clg_rng_uniform(rng) < a->hflip)
         flip(img, C, H, W, true);
-    if (a->vflip > 0 && uniform(rng) < a->vflip)
+    if (a->vflip > 0 && clg_rng_uniform(rng) < a->vflip)
         flip(img, C, H, W, false);
-    if (a->crop_pad > 0 && uniform(rng) < a->probability) {
-        int dy = (int)(mix(rng) % (uint64_t)(2 * a->crop_pad + 1)) - a->crop_pad;
-        int dx = (int)(mix(rng) % (uint64_t)(2 * a->crop_pad + 1)) - a->crop_pad;
+    if (a->crop_pad > 0 && clg_rng_uniform(rng) < a->probability) {
+        int dy =
+            (int)(clg_rng_next(rng) % (uint64_t)(2 * a->crop_pad + 1)) - a->crop_pad;
+        int dx =
+            (int)(clg_rng_next(rng) % (uint64_t)(2 * a->crop_pad + 1)) - a->crop_pad;
         resample(img, tmp, C, H, W, dy, dx, 0.0);
     }
-    if (a->rotate > 0 && uniform(rng) < a->probability)
+    if (a->rotate > 0 && clg_rng_uniform(rng) < a->probability)
         resample(img, tmp, C, H, W, 0, 0,
-                 (2 * uniform(rng) - 1) * a->rotate * PI / 180.0);
-    if (a->noise > 0 && uniform(rng) < a->probability)
+                 (2 * clg_rng_uniform(rng) - 1) * a->rotate * CLG_PI / 180.0);
+    if (a->noise > 0 && clg_rng_uniform(rng) < a->probability)
         for (size_t i = 0; i < d->sample; i++)
-            img[i] += (float)(a->noise * gaussian(rng));
-    if (a->cutout > 0 && uniform(rng) < a->probability) {
-        int cy = (int)(mix(rng) % (uint64_t)H), cx = (int)(mix(rng) % (uint64_t)W);
+            img[i] += (float)(a->noise * clg_rng_normal(rng));
+    if (a->cutout > 0 && clg_rng_uniform(rng) < a->probability) {
+        int cy = (int)(clg_rng_next(rng) % (uint64_t)H),
+            cx = (int)(clg_rng_next(rng) % (uint64_t)W);
         for (int c = 0; c < C; c++)
             for (int h = cy - a->cutout / 2; h < cy - a->cutout / 2 + a->cutout; h++)
                 for (int w = cx - a->cutout / 2; w < cx - a->cutout / 2 + a->cutout;
@@ -157,7 +140,7 @@ static void build(clg_loader *l, int index, slot *s)
                     */
             uint64_t rng =
                 l->o.seed ^ ((uint64_t)l->epoch << 32) ^ (uint64_t)(first + k);
-            mix(&rng);
+            clg_rng_next(&rng);
             augment(l, dst, tmp, &rng);
         }
     }
@@ -293,7 +276,7 @@ clg_status clg_loader_start_epoch(clg_loader *l, int epoch)
     if (l->o.shuffle) {
         uint64_t rng = l->o.seed * 0xD1B54A32D192ED03ull + (uint64_t)epoch;
         for (int i = n - 1; i > 0; i--) {
-            int j = (int)(mix(&rng) % (uint64_t)(i + 1));
+            int j = (int)(clg_rng_next(&rng) % (uint64_t)(i + 1));
             int t = l->order[i];
             l->order[i] = l->order[j];
             l->order[j] = t;

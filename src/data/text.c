@@ -6,8 +6,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "base/error.h"
+#include "base/file.h"
 #include "clgrad/data.h"
-#include "runtime_internal.h"
 
 /* Offset of the first invalid UTF-8 sequence, or len when all is valid. */
 static size_t utf8_invalid_at(const unsigned char *s, size_t len)

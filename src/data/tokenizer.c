@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/error.h"
 #include "clgrad/data.h"
-#include "runtime_internal.h"
 
 /* ---- A small hash map from byte strings to ints --------------------------- */
 

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "graph_internal.h"
+#include "graph/op.h"
 
 clg_status clg_graph_create(clg_context *ctx, clg_graph **out)
 {

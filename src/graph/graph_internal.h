@@ -1,6 +1,7 @@
 /*
- * Private to libclgrad: the graph's nodes, the op interface every op family
- * implements, and the plan that records their kernel launches.
+ * Private to libclgrad: the graph's tensors and nodes, and where a plan
+ * keeps their values. The op interface is graph/op.h; the plan's own
+ * structure graph/plan_internal.h.
  *
  * Legend for shape comments: N = batch, C = channels, H, W = height, width,
  * K = kernel size, P = output pixels (OH * OW).
@@ -9,8 +10,7 @@
 #define CLGRAD_GRAPH_INTERNAL_H
 
 #include "clgrad/graph.h"
-#include "gemm_internal.h"
-#include "runtime_internal.h"
+#include "runtime/runtime_internal.h"
 
 #define CLG_MAX_SRC 5 /* inputs of one op */
 #define CLG_MAX_AUX 3 /* private buffers of one op */
@@ -22,7 +22,6 @@ typedef enum clg_tensor_kind {
     CLG_KIND_OP,
 } clg_tensor_kind;
 
-typedef struct clg_steps clg_steps;
 typedef struct clg_op_class clg_op_class;
 
 /* Scalar settings of an op, interpreted by its family. */
@@ -63,33 +62,6 @@ struct clg_graph {
     char error[1024];
 };
 
-/* ---- What an op family implements --------------------------------------- */
-
-/* Backward context handed to an op: where its output gradient lives and where
- * each source's gradient goes. grad_src[i] NULL means source i needs none;
- * accumulate[i] says whether to add to it (another op wrote it first) or to
- * overwrite it. */
-typedef struct clg_grad_io {
-    cl_mem grad_out;
-    cl_mem grad_src[CLG_MAX_SRC];
-    bool accumulate[CLG_MAX_SRC];
-} clg_grad_io;
-
-struct clg_op_class {
-    const char *name;
-    /* Records the forward launches of node t for `batch` samples. */
-    clg_status (*forward)(clg_plan *p, clg_steps *s, clg_tensor *t, int batch,
-                          bool training);
-    /* Records the backward launches; NULL: gradients do not flow through. */
-    clg_status (*backward)(clg_plan *p, clg_steps *s, clg_tensor *t, int batch,
-                           const clg_grad_io *io);
-    /* Bytes of private buffer i at the planned batch; NULL: none. Buffers
-     * live from the forward to the backward of the node. */
-    void (*aux_bytes)(const clg_tensor *t, size_t bytes[CLG_MAX_AUX]);
-    /* Only source i with this bit set is differentiable (bit mask); 0 = all. */
-    unsigned grad_mask;
-};
-
 /* ---- Building nodes (graph.c) ------------------------------------------- */
 
 /* A new op node with the given output shape, or NULL (and the graph's status
@@ -118,44 +90,12 @@ int clg_dim_at(const clg_tensor *t, int i, int batch);
 /* The tensor whose storage t uses (itself unless it is a view). */
 clg_tensor *clg_storage_root(clg_tensor *t);
 
-/* ---- Recording steps (plan.c) ------------------------------------------- */
+/* ---- Storage (memory.c) ------------------------------------------------- */
 
-/* One kernel argument: size and address, made with the macros below inside
- * the call that uses them. */
-typedef struct clg_karg {
-    size_t size;
-    const void *value;
-} clg_karg;
-
-#define KINT(v)   ((clg_karg){sizeof(cl_int), &(cl_int){(cl_int)(v)}})
-#define KFLOAT(v) ((clg_karg){sizeof(cl_float), &(cl_float){(cl_float)(v)}})
-#define KMEM(m)   ((clg_karg){sizeof(cl_mem), &(cl_mem){(m)}})
-#define KULONG(v) ((clg_karg){sizeof(cl_ulong), &(cl_ulong){(cl_ulong)(v)}})
-
-/* Records a 1-d launch of `kernel` (from family `family` built with
- * `options`) over n work-items with the given arguments. */
-clg_status clg_rec_kernel(clg_plan *p, clg_steps *s, const char *family,
-                          const char *options, const char *kernel, size_t n,
-                          const clg_karg *args, int nargs);
-
-/* Same, where argument `step_arg` receives the plan's step counter (a ulong)
- * at each run: dropout masks. */
-clg_status clg_rec_kernel_stepped(clg_plan *p, clg_steps *s, const char *family,
-                                  const char *options, const char *kernel, size_t n,
-                                  const clg_karg *args, int nargs, int step_arg);
-
-clg_status clg_rec_gemm(clg_plan *p, clg_steps *s, const clg_gemm_call *call);
-clg_status clg_rec_fill(clg_plan *p, clg_steps *s, cl_mem mem, size_t bytes,
-                        float value);
-clg_status clg_rec_copy(clg_plan *p, clg_steps *s, cl_mem dst, cl_mem src,
-                        size_t bytes);
-
-/* Storage of a node's value, of its gradient, of its private buffer i. */
+/* The device memory of a tensor's value in plan p (its own buffer for a
+ * leaf, the shared buffer the memory plan gave an intermediate), and of an
+ * op node's private buffer i (NULL if it has none). */
 cl_mem clg_val(const clg_plan *p, const clg_tensor *t);
 cl_mem clg_aux(const clg_plan *p, const clg_tensor *t, int i);
-
-#define CLG_ARGS(...)                                                                  \
-    (const clg_karg[]){__VA_ARGS__},                                                   \
-        (int)(sizeof((const clg_karg[]){__VA_ARGS__}) / sizeof(clg_karg))
 
 #endif

@@ -13,7 +13,7 @@
 
 #include "clgrad/io.h"
 #include "clgrad/version.h"
-#include "graph_internal.h"
+#include "graph/graph_internal.h"
 
 #define MAX_HEADER ((uint64_t)100 << 20) /* as the safetensors library */
 

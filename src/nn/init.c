@@ -2,9 +2,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "nn_internal.h"
-
-#define PI 3.14159265358979323846
+#include "nn/nn_internal.h"
 
 const char *clg_init_str(clg_init init)
 {
@@ -27,27 +25,6 @@ const char *clg_init_str(clg_init init)
     return "?";
 }
 
-/* splitmix64: small, fast, and good enough for initial weights. */
-uint64_t clg_rng_next(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-/* Uniform in [0, 1). */
-double clg_rng_uniform(uint64_t *state)
-{
-    return (double)(clg_rng_next(state) >> 11) * (1.0 / 9007199254740992.0);
-}
-
-static double normal(uint64_t *state)
-{
-    double u1 = clg_rng_uniform(state), u2 = clg_rng_uniform(state);
-    return sqrt(-2.0 * log(1.0 - u1)) * cos(2.0 * PI * u2);
-}
-
 clg_status clg_init_fill(clg_tensor *t, clg_init_rule rule, double a, uint64_t *rng)
 {
     size_t n = clg_tensor_numel(t);
@@ -63,7 +40,7 @@ clg_status clg_init_fill(clg_tensor *t, clg_init_rule rule, double a, uint64_t *
             v[i] = (float)((2.0 * clg_rng_uniform(rng) - 1.0) * a);
             break;
         case CLG_RULE_NORMAL:
-            v[i] = (float)(normal(rng) * a);
+            v[i] = (float)(clg_rng_normal(rng) * a);
             break;
         }
     }

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nn_internal.h"
+#include "nn/nn_internal.h"
 
 typedef struct layer_rec {
     clg_layer spec;
@@ -74,7 +74,7 @@ clg_status clg_model_create(clg_context *ctx, const clg_model_opts *opts, int nd
     m->ctx = ctx;
     m->opts = *opts;
     m->block = -1;
-    m->rng = opts->seed * 0x9E3779B97F4A7C15ull + 1;
+    m->rng = opts->seed * CLG_RNG_GOLDEN + 1;
     clg_status s = clg_graph_create(ctx, &m->g);
     int full[CLG_MAX_DIMS] = {opts->max_batch};
     for (int i = 0; i < ndim; i++)

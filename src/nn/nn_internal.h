@@ -2,17 +2,15 @@
 #ifndef CLGRAD_NN_INTERNAL_H
 #define CLGRAD_NN_INTERNAL_H
 
+#include "base/rng.h"
 #include "clgrad/nn.h"
-#include "graph_internal.h"
+#include "graph/graph_internal.h"
 
 typedef enum clg_init_rule {
     CLG_RULE_CONSTANT, /* every value a */
     CLG_RULE_UNIFORM,  /* U(-a, a) */
     CLG_RULE_NORMAL,   /* N(0, a^2) */
 } clg_init_rule;
-
-uint64_t clg_rng_next(uint64_t *state);
-double clg_rng_uniform(uint64_t *state);
 
 clg_status clg_init_fill(clg_tensor *t, clg_init_rule rule, double a, uint64_t *rng);
 clg_status clg_init_weight(clg_tensor *w, clg_init init, int fan_in, int fan_out,

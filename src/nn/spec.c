@@ -7,7 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nn_internal.h"
+#include "base/file.h"
+#include "nn/nn_internal.h"
 
 typedef enum item_kind { ITEM_LAYER, ITEM_BEGIN, ITEM_END } item_kind;
 

@@ -2,7 +2,7 @@
  * params.i = {stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w}. */
 #include <stdio.h>
 
-#include "ops_common.h"
+#include "ops/ops_internal.h"
 
 typedef struct conv_geom {
     int C, H, W, OC, KH, KW, OH, OW;
@@ -38,7 +38,7 @@ static void conv_aux(const clg_tensor *t, size_t bytes[CLG_MAX_AUX])
     bytes[1] = n * (size_t)g.OC * g.CKK * 4;
 }
 
-static clg_status conv_forward(clg_plan *p, clg_steps *s, clg_tensor *t, int batch,
+static clg_status conv_forward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int batch,
                                bool training)
 {
     (void)training;
@@ -74,7 +74,7 @@ static clg_status conv_forward(clg_plan *p, clg_steps *s, clg_tensor *t, int bat
     return st;
 }
 
-static clg_status conv_backward(clg_plan *p, clg_steps *s, clg_tensor *t, int batch,
+static clg_status conv_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int batch,
                                 const clg_grad_io *io)
 {
     conv_geom g = geometry(t);

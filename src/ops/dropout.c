@@ -1,12 +1,13 @@
 /* Dropout. params.f[0] = p, params.seed = seed. */
-#include "ops_common.h"
+#include "base/rng.h"
+#include "ops/ops_internal.h"
 
 static float keep_scale(float p)
 {
     return p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
 }
 
-static clg_status dropout_forward(clg_plan *p, clg_steps *s, clg_tensor *t, int batch,
+static clg_status dropout_forward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int batch,
                                   bool training)
 {
     size_t n = clg_numel_at(t, batch);
@@ -21,8 +22,8 @@ static clg_status dropout_forward(clg_plan *p, clg_steps *s, clg_tensor *t, int 
         4);
 }
 
-static clg_status dropout_backward(clg_plan *p, clg_steps *s, clg_tensor *t, int batch,
-                                   const clg_grad_io *io)
+static clg_status dropout_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t,
+                                   int batch, const clg_grad_io *io)
 {
     size_t n = clg_numel_at(t, batch);
     float prob = t->params.f[0];
@@ -51,7 +52,7 @@ clg_tensor *clg_dropout(clg_graph *g, clg_tensor *x, float p, unsigned long long
     if (t) {
         t->params.f[0] = p;
         /* Mix in the node id so two dropouts with one seed differ. */
-        t->params.seed = seed ^ ((unsigned long long)t->id * 0x9E3779B97F4A7C15ull);
+        t->params.seed = seed ^ ((unsigned long long)t->id * CLG_RNG_GOLDEN);
     }
     return t;
 }

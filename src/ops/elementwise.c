@@ -1,7 +1,7 @@
 /* Activations, scaling, broadcasting add/sub/mul, per-channel bias. */
 #include <stdio.h>
 
-#include "ops_common.h"
+#include "ops/ops_internal.h"
 
 /* Must match cl/elementwise.cl. */
 enum {
@@ -25,7 +25,7 @@ size_t clg_dims_product(const clg_tensor *t, int from, int to, int batch)
 
 /* ---- Activations: params.i[0] = ACT_*, params.f[0] = slope/alpha/factor -- */
 
-static clg_status unary_forward(clg_plan *p, clg_steps *s, clg_tensor *t, int batch,
+static clg_status unary_forward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int batch,
                                 bool training)
 {
     (void)training;
@@ -37,7 +37,7 @@ static clg_status unary_forward(clg_plan *p, clg_steps *s, clg_tensor *t, int ba
                                    KMEM(clg_val(p, t->src[0])), KMEM(clg_val(p, t))));
 }
 
-static clg_status unary_backward(clg_plan *p, clg_steps *s, clg_tensor *t, int batch,
+static clg_status unary_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int batch,
                                  const clg_grad_io *io)
 {
     char opts[32];
@@ -131,7 +131,7 @@ static void broadcast_shape(const clg_tensor *t, int batch, bshape *bsh)
     bsh->bs = (cl_int4){{strides[0], strides[1], strides[2], strides[3]}};
 }
 
-static clg_status binary_forward(clg_plan *p, clg_steps *s, clg_tensor *t, int batch,
+static clg_status binary_forward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int batch,
                                  bool training)
 {
     (void)training;
@@ -147,7 +147,7 @@ static clg_status binary_forward(clg_plan *p, clg_steps *s, clg_tensor *t, int b
                                    KMEM(clg_val(p, t->src[1])), KMEM(clg_val(p, t))));
 }
 
-static clg_status binary_backward(clg_plan *p, clg_steps *s, clg_tensor *t, int batch,
+static clg_status binary_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int batch,
                                   const clg_grad_io *io)
 {
     bshape b;
@@ -223,7 +223,7 @@ clg_tensor *clg_mul(clg_graph *g, clg_tensor *a, clg_tensor *b)
 
 /* ---- Per-channel bias --------------------------------------------------- */
 
-clg_status clg_rec_channel_bias(clg_plan *p, clg_steps *s, cl_mem y, cl_mem bias,
+clg_status clg_rec_channel_bias(clg_plan *p, clg_cmdlist *s, cl_mem y, cl_mem bias,
                                 size_t outer, int C, size_t inner)
 {
     size_t n = outer * (size_t)C * inner;
@@ -231,7 +231,7 @@ clg_status clg_rec_channel_bias(clg_plan *p, clg_steps *s, cl_mem y, cl_mem bias
                           CLG_ARGS(KINT(n), KINT(C), KINT(inner), KMEM(y), KMEM(bias)));
 }
 
-clg_status clg_rec_channel_sum(clg_plan *p, clg_steps *s, cl_mem dy, cl_mem db,
+clg_status clg_rec_channel_sum(clg_plan *p, clg_cmdlist *s, cl_mem dy, cl_mem db,
                                size_t outer, int C, size_t inner, bool accumulate)
 {
     return clg_rec_kernel(p, s, "elementwise", NULL, "channel_sum", (size_t)C,

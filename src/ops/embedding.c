@@ -1,8 +1,8 @@
 /* Embedding: src = {ids, weight}; gradients flow to the weight only. */
-#include "ops_common.h"
+#include "ops/ops_internal.h"
 
-static clg_status embedding_forward(clg_plan *p, clg_steps *s, clg_tensor *t, int batch,
-                                    bool training)
+static clg_status embedding_forward(clg_plan *p, clg_cmdlist *s, clg_tensor *t,
+                                    int batch, bool training)
 {
     (void)training;
     const clg_tensor *w = t->src[1];
@@ -13,7 +13,7 @@ static clg_status embedding_forward(clg_plan *p, clg_steps *s, clg_tensor *t, in
                                    KMEM(clg_val(p, t))));
 }
 
-static clg_status embedding_backward(clg_plan *p, clg_steps *s, clg_tensor *t,
+static clg_status embedding_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t,
                                      int batch, const clg_grad_io *io)
 {
     const clg_tensor *w = t->src[1];

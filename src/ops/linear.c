@@ -1,5 +1,5 @@
 /* Linear layers: y = x W^T + b over the last dimension of x. */
-#include "ops_common.h"
+#include "ops/ops_internal.h"
 
 /* x is [rows, in] once its leading dims are folded; y is [rows, out]. */
 static void dims(const clg_tensor *t, int batch, size_t *rows, size_t *in, size_t *out)
@@ -10,7 +10,7 @@ static void dims(const clg_tensor *t, int batch, size_t *rows, size_t *in, size_
     *out = (size_t)t->src[1]->shape[0];
 }
 
-static clg_status linear_forward(clg_plan *p, clg_steps *s, clg_tensor *t, int batch,
+static clg_status linear_forward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int batch,
                                  bool training)
 {
     (void)training;
@@ -36,7 +36,7 @@ static clg_status linear_forward(clg_plan *p, clg_steps *s, clg_tensor *t, int b
     return st;
 }
 
-static clg_status linear_backward(clg_plan *p, clg_steps *s, clg_tensor *t, int batch,
+static clg_status linear_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int batch,
                                   const clg_grad_io *io)
 {
     size_t rows, in, out;

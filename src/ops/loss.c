@@ -3,7 +3,7 @@
  * gets no gradient. */
 #include <stdio.h>
 
-#include "ops_common.h"
+#include "ops/ops_internal.h"
 
 enum { LOSS_MSE = 1, LOSS_L1, LOSS_BCE }; /* as in cl/loss.cl */
 
@@ -28,13 +28,13 @@ static void loss_aux(const clg_tensor *t, size_t bytes[CLG_MAX_AUX])
     bytes[1] = CLG_SUM_CHUNKS * 4;
 }
 
-static clg_status finish(clg_plan *p, clg_steps *s, clg_tensor *t, int batch)
+static clg_status finish(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int batch)
 {
     return clg_rec_sum_all(p, s, clg_aux(p, t, 0), loss_count(t, batch),
                            loss_scale(t, batch), clg_aux(p, t, 1), clg_val(p, t));
 }
 
-static clg_status ce_forward(clg_plan *p, clg_steps *s, clg_tensor *t, int batch,
+static clg_status ce_forward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int batch,
                              bool training)
 {
     (void)training;
@@ -47,7 +47,7 @@ static clg_status ce_forward(clg_plan *p, clg_steps *s, clg_tensor *t, int batch
     return st == CLG_OK ? finish(p, s, t, batch) : st;
 }
 
-static clg_status ce_backward(clg_plan *p, clg_steps *s, clg_tensor *t, int batch,
+static clg_status ce_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int batch,
                               const clg_grad_io *io)
 {
     size_t N = loss_count(t, batch);
@@ -59,8 +59,8 @@ static clg_status ce_backward(clg_plan *p, clg_steps *s, clg_tensor *t, int batc
                                    KMEM(io->grad_src[0])));
 }
 
-static clg_status pointwise_forward(clg_plan *p, clg_steps *s, clg_tensor *t, int batch,
-                                    bool training)
+static clg_status pointwise_forward(clg_plan *p, clg_cmdlist *s, clg_tensor *t,
+                                    int batch, bool training)
 {
     (void)training;
     char opts[16];
@@ -73,7 +73,7 @@ static clg_status pointwise_forward(clg_plan *p, clg_steps *s, clg_tensor *t, in
     return st == CLG_OK ? finish(p, s, t, batch) : st;
 }
 
-static clg_status pointwise_backward(clg_plan *p, clg_steps *s, clg_tensor *t,
+static clg_status pointwise_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t,
                                      int batch, const clg_grad_io *io)
 {
     char opts[16];

@@ -1,6 +1,6 @@
 /* Batch normalisation. src = {x, running_mean, running_var[, gamma, beta]};
  * params.f = {momentum, eps}. */
-#include "ops_common.h"
+#include "ops/ops_internal.h"
 
 #define AFFINE(t) ((t)->nsrc == 5)
 
@@ -17,7 +17,7 @@ static void bn_aux(const clg_tensor *t, size_t bytes[CLG_MAX_AUX])
     bytes[0] = bytes[1] = 2 * (size_t)t->shape[1] * 4;
 }
 
-static clg_status bn_forward(clg_plan *p, clg_steps *s, clg_tensor *t, int batch,
+static clg_status bn_forward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int batch,
                              bool training)
 {
     size_t outer, inner;
@@ -46,7 +46,7 @@ static clg_status bn_forward(clg_plan *p, clg_steps *s, clg_tensor *t, int batch
     return st;
 }
 
-static clg_status bn_backward(clg_plan *p, clg_steps *s, clg_tensor *t, int batch,
+static clg_status bn_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int batch,
                               const clg_grad_io *io)
 {
     size_t outer, inner;

@@ -1,7 +1,7 @@
 /* Max and average pooling. params.i = {kernel, stride, padding}. */
 #include <stdio.h>
 
-#include "ops_common.h"
+#include "ops/ops_internal.h"
 
 static void pool_options(const clg_tensor *t, char *buf, size_t len)
 {
@@ -26,7 +26,7 @@ static bool tiled(const clg_tensor *t)
            x->shape[3] % k == 0;
 }
 
-static clg_status max_forward(clg_plan *p, clg_steps *s, clg_tensor *t, int batch,
+static clg_status max_forward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int batch,
                               bool training)
 {
     (void)training;
@@ -39,7 +39,7 @@ static clg_status max_forward(clg_plan *p, clg_steps *s, clg_tensor *t, int batc
                                    KMEM(clg_val(p, t)), KMEM(clg_aux(p, t, 0))));
 }
 
-static clg_status max_backward(clg_plan *p, clg_steps *s, clg_tensor *t, int batch,
+static clg_status max_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int batch,
                                const clg_grad_io *io)
 {
     char opts[160];
@@ -57,7 +57,7 @@ static clg_status max_backward(clg_plan *p, clg_steps *s, clg_tensor *t, int bat
                                    KMEM(clg_aux(p, t, 0)), KMEM(io->grad_src[0])));
 }
 
-static clg_status avg_forward(clg_plan *p, clg_steps *s, clg_tensor *t, int batch,
+static clg_status avg_forward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int batch,
                               bool training)
 {
     (void)training;
@@ -69,7 +69,7 @@ static clg_status avg_forward(clg_plan *p, clg_steps *s, clg_tensor *t, int batc
         CLG_ARGS(KINT(n), KMEM(clg_val(p, t->src[0])), KMEM(clg_val(p, t))));
 }
 
-static clg_status avg_backward(clg_plan *p, clg_steps *s, clg_tensor *t, int batch,
+static clg_status avg_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int batch,
                                const clg_grad_io *io)
 {
     char opts[160];

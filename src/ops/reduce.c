@@ -1,9 +1,9 @@
 /* Sum, mean and max over an axis; global average pooling; softmax. */
 #include <stdio.h>
 
-#include "ops_common.h"
+#include "ops/ops_internal.h"
 
-clg_status clg_rec_reduce(clg_plan *p, clg_steps *s, clg_reduce_kind kind, cl_mem x,
+clg_status clg_rec_reduce(clg_plan *p, clg_cmdlist *s, clg_reduce_kind kind, cl_mem x,
                           cl_mem y, size_t outer, size_t axis, size_t inner)
 {
     char opts[16];
@@ -13,7 +13,7 @@ clg_status clg_rec_reduce(clg_plan *p, clg_steps *s, clg_reduce_kind kind, cl_me
         CLG_ARGS(KINT(outer), KINT(axis), KINT(inner), KMEM(x), KMEM(y)));
 }
 
-clg_status clg_rec_reduce_backward(clg_plan *p, clg_steps *s, clg_reduce_kind kind,
+clg_status clg_rec_reduce_backward(clg_plan *p, clg_cmdlist *s, clg_reduce_kind kind,
                                    cl_mem x, cl_mem y, cl_mem dy, cl_mem dx,
                                    size_t outer, size_t axis, size_t inner,
                                    bool accumulate)
@@ -26,7 +26,7 @@ clg_status clg_rec_reduce_backward(clg_plan *p, clg_steps *s, clg_reduce_kind ki
                                    KMEM(dx)));
 }
 
-clg_status clg_rec_sum_all(clg_plan *p, clg_steps *s, cl_mem x, size_t n, float scale,
+clg_status clg_rec_sum_all(clg_plan *p, clg_cmdlist *s, cl_mem x, size_t n, float scale,
                            cl_mem partial, cl_mem out)
 {
     size_t chunk = (n + CLG_SUM_CHUNKS - 1) / CLG_SUM_CHUNKS;
@@ -69,7 +69,7 @@ static void reduce_aux(const clg_tensor *t, size_t bytes[CLG_MAX_AUX])
         bytes[0] = CLG_SUM_CHUNKS * 4;
 }
 
-static clg_status reduce_forward(clg_plan *p, clg_steps *s, clg_tensor *t, int batch,
+static clg_status reduce_forward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int batch,
                                  bool training)
 {
     (void)training;
@@ -84,7 +84,7 @@ static clg_status reduce_forward(clg_plan *p, clg_steps *s, clg_tensor *t, int b
                           clg_val(p, t), outer, axis, inner);
 }
 
-static clg_status reduce_backward(clg_plan *p, clg_steps *s, clg_tensor *t, int batch,
+static clg_status reduce_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int batch,
                                   const clg_grad_io *io)
 {
     size_t outer, axis, inner;
@@ -170,7 +170,7 @@ static void softmax_split(const clg_tensor *t, int batch, size_t *outer, size_t 
     *inner = clg_dims_product(t, 2, t->ndim, batch);
 }
 
-static clg_status softmax_forward(clg_plan *p, clg_steps *s, clg_tensor *t, int batch,
+static clg_status softmax_forward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int batch,
                                   bool training)
 {
     (void)training;
@@ -183,8 +183,8 @@ static clg_status softmax_forward(clg_plan *p, clg_steps *s, clg_tensor *t, int 
                                    KMEM(clg_val(p, t->src[0])), KMEM(clg_val(p, t))));
 }
 
-static clg_status softmax_backward(clg_plan *p, clg_steps *s, clg_tensor *t, int batch,
-                                   const clg_grad_io *io)
+static clg_status softmax_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t,
+                                   int batch, const clg_grad_io *io)
 {
     size_t outer, C, inner;
     softmax_split(t, batch, &outer, &C, &inner);

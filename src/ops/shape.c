@@ -1,9 +1,9 @@
 /* Views (reshape, flatten) and concatenation along channels. */
-#include "ops_common.h"
+#include "ops/ops_internal.h"
 
 /* A view records nothing: it shares its source's storage, and gradients
  * written to it land in the source's gradient. */
-static clg_status view_forward(clg_plan *p, clg_steps *s, clg_tensor *t, int batch,
+static clg_status view_forward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int batch,
                                bool training)
 {
     (void)p, (void)s, (void)t, (void)batch, (void)training;
@@ -53,7 +53,7 @@ static void split(const clg_tensor *src, int batch, size_t *outer, size_t *inner
     *inner = clg_dims_product(src, 2, src->ndim, batch);
 }
 
-static clg_status concat_forward(clg_plan *p, clg_steps *s, clg_tensor *t, int batch,
+static clg_status concat_forward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int batch,
                                  bool training)
 {
     (void)training;
@@ -72,7 +72,7 @@ static clg_status concat_forward(clg_plan *p, clg_steps *s, clg_tensor *t, int b
     return st;
 }
 
-static clg_status concat_backward(clg_plan *p, clg_steps *s, clg_tensor *t, int batch,
+static clg_status concat_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int batch,
                                   const clg_grad_io *io)
 {
     clg_status st = CLG_OK;

@@ -1,12 +1,13 @@
 /* Optimizers: device-side gradient norms and clipping, then one fused update
- * kernel per parameter (cl/optim.cl). */
+ * kernel per parameter (cl/optim.cl), recorded once into a command list
+ * that every step enqueues. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "clgrad/optim.h"
-#include "graph_internal.h"
+#include "graph/graph_internal.h"
 
 #define NORM_CHUNKS 64 /* partial sums per parameter */
 #define MAX_SLOTS   3
@@ -14,8 +15,8 @@
 typedef struct optim_param {
     clg_tensor *t;
     clg_buffer *state[MAX_SLOTS];
-    cl_kernel sumsq, update; /* owned: arguments set once */
-    size_t n, chunk, groups;
+    cl_kernel update; /* in the step list; its hyperparameters change per step */
+    size_t n;
     bool decay; /* weight decay and L1 apply */
 } optim_param;
 
@@ -28,8 +29,8 @@ struct clg_optimizer {
     clg_buffer *partial; /* [count * NORM_CHUNKS] */
     clg_buffer *norms;   /* [count] */
     clg_buffer *control; /* coefficient, finite flag, total norm */
-    cl_kernel finalize;
-    long long steps; /* updates enqueued */
+    clg_cmdlist step;    /* sums of squares, norms, updates */
+    long long steps;     /* updates enqueued */
 };
 
 static const char *slot_names[][MAX_SLOTS] = {
@@ -107,16 +108,15 @@ static clg_status check_opts(const clg_optim_opts *o)
     return CLG_OK;
 }
 
-#define ARG(k, i, v) clg_kernel_arg(k, i, sizeof(v), &(v))
-
-static clg_status setup_param(clg_optimizer *o, optim_param *p, int index,
-                              const char *options)
+/* The state buffers of parameter p, and its two launches: the sums of
+ * squares of its gradient's chunks, and its update. */
+static clg_status setup_param(clg_optimizer *o, optim_param *p, int index)
 {
     clg_context *ctx = o->ctx;
     p->n = clg_tensor_numel(p->t);
-    p->chunk = (p->n + NORM_CHUNKS - 1) / NORM_CHUNKS;
-    p->groups = (p->n + p->chunk - 1) / p->chunk;
     p->decay = o->opts.decay_biases || p->t->ndim > 1;
+    size_t chunk = (p->n + NORM_CHUNKS - 1) / NORM_CHUNKS;
+    size_t groups = (p->n + chunk - 1) / chunk;
     clg_status s = CLG_OK;
     for (int k = 0; s == CLG_OK && k < MAX_SLOTS; k++) {
         if (!slot_used(&o->opts, k))
@@ -127,45 +127,32 @@ static clg_status setup_param(clg_optimizer *o, optim_param *p, int index,
         if (s == CLG_OK)
             s = clg_buffer_fill(p->state[k], 0, &init, 4, p->n * 4);
     }
+    cl_mem grad = p->t->grad_buffer->mem;
     if (s == CLG_OK)
-        s = clg_kernel_create(ctx, "optim", NULL, "sumsq_chunks", &p->sumsq);
-    cl_int n = (cl_int)p->n, chunk = (cl_int)p->chunk;
-    cl_mem grad = p->t->grad_buffer->mem, w = p->t->buffer->mem;
+        s = clg_cmd_kernel_1d(&o->step, ctx, "optim", NULL, "sumsq_chunks", groups,
+                              CLG_ARGS(KINT(p->n), KINT(chunk), KMEM(grad),
+                                       KMEM(o->partial->mem),
+                                       KINT(index * NORM_CHUNKS)),
+                              CLG_NO_COUNTER, NULL);
+    return s;
+}
+
+/* Argument 7 of optim_update, the per-step hyperparameters, is set by
+ * clg_optim_step before each run. */
+static clg_status record_update(clg_optimizer *o, optim_param *p, const char *options)
+{
     /* Slots a rule does not use get the weights: never touched. */
-    cl_mem slot[MAX_SLOTS];
+    cl_mem w = p->t->buffer->mem, slot[MAX_SLOTS];
     for (int k = 0; k < MAX_SLOTS; k++)
         slot[k] = p->state[k] ? p->state[k]->mem : w;
-    cl_mem partial = o->partial->mem;
-    cl_int offset = index * NORM_CHUNKS;
-    if (s == CLG_OK)
-        s = ARG(p->sumsq, 0, n);
-    if (s == CLG_OK)
-        s = ARG(p->sumsq, 1, chunk);
-    if (s == CLG_OK)
-        s = ARG(p->sumsq, 2, grad);
-    if (s == CLG_OK)
-        s = ARG(p->sumsq, 3, partial);
-    if (s == CLG_OK)
-        s = ARG(p->sumsq, 4, offset);
-    if (s == CLG_OK)
-        s = clg_kernel_create(ctx, "optim", options, "optim_update", &p->update);
-    cl_mem control = o->control->mem;
-    float eps = o->opts.eps, clip_value = o->opts.clip_value;
-    if (s == CLG_OK)
-        s = ARG(p->update, 0, n);
-    if (s == CLG_OK)
-        s = ARG(p->update, 1, w);
-    if (s == CLG_OK)
-        s = ARG(p->update, 2, grad);
-    for (int k = 0; s == CLG_OK && k < MAX_SLOTS; k++)
-        s = ARG(p->update, (cl_uint)(3 + k), slot[k]);
-    if (s == CLG_OK)
-        s = ARG(p->update, 6, control);
-    if (s == CLG_OK)
-        s = ARG(p->update, 8, eps);
-    if (s == CLG_OK)
-        s = ARG(p->update, 9, clip_value);
-    return s;
+    cl_float8 unset = {{0}};
+    return clg_cmd_kernel_1d(&o->step, o->ctx, "optim", options, "optim_update", p->n,
+                             CLG_ARGS(KINT(p->n), KMEM(w), KMEM(p->t->grad_buffer->mem),
+                                      KMEM(slot[0]), KMEM(slot[1]), KMEM(slot[2]),
+                                      KMEM(o->control->mem),
+                                      ((clg_karg){sizeof unset, &unset}),
+                                      KFLOAT(o->opts.eps), KFLOAT(o->opts.clip_value)),
+                             CLG_NO_COUNTER, &p->update);
 }
 
 void clg_optim_free(clg_optimizer *o)
@@ -173,17 +160,10 @@ void clg_optim_free(clg_optimizer *o)
     if (!o)
         return;
     clFinish(o->ctx->queue);
-    for (int i = 0; i < o->count; i++) {
-        optim_param *p = &o->params[i];
+    clg_cmdlist_clear(&o->step);
+    for (int i = 0; i < o->count; i++)
         for (int k = 0; k < MAX_SLOTS; k++)
-            clg_buffer_free(p->state[k]);
-        if (p->sumsq)
-            clReleaseKernel(p->sumsq);
-        if (p->update)
-            clReleaseKernel(p->update);
-    }
-    if (o->finalize)
-        clReleaseKernel(o->finalize);
+            clg_buffer_free(o->params[i].state[k]);
     clg_buffer_free(o->partial);
     clg_buffer_free(o->norms);
     clg_buffer_free(o->control);
@@ -245,27 +225,16 @@ clg_status clg_optim_create(clg_plan *plan, const clg_optim_opts *opts,
     char options[32];
     snprintf(options, sizeof options, "-DOPT=%d", (int)opts->type);
     for (int i = 0; s == CLG_OK && i < o->count; i++)
-        s = setup_param(o, &o->params[i], i, options);
+        s = setup_param(o, &o->params[i], i);
     if (s == CLG_OK)
-        s = clg_kernel_create(o->ctx, "optim", NULL, "norm_finalize", &o->finalize);
-    cl_int params = o->count, chunks = NORM_CHUNKS;
-    float max_norm = opts->clip_norm;
-    cl_mem partial = o->partial->mem, norms = o->norms->mem, ctl = o->control->mem;
-    cl_mem loss_mem = clg_val(plan, loss);
-    if (s == CLG_OK)
-        s = ARG(o->finalize, 0, params);
-    if (s == CLG_OK)
-        s = ARG(o->finalize, 1, chunks);
-    if (s == CLG_OK)
-        s = ARG(o->finalize, 2, partial);
-    if (s == CLG_OK)
-        s = ARG(o->finalize, 3, norms);
-    if (s == CLG_OK)
-        s = ARG(o->finalize, 4, ctl);
-    if (s == CLG_OK)
-        s = ARG(o->finalize, 5, max_norm);
-    if (s == CLG_OK)
-        s = ARG(o->finalize, 6, loss_mem);
+        s = clg_cmd_kernel_1d(&o->step, o->ctx, "optim", NULL, "norm_finalize", 1,
+                              CLG_ARGS(KINT(o->count), KINT(NORM_CHUNKS),
+                                       KMEM(o->partial->mem), KMEM(o->norms->mem),
+                                       KMEM(o->control->mem), KFLOAT(opts->clip_norm),
+                                       KMEM(clg_val(plan, loss))),
+                              CLG_NO_COUNTER, NULL);
+    for (int i = 0; s == CLG_OK && i < o->count; i++)
+        s = record_update(o, &o->params[i], options);
     if (s != CLG_OK) {
         clg_optim_free(o);
         return s;
@@ -301,30 +270,18 @@ static cl_float8 hyper(const clg_optimizer *o, const optim_param *p, long long t
     return h;
 }
 
-static clg_status launch(clg_optimizer *o, cl_kernel k, size_t n)
-{
-    size_t local = clg_kernel_group(o->ctx, k, 64);
-    return clg_launch(o->ctx, k, 1, &n, n >= local ? &local : NULL);
-}
-
 clg_status clg_optim_step(clg_optimizer *o)
 {
     if (!o)
         return clg_fail(CLG_INVALID_ARGUMENT, "clg_optim_step: optimizer is NULL");
     long long t = o->steps + 1;
     clg_status s = CLG_OK;
-    for (int i = 0; s == CLG_OK && i < o->count; i++)
-        s = launch(o, o->params[i].sumsq, o->params[i].groups);
-    size_t one = 1;
-    if (s == CLG_OK && o->count)
-        s = clg_launch(o->ctx, o->finalize, 1, &one, NULL);
     for (int i = 0; s == CLG_OK && i < o->count; i++) {
-        optim_param *p = &o->params[i];
-        cl_float8 h = hyper(o, p, t);
-        s = clg_kernel_arg(p->update, 7, sizeof h, &h);
-        if (s == CLG_OK)
-            s = launch(o, p->update, p->n);
+        cl_float8 h = hyper(o, &o->params[i], t);
+        s = clg_kernel_arg(o->params[i].update, 7, sizeof h, &h);
     }
+    if (s == CLG_OK)
+        s = clg_cmdlist_run(o->ctx, &o->step, 0);
     if (s == CLG_OK)
         o->steps = t;
     return s;

@@ -3,10 +3,8 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "base/error.h"
 #include "clgrad/optim.h"
-#include "runtime_internal.h"
-
-#define PI 3.14159265358979323846
 
 struct clg_schedule {
     clg_schedule_opts o;
@@ -100,7 +98,7 @@ void clg_schedule_free(clg_schedule *s)
 
 static double anneal_cos(double start, double end, double pct)
 {
-    return end + (start - end) / 2.0 * (cos(PI * pct) + 1.0);
+    return end + (start - end) / 2.0 * (cos(CLG_PI * pct) + 1.0);
 }
 
 /* torch's OneCycleLR, two phases, cosine annealing. */
@@ -136,7 +134,8 @@ float clg_schedule_lr(const clg_schedule *s, int epoch, long long step)
         lr *= pow(o->gamma, epoch);
         break;
     case CLG_SCHEDULE_COSINE:
-        lr = o->eta_min + (lr - o->eta_min) * (1.0 + cos(PI * epoch / o->t_max)) / 2.0;
+        lr = o->eta_min +
+             (lr - o->eta_min) * (1.0 + cos(CLG_PI * epoch / o->t_max)) / 2.0;
         break;
     case CLG_SCHEDULE_ONECYCLE:
         lr = onecycle(o, step);

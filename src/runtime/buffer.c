@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime_internal.h"
+#include "runtime/runtime_internal.h"
 
 /* Size classes step by a quarter of a power of two (256, 320, 384, 448, 512,
  * 640, ...), so a reused buffer wastes at most 25%. */
@@ -295,4 +295,19 @@ clg_status clg_buffer_copy(clg_buffer *dst, size_t dst_offset, const clg_buffer 
     if (err != CL_SUCCESS)
         return clg_fail_cl(err, "copying %zu bytes on %s", bytes, dst->ctx->info.name);
     return CLG_OK;
+}
+const char *clg_format_bytes(uint64_t bytes, char *buf, size_t len)
+{
+    static const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double v = (double)bytes;
+    size_t u = 0;
+    while (v >= 1024.0 && u + 1 < sizeof units / sizeof *units) {
+        v /= 1024.0;
+        u++;
+    }
+    if (u == 0)
+        snprintf(buf, len, "%llu B", (unsigned long long)bytes);
+    else
+        snprintf(buf, len, "%.1f %s", v, units[u]);
+    return buf;
 }

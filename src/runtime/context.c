@@ -4,25 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime_internal.h"
-
-/* CLGRAD_GEMM, or the default for the device class. */
-static clg_status initial_gemm_path(const clg_device_info *info, clg_gemm_path *path)
-{
-    const char *v = getenv("CLGRAD_GEMM");
-    if (!v || !*v || strcmp(v, "auto") == 0)
-        *path = info->type == CLG_DEVICE_CPU ? CLG_GEMM_NATIVE : CLG_GEMM_CLBLAST;
-    else if (strcmp(v, "clblast") == 0)
-        *path = CLG_GEMM_CLBLAST;
-    else if (strcmp(v, "native") == 0)
-        *path = CLG_GEMM_NATIVE;
-    else
-        return clg_fail(CLG_INVALID_ARGUMENT,
-                        "CLGRAD_GEMM='%s' is not a GEMM path: use clblast, native "
-                        "or auto",
-                        v);
-    return CLG_OK;
-}
+#include "runtime/runtime_internal.h"
 
 static bool profiling_requested(void)
 {
@@ -45,11 +27,6 @@ clg_status clg_context_create(int index, clg_context **out)
     if (!ctx)
         return clg_fail(CLG_OUT_OF_HOST_MEMORY, "clg_context_create");
     clg_device_info_get(index, &ctx->info);
-    s = initial_gemm_path(&ctx->info, &ctx->gemm_path);
-    if (s != CLG_OK) {
-        free(ctx);
-        return s;
-    }
     ctx->platform = platform;
     ctx->device = device;
     pthread_mutex_init(&ctx->lock, NULL);
@@ -76,8 +53,23 @@ clg_status clg_context_create(int index, clg_context **out)
         clg_context_free(ctx);
         return s;
     }
+    for (int i = 0; i < clg_context_layer_count; i++) {
+        s = clg_context_layers[i]->create(ctx, &ctx->layer_state[i]);
+        if (s != CLG_OK) {
+            clg_context_free(ctx);
+            return s;
+        }
+    }
     *out = ctx;
     return CLG_OK;
+}
+
+void *clg_context_layer_state(const clg_context *ctx, const clg_context_layer *layer)
+{
+    for (int i = 0; i < clg_context_layer_count; i++)
+        if (clg_context_layers[i] == layer)
+            return ctx->layer_state[i];
+    return NULL;
 }
 
 void clg_context_free(clg_context *ctx)
@@ -86,6 +78,9 @@ void clg_context_free(clg_context *ctx)
         return;
     if (ctx->queue)
         clFinish(ctx->queue);
+    for (int i = clg_context_layer_count - 1; i >= 0; i--)
+        if (ctx->layer_state[i])
+            clg_context_layers[i]->destroy(ctx->layer_state[i]);
     clg_profile_print_and_free(ctx);
     clg_pool_free_all(ctx);
     clg_program_cache_free(ctx);

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "runtime_internal.h"
+#include "runtime/runtime_internal.h"
 
 typedef struct device_slot {
     cl_platform_id platform;

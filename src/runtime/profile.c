@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime_internal.h"
+#include "runtime/runtime_internal.h"
 
 /* Events wait here until the next flush; flushing reads their timestamps. */
 #define PENDING_MAX 1024

@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "embedded_kernels.h"
-#include "runtime_internal.h"
+#include "runtime/embedded_kernels.h"
+#include "runtime/runtime_internal.h"
 
 struct clg_program_entry {
     clg_program_entry *next;

@@ -1,6 +1,7 @@
 /*
  * Private to libclgrad: the OpenCL objects behind the public runtime types,
- * error helpers, the program cache and kernel launches.
+ * OpenCL errors, the program cache, kernel launches, command lists, and the
+ * per-context state of the layers above.
  */
 #ifndef CLGRAD_RUNTIME_INTERNAL_H
 #define CLGRAD_RUNTIME_INTERNAL_H
@@ -9,32 +10,18 @@
 #include <CL/cl.h>
 #include <pthread.h>
 
-#include "clgrad/ops.h"
+#include "base/error.h"
+#include "base/file.h"
 #include "clgrad/runtime.h"
 
-#define CLG_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
+/* ---- OpenCL errors (cl_error.c) ----------------------------------------- */
 
-/* ---- Errors (error.c) --------------------------------------------------- */
-
-/* Records the sentence for clg_last_error() and returns `status`. */
-clg_status clg_fail(clg_status status, const char *fmt, ...) CLG_PRINTF(2, 3);
-
-/* Puts "PREFIX: " before the current last error, for context added on the
- * way up ("CLGRAD_KERNEL_DIR=x: cannot open ..."). */
-clg_status clg_fail_prefix(clg_status status, const char *fmt, ...) CLG_PRINTF(2, 3);
-
-/* Same, for a failed OpenCL call: appends ": CL_NAME (code)" and maps memory
- * errors to CLG_OUT_OF_DEVICE_MEMORY, the rest to CLG_OPENCL_ERROR. */
+/* clg_fail for a failed OpenCL call: appends ": CL_NAME (code)" and maps
+ * memory errors to CLG_OUT_OF_DEVICE_MEMORY, the rest to CLG_OPENCL_ERROR. */
 clg_status clg_fail_cl(cl_int err, const char *fmt, ...) CLG_PRINTF(2, 3);
 
 /* "CL_INVALID_VALUE" for -30; "CL_UNKNOWN_ERROR" for codes we do not know. */
 const char *clg_cl_error_name(cl_int err);
-
-/* ---- Files (file.c) ------------------------------------------------------ */
-
-/* Reads all of `path` (at most `limit` bytes) into a malloc'd buffer with a
- * NUL after the *len bytes. Errors name the file. */
-clg_status clg_read_file(const char *path, size_t limit, char **data, size_t *len);
 
 /* ---- Devices (device.c) ------------------------------------------------- */
 
@@ -48,6 +35,21 @@ clg_status clg_device_handles(int index, cl_platform_id *platform,
 typedef struct clg_program_entry clg_program_entry;
 typedef struct clg_kernel_entry clg_kernel_entry;
 typedef struct clg_profile clg_profile;
+
+/* State a layer above runtime keeps per context (blas: the GEMM path). The
+ * descriptors are listed in src/library.c; every context creates each
+ * layer's state when it is created, in that order, and destroys it when it
+ * is freed, so a bad setting (CLGRAD_GEMM=x) fails clg_context_create. */
+typedef struct clg_context_layer {
+    const char *name;
+    clg_status (*create)(clg_context *ctx, void **state);
+    void (*destroy)(void *state);
+} clg_context_layer;
+
+extern const clg_context_layer *const clg_context_layers[];
+extern const int clg_context_layer_count;
+
+#define CLG_MAX_CONTEXT_LAYERS 4
 
 struct clg_context {
     clg_device_info info;
@@ -64,9 +66,12 @@ struct clg_context {
     size_t pool_len, pool_cap;
     clg_pool_stats stats;
 
-    clg_profile *profile;    /* NULL unless CLGRAD_PROFILE=1 */
-    clg_gemm_path gemm_path; /* never CLG_GEMM_AUTO */
+    clg_profile *profile;                      /* NULL unless CLGRAD_PROFILE=1 */
+    void *layer_state[CLG_MAX_CONTEXT_LAYERS]; /* by clg_context_layers index */
 };
+
+/* The state `layer` made for this context (NULL if it made none). */
+void *clg_context_layer_state(const clg_context *ctx, const clg_context_layer *layer);
 
 struct clg_buffer {
     clg_context *ctx;
@@ -126,6 +131,74 @@ static inline cl_mem clg_buffer_mem(const clg_buffer *buf)
 {
     return buf->mem;
 }
+
+/* ---- Command lists (cmdlist.c) ------------------------------------------ */
+
+/* A recorded sequence of device work, enqueued again and again: kernel
+ * launches whose arguments were set when recorded, fills, copies, and calls
+ * into a library that enqueues work itself (CLBlast). A plan records its
+ * forward and backward passes into lists, the optimizer its update; a run
+ * then only enqueues. A list owns its kernel objects and call payloads. */
+
+typedef clg_status (*clg_cmd_fn)(clg_context *ctx, const void *payload);
+
+typedef struct clg_cmd clg_cmd;
+typedef struct clg_cmdlist {
+    clg_cmd *v;
+    int n, cap;
+} clg_cmdlist;
+
+/* One kernel argument: size and address, made with the macros below inside
+ * the call that uses them. */
+typedef struct clg_karg {
+    size_t size;
+    const void *value;
+} clg_karg;
+
+#define KINT(v)   ((clg_karg){sizeof(cl_int), &(cl_int){(cl_int)(v)}})
+#define KFLOAT(v) ((clg_karg){sizeof(cl_float), &(cl_float){(cl_float)(v)}})
+#define KMEM(m)   ((clg_karg){sizeof(cl_mem), &(cl_mem){(m)}})
+#define KULONG(v) ((clg_karg){sizeof(cl_ulong), &(cl_ulong){(cl_ulong)(v)}})
+#define CLG_ARGS(...)                                                                  \
+    (const clg_karg[]){__VA_ARGS__},                                                   \
+        (int)(sizeof((const clg_karg[]){__VA_ARGS__}) / sizeof(clg_karg))
+
+/* No counter argument: see clg_cmd_kernel. */
+#define CLG_NO_COUNTER (-1)
+
+/* Appends a launch of `kernel` (the list takes it over) over `dims`
+ * dimensions; `local` may be NULL. Argument `counter_arg`, unless it is
+ * CLG_NO_COUNTER, receives the run's counter (a ulong) at every run:
+ * dropout masks follow the training step this way. */
+clg_status clg_cmd_kernel(clg_cmdlist *list, cl_kernel kernel, cl_uint dims,
+                          const size_t *global, const size_t *local, int counter_arg);
+
+/* Appends a 1-d launch of kernel `name` of family `family` (built with
+ * `options`) over n work-items, in work-groups of up to 64 (the range is
+ * rounded up: kernels guard their tails), with these arguments. A kernel
+ * object of the list's own is made, so its arguments stay as set; the
+ * created kernel is returned through `made` when that is not NULL, for a
+ * caller that changes an argument between runs. n = 0 appends nothing. */
+clg_status clg_cmd_kernel_1d(clg_cmdlist *list, clg_context *ctx, const char *family,
+                             const char *options, const char *name, size_t n,
+                             const clg_karg *args, int nargs, int counter_arg,
+                             cl_kernel *made);
+
+/* Appends a fill of [0, bytes) of `mem` with a float, and a copy of
+ * [0, bytes) from src to dst (nothing when dst == src or bytes == 0). */
+clg_status clg_cmd_fill(clg_cmdlist *list, cl_mem mem, size_t bytes, float value);
+clg_status clg_cmd_copy(clg_cmdlist *list, cl_mem dst, cl_mem src, size_t bytes);
+
+/* Appends a call of fn(ctx, payload) at every run, with a copy of the
+ * `bytes` of payload the list keeps. */
+clg_status clg_cmd_call(clg_cmdlist *list, clg_cmd_fn fn, const void *payload,
+                        size_t bytes);
+
+/* Enqueues every command in order; `counter` goes to the counter arguments. */
+clg_status clg_cmdlist_run(clg_context *ctx, const clg_cmdlist *list, cl_ulong counter);
+
+/* Releases the commands (kernels, payloads); the list is empty and reusable. */
+void clg_cmdlist_clear(clg_cmdlist *list);
 
 /* Frees the caches and pool of a context (context.c calls it on free). */
 void clg_program_cache_free(clg_context *ctx);

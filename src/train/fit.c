@@ -4,17 +4,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "base/clock.h"
+#include "base/error.h"
 #include "clgrad/train.h"
-#include "graph_internal.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 /* The dataset's samples must be the model's input, its labels its classes. */
 static clg_status check_data(const clg_model *m, const clg_dataset *d, const char *what)
@@ -339,7 +332,7 @@ clg_status clg_fit(clg_model *m, clg_optimizer *opt, clg_loader *train,
     bool warned_overfit = false, stop = false;
     for (int epoch = o->first_epoch; s == CLG_OK && !stop && epoch < o->epochs;
          epoch++) {
-        double start = now();
+        double start = clg_now_seconds();
         epoch_totals tot = {0, 0, 0};
         long long epoch_steps = 0;
         memset(norm_sums, 0, (size_t)(nparams ? nparams : 1) * sizeof *norm_sums);
@@ -371,7 +364,7 @@ clg_status clg_fit(clg_model *m, clg_optimizer *opt, clg_loader *train,
             if (clg_optim_grad_norms(opt, norms, nparams) == CLG_OK)
                 for (int i = 0; i < nparams; i++)
                     norm_sums[i] += norms[i];
-            double elapsed = now() - start;
+            double elapsed = clg_now_seconds() - start;
             clg_step_info si = {epoch,
                                 b->index,
                                 clg_loader_batches(train),
@@ -391,7 +384,7 @@ clg_status clg_fit(clg_model *m, clg_optimizer *opt, clg_loader *train,
         }
         if (s != CLG_OK)
             break;
-        double seconds = now() - start;
+        double seconds = clg_now_seconds() - start;
         clg_epoch_info ei = {epoch,
                              clg_optim_lr(opt),
                              tot.seen ? (float)(tot.loss / (double)tot.seen) : NAN,

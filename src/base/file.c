@@ -4,7 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime_internal.h"
+#include "base/error.h"
+#include "base/file.h"
 
 clg_status clg_read_file(const char *path, size_t limit, char **out, size_t *len)
 {

@@ -1,15 +1,15 @@
 /* Pieces the op families share. */
-#ifndef CLGRAD_OPS_COMMON_H
-#define CLGRAD_OPS_COMMON_H
+#ifndef CLGRAD_OPS_INTERNAL_H
+#define CLGRAD_OPS_INTERNAL_H
 
-#include "graph_internal.h"
+#include "graph/op.h"
 
 /* y[o, c, i] += bias[c] over [outer, C, inner]. */
-clg_status clg_rec_channel_bias(clg_plan *p, clg_steps *s, cl_mem y, cl_mem bias,
+clg_status clg_rec_channel_bias(clg_plan *p, clg_cmdlist *s, cl_mem y, cl_mem bias,
                                 size_t outer, int C, size_t inner);
 
 /* db[c] (=|+=) sum over o, i of dy[o, c, i]. */
-clg_status clg_rec_channel_sum(clg_plan *p, clg_steps *s, cl_mem dy, cl_mem db,
+clg_status clg_rec_channel_sum(clg_plan *p, clg_cmdlist *s, cl_mem dy, cl_mem db,
                                size_t outer, int C, size_t inner, bool accumulate);
 
 /* Reduction over the middle axis of [outer, axis, inner] (reduce.c). */
@@ -18,9 +18,9 @@ typedef enum clg_reduce_kind {
     CLG_RED_MEAN = 2,
     CLG_RED_MAX = 3
 } clg_reduce_kind;
-clg_status clg_rec_reduce(clg_plan *p, clg_steps *s, clg_reduce_kind kind, cl_mem x,
+clg_status clg_rec_reduce(clg_plan *p, clg_cmdlist *s, clg_reduce_kind kind, cl_mem x,
                           cl_mem y, size_t outer, size_t axis, size_t inner);
-clg_status clg_rec_reduce_backward(clg_plan *p, clg_steps *s, clg_reduce_kind kind,
+clg_status clg_rec_reduce_backward(clg_plan *p, clg_cmdlist *s, clg_reduce_kind kind,
                                    cl_mem x, cl_mem y, cl_mem dy, cl_mem dx,
                                    size_t outer, size_t axis, size_t inner,
                                    bool accumulate);
@@ -28,7 +28,7 @@ clg_status clg_rec_reduce_backward(clg_plan *p, clg_steps *s, clg_reduce_kind ki
 /* out[0] = scale * sum of x[0..n): chunk sums into `partial` (CLG_SUM_CHUNKS
  * floats), then their sum; deterministic and parallel. */
 #define CLG_SUM_CHUNKS 256
-clg_status clg_rec_sum_all(clg_plan *p, clg_steps *s, cl_mem x, size_t n, float scale,
+clg_status clg_rec_sum_all(clg_plan *p, clg_cmdlist *s, cl_mem x, size_t n, float scale,
                            cl_mem partial, cl_mem out);
 
 /* Product of dims [from, to) of t at a batch. */

@@ -1,14 +1,18 @@
 /*
- * clgrad/ops.h — device kernels callable on raw buffers.
+ * clgrad/blas.h — matrix products on raw device buffers.
  *
- * These are the building blocks the graph layer launches; they are public so
- * that a program can use clgrad as a portable BLAS-like library too.
+ * The graph's linear and convolution layers run on this GEMM; it is public
+ * so that a program can use clgrad as a portable BLAS-like library too.
  *
  *     // C[M,N] = A[M,K] * B[K,N], all row-major floats in clg_buffers
  *     clg_gemm(ctx, false, false, M, N, K, 1.0f, A, 0, K, B, 0, N, 0.0f, C, 0, N);
+ *
+ * Two implementations stand behind it: CLBlast's kernels and clgrad's own
+ * register-blocked kernel (cl/gemm.cl). Each context picks one (see
+ * clg_context_set_gemm_path); both are tested against a host reference.
  */
-#ifndef CLGRAD_OPS_H
-#define CLGRAD_OPS_H
+#ifndef CLGRAD_BLAS_H
+#define CLGRAD_BLAS_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -19,15 +23,22 @@
 extern "C" {
 #endif
 
-/* Which implementation runs clg_gemm. */
-typedef enum clg_gemm_path {
-    CLG_GEMM_AUTO = 0,    /* the faster one measured for this device class */
-    CLG_GEMM_CLBLAST = 1, /* CLBlast's tuned kernels */
-    CLG_GEMM_NATIVE = 2,  /* clgrad's register-blocked kernel (cl/gemm.cl) */
-} clg_gemm_path;
+/* Which implementation runs clg_gemm:
+ *   auto     the faster one measured for this device class
+ *   clblast  CLBlast's tuned kernels
+ *   native   clgrad's register-blocked kernel (cl/gemm.cl) */
+#define CLG_GEMM_PATH_LIST(X)                                                          \
+    X(CLG_GEMM_AUTO, 0, "auto")                                                        \
+    X(CLG_GEMM_CLBLAST, 1, "clblast")                                                  \
+    X(CLG_GEMM_NATIVE, 2, "native")
 
-/* "auto", "clblast", "native". */
+typedef enum clg_gemm_path { CLG_GEMM_PATH_LIST(CLG_ENUM_VALUE) } clg_gemm_path;
+
+/* "auto", "clblast", "native"; "?" for a value outside the list. */
 const char *clg_gemm_path_str(clg_gemm_path path);
+
+/* The path named `name`, or CLG_INVALID_ARGUMENT listing the names. */
+clg_status clg_gemm_path_parse(const char *name, clg_gemm_path *path);
 
 /* Forces a GEMM path for this context. The initial choice is CLGRAD_GEMM
  * (clblast|native) when set, else CLG_GEMM_AUTO: native on CPU devices

@@ -1,83 +1,30 @@
-/* Status names and the per-thread last-error sentence. */
+/* OpenCL error codes by name, and failures that carry them. */
 #include <stdarg.h>
 #include <stdio.h>
-#include <string.h>
 
-#include "runtime_internal.h"
-
-/* Big enough for a kernel build log; longer messages are cut. */
-#define CLG_ERROR_CAPACITY 16384
-
-static _Thread_local char last_error[CLG_ERROR_CAPACITY];
-
-const char *clg_status_str(clg_status status)
-{
-    switch (status) {
-#define CLG_STATUS_CASE(name, value, text)                                             \
-    case name:                                                                         \
-        return text;
-        CLG_STATUS_LIST(CLG_STATUS_CASE)
-#undef CLG_STATUS_CASE
-    }
-    return "unknown status";
-}
-
-const char *clg_last_error(void)
-{
-    return last_error;
-}
-
-static void mark_truncated(int written)
-{
-    static const char tail[] = " ... (message truncated)";
-    if (written >= CLG_ERROR_CAPACITY)
-        memcpy(last_error + CLG_ERROR_CAPACITY - sizeof tail, tail, sizeof tail);
-}
-
-clg_status clg_fail(clg_status status, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(last_error, sizeof last_error, fmt, ap);
-    va_end(ap);
-    mark_truncated(n);
-    return status;
-}
-
-clg_status clg_fail_prefix(clg_status status, const char *fmt, ...)
-{
-    static _Thread_local char previous[CLG_ERROR_CAPACITY];
-    memcpy(previous, last_error, sizeof previous);
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(last_error, sizeof last_error, fmt, ap);
-    va_end(ap);
-    if (n >= 0 && n < CLG_ERROR_CAPACITY)
-        n += snprintf(last_error + n, sizeof last_error - (size_t)n, ": %s", previous);
-    mark_truncated(n);
-    return status;
-}
+#include "runtime/runtime_internal.h"
 
 clg_status clg_fail_cl(cl_int err, const char *fmt, ...)
 {
+    char what[4096];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(last_error, sizeof last_error, fmt, ap);
+    vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
-    if (n >= 0 && n < CLG_ERROR_CAPACITY)
-        n += snprintf(last_error + n, sizeof last_error - (size_t)n, ": %s (%d)",
-                      clg_cl_error_name(err), (int)err);
-    mark_truncated(n);
+    clg_status status;
     switch (err) {
     case CL_MEM_OBJECT_ALLOCATION_FAILURE:
     case CL_OUT_OF_RESOURCES:
     case CL_INVALID_BUFFER_SIZE:
-        return CLG_OUT_OF_DEVICE_MEMORY;
+        status = CLG_OUT_OF_DEVICE_MEMORY;
+        break;
     case CL_OUT_OF_HOST_MEMORY:
-        return CLG_OUT_OF_HOST_MEMORY;
+        status = CLG_OUT_OF_HOST_MEMORY;
+        break;
     default:
-        return CLG_OPENCL_ERROR;
+        status = CLG_OPENCL_ERROR;
     }
+    return clg_fail(status, "%s: %s (%d)", what, clg_cl_error_name(err), (int)err);
 }
 
 const char *clg_cl_error_name(cl_int err)
@@ -150,20 +97,4 @@ const char *clg_cl_error_name(cl_int err)
         return "CL_PLATFORM_NOT_FOUND_KHR";
     }
     return "CL_UNKNOWN_ERROR";
-}
-
-const char *clg_format_bytes(uint64_t bytes, char *buf, size_t len)
-{
-    static const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-    double v = (double)bytes;
-    size_t u = 0;
-    while (v >= 1024.0 && u + 1 < sizeof units / sizeof *units) {
-        v /= 1024.0;
-        u++;
-    }
-    if (u == 0)
-        snprintf(buf, len, "%llu B", (unsigned long long)bytes);
-    else
-        snprintf(buf, len, "%.1f %s", v, units[u]);
-    return buf;
 }

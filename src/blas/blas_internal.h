@@ -1,0 +1,44 @@
+/*
+ * Private to libclgrad: GEMM on raw cl_mem, for the graph's plans. The blas
+ * layer owns the whole path policy: which implementation a call takes
+ * (gemm.c), clgrad's native kernel (native.c) and CLBlast (clblast.c).
+ */
+#ifndef CLGRAD_BLAS_INTERNAL_H
+#define CLGRAD_BLAS_INTERNAL_H
+
+#include "clgrad/blas.h"
+#include "runtime/runtime_internal.h"
+
+/* C[b] = alpha * op(A[b]) * op(B[b]) + beta * C[b] for b < batch, row-major;
+ * matrix b of X starts at x_off + b * x_stride (floats). A stride of 0
+ * reuses one matrix for the whole batch. */
+typedef struct clg_gemm_call {
+    bool trans_a, trans_b;
+    size_t M, N, K, batch;
+    float alpha, beta;
+    cl_mem A, B, C;
+    size_t a_off, lda, a_stride;
+    size_t b_off, ldb, b_stride;
+    size_t c_off, ldc, c_stride;
+} clg_gemm_call;
+
+/* The blas layer's per-context state: its GEMM path (src/library.c). */
+extern const clg_context_layer clg_blas_context_layer;
+
+/* Enqueues the call on the context's current path. Shapes are trusted. */
+clg_status clg_gemm_enqueue(clg_context *ctx, const clg_gemm_call *call);
+
+/* Appends the call to a command list, prepared once: a native kernel object
+ * of the list's own with every argument set, or a CLBlast call kept for
+ * each run. Which one follows the context's path now. Shapes are trusted. */
+clg_status clg_gemm_record(clg_context *ctx, clg_cmdlist *list,
+                           const clg_gemm_call *call);
+
+/* ---- The two implementations -------------------------------------------- */
+
+clg_status clg_gemm_native_enqueue(clg_context *ctx, const clg_gemm_call *call);
+clg_status clg_gemm_native_record(clg_context *ctx, clg_cmdlist *list,
+                                  const clg_gemm_call *call);
+clg_status clg_gemm_clblast_enqueue(clg_context *ctx, const clg_gemm_call *call);
+
+#endif

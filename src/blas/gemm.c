@@ -1,0 +1,164 @@
+/* The one GEMM entry point: the path policy, then CLBlast or the native
+ * kernel. Every decision about which implementation runs is made here. */
+#include <limits.h>
+#include <stdlib.h>
+
+#include "base/text.h"
+#include "blas/blas_internal.h"
+
+CLG_DEFINE_ENUM_NAMES(clg_gemm_path, CLG_GEMM_PATH_LIST, "GEMM path")
+
+typedef struct blas_state {
+    clg_gemm_path path; /* never CLG_GEMM_AUTO */
+} blas_state;
+
+/* The path AUTO stands for: native on CPUs, where CLBlast's untuned
+ * defaults reach about a tenth of the native kernel, CLBlast elsewhere. */
+static clg_gemm_path resolve(const clg_context *ctx, clg_gemm_path path)
+{
+    if (path != CLG_GEMM_AUTO)
+        return path;
+    return ctx->info.type == CLG_DEVICE_CPU ? CLG_GEMM_NATIVE : CLG_GEMM_CLBLAST;
+}
+
+/* A new context starts on CLGRAD_GEMM (clblast, native or auto), else auto. */
+static clg_status blas_create(clg_context *ctx, void **out)
+{
+    const char *v = getenv("CLGRAD_GEMM");
+    clg_gemm_path path = CLG_GEMM_AUTO;
+    if (v && *v && clg_gemm_path_parse(v, &path) != CLG_OK)
+        return clg_fail(CLG_INVALID_ARGUMENT,
+                        "CLGRAD_GEMM='%s' is not a GEMM path: use clblast, native "
+                        "or auto",
+                        v);
+    blas_state *st = calloc(1, sizeof *st);
+    if (!st)
+        return clg_fail(CLG_OUT_OF_HOST_MEMORY, "clg_context_create: GEMM state");
+    st->path = resolve(ctx, path);
+    *out = st;
+    return CLG_OK;
+}
+
+const clg_context_layer clg_blas_context_layer = {"blas", blas_create, free};
+
+static blas_state *state_of(const clg_context *ctx)
+{
+    return clg_context_layer_state(ctx, &clg_blas_context_layer);
+}
+
+clg_status clg_context_set_gemm_path(clg_context *ctx, clg_gemm_path path)
+{
+    if (!ctx)
+        return clg_fail(CLG_INVALID_ARGUMENT, "clg_context_set_gemm_path: ctx is NULL");
+    if ((unsigned)path > CLG_GEMM_NATIVE)
+        return clg_fail(CLG_INVALID_ARGUMENT,
+                        "clg_context_set_gemm_path: unknown path %d", (int)path);
+    state_of(ctx)->path = resolve(ctx, path);
+    return CLG_OK;
+}
+
+clg_gemm_path clg_context_gemm_path(const clg_context *ctx)
+{
+    return ctx ? state_of(ctx)->path : CLG_GEMM_AUTO;
+}
+
+/* CLBlast rejects K = 0, where the native kernel computes C = beta * C. */
+static bool takes_clblast(const clg_context *ctx, const clg_gemm_call *g)
+{
+    return state_of(ctx)->path == CLG_GEMM_CLBLAST && g->K > 0;
+}
+
+static bool empty(const clg_gemm_call *g)
+{
+    return g->M == 0 || g->N == 0 || g->batch == 0;
+}
+
+clg_status clg_gemm_enqueue(clg_context *ctx, const clg_gemm_call *g)
+{
+    if (empty(g))
+        return CLG_OK;
+    return takes_clblast(ctx, g) ? clg_gemm_clblast_enqueue(ctx, g)
+                                 : clg_gemm_native_enqueue(ctx, g);
+}
+
+static clg_status clblast_call(clg_context *ctx, const void *call)
+{
+    return clg_gemm_clblast_enqueue(ctx, call);
+}
+
+clg_status clg_gemm_record(clg_context *ctx, clg_cmdlist *list, const clg_gemm_call *g)
+{
+    if (empty(g))
+        return CLG_OK;
+    return takes_clblast(ctx, g) ? clg_cmd_call(list, clblast_call, g, sizeof *g)
+                                 : clg_gemm_native_record(ctx, list, g);
+}
+
+/* Checks one operand: `rows` x `cols` as stored, leading dimension `ld`. */
+static clg_status check_matrix(char name, const clg_buffer *buf, size_t offset,
+                               size_t rows, size_t cols, size_t ld)
+{
+    if (!buf)
+        return clg_fail(CLG_INVALID_ARGUMENT, "clg_gemm: matrix %c is NULL", name);
+    if (ld < cols || ld > INT_MAX)
+        return clg_fail(CLG_INVALID_ARGUMENT,
+                        "clg_gemm: leading dimension of %c is %zu, its stored "
+                        "rows hold %zu floats",
+                        name, ld, cols);
+    size_t need = offset + (rows - 1) * ld + cols;
+    if (need * sizeof(float) > clg_buffer_size(buf) || offset > INT_MAX)
+        return clg_fail(CLG_INVALID_ARGUMENT,
+                        "clg_gemm: matrix %c (%zu x %zu, ld %zu, offset %zu) needs "
+                        "%zu floats, its buffer holds %zu",
+                        name, rows, cols, ld, offset, need,
+                        clg_buffer_size(buf) / sizeof(float));
+    return CLG_OK;
+}
+
+clg_status clg_gemm(clg_context *ctx, bool trans_a, bool trans_b, size_t M, size_t N,
+                    size_t K, float alpha, const clg_buffer *A, size_t a_offset,
+                    size_t lda, const clg_buffer *B, size_t b_offset, size_t ldb,
+                    float beta, clg_buffer *C, size_t c_offset, size_t ldc)
+{
+    if (!ctx)
+        return clg_fail(CLG_INVALID_ARGUMENT, "clg_gemm: ctx is NULL");
+    if (M == 0 || N == 0)
+        return CLG_OK;
+    if (M > INT_MAX || N > INT_MAX || K > INT_MAX)
+        return clg_fail(CLG_INVALID_ARGUMENT,
+                        "clg_gemm: %zu x %zu x %zu exceeds the 2^31 element limit", M,
+                        N, K);
+    clg_status s = CLG_OK;
+    if (K > 0) {
+        s = check_matrix('A', A, a_offset, trans_a ? K : M, trans_a ? M : K, lda);
+        if (s == CLG_OK)
+            s = check_matrix('B', B, b_offset, trans_b ? N : K, trans_b ? K : N, ldb);
+    }
+    if (s == CLG_OK)
+        s = check_matrix('C', C, c_offset, M, N, ldc);
+    if (s != CLG_OK)
+        return s;
+    if ((A && A->ctx != ctx) || (B && B->ctx != ctx) || C->ctx != ctx)
+        return clg_fail(CLG_INVALID_ARGUMENT,
+                        "clg_gemm: a buffer belongs to another context");
+    clg_gemm_call call = {
+        .trans_a = trans_a,
+        .trans_b = trans_b,
+        .M = M,
+        .N = N,
+        .K = K,
+        .batch = 1,
+        .alpha = alpha,
+        .beta = beta,
+        .A = K > 0 ? A->mem : C->mem,
+        .a_off = a_offset,
+        .lda = lda,
+        .B = K > 0 ? B->mem : C->mem,
+        .b_off = b_offset,
+        .ldb = ldb,
+        .C = C->mem,
+        .c_off = c_offset,
+        .ldc = ldc,
+    };
+    return clg_gemm_enqueue(ctx, &call);
+}

@@ -1,0 +1,184 @@
+/* The memory plan: every intermediate value, gradient and private buffer
+ * lives over an interval of positions (plan_internal.h); a greedy interval
+ * colouring lets those whose intervals do not overlap share a buffer. */
+#include <stdlib.h>
+
+#include "graph/plan_internal.h"
+
+typedef struct interval {
+    size_t bytes;
+    int start, end;
+    clg_buffer **target; /* where the chosen buffer goes */
+    int slot;
+} interval;
+
+cl_mem clg_val(const clg_plan *p, const clg_tensor *t)
+{
+    const clg_tensor *r = clg_storage_root((clg_tensor *)t);
+    if (r->buffer)
+        return r->buffer->mem;
+    return p->value[r->id] ? p->value[r->id]->mem : NULL;
+}
+
+cl_mem clg_aux(const clg_plan *p, const clg_tensor *t, int i)
+{
+    clg_buffer *b = p->aux[t->id * CLG_MAX_AUX + i];
+    return b ? b->mem : NULL;
+}
+
+clg_buffer *clg_grad_storage(const clg_plan *p, const clg_tensor *t)
+{
+    const clg_tensor *r = clg_storage_root((clg_tensor *)t);
+    if (r->kind == CLG_KIND_PARAMETER)
+        return r->grad_buffer;
+    return p->grad[r->id];
+}
+
+static int by_start(const void *a, const void *b)
+{
+    const interval *x = a, *y = b;
+    return (x->start > y->start) - (x->start < y->start);
+}
+
+static clg_status own_buffer(clg_plan *p, size_t bytes, clg_buffer **out)
+{
+    clg_status s = clg_buffer_create(p->ctx, bytes, out);
+    if (s != CLG_OK)
+        return clg_fail_prefix(s, "planning the graph's %zu intermediates",
+                               (size_t)p->nfwd);
+    p->owned[p->nowned++] = *out;
+    return CLG_OK;
+}
+
+/* Greedy interval colouring: a buffer is reused once its last reader ran. */
+static clg_status assign_buffers(clg_plan *p, interval *iv, int n)
+{
+    qsort(iv, (size_t)n, sizeof *iv, by_start);
+    size_t *slot_bytes = calloc((size_t)n + 1, sizeof *slot_bytes);
+    int *slot_free_at = calloc((size_t)n + 1, sizeof *slot_free_at);
+    clg_buffer **slot_buf = calloc((size_t)n + 1, sizeof *slot_buf);
+    if (!slot_bytes || !slot_free_at || !slot_buf) {
+        free(slot_bytes), free(slot_free_at), free(slot_buf);
+        return clg_fail(CLG_OUT_OF_HOST_MEMORY, "planning memory");
+    }
+    int nslots = 0;
+    for (int i = 0; i < n; i++) {
+        int best = -1;
+        for (int s = 0; s < nslots; s++) {
+            if (slot_free_at[s] >= iv[i].start)
+                continue; /* still in use */
+            bool fits = slot_bytes[s] >= iv[i].bytes;
+            if (best < 0)
+                best = s;
+            else if (fits && (slot_bytes[best] < iv[i].bytes ||
+                              slot_bytes[s] < slot_bytes[best]))
+                best = s; /* smallest that fits */
+            else if (!fits && slot_bytes[best] < iv[i].bytes &&
+                     slot_bytes[s] > slot_bytes[best])
+                best = s; /* else the largest, to grow */
+        }
+        if (best < 0)
+            best = nslots++;
+        if (slot_bytes[best] < iv[i].bytes)
+            slot_bytes[best] = iv[i].bytes;
+        slot_free_at[best] = iv[i].end;
+        iv[i].slot = best;
+        p->unshared_bytes += iv[i].bytes;
+    }
+    clg_status s = CLG_OK;
+    for (int k = 0; s == CLG_OK && k < nslots; k++) {
+        s = own_buffer(p, slot_bytes[k], &slot_buf[k]);
+        p->used_bytes += slot_bytes[k];
+    }
+    for (int i = 0; s == CLG_OK && i < n; i++)
+        *iv[i].target = slot_buf[iv[i].slot];
+    free(slot_bytes), free(slot_free_at), free(slot_buf);
+    return s;
+}
+
+#define POS_END 0x3fffffff
+
+clg_status clg_plan_assign_memory(clg_plan *p, const bool *needed)
+{
+    clg_graph *g = p->g;
+    int n = p->ntensors;
+    int *fwd_pos = malloc((size_t)n * sizeof *fwd_pos);
+    int *bwd_pos = malloc((size_t)n * sizeof *bwd_pos);
+    int *value_end = malloc((size_t)n * sizeof *value_end);
+    int *grad_start = malloc((size_t)n * sizeof *grad_start);
+    interval *iv = calloc((size_t)n * (2 + CLG_MAX_AUX), sizeof *iv);
+    if (!fwd_pos || !bwd_pos || !value_end || !grad_start || !iv) {
+        free(fwd_pos), free(bwd_pos), free(value_end), free(grad_start), free(iv);
+        return clg_fail(CLG_OUT_OF_HOST_MEMORY, "planning memory");
+    }
+    for (int i = 0; i < n; i++)
+        fwd_pos[i] = bwd_pos[i] = value_end[i] = grad_start[i] = -1;
+    for (int k = 0; k < p->nfwd; k++)
+        fwd_pos[p->fwd_order[k]] = value_end[p->fwd_order[k]] = k;
+    for (int j = 0; j < p->nbwd; j++)
+        bwd_pos[p->bwd_order[j]] = p->nfwd + j;
+
+    /* A value lives until its last forward reader, and through the backward
+     * of itself and of its readers (backward kernels read their inputs). */
+    for (int k = 0; k < p->nfwd; k++) {
+        clg_tensor *t = g->tensors[p->fwd_order[k]];
+        int last = bwd_pos[t->id] > k ? bwd_pos[t->id] : k;
+        for (int s = 0; s < t->nsrc; s++) {
+            int r = clg_storage_root(t->src[s])->id;
+            if (value_end[r] < last)
+                value_end[r] = last;
+        }
+        int r = clg_storage_root(t)->id;
+        if (value_end[r] < last)
+            value_end[r] = last;
+    }
+    for (int i = 0; i < n; i++)
+        if (p->kept[i])
+            value_end[clg_storage_root(g->tensors[i])->id] = POS_END;
+    /* A gradient lives from its first writer to its own node's backward. */
+    for (int j = 0; j < p->nbwd; j++) {
+        clg_tensor *t = g->tensors[p->bwd_order[j]];
+        for (int s = 0; s < t->nsrc; s++) {
+            int r = clg_storage_root(t->src[s])->id;
+            if (p->rg[t->src[s]->id] && clg_differentiable(t, s) && grad_start[r] < 0)
+                grad_start[r] = p->nfwd + j;
+        }
+    }
+    if (p->loss)
+        grad_start[p->loss->id] = p->nfwd - 1;
+
+    int count = 0;
+    clg_status st = CLG_OK;
+    for (int i = 0; st == CLG_OK && i < n; i++) {
+        clg_tensor *t = g->tensors[i];
+        if (!needed[i] || t->view_of)
+            continue;
+        size_t bytes = clg_tensor_numel(t) * 4;
+        if (t->op)
+            iv[count++] = (interval){bytes, fwd_pos[i], value_end[i], &p->value[i], 0};
+        if (t->op && grad_start[i] >= 0)
+            iv[count++] = (interval){bytes, grad_start[i],
+                                     bwd_pos[i] >= 0 ? bwd_pos[i] : grad_start[i],
+                                     &p->grad[i], 0};
+        if (t->op && t->op->aux_bytes) {
+            size_t aux[CLG_MAX_AUX] = {0};
+            t->op->aux_bytes(t, aux);
+            for (int a = 0; a < CLG_MAX_AUX; a++)
+                if (aux[a])
+                    iv[count++] = (interval){aux[a], fwd_pos[i],
+                                             bwd_pos[i] >= 0 ? bwd_pos[i] : fwd_pos[i],
+                                             &p->aux[i * CLG_MAX_AUX + a], 0};
+        }
+        /* Leaves' gradients are not shared: the optimizer reads them. */
+        if (!t->op && p->loss && p->rg[i]) {
+            if (t->kind == CLG_KIND_PARAMETER && !t->grad_buffer)
+                st = clg_buffer_create(p->ctx, bytes, &t->grad_buffer);
+            else if (t->kind == CLG_KIND_INPUT)
+                st = own_buffer(p, bytes, &p->grad[i]);
+        }
+    }
+    if (st == CLG_OK)
+        st = assign_buffers(p, iv, count);
+    free(fwd_pos), free(bwd_pos), free(value_end), free(grad_start), free(iv);
+    return st;
+}

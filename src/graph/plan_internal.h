@@ -1,0 +1,64 @@
+/*
+ * Private to the graph layer: the structure of a plan, shared by the files
+ * that build it in turn:
+ *
+ *   plan.c      which nodes run, the batch, the public plan API
+ *   autograd.c  requires-grad, the backward order, who writes each gradient
+ *   memory.c    lifetimes, and buffers shared by interval colouring
+ *   record.c    the forward and backward command lists for a batch
+ *
+ * Positions: forward node k runs at position k, backward entry j at F + j.
+ * Every intermediate lives over an interval of positions; intervals that do
+ * not overlap share a buffer.
+ */
+#ifndef CLGRAD_GRAPH_PLAN_INTERNAL_H
+#define CLGRAD_GRAPH_PLAN_INTERNAL_H
+
+#include "graph/op.h"
+
+struct clg_plan {
+    clg_graph *g;
+    clg_context *ctx;
+    clg_tensor *loss;
+    int ntensors;
+    bool *kept;     /* by id: readable after a run */
+    bool *rg;       /* by id: requires grad */
+    int *fwd_order; /* op node ids, ascending */
+    int nfwd;
+    int *bwd_order; /* op node ids, descending */
+    int nbwd;
+    clg_grad_io *io;    /* by id */
+    clg_buffer **value; /* by id, roots only */
+    clg_buffer **grad;  /* by id, roots only */
+    clg_buffer **aux;   /* by id * CLG_MAX_AUX + i */
+    int *zero_grads;    /* roots whose gradient nobody writes */
+    int nzero;
+    clg_buffer **owned; /* buffers the plan allocated */
+    int nowned;
+    clg_cmdlist fwd_train, fwd_eval, bwd;
+    int max_batch, recorded_batch, last_batch;
+    unsigned long long step;
+    size_t used_bytes, unshared_bytes;
+};
+
+/* autograd.c: does gradient flow through source i of op node t? */
+bool clg_differentiable(const clg_tensor *t, int i);
+
+/* autograd.c: fills rg, bwd_order, io[].accumulate and zero_grads for the
+ * nodes marked in `needed`; checks that the loss is a scalar. */
+clg_status clg_plan_autograd(clg_plan *p, const bool *needed);
+
+/* memory.c: gives every needed intermediate, gradient and private buffer
+ * its storage, and leaves' gradients their own buffers. */
+clg_status clg_plan_assign_memory(clg_plan *p, const bool *needed);
+
+/* memory.c: where the gradient of t lives (NULL if it has none). */
+clg_buffer *clg_grad_storage(const clg_plan *p, const clg_tensor *t);
+
+/* record.c: records the three command lists for `batch` samples. */
+clg_status clg_plan_record(clg_plan *p, int batch);
+
+/* record.c: releases the recorded command lists. */
+void clg_plan_clear_records(clg_plan *p);
+
+#endif

@@ -1,0 +1,93 @@
+/* Recording: each op family records its launches for a batch into the
+ * plan's command lists (forward in training and in evaluation mode,
+ * backward), which every run then only enqueues. A last partial batch
+ * records again: new ranges over the same buffers. */
+#include "graph/plan_internal.h"
+
+clg_status clg_rec_kernel_stepped(clg_plan *p, clg_cmdlist *s, const char *family,
+                                  const char *options, const char *kernel, size_t n,
+                                  const clg_karg *args, int nargs, int step_arg)
+{
+    return clg_cmd_kernel_1d(s, p->ctx, family, options, kernel, n, args, nargs,
+                             step_arg, NULL);
+}
+
+clg_status clg_rec_kernel(clg_plan *p, clg_cmdlist *s, const char *family,
+                          const char *options, const char *kernel, size_t n,
+                          const clg_karg *args, int nargs)
+{
+    return clg_rec_kernel_stepped(p, s, family, options, kernel, n, args, nargs,
+                                  CLG_NO_COUNTER);
+}
+
+clg_status clg_rec_gemm(clg_plan *p, clg_cmdlist *s, const clg_gemm_call *call)
+{
+    return clg_gemm_record(p->ctx, s, call);
+}
+
+clg_status clg_rec_fill(clg_plan *p, clg_cmdlist *s, cl_mem mem, size_t bytes,
+                        float value)
+{
+    (void)p;
+    return clg_cmd_fill(s, mem, bytes, value);
+}
+
+clg_status clg_rec_copy(clg_plan *p, clg_cmdlist *s, cl_mem dst, cl_mem src,
+                        size_t bytes)
+{
+    (void)p;
+    return clg_cmd_copy(s, dst, src, bytes);
+}
+
+void clg_plan_clear_records(clg_plan *p)
+{
+    clg_cmdlist_clear(&p->fwd_train);
+    clg_cmdlist_clear(&p->fwd_eval);
+    clg_cmdlist_clear(&p->bwd);
+}
+
+static void fill_io(clg_plan *p, clg_tensor *t)
+{
+    clg_grad_io *io = &p->io[t->id];
+    clg_buffer *out = clg_grad_storage(p, t);
+    io->grad_out = out ? out->mem : NULL;
+    for (int k = 0; k < t->nsrc; k++) {
+        clg_buffer *b = clg_differentiable(t, k) && p->rg[t->src[k]->id]
+                            ? clg_grad_storage(p, t->src[k])
+                            : NULL;
+        io->grad_src[k] = b ? b->mem : NULL;
+    }
+}
+
+clg_status clg_plan_record(clg_plan *p, int batch)
+{
+    clg_plan_clear_records(p);
+    clg_status s = CLG_OK;
+    for (int k = 0; s == CLG_OK && k < p->nfwd; k++) {
+        clg_tensor *t = p->g->tensors[p->fwd_order[k]];
+        s = t->op->forward(p, &p->fwd_train, t, batch, true);
+        if (s == CLG_OK)
+            s = t->op->forward(p, &p->fwd_eval, t, batch, false);
+        if (s != CLG_OK)
+            s = clg_fail_prefix(s, "%s '%s'", t->op->name, t->name);
+    }
+    if (p->loss && p->rg[p->loss->id]) {
+        s = s != CLG_OK
+                ? s
+                : clg_rec_fill(p, &p->bwd, clg_grad_storage(p, p->loss)->mem, 4, 1.0f);
+        for (int z = 0; s == CLG_OK && z < p->nzero; z++) {
+            clg_tensor *t = p->g->tensors[p->zero_grads[z]];
+            s = clg_rec_fill(p, &p->bwd, clg_grad_storage(p, t)->mem,
+                             clg_numel_at(t, batch) * 4, 0.0f);
+        }
+        for (int j = 0; s == CLG_OK && j < p->nbwd; j++) {
+            clg_tensor *t = p->g->tensors[p->bwd_order[j]];
+            fill_io(p, t);
+            s = t->op->backward(p, &p->bwd, t, batch, &p->io[t->id]);
+            if (s != CLG_OK)
+                s = clg_fail_prefix(s, "backward of %s '%s'", t->op->name, t->name);
+        }
+    }
+    p->recorded_batch = s == CLG_OK ? batch : 0;
+    return s;
+}

@@ -1,0 +1,176 @@
+/* Command lists: device work recorded once and enqueued at every run. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/runtime_internal.h"
+
+typedef enum cmd_kind { CMD_KERNEL, CMD_FILL, CMD_COPY, CMD_CALL } cmd_kind;
+
+struct clg_cmd {
+    cmd_kind kind;
+    cl_kernel kernel; /* owned */
+    cl_uint dims;
+    size_t global[3], local[3];
+    bool has_local;
+    int counter_arg; /* CLG_NO_COUNTER, or the argument that gets the counter */
+    cl_mem dst, src;
+    size_t bytes;
+    float value;
+    clg_cmd_fn fn;
+    void *payload; /* owned */
+};
+
+static clg_cmd *push(clg_cmdlist *list)
+{
+    if (list->n == list->cap) {
+        int cap = list->cap ? list->cap * 2 : 32;
+        clg_cmd *grown = realloc(list->v, (size_t)cap * sizeof *grown);
+        if (!grown)
+            return NULL;
+        list->v = grown;
+        list->cap = cap;
+    }
+    clg_cmd *c = &list->v[list->n++];
+    memset(c, 0, sizeof *c);
+    c->counter_arg = CLG_NO_COUNTER;
+    return c;
+}
+
+clg_status clg_cmd_kernel(clg_cmdlist *list, cl_kernel kernel, cl_uint dims,
+                          const size_t *global, const size_t *local, int counter_arg)
+{
+    clg_cmd *c = push(list);
+    if (!c) {
+        clReleaseKernel(kernel);
+        return clg_fail(CLG_OUT_OF_HOST_MEMORY, "recording a kernel launch");
+    }
+    c->kind = CMD_KERNEL;
+    c->kernel = kernel;
+    c->dims = dims;
+    for (cl_uint d = 0; d < dims; d++) {
+        c->global[d] = global[d];
+        c->local[d] = local ? local[d] : 1;
+    }
+    c->has_local = local != NULL;
+    c->counter_arg = counter_arg;
+    return CLG_OK;
+}
+
+clg_status clg_cmd_kernel_1d(clg_cmdlist *list, clg_context *ctx, const char *family,
+                             const char *options, const char *name, size_t n,
+                             const clg_karg *args, int nargs, int counter_arg,
+                             cl_kernel *made)
+{
+    if (n == 0)
+        return CLG_OK;
+    cl_kernel own;
+    clg_status s = clg_kernel_create(ctx, family, options, name, &own);
+    if (s != CLG_OK)
+        return s;
+    for (int i = 0; s == CLG_OK && i < nargs; i++)
+        if (i != counter_arg)
+            s = clg_kernel_arg(own, (cl_uint)i, args[i].size, args[i].value);
+    if (s != CLG_OK) {
+        clReleaseKernel(own);
+        return s;
+    }
+    size_t group = clg_kernel_group(ctx, own, 64);
+    size_t global = (n + group - 1) / group * group;
+    s = clg_cmd_kernel(list, own, 1, &global, &group, counter_arg);
+    if (s == CLG_OK && made)
+        *made = own;
+    return s;
+}
+
+clg_status clg_cmd_fill(clg_cmdlist *list, cl_mem mem, size_t bytes, float value)
+{
+    clg_cmd *c = push(list);
+    if (!c)
+        return clg_fail(CLG_OUT_OF_HOST_MEMORY, "recording a fill");
+    c->kind = CMD_FILL;
+    c->dst = mem;
+    c->bytes = bytes;
+    c->value = value;
+    return CLG_OK;
+}
+
+clg_status clg_cmd_copy(clg_cmdlist *list, cl_mem dst, cl_mem src, size_t bytes)
+{
+    if (dst == src || bytes == 0)
+        return CLG_OK;
+    clg_cmd *c = push(list);
+    if (!c)
+        return clg_fail(CLG_OUT_OF_HOST_MEMORY, "recording a copy");
+    c->kind = CMD_COPY;
+    c->dst = dst;
+    c->src = src;
+    c->bytes = bytes;
+    return CLG_OK;
+}
+
+clg_status clg_cmd_call(clg_cmdlist *list, clg_cmd_fn fn, const void *payload,
+                        size_t bytes)
+{
+    void *copy = malloc(bytes ? bytes : 1);
+    clg_cmd *c = copy ? push(list) : NULL;
+    if (!c) {
+        free(copy);
+        return clg_fail(CLG_OUT_OF_HOST_MEMORY, "recording a call");
+    }
+    memcpy(copy, payload, bytes);
+    c->kind = CMD_CALL;
+    c->fn = fn;
+    c->payload = copy;
+    return CLG_OK;
+}
+
+static clg_status run_one(clg_context *ctx, const clg_cmd *c, cl_ulong counter)
+{
+    cl_int err = CL_SUCCESS;
+    switch (c->kind) {
+    case CMD_KERNEL:
+        if (c->counter_arg != CLG_NO_COUNTER) {
+            clg_status s = clg_kernel_arg(c->kernel, (cl_uint)c->counter_arg,
+                                          sizeof counter, &counter);
+            if (s != CLG_OK)
+                return s;
+        }
+        return clg_launch(ctx, c->kernel, c->dims, c->global,
+                          c->has_local ? c->local : NULL);
+    case CMD_CALL:
+        return c->fn(ctx, c->payload);
+    case CMD_FILL:
+        err = clEnqueueFillBuffer(ctx->queue, c->dst, &c->value, sizeof c->value, 0,
+                                  c->bytes, 0, NULL, NULL);
+        break;
+    case CMD_COPY:
+        err = clEnqueueCopyBuffer(ctx->queue, c->src, c->dst, 0, 0, c->bytes, 0, NULL,
+                                  NULL);
+        break;
+    }
+    if (err != CL_SUCCESS)
+        return clg_fail_cl(err, "enqueueing a %s on %s",
+                           c->kind == CMD_FILL ? "fill" : "copy", ctx->info.name);
+    return CLG_OK;
+}
+
+clg_status clg_cmdlist_run(clg_context *ctx, const clg_cmdlist *list, cl_ulong counter)
+{
+    for (int i = 0; i < list->n; i++) {
+        clg_status s = run_one(ctx, &list->v[i], counter);
+        if (s != CLG_OK)
+            return s;
+    }
+    return CLG_OK;
+}
+
+void clg_cmdlist_clear(clg_cmdlist *list)
+{
+    for (int i = 0; i < list->n; i++) {
+        if (list->v[i].kernel)
+            clReleaseKernel(list->v[i].kernel);
+        free(list->v[i].payload);
+    }
+    free(list->v);
+    memset(list, 0, sizeof *list);
+}
