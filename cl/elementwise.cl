@@ -1,26 +1,16 @@
-/* Element-wise ops: activations (-DACT=...), binary ops with broadcasting
- * (-DBINOP=...), and per-channel bias add and sum.
+/* Element-wise ops: activations (-DACT=CLG_ACT_*), binary ops with broadcasting
+ * (-DBINOP=CLG_BIN_*), and per-channel bias add and sum.
  *
  * Backward kernels either overwrite their gradient output or add to it
  * (`accumulate`), so a tensor feeding several ops collects every gradient. */
 
-#define ACT_RELU 1
-#define ACT_LEAKY_RELU 2
-#define ACT_ELU 3
-#define ACT_GELU 4
-#define ACT_SIGMOID 5
-#define ACT_TANH 6
-#define ACT_SCALE 7
-
-#define BIN_ADD 1
-#define BIN_SUB 2
-#define BIN_MUL 3
+#include "codes.h"
 
 #ifndef ACT
-#define ACT ACT_RELU
+#define ACT CLG_ACT_RELU
 #endif
 #ifndef BINOP
-#define BINOP BIN_ADD
+#define BINOP CLG_BIN_ADD
 #endif
 
 #define STORE(dst, i, v, acc) ((dst)[i] = (acc) ? (dst)[i] + (v) : (v))
@@ -28,19 +18,19 @@
 /* f(x); `a` is the slope, alpha or factor of the activations that have one. */
 static float act_forward(float x, float a)
 {
-#if ACT == ACT_RELU
+#if ACT == CLG_ACT_RELU
     return x > 0.0f ? x : 0.0f;
-#elif ACT == ACT_LEAKY_RELU
+#elif ACT == CLG_ACT_LEAKY_RELU
     return x > 0.0f ? x : a * x;
-#elif ACT == ACT_ELU
+#elif ACT == CLG_ACT_ELU
     return x > 0.0f ? x : a * (exp(x) - 1.0f);
-#elif ACT == ACT_GELU
+#elif ACT == CLG_ACT_GELU
     return 0.5f * x * (1.0f + erf(x * 0.70710678118654752f));
-#elif ACT == ACT_SIGMOID
+#elif ACT == CLG_ACT_SIGMOID
     return x >= 0.0f ? 1.0f / (1.0f + exp(-x)) : exp(x) / (1.0f + exp(x));
-#elif ACT == ACT_TANH
+#elif ACT == CLG_ACT_TANH
     return tanh(x);
-#elif ACT == ACT_SCALE
+#elif ACT == CLG_ACT_SCALE
     return a * x;
 #endif
 }
@@ -48,21 +38,21 @@ static float act_forward(float x, float a)
 /* df/dx from the input x and the output y. */
 static float act_grad(float x, float y, float a)
 {
-#if ACT == ACT_RELU
+#if ACT == CLG_ACT_RELU
     return x > 0.0f ? 1.0f : 0.0f;
-#elif ACT == ACT_LEAKY_RELU
+#elif ACT == CLG_ACT_LEAKY_RELU
     return x > 0.0f ? 1.0f : a;
-#elif ACT == ACT_ELU
+#elif ACT == CLG_ACT_ELU
     return x > 0.0f ? 1.0f : y + a;
-#elif ACT == ACT_GELU
+#elif ACT == CLG_ACT_GELU
     const float cdf = 0.5f * (1.0f + erf(x * 0.70710678118654752f));
     const float pdf = 0.39894228040143268f * exp(-0.5f * x * x);
     return cdf + x * pdf;
-#elif ACT == ACT_SIGMOID
+#elif ACT == CLG_ACT_SIGMOID
     return y * (1.0f - y);
-#elif ACT == ACT_TANH
+#elif ACT == CLG_ACT_TANH
     return 1.0f - y * y;
-#elif ACT == ACT_SCALE
+#elif ACT == CLG_ACT_SCALE
     return a;
 #endif
 }
@@ -101,9 +91,9 @@ __kernel void binary_forward(const int n, const int d1, const int d2, const int 
     if (i >= n)
         return;
     const float bv = b[bindex(i, d1, d2, d3, bs)];
-#if BINOP == BIN_ADD
+#if BINOP == CLG_BIN_ADD
     y[i] = a[i] + bv;
-#elif BINOP == BIN_SUB
+#elif BINOP == CLG_BIN_SUB
     y[i] = a[i] - bv;
 #else
     y[i] = a[i] * bv;
@@ -119,7 +109,7 @@ __kernel void binary_backward_a(const int n, const int d1, const int d2, const i
     const int i = get_global_id(0);
     if (i >= n)
         return;
-#if BINOP == BIN_MUL
+#if BINOP == CLG_BIN_MUL
     STORE(da, i, dy[i] * b[bindex(i, d1, d2, d3, bs)], accumulate);
 #else
     STORE(da, i, dy[i], accumulate);
@@ -144,9 +134,9 @@ __kernel void binary_backward_b(const int nb, const int d0, const int d1, const 
             for (int i2 = e.z == 1 ? 0 : j2; i2 < (e.z == 1 ? d2 : j2 + 1); i2++)
                 for (int i3 = e.w == 1 ? 0 : j3; i3 < (e.w == 1 ? d3 : j3 + 1); i3++) {
                     const int i = ((i0 * d1 + i1) * d2 + i2) * d3 + i3;
-#if BINOP == BIN_ADD
+#if BINOP == CLG_BIN_ADD
                     acc += dy[i];
-#elif BINOP == BIN_SUB
+#elif BINOP == CLG_BIN_SUB
                     acc -= dy[i];
 #else
                     acc += dy[i] * a[i];

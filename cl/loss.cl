@@ -2,11 +2,10 @@
  * element (the rest); reduce.cl's sum_to_scalar then makes the scalar. The
  * backward scale is dloss * (1/count for mean, 1 for sum). */
 
-#define LOSS_MSE 1
-#define LOSS_L1 2
-#define LOSS_BCE 3
+#include "codes.h"
+
 #ifndef LOSS
-#define LOSS LOSS_MSE
+#define LOSS CLG_POINTWISE_MSE
 #endif
 
 /* The row's maximum and the sum of exp(x - max): softmax = exp(x - m) / sum. */
@@ -70,9 +69,9 @@ __kernel void pointwise_forward(const int n, __global const float *pred,
     if (i >= n)
         return;
     const float x = pred[i], t = target[i];
-#if LOSS == LOSS_MSE
+#if LOSS == CLG_POINTWISE_MSE
     out[i] = (x - t) * (x - t);
-#elif LOSS == LOSS_L1
+#elif LOSS == CLG_POINTWISE_L1
     out[i] = fabs(x - t);
 #else /* binary cross-entropy on logits, in its overflow-free form */
     out[i] = fmax(x, 0.0f) - x * t + log1p(exp(-fabs(x)));
@@ -88,9 +87,9 @@ __kernel void pointwise_backward(const int n, const float scale, const int accum
     if (i >= n)
         return;
     const float x = pred[i], t = target[i], g = dloss[0] * scale;
-#if LOSS == LOSS_MSE
+#if LOSS == CLG_POINTWISE_MSE
     const float v = g * 2.0f * (x - t);
-#elif LOSS == LOSS_L1
+#elif LOSS == CLG_POINTWISE_L1
     const float v = g * (x > t ? 1.0f : x < t ? -1.0f : 0.0f);
 #else
     const float sig = x >= 0.0f ? 1.0f / (1.0f + exp(-x)) : exp(x) / (1.0f + exp(x));

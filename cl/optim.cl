@@ -1,16 +1,13 @@
-/* Optimizer updates (-DOPT=...), fused: gradient clipping, regularisation and
+/* Optimizer updates (-DOPT=CLG_OPT_*), fused: gradient clipping, regularisation and
  * the rule, one launch per parameter. Formulas are torch.optim's.
  *
  * control[0] = clip coefficient (1 when not clipping), control[1] = 1 when
  * the step's loss and gradients were finite (else nothing is updated). */
 
-#define OPT_SGD 0
-#define OPT_ADAM 1
-#define OPT_ADAMW 2
-#define OPT_RMSPROP 3
-#define OPT_ADAGRAD 4
+#include "codes.h"
+
 #ifndef OPT
-#define OPT OPT_SGD
+#define OPT CLG_OPT_SGD
 #endif
 
 /* Sums of squares of [g*chunk, (g+1)*chunk) of one gradient, into
@@ -73,13 +70,13 @@ __kernel void optim_update(const int n, __global float *w, __global const float 
     if (clip_value > 0.0f)
         g = clamp(g, -clip_value, clip_value);
     float x = w[i];
-#if OPT == OPT_ADAMW
+#if OPT == CLG_OPT_ADAMW
     x *= 1.0f - lr * wd; /* decoupled */
 #else
     g += wd * x;
 #endif
     g += l1 * sign(x);
-#if OPT == OPT_SGD
+#if OPT == CLG_OPT_SGD
     const float momentum = hp.s4, dampening = hp.s5;
     if (momentum != 0.0f) {
         const float buf = hp.s7 != 0.0f ? g : momentum * s1[i] + (1.0f - dampening) * g;
@@ -87,13 +84,13 @@ __kernel void optim_update(const int n, __global float *w, __global const float 
         g = hp.s6 != 0.0f ? g + momentum * buf : buf;
     }
     x -= lr * g;
-#elif OPT == OPT_ADAM || OPT == OPT_ADAMW
+#elif OPT == CLG_OPT_ADAM || OPT == CLG_OPT_ADAMW
     const float m = hp.s4 * s1[i] + (1.0f - hp.s4) * g;
     const float v = hp.s5 * s2[i] + (1.0f - hp.s5) * g * g;
     s1[i] = m;
     s2[i] = v;
     x -= lr / hp.s6 * m / (sqrt(v) / hp.s7 + eps);
-#elif OPT == OPT_RMSPROP
+#elif OPT == CLG_OPT_RMSPROP
     const float alpha = hp.s4, momentum = hp.s5;
     const float sq = alpha * s1[i] + (1.0f - alpha) * g * g;
     s1[i] = sq;
@@ -112,7 +109,7 @@ __kernel void optim_update(const int n, __global float *w, __global const float 
     } else {
         x -= lr * g / avg;
     }
-#elif OPT == OPT_ADAGRAD
+#elif OPT == CLG_OPT_ADAGRAD
     const float sum = s1[i] + g * g;
     s1[i] = sum;
     x -= hp.s4 * g / (sqrt(sum) + eps);

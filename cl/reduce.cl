@@ -1,13 +1,12 @@
-/* Reductions over the middle axis of [outer, axis, inner] (-DRED=...),
+/* Reductions over the middle axis of [outer, axis, inner] (-DRED=CLG_RED_*),
  * softmax and log-softmax over dim 1 (-DLOG=0|1), and the two-stage scalar
  * sum that finishes every loss. Each output is summed by one work-item in a fixed
  * order, so results are reproducible bit for bit. */
 
-#define RED_SUM 1
-#define RED_MEAN 2
-#define RED_MAX 3
+#include "codes.h"
+
 #ifndef RED
-#define RED RED_SUM
+#define RED CLG_RED_SUM
 #endif
 #ifndef LOG
 #define LOG 0
@@ -23,7 +22,7 @@ __kernel void reduce_forward(const int outer, const int axis, const int inner,
         return;
     const int o = j / inner, i = j % inner;
     __global const float *xp = x + (size_t)o * axis * inner + i;
-#if RED == RED_MAX
+#if RED == CLG_RED_MAX
     float acc = xp[0];
     for (int a = 1; a < axis; a++) {
         const float v = xp[(size_t)a * inner];
@@ -33,7 +32,7 @@ __kernel void reduce_forward(const int outer, const int axis, const int inner,
     float acc = 0.0f;
     for (int a = 0; a < axis; a++)
         acc += xp[(size_t)a * inner];
-#if RED == RED_MEAN
+#if RED == CLG_RED_MEAN
     acc /= (float)axis;
 #endif
 #endif
@@ -51,7 +50,7 @@ __kernel void reduce_backward(const int outer, const int axis, const int inner,
         return;
     const int o = j / inner, i = j % inner;
     const size_t base = (size_t)o * axis * inner + i;
-#if RED == RED_MAX
+#if RED == CLG_RED_MAX
     int winner = 0;
     for (int a = 0; a < axis; a++)
         if (x[base + (size_t)a * inner] == y[j] || isnan(x[base + (size_t)a * inner])) {
@@ -62,7 +61,7 @@ __kernel void reduce_backward(const int outer, const int axis, const int inner,
         STORE(dx, base + (size_t)a * inner, a == winner ? dy[j] : 0.0f, accumulate);
 #else
     float g = dy[j];
-#if RED == RED_MEAN
+#if RED == CLG_RED_MEAN
     g /= (float)axis;
 #endif
     for (int a = 0; a < axis; a++)

@@ -3,18 +3,6 @@
 
 #include "ops/ops_internal.h"
 
-/* Must match cl/elementwise.cl. */
-enum {
-    ACT_RELU = 1,
-    ACT_LEAKY_RELU,
-    ACT_ELU,
-    ACT_GELU,
-    ACT_SIGMOID,
-    ACT_TANH,
-    ACT_SCALE
-};
-enum { BIN_ADD = 1, BIN_SUB, BIN_MUL };
-
 size_t clg_dims_product(const clg_tensor *t, int from, int to, int batch)
 {
     size_t n = 1;
@@ -23,7 +11,7 @@ size_t clg_dims_product(const clg_tensor *t, int from, int to, int batch)
     return n;
 }
 
-/* ---- Activations: params.i[0] = ACT_*, params.f[0] = slope/alpha/factor -- */
+/* ---- Activations: params.i[0] = CLG_ACT_*, params.f[0] = slope/alpha/factor -- */
 
 static clg_status unary_forward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int batch,
                                 bool training)
@@ -79,34 +67,34 @@ static clg_tensor *unary(clg_graph *g, const clg_op_class *op, clg_tensor *x, in
 
 clg_tensor *clg_relu(clg_graph *g, clg_tensor *x)
 {
-    return unary(g, &relu_class, x, ACT_RELU, 0.0f);
+    return unary(g, &relu_class, x, CLG_ACT_RELU, 0.0f);
 }
 clg_tensor *clg_leaky_relu(clg_graph *g, clg_tensor *x, float slope)
 {
-    return unary(g, &leaky_relu_class, x, ACT_LEAKY_RELU, slope);
+    return unary(g, &leaky_relu_class, x, CLG_ACT_LEAKY_RELU, slope);
 }
 clg_tensor *clg_elu(clg_graph *g, clg_tensor *x, float alpha)
 {
-    return unary(g, &elu_class, x, ACT_ELU, alpha);
+    return unary(g, &elu_class, x, CLG_ACT_ELU, alpha);
 }
 clg_tensor *clg_gelu(clg_graph *g, clg_tensor *x)
 {
-    return unary(g, &gelu_class, x, ACT_GELU, 0.0f);
+    return unary(g, &gelu_class, x, CLG_ACT_GELU, 0.0f);
 }
 clg_tensor *clg_sigmoid(clg_graph *g, clg_tensor *x)
 {
-    return unary(g, &sigmoid_class, x, ACT_SIGMOID, 0.0f);
+    return unary(g, &sigmoid_class, x, CLG_ACT_SIGMOID, 0.0f);
 }
 clg_tensor *clg_tanh(clg_graph *g, clg_tensor *x)
 {
-    return unary(g, &tanh_class, x, ACT_TANH, 0.0f);
+    return unary(g, &tanh_class, x, CLG_ACT_TANH, 0.0f);
 }
 clg_tensor *clg_scale(clg_graph *g, clg_tensor *x, float factor)
 {
-    return unary(g, &scale_class, x, ACT_SCALE, factor);
+    return unary(g, &scale_class, x, CLG_ACT_SCALE, factor);
 }
 
-/* ---- Binary ops with broadcasting: params.i[0] = BIN_* ------------------ */
+/* ---- Binary ops with broadcasting: params.i[0] = CLG_BIN_* ------------------ */
 
 typedef struct bshape {
     int a[4];   /* a's dims, padded in front to 4-d */
@@ -210,15 +198,15 @@ static clg_tensor *binary(clg_graph *g, const clg_op_class *op, clg_tensor *a,
 
 clg_tensor *clg_add(clg_graph *g, clg_tensor *a, clg_tensor *b)
 {
-    return binary(g, &add_class, a, b, BIN_ADD);
+    return binary(g, &add_class, a, b, CLG_BIN_ADD);
 }
 clg_tensor *clg_sub(clg_graph *g, clg_tensor *a, clg_tensor *b)
 {
-    return binary(g, &sub_class, a, b, BIN_SUB);
+    return binary(g, &sub_class, a, b, CLG_BIN_SUB);
 }
 clg_tensor *clg_mul(clg_graph *g, clg_tensor *a, clg_tensor *b)
 {
-    return binary(g, &mul_class, a, b, BIN_MUL);
+    return binary(g, &mul_class, a, b, CLG_BIN_MUL);
 }
 
 /* ---- Per-channel bias --------------------------------------------------- */

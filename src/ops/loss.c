@@ -5,8 +5,6 @@
 
 #include "ops/ops_internal.h"
 
-enum { LOSS_MSE = 1, LOSS_L1, LOSS_BCE }; /* as in cl/loss.cl */
-
 /* Values that the reduction averages over at a batch. */
 static size_t loss_count(const clg_tensor *t, int batch)
 {
@@ -174,15 +172,15 @@ static clg_tensor *pointwise(clg_graph *g, const clg_op_class *op, int kind,
 clg_tensor *clg_mse_loss(clg_graph *g, clg_tensor *pred, clg_tensor *target,
                          clg_reduction reduction)
 {
-    return pointwise(g, &mse_class, LOSS_MSE, pred, target, reduction);
+    return pointwise(g, &mse_class, CLG_POINTWISE_MSE, pred, target, reduction);
 }
 clg_tensor *clg_l1_loss(clg_graph *g, clg_tensor *pred, clg_tensor *target,
                         clg_reduction reduction)
 {
-    return pointwise(g, &l1_class, LOSS_L1, pred, target, reduction);
+    return pointwise(g, &l1_class, CLG_POINTWISE_L1, pred, target, reduction);
 }
 clg_tensor *clg_bce_with_logits(clg_graph *g, clg_tensor *logits, clg_tensor *target,
                                 clg_reduction reduction)
 {
-    return pointwise(g, &bce_class, LOSS_BCE, logits, target, reduction);
+    return pointwise(g, &bce_class, CLG_POINTWISE_BCE, logits, target, reduction);
 }

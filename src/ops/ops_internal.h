@@ -2,6 +2,7 @@
 #ifndef CLGRAD_OPS_INTERNAL_H
 #define CLGRAD_OPS_INTERNAL_H
 
+#include "cl/codes.h"
 #include "graph/op.h"
 
 /* y[o, c, i] += bias[c] over [outer, C, inner]. */
@@ -12,12 +13,9 @@ clg_status clg_rec_channel_bias(clg_plan *p, clg_cmdlist *s, cl_mem y, cl_mem bi
 clg_status clg_rec_channel_sum(clg_plan *p, clg_cmdlist *s, cl_mem dy, cl_mem db,
                                size_t outer, int C, size_t inner, bool accumulate);
 
-/* Reduction over the middle axis of [outer, axis, inner] (reduce.c). */
-typedef enum clg_reduce_kind {
-    CLG_RED_SUM = 1,
-    CLG_RED_MEAN = 2,
-    CLG_RED_MAX = 3
-} clg_reduce_kind;
+/* Reduction over the middle axis of [outer, axis, inner] (reduce.c); kind
+ * is CLG_RED_SUM, CLG_RED_MEAN or CLG_RED_MAX (cl/codes.h). */
+typedef int clg_reduce_kind;
 clg_status clg_rec_reduce(clg_plan *p, clg_cmdlist *s, clg_reduce_kind kind, cl_mem x,
                           cl_mem y, size_t outer, size_t axis, size_t inner);
 clg_status clg_rec_reduce_backward(clg_plan *p, clg_cmdlist *s, clg_reduce_kind kind,

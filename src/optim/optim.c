@@ -6,8 +6,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cl/codes.h"
 #include "clgrad/optim.h"
 #include "graph/graph_internal.h"
+
+_Static_assert(CLG_OPT_SGD == CLG_OPTIM_SGD && CLG_OPT_ADAM == CLG_OPTIM_ADAM &&
+                   CLG_OPT_ADAMW == CLG_OPTIM_ADAMW &&
+                   CLG_OPT_RMSPROP == CLG_OPTIM_RMSPROP &&
+                   CLG_OPT_ADAGRAD == CLG_OPTIM_ADAGRAD,
+               "cl/codes.h: optimizer rule codes are clg_optim_type values");
 
 #define NORM_CHUNKS 64 /* partial sums per parameter */
 #define MAX_SLOTS   3

@@ -23,36 +23,117 @@ struct clg_kernel_entry {
 
 size_t clg_kernel_family_count(void)
 {
-    return clg_embedded_kernel_count;
+    return clg_embedded_kernels_count;
 }
 
 const char *clg_kernel_family_name(size_t i)
 {
-    return i < clg_embedded_kernel_count ? clg_embedded_kernels[i].name : NULL;
+    return i < clg_embedded_kernels_count ? clg_embedded_kernels[i].name : NULL;
 }
 
-clg_status clg_kernel_source(const char *family, char **source)
+/* The text of FILE ("conv.cl", "codes.h"): from CLGRAD_KERNEL_DIR when that
+ * is set, else from the copies built into the library. Caller frees. */
+static clg_status read_kernel_file(const char *file, char **text)
 {
     const char *dir = getenv("CLGRAD_KERNEL_DIR");
     if (dir && *dir) {
         char path[4096];
-        snprintf(path, sizeof path, "%s/%s.cl", dir, family);
-        clg_status s = clg_read_file(path, (size_t)16 << 20, source, NULL);
-        if (s != CLG_OK) /* a family the directory lacks is "not found" */
+        snprintf(path, sizeof path, "%s/%s", dir, file);
+        clg_status s = clg_read_file(path, (size_t)16 << 20, text, NULL);
+        if (s != CLG_OK) /* a file the directory lacks is "not found" */
             return clg_fail_prefix(s == CLG_IO_ERROR ? CLG_NOT_FOUND : s,
                                    "CLGRAD_KERNEL_DIR=%s", dir);
         return CLG_OK;
     }
-    for (size_t i = 0; i < clg_embedded_kernel_count; i++) {
-        if (strcmp(clg_embedded_kernels[i].name, family) == 0) {
-            *source = strdup(clg_embedded_kernels[i].source);
-            if (!*source)
-                return clg_fail(CLG_OUT_OF_HOST_MEMORY, "copying kernel source");
-            return CLG_OK;
+    size_t len = strlen(file);
+    bool header = len > 2 && !strcmp(file + len - 2, ".h");
+    const clg_embedded_kernel *table =
+        header ? clg_embedded_headers : clg_embedded_kernels;
+    size_t count = header ? clg_embedded_headers_count : clg_embedded_kernels_count;
+    for (size_t i = 0; i < count; i++) {
+        size_t n = strlen(table[i].name);
+        if (!strncmp(table[i].name, file, n) &&
+            !strcmp(file + n, header ? "" : ".cl")) {
+            *text = strdup(table[i].source);
+            return *text ? CLG_OK
+                         : clg_fail(CLG_OUT_OF_HOST_MEMORY, "copying kernel source");
         }
     }
-    return clg_fail(CLG_NOT_FOUND, "no kernel family '%s' is built into clgrad",
-                    family);
+    if (header)
+        return clg_fail(CLG_NOT_FOUND, "no kernel header '%s' is built into clgrad",
+                        file);
+    return clg_fail(CLG_NOT_FOUND, "no kernel family '%.*s' is built into clgrad",
+                    (int)(len > 3 ? len - 3 : len), file);
+}
+
+/* Appends n bytes to the growing string *out. */
+static bool append(char **out, size_t *len, size_t *cap, const char *text, size_t n)
+{
+    if (*len + n + 1 > *cap) {
+        size_t grown_cap = (*len + n + 1) * 2;
+        char *grown = realloc(*out, grown_cap);
+        if (!grown)
+            return false;
+        *out = grown;
+        *cap = grown_cap;
+    }
+    memcpy(*out + *len, text, n);
+    *len += n;
+    (*out)[*len] = '\0';
+    return true;
+}
+
+/* Replaces each line #include "NAME.h" of `file` (whose text is `text`) with
+ * that header's text, framed by #line directives so that build logs name the
+ * right file and line. One level: headers include nothing themselves. */
+static clg_status expand_includes(const char *file, const char *text, char **out)
+{
+    size_t len = 0, cap = 0;
+    *out = NULL;
+    int line = 1;
+    bool ok = append(out, &len, &cap, "", 0);
+    for (const char *p = text; ok && *p; line++) {
+        const char *end = strchr(p, '\n');
+        size_t n = end ? (size_t)(end - p) + 1 : strlen(p);
+        char name[64];
+        int used = 0;
+        if (sscanf(p, " #include \"%63[^\"]\"%n", name, &used) == 1 && used > 0) {
+            char *header = NULL, mark[160];
+            clg_status s = read_kernel_file(name, &header);
+            if (s != CLG_OK) {
+                free(*out);
+                *out = NULL;
+                return clg_fail_prefix(s, "%s:%d: #include \"%s\"", file, line, name);
+            }
+            snprintf(mark, sizeof mark, "#line 1 \"%s\"\n", name);
+            ok = append(out, &len, &cap, mark, strlen(mark)) &&
+                 append(out, &len, &cap, header, strlen(header));
+            snprintf(mark, sizeof mark, "\n#line %d \"%s\"\n", line + 1, file);
+            ok = ok && append(out, &len, &cap, mark, strlen(mark));
+            free(header);
+        } else {
+            ok = append(out, &len, &cap, p, n);
+        }
+        p += n;
+    }
+    if (!ok) {
+        free(*out);
+        *out = NULL;
+        return clg_fail(CLG_OUT_OF_HOST_MEMORY, "expanding the includes of %s", file);
+    }
+    return CLG_OK;
+}
+
+clg_status clg_kernel_source(const char *family, char **source)
+{
+    char file[128], *text;
+    snprintf(file, sizeof file, "%s.cl", family);
+    clg_status s = read_kernel_file(file, &text);
+    if (s != CLG_OK)
+        return s;
+    s = expand_includes(file, text, source);
+    free(text);
+    return s;
 }
 
 static clg_status build_failure(clg_context *ctx, cl_program program, const char *label,

@@ -104,7 +104,9 @@ clg_status clg_program_build(clg_context *ctx, const char *label, const char *so
                              const char *options, cl_program *program);
 
 /* The source of kernel family `family`: read from $CLGRAD_KERNEL_DIR/FAMILY.cl
- * when that is set, else the copy compiled into the library. Caller frees. */
+ * when that is set, else the copy compiled into the library, with each
+ * #include "NAME.h" replaced by that header from the same place. Caller
+ * frees. */
 clg_status clg_kernel_source(const char *family, char **source);
 
 /* Names of the kernel families built into the library (cl/FAMILY.cl). */
