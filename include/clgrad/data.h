@@ -30,14 +30,20 @@ extern "C" {
 
 /* ---- IDX files (the MNIST family) --------------------------------------- */
 
-typedef enum clg_idx_type {
-    CLG_IDX_U8 = 0x08,
-    CLG_IDX_I8 = 0x09,
-    CLG_IDX_I16 = 0x0B,
-    CLG_IDX_I32 = 0x0C,
-    CLG_IDX_F32 = 0x0D,
-    CLG_IDX_F64 = 0x0E,
-} clg_idx_type;
+#define CLG_IDX_TYPE_LIST(X)                                                           \
+    X(CLG_IDX_U8, 0x08, "u8")                                                          \
+    X(CLG_IDX_I8, 0x09, "i8")                                                          \
+    X(CLG_IDX_I16, 0x0B, "i16")                                                        \
+    X(CLG_IDX_I32, 0x0C, "i32")                                                        \
+    X(CLG_IDX_F32, 0x0D, "f32")                                                        \
+    X(CLG_IDX_F64, 0x0E, "f64")
+
+typedef enum clg_idx_type { CLG_IDX_TYPE_LIST(CLG_ENUM_VALUE) } clg_idx_type;
+
+/* "u8", "i8", "i16", "i32", "f32", "f64". */
+const char *clg_idx_type_str(clg_idx_type value);
+/* The value named `name`, or CLG_INVALID_ARGUMENT listing the names. */
+clg_status clg_idx_type_parse(const char *name, clg_idx_type *value);
 
 typedef struct clg_idx {
     clg_idx_type type;
@@ -154,12 +160,20 @@ clg_status clg_text_from_string(const char *s, size_t len, bool per_line,
                                 clg_text **text);
 void clg_text_free(clg_text *text);
 
+#define CLG_TOKENIZER_TYPE_LIST(X)                                                     \
+    X(CLG_TOKENIZER_BYTE, 0, "byte") /* ids 0-255 are bytes, 256 is <pad> */           \
+    X(CLG_TOKENIZER_CHAR, 1, "char") /* 0 <pad>, 1 <unk>, then the characters seen */  \
+    X(CLG_TOKENIZER_WORD, 2, "word") /* 0 <pad>, 1 <unk>, then words by frequency */   \
+    X(CLG_TOKENIZER_BPE, 3, "bpe")   /* bytes, then learned merges, then <pad> */
+
 typedef enum clg_tokenizer_type {
-    CLG_TOKENIZER_BYTE = 0, /* ids 0-255 are bytes, 256 is <pad> */
-    CLG_TOKENIZER_CHAR = 1, /* 0 <pad>, 1 <unk>, then the characters seen */
-    CLG_TOKENIZER_WORD = 2, /* 0 <pad>, 1 <unk>, then words by frequency */
-    CLG_TOKENIZER_BPE = 3,  /* bytes, then learned merges, then <pad> */
+    CLG_TOKENIZER_TYPE_LIST(CLG_ENUM_VALUE)
 } clg_tokenizer_type;
+
+/* "byte", "char", "word", "bpe", as tokenizer files name them. */
+const char *clg_tokenizer_type_str(clg_tokenizer_type value);
+/* The value named `name`, or CLG_INVALID_ARGUMENT listing the names. */
+clg_status clg_tokenizer_type_parse(const char *name, clg_tokenizer_type *value);
 
 typedef struct clg_tokenizer_opts {
     clg_tokenizer_type type;

@@ -48,15 +48,27 @@ extern "C" {
 
 #define CLG_MAX_DIMS 4
 
-typedef enum clg_dtype {
-    CLG_FLOAT32 = 0,
-    CLG_INT32 = 1, /* class labels, token ids */
-} clg_dtype;
+#define CLG_DTYPE_LIST(X)                                                              \
+    X(CLG_FLOAT32, 0, "float32")                                                       \
+    X(CLG_INT32, 1, "int32") /* class labels, token ids */
 
-typedef enum clg_reduction {
-    CLG_REDUCE_MEAN = 0,
-    CLG_REDUCE_SUM = 1,
-} clg_reduction;
+typedef enum clg_dtype { CLG_DTYPE_LIST(CLG_ENUM_VALUE) } clg_dtype;
+
+/* "float32", "int32". */
+const char *clg_dtype_str(clg_dtype value);
+/* The value named `name`, or CLG_INVALID_ARGUMENT listing the names. */
+clg_status clg_dtype_parse(const char *name, clg_dtype *value);
+
+#define CLG_REDUCTION_LIST(X)                                                          \
+    X(CLG_REDUCE_MEAN, 0, "mean")                                                      \
+    X(CLG_REDUCE_SUM, 1, "sum")
+
+typedef enum clg_reduction { CLG_REDUCTION_LIST(CLG_ENUM_VALUE) } clg_reduction;
+
+/* "mean", "sum". */
+const char *clg_reduction_str(clg_reduction value);
+/* The value named `name`, or CLG_INVALID_ARGUMENT listing the names. */
+clg_status clg_reduction_parse(const char *name, clg_reduction *value);
 
 typedef struct clg_graph clg_graph;
 typedef struct clg_tensor clg_tensor;
@@ -212,10 +224,16 @@ clg_tensor *clg_bce_with_logits(clg_graph *g, clg_tensor *logits, clg_tensor *ta
 
 /* ---- Plans -------------------------------------------------------------- */
 
-typedef enum clg_run_mode {
-    CLG_RUN_TRAIN = 0, /* forward in training mode, then backward */
-    CLG_RUN_EVAL = 1,  /* forward in evaluation mode only, no backward */
-} clg_run_mode;
+#define CLG_RUN_MODE_LIST(X)                                                           \
+    X(CLG_RUN_TRAIN, 0, "train") /* forward in training mode, then backward */         \
+    X(CLG_RUN_EVAL, 1, "eval")   /* forward in evaluation mode only, no backward */
+
+typedef enum clg_run_mode { CLG_RUN_MODE_LIST(CLG_ENUM_VALUE) } clg_run_mode;
+
+/* "train", "eval". */
+const char *clg_run_mode_str(clg_run_mode value);
+/* The value named `name`, or CLG_INVALID_ARGUMENT listing the names. */
+clg_status clg_run_mode_parse(const char *name, clg_run_mode *value);
 
 /* Plans the graph: the ops that lead to `loss` and to each of `outputs`,
  * and, when loss is not NULL, the backward pass that gives every unfrozen

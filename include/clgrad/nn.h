@@ -33,27 +33,33 @@
 extern "C" {
 #endif
 
-typedef enum clg_layer_type {
-    CLG_LAYER_LINEAR = 0,
-    CLG_LAYER_CONV2D = 1,
-    CLG_LAYER_BATCHNORM1D = 2,
-    CLG_LAYER_BATCHNORM2D = 3,
-    CLG_LAYER_DROPOUT = 4,
-    CLG_LAYER_MAXPOOL2D = 5,
-    CLG_LAYER_AVGPOOL2D = 6,
-    CLG_LAYER_GLOBALAVGPOOL = 7,
-    CLG_LAYER_FLATTEN = 8,
-    CLG_LAYER_RELU = 9,
-    CLG_LAYER_LEAKYRELU = 10,
-    CLG_LAYER_ELU = 11,
-    CLG_LAYER_GELU = 12,
-    CLG_LAYER_SIGMOID = 13,
-    CLG_LAYER_TANH = 14,
-    CLG_LAYER_SOFTMAX = 15,
-    CLG_LAYER_LOGSOFTMAX = 16,
-    CLG_LAYER_EMBEDDING = 17,
-    CLG_LAYER_RESIDUAL = 18, /* a block, as clg_model_layer reports it */
-} clg_layer_type;
+#define CLG_LAYER_TYPE_LIST(X)                                                         \
+    X(CLG_LAYER_LINEAR, 0, "linear")                                                   \
+    X(CLG_LAYER_CONV2D, 1, "conv2d")                                                   \
+    X(CLG_LAYER_BATCHNORM1D, 2, "batchnorm1d")                                         \
+    X(CLG_LAYER_BATCHNORM2D, 3, "batchnorm2d")                                         \
+    X(CLG_LAYER_DROPOUT, 4, "dropout")                                                 \
+    X(CLG_LAYER_MAXPOOL2D, 5, "maxpool2d")                                             \
+    X(CLG_LAYER_AVGPOOL2D, 6, "avgpool2d")                                             \
+    X(CLG_LAYER_GLOBALAVGPOOL, 7, "globalavgpool")                                     \
+    X(CLG_LAYER_FLATTEN, 8, "flatten")                                                 \
+    X(CLG_LAYER_RELU, 9, "relu")                                                       \
+    X(CLG_LAYER_LEAKYRELU, 10, "leakyrelu")                                            \
+    X(CLG_LAYER_ELU, 11, "elu")                                                        \
+    X(CLG_LAYER_GELU, 12, "gelu")                                                      \
+    X(CLG_LAYER_SIGMOID, 13, "sigmoid")                                                \
+    X(CLG_LAYER_TANH, 14, "tanh")                                                      \
+    X(CLG_LAYER_SOFTMAX, 15, "softmax")                                                \
+    X(CLG_LAYER_LOGSOFTMAX, 16, "logsoftmax")                                          \
+    X(CLG_LAYER_EMBEDDING, 17, "embedding")                                            \
+    X(CLG_LAYER_RESIDUAL, 18, "residual") /* a block, as clg_model_layer reports it */
+
+typedef enum clg_layer_type { CLG_LAYER_TYPE_LIST(CLG_ENUM_VALUE) } clg_layer_type;
+
+/* "linear", "conv2d", "batchnorm1d", ... as the model spec files spell them. */
+const char *clg_layer_type_str(clg_layer_type value);
+/* The value named `name`, or CLG_INVALID_ARGUMENT listing the names. */
+clg_status clg_layer_type_parse(const char *name, clg_layer_type *value);
 
 typedef struct clg_layer {
     clg_layer_type type;
@@ -89,29 +95,39 @@ typedef struct clg_layer {
 #define CLG_EMBEDDING(v, d)                                                            \
     ((clg_layer){.type = CLG_LAYER_EMBEDDING, .vocab = (v), .out = (d)})
 
-/* "linear", "conv2d", "batchnorm1d", ... as the model spec files spell them. */
-const char *clg_layer_type_str(clg_layer_type type);
+/* Initialisation schemes. pytorch: what nn.Linear and nn.Conv2d do,
+ * kaiming_uniform(a = sqrt 5) weights and U(+-1/sqrt fan_in) biases;
+ * kaiming_*: He, ReLU gain, zero biases; xavier_*: Glorot, zero biases. */
+#define CLG_INIT_LIST(X)                                                               \
+    X(CLG_INIT_PYTORCH, 0, "pytorch")                                                  \
+    X(CLG_INIT_KAIMING_UNIFORM, 1, "kaiming_uniform")                                  \
+    X(CLG_INIT_KAIMING_NORMAL, 2, "kaiming_normal")                                    \
+    X(CLG_INIT_XAVIER_UNIFORM, 3, "xavier_uniform")                                    \
+    X(CLG_INIT_XAVIER_NORMAL, 4, "xavier_normal")                                      \
+    X(CLG_INIT_ZEROS, 5, "zeros")                                                      \
+    X(CLG_INIT_ONES, 6, "ones")
 
-typedef enum clg_init {
-    CLG_INIT_PYTORCH = 0, /* kaiming_uniform(a=sqrt 5), bias U(+-1/sqrt fan_in) */
-    CLG_INIT_KAIMING_UNIFORM = 1, /* He, ReLU gain; biases zero */
-    CLG_INIT_KAIMING_NORMAL = 2,
-    CLG_INIT_XAVIER_UNIFORM = 3, /* Glorot; biases zero */
-    CLG_INIT_XAVIER_NORMAL = 4,
-    CLG_INIT_ZEROS = 5,
-    CLG_INIT_ONES = 6,
-} clg_init;
+typedef enum clg_init { CLG_INIT_LIST(CLG_ENUM_VALUE) } clg_init;
 
-const char *clg_init_str(clg_init init);
+/* "pytorch", "kaiming_uniform", ... as clgrad-train --init spells them. */
+const char *clg_init_str(clg_init value);
+/* The value named `name`, or CLG_INVALID_ARGUMENT listing the names. */
+clg_status clg_init_parse(const char *name, clg_init *value);
 
-typedef enum clg_loss_type {
-    CLG_LOSS_CROSS_ENTROPY = 0, /* int labels [N] */
-    CLG_LOSS_MSE = 1,           /* float targets shaped like the output */
-    CLG_LOSS_L1 = 2,
-    CLG_LOSS_BCE_WITH_LOGITS = 3,
-} clg_loss_type;
+/* Losses: cross-entropy takes int labels [N]; the others float targets
+ * shaped like the output. */
+#define CLG_LOSS_TYPE_LIST(X)                                                          \
+    X(CLG_LOSS_CROSS_ENTROPY, 0, "cross_entropy")                                      \
+    X(CLG_LOSS_MSE, 1, "mse")                                                          \
+    X(CLG_LOSS_L1, 2, "l1")                                                            \
+    X(CLG_LOSS_BCE_WITH_LOGITS, 3, "bce")
 
-const char *clg_loss_type_str(clg_loss_type loss);
+typedef enum clg_loss_type { CLG_LOSS_TYPE_LIST(CLG_ENUM_VALUE) } clg_loss_type;
+
+/* "cross_entropy", "mse", "l1", "bce". */
+const char *clg_loss_type_str(clg_loss_type value);
+/* The value named `name`, or CLG_INVALID_ARGUMENT listing the names. */
+clg_status clg_loss_type_parse(const char *name, clg_loss_type *value);
 
 typedef struct clg_model_opts {
     int max_batch;         /* the largest batch the model runs */

@@ -30,13 +30,19 @@
 extern "C" {
 #endif
 
-typedef enum clg_optim_type {
-    CLG_OPTIM_SGD = 0,
-    CLG_OPTIM_ADAM = 1,
-    CLG_OPTIM_ADAMW = 2,
-    CLG_OPTIM_RMSPROP = 3,
-    CLG_OPTIM_ADAGRAD = 4,
-} clg_optim_type;
+#define CLG_OPTIM_TYPE_LIST(X)                                                         \
+    X(CLG_OPTIM_SGD, 0, "sgd")                                                         \
+    X(CLG_OPTIM_ADAM, 1, "adam")                                                       \
+    X(CLG_OPTIM_ADAMW, 2, "adamw")                                                     \
+    X(CLG_OPTIM_RMSPROP, 3, "rmsprop")                                                 \
+    X(CLG_OPTIM_ADAGRAD, 4, "adagrad")
+
+typedef enum clg_optim_type { CLG_OPTIM_TYPE_LIST(CLG_ENUM_VALUE) } clg_optim_type;
+
+/* "sgd", "adam", "adamw", "rmsprop", "adagrad". */
+const char *clg_optim_type_str(clg_optim_type value);
+/* The value named `name`, or CLG_INVALID_ARGUMENT listing the names. */
+clg_status clg_optim_type_parse(const char *name, clg_optim_type *value);
 
 typedef struct clg_optim_opts {
     clg_optim_type type;
@@ -67,9 +73,6 @@ typedef struct clg_optim_opts {
     }
 
 typedef struct clg_optimizer clg_optimizer;
-
-/* Name of a type ("sgd", "adam", "adamw", "rmsprop", "adagrad"). */
-const char *clg_optim_type_str(clg_optim_type type);
 
 /* An optimizer over the unfrozen parameters of the plan's graph; the plan
  * must have a loss. Checks the options (negative rates, betas outside
@@ -112,15 +115,27 @@ void clg_optim_set_steps(clg_optimizer *optim, long long steps);
 
 /* ---- Learning-rate schedules -------------------------------------------- */
 
+/* constant; step: lr * gamma^(epoch / step_size); multistep: lr *
+ * gamma^(milestones passed); exp: lr * gamma^epoch; cosine: to eta_min over
+ * t_max epochs; onecycle: per step, torch's OneCycleLR (cosine); plateau:
+ * times factor on a stalled validation loss. */
+#define CLG_SCHEDULE_TYPE_LIST(X)                                                      \
+    X(CLG_SCHEDULE_CONSTANT, 0, "constant")                                            \
+    X(CLG_SCHEDULE_STEP, 1, "step")                                                    \
+    X(CLG_SCHEDULE_MULTISTEP, 2, "multistep")                                          \
+    X(CLG_SCHEDULE_EXPONENTIAL, 3, "exp")                                              \
+    X(CLG_SCHEDULE_COSINE, 4, "cosine")                                                \
+    X(CLG_SCHEDULE_ONECYCLE, 5, "onecycle")                                            \
+    X(CLG_SCHEDULE_PLATEAU, 6, "plateau")
+
 typedef enum clg_schedule_type {
-    CLG_SCHEDULE_CONSTANT = 0,
-    CLG_SCHEDULE_STEP = 1,        /* lr * gamma^(epoch / step_size) */
-    CLG_SCHEDULE_MULTISTEP = 2,   /* lr * gamma^(milestones passed) */
-    CLG_SCHEDULE_EXPONENTIAL = 3, /* lr * gamma^epoch */
-    CLG_SCHEDULE_COSINE = 4,      /* to eta_min over t_max epochs */
-    CLG_SCHEDULE_ONECYCLE = 5,    /* per step, torch's OneCycleLR (cosine) */
-    CLG_SCHEDULE_PLATEAU = 6,     /* factor on a stalled validation loss */
+    CLG_SCHEDULE_TYPE_LIST(CLG_ENUM_VALUE)
 } clg_schedule_type;
+
+/* "constant", "step", "multistep", "exp", "cosine", "onecycle", "plateau". */
+const char *clg_schedule_type_str(clg_schedule_type value);
+/* The value named `name`, or CLG_INVALID_ARGUMENT listing the names. */
+clg_status clg_schedule_type_parse(const char *name, clg_schedule_type *value);
 
 #define CLG_MAX_MILESTONES 16
 
@@ -150,10 +165,6 @@ typedef struct clg_schedule_opts {
     }
 
 typedef struct clg_schedule clg_schedule;
-
-/* Name of a schedule type: "constant", "step", "multistep", "exp", "cosine",
- * "onecycle", "plateau". */
-const char *clg_schedule_type_str(clg_schedule_type type);
 
 clg_status clg_schedule_create(const clg_schedule_opts *opts, float base_lr,
                                clg_schedule **schedule);

@@ -41,12 +41,18 @@ extern "C" {
 
 /* ---- Devices ------------------------------------------------------------ */
 
-typedef enum clg_device_type {
-    CLG_DEVICE_CPU = 1,
-    CLG_DEVICE_GPU = 2,
-    CLG_DEVICE_ACCELERATOR = 3,
-    CLG_DEVICE_OTHER = 4,
-} clg_device_type;
+#define CLG_DEVICE_TYPE_LIST(X)                                                        \
+    X(CLG_DEVICE_CPU, 1, "cpu")                                                        \
+    X(CLG_DEVICE_GPU, 2, "gpu")                                                        \
+    X(CLG_DEVICE_ACCELERATOR, 3, "accelerator")                                        \
+    X(CLG_DEVICE_OTHER, 4, "other")
+
+typedef enum clg_device_type { CLG_DEVICE_TYPE_LIST(CLG_ENUM_VALUE) } clg_device_type;
+
+/* "cpu", "gpu", "accelerator", "other"; "?" outside the list. */
+const char *clg_device_type_str(clg_device_type value);
+/* The value named `name`, or CLG_INVALID_ARGUMENT listing the names. */
+clg_status clg_device_type_parse(const char *name, clg_device_type *value);
 
 typedef struct clg_device_info {
     int index; /* position in the flat list */
@@ -75,9 +81,6 @@ clg_status clg_device_count(int *count);
 
 /* Copies the description of device `index` into *info. */
 clg_status clg_device_info_get(int index, clg_device_info *info);
-
-/* Short name of a device type: "cpu", "gpu", "accelerator", "other". */
-const char *clg_device_type_str(clg_device_type type);
 
 /* Resolves a device spec to an index:
  *   "3"             the device with that index

@@ -7,6 +7,7 @@
 #include <zlib.h>
 
 #include "base/error.h"
+#include "base/text.h"
 #include "clgrad/data.h"
 
 #define MAX_FILE_BYTES ((size_t)4 << 30) /* 4 GiB: no IDX data set is larger */
@@ -69,6 +70,8 @@ static clg_status slurp(const char *path, unsigned char **out, size_t *len)
     *len = n;
     return CLG_OK;
 }
+
+CLG_DEFINE_ENUM_NAMES(clg_idx_type, CLG_IDX_TYPE_LIST, "IDX type")
 
 static size_t element_size(int type)
 {

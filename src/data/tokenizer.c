@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "base/text.h"
 #include "clgrad/data.h"
 
 /* ---- A small hash map from byte strings to ints --------------------------- */
@@ -529,7 +530,7 @@ clg_status clg_tokenizer_decode(const clg_tokenizer *t, const int32_t *ids,
 
 /* ---- Files ----------------------------------------------------------------- */
 
-static const char *type_names[] = {"byte", "char", "word", "bpe"};
+CLG_DEFINE_ENUM_NAMES(clg_tokenizer_type, CLG_TOKENIZER_TYPE_LIST, "tokenizer type")
 
 clg_status clg_tokenizer_save(const clg_tokenizer *t, const char *path)
 {
@@ -540,7 +541,7 @@ clg_status clg_tokenizer_save(const clg_tokenizer *t, const char *path)
     FILE *f = fopen(tmp, "w");
     if (!f)
         return clg_fail(CLG_IO_ERROR, "%s: cannot create: %s", tmp, strerror(errno));
-    fprintf(f, "clgrad-tokenizer 1\ntype %s\n", type_names[t->type]);
+    fprintf(f, "clgrad-tokenizer 1\ntype %s\n", clg_tokenizer_type_str(t->type));
     if (t->type == CLG_TOKENIZER_BPE || t->type == CLG_TOKENIZER_BYTE) {
         fprintf(f, "merges %d\n", t->nmerges);
         for (int m = 0; m < t->nmerges; m++)
@@ -579,12 +580,9 @@ clg_status clg_tokenizer_load(const char *path, clg_tokenizer **out)
     if (s == CLG_OK &&
         (!fgets(line, sizeof line, f) || sscanf(line, "type %15s", type) != 1))
         s = clg_fail(CLG_BAD_FILE, "%s:2: expected 'type NAME'", path);
-    int kind = -1;
-    for (int k = 0; s == CLG_OK && k < 4; k++)
-        if (!strcmp(type, type_names[k]))
-            kind = k;
-    if (s == CLG_OK && kind < 0)
-        s = clg_fail(CLG_BAD_FILE, "%s:2: unknown tokenizer type '%s'", path, type);
+    clg_tokenizer_type kind = CLG_TOKENIZER_BYTE;
+    if (s == CLG_OK && clg_tokenizer_type_parse(type, &kind) != CLG_OK)
+        s = clg_fail_prefix(CLG_BAD_FILE, "%s:2", path);
     bool merges = kind == CLG_TOKENIZER_BPE || kind == CLG_TOKENIZER_BYTE;
     lineno = 3;
     if (s == CLG_OK && (!fgets(line, sizeof line, f) ||
@@ -593,7 +591,7 @@ clg_status clg_tokenizer_load(const char *path, clg_tokenizer **out)
         s = clg_fail(CLG_BAD_FILE, "%s:3: expected '%s COUNT'", path,
                      merges ? "merges" : "tokens");
     if (s == CLG_OK)
-        t->type = (clg_tokenizer_type)kind;
+        t->type = kind;
     if (s == CLG_OK && merges) {
         t->merges = malloc((size_t)(n ? n : 1) * sizeof *t->merges);
         for (int m = 0; s == CLG_OK && m < n; m++) {

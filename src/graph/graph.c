@@ -4,7 +4,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/text.h"
 #include "graph/op.h"
+
+CLG_DEFINE_ENUM_NAMES(clg_dtype, CLG_DTYPE_LIST, "dtype")
+CLG_DEFINE_ENUM_NAMES(clg_reduction, CLG_REDUCTION_LIST, "reduction")
+CLG_DEFINE_ENUM_NAMES(clg_run_mode, CLG_RUN_MODE_LIST, "run mode")
 
 clg_status clg_graph_create(clg_context *ctx, clg_graph **out)
 {

@@ -2,28 +2,10 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "base/text.h"
 #include "nn/nn_internal.h"
 
-const char *clg_init_str(clg_init init)
-{
-    switch (init) {
-    case CLG_INIT_PYTORCH:
-        return "pytorch";
-    case CLG_INIT_KAIMING_UNIFORM:
-        return "kaiming_uniform";
-    case CLG_INIT_KAIMING_NORMAL:
-        return "kaiming_normal";
-    case CLG_INIT_XAVIER_UNIFORM:
-        return "xavier_uniform";
-    case CLG_INIT_XAVIER_NORMAL:
-        return "xavier_normal";
-    case CLG_INIT_ZEROS:
-        return "zeros";
-    case CLG_INIT_ONES:
-        return "ones";
-    }
-    return "?";
-}
+CLG_DEFINE_ENUM_NAMES(clg_init, CLG_INIT_LIST, "initialisation")
 
 clg_status clg_init_fill(clg_tensor *t, clg_init_rule rule, double a, uint64_t *rng)
 {

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/text.h"
 #include "nn/nn_internal.h"
 
 typedef struct layer_rec {
@@ -30,30 +31,9 @@ struct clg_model {
     uint64_t rng;
 };
 
-const char *clg_layer_type_str(clg_layer_type type)
-{
-    static const char *names[] = {
-        "linear",    "conv2d",     "batchnorm1d",   "batchnorm2d", "dropout",
-        "maxpool2d", "avgpool2d",  "globalavgpool", "flatten",     "relu",
-        "leakyrelu", "elu",        "gelu",          "sigmoid",     "tanh",
-        "softmax",   "logsoftmax", "embedding",     "residual"};
-    return (unsigned)type < sizeof names / sizeof *names ? names[type] : "?";
-}
+CLG_DEFINE_ENUM_NAMES(clg_layer_type, CLG_LAYER_TYPE_LIST, "layer")
 
-const char *clg_loss_type_str(clg_loss_type loss)
-{
-    switch (loss) {
-    case CLG_LOSS_CROSS_ENTROPY:
-        return "cross_entropy";
-    case CLG_LOSS_MSE:
-        return "mse";
-    case CLG_LOSS_L1:
-        return "l1";
-    case CLG_LOSS_BCE_WITH_LOGITS:
-        return "bce";
-    }
-    return "?";
-}
+CLG_DEFINE_ENUM_NAMES(clg_loss_type, CLG_LOSS_TYPE_LIST, "loss")
 
 clg_status clg_model_create(clg_context *ctx, const clg_model_opts *opts, int ndim,
                             const int *shape, clg_model **out)

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "base/file.h"
+#include "base/text.h"
 #include "nn/nn_internal.h"
 
 typedef enum item_kind { ITEM_LAYER, ITEM_BEGIN, ITEM_END } item_kind;
@@ -28,9 +29,9 @@ struct clg_spec {
     int count;
 };
 
-/* What each layer takes: positional arguments, then key=value options. */
+/* What each layer takes: positional arguments, then key=value options. Its
+ * name is the layer type's (clg_layer_type_str). */
 typedef struct layer_syntax {
-    const char *name;
     clg_layer_type type;
     int min_args, max_args;
     const char *args[2];    /* names of the positional arguments */
@@ -38,29 +39,28 @@ typedef struct layer_syntax {
 } layer_syntax;
 
 static const layer_syntax syntax[] = {
-    {"linear", CLG_LAYER_LINEAR, 1, 1, {"out_features"}, {"bias"}},
-    {"conv2d",
-     CLG_LAYER_CONV2D,
+    {CLG_LAYER_LINEAR, 1, 1, {"out_features"}, {"bias"}},
+    {CLG_LAYER_CONV2D,
      2,
      2,
      {"out_channels", "kernel"},
      {"stride", "padding", "dilation", "bias"}},
-    {"batchnorm1d", CLG_LAYER_BATCHNORM1D, 0, 0, {0}, {"momentum", "eps"}},
-    {"batchnorm2d", CLG_LAYER_BATCHNORM2D, 0, 0, {0}, {"momentum", "eps"}},
-    {"dropout", CLG_LAYER_DROPOUT, 0, 1, {"p"}, {0}},
-    {"maxpool2d", CLG_LAYER_MAXPOOL2D, 1, 1, {"kernel"}, {"stride", "padding"}},
-    {"avgpool2d", CLG_LAYER_AVGPOOL2D, 1, 1, {"kernel"}, {"stride", "padding"}},
-    {"globalavgpool", CLG_LAYER_GLOBALAVGPOOL, 0, 0, {0}, {0}},
-    {"flatten", CLG_LAYER_FLATTEN, 0, 0, {0}, {0}},
-    {"relu", CLG_LAYER_RELU, 0, 0, {0}, {0}},
-    {"leakyrelu", CLG_LAYER_LEAKYRELU, 0, 1, {"slope"}, {0}},
-    {"elu", CLG_LAYER_ELU, 0, 1, {"alpha"}, {0}},
-    {"gelu", CLG_LAYER_GELU, 0, 0, {0}, {0}},
-    {"sigmoid", CLG_LAYER_SIGMOID, 0, 0, {0}, {0}},
-    {"tanh", CLG_LAYER_TANH, 0, 0, {0}, {0}},
-    {"softmax", CLG_LAYER_SOFTMAX, 0, 0, {0}, {0}},
-    {"logsoftmax", CLG_LAYER_LOGSOFTMAX, 0, 0, {0}, {0}},
-    {"embedding", CLG_LAYER_EMBEDDING, 2, 2, {"vocabulary", "dim"}, {0}},
+    {CLG_LAYER_BATCHNORM1D, 0, 0, {0}, {"momentum", "eps"}},
+    {CLG_LAYER_BATCHNORM2D, 0, 0, {0}, {"momentum", "eps"}},
+    {CLG_LAYER_DROPOUT, 0, 1, {"p"}, {0}},
+    {CLG_LAYER_MAXPOOL2D, 1, 1, {"kernel"}, {"stride", "padding"}},
+    {CLG_LAYER_AVGPOOL2D, 1, 1, {"kernel"}, {"stride", "padding"}},
+    {CLG_LAYER_GLOBALAVGPOOL, 0, 0, {0}, {0}},
+    {CLG_LAYER_FLATTEN, 0, 0, {0}, {0}},
+    {CLG_LAYER_RELU, 0, 0, {0}, {0}},
+    {CLG_LAYER_LEAKYRELU, 0, 1, {"slope"}, {0}},
+    {CLG_LAYER_ELU, 0, 1, {"alpha"}, {0}},
+    {CLG_LAYER_GELU, 0, 0, {0}, {0}},
+    {CLG_LAYER_SIGMOID, 0, 0, {0}, {0}},
+    {CLG_LAYER_TANH, 0, 0, {0}, {0}},
+    {CLG_LAYER_SOFTMAX, 0, 0, {0}, {0}},
+    {CLG_LAYER_LOGSOFTMAX, 0, 0, {0}, {0}},
+    {CLG_LAYER_EMBEDDING, 2, 2, {"vocabulary", "dim"}, {0}},
 };
 
 #define NSYNTAX (int)(sizeof syntax / sizeof *syntax)
@@ -77,36 +77,13 @@ static clg_status bad(const clg_spec *s, int line, const char *fmt, ...)
     return clg_fail(CLG_BAD_FILE, "%s:%d: %s", s->source, line, msg);
 }
 
-static bool parse_int(const char *word, int lo, int *out)
+/* Sizes in a spec: whole numbers from lo to 2^24. */
+static bool parse_size(const char *word, int lo, int *out)
 {
-    char *end;
-    errno = 0;
-    long v = strtol(word, &end, 10);
-    if (errno || *end || end == word || v < lo || v > 1 << 24)
+    long long v;
+    if (!clg_parse_int(word, lo, 1 << 24, &v))
         return false;
     *out = (int)v;
-    return true;
-}
-
-static bool parse_float(const char *word, float lo, float hi, float *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(word, &end);
-    if (errno || *end || end == word || !(v >= lo && v <= hi))
-        return false;
-    *out = (float)v;
-    return true;
-}
-
-static bool parse_bool(const char *word, bool *out)
-{
-    if (!strcmp(word, "true") || !strcmp(word, "1") || !strcmp(word, "yes"))
-        *out = true;
-    else if (!strcmp(word, "false") || !strcmp(word, "0") || !strcmp(word, "no"))
-        *out = false;
-    else
-        return false;
     return true;
 }
 
@@ -116,7 +93,7 @@ static void list_layers(char *buf, size_t len)
     buf[0] = '\0';
     for (int i = 0; i < NSYNTAX && used < len; i++)
         used += (size_t)snprintf(buf + used, len - used, "%s%s", i ? ", " : "",
-                                 syntax[i].name);
+                                 clg_layer_type_str(syntax[i].type));
 }
 
 /* Positional argument k of layer l. */
@@ -126,30 +103,31 @@ static clg_status set_arg(const clg_spec *s, int line, const layer_syntax *ls, i
     bool ok = true;
     switch (ls->type) {
     case CLG_LAYER_LINEAR:
-        ok = parse_int(word, 1, &l->out);
+        ok = parse_size(word, 1, &l->out);
         break;
     case CLG_LAYER_CONV2D:
-        ok = parse_int(word, 1, k == 0 ? &l->out : &l->kernel);
+        ok = parse_size(word, 1, k == 0 ? &l->out : &l->kernel);
         break;
     case CLG_LAYER_MAXPOOL2D:
     case CLG_LAYER_AVGPOOL2D:
-        ok = parse_int(word, 1, &l->kernel);
+        ok = parse_size(word, 1, &l->kernel);
         break;
     case CLG_LAYER_DROPOUT:
-        ok = parse_float(word, 0.0f, 1.0f, &l->value);
+        ok = clg_parse_float(word, 0.0f, 1.0f, &l->value);
         break;
     case CLG_LAYER_LEAKYRELU:
     case CLG_LAYER_ELU:
-        ok = parse_float(word, -1e6f, 1e6f, &l->value);
+        ok = clg_parse_float(word, -1e6f, 1e6f, &l->value);
         break;
     case CLG_LAYER_EMBEDDING:
-        ok = parse_int(word, 1, k == 0 ? &l->vocab : &l->out);
+        ok = parse_size(word, 1, k == 0 ? &l->vocab : &l->out);
         break;
     default:
         break;
     }
     if (!ok)
-        return bad(s, line, "%s: '%s' is not a valid %s", ls->name, word, ls->args[k]);
+        return bad(s, line, "%s: '%s' is not a valid %s", clg_layer_type_str(ls->type),
+                   word, ls->args[k]);
     return CLG_OK;
 }
 
@@ -164,25 +142,27 @@ static clg_status set_option(const clg_spec *s, int line, const layer_syntax *ls
         for (int i = 0; i < 4 && ls->options[i]; i++)
             snprintf(opts + strlen(opts), sizeof opts - strlen(opts), "%s%s",
                      i ? ", " : "", ls->options[i]);
-        return bad(s, line, "%s: unknown option '%s' (%s%s)", ls->name, key,
+        return bad(s, line, "%s: unknown option '%s' (%s%s)",
+                   clg_layer_type_str(ls->type), key,
                    opts[0] ? "options: " : "it takes none", opts);
     }
     if (!strcmp(key, "stride"))
-        ok = parse_int(value, 1, &l->stride);
+        ok = parse_size(value, 1, &l->stride);
     else if (!strcmp(key, "padding"))
-        ok = parse_int(value, 0, &l->padding);
+        ok = parse_size(value, 0, &l->padding);
     else if (!strcmp(key, "dilation"))
-        ok = parse_int(value, 1, &l->dilation);
+        ok = parse_size(value, 1, &l->dilation);
     else if (!strcmp(key, "bias")) {
         bool b = true;
-        ok = parse_bool(value, &b);
+        ok = clg_parse_bool(value, &b);
         l->no_bias = !b;
     } else if (!strcmp(key, "momentum"))
-        ok = parse_float(value, 0.0f, 1.0f, &l->value);
+        ok = clg_parse_float(value, 0.0f, 1.0f, &l->value);
     else if (!strcmp(key, "eps"))
-        ok = parse_float(value, 1e-12f, 1.0f, &l->eps);
+        ok = clg_parse_float(value, 1e-12f, 1.0f, &l->eps);
     if (!ok)
-        return bad(s, line, "%s: bad value '%s' for %s", ls->name, value, key);
+        return bad(s, line, "%s: bad value '%s' for %s", clg_layer_type_str(ls->type),
+                   value, key);
     return CLG_OK;
 }
 
@@ -190,8 +170,9 @@ static clg_status parse_layer(clg_spec *s, int line, char **words, int n,
                               clg_layer *out)
 {
     const layer_syntax *ls = NULL;
-    for (int i = 0; i < NSYNTAX && !ls; i++)
-        if (!strcmp(words[0], syntax[i].name))
+    clg_layer_type type;
+    for (int i = 0; clg_layer_type_parse(words[0], &type) == CLG_OK && i < NSYNTAX; i++)
+        if (syntax[i].type == type)
             ls = &syntax[i];
     if (!ls) {
         char names[512];
@@ -216,8 +197,8 @@ static clg_status parse_layer(clg_spec *s, int line, char **words, int n,
             *eq = '\0';
             st = set_option(s, line, ls, words[k], eq + 1, &l);
         } else if (args >= ls->max_args) {
-            st = bad(s, line, "%s: unexpected argument '%s' (it takes %d)", ls->name,
-                     words[k], ls->max_args);
+            st = bad(s, line, "%s: unexpected argument '%s' (it takes %d)",
+                     clg_layer_type_str(ls->type), words[k], ls->max_args);
         } else {
             st = set_arg(s, line, ls, args++, words[k], &l);
         }
@@ -225,7 +206,8 @@ static clg_status parse_layer(clg_spec *s, int line, char **words, int n,
             return st;
     }
     if (args < ls->min_args)
-        return bad(s, line, "%s: missing %s", ls->name, ls->args[args]);
+        return bad(s, line, "%s: missing %s", clg_layer_type_str(ls->type),
+                   ls->args[args]);
     *out = l;
     return CLG_OK;
 }
@@ -233,7 +215,7 @@ static clg_status parse_layer(clg_spec *s, int line, char **words, int n,
 static clg_status parse_input(clg_spec *s, int line, char **words, int n)
 {
     if (n >= 2 && !strcmp(words[1], "tokens")) {
-        if (n != 3 || !parse_int(words[2], 1, &s->shape[0]))
+        if (n != 3 || !parse_size(words[2], 1, &s->shape[0]))
             return bad(s, line,
                        "input tokens: give the sequence length: input tokens 32");
         s->ndim = 1;
@@ -246,7 +228,7 @@ static clg_status parse_input(clg_spec *s, int line, char **words, int n)
                    "numbers",
                    n - 1);
     for (int k = 1; k < n; k++)
-        if (!parse_int(words[k], 1, &s->shape[k - 1]))
+        if (!parse_size(words[k], 1, &s->shape[k - 1]))
             return bad(s, line, "input: '%s' is not a positive integer", words[k]);
     s->ndim = n - 1;
     s->dtype = CLG_FLOAT32;

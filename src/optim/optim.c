@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/text.h"
 #include "cl/codes.h"
 #include "clgrad/optim.h"
 #include "graph/graph_internal.h"
@@ -48,22 +49,7 @@ static const char *slot_names[][MAX_SLOTS] = {
     [CLG_OPTIM_ADAGRAD] = {"sum", NULL, NULL},
 };
 
-const char *clg_optim_type_str(clg_optim_type type)
-{
-    switch (type) {
-    case CLG_OPTIM_SGD:
-        return "sgd";
-    case CLG_OPTIM_ADAM:
-        return "adam";
-    case CLG_OPTIM_ADAMW:
-        return "adamw";
-    case CLG_OPTIM_RMSPROP:
-        return "rmsprop";
-    case CLG_OPTIM_ADAGRAD:
-        return "adagrad";
-    }
-    return "?";
-}
+CLG_DEFINE_ENUM_NAMES(clg_optim_type, CLG_OPTIM_TYPE_LIST, "optimizer")
 
 static bool slot_used(const clg_optim_opts *o, int slot)
 {

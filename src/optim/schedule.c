@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "base/error.h"
+#include "base/text.h"
 #include "clgrad/optim.h"
 
 struct clg_schedule {
@@ -14,26 +15,7 @@ struct clg_schedule {
     int bad, cooldown_left;
 };
 
-const char *clg_schedule_type_str(clg_schedule_type type)
-{
-    switch (type) {
-    case CLG_SCHEDULE_CONSTANT:
-        return "constant";
-    case CLG_SCHEDULE_STEP:
-        return "step";
-    case CLG_SCHEDULE_MULTISTEP:
-        return "multistep";
-    case CLG_SCHEDULE_EXPONENTIAL:
-        return "exp";
-    case CLG_SCHEDULE_COSINE:
-        return "cosine";
-    case CLG_SCHEDULE_ONECYCLE:
-        return "onecycle";
-    case CLG_SCHEDULE_PLATEAU:
-        return "plateau";
-    }
-    return "?";
-}
+CLG_DEFINE_ENUM_NAMES(clg_schedule_type, CLG_SCHEDULE_TYPE_LIST, "schedule")
 
 static clg_status check(const clg_schedule_opts *o, float base_lr)
 {

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/text.h"
 #include "runtime/runtime_internal.h"
 
 typedef struct device_slot {
@@ -233,20 +234,7 @@ clg_status clg_device_handles(int index, cl_platform_id *platform, cl_device_id 
     return s;
 }
 
-const char *clg_device_type_str(clg_device_type type)
-{
-    switch (type) {
-    case CLG_DEVICE_CPU:
-        return "cpu";
-    case CLG_DEVICE_GPU:
-        return "gpu";
-    case CLG_DEVICE_ACCELERATOR:
-        return "accelerator";
-    case CLG_DEVICE_OTHER:
-        break;
-    }
-    return "other";
-}
+CLG_DEFINE_ENUM_NAMES(clg_device_type, CLG_DEVICE_TYPE_LIST, "device type")
 
 static int first_of_type(clg_device_type type)
 {
