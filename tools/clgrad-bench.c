@@ -3,49 +3,44 @@
  *
  *   clgrad-bench ops     GFLOP/s or GB/s per op at training-sized shapes,
  *                        both GEMM paths, and numpy (OpenBLAS) where present
+ *   clgrad-bench loader  the input pipeline, alone and under an MLP epoch
+ *   clgrad-bench train   training steps of the Fashion-MNIST MLP and CNN,
+ *                        beside the same models in PyTorch, as a ratio
  *
  * Timings are whole-op wall-clock times (enqueue to finish) over repeated
  * runs after a warm-up that compiles the kernels.
  */
-#include <clgrad.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "base/clock.h"
+#include "cli.h"
 
 typedef struct options {
     const char *device;
-    double seconds; /* per measurement */
+    float seconds; /* per measurement */
     bool no_numpy;
 } options;
 
 static void usage(FILE *out)
 {
-    fprintf(
-        out,
-        "usage: clgrad-bench ops|loader [--device SPEC] [--seconds S] [--no-numpy]\n"
-        "\n"
-        "  ops             per-op throughput at training-sized shapes: GEMM on\n"
-        "                  both paths (CLBlast, native) beside numpy/OpenBLAS,\n"
-        "                  and conv2d, linear, pooling, batch norm, activations\n"
-        "                  and the loss, forward and forward+backward\n"
-        "  loader          the input pipeline on Fashion-MNIST (or 60000 synthetic\n"
-        "                  images): batches/s of the loader alone, and a whole MLP\n"
-        "                  epoch with and without prefetch and augmentation\n"
-        "  --device SPEC   device index, gpu, cpu or name:SUBSTRING\n"
-        "  --seconds S     time spent per measurement (default 0.5)\n"
-        "  --no-numpy      skip the numpy reference\n"
-        "  -h, --help      show this help\n"
-        "  -V, --version   show the version\n");
-}
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+    fprintf(out,
+            "usage: clgrad-bench ops|loader|train [--device SPEC] [--seconds S] "
+            "[--no-numpy]\n"
+            "\n"
+            "  ops      per-op throughput at training-sized shapes: GEMM on both\n"
+            "           paths (CLBlast, native) beside numpy/OpenBLAS, and conv2d,\n"
+            "           linear, pooling, batch norm, activations and the loss,\n"
+            "           forward and forward+backward\n"
+            "  loader   the input pipeline on Fashion-MNIST (or 60000 synthetic\n"
+            "           images): batches/s of the loader alone, and a whole MLP\n"
+            "           epoch with and without prefetch and augmentation\n"
+            "  train    samples/s of training steps of the Fashion-MNIST MLP and\n"
+            "           CNN, and of the same models in PyTorch where\n"
+            "           /usr/bin/python3 has torch, as a ratio\n");
 }
 
 static int fail(const char *what)
@@ -92,10 +87,10 @@ static double time_gemm(clg_context *ctx, const gemm_shape *s, double budget)
                 clg_context_finish(ctx) != CLG_OK)
                 break;
             if (reps++ == 0) { /* the warm-up compiled the kernels */
-                start = now_seconds();
+                start = clg_now_seconds();
                 continue;
             }
-            double elapsed = now_seconds() - start;
+            double elapsed = clg_now_seconds() - start;
             if (elapsed >= budget && reps >= 4) {
                 result = elapsed / (reps - 1);
                 break;
@@ -223,12 +218,12 @@ static double loader_seconds(const clg_dataset *d, bool prefetch,
     clg_loader *l;
     if (clg_loader_create(d, &lo, &l) != CLG_OK)
         return -1;
-    double start = now_seconds();
+    double start = clg_now_seconds();
     const clg_batch *b;
     clg_loader_start_epoch(l, 0);
     while (clg_loader_next(l, &b) == CLG_OK && b)
         ;
-    double t = now_seconds() - start;
+    double t = clg_now_seconds() - start;
     clg_loader_free(l);
     return t;
 }
@@ -246,10 +241,10 @@ static double epoch_seconds(clg_context *ctx, const clg_dataset *d, bool prefetc
     clg_fit_opts fo = CLG_FIT_DEFAULTS;
     fo.epochs = 1;
     clg_fit_report r;
-    double start = now_seconds();
+    double start = clg_now_seconds();
     if (s == CLG_OK)
         s = clg_fit(m, opt, l, NULL, &fo, &r);
-    double t = now_seconds() - start;
+    double t = clg_now_seconds() - start;
     clg_loader_free(l), clg_optim_free(opt), clg_model_free(m);
     return s == CLG_OK ? t : -1;
 }
@@ -310,10 +305,10 @@ static double clgrad_train_rate(clg_context *ctx, const clg_dataset *d, bool cnn
     fo.max_steps = 1 + steps;
     fo.first_epoch = 0;
     fo.first_step = 1;
-    double start = now_seconds();
+    double start = clg_now_seconds();
     if (s == CLG_OK)
         s = clg_fit(m, opt, l, NULL, &fo, &r);
-    double t = now_seconds() - start;
+    double t = clg_now_seconds() - start;
     clg_loader_free(l), clg_optim_free(opt), clg_model_free(m);
     return s == CLG_OK ? (double)steps * 64 / t : -1;
 }
@@ -503,10 +498,10 @@ static double time_plan(clg_context *ctx, clg_plan *plan, int batch, clg_run_mod
             clg_context_finish(ctx) != CLG_OK)
             return -1;
         if (reps++ == 0) {
-            start = now_seconds();
+            start = clg_now_seconds();
             continue;
         }
-        double elapsed = now_seconds() - start;
+        double elapsed = clg_now_seconds() - start;
         if (elapsed >= budget && reps >= 4)
             return elapsed / (reps - 1);
     }
@@ -607,59 +602,37 @@ static int bench_ops(clg_context *ctx, const options *opt)
 
 int main(int argc, char **argv)
 {
-    options opt = {NULL, 0.5, false};
+    options opt = {.seconds = 0.5f};
     const char *command = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            return 0;
-        } else if (!strcmp(a, "-V") || !strcmp(a, "--version")) {
-            printf("clgrad-bench %s\n", clg_version());
-            return 0;
-        } else if (!strcmp(a, "--device") && i + 1 < argc) {
-            opt.device = argv[++i];
-        } else if (!strcmp(a, "--seconds") && i + 1 < argc) {
-            char *end;
-            opt.seconds = strtod(argv[++i], &end);
-            if (*end || !(opt.seconds > 0 && opt.seconds <= 60)) {
-                fprintf(stderr,
-                        "clgrad-bench: --seconds needs a number in (0, 60], not '%s'\n",
-                        argv[i]);
-                return 2;
-            }
-        } else if (!strcmp(a, "--no-numpy")) {
-            opt.no_numpy = true;
-        } else if (a[0] != '-' && !command) {
-            command = a;
-        } else {
-            fprintf(stderr,
-                    "clgrad-bench: unknown or incomplete option '%s' (try --help)\n",
-                    a);
-            return 2;
-        }
-    }
-    if (!command || (strcmp(command, "ops") && strcmp(command, "loader") &&
-                     strcmp(command, "train"))) {
-        fprintf(stderr, "clgrad-bench: %s (try --help)\n",
-                command ? "unknown benchmark"
-                        : "name a benchmark: ops, loader or train");
-        if (command)
-            fprintf(stderr, "clgrad-bench: '%s' is not one of: ops, loader, train\n",
-                    command);
-        return 2;
-    }
+    const cli_flag flags[] = {
+        CLI_GROUP("Options"),
+        {"--device", CLI_STRING, &opt.device, .value = "SPEC",
+         .help = "device index, gpu, cpu or name:SUBSTRING"},
+        {"--seconds", CLI_FLOAT, &opt.seconds, 0.001, 60, .value = "S",
+         .help = "time spent per measurement"},
+        {"--no-numpy", CLI_SWITCH, &opt.no_numpy, .help = "skip the numpy reference"},
+        CLI_END,
+    };
+    int rc = cli_parse("clgrad-bench", usage, flags, argc, argv, &command, 1);
+    if (rc >= 0)
+        return rc;
+    if (!command)
+        return cli_usage_error("clgrad-bench",
+                               "name a benchmark: ops, loader or train (try --help)");
+    if (strcmp(command, "ops") && strcmp(command, "loader") && strcmp(command, "train"))
+        return cli_usage_error("clgrad-bench",
+                               "unknown benchmark: '%s' is not one of: ops, loader, "
+                               "train",
+                               command);
     int dev;
     clg_context *ctx;
-    if (clg_device_select(opt.device, &dev) != CLG_OK) {
-        fprintf(stderr, "clgrad-bench: %s\n", clg_last_error());
-        return 2;
-    }
+    if (clg_device_select(opt.device, &dev) != CLG_OK)
+        return cli_fail("clgrad-bench", CLI_USAGE_ERROR);
     if (clg_context_create(dev, &ctx) != CLG_OK)
         return fail("creating a context");
-    int rc = !strcmp(command, "ops")      ? bench_ops(ctx, &opt)
-             : !strcmp(command, "loader") ? bench_loader(ctx)
-                                          : bench_train(ctx);
+    rc = !strcmp(command, "ops")      ? bench_ops(ctx, &opt)
+         : !strcmp(command, "loader") ? bench_loader(ctx)
+                                      : bench_train(ctx);
     clg_context_free(ctx);
     return rc;
 }

@@ -5,11 +5,12 @@
  * Exit status: 0 on success, 1 when a device was asked for by --device and
  * fails its self test, 2 for usage errors or when no OpenCL platform exists.
  */
-#include <clgrad.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+
+#include "base/clock.h"
+#include "cli.h"
 
 typedef struct options {
     bool json;
@@ -39,53 +40,23 @@ static void usage(FILE *out)
                  "Lists every OpenCL platform and device clgrad can use, with its\n"
                  "index (for --device / CLGRAD_DEVICE), capabilities, and whether\n"
                  "clgrad works on it (its kernels compile and a smoke test passes).\n"
-                 "The device clgrad picks by default is marked with '*'.\n"
-                 "\n"
-                 "  --json          print one JSON object with a \"devices\" array\n"
-                 "  --bench         also measure SGEMM GFLOP/s (1024^3, CLBlast and\n"
-                 "                  native) and device copy bandwidth (GB/s)\n"
-                 "  --device SPEC   only this device: an index, gpu, cpu or\n"
-                 "                  name:SUBSTRING\n"
-                 "  -h, --help      show this help\n"
-                 "  -V, --version   show the version\n");
+                 "The device clgrad picks by default is marked with '*'.\n");
 }
 
 static int parse_args(int argc, char **argv, options *opt)
 {
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--json") == 0) {
-            opt->json = true;
-        } else if (strcmp(a, "--bench") == 0) {
-            opt->bench = true;
-        } else if (strcmp(a, "--device") == 0 || strncmp(a, "--device=", 9) == 0) {
-            if (a[8] == '=')
-                opt->device = a + 9;
-            else if (i + 1 < argc)
-                opt->device = argv[++i];
-            else {
-                fprintf(stderr, "clgrad-devices: --device needs a value\n");
-                return 2;
-            }
-        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            usage(stdout);
-            return 0;
-        } else if (strcmp(a, "-V") == 0 || strcmp(a, "--version") == 0) {
-            printf("clgrad-devices %s\n", clg_version());
-            return 0;
-        } else {
-            fprintf(stderr, "clgrad-devices: unknown option '%s' (try --help)\n", a);
-            return 2;
-        }
-    }
-    return -1; /* go on */
-}
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+    const cli_flag flags[] = {
+        CLI_GROUP("Options"),
+        {"--json", CLI_SWITCH, &opt->json,
+         .help = "print one JSON object with a \"devices\" array"},
+        {"--bench", CLI_SWITCH, &opt->bench,
+         .help = "also measure SGEMM GFLOP/s (1024^3, CLBlast and native)\n"
+                 "and device copy bandwidth (GB/s)"},
+        {"--device", CLI_STRING, &opt->device, .value = "SPEC",
+         .help = "only this device: an index, gpu, cpu or name:SUBSTRING"},
+        CLI_END,
+    };
+    return cli_parse("clgrad-devices", usage, flags, argc, argv, NULL, 0);
 }
 
 /* Repeats `run` for about 0.3 s after one warm-up; returns seconds per run,
@@ -97,14 +68,14 @@ static double time_runs(clg_context *ctx, bench_fn run, void *arg)
     if (run(ctx, arg) != CLG_OK || clg_context_finish(ctx) != CLG_OK)
         return -1.0;
     int reps = 0;
-    double start = now_seconds(), elapsed = 0.0;
+    double start = clg_now_seconds(), elapsed = 0.0;
     while (reps < 3 || elapsed < 0.3) {
         if (run(ctx, arg) != CLG_OK)
             return -1.0;
         reps++;
         if (clg_context_finish(ctx) != CLG_OK)
             return -1.0;
-        elapsed = now_seconds() - start;
+        elapsed = clg_now_seconds() - start;
     }
     return elapsed / reps;
 }

@@ -143,6 +143,33 @@ clg_status clg_dataset_stats(const clg_dataset *d, float *mean, float *std,
 clg_status clg_dataset_normalize(clg_dataset *d, const float *mean, const float *std,
                                  int channels);
 
+/* A normalisation of the inputs as a value: what training used, which a
+ * checkpoint carries so that evaluation and prediction apply the same. Its
+ * text form is "MEAN,..;STD,.." with one number per channel ("0.286;0.353"
+ * for one channel), as checkpoints store it. channels = 0 means none. */
+#define CLG_NORM_MAX_CHANNELS 4
+typedef struct clg_normalization {
+    int channels;
+    float mean[CLG_NORM_MAX_CHANNELS], std[CLG_NORM_MAX_CHANNELS];
+} clg_normalization;
+
+/* The statistics of d per channel (clg_dataset_stats): what "auto"
+ * normalisation uses. More than CLG_NORM_MAX_CHANNELS channels is
+ * CLG_INVALID_ARGUMENT. */
+clg_status clg_normalization_of(const clg_dataset *d, clg_normalization *n);
+
+/* Normalises d in place; none does nothing. The channels must agree, each
+ * std be > 0 and each mean finite, else CLG_INVALID_ARGUMENT. */
+clg_status clg_normalization_apply(const clg_normalization *n, clg_dataset *d);
+
+/* Reads the text form strictly: finite means, finite stds > 0, as many of
+ * each, at most CLG_NORM_MAX_CHANNELS, nothing else (CLG_BAD_FILE). */
+clg_status clg_normalization_parse(const char *text, clg_normalization *n);
+
+/* Writes the text form ("" for none) into buf and returns buf; 128 bytes
+ * hold any normalisation. */
+const char *clg_normalization_format(const clg_normalization *n, char *buf, size_t len);
+
 /* ---- Text and tokenisation ------------------------------------------------ */
 
 /* Documents: a file's lines, a file whole, or every regular file of a

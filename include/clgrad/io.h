@@ -17,6 +17,7 @@
 #ifndef CLGRAD_IO_H
 #define CLGRAD_IO_H
 
+#include "data.h"
 #include "nn.h"
 #include "optim.h"
 
@@ -71,6 +72,30 @@ typedef struct clg_load_report {
  * report (may be NULL) tells what was loaded, skipped and left alone. */
 clg_status clg_load(const clg_checkpoint *checkpoint, clg_model *model,
                     clg_optimizer *opt, clg_load_report *report);
+
+/* A model rebuilt from a checkpoint, ready to compile and evaluate or
+ * predict with:
+ *
+ *     clg_checkpoint *ck;
+ *     clg_model *m;
+ *     clg_normalization norm;
+ *     clg_model_opts mo = CLG_MODEL_DEFAULTS;
+ *     clg_checkpoint_read("best.safetensors", &ck);
+ *     clg_model_from_checkpoint(ctx, ck, NULL, &mo, &m, &norm);
+ *     clg_model_compile(m, CLG_LOSS_CROSS_ENTROPY, 0.0f);
+ *     clg_normalization_apply(&norm, test);    // as in training
+ *     clg_evaluate(m, test, &report);
+ *
+ * The layers come from `spec`, or when spec is NULL from the spec text a
+ * clgrad checkpoint carries (CLG_NOT_FOUND for a file without one, such as
+ * a PyTorch state_dict: give the spec). Every weight and statistic of the
+ * model must be in the file with its shape, else CLG_BAD_FILE naming what
+ * is missing or differs. *norm (may be NULL) gets the normalisation the
+ * checkpoint records, or none. The model is not compiled; the checkpoint
+ * may be freed once this returns. */
+clg_status clg_model_from_checkpoint(clg_context *ctx, const clg_checkpoint *checkpoint,
+                                     const clg_spec *spec, const clg_model_opts *opts,
+                                     clg_model **model, clg_normalization *norm);
 
 /* Reads the training state from the metadata (pointers into checkpoint). */
 clg_status clg_checkpoint_train_state(const clg_checkpoint *checkpoint,

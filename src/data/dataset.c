@@ -322,3 +322,84 @@ clg_status clg_dataset_normalize(clg_dataset *d, const float *mean, const float 
         }
     return CLG_OK;
 }
+
+/* ---- Normalisation values ------------------------------------------------- */
+
+clg_status clg_normalization_of(const clg_dataset *d, clg_normalization *n)
+{
+    if (!d || !n)
+        return clg_fail(CLG_INVALID_ARGUMENT, "clg_normalization_of: NULL argument");
+    memset(n, 0, sizeof *n);
+    int channels = channels_of(d);
+    if (channels > CLG_NORM_MAX_CHANNELS)
+        return clg_fail(CLG_INVALID_ARGUMENT,
+                        "normalisation: the data has %d channels, at most %d are "
+                        "supported",
+                        channels, CLG_NORM_MAX_CHANNELS);
+    n->channels = channels;
+    return clg_dataset_stats(d, n->mean, n->std, channels);
+}
+
+clg_status clg_normalization_apply(const clg_normalization *n, clg_dataset *d)
+{
+    if (!n || !d)
+        return clg_fail(CLG_INVALID_ARGUMENT, "clg_normalization_apply: NULL argument");
+    if (!n->channels)
+        return CLG_OK;
+    if (channels_of(d) != n->channels)
+        return clg_fail(CLG_INVALID_ARGUMENT,
+                        "the data has %d channels, the normalisation %d",
+                        channels_of(d), n->channels);
+    return clg_dataset_normalize(d, n->mean, n->std, n->channels);
+}
+
+/* One list "a,b,c" of finite numbers (positive ones when `positive`). */
+static int parse_list(const char *text, const char *end, float *out, bool positive)
+{
+    int count = 0;
+    for (const char *p = text; p < end; count++) {
+        char *stop;
+        float v = strtof(p, &stop);
+        if (stop == p || stop > end || count == CLG_NORM_MAX_CHANNELS || !isfinite(v) ||
+            (positive && !(v > 0.0f)) || (stop < end && *stop != ','))
+            return -1;
+        out[count] = v;
+        p = stop < end ? stop + 1 : stop;
+        if (stop < end && p == end)
+            return -1; /* a trailing comma */
+    }
+    return count;
+}
+
+clg_status clg_normalization_parse(const char *text, clg_normalization *n)
+{
+    if (!text || !n)
+        return clg_fail(CLG_INVALID_ARGUMENT, "clg_normalization_parse: NULL argument");
+    memset(n, 0, sizeof *n);
+    const char *semi = strchr(text, ';');
+    clg_normalization v = {0};
+    int means = semi ? parse_list(text, semi, v.mean, false) : -1;
+    int stds = semi ? parse_list(semi + 1, semi + strlen(semi), v.std, true) : -1;
+    if (means < 1 || means != stds)
+        return clg_fail(CLG_BAD_FILE,
+                        "normalisation '%s' is not MEAN,..;STD,.. (finite means, stds "
+                        "> 0, as many of each, at most %d)",
+                        text, CLG_NORM_MAX_CHANNELS);
+    v.channels = means;
+    *n = v;
+    return CLG_OK;
+}
+
+const char *clg_normalization_format(const clg_normalization *n, char *buf, size_t len)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int k = 0; n && k < 2; k++)
+        for (int c = 0; c < n->channels && used < len; c++)
+            used += (size_t)snprintf(buf + used, len - used, "%s%.9g",
+                                     c   ? ","
+                                     : k ? ";"
+                                         : "",
+                                     (double)(k ? n->std[c] : n->mean[c]));
+    return buf;
+}

@@ -621,3 +621,48 @@ clg_status clg_checkpoint_train_state(const clg_checkpoint *c, clg_train_state *
     st->extra = clg_checkpoint_meta(c, "extra");
     return CLG_OK;
 }
+
+clg_status clg_model_from_checkpoint(clg_context *ctx, const clg_checkpoint *c,
+                                     const clg_spec *spec, const clg_model_opts *opts,
+                                     clg_model **out, clg_normalization *norm)
+{
+    if (!ctx || !c || !opts || !out)
+        return clg_fail(CLG_INVALID_ARGUMENT,
+                        "clg_model_from_checkpoint: NULL argument");
+    *out = NULL;
+    if (norm)
+        memset(norm, 0, sizeof *norm);
+    clg_spec *own = NULL;
+    clg_status s = CLG_OK;
+    if (!spec) {
+        const char *text = clg_checkpoint_meta(c, "spec");
+        if (!text)
+            return clg_fail(CLG_NOT_FOUND,
+                            "%s: carries no model spec (it was not written by "
+                            "clgrad-train): give the spec file too",
+                            c->path);
+        char source[1100];
+        snprintf(source, sizeof source, "%s: spec", c->path);
+        s = clg_spec_parse(text, source, &own);
+        spec = own;
+    }
+    const char *nm = clg_checkpoint_meta(c, "normalize");
+    if (s == CLG_OK && norm && nm && clg_normalization_parse(nm, norm) != CLG_OK)
+        s = clg_fail_prefix(CLG_BAD_FILE, "%s: metadata", c->path);
+    clg_model *m = NULL;
+    if (s == CLG_OK)
+        s = clg_model_from_spec(ctx, spec, opts, &m);
+    clg_load_report r;
+    if (s == CLG_OK)
+        s = clg_load(c, m, NULL, &r);
+    if (s == CLG_OK && r.missing)
+        s = clg_fail(CLG_BAD_FILE, "%s: %d of the model's tensors are not in it:\n%s",
+                     c->path, r.missing, r.text);
+    clg_spec_free(own);
+    if (s != CLG_OK) {
+        clg_model_free(m);
+        return s;
+    }
+    *out = m;
+    return CLG_OK;
+}

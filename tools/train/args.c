@@ -1,0 +1,294 @@
+/* clgrad-train's options: one table of flags that parses argv and writes
+ * --help (tools/cli.h). */
+#include <stdio.h>
+#include <string.h>
+
+#include "base/text.h"
+#include "train.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: clgrad-train MODEL.spec [options]\n"
+                 "       clgrad-train --evaluate CHECKPOINT [--data ...]\n"
+                 "       clgrad-train --predict IMAGES.idx --init-from CHECKPOINT\n");
+}
+
+/* ---- Values with a syntax of their own ------------------------------------ */
+
+/* --classes 5-9 or 0,2,4 */
+static bool parse_classes(const char *v, void *dst, char *error, size_t len)
+{
+    train_options *o = dst;
+    int lo, hi, used = 0;
+    o->nclasses = 0;
+    if (sscanf(v, "%d-%d%n", &lo, &hi, &used) == 2 && !v[used] && lo >= 0 && hi >= lo &&
+        hi - lo < 64) {
+        for (int k = lo; k <= hi; k++)
+            o->classes[o->nclasses++] = k;
+        return true;
+    }
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", v);
+    char *save = NULL;
+    long long n;
+    for (char *m = strtok_r(buf, ",", &save); m; m = strtok_r(NULL, ",", &save)) {
+        if (o->nclasses == 64 || !clg_parse_int(m, 0, 4095, &n)) {
+            snprintf(error, len, "'%s' is not A-B or a list of classes", v);
+            return false;
+        }
+        o->classes[o->nclasses++] = (int)n;
+    }
+    return true;
+}
+
+/* --betas B1,B2 */
+static bool parse_betas(const char *v, void *dst, char *error, size_t len)
+{
+    clg_optim_opts *q = dst;
+    int used = 0;
+    float b1, b2;
+    if (sscanf(v, "%f,%f%n", &b1, &b2, &used) != 2 || v[used] ||
+        !(b1 >= 0 && b1 < 1 && b2 >= 0 && b2 < 1)) {
+        snprintf(error, len, "'%s' is not B1,B2 in [0, 1)", v);
+        return false;
+    }
+    q->beta1 = b1, q->beta2 = b2;
+    return true;
+}
+
+/* --milestones A,B,.. (epochs) */
+static bool parse_milestones(const char *v, void *dst, char *error, size_t len)
+{
+    clg_schedule_opts *so = dst;
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", v);
+    char *save = NULL;
+    long long n;
+    so->milestone_count = 0;
+    for (char *m = strtok_r(buf, ",", &save); m; m = strtok_r(NULL, ",", &save)) {
+        if (so->milestone_count == CLG_MAX_MILESTONES ||
+            !clg_parse_int(m, 1, 100000, &n)) {
+            snprintf(error, len, "'%s' is not a list of epochs", v);
+            return false;
+        }
+        so->milestones[so->milestone_count++] = (int)n;
+    }
+    return true;
+}
+
+/* --augment flip[=P],vflip[=P],crop[=PAD],rotate[=DEG],noise[=STD],cutout[=SIZE]:
+ * each transform with its own value, or its default. */
+static bool parse_augment(const char *list, void *dst, char *error, size_t len)
+{
+    clg_augment *a = dst;
+    static const struct {
+        const char *name;
+        float lo, hi, fallback;
+        bool whole; /* an int field */
+    } transforms[] = {
+        {"flip", 0, 1, 0.5f, false},    {"vflip", 0, 1, 0.5f, false},
+        {"crop", 1, 64, 2, true},       {"rotate", 0, 180, 10, false},
+        {"noise", 0, 10, 0.05f, false}, {"cutout", 1, 64, 8, true},
+    };
+    void *fields[] = {&a->hflip,  &a->vflip, &a->crop_pad,
+                      &a->rotate, &a->noise, &a->cutout};
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", list);
+    char *save = NULL;
+    for (char *item = strtok_r(buf, ",", &save); item;
+         item = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(item, '=');
+        if (eq)
+            *eq++ = '\0';
+        int k = 0;
+        while (k < 6 && strcmp(item, transforms[k].name))
+            k++;
+        if (k == 6) {
+            snprintf(
+                error, len,
+                "unknown transform '%s' (flip, vflip, crop, rotate, noise, cutout)",
+                item);
+            return false;
+        }
+        float v = transforms[k].fallback;
+        if (eq && !clg_parse_float(eq, transforms[k].lo, transforms[k].hi, &v)) {
+            snprintf(error, len, "bad value '%s' for %s", eq, item);
+            return false;
+        }
+        if (transforms[k].whole)
+            *(int *)fields[k] = (int)v;
+        else
+            *(float *)fields[k] = v;
+    }
+    a->probability = 0.5f;
+    return true;
+}
+
+/* --loss: clgrad-train trains classifiers */
+static bool parse_loss(const char *v, void *dst, char *error, size_t len)
+{
+    clg_loss_type loss;
+    (void)dst;
+    if (!strcmp(v, "ce") ||
+        (clg_loss_type_parse(v, &loss) == CLG_OK && loss == CLG_LOSS_CROSS_ENTROPY))
+        return true;
+    snprintf(error, len, "'%s': clgrad-train trains classifiers with cross_entropy", v);
+    return false;
+}
+
+static clg_status parse_optimizer(const char *v, void *dst)
+{
+    return clg_optim_type_parse(v, dst);
+}
+static clg_status parse_schedule(const char *v, void *dst)
+{
+    return clg_schedule_type_parse(v, dst);
+}
+static clg_status parse_init(const char *v, void *dst)
+{
+    return clg_init_parse(v, dst);
+}
+
+static const char *const optimizer_names[] = CLI_ENUM_NAMES(CLG_OPTIM_TYPE_LIST);
+static const char *const schedule_names[] = CLI_ENUM_NAMES(CLG_SCHEDULE_TYPE_LIST);
+static const char *const init_names[] = CLI_ENUM_NAMES(CLG_INIT_LIST);
+
+#define ENUM(table, parser)                                                            \
+    .parse_enum = parser, .names = table, .count = (int)(sizeof table / sizeof *table)
+
+/* ---- The table ------------------------------------------------------------ */
+
+int train_parse_args(int argc, char **argv, train_options *o)
+{
+    clg_optim_opts od = CLG_OPTIM_DEFAULTS;
+    clg_schedule_opts sd = CLG_SCHEDULE_DEFAULTS;
+    clg_augment ad = CLG_AUGMENT_NONE;
+    memset(o, 0, sizeof *o);
+    o->optim = od, o->sched = sd, o->augment = ad;
+    o->optim.type = CLG_OPTIM_ADAM, o->optim.lr = 1e-3f;
+    o->sched.max_lr = 0; /* onecycle: the --lr */
+    o->epochs = 10, o->batch = 64;
+    clg_optim_opts *q = &o->optim;
+    clg_schedule_opts *so = &o->sched;
+    const cli_flag flags[] = {
+        CLI_GROUP("Data"),
+        {"--data", CLI_STRING, &o->data, .value = "fashion-mnist|DIR",
+         .help = "Fashion-MNIST from its Debian package, or a directory of\n"
+                 "MNIST-named IDX files (train-images-idx3-ubyte[.gz], ...)"},
+        {"--train-images", CLI_STRING, &o->train_images, .value = "F",
+         .help = "training images (IDX), with --train-labels"},
+        {"--train-labels", CLI_STRING, &o->train_labels, .value = "F",
+         .help = "their labels (IDX)"},
+        {"--test-images", CLI_STRING, &o->test_images, .value = "F",
+         .help = "test images (IDX), with --test-labels"},
+        {"--test-labels", CLI_STRING, &o->test_labels, .value = "F",
+         .help = "their labels (IDX)"},
+        {"--normalize", CLI_STRING, &o->normalize, .value = "auto|none|MEAN,STD",
+         .help = "auto: statistics of the training split for byte images,\n"
+                 "none for float32 images (default auto)"},
+        {"--val-split", CLI_FLOAT, &o->val_split, 0.0001, 0.9999, .value = "F",
+         .help = "hold out this fraction of the training data"},
+        {"--classes", CLI_CUSTOM, o, .value = "LIST", .parse = parse_classes,
+         .help = "keep only these classes (5-9 or 0,2,4), relabelled 0.."},
+        {"--train-samples", CLI_INT, &o->train_samples, 1, 1 << 30, .value = "N",
+         .help = "keep the first N training samples of each class"},
+        CLI_GROUP("Training"),
+        {"--epochs", CLI_INT, &o->epochs, 1, 100000, .value = "N",
+         .help = "passes over the training data"},
+        {"--steps", CLI_LONG, &o->steps, 1, 1LL << 40, .value = "N",
+         .help = "stop after N optimizer steps"},
+        {"--batch-size", CLI_INT, &o->batch, 1, 65536, .value = "N",
+         .help = "samples per step"},
+        {"--seed", CLI_LONG, &o->seed, 0, 1LL << 62, .value = "N",
+         .help = "initialisation, shuffling, dropout, augmentation"},
+        {"--no-shuffle", CLI_SWITCH, &o->no_shuffle, .help = "batches in file order"},
+        {"--optimizer", CLI_ENUM, &q->type, ENUM(optimizer_names, parse_optimizer),
+         .help = "update rule, as torch.optim's"},
+        {"--lr", CLI_FLOAT, &q->lr, 0, 1e3, .value = "F", .help = "learning rate"},
+        {"--momentum", CLI_FLOAT, &q->momentum, 0, 0.9999, .value = "F",
+         .help = "SGD, RMSprop"},
+        {"--nesterov", CLI_SWITCH, &q->nesterov, .help = "Nesterov momentum (SGD)"},
+        {"--weight-decay", CLI_FLOAT, &q->weight_decay, 0, 10, .value = "F",
+         .help = "L2 penalty; decoupled for adamw"},
+        {"--l1", CLI_FLOAT, &q->l1, 0, 10, .value = "F", .help = "L1 penalty"},
+        {"--no-decay-bias", CLI_SWITCH, &o->no_decay_bias,
+         .help = "no weight decay or L1 on biases and norm scales"},
+        {"--betas", CLI_CUSTOM, q, .value = "B1,B2", .parse = parse_betas,
+         .help = "Adam, AdamW (default 0.9,0.999)"},
+        {"--eps", CLI_FLOAT, &q->eps, 0, 1, .value = "F",
+         .help = "Adam, RMSprop, Adagrad (default 1e-8, Adagrad 1e-10)"},
+        {"--alpha", CLI_FLOAT, &q->alpha, 0, 1, .value = "F",
+         .help = "RMSprop smoothing"},
+        {"--centered", CLI_SWITCH, &q->centered, .help = "centered RMSprop"},
+        {"--clip-norm", CLI_FLOAT, &q->clip_norm, 0, 1e9, .value = "F",
+         .help = "scale gradients to this global L2 norm at most"},
+        {"--clip-value", CLI_FLOAT, &q->clip_value, 0, 1e9, .value = "F",
+         .help = "clamp each gradient element to [-F, F]"},
+        {"--loss", CLI_CUSTOM, NULL, .value = "cross_entropy", .parse = parse_loss,
+         .help = "the loss (classifiers: cross_entropy)"},
+        {"--label-smoothing", CLI_FLOAT, &o->label_smoothing, 0, 1, .value = "F",
+         .help = "as PyTorch's cross-entropy"},
+        {"--init", CLI_ENUM, &o->init, ENUM(init_names, parse_init),
+         .help = "weight initialisation"},
+        {"--device", CLI_STRING, &o->device, .value = "SPEC",
+         .help = "index, gpu, cpu or name:SUBSTRING"},
+        CLI_GROUP("Schedules"),
+        {"--schedule", CLI_ENUM, &so->type, ENUM(schedule_names, parse_schedule),
+         .help = "learning rate over time, as torch's schedulers"},
+        {"--step-size", CLI_INT, &so->step_size, 1, 100000, .value = "N",
+         .help = "step: epochs between decays"},
+        {"--gamma", CLI_FLOAT, &so->gamma, 1e-9, 1e3, .value = "F",
+         .help = "step, multistep, exp: the factor"},
+        {"--milestones", CLI_CUSTOM, so, .value = "A,B,..", .parse = parse_milestones,
+         .help = "multistep: the epochs"},
+        {"--eta-min", CLI_FLOAT, &so->eta_min, 0, 1e3, .value = "F",
+         .help = "cosine: the final learning rate"},
+        {"--max-lr", CLI_FLOAT, &so->max_lr, 1e-12, 1e3, .value = "F",
+         .help = "onecycle (default: --lr)"},
+        {"--patience", CLI_INT, &so->patience, 0, 100000, .value = "N",
+         .help = "plateau: epochs without improvement"},
+        {"--factor", CLI_FLOAT, &so->factor, 1e-6, 0.9999, .value = "F",
+         .help = "plateau: the factor"},
+        {"--warmup", CLI_INT, &so->warmup, 0, 100000, .value = "N",
+         .help = "linear warm-up epochs, combinable"},
+        CLI_GROUP("Augmentation and stopping"),
+        {"--augment", CLI_CUSTOM, &o->augment, .value = "LIST", .parse = parse_augment,
+         .help = "flip[=P],vflip[=P],crop[=PAD],rotate[=DEG],noise[=STD],\n"
+                 "cutout[=SIZE] (training only, seeded)"},
+        {"--early-stop", CLI_INT, &o->early_stop, 1, 100000, .value = "PATIENCE",
+         .help = "stop when validation loss stalls; keep the best weights"},
+        CLI_GROUP("Output"),
+        {"--quiet", CLI_SWITCH, &o->quiet, .help = "no progress or summary"},
+        {"--log", CLI_STRING, &o->log, .value = "FILE.csv",
+         .help = "metrics per epoch"},
+        {"--plot", CLI_STRING, &o->plot, .value = "FILE.svg",
+         .help = "loss and accuracy curves"},
+        {"--save", CLI_STRING, &o->save, .value = "FILE",
+         .help = "safetensors checkpoint at the end"},
+        {"--checkpoint-dir", CLI_STRING, &o->checkpoint_dir, .value = "DIR",
+         .help = "DIR/last.safetensors and DIR/best.safetensors each epoch"},
+        CLI_GROUP("Continuing"),
+        {"--resume", CLI_STRING, &o->resume, .value = "FILE",
+         .help = "continue a run from its checkpoint (same flags)"},
+        {"--init-from", CLI_STRING, &o->init_from, .value = "FILE",
+         .help = "load matching weights (a PyTorch state_dict works)"},
+        {"--freeze", CLI_INT, &o->freeze, 1, 10000, .value = "N",
+         .help = "freeze layers 0..N-1"},
+        {"--replace-head", CLI_INT, &o->replace_head, 1, 1 << 20, .value = "K",
+         .help = "new last linear layer with K outputs"},
+        {"--evaluate", CLI_STRING, &o->evaluate, .value = "FILE",
+         .help = "test-set metrics of a checkpoint, no training"},
+        {"--predict", CLI_STRING, &o->predict, .value = "FILE",
+         .help = "class and probability per image of an IDX file"},
+        CLI_END,
+    };
+    int rc = cli_parse(TOOL, usage, flags, argc, argv, &o->spec, 1);
+    if (rc >= 0)
+        return rc;
+    q->decay_biases = !o->no_decay_bias;
+    if (!o->spec && !o->evaluate && !o->resume && !o->predict)
+        return cli_usage_error(TOOL, "give a model spec file (try --help)");
+    if (q->nesterov && q->momentum <= 0)
+        return cli_usage_error(TOOL, "--nesterov needs --momentum > 0");
+    return -1;
+}

@@ -1,0 +1,121 @@
+/* clgrad-train's data: where it comes from, which classes and samples are
+ * kept, the validation split, and the inputs' normalisation. */
+#include <stdio.h>
+#include <string.h>
+
+#include "train.h"
+
+void train_free_data(train_data *d)
+{
+    clg_dataset_free(d->train);
+    clg_dataset_free(d->val);
+    clg_dataset_free(d->test);
+}
+
+/* "fashion-mnist" is the Debian package; anything else a directory of
+ * MNIST-named IDX files. */
+static clg_status load_from_dir(const char *dir, bool train, clg_dataset **out)
+{
+    return clg_dataset_fashion_mnist(strcmp(dir, "fashion-mnist") ? dir : NULL, train,
+                                     out);
+}
+
+static int fail_data(const char *what)
+{
+    fprintf(stderr, TOOL ": %s: %s\n", what, clg_last_error());
+    return CLI_USAGE_ERROR;
+}
+
+/* --classes and --train-samples */
+static int select_classes(const train_options *o, train_data *d)
+{
+    clg_dataset *sets[2] = {d->train, d->test};
+    for (int k = 0; k < 2 && o->nclasses; k++)
+        if (sets[k] && clg_dataset_select(sets[k], o->classes, o->nclasses,
+                                          k == 0 ? o->train_samples : 0) != CLG_OK)
+            return fail_data(k == 0 ? "training data" : "test data");
+    if (!o->nclasses && o->train_samples && d->train) {
+        int all[4096];
+        for (int k = 0; k < d->train->classes && k < 4096; k++)
+            all[k] = k;
+        if (clg_dataset_select(d->train, all, d->train->classes, o->train_samples) !=
+            CLG_OK)
+            return fail_data("training data");
+    }
+    return -1;
+}
+
+int train_load_data(const train_options *o, bool need_train, train_data *d)
+{
+    clg_status s = CLG_OK;
+    if (o->data) {
+        if (need_train)
+            s = load_from_dir(o->data, true, &d->train);
+        if (s == CLG_OK) {
+            s = load_from_dir(o->data, false, &d->test);
+            if (s == CLG_NOT_FOUND && need_train)
+                s = CLG_OK; /* training without a test set */
+        }
+    } else if (o->train_images || o->test_images) {
+        if (need_train && (!o->train_images || !o->train_labels))
+            return cli_usage_error(TOOL,
+                                   "--train-images and --train-labels go together");
+        if (need_train)
+            s = clg_dataset_from_idx(o->train_images, o->train_labels, &d->train);
+        if (s == CLG_OK && o->test_images) {
+            if (!o->test_labels)
+                return cli_usage_error(TOOL, "--test-images needs --test-labels");
+            s = clg_dataset_from_idx(o->test_images, o->test_labels, &d->test);
+        }
+    } else if (need_train) {
+        return cli_usage_error(TOOL,
+                               "no data: give --data fashion-mnist, --data DIR or "
+                               "--train-images and --train-labels");
+    }
+    if (s != CLG_OK)
+        return cli_fail(TOOL, CLI_USAGE_ERROR);
+    int rc = select_classes(o, d);
+    if (rc >= 0)
+        return rc;
+    if (need_train && o->val_split > 0 &&
+        clg_dataset_split(d->train, o->val_split, (uint64_t)o->seed, &d->val) != CLG_OK)
+        return cli_fail(TOOL, CLI_USAGE_ERROR);
+    return -1;
+}
+
+int train_choose_norm(const train_options *o, const clg_dataset *train,
+                      clg_normalization *n)
+{
+    memset(n, 0, sizeof *n);
+    const char *how = o->normalize ? o->normalize : "auto";
+    if (!strcmp(how, "none"))
+        return -1;
+    if (!strcmp(how, "auto")) {
+        if (train->from_bytes && clg_normalization_of(train, n) != CLG_OK)
+            return cli_fail(TOOL, CLI_USAGE_ERROR);
+        return -1;
+    }
+    float m, s;
+    int used;
+    if (sscanf(how, "%f,%f%n", &m, &s, &used) != 2 || how[used] || !(s > 0))
+        return cli_usage_error(
+            TOOL, "--normalize: '%s' is not auto, none or MEAN,STD (STD > 0)", how);
+    n->channels = train->ndim == 3 ? train->shape[0] : 1;
+    if (n->channels > CLG_NORM_MAX_CHANNELS)
+        return cli_usage_error(TOOL,
+                               "--normalize: the data has %d channels, at most %d "
+                               "are supported",
+                               n->channels, CLG_NORM_MAX_CHANNELS);
+    for (int k = 0; k < n->channels; k++)
+        n->mean[k] = m, n->std[k] = s;
+    return -1;
+}
+
+int train_apply_norm(const clg_normalization *n, train_data *d)
+{
+    clg_dataset *sets[3] = {d->train, d->val, d->test};
+    for (int k = 0; k < 3; k++)
+        if (sets[k] && clg_normalization_apply(n, sets[k]) != CLG_OK)
+            return cli_fail(TOOL, CLI_USAGE_ERROR);
+    return -1;
+}

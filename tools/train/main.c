@@ -1,0 +1,35 @@
+/*
+ * clgrad-train — trains a model described in a spec file, shows progress,
+ * saves checkpoints, resumes, fine-tunes, evaluates and predicts.
+ *
+ * Exit status: 0 on success; 1 when training fails (a non-finite loss or
+ * gradient, the device out of memory), the last good checkpoint kept; 2 for
+ * bad usage, values, files or a spec that does not fit the data.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "train.h"
+
+int main(int argc, char **argv)
+{
+    train_options o;
+    int rc = train_parse_args(argc, argv, &o);
+    if (rc >= 0)
+        return rc;
+    char line[2048] = TOOL; /* kept in checkpoints */
+    for (int i = 1; i < argc; i++)
+        snprintf(line + strlen(line), sizeof line - strlen(line), " %s", argv[i]);
+    o.command_line = line;
+    int dev;
+    if (clg_device_select(o.device, &dev) != CLG_OK)
+        return cli_fail(TOOL, CLI_USAGE_ERROR);
+    clg_context *ctx;
+    if (clg_context_create(dev, &ctx) != CLG_OK)
+        return cli_fail(TOOL, TRAIN_ERROR);
+    rc = o.evaluate  ? evaluate_mode(ctx, &o)
+         : o.predict ? predict_mode(ctx, &o)
+                     : train_mode(ctx, &o);
+    clg_context_free(ctx);
+    return rc;
+}

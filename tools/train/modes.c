@@ -1,0 +1,316 @@
+/* clgrad-train's three modes: train (with resume, fine-tuning and the
+ * checkpoint cadence), evaluate a checkpoint, predict with one. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "train.h"
+
+int train_fail_status(clg_status s)
+{
+    return cli_fail(TOOL, s == CLG_SHAPE_MISMATCH || s == CLG_INVALID_ARGUMENT ||
+                                  s == CLG_BAD_FILE || s == CLG_NOT_FOUND ||
+                                  s == CLG_IO_ERROR
+                              ? CLI_USAGE_ERROR
+                              : TRAIN_ERROR);
+}
+
+static clg_model_opts model_opts(const train_options *o)
+{
+    clg_model_opts mo = CLG_MODEL_DEFAULTS;
+    mo.max_batch = o->batch, mo.init = o->init, mo.seed = (uint64_t)o->seed;
+    return mo;
+}
+
+/* The model of a checkpoint (its own spec, or the spec file given), its
+ * weights and the normalisation it was trained with, ready to evaluate. */
+static int model_from_checkpoint(clg_context *ctx, const train_options *o,
+                                 const char *path, clg_model **m, clg_normalization *n)
+{
+    clg_checkpoint *ck = NULL;
+    clg_spec *spec = NULL;
+    clg_model_opts mo = model_opts(o);
+    clg_status s = clg_checkpoint_read(path, &ck);
+    if (s == CLG_OK && o->spec)
+        s = clg_spec_load(o->spec, &spec);
+    if (s == CLG_OK)
+        s = clg_model_from_checkpoint(ctx, ck, spec, &mo, m, n);
+    if (s == CLG_OK)
+        s = clg_model_compile(*m, CLG_LOSS_CROSS_ENTROPY, o->label_smoothing);
+    clg_spec_free(spec);
+    clg_checkpoint_free(ck);
+    return s == CLG_OK ? -1 : train_fail_status(s);
+}
+
+int evaluate_mode(clg_context *ctx, const train_options *o)
+{
+    clg_model *m = NULL;
+    clg_normalization n;
+    train_data d = {0};
+    int rc = model_from_checkpoint(ctx, o, o->evaluate, &m, &n);
+    if (rc < 0)
+        rc = train_load_data(o, false, &d);
+    if (rc < 0 && !d.test)
+        rc = cli_usage_error(
+            TOOL, "--evaluate needs test data: --data or --test-images/--test-labels");
+    if (rc < 0)
+        rc = train_apply_norm(&n, &d);
+    if (rc < 0)
+        rc = train_report_test(m, d.test);
+    clg_model_free(m);
+    train_free_data(&d);
+    return rc < 0 ? 0 : rc;
+}
+
+int predict_mode(clg_context *ctx, const train_options *o)
+{
+    const char *from = o->init_from ? o->init_from : o->resume;
+    if (!from)
+        return cli_usage_error(TOOL,
+                               "--predict needs the model: --init-from CHECKPOINT");
+    clg_model *m = NULL;
+    clg_normalization n;
+    clg_dataset *images = NULL;
+    int32_t *cls = NULL;
+    float *prob = NULL;
+    int rc = model_from_checkpoint(ctx, o, from, &m, &n);
+    if (rc < 0 && clg_dataset_from_idx(o->predict, NULL, &images) != CLG_OK)
+        rc = cli_fail(TOOL, CLI_USAGE_ERROR);
+    if (rc < 0 && clg_normalization_apply(&n, images) != CLG_OK)
+        rc = cli_fail(TOOL, CLI_USAGE_ERROR);
+    if (rc < 0) {
+        cls = malloc((size_t)images->count * sizeof *cls);
+        prob = malloc((size_t)images->count * sizeof *prob);
+        if (!cls || !prob)
+            rc = cli_usage_error(TOOL, "out of memory for %d predictions",
+                                 images->count);
+    }
+    if (rc < 0 && clg_predict(m, images, cls, prob) != CLG_OK)
+        rc = train_fail_status(CLG_SHAPE_MISMATCH);
+    if (rc < 0) {
+        printf("index,class,probability\n");
+        for (int i = 0; i < images->count; i++)
+            printf("%d,%d,%.6f\n", i, cls[i], (double)prob[i]);
+    }
+    free(cls), free(prob);
+    clg_model_free(m), clg_dataset_free(images);
+    return rc < 0 ? 0 : rc;
+}
+
+/* ---- Training ------------------------------------------------------------- */
+
+int train_save_checkpoint(train_run *r, const char *path, int epochs)
+{
+    char normalize[128];
+    clg_train_state st = {
+        .epoch = epochs,
+        .step = r->steps,
+        .plan_step = clg_plan_step(clg_model_plan(r->model)),
+        .best_val_loss = r->best_val_loss,
+        .spec = clg_spec_text(r->spec),
+        .normalize = r->norm->channels ? clg_normalization_format(r->norm, normalize,
+                                                                  sizeof normalize)
+                                       : NULL,
+        .extra = r->o->command_line,
+    };
+    if (r->sched)
+        clg_schedule_state(r->sched, st.schedule);
+    if (clg_save(path, r->model, r->opt, &st) != CLG_OK)
+        return cli_fail(TOOL, TRAIN_ERROR);
+    return -1;
+}
+
+/* The spec: the file given, or the text the resumed checkpoint carries. */
+static int get_spec(const train_options *o, const clg_checkpoint *ck, clg_spec **spec)
+{
+    if (o->spec)
+        return clg_spec_load(o->spec, spec) == CLG_OK ? -1
+                                                      : cli_fail(TOOL, CLI_USAGE_ERROR);
+    const char *text = ck ? clg_checkpoint_meta(ck, "spec") : NULL;
+    if (!text)
+        return cli_usage_error(
+            TOOL, "the checkpoint carries no model spec: give the spec file too");
+    return clg_spec_parse(text, "checkpoint spec", spec) == CLG_OK
+               ? -1
+               : cli_fail(TOOL, CLI_USAGE_ERROR);
+}
+
+static int read_checkpoint(const char *path, clg_checkpoint **ck)
+{
+    return clg_checkpoint_read(path, ck) == CLG_OK ? -1
+                                                   : cli_fail(TOOL, CLI_USAGE_ERROR);
+}
+
+/* The spec's model with the head replaced and layers frozen as asked,
+ * compiled for training. */
+static int build_model(clg_context *ctx, const train_options *o, clg_spec *spec,
+                       clg_model **m)
+{
+    clg_model_opts mo = model_opts(o);
+    if (o->replace_head && clg_spec_replace_head(spec, o->replace_head) != CLG_OK)
+        return cli_fail(TOOL, CLI_USAGE_ERROR);
+    if (clg_model_from_spec(ctx, spec, &mo, m) != CLG_OK)
+        return cli_fail(TOOL, CLI_USAGE_ERROR);
+    if (o->freeze && clg_model_freeze(*m, o->freeze) != CLG_OK)
+        return cli_fail(TOOL, CLI_USAGE_ERROR);
+    if (clg_model_compile(*m, CLG_LOSS_CROSS_ENTROPY, o->label_smoothing) != CLG_OK)
+        return train_fail_status(clg_graph_status(clg_model_graph(*m)));
+    return -1;
+}
+
+static void print_load(const char *path, const clg_load_report *lr, bool quiet)
+{
+    if (quiet)
+        return;
+    printf("%s: loaded %d tensors, skipped %d, left %d at initialisation\n", path,
+           lr->loaded, lr->skipped, lr->missing);
+    if (lr->skipped || lr->missing)
+        printf("%s", lr->text);
+}
+
+static int make_schedule(const train_options *o, int batches, clg_schedule **out)
+{
+    *out = NULL;
+    clg_schedule_opts so = o->sched;
+    if (so.type == CLG_SCHEDULE_CONSTANT && so.warmup == 0)
+        return -1;
+    if (so.type == CLG_SCHEDULE_COSINE)
+        so.t_max = o->epochs;
+    if (so.type == CLG_SCHEDULE_ONECYCLE) {
+        so.total_steps = o->steps ? (int)o->steps : o->epochs * batches;
+        if (so.max_lr <= 0)
+            so.max_lr = o->optim.lr;
+    }
+    return clg_schedule_create(&so, o->optim.lr, out) == CLG_OK
+               ? -1
+               : cli_fail(TOOL, CLI_USAGE_ERROR);
+}
+
+int train_mode(clg_context *ctx, const train_options *o)
+{
+    clg_checkpoint *ck = NULL;
+    clg_spec *spec = NULL;
+    clg_model *m = NULL;
+    clg_optimizer *opt = NULL;
+    clg_loader *loader = NULL;
+    train_data d = {0};
+    clg_normalization n = {0};
+    train_run r = {.o = o,
+                   .tty = isatty(STDOUT_FILENO),
+                   .norm = &n,
+                   .best_val_loss = INFINITY,
+                   .ckpt_best_val = INFINITY,
+                   .ckpt_best_train = INFINITY};
+    clg_train_state resumed = {0};
+    int rc = o->resume ? read_checkpoint(o->resume, &ck) : -1;
+    if (rc < 0 && ck && clg_checkpoint_train_state(ck, &resumed) != CLG_OK)
+        rc = cli_fail(TOOL, CLI_USAGE_ERROR);
+    if (rc < 0)
+        rc = get_spec(o, ck, &spec);
+    if (rc < 0)
+        rc = train_load_data(o, true, &d);
+    if (rc < 0)
+        rc = train_choose_norm(o, d.train, &n);
+    if (rc < 0 && ck && resumed.normalize &&
+        clg_normalization_parse(resumed.normalize, &n) != CLG_OK)
+        rc = cli_fail(TOOL, CLI_USAGE_ERROR);
+    if (rc < 0)
+        rc = train_apply_norm(&n, &d);
+    if (rc < 0)
+        rc = build_model(ctx, o, spec, &m);
+    if (rc < 0 && clg_optim_create(clg_model_plan(m), &o->optim, &opt) != CLG_OK)
+        rc = cli_fail(TOOL, CLI_USAGE_ERROR);
+    clg_loader_opts lo = CLG_LOADER_DEFAULTS;
+    lo.batch_size = o->batch, lo.shuffle = !o->no_shuffle, lo.seed = (uint64_t)o->seed;
+    lo.augment = o->augment;
+    if (rc < 0 && clg_loader_create(d.train, &lo, &loader) != CLG_OK)
+        rc = cli_fail(TOOL, CLI_USAGE_ERROR);
+    if (rc < 0)
+        rc = make_schedule(o, clg_loader_batches(loader), &r.sched);
+    if (rc < 0 && o->init_from) {
+        clg_checkpoint *init = NULL;
+        clg_load_report lr;
+        rc = read_checkpoint(o->init_from, &init);
+        if (rc < 0 && clg_load(init, m, NULL, &lr) != CLG_OK)
+            rc = cli_fail(TOOL, CLI_USAGE_ERROR);
+        if (rc < 0)
+            print_load(o->init_from, &lr, o->quiet);
+        clg_checkpoint_free(init);
+    }
+    clg_fit_opts fo = CLG_FIT_DEFAULTS;
+    if (rc < 0 && ck) {
+        clg_load_report lr;
+        if (clg_load(ck, m, opt, &lr) != CLG_OK)
+            rc = cli_fail(TOOL, CLI_USAGE_ERROR);
+        else if (resumed.epoch >= o->epochs)
+            rc = cli_usage_error(
+                TOOL, "%s already holds %d epochs; ask for more with --epochs",
+                o->resume, resumed.epoch);
+        fo.first_epoch = resumed.epoch;
+        fo.first_step = resumed.step;
+        clg_plan_set_step(clg_model_plan(m), resumed.plan_step);
+        if (r.sched)
+            clg_schedule_set_state(r.sched, resumed.schedule);
+        r.best_val_loss = r.ckpt_best_val = resumed.best_val_loss;
+        r.steps = resumed.step;
+        if (rc < 0 && !o->quiet)
+            printf("resuming %s after epoch %d, step %lld\n", o->resume, resumed.epoch,
+                   resumed.step);
+    }
+    if (rc < 0 && o->checkpoint_dir && mkdir(o->checkpoint_dir, 0777) != 0 &&
+        errno != EEXIST)
+        rc = cli_usage_error(TOOL, "--checkpoint-dir %s: %s", o->checkpoint_dir,
+                             strerror(errno));
+    if (rc < 0 && o->log) {
+        bool append = ck && access(o->log, F_OK) == 0;
+        r.log = fopen(o->log, append ? "a" : "w");
+        if (!r.log)
+            rc = cli_usage_error(TOOL, "--log %s: %s", o->log, strerror(errno));
+        else if (!append)
+            fprintf(r.log, "epoch,lr,train_loss,train_acc,val_loss,val_acc,seconds,"
+                           "samples_per_s\n");
+    }
+    if (rc < 0 && !o->quiet)
+        clg_model_summary(m, stdout);
+    r.model = m, r.opt = opt, r.spec = spec;
+    fo.epochs = o->epochs, fo.max_steps = o->steps, fo.early_stop = o->early_stop;
+    fo.schedule = r.sched;
+    fo.on_step = train_on_step, fo.on_epoch = train_on_epoch,
+    fo.on_warning = train_on_warning, fo.user = &r;
+    clg_fit_report fr;
+    if (rc < 0) {
+        clg_status s = clg_fit(m, opt, loader, d.val, &fo, &fr);
+        if (r.tty && !o->quiet)
+            printf("\r\033[K");
+        if (s != CLG_OK) {
+            rc = train_fail_status(s);
+            if (s == CLG_NOT_FINITE && o->checkpoint_dir)
+                fprintf(stderr,
+                        TOOL ": the checkpoints in %s hold the last good "
+                             "epoch\n",
+                        o->checkpoint_dir);
+        } else if (r.failed_io) {
+            rc = TRAIN_ERROR;
+        } else if (!o->quiet && fr.stopped_early) {
+            printf("stopped early after epoch %d; best validation loss %.4f at epoch "
+                   "%d%s\n",
+                   fr.epochs, (double)fr.best_val_loss, fr.best_epoch + 1,
+                   fr.restored_best ? " (weights restored)" : "");
+        }
+    }
+    if (rc < 0 && o->save)
+        rc = train_save_checkpoint(&r, o->save, fr.epochs);
+    if (rc < 0 && d.test)
+        rc = train_report_test(m, d.test);
+    if (r.log)
+        fclose(r.log);
+    free(r.history);
+    clg_schedule_free(r.sched);
+    clg_loader_free(loader), clg_optim_free(opt), clg_model_free(m);
+    clg_spec_free(spec), clg_checkpoint_free(ck), train_free_data(&d);
+    return rc < 0 ? 0 : rc;
+}

@@ -1,0 +1,214 @@
+/* What a training run shows and writes as it goes: a progress bar on a
+ * terminal, a line per epoch, the CSV log, the SVG plot, the per-epoch
+ * checkpoints, and the test report at the end. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "train.h"
+
+static void write_plot(const train_run *r);
+
+static void fmt_time(double s, char *buf, size_t len)
+{
+    int t = (int)(s + 0.5);
+    if (t >= 3600)
+        snprintf(buf, len, "%d:%02d:%02d", t / 3600, t / 60 % 60, t % 60);
+    else
+        snprintf(buf, len, "%d:%02d", t / 60, t % 60);
+}
+
+bool train_on_step(const clg_step_info *s, void *user)
+{
+    train_run *r = user;
+    r->steps = s->step;
+    if (!r->tty || r->o->quiet)
+        return true;
+    int width = 24, done = (s->batch + 1) * width / s->batches;
+    char bar[32], eta[16];
+    for (int i = 0; i < width; i++)
+        bar[i] = i < done ? '=' : i == done ? '>' : ' ';
+    bar[width] = '\0';
+    double rate = (double)(s->batch + 1) / (s->seconds > 0 ? s->seconds : 1e-9);
+    fmt_time((s->batches - s->batch - 1) / rate, eta, sizeof eta);
+    printf("\repoch %d [%s] %d/%d %6.0f samples/s ETA %s loss %.4f acc %.4f ",
+           s->epoch + 1, bar, s->batch + 1, s->batches, s->samples_per_second, eta,
+           (double)s->running_loss, (double)s->running_accuracy);
+    fflush(stdout);
+    return true;
+}
+
+void train_on_warning(const char *msg, void *user)
+{
+    train_run *r = user;
+    if (r->tty && !r->o->quiet)
+        printf("\n");
+    fprintf(stderr, TOOL ": warning: %s\n", msg);
+}
+
+bool train_on_epoch(const clg_epoch_info *e, void *user)
+{
+    train_run *r = user;
+    if (r->nhistory == r->cap) { /* without room the plot just misses the epoch */
+        int cap = r->cap ? r->cap * 2 : 16;
+        clg_epoch_info *grown = realloc(r->history, (size_t)cap * sizeof *grown);
+        if (grown)
+            r->history = grown, r->cap = cap;
+    }
+    if (r->nhistory < r->cap)
+        r->history[r->nhistory++] = *e;
+    if (e->best)
+        r->best_val_loss = e->val_loss;
+    if (!r->o->quiet) {
+        char val[96] = "";
+        if (!isnan(e->val_loss))
+            snprintf(val, sizeof val, ", val loss %.4f acc %.4f%s", (double)e->val_loss,
+                     (double)e->val_accuracy, e->best ? " *" : "");
+        printf(
+            "%sepoch %d/%d: lr %.3g, loss %.4f, acc %.4f%s, %.1f s, %.0f samples/s\n",
+            r->tty ? "\r\033[K" : "", e->epoch + 1, r->o->epochs, (double)e->lr,
+            (double)e->train_loss, (double)e->train_accuracy, val, e->seconds,
+            e->samples_per_second);
+        fflush(stdout);
+    }
+    if (r->log) {
+        fprintf(r->log, "%d,%.9g,%.9g,%.9g,%.9g,%.9g,%.3f,%.1f\n", e->epoch + 1,
+                (double)e->lr, (double)e->train_loss, (double)e->train_accuracy,
+                (double)e->val_loss, (double)e->val_accuracy, e->seconds,
+                e->samples_per_second);
+        fflush(r->log);
+    }
+    if (r->o->plot)
+        write_plot(r);
+    if (r->o->checkpoint_dir) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/last.safetensors", r->o->checkpoint_dir);
+        if (train_save_checkpoint(r, path, e->epoch + 1) >= 0)
+            r->failed_io = true;
+        float score = isnan(e->val_loss) ? e->train_loss : e->val_loss;
+        float *best = isnan(e->val_loss) ? &r->ckpt_best_train : &r->ckpt_best_val;
+        if (!r->failed_io && score < *best) {
+            *best = score;
+            snprintf(path, sizeof path, "%s/best.safetensors", r->o->checkpoint_dir);
+            if (train_save_checkpoint(r, path, e->epoch + 1) >= 0)
+                r->failed_io = true;
+        }
+        if (r->failed_io)
+            return false;
+    }
+    return true;
+}
+
+/* Loss and accuracy per epoch as an SVG line chart a browser shows. */
+static void write_plot(const train_run *r)
+{
+    FILE *f = fopen(r->o->plot, "w");
+    if (!f) {
+        fprintf(stderr, TOOL ": warning: cannot write %s: %s\n", r->o->plot,
+                strerror(errno));
+        return;
+    }
+    const int W = 480, H = 300, L = 50, T = 30, PW = 400, PH = 220;
+    fprintf(f,
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
+            "font-family=\"sans-serif\" font-size=\"11\">\n",
+            2 * W, H);
+    const char *titles[2] = {"loss", "accuracy"};
+    const char *colors[2] = {"#1f77b4", "#ff7f0e"};
+    for (int chart = 0; chart < 2; chart++) {
+        int x0 = chart * W + L;
+        double lo = INFINITY, hi = -INFINITY;
+        for (int i = 0; i < r->nhistory; i++) {
+            const clg_epoch_info *e = &r->history[i];
+            double v[2] = {chart ? e->train_accuracy : e->train_loss,
+                           chart ? e->val_accuracy : e->val_loss};
+            for (int k = 0; k < 2; k++)
+                if (isfinite(v[k]))
+                    lo = fmin(lo, v[k]), hi = fmax(hi, v[k]);
+        }
+        if (!(hi > lo))
+            lo = isfinite(lo) ? lo - 0.5 : 0, hi = lo + 1;
+        fprintf(f, "<text x=\"%d\" y=\"18\" font-size=\"14\">%s per epoch</text>\n", x0,
+                titles[chart]);
+        fprintf(f,
+                "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" "
+                "stroke=\"#999\"/>\n",
+                x0, T, PW, PH);
+        fprintf(f,
+                "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">%.3g</text>\n"
+                "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">%.3g</text>\n",
+                x0 - 4, T + 10, hi, x0 - 4, T + PH, lo);
+        fprintf(f,
+                "<text x=\"%d\" y=\"%d\">epoch 1</text><text x=\"%d\" y=\"%d\" "
+                "text-anchor=\"end\">epoch %d</text>\n",
+                x0, T + PH + 16, x0 + PW, T + PH + 16,
+                r->nhistory ? r->history[r->nhistory - 1].epoch + 1 : 1);
+        for (int k = 0; k < 2; k++) {
+            fprintf(
+                f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"",
+                colors[k]);
+            for (int i = 0; i < r->nhistory; i++) {
+                const clg_epoch_info *e = &r->history[i];
+                double v = k ? (chart ? e->val_accuracy : e->val_loss)
+                             : (chart ? e->train_accuracy : e->train_loss);
+                if (!isfinite(v))
+                    continue;
+                double x =
+                    x0 + (r->nhistory > 1 ? (double)i / (r->nhistory - 1) : 0.5) * PW;
+                double y = T + (hi - v) / (hi - lo) * PH;
+                fprintf(f, "%.1f,%.1f ", x, y);
+            }
+            fprintf(f, "\"/>\n");
+            for (int i = 0; i < r->nhistory; i++) { /* a dot per epoch */
+                const clg_epoch_info *e = &r->history[i];
+                double v = k ? (chart ? e->val_accuracy : e->val_loss)
+                             : (chart ? e->train_accuracy : e->train_loss);
+                if (isfinite(v))
+                    fprintf(
+                        f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\" fill=\"%s\"/>\n",
+                        x0 + (r->nhistory > 1 ? (double)i / (r->nhistory - 1) : 0.5) *
+                                 PW,
+                        T + (hi - v) / (hi - lo) * PH, colors[k]);
+            }
+            bool any = false; /* a legend entry only for a line that exists */
+            for (int i = 0; i < r->nhistory; i++)
+                any |= isfinite(k ? r->history[i].val_loss : r->history[i].train_loss);
+            if (any)
+                fprintf(f, "<text x=\"%d\" y=\"%d\" fill=\"%s\">%s</text>\n",
+                        x0 + PW / 2 - 70 + 90 * k, T + PH + 16, colors[k],
+                        k ? "validation" : "training");
+        }
+    }
+    fprintf(f, "</svg>\n");
+    fclose(f);
+}
+
+static void print_confusion(const clg_eval_report *e)
+{
+    printf("confusion matrix (rows: true class, columns: predicted)\n     ");
+    for (int p = 0; p < e->classes; p++)
+        printf(" %5d", p);
+    printf("   accuracy\n");
+    for (int t = 0; t < e->classes; t++) {
+        printf("%4d ", t);
+        for (int p = 0; p < e->classes; p++)
+            printf(" %5d", e->confusion[t * e->classes + p]);
+        printf("   %.4f\n", (double)e->class_accuracy[t]);
+    }
+}
+
+int train_report_test(clg_model *m, const clg_dataset *test)
+{
+    clg_eval_report e;
+    if (clg_evaluate(m, test, &e) != CLG_OK) {
+        return cli_fail(TOOL,
+                        CLI_USAGE_ERROR); /* the test data does not fit the model */
+    }
+    printf("test: loss %.4f, accuracy %.4f (%d samples)\n", (double)e.loss,
+           (double)e.accuracy, e.count);
+    print_confusion(&e);
+    clg_eval_report_free(&e);
+    return -1;
+}

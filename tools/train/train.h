@@ -1,0 +1,93 @@
+/*
+ * clgrad-train's pieces: the options (args.c), the data and its
+ * normalisation (data.c), progress, log, plot and test report (output.c),
+ * and the three modes: train, evaluate, predict (modes.c).
+ *
+ * Exit status: 0 on success; 1 when training fails (a non-finite loss or
+ * gradient, the device out of memory), the last good checkpoint kept; 2 for
+ * bad usage, values, files or a spec that does not fit the data. Functions
+ * here return -1 to go on, or the exit status to end with.
+ */
+#ifndef CLGRAD_TOOLS_TRAIN_H
+#define CLGRAD_TOOLS_TRAIN_H
+
+#include <clgrad.h>
+
+#include "cli.h"
+
+#define TOOL        "clgrad-train"
+#define TRAIN_ERROR 1
+
+typedef struct train_options {
+    const char *spec;
+    const char *data, *train_images, *train_labels, *test_images, *test_labels;
+    const char *normalize;
+    float val_split;
+    int epochs, batch;
+    long long steps, seed;
+    clg_optim_opts optim;
+    bool no_decay_bias;
+    clg_schedule_opts sched;
+    float label_smoothing;
+    clg_augment augment;
+    int early_stop;
+    bool no_shuffle, quiet;
+    const char *device, *log, *plot, *save, *checkpoint_dir, *resume, *init_from;
+    const char *evaluate, *predict;
+    int freeze, replace_head;
+    int classes[64], nclasses, train_samples;
+    clg_init init;
+    const char *command_line;
+} train_options;
+
+/* args.c: the defaults, then argv over them. */
+int train_parse_args(int argc, char **argv, train_options *o);
+
+/* data.c */
+typedef struct train_data {
+    clg_dataset *train, *val, *test;
+} train_data;
+
+int train_load_data(const train_options *o, bool need_train, train_data *d);
+void train_free_data(train_data *d);
+/* --normalize: auto (training statistics of byte images), none, MEAN,STD. */
+int train_choose_norm(const train_options *o, const clg_dataset *train,
+                      clg_normalization *n);
+/* Applies n to each dataset that is there. */
+int train_apply_norm(const clg_normalization *n, train_data *d);
+
+/* output.c: what a training run shows and writes as it goes. */
+typedef struct train_run {
+    const train_options *o;
+    bool tty;
+    FILE *log;
+    clg_epoch_info *history;
+    int nhistory, cap;
+    clg_model *model;
+    clg_optimizer *opt;
+    clg_schedule *sched;
+    const clg_spec *spec;
+    const clg_normalization *norm;
+    long long steps;
+    float best_val_loss;                  /* the fit's best, for the metadata */
+    float ckpt_best_val, ckpt_best_train; /* what best.safetensors holds */
+    bool failed_io;
+} train_run;
+
+bool train_on_step(const clg_step_info *s, void *user);
+bool train_on_epoch(const clg_epoch_info *e, void *user);
+void train_on_warning(const char *message, void *user);
+/* The test loss, accuracy and confusion matrix of m on test. */
+int train_report_test(clg_model *m, const clg_dataset *test);
+
+/* modes.c */
+int train_save_checkpoint(train_run *r, const char *path, int epochs);
+int train_mode(clg_context *ctx, const train_options *o);
+int evaluate_mode(clg_context *ctx, const train_options *o);
+int predict_mode(clg_context *ctx, const train_options *o);
+
+/* clg_last_error() on stderr; training failures are 1, a model or data that
+ * do not fit are 2. */
+int train_fail_status(clg_status s);
+
+#endif
