@@ -1,6 +1,8 @@
 #!/bin/sh
 # Installs clgrad into a scratch prefix, then builds examples/list_devices.c
-# with nothing but the installed headers and `pkg-config clgrad`, and runs it.
+# with nothing but the installed headers and `pkg-config clgrad`, and runs it;
+# compiles every installed header alone as C11 and as C++20, and builds and
+# runs tests/api_check.c both ways (-Wall -Wextra -Werror throughout).
 set -eu
 src=$1
 build=$2
@@ -23,4 +25,24 @@ echo "$out" | grep -q '^0: ' || { echo "list_devices printed no device"; exit 1;
 # It must have loaded the installed library, not the build tree's.
 LD_LIBRARY_PATH="$libdir" ldd "$dest/list_devices" | grep -q "$dest" ||
     { echo "list_devices did not link the installed libclgrad"; exit 1; }
+
+cflags=$(pkg-config --cflags clgrad)
+incdir=$(dirname "$(find "$dest" -path '*include/clgrad.h' | head -n 1)")
+checked=0
+for h in "$incdir"/clgrad.h "$incdir"/clgrad/*.h; do
+    name=${h#"$incdir"/}
+    printf '#include <%s>\n' "$name" >"$dest/one.c"
+    cc -std=c11 -Wall -Wextra -Werror -fsyntax-only $cflags "$dest/one.c" ||
+        { echo "$name does not compile as C11"; exit 1; }
+    c++ -std=c++20 -Wall -Wextra -Werror -fsyntax-only $cflags -x c++ "$dest/one.c" ||
+        { echo "$name does not compile as C++20"; exit 1; }
+    checked=$((checked + 1))
+done
+echo "$checked public headers compile alone as C11 and as C++20"
+cc -std=c11 -Wall -Wextra -Werror "$src/tests/api_check.c" \
+    $(pkg-config --cflags --libs clgrad) -o "$dest/api_check_c"
+c++ -std=c++20 -Wall -Wextra -Werror -x c++ "$src/tests/api_check.c" -x none \
+    $(pkg-config --cflags --libs clgrad) -o "$dest/api_check_cxx"
+LD_LIBRARY_PATH="$libdir" "$dest/api_check_c"
+LD_LIBRARY_PATH="$libdir" "$dest/api_check_cxx"
 echo "install_and_link: 1 passed, 0 failed"

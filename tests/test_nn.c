@@ -58,7 +58,7 @@ static void test_names_and_layouts_follow_nn_sequential(void **state)
     expect_tensor(m, 7, "6.bias", 1, (int[]){10});
     assert_int_equal(clg_model_layer_count(m), 7);
     assert_int_equal(clg_model_layer(m, 3)->type, CLG_LAYER_MAXPOOL2D);
-    assert_int_equal(clg_model_parameter_count(m, false), 320 + 64 + 62730);
+    assert_int_equal(clg_model_parameter_numel(m, false), 320 + 64 + 62730);
     clg_tensor *out = clg_model_output(m);
     assert_int_equal(clg_tensor_dim(out, 1), 10);
     clg_model_free(m);
@@ -214,7 +214,7 @@ static void test_freeze_stops_gradients_of_leading_layers(void **state)
 {
     clg_model *m = fashion_cnn(*state);
     assert_ok(clg_model_freeze(m, 6));
-    assert_int_equal(clg_model_parameter_count(m, true), 62730);
+    assert_int_equal(clg_model_parameter_numel(m, true), 62730);
     assert_ok(clg_model_compile(m, CLG_LOSS_CROSS_ENTROPY, 0.0f));
     assert_ok(clg_plan_run(clg_model_plan(m), 8, CLG_RUN_TRAIN));
     float g[10];

@@ -99,7 +99,7 @@ typedef struct clg_csv_opts {
 
 #define CLG_CSV_DEFAULTS                                                               \
     {                                                                                  \
-        -1, NULL, -1, ','                                                              \
+        .header = -1, .label_name = NULL, .label_index = -1, .delimiter = ','          \
     }
 
 /* Numeric columns become float features; the label column holds integer
@@ -211,7 +211,7 @@ typedef struct clg_tokenizer_opts {
 
 #define CLG_TOKENIZER_DEFAULTS                                                         \
     {                                                                                  \
-        CLG_TOKENIZER_BPE, 0, 1, 256                                                   \
+        .type = CLG_TOKENIZER_BPE, .max_vocab = 0, .min_count = 1, .merges = 256       \
     }
 
 typedef struct clg_tokenizer clg_tokenizer;
@@ -262,7 +262,8 @@ typedef struct clg_augment {
 
 #define CLG_AUGMENT_NONE                                                               \
     {                                                                                  \
-        0, 0, 0, 0, 0, 0, 1.0f                                                         \
+        .hflip = 0, .vflip = 0, .crop_pad = 0, .rotate = 0, .noise = 0, .cutout = 0,   \
+        .probability = 1.0f                                                            \
     }
 
 /* ---- Loader ------------------------------------------------------------- */
@@ -278,7 +279,8 @@ typedef struct clg_loader_opts {
 
 #define CLG_LOADER_DEFAULTS                                                            \
     {                                                                                  \
-        64, true, false, 0, true, CLG_AUGMENT_NONE                                     \
+        .batch_size = 64, .shuffle = true, .drop_last = false, .seed = 0,              \
+        .prefetch = true, .augment = CLG_AUGMENT_NONE                                  \
     }
 
 typedef struct clg_batch {
@@ -290,6 +292,9 @@ typedef struct clg_batch {
 
 typedef struct clg_loader clg_loader;
 
+/* A loader over d, which it reads (from its prefetch thread too) without
+ * copying: d must outlive the loader and stay unchanged while it is used.
+ * Free with clg_loader_free. */
 clg_status clg_loader_create(const clg_dataset *d, const clg_loader_opts *opts,
                              clg_loader **loader);
 void clg_loader_free(clg_loader *loader);

@@ -16,10 +16,10 @@
  *     clg_plan *plan;
  *     if (clg_plan_create(g, loss, NULL, 0, &plan) != CLG_OK) ...
  *     // each step: upload the batch, run forward + backward, read the loss
- *     clg_tensor_upload(x, images, batch * 784);
+ *     clg_tensor_upload(x, images, batch * 784);   // blocking writes
  *     clg_tensor_upload(y, labels, batch);
- *     clg_plan_run(plan, batch, CLG_RUN_TRAIN);
- *     clg_plan_loss(plan, &value);          // the only host sync
+ *     clg_plan_run(plan, batch, CLG_RUN_TRAIN);   // enqueued, no wait
+ *     clg_plan_loss(plan, &value);                // waits for the step
  *
  * Builders (clg_linear, clg_relu, ...) check shapes and return the new
  * tensor, or NULL when something is wrong: a NULL input makes NULL too, and
@@ -76,6 +76,8 @@ typedef struct clg_plan clg_plan;
 
 /* ---- Graphs and leaves -------------------------------------------------- */
 
+/* An empty graph on ctx, which must outlive it. The graph owns every tensor
+ * built on it; free it after the plans made from it. */
 clg_status clg_graph_create(clg_context *ctx, clg_graph **graph);
 void clg_graph_free(clg_graph *graph); /* accepts NULL */
 clg_context *clg_graph_context(const clg_graph *graph);
@@ -105,7 +107,9 @@ size_t clg_tensor_numel(const clg_tensor *t);   /* at the planned batch */
 bool clg_tensor_is_parameter(const clg_tensor *t);
 
 /* Copies `count` elements into a leaf (input, parameter, state) from host
- * memory; for an input, count is batch x the per-sample size. Integer
+ * memory, a blocking write (on the context's in-order queue it also waits
+ * for the work before it); for an input, count is batch x the per-sample
+ * size. Integer
  * inputs used as labels or token ids are range-checked here, so a bad label
  * is an error naming its position, not an out-of-bounds read on the device. */
 clg_status clg_tensor_upload(clg_tensor *t, const void *data, size_t count);
@@ -118,7 +122,7 @@ void clg_tensor_set_frozen(clg_tensor *t, bool frozen);
 bool clg_tensor_frozen(const clg_tensor *t);
 
 /* Asks for the gradient of an input too (gradient checks, saliency). */
-void clg_tensor_set_requires_grad(clg_tensor *t, bool requires);
+void clg_tensor_set_requires_grad(clg_tensor *t, bool wanted);
 
 /* Device storage of a leaf and of a parameter's gradient (NULL before a
  * training plan exists). Owned by the graph; for optimizers. */
@@ -128,7 +132,8 @@ clg_buffer *clg_tensor_grad_buffer(const clg_tensor *t);
 /* The first tensor with this name, or NULL. */
 clg_tensor *clg_graph_find(const clg_graph *g, const char *name);
 
-/* Number of parameters in the graph and the i-th one, in creation order. */
+/* Number of parameter tensors in the graph, and the i-th of them, in
+ * creation order. */
 int clg_graph_parameter_count(const clg_graph *g);
 clg_tensor *clg_graph_parameter(const clg_graph *g, int i);
 
@@ -144,7 +149,8 @@ typedef struct clg_conv2d_opts {
 } clg_conv2d_opts;
 #define CLG_CONV2D_DEFAULTS                                                            \
     {                                                                                  \
-        1, 1, 0, 0, 1, 1                                                               \
+        .stride_h = 1, .stride_w = 1, .pad_h = 0, .pad_w = 0, .dilation_h = 1,         \
+        .dilation_w = 1                                                                \
     }
 
 /* x [N, C, H, W], w [OC, C, KH, KW], b [OC] or NULL -> [N, OC, OH, OW];
@@ -238,13 +244,19 @@ clg_status clg_run_mode_parse(const char *name, clg_run_mode *value);
 /* Plans the graph: the ops that lead to `loss` and to each of `outputs`,
  * and, when loss is not NULL, the backward pass that gives every unfrozen
  * parameter its gradient. Intermediates share buffers whose lifetimes do not
- * overlap; `outputs` (and the loss) stay readable after a run. */
+ * overlap; `outputs` (and the loss) stay readable after a run. Every kernel
+ * is compiled and every buffer allocated here. The plan uses the graph's
+ * tensors: the graph must outlive it. */
 clg_status clg_plan_create(clg_graph *g, clg_tensor *loss, clg_tensor *const *outputs,
                            int output_count, clg_plan **plan);
 void clg_plan_free(clg_plan *plan); /* accepts NULL */
 
-/* Enqueues one step for `batch` samples (1 .. the planned batch). Nothing is
- * allocated or compiled and nothing waits for the device. */
+/* Enqueues one step for `batch` samples (1 .. the planned batch); it does
+ * not wait for the device. A run at the batch of the last run enqueues what
+ * was recorded and allocates nothing; a run at another batch (the last,
+ * partial batch of an epoch) first records the launches again over the
+ * same buffers, which makes new kernel objects but compiles nothing. With
+ * the CLBlast GEMM path, CLBlast may allocate scratch memory of its own. */
 clg_status clg_plan_run(clg_plan *plan, int batch, clg_run_mode mode);
 
 /* Reads the loss of the last run (waits for it). */

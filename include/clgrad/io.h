@@ -27,7 +27,9 @@ extern "C" {
 
 typedef struct clg_checkpoint clg_checkpoint;
 
-/* Reads and validates a safetensors file. Free with clg_checkpoint_free. */
+/* Reads and validates a safetensors file, all of it into memory. Names,
+ * metadata and training state returned from it point into it: keep it
+ * until they are used. Free with clg_checkpoint_free. */
 clg_status clg_checkpoint_read(const char *path, clg_checkpoint **checkpoint);
 void clg_checkpoint_free(clg_checkpoint *checkpoint);
 

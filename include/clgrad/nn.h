@@ -138,13 +138,16 @@ typedef struct clg_model_opts {
 
 #define CLG_MODEL_DEFAULTS                                                             \
     {                                                                                  \
-        64, CLG_FLOAT32, CLG_INIT_PYTORCH, 0                                           \
+        .max_batch = 64, .input_dtype = CLG_FLOAT32, .init = CLG_INIT_PYTORCH,         \
+        .seed = 0                                                                      \
     }
 
 typedef struct clg_model clg_model;
 
 /* A model whose samples have `ndim` dims `shape` (C H W for images, one
- * number for features or a sequence length). Free with clg_model_free. */
+ * number for features or a sequence length). The model owns its graph, its
+ * plan and its parameters; ctx must outlive it, and it must outlive the
+ * optimizers made on its plan. Free with clg_model_free. */
 clg_status clg_model_create(clg_context *ctx, const clg_model_opts *opts, int ndim,
                             const int *shape, clg_model **model);
 void clg_model_free(clg_model *model); /* accepts NULL */
@@ -180,7 +183,9 @@ clg_context *clg_model_context(const clg_model *model);
 int clg_model_max_batch(const clg_model *model);
 int clg_model_layer_count(const clg_model *model); /* top-level layers */
 const clg_layer *clg_model_layer(const clg_model *model, int index);
-size_t clg_model_parameter_count(const clg_model *model, bool trainable_only);
+/* Scalars in the parameters (all, or only the unfrozen ones), as Keras'
+ * count_params(); clg_model_tensor_count counts tensors. */
+size_t clg_model_parameter_numel(const clg_model *model, bool trainable_only);
 
 /* Weights, running statistics and their names: every parameter and state
  * tensor of the model in creation order. */
@@ -205,7 +210,9 @@ clg_tensor *clg_model_tensor(const clg_model *model, int i);
 typedef struct clg_spec clg_spec;
 
 /* Parses spec text; `source` names it in errors ("model.spec:4: conv2d:
- * unknown option 'pading' (options: stride, padding, dilation, bias)"). */
+ * unknown option 'pading' (options: stride, padding, dilation, bias)"). The
+ * spec keeps a copy of the text; free it with clg_spec_free, which a model
+ * built from it does not need. */
 clg_status clg_spec_parse(const char *text, const char *source, clg_spec **spec);
 clg_status clg_spec_load(const char *path, clg_spec **spec);
 void clg_spec_free(clg_spec *spec);

@@ -68,15 +68,20 @@ typedef struct clg_optim_opts {
  * 1e-10). */
 #define CLG_OPTIM_DEFAULTS                                                             \
     {                                                                                  \
-        CLG_OPTIM_SGD, 0.01f, 0.0f, 0.0f, false, 0.0f, 0.0f, true, 0.9f, 0.999f, 0.0f, \
-            0.99f, false, 0.0f, 0.0f, 0.0f, 0.0f                                       \
+        .type = CLG_OPTIM_SGD, .lr = 0.01f, .momentum = 0.0f, .dampening = 0.0f,       \
+        .nesterov = false, .weight_decay = 0.0f, .l1 = 0.0f, .decay_biases = true,     \
+        .beta1 = 0.9f, .beta2 = 0.999f, .eps = 0.0f, .alpha = 0.99f,                   \
+        .centered = false, .lr_decay = 0.0f, .initial_accumulator = 0.0f,              \
+        .clip_norm = 0.0f, .clip_value = 0.0f                                          \
     }
 
 typedef struct clg_optimizer clg_optimizer;
 
 /* An optimizer over the unfrozen parameters of the plan's graph; the plan
  * must have a loss. Checks the options (negative rates, betas outside
- * [0, 1), Nesterov without momentum, ...). Free with clg_optim_free. */
+ * [0, 1), Nesterov without momentum, ...). It updates the parameters'
+ * buffers and reads the plan's gradients and loss: the plan (or the model
+ * that owns it) must outlive it. Free with clg_optim_free. */
 clg_status clg_optim_create(clg_plan *plan, const clg_optim_opts *opts,
                             clg_optimizer **optim);
 void clg_optim_free(clg_optimizer *optim); /* accepts NULL */
@@ -160,12 +165,17 @@ typedef struct clg_schedule_opts {
 
 #define CLG_SCHEDULE_DEFAULTS                                                          \
     {                                                                                  \
-        CLG_SCHEDULE_CONSTANT, 30, 0.1f, {0}, 0, 10, 0.0f, 0.1f, 1000, 0.3f, 25.0f,    \
-            1e4f, 0.1f, 10, 0, 1e-4f, 0.0f, 0, 1.0f / 3.0f                             \
+        .type = CLG_SCHEDULE_CONSTANT, .step_size = 30, .gamma = 0.1f,                 \
+        .milestones = {0}, .milestone_count = 0, .t_max = 10, .eta_min = 0.0f,         \
+        .max_lr = 0.1f, .total_steps = 1000, .pct_start = 0.3f, .div_factor = 25.0f,   \
+        .final_div_factor = 1e4f, .factor = 0.1f, .patience = 10, .cooldown = 0,       \
+        .threshold = 1e-4f, .min_lr = 0.0f, .warmup = 0, .warmup_start = 1.0f / 3.0f   \
     }
 
 typedef struct clg_schedule clg_schedule;
 
+/* A schedule from base_lr; it is host-side state of its own, borrowed by
+ * clg_fit through clg_fit_opts. Free with clg_schedule_free. */
 clg_status clg_schedule_create(const clg_schedule_opts *opts, float base_lr,
                                clg_schedule **schedule);
 void clg_schedule_free(clg_schedule *schedule);

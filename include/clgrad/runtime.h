@@ -99,8 +99,9 @@ clg_status clg_device_default(int *index);
 
 typedef struct clg_context clg_context;
 
-/* Creates a context and in-order queue on device `index`. Free with
- * clg_context_free. */
+/* Creates a context and in-order queue on device `index`. Everything made
+ * on a context (buffers, graphs, models, optimizers) must be freed before
+ * it; free it with clg_context_free. */
 clg_status clg_context_create(int index, clg_context **ctx);
 
 /* Waits for queued work, prints the profile table if CLGRAD_PROFILE=1, and
@@ -124,7 +125,7 @@ typedef struct clg_buffer clg_buffer;
 /* Allocates `bytes` of device memory (contents undefined), reusing a pooled
  * buffer of the same size class when there is one. A request the device
  * cannot hold is CLG_OUT_OF_DEVICE_MEMORY naming requested and available
- * sizes. Free with clg_buffer_free. */
+ * sizes. The context must outlive the buffer; free with clg_buffer_free. */
 clg_status clg_buffer_create(clg_context *ctx, size_t bytes, clg_buffer **buf);
 
 /* Returns the buffer to its context's pool. Accepts NULL. */

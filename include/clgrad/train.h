@@ -66,7 +66,10 @@ typedef struct clg_fit_opts {
 
 #define CLG_FIT_DEFAULTS                                                               \
     {                                                                                  \
-        10, 0, 0, 0, 0.0f, true, NULL, 0.15f, NULL, NULL, NULL, NULL, 0                \
+        .epochs = 10, .max_steps = 0, .first_epoch = 0, .early_stop = 0,               \
+        .min_delta = 0.0f, .restore_best = true, .schedule = NULL,                     \
+        .overfit_gap = 0.15f, .on_step = NULL, .on_epoch = NULL, .on_warning = NULL,   \
+        .user = NULL, .first_step = 0                                                  \
     }
 
 typedef struct clg_fit_report {

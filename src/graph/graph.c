@@ -272,10 +272,10 @@ bool clg_tensor_frozen(const clg_tensor *t)
     return t && t->frozen;
 }
 
-void clg_tensor_set_requires_grad(clg_tensor *t, bool requires)
+void clg_tensor_set_requires_grad(clg_tensor *t, bool wanted)
 {
     if (t)
-    t->wants_grad = requires;
+        t->wants_grad = wanted;
 }
 
 clg_buffer *clg_tensor_buffer(const clg_tensor *t)

@@ -442,7 +442,7 @@ const clg_layer *clg_model_layer(const clg_model *m, int index)
     return NULL;
 }
 
-size_t clg_model_parameter_count(const clg_model *m, bool trainable_only)
+size_t clg_model_parameter_numel(const clg_model *m, bool trainable_only)
 {
     size_t n = 0;
     for (int i = 0; m && i < clg_graph_parameter_count(m->g); i++) {
@@ -501,8 +501,8 @@ clg_status clg_model_summary(const clg_model *m, FILE *out)
             snprintf(shape, sizeof shape, "(open)");
         fprintf(out, "%-24s %-22s %12zu\n", label, shape, r->params);
     }
-    size_t total = clg_model_parameter_count(m, false);
-    size_t trainable = clg_model_parameter_count(m, true);
+    size_t total = clg_model_parameter_numel(m, false);
+    size_t trainable = clg_model_parameter_numel(m, true);
     fprintf(out, "Total params: %zu (trainable %zu, frozen %zu)\n", total, trainable,
             total - trainable);
     return CLG_OK;
