@@ -102,30 +102,30 @@ void ref_batch_norm(const ref_tensor *x, const double *gamma, const double *beta
     }
 }
 
-void ref_unary(int act, double a, const ref_tensor *x, double *y)
+void ref_unary(ref_act act, double a, const ref_tensor *x, double *y)
 {
     for (size_t i = 0; i < ref_numel(x); i++) {
         double v = x->v[i];
         switch (act) {
-        case 1:
+        case REF_RELU:
             y[i] = v > 0 ? v : 0;
             break;
-        case 2:
+        case REF_LEAKY_RELU:
             y[i] = v > 0 ? v : a * v;
             break;
-        case 3:
+        case REF_ELU:
             y[i] = v > 0 ? v : a * (exp(v) - 1);
             break;
-        case 4:
+        case REF_GELU:
             y[i] = 0.5 * v * (1 + erf(v / sqrt(2.0)));
             break;
-        case 5:
+        case REF_SIGMOID:
             y[i] = 1 / (1 + exp(-v));
             break;
-        case 6:
+        case REF_TANH:
             y[i] = tanh(v);
             break;
-        default:
+        case REF_SCALE:
             y[i] = a * v;
             break;
         }
@@ -150,7 +150,7 @@ void ref_softmax(const ref_tensor *x, int log_, double *y)
         }
 }
 
-void ref_binary(int op, const ref_tensor *a, const ref_tensor *b, double *y)
+void ref_binary(ref_binop op, const ref_tensor *a, const ref_tensor *b, double *y)
 {
     int ad[4], bd[4], pa = 4 - a->ndim, pb = 4 - b->ndim;
     for (int k = 0; k < 4; k++) {
@@ -165,13 +165,13 @@ void ref_binary(int op, const ref_tensor *a, const ref_tensor *b, double *y)
                     int j0 = bd[0] == 1 ? 0 : i0, j1 = bd[1] == 1 ? 0 : i1;
                     int j2 = bd[2] == 1 ? 0 : i2, j3 = bd[3] == 1 ? 0 : i3;
                     double bv = b->v[((j0 * bd[1] + j1) * bd[2] + j2) * bd[3] + j3];
-                    y[i] = op == 1   ? a->v[i] + bv
-                           : op == 2 ? a->v[i] - bv
-                                     : a->v[i] * bv;
+                    y[i] = op == REF_ADD   ? a->v[i] + bv
+                           : op == REF_SUB ? a->v[i] - bv
+                                           : a->v[i] * bv;
                 }
 }
 
-void ref_reduce(int kind, int axis, const ref_tensor *x, double *y)
+void ref_reduce(ref_reduction kind, int axis, const ref_tensor *x, double *y)
 {
     size_t outer = 1, len, inner = 1;
     if (axis < 0) {
@@ -185,12 +185,12 @@ void ref_reduce(int kind, int axis, const ref_tensor *x, double *y)
     }
     for (size_t o = 0; o < outer; o++)
         for (size_t i = 0; i < inner; i++) {
-            double acc = kind == 3 ? -INFINITY : 0;
+            double acc = kind == REF_MAX ? -INFINITY : 0;
             for (size_t a = 0; a < len; a++) {
                 double v = x->v[(o * len + a) * inner + i];
-                acc = kind == 3 ? fmax(acc, v) : acc + v;
+                acc = kind == REF_MAX ? fmax(acc, v) : acc + v;
             }
-            y[o * inner + i] = kind == 2 ? acc / (double)len : acc;
+            y[o * inner + i] = kind == REF_MEAN ? acc / (double)len : acc;
         }
 }
 
@@ -214,16 +214,16 @@ double ref_cross_entropy(const ref_tensor *logits, const double *labels, double 
     return mean ? total / N : total;
 }
 
-double ref_pointwise_loss(int kind, const ref_tensor *pred, const double *target,
+double ref_pointwise_loss(ref_loss kind, const ref_tensor *pred, const double *target,
                           int mean)
 {
     size_t n = ref_numel(pred);
     double total = 0;
     for (size_t i = 0; i < n; i++) {
         double x = pred->v[i], t = target[i];
-        if (kind == 1)
+        if (kind == REF_MSE)
             total += (x - t) * (x - t);
-        else if (kind == 2)
+        else if (kind == REF_L1)
             total += fabs(x - t);
         else
             total += fmax(x, 0) - x * t + log1p(exp(-fabs(x)));

@@ -15,6 +15,20 @@ typedef struct ref_tensor {
 
 size_t ref_numel(const ref_tensor *t);
 
+/* Which function of a family the reference computes. */
+typedef enum ref_act {
+    REF_RELU = 1,
+    REF_LEAKY_RELU,
+    REF_ELU,
+    REF_GELU,
+    REF_SIGMOID,
+    REF_TANH,
+    REF_SCALE
+} ref_act;
+typedef enum ref_binop { REF_ADD = 1, REF_SUB, REF_MUL } ref_binop;
+typedef enum ref_reduction { REF_SUM = 1, REF_MEAN, REF_MAX } ref_reduction;
+typedef enum ref_loss { REF_MSE = 1, REF_L1, REF_BCE } ref_loss;
+
 void ref_linear(const ref_tensor *x, const ref_tensor *w, const ref_tensor *b,
                 double *y);
 void ref_conv2d(const ref_tensor *x, const ref_tensor *w, const ref_tensor *b,
@@ -23,13 +37,13 @@ void ref_pool(const ref_tensor *x, int k, int s, int pad, int is_max,
               const ref_tensor *y, double *out);
 void ref_batch_norm(const ref_tensor *x, const double *gamma, const double *beta,
                     double eps, double *y, double *mean, double *var_unbiased);
-void ref_unary(int act, double a, const ref_tensor *x, double *y);
+void ref_unary(ref_act act, double a, const ref_tensor *x, double *y);
 void ref_softmax(const ref_tensor *x, int log, double *y);
-void ref_binary(int op, const ref_tensor *a, const ref_tensor *b, double *y);
-void ref_reduce(int kind, int axis, const ref_tensor *x, double *y);
+void ref_binary(ref_binop op, const ref_tensor *a, const ref_tensor *b, double *y);
+void ref_reduce(ref_reduction kind, int axis, const ref_tensor *x, double *y);
 double ref_cross_entropy(const ref_tensor *logits, const double *labels, double eps,
                          int mean);
-double ref_pointwise_loss(int kind, const ref_tensor *pred, const double *target,
+double ref_pointwise_loss(ref_loss kind, const ref_tensor *pred, const double *target,
                           int mean);
 void ref_embedding(const ref_tensor *ids, const ref_tensor *w, double *y);
 void ref_concat(int count, const ref_tensor *const *src, double *y);

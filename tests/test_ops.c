@@ -25,9 +25,24 @@ struct op_case {
     clg_tensor *(*build)(clg_graph *g, clg_tensor **in, const op_case *c);
     /* out = op(in) on the host; y gives the output shape at the run batch. */
     void (*ref)(const op_case *c, ref_tensor *in, const ref_tensor *y, double *out);
-    int i[6];
-    double f[2];
-    int batch; /* run batch; 0: the planned one */
+    /* What the op takes; each family reads its own fields. */
+    clg_conv2d_opts conv;
+    struct {
+        int kernel, stride, padding;
+        bool max;
+    } pool;
+    ref_act act;
+    ref_binop binop;
+    ref_reduction reduction;
+    int axis;
+    ref_loss loss;
+    bool log;          /* log_softmax */
+    bool sum;          /* losses: sum, not mean */
+    float value;       /* slope, alpha, factor, smoothing, dropout p */
+    uint64_t seed;     /* dropout */
+    int batch;         /* run batch; 0: the planned one */
+    bool unbatched;    /* the output has no batch dimension (a reduction over it) */
+    bool on_both_gemm; /* also run on the CLBlast and the native GEMM path */
 };
 
 /* ---- Builders and references --------------------------------------------- */
@@ -44,22 +59,27 @@ static void r_linear(const op_case *c, ref_tensor *in, const ref_tensor *y, doub
 
 static clg_tensor *b_conv(clg_graph *g, clg_tensor **in, const op_case *c)
 {
-    clg_conv2d_opts o = {c->i[0], c->i[1], c->i[2], c->i[3], c->i[4], c->i[5]};
-    return clg_conv2d(g, in[0], in[1], c->nin > 2 ? in[2] : NULL, &o);
+    return clg_conv2d(g, in[0], in[1], c->nin > 2 ? in[2] : NULL, &c->conv);
 }
 static void r_conv(const op_case *c, ref_tensor *in, const ref_tensor *y, double *out)
 {
-    ref_conv2d(&in[0], &in[1], c->nin > 2 ? &in[2] : NULL, c->i, y, out);
+    const clg_conv2d_opts *o = &c->conv;
+    const int q[6] = {o->stride_h, o->stride_w,   o->pad_h,
+                      o->pad_w,    o->dilation_h, o->dilation_w};
+    ref_conv2d(&in[0], &in[1], c->nin > 2 ? &in[2] : NULL, q, y, out);
 }
 
 static clg_tensor *b_pool(clg_graph *g, clg_tensor **in, const op_case *c)
 {
-    return c->i[3] ? clg_max_pool2d(g, in[0], c->i[0], c->i[1], c->i[2])
-                   : clg_avg_pool2d(g, in[0], c->i[0], c->i[1], c->i[2]);
+    return c->pool.max ? clg_max_pool2d(g, in[0], c->pool.kernel, c->pool.stride,
+                                        c->pool.padding)
+                       : clg_avg_pool2d(g, in[0], c->pool.kernel, c->pool.stride,
+                                        c->pool.padding);
 }
 static void r_pool(const op_case *c, ref_tensor *in, const ref_tensor *y, double *out)
 {
-    ref_pool(&in[0], c->i[0], c->i[1] ? c->i[1] : c->i[0], c->i[2], c->i[3], y, out);
+    ref_pool(&in[0], c->pool.kernel, c->pool.stride ? c->pool.stride : c->pool.kernel,
+             c->pool.padding, c->pool.max, y, out);
 }
 
 static clg_tensor *b_gap(clg_graph *g, clg_tensor **in, const op_case *c)
@@ -72,7 +92,7 @@ static void r_gap(const op_case *c, ref_tensor *in, const ref_tensor *y, double 
     (void)c, (void)y;
     ref_tensor flat = {
         3, {in[0].shape[0], in[0].shape[1], in[0].shape[2] * in[0].shape[3]}, in[0].v};
-    ref_reduce(2, 2, &flat, out);
+    ref_reduce(REF_MEAN, 2, &flat, out);
 }
 
 /* in = {x, running_mean, running_var[, gamma, beta]} */
@@ -92,51 +112,51 @@ static void r_bn(const op_case *c, ref_tensor *in, const ref_tensor *y, double *
 
 static clg_tensor *b_unary(clg_graph *g, clg_tensor **in, const op_case *c)
 {
-    float a = (float)c->f[0];
-    switch (c->i[0]) {
-    case 1:
+    switch (c->act) {
+    case REF_RELU:
         return clg_relu(g, in[0]);
-    case 2:
-        return clg_leaky_relu(g, in[0], a);
-    case 3:
-        return clg_elu(g, in[0], a);
-    case 4:
+    case REF_LEAKY_RELU:
+        return clg_leaky_relu(g, in[0], c->value);
+    case REF_ELU:
+        return clg_elu(g, in[0], c->value);
+    case REF_GELU:
         return clg_gelu(g, in[0]);
-    case 5:
+    case REF_SIGMOID:
         return clg_sigmoid(g, in[0]);
-    case 6:
+    case REF_TANH:
         return clg_tanh(g, in[0]);
-    default:
-        return clg_scale(g, in[0], a);
+    case REF_SCALE:
+        return clg_scale(g, in[0], c->value);
     }
+    return NULL;
 }
 static void r_unary(const op_case *c, ref_tensor *in, const ref_tensor *y, double *out)
 {
     (void)y;
-    ref_unary(c->i[0], (double)(float)c->f[0], &in[0], out);
+    ref_unary(c->act, c->value, &in[0], out);
 }
 
 static clg_tensor *b_softmax(clg_graph *g, clg_tensor **in, const op_case *c)
 {
-    return c->i[0] ? clg_log_softmax(g, in[0]) : clg_softmax(g, in[0]);
+    return c->log ? clg_log_softmax(g, in[0]) : clg_softmax(g, in[0]);
 }
 static void r_softmax(const op_case *c, ref_tensor *in, const ref_tensor *y,
                       double *out)
 {
     (void)y;
-    ref_softmax(&in[0], c->i[0], out);
+    ref_softmax(&in[0], c->log, out);
 }
 
 static clg_tensor *b_binary(clg_graph *g, clg_tensor **in, const op_case *c)
 {
-    return c->i[0] == 1   ? clg_add(g, in[0], in[1])
-           : c->i[0] == 2 ? clg_sub(g, in[0], in[1])
-                          : clg_mul(g, in[0], in[1]);
+    return c->binop == REF_ADD   ? clg_add(g, in[0], in[1])
+           : c->binop == REF_SUB ? clg_sub(g, in[0], in[1])
+                                 : clg_mul(g, in[0], in[1]);
 }
 static void r_binary(const op_case *c, ref_tensor *in, const ref_tensor *y, double *out)
 {
     (void)y;
-    ref_binary(c->i[0], &in[0], &in[1], out);
+    ref_binary(c->binop, &in[0], &in[1], out);
 }
 
 /* relu(x W^T + b) + x: x feeds two ops, so its gradient accumulates. */
@@ -178,7 +198,7 @@ static void r_flatten_linear(const op_case *c, ref_tensor *in, const ref_tensor 
     (void)c, (void)y;
     size_t n = ref_numel(&in[0]);
     double *t = malloc(n * sizeof *t);
-    ref_unary(6, 0, &in[0], t);
+    ref_unary(REF_TANH, 0, &in[0], t);
     ref_tensor flat = {2, {in[0].shape[0], (int)(n / (size_t)in[0].shape[0])}, t};
     ref_linear(&flat, &in[1], NULL, out);
     free(t);
@@ -198,94 +218,125 @@ static void r_embedding(const op_case *c, ref_tensor *in, const ref_tensor *y,
 
 static clg_tensor *b_reduce(clg_graph *g, clg_tensor **in, const op_case *c)
 {
-    return c->i[0] == 1   ? clg_sum(g, in[0], c->i[1])
-           : c->i[0] == 2 ? clg_mean(g, in[0], c->i[1])
-                          : clg_max(g, in[0], c->i[1]);
+    return c->reduction == REF_SUM    ? clg_sum(g, in[0], c->axis)
+           : c->reduction == REF_MEAN ? clg_mean(g, in[0], c->axis)
+                                      : clg_max(g, in[0], c->axis);
 }
 static void r_reduce(const op_case *c, ref_tensor *in, const ref_tensor *y, double *out)
 {
     (void)y;
-    ref_reduce(c->i[0], c->i[1], &in[0], out);
+    ref_reduce(c->reduction, c->axis, &in[0], out);
 }
 
 static clg_tensor *b_ce(clg_graph *g, clg_tensor **in, const op_case *c)
 {
-    return clg_cross_entropy(g, in[0], in[1], (float)c->f[0],
-                             c->i[0] ? CLG_REDUCE_SUM : CLG_REDUCE_MEAN);
+    return clg_cross_entropy(g, in[0], in[1], c->value,
+                             c->sum ? CLG_REDUCE_SUM : CLG_REDUCE_MEAN);
 }
 static void r_ce(const op_case *c, ref_tensor *in, const ref_tensor *y, double *out)
 {
     (void)y;
-    out[0] = ref_cross_entropy(&in[0], in[1].v, (double)(float)c->f[0], !c->i[0]);
+    out[0] = ref_cross_entropy(&in[0], in[1].v, c->value, !c->sum);
 }
 
 static clg_tensor *b_pointwise(clg_graph *g, clg_tensor **in, const op_case *c)
 {
-    clg_reduction r = c->i[1] ? CLG_REDUCE_SUM : CLG_REDUCE_MEAN;
-    return c->i[0] == 1   ? clg_mse_loss(g, in[0], in[1], r)
-           : c->i[0] == 2 ? clg_l1_loss(g, in[0], in[1], r)
-                          : clg_bce_with_logits(g, in[0], in[1], r);
+    clg_reduction r = c->sum ? CLG_REDUCE_SUM : CLG_REDUCE_MEAN;
+    return c->loss == REF_MSE  ? clg_mse_loss(g, in[0], in[1], r)
+           : c->loss == REF_L1 ? clg_l1_loss(g, in[0], in[1], r)
+                               : clg_bce_with_logits(g, in[0], in[1], r);
 }
 static void r_pointwise(const op_case *c, ref_tensor *in, const ref_tensor *y,
                         double *out)
 {
     (void)y;
-    out[0] = ref_pointwise_loss(c->i[0], &in[0], in[1].v, !c->i[1]);
+    out[0] = ref_pointwise_loss(c->loss, &in[0], in[1].v, !c->sum);
 }
 
 static clg_tensor *b_dropout(clg_graph *g, clg_tensor **in, const op_case *c)
 {
-    return clg_dropout(g, in[0], (float)c->f[0], (unsigned long long)c->i[0]);
+    return clg_dropout(g, in[0], c->value, c->seed);
 }
 static void r_dropout(const op_case *c, ref_tensor *in, const ref_tensor *y,
                       double *out)
 {
     (void)y;
     /* The node's id (c->nin: created right after the inputs) is mixed in. */
-    uint64_t seed = (uint64_t)c->i[0] ^ ((uint64_t)c->nin * 0x9E3779B97F4A7C15ull);
-    ref_dropout(&in[0], (double)(float)c->f[0], seed, 0, out);
+    uint64_t seed = c->seed ^ ((uint64_t)c->nin * 0x9E3779B97F4A7C15ull);
+    ref_dropout(&in[0], c->value, seed, 0, out);
 }
 
 /* ---- The check ------------------------------------------------------------ */
 
-#define X(...)                                                                         \
+/* Inputs: X a batched float input with a gradient, P a parameter, S a state
+ * (batch norm statistics), ID batched int32 ids below a limit (its first argument), T a
+ * batched float target. */
+#define X(nd, ...)                                                                     \
     {                                                                                  \
-        IN_X, __VA_ARGS__                                                              \
+        IN_X, nd, __VA_ARGS__                                                          \
     }
-#define P(...)                                                                         \
+#define P(nd, ...)                                                                     \
     {                                                                                  \
-        IN_P, __VA_ARGS__                                                              \
+        IN_P, nd, __VA_ARGS__                                                          \
     }
-#define S(...)                                                                         \
+#define S(nd, ...)                                                                     \
     {                                                                                  \
-        IN_S, __VA_ARGS__                                                              \
+        IN_S, nd, __VA_ARGS__                                                          \
     }
+#define ID(limit, nd, ...)                                                             \
+    {                                                                                  \
+        IN_ID, nd, __VA_ARGS__, limit                                                  \
+    }
+#define T(nd, ...)                                                                     \
+    {                                                                                  \
+        IN_TARGET, nd, __VA_ARGS__                                                     \
+    }
+#define CONV(sh, sw, ph, pw, dh, dw)                                                   \
+    .conv = {.stride_h = sh,                                                           \
+             .stride_w = sw,                                                           \
+             .pad_h = ph,                                                              \
+             .pad_w = pw,                                                              \
+             .dilation_h = dh,                                                         \
+             .dilation_w = dw}
+#define UNARY(a)         .build = b_unary, .ref = r_unary, .act = a
+#define BINARY(o)        .build = b_binary, .ref = r_binary, .binop = o
+#define REDUCE(r, a)     .build = b_reduce, .ref = r_reduce, .reduction = r, .axis = a
+#define LOSS(l)          .build = b_pointwise, .ref = r_pointwise, .loss = l
+#define POOL(k, s, p, m) .build = b_pool, .ref = r_pool, .pool = {k, s, p, m}
 
 static const op_case cases[] = {
-    {"linear", 3, {X(2, {7, 13}), P(2, {5, 13}), P(1, {5})}, b_linear, r_linear},
+    {"linear",
+     3,
+     {X(2, {7, 13}), P(2, {5, 13}), P(1, {5})},
+     b_linear,
+     r_linear,
+     .on_both_gemm = true},
     {"linear partial batch",
      3,
      {X(2, {7, 13}), P(2, {5, 13}), P(1, {5})},
      b_linear,
      r_linear,
-     .batch = 4},
+     .batch = 4,
+     .on_both_gemm = true},
     {"linear 3-d, no bias", 2, {X(3, {3, 4, 13}), P(2, {6, 13})}, b_linear, r_linear},
     {"conv2d 3x3 pad 1",
      3,
      {X(4, {2, 3, 7, 7}), P(4, {4, 3, 3, 3}), P(1, {4})},
      b_conv,
      r_conv,
-     {1, 1, 1, 1, 1, 1}},
+     CONV(1, 1, 1, 1, 1, 1),
+     .on_both_gemm = true},
     {"conv2d stride 2 dilation 2",
      2,
      {X(4, {2, 2, 9, 8}), P(4, {3, 2, 3, 2})},
      b_conv,
      r_conv,
-     {2, 1, 0, 1, 2, 1},
-     .batch = 1},
-    {"max_pool2d 3/2/1", 1, {X(4, {2, 3, 7, 7})}, b_pool, r_pool, {3, 2, 1, 1}},
-    {"max_pool2d 2", 1, {X(4, {2, 2, 8, 8})}, b_pool, r_pool, {2, 0, 0, 1}},
-    {"avg_pool2d 3/2/1", 1, {X(4, {2, 3, 7, 7})}, b_pool, r_pool, {3, 2, 1, 0}},
+     CONV(2, 1, 0, 1, 2, 1),
+     .batch = 1,
+     .on_both_gemm = true},
+    {"max_pool2d 3/2/1", 1, {X(4, {2, 3, 7, 7})}, POOL(3, 2, 1, true)},
+    {"max_pool2d 2", 1, {X(4, {2, 2, 8, 8})}, POOL(2, 0, 0, true)},
+    {"avg_pool2d 3/2/1", 1, {X(4, {2, 3, 7, 7})}, POOL(3, 2, 1, false)},
     {"global_avg_pool", 1, {X(4, {2, 3, 5, 5})}, b_gap, r_gap},
     {"batch_norm 2d",
      5,
@@ -298,24 +349,19 @@ static const op_case cases[] = {
      b_bn,
      r_bn,
      .batch = 5},
-    {"relu", 1, {X(2, {7, 13})}, b_unary, r_unary, {1}},
-    {"leaky_relu", 1, {X(2, {7, 13})}, b_unary, r_unary, {2}, {0.1}},
-    {"elu", 1, {X(2, {7, 13})}, b_unary, r_unary, {3}, {1.0}},
-    {"gelu", 1, {X(2, {7, 13})}, b_unary, r_unary, {4}},
-    {"sigmoid", 1, {X(2, {7, 13})}, b_unary, r_unary, {5}},
-    {"tanh", 1, {X(2, {7, 13})}, b_unary, r_unary, {6}},
-    {"scale", 1, {X(2, {7, 13})}, b_unary, r_unary, {7}, {2.5}},
-    {"softmax", 1, {X(2, {7, 13})}, b_softmax, r_softmax, {0}},
-    {"log_softmax", 1, {X(2, {7, 13})}, b_softmax, r_softmax, {1}},
-    {"softmax over channels", 1, {X(4, {2, 5, 3, 3})}, b_softmax, r_softmax, {0}},
-    {"add bias-like",
-     2,
-     {X(4, {2, 3, 4, 5}), P(3, {3, 1, 1})},
-     b_binary,
-     r_binary,
-     {1}},
-    {"sub same shape", 2, {X(2, {7, 13}), X(2, {7, 13})}, b_binary, r_binary, {2}},
-    {"mul broadcast last", 2, {X(3, {3, 4, 5}), P(1, {5})}, b_binary, r_binary, {3}},
+    {"relu", 1, {X(2, {7, 13})}, UNARY(REF_RELU)},
+    {"leaky_relu", 1, {X(2, {7, 13})}, UNARY(REF_LEAKY_RELU), .value = 0.1f},
+    {"elu", 1, {X(2, {7, 13})}, UNARY(REF_ELU), .value = 1.0f},
+    {"gelu", 1, {X(2, {7, 13})}, UNARY(REF_GELU)},
+    {"sigmoid", 1, {X(2, {7, 13})}, UNARY(REF_SIGMOID)},
+    {"tanh", 1, {X(2, {7, 13})}, UNARY(REF_TANH)},
+    {"scale", 1, {X(2, {7, 13})}, UNARY(REF_SCALE), .value = 2.5f},
+    {"softmax", 1, {X(2, {7, 13})}, b_softmax, r_softmax},
+    {"log_softmax", 1, {X(2, {7, 13})}, b_softmax, r_softmax, .log = true},
+    {"softmax over channels", 1, {X(4, {2, 5, 3, 3})}, b_softmax, r_softmax},
+    {"add bias-like", 2, {X(4, {2, 3, 4, 5}), P(3, {3, 1, 1})}, BINARY(REF_ADD)},
+    {"sub same shape", 2, {X(2, {7, 13}), X(2, {7, 13})}, BINARY(REF_SUB)},
+    {"mul broadcast last", 2, {X(3, {3, 4, 5}), P(1, {5})}, BINARY(REF_MUL)},
     {"residual",
      3,
      {X(2, {7, 13}), P(2, {13, 13}), P(1, {13})},
@@ -327,40 +373,27 @@ static const op_case cases[] = {
      {X(4, {2, 3, 4, 4}), P(2, {5, 48})},
      b_flatten_linear,
      r_flatten_linear},
-    {"embedding", 2, {{IN_ID, 2, {3, 4}, 11}, P(2, {11, 6})}, b_embedding, r_embedding},
-    {"sum axis 1", 1, {X(3, {3, 4, 5})}, b_reduce, r_reduce, {1, 1}},
-    {"mean axis 0", 1, {X(3, {3, 4, 5})}, b_reduce, r_reduce, {2, 0}},
-    {"max axis 2", 1, {X(3, {3, 4, 5})}, b_reduce, r_reduce, {3, 2}},
-    {"sum all", 1, {X(2, {7, 13})}, b_reduce, r_reduce, {1, -1}},
-    {"cross_entropy", 2, {X(2, {7, 13}), {IN_ID, 1, {7}, 13}}, b_ce, r_ce, {0}},
+    {"embedding", 2, {ID(11, 2, {3, 4}), P(2, {11, 6})}, b_embedding, r_embedding},
+    {"sum axis 1", 1, {X(3, {3, 4, 5})}, REDUCE(REF_SUM, 1)},
+    {"mean axis 0", 1, {X(3, {3, 4, 5})}, REDUCE(REF_MEAN, 0), .unbatched = true},
+    {"max axis 2", 1, {X(3, {3, 4, 5})}, REDUCE(REF_MAX, 2)},
+    {"sum all", 1, {X(2, {7, 13})}, REDUCE(REF_SUM, -1)},
+    {"cross_entropy", 2, {X(2, {7, 13}), ID(13, 1, {7})}, b_ce, r_ce},
     {"cross_entropy smoothed sum",
      2,
-     {X(2, {7, 13}), {IN_ID, 1, {7}, 13}},
+     {X(2, {7, 13}), ID(13, 1, {7})},
      b_ce,
      r_ce,
-     {1},
-     {0.1},
+     .sum = true,
+     .value = 0.1f,
      .batch = 6},
-    {"mse",
-     2,
-     {X(2, {7, 13}), {IN_TARGET, 2, {7, 13}}},
-     b_pointwise,
-     r_pointwise,
-     {1, 0}},
-    {"l1 sum",
-     2,
-     {X(2, {7, 13}), {IN_TARGET, 2, {7, 13}}},
-     b_pointwise,
-     r_pointwise,
-     {2, 1}},
-    {"bce_with_logits",
-     2,
-     {X(2, {7, 13}), {IN_TARGET, 2, {7, 13}}},
-     b_pointwise,
-     r_pointwise,
-     {3, 0}},
-    {"dropout", 1, {X(2, {7, 13})}, b_dropout, r_dropout, {1234}, {0.3}},
+    {"mse", 2, {X(2, {7, 13}), T(2, {7, 13})}, LOSS(REF_MSE)},
+    {"l1 sum", 2, {X(2, {7, 13}), T(2, {7, 13})}, LOSS(REF_L1), .sum = true},
+    {"bce_with_logits", 2, {X(2, {7, 13}), T(2, {7, 13})}, LOSS(REF_BCE)},
+    {"dropout", 1, {X(2, {7, 13})}, b_dropout, r_dropout, .seed = 1234, .value = 0.3f},
 };
+
+#define NCASES (sizeof cases / sizeof *cases)
 
 static bool batched(const input_spec *s)
 {
@@ -421,8 +454,7 @@ static void check_case(clg_context *ctx, const op_case *c)
     run = c->batch ? c->batch : planned;
     clg_tensor *y = c->build(g, in, c);
     assert_ok(clg_graph_status(g));
-    bool y_batched = clg_tensor_ndim(y) > 0 && clg_tensor_dim(y, 0) == planned &&
-                     planned && strcmp(c->name, "mean axis 0") != 0;
+    bool y_batched = planned && !c->unbatched && clg_tensor_dim(y, 0) == planned;
     int yshape[4];
     for (int i = 0; i < clg_tensor_ndim(y); i++)
         yshape[i] = clg_tensor_dim(y, i);
@@ -507,32 +539,48 @@ static void check_case(clg_context *ctx, const op_case *c)
     clg_graph_free(g);
 }
 
-static void test_every_op_matches_reference_and_finite_differences(void **state)
+/* Each case is its own test, so that the first failure hides nothing; the
+ * cases that run a GEMM run again on each GEMM path. */
+
+typedef struct path_case {
+    const op_case *c;
+    clg_gemm_path path;
+    char name[96];
+} path_case;
+
+static void run_case(void **state)
 {
-    clg_context *ctx = *state;
-    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
-        check_case(ctx, &cases[i]);
+    check_case(test_shared_context, *state);
 }
 
-static void test_linear_and_conv_on_both_gemm_paths(void **state)
+static void run_case_on_path(void **state)
 {
-    clg_context *ctx = *state;
-    clg_gemm_path before = clg_context_gemm_path(ctx);
-    for (int p = CLG_GEMM_CLBLAST; p <= CLG_GEMM_NATIVE; p++) {
-        assert_ok(clg_context_set_gemm_path(ctx, (clg_gemm_path)p));
-        check_case(ctx, &cases[0]);
-        check_case(ctx, &cases[1]);
-        check_case(ctx, &cases[3]);
-        check_case(ctx, &cases[4]);
-    }
-    clg_context_set_gemm_path(ctx, before);
+    const path_case *pc = *state;
+    clg_gemm_path before = clg_context_gemm_path(test_shared_context);
+    assert_ok(clg_context_set_gemm_path(test_shared_context, pc->path));
+    check_case(test_shared_context, pc->c);
+    clg_context_set_gemm_path(test_shared_context, before);
 }
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_every_op_matches_reference_and_finite_differences),
-        cmocka_unit_test(test_linear_and_conv_on_both_gemm_paths),
-    };
-    return cmocka_run_group_tests(tests, test_context_setup, test_context_teardown);
+    static struct CMUnitTest tests[3 * NCASES];
+    static path_case on_path[2 * NCASES];
+    size_t n = 0, np = 0;
+    for (size_t i = 0; i < NCASES; i++)
+        tests[n++] =
+            (struct CMUnitTest){cases[i].name, run_case, NULL, NULL, (void *)&cases[i]};
+    for (size_t i = 0; i < NCASES; i++)
+        for (int p = CLG_GEMM_CLBLAST; cases[i].on_both_gemm && p <= CLG_GEMM_NATIVE;
+             p++) {
+            path_case *pc = &on_path[np++];
+            pc->c = &cases[i];
+            pc->path = (clg_gemm_path)p;
+            snprintf(pc->name, sizeof pc->name, "%s [%s GEMM]", cases[i].name,
+                     clg_gemm_path_str(pc->path));
+            tests[n++] =
+                (struct CMUnitTest){pc->name, run_case_on_path, NULL, NULL, pc};
+        }
+    return _cmocka_run_group_tests("test_ops", tests, n, test_shared_context_setup,
+                                   test_shared_context_teardown);
 }

@@ -6,26 +6,14 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "fixture.h"
 #include "test_util.h"
 
 static cJSON *fixtures;
 
 static int setup(void **state)
 {
-    const char *dir = getenv("CLGRAD_FIXTURES");
-    char path[1024];
-    snprintf(path, sizeof path, "%s/torch_optim.json", dir ? dir : "tests/fixtures");
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return -1;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *text = malloc((size_t)len + 1);
-    text[fread(text, 1, (size_t)len, f)] = '\0';
-    fclose(f);
-    fixtures = cJSON_Parse(text);
-    free(text);
+    fixtures = test_fixture_json("torch_optim.json");
     return fixtures ? test_context_setup(state) : -1;
 }
 

@@ -5,39 +5,10 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "fixture.h"
 #include "test_util.h"
 
 static cJSON *fixtures;
-
-static int load_fixtures(void **state)
-{
-    const char *dir = getenv("CLGRAD_FIXTURES");
-    char path[1024];
-    snprintf(path, sizeof path, "%s/torch_ops.json", dir ? dir : "tests/fixtures");
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, "cannot open %s\n", path);
-        return -1;
-    }
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *text = malloc((size_t)len + 1);
-    size_t got = fread(text, 1, (size_t)len, f);
-    text[got] = '\0';
-    fclose(f);
-    fixtures = cJSON_Parse(text);
-    free(text);
-    if (!fixtures)
-        return -1;
-    return test_context_setup(state);
-}
-
-static int free_fixtures(void **state)
-{
-    cJSON_Delete(fixtures);
-    return test_context_teardown(state);
-}
 
 typedef struct fixture_tensor {
     int ndim;
@@ -246,22 +217,34 @@ static void run_case(clg_context *ctx, cJSON *c)
     clg_graph_free(g);
 }
 
-static void test_ops_agree_with_pytorch(void **state)
+/* Each fixture case is its own test, named as the fixture names it. The
+ * fixtures are read before the tests are made. */
+
+static void test_case(void **state)
 {
-    cJSON *c;
-    int count = 0;
-    cJSON_ArrayForEach(c, cJSON_GetObjectItem(fixtures, "cases"))
-    {
-        run_case(*state, c);
-        count++;
-    }
-    assert_true(count >= 25);
+    run_case(test_shared_context, *state);
 }
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_ops_agree_with_pytorch),
-    };
-    return cmocka_run_group_tests(tests, load_fixtures, free_fixtures);
+    fixtures = test_fixture_json("torch_ops.json");
+    cJSON *cases = cJSON_GetObjectItem(fixtures, "cases"), *c;
+    int count = cJSON_GetArraySize(cases);
+    if (count < 25) {
+        fprintf(stderr, "torch_ops.json holds %d cases, expected at least 25\n", count);
+        return 1;
+    }
+    struct CMUnitTest *tests = calloc((size_t)count, sizeof *tests);
+    int n = 0;
+    cJSON_ArrayForEach(c, cases)
+    {
+        tests[n++] = (struct CMUnitTest){cJSON_GetObjectItem(c, "name")->valuestring,
+                                         test_case, NULL, NULL, c};
+    }
+    int rc = _cmocka_run_group_tests("test_torch", tests, (size_t)n,
+                                     test_shared_context_setup,
+                                     test_shared_context_teardown);
+    free(tests);
+    cJSON_Delete(fixtures);
+    return rc;
 }

@@ -49,6 +49,26 @@ static inline int test_context_teardown(void **state)
     return 0;
 }
 
+/* For test programs whose tests carry their own state (a case each): the
+ * context is kept in test_shared_context instead of the group state, because
+ * cmocka hands a group state to every test in place of its own. */
+static clg_context *test_shared_context;
+
+static inline int test_shared_context_setup(void **state)
+{
+    int rc = test_context_setup(state);
+    test_shared_context = rc == 0 ? *state : NULL;
+    *state = NULL;
+    return rc;
+}
+
+static inline int test_shared_context_teardown(void **state)
+{
+    (void)state;
+    clg_context_free(test_shared_context);
+    return 0;
+}
+
 /* A deterministic pseudo-random float in [-1, 1). */
 static inline float test_random(uint32_t *seed)
 {
