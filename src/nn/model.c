@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "base/text.h"
+#include "graph/graph_internal.h"
 #include "nn/nn_internal.h"
 
 typedef struct layer_rec {

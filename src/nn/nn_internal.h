@@ -1,10 +1,11 @@
-/* Private to libclgrad: initialisation helpers the layers share. */
+/* Private to libclgrad: initialisation helpers the layers share, host-side
+ * (init.c draws the values and uploads them through the public API). */
 #ifndef CLGRAD_NN_INTERNAL_H
 #define CLGRAD_NN_INTERNAL_H
 
+#include "base/error.h"
 #include "base/rng.h"
 #include "clgrad/nn.h"
-#include "graph/graph_internal.h"
 
 typedef enum clg_init_rule {
     CLG_RULE_CONSTANT, /* every value a */
