@@ -270,6 +270,50 @@ static void test_stats_and_normalize_per_channel(void **state)
     clg_dataset_free(d);
 }
 
+static void test_normalization_text_round_trips_and_refuses_bad_values(void **state)
+{
+    (void)state;
+    clg_dataset *d;
+    assert_ok(clg_dataset_create(2, 3, (int[]){2, 1, 2}, false, &d));
+    float v[8] = {1, 3, 10, 30, 5, 7, 50, 70};
+    memcpy(d->x, v, sizeof v);
+    clg_normalization n, back;
+    assert_ok(clg_normalization_of(d, &n));
+    assert_int_equal(n.channels, 2);
+    char text[128];
+    clg_normalization_format(&n, text, sizeof text);
+    assert_ok(clg_normalization_parse(text, &back));
+    assert_int_equal(back.channels, 2);
+    assert_memory_equal(back.mean, n.mean, sizeof n.mean);
+    assert_memory_equal(back.std, n.std, sizeof n.std);
+    assert_ok(clg_normalization_apply(&back, d));
+    assert_true(fabsf(d->x[0] - (1 - 4) / sqrtf(5)) < 1e-6f);
+    const char *bad[] = {"",
+                         "0.5",
+                         "nan;1",
+                         "0.5;0",
+                         "0.5;-1",
+                         "0.5;inf",
+                         "0.5,0.4;0.2",
+                         "0.5;0.2;0.1",
+                         "0.5,;0.2",
+                         "a;b",
+                         "1,2,3,4,5;1,1,1,1,1"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        if (clg_normalization_parse(bad[i], &back) != CLG_BAD_FILE)
+            fail_msg("normalisation '%s' was accepted", bad[i]);
+        assert_int_equal(back.channels, 0);
+    }
+    assert_contains(clg_last_error(), "is not MEAN,..;STD,..");
+    clg_normalization one = {.channels = 1, .mean = {0.5f}, .std = {2.0f}};
+    assert_int_equal(clg_normalization_apply(&one, d), CLG_INVALID_ARGUMENT);
+    assert_contains(clg_last_error(), "the data has 2 channels, the normalisation 1");
+    clg_normalization none = {0};
+    assert_ok(clg_normalization_apply(&none, d));
+    assert_string_equal(clg_normalization_format(&none, text, sizeof text), "");
+    clg_dataset_free(d);
+}
+
 /* All batches of one epoch, labels concatenated. */
 static int epoch_labels(clg_loader *l, int epoch, int32_t *out)
 {
@@ -396,6 +440,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_idx_reads_plain_and_gzip),
+        cmocka_unit_test(test_normalization_text_round_trips_and_refuses_bad_values),
         cmocka_unit_test(test_idx_reads_float32_big_endian),
         cmocka_unit_test(test_idx_rejects_bad_files),
         cmocka_unit_test(test_dataset_checks_image_and_label_counts),

@@ -656,7 +656,8 @@ clg_status clg_model_from_checkpoint(clg_context *ctx, const clg_checkpoint *c,
     if (s == CLG_OK)
         s = clg_load(c, m, NULL, &r);
     if (s == CLG_OK && r.missing)
-        s = clg_fail(CLG_BAD_FILE, "%s: %d of the model's tensors are not in it:\n%s",
+        s = clg_fail(CLG_BAD_FILE,
+                     "%s: %d of the model's tensors are missing or differ:\n%s",
                      c->path, r.missing, r.text);
     clg_spec_free(own);
     if (s != CLG_OK) {

@@ -244,16 +244,23 @@ static int first_of_type(clg_device_type type)
     return -1;
 }
 
+/* The list, enumerated, with at least one device in it. */
+static clg_status ensure_some_device(void)
+{
+    clg_status s = ensure_enumerated();
+    if (s == CLG_OK && devices.count == 0)
+        s = clg_fail(CLG_NO_DEVICE,
+                     "OpenCL platforms were found but none has a device");
+    return s;
+}
+
 clg_status clg_device_default(int *index)
 {
     if (!index)
         return clg_fail(CLG_INVALID_ARGUMENT, "clg_device_default: index is NULL");
-    clg_status s = ensure_enumerated();
+    clg_status s = ensure_some_device();
     if (s != CLG_OK)
         return s;
-    if (devices.count == 0)
-        return clg_fail(CLG_NO_DEVICE,
-                        "OpenCL platforms were found but none has a device");
     int i = first_of_type(CLG_DEVICE_GPU);
     if (i < 0)
         i = first_of_type(CLG_DEVICE_CPU);
@@ -308,12 +315,9 @@ clg_status clg_device_select(const char *spec, int *index)
         if (!spec || !*spec)
             return clg_device_default(index);
     }
-    clg_status s = ensure_enumerated();
+    clg_status s = ensure_some_device();
     if (s != CLG_OK)
         return s;
-    if (devices.count == 0)
-        return clg_fail(CLG_NO_DEVICE,
-                        "OpenCL platforms were found but none has a device");
 
     char listing[768];
     list_devices(listing, sizeof listing);
