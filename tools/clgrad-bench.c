@@ -23,7 +23,11 @@ typedef struct options {
     const char *device;
     float seconds; /* per measurement */
     bool no_numpy;
+    const char *python;       /* the Python with numpy and torch */
+    const char *torch_device; /* where PyTorch trains: cpu or cuda */
 } options;
+
+static options flags_set = {.seconds = 0.5f, .torch_device = "cpu"};
 
 static void usage(FILE *out)
 {
@@ -104,6 +108,8 @@ static double time_gemm(clg_context *ctx, const gemm_shape *s, double budget)
 
 static const char *access_python(void)
 {
+    if (flags_set.python)
+        return flags_set.python;
     return access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
 }
 
@@ -314,6 +320,8 @@ static double clgrad_train_rate(clg_context *ctx, const clg_dataset *d, bool cnn
 }
 
 /* The same in PyTorch (CPU, all cores), through /usr/bin/python3. */
+/* PyTorch's samples/s for the same model and steps, on --torch-device
+ * (all CPU cores, or CUDA with the timing synchronised); < 0 if absent. */
 static double torch_train_rate(bool cnn, int steps)
 {
     char cmd[3000];
@@ -322,16 +330,19 @@ static double torch_train_rate(bool cnn, int steps)
         "%s -c \"import time, os, torch, torch.nn as nn\n"
         "torch.set_num_threads(os.cpu_count())\n"
         "torch.manual_seed(0)\n"
-        "m = nn.Sequential(%s)\n"
+        "dev = torch.device('%s')\n"
+        "sync = torch.cuda.synchronize if dev.type == 'cuda' else (lambda: None)\n"
+        "m = nn.Sequential(%s).to(dev)\n"
         "opt = torch.optim.Adam(m.parameters(), lr=1e-3)\n"
-        "x = torch.rand(64, 1, 28, 28); y = torch.randint(0, 10, (64,))\n"
+        "x = torch.rand(64, 1, 28, 28, device=dev); y = torch.randint(0, 10, (64,), "
+        "device=dev)\n"
         "def step():\n"
         "  opt.zero_grad(); l = nn.functional.cross_entropy(m(x), y); l.backward(); "
         "opt.step(); return float(l)\n"
-        "step(); t = time.perf_counter()\n"
+        "step(); sync(); t = time.perf_counter()\n"
         "for _ in range(%d): step()\n"
-        "print(%d * 64 / (time.perf_counter() - t))\n\" 2>/dev/null",
-        access_python(),
+        "sync(); print(%d * 64 / (time.perf_counter() - t))\n\" 2>/dev/null",
+        access_python(), flags_set.torch_device,
         cnn ? "nn.Conv2d(1, 32, 3, padding=1, bias=False), nn.BatchNorm2d(32), "
               "nn.ReLU(), "
               "nn.MaxPool2d(2), nn.Conv2d(32, 64, 3, padding=1, bias=False), "
@@ -378,9 +389,13 @@ static int bench_train(clg_context *ctx)
         else
             printf("%12s %10s\n", "n/a", "");
     }
-    printf(
-        "\nratio > 1: clgrad is faster. PyTorch runs on the host CPU with all cores; "
-        "clgrad on the device above.\n");
+    if (!strcmp(flags_set.torch_device, "cpu"))
+        printf("\nratio > 1: clgrad is faster. PyTorch runs on the host CPU with all "
+               "cores; clgrad on the device above.\n");
+    else
+        printf("\nratio > 1: clgrad is faster. PyTorch runs on %s (%s); clgrad on "
+               "the device above.\n",
+               flags_set.torch_device, access_python());
     clg_dataset_free(d);
     return failures ? 1 : 0;
 }
@@ -602,15 +617,19 @@ static int bench_ops(clg_context *ctx, const options *opt)
 
 int main(int argc, char **argv)
 {
-    options opt = {.seconds = 0.5f};
     const char *command = NULL;
     const cli_flag flags[] = {
         CLI_GROUP("Options"),
-        {"--device", CLI_STRING, &opt.device, .value = "SPEC",
+        {"--device", CLI_STRING, &flags_set.device, .value = "SPEC",
          .help = "device index, gpu, cpu or name:SUBSTRING"},
-        {"--seconds", CLI_FLOAT, &opt.seconds, 0.001, 60, .value = "S",
+        {"--seconds", CLI_FLOAT, &flags_set.seconds, 0.001, 60, .value = "S",
          .help = "time spent per measurement"},
-        {"--no-numpy", CLI_SWITCH, &opt.no_numpy, .help = "skip the numpy reference"},
+        {"--no-numpy", CLI_SWITCH, &flags_set.no_numpy,
+         .help = "skip the numpy reference"},
+        {"--python", CLI_STRING, &flags_set.python, .value = "PATH",
+         .help = "the Python with numpy and torch (default /usr/bin/python3)"},
+        {"--torch-device", CLI_STRING, &flags_set.torch_device, .value = "cpu|cuda[:N]",
+         .help = "where PyTorch trains in 'train'"},
         CLI_END,
     };
     int rc = cli_parse("clgrad-bench", usage, flags, argc, argv, &command, 1);
@@ -619,6 +638,11 @@ int main(int argc, char **argv)
     if (!command)
         return cli_usage_error("clgrad-bench",
                                "name a benchmark: ops, loader or train (try --help)");
+    if (strcmp(flags_set.torch_device, "cpu") &&
+        strncmp(flags_set.torch_device, "cuda", 4))
+        return cli_usage_error("clgrad-bench",
+                               "--torch-device: '%s' is not cpu, cuda or cuda:N",
+                               flags_set.torch_device);
     if (strcmp(command, "ops") && strcmp(command, "loader") && strcmp(command, "train"))
         return cli_usage_error("clgrad-bench",
                                "unknown benchmark: '%s' is not one of: ops, loader, "
@@ -626,11 +650,11 @@ int main(int argc, char **argv)
                                command);
     int dev;
     clg_context *ctx;
-    if (clg_device_select(opt.device, &dev) != CLG_OK)
+    if (clg_device_select(flags_set.device, &dev) != CLG_OK)
         return cli_fail("clgrad-bench", CLI_USAGE_ERROR);
     if (clg_context_create(dev, &ctx) != CLG_OK)
         return fail("creating a context");
-    rc = !strcmp(command, "ops")      ? bench_ops(ctx, &opt)
+    rc = !strcmp(command, "ops")      ? bench_ops(ctx, &flags_set)
          : !strcmp(command, "loader") ? bench_loader(ctx)
                                       : bench_train(ctx);
     clg_context_free(ctx);
