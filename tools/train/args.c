@@ -15,6 +15,23 @@ static void usage(FILE *out)
 
 /* ---- Values with a syntax of their own ------------------------------------ */
 
+/* A comma-separated list of whole numbers in [lo, hi], at most max. */
+static bool int_list(const char *v, long long lo, long long hi, int *out, int max,
+                     int *count)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", v);
+    char *save = NULL;
+    long long n;
+    *count = 0;
+    for (char *m = strtok_r(buf, ",", &save); m; m = strtok_r(NULL, ",", &save)) {
+        if (*count == max || !clg_parse_int(m, lo, hi, &n))
+            return false;
+        out[(*count)++] = (int)n;
+    }
+    return *count > 0;
+}
+
 /* --classes 5-9 or 0,2,4 */
 static bool parse_classes(const char *v, void *dst, char *error, size_t len)
 {
@@ -27,18 +44,10 @@ static bool parse_classes(const char *v, void *dst, char *error, size_t len)
             o->classes[o->nclasses++] = k;
         return true;
     }
-    char buf[256];
-    snprintf(buf, sizeof buf, "%s", v);
-    char *save = NULL;
-    long long n;
-    for (char *m = strtok_r(buf, ",", &save); m; m = strtok_r(NULL, ",", &save)) {
-        if (o->nclasses == 64 || !clg_parse_int(m, 0, 4095, &n)) {
-            snprintf(error, len, "'%s' is not A-B or a list of classes", v);
-            return false;
-        }
-        o->classes[o->nclasses++] = (int)n;
-    }
-    return true;
+    if (int_list(v, 0, 4095, o->classes, 64, &o->nclasses))
+        return true;
+    snprintf(error, len, "'%s' is not A-B or a list of classes", v);
+    return false;
 }
 
 /* --betas B1,B2 */
@@ -60,20 +69,11 @@ static bool parse_betas(const char *v, void *dst, char *error, size_t len)
 static bool parse_milestones(const char *v, void *dst, char *error, size_t len)
 {
     clg_schedule_opts *so = dst;
-    char buf[256];
-    snprintf(buf, sizeof buf, "%s", v);
-    char *save = NULL;
-    long long n;
-    so->milestone_count = 0;
-    for (char *m = strtok_r(buf, ",", &save); m; m = strtok_r(NULL, ",", &save)) {
-        if (so->milestone_count == CLG_MAX_MILESTONES ||
-            !clg_parse_int(m, 1, 100000, &n)) {
-            snprintf(error, len, "'%s' is not a list of epochs", v);
-            return false;
-        }
-        so->milestones[so->milestone_count++] = (int)n;
-    }
-    return true;
+    if (int_list(v, 1, 100000, so->milestones, CLG_MAX_MILESTONES,
+                 &so->milestone_count))
+        return true;
+    snprintf(error, len, "'%s' is not a list of epochs", v);
+    return false;
 }
 
 /* --augment flip[=P],vflip[=P],crop[=PAD],rotate[=DEG],noise[=STD],cutout[=SIZE]:
