@@ -79,6 +79,13 @@ unpack() {
                 ar p "$deb" "$(ar t "$deb" | grep '^data.tar')" | tar -xJf -)
         fi
     done
+    # Links to absolute paths (zlib1g-dev's libz.so -> /lib/...) would leave
+    # the prefix, where the target may not exist: point them into it.
+    local link target
+    find "$prefix" -type l | while read -r link; do
+        target=$(readlink "$link")
+        case "$target" in /*) ln -sfn "$prefix$target" "$link" ;; esac
+    done
     # The .pc files say prefix=/usr: point them at the private prefix.
     sed -i "s|^prefix=/usr\$|prefix=$prefix/usr|" \
         "$prefix"/usr/lib/x86_64-linux-gnu/pkgconfig/*.pc "$prefix"/usr/share/pkgconfig/*.pc 2>/dev/null
@@ -103,9 +110,10 @@ run() {
     local prefix=$gpu/prefix
     rm -rf "$prefix"
     unpack "$prefix"
-    export LD_LIBRARY_PATH="$prefix/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    local libs="$prefix/usr/lib/x86_64-linux-gnu:$prefix/lib/x86_64-linux-gnu"
+    export LD_LIBRARY_PATH="$libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
     export PKG_CONFIG_PATH="$prefix/usr/lib/x86_64-linux-gnu/pkgconfig:$prefix/usr/share/pkgconfig"
-    export CPATH="$prefix/usr/include" LIBRARY_PATH="$prefix/usr/lib/x86_64-linux-gnu"
+    export CPATH="$prefix/usr/include" LIBRARY_PATH="$libs"
     export PATH="$PATH:$prefix/usr/bin"
     mkdir -p "$gpu/bin"
     if ! command -v ninja >/dev/null; then

@@ -328,12 +328,16 @@ static void test_resume_matches_an_uninterrupted_run(void **state)
     /* The logged losses of both epochs agree too. */
     char full[2][256], half[2][256], line[256];
     FILE *f = fopen(at("full.csv"), "r");
-    fgets(line, sizeof line, f);
-    fgets(full[0], 256, f), fgets(full[1], 256, f);
+    assert_non_null(f);
+    assert_non_null(fgets(line, sizeof line, f));
+    assert_non_null(fgets(full[0], 256, f));
+    assert_non_null(fgets(full[1], 256, f));
     fclose(f);
     f = fopen(at("half.csv"), "r");
-    fgets(line, sizeof line, f);
-    fgets(half[0], 256, f), fgets(half[1], 256, f);
+    assert_non_null(f);
+    assert_non_null(fgets(line, sizeof line, f));
+    assert_non_null(fgets(half[0], 256, f));
+    assert_non_null(fgets(half[1], 256, f));
     fclose(f);
     for (int e = 0; e < 2; e++) /* all but the timing columns */
         assert_memory_equal(full[e], half[e],
@@ -384,8 +388,8 @@ static void test_kill_during_saves_leaves_a_whole_checkpoint(void **state)
             char spec[700], data[700];
             snprintf(spec, sizeof spec, "%s/mlp.spec", dir);
             snprintf(data, sizeof data, "%s/data", dir);
-            freopen("/dev/null", "w", stdout);
-            freopen("/dev/null", "w", stderr);
+            if (!freopen("/dev/null", "w", stdout) || !freopen("/dev/null", "w", stderr))
+                _exit(126);
             execl(getenv("CLGRAD_TRAIN_BIN"), "clgrad-train", spec, "--data", data,
                   "--epochs", "100000", "--batch-size", "100", "--checkpoint-dir",
                   ckdir, "--quiet", (char *)NULL);
