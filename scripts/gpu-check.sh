@@ -124,7 +124,7 @@ run() {
     local meson="meson"
     command -v meson >/dev/null || meson="python3 -m mesonbuild.mesonmain"
 
-    say "clgrad gpu-check, $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+    say "clgrad gpu-check, $(date -u '+%Y-%m-%d %H:%M UTC'), commit ${CLGRAD_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo "?")}"
     say "host: $(uname -srm); $(nproc) cores; $(python3 --version 2>&1)"
     if command -v nvidia-smi >/dev/null; then
         say "GPU: $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1)"

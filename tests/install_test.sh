@@ -15,7 +15,11 @@ pcdir=$(dirname "$(find "$dest" -name clgrad.pc | head -n 1)")
 [ -f "$pcdir/clgrad.pc" ] || { echo "clgrad.pc was not installed"; exit 1; }
 [ -f "$(find "$dest" -path '*include/clgrad.h' | head -n 1)" ] || { echo "clgrad.h missing"; exit 1; }
 
-export PKG_CONFIG_PATH="$pcdir" PKG_CONFIG_SYSROOT_DIR="$dest"
+# The installed clgrad.pc names its prefix; point it into the scratch root.
+# PKG_CONFIG_PATH keeps what the caller had, where clgrad's own dependencies
+# may be (a private prefix on a machine without them installed).
+sed -i "s|^prefix=|prefix=$dest|" "$pcdir/clgrad.pc"
+export PKG_CONFIG_PATH="$pcdir${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
 cc -std=c11 -Wall -Wextra -Werror "$src/examples/list_devices.c" \
     $(pkg-config --cflags --libs clgrad) -o "$dest/list_devices"
 libdir=$(dirname "$(find "$dest" -name 'libclgrad.so' | head -n 1)")
