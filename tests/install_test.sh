@@ -23,11 +23,11 @@ export PKG_CONFIG_PATH="$pcdir${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
 cc -std=c11 -Wall -Wextra -Werror "$src/examples/list_devices.c" \
     $(pkg-config --cflags --libs clgrad) -o "$dest/list_devices"
 libdir=$(dirname "$(find "$dest" -name 'libclgrad.so' | head -n 1)")
-out=$(LD_LIBRARY_PATH="$libdir" "$dest/list_devices")
+out=$(LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$dest/list_devices")
 echo "$out"
 echo "$out" | grep -q '^0: ' || { echo "list_devices printed no device"; exit 1; }
 # It must have loaded the installed library, not the build tree's.
-LD_LIBRARY_PATH="$libdir" ldd "$dest/list_devices" | grep -q "$dest" ||
+LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" ldd "$dest/list_devices" | grep -q "$dest" ||
     { echo "list_devices did not link the installed libclgrad"; exit 1; }
 
 cflags=$(pkg-config --cflags clgrad)
@@ -47,6 +47,6 @@ cc -std=c11 -Wall -Wextra -Werror "$src/tests/api_check.c" \
     $(pkg-config --cflags --libs clgrad) -o "$dest/api_check_c"
 c++ -std=c++20 -Wall -Wextra -Werror -x c++ "$src/tests/api_check.c" -x none \
     $(pkg-config --cflags --libs clgrad) -o "$dest/api_check_cxx"
-LD_LIBRARY_PATH="$libdir" "$dest/api_check_c"
-LD_LIBRARY_PATH="$libdir" "$dest/api_check_cxx"
+LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$dest/api_check_c"
+LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$dest/api_check_cxx"
 echo "install_and_link: 1 passed, 0 failed"
