@@ -5,6 +5,7 @@
  * (`accumulate`), so a tensor feeding several ops collects every gradient. */
 
 #include "codes.h"
+#include "sum.h"
 
 #ifndef ACT
 #define ACT CLG_ACT_RELU
@@ -128,21 +129,21 @@ __kernel void binary_backward_b(const int nb, const int d0, const int d1, const 
         return;
     const int j3 = j % e.w, j2 = (j / e.w) % e.z, j1 = (j / (e.w * e.z)) % e.y;
     const int j0 = j / (e.w * e.z * e.y);
-    float acc = 0.0f;
+    clg_ksum acc = {0.0f, 0.0f};
     for (int i0 = e.x == 1 ? 0 : j0; i0 < (e.x == 1 ? d0 : j0 + 1); i0++)
         for (int i1 = e.y == 1 ? 0 : j1; i1 < (e.y == 1 ? d1 : j1 + 1); i1++)
             for (int i2 = e.z == 1 ? 0 : j2; i2 < (e.z == 1 ? d2 : j2 + 1); i2++)
                 for (int i3 = e.w == 1 ? 0 : j3; i3 < (e.w == 1 ? d3 : j3 + 1); i3++) {
                     const int i = ((i0 * d1 + i1) * d2 + i2) * d3 + i3;
 #if BINOP == CLG_BIN_ADD
-                    acc += dy[i];
+                    ksum_add(&acc, dy[i]);
 #elif BINOP == CLG_BIN_SUB
-                    acc -= dy[i];
+                    ksum_add(&acc, -dy[i]);
 #else
-                    acc += dy[i] * a[i];
+                    ksum_add(&acc, dy[i] * a[i]);
 #endif
                 }
-    STORE(db, j, acc, accumulate);
+    STORE(db, j, ksum_value(acc), accumulate);
 }
 
 /* y[o, c, i] += bias[c] over [outer, C, inner]. */
@@ -154,20 +155,21 @@ __kernel void channel_bias_add(const int n, const int C, const int inner,
         y[i] += bias[(i / inner) % C];
 }
 
-/* db[c] = sum over o, i of dy[o, c, i]. One work-item per channel, summed in
- * a fixed order: the same inputs always give the same bits. */
+/* db[c] (=|+=) the sum over o, i of dy[o, c, i]: one work-group per
+ * channel, compensated partial sums added in a fixed tree (sum.h), so the
+ * same inputs give the same bits and the error does not grow with
+ * outer * inner. */
 __kernel void channel_sum(const int outer, const int C, const int inner,
                           const int accumulate, __global const float *dy,
                           __global float *db)
 {
-    const int c = get_global_id(0);
-    if (c >= C)
-        return;
-    float acc = 0.0f;
-    for (int o = 0; o < outer; o++) {
-        __global const float *row = dy + ((size_t)o * C + c) * inner;
-        for (int i = 0; i < inner; i++)
-            acc += row[i];
-    }
-    STORE(db, c, acc, accumulate);
+    __local float scratch[CLG_GROUP_MAX];
+    const int c = get_group_id(0);
+    clg_ksum k = {0.0f, 0.0f};
+    int o, i;
+    for (walk_start(inner, &o, &i); o < outer; walk_next(inner, &o, &i))
+        ksum_add(&k, dy[((size_t)o * C + c) * inner + i]);
+    const float total = group_sum(ksum_value(k), scratch);
+    if (get_local_id(0) == 0)
+        STORE(db, c, total, accumulate);
 }

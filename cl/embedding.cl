@@ -14,20 +14,32 @@ __kernel void embedding_forward(const int n, const int D, const int V,
 
 /* dW[v, :] (=|+=) the sum of dy[k, :] over the k with ids[k] == v. One
  * work-item per row of W: no two write the same row, and the order of the
- * sum is fixed, so the result is the same on every run. */
+ * sum is fixed, so the result is the same on every run. The sums are
+ * Kahan-compensated (see sum.h) with the compensation of row v kept in
+ * comp[v, :], so a token seen thousands of times loses no precision. */
 __kernel void embedding_backward(const int V, const int D, const int count,
                                  const int accumulate, __global const int *ids,
-                                 __global const float *dy, __global float *dweight)
+                                 __global const float *dy, __global float *dweight,
+                                 __global float *comp)
 {
     const int v = get_global_id(0);
     if (v >= V)
         return;
-    __global float *row = dweight + (size_t)v * D;
-    if (!accumulate)
-        for (int d = 0; d < D; d++)
+    __global float *row = dweight + (size_t)v * D, *lost = comp + (size_t)v * D;
+    for (int d = 0; d < D; d++) {
+        if (!accumulate)
             row[d] = 0.0f;
+        lost[d] = 0.0f;
+    }
     for (int k = 0; k < count; k++)
         if (ids[k] == v)
-            for (int d = 0; d < D; d++)
-                row[d] += dy[(size_t)k * D + d];
+            for (int d = 0; d < D; d++) {
+                const float y = dy[(size_t)k * D + d] - lost[d];
+                const float t = row[d] + y;
+                const float c = (t - row[d]) - y;
+                lost[d] = isfinite(c) ? c : 0.0f;
+                row[d] = t;
+            }
+    for (int d = 0; d < D; d++)
+        row[d] -= lost[d];
 }

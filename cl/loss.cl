@@ -3,6 +3,7 @@
  * backward scale is dloss * (1/count for mean, 1 for sum). */
 
 #include "codes.h"
+#include "sum.h"
 
 #ifndef LOSS
 #define LOSS CLG_POINTWISE_MSE
@@ -11,13 +12,14 @@
 /* The row's maximum and the sum of exp(x - max): softmax = exp(x - m) / sum. */
 static void softmax_terms(__global const float *x, const int C, float *m, float *sum)
 {
-    float mx = -INFINITY, s = 0.0f;
+    float mx = -INFINITY;
+    clg_ksum s = {0.0f, 0.0f};
     for (int c = 0; c < C; c++)
         mx = fmax(mx, x[c]);
     for (int c = 0; c < C; c++)
-        s += exp(x[c] - mx);
+        ksum_add(&s, exp(x[c] - mx));
     *m = mx;
-    *sum = s;
+    *sum = ksum_value(s);
 }
 
 /* Softmax cross-entropy with label smoothing eps, PyTorch's definition:
@@ -30,11 +32,12 @@ __kernel void ce_forward(const int N, const int C, const float eps,
     if (b >= N)
         return;
     __global const float *x = logits + (size_t)b * C;
-    float m, sum, mean = 0.0f;
+    float m, sum;
+    clg_ksum total = {0.0f, 0.0f};
     softmax_terms(x, C, &m, &sum);
     for (int c = 0; c < C; c++)
-        mean += x[c];
-    mean /= (float)C;
+        ksum_add(&total, x[c]);
+    const float mean = ksum_value(total) / (float)C;
     const float lse = m + log(sum);
     const int label = labels[b];
     const float nll = label >= 0 && label < C ? lse - x[label] : NAN;

@@ -1,28 +1,32 @@
 /* Batch normalisation over dim 1 of [outer, C, inner]: per channel, the
  * statistics of outer * inner values. stats holds mean[C] then invstd[C];
- * sums holds sum(dy)[C] then sum(dy * xhat)[C]. */
+ * sums holds sum(dy)[C] then sum(dy * xhat)[C]. The per-channel sums take
+ * one work-group per channel with compensated partial sums (sum.h). */
 
-/* One work-item per channel; two passes for an accurate variance. */
+#include "sum.h"
+
+/* One work-group per channel; two passes for an accurate variance. */
 __kernel void bn_stats(const int outer, const int C, const int inner,
                        const float momentum, const float eps, __global const float *x,
                        __global float *stats, __global float *running_mean,
                        __global float *running_var)
 {
-    const int c = get_global_id(0);
-    if (c >= C)
-        return;
+    __local float scratch[CLG_GROUP_MAX];
+    const int c = get_group_id(0);
     const int count = outer * inner;
-    float sum = 0.0f;
-    for (int o = 0; o < outer; o++)
-        for (int i = 0; i < inner; i++)
-            sum += x[((size_t)o * C + c) * inner + i];
-    const float mean = sum / (float)count;
-    float sq = 0.0f;
-    for (int o = 0; o < outer; o++)
-        for (int i = 0; i < inner; i++) {
-            const float d = x[((size_t)o * C + c) * inner + i] - mean;
-            sq += d * d;
-        }
+    clg_ksum s = {0.0f, 0.0f};
+    int o, i;
+    for (walk_start(inner, &o, &i); o < outer; walk_next(inner, &o, &i))
+        ksum_add(&s, x[((size_t)o * C + c) * inner + i]);
+    const float mean = group_sum(ksum_value(s), scratch) / (float)count;
+    clg_ksum q = {0.0f, 0.0f};
+    for (walk_start(inner, &o, &i); o < outer; walk_next(inner, &o, &i)) {
+        const float d = x[((size_t)o * C + c) * inner + i] - mean;
+        ksum_add(&q, d * d);
+    }
+    const float sq = group_sum(ksum_value(q), scratch);
+    if (get_local_id(0) != 0)
+        return;
     const float var = sq / (float)count;
     stats[c] = mean;
     stats[C + c] = 1.0f / sqrt(var + eps);
@@ -77,17 +81,20 @@ __kernel void bn_backward_reduce(const int outer, const int C, const int inner,
                                  __global float *dgamma, const int want_beta,
                                  const int acc_beta, __global float *dbeta)
 {
-    const int c = get_global_id(0);
-    if (c >= C)
-        return;
+    __local float scratch[CLG_GROUP_MAX];
+    const int c = get_group_id(0);
     const float mean = stats[c], invstd = stats[C + c];
-    float sdy = 0.0f, sdyx = 0.0f;
-    for (int o = 0; o < outer; o++)
-        for (int i = 0; i < inner; i++) {
-            const size_t k = ((size_t)o * C + c) * inner + i;
-            sdy += dy[k];
-            sdyx += dy[k] * (x[k] - mean) * invstd;
-        }
+    clg_ksum a = {0.0f, 0.0f}, b = {0.0f, 0.0f};
+    int o, i;
+    for (walk_start(inner, &o, &i); o < outer; walk_next(inner, &o, &i)) {
+        const size_t k = ((size_t)o * C + c) * inner + i;
+        ksum_add(&a, dy[k]);
+        ksum_add(&b, dy[k] * (x[k] - mean) * invstd);
+    }
+    const float sdy = group_sum(ksum_value(a), scratch);
+    const float sdyx = group_sum(ksum_value(b), scratch);
+    if (get_local_id(0) != 0)
+        return;
     sums[c] = sdy;
     sums[C + c] = sdyx;
     if (want_gamma)

@@ -5,6 +5,7 @@
  * the step's loss and gradients were finite (else nothing is updated). */
 
 #include "codes.h"
+#include "sum.h"
 
 #ifndef OPT
 #define OPT CLG_OPT_SGD
@@ -19,10 +20,10 @@ __kernel void sumsq_chunks(const int n, const int chunk, __global const float *g
     if (start >= n) /* past the last chunk: those partials stay 0 */
         return;
     const int end = start + chunk < n ? start + chunk : n;
-    float acc = 0.0f;
+    clg_ksum acc = {0.0f, 0.0f};
     for (int i = start; i < end; i++)
-        acc += grad[i] * grad[i];
-    partial[offset + g] = acc;
+        ksum_add(&acc, grad[i] * grad[i]);
+    partial[offset + g] = ksum_value(acc);
 }
 
 /* Per-parameter norms from `chunks` partials each, the global norm, the clip
@@ -34,32 +35,35 @@ __kernel void norm_finalize(const int params, const int chunks,
 {
     if (get_global_id(0) != 0)
         return;
-    float total = 0.0f;
+    clg_ksum all = {0.0f, 0.0f};
     for (int p = 0; p < params; p++) {
-        float sq = 0.0f;
+        clg_ksum sq = {0.0f, 0.0f};
         for (int c = 0; c < chunks; c++)
-            sq += partial[p * chunks + c];
-        norms[p] = sqrt(sq);
-        total += sq;
+            ksum_add(&sq, partial[p * chunks + c]);
+        norms[p] = sqrt(ksum_value(sq));
+        ksum_add(&all, ksum_value(sq));
     }
-    total = sqrt(total);
+    const float total = sqrt(ksum_value(all));
     const float coef = max_norm > 0.0f ? fmin(max_norm / (total + 1e-6f), 1.0f) : 1.0f;
     control[0] = coef;
     control[1] = isfinite(total) && isfinite(loss[0]) ? 1.0f : 0.0f;
     control[2] = total;
 }
 
-/* hp: lr, weight decay, l1, then per rule:
- *   SGD      s4 momentum, s5 dampening, s6 nesterov, s7 first step
- *   Adam(W)  s4 beta1, s5 beta2, s6 bias correction 1, s7 sqrt(bias correction 2)
- *   RMSprop  s4 alpha, s5 momentum, s6 centered
+/* hp: lr, weight decay, l1, then per rule, every one-minus and quotient
+ * computed on the host in double, as torch.optim computes them in Python:
+ *   SGD      s4 momentum, s5 1 - dampening, s6 nesterov, s7 first step
+ *   Adam(W)  s4 beta1, s5 beta2, s6 1 - beta1, s7 1 - beta2,
+ *            s8 lr / (1 - beta1^t), s9 sqrt(1 - beta2^t), sa 1 - lr wd (AdamW)
+ *   RMSprop  s4 alpha, s5 momentum, s6 centered, s7 1 - alpha
  *   Adagrad  s4 clr (lr decayed)
  * eps and clip_value come separately. State: SGD s1 momentum buffer; Adam
  * s1, s2 first and second moments; RMSprop s1 square average, s2 gradient
- * average (centered), s3 momentum buffer; Adagrad s1 sum of squares. */
+ * average (centered), s3 momentum buffer; Adagrad s1 sum of squares. Each
+ * formula keeps torch's order of operations, so the roundings agree too. */
 __kernel void optim_update(const int n, __global float *w, __global const float *grad,
                            __global float *s1, __global float *s2, __global float *s3,
-                           __global const float *control, const float8 hp,
+                           __global const float *control, const float16 hp,
                            const float eps, const float clip_value)
 {
     const int i = get_global_id(0);
@@ -71,32 +75,32 @@ __kernel void optim_update(const int n, __global float *w, __global const float 
         g = clamp(g, -clip_value, clip_value);
     float x = w[i];
 #if OPT == CLG_OPT_ADAMW
-    x *= 1.0f - lr * wd; /* decoupled */
+    x *= hp.sa; /* decoupled decay */
 #else
     g += wd * x;
 #endif
     g += l1 * sign(x);
 #if OPT == CLG_OPT_SGD
-    const float momentum = hp.s4, dampening = hp.s5;
+    const float momentum = hp.s4;
     if (momentum != 0.0f) {
-        const float buf = hp.s7 != 0.0f ? g : momentum * s1[i] + (1.0f - dampening) * g;
+        const float buf = hp.s7 != 0.0f ? g : momentum * s1[i] + hp.s5 * g;
         s1[i] = buf;
         g = hp.s6 != 0.0f ? g + momentum * buf : buf;
     }
     x -= lr * g;
 #elif OPT == CLG_OPT_ADAM || OPT == CLG_OPT_ADAMW
-    const float m = hp.s4 * s1[i] + (1.0f - hp.s4) * g;
-    const float v = hp.s5 * s2[i] + (1.0f - hp.s5) * g * g;
+    const float m = hp.s4 * s1[i] + hp.s6 * g;
+    const float v = hp.s5 * s2[i] + hp.s7 * g * g;
     s1[i] = m;
     s2[i] = v;
-    x -= lr / hp.s6 * m / (sqrt(v) / hp.s7 + eps);
+    x -= hp.s8 * (m / (sqrt(v) / hp.s9 + eps));
 #elif OPT == CLG_OPT_RMSPROP
     const float alpha = hp.s4, momentum = hp.s5;
-    const float sq = alpha * s1[i] + (1.0f - alpha) * g * g;
+    const float sq = alpha * s1[i] + hp.s7 * g * g;
     s1[i] = sq;
     float avg;
     if (hp.s6 != 0.0f) { /* centered: s2 holds the mean gradient */
-        const float ga = alpha * s2[i] + (1.0f - alpha) * g;
+        const float ga = alpha * s2[i] + hp.s7 * g;
         s2[i] = ga;
         avg = sqrt(sq - ga * ga) + eps;
     } else {
@@ -107,12 +111,12 @@ __kernel void optim_update(const int n, __global float *w, __global const float 
         s3[i] = b;
         x -= lr * b;
     } else {
-        x -= lr * g / avg;
+        x -= lr * (g / avg);
     }
 #elif OPT == CLG_OPT_ADAGRAD
     const float sum = s1[i] + g * g;
     s1[i] = sum;
-    x -= hp.s4 * g / (sqrt(sum) + eps);
+    x -= hp.s4 * (g / (sqrt(sum) + eps));
 #endif
     w[i] = x;
 }

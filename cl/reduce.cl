@@ -1,9 +1,11 @@
 /* Reductions over the middle axis of [outer, axis, inner] (-DRED=CLG_RED_*),
  * softmax and log-softmax over dim 1 (-DLOG=0|1), and the two-stage scalar
- * sum that finishes every loss. Each output is summed by one work-item in a fixed
- * order, so results are reproducible bit for bit. */
+ * sum that finishes every loss. Sums are compensated and taken in a fixed
+ * order (sum.h), so results are reproducible bit for bit and as accurate
+ * for a million terms as for ten. */
 
 #include "codes.h"
+#include "sum.h"
 
 #ifndef RED
 #define RED CLG_RED_SUM
@@ -29,9 +31,10 @@ __kernel void reduce_forward(const int outer, const int axis, const int inner,
         acc = v > acc || isnan(v) ? v : acc;
     }
 #else
-    float acc = 0.0f;
+    clg_ksum k = {0.0f, 0.0f};
     for (int a = 0; a < axis; a++)
-        acc += xp[(size_t)a * inner];
+        ksum_add(&k, xp[(size_t)a * inner]);
+    float acc = ksum_value(k);
 #if RED == CLG_RED_MEAN
     acc /= (float)axis;
 #endif
@@ -39,7 +42,8 @@ __kernel void reduce_forward(const int outer, const int axis, const int inner,
     y[j] = acc;
 }
 
-/* Sum and mean spread dy evenly; max sends it to the first maximum. */
+#if RED == CLG_RED_MAX
+/* Max sends dy to the first maximum: one work-item per output. */
 __kernel void reduce_backward(const int outer, const int axis, const int inner,
                               const int accumulate, __global const float *x,
                               __global const float *y, __global const float *dy,
@@ -50,7 +54,6 @@ __kernel void reduce_backward(const int outer, const int axis, const int inner,
         return;
     const int o = j / inner, i = j % inner;
     const size_t base = (size_t)o * axis * inner + i;
-#if RED == CLG_RED_MAX
     int winner = 0;
     for (int a = 0; a < axis; a++)
         if (x[base + (size_t)a * inner] == y[j] || isnan(x[base + (size_t)a * inner])) {
@@ -59,15 +62,25 @@ __kernel void reduce_backward(const int outer, const int axis, const int inner,
         }
     for (int a = 0; a < axis; a++)
         STORE(dx, base + (size_t)a * inner, a == winner ? dy[j] : 0.0f, accumulate);
+}
 #else
+/* Sum and mean spread dy evenly: one work-item per element of x, n of them. */
+__kernel void reduce_backward(const int n, const int axis, const int inner,
+                              const int accumulate, __global const float *x,
+                              __global const float *y, __global const float *dy,
+                              __global float *dx)
+{
+    const int k = get_global_id(0);
+    if (k >= n)
+        return;
+    const int j = k / (axis * inner) * inner + k % inner; /* its output */
     float g = dy[j];
 #if RED == CLG_RED_MEAN
     g /= (float)axis;
 #endif
-    for (int a = 0; a < axis; a++)
-        STORE(dx, base + (size_t)a * inner, g, accumulate);
-#endif
+    STORE(dx, k, g, accumulate);
 }
+#endif
 
 /* Softmax over C for each (o, i) of [outer, C, inner]. */
 __kernel void softmax_forward(const int outer, const int C, const int inner,
@@ -80,9 +93,10 @@ __kernel void softmax_forward(const int outer, const int C, const int inner,
     float m = -INFINITY;
     for (int c = 0; c < C; c++)
         m = fmax(m, x[base + (size_t)c * inner]);
-    float sum = 0.0f;
+    clg_ksum k = {0.0f, 0.0f};
     for (int c = 0; c < C; c++)
-        sum += exp(x[base + (size_t)c * inner] - m);
+        ksum_add(&k, exp(x[base + (size_t)c * inner] - m));
+    const float sum = ksum_value(k);
 #if LOG
     const float lse = m + log(sum);
     for (int c = 0; c < C; c++)
@@ -102,15 +116,16 @@ __kernel void softmax_backward(const int outer, const int C, const int inner,
     if (j >= outer * inner)
         return;
     const size_t base = (size_t)(j / inner) * C * inner + j % inner;
-    float dot = 0.0f;
+    clg_ksum sum = {0.0f, 0.0f};
     for (int c = 0; c < C; c++) {
         const size_t k = base + (size_t)c * inner;
 #if LOG
-        dot += dy[k];
+        ksum_add(&sum, dy[k]);
 #else
-        dot += dy[k] * y[k];
+        ksum_add(&sum, dy[k] * y[k]);
 #endif
     }
+    const float dot = ksum_value(sum);
     for (int c = 0; c < C; c++) {
         const size_t k = base + (size_t)c * inner;
 #if LOG
@@ -121,30 +136,31 @@ __kernel void softmax_backward(const int outer, const int C, const int inner,
     }
 }
 
-/* partial[g] = the sum of x over [g * chunk, (g + 1) * chunk), in order: the
- * first of two stages of a sum over everything. */
-__kernel void sum_chunks(const int n, const int chunk, __global const float *x,
-                         __global float *partial)
+/* partial[g] = the sum of x over [g * chunk, (g + 1) * chunk) ∩ [0, n): the
+ * first of two stages of a sum over everything, one work-group per chunk. */
+__kernel void sum_partials(const int n, const int chunk, __global const float *x,
+                           __global float *partial)
 {
-    const int g = get_global_id(0);
-    const int start = g * chunk;
-    if (start >= n && g > 0)
-        return;
-    const int end = start + chunk < n ? start + chunk : n;
-    float acc = 0.0f;
-    for (int i = start; i < end; i++)
-        acc += x[i];
-    partial[g] = acc;
+    __local float scratch[CLG_GROUP_MAX];
+    const int g = get_group_id(0), L = get_local_size(0);
+    const int start = g * chunk, end = start + chunk < n ? start + chunk : n;
+    clg_ksum k = {0.0f, 0.0f};
+    for (int i = start + get_local_id(0); i < end; i += L)
+        ksum_add(&k, x[i]);
+    const float total = group_sum(ksum_value(k), scratch);
+    if (get_local_id(0) == 0)
+        partial[g] = total;
 }
 
-/* out[0] = scale * the sum of x[0..n), in order. */
+/* out[0] = scale * the sum of x[0..n): one work-group, the second stage. */
 __kernel void sum_to_scalar(const int n, const float scale, __global const float *x,
                             __global float *out)
 {
-    if (get_global_id(0) != 0)
-        return;
-    float acc = 0.0f;
-    for (int i = 0; i < n; i++)
-        acc += x[i];
-    out[0] = scale * acc;
+    __local float scratch[CLG_GROUP_MAX];
+    clg_ksum k = {0.0f, 0.0f};
+    for (int i = get_local_id(0); i < n; i += get_local_size(0))
+        ksum_add(&k, x[i]);
+    const float total = group_sum(ksum_value(k), scratch);
+    if (get_local_id(0) == 0)
+        out[0] = scale * total;
 }

@@ -1,5 +1,7 @@
 #!/bin/sh
-# Installs everything clgrad needs to build, test and train on Debian 12.
+# Installs everything clgrad needs to build, test and train on Debian 12
+# (python3-torch, PyTorch 1.13 for /usr/bin/python3, is the reference of the
+# differential test against PyTorch).
 # Run as root (or through sudo). Safe to run again: apt-get skips what is there.
 set -eu
 packages="
@@ -7,6 +9,7 @@ packages="
   ocl-icd-opencl-dev opencl-c-headers ocl-icd-libopencl1 pocl-opencl-icd clinfo
   libclblast-dev zlib1g-dev libcjson-dev libcmocka-dev
   dataset-fashion-mnist
+  python3-torch
 "
 missing=""
 for p in $packages; do

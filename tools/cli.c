@@ -37,7 +37,7 @@ static const cli_flag *find(const cli_flag *flags, const char *name, size_t len)
 static int set_value(const char *tool, const cli_flag *f, const char *v)
 {
     long long n;
-    float x;
+    double d;
     char names[512], error[512] = "";
     switch (f->kind) {
     case CLI_STRING:
@@ -55,10 +55,14 @@ static int set_value(const char *tool, const cli_flag *f, const char *v)
             *(long long *)f->dst = n;
         return -1;
     case CLI_FLOAT:
-        if (!clg_parse_float(v, f->lo, f->hi, &x))
+    case CLI_DOUBLE:
+        if (!clg_parse_double(v, f->lo, f->hi, &d))
             return cli_usage_error(tool, "%s: '%s' is not a number in [%g, %g]",
                                    f->name, v, f->lo, f->hi);
-        *(float *)f->dst = x;
+        if (f->kind == CLI_FLOAT)
+            *(float *)f->dst = (float)d;
+        else
+            *(double *)f->dst = d;
         return -1;
     case CLI_ENUM:
         if (f->parse_enum(v, f->dst) != CLG_OK)
@@ -138,6 +142,10 @@ static const char *current(const cli_flag *f, char *buf, size_t len)
     case CLI_FLOAT:
         if (*(const float *)f->dst != 0.0f)
             snprintf(buf, len, "%g", (double)*(const float *)f->dst);
+        break;
+    case CLI_DOUBLE:
+        if (*(const double *)f->dst != 0.0)
+            snprintf(buf, len, "%g", *(const double *)f->dst);
         break;
     case CLI_ENUM: {
         int v = *(const int *)f->dst;

@@ -33,6 +33,7 @@ typedef enum cli_kind {
     CLI_INT,    /* *(int *)dst, a whole number in [lo, hi] */
     CLI_LONG,   /* *(long long *)dst, a whole number in [lo, hi] */
     CLI_FLOAT,  /* *(float *)dst, a number in [lo, hi] */
+    CLI_DOUBLE, /* *(double *)dst, a number in [lo, hi] */
     CLI_ENUM,   /* parse_enum(value, dst), one of names[0 .. count) */
     CLI_CUSTOM, /* parse(value, dst, error) */
 } cli_kind;

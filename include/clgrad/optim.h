@@ -44,35 +44,39 @@ const char *clg_optim_type_str(clg_optim_type value);
 /* The value named `name`, or CLG_INVALID_ARGUMENT listing the names. */
 clg_status clg_optim_type_parse(const char *name, clg_optim_type *value);
 
+/* Hyperparameters are doubles, as torch.optim's are Python floats: every
+ * one-minus and quotient the update needs (1 - beta2, lr / (1 - beta1^t))
+ * is computed from them in double and rounded once, as torch computes it,
+ * not from a float already rounded (1 - 0.999f is off by 1.3e-5). */
 typedef struct clg_optim_opts {
     clg_optim_type type;
-    float lr;
-    float momentum;            /* SGD, RMSprop */
-    float dampening;           /* SGD */
-    bool nesterov;             /* SGD */
-    float weight_decay;        /* L2, added to the gradient; AdamW: decoupled */
-    float l1;                  /* L1 penalty: adds l1 * sign(w) to the gradient */
-    bool decay_biases;         /* false: 1-d parameters (biases, norm scales) get no
-                                  weight decay and no L1 */
-    float beta1, beta2;        /* Adam, AdamW */
-    float eps;                 /* Adam, AdamW, RMSprop, Adagrad */
-    float alpha;               /* RMSprop smoothing */
-    bool centered;             /* RMSprop */
-    float lr_decay;            /* Adagrad */
-    float initial_accumulator; /* Adagrad */
-    float clip_norm;           /* > 0: scale gradients to this global L2 norm at most */
-    float clip_value;          /* > 0: clamp each gradient element to [-v, v] */
+    double lr;
+    double momentum;            /* SGD, RMSprop */
+    double dampening;           /* SGD */
+    bool nesterov;              /* SGD */
+    double weight_decay;        /* L2, added to the gradient; AdamW: decoupled */
+    double l1;                  /* L1 penalty: adds l1 * sign(w) to the gradient */
+    bool decay_biases;          /* false: 1-d parameters (biases, norm scales) get no
+                                   weight decay and no L1 */
+    double beta1, beta2;        /* Adam, AdamW */
+    double eps;                 /* Adam, AdamW, RMSprop, Adagrad */
+    double alpha;               /* RMSprop smoothing */
+    bool centered;              /* RMSprop */
+    double lr_decay;            /* Adagrad */
+    double initial_accumulator; /* Adagrad */
+    double clip_norm;  /* > 0: scale gradients to this global L2 norm at most */
+    double clip_value; /* > 0: clamp each gradient element to [-v, v] */
 } clg_optim_opts;
 
 /* torch.optim's defaults; eps is set per type when left at 0 (1e-8, Adagrad
  * 1e-10). */
 #define CLG_OPTIM_DEFAULTS                                                             \
     {                                                                                  \
-        .type = CLG_OPTIM_SGD, .lr = 0.01f, .momentum = 0.0f, .dampening = 0.0f,       \
-        .nesterov = false, .weight_decay = 0.0f, .l1 = 0.0f, .decay_biases = true,     \
-        .beta1 = 0.9f, .beta2 = 0.999f, .eps = 0.0f, .alpha = 0.99f,                   \
-        .centered = false, .lr_decay = 0.0f, .initial_accumulator = 0.0f,              \
-        .clip_norm = 0.0f, .clip_value = 0.0f                                          \
+        .type = CLG_OPTIM_SGD, .lr = 0.01, .momentum = 0.0, .dampening = 0.0,          \
+        .nesterov = false, .weight_decay = 0.0, .l1 = 0.0, .decay_biases = true,       \
+        .beta1 = 0.9, .beta2 = 0.999, .eps = 0.0, .alpha = 0.99, .centered = false,    \
+        .lr_decay = 0.0, .initial_accumulator = 0.0, .clip_norm = 0.0,                 \
+        .clip_value = 0.0                                                              \
     }
 
 typedef struct clg_optimizer clg_optimizer;

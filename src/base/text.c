@@ -19,12 +19,21 @@ bool clg_parse_int(const char *word, long long lo, long long hi, long long *out)
     return true;
 }
 
-bool clg_parse_float(const char *word, double lo, double hi, float *out)
+bool clg_parse_double(const char *word, double lo, double hi, double *out)
 {
     char *end;
     errno = 0;
     double v = strtod(word, &end);
     if (errno || *end || end == word || !(v >= lo && v <= hi))
+        return false;
+    *out = v;
+    return true;
+}
+
+bool clg_parse_float(const char *word, double lo, double hi, float *out)
+{
+    double v;
+    if (!clg_parse_double(word, lo, hi, &v))
         return false;
     *out = (float)v;
     return true;

@@ -10,6 +10,7 @@ bool clg_parse_int(const char *word, long long lo, long long hi, long long *out)
 
 /* A finite or infinite decimal number in [lo, hi] (NaN never is). */
 bool clg_parse_float(const char *word, double lo, double hi, float *out);
+bool clg_parse_double(const char *word, double lo, double hi, double *out);
 
 /* true/1/yes or false/0/no. */
 bool clg_parse_bool(const char *word, bool *out);

@@ -53,6 +53,12 @@ clg_status clg_rec_kernel_stepped(clg_plan *p, clg_cmdlist *s, const char *famil
                                   const char *options, const char *kernel, size_t n,
                                   const clg_karg *args, int nargs, int step_arg);
 
+/* Same, as `groups` work-groups of up to `want` work-items, for kernels that
+ * reduce within a work-group (clg_cmd_kernel_groups). */
+clg_status clg_rec_kernel_groups(clg_plan *p, clg_cmdlist *s, const char *family,
+                                 const char *options, const char *kernel, size_t groups,
+                                 size_t want, const clg_karg *args, int nargs);
+
 /* A GEMM on whichever path the context takes (blas decides). */
 clg_status clg_rec_gemm(clg_plan *p, clg_cmdlist *s, const clg_gemm_call *call);
 

@@ -20,6 +20,14 @@ clg_status clg_rec_kernel(clg_plan *p, clg_cmdlist *s, const char *family,
                                   CLG_NO_COUNTER);
 }
 
+clg_status clg_rec_kernel_groups(clg_plan *p, clg_cmdlist *s, const char *family,
+                                 const char *options, const char *kernel, size_t groups,
+                                 size_t want, const clg_karg *args, int nargs)
+{
+    return clg_cmd_kernel_groups(s, p->ctx, family, options, kernel, groups, want, args,
+                                 nargs, CLG_NO_COUNTER, NULL);
+}
+
 clg_status clg_rec_gemm(clg_plan *p, clg_cmdlist *s, const clg_gemm_call *call)
 {
     return clg_gemm_record(p->ctx, s, call);

@@ -219,10 +219,19 @@ clg_status clg_rec_channel_bias(clg_plan *p, clg_cmdlist *s, cl_mem y, cl_mem bi
                           CLG_ARGS(KINT(n), KINT(C), KINT(inner), KMEM(y), KMEM(bias)));
 }
 
+size_t clg_reduce_group(size_t count)
+{
+    size_t L = 1;
+    while (L < count && L < 64)
+        L *= 2;
+    return L;
+}
+
 clg_status clg_rec_channel_sum(clg_plan *p, clg_cmdlist *s, cl_mem dy, cl_mem db,
                                size_t outer, int C, size_t inner, bool accumulate)
 {
-    return clg_rec_kernel(p, s, "elementwise", NULL, "channel_sum", (size_t)C,
-                          CLG_ARGS(KINT(outer), KINT(C), KINT(inner), KINT(accumulate),
-                                   KMEM(dy), KMEM(db)));
+    return clg_rec_kernel_groups(p, s, "elementwise", NULL, "channel_sum", (size_t)C,
+                                 clg_reduce_group(outer * inner),
+                                 CLG_ARGS(KINT(outer), KINT(C), KINT(inner),
+                                          KINT(accumulate), KMEM(dy), KMEM(db)));
 }

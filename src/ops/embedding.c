@@ -18,15 +18,21 @@ static clg_status embedding_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t,
 {
     const clg_tensor *w = t->src[1];
     size_t count = clg_numel_at(t->src[0], batch);
-    return clg_rec_kernel(p, s, "embedding", NULL, "embedding_backward",
-                          (size_t)w->shape[0],
-                          CLG_ARGS(KINT(w->shape[0]), KINT(w->shape[1]), KINT(count),
-                                   KINT(io->accumulate[1]), KMEM(clg_val(p, t->src[0])),
-                                   KMEM(io->grad_out), KMEM(io->grad_src[1])));
+    return clg_rec_kernel(
+        p, s, "embedding", NULL, "embedding_backward", (size_t)w->shape[0],
+        CLG_ARGS(KINT(w->shape[0]), KINT(w->shape[1]), KINT(count),
+                 KINT(io->accumulate[1]), KMEM(clg_val(p, t->src[0])),
+                 KMEM(io->grad_out), KMEM(io->grad_src[1]), KMEM(clg_aux(p, t, 0))));
 }
 
-static const clg_op_class embedding_class = {"embedding", embedding_forward,
-                                             embedding_backward, NULL, 1u << 1};
+/* aux 0: the compensation of the weight gradient's sums, [V, D]. */
+static void embedding_aux(const clg_tensor *t, size_t bytes[CLG_MAX_AUX])
+{
+    bytes[0] = clg_tensor_numel(t->src[1]) * 4;
+}
+
+static const clg_op_class embedding_class = {
+    "embedding", embedding_forward, embedding_backward, embedding_aux, 1u << 1};
 
 clg_tensor *clg_embedding(clg_graph *g, clg_tensor *ids, clg_tensor *weight)
 {

@@ -23,11 +23,15 @@ clg_status clg_rec_reduce_backward(clg_plan *p, clg_cmdlist *s, clg_reduce_kind 
                                    size_t outer, size_t axis, size_t inner,
                                    bool accumulate);
 
-/* out[0] = scale * sum of x[0..n): chunk sums into `partial` (CLG_SUM_CHUNKS
- * floats), then their sum; deterministic and parallel. */
+/* out[0] = scale * sum of x[0..n): compensated sums of chunks into
+ * `partial` (up to CLG_SUM_CHUNKS floats), one work-group each, then their
+ * sum; deterministic, parallel, and accurate however large n is. */
 #define CLG_SUM_CHUNKS 256
 clg_status clg_rec_sum_all(clg_plan *p, clg_cmdlist *s, cl_mem x, size_t n, float scale,
                            cl_mem partial, cl_mem out);
+
+/* The work-group size to reduce `count` terms: a power of two, up to 64. */
+size_t clg_reduce_group(size_t count);
 
 /* Product of dims [from, to) of t at a batch. */
 size_t clg_dims_product(const clg_tensor *t, int from, int to, int batch);

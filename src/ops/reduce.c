@@ -20,23 +20,34 @@ clg_status clg_rec_reduce_backward(clg_plan *p, clg_cmdlist *s, clg_reduce_kind 
 {
     char opts[16];
     snprintf(opts, sizeof opts, "-DRED=%d", (int)kind);
-    return clg_rec_kernel(p, s, "reduce", opts, "reduce_backward", outer * inner,
-                          CLG_ARGS(KINT(outer), KINT(axis), KINT(inner),
-                                   KINT(accumulate), KMEM(x), KMEM(y), KMEM(dy),
-                                   KMEM(dx)));
+    if (kind == CLG_RED_MAX) /* a work-item per output finds its maximum */
+        return clg_rec_kernel(p, s, "reduce", opts, "reduce_backward", outer * inner,
+                              CLG_ARGS(KINT(outer), KINT(axis), KINT(inner),
+                                       KINT(accumulate), KMEM(x), KMEM(y), KMEM(dy),
+                                       KMEM(dx)));
+    size_t n = outer * axis * inner; /* sum, mean: a work-item per element */
+    return clg_rec_kernel(p, s, "reduce", opts, "reduce_backward", n,
+                          CLG_ARGS(KINT(n), KINT(axis), KINT(inner), KINT(accumulate),
+                                   KMEM(x), KMEM(y), KMEM(dy), KMEM(dx)));
 }
 
 clg_status clg_rec_sum_all(clg_plan *p, clg_cmdlist *s, cl_mem x, size_t n, float scale,
                            cl_mem partial, cl_mem out)
 {
-    size_t chunk = (n + CLG_SUM_CHUNKS - 1) / CLG_SUM_CHUNKS;
-    size_t groups = (n + chunk - 1) / chunk;
-    clg_status st =
-        clg_rec_kernel(p, s, "reduce", NULL, "sum_chunks", groups,
-                       CLG_ARGS(KINT(n), KINT(chunk), KMEM(x), KMEM(partial)));
+    /* Chunks of about 4096 terms, at most CLG_SUM_CHUNKS of them: a function
+     * of n alone, so the order of the sum is too. */
+    size_t groups = (n + 4095) / 4096;
+    if (groups > CLG_SUM_CHUNKS)
+        groups = CLG_SUM_CHUNKS;
+    if (groups == 0)
+        groups = 1;
+    size_t chunk = (n + groups - 1) / groups;
+    clg_status st = clg_rec_kernel_groups(
+        p, s, "reduce", NULL, "sum_partials", groups, clg_reduce_group(chunk),
+        CLG_ARGS(KINT(n), KINT(chunk), KMEM(x), KMEM(partial)));
     if (st == CLG_OK)
-        st = clg_rec_kernel(
-            p, s, "reduce", NULL, "sum_to_scalar", 1,
+        st = clg_rec_kernel_groups(
+            p, s, "reduce", NULL, "sum_to_scalar", 1, clg_reduce_group(groups),
             CLG_ARGS(KINT(groups), KFLOAT(scale), KMEM(partial), KMEM(out)));
     return st;
 }

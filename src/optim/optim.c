@@ -138,7 +138,7 @@ static clg_status record_update(clg_optimizer *o, optim_param *p, const char *op
     cl_mem w = p->t->buffer->mem, slot[MAX_SLOTS];
     for (int k = 0; k < MAX_SLOTS; k++)
         slot[k] = p->state[k] ? p->state[k]->mem : w;
-    cl_float8 unset = {{0}};
+    cl_float16 unset = {{0}};
     return clg_cmd_kernel_1d(&o->step, o->ctx, "optim", options, "optim_update", p->n,
                              CLG_ARGS(KINT(p->n), KMEM(w), KMEM(p->t->grad_buffer->mem),
                                       KMEM(slot[0]), KMEM(slot[1]), KMEM(slot[2]),
@@ -236,28 +236,32 @@ clg_status clg_optim_create(clg_plan *plan, const clg_optim_opts *opts,
     return CLG_OK;
 }
 
-/* The per-step scalars of the rule, as cl/optim.cl reads them. */
-static cl_float8 hyper(const clg_optimizer *o, const optim_param *p, long long t)
+/* The per-step scalars of the rule, as cl/optim.cl reads them: computed in
+ * double and rounded once, as torch.optim computes them in Python. */
+static cl_float16 hyper(const clg_optimizer *o, const optim_param *p, long long t)
 {
     const clg_optim_opts *q = &o->opts;
-    float wd = p->decay ? q->weight_decay : 0.0f, l1 = p->decay ? q->l1 : 0.0f;
-    cl_float8 h = {{q->lr, wd, l1, 0, 0, 0, 0, 0}};
+    double lr = q->lr, wd = p->decay ? q->weight_decay : 0.0f;
+    cl_float16 h = {{q->lr, (float)wd, p->decay ? q->l1 : 0.0f}};
     switch (q->type) {
     case CLG_OPTIM_SGD:
-        h.s[4] = q->momentum, h.s[5] = q->dampening, h.s[6] = q->nesterov;
-        h.s[7] = t == 1;
+        h.s[4] = q->momentum, h.s[5] = (float)(1.0 - q->dampening);
+        h.s[6] = q->nesterov, h.s[7] = t == 1;
         break;
     case CLG_OPTIM_ADAM:
     case CLG_OPTIM_ADAMW:
         h.s[4] = q->beta1, h.s[5] = q->beta2;
-        h.s[6] = (float)(1.0 - pow(q->beta1, (double)t));
-        h.s[7] = (float)sqrt(1.0 - pow(q->beta2, (double)t));
+        h.s[6] = (float)(1.0 - q->beta1), h.s[7] = (float)(1.0 - q->beta2);
+        h.s[8] = (float)(lr / (1.0 - pow(q->beta1, (double)t)));
+        h.s[9] = (float)sqrt(1.0 - pow(q->beta2, (double)t));
+        h.s[10] = (float)(1.0 - lr * wd);
         break;
     case CLG_OPTIM_RMSPROP:
         h.s[4] = q->alpha, h.s[5] = q->momentum, h.s[6] = q->centered;
+        h.s[7] = (float)(1.0 - q->alpha);
         break;
     case CLG_OPTIM_ADAGRAD:
-        h.s[4] = q->lr / (1.0f + (float)(t - 1) * q->lr_decay);
+        h.s[4] = (float)(lr / (1.0 + (double)(t - 1) * q->lr_decay));
         break;
     }
     return h;
@@ -270,7 +274,7 @@ clg_status clg_optim_step(clg_optimizer *o)
     long long t = o->steps + 1;
     clg_status s = CLG_OK;
     for (int i = 0; s == CLG_OK && i < o->count; i++) {
-        cl_float8 h = hyper(o, &o->params[i], t);
+        cl_float16 h = hyper(o, &o->params[i], t);
         s = clg_kernel_arg(o->params[i].update, 7, sizeof h, &h);
     }
     if (s == CLG_OK)

@@ -56,6 +56,23 @@ clg_status clg_cmd_kernel(clg_cmdlist *list, cl_kernel kernel, cl_uint dims,
     return CLG_OK;
 }
 
+/* A kernel object of the list's own with its arguments set. */
+static clg_status own_kernel(clg_context *ctx, const char *family, const char *options,
+                             const char *name, const clg_karg *args, int nargs,
+                             int counter_arg, cl_kernel *out)
+{
+    cl_kernel own = NULL;
+    clg_status s = clg_kernel_create(ctx, family, options, name, &own);
+    for (int i = 0; s == CLG_OK && i < nargs; i++)
+        if (i != counter_arg)
+            s = clg_kernel_arg(own, (cl_uint)i, args[i].size, args[i].value);
+    if (s == CLG_OK)
+        *out = own;
+    else if (own)
+        clReleaseKernel(own);
+    return s;
+}
+
 clg_status clg_cmd_kernel_1d(clg_cmdlist *list, clg_context *ctx, const char *family,
                              const char *options, const char *name, size_t n,
                              const clg_karg *args, int nargs, int counter_arg,
@@ -63,20 +80,37 @@ clg_status clg_cmd_kernel_1d(clg_cmdlist *list, clg_context *ctx, const char *fa
 {
     if (n == 0)
         return CLG_OK;
-    cl_kernel own;
-    clg_status s = clg_kernel_create(ctx, family, options, name, &own);
+    cl_kernel own = NULL;
+    clg_status s =
+        own_kernel(ctx, family, options, name, args, nargs, counter_arg, &own);
     if (s != CLG_OK)
         return s;
-    for (int i = 0; s == CLG_OK && i < nargs; i++)
-        if (i != counter_arg)
-            s = clg_kernel_arg(own, (cl_uint)i, args[i].size, args[i].value);
-    if (s != CLG_OK) {
-        clReleaseKernel(own);
-        return s;
-    }
     size_t group = clg_kernel_group(ctx, own, 64);
     size_t global = (n + group - 1) / group * group;
     s = clg_cmd_kernel(list, own, 1, &global, &group, counter_arg);
+    if (s == CLG_OK && made)
+        *made = own;
+    return s;
+}
+
+clg_status clg_cmd_kernel_groups(clg_cmdlist *list, clg_context *ctx,
+                                 const char *family, const char *options,
+                                 const char *name, size_t groups, size_t want,
+                                 const clg_karg *args, int nargs, int counter_arg,
+                                 cl_kernel *made)
+{
+    if (groups == 0)
+        return CLG_OK;
+    cl_kernel own = NULL;
+    clg_status s =
+        own_kernel(ctx, family, options, name, args, nargs, counter_arg, &own);
+    if (s != CLG_OK)
+        return s;
+    size_t allowed = clg_kernel_group(ctx, own, want < 64 ? want : 64), local = 1;
+    while (local * 2 <= allowed)
+        local *= 2;
+    size_t global = groups * local;
+    s = clg_cmd_kernel(list, own, 1, &global, &local, counter_arg);
     if (s == CLG_OK && made)
         *made = own;
     return s;

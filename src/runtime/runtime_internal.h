@@ -186,6 +186,16 @@ clg_status clg_cmd_kernel_1d(clg_cmdlist *list, clg_context *ctx, const char *fa
                              const clg_karg *args, int nargs, int counter_arg,
                              cl_kernel *made);
 
+/* Appends a launch of `groups` work-groups over a 1-d range, for kernels
+ * that reduce within a work-group (cl/sum.h): each group has L
+ * work-items, L the largest power of two at most `want` (and at most 64)
+ * that the kernel and device allow. Otherwise as clg_cmd_kernel_1d. */
+clg_status clg_cmd_kernel_groups(clg_cmdlist *list, clg_context *ctx,
+                                 const char *family, const char *options,
+                                 const char *name, size_t groups, size_t want,
+                                 const clg_karg *args, int nargs, int counter_arg,
+                                 cl_kernel *made);
+
 /* Appends a fill of [0, bytes) of `mem` with a float, and a copy of
  * [0, bytes) from src to dst (nothing when dst == src or bytes == 0). */
 clg_status clg_cmd_fill(clg_cmdlist *list, cl_mem mem, size_t bytes, float value);

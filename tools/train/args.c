@@ -55,8 +55,8 @@ static bool parse_betas(const char *v, void *dst, char *error, size_t len)
 {
     clg_optim_opts *q = dst;
     int used = 0;
-    float b1, b2;
-    if (sscanf(v, "%f,%f%n", &b1, &b2, &used) != 2 || v[used] ||
+    double b1, b2;
+    if (sscanf(v, "%lf,%lf%n", &b1, &b2, &used) != 2 || v[used] ||
         !(b1 >= 0 && b1 < 1 && b2 >= 0 && b2 < 1)) {
         snprintf(error, len, "'%s' is not B1,B2 in [0, 1)", v);
         return false;
@@ -165,7 +165,7 @@ int train_parse_args(int argc, char **argv, train_options *o)
     clg_augment ad = CLG_AUGMENT_NONE;
     memset(o, 0, sizeof *o);
     o->optim = od, o->sched = sd, o->augment = ad;
-    o->optim.type = CLG_OPTIM_ADAM, o->optim.lr = 1e-3f;
+    o->optim.type = CLG_OPTIM_ADAM, o->optim.lr = 1e-3;
     o->sched.max_lr = 0; /* onecycle: the --lr */
     o->epochs = 10, o->batch = 64;
     clg_optim_opts *q = &o->optim;
@@ -204,25 +204,25 @@ int train_parse_args(int argc, char **argv, train_options *o)
         {"--no-shuffle", CLI_SWITCH, &o->no_shuffle, .help = "batches in file order"},
         {"--optimizer", CLI_ENUM, &q->type, ENUM(optimizer_names, parse_optimizer),
          .help = "update rule, as torch.optim's"},
-        {"--lr", CLI_FLOAT, &q->lr, 0, 1e3, .value = "F", .help = "learning rate"},
-        {"--momentum", CLI_FLOAT, &q->momentum, 0, 0.9999, .value = "F",
+        {"--lr", CLI_DOUBLE, &q->lr, 0, 1e3, .value = "F", .help = "learning rate"},
+        {"--momentum", CLI_DOUBLE, &q->momentum, 0, 0.9999, .value = "F",
          .help = "SGD, RMSprop"},
         {"--nesterov", CLI_SWITCH, &q->nesterov, .help = "Nesterov momentum (SGD)"},
-        {"--weight-decay", CLI_FLOAT, &q->weight_decay, 0, 10, .value = "F",
+        {"--weight-decay", CLI_DOUBLE, &q->weight_decay, 0, 10, .value = "F",
          .help = "L2 penalty; decoupled for adamw"},
-        {"--l1", CLI_FLOAT, &q->l1, 0, 10, .value = "F", .help = "L1 penalty"},
+        {"--l1", CLI_DOUBLE, &q->l1, 0, 10, .value = "F", .help = "L1 penalty"},
         {"--no-decay-bias", CLI_SWITCH, &o->no_decay_bias,
          .help = "no weight decay or L1 on biases and norm scales"},
         {"--betas", CLI_CUSTOM, q, .value = "B1,B2", .parse = parse_betas,
          .help = "Adam, AdamW (default 0.9,0.999)"},
-        {"--eps", CLI_FLOAT, &q->eps, 0, 1, .value = "F",
+        {"--eps", CLI_DOUBLE, &q->eps, 0, 1, .value = "F",
          .help = "Adam, RMSprop, Adagrad (default 1e-8, Adagrad 1e-10)"},
-        {"--alpha", CLI_FLOAT, &q->alpha, 0, 1, .value = "F",
+        {"--alpha", CLI_DOUBLE, &q->alpha, 0, 1, .value = "F",
          .help = "RMSprop smoothing"},
         {"--centered", CLI_SWITCH, &q->centered, .help = "centered RMSprop"},
-        {"--clip-norm", CLI_FLOAT, &q->clip_norm, 0, 1e9, .value = "F",
+        {"--clip-norm", CLI_DOUBLE, &q->clip_norm, 0, 1e9, .value = "F",
          .help = "scale gradients to this global L2 norm at most"},
-        {"--clip-value", CLI_FLOAT, &q->clip_value, 0, 1e9, .value = "F",
+        {"--clip-value", CLI_DOUBLE, &q->clip_value, 0, 1e9, .value = "F",
          .help = "clamp each gradient element to [-F, F]"},
         {"--loss", CLI_CUSTOM, NULL, .value = "cross_entropy", .parse = parse_loss,
          .help = "the loss (classifiers: cross_entropy)"},
