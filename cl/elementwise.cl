@@ -156,20 +156,38 @@ __kernel void channel_bias_add(const int n, const int C, const int inner,
 }
 
 /* db[c] (=|+=) the sum over o, i of dy[o, c, i]: one work-group per
- * channel, compensated partial sums added in a fixed tree (sum.h), so the
- * same inputs give the same bits and the error does not grow with
- * outer * inner. */
+ * channel, compensated sums of each plane's share added in a fixed tree
+ * (sum.h), so the same inputs give the same bits and the error does not
+ * grow with outer * inner. */
 __kernel void channel_sum(const int outer, const int C, const int inner,
                           const int accumulate, __global const float *dy,
                           __global float *db)
 {
     __local float scratch[CLG_GROUP_MAX];
-    const int c = get_group_id(0);
+    const int c = get_group_id(0), l = get_local_id(0), L = get_local_size(0);
     clg_ksum k = {0.0f, 0.0f};
-    int o, i;
-    for (walk_start(inner, &o, &i); o < outer; walk_next(inner, &o, &i))
-        ksum_add(&k, dy[((size_t)o * C + c) * inner + i]);
+    for (int o = 0; o < outer; o++) {
+        __global const float *plane = dy + ((size_t)o * C + c) * inner;
+        float part = 0.0f;
+        for (int i = l; i < inner; i += L)
+            part += plane[i];
+        ksum_add(&k, part);
+    }
     const float total = group_sum(ksum_value(k), scratch);
-    if (get_local_id(0) == 0)
+    if (l == 0)
         STORE(db, c, total, accumulate);
+}
+
+/* The same where inner is 1, db[c] the sum of column c of dy [outer, C]:
+ * one work-item per channel, a compensated sum down the column. */
+__kernel void channel_sum_columns(const int outer, const int C, const int accumulate,
+                                  __global const float *dy, __global float *db)
+{
+    const int c = get_global_id(0);
+    if (c >= C)
+        return;
+    clg_ksum k = {0.0f, 0.0f};
+    for (int o = 0; o < outer; o++)
+        ksum_add(&k, dy[(size_t)o * C + c]);
+    STORE(db, c, ksum_value(k), accumulate);
 }

@@ -12,17 +12,26 @@ __kernel void bn_stats(const int outer, const int C, const int inner,
                        __global float *running_var)
 {
     __local float scratch[CLG_GROUP_MAX];
-    const int c = get_group_id(0);
+    const int c = get_group_id(0), l = get_local_id(0), L = get_local_size(0);
     const int count = outer * inner;
     clg_ksum s = {0.0f, 0.0f};
-    int o, i;
-    for (walk_start(inner, &o, &i); o < outer; walk_next(inner, &o, &i))
-        ksum_add(&s, x[((size_t)o * C + c) * inner + i]);
+    for (int o = 0; o < outer; o++) {
+        __global const float *plane = x + ((size_t)o * C + c) * inner;
+        float part = 0.0f;
+        for (int i = l; i < inner; i += L)
+            part += plane[i];
+        ksum_add(&s, part);
+    }
     const float mean = group_sum(ksum_value(s), scratch) / (float)count;
     clg_ksum q = {0.0f, 0.0f};
-    for (walk_start(inner, &o, &i); o < outer; walk_next(inner, &o, &i)) {
-        const float d = x[((size_t)o * C + c) * inner + i] - mean;
-        ksum_add(&q, d * d);
+    for (int o = 0; o < outer; o++) {
+        __global const float *plane = x + ((size_t)o * C + c) * inner;
+        float part = 0.0f;
+        for (int i = l; i < inner; i += L) {
+            const float d = plane[i] - mean;
+            part += d * d;
+        }
+        ksum_add(&q, part);
     }
     const float sq = group_sum(ksum_value(q), scratch);
     if (get_local_id(0) != 0)
@@ -82,14 +91,18 @@ __kernel void bn_backward_reduce(const int outer, const int C, const int inner,
                                  const int acc_beta, __global float *dbeta)
 {
     __local float scratch[CLG_GROUP_MAX];
-    const int c = get_group_id(0);
+    const int c = get_group_id(0), l = get_local_id(0), L = get_local_size(0);
     const float mean = stats[c], invstd = stats[C + c];
     clg_ksum a = {0.0f, 0.0f}, b = {0.0f, 0.0f};
-    int o, i;
-    for (walk_start(inner, &o, &i); o < outer; walk_next(inner, &o, &i)) {
-        const size_t k = ((size_t)o * C + c) * inner + i;
-        ksum_add(&a, dy[k]);
-        ksum_add(&b, dy[k] * (x[k] - mean) * invstd);
+    for (int o = 0; o < outer; o++) {
+        const size_t base = ((size_t)o * C + c) * inner;
+        float pa = 0.0f, pb = 0.0f;
+        for (int i = l; i < inner; i += L) {
+            pa += dy[base + i];
+            pb += dy[base + i] * (x[base + i] - mean) * invstd;
+        }
+        ksum_add(&a, pa);
+        ksum_add(&b, pb);
     }
     const float sdy = group_sum(ksum_value(a), scratch);
     const float sdyx = group_sum(ksum_value(b), scratch);

@@ -7,6 +7,11 @@
 #include "codes.h"
 #include "sum.h"
 
+/* No fused multiply-adds: torch.optim rounds g + wd * w and its moment
+ * updates operation by operation, and where an update divides by a small
+ * root (Adam, RMSprop near eps) one rounding more or less shows. */
+#pragma OPENCL FP_CONTRACT OFF
+
 #ifndef OPT
 #define OPT CLG_OPT_SGD
 #endif
@@ -21,8 +26,13 @@ __kernel void sumsq_chunks(const int n, const int chunk, __global const float *g
         return;
     const int end = start + chunk < n ? start + chunk : n;
     clg_ksum acc = {0.0f, 0.0f};
-    for (int i = start; i < end; i++)
-        ksum_add(&acc, grad[i] * grad[i]);
+    for (int i = start; i < end; i += 16) { /* 16 plain terms, then compensated */
+        const int stop = i + 16 < end ? i + 16 : end;
+        float part = 0.0f;
+        for (int j = i; j < stop; j++)
+            part += grad[j] * grad[j];
+        ksum_add(&acc, part);
+    }
     partial[offset + g] = ksum_value(acc);
 }
 

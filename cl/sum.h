@@ -8,11 +8,14 @@
  *   three decimal digits of the gradient that way);
  * - group_sum, a work-group's values added in a fixed binary tree.
  *
- * A reduction over many values takes one work-group of L work-items (a
- * power of two up to CLG_GROUP_MAX): work-item l adds terms l, l + L, ...
- * with clg_ksum, then group_sum adds the L partial sums. Every work-item of
- * the group must reach group_sum (it has barriers). Built without
- * -cl-fast-relaxed-math, so the compiler keeps the compensation.
+ * A per-channel reduction over [outer, C, inner] takes one work-group of L
+ * work-items per channel (L a power of two up to CLG_GROUP_MAX): in each
+ * plane o, work-item l adds elements l, l + L, ... plainly (a few terms),
+ * and that short sum into its clg_ksum; group_sum then adds the L results.
+ * Where inner is 1 (bias gradients of [rows, C]) one work-item per channel
+ * adds its column with clg_ksum, so neighbours read neighbouring floats.
+ * Every work-item of a group must reach group_sum (it has barriers). Built
+ * without -cl-fast-relaxed-math, so the compiler keeps the compensation.
  */
 #ifndef CLGRAD_SUM_H
 #define CLGRAD_SUM_H
@@ -52,27 +55,6 @@ static float group_sum(const float v, __local float *scratch)
     const float total = scratch[0];
     barrier(CLK_LOCAL_MEM_FENCE); /* scratch may be used again at once */
     return total;
-}
-
-/* This work-item's share of the elements (o, i), o < outer, i < inner, of
- * one channel: k = l, l + L, ... with o = k / inner, i = k % inner.
- *     for (walk_start(inner, &o, &i); o < outer; walk_next(inner, &o, &i)) */
-static void walk_start(const int inner, int *o, int *i)
-{
-    const int k = get_local_id(0);
-    *o = k / inner;
-    *i = k % inner;
-}
-
-static void walk_next(const int inner, int *o, int *i)
-{
-    const int L = get_local_size(0);
-    *o += L / inner;
-    *i += L % inner;
-    if (*i >= inner) {
-        *i -= inner;
-        *o += 1;
-    }
 }
 
 #endif

@@ -35,7 +35,7 @@ static clg_status bn_forward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int bat
                                        KMEM(rm), KMEM(rv), KMEM(gamma), KMEM(beta),
                                        KMEM(clg_val(p, t))));
     clg_status st = clg_rec_kernel_groups(
-        p, s, "norm", NULL, "bn_stats", (size_t)C, clg_reduce_group(outer * inner),
+        p, s, "norm", NULL, "bn_stats", (size_t)C, clg_reduce_group(inner),
         CLG_ARGS(KINT(outer), KINT(C), KINT(inner), KFLOAT(t->params.f[0]),
                  KFLOAT(t->params.f[1]), KMEM(x), KMEM(stats), KMEM(rm), KMEM(rv)));
     if (st == CLG_OK)
@@ -55,15 +55,13 @@ static clg_status bn_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int ba
     cl_mem x = clg_val(p, t->src[0]), stats = clg_aux(p, t, 0), sums = clg_aux(p, t, 1);
     cl_mem gamma = AFFINE(t) ? clg_val(p, t->src[3]) : stats;
     bool want_g = AFFINE(t) && io->grad_src[3], want_b = AFFINE(t) && io->grad_src[4];
-    clg_status st =
-        clg_rec_kernel_groups(p, s, "norm", NULL, "bn_backward_reduce", (size_t)C,
-                              clg_reduce_group(outer * inner),
-                              CLG_ARGS(KINT(outer), KINT(C), KINT(inner), KMEM(x),
-                                       KMEM(io->grad_out), KMEM(stats), KMEM(sums),
-                                       KINT(want_g), KINT(want_g && io->accumulate[3]),
-                                       KMEM(want_g ? io->grad_src[3] : sums),
-                                       KINT(want_b), KINT(want_b && io->accumulate[4]),
-                                       KMEM(want_b ? io->grad_src[4] : sums)));
+    clg_status st = clg_rec_kernel_groups(
+        p, s, "norm", NULL, "bn_backward_reduce", (size_t)C, clg_reduce_group(inner),
+        CLG_ARGS(
+            KINT(outer), KINT(C), KINT(inner), KMEM(x), KMEM(io->grad_out), KMEM(stats),
+            KMEM(sums), KINT(want_g), KINT(want_g && io->accumulate[3]),
+            KMEM(want_g ? io->grad_src[3] : sums), KINT(want_b),
+            KINT(want_b && io->accumulate[4]), KMEM(want_b ? io->grad_src[4] : sums)));
     if (st == CLG_OK && io->grad_src[0])
         st = clg_rec_kernel(p, s, "norm", NULL, "bn_backward_dx", outer * (size_t)C,
                             CLG_ARGS(KINT(outer * (size_t)C), KINT(C), KINT(inner),

@@ -30,7 +30,8 @@ clg_status clg_rec_reduce_backward(clg_plan *p, clg_cmdlist *s, clg_reduce_kind 
 clg_status clg_rec_sum_all(clg_plan *p, clg_cmdlist *s, cl_mem x, size_t n, float scale,
                            cl_mem partial, cl_mem out);
 
-/* The work-group size to reduce `count` terms: a power of two, up to 64. */
+/* The work-group size for reductions whose work-items share `count` terms
+ * of each plane: the power of two at or above it, at most 64. */
 size_t clg_reduce_group(size_t count);
 
 /* Product of dims [from, to) of t at a batch. */
