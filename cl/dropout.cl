@@ -22,7 +22,8 @@ static float4 uniform4(ulong seed, ulong step, uint block)
 }
 
 /* One work-item per block of four elements, as one float4 where the block is
- * whole. Argument 4 (step) is set by the plan at every run. */
+ * whole. Argument 4 (step) is set by the plan at every run. Dropped values
+ * are multiplied by 0, as PyTorch's are, so a NaN stays NaN. */
 __kernel void dropout_forward(const int n, const float p, const float scale,
                               const ulong seed, const ulong step,
                               __global const float *x, __global float *y)
@@ -33,12 +34,12 @@ __kernel void dropout_forward(const int n, const float p, const float scale,
     const float4 u = uniform4(seed, step, (uint)block);
     if (i + 4 <= n) {
         const int4 keep = isgreaterequal(u, (float4)(p));
-        vstore4(select((float4)(0.0f), vload4(block, x) * scale, keep), block, y);
+        vstore4(vload4(block, x) * select((float4)(0.0f), (float4)(scale), keep), block, y);
         return;
     }
     const float keep[4] = {u.x, u.y, u.z, u.w};
     for (int k = 0; i + k < n; k++)
-        y[i + k] = keep[k] >= p ? x[i + k] * scale : 0.0f;
+        y[i + k] = x[i + k] * (keep[k] >= p ? scale : 0.0f);
 }
 
 __kernel void dropout_backward(const int n, const float p, const float scale,
@@ -51,7 +52,7 @@ __kernel void dropout_backward(const int n, const float p, const float scale,
     const float4 u = uniform4(seed, step, (uint)block);
     if (i + 4 <= n) {
         const int4 keep = isgreaterequal(u, (float4)(p));
-        float4 v = select((float4)(0.0f), vload4(block, dy) * scale, keep);
+        float4 v = vload4(block, dy) * select((float4)(0.0f), (float4)(scale), keep);
         if (accumulate)
             v += vload4(block, dx);
         vstore4(v, block, dx);
@@ -59,7 +60,7 @@ __kernel void dropout_backward(const int n, const float p, const float scale,
     }
     const float keep[4] = {u.x, u.y, u.z, u.w};
     for (int k = 0; i + k < n; k++) {
-        const float v = keep[k] >= p ? dy[i + k] * scale : 0.0f;
+        const float v = dy[i + k] * (keep[k] >= p ? scale : 0.0f);
         dx[i + k] = accumulate ? dx[i + k] + v : v;
     }
 }

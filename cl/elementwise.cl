@@ -20,7 +20,7 @@
 static float act_forward(float x, float a)
 {
 #if ACT == CLG_ACT_RELU
-    return x > 0.0f ? x : 0.0f;
+    return x > 0.0f || isnan(x) ? x : 0.0f; /* NaN stays NaN, as in PyTorch */
 #elif ACT == CLG_ACT_LEAKY_RELU
     return x > 0.0f ? x : a * x;
 #elif ACT == CLG_ACT_ELU

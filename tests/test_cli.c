@@ -388,7 +388,8 @@ static void test_kill_during_saves_leaves_a_whole_checkpoint(void **state)
             char spec[700], data[700];
             snprintf(spec, sizeof spec, "%s/mlp.spec", dir);
             snprintf(data, sizeof data, "%s/data", dir);
-            if (!freopen("/dev/null", "w", stdout) || !freopen("/dev/null", "w", stderr))
+            if (!freopen("/dev/null", "w", stdout) ||
+                !freopen("/dev/null", "w", stderr))
                 _exit(126);
             execl(getenv("CLGRAD_TRAIN_BIN"), "clgrad-train", spec, "--data", data,
                   "--epochs", "100000", "--batch-size", "100", "--checkpoint-dir",
@@ -466,16 +467,24 @@ static void test_divergence_exits_1_keeping_the_last_good_checkpoint(void **stat
     assert_contains(out, "is not finite");
     assert_contains(out, "last finite loss");
     assert_contains(out, "the checkpoints in nan_ck hold the last good epoch");
-    if (access(at("nan_ck/last.safetensors"), F_OK) == 0) {
-        clg_checkpoint *ck;
-        assert_ok(clg_checkpoint_read(at("nan_ck/last.safetensors"), &ck));
-        size_t n;
-        float *w = tensor("nan_ck/last.safetensors", "1.weight", &n);
-        for (size_t i = 0; i < n; i++)
-            assert_true(isfinite(w[i]));
-        free(w);
-        clg_checkpoint_free(ck);
-    }
+    /* It diverges after the first epoch, so there is a checkpoint, and it
+     * is the epoch before the one that failed. */
+    int stopped = 0;
+    assert_int_equal(sscanf(strstr(out, "training stopped in epoch"),
+                            "training stopped in epoch %d", &stopped),
+                     1);
+    assert_true(stopped >= 2);
+    clg_checkpoint *ck;
+    assert_ok(clg_checkpoint_read(at("nan_ck/last.safetensors"), &ck));
+    clg_train_state st;
+    assert_ok(clg_checkpoint_train_state(ck, &st));
+    assert_int_equal(st.epoch, stopped - 1);
+    clg_checkpoint_free(ck);
+    size_t n;
+    float *w = tensor("nan_ck/last.safetensors", "1.weight", &n);
+    for (size_t i = 0; i < n; i++)
+        assert_true(isfinite(w[i]));
+    free(w);
     /* Training data alone (no t10k files) is fine: there is no test report. */
     char sub[700];
     snprintf(sub, sizeof sub, "%s/only", dir);
@@ -491,6 +500,170 @@ static void test_divergence_exits_1_keeping_the_last_good_checkpoint(void **stat
     assert_true(strstr(out, "test:") == NULL);
 }
 
+/* Byte offset of the data section of a safetensors file. */
+static long data_start(const char *file)
+{
+    FILE *f = fopen(at(file), "rb");
+    assert_non_null(f);
+    unsigned char len8[8];
+    assert_int_equal(fread(len8, 1, 8, f), 8);
+    fclose(f);
+    long hlen = 0;
+    for (int i = 7; i >= 0; i--)
+        hlen = hlen * 256 + len8[i];
+    return 8 + hlen;
+}
+
+/* Copies `from` to `to`, then writes `len` bytes at offset `at_byte`. */
+static void patched_copy(const char *from, const char *to, long at_byte,
+                         const void *bytes, size_t len)
+{
+    static unsigned char buf[1 << 20];
+    FILE *f = fopen(at(from), "rb");
+    assert_non_null(f);
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    assert_true((size_t)at_byte + len <= n);
+    memcpy(buf + at_byte, bytes, len);
+    write_file(to, buf, n);
+}
+
+/* A checkpoint that does not fit the run, holds NaN, or carries a nonsense
+ * training state is refused with exit 2 naming what is wrong. */
+static void test_checkpoints_that_do_not_fit_are_refused(void **state)
+{
+    (void)state;
+    train("mlp.spec --data data --epochs 1 --save mlp.safetensors --quiet");
+    EXPECT(0);
+    train("cnn.spec --data data --resume mlp.safetensors --epochs 2");
+    EXPECT(2);
+    assert_contains(out, "mlp.safetensors cannot resume this run");
+    assert_contains(out, "missing (left at initialisation): 0.weight");
+    assert_true(strstr(out, "epoch 2/") == NULL);
+    train("cnn.spec --evaluate mlp.safetensors --data data");
+    EXPECT(2);
+    assert_contains(out, "of the model's tensors are missing or differ");
+    train("cnn.spec --predict data/t10k-images-idx3-ubyte --init-from mlp.safetensors");
+    EXPECT(2);
+    assert_contains(out, "of the model's tensors are missing or differ");
+
+    /* NaN in the first tensor of the data section. */
+    const unsigned char nan_bytes[4] = {0x00, 0x00, 0xc0, 0x7f};
+    patched_copy("mlp.safetensors", "nan.safetensors", data_start("mlp.safetensors"),
+                 nan_bytes, 4);
+    train("--predict data/t10k-images-idx3-ubyte --init-from nan.safetensors");
+    EXPECT(2);
+    assert_contains(out, "holds a non-finite value (nan at 0)");
+    train("mlp.spec --data data --resume nan.safetensors --epochs 2");
+    EXPECT(2);
+    assert_contains(out, "holds a non-finite value");
+
+    /* An epoch that is not a number. */
+    FILE *f = fopen(at("mlp.safetensors"), "rb");
+    static char buf[1 << 20];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    char *epoch = NULL;
+    for (size_t i = 0; i + 11 <= n && !epoch; i++)
+        if (memcmp(buf + i, "\"epoch\":\"1\"", 11) == 0)
+            epoch = buf + i;
+    assert_non_null(epoch);
+    epoch[9] = 'x';
+    write_file("epoch.safetensors", buf, n);
+    train("mlp.spec --data data --resume epoch.safetensors --epochs 2");
+    EXPECT(2);
+    assert_contains(out, "training state 'epoch' is 'x', not a whole number");
+
+    /* Images with a NaN pixel: float32 IDX [3, 8, 8]. */
+    unsigned char idx[16 + 3 * 64 * 4] = {0, 0, 0x0d, 3, 0, 0, 0, 3,
+                                          0, 0, 0,    8, 0, 0, 0, 8};
+    for (int i = 0; i < 3 * 64; i++) {
+        float v = i == 2 * 64 + 5 ? NAN : 0.5f;
+        unsigned char *p = idx + 16 + 4 * i, *b = (unsigned char *)&v;
+        p[0] = b[3], p[1] = b[2], p[2] = b[1], p[3] = b[0]; /* big-endian */
+    }
+    write_file("nan-images.idx", idx, sizeof idx);
+    train("--predict nan-images.idx --init-from mlp.safetensors");
+    EXPECT(2);
+    assert_contains(out,
+                    "predict: sample 2 holds a non-finite value (nan at element 5)");
+}
+
+/* Output paths are checked before any data is read, and writes that fail
+ * during training end it with exit 1 naming the file. */
+static void test_output_paths_and_writes_are_checked(void **state)
+{
+    (void)state;
+    train("mlp.spec --data data --epochs 1 --save nodir/m.safetensors");
+    EXPECT(2);
+    assert_contains(out, "--save nodir/m.safetensors: directory nodir: No such file");
+    assert_true(strstr(out, "epoch 1/") == NULL);
+    train("mlp.spec --data data --epochs 1 --save data");
+    EXPECT(2);
+    assert_contains(out, "--save data: is a directory, not a file");
+    train("mlp.spec --data data --epochs 1 --checkpoint-dir mlp.spec");
+    EXPECT(2);
+    assert_contains(out, "--checkpoint-dir mlp.spec: exists and is not a directory");
+    train("mlp.spec --data data --epochs 1 --log /dev/full --quiet");
+    assert_true(status != 0);
+    assert_contains(out, "--log /dev/full: writing failed: No space left on device");
+    train("mlp.spec --data data --epochs 3 --plot /dev/full --quiet");
+    EXPECT(1);
+    assert_contains(out, "--plot /dev/full: writing failed: No space left on device");
+}
+
+/* A run that needs more memory than the device has (here, than
+ * CLGRAD_MEMORY_LIMIT allows) stops before the first step with exit 1 and a
+ * sentence, never an abort. */
+static void test_device_memory_is_checked_before_training(void **state)
+{
+    (void)state;
+    train("mlp.spec --data data --epochs 1 --batch-size 400");
+    EXPECT(0);
+    setenv("CLGRAD_MEMORY_LIMIT", "24K", 1);
+    train("mlp.spec --data data --epochs 1 --batch-size 400");
+    unsetenv("CLGRAD_MEMORY_LIMIT");
+    EXPECT(1);
+    assert_contains(out, "it may use (CLGRAD_MEMORY_LIMIT)");
+    assert_true(strstr(out, "epoch 1/") == NULL);
+    setenv("CLGRAD_MEMORY_LIMIT", "lots", 1);
+    train("mlp.spec --data data --epochs 1");
+    unsetenv("CLGRAD_MEMORY_LIMIT");
+    EXPECT(2);
+    assert_contains(out, "CLGRAD_MEMORY_LIMIT='lots' is not a size");
+}
+
+/* Data that does not fit the model shows before training: test labels,
+ * image shapes (naming the data), normalisation values, a spec that is a
+ * directory. */
+static void test_data_problems_show_before_training(void **state)
+{
+    (void)state;
+    char sub[700];
+    snprintf(sub, sizeof sub, "%s/mixed", dir);
+    mkdir(sub, 0777);
+    write_dataset("mixed/train", 300, 3, 5);
+    write_dataset("mixed/t10k", 80, 4, 6); /* a class the model lacks */
+    write_file("three.spec", "input 1 8 8\nflatten\nlinear 3\n", 29);
+    train("three.spec --data mixed --epochs 2");
+    EXPECT(2);
+    assert_contains(out, "test data (mixed): the data has 4 classes, the model's "
+                         "output has 3");
+    assert_true(strstr(out, "epoch 1/") == NULL);
+    write_file("nine.spec", "input 1 9 9\nflatten\nlinear 4\n", 29);
+    train("nine.spec --data data --epochs 1");
+    EXPECT(2);
+    assert_contains(out, "training data (data): the data's samples are [1,8,8], the "
+                         "model's input is [1,9,9]");
+    train("mlp.spec --data data --normalize nan,1");
+    EXPECT(2);
+    assert_contains(out, "--normalize: 'nan,1' is not auto, none or MEAN,STD (a finite "
+                         "MEAN");
+    train("data --data data");
+    EXPECT(2);
+    assert_contains(out, "data: is a directory, not a file");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -504,6 +677,10 @@ int main(void)
         cmocka_unit_test(test_kill_during_saves_leaves_a_whole_checkpoint),
         cmocka_unit_test(test_freeze_and_replace_head),
         cmocka_unit_test(test_divergence_exits_1_keeping_the_last_good_checkpoint),
+        cmocka_unit_test(test_checkpoints_that_do_not_fit_are_refused),
+        cmocka_unit_test(test_output_paths_and_writes_are_checked),
+        cmocka_unit_test(test_device_memory_is_checked_before_training),
+        cmocka_unit_test(test_data_problems_show_before_training),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -475,10 +475,59 @@ static void test_dropout_masks_depend_on_step_not_run(void **state)
     clg_graph_free(g);
 }
 
+/* A NaN input gives a NaN output wherever PyTorch gives one: activations,
+ * dropout (dropped values are multiplied by 0), pooling, softmax, losses. */
+static void test_nan_propagates_as_in_pytorch(void **state)
+{
+    clg_graph *g = new_graph(*state);
+    clg_tensor *x = clg_input(g, "x", CLG_FLOAT32, 4, (int[]){2, 1, 4, 4});
+    clg_tensor *outs[] = {clg_relu(g, x),
+                          clg_leaky_relu(g, x, 0.1f),
+                          clg_elu(g, x, 1.0f),
+                          clg_gelu(g, x),
+                          clg_sigmoid(g, x),
+                          clg_tanh(g, x),
+                          clg_dropout(g, x, 0.5f, 7),
+                          clg_max_pool2d(g, x, 2, 0, 0),
+                          clg_avg_pool2d(g, x, 2, 0, 0),
+                          clg_softmax(g, clg_flatten(g, x))};
+    const int n = (int)(sizeof outs / sizeof *outs);
+    clg_tensor *y = clg_input(g, "y", CLG_INT32, 1, (int[]){2});
+    clg_tensor *loss =
+        clg_cross_entropy(g, clg_flatten(g, x), y, 0.0f, CLG_REDUCE_MEAN);
+    clg_plan *plan;
+    assert_ok(clg_plan_create(g, loss, outs, n, &plan));
+    float v[32];
+    for (int i = 0; i < 32; i++)
+        v[i] = -1.0f + 0.1f * (float)i;
+    v[5] = NAN; /* sample 0, row 1, column 1 */
+    assert_ok(clg_tensor_upload(x, v, 32));
+    assert_ok(clg_tensor_upload(y, (int32_t[]){3, 4}, 2));
+    for (int run = 0; run < 4; run++) { /* dropout: kept and dropped alike */
+        assert_ok(clg_plan_run(plan, 2, CLG_RUN_TRAIN));
+        for (int k = 0; k < n; k++) {
+            float out[32];
+            size_t count = clg_tensor_numel(outs[k]);
+            assert_ok(clg_plan_read(plan, outs[k], out, count));
+            /* element 5 itself; the first window; the first sample's row */
+            size_t at = count == 32 ? 5 : 0;
+            if (!isnan(out[at]))
+                fail_msg("%s: NaN input gave %g", clg_tensor_name(outs[k]),
+                         (double)out[at]);
+        }
+        float l;
+        assert_ok(clg_plan_loss(plan, &l));
+        assert_true(isnan(l));
+    }
+    clg_plan_free(plan);
+    clg_graph_free(g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conv_channel_mismatch_names_both_shapes),
+        cmocka_unit_test(test_nan_propagates_as_in_pytorch),
         cmocka_unit_test(test_negative_padding_is_refused),
         cmocka_unit_test(test_loss_over_mismatched_batches_is_refused),
         cmocka_unit_test(test_other_shape_errors_name_the_op),

@@ -67,6 +67,36 @@ static void test_csv_rejects_bad_rows_naming_the_line(void **state)
     assert_int_equal(clg_dataset_from_csv("/nonexistent.csv", NULL, &d), CLG_IO_ERROR);
 }
 
+/* Numbers that are not class numbers, or a column mixing numbers and
+ * names, are refused at the first odd row instead of turning every label
+ * into a name and renumbering the classes. */
+static void test_csv_labels_are_class_numbers_or_names_not_both(void **state)
+{
+    (void)state;
+    clg_dataset *d = NULL;
+    const struct {
+        const char *text, *message;
+    } bad[] = {
+        {"x,label\n1,0\n2,1\n3,-1\n", "t.csv:4: label '-1' is not a class number"},
+        {"x,label\n1,0\n2,2.0\n3,1\n", "t.csv:3: label '2.0' is not a class number"},
+        {"x,label\n1,1e2\n2,0\n", "t.csv:2: label '1e2' is not a class number"},
+        {"x,label\n1,0\n2,1\n3,cat\n4,2\n",
+         "t.csv:4: label 'cat' is a name, the other labels of the column are mostly "
+         "numbers"},
+        {"x,label\n1,cat\n2,dog\n3,7\n", "t.csv:4: label '7' is a number"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        assert_int_equal(csv(bad[i].text, NULL, &d), CLG_BAD_FILE);
+        assert_null(d);
+        assert_contains(clg_last_error(), bad[i].message);
+    }
+    /* Spaces around a class number are fine. */
+    assert_ok(csv("x,label\n1, 0\n2,2 \n", NULL, &d));
+    assert_int_equal(d->labels[1], 2);
+    assert_null(d->class_names);
+    clg_dataset_free(d);
+}
+
 static void test_text_reading_checks_utf8(void **state)
 {
     (void)state;
@@ -278,6 +308,7 @@ int main(void)
         cmocka_unit_test(test_csv_with_header_and_string_labels),
         cmocka_unit_test(test_csv_without_header_integer_labels_by_index),
         cmocka_unit_test(test_csv_rejects_bad_rows_naming_the_line),
+        cmocka_unit_test(test_csv_labels_are_class_numbers_or_names_not_both),
         cmocka_unit_test(test_text_reading_checks_utf8),
         cmocka_unit_test(test_byte_and_bpe_round_trip),
         cmocka_unit_test(test_char_and_word_vocabularies),

@@ -61,6 +61,8 @@ typedef struct log {
     char warnings[4096];
     float weights_at[8][8]; /* 0.weight[0..7] after each epoch */
     clg_model *m;
+    int poison_after;           /* > 0: after this step, an inf into 0.weight[0] */
+    float weights_poisoned[64]; /* 0.weight as it was then, before the inf */
 } log_t;
 
 static bool on_step(const clg_step_info *s, void *user)
@@ -68,6 +70,14 @@ static bool on_step(const clg_step_info *s, void *user)
     log_t *l = user;
     if (l->steps++ == 0)
         l->first_loss = s->loss;
+    if (l->poison_after && l->steps == l->poison_after) {
+        clg_tensor *w = clg_model_tensor(l->m, 0);
+        clg_tensor_download(w, l->weights_poisoned, 64);
+        float poisoned[64];
+        memcpy(poisoned, l->weights_poisoned, sizeof poisoned);
+        poisoned[0] = INFINITY;
+        clg_tensor_upload(w, poisoned, 64);
+    }
     return true;
 }
 
@@ -157,17 +167,19 @@ static void test_early_stopping_restores_the_best_weights(void **state)
     clg_dataset_free(train), clg_dataset_free(val);
 }
 
+/* A weight turned inf after step 2 makes step 3's loss and gradients
+ * non-finite: training stops there, and the other weights are those after
+ * step 2 (the update of step 3 was skipped on the device). */
 static void test_non_finite_step_stops_and_keeps_weights(void **state)
 {
     clg_dataset *train = blobs(64, 4, 1, false);
-    train->x[16 * 8 * 2 + 3] = INFINITY; /* in some batch of epoch 1 or 2 */
     clg_model *m = mlp(*state, 8, 4, CLG_INIT_PYTORCH);
     clg_optimizer *opt = adam(m, 0.01f);
     clg_loader_opts lo = CLG_LOADER_DEFAULTS;
     lo.batch_size = 16, lo.shuffle = false;
     clg_loader *l;
     assert_ok(clg_loader_create(train, &lo, &l));
-    log_t log = {.m = m};
+    log_t log = {.m = m, .poison_after = 2};
     clg_fit_opts o = fit_opts(&log, 3);
     clg_fit_report r;
     assert_int_equal(clg_fit(m, opt, l, NULL, &o, &r), CLG_NOT_FINITE);
@@ -177,11 +189,35 @@ static void test_non_finite_step_stops_and_keeps_weights(void **state)
     assert_contains(clg_last_error(), "the weights were left as they were");
     assert_int_equal(r.steps, 2);
     assert_true(isfinite(r.last_loss));
-    /* The weights are those after step 2: finite. */
+    /* The weights are those after step 2, but for the inf put in. */
     float w[64];
     assert_ok(clg_tensor_download(clg_model_tensor(m, 0), w, 64));
-    for (int i = 0; i < 64; i++)
-        assert_true(isfinite(w[i]));
+    assert_true(isinf(w[0]));
+    assert_memory_equal(w + 1, log.weights_poisoned + 1, 63 * sizeof *w);
+    clg_loader_free(l), clg_optim_free(opt), clg_model_free(m);
+    clg_dataset_free(train);
+}
+
+static void test_non_finite_data_is_refused_before_training(void **state)
+{
+    clg_dataset *train = blobs(64, 4, 1, false);
+    train->x[8 * 37 + 3] = NAN;
+    clg_model *m = mlp(*state, 8, 4, CLG_INIT_PYTORCH);
+    clg_optimizer *opt = adam(m, 0.01f);
+    clg_loader_opts lo = CLG_LOADER_DEFAULTS;
+    clg_loader *l;
+    assert_ok(clg_loader_create(train, &lo, &l));
+    log_t log = {.m = m};
+    clg_fit_opts o = fit_opts(&log, 1);
+    clg_fit_report r;
+    assert_int_equal(clg_fit(m, opt, l, NULL, &o, &r), CLG_INVALID_ARGUMENT);
+    assert_contains(clg_last_error(),
+                    "training: sample 37 holds a non-finite value (nan at element 3)");
+    assert_int_equal(log.steps, 0);
+    int32_t cls[64];
+    float prob[64];
+    assert_int_equal(clg_predict(m, train, cls, prob), CLG_INVALID_ARGUMENT);
+    assert_contains(clg_last_error(), "predict: sample 37 holds a non-finite value");
     clg_loader_free(l), clg_optim_free(opt), clg_model_free(m);
     clg_dataset_free(train);
 }
@@ -269,6 +305,7 @@ int main(void)
         cmocka_unit_test(test_fit_learns_and_evaluates),
         cmocka_unit_test(test_early_stopping_restores_the_best_weights),
         cmocka_unit_test(test_non_finite_step_stops_and_keeps_weights),
+        cmocka_unit_test(test_non_finite_data_is_refused_before_training),
         cmocka_unit_test(test_vanishing_gradients_are_reported_per_layer),
         cmocka_unit_test(test_overfitting_is_reported),
         cmocka_unit_test(test_data_that_does_not_fit_the_model_is_refused),

@@ -62,16 +62,21 @@ clg_status clg_save(const char *path, const clg_model *model, const clg_optimize
                     const clg_train_state *state);
 
 typedef struct clg_load_report {
-    int loaded;      /* tensors copied into the model */
-    int skipped;     /* in the file, but no tensor of that name and shape */
-    int missing;     /* in the model, not in the file: left as initialised */
-    char text[4096]; /* the names in each group, for people */
+    int loaded;        /* tensors copied into the model */
+    int skipped;       /* in the file, but no tensor of that name and shape */
+    int missing;       /* in the model, not in the file: left as initialised */
+    int optim_loaded;  /* optimizer state tensors copied (opt given) */
+    int optim_missing; /* optimizer state the optimizer keeps, not in the file */
+    char text[4096];   /* the names in each group, for people */
 } clg_load_report;
 
 /* Copies into the model every tensor of the file whose name and shape match
  * (a PyTorch nn.Sequential state_dict saved with safetensors works as is),
  * and, when opt is not NULL, the optimizer state saved for those weights.
- * report (may be NULL) tells what was loaded, skipped and left alone. */
+ * report (may be NULL) tells what was loaded, skipped and left alone; to
+ * resume exactly, require missing == 0 and optim_missing == 0. A tensor
+ * holding inf or NaN is CLG_BAD_FILE naming it: nothing is loaded from a
+ * checkpoint of a run that diverged. */
 clg_status clg_load(const clg_checkpoint *checkpoint, clg_model *model,
                     clg_optimizer *opt, clg_load_report *report);
 
@@ -99,7 +104,10 @@ clg_status clg_model_from_checkpoint(clg_context *ctx, const clg_checkpoint *che
                                      const clg_spec *spec, const clg_model_opts *opts,
                                      clg_model **model, clg_normalization *norm);
 
-/* Reads the training state from the metadata (pointers into checkpoint). */
+/* Reads the training state from the metadata (pointers into checkpoint),
+ * strictly: an epoch, step or counter that is not a whole number in range,
+ * or a schedule state that is not four numbers, is CLG_BAD_FILE naming the
+ * key and its value; a file without a training state is CLG_NOT_FOUND. */
 clg_status clg_checkpoint_train_state(const clg_checkpoint *checkpoint,
                                       clg_train_state *state);
 

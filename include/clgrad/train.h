@@ -82,6 +82,14 @@ typedef struct clg_fit_report {
     float last_loss; /* the last finite training loss */
 } clg_fit_report;
 
+/* Checks that `data` fits `model` (compiled, cross-entropy): samples of
+ * the model's input shape holding only finite values, labels within its
+ * classes. Errors start with `what` ("test data (t10k-images.gz)"), name the
+ * shapes or the first bad sample. clg_fit and clg_evaluate check so; call it
+ * to refuse a test set before hours of training, not after. */
+clg_status clg_check_data(const clg_model *model, const clg_dataset *data,
+                          const char *what);
+
 /* Trains `model` (compiled, cross-entropy) with `optim` on the loader's
  * batches, evaluating `val` (may be NULL) after each epoch. */
 clg_status clg_fit(clg_model *model, clg_optimizer *optim, clg_loader *train,

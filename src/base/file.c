@@ -3,12 +3,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "base/error.h"
 #include "base/file.h"
 
 clg_status clg_read_file(const char *path, size_t limit, char **out, size_t *len)
 {
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return clg_fail(CLG_IO_ERROR, "%s: is a directory, not a file", path);
     FILE *f = fopen(path, "rb");
     if (!f)
         return clg_fail(CLG_IO_ERROR, "%s: cannot open: %s", path, strerror(errno));

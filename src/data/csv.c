@@ -7,6 +7,7 @@
 
 #include "base/error.h"
 #include "base/file.h"
+#include "base/text.h"
 #include "clgrad/data.h"
 
 #define MAX_COLUMNS 65536
@@ -157,6 +158,7 @@ static int compare_strings(const void *a, const void *b)
 typedef struct table {
     float *x;      /* rows * features */
     char **labels; /* rows, the label fields */
+    int *lines;    /* rows, where each row is in the file */
     int rows, cap, features;
 } table;
 
@@ -165,6 +167,7 @@ static void table_free(table *t)
     for (int i = 0; t->labels && i < t->rows; i++)
         free(t->labels[i]);
     free(t->labels);
+    free(t->lines);
     free(t->x);
 }
 
@@ -180,12 +183,16 @@ static clg_status add_row(table *t, const row *r, int label_col, const char *sou
         char **l = realloc(t->labels, (size_t)cap * sizeof *l);
         if (l)
             t->labels = l;
-        if (!x || !l)
+        int *lines = realloc(t->lines, (size_t)cap * sizeof *lines);
+        if (lines)
+            t->lines = lines;
+        if (!x || !l || !lines)
             return clg_fail(CLG_OUT_OF_HOST_MEMORY, "%s: %d rows", source, cap);
         t->cap = cap;
     }
     int k = 0;
     t->labels[t->rows] = NULL;
+    t->lines[t->rows] = r->line;
     for (int c = 0; c < r->n; c++) {
         if (c == label_col) {
             t->labels[t->rows] = strdup(r->f[c].text);
@@ -210,18 +217,65 @@ static clg_status add_row(table *t, const row *r, int label_col, const char *sou
     return CLG_OK;
 }
 
-/* Integer labels as they are; otherwise strings, numbered in sorted order. */
+/* A whole number from 0, spaces around it allowed; *v gets it. */
+static bool class_number(const char *label, int32_t *v)
+{
+    char word[32];
+    while (*label == ' ' || *label == '\t')
+        label++;
+    size_t n = strlen(label);
+    while (n > 0 && (label[n - 1] == ' ' || label[n - 1] == '\t'))
+        n--;
+    long long parsed;
+    if (n == 0 || n >= sizeof word)
+        return false;
+    memcpy(word, label, n);
+    word[n] = '\0';
+    if (!clg_parse_int(word, 0, (1 << 24) - 1, &parsed))
+        return false;
+    *v = (int32_t)parsed;
+    return true;
+}
+
+static bool is_class_number(const char *label)
+{
+    int32_t v;
+    return class_number(label, &v);
+}
+
+static bool is_number(const char *label)
+{
+    float v;
+    return to_number(label, &v);
+}
+
+/* Class numbers as they are (0, 1, 2, ...); otherwise names, numbered in
+ * sorted order. A column that mixes the two, or holds numbers that are not
+ * class numbers (-1, 2.0, 1e2), is refused at its first odd row: switching
+ * to names would renumber every class without a word. */
 static clg_status make_labels(table *t, clg_dataset *d, const char *source)
 {
-    bool ints = true;
-    for (int i = 0; i < t->rows && ints; i++) {
-        char *end;
-        long v = strtol(t->labels[i], &end, 10);
-        ints = *t->labels[i] && !*end && v >= 0 && v < (1 << 24);
+    int numbers = 0;
+    for (int i = 0; i < t->rows; i++)
+        numbers += is_number(t->labels[i]);
+    for (int i = 0; numbers && i < t->rows; i++) {
+        if (numbers == t->rows && !is_class_number(t->labels[i]))
+            return clg_fail(CLG_BAD_FILE,
+                            "%s:%d: label '%.40s' is not a class number (0, 1, 2, "
+                            "...)",
+                            source, t->lines[i], t->labels[i]);
+        if (numbers < t->rows && is_number(t->labels[i]) != (2 * numbers > t->rows))
+            return clg_fail(CLG_BAD_FILE,
+                            "%s:%d: label '%.40s' is %s, the other labels of the "
+                            "column are mostly %s: a label column holds class "
+                            "numbers or names, not both",
+                            source, t->lines[i], t->labels[i],
+                            is_number(t->labels[i]) ? "a number" : "a name",
+                            2 * numbers > t->rows ? "numbers" : "names");
     }
-    if (ints) {
+    if (numbers == t->rows) {
         for (int i = 0; i < t->rows; i++) {
-            d->labels[i] = (int32_t)strtol(t->labels[i], NULL, 10);
+            class_number(t->labels[i], &d->labels[i]);
             if (d->labels[i] + 1 > d->classes)
                 d->classes = d->labels[i] + 1;
         }

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/text.h"
 #include "clgrad/io.h"
 #include "clgrad/version.h"
 #include "graph/graph_internal.h"
@@ -499,6 +500,25 @@ clg_status clg_save(const char *path, const clg_model *m, const clg_optimizer *o
     return s;
 }
 
+/* A whole number in [lo, hi] from metadata `key`, strictly. */
+static clg_status meta_int(const clg_checkpoint *c, const char *key, long long lo,
+                           long long hi, bool required, long long *out)
+{
+    const char *v = clg_checkpoint_meta(c, key);
+    if (!v) {
+        if (required)
+            return clg_fail(CLG_BAD_FILE, "%s: no '%s' in its training state", c->path,
+                            key);
+        return CLG_OK;
+    }
+    if (!clg_parse_int(v, lo, hi, out))
+        return clg_fail(CLG_BAD_FILE,
+                        "%s: training state '%s' is '%s', not a whole number in "
+                        "[%lld, %lld]",
+                        c->path, key, v, lo, hi);
+    return CLG_OK;
+}
+
 /* ---- Loading into a model ----------------------------------------------- */
 
 static void note(clg_load_report *r, const char *group, const char *name)
@@ -519,13 +539,18 @@ static bool same_shape(const entry *e, const clg_tensor *t)
     return true;
 }
 
-/* Copies float32 entry k (n elements) into a device buffer. */
+/* Copies float32 entry k (n elements) into a device buffer; an entry with
+ * inf or NaN is refused: nothing trains or predicts from it. */
 static clg_status copy_entry(const clg_checkpoint *c, int k, clg_buffer *dst, size_t n)
 {
     float *v = malloc(n * 4);
     clg_status s =
         v ? clg_checkpoint_floats(c, k, v, n)
           : clg_fail(CLG_OUT_OF_HOST_MEMORY, "loading '%s'", c->entries[k].name);
+    for (size_t i = 0; s == CLG_OK && i < n; i++)
+        if (!isfinite(v[i]))
+            s = clg_fail(CLG_BAD_FILE, "%s: '%s' holds a non-finite value (%g at %zu)",
+                         c->path, c->entries[k].name, (double)v[i], i);
     if (s == CLG_OK)
         s = clg_buffer_upload(dst, 0, v, n * 4);
     free(v);
@@ -571,15 +596,25 @@ clg_status clg_load(const clg_checkpoint *c, clg_model *m, clg_optimizer *opt,
             char name[160];
             snprintf(name, sizeof name, "optim.%s.%s", clg_tensor_name(p), slot_name);
             int k = find(c, name);
-            if (k < 0 || !same_shape(&c->entries[k], p))
+            if (k < 0 || strcmp(c->entries[k].dtype, "F32") ||
+                !same_shape(&c->entries[k], p)) {
+                if (r)
+                    r->optim_missing++;
+                note(r, k < 0 ? "optimizer state missing:" : "optimizer state differs:",
+                     name);
                 continue;
+            }
             s = copy_entry(c, k, b, clg_tensor_numel(p));
             used[k] = true;
+            if (r)
+                r->optim_loaded++;
         }
     }
-    const char *steps = clg_checkpoint_meta(c, "optim.steps");
-    if (s == CLG_OK && opt && steps)
-        clg_optim_set_steps(opt, atoll(steps));
+    long long steps = -1;
+    if (s == CLG_OK && opt)
+        s = meta_int(c, "optim.steps", 0, 1LL << 53, false, &steps);
+    if (s == CLG_OK && opt && steps >= 0)
+        clg_optim_set_steps(opt, steps);
     for (int k = 0; k < c->count; k++) {
         const char *name = c->entries[k].name;
         bool counter = strstr(name, ".num_batches_tracked") != NULL;
@@ -599,23 +634,36 @@ clg_status clg_checkpoint_train_state(const clg_checkpoint *c, clg_train_state *
         return clg_fail(CLG_INVALID_ARGUMENT,
                         "clg_checkpoint_train_state: NULL argument");
     memset(st, 0, sizeof *st);
-    const char *epoch = clg_checkpoint_meta(c, "epoch");
-    if (!epoch)
+    if (!clg_checkpoint_meta(c, "epoch"))
         return clg_fail(CLG_NOT_FOUND,
                         "%s: no training state (it was not saved by "
                         "clgrad-train, so it cannot be resumed)",
                         c->path);
-    st->epoch = atoi(epoch);
-    const char *v;
-    if ((v = clg_checkpoint_meta(c, "step")))
-        st->step = atoll(v);
-    if ((v = clg_checkpoint_meta(c, "plan_step")))
-        st->plan_step = strtoull(v, NULL, 10);
-    if ((v = clg_checkpoint_meta(c, "schedule")))
-        sscanf(v, "%f,%f,%f,%f", &st->schedule[0], &st->schedule[1], &st->schedule[2],
-               &st->schedule[3]);
-    st->best_val_loss =
-        (v = clg_checkpoint_meta(c, "best_val_loss")) ? strtof(v, NULL) : INFINITY;
+    long long epoch = 0, step = 0, plan_step = 0;
+    clg_status s = meta_int(c, "epoch", 0, 10000000, true, &epoch);
+    if (s == CLG_OK)
+        s = meta_int(c, "step", 0, 1LL << 53, true, &step);
+    if (s == CLG_OK)
+        s = meta_int(c, "plan_step", 0, 1LL << 53, false, &plan_step);
+    if (s != CLG_OK)
+        return s;
+    st->epoch = (int)epoch;
+    st->step = step;
+    st->plan_step = (unsigned long long)plan_step;
+    const char *v = clg_checkpoint_meta(c, "schedule");
+    int used = 0;
+    if (v && (sscanf(v, "%f,%f,%f,%f%n", &st->schedule[0], &st->schedule[1],
+                     &st->schedule[2], &st->schedule[3], &used) != 4 ||
+              v[used]))
+        return clg_fail(CLG_BAD_FILE,
+                        "%s: training state 'schedule' is '%s', not four numbers",
+                        c->path, v);
+    st->best_val_loss = INFINITY;
+    v = clg_checkpoint_meta(c, "best_val_loss");
+    if (v && !clg_parse_float(v, -INFINITY, INFINITY, &st->best_val_loss))
+        return clg_fail(CLG_BAD_FILE,
+                        "%s: training state 'best_val_loss' is '%s', not a number",
+                        c->path, v);
     st->spec = clg_checkpoint_meta(c, "spec");
     st->normalize = clg_checkpoint_meta(c, "normalize");
     st->extra = clg_checkpoint_meta(c, "extra");

@@ -149,6 +149,25 @@ clg_status clg_buffer_create(clg_context *ctx, size_t bytes, clg_buffer **out)
         *out = b;
         return CLG_OK;
     }
+    /* Never hold more than the device has (or CLGRAD_MEMORY_LIMIT allows):
+     * drivers that over-commit host memory abort the process later instead
+     * of failing here. */
+    if (ctx->stats.device_bytes + capacity > ctx->memory_budget && ctx->pool_len > 0)
+        release_pooled_locked(ctx);
+    if (ctx->stats.device_bytes + capacity > ctx->memory_budget) {
+        char want[32], held[32], budget[32];
+        clg_format_bytes(bytes, want, sizeof want);
+        clg_format_bytes(ctx->stats.device_bytes, held, sizeof held);
+        clg_format_bytes(ctx->memory_budget, budget, sizeof budget);
+        pthread_mutex_unlock(&ctx->lock);
+        return clg_fail(CLG_OUT_OF_DEVICE_MEMORY,
+                        "cannot allocate %s on device %d (%s): clgrad holds %s of the "
+                        "%s it may use%s",
+                        want, ctx->info.index, ctx->info.name, held, budget,
+                        ctx->memory_budget < ctx->info.global_mem_bytes
+                            ? " (CLGRAD_MEMORY_LIMIT)"
+                            : "");
+    }
     cl_mem mem = NULL;
     cl_int err = allocate(ctx, capacity, &mem);
     if (is_memory_error(err) && ctx->pool_len > 0) {

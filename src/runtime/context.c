@@ -6,6 +6,32 @@
 
 #include "runtime/runtime_internal.h"
 
+/* CLGRAD_MEMORY_LIMIT: bytes, or KiB, MiB, GiB with a K, M or G after the
+ * number; the device's global memory when unset. */
+static clg_status memory_budget(const clg_device_info *info, uint64_t *budget)
+{
+    *budget = info->global_mem_bytes;
+    const char *v = getenv("CLGRAD_MEMORY_LIMIT");
+    if (!v || !*v)
+        return CLG_OK;
+    char *end;
+    double n = strtod(v, &end);
+    double unit = *end == 'K'   ? 1024.0
+                  : *end == 'M' ? 1048576.0
+                  : *end == 'G' ? 1073741824.0
+                                : 1.0;
+    if (unit > 1.0)
+        end++;
+    if (end == v || *end || !(n > 0) || n * unit > 1e18)
+        return clg_fail(CLG_INVALID_ARGUMENT,
+                        "CLGRAD_MEMORY_LIMIT='%s' is not a size (bytes, or a number "
+                        "with K, M or G)",
+                        v);
+    if (n * unit < (double)*budget)
+        *budget = (uint64_t)(n * unit);
+    return CLG_OK;
+}
+
 static bool profiling_requested(void)
 {
     const char *v = getenv("CLGRAD_PROFILE");
@@ -27,6 +53,11 @@ clg_status clg_context_create(int index, clg_context **out)
     if (!ctx)
         return clg_fail(CLG_OUT_OF_HOST_MEMORY, "clg_context_create");
     clg_device_info_get(index, &ctx->info);
+    s = memory_budget(&ctx->info, &ctx->memory_budget);
+    if (s != CLG_OK) {
+        free(ctx);
+        return s;
+    }
     ctx->platform = platform;
     ctx->device = device;
     pthread_mutex_init(&ctx->lock, NULL);

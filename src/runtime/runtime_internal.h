@@ -65,6 +65,8 @@ struct clg_context {
     clg_buffer **pool; /* free buffers kept for reuse */
     size_t pool_len, pool_cap;
     clg_pool_stats stats;
+    uint64_t memory_budget; /* what clgrad may hold: global memory, or less by
+                               CLGRAD_MEMORY_LIMIT */
 
     clg_profile *profile;                      /* NULL unless CLGRAD_PROFILE=1 */
     void *layer_state[CLG_MAX_CONTEXT_LAYERS]; /* by clg_context_layers index */

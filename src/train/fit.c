@@ -9,15 +9,12 @@
 #include "base/error.h"
 #include "clgrad/train.h"
 
-/* The dataset's samples must be the model's input, its labels its classes. */
-static clg_status check_data(const clg_model *m, const clg_dataset *d, const char *what)
+/* The dataset's samples must have the model's input shape and hold only
+ * finite values: a NaN pixel would give a NaN answer, not an error. */
+static clg_status check_samples(const clg_model *m, const clg_dataset *d,
+                                const char *what)
 {
-    clg_tensor *in = clg_model_input(m), *out = clg_model_output(m);
-    if (!clg_model_plan(m) || clg_model_target(m) == NULL ||
-        clg_tensor_dtype(clg_model_target(m)) != CLG_INT32)
-        return clg_fail(CLG_INVALID_ARGUMENT,
-                        "%s: the model must be compiled with the cross-entropy loss",
-                        what);
+    clg_tensor *in = clg_model_input(m);
     bool same = clg_tensor_ndim(in) - 1 == d->ndim;
     for (int i = 0; same && i < d->ndim; i++)
         same = clg_tensor_dim(in, i + 1) == d->shape[i];
@@ -33,6 +30,30 @@ static clg_status check_data(const clg_model *m, const clg_dataset *d, const cha
                         "%s: the data's samples are [%s], the model's input is [%s]",
                         what, got, want);
     }
+    size_t total = (size_t)d->count * d->sample;
+    for (size_t k = 0; k < total; k++)
+        if (!isfinite(d->x[k]))
+            return clg_fail(CLG_INVALID_ARGUMENT,
+                            "%s: sample %zu holds a non-finite value (%g at element "
+                            "%zu)",
+                            what, k / d->sample, (double)d->x[k], k % d->sample);
+    return CLG_OK;
+}
+
+/* ... and for training and evaluation, labels the model's classes cover. */
+clg_status clg_check_data(const clg_model *m, const clg_dataset *d, const char *what)
+{
+    if (!m || !d || !what)
+        return clg_fail(CLG_INVALID_ARGUMENT, "clg_check_data: NULL argument");
+    clg_tensor *out = clg_model_output(m);
+    if (!clg_model_plan(m) || clg_model_target(m) == NULL ||
+        clg_tensor_dtype(clg_model_target(m)) != CLG_INT32)
+        return clg_fail(CLG_INVALID_ARGUMENT,
+                        "%s: the model must be compiled with the cross-entropy loss",
+                        what);
+    clg_status s = check_samples(m, d, what);
+    if (s != CLG_OK)
+        return s;
     if (!d->labels)
         return clg_fail(CLG_INVALID_ARGUMENT, "%s: the data has no labels", what);
     int classes = clg_tensor_dim(out, 1);
@@ -111,6 +132,15 @@ static clg_status sweep(clg_model *m, const clg_dataset *d, double *loss_sum,
         *loss_sum += (double)loss * n;
         for (int i = 0; s == CLG_OK && i < n; i++) {
             const float *row = logits + (size_t)i * C;
+            for (int c = 0; c < C && s == CLG_OK; c++)
+                if (!isfinite(row[c]))
+                    s = clg_fail(CLG_NOT_FINITE,
+                                 "the model's output for sample %d is not finite (%g "
+                                 "for class %d): its weights hold inf or NaN, or "
+                                 "overflow",
+                                 first + i, (double)row[c], c);
+            if (s != CLG_OK)
+                break;
             int p = argmax(row, C);
             if (confusion && d->labels[first + i] < classes && p < classes)
                 confusion[d->labels[first + i] * classes + p]++;
@@ -134,7 +164,7 @@ clg_status clg_evaluate(clg_model *m, const clg_dataset *d, clg_eval_report *r)
     if (!m || !d || !r)
         return clg_fail(CLG_INVALID_ARGUMENT, "clg_evaluate: NULL argument");
     memset(r, 0, sizeof *r);
-    clg_status s = check_data(m, d, "evaluate");
+    clg_status s = clg_check_data(m, d, "evaluate");
     if (s != CLG_OK)
         return s;
     int C = clg_tensor_dim(clg_model_output(m), 1);
@@ -170,14 +200,9 @@ clg_status clg_predict(clg_model *m, const clg_dataset *d, int32_t *classes,
 {
     if (!m || !d || !classes)
         return clg_fail(CLG_INVALID_ARGUMENT, "clg_predict: NULL argument");
-    clg_tensor *in = clg_model_input(m);
-    bool same = clg_tensor_ndim(in) - 1 == d->ndim;
-    for (int i = 0; same && i < d->ndim; i++)
-        same = clg_tensor_dim(in, i + 1) == d->shape[i];
-    if (!same)
-        return clg_fail(CLG_SHAPE_MISMATCH,
-                        "predict: the data's samples do not have the "
-                        "model's input shape");
+    clg_status s = check_samples(m, d, "predict");
+    if (s != CLG_OK)
+        return s;
     double loss;
     return sweep(m, d, &loss, NULL, 0, classes, prob);
 }
@@ -312,9 +337,9 @@ clg_status clg_fit(clg_model *m, clg_optimizer *opt, clg_loader *train,
     r->best_val_loss = INFINITY;
     r->steps = o->first_step;
     r->last_loss = NAN;
-    clg_status s = check_data(m, clg_loader_dataset(train), "training");
+    clg_status s = clg_check_data(m, clg_loader_dataset(train), "training");
     if (s == CLG_OK && val)
-        s = check_data(m, val, "validation");
+        s = clg_check_data(m, val, "validation");
     if (s != CLG_OK)
         return s;
     int B = clg_model_max_batch(m), C = clg_tensor_dim(clg_model_output(m), 1);

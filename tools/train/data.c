@@ -1,5 +1,6 @@
 /* clgrad-train's data: where it comes from, which classes and samples are
  * kept, the validation split, and the inputs' normalisation. */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -48,6 +49,18 @@ static int select_classes(const train_options *o, train_data *d)
 int train_load_data(const train_options *o, bool need_train, train_data *d)
 {
     clg_status s = CLG_OK;
+    const char *dir = o->data && strcmp(o->data, "fashion-mnist")
+                          ? o->data
+                          : "/usr/share/datasets/"
+                            "fashion-mnist";
+    snprintf(d->train_source, sizeof d->train_source, "training data (%s)",
+             o->data           ? dir
+             : o->train_images ? o->train_images
+                               : "?");
+    snprintf(d->test_source, sizeof d->test_source, "test data (%s)",
+             o->data          ? dir
+             : o->test_images ? o->test_images
+                              : "?");
     if (o->data) {
         if (need_train)
             s = load_from_dir(o->data, true, &d->train);
@@ -97,9 +110,13 @@ int train_choose_norm(const train_options *o, const clg_dataset *train,
     }
     float m, s;
     int used;
-    if (sscanf(how, "%f,%f%n", &m, &s, &used) != 2 || how[used] || !(s > 0))
+    if (sscanf(how, "%f,%f%n", &m, &s, &used) != 2 || how[used] || !isfinite(m) ||
+        !isfinite(s) || !(s > 0))
         return cli_usage_error(
-            TOOL, "--normalize: '%s' is not auto, none or MEAN,STD (STD > 0)", how);
+            TOOL,
+            "--normalize: '%s' is not auto, none or MEAN,STD (a finite MEAN, a finite "
+            "STD > 0)",
+            how);
     n->channels = train->ndim == 3 ? train->shape[0] : 1;
     if (n->channels > CLG_NORM_MAX_CHANNELS)
         return cli_usage_error(TOOL,

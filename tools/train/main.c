@@ -25,8 +25,9 @@ int main(int argc, char **argv)
     if (clg_device_select(o.device, &dev) != CLG_OK)
         return cli_fail(TOOL, CLI_USAGE_ERROR);
     clg_context *ctx;
-    if (clg_context_create(dev, &ctx) != CLG_OK)
-        return cli_fail(TOOL, TRAIN_ERROR);
+    clg_status s = clg_context_create(dev, &ctx);
+    if (s != CLG_OK)
+        return train_fail_status(s);
     rc = o.evaluate  ? evaluate_mode(ctx, &o)
          : o.predict ? predict_mode(ctx, &o)
                      : train_mode(ctx, &o);

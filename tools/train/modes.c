@@ -124,6 +124,60 @@ int train_save_checkpoint(train_run *r, const char *path, int epochs)
     return -1;
 }
 
+/* A file the run will write: not a directory, in a directory that exists
+ * and can be written, so that a bad path shows now and not after hours. */
+static int check_output_file(const char *flag, const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return cli_usage_error(TOOL, "%s %s: is a directory, not a file", flag, path);
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == dir)
+        dir[1] = '\0';
+    else
+        *slash = '\0';
+    if (stat(dir, &st) != 0)
+        return cli_usage_error(TOOL, "%s %s: directory %s: %s", flag, path, dir,
+                               strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return cli_usage_error(TOOL, "%s %s: %s is not a directory", flag, path, dir);
+    if (access(dir, W_OK | X_OK) != 0)
+        return cli_usage_error(TOOL, "%s %s: cannot write in %s: %s", flag, path, dir,
+                               strerror(errno));
+    return -1;
+}
+
+/* Every output path of a training run, before any data is read. */
+static int check_outputs(const train_options *o)
+{
+    int rc = -1;
+    if (o->save)
+        rc = check_output_file("--save", o->save);
+    if (rc < 0 && o->log)
+        rc = check_output_file("--log", o->log);
+    if (rc < 0 && o->plot)
+        rc = check_output_file("--plot", o->plot);
+    struct stat st;
+    if (rc < 0 && o->checkpoint_dir) {
+        if (stat(o->checkpoint_dir, &st) == 0 && !S_ISDIR(st.st_mode))
+            rc = cli_usage_error(TOOL,
+                                 "--checkpoint-dir %s: exists and is not a "
+                                 "directory",
+                                 o->checkpoint_dir);
+        else if (stat(o->checkpoint_dir, &st) == 0 &&
+                 access(o->checkpoint_dir, W_OK | X_OK) != 0)
+            rc = cli_usage_error(TOOL, "--checkpoint-dir %s: cannot write in it: %s",
+                                 o->checkpoint_dir, strerror(errno));
+        else if (stat(o->checkpoint_dir, &st) != 0)
+            rc = check_output_file("--checkpoint-dir", o->checkpoint_dir);
+    }
+    return rc;
+}
+
 /* The spec: the file given, or the text the resumed checkpoint carries. */
 static int get_spec(const train_options *o, const clg_checkpoint *ck, clg_spec **spec)
 {
@@ -153,8 +207,9 @@ static int build_model(clg_context *ctx, const train_options *o, clg_spec *spec,
     clg_model_opts mo = model_opts(o);
     if (o->replace_head && clg_spec_replace_head(spec, o->replace_head) != CLG_OK)
         return cli_fail(TOOL, CLI_USAGE_ERROR);
-    if (clg_model_from_spec(ctx, spec, &mo, m) != CLG_OK)
-        return cli_fail(TOOL, CLI_USAGE_ERROR);
+    clg_status s = clg_model_from_spec(ctx, spec, &mo, m);
+    if (s != CLG_OK) /* a layer that does not fit: 2; the device full: 1 */
+        return train_fail_status(s);
     if (o->freeze && clg_model_freeze(*m, o->freeze) != CLG_OK)
         return cli_fail(TOOL, CLI_USAGE_ERROR);
     if (clg_model_compile(*m, CLG_LOSS_CROSS_ENTROPY, o->label_smoothing) != CLG_OK)
@@ -206,13 +261,26 @@ int train_mode(clg_context *ctx, const train_options *o)
                    .ckpt_best_val = INFINITY,
                    .ckpt_best_train = INFINITY};
     clg_train_state resumed = {0};
-    int rc = o->resume ? read_checkpoint(o->resume, &ck) : -1;
+    int rc = check_outputs(o);
+    if (rc < 0 && o->resume)
+        rc = read_checkpoint(o->resume, &ck);
     if (rc < 0 && ck && clg_checkpoint_train_state(ck, &resumed) != CLG_OK)
         rc = cli_fail(TOOL, CLI_USAGE_ERROR);
     if (rc < 0)
         rc = get_spec(o, ck, &spec);
     if (rc < 0)
+        rc = build_model(ctx, o, spec, &m);
+    if (rc < 0)
         rc = train_load_data(o, true, &d);
+    /* Every set must fit the model before statistics or hours of training:
+     * a test set with a class the model lacks fails now, not at the end. */
+    clg_status fits = CLG_OK;
+    if (rc < 0)
+        fits = clg_check_data(m, d.train, d.train_source);
+    if (rc < 0 && fits == CLG_OK && d.test)
+        fits = clg_check_data(m, d.test, d.test_source);
+    if (rc < 0 && fits != CLG_OK)
+        rc = train_fail_status(fits);
     if (rc < 0)
         rc = train_choose_norm(o, d.train, &n);
     if (rc < 0 && ck && resumed.normalize &&
@@ -220,8 +288,6 @@ int train_mode(clg_context *ctx, const train_options *o)
         rc = cli_fail(TOOL, CLI_USAGE_ERROR);
     if (rc < 0)
         rc = train_apply_norm(&n, &d);
-    if (rc < 0)
-        rc = build_model(ctx, o, spec, &m);
     if (rc < 0 && clg_optim_create(clg_model_plan(m), &o->optim, &opt) != CLG_OK)
         rc = cli_fail(TOOL, CLI_USAGE_ERROR);
     clg_loader_opts lo = CLG_LOADER_DEFAULTS;
@@ -246,6 +312,12 @@ int train_mode(clg_context *ctx, const train_options *o)
         clg_load_report lr;
         if (clg_load(ck, m, opt, &lr) != CLG_OK)
             rc = cli_fail(TOOL, CLI_USAGE_ERROR);
+        else if (lr.missing || lr.optim_missing)
+            rc = cli_usage_error(TOOL,
+                                 "%s cannot resume this run: %d of the model's tensors "
+                                 "and %d of the optimizer's are missing or differ "
+                                 "(same spec and flags?):\n%s",
+                                 o->resume, lr.missing, lr.optim_missing, lr.text);
         else if (resumed.epoch >= o->epochs)
             rc = cli_usage_error(
                 TOOL, "%s already holds %d epochs; ask for more with --epochs",
@@ -270,9 +342,12 @@ int train_mode(clg_context *ctx, const train_options *o)
         r.log = fopen(o->log, append ? "a" : "w");
         if (!r.log)
             rc = cli_usage_error(TOOL, "--log %s: %s", o->log, strerror(errno));
-        else if (!append)
-            fprintf(r.log, "epoch,lr,train_loss,train_acc,val_loss,val_acc,seconds,"
-                           "samples_per_s\n");
+        else if (!append &&
+                 (fprintf(r.log, "epoch,lr,train_loss,train_acc,val_loss,val_acc,"
+                                 "seconds,samples_per_s\n") < 0 ||
+                  fflush(r.log) != 0))
+            rc = cli_usage_error(TOOL, "--log %s: writing failed: %s", o->log,
+                                 strerror(errno));
     }
     if (rc < 0 && !o->quiet)
         clg_model_summary(m, stdout);
@@ -306,8 +381,11 @@ int train_mode(clg_context *ctx, const train_options *o)
         rc = train_save_checkpoint(&r, o->save, fr.epochs);
     if (rc < 0 && d.test)
         rc = train_report_test(m, d.test);
-    if (r.log)
-        fclose(r.log);
+    if (r.log && fclose(r.log) != 0 && rc < 0) {
+        fprintf(stderr, TOOL ": --log %s: writing failed: %s\n", o->log,
+                strerror(errno));
+        rc = TRAIN_ERROR;
+    }
     free(r.history);
     clg_schedule_free(r.sched);
     clg_loader_free(loader), clg_optim_free(opt), clg_model_free(m);

@@ -9,7 +9,7 @@
 
 #include "train.h"
 
-static void write_plot(const train_run *r);
+static bool write_plot(const train_run *r);
 
 static void fmt_time(double s, char *buf, size_t len)
 {
@@ -78,10 +78,17 @@ bool train_on_epoch(const clg_epoch_info *e, void *user)
                 (double)e->lr, (double)e->train_loss, (double)e->train_accuracy,
                 (double)e->val_loss, (double)e->val_accuracy, e->seconds,
                 e->samples_per_second);
-        fflush(r->log);
+        if (fflush(r->log) != 0 || ferror(r->log)) {
+            fprintf(stderr, TOOL ": --log %s: writing failed: %s\n", r->o->log,
+                    strerror(errno));
+            r->failed_io = true;
+            return false;
+        }
     }
-    if (r->o->plot)
-        write_plot(r);
+    if (r->o->plot && !write_plot(r)) {
+        r->failed_io = true;
+        return false;
+    }
     if (r->o->checkpoint_dir) {
         char path[4096];
         snprintf(path, sizeof path, "%s/last.safetensors", r->o->checkpoint_dir);
@@ -101,14 +108,14 @@ bool train_on_epoch(const clg_epoch_info *e, void *user)
     return true;
 }
 
-/* Loss and accuracy per epoch as an SVG line chart a browser shows. */
-static void write_plot(const train_run *r)
+/* Loss and accuracy per epoch as an SVG line chart a browser shows; false,
+ * with the reason on stderr, when the file cannot be written whole. */
+static bool write_plot(const train_run *r)
 {
     FILE *f = fopen(r->o->plot, "w");
     if (!f) {
-        fprintf(stderr, TOOL ": warning: cannot write %s: %s\n", r->o->plot,
-                strerror(errno));
-        return;
+        fprintf(stderr, TOOL ": --plot %s: %s\n", r->o->plot, strerror(errno));
+        return false;
     }
     const int W = 480, H = 300, L = 50, T = 30, PW = 400, PH = 220;
     fprintf(f,
@@ -182,7 +189,13 @@ static void write_plot(const train_run *r)
         }
     }
     fprintf(f, "</svg>\n");
-    fclose(f);
+    bool ok = fflush(f) == 0 && !ferror(f);
+    int err = errno;
+    ok = fclose(f) == 0 && ok;
+    if (!ok)
+        fprintf(stderr, TOOL ": --plot %s: writing failed: %s\n", r->o->plot,
+                strerror(err ? err : errno));
+    return ok;
 }
 
 static void print_confusion(const clg_eval_report *e)

@@ -46,6 +46,7 @@ int train_parse_args(int argc, char **argv, train_options *o);
 /* data.c */
 typedef struct train_data {
     clg_dataset *train, *val, *test;
+    char train_source[1100], test_source[1100]; /* for errors */
 } train_data;
 
 int train_load_data(const train_options *o, bool need_train, train_data *d);
