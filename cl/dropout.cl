@@ -2,16 +2,7 @@
  * element i at step s under seed k is a pure function of (k, s, i), so runs
  * are reproducible and backward recomputes the mask instead of storing it. */
 
-static uint4 philox4x32_10(uint4 c, uint2 k)
-{
-    for (int r = 0; r < 10; r++) {
-        const ulong p0 = (ulong)0xD2511F53u * c.x, p1 = (ulong)0xCD9E8D57u * c.z;
-        c = (uint4)((uint)(p1 >> 32) ^ c.y ^ k.x, (uint)p1, (uint)(p0 >> 32) ^ c.w ^ k.y,
-                    (uint)p0);
-        k += (uint2)(0x9E3779B9u, 0xBB67AE85u);
-    }
-    return c;
-}
+#include "philox.h"
 
 /* Four uniform floats in [0, 1) for elements 4 * block .. 4 * block + 3. */
 static float4 uniform4(ulong seed, ulong step, uint block)

@@ -143,7 +143,9 @@ static void test_idx_rejects_bad_files(void **state)
     unsigned char gz[4096];
     size_t gzlen = fread(gz, 1, sizeof gz, f);
     fclose(f);
-    expect_bad(gz, gzlen - 12, false, "cut.gz", "");
+    expect_bad(gz, gzlen - 12, false, "cut.gz", "the gzip stream ends early");
+    expect_bad(gz, gzlen - 4, false, "cut-trailer.gz", "the gzip stream ends early");
+    expect_bad(gz, gzlen - 1, false, "cut-byte.gz", "the gzip stream ends early");
     for (size_t i = 12; i < gzlen - 8; i++)
         gz[i] ^= 0x5a;
     expect_bad(gz, gzlen, false, "scrambled.gz", "corrupt gzip stream");
@@ -436,6 +438,55 @@ static void test_transforms_on_tiny_images(void **state)
     assert_memory_not_equal(out, img, sizeof out);
 }
 
+/* Rotation by t about the centre turns the ramp f(y, x) = x into
+ * cx - sin(t)(y - cy) + cos(t)(x - cx) wherever bilinear interpolation reads
+ * only pixels inside the image: the gradients give cos t and sin t, which
+ * must be a rotation (no scale, no shear) by at most the 15 degrees asked. */
+static void test_rotation_rotates_about_the_centre(void **state)
+{
+    (void)state;
+    enum { N = 9, C = 4 };
+    float ramp[N * N], rot[N * N];
+    for (int i = 0; i < N * N; i++)
+        ramp[i] = (float)(i % N);
+    clg_augment a = CLG_AUGMENT_NONE;
+    a.rotate = 15;
+    augmented(ramp, N, N, a, rot);
+    double c = (rot[C * N + C + 2] - rot[C * N + C - 2]) / 4.0;
+    double s = -(rot[(C + 2) * N + C] - rot[(C - 2) * N + C]) / 4.0;
+    assert_true(fabs(c * c + s * s - 1.0) < 1e-4);
+    double degrees = fabs(atan2(s, c)) * 180.0 / 3.14159265358979;
+    assert_true(degrees > 0.01 && degrees <= 15.0);
+    for (int y = C - 2; y <= C + 2; y++)
+        for (int x = C - 2; x <= C + 2; x++)
+            assert_true(fabs(rot[y * N + x] - (C - s * (y - C) + c * (x - C))) < 1e-4);
+    assert_true(rot[C * N + C] == (float)C); /* the centre stays */
+}
+
+/* Gaussian noise of the standard deviation asked, mean 0, on every pixel. */
+static void test_noise_has_the_asked_deviation(void **state)
+{
+    (void)state;
+    enum { N = 32 };
+    static float flat[N * N], noisy[N * N];
+    for (int i = 0; i < N * N; i++)
+        flat[i] = 0.5f;
+    clg_augment a = CLG_AUGMENT_NONE;
+    a.noise = 0.1f;
+    augmented(flat, N, N, a, noisy);
+    double sum = 0, sq = 0;
+    int unchanged = 0;
+    for (int i = 0; i < N * N; i++) {
+        double d = noisy[i] - 0.5;
+        sum += d, sq += d * d;
+        unchanged += noisy[i] == 0.5f;
+    }
+    double mean = sum / (N * N), sd = sqrt(sq / (N * N) - mean * mean);
+    assert_true(fabs(mean) < 4 * 0.1 / N); /* four standard errors */
+    assert_true(sd > 0.09 && sd < 0.11);
+    assert_true(unchanged < 4);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -449,6 +500,8 @@ int main(void)
         cmocka_unit_test(test_stats_and_normalize_per_channel),
         cmocka_unit_test(test_loader_order_is_seeded_and_complete),
         cmocka_unit_test(test_transforms_on_tiny_images),
+        cmocka_unit_test(test_rotation_rotates_about_the_centre),
+        cmocka_unit_test(test_noise_has_the_asked_deviation),
     };
     return cmocka_run_group_tests(tests, make_dir, remove_dir);
 }

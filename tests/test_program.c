@@ -118,6 +118,57 @@ static void test_kernel_dir_overrides_the_embedded_sources(void **state)
     rmdir(dir);
 }
 
+/* The device's Philox 4x32-10 (cl/philox.h, dropout's generator) gives
+ * Random123's published known answers (tests/kat_vectors of
+ * github.com/DEShawResearch/random123): counter, key, result. */
+static void test_philox_matches_random123_known_answers(void **state)
+{
+    (void)state;
+    static const uint32_t kat[3][10] = {
+        {0, 0, 0, 0, 0, 0, 0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8},
+        {0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff,
+         0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd},
+        {0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344, 0xa4093822, 0x299f31d0,
+         0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1},
+    };
+    const char *source =
+        "#include \"philox.h\"\n"
+        "__kernel void philox_kat(__global const uint *in, __global uint *out)\n"
+        "{\n"
+        "    const int i = get_global_id(0);\n"
+        "    const uint4 c = vload4(0, in + 10 * i);\n"
+        "    const uint2 k = vload2(0, in + 10 * i + 4);\n"
+        "    vstore4(philox4x32_10(c, k), 0, out + 4 * i);\n"
+        "}\n";
+    clg_context *ctx = new_context();
+    cl_program program;
+    assert_ok(clg_program_build(ctx, "philox_kat", source, NULL, &program));
+    cl_int err;
+    cl_kernel k = clCreateKernel(program, "philox_kat", &err);
+    assert_int_equal(err, CL_SUCCESS);
+    clg_buffer *in, *out;
+    assert_ok(clg_buffer_create(ctx, sizeof kat, &in));
+    assert_ok(clg_buffer_create(ctx, 3 * 4 * sizeof(uint32_t), &out));
+    assert_ok(clg_buffer_upload(in, 0, kat, sizeof kat));
+    cl_mem a = clg_buffer_mem(in), b = clg_buffer_mem(out);
+    clSetKernelArg(k, 0, sizeof a, &a);
+    clSetKernelArg(k, 1, sizeof b, &b);
+    size_t global = 3;
+    assert_int_equal(
+        clEnqueueNDRangeKernel(ctx->queue, k, 1, NULL, &global, NULL, 0, NULL, NULL),
+        CL_SUCCESS);
+    uint32_t got[3][4];
+    assert_ok(clg_buffer_download(out, 0, got, sizeof got));
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 4; j++)
+            if (got[i][j] != kat[i][6 + j])
+                fail_msg("Philox vector %d word %d: 0x%08x, Random123 says 0x%08x", i,
+                         j, got[i][j], kat[i][6 + j]);
+    clReleaseKernel(k);
+    clg_buffer_free(in), clg_buffer_free(out);
+    clg_context_free(ctx);
+}
+
 static void test_profile_table_printed_on_free(void **state)
 {
     (void)state;
@@ -164,6 +215,7 @@ int main(void)
         cmocka_unit_test(test_compile_error_surfaces_device_and_build_log),
         cmocka_unit_test(test_programs_and_kernels_are_cached),
         cmocka_unit_test(test_kernel_dir_overrides_the_embedded_sources),
+        cmocka_unit_test(test_philox_matches_random123_known_answers),
         cmocka_unit_test(test_profile_table_printed_on_free),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

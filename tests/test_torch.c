@@ -13,6 +13,7 @@ static cJSON *fixtures;
 typedef struct fixture_tensor {
     int ndim;
     int shape[4];
+    bool scalar; /* PyTorch's shape is [] (kept here as [1]) */
     size_t n;
     float *data;
 } fixture_tensor;
@@ -31,6 +32,7 @@ static bool get_tensor(cJSON *c, const char *name, fixture_tensor *t)
         t->shape[t->ndim++] = v->valueint;
         t->n *= (size_t)v->valueint;
     }
+    t->scalar = t->ndim == 0;
     if (t->ndim == 0) {
         t->ndim = 1;
         t->shape[0] = 1;
@@ -40,6 +42,25 @@ static bool get_tensor(cJSON *c, const char *name, fixture_tensor *t)
     cJSON_ArrayForEach(v, data) t->data[i++] = (float)v->valuedouble;
     assert_int_equal(i, t->n);
     return true;
+}
+
+/* clgrad's shape for a result against PyTorch's: the same dimensions; a
+ * PyTorch scalar is clgrad's [] or [1]. */
+static void compare_shape(const char *what, const char *name, const clg_tensor *got,
+                          const fixture_tensor *want)
+{
+    char have[64] = "", expect[64] = "";
+    for (int i = 0; i < clg_tensor_ndim(got); i++)
+        snprintf(have + strlen(have), sizeof have - strlen(have), "%s%d", i ? "," : "",
+                 clg_tensor_dim(got, i));
+    for (int i = 0; i < want->ndim; i++)
+        snprintf(expect + strlen(expect), sizeof expect - strlen(expect), "%s%d",
+                 i ? "," : "", want->shape[i]);
+    bool same = want->scalar ? clg_tensor_ndim(got) == 0 || !strcmp(have, "1")
+                             : !strcmp(have, expect);
+    if (!same)
+        fail_msg("%s %s: clgrad's shape is [%s], PyTorch's [%s]", what, name, have,
+                 want->scalar ? "" : expect);
 }
 
 static void compare(const char *what, const char *name, const float *got,
@@ -149,6 +170,7 @@ static void run_case(clg_context *ctx, cJSON *c)
     fixture_tensor R, out;
     assert_true(get_tensor(c, "R", &R));
     assert_true(get_tensor(c, "out", &out));
+    compare_shape(name, "output", y, &out);
     bool batched = clg_tensor_ndim(y) > 1 || out.n > 1;
     clg_tensor *r = batched ? clg_input(g, "R", CLG_FLOAT32, R.ndim, R.shape)
                             : clg_state(g, "R", 1, (int[]){1}, 0.0f);
@@ -185,6 +207,7 @@ static void run_case(clg_context *ctx, cJSON *c)
         int idx = 0;
         while (strcmp(clg_tensor_name(in[idx]), gname->valuestring) != 0)
             idx++;
+        compare_shape(name, key, in[idx], &want);
         float *grad = malloc(want.n * sizeof *grad);
         assert_ok(clg_plan_read_grad(plan, in[idx], grad, want.n));
         compare(name, key, grad, &want);

@@ -61,8 +61,9 @@ typedef struct log {
     char warnings[4096];
     float weights_at[8][8]; /* 0.weight[0..7] after each epoch */
     clg_model *m;
-    int poison_after;           /* > 0: after this step, an inf into 0.weight[0] */
-    float weights_poisoned[64]; /* 0.weight as it was then, before the inf */
+    int stop_at_step, stop_at_epoch; /* > 0: the callback returns false there */
+    int poison_after;                /* > 0: after this step, an inf into 0.weight[0] */
+    float weights_poisoned[64];      /* 0.weight as it was then, before the inf */
 } log_t;
 
 static bool on_step(const clg_step_info *s, void *user)
@@ -78,7 +79,7 @@ static bool on_step(const clg_step_info *s, void *user)
         poisoned[0] = INFINITY;
         clg_tensor_upload(w, poisoned, 64);
     }
-    return true;
+    return l->steps != l->stop_at_step;
 }
 
 static bool on_epoch(const clg_epoch_info *e, void *user)
@@ -88,7 +89,7 @@ static bool on_epoch(const clg_epoch_info *e, void *user)
     if (l->epochs < 8)
         clg_tensor_download(clg_model_tensor(l->m, 0), l->weights_at[l->epochs], 8);
     l->epochs++;
-    return true;
+    return l->epochs != l->stop_at_epoch;
 }
 
 static void on_warning(const char *msg, void *user)
@@ -287,7 +288,7 @@ static void test_max_steps_and_callbacks_stop_training(void **state)
     clg_dataset *train = blobs(64, 4, 1, false);
     clg_model *m = mlp(*state, 8, 4, CLG_INIT_PYTORCH);
     clg_optimizer *opt = adam(m, 0.01f);
-    clg_loader *l = loader(train);
+    clg_loader *l = loader(train); /* 4 batches an epoch */
     log_t log = {.m = m};
     clg_fit_opts o = fit_opts(&log, 5);
     o.max_steps = 6;
@@ -295,6 +296,24 @@ static void test_max_steps_and_callbacks_stop_training(void **state)
     assert_ok(clg_fit(m, opt, l, NULL, &o, &r));
     assert_int_equal(r.steps, 6);
     assert_int_equal(clg_optim_steps(opt), 6);
+
+    /* on_step returning false stops after that step, in the second epoch. */
+    log = (log_t){.m = m, .stop_at_step = 7};
+    o.max_steps = 0;
+    assert_ok(clg_fit(m, opt, l, NULL, &o, &r));
+    assert_int_equal(r.steps, 7);
+    assert_int_equal(log.steps, 7);
+    assert_int_equal(clg_optim_steps(opt), 6 + 7);
+    assert_int_equal(r.epochs, 2);
+
+    /* on_epoch returning false stops after that epoch, its steps whole. */
+    log = (log_t){.m = m, .stop_at_epoch = 2};
+    assert_ok(clg_fit(m, opt, l, NULL, &o, &r));
+    assert_int_equal(r.epochs, 2);
+    assert_int_equal(log.epochs, 2);
+    assert_int_equal(r.steps, 2 * 4);
+    assert_int_equal(log.steps, 2 * 4);
+    assert_int_equal(clg_optim_steps(opt), 6 + 7 + 8);
     clg_loader_free(l), clg_optim_free(opt), clg_model_free(m);
     clg_dataset_free(train);
 }

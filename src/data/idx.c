@@ -58,9 +58,20 @@ static clg_status slurp(const char *path, unsigned char **out, size_t *len)
             break;
         n += (size_t)r;
     }
-    if (s == CLG_OK && gz && !gzeof(z))
+    /* zlib hands out what it inflated before a cut and reports the cut only
+     * as Z_BUF_ERROR afterwards; a stream cut in its trailer inflates whole
+     * but has no CRC to check. */
+    int code = Z_OK;
+    if (s == CLG_OK && gz)
+        gzerror(z, &code);
+    if (s == CLG_OK && gz && (code == Z_BUF_ERROR || !gzeof(z)))
         s = clg_fail(CLG_BAD_FILE,
-                     "%s: the gzip stream ends early (%zu bytes inflated)", path, n);
+                     "%s: the gzip stream ends early (%zu bytes inflated, then the "
+                     "file ends)",
+                     path, n);
+    else if (s == CLG_OK && gz && code != Z_OK)
+        s = clg_fail(CLG_BAD_FILE, "%s: corrupt gzip stream: %s", path,
+                     gzerror(z, &code));
     gzclose(z);
     if (s != CLG_OK) {
         free(buf);

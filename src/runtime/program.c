@@ -189,14 +189,13 @@ static clg_status program_locked(clg_context *ctx, const char *label,
         }
     }
     char *own_source = NULL;
-    if (!source) {
-        clg_status s = clg_kernel_source(label, &own_source);
-        if (s != CLG_OK)
-            return s;
-        source = own_source;
-    }
+    clg_status s = source ? expand_includes(label, source, &own_source)
+                          : clg_kernel_source(label, &own_source);
+    if (s != CLG_OK)
+        return s;
+    source = own_source;
     cl_program program;
-    clg_status s = compile(ctx, label, source, options, &program);
+    s = compile(ctx, label, source, options, &program);
     free(own_source);
     if (s != CLG_OK)
         return s;

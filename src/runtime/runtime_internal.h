@@ -100,7 +100,8 @@ clg_status clg_kernel_create(clg_context *ctx, const char *family, const char *o
  * kernel or the device allows less. */
 size_t clg_kernel_group(const clg_context *ctx, cl_kernel kernel, size_t want);
 
-/* Builds `source` as a program labelled `label`, cached by (label, options).
+/* Builds `source` as a program labelled `label`, cached by (label, options);
+ * its #include "NAME.h" lines take clgrad's kernel headers (cl/NAME.h).
  * On a compile error: CLG_BUILD_FAILED with the device name and build log. */
 clg_status clg_program_build(clg_context *ctx, const char *label, const char *source,
                              const char *options, cl_program *program);
