@@ -1,26 +1,28 @@
 #!/bin/sh
-# Builds the libFuzzer targets for the IDX and CSV readers (clang, with
-# AddressSanitizer and UBSan) and runs each for SECONDS (default 600) on
-# fuzz/corpus/. Crashing inputs land in fuzz/crashes/; each becomes a
-# regression test in tests/test_data.c.
-#   usage: scripts/fuzz.sh [SECONDS] [idx|csv|all]
+# Builds clgrad's libFuzzer targets (clang, AddressSanitizer and UBSan, in
+# build-fuzz) and runs each for SECONDS (default 600) from its seed corpus in
+# fuzz/corpus/NAME. A crashing input lands in fuzz/crashes/NAME-*; once the
+# bug is fixed, copy it into fuzz/corpus/NAME, where the suite's fuzz tests
+# replay it in every build.
+#   usage: scripts/fuzz.sh [SECONDS] [idx|csv|spec|safetensors|tokenizer|all]
 set -eu
 cd "$(dirname "$0")/.."
 seconds=${1:-600}
 which=${2:-all}
 out=build-fuzz
-mkdir -p "$out" fuzz/crashes
-sources="src/data/idx.c src/data/csv.c src/data/dataset.c src/runtime/error.c src/runtime/file.c"
-flags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-       -Iinclude -Isrc/runtime -D_POSIX_C_SOURCE=200809L -DCL_TARGET_OPENCL_VERSION=120"
-for target in idx csv; do
+if [ ! -d "$out/meson-private" ]; then
+    CC=clang meson setup "$out" -Dfuzz=true -Db_sanitize=address,undefined \
+        -Db_lundef=false --buildtype=debugoptimized >/dev/null
+fi
+ninja -C "$out" >/dev/null
+mkdir -p fuzz/crashes
+for target in idx csv spec safetensors tokenizer; do
     [ "$which" = all ] || [ "$which" = "$target" ] || continue
-    # shellcheck disable=SC2086
-    clang $flags fuzz/fuzz_$target.c $sources -lz -lm -o "$out/fuzz_$target"
-    mkdir -p "$out/corpus_$target"
-    cp fuzz/corpus/$target/* "$out/corpus_$target/"
-    "$out/fuzz_$target" -max_total_time="$seconds" -max_len=4096 -timeout=10 \
-        -artifact_prefix=fuzz/crashes/"$target"- "$out/corpus_$target" \
-        >"$out/fuzz_$target.log" 2>&1 || { tail -n 30 "$out/fuzz_$target.log"; exit 1; }
-    tail -n 3 "$out/fuzz_$target.log"
+    work="$out/corpus_$target" # what the fuzzer learns, kept between runs
+    mkdir -p "$work"
+    UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+        "$out/fuzz/fuzz_$target" -max_total_time="$seconds" -max_len=8192 -timeout=10 \
+        -artifact_prefix=fuzz/crashes/"$target"- "$work" fuzz/corpus/"$target" \
+        >"$out/fuzz_$target.log" 2>&1 || { tail -n 40 "$out/fuzz_$target.log"; exit 1; }
+    echo "$target: $(grep -E '^#[0-9]+' "$out/fuzz_$target.log" | tail -n 1)"
 done

@@ -3,9 +3,16 @@
 # with nothing but the installed headers and `pkg-config clgrad`, and runs it;
 # compiles every installed header alone as C11 and as C++20, and builds and
 # runs tests/api_check.c both ways (-Wall -Wextra -Werror throughout).
+#   usage: install_test.sh SOURCE_DIR BUILD_DIR [SANITIZE]
+# SANITIZE (meson's b_sanitize, "address,undefined") is given to the programs
+# linked here, as a sanitized libclgrad needs its runtime in the program.
 set -eu
 src=$1
 build=$2
+link_flags=""
+if [ -n "${3:-}" ] && [ "$3" != none ]; then
+    link_flags="-fsanitize=$3"
+fi
 dest=$(mktemp -d)
 trap 'rm -rf "$dest"' EXIT
 
@@ -20,7 +27,8 @@ pcdir=$(dirname "$(find "$dest" -name clgrad.pc | head -n 1)")
 # may be (a private prefix on a machine without them installed).
 sed -i "s|^prefix=|prefix=$dest|" "$pcdir/clgrad.pc"
 export PKG_CONFIG_PATH="$pcdir${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
-cc -std=c11 -Wall -Wextra -Werror "$src/examples/list_devices.c" \
+# shellcheck disable=SC2086
+cc -std=c11 -Wall -Wextra -Werror $link_flags "$src/examples/list_devices.c" \
     $(pkg-config --cflags --libs clgrad) -o "$dest/list_devices"
 libdir=$(dirname "$(find "$dest" -name 'libclgrad.so' | head -n 1)")
 out=$(LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$dest/list_devices")
@@ -43,9 +51,11 @@ for h in "$incdir"/clgrad.h "$incdir"/clgrad/*.h; do
     checked=$((checked + 1))
 done
 echo "$checked public headers compile alone as C11 and as C++20"
-cc -std=c11 -Wall -Wextra -Werror "$src/tests/api_check.c" \
+# shellcheck disable=SC2086
+cc -std=c11 -Wall -Wextra -Werror $link_flags "$src/tests/api_check.c" \
     $(pkg-config --cflags --libs clgrad) -o "$dest/api_check_c"
-c++ -std=c++20 -Wall -Wextra -Werror -x c++ "$src/tests/api_check.c" -x none \
+# shellcheck disable=SC2086
+c++ -std=c++20 -Wall -Wextra -Werror $link_flags -x c++ "$src/tests/api_check.c" -x none \
     $(pkg-config --cflags --libs clgrad) -o "$dest/api_check_cxx"
 LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$dest/api_check_c"
 LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$dest/api_check_cxx"

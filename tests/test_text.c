@@ -189,6 +189,14 @@ static void test_byte_and_bpe_round_trip(void **state)
     clg_tokenizer *bad;
     assert_int_equal(clg_tokenizer_load(path, &bad), CLG_BAD_FILE);
     assert_contains(clg_last_error(), ":5: expected two earlier token ids");
+    /* A pair merged twice would give it a rank past the merge table (found
+     * by fuzz/fuzz_tokenizer.c). */
+    f = fopen(path, "w");
+    fputs("clgrad-tokenizer 1\ntype bpe\nmerges 3\n97 116\n104 101\n97 116\n", f);
+    fclose(f);
+    assert_int_equal(clg_tokenizer_load(path, &bad), CLG_BAD_FILE);
+    assert_contains(clg_last_error(), path);
+    assert_contains(clg_last_error(), "merge 3 (97 116) repeats merge 1");
     unlink(path);
     clg_tokenizer_free(byte), clg_tokenizer_free(bpe), clg_tokenizer_free(loaded);
     clg_text_free(corpus);

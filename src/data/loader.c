@@ -213,10 +213,10 @@ clg_status clg_loader_create(const clg_dataset *d, const clg_loader_opts *opts,
     l->wanted = l->ready = -1;
     pthread_mutex_init(&l->lock, NULL);
     pthread_cond_init(&l->cond, NULL);
-    if (opts->prefetch && pthread_create(&l->thread, NULL, worker, l) == 0)
-        l->running = true;
     for (int i = 0; i < d->count; i++)
         l->order[i] = i;
+    if (opts->prefetch && pthread_create(&l->thread, NULL, worker, l) == 0)
+        l->running = true;
     *out = l;
     return CLG_OK;
 }

@@ -311,7 +311,11 @@ static clg_status bpe_tables(clg_tokenizer *t)
         free(buf);
         char key[8];
         pair_key(a, b, key);
-        if (s == CLG_OK && !map_add(&t->lookup, key, 8, m))
+        const int *earlier = s == CLG_OK ? map_find(&t->lookup, key, 8) : NULL;
+        if (earlier) /* a pair is merged once; its rank indexes merges[] */
+            s = clg_fail(CLG_BAD_FILE, "merge %d (%d %d) repeats merge %d", m + 1, a, b,
+                         *earlier + 1);
+        else if (s == CLG_OK && !map_add(&t->lookup, key, 8, m))
             s = clg_fail(CLG_OUT_OF_HOST_MEMORY, "tokenizer");
     }
     if (s == CLG_OK)
@@ -605,8 +609,8 @@ clg_status clg_tokenizer_load(const char *path, clg_tokenizer **out)
             else
                 t->merges[m][0] = a, t->merges[m][1] = b, t->nmerges++;
         }
-        if (s == CLG_OK)
-            s = bpe_tables(t);
+        if (s == CLG_OK && (s = bpe_tables(t)) != CLG_OK)
+            s = clg_fail_prefix(s, "%s", path);
     } else if (s == CLG_OK) {
         s = alloc_tokens(t, n + 2);
         if (s == CLG_OK)

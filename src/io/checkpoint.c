@@ -313,7 +313,8 @@ static clg_status add(writer *w, const char *name, const char *dtype, int ndim,
     snprintf(o->name, sizeof o->name, "%s", name);
     o->dtype = dtype;
     o->ndim = ndim;
-    memcpy(o->shape, shape, (size_t)ndim * sizeof *shape);
+    if (ndim > 0) /* a scalar has no shape to copy */
+        memcpy(o->shape, shape, (size_t)ndim * sizeof *shape);
     o->data = data;
     o->bytes = bytes;
     return CLG_OK;
