@@ -1,10 +1,12 @@
-/* Trains a 784-256-128-10 MLP on Fashion-MNIST and evaluates it on the test set. */
+/* Trains a 784-256-128-10 MLP on Fashion-MNIST and evaluates it on the test set.
+ * Build: cc fashion_mlp.c $(pkg-config --cflags --libs clgrad) */
 #include <clgrad.h>
 #include <stdio.h>
 
+/* On failure: the sentence saying what failed and where, exit status 1. */
 #define TRY(call)                                                                      \
     if ((call) != CLG_OK) {                                                            \
-        fprintf(stderr, "%s\n", clg_last_error());                                     \
+        fprintf(stderr, "fashion_mlp: %s\n", clg_last_error());                        \
         return 1;                                                                      \
     }
 
@@ -50,5 +52,14 @@ int main(void)
     TRY(clg_evaluate(model, test, &r));
     printf("test loss %.4f, accuracy %.4f after %d epochs\n", r.loss, r.accuracy,
            fit.epochs);
+
+    clg_eval_report_free(&r);
+    clg_schedule_free(fo.schedule);
+    clg_loader_free(loader);
+    clg_optim_free(opt);
+    clg_model_free(model);
+    clg_dataset_free(train);
+    clg_dataset_free(test);
+    clg_context_free(ctx);
     return 0;
 }

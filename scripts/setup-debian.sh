@@ -3,7 +3,17 @@
 # (python3-torch, PyTorch 1.13 for /usr/bin/python3, is the reference of the
 # differential test against PyTorch).
 # Run as root (or through sudo). Safe to run again: apt-get skips what is there.
+#   usage: scripts/setup-debian.sh [--tests]
+# --tests also installs every OpenCL implementation the suite runs on
+# (scripts/opencl.sh install: Intel's CPU runtime, Rusticl, oclgrind).
 set -eu
+case ${1:-} in
+"" | --tests) ;;
+*)
+    echo "usage: scripts/setup-debian.sh [--tests]" >&2
+    exit 2
+    ;;
+esac
 packages="
   build-essential meson ninja-build pkg-config python3
   ocl-icd-opencl-dev opencl-c-headers ocl-icd-libopencl1 pocl-opencl-icd clinfo
@@ -24,3 +34,6 @@ if [ -n "$missing" ]; then
     apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
 echo "setup-debian: all packages present"
+if [ "${1:-}" = --tests ]; then
+    sh "$(dirname "$0")/opencl.sh" install
+fi

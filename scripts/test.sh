@@ -1,10 +1,17 @@
 #!/bin/bash
-# Builds and runs the whole test suite twice: in build-tests as configured
-# by default, then in build-sanitize with AddressSanitizer (leaks included)
-# and UndefinedBehaviorSanitizer, stopping at the first report. Each ends
-# with one line, "tests: N passed, M failed" and "sanitized tests: ...".
-# CLGRAD_SANITIZE=0 skips the second; arguments go to both `meson test`s
-# (a suite, a test name).
+# Builds clgrad and runs the whole test suite on every OpenCL implementation
+# installed (scripts/opencl.sh install), each pass ending with one line
+# "tests on NAME: N passed, M failed":
+#   pocl       the suite, built as by default (build-tests)
+#   sanitized  the suite again on PoCL, built with AddressSanitizer (leaks
+#              included) and UBSan, stopping at the first report
+#              (build-sanitize; CLGRAD_SANITIZE=0 skips it)
+#   intel      the suite on Intel's CPU runtime
+#   rusticl    the suite on Mesa's Rusticl (llvmpipe)
+#   oclgrind   the kernel-level tests on the oclgrind simulator, failing on
+#              any out-of-bounds access, data race or API misuse
+# Implementations not installed are named as skipped. Arguments go to every
+# `meson test` (a suite or test names). Exit status 0 only when all passed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,30 +26,54 @@ configure() {
     fi
 }
 
-# suite DIR LABEL [meson test arguments...]: builds, runs, prints the line.
-suite() {
-    local dir=$1 label=$2 status=0
+# pass DIR NAME [meson test arguments...]: runs, prints the pass's line.
+pass() {
+    local dir=$1 name=$2 status=0
     shift 2
-    meson compile -C "$dir"
-    meson test -C "$dir" --print-errorlogs "$@" | tee "$dir/test-summary.txt" || status=$?
+    meson test -C "$dir" --print-errorlogs "$@" | tee "$dir/test-summary-$name.txt" ||
+        status=$?
     local passed failed
-    passed=$(awk '/^Ok:/ {print $2}' "$dir/test-summary.txt")
+    passed=$(awk '/^Ok:/ {print $2}' "$dir/test-summary-$name.txt")
     failed=$(awk '/^(Fail|Timeout|Unexpected Pass):/ {n += $NF} END {print n + 0}' \
-        "$dir/test-summary.txt")
-    echo "$label: ${passed:-0} passed, ${failed} failed"
+        "$dir/test-summary-$name.txt")
+    summary+=("tests on $name: ${passed:-0} passed, ${failed} failed")
+    echo "${summary[-1]}"
     return "$status"
 }
 
+summary=()
 status=0
+present=$(sh scripts/opencl.sh list)
 configure build-tests
-suite build-tests tests "$@" || status=$?
+meson compile -C build-tests
+pass build-tests pocl --setup pocl "$@" || status=$?
 if [ "${CLGRAD_SANITIZE:-1}" != 0 ]; then
     configure build-sanitize -Db_sanitize=address,undefined -Db_lundef=false \
         --buildtype=debug
+    meson compile -C build-sanitize
     # On PoCL alone: other drivers leak memory of their own at exit.
-    ASAN_OPTIONS=detect_leaks=1 \
-        UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-        suite build-sanitize "sanitized tests" --setup pocl --timeout-multiplier 4 "$@" ||
+    ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+        pass build-sanitize sanitized --setup pocl --timeout-multiplier 4 "$@" ||
         status=$?
 fi
+for impl in intel rusticl; do
+    if echo "$present" | grep -qx "$impl"; then
+        pass build-tests "$impl" --setup "$impl" "$@" || status=$?
+    else
+        summary+=("tests on $impl: skipped (not installed: scripts/opencl.sh install)")
+    fi
+done
+if echo "$present" | grep -qx oclgrind; then
+    # Every kernel family runs in these; the tools and the differential test
+    # add nothing but hours on a simulator.
+    kernel_tests="test_buffer test_program test_gemm test_ops test_torch test_graph test_nn"
+    if [ $# -eq 0 ]; then
+        # shellcheck disable=SC2086
+        pass build-tests oclgrind --setup oclgrind $kernel_tests || status=$?
+    fi
+else
+    summary+=("tests on oclgrind: skipped (not installed: scripts/opencl.sh install)")
+fi
+echo
+printf '%s\n' "${summary[@]}"
 exit "$status"

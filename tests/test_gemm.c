@@ -4,6 +4,8 @@
 
 #include "test_util.h"
 
+#include "runtime/runtime_internal.h"
+
 typedef struct gemm_case {
     size_t M, N, K;
 } gemm_case;
@@ -180,6 +182,64 @@ static void test_unknown_clgrad_gemm_value_is_refused(void **state)
     unsetenv("CLGRAD_GEMM");
 }
 
+/* With beta = 0, C is written, never read, as BLAS defines it: a pooled
+ * buffer may hold NaN from earlier work, and 0 * NaN would be NaN. */
+static void test_beta_zero_never_reads_c(void **state)
+{
+    clg_context *ctx = *state;
+    enum { M = 37, N = 29, K = 19 };
+    static float a[M * K], b[K * N], c[M * N];
+    static double want[M * N], bound[M * N]; /* small integers: exact */
+    for (int i = 0; i < M * K; i++)
+        a[i] = (float)((i * 7) % 11) - 5.0f;
+    for (int i = 0; i < K * N; i++)
+        b[i] = (float)((i * 5) % 13) - 6.0f;
+    host_gemm(false, false, M, N, K, 1.0f, a, K, b, N, 0.0f, c, N, want, bound);
+    const clg_gemm_path paths[] = {CLG_GEMM_NATIVE, CLG_GEMM_CLBLAST};
+    for (int p = 0; p < 2; p++) {
+        for (int i = 0; i < M * N; i++)
+            c[i] = NAN;
+        clg_buffer *bA = upload(ctx, a, M * K), *bB = upload(ctx, b, K * N),
+                   *bC = upload(ctx, c, M * N);
+        assert_ok(clg_context_set_gemm_path(ctx, paths[p]));
+        assert_ok(clg_gemm(ctx, false, false, M, N, K, 1.0f, bA, 0, K, bB, 0, N, 0.0f,
+                           bC, 0, N));
+        assert_ok(clg_buffer_download(bC, 0, c, sizeof c));
+        for (int i = 0; i < M * N; i++)
+            if (!((double)c[i] == want[i]))
+                fail_msg("%s: C[%d] = %g, want %g (C held NaN, beta 0)",
+                         clg_gemm_path_str(paths[p]), i, (double)c[i], want[i]);
+        clg_buffer_free(bA), clg_buffer_free(bB), clg_buffer_free(bC);
+    }
+    assert_ok(clg_context_set_gemm_path(ctx, CLG_GEMM_AUTO));
+}
+
+/* Freeing a context that ran CLBlast releases its OpenCL context: CLBlast
+ * caches its programs, each holding the context, until told to let go. */
+static void test_freeing_a_context_releases_clblasts_programs(void **state)
+{
+    (void)state;
+    clg_context *ctx;
+    assert_ok(clg_context_create(0, &ctx));
+    assert_ok(clg_context_set_gemm_path(ctx, CLG_GEMM_CLBLAST));
+    float a[4] = {1, 2, 3, 4}, c[4];
+    clg_buffer *bA = upload(ctx, a, 4), *bC = upload(ctx, a, 4);
+    assert_ok(
+        clg_gemm(ctx, false, false, 2, 2, 2, 1.0f, bA, 0, 2, bA, 0, 2, 0.0f, bC, 0, 2));
+    assert_ok(clg_buffer_download(bC, 0, c, sizeof c));
+    assert_true(c[0] == 7 && c[3] == 22);
+    clg_buffer_free(bA), clg_buffer_free(bC);
+    cl_context cl = ctx->context;
+    assert_int_equal(clRetainContext(cl), CL_SUCCESS);
+    clg_context_free(ctx);
+    cl_uint refs = 0;
+    assert_int_equal(
+        clGetContextInfo(cl, CL_CONTEXT_REFERENCE_COUNT, sizeof refs, &refs, NULL),
+        CL_SUCCESS);
+    assert_int_equal(refs, 1); /* ours alone */
+    clReleaseContext(cl);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -189,6 +249,8 @@ int main(void)
         cmocka_unit_test(test_k_zero_scales_c_by_beta),
         cmocka_unit_test(test_bad_arguments_name_the_matrix),
         cmocka_unit_test(test_unknown_clgrad_gemm_value_is_refused),
+        cmocka_unit_test(test_beta_zero_never_reads_c),
+        cmocka_unit_test(test_freeing_a_context_releases_clblasts_programs),
     };
     return cmocka_run_group_tests(tests, test_context_setup, test_context_teardown);
 }

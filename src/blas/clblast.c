@@ -71,3 +71,8 @@ clg_status clg_gemm_clblast_enqueue(clg_context *ctx, const clg_gemm_call *g)
         clg_profile_record(ctx, "clblast_sgemm", event);
     return CLG_OK;
 }
+
+void clg_gemm_clblast_release(void)
+{
+    CLBlastClearCache();
+}

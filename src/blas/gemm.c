@@ -10,6 +10,7 @@ CLG_DEFINE_ENUM_NAMES(clg_gemm_path, CLG_GEMM_PATH_LIST, "GEMM path")
 
 typedef struct blas_state {
     clg_gemm_path path; /* never CLG_GEMM_AUTO */
+    bool used_clblast;  /* CLBlast has programs of this context cached */
 } blas_state;
 
 /* The path AUTO stands for: native on CPUs, where CLBlast's untuned
@@ -39,7 +40,21 @@ static clg_status blas_create(clg_context *ctx, void **out)
     return CLG_OK;
 }
 
-const clg_context_layer clg_blas_context_layer = {"blas", blas_create, free};
+/* CLBlast keeps the programs it built, and with them their OpenCL context,
+ * in a process-wide cache until it is cleared: without this a freed clgrad
+ * context would live on inside CLBlast (with its device memory) until exit,
+ * when CLBlast's static destructors release it after the driver may have
+ * torn itself down (oclgrind aborts there). CLBlast can only clear its
+ * whole cache; other contexts rebuild their programs on next use. */
+static void blas_destroy(void *state)
+{
+    blas_state *st = state;
+    if (st && st->used_clblast)
+        clg_gemm_clblast_release();
+    free(st);
+}
+
+const clg_context_layer clg_blas_context_layer = {"blas", blas_create, blas_destroy};
 
 static blas_state *state_of(const clg_context *ctx)
 {
@@ -65,7 +80,11 @@ clg_gemm_path clg_context_gemm_path(const clg_context *ctx)
 /* CLBlast rejects K = 0, where the native kernel computes C = beta * C. */
 static bool takes_clblast(const clg_context *ctx, const clg_gemm_call *g)
 {
-    return state_of(ctx)->path == CLG_GEMM_CLBLAST && g->K > 0;
+    blas_state *st = state_of(ctx);
+    if (st->path != CLG_GEMM_CLBLAST || g->K == 0)
+        return false;
+    st->used_clblast = true;
+    return true;
 }
 
 static bool empty(const clg_gemm_call *g)
