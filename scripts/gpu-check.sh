@@ -148,7 +148,7 @@ run() {
         say "PyTorch: $(python3 -c 'import torch; print(torch.__version__, torch.cuda.get_device_name(0))' 2>&1)"
     fi
 
-    step "configure and build" 180 sh -c "$meson setup --wipe build-gpu . >$gpu/setup.log 2>&1 || $meson setup build-gpu . >$gpu/setup.log 2>&1 || { tail -n 30 $gpu/setup.log; exit 1; }; ninja -C build-gpu >$gpu/build.log 2>&1 || { tail -n 40 $gpu/build.log; exit 1; }; echo built"
+    step "configure and build" 180 sh -c "$meson setup --wipe build-gpu . -Dtorch_python=$(command -v python3) >$gpu/setup.log 2>&1 || $meson setup build-gpu . -Dtorch_python=$(command -v python3) >$gpu/setup.log 2>&1 || { tail -n 30 $gpu/setup.log; exit 1; }; ninja -C build-gpu >$gpu/build.log 2>&1 || { tail -n 40 $gpu/build.log; exit 1; }; echo built"
     if [ ! -x build-gpu/tools/clgrad-devices ]; then
         say "gpu-check: the build failed; see above"
         [ -n "${OUT:-}" ] && cp "$report" "$gpu"/*.log "$OUT/" 2>/dev/null
