@@ -22,19 +22,7 @@ root=$(pwd)
 intel="$root/.opencl/intel"
 
 install_all() {
-    packages="pocl-opencl-icd mesa-opencl-icd oclgrind python3-venv"
-    missing=""
-    for p in $packages; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
-            missing="$missing $p"
-    done
-    if [ -n "$missing" ]; then
-        echo "opencl: installing$missing"
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get update -qq
-        # shellcheck disable=SC2086
-        apt-get install -y -qq --no-install-recommends $missing >/dev/null
-    fi
+    sh scripts/apt-install.sh opencl pocl-opencl-icd mesa-opencl-icd oclgrind python3-venv
     if [ ! -f "$intel/vendors/intel.icd" ]; then
         echo "opencl: installing Intel's CPU runtime from PyPI into .opencl/intel"
         /usr/bin/python3 -m venv "$intel/venv"

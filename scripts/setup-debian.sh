@@ -21,18 +21,8 @@ packages="
   dataset-fashion-mnist
   python3-torch
 "
-missing=""
-for p in $packages; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
-        missing="$missing $p"
-done
-if [ -n "$missing" ]; then
-    echo "setup-debian: installing$missing"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    # shellcheck disable=SC2086
-    apt-get install -y -qq --no-install-recommends $missing >/dev/null
-fi
+# shellcheck disable=SC2086
+sh "$(dirname "$0")/apt-install.sh" setup-debian $packages
 echo "setup-debian: all packages present"
 if [ "${1:-}" = --tests ]; then
     sh "$(dirname "$0")/opencl.sh" install
