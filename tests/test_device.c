@@ -3,7 +3,7 @@
 
 #include "test_util.h"
 
-#include <CL/cl.h>
+#include "runtime/runtime_internal.h"
 
 static int device_count(void)
 {
@@ -213,11 +213,34 @@ static void test_context_reports_its_device(void **state)
     assert_int_equal(clg_context_create(device_count(), &ctx), CLG_NO_DEVICE);
 }
 
+/* What clgrad needs of a device, said as "needs ..." (clgrad-devices prints
+ * it as the reason clgrad does not work there). */
+static void test_requirements_name_what_a_device_lacks(void **state)
+{
+    (void)state;
+    clg_device_info info;
+    assert_ok(clg_device_info_get(0, &info));
+    assert_ok(clg_device_requirements(&info, true));
+    clg_device_info old = info;
+    snprintf(old.version, sizeof old.version, "OpenCL 1.1 Ancient");
+    assert_int_equal(clg_device_requirements(&old, true), CLG_UNSUPPORTED);
+    assert_contains(clg_last_error(), "needs OpenCL 1.2");
+    assert_contains(clg_last_error(), "'OpenCL 1.1 Ancient'");
+    assert_int_equal(clg_device_requirements(&info, false), CLG_UNSUPPORTED);
+    assert_contains(clg_last_error(), "needs an OpenCL C compiler");
+    clg_device_info small = info;
+    small.local_mem_bytes = 128;
+    assert_int_equal(clg_device_requirements(&small, true), CLG_UNSUPPORTED);
+    assert_contains(clg_last_error(), "needs 256 bytes of local memory");
+    assert_contains(clg_last_error(), "has 128");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_enumeration_finds_a_described_device),
         cmocka_unit_test(test_enumeration_follows_opencl_order),
+        cmocka_unit_test(test_requirements_name_what_a_device_lacks),
         cmocka_unit_test(test_info_rejects_an_index_out_of_range),
         cmocka_unit_test(test_default_prefers_gpu_then_cpu),
         cmocka_unit_test(test_select_by_index_type_and_name),

@@ -46,6 +46,18 @@ static void test_every_family_is_embedded(void **state)
     assert_contains(clg_last_error(), "no_such_family");
 }
 
+/* The local memory clgrad says it needs is what its reductions declare. */
+static void test_local_memory_requirement_matches_the_kernels(void **state)
+{
+    (void)state;
+    char *src = NULL, want[64];
+    assert_ok(clg_kernel_source("norm", &src));
+    snprintf(want, sizeof want, "#define CLG_GROUP_MAX %d",
+             CLG_KERNEL_LOCAL_BYTES / (int)sizeof(float));
+    assert_contains(src, want);
+    free(src);
+}
+
 static void test_compile_error_surfaces_device_and_build_log(void **state)
 {
     (void)state;
@@ -212,6 +224,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_self_test_passes_on_the_default_device),
         cmocka_unit_test(test_every_family_is_embedded),
+        cmocka_unit_test(test_local_memory_requirement_matches_the_kernels),
         cmocka_unit_test(test_compile_error_surfaces_device_and_build_log),
         cmocka_unit_test(test_programs_and_kernels_are_cached),
         cmocka_unit_test(test_kernel_dir_overrides_the_embedded_sources),

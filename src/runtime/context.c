@@ -230,10 +230,38 @@ static clg_status smoke_test(clg_context *ctx)
     return s;
 }
 
+clg_status clg_device_requirements(const clg_device_info *info, bool compiler)
+{
+    int major = 0, minor = 0;
+    sscanf(info->version, "OpenCL %d.%d", &major, &minor);
+    if (major < 1 || (major == 1 && minor < 2))
+        return clg_fail(CLG_UNSUPPORTED,
+                        "needs OpenCL 1.2 (buffer fills); device %d (%s) is '%s'",
+                        info->index, info->name, info->version);
+    if (!compiler)
+        return clg_fail(CLG_UNSUPPORTED,
+                        "needs an OpenCL C compiler: device %d (%s) has none "
+                        "(CL_DEVICE_COMPILER_AVAILABLE is false)",
+                        info->index, info->name);
+    if (info->local_mem_bytes < CLG_KERNEL_LOCAL_BYTES)
+        return clg_fail(CLG_UNSUPPORTED,
+                        "needs %d bytes of local memory for its reductions: device %d "
+                        "(%s) has %llu",
+                        CLG_KERNEL_LOCAL_BYTES, info->index, info->name,
+                        (unsigned long long)info->local_mem_bytes);
+    return CLG_OK;
+}
+
 clg_status clg_context_self_test(clg_context *ctx)
 {
     if (!ctx)
         return clg_fail(CLG_INVALID_ARGUMENT, "clg_context_self_test: ctx is NULL");
+    cl_bool compiler = CL_TRUE;
+    clGetDeviceInfo(ctx->device, CL_DEVICE_COMPILER_AVAILABLE, sizeof compiler,
+                    &compiler, NULL);
+    clg_status req = clg_device_requirements(&ctx->info, compiler == CL_TRUE);
+    if (req != CLG_OK)
+        return req;
     for (size_t i = 0; i < clg_kernel_family_count(); i++) {
         const char *family = clg_kernel_family_name(i);
         char *source;

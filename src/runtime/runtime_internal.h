@@ -100,6 +100,14 @@ clg_status clg_kernel_create(clg_context *ctx, const char *family, const char *o
  * kernel or the device allows less. */
 size_t clg_kernel_group(const clg_context *ctx, cl_kernel kernel, size_t want);
 
+/* Local memory the kernels use at most: CLG_GROUP_MAX floats (cl/sum.h). */
+#define CLG_KERNEL_LOCAL_BYTES 256
+
+/* What clgrad needs of a device, checked before any kernel is built: OpenCL
+ * 1.2, an online compiler, CLG_KERNEL_LOCAL_BYTES of local memory. Returns
+ * CLG_UNSUPPORTED with a sentence starting "needs ..." for the first missing. */
+clg_status clg_device_requirements(const clg_device_info *info, bool compiler);
+
 /* Builds `source` as a program labelled `label`, cached by (label, options);
  * its #include "NAME.h" lines take clgrad's kernel headers (cl/NAME.h).
  * On a compile error: CLG_BUILD_FAILED with the device name and build log. */
