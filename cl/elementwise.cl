@@ -164,17 +164,9 @@ __kernel void channel_sum(const int outer, const int C, const int inner,
                           __global float *db)
 {
     __local float scratch[CLG_GROUP_MAX];
-    const int c = get_group_id(0), l = get_local_id(0), L = get_local_size(0);
-    clg_ksum k = {0.0f, 0.0f};
-    for (int o = 0; o < outer; o++) {
-        __global const float *plane = dy + ((size_t)o * C + c) * inner;
-        float part = 0.0f;
-        for (int i = l; i < inner; i += L)
-            part += plane[i];
-        ksum_add(&k, part);
-    }
-    const float total = group_sum(ksum_value(k), scratch);
-    if (l == 0)
+    const int c = get_group_id(0);
+    const float total = channel_group_sum(dy, outer, C, inner, c, scratch);
+    if (get_local_id(0) == 0)
         STORE(db, c, total, accumulate);
 }
 

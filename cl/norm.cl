@@ -14,15 +14,7 @@ __kernel void bn_stats(const int outer, const int C, const int inner,
     __local float scratch[CLG_GROUP_MAX];
     const int c = get_group_id(0), l = get_local_id(0), L = get_local_size(0);
     const int count = outer * inner;
-    clg_ksum s = {0.0f, 0.0f};
-    for (int o = 0; o < outer; o++) {
-        __global const float *plane = x + ((size_t)o * C + c) * inner;
-        float part = 0.0f;
-        for (int i = l; i < inner; i += L)
-            part += plane[i];
-        ksum_add(&s, part);
-    }
-    const float mean = group_sum(ksum_value(s), scratch) / (float)count;
+    const float mean = channel_group_sum(x, outer, C, inner, c, scratch) / (float)count;
     clg_ksum q = {0.0f, 0.0f};
     for (int o = 0; o < outer; o++) {
         __global const float *plane = x + ((size_t)o * C + c) * inner;

@@ -57,4 +57,23 @@ static float group_sum(const float v, __local float *scratch)
     return total;
 }
 
+/* The sum of channel c of x [outer, C, inner] over the work-group that owns
+ * the channel, as described above: in each plane a plain sum of every L-th
+ * element, that into a compensated sum, the work-items' results by
+ * group_sum. Every work-item gets it. */
+static float channel_group_sum(__global const float *x, const int outer, const int C,
+                               const int inner, const int c, __local float *scratch)
+{
+    const int l = get_local_id(0), L = get_local_size(0);
+    clg_ksum k = {0.0f, 0.0f};
+    for (int o = 0; o < outer; o++) {
+        __global const float *plane = x + ((size_t)o * C + c) * inner;
+        float part = 0.0f;
+        for (int i = l; i < inner; i += L)
+            part += plane[i];
+        ksum_add(&k, part);
+    }
+    return group_sum(ksum_value(k), scratch);
+}
+
 #endif
