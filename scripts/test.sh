@@ -52,7 +52,11 @@ if [ "${CLGRAD_SANITIZE:-1}" != 0 ]; then
         --buildtype=debug
     meson compile -C build-sanitize
     # On PoCL alone: other drivers leak memory of their own at exit.
-    ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    # intercept_tls_get_addr=0: GCC 12's leak checker records a bogus
+    # dynamic-TLS range for one of PoCL's libraries in about one process in
+    # forty and dies scanning it ("Tracer caught signal 11"); without the
+    # interception 300 runs of that process passed. Dynamic TLS goes unscanned.
+    ASAN_OPTIONS=detect_leaks=1:intercept_tls_get_addr=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
         pass build-sanitize sanitized --setup pocl --timeout-multiplier 4 "$@" ||
         status=$?
 fi
