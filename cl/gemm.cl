@@ -106,3 +106,82 @@ __kernel void gemm_native(const int M, const int N, const int K, const float alp
             row[c] = beta == 0.0f ? out[c] : out[c] + beta * row[c];
     }
 }
+
+/* The NT case, op(A) = A and op(B) = B^T (x W^T, a convolution's weight
+ * gradient): rows of A and of B both run along k, so gemm_native would
+ * gather B one element at a time. Here each work-item takes an RMT x RNT
+ * block of C as dot products of VK-wide vectors loaded along k, each summed
+ * across its lanes (pairwise) at the end. src/blas/native.c launches it for
+ * TRANS_B without TRANS_A. */
+#ifndef VK
+#define VK 16
+#endif
+#define RMT 4
+#define RNT 4
+#define floatK XCAT(float, VK)
+#define vloadK XCAT(vload, VK)
+
+static float lane_sum(const floatK v)
+{
+#if VK == 16
+    const float8 h = v.lo + v.hi;
+    const float4 q = h.lo + h.hi;
+#elif VK == 8
+    const float4 q = v.lo + v.hi;
+#else
+    const float4 q = v;
+#endif
+    const float2 d = q.lo + q.hi;
+    return d.x + d.y;
+}
+
+__kernel void gemm_nt(const int M, const int N, const int K, const float alpha,
+                      __global const float *A, const int a_off, const int lda,
+                      const int a_stride, __global const float *B, const int b_off,
+                      const int ldb, const int b_stride, const float beta,
+                      __global float *C, const int c_off, const int ldc,
+                      const int c_stride)
+{
+    const int j0 = get_global_id(0) * RNT;
+    const int i0 = get_global_id(1) * RMT;
+    const size_t batch = get_global_id(2);
+    if (i0 >= M || j0 >= N)
+        return;
+    A += a_off + batch * a_stride;
+    B += b_off + batch * b_stride;
+    C += c_off + batch * c_stride;
+    /* Rows past the edge repeat the last one; only real elements are stored. */
+    __global const float *a[RMT], *b[RNT];
+    for (int r = 0; r < RMT; r++)
+        a[r] = A + (size_t)min(i0 + r, M - 1) * lda;
+    for (int c = 0; c < RNT; c++)
+        b[c] = B + (size_t)min(j0 + c, N - 1) * ldb;
+    floatK acc[RMT][RNT];
+    for (int r = 0; r < RMT; r++)
+        for (int c = 0; c < RNT; c++)
+            acc[r][c] = (floatK)(0.0f);
+    int k = 0;
+    for (; k + VK <= K; k += VK) {
+        floatK av[RMT], bv[RNT];
+        for (int r = 0; r < RMT; r++)
+            av[r] = vloadK(0, a[r] + k);
+        for (int c = 0; c < RNT; c++)
+            bv[c] = vloadK(0, b[c] + k);
+        for (int r = 0; r < RMT; r++)
+            for (int c = 0; c < RNT; c++)
+                acc[r][c] = fma(av[r], bv[c], acc[r][c]);
+    }
+    float sum[RMT][RNT];
+    for (int r = 0; r < RMT; r++)
+        for (int c = 0; c < RNT; c++)
+            sum[r][c] = lane_sum(acc[r][c]);
+    for (; k < K; k++)
+        for (int r = 0; r < RMT; r++)
+            for (int c = 0; c < RNT; c++)
+                sum[r][c] = fma(a[r][k], b[c][k], sum[r][c]);
+    for (int r = 0; r < RMT && i0 + r < M; r++) {
+        __global float *row = C + (size_t)(i0 + r) * ldc + j0;
+        for (int c = 0; c < RNT && j0 + c < N; c++)
+            row[c] = beta == 0.0f ? alpha * sum[r][c] : alpha * sum[r][c] + beta * row[c];
+    }
+}

@@ -11,7 +11,8 @@ typedef struct gemm_case {
     size_t M, N, K;
 } gemm_case;
 
-/* Odd sizes that do not divide the 8 x 16 native block or CLBlast's tiles. */
+/* Odd sizes that do not divide the native blocks (8 x 16, and 4 x 4 with
+ * 16-wide k vectors for A B^T) or CLBlast's tiles. */
 static const gemm_case cases[] = {
     {1, 1, 1}, {7, 13, 5}, {13, 7, 33}, {33, 17, 64}, {64, 96, 100}, {17, 130, 9},
 };

@@ -3,8 +3,20 @@
 
 #include "blas/blas_internal.h"
 
-/* Block and work-group sizes; RM and RN as in cl/gemm.cl. */
-enum { NATIVE_RM = 8, NATIVE_RN = 16, NATIVE_GROUP = 4 };
+/* Block and work-group sizes: RM and RN of gemm_native, RMT and RNT of
+ * gemm_nt, as in cl/gemm.cl. */
+enum { NATIVE_RM = 8, NATIVE_RN = 16, NT_RM = 4, NT_RN = 4, NATIVE_GROUP = 4 };
+
+/* A B^T takes gemm_nt, whose loads both run along k; the rest gemm_native. */
+static bool nt_case(const clg_gemm_call *g)
+{
+    return g->trans_b && !g->trans_a;
+}
+
+static const char *native_kernel(const clg_gemm_call *g)
+{
+    return nt_case(g) ? "gemm_nt" : "gemm_native";
+}
 
 static clg_status set_native_args(cl_kernel k, const clg_gemm_call *g)
 {
@@ -37,8 +49,9 @@ static clg_status set_native_args(cl_kernel k, const clg_gemm_call *g)
 
 static void native_range(const clg_gemm_call *g, size_t global[3], size_t local[3])
 {
-    global[0] = (g->N + NATIVE_RN - 1) / NATIVE_RN;
-    global[1] = (g->M + NATIVE_RM - 1) / NATIVE_RM;
+    const size_t rn = nt_case(g) ? NT_RN : NATIVE_RN, rm = nt_case(g) ? NT_RM : NATIVE_RM;
+    global[0] = (g->N + rn - 1) / rn;
+    global[1] = (g->M + rm - 1) / rm;
     global[2] = g->batch;
     local[0] = global[0] < NATIVE_GROUP ? global[0] : NATIVE_GROUP;
     local[1] = local[2] = 1;
@@ -55,7 +68,7 @@ clg_status clg_gemm_native_record(clg_context *ctx, clg_cmdlist *list,
     char options[64];
     native_options(g, options, sizeof options);
     cl_kernel own;
-    clg_status s = clg_kernel_create(ctx, "gemm", options, "gemm_native", &own);
+    clg_status s = clg_kernel_create(ctx, "gemm", options, native_kernel(g), &own);
     if (s != CLG_OK)
         return s;
     s = set_native_args(own, g);
@@ -73,7 +86,7 @@ clg_status clg_gemm_native_enqueue(clg_context *ctx, const clg_gemm_call *g)
     cl_kernel k;
     char options[64];
     native_options(g, options, sizeof options);
-    clg_status s = clg_kernel_get(ctx, "gemm", options, "gemm_native", &k);
+    clg_status s = clg_kernel_get(ctx, "gemm", options, native_kernel(g), &k);
     if (s != CLG_OK)
         return s;
     size_t global[3], local[3];
