@@ -29,13 +29,22 @@ static void conv_options(const clg_tensor *t, char *buf, size_t len)
              g.C, g.H, g.W, g.KH, g.KW, q[0], q[1], q[2], q[3], q[4], q[5], g.OH, g.OW);
 }
 
-/* aux 0: col [N, CKK, P], reused for dcol; aux 1: per-sample dW [N, OC, CKK]. */
+/* Whether the context's GEMM sums the weight gradient's A B^T over the
+ * batch in one launch; else it goes per sample into aux 1, then summed. */
+static bool weight_grad_sums_batch(const clg_tensor *t)
+{
+    const clg_gemm_call dw = {.trans_b = true, .sum_batch = true};
+    return clg_gemm_sums_batch(t->graph->ctx, &dw);
+}
+
+/* aux 0: col [N, CKK, P], reused for dcol; aux 1: per-sample dW [N, OC, CKK]
+ * where the GEMM does not sum over the batch itself. */
 static void conv_aux(const clg_tensor *t, size_t bytes[CLG_MAX_AUX])
 {
     conv_geom g = geometry(t);
     size_t n = (size_t)t->shape[0];
     bytes[0] = n * g.CKK * g.P * 4;
-    bytes[1] = n * (size_t)g.OC * g.CKK * 4;
+    bytes[1] = weight_grad_sums_batch(t) ? 0 : n * (size_t)g.OC * g.CKK * 4;
 }
 
 static clg_status conv_forward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int batch,
@@ -82,7 +91,8 @@ static clg_status conv_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int 
     cl_mem col = clg_aux(p, t, 0), per_sample = clg_aux(p, t, 1);
     clg_status st = CLG_OK;
     if (io->grad_src[1]) {
-        /* dW = sum over b of dy[b] [OC, P] col[b]^T [P, CKK] */
+        /* dW = sum over b of dy[b] [OC, P] col[b]^T [P, CKK]: in one launch
+         * where the path sums over the batch, else per sample, then summed. */
         clg_gemm_call dw = {.trans_b = true,
                             .M = (size_t)g.OC,
                             .N = g.CKK,
@@ -99,10 +109,18 @@ static clg_status conv_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int 
                             .C = per_sample,
                             .ldc = g.CKK,
                             .c_stride = (size_t)g.OC * g.CKK};
-        st = clg_rec_gemm(p, s, &dw);
-        if (st == CLG_OK)
-            st = clg_rec_channel_sum(p, s, per_sample, io->grad_src[1], N,
-                                     (int)((size_t)g.OC * g.CKK), 1, io->accumulate[1]);
+        if (weight_grad_sums_batch(t)) {
+            dw.sum_batch = true;
+            dw.C = io->grad_src[1];
+            dw.beta = io->accumulate[1] ? 1.0f : 0.0f;
+            st = clg_rec_gemm(p, s, &dw);
+        } else {
+            st = clg_rec_gemm(p, s, &dw);
+            if (st == CLG_OK)
+                st = clg_rec_channel_sum(p, s, per_sample, io->grad_src[1], N,
+                                         (int)((size_t)g.OC * g.CKK), 1,
+                                         io->accumulate[1]);
+        }
     }
     if (st == CLG_OK && t->nsrc == 3 && io->grad_src[2])
         st = clg_rec_channel_sum(p, s, io->grad_out, io->grad_src[2], N, g.OC, g.P,
