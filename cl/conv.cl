@@ -35,6 +35,31 @@ __kernel void im2col(const int n, __global const float *x, __global float *col)
                  : 0.0f;
 }
 
+/* The same, one work-item per row of col (i over [N, CKK, OH]): OW
+ * neighbouring elements, index arithmetic once per row. CPUs take it
+ * (src/ops/conv.c); a GPU's neighbouring work-items should write
+ * neighbouring floats, as im2col's do. */
+__kernel void im2col_rows(const int n, __global const float *x, __global float *col)
+{
+    const int i = get_global_id(0);
+    if (i >= n)
+        return;
+    const int oh = i % OH, r = (i / OH) % CKK, b = i / (OH * CKK);
+    const int c = r / (KH * KW), kh = (r / KW) % KH, kw = r % KW;
+    const int h = oh * SH - PH + kh * DH;
+    __global float *out = col + ((size_t)b * CKK + r) * P + oh * OW;
+    if (h < 0 || h >= H) {
+        for (int ow = 0; ow < OW; ow++)
+            out[ow] = 0.0f;
+        return;
+    }
+    __global const float *in = x + (((size_t)b * C + c) * H + h) * W;
+    for (int ow = 0; ow < OW; ow++) {
+        const int w = ow * SW - PW + kw * DW;
+        out[ow] = w >= 0 && w < W ? in[w] : 0.0f;
+    }
+}
+
 /* dx[b, c, h, w] (=|+=) the sum of the dcol entries that im2col copied from
  * x[b, c, h, w]: a gather, so no two work-items write one element. */
 __kernel void col2im(const int n, const int accumulate, __global const float *dcol,
@@ -64,4 +89,37 @@ __kernel void col2im(const int n, const int accumulate, __global const float *dc
         }
     }
     dx[i] = accumulate ? dx[i] + acc : acc;
+}
+
+/* The same, one work-item per row of dx (i over [N, C, H]), for CPUs. */
+__kernel void col2im_rows(const int n, const int accumulate, __global const float *dcol,
+                          __global float *dx)
+{
+    const int i = get_global_id(0);
+    if (i >= n)
+        return;
+    const int h = i % H, c = (i / H) % C, b = i / (H * C);
+    __global float *out = dx + (size_t)i * W;
+    float acc[W];
+    for (int w = 0; w < W; w++)
+        acc[w] = 0.0f;
+    for (int kh = 0; kh < KH; kh++) {
+        const int hn = h + PH - kh * DH;
+        if (hn < 0 || hn % SH)
+            continue;
+        const int oh = hn / SH;
+        if (oh >= OH)
+            continue;
+        for (int kw = 0; kw < KW; kw++) {
+            const int r = (c * KH + kh) * KW + kw;
+            __global const float *row = dcol + ((size_t)b * CKK + r) * P + oh * OW;
+            for (int w = 0; w < W; w++) {
+                const int wn = w + PW - kw * DW;
+                if (wn >= 0 && wn % SW == 0 && wn / SW < OW)
+                    acc[w] += row[wn / SW];
+            }
+        }
+    }
+    for (int w = 0; w < W; w++)
+        out[w] = accumulate ? out[w] + acc[w] : acc[w];
 }

@@ -29,6 +29,13 @@ static void conv_options(const clg_tensor *t, char *buf, size_t len)
              g.C, g.H, g.W, g.KH, g.KW, q[0], q[1], q[2], q[3], q[4], q[5], g.OH, g.OW);
 }
 
+/* im2col and col2im one row per work-item on CPUs, one element elsewhere
+ * (cl/conv.cl). */
+static bool by_rows(const clg_tensor *t)
+{
+    return t->graph->ctx->info.type == CLG_DEVICE_CPU;
+}
+
 /* Whether the context's GEMM sums the weight gradient's A B^T over the
  * batch in one launch; else it goes per sample into aux 1, then summed. */
 static bool weight_grad_sums_batch(const clg_tensor *t)
@@ -56,9 +63,15 @@ static clg_status conv_forward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int b
     conv_options(t, opts, sizeof opts);
     size_t N = (size_t)clg_dim_at(t, 0, batch), ncol = N * g.CKK * g.P;
     cl_mem col = clg_aux(p, t, 0);
-    clg_status st =
-        clg_rec_kernel(p, s, "conv", opts, "im2col", ncol,
-                       CLG_ARGS(KINT(ncol), KMEM(clg_val(p, t->src[0])), KMEM(col)));
+    clg_status st;
+    if (by_rows(t)) {
+        size_t rows = N * g.CKK * (size_t)g.OH;
+        st = clg_rec_kernel(p, s, "conv", opts, "im2col_rows", rows,
+                            CLG_ARGS(KINT(rows), KMEM(clg_val(p, t->src[0])), KMEM(col)));
+    } else {
+        st = clg_rec_kernel(p, s, "conv", opts, "im2col", ncol,
+                            CLG_ARGS(KINT(ncol), KMEM(clg_val(p, t->src[0])), KMEM(col)));
+    }
     /* y[b] [OC, P] = W [OC, CKK] col[b] [CKK, P] */
     clg_gemm_call y = {.M = (size_t)g.OC,
                        .N = g.P,
@@ -147,8 +160,11 @@ static clg_status conv_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int 
         char opts[256];
         conv_options(t, opts, sizeof opts);
         size_t nx = clg_numel_at(t->src[0], batch);
+        bool rows = by_rows(t);
+        if (rows)
+            nx /= (size_t)g.W;
         if (st == CLG_OK)
-            st = clg_rec_kernel(p, s, "conv", opts, "col2im", nx,
+            st = clg_rec_kernel(p, s, "conv", opts, rows ? "col2im_rows" : "col2im", nx,
                                 CLG_ARGS(KINT(nx), KINT(io->accumulate[0]), KMEM(col),
                                          KMEM(io->grad_src[0])));
     }
