@@ -156,6 +156,39 @@ static void test_plan_rejects_bad_runs_and_reads(void **state)
     clg_graph_free(g);
 }
 
+/* A sum over a million floats keeps float32's precision (cl/sum.h: short
+ * plain sums into compensated ones, in a fixed tree): within an ulp, where
+ * one serial float sum of these values is off by more than a hundred. */
+static void test_a_long_sum_keeps_float_precision(void **state)
+{
+    enum { N = 1 << 20 };
+    clg_graph *g = new_graph(*state);
+    clg_tensor *x = clg_input(g, "x", CLG_FLOAT32, 2, (int[]){1, N});
+    clg_tensor *loss = clg_sum(g, x, -1);
+    clg_plan *plan;
+    assert_ok(clg_plan_create(g, loss, NULL, 0, &plan));
+    float *v = malloc(N * sizeof *v), serial = 0.0f;
+    double exact = 0.0;
+    uint32_t seed = 5;
+    for (int i = 0; i < N; i++) {
+        v[i] = 0.1f + 0.01f * test_random(&seed);
+        exact += v[i];
+        serial += v[i];
+    }
+    assert_ok(clg_tensor_upload(x, v, N));
+    assert_ok(clg_plan_run(plan, 1, CLG_RUN_EVAL));
+    float got;
+    assert_ok(clg_plan_loss(plan, &got));
+    const double eps = 1.1920929e-7;
+    assert_true(fabs(serial - exact) > 100 * eps * exact); /* the test means something */
+    if (!(fabs(got - exact) <= eps * exact))
+        fail_msg("sum of %d floats: %.9g, exact %.9g (%.1f ulp)", N, (double)got, exact,
+                 fabs(got - exact) / (eps * exact));
+    free(v);
+    clg_plan_free(plan);
+    clg_graph_free(g);
+}
+
 /* ---- Whole models ---------------------------------------------------------- */
 
 typedef struct model {
@@ -527,6 +560,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conv_channel_mismatch_names_both_shapes),
+        cmocka_unit_test(test_a_long_sum_keeps_float_precision),
         cmocka_unit_test(test_nan_propagates_as_in_pytorch),
         cmocka_unit_test(test_negative_padding_is_refused),
         cmocka_unit_test(test_loss_over_mismatched_batches_is_refused),

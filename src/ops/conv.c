@@ -30,7 +30,7 @@ static void conv_options(const clg_tensor *t, char *buf, size_t len)
 }
 
 /* im2col and col2im one row per work-item on CPUs, one element elsewhere
- * (cl/conv.cl). */
+ * (cl/conv.cl). The suite runs both: oclgrind's simulator is a GPU. */
 static bool by_rows(const clg_tensor *t)
 {
     return t->graph->ctx->info.type == CLG_DEVICE_CPU;
