@@ -60,6 +60,20 @@ __kernel void im2col_rows(const int n, __global const float *x, __global float *
     }
 }
 
+/* The output row that window tap kh reads from input row h, or -1 if none;
+ * the same for columns. */
+static int tap_row(const int h, const int kh)
+{
+    const int hn = h + PH - kh * DH;
+    return hn >= 0 && hn % SH == 0 && hn / SH < OH ? hn / SH : -1;
+}
+
+static int tap_col(const int w, const int kw)
+{
+    const int wn = w + PW - kw * DW;
+    return wn >= 0 && wn % SW == 0 && wn / SW < OW ? wn / SW : -1;
+}
+
 /* dx[b, c, h, w] (=|+=) the sum of the dcol entries that im2col copied from
  * x[b, c, h, w]: a gather, so no two work-items write one element. */
 __kernel void col2im(const int n, const int accumulate, __global const float *dcol,
@@ -71,27 +85,19 @@ __kernel void col2im(const int n, const int accumulate, __global const float *dc
     const int w = i % W, h = (i / W) % H, c = (i / (W * H)) % C, b = i / (W * H * C);
     float acc = 0.0f;
     for (int kh = 0; kh < KH; kh++) {
-        const int hn = h + PH - kh * DH;
-        if (hn < 0 || hn % SH)
-            continue;
-        const int oh = hn / SH;
-        if (oh >= OH)
-            continue;
-        for (int kw = 0; kw < KW; kw++) {
-            const int wn = w + PW - kw * DW;
-            if (wn < 0 || wn % SW)
-                continue;
-            const int ow = wn / SW;
-            if (ow >= OW)
-                continue;
+        const int oh = tap_row(h, kh);
+        for (int kw = 0; oh >= 0 && kw < KW; kw++) {
+            const int ow = tap_col(w, kw);
             const int r = (c * KH + kh) * KW + kw;
-            acc += dcol[((size_t)b * CKK + r) * P + oh * OW + ow];
+            if (ow >= 0)
+                acc += dcol[((size_t)b * CKK + r) * P + oh * OW + ow];
         }
     }
     dx[i] = accumulate ? dx[i] + acc : acc;
 }
 
-/* The same, one work-item per row of dx (i over [N, C, H]), for CPUs. */
+/* The same, one work-item per row of dx (i over [N, C, H]), for CPUs; each
+ * element adds its taps in col2im's order. */
 __kernel void col2im_rows(const int n, const int accumulate, __global const float *dcol,
                           __global float *dx)
 {
@@ -104,19 +110,14 @@ __kernel void col2im_rows(const int n, const int accumulate, __global const floa
     for (int w = 0; w < W; w++)
         acc[w] = 0.0f;
     for (int kh = 0; kh < KH; kh++) {
-        const int hn = h + PH - kh * DH;
-        if (hn < 0 || hn % SH)
-            continue;
-        const int oh = hn / SH;
-        if (oh >= OH)
-            continue;
-        for (int kw = 0; kw < KW; kw++) {
+        const int oh = tap_row(h, kh);
+        for (int kw = 0; oh >= 0 && kw < KW; kw++) {
             const int r = (c * KH + kh) * KW + kw;
             __global const float *row = dcol + ((size_t)b * CKK + r) * P + oh * OW;
             for (int w = 0; w < W; w++) {
-                const int wn = w + PW - kw * DW;
-                if (wn >= 0 && wn % SW == 0 && wn / SW < OW)
-                    acc[w] += row[wn / SW];
+                const int ow = tap_col(w, kw);
+                if (ow >= 0)
+                    acc[w] += row[ow];
             }
         }
     }
