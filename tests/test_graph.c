@@ -156,6 +156,29 @@ static void test_plan_rejects_bad_runs_and_reads(void **state)
     clg_graph_free(g);
 }
 
+/* A plan made on the native GEMM path has no per-sample buffer for a
+ * convolution's weight gradient; switched to CLBlast, a batch that must be
+ * recorded again says so instead of writing through a missing buffer. */
+static void test_a_changed_gemm_path_asks_for_a_new_plan(void **state)
+{
+    clg_context *ctx = *state;
+    assert_ok(clg_context_set_gemm_path(ctx, CLG_GEMM_NATIVE));
+    clg_graph *g = new_graph(ctx);
+    clg_tensor *x = clg_input(g, "x", CLG_FLOAT32, 4, (int[]){4, 1, 5, 5});
+    clg_tensor *w = clg_parameter(g, "w", 4, (int[]){2, 1, 3, 3});
+    clg_tensor *loss = clg_sum(g, clg_conv2d(g, x, w, NULL, NULL), -1);
+    clg_plan *plan;
+    assert_ok(clg_plan_create(g, loss, NULL, 0, &plan));
+    assert_ok(clg_plan_run(plan, 4, CLG_RUN_TRAIN));
+    assert_ok(clg_context_set_gemm_path(ctx, CLG_GEMM_CLBLAST));
+    clg_status st = clg_plan_run(plan, 3, CLG_RUN_TRAIN);
+    assert_ok(clg_context_set_gemm_path(ctx, CLG_GEMM_AUTO));
+    assert_int_equal(st, CLG_INVALID_ARGUMENT);
+    assert_contains(clg_last_error(), "make the plan again");
+    clg_plan_free(plan);
+    clg_graph_free(g);
+}
+
 /* A sum over a million floats keeps float32's precision (cl/sum.h: short
  * plain sums into compensated ones, in a fixed tree): within an ulp, where
  * one serial float sum of these values is off by more than a hundred. */
@@ -561,6 +584,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conv_channel_mismatch_names_both_shapes),
         cmocka_unit_test(test_a_long_sum_keeps_float_precision),
+        cmocka_unit_test(test_a_changed_gemm_path_asks_for_a_new_plan),
         cmocka_unit_test(test_nan_propagates_as_in_pytorch),
         cmocka_unit_test(test_negative_padding_is_refused),
         cmocka_unit_test(test_loss_over_mismatched_batches_is_refused),

@@ -122,6 +122,10 @@ static clg_status conv_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int 
                             .C = per_sample,
                             .ldc = g.CKK,
                             .c_stride = (size_t)g.OC * g.CKK};
+        if (!weight_grad_sums_batch(t) && !per_sample)
+            return clg_fail(CLG_INVALID_ARGUMENT,
+                            "conv2d: the GEMM path changed since this plan was made "
+                            "(it has no per-sample buffer): make the plan again");
         if (weight_grad_sums_batch(t)) {
             dw.sum_batch = true;
             dw.C = io->grad_src[1];
