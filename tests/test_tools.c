@@ -170,6 +170,32 @@ static void test_bench_ops_prints_every_row(void **state)
     assert_true(strstr(r.out, "failed") == NULL);
 }
 
+/* --device all runs the benchmark on every device clgrad-devices lists (two
+ * PoCL devices where PoCL is the implementation). */
+static void test_bench_runs_on_every_device(void **state)
+{
+    (void)state;
+    static run_result r, list;
+    const char *env = "POCL_DEVICES='pthread pthread'";
+    run_tool(env, "--json", &list);
+    assert_int_equal(list.status, 0);
+    cJSON *root = cJSON_Parse(list.out);
+    assert_non_null(root);
+    int devices = cJSON_GetArraySize(cJSON_GetObjectItem(root, "devices"));
+    cJSON_Delete(root);
+    run_bin("CLGRAD_BENCH_BIN", env, "ops --device all --seconds 0.01 --no-numpy", &r);
+    if (r.status != 0)
+        fail_msg("clgrad-bench ops --device all exited %d:\n%s", r.status, r.out);
+    int headers = 0;
+    for (const char *at = r.out; (at = strstr(at, "ops benchmark on device")); at++) {
+        char want[64];
+        snprintf(want, sizeof want, "ops benchmark on device %d:", headers);
+        assert_true(strncmp(at, want, strlen(want)) == 0); /* in order */
+        headers++;
+    }
+    assert_int_equal(headers, devices);
+}
+
 static void test_bench_flags_are_checked(void **state)
 {
     (void)state;
@@ -200,6 +226,7 @@ int main(void)
         cmocka_unit_test(test_flags_help_version_and_errors),
         cmocka_unit_test(test_device_flag_limits_the_listing),
         cmocka_unit_test(test_bench_ops_prints_every_row),
+        cmocka_unit_test(test_bench_runs_on_every_device),
         cmocka_unit_test(test_bench_flags_are_checked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -32,7 +32,7 @@ static options flags_set = {.seconds = 0.5f, .torch_device = "cpu"};
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: clgrad-bench ops|loader|train [--device SPEC] [--seconds S] "
+            "usage: clgrad-bench ops|loader|train [--device SPEC|all] [--seconds S] "
             "[--no-numpy]\n"
             "\n"
             "  ops      per-op throughput at training-sized shapes: GEMM on both\n"
@@ -324,6 +324,11 @@ static double clgrad_train_rate(clg_context *ctx, const clg_dataset *d, bool cnn
  * (all CPU cores, or CUDA with the timing synchronised); < 0 if absent. */
 static double torch_train_rate(bool cnn, int steps)
 {
+    /* Measured once a run: --device all compares every device with it. */
+    static bool measured[2];
+    static double rate[2];
+    if (measured[cnn])
+        return rate[cnn];
     char cmd[3000];
     snprintf(
         cmd, sizeof cmd,
@@ -352,13 +357,14 @@ static double torch_train_rate(bool cnn, int steps)
               "nn.ReLU(), nn.Linear(128, 10)",
         steps, steps);
     FILE *p = popen(cmd, "r");
-    double rate = -1;
+    rate[cnn] = -1;
     if (p) {
-        if (fscanf(p, "%lf", &rate) != 1)
-            rate = -1;
+        if (fscanf(p, "%lf", &rate[cnn]) != 1)
+            rate[cnn] = -1;
         pclose(p);
     }
-    return rate;
+    measured[cnn] = true;
+    return rate[cnn];
 }
 
 static int bench_train(clg_context *ctx)
@@ -621,7 +627,7 @@ int main(int argc, char **argv)
     const cli_flag flags[] = {
         CLI_GROUP("Options"),
         {"--device", CLI_STRING, &flags_set.device, .value = "SPEC",
-         .help = "device index, gpu, cpu or name:SUBSTRING"},
+         .help = "device index, gpu, cpu, name:SUBSTRING, or all: each in turn"},
         {"--seconds", CLI_FLOAT, &flags_set.seconds, 0.001, 60, .value = "S",
          .help = "time spent per measurement"},
         {"--no-numpy", CLI_SWITCH, &flags_set.no_numpy,
@@ -648,15 +654,31 @@ int main(int argc, char **argv)
                                "unknown benchmark: '%s' is not one of: ops, loader, "
                                "train",
                                command);
-    int dev;
-    clg_context *ctx;
-    if (clg_device_select(flags_set.device, &dev) != CLG_OK)
-        return cli_fail("clgrad-bench", CLI_USAGE_ERROR);
-    if (clg_context_create(dev, &ctx) != CLG_OK)
-        return fail("creating a context");
-    rc = !strcmp(command, "ops")      ? bench_ops(ctx, &flags_set)
-         : !strcmp(command, "loader") ? bench_loader(ctx)
-                                      : bench_train(ctx);
-    clg_context_free(ctx);
+    /* One device, or with --device all each in turn. */
+    int first, count;
+    if (flags_set.device && !strcmp(flags_set.device, "all")) {
+        if (clg_device_select(NULL, &first) != CLG_OK || clg_device_count(&count) != CLG_OK)
+            return cli_fail("clgrad-bench", CLI_USAGE_ERROR); /* none at all */
+        first = 0;
+    } else {
+        if (clg_device_select(flags_set.device, &first) != CLG_OK)
+            return cli_fail("clgrad-bench", CLI_USAGE_ERROR);
+        count = first + 1;
+    }
+    rc = 0;
+    for (int dev = first; dev < count; dev++) {
+        clg_context *ctx;
+        if (dev > first)
+            printf("\n");
+        if (clg_context_create(dev, &ctx) != CLG_OK) {
+            rc = fail("creating a context");
+            continue;
+        }
+        int one = !strcmp(command, "ops")      ? bench_ops(ctx, &flags_set)
+                  : !strcmp(command, "loader") ? bench_loader(ctx)
+                                               : bench_train(ctx);
+        rc = rc ? rc : one;
+        clg_context_free(ctx);
+    }
     return rc;
 }
