@@ -9,6 +9,9 @@
 
 static uint4 philox4x32_10(uint4 c, uint2 k)
 {
+    /* Unrolled, PoCL vectorises the rounds: dropout 64x32x28x28 6.7 -> 2.4-2.9
+     * ms there (Intel's runtime unrolls on its own). */
+#pragma unroll
     for (int r = 0; r < 10; r++) {
         const ulong p0 = (ulong)0xD2511F53u * c.x, p1 = (ulong)0xCD9E8D57u * c.z;
         c = (uint4)((uint)(p1 >> 32) ^ c.y ^ k.x, (uint)p1, (uint)(p0 >> 32) ^ c.w ^ k.y,
