@@ -114,6 +114,9 @@ __kernel void col2im_rows(const int n, const int accumulate, __global const floa
         for (int kw = 0; oh >= 0 && kw < KW; kw++) {
             const int r = (c * KH + kh) * KW + kw;
             __global const float *row = dcol + ((size_t)b * CKK + r) * P + oh * OW;
+#if W <= 32 /* unrolled, PoCL keeps acc in registers: 1.3-1.5 -> 0.55-0.97 ms */
+#pragma unroll
+#endif
             for (int w = 0; w < W; w++) {
                 const int ow = tap_col(w, kw);
                 if (ow >= 0)
