@@ -18,12 +18,14 @@ __kernel void bn_stats(const int outer, const int C, const int inner,
     clg_ksum q = {0.0f, 0.0f};
     for (int o = 0; o < outer; o++) {
         __global const float *plane = x + ((size_t)o * C + c) * inner;
-        float part = 0.0f;
-        for (int i = l; i < inner; i += L) {
-            const float d = plane[i] - mean;
-            part += d * d;
+        for (int i = l; i < inner;) {
+            float part = 0.0f;
+            for (int m = 0; m < CLG_PLAIN_TERMS && i < inner; m++, i += L) {
+                const float d = plane[i] - mean;
+                part += d * d;
+            }
+            ksum_add(&q, part);
         }
-        ksum_add(&q, part);
     }
     const float sq = group_sum(ksum_value(q), scratch);
     if (get_local_id(0) != 0)
@@ -88,13 +90,15 @@ __kernel void bn_backward_reduce(const int outer, const int C, const int inner,
     clg_ksum a = {0.0f, 0.0f}, b = {0.0f, 0.0f};
     for (int o = 0; o < outer; o++) {
         const size_t base = ((size_t)o * C + c) * inner;
-        float pa = 0.0f, pb = 0.0f;
-        for (int i = l; i < inner; i += L) {
-            pa += dy[base + i];
-            pb += dy[base + i] * (x[base + i] - mean) * invstd;
+        for (int i = l; i < inner;) {
+            float pa = 0.0f, pb = 0.0f;
+            for (int m = 0; m < CLG_PLAIN_TERMS && i < inner; m++, i += L) {
+                pa += dy[base + i];
+                pb += dy[base + i] * (x[base + i] - mean) * invstd;
+            }
+            ksum_add(&a, pa);
+            ksum_add(&b, pb);
         }
-        ksum_add(&a, pa);
-        ksum_add(&b, pb);
     }
     const float sdy = group_sum(ksum_value(a), scratch);
     const float sdyx = group_sum(ksum_value(b), scratch);

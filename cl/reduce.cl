@@ -138,9 +138,9 @@ __kernel void softmax_backward(const int outer, const int C, const int inner,
 
 /* partial[g] = the sum of x over [g * chunk, (g + 1) * chunk) ∩ [0, n): the
  * first of two stages of a sum over everything, one work-group per chunk.
- * Each work-item adds every L-th element, eight at a time plainly and those
- * short sums into its compensated sum (as channel_group_sum does in each
- * plane): a few ulp, at an eighth of the compensation's cost. */
+ * Each work-item adds every L-th element, CLG_PLAIN_TERMS at a time plainly,
+ * and those short sums into its compensated sum (as channel_group_sum does
+ * in each plane): a few ulp, at an eighth of the compensation's cost. */
 __kernel void sum_partials(const int n, const int chunk, __global const float *x,
                            __global float *partial)
 {
@@ -150,7 +150,7 @@ __kernel void sum_partials(const int n, const int chunk, __global const float *x
     clg_ksum k = {0.0f, 0.0f};
     for (int i = start + get_local_id(0); i < end;) {
         float part = 0.0f;
-        for (int m = 0; m < 8 && i < end; m++, i += L)
+        for (int m = 0; m < CLG_PLAIN_TERMS && i < end; m++, i += L)
             part += x[i];
         ksum_add(&k, part);
     }

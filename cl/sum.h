@@ -9,9 +9,10 @@
  * - group_sum, a work-group's values added in a fixed binary tree.
  *
  * A per-channel reduction over [outer, C, inner] takes one work-group of L
- * work-items per channel (L a power of two up to CLG_GROUP_MAX): in each
- * plane o, work-item l adds elements l, l + L, ... plainly (a few terms),
- * and that short sum into its clg_ksum; group_sum then adds the L results.
+ * work-items per channel (L a power of two up to CLG_GROUP_MAX; 16 on CPU
+ * devices, src/runtime/cmdlist.c): in each plane o, work-item l adds
+ * elements l, l + L, ... plainly, CLG_PLAIN_TERMS at a time, and each such
+ * short sum into its clg_ksum; group_sum then adds the L results.
  * Where inner is 1 (bias gradients of [rows, C]) one work-item per channel
  * adds its column with clg_ksum, so neighbours read neighbouring floats.
  * Every work-item of a group must reach group_sum (it has barriers). Built
@@ -21,6 +22,8 @@
 #define CLGRAD_SUM_H
 
 #define CLG_GROUP_MAX 64
+/* Terms a work-item adds plainly before each compensated step. */
+#define CLG_PLAIN_TERMS 8
 
 typedef struct clg_ksum {
     float sum, c; /* c: what the last additions lost, to take back */
@@ -68,10 +71,12 @@ static float channel_group_sum(__global const float *x, const int outer, const i
     clg_ksum k = {0.0f, 0.0f};
     for (int o = 0; o < outer; o++) {
         __global const float *plane = x + ((size_t)o * C + c) * inner;
-        float part = 0.0f;
-        for (int i = l; i < inner; i += L)
-            part += plane[i];
-        ksum_add(&k, part);
+        for (int i = l; i < inner;) {
+            float part = 0.0f;
+            for (int m = 0; m < CLG_PLAIN_TERMS && i < inner; m++, i += L)
+                part += plane[i];
+            ksum_add(&k, part);
+        }
     }
     return group_sum(ksum_value(k), scratch);
 }
