@@ -8,7 +8,8 @@
 #   rusticl   Mesa's Rusticl on llvmpipe (Debian mesa-opencl-icd): OpenCL C
 #             1.2, no fp64, 32 KiB of local memory, as a GPU driver stack
 #   oclgrind  the oclgrind simulator (Debian oclgrind), which checks every
-#             memory access, data races and API use: scripts/oclgrind-check.sh
+#             memory access, data races and API use: the meson test setup
+#             oclgrind, through tests/oclgrind_wrap.sh
 #
 #   scripts/opencl.sh install     installs them all (as root; safe to repeat)
 #   scripts/opencl.sh list        names the implementations present, one a line

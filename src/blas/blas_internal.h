@@ -47,6 +47,8 @@ bool clg_gemm_sums_batch(const clg_context *ctx, const clg_gemm_call *call);
 clg_status clg_gemm_native_enqueue(clg_context *ctx, const clg_gemm_call *call);
 clg_status clg_gemm_native_record(clg_context *ctx, clg_cmdlist *list,
                                   const clg_gemm_call *call);
+/* Whether the native kernels can take `call` with sum_batch: gemm_nt's A B^T. */
+bool clg_gemm_native_sums_batch(const clg_gemm_call *call);
 clg_status clg_gemm_clblast_enqueue(clg_context *ctx, const clg_gemm_call *call);
 /* Empties CLBlast's process-wide cache of programs (and their contexts). */
 void clg_gemm_clblast_release(void);

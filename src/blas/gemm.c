@@ -89,7 +89,7 @@ static bool takes_clblast(const clg_context *ctx, const clg_gemm_call *g)
 
 bool clg_gemm_sums_batch(const clg_context *ctx, const clg_gemm_call *g)
 {
-    return state_of(ctx)->path == CLG_GEMM_NATIVE && g->trans_b && !g->trans_a;
+    return state_of(ctx)->path == CLG_GEMM_NATIVE && clg_gemm_native_sums_batch(g);
 }
 
 /* An empty product: nothing to launch, where an empty sum over the batch
@@ -99,6 +99,8 @@ static bool nothing_to_do(const clg_gemm_call *g)
     return g->M == 0 || g->N == 0 || (g->batch == 0 && !g->sum_batch);
 }
 
+/* A sum over the batch is refused where it cannot run; where it can, the
+ * path is native, so the calls below never hand it to CLBlast. */
 static clg_status check_sum_batch(const clg_context *ctx, const clg_gemm_call *g)
 {
     if (g->sum_batch && !clg_gemm_sums_batch(ctx, g))
@@ -115,8 +117,6 @@ clg_status clg_gemm_enqueue(clg_context *ctx, const clg_gemm_call *g)
     clg_status s = check_sum_batch(ctx, g);
     if (s != CLG_OK || nothing_to_do(g))
         return s;
-    if (g->sum_batch)
-        return clg_gemm_native_enqueue(ctx, g);
     return takes_clblast(ctx, g) ? clg_gemm_clblast_enqueue(ctx, g)
                                  : clg_gemm_native_enqueue(ctx, g);
 }
@@ -131,8 +131,6 @@ clg_status clg_gemm_record(clg_context *ctx, clg_cmdlist *list, const clg_gemm_c
     clg_status s = check_sum_batch(ctx, g);
     if (s != CLG_OK || nothing_to_do(g))
         return s;
-    if (g->sum_batch)
-        return clg_gemm_native_record(ctx, list, g);
     return takes_clblast(ctx, g) ? clg_cmd_call(list, clblast_call, g, sizeof *g)
                                  : clg_gemm_native_record(ctx, list, g);
 }

@@ -13,6 +13,11 @@ static bool nt_case(const clg_gemm_call *g)
     return g->trans_b && !g->trans_a;
 }
 
+bool clg_gemm_native_sums_batch(const clg_gemm_call *g)
+{
+    return nt_case(g);
+}
+
 static const char *native_kernel(const clg_gemm_call *g)
 {
     return nt_case(g) ? "gemm_nt" : "gemm_native";

@@ -63,15 +63,11 @@ static clg_status conv_forward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int b
     conv_options(t, opts, sizeof opts);
     size_t N = (size_t)clg_dim_at(t, 0, batch), ncol = N * g.CKK * g.P;
     cl_mem col = clg_aux(p, t, 0);
-    clg_status st;
-    if (by_rows(t)) {
-        size_t rows = N * g.CKK * (size_t)g.OH;
-        st = clg_rec_kernel(p, s, "conv", opts, "im2col_rows", rows,
-                            CLG_ARGS(KINT(rows), KMEM(clg_val(p, t->src[0])), KMEM(col)));
-    } else {
-        st = clg_rec_kernel(p, s, "conv", opts, "im2col", ncol,
-                            CLG_ARGS(KINT(ncol), KMEM(clg_val(p, t->src[0])), KMEM(col)));
-    }
+    bool rows = by_rows(t);
+    size_t n = rows ? N * g.CKK * (size_t)g.OH : ncol; /* rows of col, or elements */
+    clg_status st =
+        clg_rec_kernel(p, s, "conv", opts, rows ? "im2col_rows" : "im2col", n,
+                       CLG_ARGS(KINT(n), KMEM(clg_val(p, t->src[0])), KMEM(col)));
     /* y[b] [OC, P] = W [OC, CKK] col[b] [CKK, P] */
     clg_gemm_call y = {.M = (size_t)g.OC,
                        .N = g.P,
@@ -122,15 +118,15 @@ static clg_status conv_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int 
                             .C = per_sample,
                             .ldc = g.CKK,
                             .c_stride = (size_t)g.OC * g.CKK};
-        if (!weight_grad_sums_batch(t) && !per_sample)
-            return clg_fail(CLG_INVALID_ARGUMENT,
-                            "conv2d: the GEMM path changed since this plan was made "
-                            "(it has no per-sample buffer): make the plan again");
         if (weight_grad_sums_batch(t)) {
             dw.sum_batch = true;
             dw.C = io->grad_src[1];
             dw.beta = io->accumulate[1] ? 1.0f : 0.0f;
             st = clg_rec_gemm(p, s, &dw);
+        } else if (!per_sample) {
+            return clg_fail(CLG_INVALID_ARGUMENT,
+                            "conv2d: the GEMM path changed since this plan was made "
+                            "(it has no per-sample buffer): make the plan again");
         } else {
             st = clg_rec_gemm(p, s, &dw);
             if (st == CLG_OK)
