@@ -21,6 +21,7 @@
 #define CLG_ACT_SIGMOID    5
 #define CLG_ACT_TANH       6
 #define CLG_ACT_SCALE      7
+#define CLG_ACT_GELU_TANH  8 /* GELU(approximate="tanh"), GPT-2's */
 
 /* Broadcasting binary ops (elementwise.cl: -DBINOP=). */
 #define CLG_BIN_ADD 1

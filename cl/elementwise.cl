@@ -33,6 +33,9 @@ static float act_forward(float x, float a)
     return tanh(x);
 #elif ACT == CLG_ACT_SCALE
     return a * x;
+#elif ACT == CLG_ACT_GELU_TANH
+    const float u = 0.79788456080286536f * (x + 0.044715f * x * x * x);
+    return 0.5f * x * (1.0f + tanh(u));
 #endif
 }
 
@@ -55,6 +58,12 @@ static float act_grad(float x, float y, float a)
     return 1.0f - y * y;
 #elif ACT == CLG_ACT_SCALE
     return a;
+#elif ACT == CLG_ACT_GELU_TANH
+    const float u = 0.79788456080286536f * (x + 0.044715f * x * x * x);
+    const float th = tanh(u);
+    return 0.5f * (1.0f + th) +
+           0.5f * x * (1.0f - th * th) * 0.79788456080286536f *
+               (1.0f + 3.0f * 0.044715f * x * x);
 #endif
 }
 

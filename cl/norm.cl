@@ -1,4 +1,5 @@
-/* Batch normalisation over dim 1 of [outer, C, inner]: per channel, the
+/* Batch normalisation over dim 1 of [outer, C, inner], layer normalisation
+ * over the last dimension. Batch norm: per channel, the
  * statistics of outer * inner values. stats holds mean[C] then invstd[C];
  * sums holds sum(dy)[C] then sum(dy * xhat)[C]. The per-channel sums take
  * one work-group per channel with compensated partial sums (sum.h). */
@@ -132,4 +133,102 @@ __kernel void bn_backward_dx(const int planes, const int C, const int inner, con
         const float v = k * ((float)m * dy[base + i] - sdy - xhat * sdyx);
         dx[base + i] = accumulate ? dx[base + i] + v : v;
     }
+}
+
+/* Layer normalisation over the last dimension of [rows, C]: per row, the
+ * statistics of its C values, one work-item per row. stats holds mean[rows]
+ * then invstd[rows]. */
+__kernel void ln_forward(const int rows, const int C, const int affine, const float eps,
+                         __global const float *x, __global const float *gamma,
+                         __global const float *beta, __global float *stats,
+                         __global float *y)
+{
+    const int r = get_global_id(0);
+    if (r >= rows)
+        return;
+    __global const float *row = x + (size_t)r * C;
+    clg_ksum s = {0.0f, 0.0f}, q = {0.0f, 0.0f};
+    for (int c = 0; c < C;) {
+        float part = 0.0f;
+        for (int m = 0; m < CLG_PLAIN_TERMS && c < C; m++, c++)
+            part += row[c];
+        ksum_add(&s, part);
+    }
+    const float mean = ksum_value(s) / (float)C;
+    for (int c = 0; c < C;) { /* two passes: an accurate variance */
+        float part = 0.0f;
+        for (int m = 0; m < CLG_PLAIN_TERMS && c < C; m++, c++) {
+            const float d = row[c] - mean;
+            part += d * d;
+        }
+        ksum_add(&q, part);
+    }
+    const float invstd = 1.0f / sqrt(ksum_value(q) / (float)C + eps);
+    stats[r] = mean;
+    stats[rows + r] = invstd;
+    __global float *out = y + (size_t)r * C;
+    for (int c = 0; c < C; c++) {
+        const float xhat = (row[c] - mean) * invstd;
+        out[c] = affine ? xhat * gamma[c] + beta[c] : xhat;
+    }
+}
+
+/* dx = invstd (g dy - mean(g dy) - xhat mean(g dy xhat)), g = gamma (or 1),
+ * per row. */
+__kernel void ln_backward_dx(const int rows, const int C, const int affine,
+                             const int accumulate, __global const float *x,
+                             __global const float *dy, __global const float *stats,
+                             __global const float *gamma, __global float *dx)
+{
+    const int r = get_global_id(0);
+    if (r >= rows)
+        return;
+    const size_t base = (size_t)r * C;
+    const float mean = stats[r], invstd = stats[rows + r];
+    clg_ksum a = {0.0f, 0.0f}, b = {0.0f, 0.0f};
+    for (int c = 0; c < C;) {
+        float pa = 0.0f, pb = 0.0f;
+        for (int m = 0; m < CLG_PLAIN_TERMS && c < C; m++, c++) {
+            const float gdy = dy[base + c] * (affine ? gamma[c] : 1.0f);
+            pa += gdy;
+            pb += gdy * (x[base + c] - mean) * invstd;
+        }
+        ksum_add(&a, pa);
+        ksum_add(&b, pb);
+    }
+    const float mean_gdy = ksum_value(a) / (float)C, mean_gdyx = ksum_value(b) / (float)C;
+    for (int c = 0; c < C; c++) {
+        const float xhat = (x[base + c] - mean) * invstd;
+        const float gdy = dy[base + c] * (affine ? gamma[c] : 1.0f);
+        const float v = invstd * (gdy - mean_gdy - xhat * mean_gdyx);
+        dx[base + c] = accumulate ? dx[base + c] + v : v;
+    }
+}
+
+/* dgamma[c] = sum over rows of dy xhat, dbeta[c] = sum of dy: one work-item
+ * per column, so that neighbours read neighbouring floats. */
+__kernel void ln_param_grads(const int rows, const int C, __global const float *x,
+                             __global const float *dy, __global const float *stats,
+                             const int want_gamma, const int acc_gamma,
+                             __global float *dgamma, const int want_beta,
+                             const int acc_beta, __global float *dbeta)
+{
+    const int c = get_global_id(0);
+    if (c >= C)
+        return;
+    clg_ksum a = {0.0f, 0.0f}, b = {0.0f, 0.0f};
+    for (int r = 0; r < rows;) {
+        float pa = 0.0f, pb = 0.0f;
+        for (int m = 0; m < CLG_PLAIN_TERMS && r < rows; m++, r++) {
+            const float d = dy[(size_t)r * C + c];
+            pa += d;
+            pb += d * (x[(size_t)r * C + c] - stats[r]) * stats[rows + r];
+        }
+        ksum_add(&a, pa);
+        ksum_add(&b, pb);
+    }
+    if (want_gamma)
+        dgamma[c] = acc_gamma ? dgamma[c] + ksum_value(b) : ksum_value(b);
+    if (want_beta)
+        dbeta[c] = acc_beta ? dbeta[c] + ksum_value(a) : ksum_value(a);
 }

@@ -171,3 +171,49 @@ __kernel void sum_to_scalar(const int n, const float scale, __global const float
     if (get_local_id(0) == 0)
         out[0] = scale * total;
 }
+
+/* Causal softmax over the last dim of x [rows, Tk], rows = [..., Tq]: row r
+ * is query i = r % Tq, which sees keys j <= i + Tk - Tq; y = softmax(scale x)
+ * over those and 0 beyond them (PyTorch: masked_fill(-inf), then softmax). */
+__kernel void causal_softmax_forward(const int rows, const int Tq, const int Tk,
+                                     const float scale, __global const float *x,
+                                     __global float *y)
+{
+    const int r = get_global_id(0);
+    if (r >= rows)
+        return;
+    const int seen = r % Tq + Tk - Tq + 1; /* keys 0 .. seen - 1 */
+    __global const float *in = x + (size_t)r * Tk;
+    __global float *out = y + (size_t)r * Tk;
+    float m = -INFINITY;
+    for (int j = 0; j < seen; j++)
+        m = fmax(m, scale * in[j]);
+    clg_ksum k = {0.0f, 0.0f};
+    for (int j = 0; j < seen; j++)
+        ksum_add(&k, exp(scale * in[j] - m));
+    const float sum = ksum_value(k);
+    for (int j = 0; j < seen; j++)
+        out[j] = exp(scale * in[j] - m) / sum;
+    for (int j = seen; j < Tk; j++)
+        out[j] = 0.0f;
+}
+
+/* dx = scale y (dy - sum dy y) over the keys a row sees, 0 beyond them. */
+__kernel void causal_softmax_backward(const int rows, const int Tq, const int Tk,
+                                      const float scale, const int accumulate,
+                                      __global const float *y, __global const float *dy,
+                                      __global float *dx)
+{
+    const int r = get_global_id(0);
+    if (r >= rows)
+        return;
+    const int seen = r % Tq + Tk - Tq + 1;
+    const size_t base = (size_t)r * Tk;
+    clg_ksum k = {0.0f, 0.0f};
+    for (int j = 0; j < seen; j++)
+        ksum_add(&k, dy[base + j] * y[base + j]);
+    const float dot = ksum_value(k);
+    for (int j = 0; j < Tk; j++)
+        STORE(dx, base + j, j < seen ? scale * y[base + j] * (dy[base + j] - dot) : 0.0f,
+              accumulate);
+}

@@ -119,6 +119,10 @@ void ref_unary(ref_act act, double a, const ref_tensor *x, double *y)
         case REF_GELU:
             y[i] = 0.5 * v * (1 + erf(v / sqrt(2.0)));
             break;
+        case REF_GELU_TANH:
+            y[i] =
+                0.5 * v * (1 + tanh(0.79788456080286536 * (v + 0.044715 * v * v * v)));
+            break;
         case REF_SIGMOID:
             y[i] = 1 / (1 + exp(-v));
             break;
@@ -197,7 +201,7 @@ void ref_reduce(ref_reduction kind, int axis, const ref_tensor *x, double *y)
 double ref_cross_entropy(const ref_tensor *logits, const double *labels, double eps,
                          int mean)
 {
-    int N = logits->shape[0], C = logits->shape[1];
+    int C = logits->shape[logits->ndim - 1], N = (int)(ref_numel(logits) / (size_t)C);
     double total = 0;
     for (int n = 0; n < N; n++) {
         const double *x = logits->v + (size_t)n * C;
@@ -279,4 +283,94 @@ void ref_dropout(const ref_tensor *x, double p, uint64_t seed, uint64_t step, do
         double u = (double)(c[i % 4] >> 8) / 16777216.0;
         y[i] = u >= p ? x->v[i] * (float)scale : 0.0;
     }
+}
+
+void ref_layer_norm(const ref_tensor *x, const double *gamma, const double *beta,
+                    double eps, double *y)
+{
+    int C = x->shape[x->ndim - 1];
+    size_t rows = ref_numel(x) / (size_t)C;
+    for (size_t r = 0; r < rows; r++) {
+        const double *in = x->v + r * C;
+        double mean = 0, var = 0;
+        for (int c = 0; c < C; c++)
+            mean += in[c] / C;
+        for (int c = 0; c < C; c++)
+            var += (in[c] - mean) * (in[c] - mean) / C;
+        for (int c = 0; c < C; c++) {
+            double xhat = (in[c] - mean) / sqrt(var + eps);
+            y[r * C + c] = gamma ? xhat * gamma[c] + beta[c] : xhat;
+        }
+    }
+}
+
+void ref_causal_softmax(const ref_tensor *x, double scale, double *y)
+{
+    int Tq = x->shape[x->ndim - 2], Tk = x->shape[x->ndim - 1];
+    size_t rows = ref_numel(x) / (size_t)Tk;
+    for (size_t r = 0; r < rows; r++) {
+        const double *in = x->v + r * Tk;
+        int seen = (int)(r % (size_t)Tq) + Tk - Tq + 1;
+        double m = -INFINITY, sum = 0;
+        for (int j = 0; j < seen; j++)
+            m = fmax(m, scale * in[j]);
+        for (int j = 0; j < seen; j++)
+            sum += exp(scale * in[j] - m);
+        for (int j = 0; j < Tk; j++)
+            y[r * Tk + j] = j < seen ? exp(scale * in[j] - m) / sum : 0;
+    }
+}
+
+void ref_matmul(const ref_tensor *a, const ref_tensor *b, int ta, int tb, double *y)
+{
+    int nd = a->ndim;
+    int M = a->shape[nd - (ta ? 1 : 2)], K = a->shape[nd - (ta ? 2 : 1)];
+    int N = b->shape[nd - (tb ? 2 : 1)];
+    size_t batch = ref_numel(a) / ((size_t)M * K);
+    for (size_t q = 0; q < batch; q++) {
+        const double *A = a->v + q * M * K, *B = b->v + q * K * N;
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) {
+                double sum = 0;
+                for (int k = 0; k < K; k++)
+                    sum += (ta ? A[k * M + i] : A[i * K + k]) *
+                           (tb ? B[j * K + k] : B[k * N + j]);
+                y[q * M * N + i * N + j] = sum;
+            }
+    }
+}
+
+void ref_permute(const ref_tensor *x, const int *perm, double *y)
+{
+    int nd = x->ndim, d[4] = {1, 1, 1, 1}, s[4] = {0, 0, 0, 0}, xs[4];
+    int stride = 1;
+    for (int k = nd - 1; k >= 0; k--) {
+        xs[k] = stride;
+        stride *= x->shape[k];
+    }
+    for (int k = 0; k < nd; k++) {
+        d[4 - nd + k] = x->shape[perm[k]];
+        s[4 - nd + k] = xs[perm[k]];
+    }
+    size_t i = 0;
+    for (int a = 0; a < d[0]; a++)
+        for (int b = 0; b < d[1]; b++)
+            for (int c = 0; c < d[2]; c++)
+                for (int e = 0; e < d[3]; e++)
+                    y[i++] = x->v[a * s[0] + b * s[1] + c * s[2] + e * s[3]];
+}
+
+void ref_narrow(const ref_tensor *x, int axis, int start, int length, double *y)
+{
+    size_t outer = 1, inner = 1;
+    for (int k = 0; k < axis; k++)
+        outer *= (size_t)x->shape[k];
+    for (int k = axis + 1; k < x->ndim; k++)
+        inner *= (size_t)x->shape[k];
+    int C = x->shape[axis];
+    size_t i = 0;
+    for (size_t o = 0; o < outer; o++)
+        for (int c = start; c < start + length; c++)
+            for (size_t k = 0; k < inner; k++)
+                y[i++] = x->v[(o * C + c) * inner + k];
 }

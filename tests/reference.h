@@ -23,7 +23,8 @@ typedef enum ref_act {
     REF_GELU,
     REF_SIGMOID,
     REF_TANH,
-    REF_SCALE
+    REF_SCALE,
+    REF_GELU_TANH
 } ref_act;
 typedef enum ref_binop { REF_ADD = 1, REF_SUB, REF_MUL } ref_binop;
 typedef enum ref_reduction { REF_SUM = 1, REF_MEAN, REF_MAX } ref_reduction;
@@ -49,5 +50,13 @@ void ref_embedding(const ref_tensor *ids, const ref_tensor *w, double *y);
 void ref_concat(int count, const ref_tensor *const *src, double *y);
 void ref_dropout(const ref_tensor *x, double p, uint64_t seed, uint64_t step,
                  double *y);
+
+/* Layer norm over the last dim (gamma, beta NULL: no affine). */
+void ref_layer_norm(const ref_tensor *x, const double *gamma, const double *beta,
+                    double eps, double *y);
+void ref_causal_softmax(const ref_tensor *x, double scale, double *y);
+void ref_matmul(const ref_tensor *a, const ref_tensor *b, int ta, int tb, double *y);
+void ref_permute(const ref_tensor *x, const int *perm, double *y);
+void ref_narrow(const ref_tensor *x, int axis, int start, int length, double *y);
 
 #endif

@@ -43,6 +43,9 @@ struct op_case {
     int batch;         /* run batch; 0: the planned one */
     bool unbatched;    /* the output has no batch dimension (a reduction over it) */
     bool on_both_gemm; /* also run on the CLBlast and the native GEMM path */
+    int perm[4];       /* permute */
+    bool ta, tb;       /* matmul transposes */
+    int start, length; /* narrow, along `axis` */
 };
 
 /* ---- Builders and references --------------------------------------------- */
@@ -127,6 +130,8 @@ static clg_tensor *b_unary(clg_graph *g, clg_tensor **in, const op_case *c)
         return clg_tanh(g, in[0]);
     case REF_SCALE:
         return clg_scale(g, in[0], c->value);
+    case REF_GELU_TANH:
+        return clg_gelu_tanh(g, in[0]);
     }
     return NULL;
 }
@@ -266,6 +271,117 @@ static void r_dropout(const op_case *c, ref_tensor *in, const ref_tensor *y,
     ref_dropout(&in[0], c->value, seed, 0, out);
 }
 
+static clg_tensor *b_layer_norm(clg_graph *g, clg_tensor **in, const op_case *c)
+{
+    bool affine = c->nin == 3;
+    return clg_layer_norm(g, in[0], affine ? in[1] : NULL, affine ? in[2] : NULL,
+                          c->value);
+}
+static void r_layer_norm(const op_case *c, ref_tensor *in, const ref_tensor *y,
+                         double *out)
+{
+    (void)y;
+    bool affine = c->nin == 3;
+    ref_layer_norm(&in[0], affine ? in[1].v : NULL, affine ? in[2].v : NULL, c->value,
+                   out);
+}
+
+static clg_tensor *b_causal(clg_graph *g, clg_tensor **in, const op_case *c)
+{
+    return clg_causal_softmax(g, in[0], c->value);
+}
+static void r_causal(const op_case *c, ref_tensor *in, const ref_tensor *y, double *out)
+{
+    (void)y;
+    ref_causal_softmax(&in[0], c->value, out);
+}
+
+static clg_tensor *b_matmul(clg_graph *g, clg_tensor **in, const op_case *c)
+{
+    return clg_matmul(g, in[0], in[1], c->ta, c->tb);
+}
+static void r_matmul(const op_case *c, ref_tensor *in, const ref_tensor *y, double *out)
+{
+    (void)y;
+    ref_matmul(&in[0], &in[1], c->ta, c->tb, out);
+}
+
+static clg_tensor *b_permute(clg_graph *g, clg_tensor **in, const op_case *c)
+{
+    return clg_permute(g, in[0], c->perm);
+}
+static void r_permute(const op_case *c, ref_tensor *in, const ref_tensor *y,
+                      double *out)
+{
+    (void)y;
+    ref_permute(&in[0], c->perm, out);
+}
+
+static clg_tensor *b_narrow(clg_graph *g, clg_tensor **in, const op_case *c)
+{
+    return clg_narrow(g, in[0], c->axis, c->start, c->length);
+}
+static void r_narrow(const op_case *c, ref_tensor *in, const ref_tensor *y, double *out)
+{
+    (void)y;
+    ref_narrow(&in[0], c->axis, c->start, c->length, out);
+}
+
+/* q, k, v = the three thirds of one [N, T, 3C] tensor, each narrowed and
+ * permuted to [N, h, T, C/h] (heads of 2), causal attention, back to
+ * [N, T, C]: the gradient of x collects three narrows' (overwrite, then
+ * accumulate). */
+static clg_tensor *b_attention(clg_graph *g, clg_tensor **in, const op_case *c)
+{
+    (void)c;
+    clg_tensor *x = in[0], *qkv[3];
+    int N = clg_tensor_dim(x, 0), T = clg_tensor_dim(x, 1),
+        C = clg_tensor_dim(x, 2) / 3;
+    for (int k = 0; k < 3; k++)
+        qkv[k] = clg_permute(
+            g,
+            clg_reshape(g, clg_narrow(g, x, 2, k * C, C), 4, (int[]){N, T, 2, C / 2}),
+            (int[]){0, 2, 1, 3});
+    clg_tensor *a = clg_causal_softmax(g, clg_matmul(g, qkv[0], qkv[1], false, true),
+                                       1.0f / sqrtf((float)C / 2));
+    clg_tensor *y =
+        clg_permute(g, clg_matmul(g, a, qkv[2], false, false), (int[]){0, 2, 1, 3});
+    return clg_reshape(g, y, 3, (int[]){N, T, C});
+}
+static void r_attention(const op_case *c, ref_tensor *in, const ref_tensor *y,
+                        double *out)
+{
+    (void)c, (void)y;
+    int N = in[0].shape[0], T = in[0].shape[1], C = in[0].shape[2] / 3, h = 2,
+        hd = C / h;
+    size_t n = (size_t)N * T * C;
+    double *q = malloc(3 * n * sizeof *q), *att = malloc((size_t)T * T * sizeof *att),
+           *w = malloc((size_t)T * T * sizeof *w);
+    for (int b = 0; b < N; b++)
+        for (int hh = 0; hh < h; hh++) {
+            /* head hh of q, k, v: column k * C + hh * hd + d of row (b, t) */
+            const double *x = in[0].v + (size_t)b * T * 3 * C;
+            for (int i = 0; i < T; i++)
+                for (int j = 0; j < T; j++) {
+                    double sum = 0;
+                    for (int d = 0; d < hd; d++)
+                        sum +=
+                            x[i * 3 * C + hh * hd + d] * x[j * 3 * C + C + hh * hd + d];
+                    att[i * T + j] = sum;
+                }
+            ref_tensor at = {2, {T, T}, att};
+            ref_causal_softmax(&at, 1.0 / sqrt((double)hd), w);
+            for (int i = 0; i < T; i++)
+                for (int d = 0; d < hd; d++) {
+                    double sum = 0;
+                    for (int j = 0; j < T; j++)
+                        sum += w[i * T + j] * x[j * 3 * C + 2 * C + hh * hd + d];
+                    out[((size_t)b * T + i) * C + hh * hd + d] = sum;
+                }
+        }
+    free(q), free(att), free(w);
+}
+
 /* ---- The check ------------------------------------------------------------ */
 
 /* Inputs: X a batched float input with a gradient, P a parameter, S a state
@@ -391,6 +507,97 @@ static const op_case cases[] = {
     {"l1 sum", 2, {X(2, {7, 13}), T(2, {7, 13})}, LOSS(REF_L1), .sum = true},
     {"bce_with_logits", 2, {X(2, {7, 13}), T(2, {7, 13})}, LOSS(REF_BCE)},
     {"dropout", 1, {X(2, {7, 13})}, b_dropout, r_dropout, .seed = 1234, .value = 0.3f},
+    {"gelu tanh", 1, {X(2, {7, 13})}, UNARY(REF_GELU_TANH)},
+    {"layer_norm",
+     3,
+     {X(3, {3, 5, 13}), P(1, {13}), P(1, {13})},
+     b_layer_norm,
+     r_layer_norm,
+     .value = 1e-5f,
+     .batch = 2},
+    {"layer_norm no affine",
+     1,
+     {X(2, {7, 13})},
+     b_layer_norm,
+     r_layer_norm,
+     .value = 1e-3f},
+    {"causal_softmax", 1, {X(4, {2, 3, 7, 7})}, b_causal, r_causal, .value = 0.5f},
+    {"causal_softmax keys > queries",
+     1,
+     {X(3, {3, 5, 9})},
+     b_causal,
+     r_causal,
+     .value = 1.0f},
+    {"matmul",
+     2,
+     {X(4, {2, 3, 5, 7}), X(4, {2, 3, 7, 4})},
+     b_matmul,
+     r_matmul,
+     .on_both_gemm = true},
+    {"matmul a b^T",
+     2,
+     {X(3, {3, 5, 7}), X(3, {3, 6, 7})},
+     b_matmul,
+     r_matmul,
+     .tb = true,
+     .batch = 2,
+     .on_both_gemm = true},
+    {"matmul a^T b",
+     2,
+     {X(3, {3, 7, 5}), X(3, {3, 7, 6})},
+     b_matmul,
+     r_matmul,
+     .ta = true,
+     .on_both_gemm = true},
+    {"matmul a^T b^T",
+     2,
+     {X(3, {2, 7, 5}), X(3, {2, 6, 7})},
+     b_matmul,
+     r_matmul,
+     .ta = true,
+     .tb = true,
+     .on_both_gemm = true},
+    {"permute 0 2 1 3",
+     1,
+     {X(4, {2, 3, 4, 5})},
+     b_permute,
+     r_permute,
+     .perm = {0, 2, 1, 3}},
+    {"permute 0 3 1 2",
+     1,
+     {X(4, {2, 3, 4, 5})},
+     b_permute,
+     r_permute,
+     .perm = {0, 3, 1, 2},
+     .batch = 1},
+    {"narrow last dim",
+     1,
+     {X(3, {3, 4, 9})},
+     b_narrow,
+     r_narrow,
+     .axis = 2,
+     .start = 3,
+     .length = 4},
+    {"narrow dim 1",
+     1,
+     {X(3, {3, 5, 4})},
+     b_narrow,
+     r_narrow,
+     .axis = 1,
+     .start = 1,
+     .length = 3},
+    {"causal self-attention",
+     1,
+     {X(3, {2, 5, 12})},
+     b_attention,
+     r_attention,
+     .on_both_gemm = true},
+    {"cross_entropy over [N, T, C]",
+     2,
+     {X(3, {3, 5, 11}), ID(11, 2, {3, 5})},
+     b_ce,
+     r_ce,
+     .batch = 2},
 };
 
 #define NCASES (sizeof cases / sizeof *cases)

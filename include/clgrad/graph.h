@@ -175,6 +175,11 @@ clg_tensor *clg_batch_norm(clg_graph *g, clg_tensor *x, clg_tensor *gamma,
                            clg_tensor *beta, clg_tensor *running_mean,
                            clg_tensor *running_var, float momentum, float eps);
 
+/* Layer norm over the last dim of x [..., C], as nn.LayerNorm(C): biased
+ * variance, gamma, beta [C] or both NULL (no affine). */
+clg_tensor *clg_layer_norm(clg_graph *g, clg_tensor *x, clg_tensor *gamma,
+                           clg_tensor *beta, float eps);
+
 /* Inverted dropout with probability p in training runs, identity in
  * evaluation. Masks come from Philox 4x32-10 keyed by (seed, step, element). */
 clg_tensor *clg_dropout(clg_graph *g, clg_tensor *x, float p, unsigned long long seed);
@@ -184,6 +189,8 @@ clg_tensor *clg_relu(clg_graph *g, clg_tensor *x);
 clg_tensor *clg_leaky_relu(clg_graph *g, clg_tensor *x, float slope);
 clg_tensor *clg_elu(clg_graph *g, clg_tensor *x, float alpha);
 clg_tensor *clg_gelu(clg_graph *g, clg_tensor *x); /* exact, with erf */
+/* GELU(approximate="tanh"): 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */
+clg_tensor *clg_gelu_tanh(clg_graph *g, clg_tensor *x);
 clg_tensor *clg_sigmoid(clg_graph *g, clg_tensor *x);
 clg_tensor *clg_tanh(clg_graph *g, clg_tensor *x);
 clg_tensor *clg_scale(clg_graph *g, clg_tensor *x, float factor);
@@ -191,6 +198,19 @@ clg_tensor *clg_scale(clg_graph *g, clg_tensor *x, float factor);
 /* Softmax and log-softmax over dim 1 ([N, C] or [N, C, ...]). */
 clg_tensor *clg_softmax(clg_graph *g, clg_tensor *x);
 clg_tensor *clg_log_softmax(clg_graph *g, clg_tensor *x);
+
+/* softmax(scale x) over the last dim of x [..., Tq, Tk] (Tk >= Tq), where
+ * query i sees keys j <= i + Tk - Tq and the others get 0: the attention
+ * weights of causal self-attention (PyTorch: (scale x).masked_fill(mask,
+ * -inf).softmax(-1)). */
+clg_tensor *clg_causal_softmax(clg_graph *g, clg_tensor *x, float scale);
+
+/* Matrix products over the leading dims: a [..., M, K] (trans_a: [..., K,
+ * M]) times b [..., K, N] (trans_b: [..., N, K]) -> [..., M, N]; the leading
+ * dims of a and b are equal (no broadcasting). q k^T is
+ * clg_matmul(g, q, k, false, true). */
+clg_tensor *clg_matmul(clg_graph *g, clg_tensor *a, clg_tensor *b, bool trans_a,
+                       bool trans_b);
 
 /* a + b, a - b, a * b. b has a's shape, or broadcasts to it: its dimensions,
  * aligned to a's last ones, equal a's or are 1 (a bias [C, 1, 1] over
@@ -208,6 +228,12 @@ clg_tensor *clg_concat(clg_graph *g, int count, clg_tensor *const *tensors);
 clg_tensor *clg_reshape(clg_graph *g, clg_tensor *x, int ndim, const int *shape);
 clg_tensor *clg_flatten(clg_graph *g, clg_tensor *x);
 
+/* Copies: x.narrow(axis, start, length), the elements start .. start +
+ * length - 1 of one dim (not the batch); x.permute(perm) for up to 4 dims,
+ * the batch (dim 0) staying first. Gradients flow back through both. */
+clg_tensor *clg_narrow(clg_graph *g, clg_tensor *x, int axis, int start, int length);
+clg_tensor *clg_permute(clg_graph *g, clg_tensor *x, const int *perm);
+
 /* ids [N, T] int32 (or [N]), weight [V, D] -> [N, T, D] (or [N, D]). */
 clg_tensor *clg_embedding(clg_graph *g, clg_tensor *ids, clg_tensor *weight);
 
@@ -218,7 +244,10 @@ clg_tensor *clg_mean(clg_graph *g, clg_tensor *x, int axis);
 clg_tensor *clg_max(clg_graph *g, clg_tensor *x, int axis);
 
 /* Losses, each a [1] scalar. Cross-entropy takes logits [N, C] and int32
- * labels [N] in [0, C), with optional label smoothing as in PyTorch. */
+ * labels [N] in [0, C), or logits [N, T, C] and labels [N, T] (the classes
+ * are always the last dim; the mean is over every position, as PyTorch's
+ * F.cross_entropy(logits.view(-1, C), labels.view(-1))), with optional
+ * label smoothing as in PyTorch. */
 clg_tensor *clg_cross_entropy(clg_graph *g, clg_tensor *logits, clg_tensor *labels,
                               float label_smoothing, clg_reduction reduction);
 clg_tensor *clg_mse_loss(clg_graph *g, clg_tensor *pred, clg_tensor *target,

@@ -45,6 +45,7 @@ UNARY_CLASS(relu_class, "relu");
 UNARY_CLASS(leaky_relu_class, "leaky_relu");
 UNARY_CLASS(elu_class, "elu");
 UNARY_CLASS(gelu_class, "gelu");
+UNARY_CLASS(gelu_tanh_class, "gelu_tanh");
 UNARY_CLASS(sigmoid_class, "sigmoid");
 UNARY_CLASS(tanh_class, "tanh");
 UNARY_CLASS(scale_class, "scale");
@@ -80,6 +81,10 @@ clg_tensor *clg_elu(clg_graph *g, clg_tensor *x, float alpha)
 clg_tensor *clg_gelu(clg_graph *g, clg_tensor *x)
 {
     return unary(g, &gelu_class, x, CLG_ACT_GELU, 0.0f);
+}
+clg_tensor *clg_gelu_tanh(clg_graph *g, clg_tensor *x)
+{
+    return unary(g, &gelu_tanh_class, x, CLG_ACT_GELU_TANH, 0.0f);
 }
 clg_tensor *clg_sigmoid(clg_graph *g, clg_tensor *x)
 {

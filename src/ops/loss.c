@@ -2,15 +2,23 @@
  * params.i[1] = pointwise kind, params.f[0] = label smoothing. The target
  * gets no gradient. */
 #include <stdio.h>
+#include <string.h>
 
 #include "ops/ops_internal.h"
 
-/* Values that the reduction averages over at a batch. */
+/* Cross-entropy: the classes, the last dim of the logits. */
+static int classes(const clg_tensor *t)
+{
+    return t->src[0]->shape[t->src[0]->ndim - 1];
+}
+
+/* Values that the reduction averages over at a batch: cross-entropy's
+ * positions (every index but the class), the pointwise losses' elements. */
 static size_t loss_count(const clg_tensor *t, int batch)
 {
     const clg_tensor *pred = t->src[0];
     return t->params.i[1] ? clg_numel_at(pred, batch)
-                          : (size_t)clg_dim_at(pred, 0, batch);
+                          : clg_numel_at(pred, batch) / (size_t)classes(t);
 }
 
 static float loss_scale(const clg_tensor *t, int batch)
@@ -39,8 +47,8 @@ static clg_status ce_forward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int bat
     size_t N = loss_count(t, batch);
     clg_status st =
         clg_rec_kernel(p, s, "loss", NULL, "ce_forward", N,
-                       CLG_ARGS(KINT(N), KINT(t->src[0]->shape[1]),
-                                KFLOAT(t->params.f[0]), KMEM(clg_val(p, t->src[0])),
+                       CLG_ARGS(KINT(N), KINT(classes(t)), KFLOAT(t->params.f[0]),
+                                KMEM(clg_val(p, t->src[0])),
                                 KMEM(clg_val(p, t->src[1])), KMEM(clg_aux(p, t, 0))));
     return st == CLG_OK ? finish(p, s, t, batch) : st;
 }
@@ -50,8 +58,8 @@ static clg_status ce_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int ba
 {
     size_t N = loss_count(t, batch);
     return clg_rec_kernel(p, s, "loss", NULL, "ce_backward", N,
-                          CLG_ARGS(KINT(N), KINT(t->src[0]->shape[1]),
-                                   KFLOAT(t->params.f[0]), KFLOAT(loss_scale(t, batch)),
+                          CLG_ARGS(KINT(N), KINT(classes(t)), KFLOAT(t->params.f[0]),
+                                   KFLOAT(loss_scale(t, batch)),
                                    KINT(io->accumulate[0]), KMEM(clg_val(p, t->src[0])),
                                    KMEM(clg_val(p, t->src[1])), KMEM(io->grad_out),
                                    KMEM(io->grad_src[0])));
@@ -115,24 +123,34 @@ clg_tensor *clg_cross_entropy(clg_graph *g, clg_tensor *logits, clg_tensor *labe
     if (clg_graph_bad_args(g, "cross_entropy", 2, src))
         return NULL;
     char sl[64], sy[64];
-    if (logits->ndim != 2 || logits->dtype != CLG_FLOAT32)
+    int nd = logits->ndim, C = nd >= 2 ? logits->shape[nd - 1] : 0;
+    if (nd < 2 || logits->dtype != CLG_FLOAT32)
+        return clg_graph_fail(
+            g, CLG_SHAPE_MISMATCH,
+            "cross_entropy: logits %s must be [N, ..., classes] float32",
+            clg_shape_str(logits, sl, sizeof sl));
+    bool fits = labels->dtype == CLG_INT32 && labels->ndim == nd - 1 &&
+                labels->kind == CLG_KIND_INPUT;
+    for (int i = 0; fits && i < nd - 1; i++)
+        fits = labels->shape[i] == logits->shape[i];
+    if (!fits) {
+        char want[64];
+        clg_shape_str(logits, want, sizeof want);
+        char *last = strrchr(want, ','); /* the logits' shape less its classes */
+        if (last)
+            memcpy(last, "]", 2);
         return clg_graph_fail(g, CLG_SHAPE_MISMATCH,
-                              "cross_entropy: logits %s must be [N, classes] float32",
-                              clg_shape_str(logits, sl, sizeof sl));
-    if (labels->dtype != CLG_INT32 || labels->ndim != 1 ||
-        labels->kind != CLG_KIND_INPUT || labels->shape[0] != logits->shape[0])
-        return clg_graph_fail(g, CLG_SHAPE_MISMATCH,
-                              "cross_entropy: labels %s must be an int32 input [%d] to "
+                              "cross_entropy: labels %s must be an int32 input %s to "
                               "match logits %s",
-                              clg_shape_str(labels, sy, sizeof sy), logits->shape[0],
+                              clg_shape_str(labels, sy, sizeof sy), want,
                               clg_shape_str(logits, sl, sizeof sl));
-    if (labels->id_limit && labels->id_limit != logits->shape[1])
+    }
+    if (labels->id_limit && labels->id_limit != C)
         return clg_graph_fail(
             g, CLG_SHAPE_MISMATCH,
             "cross_entropy: labels '%s' already serve %d classes, logits "
             "%s have %d",
-            labels->name, labels->id_limit, clg_shape_str(logits, sl, sizeof sl),
-            logits->shape[1]);
+            labels->name, labels->id_limit, clg_shape_str(logits, sl, sizeof sl), C);
     if (!(label_smoothing >= 0.0f && label_smoothing <= 1.0f))
         return clg_graph_fail(g, CLG_INVALID_ARGUMENT,
                               "cross_entropy: label smoothing %g must lie in [0, 1]",
@@ -140,7 +158,7 @@ clg_tensor *clg_cross_entropy(clg_graph *g, clg_tensor *logits, clg_tensor *labe
     clg_tensor *t = scalar_node(g, &ce_class, src, reduction);
     if (t) {
         t->params.f[0] = label_smoothing;
-        labels->id_limit = logits->shape[1];
+        labels->id_limit = C;
     }
     return t;
 }

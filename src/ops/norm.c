@@ -1,5 +1,5 @@
-/* Batch normalisation. src = {x, running_mean, running_var[, gamma, beta]};
- * params.f = {momentum, eps}. */
+/* Batch and layer normalisation. Batch norm: src = {x, running_mean, running_var[,
+ * gamma, beta]}; params.f = {momentum, eps}. */
 #include "ops/ops_internal.h"
 
 #define AFFINE(t) ((t)->nsrc == 5)
@@ -115,5 +115,96 @@ clg_tensor *clg_batch_norm(clg_graph *g, clg_tensor *x, clg_tensor *gamma,
         t->params.f[0] = momentum;
         t->params.f[1] = eps;
     }
+    return t;
+}
+
+/* ---- Layer normalisation: src = {x[, gamma, beta]}; params.f[0] = eps ---- */
+
+#define LN_AFFINE(t) ((t)->nsrc == 3)
+
+static void ln_rows(const clg_tensor *t, int batch, size_t *rows, int *C)
+{
+    *C = t->shape[t->ndim - 1];
+    *rows = clg_numel_at(t, batch) / (size_t)*C;
+}
+
+/* aux 0: mean and invstd of each row [2 rows]. */
+static void ln_aux(const clg_tensor *t, size_t bytes[CLG_MAX_AUX])
+{
+    bytes[0] = 2 * (clg_tensor_numel(t) / (size_t)t->shape[t->ndim - 1]) * 4;
+}
+
+static clg_status ln_forward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int batch,
+                             bool training)
+{
+    (void)training;
+    size_t rows;
+    int C;
+    ln_rows(t, batch, &rows, &C);
+    cl_mem stats = clg_aux(p, t, 0);
+    cl_mem gamma = LN_AFFINE(t) ? clg_val(p, t->src[1]) : stats;
+    cl_mem beta = LN_AFFINE(t) ? clg_val(p, t->src[2]) : stats;
+    return clg_rec_kernel(p, s, "norm", NULL, "ln_forward", rows,
+                          CLG_ARGS(KINT(rows), KINT(C), KINT(LN_AFFINE(t)),
+                                   KFLOAT(t->params.f[0]), KMEM(clg_val(p, t->src[0])),
+                                   KMEM(gamma), KMEM(beta), KMEM(stats),
+                                   KMEM(clg_val(p, t))));
+}
+
+static clg_status ln_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int batch,
+                              const clg_grad_io *io)
+{
+    size_t rows;
+    int C;
+    ln_rows(t, batch, &rows, &C);
+    cl_mem x = clg_val(p, t->src[0]), stats = clg_aux(p, t, 0);
+    cl_mem gamma = LN_AFFINE(t) ? clg_val(p, t->src[1]) : stats;
+    clg_status st = CLG_OK;
+    bool want_g = LN_AFFINE(t) && io->grad_src[1],
+         want_b = LN_AFFINE(t) && io->grad_src[2];
+    if (want_g || want_b)
+        st = clg_rec_kernel(p, s, "norm", NULL, "ln_param_grads", (size_t)C,
+                            CLG_ARGS(KINT(rows), KINT(C), KMEM(x), KMEM(io->grad_out),
+                                     KMEM(stats), KINT(want_g),
+                                     KINT(want_g && io->accumulate[1]),
+                                     KMEM(want_g ? io->grad_src[1] : stats),
+                                     KINT(want_b), KINT(want_b && io->accumulate[2]),
+                                     KMEM(want_b ? io->grad_src[2] : stats)));
+    if (st == CLG_OK && io->grad_src[0])
+        st = clg_rec_kernel(p, s, "norm", NULL, "ln_backward_dx", rows,
+                            CLG_ARGS(KINT(rows), KINT(C), KINT(LN_AFFINE(t)),
+                                     KINT(io->accumulate[0]), KMEM(x),
+                                     KMEM(io->grad_out), KMEM(stats), KMEM(gamma),
+                                     KMEM(io->grad_src[0])));
+    return st;
+}
+
+static const clg_op_class ln_class = {"layer_norm", ln_forward, ln_backward, ln_aux, 0};
+
+clg_tensor *clg_layer_norm(clg_graph *g, clg_tensor *x, clg_tensor *gamma,
+                           clg_tensor *beta, float eps)
+{
+    clg_tensor *src[3] = {x, gamma, beta};
+    bool affine = gamma || beta;
+    if (clg_graph_bad_args(g, "layer_norm", affine ? 3 : 1, src))
+        return NULL;
+    char sx[64], sv[64];
+    if (x->ndim < 1 || x->dtype != CLG_FLOAT32)
+        return clg_graph_fail(g, CLG_SHAPE_MISMATCH,
+                              "layer_norm: input %s must be float32",
+                              clg_shape_str(x, sx, sizeof sx));
+    int C = x->shape[x->ndim - 1];
+    for (int i = 1; affine && i < 3; i++)
+        if (!is_channel_vector(src[i], C))
+            return clg_graph_fail(g, CLG_SHAPE_MISMATCH,
+                                  "layer_norm: '%s' is %s, input %s needs [%d]",
+                                  src[i]->name, clg_shape_str(src[i], sv, sizeof sv),
+                                  clg_shape_str(x, sx, sizeof sx), C);
+    if (!(eps > 0.0f))
+        return clg_graph_fail(g, CLG_INVALID_ARGUMENT, "layer_norm: eps %g must be > 0",
+                              (double)eps);
+    clg_tensor *t = clg_node(g, &ln_class, affine ? 3 : 1, src, x->ndim, x->shape);
+    if (t)
+        t->params.f[0] = eps;
     return t;
 }

@@ -1,4 +1,6 @@
-/* Sum, mean and max over an axis; global average pooling; softmax. */
+/* Sum, mean and max over an axis; global average pooling; softmax, causal
+ * softmax. */
+#include <math.h>
 #include <stdio.h>
 
 #include "ops/ops_internal.h"
@@ -235,4 +237,64 @@ clg_tensor *clg_softmax(clg_graph *g, clg_tensor *x)
 clg_tensor *clg_log_softmax(clg_graph *g, clg_tensor *x)
 {
     return softmax(g, &log_softmax_class, x, 1);
+}
+
+/* ---- Causal softmax over the last dim: params.f[0] = scale --------------- */
+
+static void causal_split(const clg_tensor *t, int batch, size_t *rows, int *Tq, int *Tk)
+{
+    *Tq = t->shape[t->ndim - 2];
+    *Tk = t->shape[t->ndim - 1];
+    *rows = clg_numel_at(t, batch) / (size_t)*Tk;
+}
+
+static clg_status causal_forward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int batch,
+                                 bool training)
+{
+    (void)training;
+    size_t rows;
+    int Tq, Tk;
+    causal_split(t, batch, &rows, &Tq, &Tk);
+    return clg_rec_kernel(p, s, "reduce", NULL, "causal_softmax_forward", rows,
+                          CLG_ARGS(KINT(rows), KINT(Tq), KINT(Tk),
+                                   KFLOAT(t->params.f[0]), KMEM(clg_val(p, t->src[0])),
+                                   KMEM(clg_val(p, t))));
+}
+
+static clg_status causal_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int batch,
+                                  const clg_grad_io *io)
+{
+    size_t rows;
+    int Tq, Tk;
+    causal_split(t, batch, &rows, &Tq, &Tk);
+    return clg_rec_kernel(p, s, "reduce", NULL, "causal_softmax_backward", rows,
+                          CLG_ARGS(KINT(rows), KINT(Tq), KINT(Tk),
+                                   KFLOAT(t->params.f[0]), KINT(io->accumulate[0]),
+                                   KMEM(clg_val(p, t)), KMEM(io->grad_out),
+                                   KMEM(io->grad_src[0])));
+}
+
+static const clg_op_class causal_class = {"causal_softmax", causal_forward,
+                                          causal_backward, NULL, 0};
+
+clg_tensor *clg_causal_softmax(clg_graph *g, clg_tensor *x, float scale)
+{
+    if (clg_graph_bad_args(g, "causal_softmax", 1, &x))
+        return NULL;
+    char sx[64];
+    int nd = x->ndim;
+    if (nd < 2 || x->dtype != CLG_FLOAT32 || x->shape[nd - 1] < x->shape[nd - 2] ||
+        (x->batched && nd < 3))
+        return clg_graph_fail(g, CLG_SHAPE_MISMATCH,
+                              "causal_softmax: input %s must be float32 [..., queries, "
+                              "keys] with keys >= queries",
+                              clg_shape_str(x, sx, sizeof sx));
+    if (!(scale > 0.0f) || !isfinite(scale))
+        return clg_graph_fail(g, CLG_INVALID_ARGUMENT,
+                              "causal_softmax: scale %g must be positive and finite",
+                              (double)scale);
+    clg_tensor *t = clg_node(g, &causal_class, 1, &x, nd, x->shape);
+    if (t)
+        t->params.f[0] = scale;
+    return t;
 }

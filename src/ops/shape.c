@@ -1,4 +1,6 @@
-/* Views (reshape, flatten) and concatenation along channels. */
+/* Views (reshape, flatten), concatenation along channels, narrow, permute. */
+#include <string.h>
+
 #include "ops/ops_internal.h"
 
 /* A view records nothing: it shares its source's storage, and gradients
@@ -124,4 +126,151 @@ clg_tensor *clg_concat(clg_graph *g, int count, clg_tensor *const *tensors)
             shape[1] += x->shape[1];
     }
     return clg_node(g, &concat_class, count, tensors, first->ndim, shape);
+}
+
+/* ---- Narrow: params.i = {axis, start} ------------------------------------ */
+
+/* x as [outer, Cd, inner] around the axis; the output takes Cs channels. */
+static void narrow_split(const clg_tensor *t, int batch, size_t *outer, int *Cs,
+                         int *Cd, size_t *inner)
+{
+    const clg_tensor *x = t->src[0];
+    int axis = t->params.i[0];
+    *outer = clg_dims_product(x, 0, axis, batch);
+    *Cs = t->shape[axis];
+    *Cd = x->shape[axis];
+    *inner = clg_dims_product(x, axis + 1, x->ndim, batch);
+}
+
+static clg_status narrow_forward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int batch,
+                                 bool training)
+{
+    (void)training;
+    size_t outer, inner, n = clg_numel_at(t, batch);
+    int Cs, Cd;
+    narrow_split(t, batch, &outer, &Cs, &Cd, &inner);
+    /* the slice of a concatenation's gradient is the same gather */
+    return clg_rec_kernel(p, s, "shape", NULL, "concat_slice", n,
+                          CLG_ARGS(KINT(n), KINT(Cs), KINT(Cd), KINT(t->params.i[1]),
+                                   KINT(inner), KINT(0), KMEM(clg_val(p, t->src[0])),
+                                   KMEM(clg_val(p, t))));
+}
+
+static clg_status narrow_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int batch,
+                                  const clg_grad_io *io)
+{
+    size_t outer, inner, n = clg_numel_at(t->src[0], batch);
+    int Cs, Cd;
+    narrow_split(t, batch, &outer, &Cs, &Cd, &inner);
+    return clg_rec_kernel(p, s, "shape", NULL, "narrow_backward", n,
+                          CLG_ARGS(KINT(n), KINT(Cs), KINT(Cd), KINT(t->params.i[1]),
+                                   KINT(inner), KINT(io->accumulate[0]),
+                                   KMEM(io->grad_out), KMEM(io->grad_src[0])));
+}
+
+static const clg_op_class narrow_class = {"narrow", narrow_forward, narrow_backward,
+                                          NULL, 0};
+
+clg_tensor *clg_narrow(clg_graph *g, clg_tensor *x, int axis, int start, int length)
+{
+    if (clg_graph_bad_args(g, "narrow", 1, &x))
+        return NULL;
+    char sx[64];
+    if (x->dtype != CLG_FLOAT32 || axis < (x->batched ? 1 : 0) || axis >= x->ndim)
+        return clg_graph_fail(g, CLG_INVALID_ARGUMENT,
+                              "narrow: axis %d of %s (float32 only; not the batch)",
+                              axis, clg_shape_str(x, sx, sizeof sx));
+    if (start < 0 || length < 1 || start > x->shape[axis] - length)
+        return clg_graph_fail(g, CLG_SHAPE_MISMATCH,
+                              "narrow: [%d, %d) is not inside dim %d of %s", start,
+                              start + length, axis, clg_shape_str(x, sx, sizeof sx));
+    int shape[CLG_MAX_DIMS];
+    memcpy(shape, x->shape, sizeof shape);
+    shape[axis] = length;
+    clg_tensor *t = clg_node(g, &narrow_class, 1, &x, x->ndim, shape);
+    if (t) {
+        t->params.i[0] = axis;
+        t->params.i[1] = start;
+    }
+    return t;
+}
+
+/* ---- Permute: params.i[0..3] = the permutation --------------------------- */
+
+/* y's dims padded in front to 4, and the strides of x in y's order. */
+static void permute_map(const clg_tensor *t, int batch, cl_int4 *dims, cl_int4 *strides)
+{
+    const clg_tensor *x = t->src[0];
+    int nd = x->ndim, pad = 4 - nd, xs[CLG_MAX_DIMS], d[4], s[4];
+    int stride = 1;
+    for (int k = nd - 1; k >= 0; k--) {
+        xs[k] = stride;
+        stride *= clg_dim_at(x, k, batch);
+    }
+    for (int k = 0; k < 4; k++) {
+        d[k] = k < pad ? 1 : clg_dim_at(t, k - pad, batch);
+        s[k] = k < pad ? 0 : xs[t->params.i[k - pad]];
+    }
+    *dims = (cl_int4){{d[0], d[1], d[2], d[3]}};
+    *strides = (cl_int4){{s[0], s[1], s[2], s[3]}};
+}
+
+static clg_status permute_forward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int batch,
+                                  bool training)
+{
+    (void)training;
+    cl_int4 dims, strides;
+    permute_map(t, batch, &dims, &strides);
+    size_t n = clg_numel_at(t, batch);
+    return clg_rec_kernel(p, s, "shape", NULL, "permute_gather", n,
+                          CLG_ARGS(KINT(n), ((clg_karg){sizeof dims, &dims}),
+                                   ((clg_karg){sizeof strides, &strides}),
+                                   KMEM(clg_val(p, t->src[0])), KMEM(clg_val(p, t))));
+}
+
+static clg_status permute_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t,
+                                   int batch, const clg_grad_io *io)
+{
+    cl_int4 dims, strides;
+    permute_map(t, batch, &dims, &strides);
+    size_t n = clg_numel_at(t, batch);
+    return clg_rec_kernel(p, s, "shape", NULL, "permute_scatter", n,
+                          CLG_ARGS(KINT(n), ((clg_karg){sizeof dims, &dims}),
+                                   ((clg_karg){sizeof strides, &strides}),
+                                   KINT(io->accumulate[0]), KMEM(io->grad_out),
+                                   KMEM(io->grad_src[0])));
+}
+
+static const clg_op_class permute_class = {"permute", permute_forward, permute_backward,
+                                           NULL, 0};
+
+clg_tensor *clg_permute(clg_graph *g, clg_tensor *x, const int *perm)
+{
+    if (clg_graph_bad_args(g, "permute", 1, &x))
+        return NULL;
+    char sx[64];
+    if (!perm || x->dtype != CLG_FLOAT32)
+        return clg_graph_fail(g, CLG_INVALID_ARGUMENT,
+                              "permute: %s needs a permutation (float32 only)",
+                              clg_shape_str(x, sx, sizeof sx));
+    unsigned seen = 0;
+    int shape[CLG_MAX_DIMS];
+    for (int k = 0; k < x->ndim; k++) {
+        if (perm[k] < 0 || perm[k] >= x->ndim || (seen >> perm[k] & 1u))
+            return clg_graph_fail(g, CLG_INVALID_ARGUMENT,
+                                  "permute: entry %d (%d) of the permutation of %s is "
+                                  "out of range or repeated",
+                                  k, perm[k], clg_shape_str(x, sx, sizeof sx));
+        seen |= 1u << perm[k];
+        shape[k] = x->shape[perm[k]];
+    }
+    if (x->batched && perm[0] != 0)
+        return clg_graph_fail(g, CLG_INVALID_ARGUMENT,
+                              "permute: dim 0 of %s is the batch and must stay first",
+                              clg_shape_str(x, sx, sizeof sx));
+    clg_tensor *t = clg_node(g, &permute_class, 1, &x, x->ndim, shape);
+    if (t)
+        for (int k = 0; k < x->ndim; k++)
+            t->params.i[k] = perm[k];
+    return t;
 }
