@@ -52,7 +52,11 @@ extern "C" {
     X(CLG_LAYER_SOFTMAX, 15, "softmax")                                                \
     X(CLG_LAYER_LOGSOFTMAX, 16, "logsoftmax")                                          \
     X(CLG_LAYER_EMBEDDING, 17, "embedding")                                            \
-    X(CLG_LAYER_RESIDUAL, 18, "residual") /* a block, as clg_model_layer reports it */
+    X(CLG_LAYER_RESIDUAL, 18, "residual") /* a block, as clg_model_layer reports it */ \
+    X(CLG_LAYER_LAYERNORM, 19, "layernorm")                                            \
+    X(CLG_LAYER_TOKPOS, 20, "tokpos")                                                  \
+    X(CLG_LAYER_ATTENTION, 21, "attention")                                            \
+    X(CLG_LAYER_BLOCK, 22, "block")
 
 typedef enum clg_layer_type { CLG_LAYER_TYPE_LIST(CLG_ENUM_VALUE) } clg_layer_type;
 
@@ -70,8 +74,10 @@ typedef struct clg_layer {
     int dilation; /* conv; 0 means 1 */
     bool no_bias; /* linear, conv */
     float value;  /* dropout p, leaky slope, elu alpha, batchnorm momentum */
-    float eps;    /* batchnorm; 0 means 1e-5 */
-    int vocab;    /* embedding */
+    float eps;    /* batchnorm, layernorm; 0 means 1e-5 */
+    int vocab;    /* embedding, tokpos */
+    int heads;    /* attention, block (out: their width) */
+    bool approximate_tanh; /* gelu: GELU(approximate="tanh") */
 } clg_layer;
 
 #define CLG_LINEAR(n) ((clg_layer){.type = CLG_LAYER_LINEAR, .out = (n)})
@@ -94,10 +100,33 @@ typedef struct clg_layer {
 #define CLG_LOGSOFTMAX()    ((clg_layer){.type = CLG_LAYER_LOGSOFTMAX})
 #define CLG_EMBEDDING(v, d)                                                            \
     ((clg_layer){.type = CLG_LAYER_EMBEDDING, .vocab = (v), .out = (d)})
+#define CLG_LAYERNORM() ((clg_layer){.type = CLG_LAYER_LAYERNORM})
+#define CLG_TOKPOS(v, d)                                                               \
+    ((clg_layer){.type = CLG_LAYER_TOKPOS, .vocab = (v), .out = (d)})
+#define CLG_ATTENTION(d, h)                                                            \
+    ((clg_layer){.type = CLG_LAYER_ATTENTION, .out = (d), .heads = (h)})
+#define CLG_BLOCK(d, h) ((clg_layer){.type = CLG_LAYER_BLOCK, .out = (d), .heads = (h)})
+
+/* The text layers, named as these PyTorch modules name their parameters
+ * (GPT-2's layout, as in nanoGPT), over [N, T, C]:
+ *
+ *   tokpos V d     wte = nn.Embedding(V, d), wpe = nn.Embedding(T, d):
+ *                  wte(ids) + wpe(arange(T)); "i.wte.weight", "i.wpe.weight"
+ *   attention d h  causal multi-head self-attention: c_attn = nn.Linear(d, 3d)
+ *                  gives q, k, v; softmax(q k^T / sqrt(d / h)) v per head;
+ *                  c_proj = nn.Linear(d, d)
+ *   block d h      x + attn(ln_1(x)), then x + mlp(ln_2(x)) with mlp =
+ *                  nn.Sequential(nn.Linear(d, 4d), nn.GELU("tanh"),
+ *                  nn.Linear(4d, d)); "i.ln_1.weight", "i.attn.c_attn.weight",
+ *                  "i.mlp.0.weight", ...
+ *   layernorm      nn.LayerNorm over the last dim */
 
 /* Initialisation schemes. pytorch: what nn.Linear and nn.Conv2d do,
  * kaiming_uniform(a = sqrt 5) weights and U(+-1/sqrt fan_in) biases;
- * kaiming_*: He, ReLU gain, zero biases; xavier_*: Glorot, zero biases. */
+ * kaiming_*: He, ReLU gain, zero biases; xavier_*: Glorot, zero biases;
+ * gpt2: GPT-2's, N(0, 0.02) weights and embeddings, zero biases, and the
+ * residual projections of blocks (attn.c_proj, mlp.2) N(0, 0.02 /
+ * sqrt(2 blocks)); layer norms start at 1 and 0 under every scheme. */
 #define CLG_INIT_LIST(X)                                                               \
     X(CLG_INIT_PYTORCH, 0, "pytorch")                                                  \
     X(CLG_INIT_KAIMING_UNIFORM, 1, "kaiming_uniform")                                  \
@@ -105,7 +134,8 @@ typedef struct clg_layer {
     X(CLG_INIT_XAVIER_UNIFORM, 3, "xavier_uniform")                                    \
     X(CLG_INIT_XAVIER_NORMAL, 4, "xavier_normal")                                      \
     X(CLG_INIT_ZEROS, 5, "zeros")                                                      \
-    X(CLG_INIT_ONES, 6, "ones")
+    X(CLG_INIT_ONES, 6, "ones")                                                        \
+    X(CLG_INIT_GPT2, 7, "gpt2")
 
 typedef enum clg_init { CLG_INIT_LIST(CLG_ENUM_VALUE) } clg_init;
 
@@ -205,6 +235,14 @@ clg_tensor *clg_model_tensor(const clg_model *model, int i);
  *     dropout 0.25
  *     linear 10                # out_features [bias=]
  *     residual                 # a residual block, closed by `end`
+ *
+ * and for text (see the text layers above):
+ *
+ *     input tokens 64          # T, the context
+ *     tokpos 96 128            # vocabulary dim
+ *     block 128 4              # dim heads
+ *     layernorm                # [eps=]
+ *     linear 96
  *
  * Layers are numbered from 0 in file order, as in nn.Sequential. */
 typedef struct clg_spec clg_spec;

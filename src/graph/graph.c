@@ -123,6 +123,12 @@ static clg_tensor *new_tensor(clg_graph *g, const char *op, const char *name,
                                   "%s '%s': more than 2^31 elements", op,
                                   name ? name : "");
     }
+    if (name && strlen(name) >= sizeof((clg_tensor *)0)->name)
+        return clg_graph_fail(g, CLG_INVALID_ARGUMENT,
+                              "%s '%.40s...': a name of %zu "
+                              "characters (at most %zu)",
+                              op, name, strlen(name),
+                              sizeof((clg_tensor *)0)->name - 1);
     if (g->count == g->cap) {
         int cap = g->cap ? g->cap * 2 : 64;
         clg_tensor **grown = realloc(g->tensors, (size_t)cap * sizeof *grown);

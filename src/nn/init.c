@@ -49,6 +49,8 @@ clg_status clg_init_weight(clg_tensor *w, clg_init init, int fan_in, int fan_out
         return clg_init_fill(w, CLG_RULE_CONSTANT, 0.0, rng);
     case CLG_INIT_ONES:
         return clg_init_fill(w, CLG_RULE_CONSTANT, 1.0, rng);
+    case CLG_INIT_GPT2:
+        return clg_init_fill(w, CLG_RULE_NORMAL, 0.02, rng);
     }
     return CLG_INVALID_ARGUMENT;
 }

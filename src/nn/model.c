@@ -1,4 +1,5 @@
 /* Sequential models: layers appended to a graph, named like nn.Sequential. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,7 +87,7 @@ void clg_model_free(clg_model *m)
 static clg_tensor *param(clg_model *m, const char *prefix, const char *what, int ndim,
                          const int *shape, size_t *count)
 {
-    char name[64];
+    char name[160]; /* longer than a tensor keeps: clg_parameter says so */
     snprintf(name, sizeof name, "%s.%s", prefix, what);
     clg_tensor *t = clg_parameter(m->g, name, ndim, shape);
     *count += clg_tensor_numel(t);
@@ -99,6 +100,113 @@ static clg_tensor *state(clg_model *m, const char *prefix, const char *what, int
     char name[64];
     snprintf(name, sizeof name, "%s.%s", prefix, what);
     return clg_state(m->g, name, 1, &C, value);
+}
+
+/* A linear layer `prefix.name` from x's last dim to `out`. */
+static clg_tensor *sub_linear(clg_model *m, const char *prefix, const char *name,
+                              clg_tensor *x, int out, size_t *count, clg_status *init)
+{
+    char sub[96];
+    snprintf(sub, sizeof sub, "%s.%s", prefix, name);
+    int in = clg_tensor_dim(x, clg_tensor_ndim(x) - 1);
+    clg_tensor *w = param(m, sub, "weight", 2, (int[]){out, in}, count);
+    clg_tensor *b = param(m, sub, "bias", 1, (int[]){out}, count);
+    if (w && *init == CLG_OK)
+        *init = clg_init_weight(w, m->opts.init, in, out, &m->rng);
+    if (b && *init == CLG_OK)
+        *init = clg_init_bias(b, m->opts.init, in, &m->rng);
+    return clg_linear(m->g, x, w, b);
+}
+
+/* nn.LayerNorm(C) `prefix` over x's last dim: weight 1, bias 0. */
+static clg_tensor *sub_layer_norm(clg_model *m, const char *prefix, clg_tensor *x,
+                                  float eps, size_t *count, clg_status *init)
+{
+    int C = clg_tensor_dim(x, clg_tensor_ndim(x) - 1);
+    clg_tensor *w = param(m, prefix, "weight", 1, &C, count);
+    clg_tensor *b = param(m, prefix, "bias", 1, &C, count);
+    if (w && *init == CLG_OK)
+        *init = clg_init_fill(w, CLG_RULE_CONSTANT, 1.0, &m->rng);
+    return clg_layer_norm(m->g, x, w, b, eps > 0 ? eps : 1e-5f);
+}
+
+/* x must be [N, T, d]: the width a text layer was given. */
+static bool fits_width(clg_model *m, const clg_layer *l, clg_tensor *x)
+{
+    char sx[64];
+    if (clg_tensor_ndim(x) == 3 && clg_tensor_dim(x, 2) == l->out &&
+        clg_tensor_dtype(x) == CLG_FLOAT32 && l->heads >= 1 && l->out % l->heads == 0)
+        return true;
+    clg_graph_fail(m->g, CLG_SHAPE_MISMATCH,
+                   "%s %d %d needs an input [N, T, %d] with %d divisible by the %d "
+                   "heads, got %s",
+                   clg_layer_type_str(l->type), l->out, l->heads, l->out, l->out,
+                   l->heads, clg_shape_str(x, sx, sizeof sx));
+    return false;
+}
+
+/* Causal self-attention of x [N, T, C] with h heads: q, k, v from one
+ * linear c_attn [3C, C], each [N, h, T, C/h]; softmax(q k^T / sqrt(C/h)) v
+ * back to [N, T, C]; then c_proj. */
+static clg_tensor *attention(clg_model *m, const char *prefix, clg_tensor *x, int h,
+                             size_t *count, clg_status *init)
+{
+    clg_graph *g = m->g;
+    int N = clg_tensor_dim(x, 0), T = clg_tensor_dim(x, 1), C = clg_tensor_dim(x, 2);
+    clg_tensor *qkv = sub_linear(m, prefix, "c_attn", x, 3 * C, count, init), *part[3];
+    for (int k = 0; k < 3; k++)
+        part[k] = clg_permute(
+            g,
+            clg_reshape(g, clg_narrow(g, qkv, 2, k * C, C), 4, (int[]){N, T, h, C / h}),
+            (int[]){0, 2, 1, 3});
+    clg_tensor *a = clg_causal_softmax(g, clg_matmul(g, part[0], part[1], false, true),
+                                       1.0f / sqrtf((float)(C / h)));
+    clg_tensor *y =
+        clg_permute(g, clg_matmul(g, a, part[2], false, false), (int[]){0, 2, 1, 3});
+    return sub_linear(m, prefix, "c_proj", clg_reshape(g, y, 3, (int[]){N, T, C}), C,
+                      count, init);
+}
+
+/* A GPT-2 block: x + attn(ln_1(x)), then x + mlp(ln_2(x)). */
+static clg_tensor *block(clg_model *m, const char *prefix, clg_tensor *x, int h,
+                         size_t *count, clg_status *init)
+{
+    clg_graph *g = m->g;
+    int C = clg_tensor_dim(x, 2);
+    char sub[96];
+    snprintf(sub, sizeof sub, "%s.ln_1", prefix);
+    clg_tensor *y = sub_layer_norm(m, sub, x, 0, count, init);
+    snprintf(sub, sizeof sub, "%s.attn", prefix);
+    x = clg_add(g, x, attention(m, sub, y, h, count, init));
+    snprintf(sub, sizeof sub, "%s.ln_2", prefix);
+    y = sub_layer_norm(m, sub, x, 0, count, init);
+    snprintf(sub, sizeof sub, "%s.mlp", prefix);
+    y = clg_gelu_tanh(g, sub_linear(m, sub, "0", y, 4 * C, count, init));
+    return clg_add(g, x, sub_linear(m, sub, "2", y, C, count, init));
+}
+
+/* wte(ids) + wpe(positions) of ids [N, T]. */
+static clg_tensor *tokpos(clg_model *m, const clg_layer *l, const char *prefix,
+                          clg_tensor *x, size_t *count, clg_status *init)
+{
+    char sx[64], sub[96];
+    if (clg_tensor_ndim(x) != 2 || clg_tensor_dtype(x) != CLG_INT32) {
+        clg_graph_fail(m->g, CLG_SHAPE_MISMATCH,
+                       "tokpos needs token ids [N, T] (input tokens T), got %s",
+                       clg_shape_str(x, sx, sizeof sx));
+        return NULL;
+    }
+    int T = clg_tensor_dim(x, 1);
+    double sd = m->opts.init == CLG_INIT_GPT2 ? 0.02 : 1.0; /* PyTorch: N(0, 1) */
+    snprintf(sub, sizeof sub, "%s.wte", prefix);
+    clg_tensor *wte = param(m, sub, "weight", 2, (int[]){l->vocab, l->out}, count);
+    snprintf(sub, sizeof sub, "%s.wpe", prefix);
+    clg_tensor *wpe = param(m, sub, "weight", 2, (int[]){T, l->out}, count);
+    if (wte && *init == CLG_OK)
+        *init = clg_init_fill(wte, CLG_RULE_NORMAL, sd, &m->rng);
+    if (wpe && *init == CLG_OK)
+        *init = clg_init_fill(wpe, CLG_RULE_NORMAL, sd, &m->rng);
+    return clg_add(m->g, clg_embedding(m->g, x, wte), wpe);
 }
 
 /* Builds one layer on x; parameters named after `prefix`. */
@@ -170,7 +278,7 @@ static clg_tensor *build_layer(clg_model *m, const clg_layer *l, const char *pre
     case CLG_LAYER_ELU:
         return clg_elu(g, x, l->value);
     case CLG_LAYER_GELU:
-        return clg_gelu(g, x);
+        return l->approximate_tanh ? clg_gelu_tanh(g, x) : clg_gelu(g, x);
     case CLG_LAYER_SIGMOID:
         return clg_sigmoid(g, x);
     case CLG_LAYER_TANH:
@@ -181,10 +289,19 @@ static clg_tensor *build_layer(clg_model *m, const clg_layer *l, const char *pre
         return clg_log_softmax(g, x);
     case CLG_LAYER_EMBEDDING:
         w = param(m, prefix, "weight", 2, (int[]){l->vocab, l->out}, count);
-        if (w)
-            *init =
-                clg_init_fill(w, CLG_RULE_NORMAL, 1.0, &m->rng); /* PyTorch: N(0, 1) */
+        if (w) /* PyTorch: N(0, 1) */
+            *init = clg_init_fill(w, CLG_RULE_NORMAL,
+                                  scheme == CLG_INIT_GPT2 ? 0.02 : 1.0, &m->rng);
         return clg_embedding(g, x, w);
+    case CLG_LAYER_LAYERNORM:
+        return sub_layer_norm(m, prefix, x, l->eps, count, init);
+    case CLG_LAYER_TOKPOS:
+        return tokpos(m, l, prefix, x, count, init);
+    case CLG_LAYER_ATTENTION:
+        return fits_width(m, l, x) ? attention(m, prefix, x, l->heads, count, init)
+                                   : NULL;
+    case CLG_LAYER_BLOCK:
+        return fits_width(m, l, x) ? block(m, prefix, x, l->heads, count, init) : NULL;
     case CLG_LAYER_RESIDUAL:
         break;
     }
@@ -340,6 +457,41 @@ clg_status clg_model_end_residual(clg_model *m)
     return CLG_OK;
 }
 
+static bool ends_with(const char *s, const char *tail)
+{
+    size_t n = strlen(s), k = strlen(tail);
+    return n >= k && !strcmp(s + n - k, tail);
+}
+
+/* GPT-2's init: the projections that write into the residual stream, once
+ * per attention and per MLP of each block, drawn with 0.02 / sqrt(2 blocks)
+ * (the number of blocks known only now). */
+static clg_status scale_residual_projections(clg_model *m)
+{
+    int blocks = 0;
+    for (int i = 0; i < m->nlayers; i++)
+        blocks += m->layers[i].spec.type == CLG_LAYER_BLOCK;
+    float scale = blocks ? 1.0f / sqrtf(2.0f * (float)blocks) : 1.0f;
+    clg_status s = CLG_OK;
+    for (int i = 0; s == CLG_OK && blocks && i < clg_graph_parameter_count(m->g); i++) {
+        clg_tensor *p = clg_graph_parameter(m->g, i);
+        const char *name = clg_tensor_name(p);
+        if (!strstr(name, ".attn.c_proj.weight") && !ends_with(name, ".mlp.2.weight"))
+            continue;
+        size_t n = clg_tensor_numel(p);
+        float *v = malloc(n * sizeof *v);
+        if (!v)
+            return clg_fail(CLG_OUT_OF_HOST_MEMORY, "gpt2 init of %s", name);
+        s = clg_tensor_download(p, v, n);
+        for (size_t k = 0; k < n; k++)
+            v[k] *= scale;
+        if (s == CLG_OK)
+            s = clg_tensor_upload(p, v, n);
+        free(v);
+    }
+    return s;
+}
+
 clg_status clg_model_freeze(clg_model *m, int count)
 {
     clg_status s = check_open(m, "clg_model_freeze");
@@ -371,8 +523,8 @@ clg_status clg_model_compile(clg_model *m, clg_loss_type loss, float label_smoot
     for (int i = 0; i < nd; i++)
         shape[i] = clg_tensor_dim(m->out, i);
     switch (loss) {
-    case CLG_LOSS_CROSS_ENTROPY:
-        m->target = clg_input(g, "target", CLG_INT32, 1, shape);
+    case CLG_LOSS_CROSS_ENTROPY: /* a label for each position but the classes */
+        m->target = clg_input(g, "target", CLG_INT32, nd > 1 ? nd - 1 : 1, shape);
         m->loss =
             clg_cross_entropy(g, m->out, m->target, label_smoothing, CLG_REDUCE_MEAN);
         break;
@@ -393,6 +545,8 @@ clg_status clg_model_compile(clg_model *m, clg_loss_type loss, float label_smoot
     s = clg_graph_status(g);
     if (s != CLG_OK)
         return clg_fail_prefix(s, "compiling the %s loss", clg_loss_type_str(loss));
+    if (m->opts.init == CLG_INIT_GPT2 && (s = scale_residual_projections(m)) != CLG_OK)
+        return s;
     return clg_plan_create(g, m->loss, &m->out, 1, &m->plan);
 }
 

@@ -55,12 +55,16 @@ static const layer_syntax syntax[] = {
     {CLG_LAYER_RELU, 0, 0, {0}, {0}},
     {CLG_LAYER_LEAKYRELU, 0, 1, {"slope"}, {0}},
     {CLG_LAYER_ELU, 0, 1, {"alpha"}, {0}},
-    {CLG_LAYER_GELU, 0, 0, {0}, {0}},
+    {CLG_LAYER_GELU, 0, 0, {0}, {"approximate"}},
     {CLG_LAYER_SIGMOID, 0, 0, {0}, {0}},
     {CLG_LAYER_TANH, 0, 0, {0}, {0}},
     {CLG_LAYER_SOFTMAX, 0, 0, {0}, {0}},
     {CLG_LAYER_LOGSOFTMAX, 0, 0, {0}, {0}},
     {CLG_LAYER_EMBEDDING, 2, 2, {"vocabulary", "dim"}, {0}},
+    {CLG_LAYER_LAYERNORM, 0, 0, {0}, {"eps"}},
+    {CLG_LAYER_TOKPOS, 2, 2, {"vocabulary", "dim"}, {0}},
+    {CLG_LAYER_ATTENTION, 2, 2, {"dim", "heads"}, {0}},
+    {CLG_LAYER_BLOCK, 2, 2, {"dim", "heads"}, {0}},
 };
 
 #define NSYNTAX (int)(sizeof syntax / sizeof *syntax)
@@ -120,7 +124,12 @@ static clg_status set_arg(const clg_spec *s, int line, const layer_syntax *ls, i
         ok = clg_parse_float(word, -1e6f, 1e6f, &l->value);
         break;
     case CLG_LAYER_EMBEDDING:
+    case CLG_LAYER_TOKPOS:
         ok = parse_size(word, 1, k == 0 ? &l->vocab : &l->out);
+        break;
+    case CLG_LAYER_ATTENTION:
+    case CLG_LAYER_BLOCK:
+        ok = parse_size(word, 1, k == 0 ? &l->out : &l->heads);
         break;
     default:
         break;
@@ -160,6 +169,10 @@ static clg_status set_option(const clg_spec *s, int line, const layer_syntax *ls
         ok = clg_parse_float(value, 0.0f, 1.0f, &l->value);
     else if (!strcmp(key, "eps"))
         ok = clg_parse_float(value, 1e-12f, 1.0f, &l->eps);
+    else if (!strcmp(key, "approximate")) { /* as nn.GELU(approximate=...) */
+        ok = !strcmp(value, "tanh") || !strcmp(value, "none");
+        l->approximate_tanh = !strcmp(value, "tanh");
+    }
     if (!ok)
         return bad(s, line, "%s: bad value '%s' for %s", clg_layer_type_str(ls->type),
                    value, key);
