@@ -233,6 +233,77 @@ static void test_char_and_word_vocabularies(void **state)
     clg_text_free(corpus);
 }
 
+/* A language model's tokenizers: no <pad> or <unk>; char ids in code-point
+ * order, byte ids the byte values; the tokenizer survives a round trip
+ * through text (a checkpoint's metadata). */
+static void test_plain_tokenizers_for_language_models(void **state)
+{
+    (void)state;
+    const char *text = "baé\nab";
+    clg_text *corpus;
+    assert_ok(clg_text_from_string(text, strlen(text), false, &corpus));
+    clg_tokenizer_opts o = CLG_TOKENIZER_DEFAULTS;
+    o.type = CLG_TOKENIZER_CHAR, o.plain = true;
+    clg_tokenizer *ch, *back, *bytes;
+    assert_ok(clg_tokenizer_train(&o, corpus, &ch));
+    assert_int_equal(clg_tokenizer_vocab_size(ch), 4); /* \n a b é */
+    assert_int_equal(clg_tokenizer_pad(ch), -1);
+    int32_t *ids;
+    size_t n;
+    assert_ok(clg_tokenizer_encode(ch, text, strlen(text), &ids, &n));
+    int32_t want[6] = {2, 1, 3, 0, 1, 2};
+    assert_int_equal(n, 6);
+    assert_memory_equal(ids, want, sizeof want);
+    free(ids);
+    assert_int_equal(clg_tokenizer_encode(ch, "abc", 3, &ids, &n),
+                     CLG_INVALID_ARGUMENT);
+    assert_contains(clg_last_error(), "the character 'c' at byte 2 is not in");
+    char *saved;
+    assert_ok(clg_tokenizer_to_string(ch, &saved));
+    assert_ok(clg_tokenizer_from_string(saved, "metadata", &back));
+    round_trip(back, text);
+    assert_int_equal(clg_tokenizer_vocab_size(back), 4);
+    free(saved);
+    assert_int_equal(clg_tokenizer_from_string("clgrad-tokenizer 1\ntype char odd\n",
+                                               "metadata", &back),
+                     CLG_BAD_FILE);
+    assert_contains(clg_last_error(), "metadata:2: expected 'type NAME'");
+    o.type = CLG_TOKENIZER_BYTE;
+    assert_ok(clg_tokenizer_train(&o, NULL, &bytes));
+    assert_int_equal(clg_tokenizer_vocab_size(bytes), 256);
+    assert_ok(clg_tokenizer_encode(bytes, "é", strlen("é"), &ids, &n));
+    assert_int_equal(n, 2);
+    assert_int_equal(ids[0], 0xc3);
+    free(ids);
+    clg_tokenizer_free(ch), clg_tokenizer_free(bytes);
+    clg_text_free(corpus);
+}
+
+/* Window k: ids[kT .. kT+T-1] and the T ids after each; the tail dropped. */
+static void test_windows_hold_next_token_targets(void **state)
+{
+    (void)state;
+    int32_t ids[10] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
+    clg_dataset *d;
+    assert_ok(clg_dataset_windows(ids, 10, 4, 10, &d));
+    assert_int_equal(d->count, 2); /* (10 - 1) / 4 */
+    assert_int_equal(clg_dataset_label_len(d), 4);
+    float x1[4] = {4, 5, 6, 7};
+    int32_t y1[4] = {5, 6, 7, 8};
+    assert_memory_equal(d->x + 4, x1, sizeof x1);
+    assert_memory_equal(d->labels + 4, y1, sizeof y1);
+    clg_dataset *val;
+    assert_ok(clg_dataset_split(d, 0.5f, 1, &val));
+    assert_int_equal(clg_dataset_label_len(val), 4);
+    assert_int_equal(val->labels[0], (int32_t)val->x[0] + 1);
+    assert_int_equal(d->labels[3], (int32_t)d->x[3] + 1);
+    clg_dataset_free(val), clg_dataset_free(d);
+    assert_int_equal(clg_dataset_windows(ids, 4, 4, 10, &d), CLG_INVALID_ARGUMENT);
+    ids[5] = 12;
+    assert_int_equal(clg_dataset_windows(ids, 10, 4, 10, &d), CLG_INVALID_ARGUMENT);
+    assert_contains(clg_last_error(), "token 5 (12) is outside the vocabulary of 10");
+}
+
 static void test_sequences_are_cut_and_padded(void **state)
 {
     (void)state;
@@ -320,6 +391,8 @@ int main(void)
         cmocka_unit_test(test_text_reading_checks_utf8),
         cmocka_unit_test(test_byte_and_bpe_round_trip),
         cmocka_unit_test(test_char_and_word_vocabularies),
+        cmocka_unit_test(test_plain_tokenizers_for_language_models),
+        cmocka_unit_test(test_windows_hold_next_token_targets),
         cmocka_unit_test(test_sequences_are_cut_and_padded),
         cmocka_unit_test(test_char_model_learns_generated_text),
     };

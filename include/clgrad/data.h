@@ -70,11 +70,16 @@ typedef struct clg_dataset {
     int shape[3];
     size_t sample;      /* floats per sample */
     float *x;           /* count * sample */
-    int32_t *labels;    /* count, or NULL */
+    int32_t *labels;    /* count * clg_dataset_label_len(), or NULL */
     int classes;        /* 1 + the largest label */
     bool from_bytes;    /* read from unsigned bytes, scaled to [0, 1] */
     char **class_names; /* [classes] when labels came from strings, else NULL */
+    int label_len;      /* labels per sample: 1 (0 reads as 1), or T for the
+                           next-token targets of a window of T ids */
 } clg_dataset;
+
+/* Labels per sample: d->label_len, or 1 when it is 0. */
+int clg_dataset_label_len(const clg_dataset *dataset);
 
 /* An empty dataset for count samples of `shape`, with labels or without. */
 clg_status clg_dataset_create(int count, int ndim, const int *shape, bool labelled,
@@ -207,11 +212,17 @@ typedef struct clg_tokenizer_opts {
     int max_vocab; /* word: at most this many ids (0: no limit) */
     int min_count; /* word: drop rarer words (to <unk>) */
     int merges;    /* BPE: merges to learn */
+    bool plain;    /* no <pad> and <unk> ids, as a language model's data has
+                      no padding: char ids are the corpus' distinct characters
+                      in code-point order, byte ids the 256 byte values, BPE
+                      ids bytes then merges; text with a character or word
+                      outside the vocabulary is an error, not <unk> */
 } clg_tokenizer_opts;
 
 #define CLG_TOKENIZER_DEFAULTS                                                         \
     {                                                                                  \
-        .type = CLG_TOKENIZER_BPE, .max_vocab = 0, .min_count = 1, .merges = 256       \
+        .type = CLG_TOKENIZER_BPE, .max_vocab = 0, .min_count = 1, .merges = 256,      \
+        .plain = false                                                                 \
     }
 
 typedef struct clg_tokenizer clg_tokenizer;
@@ -222,7 +233,8 @@ clg_status clg_tokenizer_train(const clg_tokenizer_opts *opts, const clg_text *c
                                clg_tokenizer **tokenizer);
 void clg_tokenizer_free(clg_tokenizer *tokenizer);
 int clg_tokenizer_vocab_size(const clg_tokenizer *tokenizer);
-int clg_tokenizer_pad(const clg_tokenizer *tokenizer);
+int clg_tokenizer_pad(const clg_tokenizer *tokenizer); /* -1 when plain */
+clg_tokenizer_type clg_tokenizer_type_of(const clg_tokenizer *tokenizer);
 
 /* Token ids of text (malloc'd *ids, *count of them). */
 clg_status clg_tokenizer_encode(const clg_tokenizer *tokenizer, const char *text,
@@ -235,6 +247,10 @@ clg_status clg_tokenizer_decode(const clg_tokenizer *tokenizer, const int32_t *i
 /* The vocabulary (and merges) as a text file, and back. */
 clg_status clg_tokenizer_save(const clg_tokenizer *tokenizer, const char *path);
 clg_status clg_tokenizer_load(const char *path, clg_tokenizer **tokenizer);
+/* The same text in memory (a checkpoint's metadata): *text malloc'd. */
+clg_status clg_tokenizer_to_string(const clg_tokenizer *tokenizer, char **text);
+clg_status clg_tokenizer_from_string(const char *text, const char *source,
+                                     clg_tokenizer **tokenizer);
 
 /* Sequences cut or padded to `length` ids (pad with `pad`), as a dataset of
  * [length] samples holding the ids (floats, exact below 2^24), labelled with
@@ -247,6 +263,13 @@ clg_status clg_dataset_from_sequences(const int32_t *const *seqs, const size_t *
  * `stride`), labelled with the id that follows it. */
 clg_status clg_dataset_next_token(const int32_t *ids, size_t count, int length,
                                   int stride, int vocab, clg_dataset **dataset);
+
+/* A language model's data: the non-overlapping windows of `length` ids,
+ * window k holding ids[k T .. k T + T - 1] as its sample and ids[k T + 1 ..
+ * k T + T] as its T labels (label_len = T); the tail that does not fill a
+ * window is dropped. */
+clg_status clg_dataset_windows(const int32_t *ids, size_t count, int length, int vocab,
+                               clg_dataset **dataset);
 
 /* ---- Augmentation ------------------------------------------------------- */
 
@@ -286,7 +309,7 @@ typedef struct clg_loader_opts {
 typedef struct clg_batch {
     int count;             /* samples in this batch */
     const float *x;        /* count * sample floats */
-    const int32_t *labels; /* count, or NULL */
+    const int32_t *labels; /* count * the dataset's label_len, or NULL */
     int index;             /* batch number within the epoch */
 } clg_batch;
 

@@ -96,13 +96,18 @@ clg_status clg_fit(clg_model *model, clg_optimizer *optim, clg_loader *train,
                    const clg_dataset *val, const clg_fit_opts *opts,
                    clg_fit_report *report);
 
+/* Above this many classes (a language model's vocabulary) the report has no
+ * confusion matrix nor per-class accuracy. */
+#define CLG_EVAL_MAX_CONFUSION 1024
+
 typedef struct clg_eval_report {
     int count; /* samples */
     int classes;
-    float loss; /* mean cross-entropy */
-    float accuracy;
-    float *class_accuracy; /* [classes]; NAN for a class with no samples */
-    int *confusion; /* [classes * classes], row = true class, column = predicted */
+    float loss;     /* mean cross-entropy (per label: per token of a window) */
+    float accuracy; /* of every label (every next token of a window) */
+    float *class_accuracy; /* [classes]; NAN for a class with no samples; or NULL */
+    int *confusion; /* [classes * classes], row = true class, column = predicted;
+                       or NULL */
 } clg_eval_report;
 
 /* Evaluation mode over the whole dataset, in batches of the model's size. */
@@ -110,7 +115,8 @@ clg_status clg_evaluate(clg_model *model, const clg_dataset *data,
                         clg_eval_report *report);
 void clg_eval_report_free(clg_eval_report *report);
 
-/* Predicted class and its softmax probability for each sample. */
+/* Predicted class and its softmax probability for each label of each sample
+ * (count * label_len of them). */
 clg_status clg_predict(clg_model *model, const clg_dataset *data, int32_t *classes,
                        float *probabilities);
 

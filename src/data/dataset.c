@@ -42,6 +42,11 @@ clg_status clg_dataset_create(int count, int ndim, const int *shape, bool labell
     return CLG_OK;
 }
 
+int clg_dataset_label_len(const clg_dataset *d)
+{
+    return d && d->label_len > 1 ? d->label_len : 1;
+}
+
 void clg_dataset_free(clg_dataset *d)
 {
     if (!d)
@@ -175,10 +180,13 @@ clg_status clg_dataset_split(clg_dataset *d, float fraction, uint64_t seed,
     int *order = malloc((size_t)d->count * sizeof *order);
     bool *chosen = calloc((size_t)d->count, sizeof *chosen);
     clg_dataset *v = NULL;
-    clg_status s =
-        order && chosen
-            ? clg_dataset_create(nval, d->ndim, d->shape, d->labels != NULL, &v)
-            : clg_fail(CLG_OUT_OF_HOST_MEMORY, "splitting a dataset");
+    clg_status s = order && chosen
+                       ? clg_dataset_create(nval, d->ndim, d->shape, false, &v)
+                       : clg_fail(CLG_OUT_OF_HOST_MEMORY, "splitting a dataset");
+    size_t per = (size_t)clg_dataset_label_len(d);
+    if (s == CLG_OK && d->labels &&
+        !(v->labels = malloc((size_t)nval * per * sizeof *v->labels)))
+        s = clg_fail(CLG_OUT_OF_HOST_MEMORY, "splitting a dataset");
     if (s == CLG_OK) {
         uint64_t rng = seed ^ 0x5851F42D4C957F2Dull;
         for (int i = 0; i < d->count; i++)
@@ -198,9 +206,11 @@ clg_status clg_dataset_split(clg_dataset *d, float fraction, uint64_t seed,
             memmove(dst->x + (size_t)at * d->sample, d->x + (size_t)i * d->sample,
                     d->sample * sizeof *d->x);
             if (d->labels)
-                dst->labels[at] = d->labels[i];
+                memmove(dst->labels + at * per, d->labels + i * per,
+                        per * sizeof *d->labels);
         }
         v->classes = d->classes;
+        v->label_len = d->label_len;
         d->count = ti;
         *val = v;
     }
@@ -212,10 +222,11 @@ clg_status clg_dataset_split(clg_dataset *d, float fraction, uint64_t seed,
 clg_status clg_dataset_select(clg_dataset *d, const int *classes, int count,
                               int per_class)
 {
-    if (!d || !classes || count < 1 || count > 4096 || per_class < 0 || !d->labels)
-        return clg_fail(
-            CLG_INVALID_ARGUMENT,
-            "selecting classes: needs a labelled dataset and 1 to 4096 classes");
+    if (!d || !classes || count < 1 || count > 4096 || per_class < 0 || !d->labels ||
+        clg_dataset_label_len(d) != 1)
+        return clg_fail(CLG_INVALID_ARGUMENT,
+                        "selecting classes: needs a dataset with one label per sample "
+                        "and 1 to 4096 classes");
     int *map = malloc(4096 * sizeof *map),
         *taken = calloc((size_t)count, sizeof *taken);
     if (!map || !taken) {
@@ -255,9 +266,10 @@ clg_status clg_dataset_select(clg_dataset *d, const int *classes, int count,
 
 clg_status clg_dataset_one_hot(const clg_dataset *d, int classes, float **out)
 {
-    if (!d || !out || !d->labels || classes < 1)
+    if (!d || !out || !d->labels || classes < 1 || clg_dataset_label_len(d) != 1)
         return clg_fail(CLG_INVALID_ARGUMENT,
-                        "one-hot: needs a labelled dataset and classes");
+                        "one-hot: needs a dataset with one label per sample, and "
+                        "classes");
     if (d->classes > classes)
         return clg_fail(CLG_INVALID_ARGUMENT,
                         "one-hot: labels reach %d, only %d classes", d->classes - 1,

@@ -134,8 +134,9 @@ static void build(clg_loader *l, int index, slot *s)
         int i = l->order[first + k];
         float *dst = s->x + (size_t)k * d->sample;
         memcpy(dst, d->x + (size_t)i * d->sample, d->sample * sizeof *dst);
+        size_t per = (size_t)clg_dataset_label_len(d);
         if (d->labels)
-            s->labels[k] = d->labels[i];
+            memcpy(s->labels + k * per, d->labels + i * per, per * sizeof *s->labels);
         if (tmp) { /* a function of (seed, epoch, position): thread timing never matters
                     */
             uint64_t rng =
@@ -200,7 +201,8 @@ clg_status clg_loader_create(const clg_dataset *d, const clg_loader_opts *opts,
     bool ok = l->order != NULL;
     for (int k = 0; k < 2 && ok; k++) {
         l->slots[k].x = malloc((size_t)opts->batch_size * d->sample * sizeof(float));
-        l->slots[k].labels = malloc((size_t)opts->batch_size * sizeof(int32_t));
+        l->slots[k].labels = malloc((size_t)opts->batch_size *
+                                    (size_t)clg_dataset_label_len(d) * sizeof(int32_t));
         ok = l->slots[k].x && l->slots[k].labels;
     }
     if (!ok) {

@@ -196,6 +196,46 @@ clg_status clg_dataset_from_sequences(const int32_t *const *seqs, const size_t *
     return CLG_OK;
 }
 
+clg_status clg_dataset_windows(const int32_t *ids, size_t count, int length, int vocab,
+                               clg_dataset **out)
+{
+    if (!ids || !out || length < 1 || vocab < 1)
+        return clg_fail(CLG_INVALID_ARGUMENT, "windows: bad arguments");
+    *out = NULL;
+    size_t n = count > 0 ? (count - 1) / (size_t)length : 0;
+    if (n < 1)
+        return clg_fail(CLG_INVALID_ARGUMENT,
+                        "windows: %zu tokens do not fill one window of %d + 1", count,
+                        length);
+    if (n > (size_t)1 << 30)
+        return clg_fail(CLG_INVALID_ARGUMENT, "windows: %zu windows are too many", n);
+    clg_status s = clg_dataset_create((int)n, 1, &length, false, out);
+    clg_dataset *d = *out;
+    if (s == CLG_OK && !(d->labels = malloc(n * (size_t)length * sizeof *d->labels)))
+        s = clg_fail(CLG_OUT_OF_HOST_MEMORY, "windows of %zu tokens", count);
+    for (size_t i = 0; s == CLG_OK && i < n * (size_t)length; i++) {
+        if (ids[i] < 0 || ids[i] >= vocab || ids[i + 1] < 0 || ids[i + 1] >= vocab) {
+            s = clg_fail(CLG_INVALID_ARGUMENT,
+                         "windows: token %zu (%d) is outside "
+                         "the vocabulary of %d",
+                         ids[i] < 0 || ids[i] >= vocab ? i : i + 1,
+                         (int)(ids[i] < 0 || ids[i] >= vocab ? ids[i] : ids[i + 1]),
+                         vocab);
+            break;
+        }
+        d->x[i] = (float)ids[i];
+        d->labels[i] = ids[i + 1];
+    }
+    if (s != CLG_OK) {
+        clg_dataset_free(d);
+        *out = NULL;
+        return s;
+    }
+    d->classes = vocab;
+    d->label_len = length;
+    return CLG_OK;
+}
+
 clg_status clg_dataset_next_token(const int32_t *ids, size_t count, int length,
                                   int stride, int vocab, clg_dataset **out)
 {

@@ -102,6 +102,7 @@ struct clg_tokenizer {
     map lookup; /* char/word: token -> id; bpe: pair (8 bytes) -> merge rank */
     int32_t (*merges)[2];
     int nmerges;
+    bool plain; /* no <pad>, <unk>: ids start at 0 (char, word), no pad (bpe) */
 };
 
 void clg_tokenizer_free(clg_tokenizer *t)
@@ -122,11 +123,22 @@ int clg_tokenizer_vocab_size(const clg_tokenizer *t)
 
 int clg_tokenizer_pad(const clg_tokenizer *t)
 {
-    if (!t)
-        return 0;
+    if (!t || t->plain)
+        return -1;
     return t->type == CLG_TOKENIZER_CHAR || t->type == CLG_TOKENIZER_WORD
                ? 0
                : t->vocab - 1;
+}
+
+clg_tokenizer_type clg_tokenizer_type_of(const clg_tokenizer *t)
+{
+    return t ? t->type : CLG_TOKENIZER_BYTE;
+}
+
+/* Ids of char and word tokens start after <pad> and <unk>, or at 0. */
+static int first_id(const clg_tokenizer *t)
+{
+    return t->plain ? 0 : 2;
 }
 
 static clg_status set_token(clg_tokenizer *t, int id, const char *bytes, size_t len)
@@ -210,6 +222,15 @@ typedef struct vocab_entry {
     int count;
 } vocab_entry;
 
+/* Plain vocabularies: by bytes, which for UTF-8 is by code point. */
+static int by_bytes(const void *a, const void *b)
+{
+    const vocab_entry *x = a, *y = b;
+    size_t n = x->len < y->len ? x->len : y->len;
+    int c = memcmp(x->key, y->key, n);
+    return c ? c : (x->len > y->len) - (x->len < y->len);
+}
+
 static int by_count(const void *a, const void *b)
 {
     const vocab_entry *x = a, *y = b;
@@ -243,18 +264,22 @@ static clg_status train_vocab(clg_tokenizer *t, const clg_tokenizer_opts *o,
     if (s == CLG_OK && !e)
         s = clg_fail(CLG_OUT_OF_HOST_MEMORY, "training a tokenizer");
     if (s == CLG_OK) {
+        int first = first_id(t);
         qsort(e, n, sizeof *e, by_count);
-        if (o->max_vocab > 2 && n > (size_t)o->max_vocab - 2)
-            n = (size_t)o->max_vocab - 2;
-        s = alloc_tokens(t, (int)n + 2);
+        if (o->max_vocab > first && n > (size_t)(o->max_vocab - first))
+            n = (size_t)(o->max_vocab - first);
+        if (t->plain)
+            qsort(e, n, sizeof *e, by_bytes);
+        s = alloc_tokens(t, (int)n + first);
     }
-    if (s == CLG_OK)
+    if (s == CLG_OK && !t->plain)
         s = set_token(t, 0, "<pad>", 5);
-    if (s == CLG_OK)
+    if (s == CLG_OK && !t->plain)
         s = set_token(t, 1, "<unk>", 5);
     for (size_t i = 0; s == CLG_OK && i < n; i++) {
-        s = set_token(t, (int)i + 2, e[i].key, e[i].len);
-        if (s == CLG_OK && !map_add(&t->lookup, e[i].key, e[i].len, (int)i + 2))
+        int id = (int)i + first_id(t);
+        s = set_token(t, id, e[i].key, e[i].len);
+        if (s == CLG_OK && !map_add(&t->lookup, e[i].key, e[i].len, id))
             s = clg_fail(CLG_OUT_OF_HOST_MEMORY, "tokenizer");
     }
     free(e);
@@ -294,7 +319,7 @@ static int merge_in(seq *q, int32_t a, int32_t b, int32_t id)
 
 static clg_status bpe_tables(clg_tokenizer *t)
 {
-    clg_status s = alloc_tokens(t, 256 + t->nmerges + 1);
+    clg_status s = alloc_tokens(t, 256 + t->nmerges + (t->plain ? 0 : 1));
     for (int b = 0; s == CLG_OK && b < 256; b++) {
         char c = (char)b;
         s = set_token(t, b, &c, 1);
@@ -318,7 +343,7 @@ static clg_status bpe_tables(clg_tokenizer *t)
         else if (s == CLG_OK && !map_add(&t->lookup, key, 8, m))
             s = clg_fail(CLG_OUT_OF_HOST_MEMORY, "tokenizer");
     }
-    if (s == CLG_OK)
+    if (s == CLG_OK && !t->plain)
         s = set_token(t, t->vocab - 1, "", 0); /* <pad> decodes to nothing */
     return s;
 }
@@ -399,6 +424,7 @@ clg_status clg_tokenizer_train(const clg_tokenizer_opts *o, const clg_text *corp
     if (!t)
         return clg_fail(CLG_OUT_OF_HOST_MEMORY, "tokenizer");
     t->type = o->type;
+    t->plain = o->plain;
     clg_status s;
     if (o->type == CLG_TOKENIZER_BYTE) {
         t->nmerges = 0;
@@ -489,6 +515,14 @@ clg_status clg_tokenizer_encode(const clg_tokenizer *t, const char *text, size_t
             if (!n)
                 break;
             int *id = map_find(&t->lookup, text + start, n);
+            if (!id && t->plain) {
+                free(b.v);
+                return clg_fail(CLG_INVALID_ARGUMENT,
+                                "the %s '%.*s' at byte %zu is not in the tokenizer's "
+                                "vocabulary (%d ids, without <unk>)",
+                                t->type == CLG_TOKENIZER_CHAR ? "character" : "word",
+                                (int)(n < 40 ? n : 40), text + start, start, t->vocab);
+            }
             ok = push_id(&b, id ? *id : 1);
         }
     }
@@ -536,6 +570,27 @@ clg_status clg_tokenizer_decode(const clg_tokenizer *t, const int32_t *ids,
 
 CLG_DEFINE_ENUM_NAMES(clg_tokenizer_type, CLG_TOKENIZER_TYPE_LIST, "tokenizer type")
 
+/* The tokenizer file: "clgrad-tokenizer 1", "type NAME[ plain]", then the
+ * merges of bpe and byte, or the tokens of char and word in hex. */
+static bool write_tokenizer(const clg_tokenizer *t, FILE *f)
+{
+    fprintf(f, "clgrad-tokenizer 1\ntype %s%s\n", clg_tokenizer_type_str(t->type),
+            t->plain ? " plain" : "");
+    if (t->type == CLG_TOKENIZER_BPE || t->type == CLG_TOKENIZER_BYTE) {
+        fprintf(f, "merges %d\n", t->nmerges);
+        for (int m = 0; m < t->nmerges; m++)
+            fprintf(f, "%d %d\n", t->merges[m][0], t->merges[m][1]);
+    } else {
+        fprintf(f, "tokens %d\n", t->vocab - first_id(t));
+        for (int i = first_id(t); i < t->vocab; i++) {
+            for (size_t k = 0; k < t->toklen[i]; k++)
+                fprintf(f, "%02x", (unsigned char)t->tok[i][k]);
+            fputc('\n', f);
+        }
+    }
+    return !ferror(f);
+}
+
 clg_status clg_tokenizer_save(const clg_tokenizer *t, const char *path)
 {
     if (!t || !path)
@@ -545,20 +600,7 @@ clg_status clg_tokenizer_save(const clg_tokenizer *t, const char *path)
     FILE *f = fopen(tmp, "w");
     if (!f)
         return clg_fail(CLG_IO_ERROR, "%s: cannot create: %s", tmp, strerror(errno));
-    fprintf(f, "clgrad-tokenizer 1\ntype %s\n", clg_tokenizer_type_str(t->type));
-    if (t->type == CLG_TOKENIZER_BPE || t->type == CLG_TOKENIZER_BYTE) {
-        fprintf(f, "merges %d\n", t->nmerges);
-        for (int m = 0; m < t->nmerges; m++)
-            fprintf(f, "%d %d\n", t->merges[m][0], t->merges[m][1]);
-    } else {
-        fprintf(f, "tokens %d\n", t->vocab - 2);
-        for (int i = 2; i < t->vocab; i++) {
-            for (size_t k = 0; k < t->toklen[i]; k++)
-                fprintf(f, "%02x", (unsigned char)t->tok[i][k]);
-            fputc('\n', f);
-        }
-    }
-    bool ok = !ferror(f);
+    bool ok = write_tokenizer(t, f);
     ok = fclose(f) == 0 && ok;
     if (!ok || rename(tmp, path) != 0) {
         remove(tmp);
@@ -567,23 +609,38 @@ clg_status clg_tokenizer_save(const clg_tokenizer *t, const char *path)
     return CLG_OK;
 }
 
-clg_status clg_tokenizer_load(const char *path, clg_tokenizer **out)
+clg_status clg_tokenizer_to_string(const clg_tokenizer *t, char **text)
 {
-    if (!path || !out)
-        return clg_fail(CLG_INVALID_ARGUMENT, "clg_tokenizer_load: NULL argument");
-    *out = NULL;
-    FILE *f = fopen(path, "r");
+    if (!t || !text)
+        return clg_fail(CLG_INVALID_ARGUMENT, "clg_tokenizer_to_string: NULL argument");
+    size_t len = 0;
+    FILE *f = open_memstream(text, &len);
     if (!f)
-        return clg_fail(CLG_IO_ERROR, "%s: cannot open: %s", path, strerror(errno));
-    char line[8192], type[16];
+        return clg_fail(CLG_OUT_OF_HOST_MEMORY, "tokenizer text");
+    bool ok = write_tokenizer(t, f);
+    ok = fclose(f) == 0 && ok;
+    if (!ok) {
+        free(*text);
+        *text = NULL;
+        return clg_fail(CLG_OUT_OF_HOST_MEMORY, "tokenizer text");
+    }
+    return CLG_OK;
+}
+
+/* Reads a tokenizer file from f; `path` names it in errors. */
+static clg_status read_tokenizer(FILE *f, const char *path, clg_tokenizer **out)
+{
+    char line[8192], type[16], flag[16] = "";
     int n = 0, lineno = 2;
     clg_status s = CLG_OK;
     clg_tokenizer *t = calloc(1, sizeof *t);
     if (!t || !fgets(line, sizeof line, f) || strcmp(line, "clgrad-tokenizer 1\n"))
         s = clg_fail(CLG_BAD_FILE, "%s:1: not a clgrad tokenizer file", path);
-    if (s == CLG_OK &&
-        (!fgets(line, sizeof line, f) || sscanf(line, "type %15s", type) != 1))
-        s = clg_fail(CLG_BAD_FILE, "%s:2: expected 'type NAME'", path);
+    if (s == CLG_OK && (!fgets(line, sizeof line, f) ||
+                        sscanf(line, "type %15s %15s", type, flag) < 1 ||
+                        (flag[0] && strcmp(flag, "plain"))))
+        s = clg_fail(CLG_BAD_FILE, "%s:2: expected 'type NAME' or 'type NAME plain'",
+                     path);
     clg_tokenizer_type kind = CLG_TOKENIZER_BYTE;
     if (s == CLG_OK && clg_tokenizer_type_parse(type, &kind) != CLG_OK)
         s = clg_fail_prefix(CLG_BAD_FILE, "%s:2", path);
@@ -594,8 +651,10 @@ clg_status clg_tokenizer_load(const char *path, clg_tokenizer **out)
                         n < 0 || n > 1 << 20 || (kind == CLG_TOKENIZER_BYTE && n)))
         s = clg_fail(CLG_BAD_FILE, "%s:3: expected '%s COUNT'", path,
                      merges ? "merges" : "tokens");
-    if (s == CLG_OK)
+    if (s == CLG_OK) {
         t->type = kind;
+        t->plain = flag[0] != '\0';
+    }
     if (s == CLG_OK && merges) {
         t->merges = malloc((size_t)(n ? n : 1) * sizeof *t->merges);
         for (int m = 0; s == CLG_OK && m < n; m++) {
@@ -612,10 +671,11 @@ clg_status clg_tokenizer_load(const char *path, clg_tokenizer **out)
         if (s == CLG_OK && (s = bpe_tables(t)) != CLG_OK)
             s = clg_fail_prefix(s, "%s", path);
     } else if (s == CLG_OK) {
-        s = alloc_tokens(t, n + 2);
-        if (s == CLG_OK)
+        int first = first_id(t);
+        s = alloc_tokens(t, n + first);
+        if (s == CLG_OK && first)
             s = set_token(t, 0, "<pad>", 5);
-        if (s == CLG_OK)
+        if (s == CLG_OK && first)
             s = set_token(t, 1, "<unk>", 5);
         for (int i = 0; s == CLG_OK && i < n; i++) {
             lineno++;
@@ -633,16 +693,43 @@ clg_status clg_tokenizer_load(const char *path, clg_tokenizer **out)
                 s = clg_fail(CLG_BAD_FILE, "%s:%d: expected a new token in hex", path,
                              lineno);
             if (s == CLG_OK)
-                s = set_token(t, i + 2, bytes, len);
-            if (s == CLG_OK && !map_add(&t->lookup, bytes, len, i + 2))
+                s = set_token(t, i + first, bytes, len);
+            if (s == CLG_OK && !map_add(&t->lookup, bytes, len, i + first))
                 s = clg_fail(CLG_OUT_OF_HOST_MEMORY, "%s", path);
         }
     }
-    fclose(f);
     if (s != CLG_OK) {
         clg_tokenizer_free(t);
         return s;
     }
     *out = t;
     return CLG_OK;
+}
+
+clg_status clg_tokenizer_load(const char *path, clg_tokenizer **out)
+{
+    if (!path || !out)
+        return clg_fail(CLG_INVALID_ARGUMENT, "clg_tokenizer_load: NULL argument");
+    *out = NULL;
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return clg_fail(CLG_IO_ERROR, "%s: cannot open: %s", path, strerror(errno));
+    clg_status s = read_tokenizer(f, path, out);
+    fclose(f);
+    return s;
+}
+
+clg_status clg_tokenizer_from_string(const char *text, const char *source,
+                                     clg_tokenizer **out)
+{
+    if (!text || !out)
+        return clg_fail(CLG_INVALID_ARGUMENT,
+                        "clg_tokenizer_from_string: NULL argument");
+    *out = NULL;
+    FILE *f = fmemopen((void *)text, strlen(text), "r");
+    if (!f)
+        return clg_fail(CLG_OUT_OF_HOST_MEMORY, "reading a tokenizer");
+    clg_status s = read_tokenizer(f, source ? source : "tokenizer", out);
+    fclose(f);
+    return s;
 }

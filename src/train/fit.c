@@ -40,6 +40,20 @@ static clg_status check_samples(const clg_model *m, const clg_dataset *d,
     return CLG_OK;
 }
 
+/* The model's classes (the last dim of its output), and the labels of one
+ * sample: 1 for [N, C] outputs, T for a language model's [N, T, C]. */
+static int classes_of(const clg_model *m)
+{
+    clg_tensor *out = clg_model_output(m);
+    return clg_tensor_dim(out, clg_tensor_ndim(out) - 1);
+}
+
+static int positions(const clg_model *m)
+{
+    clg_tensor *target = clg_model_target(m);
+    return (int)(clg_tensor_numel(target) / (size_t)clg_model_max_batch(m));
+}
+
 /* ... and for training and evaluation, labels the model's classes cover. */
 clg_status clg_check_data(const clg_model *m, const clg_dataset *d, const char *what)
 {
@@ -56,7 +70,12 @@ clg_status clg_check_data(const clg_model *m, const clg_dataset *d, const char *
         return s;
     if (!d->labels)
         return clg_fail(CLG_INVALID_ARGUMENT, "%s: the data has no labels", what);
-    int classes = clg_tensor_dim(out, 1);
+    if (positions(m) != clg_dataset_label_len(d))
+        return clg_fail(CLG_SHAPE_MISMATCH,
+                        "%s: the data has %d labels per sample, the model's output "
+                        "needs %d",
+                        what, clg_dataset_label_len(d), positions(m));
+    int classes = clg_tensor_dim(out, clg_tensor_ndim(out) - 1);
     if (d->classes > classes)
         return clg_fail(CLG_SHAPE_MISMATCH,
                         "%s: the data has %d classes, the model's output has %d", what,
@@ -82,7 +101,8 @@ static clg_status upload(clg_model *m, const float *x, const int32_t *labels, in
         s = clg_tensor_upload(in, x, n);
     }
     if (s == CLG_OK)
-        s = clg_tensor_upload(clg_model_target(m), labels, (size_t)count);
+        s = clg_tensor_upload(clg_model_target(m), labels,
+                              (size_t)count * (size_t)positions(m));
     return s;
 }
 
@@ -109,48 +129,52 @@ void clg_eval_report_free(clg_eval_report *r)
 
 /* Runs evaluation over d; fills whichever outputs are not NULL. */
 static clg_status sweep(clg_model *m, const clg_dataset *d, double *loss_sum,
-                        int *confusion, int classes, int32_t *pred, float *prob)
+                        long *correct, int *confusion, int classes, int32_t *pred,
+                        float *prob)
 {
     clg_plan *plan = clg_model_plan(m);
-    int B = clg_model_max_batch(m), C = clg_tensor_dim(clg_model_output(m), 1);
-    float *logits = malloc((size_t)B * C * sizeof *logits);
-    int32_t *zeros = calloc((size_t)B, sizeof *zeros);
+    int B = clg_model_max_batch(m), C = classes_of(m), P = positions(m);
+    float *logits = malloc((size_t)B * P * C * sizeof *logits);
+    int32_t *zeros = calloc((size_t)B * P, sizeof *zeros);
     clg_status s =
         logits && zeros ? CLG_OK : clg_fail(CLG_OUT_OF_HOST_MEMORY, "evaluating");
     *loss_sum = 0;
     for (int first = 0; s == CLG_OK && first < d->count; first += B) {
         int n = d->count - first < B ? d->count - first : B;
         s = upload(m, d->x + (size_t)first * d->sample,
-                   d->labels ? d->labels + first : zeros, n);
+                   d->labels ? d->labels + (size_t)first * P : zeros, n);
         if (s == CLG_OK)
             s = clg_plan_run(plan, n, CLG_RUN_EVAL);
         if (s == CLG_OK)
-            s = clg_plan_read(plan, clg_model_output(m), logits, (size_t)n * C);
+            s = clg_plan_read(plan, clg_model_output(m), logits, (size_t)n * P * C);
         float loss = 0;
         if (s == CLG_OK && d->labels)
             s = clg_plan_loss(plan, &loss);
         *loss_sum += (double)loss * n;
-        for (int i = 0; s == CLG_OK && i < n; i++) {
+        for (int i = 0; s == CLG_OK && i < n * P; i++) { /* each position */
             const float *row = logits + (size_t)i * C;
+            size_t at = (size_t)first * P + (size_t)i;
             for (int c = 0; c < C && s == CLG_OK; c++)
                 if (!isfinite(row[c]))
                     s = clg_fail(CLG_NOT_FINITE,
                                  "the model's output for sample %d is not finite (%g "
                                  "for class %d): its weights hold inf or NaN, or "
                                  "overflow",
-                                 first + i, (double)row[c], c);
+                                 first + i / P, (double)row[c], c);
             if (s != CLG_OK)
                 break;
             int p = argmax(row, C);
-            if (confusion && d->labels[first + i] < classes && p < classes)
-                confusion[d->labels[first + i] * classes + p]++;
+            if (correct)
+                *correct += d->labels[at] == p;
+            if (confusion && d->labels[at] < classes && p < classes)
+                confusion[d->labels[at] * classes + p]++;
             if (pred)
-                pred[first + i] = p;
+                pred[at] = p;
             if (prob) {
                 double z = 0;
                 for (int c = 0; c < C; c++)
                     z += exp((double)row[c] - row[p]);
-                prob[first + i] = (float)(1.0 / z);
+                prob[at] = (float)(1.0 / z);
             }
         }
     }
@@ -167,31 +191,34 @@ clg_status clg_evaluate(clg_model *m, const clg_dataset *d, clg_eval_report *r)
     clg_status s = clg_check_data(m, d, "evaluate");
     if (s != CLG_OK)
         return s;
-    int C = clg_tensor_dim(clg_model_output(m), 1);
+    int C = classes_of(m);
+    bool per_class = C <= CLG_EVAL_MAX_CONFUSION;
     r->count = d->count;
     r->classes = C;
-    r->confusion = calloc((size_t)C * C, sizeof *r->confusion);
-    r->class_accuracy = malloc((size_t)C * sizeof *r->class_accuracy);
-    if (!r->confusion || !r->class_accuracy) {
-        clg_eval_report_free(r);
-        return clg_fail(CLG_OUT_OF_HOST_MEMORY, "evaluate");
+    if (per_class) {
+        r->confusion = calloc((size_t)C * C, sizeof *r->confusion);
+        r->class_accuracy = malloc((size_t)C * sizeof *r->class_accuracy);
+        if (!r->confusion || !r->class_accuracy) {
+            clg_eval_report_free(r);
+            return clg_fail(CLG_OUT_OF_HOST_MEMORY, "evaluate");
+        }
     }
     double loss_sum;
-    s = sweep(m, d, &loss_sum, r->confusion, C, NULL, NULL);
+    long correct = 0;
+    s = sweep(m, d, &loss_sum, &correct, r->confusion, C, NULL, NULL);
     if (s != CLG_OK) {
         clg_eval_report_free(r);
         return s;
     }
-    long correct = 0;
-    for (int c = 0; c < C; c++) {
+    for (int c = 0; per_class && c < C; c++) {
         long row = 0;
         for (int p = 0; p < C; p++)
             row += r->confusion[c * C + p];
-        correct += r->confusion[c * C + c];
         r->class_accuracy[c] = row ? (float)r->confusion[c * C + c] / (float)row : NAN;
     }
     r->loss = d->count ? (float)(loss_sum / d->count) : NAN;
-    r->accuracy = d->count ? (float)correct / (float)d->count : NAN;
+    double labels = (double)d->count * positions(m);
+    r->accuracy = d->count ? (float)((double)correct / labels) : NAN;
     return CLG_OK;
 }
 
@@ -204,7 +231,7 @@ clg_status clg_predict(clg_model *m, const clg_dataset *d, int32_t *classes,
     if (s != CLG_OK)
         return s;
     double loss;
-    return sweep(m, d, &loss, NULL, 0, classes, prob);
+    return sweep(m, d, &loss, NULL, NULL, 0, classes, prob);
 }
 
 /* ---- Snapshots for early stopping --------------------------------------- */
@@ -311,7 +338,7 @@ static clg_status train_step(clg_model *m, clg_optimizer *opt, const clg_batch *
                              float *logits, float *loss, long *correct)
 {
     clg_plan *plan = clg_model_plan(m);
-    int C = clg_tensor_dim(clg_model_output(m), 1);
+    int C = classes_of(m), P = positions(m);
     clg_status s = upload(m, b->x, b->labels, b->count);
     if (s == CLG_OK)
         s = clg_plan_run(plan, b->count, CLG_RUN_TRAIN);
@@ -320,9 +347,9 @@ static clg_status train_step(clg_model *m, clg_optimizer *opt, const clg_batch *
     if (s == CLG_OK)
         s = clg_plan_loss(plan, loss);
     if (s == CLG_OK)
-        s = clg_plan_read(plan, clg_model_output(m), logits, (size_t)b->count * C);
+        s = clg_plan_read(plan, clg_model_output(m), logits, (size_t)b->count * P * C);
     *correct = 0;
-    for (int i = 0; s == CLG_OK && i < b->count; i++)
+    for (int i = 0; s == CLG_OK && i < b->count * P; i++)
         *correct += argmax(logits + (size_t)i * C, C) == b->labels[i];
     return s;
 }
@@ -342,9 +369,9 @@ clg_status clg_fit(clg_model *m, clg_optimizer *opt, clg_loader *train,
         s = clg_check_data(m, val, "validation");
     if (s != CLG_OK)
         return s;
-    int B = clg_model_max_batch(m), C = clg_tensor_dim(clg_model_output(m), 1);
+    int B = clg_model_max_batch(m), C = classes_of(m), P = positions(m);
     int nparams = clg_optim_param_count(opt);
-    float *logits = malloc((size_t)B * C * sizeof *logits);
+    float *logits = malloc((size_t)B * P * C * sizeof *logits);
     float *norms = malloc((size_t)(nparams ? nparams : 1) * sizeof *norms);
     double *norm_sums = calloc((size_t)(nparams ? nparams : 1), sizeof *norm_sums);
     if (!logits || !norms || !norm_sums) {
@@ -396,7 +423,7 @@ clg_status clg_fit(clg_model *m, clg_optimizer *opt, clg_loader *train,
                                 r->steps,
                                 loss,
                                 (float)(tot.loss / (double)tot.seen),
-                                (float)tot.correct / (float)tot.seen,
+                                (float)((double)tot.correct / ((double)tot.seen * P)),
                                 lr,
                                 elapsed > 0 ? (double)tot.seen / elapsed : 0,
                                 elapsed};
@@ -410,15 +437,16 @@ clg_status clg_fit(clg_model *m, clg_optimizer *opt, clg_loader *train,
         if (s != CLG_OK)
             break;
         double seconds = clg_now_seconds() - start;
-        clg_epoch_info ei = {epoch,
-                             clg_optim_lr(opt),
-                             tot.seen ? (float)(tot.loss / (double)tot.seen) : NAN,
-                             tot.seen ? (float)tot.correct / (float)tot.seen : NAN,
-                             NAN,
-                             NAN,
-                             seconds,
-                             seconds > 0 ? (double)tot.seen / seconds : 0,
-                             false};
+        clg_epoch_info ei = {
+            epoch,
+            clg_optim_lr(opt),
+            tot.seen ? (float)(tot.loss / (double)tot.seen) : NAN,
+            tot.seen ? (float)((double)tot.correct / ((double)tot.seen * P)) : NAN,
+            NAN,
+            NAN,
+            seconds,
+            seconds > 0 ? (double)tot.seen / seconds : 0,
+            false};
         if (val) {
             clg_eval_report vr;
             s = clg_evaluate(m, val, &vr);
