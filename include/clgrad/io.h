@@ -54,6 +54,8 @@ typedef struct clg_train_state {
     const char *spec;      /* the model spec text, or NULL */
     const char *normalize; /* "MEAN,..;STD,.." applied to the inputs, or NULL */
     const char *extra;     /* free text, e.g. the command line, or NULL */
+    const char *tokenizer; /* a text model's tokenizer (clg_tokenizer_to_string),
+                              or NULL */
 } clg_train_state;
 
 /* Writes the model's weights and statistics, the optimizer's state when opt

@@ -485,6 +485,8 @@ clg_status clg_save(const char *path, const clg_model *m, const clg_optimizer *o
             cJSON_AddStringToObject(meta, "normalize", st->normalize);
         if (st->extra)
             cJSON_AddStringToObject(meta, "extra", st->extra);
+        if (st->tokenizer)
+            cJSON_AddStringToObject(meta, "tokenizer", st->tokenizer);
     }
     size_t hlen = 0;
     char *header = s == CLG_OK ? header_json(&w, meta, &hlen) : NULL;
@@ -668,6 +670,7 @@ clg_status clg_checkpoint_train_state(const clg_checkpoint *c, clg_train_state *
     st->spec = clg_checkpoint_meta(c, "spec");
     st->normalize = clg_checkpoint_meta(c, "normalize");
     st->extra = clg_checkpoint_meta(c, "extra");
+    st->tokenizer = clg_checkpoint_meta(c, "tokenizer");
     return CLG_OK;
 }
 

@@ -9,8 +9,13 @@
 static void usage(FILE *out)
 {
     fprintf(out, "usage: clgrad-train MODEL.spec [options]\n"
-                 "       clgrad-train --evaluate CHECKPOINT [--data ...]\n"
-                 "       clgrad-train --predict IMAGES.idx --init-from CHECKPOINT\n");
+                 "       clgrad-train MODEL.spec --text FILE [--tokenizer char] "
+                 "[options]\n"
+                 "       clgrad-train [MODEL.spec] --evaluate CHECKPOINT [--data ... | "
+                 "--test-text FILE]\n"
+                 "       clgrad-train --predict IMAGES.idx --init-from CHECKPOINT\n"
+                 "       clgrad-train --generate N --init-from CHECKPOINT [--prompt "
+                 "TEXT]\n");
 }
 
 /* ---- Values with a syntax of their own ------------------------------------ */
@@ -167,7 +172,7 @@ int train_parse_args(int argc, char **argv, train_options *o)
     o->optim = od, o->sched = sd, o->augment = ad;
     o->optim.type = CLG_OPTIM_ADAM, o->optim.lr = 1e-3;
     o->sched.max_lr = 0; /* onecycle: the --lr */
-    o->epochs = 10, o->batch = 64;
+    o->epochs = 10, o->batch = 64, o->temperature = 1.0f;
     clg_optim_opts *q = &o->optim;
     clg_schedule_opts *so = &o->sched;
     const cli_flag flags[] = {
@@ -192,6 +197,14 @@ int train_parse_args(int argc, char **argv, train_options *o)
          .help = "keep only these classes (5-9 or 0,2,4), relabelled 0.."},
         {"--train-samples", CLI_INT, &o->train_samples, 1, 1 << 30, .value = "N",
          .help = "keep the first N training samples of each class"},
+        {"--text", CLI_STRING, &o->text, .value = "FILE|DIR",
+         .help = "training text (UTF-8; a directory: its files) for a model\n"
+                 "whose input is tokens T: windows of T + 1 tokens"},
+        {"--test-text", CLI_STRING, &o->test_text, .value = "FILE|DIR",
+         .help = "test text, in all its non-overlapping windows"},
+        {"--tokenizer", CLI_STRING, &o->tokenizer, .value = "char|byte|bpe=N",
+         .help = "char: the training text's characters; byte: 256 ids;\n"
+                 "bpe=N: bytes and N merges learned on it (default char)"},
         CLI_GROUP("Training"),
         {"--epochs", CLI_INT, &o->epochs, 1, 100000, .value = "N",
          .help = "passes over the training data"},
@@ -280,14 +293,30 @@ int train_parse_args(int argc, char **argv, train_options *o)
          .help = "test-set metrics of a checkpoint, no training"},
         {"--predict", CLI_STRING, &o->predict, .value = "FILE",
          .help = "class and probability per image of an IDX file"},
+        CLI_GROUP("Generation (text models)"),
+        {"--generate", CLI_INT, &o->generate, 1, 1 << 20, .value = "N",
+         .help = "print N new tokens of the --init-from model, as text"},
+        {"--prompt", CLI_STRING, &o->prompt, .value = "TEXT",
+         .help = "the text to continue (default: a newline)"},
+        {"--temperature", CLI_FLOAT, &o->temperature, 1e-3, 100, .value = "X",
+         .help = "divides the logits (default 1)"},
+        {"--top-k", CLI_INT, &o->top_k, 1, 1 << 24, .value = "K",
+         .help = "sample among the K likeliest tokens only"},
         CLI_END,
     };
     int rc = cli_parse(TOOL, usage, flags, argc, argv, &o->spec, 1);
     if (rc >= 0)
         return rc;
     q->decay_biases = !o->no_decay_bias;
-    if (!o->spec && !o->evaluate && !o->resume && !o->predict)
+    if (!o->spec && !o->evaluate && !o->resume && !o->predict && !o->generate)
         return cli_usage_error(TOOL, "give a model spec file (try --help)");
+    if (o->generate && !o->init_from)
+        return cli_usage_error(TOOL,
+                               "--generate needs the model: --init-from CHECKPOINT");
+    if (!o->generate && (o->prompt || o->top_k))
+        return cli_usage_error(TOOL, "--prompt and --top-k go with --generate");
+    if (train_is_text(o) && (o->data || o->train_images || o->test_images))
+        return cli_usage_error(TOOL, "--text/--test-text and image data do not mix");
     if (q->nesterov && q->momentum <= 0)
         return cli_usage_error(TOOL, "--nesterov needs --momentum > 0");
     return -1;

@@ -2,6 +2,7 @@
  * kept, the validation split, and the inputs' normalisation. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "train.h"
@@ -11,6 +12,8 @@ void train_free_data(train_data *d)
     clg_dataset_free(d->train);
     clg_dataset_free(d->val);
     clg_dataset_free(d->test);
+    clg_tokenizer_free(d->tokenizer);
+    free(d->tokenizer_text);
 }
 
 /* "fashion-mnist" is the Debian package; anything else a directory of
@@ -46,8 +49,11 @@ static int select_classes(const train_options *o, train_data *d)
     return -1;
 }
 
-int train_load_data(const train_options *o, bool need_train, train_data *d)
+int train_load_data(const train_options *o, const clg_model *m,
+                    const char *tokenizer_text, bool need_train, train_data *d)
 {
+    if (train_is_text(o))
+        return train_load_text(o, m, tokenizer_text, need_train, d);
     clg_status s = CLG_OK;
     const char *dir = o->data && strcmp(o->data, "fashion-mnist")
                           ? o->data

@@ -28,9 +28,10 @@ int main(int argc, char **argv)
     clg_status s = clg_context_create(dev, &ctx);
     if (s != CLG_OK)
         return train_fail_status(s);
-    rc = o.evaluate  ? evaluate_mode(ctx, &o)
-         : o.predict ? predict_mode(ctx, &o)
-                     : train_mode(ctx, &o);
+    rc = o.evaluate   ? evaluate_mode(ctx, &o)
+         : o.predict  ? predict_mode(ctx, &o)
+         : o.generate ? generate_mode(ctx, &o)
+                      : train_mode(ctx, &o);
     clg_context_free(ctx);
     return rc;
 }

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/error.h"
 #include "train.h"
 
 int train_fail_status(clg_status s)
@@ -26,15 +27,19 @@ static clg_model_opts model_opts(const train_options *o)
     return mo;
 }
 
-/* The model of a checkpoint (its own spec, or the spec file given), its
- * weights and the normalisation it was trained with, ready to evaluate. */
-static int model_from_checkpoint(clg_context *ctx, const train_options *o,
-                                 const char *path, clg_model **m, clg_normalization *n)
+int train_model_from_checkpoint(clg_context *ctx, const train_options *o,
+                                const char *path, int batch, clg_model **m,
+                                clg_normalization *n, char **tokenizer)
 {
     clg_checkpoint *ck = NULL;
     clg_spec *spec = NULL;
     clg_model_opts mo = model_opts(o);
+    mo.max_batch = batch;
+    *tokenizer = NULL;
     clg_status s = clg_checkpoint_read(path, &ck);
+    const char *saved = s == CLG_OK ? clg_checkpoint_meta(ck, "tokenizer") : NULL;
+    if (saved && !(*tokenizer = strdup(saved)))
+        s = clg_fail(CLG_OUT_OF_HOST_MEMORY, "%s: its tokenizer", path);
     if (s == CLG_OK && o->spec)
         s = clg_spec_load(o->spec, &spec);
     if (s == CLG_OK)
@@ -43,7 +48,11 @@ static int model_from_checkpoint(clg_context *ctx, const train_options *o,
         s = clg_model_compile(*m, CLG_LOSS_CROSS_ENTROPY, o->label_smoothing);
     clg_spec_free(spec);
     clg_checkpoint_free(ck);
-    return s == CLG_OK ? -1 : train_fail_status(s);
+    if (s == CLG_OK)
+        return -1;
+    free(*tokenizer);
+    *tokenizer = NULL;
+    return train_fail_status(s);
 }
 
 int evaluate_mode(clg_context *ctx, const train_options *o)
@@ -51,16 +60,19 @@ int evaluate_mode(clg_context *ctx, const train_options *o)
     clg_model *m = NULL;
     clg_normalization n;
     train_data d = {0};
-    int rc = model_from_checkpoint(ctx, o, o->evaluate, &m, &n);
+    char *tokenizer = NULL;
+    int rc =
+        train_model_from_checkpoint(ctx, o, o->evaluate, o->batch, &m, &n, &tokenizer);
     if (rc < 0)
-        rc = train_load_data(o, false, &d);
+        rc = train_load_data(o, m, tokenizer, false, &d);
+    free(tokenizer);
     if (rc < 0 && !d.test)
-        rc = cli_usage_error(
-            TOOL, "--evaluate needs test data: --data or --test-images/--test-labels");
+        rc = cli_usage_error(TOOL, "--evaluate needs test data: --data, "
+                                   "--test-images/--test-labels or --test-text");
     if (rc < 0)
         rc = train_apply_norm(&n, &d);
     if (rc < 0)
-        rc = train_report_test(m, d.test);
+        rc = train_report_test(m, d.test, train_is_text(o));
     clg_model_free(m);
     train_free_data(&d);
     return rc < 0 ? 0 : rc;
@@ -77,7 +89,9 @@ int predict_mode(clg_context *ctx, const train_options *o)
     clg_dataset *images = NULL;
     int32_t *cls = NULL;
     float *prob = NULL;
-    int rc = model_from_checkpoint(ctx, o, from, &m, &n);
+    char *tokenizer = NULL;
+    int rc = train_model_from_checkpoint(ctx, o, from, o->batch, &m, &n, &tokenizer);
+    free(tokenizer);
     if (rc < 0 && clg_dataset_from_idx(o->predict, NULL, &images) != CLG_OK)
         rc = cli_fail(TOOL, CLI_USAGE_ERROR);
     if (rc < 0 && clg_normalization_apply(&n, images) != CLG_OK)
@@ -116,6 +130,7 @@ int train_save_checkpoint(train_run *r, const char *path, int epochs)
                                                                   sizeof normalize)
                                        : NULL,
         .extra = r->o->command_line,
+        .tokenizer = r->tokenizer,
     };
     if (r->sched)
         clg_schedule_state(r->sched, st.schedule);
@@ -270,8 +285,18 @@ int train_mode(clg_context *ctx, const train_options *o)
         rc = get_spec(o, ck, &spec);
     if (rc < 0)
         rc = build_model(ctx, o, spec, &m);
+    /* A text model keeps the tokenizer of the run it resumes or starts from. */
+    clg_checkpoint *from = NULL;
+    if (rc < 0 && !ck && o->init_from)
+        rc = read_checkpoint(o->init_from, &from);
+    const char *tokenizer = ck     ? clg_checkpoint_meta(ck, "tokenizer")
+                            : from ? clg_checkpoint_meta(from, "tokenizer")
+                                   : NULL;
     if (rc < 0)
-        rc = train_load_data(o, true, &d);
+        rc = train_load_data(o, m, tokenizer, true, &d);
+    clg_checkpoint_free(from);
+    r.tokenizer = d.tokenizer_text;
+    r.context = rc < 0 && train_is_text(o) ? clg_tensor_dim(clg_model_input(m), 1) : 1;
     /* Every set must fit the model before statistics or hours of training:
      * a test set with a class the model lacks fails now, not at the end. */
     clg_status fits = CLG_OK;
@@ -380,7 +405,7 @@ int train_mode(clg_context *ctx, const train_options *o)
     if (rc < 0 && o->save)
         rc = train_save_checkpoint(&r, o->save, fr.epochs);
     if (rc < 0 && d.test)
-        rc = train_report_test(m, d.test);
+        rc = train_report_test(m, d.test, train_is_text(o));
     if (r.log && fclose(r.log) != 0 && rc < 0) {
         fprintf(stderr, TOOL ": --log %s: writing failed: %s\n", o->log,
                 strerror(errno));

@@ -9,6 +9,18 @@
 
 #include "train.h"
 
+/* " (1.234 bits/token)" for a text model's loss (nats), else "". */
+static const char *bits(bool text, float loss)
+{
+    static char buf[2][32];
+    static int k;
+    if (!text)
+        return "";
+    k ^= 1;
+    snprintf(buf[k], sizeof buf[k], " (%.3f bits/token)", (double)loss / log(2.0));
+    return buf[k];
+}
+
 static bool write_plot(const train_run *r);
 
 static void fmt_time(double s, char *buf, size_t len)
@@ -62,15 +74,18 @@ bool train_on_epoch(const clg_epoch_info *e, void *user)
     if (e->best)
         r->best_val_loss = e->val_loss;
     if (!r->o->quiet) {
-        char val[96] = "";
+        char val[128] = "";
+        bool text = train_is_text(r->o);
         if (!isnan(e->val_loss))
-            snprintf(val, sizeof val, ", val loss %.4f acc %.4f%s", (double)e->val_loss,
+            snprintf(val, sizeof val, ", val loss %.4f%s acc %.4f%s",
+                     (double)e->val_loss, bits(text, e->val_loss),
                      (double)e->val_accuracy, e->best ? " *" : "");
-        printf(
-            "%sepoch %d/%d: lr %.3g, loss %.4f, acc %.4f%s, %.1f s, %.0f samples/s\n",
-            r->tty ? "\r\033[K" : "", e->epoch + 1, r->o->epochs, (double)e->lr,
-            (double)e->train_loss, (double)e->train_accuracy, val, e->seconds,
-            e->samples_per_second);
+        printf("%sepoch %d/%d: lr %.3g, loss %.4f%s, acc %.4f%s, %.1f s, %.0f %s/s\n",
+               r->tty ? "\r\033[K" : "", e->epoch + 1, r->o->epochs, (double)e->lr,
+               (double)e->train_loss, bits(text, e->train_loss),
+               (double)e->train_accuracy, val, e->seconds,
+               e->samples_per_second * (text ? r->context : 1),
+               text ? "tokens" : "samples");
         fflush(stdout);
     }
     if (r->log) {
@@ -212,16 +227,18 @@ static void print_confusion(const clg_eval_report *e)
     }
 }
 
-int train_report_test(clg_model *m, const clg_dataset *test)
+int train_report_test(clg_model *m, const clg_dataset *test, bool text)
 {
     clg_eval_report e;
     if (clg_evaluate(m, test, &e) != CLG_OK) {
         return cli_fail(TOOL,
                         CLI_USAGE_ERROR); /* the test data does not fit the model */
     }
-    printf("test: loss %.4f, accuracy %.4f (%d samples)\n", (double)e.loss,
-           (double)e.accuracy, e.count);
-    print_confusion(&e);
+    printf("test: loss %.4f%s, accuracy %.4f (%d %s)\n", (double)e.loss,
+           bits(text, e.loss), (double)e.accuracy, e.count,
+           text ? "windows" : "samples");
+    if (e.confusion && !text) /* a vocabulary's matrix helps nobody */
+        print_confusion(&e);
     clg_eval_report_free(&e);
     return -1;
 }

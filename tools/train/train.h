@@ -34,6 +34,10 @@ typedef struct train_options {
     bool no_shuffle, quiet;
     const char *device, *log, *plot, *save, *checkpoint_dir, *resume, *init_from;
     const char *evaluate, *predict;
+    const char *text, *test_text, *tokenizer; /* language models */
+    int generate, top_k;
+    const char *prompt;
+    float temperature;
     int freeze, replace_head;
     int classes[64], nclasses, train_samples;
     clg_init init;
@@ -47,9 +51,20 @@ int train_parse_args(int argc, char **argv, train_options *o);
 typedef struct train_data {
     clg_dataset *train, *val, *test;
     char train_source[1100], test_source[1100]; /* for errors */
+    clg_tokenizer *tokenizer;                   /* text data */
+    char *tokenizer_text;                       /* its file text, for checkpoints */
 } train_data;
 
-int train_load_data(const train_options *o, bool need_train, train_data *d);
+/* The images or, with --text/--test-text, the token windows of the model's
+ * context (text.c); a text model's tokenizer comes from `tokenizer_text`
+ * (a checkpoint's) when not NULL. */
+int train_load_data(const train_options *o, const clg_model *m,
+                    const char *tokenizer_text, bool need_train, train_data *d);
+/* text.c */
+bool train_is_text(const train_options *o);
+int train_load_text(const train_options *o, const clg_model *m,
+                    const char *tokenizer_text, bool need_train, train_data *d);
+int generate_mode(clg_context *ctx, const train_options *o);
 void train_free_data(train_data *d);
 /* --normalize: auto (training statistics of byte images), none, MEAN,STD. */
 int train_choose_norm(const train_options *o, const clg_dataset *train,
@@ -71,6 +86,8 @@ typedef struct train_run {
     const clg_normalization *norm;
     long long steps;
     float best_val_loss;                  /* the fit's best, for the metadata */
+    const char *tokenizer;                /* text models: the tokenizer's text */
+    int context;                          /* text models: tokens per window */
     float ckpt_best_val, ckpt_best_train; /* what best.safetensors holds */
     bool failed_io;
 } train_run;
@@ -79,13 +96,19 @@ bool train_on_step(const clg_step_info *s, void *user);
 bool train_on_epoch(const clg_epoch_info *e, void *user);
 void train_on_warning(const char *message, void *user);
 /* The test loss, accuracy and confusion matrix of m on test. */
-int train_report_test(clg_model *m, const clg_dataset *test);
+int train_report_test(clg_model *m, const clg_dataset *test, bool text);
 
 /* modes.c */
 int train_save_checkpoint(train_run *r, const char *path, int epochs);
 int train_mode(clg_context *ctx, const train_options *o);
 int evaluate_mode(clg_context *ctx, const train_options *o);
 int predict_mode(clg_context *ctx, const train_options *o);
+/* The model of a checkpoint (its spec, or --spec's), for `batch` samples,
+ * compiled; its normalisation (n may be NULL) and tokenizer text (malloc'd,
+ * NULL when it carries none). */
+int train_model_from_checkpoint(clg_context *ctx, const train_options *o,
+                                const char *path, int batch, clg_model **m,
+                                clg_normalization *n, char **tokenizer);
 
 /* clg_last_error() on stderr; training failures are 1, a model or data that
  * do not fit are 2. */

@@ -1,0 +1,307 @@
+/* clgrad-train's text: the tokenizer, the token windows a language model
+ * trains on, and generation. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/rng.h"
+#include "base/text.h"
+#include "train.h"
+
+bool train_is_text(const train_options *o)
+{
+    return o->text || o->test_text;
+}
+
+/* The context T of a model whose input is token ids [N, T]. */
+static int context_of(const clg_model *m, int *T)
+{
+    clg_tensor *in = clg_model_input(m);
+    if (clg_tensor_dtype(in) != CLG_INT32 || clg_tensor_ndim(in) != 2)
+        return cli_usage_error(TOOL, "text data needs a model whose input is tokens "
+                                     "(its spec's first line: input tokens T)");
+    *T = clg_tensor_dim(in, 1);
+    return -1;
+}
+
+static int classes_of(const clg_model *m)
+{
+    clg_tensor *out = clg_model_output(m);
+    return clg_tensor_dim(out, clg_tensor_ndim(out) - 1);
+}
+
+/* The tokenizer: the one saved beside the weights, or --tokenizer learned on
+ * the training text (plain: no <pad> or <unk>). */
+static int make_tokenizer(const train_options *o, const char *saved,
+                          const clg_text *corpus, train_data *d)
+{
+    if (saved) {
+        if (clg_tokenizer_from_string(saved, "the checkpoint's tokenizer",
+                                      &d->tokenizer) != CLG_OK)
+            return cli_fail(TOOL, CLI_USAGE_ERROR);
+        d->tokenizer_text = strdup(saved);
+        return d->tokenizer_text ? -1 : cli_usage_error(TOOL, "out of memory");
+    }
+    const char *how = o->tokenizer ? o->tokenizer : "char";
+    clg_tokenizer_opts to = CLG_TOKENIZER_DEFAULTS;
+    to.plain = true;
+    long long merges = 0;
+    if (!strcmp(how, "char"))
+        to.type = CLG_TOKENIZER_CHAR;
+    else if (!strcmp(how, "byte"))
+        to.type = CLG_TOKENIZER_BYTE;
+    else if (!strncmp(how, "bpe=", 4) && clg_parse_int(how + 4, 0, 1 << 20, &merges))
+        to.type = CLG_TOKENIZER_BPE, to.merges = (int)merges;
+    else
+        return cli_usage_error(TOOL, "--tokenizer: '%s' is not char, byte or bpe=N",
+                               how);
+    if (to.type != CLG_TOKENIZER_BYTE && !corpus)
+        return cli_usage_error(TOOL,
+                               "--tokenizer %s learns from the training text: give "
+                               "--text too",
+                               how);
+    if (clg_tokenizer_train(&to, corpus, &d->tokenizer) != CLG_OK ||
+        clg_tokenizer_to_string(d->tokenizer, &d->tokenizer_text) != CLG_OK)
+        return cli_fail(TOOL, CLI_USAGE_ERROR);
+    return -1;
+}
+
+/* The ids of every document of text, one after the other. */
+static int encode_all(const char *path, const clg_tokenizer *t, const clg_text *text,
+                      int32_t **ids, size_t *count)
+{
+    size_t total = 0, cap = 0;
+    int32_t *all = NULL;
+    for (int k = 0; k < text->count; k++) {
+        int32_t *part;
+        size_t n;
+        if (clg_tokenizer_encode(t, text->docs[k], text->lengths[k], &part, &n) !=
+            CLG_OK) {
+            free(all);
+            if (text->count > 1)
+                fprintf(stderr, TOOL ": %s, document %d: %s\n", path, k + 1,
+                        clg_last_error());
+            else
+                fprintf(stderr, TOOL ": %s: %s\n", path, clg_last_error());
+            return CLI_USAGE_ERROR;
+        }
+        if (total + n > cap) {
+            cap = (total + n) * 2;
+            int32_t *grown = realloc(all, cap * sizeof *grown);
+            if (!grown) {
+                free(all), free(part);
+                return cli_usage_error(TOOL, "%s: out of memory for its tokens", path);
+            }
+            all = grown;
+        }
+        memcpy(all + total, part, n * sizeof *part);
+        total += n;
+        free(part);
+    }
+    *ids = all;
+    *count = total;
+    return -1;
+}
+
+/* Windows of T + 1 tokens of ids [from, to). */
+static int windows(const char *path, const int32_t *ids, size_t from, size_t to, int T,
+                   int vocab, clg_dataset **out)
+{
+    if (clg_dataset_windows(ids + from, to - from, T, vocab, out) == CLG_OK)
+        return -1;
+    fprintf(stderr, TOOL ": %s: %s\n", path, clg_last_error());
+    return CLI_USAGE_ERROR;
+}
+
+static int read_text(const char *path, clg_text **text)
+{
+    return clg_text_read(path, false, text) == CLG_OK ? -1
+                                                      : cli_fail(TOOL, CLI_USAGE_ERROR);
+}
+
+int train_load_text(const train_options *o, const clg_model *m,
+                    const char *tokenizer_text, bool need_train, train_data *d)
+{
+    int T = 0;
+    clg_text *corpus = NULL, *test = NULL;
+    int32_t *ids = NULL;
+    size_t n = 0;
+    int rc = context_of(m, &T);
+    if (rc < 0 && need_train && !o->text)
+        rc = cli_usage_error(TOOL, "training a text model needs --text FILE");
+    snprintf(d->train_source, sizeof d->train_source, "training text (%s)",
+             o->text ? o->text : "?");
+    snprintf(d->test_source, sizeof d->test_source, "test text (%s)",
+             o->test_text ? o->test_text : "?");
+    if (rc < 0 && o->text)
+        rc = read_text(o->text, &corpus);
+    if (rc < 0)
+        rc = make_tokenizer(o, tokenizer_text, corpus, d);
+    int vocab = d->tokenizer ? clg_tokenizer_vocab_size(d->tokenizer) : 0;
+    if (rc < 0 && vocab > classes_of(m))
+        rc =
+            cli_usage_error(TOOL,
+                            "the %s tokenizer has %d ids; the model's vocabulary is "
+                            "%d (its tokpos or embedding and its last linear layer): "
+                            "make it at least %d",
+                            clg_tokenizer_type_str(clg_tokenizer_type_of(d->tokenizer)),
+                            vocab, classes_of(m), vocab);
+    if (rc < 0 && need_train)
+        rc = encode_all(o->text, d->tokenizer, corpus, &ids, &n);
+    if (rc < 0 && need_train) {
+        /* --val-split holds out the end of the text, as nanoGPT does: windows
+         * of one stretch of text never straddle training and validation. */
+        size_t cut =
+            o->val_split > 0 ? n - (size_t)llround((double)n * o->val_split) : n;
+        rc = windows(o->text, ids, 0, cut, T, vocab, &d->train);
+        if (rc < 0 && o->val_split > 0)
+            rc = windows("the --val-split part of the text", ids, cut, n, T, vocab,
+                         &d->val);
+    }
+    free(ids), ids = NULL;
+    if (rc < 0 && o->test_text)
+        rc = read_text(o->test_text, &test);
+    if (rc < 0 && o->test_text)
+        rc = encode_all(o->test_text, d->tokenizer, test, &ids, &n);
+    if (rc < 0 && o->test_text)
+        rc = windows(o->test_text, ids, 0, n, T, vocab, &d->test);
+    free(ids);
+    clg_text_free(corpus), clg_text_free(test);
+    if (rc < 0 && !o->quiet && need_train)
+        printf("text: %s tokenizer, %d ids; %d training windows of %d tokens%s\n",
+               clg_tokenizer_type_str(clg_tokenizer_type_of(d->tokenizer)), vocab,
+               d->train->count, T, d->val ? ", validation: the end of the text" : "");
+    return rc;
+}
+
+/* ---- Generation ----------------------------------------------------------- */
+
+/* A token drawn from one row of logits: divided by the temperature, kept to
+ * the k likeliest (k 0: all), softmax in double, one uniform draw. */
+static int32_t sample(const float *logits, int V, float temperature, int k,
+                      uint64_t *rng, double *p)
+{
+    float cut = -INFINITY;
+    if (k > 0 && k < V) { /* the k-th largest logit */
+        float *sorted = malloc((size_t)V * sizeof *sorted);
+        if (sorted) {
+            memcpy(sorted, logits, (size_t)V * sizeof *sorted);
+            for (int i = 0; i < k; i++) /* partial selection: k is small */
+                for (int j = i + 1; j < V; j++)
+                    if (sorted[j] > sorted[i]) {
+                        float t = sorted[i];
+                        sorted[i] = sorted[j];
+                        sorted[j] = t;
+                    }
+            cut = sorted[k - 1];
+            free(sorted);
+        }
+    }
+    double top = -INFINITY, sum = 0;
+    for (int v = 0; v < V; v++)
+        top = fmax(top, logits[v]);
+    for (int v = 0; v < V; v++) {
+        p[v] = logits[v] >= cut ? exp(((double)logits[v] - top) / temperature) : 0;
+        sum += p[v];
+    }
+    double u = clg_rng_uniform(rng) * sum;
+    for (int v = 0; v < V; v++) {
+        u -= p[v];
+        if (u < 0 && p[v] > 0)
+            return v;
+    }
+    for (int v = V - 1; v >= 0; v--) /* rounding left u >= 0: the last possible */
+        if (p[v] > 0)
+            return v;
+    return 0;
+}
+
+/* The prompt's ids; by default a newline (or id 0 where it has none). */
+static int prompt_ids(const train_options *o, const clg_tokenizer *t, int32_t **ids,
+                      size_t *n)
+{
+    const char *text = o->prompt ? o->prompt : "\n";
+    if (clg_tokenizer_encode(t, text, strlen(text), ids, n) == CLG_OK && *n > 0)
+        return -1;
+    if (o->prompt)
+        return cli_usage_error(TOOL, "--prompt: %s",
+                               *n ? clg_last_error() : "encodes to no tokens");
+    *ids = calloc(1, sizeof **ids);
+    *n = 1;
+    return *ids ? -1 : cli_usage_error(TOOL, "out of memory");
+}
+
+int generate_mode(clg_context *ctx, const train_options *o)
+{
+    clg_model *m = NULL;
+    char *tokenizer_text = NULL;
+    train_data d = {0};
+    int32_t *ids = NULL, *window = NULL, *out = NULL;
+    float *logits = NULL;
+    double *p = NULL;
+    size_t n = 0;
+    int T = 0, V = 0;
+    int rc =
+        train_model_from_checkpoint(ctx, o, o->init_from, 1, &m, NULL, &tokenizer_text);
+    if (rc < 0)
+        rc = context_of(m, &T);
+    if (rc < 0 && !tokenizer_text && (!o->tokenizer || strcmp(o->tokenizer, "byte")))
+        rc =
+            cli_usage_error(TOOL,
+                            "%s carries no tokenizer (not saved by clgrad-train from "
+                            "--text): give --tokenizer byte if it was trained on bytes",
+                            o->init_from);
+    if (rc < 0)
+        rc = make_tokenizer(o, tokenizer_text, NULL, &d);
+    if (rc < 0)
+        rc = prompt_ids(o, d.tokenizer, &ids, &n);
+    V = m ? classes_of(m) : 0;
+    if (rc < 0) {
+        window = calloc((size_t)T, sizeof *window);
+        out = malloc((size_t)o->generate * sizeof *out);
+        logits = malloc((size_t)T * V * sizeof *logits);
+        p = malloc((size_t)V * sizeof *p);
+        if (!window || !out || !logits || !p)
+            rc = cli_usage_error(TOOL, "out of memory");
+    }
+    uint64_t rng = (uint64_t)o->seed * CLG_RNG_GOLDEN + 1;
+    clg_plan *plan = m ? clg_model_plan(m) : NULL;
+    /* The model is causal: positions after the last token do not change its
+     * logits, so a short context runs in the full window, zeros after it. */
+    for (int k = 0; rc < 0 && k < o->generate; k++) {
+        size_t have = n + (size_t)k, L = have < (size_t)T ? have : (size_t)T;
+        for (size_t i = 0; i < L; i++) {
+            size_t at = have - L + i;
+            window[i] = at < n ? ids[at] : out[at - n];
+        }
+        clg_status s = clg_tensor_upload(clg_model_input(m), window, (size_t)T);
+        if (s == CLG_OK)
+            s = clg_plan_run(plan, 1, CLG_RUN_EVAL);
+        if (s == CLG_OK)
+            s = clg_plan_read(plan, clg_model_output(m), logits, (size_t)T * V);
+        if (s != CLG_OK) {
+            rc = train_fail_status(s);
+            break;
+        }
+        /* ids past the tokenizer's (a vocabulary padded in the spec) never */
+        int ids_known = clg_tokenizer_vocab_size(d.tokenizer);
+        out[k] = sample(logits + (L - 1) * (size_t)V, ids_known < V ? ids_known : V,
+                        o->temperature, o->top_k, &rng, p);
+    }
+    char *text = NULL;
+    size_t len = 0;
+    if (rc < 0 && clg_tokenizer_decode(d.tokenizer, out, (size_t)o->generate, &text,
+                                       &len) != CLG_OK)
+        rc = cli_fail(TOOL, TRAIN_ERROR);
+    if (rc < 0) {
+        fwrite(text, 1, len, stdout);
+        if (len && text[len - 1] != '\n')
+            putchar('\n');
+    }
+    free(text), free(ids), free(window), free(out), free(logits), free(p);
+    free(tokenizer_text);
+    train_free_data(&d);
+    clg_model_free(m);
+    return rc < 0 ? 0 : rc;
+}
