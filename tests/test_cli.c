@@ -670,6 +670,138 @@ static void test_data_problems_show_before_training(void **state)
     assert_contains(out, "data: is a directory, not a file");
 }
 
+/* ---- Text models ----------------------------------------------------------- */
+
+/* Sentences from a small grammar: text with something to learn. */
+static void write_text(const char *name, int sentences, uint32_t seed)
+{
+    static const char *subject[] = {"the cat", "a dog", "my bird", "the fox"};
+    static const char *verb[] = {"sat on", "ran to", "looked at", "slept by"};
+    static const char *object[] = {"the mat", "a tree", "the door", "my bed"};
+    FILE *f = fopen(at(name), "w");
+    assert_non_null(f);
+    for (int i = 0; i < sentences; i++) {
+        int a = (int)((test_random(&seed) + 1) * 2) & 3,
+            b = (int)((test_random(&seed) + 1) * 2) & 3,
+            c = (int)((test_random(&seed) + 1) * 2) & 3;
+        fprintf(f, "%s %s %s.\n", subject[a], verb[b], object[c]);
+    }
+    fclose(f);
+}
+
+static const char gpt_spec[] = "input tokens 16\n"
+                               "tokpos 32 32\n"
+                               "block 32 4\n"
+                               "layernorm\n"
+                               "linear 32\n";
+
+static void test_text_model_trains_saves_and_generates_repeatably(void **state)
+{
+    (void)state;
+    write_text("train.txt", 400, 1);
+    write_text("test.txt", 60, 2);
+    write_file("gpt.spec", gpt_spec, strlen(gpt_spec));
+    train("gpt.spec --text train.txt --test-text test.txt --val-split 0.1 --epochs 3 "
+          "--batch-size 16 --optimizer adamw --lr 0.01 --no-decay-bias "
+          "--weight-decay 0.1 --init gpt2 --save gpt.safetensors");
+    EXPECT(0);
+    assert_contains(out, "text: char tokenizer, 23 ids;");
+    assert_contains(out, "bits/token");
+    assert_contains(out, "tokens/s");
+    float loss, bits, acc;
+    const char *t = strstr(out, "test: loss ");
+    assert_non_null(t);
+    assert_int_equal(
+        sscanf(t, "test: loss %f (%f bits/token), accuracy %f", &loss, &bits, &acc), 3);
+    assert_float_equal(bits, loss / logf(2), 1e-3);
+    /* 23 characters: guessing is 4.5 bits; the grammar leaves far less */
+    if (!(bits < 2.5f && acc > 0.4f))
+        fail_msg("the model learned little:\n%s", out);
+    train("--generate 80 --init-from gpt.safetensors --seed 5 --prompt 'the '");
+    EXPECT(0);
+    static char first[sizeof out];
+    snprintf(first, sizeof first, "%s", out);
+    assert_true(strlen(first) >= 80);
+    train("--generate 80 --init-from gpt.safetensors --seed 5 --prompt 'the '");
+    EXPECT(0);
+    assert_string_equal(out, first);
+    train("--generate 80 --init-from gpt.safetensors --seed 6 --prompt 'the ' "
+          "--top-k 3 --temperature 0.5");
+    EXPECT(0);
+    assert_true(strcmp(out, first) != 0);
+    /* The tokenizer travels with the weights: resuming and evaluating need
+     * no --tokenizer, and a character it never saw is an error. */
+    train(
+        "gpt.spec --text train.txt --resume gpt.safetensors --epochs 4 --batch-size 16 "
+        "--optimizer adamw --lr 0.01 --no-decay-bias --weight-decay 0.1 --quiet");
+    EXPECT(0);
+    train("--evaluate gpt.safetensors --test-text test.txt");
+    EXPECT(0);
+    assert_contains(out, "test: loss");
+    write_file("odd.txt", "the cat sat on the zebra.\n", 26);
+    train("--evaluate gpt.safetensors --test-text odd.txt");
+    EXPECT(2);
+    assert_contains(out, "odd.txt: the character 'z' at byte 19 is not in the "
+                         "tokenizer's vocabulary");
+    train("--generate 10 --init-from gpt.safetensors --prompt 'zebra'");
+    EXPECT(2);
+    assert_contains(out, "--prompt: the character 'z' at byte 0");
+}
+
+static void test_text_usage_errors_exit_2(void **state)
+{
+    (void)state;
+    write_text("train.txt", 50, 3);
+    write_file("gpt.spec", gpt_spec, strlen(gpt_spec));
+    const char small[] = "input tokens 16\ntokpos 8 32\nblock 32 4\nlinear 8\n";
+    write_file("small.spec", small, strlen(small));
+    train("small.spec --text train.txt");
+    EXPECT(2);
+    assert_contains(out, "the char tokenizer has 23 ids; the model's vocabulary is 8");
+    train("gpt.spec --text train.txt --tokenizer byte");
+    EXPECT(2);
+    assert_contains(out,
+                    "the byte tokenizer has 256 ids; the model's vocabulary is 32");
+    train("gpt.spec --text train.txt --tokenizer words");
+    EXPECT(2);
+    assert_contains(out, "--tokenizer: 'words' is not char, byte or bpe=N");
+    const char mlp[] = "input 16\nlinear 32\n";
+    write_file("mlp.spec", mlp, strlen(mlp));
+    train("mlp.spec --text train.txt");
+    EXPECT(2);
+    assert_contains(out, "text data needs a model whose input is tokens");
+    train("gpt.spec --test-text train.txt");
+    EXPECT(2);
+    assert_contains(out, "training a text model needs --text FILE");
+    train("gpt.spec --text train.txt --data data");
+    EXPECT(2);
+    assert_contains(out, "--text/--test-text and image data do not mix");
+    train("--generate 5");
+    EXPECT(2);
+    assert_contains(out, "--generate needs the model: --init-from CHECKPOINT");
+    const char block[] = "input tokens 16\ntokpos 32 30\nblock 32 4\nlinear 32\n";
+    write_file("block.spec", block, strlen(block));
+    train("block.spec --text train.txt");
+    EXPECT(2);
+    assert_contains(out, "block.spec:3: layer 1 (block): block 32 4 needs an input "
+                         "[N, T, 32]");
+}
+
+/* The reference GPT of tests/torch_gpt.py, saved by PyTorch, evaluated on
+ * text whose characters the spec's 50 ids cover. */
+static void test_pytorch_gpt_state_dict_evaluates_on_text(void **state)
+{
+    (void)state;
+    write_text("train.txt", 100, 4);
+    const char *fixtures = getenv("CLGRAD_FIXTURES");
+    train("'%s/torch_gpt.spec' --evaluate '%s/torch_gpt_init.safetensors' "
+          "--text train.txt --test-text train.txt",
+          fixtures, fixtures);
+    EXPECT(0);
+    assert_contains(out, "test: loss ");
+    assert_contains(out, "bits/token");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -687,6 +819,9 @@ int main(void)
         cmocka_unit_test(test_output_paths_and_writes_are_checked),
         cmocka_unit_test(test_device_memory_is_checked_before_training),
         cmocka_unit_test(test_data_problems_show_before_training),
+        cmocka_unit_test(test_text_model_trains_saves_and_generates_repeatably),
+        cmocka_unit_test(test_text_usage_errors_exit_2),
+        cmocka_unit_test(test_pytorch_gpt_state_dict_evaluates_on_text),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -222,11 +222,15 @@ static int prompt_ids(const train_options *o, const clg_tokenizer *t, int32_t **
                       size_t *n)
 {
     const char *text = o->prompt ? o->prompt : "\n";
-    if (clg_tokenizer_encode(t, text, strlen(text), ids, n) == CLG_OK && *n > 0)
+    *ids = NULL;
+    *n = 0;
+    clg_status s = clg_tokenizer_encode(t, text, strlen(text), ids, n);
+    if (s == CLG_OK && *n > 0)
         return -1;
+    free(*ids);
     if (o->prompt)
         return cli_usage_error(TOOL, "--prompt: %s",
-                               *n ? clg_last_error() : "encodes to no tokens");
+                               s != CLG_OK ? clg_last_error() : "encodes to no tokens");
     *ids = calloc(1, sizeof **ids);
     *n = 1;
     return *ids ? -1 : cli_usage_error(TOOL, "out of memory");
