@@ -180,7 +180,8 @@ __kernel void channel_sum(const int outer, const int C, const int inner,
 }
 
 /* The same where inner is 1, db[c] the sum of column c of dy [outer, C]:
- * one work-item per channel, a compensated sum down the column. */
+ * one work-item per channel, down the column CLG_PLAIN_TERMS rows plainly
+ * per compensated step (sum.h). */
 __kernel void channel_sum_columns(const int outer, const int C, const int accumulate,
                                   __global const float *dy, __global float *db)
 {
@@ -188,7 +189,11 @@ __kernel void channel_sum_columns(const int outer, const int C, const int accumu
     if (c >= C)
         return;
     clg_ksum k = {0.0f, 0.0f};
-    for (int o = 0; o < outer; o++)
-        ksum_add(&k, dy[(size_t)o * C + c]);
+    for (int o = 0; o < outer;) {
+        float part = 0.0f;
+        for (int m = 0; m < CLG_PLAIN_TERMS && o < outer; m++, o++)
+            part += dy[(size_t)o * C + c];
+        ksum_add(&k, part);
+    }
     STORE(db, c, ksum_value(k), accumulate);
 }

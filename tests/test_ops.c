@@ -46,6 +46,7 @@ struct op_case {
     int perm[4];       /* permute */
     bool ta, tb;       /* matmul transposes */
     int start, length; /* narrow, along `axis` */
+    int heads;         /* attention (0: 2) */
 };
 
 /* ---- Builders and references --------------------------------------------- */
@@ -351,9 +352,9 @@ static clg_tensor *b_attention(clg_graph *g, clg_tensor **in, const op_case *c)
 static void r_attention(const op_case *c, ref_tensor *in, const ref_tensor *y,
                         double *out)
 {
-    (void)c, (void)y;
-    int N = in[0].shape[0], T = in[0].shape[1], C = in[0].shape[2] / 3, h = 2,
-        hd = C / h;
+    (void)y;
+    int N = in[0].shape[0], T = in[0].shape[1], C = in[0].shape[2] / 3,
+        h = c->heads ? c->heads : 2, hd = C / h;
     size_t n = (size_t)N * T * C;
     double *q = malloc(3 * n * sizeof *q), *att = malloc((size_t)T * T * sizeof *att),
            *w = malloc((size_t)T * T * sizeof *w);
@@ -380,6 +381,11 @@ static void r_attention(const op_case *c, ref_tensor *in, const ref_tensor *y,
                 }
         }
     free(q), free(att), free(w);
+}
+
+static clg_tensor *b_fused_attention(clg_graph *g, clg_tensor **in, const op_case *c)
+{
+    return clg_causal_attention(g, in[0], c->heads ? c->heads : 2);
 }
 
 /* ---- The check ------------------------------------------------------------ */
@@ -591,6 +597,20 @@ static const op_case cases[] = {
      {X(3, {2, 5, 12})},
      b_attention,
      r_attention,
+     .on_both_gemm = true},
+    {"causal_attention (fused)",
+     1,
+     {X(3, {2, 5, 12})},
+     b_fused_attention,
+     r_attention,
+     .on_both_gemm = true},
+    {"causal_attention 3 heads, partial batch",
+     1,
+     {X(3, {3, 7, 18})},
+     b_fused_attention,
+     r_attention,
+     .heads = 3,
+     .batch = 2,
      .on_both_gemm = true},
     {"cross_entropy over [N, T, C]",
      2,

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "base/clock.h"
+#include "base/rng.h"
 #include "cli.h"
 
 typedef struct options {
@@ -293,6 +294,95 @@ static int bench_loader(clg_context *ctx)
 
 /* ---- Training against PyTorch ------------------------------------------------ */
 
+/* The small GPT of the text example: T 64, d 128, 4 heads, 2 blocks, 96
+ * ids, batch 32 (2,048 tokens a step), AdamW; PyTorch builds the same from
+ * the reference modules of issue 14 (tests/torch_gpt.py). */
+enum { GPT_T = 64, GPT_D = 128, GPT_H = 4, GPT_V = 96, GPT_B = 32 };
+
+static const char gpt_spec[] = "input tokens 64\n"
+                               "tokpos 96 128\n"
+                               "block 128 4\n"
+                               "block 128 4\n"
+                               "layernorm\n"
+                               "linear 96\n";
+
+/* Tokens/s of `steps` AdamW steps of the GPT on windows of a fixed walk over
+ * the vocabulary, after one warm-up step; < 0 on failure. */
+static double clgrad_gpt_rate(clg_context *ctx, int steps)
+{
+    size_t n = (size_t)GPT_B * (steps + 1) * GPT_T + 1;
+    int32_t *ids = malloc(n * sizeof *ids);
+    clg_dataset *d = NULL;
+    clg_spec *spec = NULL;
+    clg_model *m = NULL;
+    clg_optimizer *opt = NULL;
+    clg_loader *l = NULL;
+    clg_status s = ids ? CLG_OK : CLG_OUT_OF_HOST_MEMORY;
+    uint64_t rng = 1;
+    for (size_t i = 0; ids && i < n; i++)
+        ids[i] = (int32_t)((i ? ids[i - 1] : 0) + (int)(clg_rng_next(&rng) % 5) +
+                           GPT_V - 2) %
+                 GPT_V;
+    if (s == CLG_OK)
+        s = clg_dataset_windows(ids, n, GPT_T, GPT_V, &d);
+    if (s == CLG_OK)
+        s = clg_spec_parse(gpt_spec, "gpt", &spec);
+    clg_model_opts mo = CLG_MODEL_DEFAULTS;
+    mo.max_batch = GPT_B;
+    if (s == CLG_OK)
+        s = clg_model_from_spec(ctx, spec, &mo, &m);
+    if (s == CLG_OK)
+        s = clg_model_compile(m, CLG_LOSS_CROSS_ENTROPY, 0.0f);
+    clg_optim_opts oo = CLG_OPTIM_DEFAULTS;
+    oo.type = CLG_OPTIM_ADAMW, oo.lr = 1e-3, oo.weight_decay = 0.1;
+    if (s == CLG_OK)
+        s = clg_optim_create(clg_model_plan(m), &oo, &opt);
+    clg_loader_opts lo = CLG_LOADER_DEFAULTS;
+    lo.batch_size = GPT_B;
+    if (s == CLG_OK)
+        s = clg_loader_create(d, &lo, &l);
+    clg_fit_opts fo = CLG_FIT_DEFAULTS;
+    fo.epochs = 1, fo.max_steps = 1;
+    clg_fit_report r;
+    if (s == CLG_OK)
+        s = clg_fit(m, opt, l, NULL, &fo, &r); /* warm-up */
+    fo.max_steps = 1 + steps, fo.first_step = 1;
+    double start = clg_now_seconds();
+    if (s == CLG_OK)
+        s = clg_fit(m, opt, l, NULL, &fo, &r);
+    double t = clg_now_seconds() - start;
+    clg_loader_free(l), clg_optim_free(opt), clg_model_free(m);
+    clg_spec_free(spec), clg_dataset_free(d), free(ids);
+    return s == CLG_OK ? (double)steps * GPT_B * GPT_T / t : -1;
+}
+
+/* The reference modules of issue 14, as tests/torch_gpt.py defines them. */
+static const char torch_gpt[] =
+    "import math\n"
+    "class TokPos(nn.Module):\n"
+    "  def __init__(s, v, c, d):\n"
+    "    super().__init__(); s.wte, s.wpe = nn.Embedding(v, d), nn.Embedding(c, d)\n"
+    "  def forward(s, i): return s.wte(i) + s.wpe(torch.arange(i.shape[1], "
+    "device=i.device))\n"
+    "class Attention(nn.Module):\n"
+    "  def __init__(s, d, h):\n"
+    "    super().__init__(); s.h = h; s.c_attn, s.c_proj = nn.Linear(d, 3 * d), "
+    "nn.Linear(d, d)\n"
+    "  def forward(s, x):\n"
+    "    B, T, C = x.shape; q, k, v = s.c_attn(x).split(C, dim=2)\n"
+    "    q, k, v = (t.view(B, T, s.h, C // s.h).transpose(1, 2) for t in (q, k, v))\n"
+    "    a = (q @ k.transpose(-2, -1)) / math.sqrt(C // s.h)\n"
+    "    a = a.masked_fill(torch.triu(torch.ones(T, T, dtype=torch.bool, "
+    "device=x.device), 1), float('-inf'))\n"
+    "    return s.c_proj((a.softmax(-1) @ v).transpose(1, 2).reshape(B, T, C))\n"
+    "class Block(nn.Module):\n"
+    "  def __init__(s, d, h):\n"
+    "    super().__init__(); s.ln_1, s.attn, s.ln_2 = nn.LayerNorm(d), Attention(d, "
+    "h), nn.LayerNorm(d)\n"
+    "    s.mlp = nn.Sequential(nn.Linear(d, 4 * d), nn.GELU(approximate='tanh'), "
+    "nn.Linear(4 * d, d))\n"
+    "  def forward(s, x): x = x + s.attn(s.ln_1(x)); return x + s.mlp(s.ln_2(x))\n";
+
 /* Samples per second of `steps` training steps (Adam, batch 64), after one
  * warm-up step that compiles the kernels; < 0 on failure. */
 static double clgrad_train_rate(clg_context *ctx, const clg_dataset *d, bool cnn,
@@ -322,6 +412,43 @@ static double clgrad_train_rate(clg_context *ctx, const clg_dataset *d, bool cnn
 /* The same in PyTorch (CPU, all cores), through /usr/bin/python3. */
 /* PyTorch's samples/s for the same model and steps, on --torch-device
  * (all CPU cores, or CUDA with the timing synchronised); < 0 if absent. */
+static double torch_gpt_rate(int steps)
+{
+    static bool measured;
+    static double rate;
+    if (measured)
+        return rate;
+    char cmd[6000];
+    snprintf(cmd, sizeof cmd,
+             "%s -c \"import time, os, torch, torch.nn as nn\n%s"
+             "torch.set_num_threads(os.cpu_count()); torch.manual_seed(0)\n"
+             "dev = torch.device('%s')\n"
+             "sync = torch.cuda.synchronize if dev.type == 'cuda' else (lambda: None)\n"
+             "m = nn.Sequential(TokPos(%d, %d, %d), Block(%d, %d), Block(%d, %d), "
+             "nn.LayerNorm(%d), nn.Linear(%d, %d)).to(dev)\n"
+             "opt = torch.optim.AdamW(m.parameters(), lr=1e-3, weight_decay=0.1)\n"
+             "x = torch.randint(0, %d, (%d, %d), device=dev); y = torch.randint(0, %d, "
+             "(%d, %d), device=dev)\n"
+             "def step():\n"
+             "  opt.zero_grad(); l = nn.functional.cross_entropy(m(x).view(-1, %d), "
+             "y.view(-1)); l.backward(); opt.step(); return float(l)\n"
+             "step(); sync(); t = time.perf_counter()\n"
+             "for _ in range(%d): step()\n"
+             "sync(); print(%d * %d / (time.perf_counter() - t))\n\" 2>/dev/null",
+             access_python(), torch_gpt, flags_set.torch_device, GPT_V, GPT_T, GPT_D,
+             GPT_D, GPT_H, GPT_D, GPT_H, GPT_D, GPT_D, GPT_V, GPT_V, GPT_B, GPT_T,
+             GPT_V, GPT_B, GPT_T, GPT_V, steps, steps, GPT_B * GPT_T);
+    FILE *p = popen(cmd, "r");
+    rate = -1;
+    if (p) {
+        if (fscanf(p, "%lf", &rate) != 1)
+            rate = -1;
+        pclose(p);
+    }
+    measured = true;
+    return rate;
+}
+
 static double torch_train_rate(bool cnn, int steps)
 {
     /* Measured once a run: --device all compares every device with it. */
@@ -373,21 +500,25 @@ static int bench_train(clg_context *ctx)
     if (!d)
         return fail("loading the data");
     const clg_device_info *dev = clg_context_device(ctx);
-    printf(
-        "clgrad %s training benchmark on device %d: %s; Adam, batch 64, training steps "
-        "(forward, backward, update) per second as samples/s\n\n",
-        clg_version(), dev->index, dev->name);
+    printf("clgrad %s training benchmark on device %d: %s; training steps (forward, "
+           "backward, update) per second: MLP and CNN as samples/s (Adam, batch 64), "
+           "the GPT as tokens/s (AdamW, batch 32 of 64 tokens)\n\n",
+           clg_version(), dev->index, dev->name);
     printf("%-44s %12s %12s %10s\n", "model", "clgrad", "PyTorch", "ratio");
     struct {
         const char *label;
         bool cnn;
         int steps;
     } rows[] = {{"MLP 784-256-128-10", false, 300},
-                {"CNN conv32-conv64-fc128, batch norm", true, 40}};
+                {"CNN conv32-conv64-fc128, batch norm", true, 40},
+                {"GPT 2 blocks d128 h4 T64, chars (tokens/s)", false, 20}};
     int failures = 0;
-    for (int i = 0; i < 2; i++) {
-        double ours = clgrad_train_rate(ctx, d, rows[i].cnn, rows[i].steps);
-        double theirs = torch_train_rate(rows[i].cnn, rows[i].steps);
+    for (int i = 0; i < 3; i++) {
+        bool gpt = i == 2;
+        double ours = gpt ? clgrad_gpt_rate(ctx, rows[i].steps)
+                          : clgrad_train_rate(ctx, d, rows[i].cnn, rows[i].steps);
+        double theirs = gpt ? torch_gpt_rate(rows[i].steps)
+                            : torch_train_rate(rows[i].cnn, rows[i].steps);
         failures += ours < 0;
         printf("%-44s %12.0f ", rows[i].label, ours);
         if (theirs > 0)
@@ -657,7 +788,8 @@ int main(int argc, char **argv)
     /* One device, or with --device all each in turn. */
     int first, count;
     if (flags_set.device && !strcmp(flags_set.device, "all")) {
-        if (clg_device_select(NULL, &first) != CLG_OK || clg_device_count(&count) != CLG_OK)
+        if (clg_device_select(NULL, &first) != CLG_OK ||
+            clg_device_count(&count) != CLG_OK)
             return cli_fail("clgrad-bench", CLI_USAGE_ERROR); /* none at all */
         first = 0;
     } else {

@@ -212,6 +212,13 @@ clg_tensor *clg_causal_softmax(clg_graph *g, clg_tensor *x, float scale);
 clg_tensor *clg_matmul(clg_graph *g, clg_tensor *a, clg_tensor *b, bool trans_a,
                        bool trans_b);
 
+/* Causal multi-head self-attention: qkv [N, T, 3C] holds q, k, v side by
+ * side (nn.Linear(C, 3C)'s output; head h of each is columns h C/heads ..),
+ * y [N, T, C] = softmax(q k^T / sqrt(C/heads), causal) v per head, heads
+ * side by side again. The same numbers as composing clg_narrow, clg_reshape,
+ * clg_permute, clg_matmul and clg_causal_softmax, without their copies. */
+clg_tensor *clg_causal_attention(clg_graph *g, clg_tensor *qkv, int heads);
+
 /* a + b, a - b, a * b. b has a's shape, or broadcasts to it: its dimensions,
  * aligned to a's last ones, equal a's or are 1 (a bias [C, 1, 1] over
  * [N, C, H, W]). The result has a's shape. Residual connections are

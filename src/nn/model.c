@@ -146,25 +146,15 @@ static bool fits_width(clg_model *m, const clg_layer *l, clg_tensor *x)
 }
 
 /* Causal self-attention of x [N, T, C] with h heads: q, k, v from one
- * linear c_attn [3C, C], each [N, h, T, C/h]; softmax(q k^T / sqrt(C/h)) v
- * back to [N, T, C]; then c_proj. */
+ * linear c_attn [3C, C]; softmax(q k^T / sqrt(C/h)) v per head, the heads
+ * side by side again (clg_causal_attention); then c_proj. */
 static clg_tensor *attention(clg_model *m, const char *prefix, clg_tensor *x, int h,
                              size_t *count, clg_status *init)
 {
-    clg_graph *g = m->g;
-    int N = clg_tensor_dim(x, 0), T = clg_tensor_dim(x, 1), C = clg_tensor_dim(x, 2);
-    clg_tensor *qkv = sub_linear(m, prefix, "c_attn", x, 3 * C, count, init), *part[3];
-    for (int k = 0; k < 3; k++)
-        part[k] = clg_permute(
-            g,
-            clg_reshape(g, clg_narrow(g, qkv, 2, k * C, C), 4, (int[]){N, T, h, C / h}),
-            (int[]){0, 2, 1, 3});
-    clg_tensor *a = clg_causal_softmax(g, clg_matmul(g, part[0], part[1], false, true),
-                                       1.0f / sqrtf((float)(C / h)));
-    clg_tensor *y =
-        clg_permute(g, clg_matmul(g, a, part[2], false, false), (int[]){0, 2, 1, 3});
-    return sub_linear(m, prefix, "c_proj", clg_reshape(g, y, 3, (int[]){N, T, C}), C,
-                      count, init);
+    int C = clg_tensor_dim(x, 2);
+    clg_tensor *qkv = sub_linear(m, prefix, "c_attn", x, 3 * C, count, init);
+    return sub_linear(m, prefix, "c_proj", clg_causal_attention(m->g, qkv, h), C, count,
+                      init);
 }
 
 /* A GPT-2 block: x + attn(ln_1(x)), then x + mlp(ln_2(x)). */

@@ -1,0 +1,188 @@
+/* Causal multi-head self-attention from one qkv tensor, without copies: the
+ * heads are strided views that the GEMMs read and write in place.
+ *
+ * qkv [N, T, 3C] holds q, k and v side by side in each row; head h of q is
+ * the columns h*D .. h*D + D - 1 (D = C / heads), of k those + C, of v + 2C.
+ * For each head, over the batch of N sequences (a batch stride of T*3C):
+ *
+ *     P = causal_softmax(scale * Q K^T)   [T, T]   (aux 0: [N, heads, T, T])
+ *     Y = P V                             [T, D]   into y [N, T, C] at h*D
+ *
+ * and backward, dP in aux 1:
+ *
+ *     dP = dY V^T,  dV = P^T dY,  dS = scale * P (dP - rowsum(dP P)),
+ *     dQ = dS K,    dK = dS^T Q
+ *
+ * It computes what clg_matmul, clg_causal_softmax, clg_narrow and
+ * clg_permute compose (test_ops checks the two against each other and the
+ * double-precision reference); params.i[0] = heads, params.f[0] = scale. */
+#include <math.h>
+
+#include "ops/ops_internal.h"
+
+typedef struct att_dims {
+    size_t N, T, C, D, heads;
+} att_dims;
+
+static att_dims dims(const clg_tensor *t, int batch)
+{
+    att_dims d = {.N = (size_t)clg_dim_at(t, 0, batch),
+                  .T = (size_t)t->shape[1],
+                  .C = (size_t)t->shape[2],
+                  .heads = (size_t)t->params.i[0]};
+    d.D = d.C / d.heads;
+    return d;
+}
+
+/* Operand X of a head's product: a matrix at `off` within each sequence's
+ * block of `stride` floats, rows `ld` apart. */
+typedef struct operand {
+    cl_mem mem;
+    size_t off, ld, stride;
+    bool trans;
+} operand;
+
+/* Z = X Y for every sequence, m x n x k; beta 1 when accumulating. */
+static clg_status head_gemm(clg_plan *p, clg_cmdlist *s, size_t N, size_t m, size_t n,
+                            size_t k, operand X, operand Y, operand Z, bool accumulate)
+{
+    clg_gemm_call c = {.trans_a = X.trans,
+                       .trans_b = Y.trans,
+                       .M = m,
+                       .N = n,
+                       .K = k,
+                       .batch = N,
+                       .alpha = 1.0f,
+                       .beta = accumulate ? 1.0f : 0.0f,
+                       .A = X.mem,
+                       .a_off = X.off,
+                       .lda = X.ld,
+                       .a_stride = X.stride,
+                       .B = Y.mem,
+                       .b_off = Y.off,
+                       .ldb = Y.ld,
+                       .b_stride = Y.stride,
+                       .C = Z.mem,
+                       .c_off = Z.off,
+                       .ldc = Z.ld,
+                       .c_stride = Z.stride};
+    return clg_rec_gemm(p, s, &c);
+}
+
+/* Head h's q (part 0), k (1) or v (2) in a qkv-shaped buffer. */
+static operand part(cl_mem qkv, const att_dims *d, size_t h, int which, bool trans)
+{
+    return (operand){qkv, which * d->C + h * d->D, 3 * d->C, d->T * 3 * d->C, trans};
+}
+
+/* Head h's [T, T] block of an attention-weights buffer [N, heads, T, T]. */
+static operand weights(cl_mem w, const att_dims *d, size_t h, bool trans)
+{
+    return (operand){w, h * d->T * d->T, d->T, d->heads * d->T * d->T, trans};
+}
+
+/* Head h's columns of a [N, T, C] buffer (y, dy). */
+static operand columns(cl_mem y, const att_dims *d, size_t h)
+{
+    return (operand){y, h * d->D, d->C, d->T * d->C, false};
+}
+
+static void att_aux(const clg_tensor *t, size_t bytes[CLG_MAX_AUX])
+{
+    size_t N = (size_t)t->shape[0], T = (size_t)t->shape[1];
+    bytes[0] = bytes[1] = N * (size_t)t->params.i[0] * T * T * 4;
+}
+
+/* The causal softmax kernels over every head's [T, T] block. */
+static clg_status softmax_forward(clg_plan *p, clg_cmdlist *s, const att_dims *d,
+                                  float scale, cl_mem P)
+{
+    size_t rows = d->N * d->heads * d->T;
+    /* in place: each row reads its scores before it writes them */
+    return clg_rec_kernel(
+        p, s, "reduce", NULL, "causal_softmax_forward", rows,
+        CLG_ARGS(KINT(rows), KINT(d->T), KINT(d->T), KFLOAT(scale), KMEM(P), KMEM(P)));
+}
+
+static clg_status softmax_backward(clg_plan *p, clg_cmdlist *s, const att_dims *d,
+                                   float scale, cl_mem P, cl_mem dP)
+{
+    size_t rows = d->N * d->heads * d->T;
+    /* dS over dP in place: a row's dot product is read before any write */
+    return clg_rec_kernel(p, s, "reduce", NULL, "causal_softmax_backward", rows,
+                          CLG_ARGS(KINT(rows), KINT(d->T), KINT(d->T), KFLOAT(scale),
+                                   KINT(0), KMEM(P), KMEM(dP), KMEM(dP)));
+}
+
+static clg_status att_forward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int batch,
+                              bool training)
+{
+    (void)training;
+    att_dims d = dims(t, batch);
+    cl_mem qkv = clg_val(p, t->src[0]), P = clg_aux(p, t, 0), y = clg_val(p, t);
+    clg_status st = CLG_OK;
+    for (size_t h = 0; st == CLG_OK && h < d.heads; h++) /* S = Q K^T */
+        st = head_gemm(p, s, d.N, d.T, d.T, d.D, part(qkv, &d, h, 0, false),
+                       part(qkv, &d, h, 1, true), weights(P, &d, h, false), false);
+    if (st == CLG_OK)
+        st = softmax_forward(p, s, &d, t->params.f[0], P);
+    for (size_t h = 0; st == CLG_OK && h < d.heads; h++) /* Y = P V */
+        st = head_gemm(p, s, d.N, d.T, d.D, d.T, weights(P, &d, h, false),
+                       part(qkv, &d, h, 2, false), columns(y, &d, h), false);
+    return st;
+}
+
+static clg_status att_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int batch,
+                               const clg_grad_io *io)
+{
+    att_dims d = dims(t, batch);
+    cl_mem qkv = clg_val(p, t->src[0]), P = clg_aux(p, t, 0), dP = clg_aux(p, t, 1);
+    cl_mem dy = io->grad_out, dqkv = io->grad_src[0];
+    bool acc = io->accumulate[0];
+    clg_status st = CLG_OK;
+    for (size_t h = 0; st == CLG_OK && h < d.heads; h++) {
+        /* dP = dY V^T;  dV = P^T dY */
+        st = head_gemm(p, s, d.N, d.T, d.T, d.D, columns(dy, &d, h),
+                       part(qkv, &d, h, 2, true), weights(dP, &d, h, false), false);
+        if (st == CLG_OK)
+            st = head_gemm(p, s, d.N, d.T, d.D, d.T, weights(P, &d, h, true),
+                           columns(dy, &d, h), part(dqkv, &d, h, 2, false), acc);
+    }
+    if (st == CLG_OK) /* dS = scale P (dP - rowsum(dP P)) */
+        st = softmax_backward(p, s, &d, t->params.f[0], P, dP);
+    for (size_t h = 0; st == CLG_OK && h < d.heads; h++) {
+        /* dQ = dS K;  dK = dS^T Q */
+        st = head_gemm(p, s, d.N, d.T, d.D, d.T, weights(dP, &d, h, false),
+                       part(qkv, &d, h, 1, false), part(dqkv, &d, h, 0, false), acc);
+        if (st == CLG_OK)
+            st =
+                head_gemm(p, s, d.N, d.T, d.D, d.T, weights(dP, &d, h, true),
+                          part(qkv, &d, h, 0, false), part(dqkv, &d, h, 1, false), acc);
+    }
+    return st;
+}
+
+static const clg_op_class att_class = {"causal_attention", att_forward, att_backward,
+                                       att_aux, 0};
+
+clg_tensor *clg_causal_attention(clg_graph *g, clg_tensor *qkv, int heads)
+{
+    if (clg_graph_bad_args(g, "causal_attention", 1, &qkv))
+        return NULL;
+    char sx[64];
+    int C3 = qkv->ndim == 3 ? qkv->shape[2] : 0;
+    if (qkv->ndim != 3 || qkv->dtype != CLG_FLOAT32 || C3 % 3 || heads < 1 ||
+        (C3 / 3) % heads || !qkv->batched)
+        return clg_graph_fail(
+            g, CLG_SHAPE_MISMATCH,
+            "causal_attention: qkv %s must be a batched float32 [N, T, "
+            "3C] with C divisible by the %d heads",
+            clg_shape_str(qkv, sx, sizeof sx), heads);
+    int shape[3] = {qkv->shape[0], qkv->shape[1], C3 / 3};
+    clg_tensor *t = clg_node(g, &att_class, 1, &qkv, 3, shape);
+    if (t) {
+        t->params.i[0] = heads;
+        t->params.f[0] = 1.0f / sqrtf((float)(C3 / 3 / heads));
+    }
+    return t;
+}
