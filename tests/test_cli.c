@@ -732,8 +732,9 @@ static void test_text_model_trains_saves_and_generates_repeatably(void **state)
     /* The tokenizer travels with the weights: resuming and evaluating need
      * no --tokenizer, and a character it never saw is an error. */
     train(
-        "gpt.spec --text train.txt --resume gpt.safetensors --epochs 4 --batch-size 16 "
-        "--optimizer adamw --lr 0.01 --no-decay-bias --weight-decay 0.1 --quiet");
+        "gpt.spec --text train.txt --resume gpt.safetensors --epochs 4 --batch-size 8 "
+        "--accumulate 2 --optimizer adamw --lr 0.01 --no-decay-bias --weight-decay 0.1 "
+        "--schedule cosine --warmup 1 --quiet");
     EXPECT(0);
     train("--evaluate gpt.safetensors --test-text test.txt");
     EXPECT(0);
@@ -776,6 +777,9 @@ static void test_text_usage_errors_exit_2(void **state)
     train("gpt.spec --text train.txt --data data");
     EXPECT(2);
     assert_contains(out, "--text/--test-text and image data do not mix");
+    train("gpt.spec --text train.txt --accumulate 0");
+    EXPECT(2);
+    assert_contains(out, "--accumulate");
     train("--generate 5");
     EXPECT(2);
     assert_contains(out, "--generate needs the model: --init-from CHECKPOINT");

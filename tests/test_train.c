@@ -318,6 +318,55 @@ static void test_max_steps_and_callbacks_stop_training(void **state)
     clg_dataset_free(train);
 }
 
+/* Weights after one epoch of SGD over 48 samples in file order: batches of
+ * `batch`, an update every `accumulate` of them. */
+static void sgd_epoch(clg_context *ctx, const clg_dataset *d, int batch, int accumulate,
+                      float *w, long long *steps)
+{
+    clg_model *m = mlp(ctx, 6, 3, CLG_INIT_PYTORCH);
+    clg_optim_opts o = CLG_OPTIM_DEFAULTS;
+    o.lr = 0.5, o.momentum = 0.9;
+    clg_optimizer *opt;
+    assert_ok(clg_optim_create(clg_model_plan(m), &o, &opt));
+    clg_loader_opts lo = CLG_LOADER_DEFAULTS;
+    lo.batch_size = batch, lo.shuffle = false;
+    clg_loader *l;
+    assert_ok(clg_loader_create(d, &lo, &l));
+    clg_fit_opts fo = CLG_FIT_DEFAULTS;
+    fo.epochs = 1, fo.accumulate = accumulate;
+    clg_fit_report r;
+    assert_ok(clg_fit(m, opt, l, NULL, &fo, &r));
+    *steps = r.steps;
+    assert_ok(clg_tensor_download(clg_model_tensor(m, 0), w, 48));
+    assert_float_equal(clg_plan_loss_scale(clg_model_plan(m)), 1.0f, 0.0f);
+    clg_loader_free(l), clg_optim_free(opt), clg_model_free(m);
+}
+
+/* Batches of 4 accumulated 4 at a time step as batches of 16 do, and the
+ * short last group (48 = 2 x 16 + 16 as 4 + 4 + 4 + 4 ... of 5) averages
+ * over the batches it has. */
+static void test_gradient_accumulation_equals_the_larger_batch(void **state)
+{
+    clg_dataset *d = blobs(48, 3, 5, false);
+    float big[48], small[48];
+    long long steps_big, steps_small;
+    sgd_epoch(*state, d, 16, 1, big, &steps_big);
+    sgd_epoch(*state, d, 4, 4, small, &steps_small);
+    assert_int_equal(steps_big, 3);
+    assert_int_equal(steps_small, 3);
+    for (int i = 0; i < 48; i++)
+        if (!(fabsf(big[i] - small[i]) <= 1e-5f * (1 + fabsf(big[i]))))
+            fail_msg(
+                "0.weight[%d]: %.8g with batches of 16, %.8g with 4 x 4 accumulated", i,
+                big[i], small[i]);
+    /* 12 batches of 4 in groups of 5: 5, 5, then a group of 2 */
+    float five[48];
+    long long steps_five;
+    sgd_epoch(*state, d, 4, 5, five, &steps_five);
+    assert_int_equal(steps_five, 3);
+    clg_dataset_free(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -329,6 +378,7 @@ int main(void)
         cmocka_unit_test(test_overfitting_is_reported),
         cmocka_unit_test(test_data_that_does_not_fit_the_model_is_refused),
         cmocka_unit_test(test_max_steps_and_callbacks_stop_training),
+        cmocka_unit_test(test_gradient_accumulation_equals_the_larger_batch),
     };
     return cmocka_run_group_tests(tests, test_context_setup, test_context_teardown);
 }

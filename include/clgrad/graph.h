@@ -268,7 +268,10 @@ clg_tensor *clg_bce_with_logits(clg_graph *g, clg_tensor *logits, clg_tensor *ta
 
 #define CLG_RUN_MODE_LIST(X)                                                           \
     X(CLG_RUN_TRAIN, 0, "train") /* forward in training mode, then backward */         \
-    X(CLG_RUN_EVAL, 1, "eval")   /* forward in evaluation mode only, no backward */
+    X(CLG_RUN_EVAL, 1, "eval")   /* forward in evaluation mode only, no backward */    \
+    X(CLG_RUN_ACCUMULATE, 2, "accumulate") /* as train, the gradients of parameters    \
+                                              added to, not replaced: gradient         \
+                                              accumulation over several runs */
 
 typedef enum clg_run_mode { CLG_RUN_MODE_LIST(CLG_ENUM_VALUE) } clg_run_mode;
 
@@ -294,6 +297,13 @@ void clg_plan_free(clg_plan *plan); /* accepts NULL */
  * same buffers, which makes new kernel objects but compiles nothing. With
  * the CLBlast GEMM path, CLBlast may allocate scratch memory of its own. */
 clg_status clg_plan_run(clg_plan *plan, int batch, clg_run_mode mode);
+
+/* The backward pass starts from d loss = scale (default 1). Gradient
+ * accumulation over K runs sets 1/K, so that the sum of their gradients is
+ * the gradient of the mean loss, as one run of K times the batch gives. A
+ * new value records the launches again (no compiling). */
+clg_status clg_plan_set_loss_scale(clg_plan *plan, float scale);
+float clg_plan_loss_scale(const clg_plan *plan);
 
 /* Reads the loss of the last run (waits for it). */
 clg_status clg_plan_loss(clg_plan *plan, float *loss);

@@ -62,6 +62,8 @@ typedef struct clg_fit_opts {
     void (*on_warning)(const char *message, void *user);
     void *user;
     long long first_step; /* to resume: optimizer steps already done */
+    int accumulate; /* > 1: an optimizer step every `accumulate` batches, on the
+                       gradient of their mean loss (gradient accumulation) */
 } clg_fit_opts;
 
 #define CLG_FIT_DEFAULTS                                                               \
@@ -69,7 +71,7 @@ typedef struct clg_fit_opts {
         .epochs = 10, .max_steps = 0, .first_epoch = 0, .early_stop = 0,               \
         .min_delta = 0.0f, .restore_best = true, .schedule = NULL,                     \
         .overfit_gap = 0.15f, .on_step = NULL, .on_epoch = NULL, .on_warning = NULL,   \
-        .user = NULL, .first_step = 0                                                  \
+        .user = NULL, .first_step = 0, .accumulate = 1                                 \
     }
 
 typedef struct clg_fit_report {

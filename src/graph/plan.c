@@ -1,6 +1,7 @@
 /* Plans: which nodes run and for what batch, then autograd (autograd.c), the
  * memory plan (memory.c) and the recorded launches (record.c); and the
  * public plan API: run, read, query. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -99,6 +100,7 @@ clg_status clg_plan_create(clg_graph *g, clg_tensor *loss, clg_tensor *const *ou
     p->g = g;
     p->ctx = g->ctx;
     p->loss = loss;
+    p->loss_scale = 1.0f;
     p->ntensors = g->count;
     bool *needed = calloc((size_t)g->count, sizeof *needed);
     s = needed ? alloc_tables(p) : clg_fail(CLG_OUT_OF_HOST_MEMORY, "clg_plan_create");
@@ -140,22 +142,44 @@ clg_status clg_plan_run(clg_plan *p, int batch, clg_run_mode mode)
         return clg_fail(CLG_INVALID_ARGUMENT,
                         "clg_plan_run: batch %d, the plan was built for 1 to %d", batch,
                         p->max_batch);
-    if (mode != CLG_RUN_TRAIN && mode != CLG_RUN_EVAL)
+    if (mode != CLG_RUN_TRAIN && mode != CLG_RUN_EVAL && mode != CLG_RUN_ACCUMULATE)
         return clg_fail(CLG_INVALID_ARGUMENT, "clg_plan_run: unknown mode %d",
                         (int)mode);
     clg_status s = CLG_OK;
     if (batch != p->recorded_batch)
         s = clg_plan_record(p, batch); /* a last partial batch */
+    bool accumulate = mode == CLG_RUN_ACCUMULATE;
+    if (s == CLG_OK && accumulate && p->loss && batch != p->acc_batch)
+        s = clg_plan_record_accumulate(p, batch);
     if (s != CLG_OK)
         return s;
-    bool train = mode == CLG_RUN_TRAIN;
+    bool train = mode != CLG_RUN_EVAL;
     s = clg_cmdlist_run(p->ctx, train ? &p->fwd_train : &p->fwd_eval, p->step);
     if (s == CLG_OK && train && p->loss)
-        s = clg_cmdlist_run(p->ctx, &p->bwd, p->step);
+        s = clg_cmdlist_run(p->ctx, accumulate ? &p->bwd_acc : &p->bwd, p->step);
     if (s == CLG_OK && train)
         p->step++;
     p->last_batch = batch;
     return s;
+}
+
+clg_status clg_plan_set_loss_scale(clg_plan *p, float scale)
+{
+    if (!p || !(scale > 0.0f) || !isfinite(scale))
+        return clg_fail(CLG_INVALID_ARGUMENT,
+                        "clg_plan_set_loss_scale: %g must be positive and finite",
+                        p ? (double)scale : 0.0);
+    if (scale != p->loss_scale) {
+        p->loss_scale = scale;
+        p->recorded_batch = 0; /* the seed is recorded: record again */
+        clg_plan_clear_records(p);
+    }
+    return CLG_OK;
+}
+
+float clg_plan_loss_scale(const clg_plan *p)
+{
+    return p ? p->loss_scale : 0.0f;
 }
 
 clg_status clg_plan_read(clg_plan *p, const clg_tensor *t, void *data, size_t count)

@@ -36,7 +36,11 @@ struct clg_plan {
     clg_buffer **owned; /* buffers the plan allocated */
     int nowned;
     clg_cmdlist fwd_train, fwd_eval, bwd;
-    int max_batch, recorded_batch, last_batch;
+    clg_cmdlist bwd_acc; /* backward adding to the leaves' gradients: recorded
+                            at the first CLG_RUN_ACCUMULATE of a batch */
+    int max_batch, recorded_batch, last_batch, acc_batch;
+    float loss_scale; /* d loss seeding the backward pass (1 but to average
+                         accumulated gradients) */
     unsigned long long step;
     size_t used_bytes, unshared_bytes;
 };
@@ -57,6 +61,8 @@ clg_buffer *clg_grad_storage(const clg_plan *p, const clg_tensor *t);
 
 /* record.c: records the three command lists for `batch` samples. */
 clg_status clg_plan_record(clg_plan *p, int batch);
+/* record.c: records bwd_acc for `batch` samples. */
+clg_status clg_plan_record_accumulate(clg_plan *p, int batch);
 
 /* record.c: releases the recorded command lists. */
 void clg_plan_clear_records(clg_plan *p);

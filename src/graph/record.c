@@ -52,6 +52,8 @@ void clg_plan_clear_records(clg_plan *p)
     clg_cmdlist_clear(&p->fwd_train);
     clg_cmdlist_clear(&p->fwd_eval);
     clg_cmdlist_clear(&p->bwd);
+    clg_cmdlist_clear(&p->bwd_acc);
+    p->acc_batch = 0;
 }
 
 static void fill_io(clg_plan *p, clg_tensor *t)
@@ -67,6 +69,40 @@ static void fill_io(clg_plan *p, clg_tensor *t)
     }
 }
 
+/* The backward pass into `list`; with `into_leaves`, every gradient of a
+ * leaf (a parameter, an input that asked) is added to, none overwritten
+ * nor zeroed: gradient accumulation over several runs. */
+static clg_status record_backward(clg_plan *p, clg_cmdlist *list, int batch,
+                                  bool into_leaves)
+{
+    clg_status s =
+        clg_rec_fill(p, list, clg_grad_storage(p, p->loss)->mem, 4, p->loss_scale);
+    for (int z = 0; !into_leaves && s == CLG_OK && z < p->nzero; z++) {
+        clg_tensor *t = p->g->tensors[p->zero_grads[z]];
+        s = clg_rec_fill(p, list, clg_grad_storage(p, t)->mem,
+                         clg_numel_at(t, batch) * 4, 0.0f);
+    }
+    for (int j = 0; s == CLG_OK && j < p->nbwd; j++) {
+        clg_tensor *t = p->g->tensors[p->bwd_order[j]];
+        fill_io(p, t);
+        clg_grad_io io = p->io[t->id];
+        for (int k = 0; into_leaves && k < t->nsrc; k++)
+            io.accumulate[k] |= !clg_storage_root(t->src[k])->op;
+        s = t->op->backward(p, list, t, batch, &io);
+        if (s != CLG_OK)
+            s = clg_fail_prefix(s, "backward of %s '%s'", t->op->name, t->name);
+    }
+    return s;
+}
+
+clg_status clg_plan_record_accumulate(clg_plan *p, int batch)
+{
+    clg_cmdlist_clear(&p->bwd_acc);
+    clg_status s = record_backward(p, &p->bwd_acc, batch, true);
+    p->acc_batch = s == CLG_OK ? batch : 0;
+    return s;
+}
+
 clg_status clg_plan_record(clg_plan *p, int batch)
 {
     clg_plan_clear_records(p);
@@ -79,23 +115,8 @@ clg_status clg_plan_record(clg_plan *p, int batch)
         if (s != CLG_OK)
             s = clg_fail_prefix(s, "%s '%s'", t->op->name, t->name);
     }
-    if (p->loss && p->rg[p->loss->id]) {
-        s = s != CLG_OK
-                ? s
-                : clg_rec_fill(p, &p->bwd, clg_grad_storage(p, p->loss)->mem, 4, 1.0f);
-        for (int z = 0; s == CLG_OK && z < p->nzero; z++) {
-            clg_tensor *t = p->g->tensors[p->zero_grads[z]];
-            s = clg_rec_fill(p, &p->bwd, clg_grad_storage(p, t)->mem,
-                             clg_numel_at(t, batch) * 4, 0.0f);
-        }
-        for (int j = 0; s == CLG_OK && j < p->nbwd; j++) {
-            clg_tensor *t = p->g->tensors[p->bwd_order[j]];
-            fill_io(p, t);
-            s = t->op->backward(p, &p->bwd, t, batch, &p->io[t->id]);
-            if (s != CLG_OK)
-                s = clg_fail_prefix(s, "backward of %s '%s'", t->op->name, t->name);
-        }
-    }
+    if (s == CLG_OK && p->loss && p->rg[p->loss->id])
+        s = record_backward(p, &p->bwd, batch, false);
     p->recorded_batch = s == CLG_OK ? batch : 0;
     return s;
 }

@@ -334,15 +334,19 @@ typedef struct epoch_totals {
     long correct, seen;
 } epoch_totals;
 
+/* One batch forward and backward: the first of a group of accumulated
+ * batches replaces the gradients, the others add to them; the last of the
+ * group (`update`) steps the optimizer. */
 static clg_status train_step(clg_model *m, clg_optimizer *opt, const clg_batch *b,
-                             float *logits, float *loss, long *correct)
+                             bool first, bool update, float *logits, float *loss,
+                             long *correct)
 {
     clg_plan *plan = clg_model_plan(m);
     int C = classes_of(m), P = positions(m);
     clg_status s = upload(m, b->x, b->labels, b->count);
     if (s == CLG_OK)
-        s = clg_plan_run(plan, b->count, CLG_RUN_TRAIN);
-    if (s == CLG_OK)
+        s = clg_plan_run(plan, b->count, first ? CLG_RUN_TRAIN : CLG_RUN_ACCUMULATE);
+    if (s == CLG_OK && update)
         s = clg_optim_step(opt);
     if (s == CLG_OK)
         s = clg_plan_loss(plan, loss);
@@ -370,7 +374,7 @@ clg_status clg_fit(clg_model *m, clg_optimizer *opt, clg_loader *train,
     if (s != CLG_OK)
         return s;
     int B = clg_model_max_batch(m), C = classes_of(m), P = positions(m);
-    int nparams = clg_optim_param_count(opt);
+    int nparams = clg_optim_param_count(opt), K = o->accumulate > 1 ? o->accumulate : 1;
     float *logits = malloc((size_t)B * P * C * sizeof *logits);
     float *norms = malloc((size_t)(nparams ? nparams : 1) * sizeof *norms);
     double *norm_sums = calloc((size_t)(nparams ? nparams : 1), sizeof *norm_sums);
@@ -390,13 +394,31 @@ clg_status clg_fit(clg_model *m, clg_optimizer *opt, clg_loader *train,
         memset(norm_sums, 0, (size_t)(nparams ? nparams : 1) * sizeof *norm_sums);
         s = clg_loader_start_epoch(train, epoch);
         const clg_batch *b = NULL;
+        int group = 1;
         while (s == CLG_OK && (s = clg_loader_next(train, &b)) == CLG_OK && b) {
+            /* Accumulation: groups of K batches, the gradient of their mean
+             * loss (the last group of an epoch may be shorter). */
+            int at = b->index % K;
+            if (at == 0) {
+                group = clg_loader_batches(train) - b->index;
+                group = group < K ? group : K;
+                s = clg_plan_set_loss_scale(clg_model_plan(m), 1.0f / (float)group);
+            }
+            bool update = at == group - 1;
             float lr =
                 o->schedule ? clg_schedule_lr(o->schedule, epoch, r->steps) : base_lr;
             clg_optim_set_lr(opt, lr);
             float loss;
             long correct;
-            s = train_step(m, opt, b, logits, &loss, &correct);
+            if (s == CLG_OK)
+                s = train_step(m, opt, b, at == 0, update, logits, &loss, &correct);
+            if (s == CLG_OK) {
+                tot.loss += (double)loss * b->count;
+                tot.correct += correct;
+                tot.seen += b->count;
+            }
+            if (s == CLG_OK && !update)
+                continue;
             if (s == CLG_OK && (s = clg_optim_check(opt)) != CLG_OK) {
                 s = clg_fail_prefix(
                     s,
@@ -410,9 +432,6 @@ clg_status clg_fit(clg_model *m, clg_optimizer *opt, clg_loader *train,
             r->steps++;
             epoch_steps++;
             r->last_loss = loss;
-            tot.loss += (double)loss * b->count;
-            tot.correct += correct;
-            tot.seen += b->count;
             if (clg_optim_grad_norms(opt, norms, nparams) == CLG_OK)
                 for (int i = 0; i < nparams; i++)
                     norm_sums[i] += norms[i];
@@ -495,5 +514,7 @@ clg_status clg_fit(clg_model *m, clg_optimizer *opt, clg_loader *train,
     }
     snapshot_free(&best);
     free(logits), free(norms), free(norm_sums);
+    if (s == CLG_OK)
+        s = clg_plan_set_loss_scale(clg_model_plan(m), 1.0f);
     return s;
 }

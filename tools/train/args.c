@@ -212,6 +212,9 @@ int train_parse_args(int argc, char **argv, train_options *o)
          .help = "stop after N optimizer steps"},
         {"--batch-size", CLI_INT, &o->batch, 1, 65536, .value = "N",
          .help = "samples per step"},
+        {"--accumulate", CLI_INT, &o->accumulate, 1, 1 << 16, .value = "K",
+         .help = "an optimizer step every K batches, on their mean\n"
+                 "gradient (gradient accumulation: batches of K x B)"},
         {"--seed", CLI_LONG, &o->seed, 0, 1LL << 62, .value = "N",
          .help = "initialisation, shuffling, dropout, augmentation"},
         {"--no-shuffle", CLI_SWITCH, &o->no_shuffle, .help = "batches in file order"},

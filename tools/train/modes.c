@@ -251,7 +251,8 @@ static int make_schedule(const train_options *o, int batches, clg_schedule **out
     if (so.type == CLG_SCHEDULE_COSINE)
         so.t_max = o->epochs;
     if (so.type == CLG_SCHEDULE_ONECYCLE) {
-        so.total_steps = o->steps ? (int)o->steps : o->epochs * batches;
+        int k = o->accumulate > 1 ? o->accumulate : 1; /* optimizer steps */
+        so.total_steps = o->steps ? (int)o->steps : o->epochs * ((batches + k - 1) / k);
         if (so.max_lr <= 0)
             so.max_lr = o->optim.lr;
     }
@@ -378,6 +379,7 @@ int train_mode(clg_context *ctx, const train_options *o)
         clg_model_summary(m, stdout);
     r.model = m, r.opt = opt, r.spec = spec;
     fo.epochs = o->epochs, fo.max_steps = o->steps, fo.early_stop = o->early_stop;
+    fo.accumulate = o->accumulate;
     fo.schedule = r.sched;
     fo.on_step = train_on_step, fo.on_epoch = train_on_epoch,
     fo.on_warning = train_on_warning, fo.user = &r;
