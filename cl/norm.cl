@@ -137,9 +137,14 @@ __kernel void bn_backward_dx(const int planes, const int C, const int inner, con
 
 /* Layer normalisation over the last dimension of [rows, C]: per row, the
  * statistics of its C values, one work-item per row. stats holds mean[rows]
- * then invstd[rows]. */
-__kernel void ln_forward(const int rows, const int C, const int affine, const float eps,
-                         __global const float *x, __global const float *gamma,
+ * then invstd[rows]. With -DRMS=1, RMS normalisation: no centring (the mean
+ * is taken as 0, invstd is 1 / sqrt(mean(x^2) + eps)) and no shift. */
+#ifndef RMS
+#define RMS 0
+#endif
+__kernel void ln_forward(const int rows, const int C, const int scale, const int shift,
+                         const float eps, __global const float *x,
+                         __global const float *gamma,
                          __global const float *beta, __global float *stats,
                          __global float *y)
 {
@@ -154,7 +159,7 @@ __kernel void ln_forward(const int rows, const int C, const int affine, const fl
             part += row[c];
         ksum_add(&s, part);
     }
-    const float mean = ksum_value(s) / (float)C;
+    const float mean = RMS ? 0.0f : ksum_value(s) / (float)C;
     for (int c = 0; c < C;) { /* two passes: an accurate variance */
         float part = 0.0f;
         for (int m = 0; m < CLG_PLAIN_TERMS && c < C; m++, c++) {
@@ -169,7 +174,7 @@ __kernel void ln_forward(const int rows, const int C, const int affine, const fl
     __global float *out = y + (size_t)r * C;
     for (int c = 0; c < C; c++) {
         const float xhat = (row[c] - mean) * invstd;
-        out[c] = affine ? xhat * gamma[c] + beta[c] : xhat;
+        out[c] = (scale ? xhat * gamma[c] : xhat) + (shift ? beta[c] : 0.0f);
     }
 }
 
@@ -196,7 +201,8 @@ __kernel void ln_backward_dx(const int rows, const int C, const int affine,
         ksum_add(&a, pa);
         ksum_add(&b, pb);
     }
-    const float mean_gdy = ksum_value(a) / (float)C, mean_gdyx = ksum_value(b) / (float)C;
+    const float mean_gdy = RMS ? 0.0f : ksum_value(a) / (float)C;
+    const float mean_gdyx = ksum_value(b) / (float)C;
     for (int c = 0; c < C; c++) {
         const float xhat = (x[base + c] - mean) * invstd;
         const float gdy = dy[base + c] * (affine ? gamma[c] : 1.0f);

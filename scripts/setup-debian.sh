@@ -18,7 +18,7 @@ packages="
   build-essential meson ninja-build pkg-config python3
   ocl-icd-opencl-dev opencl-c-headers ocl-icd-libopencl1 pocl-opencl-icd clinfo
   libclblast-dev zlib1g-dev libcjson-dev libcmocka-dev
-  dataset-fashion-mnist
+  dataset-fashion-mnist fortunes
   python3-torch
 "
 # shellcheck disable=SC2086

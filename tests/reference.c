@@ -304,6 +304,20 @@ void ref_layer_norm(const ref_tensor *x, const double *gamma, const double *beta
     }
 }
 
+void ref_rms_norm(const ref_tensor *x, const double *gamma, double eps, double *y)
+{
+    int C = x->shape[x->ndim - 1];
+    size_t rows = ref_numel(x) / (size_t)C;
+    for (size_t r = 0; r < rows; r++) {
+        const double *in = x->v + r * C;
+        double ms = 0;
+        for (int c = 0; c < C; c++)
+            ms += in[c] * in[c] / C;
+        for (int c = 0; c < C; c++)
+            y[r * C + c] = in[c] / sqrt(ms + eps) * (gamma ? gamma[c] : 1);
+    }
+}
+
 void ref_causal_softmax(const ref_tensor *x, double scale, double *y)
 {
     int Tq = x->shape[x->ndim - 2], Tk = x->shape[x->ndim - 1];

@@ -54,6 +54,7 @@ void ref_dropout(const ref_tensor *x, double p, uint64_t seed, uint64_t step,
 /* Layer norm over the last dim (gamma, beta NULL: no affine). */
 void ref_layer_norm(const ref_tensor *x, const double *gamma, const double *beta,
                     double eps, double *y);
+void ref_rms_norm(const ref_tensor *x, const double *gamma, double eps, double *y);
 void ref_causal_softmax(const ref_tensor *x, double scale, double *y);
 void ref_matmul(const ref_tensor *a, const ref_tensor *b, int ta, int tb, double *y);
 void ref_permute(const ref_tensor *x, const int *perm, double *y);

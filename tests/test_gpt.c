@@ -204,9 +204,29 @@ static void test_text_layer_errors_name_file_line_and_shapes(void **state)
                  "gpt.spec:2: layer 0 (tokpos): tokpos needs token ids [N, T]");
     expect_error(ctx, "input tokens 8\ntokpos 10\n", "gpt.spec:2: tokpos: missing dim");
     expect_error(ctx, "input tokens 8\ntokpos 10 12\nlayernorm epsilon=1e-6\n",
-                 "gpt.spec:3: layernorm: unknown option 'epsilon' (options: eps)");
+                 "gpt.spec:3: layernorm: unknown option 'epsilon' (options: eps, bias)");
     expect_error(ctx, "input tokens 8\ntokpos 10 12\ngelu approximate=yes\n",
                  "gpt.spec:3: gelu: bad value 'yes' for approximate");
+}
+
+/* nn.RMSNorm(C) has a weight only; nn.LayerNorm(C, bias=False) too. */
+static void test_norm_layers_name_their_parameters_as_pytorch(void **state)
+{
+    clg_model *m;
+    assert_ok(build(*state,
+                    "input tokens 8\ntokpos 10 12\nrmsnorm\nlayernorm bias=false\n"
+                    "layernorm eps=1e-6\nattention 12 3\nlinear 10\n",
+                    CLG_INIT_PYTORCH, &m));
+    const char *names[] = {"0.wte.weight",    "0.wpe.weight",  "1.weight",
+                           "2.weight",        "3.weight",      "3.bias",
+                           "4.c_attn.weight", "4.c_attn.bias", "4.c_proj.weight",
+                           "4.c_proj.bias",   "5.weight",      "5.bias"};
+    assert_int_equal(clg_model_tensor_count(m), 12);
+    for (int i = 0; i < 12; i++)
+        assert_string_equal(clg_tensor_name(clg_model_tensor(m, i)), names[i]);
+    assert_ok(clg_model_compile(m, CLG_LOSS_CROSS_ENTROPY, 0.0f));
+    assert_int_equal(clg_tensor_ndim(clg_model_target(m)), 2); /* [N, T] labels */
+    clg_model_free(m);
 }
 
 static float std_of(clg_model *m, const char *name, float *mean)
@@ -261,6 +281,7 @@ int main(void)
         cmocka_unit_test(test_twenty_adamw_steps_end_at_pytorch_weights),
         cmocka_unit_test(test_text_layer_errors_name_file_line_and_shapes),
         cmocka_unit_test(test_gpt2_init_scales_residual_projections),
+        cmocka_unit_test(test_norm_layers_name_their_parameters_as_pytorch),
     };
     int rc = cmocka_run_group_tests(tests, test_context_setup, test_context_teardown);
     cJSON_Delete(fixture);

@@ -274,17 +274,32 @@ static void r_dropout(const op_case *c, ref_tensor *in, const ref_tensor *y,
 
 static clg_tensor *b_layer_norm(clg_graph *g, clg_tensor **in, const op_case *c)
 {
-    bool affine = c->nin == 3;
-    return clg_layer_norm(g, in[0], affine ? in[1] : NULL, affine ? in[2] : NULL,
-                          c->value);
+    return clg_layer_norm(g, in[0], c->nin > 1 ? in[1] : NULL,
+                          c->nin > 2 ? in[2] : NULL, c->value);
 }
 static void r_layer_norm(const op_case *c, ref_tensor *in, const ref_tensor *y,
                          double *out)
 {
     (void)y;
-    bool affine = c->nin == 3;
-    ref_layer_norm(&in[0], affine ? in[1].v : NULL, affine ? in[2].v : NULL, c->value,
-                   out);
+    int C = in[0].shape[in[0].ndim - 1];
+    double *zeros = calloc((size_t)C, sizeof *zeros);
+    ref_layer_norm(&in[0], c->nin > 1 ? in[1].v : NULL,
+                   c->nin > 2   ? in[2].v
+                   : c->nin > 1 ? zeros
+                                : NULL,
+                   c->value, out);
+    free(zeros);
+}
+
+static clg_tensor *b_rms_norm(clg_graph *g, clg_tensor **in, const op_case *c)
+{
+    return clg_rms_norm(g, in[0], c->nin > 1 ? in[1] : NULL, c->value);
+}
+static void r_rms_norm(const op_case *c, ref_tensor *in, const ref_tensor *y,
+                       double *out)
+{
+    (void)y;
+    ref_rms_norm(&in[0], c->nin > 1 ? in[1].v : NULL, c->value, out);
 }
 
 static clg_tensor *b_causal(clg_graph *g, clg_tensor **in, const op_case *c)
@@ -527,6 +542,20 @@ static const op_case cases[] = {
      b_layer_norm,
      r_layer_norm,
      .value = 1e-3f},
+    {"layer_norm no bias",
+     2,
+     {X(3, {2, 3, 9}), P(1, {9})},
+     b_layer_norm,
+     r_layer_norm,
+     .value = 1e-5f},
+    {"rms_norm",
+     2,
+     {X(3, {3, 5, 13}), P(1, {13})},
+     b_rms_norm,
+     r_rms_norm,
+     .value = 1e-6f,
+     .batch = 2},
+    {"rms_norm no weight", 1, {X(2, {7, 13})}, b_rms_norm, r_rms_norm, .value = 1e-3f},
     {"causal_softmax", 1, {X(4, {2, 3, 7, 7})}, b_causal, r_causal, .value = 0.5f},
     {"causal_softmax keys > queries",
      1,

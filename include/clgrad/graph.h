@@ -176,9 +176,13 @@ clg_tensor *clg_batch_norm(clg_graph *g, clg_tensor *x, clg_tensor *gamma,
                            clg_tensor *running_var, float momentum, float eps);
 
 /* Layer norm over the last dim of x [..., C], as nn.LayerNorm(C): biased
- * variance, gamma, beta [C] or both NULL (no affine). */
+ * variance, gamma, beta [C]; both NULL: no affine; beta NULL: no shift
+ * (nn.LayerNorm(C, bias=False)). */
 clg_tensor *clg_layer_norm(clg_graph *g, clg_tensor *x, clg_tensor *gamma,
                            clg_tensor *beta, float eps);
+/* RMS norm over the last dim, as nn.RMSNorm(C): x / sqrt(mean(x^2) + eps)
+ * times gamma [C] (or NULL). */
+clg_tensor *clg_rms_norm(clg_graph *g, clg_tensor *x, clg_tensor *gamma, float eps);
 
 /* Inverted dropout with probability p in training runs, identity in
  * evaluation. Masks come from Philox 4x32-10 keyed by (seed, step, element). */

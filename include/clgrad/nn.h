@@ -56,7 +56,8 @@ extern "C" {
     X(CLG_LAYER_LAYERNORM, 19, "layernorm")                                            \
     X(CLG_LAYER_TOKPOS, 20, "tokpos")                                                  \
     X(CLG_LAYER_ATTENTION, 21, "attention")                                            \
-    X(CLG_LAYER_BLOCK, 22, "block")
+    X(CLG_LAYER_BLOCK, 22, "block")                                                    \
+    X(CLG_LAYER_RMSNORM, 23, "rmsnorm")
 
 typedef enum clg_layer_type { CLG_LAYER_TYPE_LIST(CLG_ENUM_VALUE) } clg_layer_type;
 
@@ -74,7 +75,7 @@ typedef struct clg_layer {
     int dilation; /* conv; 0 means 1 */
     bool no_bias; /* linear, conv */
     float value;  /* dropout p, leaky slope, elu alpha, batchnorm momentum */
-    float eps;    /* batchnorm, layernorm; 0 means 1e-5 */
+    float eps;    /* batchnorm, layernorm (0 means 1e-5), rmsnorm (0: 2^-23) */
     int vocab;    /* embedding, tokpos */
     int heads;    /* attention, block (out: their width) */
     bool approximate_tanh; /* gelu: GELU(approximate="tanh") */
@@ -101,6 +102,7 @@ typedef struct clg_layer {
 #define CLG_EMBEDDING(v, d)                                                            \
     ((clg_layer){.type = CLG_LAYER_EMBEDDING, .vocab = (v), .out = (d)})
 #define CLG_LAYERNORM() ((clg_layer){.type = CLG_LAYER_LAYERNORM})
+#define CLG_RMSNORM()   ((clg_layer){.type = CLG_LAYER_RMSNORM})
 #define CLG_TOKPOS(v, d)                                                               \
     ((clg_layer){.type = CLG_LAYER_TOKPOS, .vocab = (v), .out = (d)})
 #define CLG_ATTENTION(d, h)                                                            \
@@ -119,7 +121,8 @@ typedef struct clg_layer {
  *                  nn.Sequential(nn.Linear(d, 4d), nn.GELU("tanh"),
  *                  nn.Linear(4d, d)); "i.ln_1.weight", "i.attn.c_attn.weight",
  *                  "i.mlp.0.weight", ...
- *   layernorm      nn.LayerNorm over the last dim */
+ *   layernorm      nn.LayerNorm over the last dim (bias=false: no bias)
+ *   rmsnorm        nn.RMSNorm over the last dim (eps default: float32's) */
 
 /* Initialisation schemes. pytorch: what nn.Linear and nn.Conv2d do,
  * kaiming_uniform(a = sqrt 5) weights and U(+-1/sqrt fan_in) biases;

@@ -118,15 +118,19 @@ static clg_tensor *sub_linear(clg_model *m, const char *prefix, const char *name
     return clg_linear(m->g, x, w, b);
 }
 
-/* nn.LayerNorm(C) `prefix` over x's last dim: weight 1, bias 0. */
+/* nn.LayerNorm(C) `prefix` over x's last dim (bias=False without a bias),
+ * or nn.RMSNorm(C): weight 1, bias 0. */
 static clg_tensor *sub_layer_norm(clg_model *m, const char *prefix, clg_tensor *x,
-                                  float eps, size_t *count, clg_status *init)
+                                  float eps, bool bias, bool rms, size_t *count,
+                                  clg_status *init)
 {
     int C = clg_tensor_dim(x, clg_tensor_ndim(x) - 1);
     clg_tensor *w = param(m, prefix, "weight", 1, &C, count);
-    clg_tensor *b = param(m, prefix, "bias", 1, &C, count);
+    clg_tensor *b = bias && !rms ? param(m, prefix, "bias", 1, &C, count) : NULL;
     if (w && *init == CLG_OK)
         *init = clg_init_fill(w, CLG_RULE_CONSTANT, 1.0, &m->rng);
+    if (rms) /* PyTorch's eps=None: the dtype's epsilon */
+        return clg_rms_norm(m->g, x, w, eps > 0 ? eps : 1.1920929e-07f);
     return clg_layer_norm(m->g, x, w, b, eps > 0 ? eps : 1e-5f);
 }
 
@@ -165,11 +169,11 @@ static clg_tensor *block(clg_model *m, const char *prefix, clg_tensor *x, int h,
     int C = clg_tensor_dim(x, 2);
     char sub[96];
     snprintf(sub, sizeof sub, "%s.ln_1", prefix);
-    clg_tensor *y = sub_layer_norm(m, sub, x, 0, count, init);
+    clg_tensor *y = sub_layer_norm(m, sub, x, 0, true, false, count, init);
     snprintf(sub, sizeof sub, "%s.attn", prefix);
     x = clg_add(g, x, attention(m, sub, y, h, count, init));
     snprintf(sub, sizeof sub, "%s.ln_2", prefix);
-    y = sub_layer_norm(m, sub, x, 0, count, init);
+    y = sub_layer_norm(m, sub, x, 0, true, false, count, init);
     snprintf(sub, sizeof sub, "%s.mlp", prefix);
     y = clg_gelu_tanh(g, sub_linear(m, sub, "0", y, 4 * C, count, init));
     return clg_add(g, x, sub_linear(m, sub, "2", y, C, count, init));
@@ -284,7 +288,9 @@ static clg_tensor *build_layer(clg_model *m, const clg_layer *l, const char *pre
                                   scheme == CLG_INIT_GPT2 ? 0.02 : 1.0, &m->rng);
         return clg_embedding(g, x, w);
     case CLG_LAYER_LAYERNORM:
-        return sub_layer_norm(m, prefix, x, l->eps, count, init);
+    case CLG_LAYER_RMSNORM:
+        return sub_layer_norm(m, prefix, x, l->eps, !l->no_bias,
+                              l->type == CLG_LAYER_RMSNORM, count, init);
     case CLG_LAYER_TOKPOS:
         return tokpos(m, l, prefix, x, count, init);
     case CLG_LAYER_ATTENTION:

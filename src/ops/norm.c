@@ -1,4 +1,4 @@
-/* Batch and layer normalisation. Batch norm: src = {x, running_mean, running_var[,
+/* Batch, layer and RMS normalisation. Batch norm: src = {x, running_mean, running_var[,
  * gamma, beta]}; params.f = {momentum, eps}. */
 #include "ops/ops_internal.h"
 
@@ -118,9 +118,16 @@ clg_tensor *clg_batch_norm(clg_graph *g, clg_tensor *x, clg_tensor *gamma,
     return t;
 }
 
-/* ---- Layer normalisation: src = {x[, gamma, beta]}; params.f[0] = eps ---- */
+/* ---- Layer and RMS normalisation: src = {x[, gamma[, beta]]};
+ * params.f[0] = eps, params.i[0] = 1 for RMS (gamma only) --------------------- */
 
-#define LN_AFFINE(t) ((t)->nsrc == 3)
+#define LN_GAMMA(t) ((t)->nsrc >= 2)
+#define LN_BETA(t)  ((t)->nsrc == 3)
+
+static const char *ln_options(const clg_tensor *t)
+{
+    return t->params.i[0] ? "-DRMS=1" : NULL;
+}
 
 static void ln_rows(const clg_tensor *t, int batch, size_t *rows, int *C)
 {
@@ -142,13 +149,14 @@ static clg_status ln_forward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int bat
     int C;
     ln_rows(t, batch, &rows, &C);
     cl_mem stats = clg_aux(p, t, 0);
-    cl_mem gamma = LN_AFFINE(t) ? clg_val(p, t->src[1]) : stats;
-    cl_mem beta = LN_AFFINE(t) ? clg_val(p, t->src[2]) : stats;
-    return clg_rec_kernel(p, s, "norm", NULL, "ln_forward", rows,
-                          CLG_ARGS(KINT(rows), KINT(C), KINT(LN_AFFINE(t)),
-                                   KFLOAT(t->params.f[0]), KMEM(clg_val(p, t->src[0])),
-                                   KMEM(gamma), KMEM(beta), KMEM(stats),
-                                   KMEM(clg_val(p, t))));
+    cl_mem gamma = LN_GAMMA(t) ? clg_val(p, t->src[1]) : stats;
+    cl_mem beta = LN_BETA(t) ? clg_val(p, t->src[2]) : stats;
+    /* affine: 1 scales (and shifts by beta when there is one); RMS has none */
+    return clg_rec_kernel(p, s, "norm", ln_options(t), "ln_forward", rows,
+                          CLG_ARGS(KINT(rows), KINT(C), KINT(LN_GAMMA(t)),
+                                   KINT(LN_BETA(t)), KFLOAT(t->params.f[0]),
+                                   KMEM(clg_val(p, t->src[0])), KMEM(gamma), KMEM(beta),
+                                   KMEM(stats), KMEM(clg_val(p, t))));
 }
 
 static clg_status ln_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int batch,
@@ -158,12 +166,12 @@ static clg_status ln_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int ba
     int C;
     ln_rows(t, batch, &rows, &C);
     cl_mem x = clg_val(p, t->src[0]), stats = clg_aux(p, t, 0);
-    cl_mem gamma = LN_AFFINE(t) ? clg_val(p, t->src[1]) : stats;
+    cl_mem gamma = LN_GAMMA(t) ? clg_val(p, t->src[1]) : stats;
     clg_status st = CLG_OK;
-    bool want_g = LN_AFFINE(t) && io->grad_src[1],
-         want_b = LN_AFFINE(t) && io->grad_src[2];
+    bool want_g = LN_GAMMA(t) && io->grad_src[1],
+         want_b = LN_BETA(t) && io->grad_src[2];
     if (want_g || want_b)
-        st = clg_rec_kernel(p, s, "norm", NULL, "ln_param_grads", (size_t)C,
+        st = clg_rec_kernel(p, s, "norm", ln_options(t), "ln_param_grads", (size_t)C,
                             CLG_ARGS(KINT(rows), KINT(C), KMEM(x), KMEM(io->grad_out),
                                      KMEM(stats), KINT(want_g),
                                      KINT(want_g && io->accumulate[1]),
@@ -171,8 +179,8 @@ static clg_status ln_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int ba
                                      KINT(want_b), KINT(want_b && io->accumulate[2]),
                                      KMEM(want_b ? io->grad_src[2] : stats)));
     if (st == CLG_OK && io->grad_src[0])
-        st = clg_rec_kernel(p, s, "norm", NULL, "ln_backward_dx", rows,
-                            CLG_ARGS(KINT(rows), KINT(C), KINT(LN_AFFINE(t)),
+        st = clg_rec_kernel(p, s, "norm", ln_options(t), "ln_backward_dx", rows,
+                            CLG_ARGS(KINT(rows), KINT(C), KINT(LN_GAMMA(t)),
                                      KINT(io->accumulate[0]), KMEM(x),
                                      KMEM(io->grad_out), KMEM(stats), KMEM(gamma),
                                      KMEM(io->grad_src[0])));
@@ -180,31 +188,45 @@ static clg_status ln_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int ba
 }
 
 static const clg_op_class ln_class = {"layer_norm", ln_forward, ln_backward, ln_aux, 0};
+static const clg_op_class rms_class = {"rms_norm", ln_forward, ln_backward, ln_aux, 0};
+
+static clg_tensor *norm_node(clg_graph *g, const clg_op_class *op, clg_tensor *x,
+                             int nsrc, clg_tensor **src, float eps, bool rms)
+{
+    if (clg_graph_bad_args(g, op->name, nsrc, src))
+        return NULL;
+    char sx[64], sv[64];
+    if (x->ndim < 1 || x->dtype != CLG_FLOAT32)
+        return clg_graph_fail(g, CLG_SHAPE_MISMATCH, "%s: input %s must be float32",
+                              op->name, clg_shape_str(x, sx, sizeof sx));
+    int C = x->shape[x->ndim - 1];
+    for (int i = 1; i < nsrc; i++)
+        if (!is_channel_vector(src[i], C))
+            return clg_graph_fail(g, CLG_SHAPE_MISMATCH,
+                                  "%s: '%s' is %s, input %s needs [%d]", op->name,
+                                  src[i]->name, clg_shape_str(src[i], sv, sizeof sv),
+                                  clg_shape_str(x, sx, sizeof sx), C);
+    if (!(eps > 0.0f))
+        return clg_graph_fail(g, CLG_INVALID_ARGUMENT, "%s: eps %g must be > 0",
+                              op->name, (double)eps);
+    clg_tensor *t = clg_node(g, op, nsrc, src, x->ndim, x->shape);
+    if (t) {
+        t->params.f[0] = eps;
+        t->params.i[0] = rms;
+    }
+    return t;
+}
 
 clg_tensor *clg_layer_norm(clg_graph *g, clg_tensor *x, clg_tensor *gamma,
                            clg_tensor *beta, float eps)
 {
     clg_tensor *src[3] = {x, gamma, beta};
-    bool affine = gamma || beta;
-    if (clg_graph_bad_args(g, "layer_norm", affine ? 3 : 1, src))
-        return NULL;
-    char sx[64], sv[64];
-    if (x->ndim < 1 || x->dtype != CLG_FLOAT32)
-        return clg_graph_fail(g, CLG_SHAPE_MISMATCH,
-                              "layer_norm: input %s must be float32",
-                              clg_shape_str(x, sx, sizeof sx));
-    int C = x->shape[x->ndim - 1];
-    for (int i = 1; affine && i < 3; i++)
-        if (!is_channel_vector(src[i], C))
-            return clg_graph_fail(g, CLG_SHAPE_MISMATCH,
-                                  "layer_norm: '%s' is %s, input %s needs [%d]",
-                                  src[i]->name, clg_shape_str(src[i], sv, sizeof sv),
-                                  clg_shape_str(x, sx, sizeof sx), C);
-    if (!(eps > 0.0f))
-        return clg_graph_fail(g, CLG_INVALID_ARGUMENT, "layer_norm: eps %g must be > 0",
-                              (double)eps);
-    clg_tensor *t = clg_node(g, &ln_class, affine ? 3 : 1, src, x->ndim, x->shape);
-    if (t)
-        t->params.f[0] = eps;
-    return t;
+    /* beta without gamma is a NULL source: refused */
+    return norm_node(g, &ln_class, x, beta ? 3 : gamma ? 2 : 1, src, eps, false);
+}
+
+clg_tensor *clg_rms_norm(clg_graph *g, clg_tensor *x, clg_tensor *gamma, float eps)
+{
+    clg_tensor *src[2] = {x, gamma};
+    return norm_node(g, &rms_class, x, gamma ? 2 : 1, src, eps, true);
 }
