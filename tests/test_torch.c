@@ -133,6 +133,18 @@ static clg_tensor *build(clg_graph *g, cJSON *c, clg_tensor **in)
         return clg_l1_loss(g, in[0], in[1], reduction);
     if (!strcmp(op, "bce_with_logits"))
         return clg_bce_with_logits(g, in[0], in[1], reduction);
+    if (!strcmp(op, "layer_norm"))
+        return clg_layer_norm(g, in[0], in[1], in[2],
+                              (float)cJSON_GetObjectItem(args, "eps")->valuedouble);
+    if (!strcmp(op, "gelu_tanh"))
+        return clg_gelu_tanh(g, in[0]);
+    if (!strcmp(op, "matmul"))
+        return clg_matmul(g, in[0], in[1], false, ARG("trans_b"));
+    if (!strcmp(op, "causal_softmax"))
+        return clg_causal_softmax(g, in[0],
+                                  (float)cJSON_GetObjectItem(args, "scale")->valuedouble);
+    if (!strcmp(op, "causal_attention"))
+        return clg_causal_attention(g, in[0], ARG("heads"));
 #undef ARG
     fail_msg("unknown op %s in the fixtures", op);
     return NULL;
@@ -152,9 +164,9 @@ static void run_case(clg_context *ctx, cJSON *c)
         const char *k = input->valuestring;
         fixture_tensor *t = &data[n];
         assert_true(get_tensor(c, k, t));
-        if (!strcmp(k, "x") || !strcmp(k, "target")) {
+        if (!strcmp(k, "x") || !strcmp(k, "x2") || !strcmp(k, "target")) {
             in[n] = clg_input(g, k, CLG_FLOAT32, t->ndim, t->shape);
-            clg_tensor_set_requires_grad(in[n], !strcmp(k, "x"));
+            clg_tensor_set_requires_grad(in[n], strcmp(k, "target") != 0);
         } else if (!strcmp(k, "labels")) {
             in[n] = clg_input(g, k, CLG_INT32, t->ndim, t->shape);
         } else if (!strncmp(k, "running_", 8)) {

@@ -112,6 +112,43 @@ for op, fn in [("mse_loss", F.mse_loss), ("l1_loss", F.l1_loss),
                           lambda t, f=fn, r=reduction: f(t["x"], t["target"], reduction=r).reshape(1),
                           ["x"]))
 
+# The text ops: over the last dim of [N, T, C], attention as GPT-2 computes it.
+x, gamma, beta = rand(3, 5, 12), 1 + rand(12, scale=0.2), rand(12, scale=0.2)
+cases.append(case("layer_norm", "layer_norm", {"eps": 1e-5},
+                  {"x": x, "weight": gamma, "bias": beta},
+                  lambda t: F.layer_norm(t["x"], (12,), t["weight"], t["bias"], 1e-5),
+                  ["x", "weight", "bias"]))
+cases.append(case("gelu tanh", "gelu_tanh", {}, {"x": rand(7, 13, scale=3.0)},
+                  lambda t: F.gelu(t["x"], approximate="tanh"), ["x"]))
+cases.append(case("matmul a b^T", "matmul", {"trans_b": 1},
+                  {"x": rand(2, 3, 5, 4), "x2": rand(2, 3, 6, 4)},
+                  lambda t: t["x"] @ t["x2"].transpose(-2, -1), ["x", "x2"]))
+scores = rand(2, 3, 6, 6, scale=3.0)
+cases.append(case("causal softmax", "causal_softmax", {"scale": 0.5}, {"x": scores},
+                  lambda t: (t["x"] * 0.5).masked_fill(
+                      torch.triu(torch.ones(6, 6, dtype=torch.bool), 1),
+                      float("-inf")).softmax(-1), ["x"]))
+
+
+def attention(qkv, heads):
+    B, T, C3 = qkv.shape
+    C = C3 // 3
+    q, k, v = (t.view(B, T, heads, C // heads).transpose(1, 2) for t in qkv.split(C, 2))
+    a = (q @ k.transpose(-2, -1)) / (C // heads) ** 0.5
+    a = a.masked_fill(torch.triu(torch.ones(T, T, dtype=torch.bool), 1), float("-inf"))
+    return (a.softmax(-1) @ v).transpose(1, 2).reshape(B, T, C)
+
+
+cases.append(case("causal attention 4 heads", "causal_attention", {"heads": 4},
+                  {"x": rand(2, 7, 24)}, lambda t: attention(t["x"], 4), ["x"]))
+logits3, labels3 = rand(3, 5, 11, scale=3.0), torch.randint(0, 11, (3, 5), dtype=torch.int32)
+cases.append(case("cross_entropy over [N, T, C]", "cross_entropy",
+                  {"label_smoothing": 0.0, "reduction": "mean"},
+                  {"x": logits3, "labels": labels3},
+                  lambda t: F.cross_entropy(t["x"].reshape(-1, 11),
+                                            t["labels"].long().reshape(-1)).reshape(1),
+                  ["x"]))
+
 out = sys.argv[1] if len(sys.argv) > 1 else "tests/fixtures/torch_ops.json"
 with open(out, "w") as f:
     json.dump({"torch_version": torch.__version__, "cases": cases}, f, separators=(",", ":"))
