@@ -20,6 +20,7 @@
 #define CLGRAD_H
 
 #include "clgrad/blas.h"
+#include "clgrad/comm.h"
 #include "clgrad/data.h"
 #include "clgrad/graph.h"
 #include "clgrad/io.h"

@@ -5,7 +5,8 @@
 # Run as root (or through sudo). Safe to run again: apt-get skips what is there.
 #   usage: scripts/setup-debian.sh [--tests]
 # --tests also installs every OpenCL implementation the suite runs on
-# (scripts/opencl.sh install: Intel's CPU runtime, Rusticl, oclgrind).
+# (scripts/opencl.sh install: Intel's CPU runtime, Rusticl, oclgrind) and
+# Open MPI, whose data parallel tests run 2 ranks under mpirun.
 set -eu
 case ${1:-} in
 "" | --tests) ;;
@@ -25,5 +26,6 @@ packages="
 sh "$(dirname "$0")/apt-install.sh" setup-debian $packages
 echo "setup-debian: all packages present"
 if [ "${1:-}" = --tests ]; then
+    sh "$(dirname "$0")/apt-install.sh" setup-debian openmpi-bin libopenmpi-dev
     sh "$(dirname "$0")/opencl.sh" install
 fi

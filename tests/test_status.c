@@ -26,6 +26,7 @@ static const struct {
     {CLG_BLAS_ERROR, 13, "CLBlast call failed"},
     {CLG_INTERNAL, 14, "internal error"},
     {CLG_NOT_FINITE, 15, "loss or gradient is not finite"},
+    {CLG_RANK_FAILED, 16, "another rank of the job failed"},
 };
 
 static void test_status_str_names_every_code(void **state)

@@ -298,12 +298,18 @@ typedef struct clg_loader_opts {
     uint64_t seed;  /* same seed, same order and augmentation */
     bool prefetch;  /* assemble batch k+1 in a thread while k is used */
     clg_augment augment;
+    /* Data parallelism: with shards > 1, this loader yields only part `shard`
+     * (0 .. shards - 1) of each batch of batch_size: its samples count shard /
+     * shards .. count (shard + 1) / shards - 1. Every shard draws the same
+     * order (the same seed), so the shards together see exactly the batches
+     * one loader sees. */
+    int shard, shards;
 } clg_loader_opts;
 
 #define CLG_LOADER_DEFAULTS                                                            \
     {                                                                                  \
         .batch_size = 64, .shuffle = true, .drop_last = false, .seed = 0,              \
-        .prefetch = true, .augment = CLG_AUGMENT_NONE                                  \
+        .prefetch = true, .augment = CLG_AUGMENT_NONE, .shard = 0, .shards = 1         \
     }
 
 typedef struct clg_batch {
@@ -311,6 +317,8 @@ typedef struct clg_batch {
     const float *x;        /* count * sample floats */
     const int32_t *labels; /* count * the dataset's label_len, or NULL */
     int index;             /* batch number within the epoch */
+    int total;             /* samples of the whole batch, every shard's (= count
+                              without sharding) */
 } clg_batch;
 
 typedef struct clg_loader clg_loader;

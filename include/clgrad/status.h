@@ -38,7 +38,8 @@ extern "C" {
     X(CLG_NOT_FOUND, 12, "not found")                                                  \
     X(CLG_BLAS_ERROR, 13, "CLBlast call failed")                                       \
     X(CLG_INTERNAL, 14, "internal error")                                              \
-    X(CLG_NOT_FINITE, 15, "loss or gradient is not finite")
+    X(CLG_NOT_FINITE, 15, "loss or gradient is not finite")                           \
+    X(CLG_RANK_FAILED, 16, "another rank of the job failed")
 
 /* Every public enum is such a list, X(NAME, VALUE, "text"): one list makes
  * the enum (with CLG_ENUM_VALUE) and the library's names for it (the _str

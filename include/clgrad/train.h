@@ -17,6 +17,7 @@
 #ifndef CLGRAD_TRAIN_H
 #define CLGRAD_TRAIN_H
 
+#include "comm.h"
 #include "data.h"
 #include "nn.h"
 #include "optim.h"
@@ -64,6 +65,12 @@ typedef struct clg_fit_opts {
     long long first_step; /* to resume: optimizer steps already done */
     int accumulate; /* > 1: an optimizer step every `accumulate` batches, on the
                        gradient of their mean loss (gradient accumulation) */
+    /* Data parallelism (clgrad/comm.h): this rank's communicator, its loader
+     * yielding this rank's shard of each batch; NULL: one process, one
+     * device. Every rank starts from rank 0's weights and steps on the
+     * gradient of the whole batch; losses and accuracies are the whole
+     * batch's on every rank; validation runs on every rank alike. */
+    clg_comm *comm;
 } clg_fit_opts;
 
 #define CLG_FIT_DEFAULTS                                                               \
@@ -71,7 +78,7 @@ typedef struct clg_fit_opts {
         .epochs = 10, .max_steps = 0, .first_epoch = 0, .early_stop = 0,               \
         .min_delta = 0.0f, .restore_best = true, .schedule = NULL,                     \
         .overfit_gap = 0.15f, .on_step = NULL, .on_epoch = NULL, .on_warning = NULL,   \
-        .user = NULL, .first_step = 0, .accumulate = 1                                 \
+        .user = NULL, .first_step = 0, .accumulate = 1, .comm = NULL                   \
     }
 
 typedef struct clg_fit_report {

@@ -124,19 +124,26 @@ static bool augmenting(const clg_augment *a)
 
 /* ---- Batches ------------------------------------------------------------ */
 
+/* Batch `index` of the epoch: batch_size samples of the order (fewer at the
+ * end), or this shard's part of them: shard r of n takes samples count r / n
+ * .. count (r + 1) / n - 1 of the batch. */
 static void build(clg_loader *l, int index, slot *s)
 {
     const clg_dataset *d = l->d;
     int first = index * l->o.batch_size;
     int count = d->count - first < l->o.batch_size ? d->count - first : l->o.batch_size;
+    int shards = l->o.shards > 1 ? l->o.shards : 1, r = shards > 1 ? l->o.shard : 0;
+    int lo = (int)((long long)count * r / shards),
+        hi = (int)((long long)count * (r + 1) / shards);
     float *tmp = augmenting(&l->o.augment) ? malloc(d->sample * sizeof *tmp) : NULL;
-    for (int k = 0; k < count; k++) {
+    for (int k = lo; k < hi; k++) {
         int i = l->order[first + k];
-        float *dst = s->x + (size_t)k * d->sample;
+        float *dst = s->x + (size_t)(k - lo) * d->sample;
         memcpy(dst, d->x + (size_t)i * d->sample, d->sample * sizeof *dst);
         size_t per = (size_t)clg_dataset_label_len(d);
         if (d->labels)
-            memcpy(s->labels + k * per, d->labels + i * per, per * sizeof *s->labels);
+            memcpy(s->labels + (size_t)(k - lo) * per, d->labels + i * per,
+                   per * sizeof *s->labels);
         if (tmp) { /* a function of (seed, epoch, position): thread timing never matters
                     */
             uint64_t rng =
@@ -146,7 +153,7 @@ static void build(clg_loader *l, int index, slot *s)
         }
     }
     free(tmp);
-    s->batch = (clg_batch){count, s->x, d->labels ? s->labels : NULL, index};
+    s->batch = (clg_batch){hi - lo, s->x, d->labels ? s->labels : NULL, index, count};
 }
 
 static void *worker(void *arg)
@@ -179,6 +186,12 @@ clg_status clg_loader_create(const clg_dataset *d, const clg_loader_opts *opts,
     if (opts->batch_size < 1)
         return clg_fail(CLG_INVALID_ARGUMENT, "loader: batch size %d must be >= 1",
                         opts->batch_size);
+    if (opts->shards > 1 && (opts->shard < 0 || opts->shard >= opts->shards ||
+                             opts->batch_size < opts->shards))
+        return clg_fail(CLG_INVALID_ARGUMENT,
+                        "loader: shard %d of %d, of batches of %d (at least one sample "
+                        "each)",
+                        opts->shard, opts->shards, opts->batch_size);
     const clg_augment *a = &opts->augment;
     if (!(a->hflip >= 0 && a->hflip <= 1) || !(a->vflip >= 0 && a->vflip <= 1) ||
         !(a->probability >= 0 && a->probability <= 1) || a->crop_pad < 0 ||

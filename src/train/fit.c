@@ -327,6 +327,109 @@ static void check_gradients(const clg_fit_opts *o, clg_optimizer *opt,
     warn(o, "epoch %d: %s: mean gradient norm per layer: %s", epoch + 1, what, list);
 }
 
+/* ---- Data parallelism ---------------------------------------------------- */
+
+/* What the ranks must agree on before the first step. */
+typedef struct dp_signature {
+    long long tensors, values; /* the model's parameters and states */
+    long long samples, sample, label_len, batches;
+} dp_signature;
+
+static clg_status dp_check(const clg_model *m, clg_loader *l, clg_comm *comm)
+{
+    const clg_dataset *d = clg_loader_dataset(l);
+    dp_signature mine = {clg_model_tensor_count(m),
+                         0,
+                         d->count,
+                         (long long)d->sample,
+                         clg_dataset_label_len(d),
+                         clg_loader_batches(l)};
+    for (int i = 0; i < clg_model_tensor_count(m); i++)
+        mine.values += (long long)clg_tensor_numel(clg_model_tensor(m, i));
+    int size = clg_comm_size(comm);
+    dp_signature *all = malloc((size_t)size * sizeof *all);
+    if (!all)
+        return clg_fail(CLG_OUT_OF_HOST_MEMORY, "comparing the ranks");
+    clg_status s = clg_comm_allgather(comm, &mine, all, sizeof mine);
+    static const char *what[] = {"model tensors",     "model values",
+                                 "training samples",  "values per sample",
+                                 "labels per sample", "batches per epoch"};
+    for (int r = 1; s == CLG_OK && r < size; r++)
+        for (int k = 0; k < 6; k++) {
+            long long a = ((const long long *)&all[0])[k],
+                      b = ((const long long *)&all[r])[k];
+            if (a != b) {
+                s = clg_fail(
+                    CLG_INVALID_ARGUMENT,
+                    "data parallel: rank %d has %lld %s, rank 0 has %lld: every "
+                    "rank needs the same model and data",
+                    r, b, what[k], a);
+                break;
+            }
+        }
+    free(all);
+    return s;
+}
+
+/* Rank 0's parameters and statistics on every rank. */
+static clg_status dp_broadcast_weights(const clg_model *m, clg_comm *comm)
+{
+    clg_status s = CLG_OK;
+    for (int i = 0; s == CLG_OK && i < clg_model_tensor_count(m); i++) {
+        clg_tensor *t = clg_model_tensor(m, i);
+        size_t n = clg_tensor_numel(t);
+        float *v = malloc(n * sizeof *v);
+        if (!v)
+            return clg_fail(CLG_OUT_OF_HOST_MEMORY, "broadcasting %s",
+                            clg_tensor_name(t));
+        s = clg_comm_rank(comm) == 0 ? clg_tensor_download(t, v, n) : CLG_OK;
+        if (s == CLG_OK)
+            s = clg_comm_broadcast(comm, v, n * sizeof *v, 0);
+        if (s == CLG_OK && clg_comm_rank(comm) != 0)
+            s = clg_tensor_upload(t, v, n);
+        free(v);
+    }
+    return s;
+}
+
+/* The optimized parameters' gradients, summed over the ranks (each rank's
+ * already weighted by its share of the batch), back on every rank. `flat`
+ * holds them all. */
+static clg_status dp_sum_gradients(clg_optimizer *opt, clg_comm *comm, float *flat,
+                                   size_t total)
+{
+    clg_status s = CLG_OK;
+    size_t at = 0;
+    for (int i = 0; s == CLG_OK && i < clg_optim_param_count(opt); i++) {
+        clg_tensor *p = clg_optim_param(opt, i);
+        size_t n = clg_tensor_numel(p);
+        s = clg_buffer_download(clg_tensor_grad_buffer(p), 0, flat + at, n * 4);
+        at += n;
+    }
+    if (s == CLG_OK)
+        s = clg_comm_allreduce_sum(comm, flat, total);
+    at = 0;
+    for (int i = 0; s == CLG_OK && i < clg_optim_param_count(opt); i++) {
+        clg_tensor *p = clg_optim_param(opt, i);
+        size_t n = clg_tensor_numel(p);
+        s = clg_buffer_upload(clg_tensor_grad_buffer(p), 0, flat + at, n * 4);
+        at += n;
+    }
+    return s;
+}
+
+/* A rank whose shard of a batch is empty contributes zero gradients. */
+static clg_status zero_gradients(clg_optimizer *opt)
+{
+    const float zero = 0.0f;
+    clg_status s = CLG_OK;
+    for (int i = 0; s == CLG_OK && i < clg_optim_param_count(opt); i++) {
+        clg_buffer *g = clg_tensor_grad_buffer(clg_optim_param(opt, i));
+        s = clg_buffer_fill(g, 0, &zero, sizeof zero, clg_buffer_size(g));
+    }
+    return s;
+}
+
 /* ---- The loop ----------------------------------------------------------- */
 
 typedef struct epoch_totals {
@@ -337,24 +440,55 @@ typedef struct epoch_totals {
 /* One batch forward and backward: the first of a group of accumulated
  * batches replaces the gradients, the others add to them; the last of the
  * group (`update`) steps the optimizer. */
-static clg_status train_step(clg_model *m, clg_optimizer *opt, const clg_batch *b,
-                             bool first, bool update, float *logits, float *loss,
-                             long *correct)
+/* One batch (this rank's shard of it) forward and backward: the first of a
+ * group of accumulated batches replaces the gradients, the others add to
+ * them; the last of the group (`update`) sums the ranks' gradients and
+ * steps the optimizer. The backward pass is seeded with this shard's share
+ * of the batch over the group's batches, so the sums are the gradient of
+ * the mean loss over everything the step saw. */
+typedef struct step_ctx {
+    clg_comm *comm; /* NULL: one rank */
+    float *flat;    /* [total] gradients, for the ranks' sum */
+    size_t total;
+    int group; /* batches accumulated into this step */
+} step_ctx;
+
+static clg_status train_step(clg_model *m, clg_optimizer *opt, const step_ctx *sc,
+                             const clg_batch *b, bool first, bool update, float *logits,
+                             float *loss, long *correct)
 {
     clg_plan *plan = clg_model_plan(m);
     int C = classes_of(m), P = positions(m);
-    clg_status s = upload(m, b->x, b->labels, b->count);
-    if (s == CLG_OK)
-        s = clg_plan_run(plan, b->count, first ? CLG_RUN_TRAIN : CLG_RUN_ACCUMULATE);
+    clg_status s = CLG_OK;
+    *loss = 0.0f;
+    *correct = 0;
+    if (b->count > 0) {
+        float share = (float)b->count / (float)(b->total > 0 ? b->total : b->count);
+        s = clg_plan_set_loss_scale(plan, share / (float)sc->group);
+        if (s == CLG_OK)
+            s = upload(m, b->x, b->labels, b->count);
+        if (s == CLG_OK)
+            s = clg_plan_run(plan, b->count,
+                             first ? CLG_RUN_TRAIN : CLG_RUN_ACCUMULATE);
+    } else if (first) {
+        s = zero_gradients(opt);
+    }
+    if (s == CLG_OK && update && sc->comm)
+        s = dp_sum_gradients(opt, sc->comm, sc->flat, sc->total);
     if (s == CLG_OK && update)
         s = clg_optim_step(opt);
-    if (s == CLG_OK)
+    if (s == CLG_OK && b->count > 0)
         s = clg_plan_loss(plan, loss);
-    if (s == CLG_OK)
+    if (s == CLG_OK && b->count > 0)
         s = clg_plan_read(plan, clg_model_output(m), logits, (size_t)b->count * P * C);
-    *correct = 0;
     for (int i = 0; s == CLG_OK && i < b->count * P; i++)
         *correct += argmax(logits + (size_t)i * C, C) == b->labels[i];
+    if (s == CLG_OK && sc->comm) { /* the whole batch's loss and accuracy */
+        float sums[2] = {*loss * (float)b->count, (float)*correct};
+        s = clg_comm_allreduce_sum(sc->comm, sums, 2);
+        *loss = sums[0] / (float)(b->total > 0 ? b->total : 1);
+        *correct = (long)sums[1];
+    }
     return s;
 }
 
@@ -368,19 +502,32 @@ clg_status clg_fit(clg_model *m, clg_optimizer *opt, clg_loader *train,
     r->best_val_loss = INFINITY;
     r->steps = o->first_step;
     r->last_loss = NAN;
+    clg_comm *comm = o->comm && clg_comm_size(o->comm) > 1 ? o->comm : NULL;
     clg_status s = clg_check_data(m, clg_loader_dataset(train), "training");
     if (s == CLG_OK && val)
         s = clg_check_data(m, val, "validation");
-    if (s != CLG_OK)
+    if (s == CLG_OK && comm)
+        s = dp_check(m, train, comm);
+    if (s == CLG_OK && comm && o->first_step == 0 && o->first_epoch == 0)
+        s = dp_broadcast_weights(m, comm);
+    if (s != CLG_OK) {
+        clg_comm_abort(comm, clg_last_error());
         return s;
+    }
+    step_ctx sc = {comm, NULL, 0, 1};
+    for (int i = 0; i < clg_optim_param_count(opt); i++)
+        sc.total += clg_tensor_numel(clg_optim_param(opt, i));
     int B = clg_model_max_batch(m), C = classes_of(m), P = positions(m);
     int nparams = clg_optim_param_count(opt), K = o->accumulate > 1 ? o->accumulate : 1;
     float *logits = malloc((size_t)B * P * C * sizeof *logits);
     float *norms = malloc((size_t)(nparams ? nparams : 1) * sizeof *norms);
     double *norm_sums = calloc((size_t)(nparams ? nparams : 1), sizeof *norm_sums);
-    if (!logits || !norms || !norm_sums) {
-        free(logits), free(norms), free(norm_sums);
-        return clg_fail(CLG_OUT_OF_HOST_MEMORY, "clg_fit");
+    sc.flat = comm ? malloc((sc.total ? sc.total : 1) * sizeof *sc.flat) : NULL;
+    if (!logits || !norms || !norm_sums || (comm && !sc.flat)) {
+        free(logits), free(norms), free(norm_sums), free(sc.flat);
+        s = clg_fail(CLG_OUT_OF_HOST_MEMORY, "clg_fit");
+        clg_comm_abort(comm, clg_last_error());
+        return s;
     }
     float base_lr = clg_optim_lr(opt);
     snapshot best = {0, NULL};
@@ -402,8 +549,8 @@ clg_status clg_fit(clg_model *m, clg_optimizer *opt, clg_loader *train,
             if (at == 0) {
                 group = clg_loader_batches(train) - b->index;
                 group = group < K ? group : K;
-                s = clg_plan_set_loss_scale(clg_model_plan(m), 1.0f / (float)group);
             }
+            sc.group = group;
             bool update = at == group - 1;
             float lr =
                 o->schedule ? clg_schedule_lr(o->schedule, epoch, r->steps) : base_lr;
@@ -411,11 +558,12 @@ clg_status clg_fit(clg_model *m, clg_optimizer *opt, clg_loader *train,
             float loss;
             long correct;
             if (s == CLG_OK)
-                s = train_step(m, opt, b, at == 0, update, logits, &loss, &correct);
-            if (s == CLG_OK) {
-                tot.loss += (double)loss * b->count;
+                s = train_step(m, opt, &sc, b, at == 0, update, logits, &loss,
+                               &correct);
+            if (s == CLG_OK) { /* the whole batch's, every rank's shard */
+                tot.loss += (double)loss * b->total;
                 tot.correct += correct;
-                tot.seen += b->count;
+                tot.seen += b->total;
             }
             if (s == CLG_OK && !update)
                 continue;
@@ -448,6 +596,12 @@ clg_status clg_fit(clg_model *m, clg_optimizer *opt, clg_loader *train,
                                 elapsed};
             if (o->on_step && !o->on_step(&si, o->user))
                 stop = true;
+            if (comm) { /* one rank's callback stops every rank */
+                float any = stop ? 1.0f : 0.0f;
+                if ((s = clg_comm_allreduce_sum(comm, &any, 1)) != CLG_OK)
+                    break;
+                stop = any > 0.0f;
+            }
             if (o->max_steps > 0 && r->steps >= o->max_steps)
                 stop = true;
             if (stop)
@@ -503,6 +657,12 @@ clg_status clg_fit(clg_model *m, clg_optimizer *opt, clg_loader *train,
         r->epochs = epoch + 1;
         if (o->on_epoch && !o->on_epoch(&ei, o->user))
             stop = true;
+        if (comm) {
+            float any = stop ? 1.0f : 0.0f;
+            if ((s = clg_comm_allreduce_sum(comm, &any, 1)) != CLG_OK)
+                break;
+            stop = any > 0.0f;
+        }
         if (val && o->early_stop > 0 && since_best >= o->early_stop) {
             r->stopped_early = true;
             stop = true;
@@ -513,8 +673,10 @@ clg_status clg_fit(clg_model *m, clg_optimizer *opt, clg_loader *train,
         r->restored_best = s == CLG_OK;
     }
     snapshot_free(&best);
-    free(logits), free(norms), free(norm_sums);
+    free(logits), free(norms), free(norm_sums), free(sc.flat);
     if (s == CLG_OK)
         s = clg_plan_set_loss_scale(clg_model_plan(m), 1.0f);
+    if (s != CLG_OK && s != CLG_RANK_FAILED)
+        clg_comm_abort(comm, clg_last_error());
     return s;
 }

@@ -248,6 +248,11 @@ int train_parse_args(int argc, char **argv, train_options *o)
          .help = "weight initialisation"},
         {"--device", CLI_STRING, &o->device, .value = "SPEC",
          .help = "index, gpu, cpu or name:SUBSTRING"},
+        {"--devices", CLI_STRING, &o->devices, .value = "LIST",
+         .help = "data parallel on these devices (0,1 or all): a thread\n"
+                 "each, the batch split between them"},
+        {"--distributed", CLI_STRING, &o->distributed, .value = "auto|mpi|none",
+         .help = "auto: MPI when started by mpirun (default)"},
         CLI_GROUP("Schedules"),
         {"--schedule", CLI_ENUM, &so->type, ENUM(schedule_names, parse_schedule),
          .help = "learning rate over time, as torch's schedulers"},
@@ -318,6 +323,12 @@ int train_parse_args(int argc, char **argv, train_options *o)
                                "--generate needs the model: --init-from CHECKPOINT");
     if (!o->generate && (o->prompt || o->top_k))
         return cli_usage_error(TOOL, "--prompt and --top-k go with --generate");
+    const char *how = o->distributed ? o->distributed : "auto";
+    if (strcmp(how, "auto") && strcmp(how, "mpi") && strcmp(how, "none"))
+        return cli_usage_error(TOOL, "--distributed: '%s' is not auto, mpi or none",
+                               how);
+    if (o->devices && o->device)
+        return cli_usage_error(TOOL, "--device and --devices do not mix");
     if (train_is_text(o) && (o->data || o->train_images || o->test_images))
         return cli_usage_error(TOOL, "--text/--test-text and image data do not mix");
     if (q->nesterov && q->momentum <= 0)

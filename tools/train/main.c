@@ -7,6 +7,7 @@
  * bad usage, values, files or a spec that does not fit the data.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "train.h"
@@ -21,6 +22,25 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++)
         snprintf(line + strlen(line), sizeof line - strlen(line), " %s", argv[i]);
     o.command_line = line;
+    /* Several devices or ranks: data parallel (dist.c). */
+    const char *how = o.distributed ? o.distributed : "auto";
+    const char *env = getenv("CLGRAD_DEVICE");
+    bool training = !o.evaluate && !o.predict && !o.generate;
+    if (training &&
+        (!strcmp(how, "mpi") || (!strcmp(how, "auto") && clg_comm_mpi_launched())))
+        return train_with_mpi(&o);
+    const char *list = o.devices                                          ? o.devices
+                       : o.device                                         ? NULL
+                       : env && (strchr(env, ',') || !strcmp(env, "all")) ? env
+                                                                          : NULL;
+    if (training && list)
+        return train_on_devices(&o, list);
+    static char first[256];
+    if (list) { /* evaluation and generation: the list's first device */
+        snprintf(first, sizeof first, "%s", strcmp(list, "all") ? list : "0");
+        first[strcspn(first, ",")] = '\0';
+        o.device = first;
+    }
     int dev;
     if (clg_device_select(o.device, &dev) != CLG_OK)
         return cli_fail(TOOL, CLI_USAGE_ERROR);

@@ -278,6 +278,8 @@ int train_mode(clg_context *ctx, const train_options *o)
                    .ckpt_best_train = INFINITY};
     clg_train_state resumed = {0};
     int rc = check_outputs(o);
+    if (rc < 0 && o->comm) /* the same flags and spec on every rank */
+        rc = train_compare_ranks(o, 0, false);
     if (rc < 0 && o->resume)
         rc = read_checkpoint(o->resume, &ck);
     if (rc < 0 && ck && clg_checkpoint_train_state(ck, &resumed) != CLG_OK)
@@ -296,6 +298,8 @@ int train_mode(clg_context *ctx, const train_options *o)
     if (rc < 0)
         rc = train_load_data(o, m, tokenizer, true, &d);
     clg_checkpoint_free(from);
+    if (rc < 0 && o->comm)
+        rc = train_compare_ranks(o, train_data_hash(d.train), true);
     r.tokenizer = d.tokenizer_text;
     r.context = rc < 0 && train_is_text(o) ? clg_tensor_dim(clg_model_input(m), 1) : 1;
     /* Every set must fit the model before statistics or hours of training:
@@ -319,6 +323,7 @@ int train_mode(clg_context *ctx, const train_options *o)
     clg_loader_opts lo = CLG_LOADER_DEFAULTS;
     lo.batch_size = o->batch, lo.shuffle = !o->no_shuffle, lo.seed = (uint64_t)o->seed;
     lo.augment = o->augment;
+    lo.shard = clg_comm_rank(o->comm), lo.shards = clg_comm_size(o->comm);
     if (rc < 0 && clg_loader_create(d.train, &lo, &loader) != CLG_OK)
         rc = cli_fail(TOOL, CLI_USAGE_ERROR);
     if (rc < 0)
@@ -380,6 +385,7 @@ int train_mode(clg_context *ctx, const train_options *o)
     r.model = m, r.opt = opt, r.spec = spec;
     fo.epochs = o->epochs, fo.max_steps = o->steps, fo.early_stop = o->early_stop;
     fo.accumulate = o->accumulate;
+    fo.comm = o->comm;
     fo.schedule = r.sched;
     fo.on_step = train_on_step, fo.on_epoch = train_on_epoch,
     fo.on_warning = train_on_warning, fo.user = &r;
@@ -406,7 +412,7 @@ int train_mode(clg_context *ctx, const train_options *o)
     }
     if (rc < 0 && o->save)
         rc = train_save_checkpoint(&r, o->save, fr.epochs);
-    if (rc < 0 && d.test)
+    if (rc < 0 && d.test && o->rank == 0)
         rc = train_report_test(m, d.test, train_is_text(o));
     if (r.log && fclose(r.log) != 0 && rc < 0) {
         fprintf(stderr, TOOL ": --log %s: writing failed: %s\n", o->log,

@@ -42,6 +42,11 @@ typedef struct train_options {
     int classes[64], nclasses, train_samples;
     clg_init init;
     const char *command_line;
+    /* data parallelism */
+    const char *devices;     /* --devices LIST */
+    const char *distributed; /* --distributed auto|mpi|none */
+    clg_comm *comm;          /* this rank's, or NULL */
+    int rank;
 } train_options;
 
 /* args.c: the defaults, then argv over them. */
@@ -109,6 +114,14 @@ int predict_mode(clg_context *ctx, const train_options *o);
 int train_model_from_checkpoint(clg_context *ctx, const train_options *o,
                                 const char *path, int batch, clg_model **m,
                                 clg_normalization *n, char **tokenizer);
+
+/* dist.c: training on several devices (threads) or ranks (MPI). */
+int train_on_devices(const train_options *o, const char *list);
+int train_with_mpi(const train_options *o);
+/* Every rank's flags and spec (data false), or data hash (data true), against
+ * rank 0's: -1 when they agree, else 2 after naming the difference. */
+int train_compare_ranks(const train_options *o, unsigned long long data_hash, bool data);
+unsigned long long train_data_hash(const clg_dataset *d);
 
 /* clg_last_error() on stderr; training failures are 1, a model or data that
  * do not fit are 2. */

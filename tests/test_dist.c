@@ -1,0 +1,278 @@
+/* Data parallelism in one process: ranks as threads, each with its own
+ * context, model and shard of every batch. Two ranks at batch B/2 give the
+ * losses and weights of one rank at batch B (SGD and Adam, an MLP and a CNN
+ * without batch norm, 20 steps), the same bits from run to run, and a rank
+ * that fails ends the others' training with an error naming it. */
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "test_util.h"
+
+enum { STEPS = 20, BATCH = 16, MAX_RANKS = 4, MAX_VALUES = 4096 };
+
+/* Images [1, 8, 8] of 4 classes: class c lights row 2c. */
+static clg_dataset *images(int n, uint32_t seed)
+{
+    clg_dataset *d;
+    assert_ok(clg_dataset_create(n, 3, (int[]){1, 8, 8}, true, &d));
+    for (int i = 0; i < n; i++) {
+        d->labels[i] = i % 4;
+        for (int k = 0; k < 64; k++)
+            d->x[i * 64 + k] =
+                (k / 8 == 2 * (i % 4) ? 1.0f : 0.0f) + 0.3f * test_random(&seed);
+    }
+    d->classes = 4;
+    return d;
+}
+
+typedef struct job {
+    int ranks;
+    bool cnn, adam;
+    bool poison_rank1; /* rank 1's data holds a NaN */
+    bool rank1_absent; /* rank 1 never trains */
+    int samples;       /* 0: 160 */
+    /* results */
+    float losses[STEPS];
+    float weights[MAX_VALUES]; /* rank 0's, every tensor in order */
+    size_t nweights;
+    clg_status status[MAX_RANKS];
+    char error[MAX_RANKS][512];
+} job;
+
+typedef struct rank_arg {
+    job *j;
+    clg_comm *comm;
+    int rank;
+    int steps;
+} rank_arg;
+
+static bool on_step(const clg_step_info *s, void *user)
+{
+    rank_arg *a = user;
+    if (a->rank == 0 && s->step >= 1 && s->step <= STEPS)
+        a->j->losses[s->step - 1] = s->loss;
+    return true;
+}
+
+static void *train_rank(void *arg)
+{
+    rank_arg *a = arg;
+    job *j = a->j;
+    clg_status s = CLG_OK;
+    if (j->rank1_absent && a->rank == 1)
+        return NULL;
+    clg_context *ctx = NULL;
+    clg_model *m = NULL;
+    clg_optimizer *opt = NULL;
+    clg_loader *l = NULL;
+    clg_dataset *d = images(j->samples ? j->samples : 160, 11);
+    if (j->poison_rank1 && a->rank == 1)
+        d->x[3 * 64 + 5] = NAN;
+    int dev, count = 0;
+    s = clg_device_select(NULL, &dev);
+    /* Several devices (POCL_DEVICES="pthread pthread"): a rank each. */
+    if (s == CLG_OK && clg_device_count(&count) == CLG_OK && count > 1)
+        dev = a->rank % count;
+    if (s == CLG_OK)
+        s = clg_context_create(dev, &ctx);
+    clg_model_opts mo = CLG_MODEL_DEFAULTS;
+    mo.max_batch = BATCH, mo.seed = 5 + (uint64_t)a->rank; /* rank 0's init wins */
+    if (s == CLG_OK)
+        s = clg_model_create(ctx, &mo, 3, (int[]){1, 8, 8}, &m);
+    clg_layer conv = CLG_CONV2D(4, 3);
+    conv.padding = 1;
+    clg_layer cnn[] = {conv, CLG_RELU(), CLG_MAXPOOL2D(2), CLG_FLATTEN(),
+                       CLG_LINEAR(4)};
+    clg_layer mlp[] = {CLG_FLATTEN(), CLG_LINEAR(16), CLG_TANH(), CLG_LINEAR(4)};
+    for (int i = 0; s == CLG_OK && i < (j->cnn ? 5 : 4); i++)
+        s = clg_model_add(m, j->cnn ? cnn[i] : mlp[i]);
+    if (s == CLG_OK)
+        s = clg_model_compile(m, CLG_LOSS_CROSS_ENTROPY, 0.0f);
+    clg_optim_opts oo = CLG_OPTIM_DEFAULTS;
+    if (j->adam)
+        oo.type = CLG_OPTIM_ADAM, oo.lr = 0.01;
+    else
+        oo.lr = 0.1, oo.momentum = 0.9;
+    if (s == CLG_OK)
+        s = clg_optim_create(clg_model_plan(m), &oo, &opt);
+    clg_loader_opts lo = CLG_LOADER_DEFAULTS;
+    lo.batch_size = BATCH, lo.seed = 3, lo.shard = a->rank, lo.shards = j->ranks;
+    if (s == CLG_OK)
+        s = clg_loader_create(d, &lo, &l);
+    clg_fit_opts fo = CLG_FIT_DEFAULTS;
+    fo.epochs = 10, fo.max_steps = STEPS, fo.comm = a->comm, fo.on_step = on_step;
+    fo.user = a;
+    clg_fit_report r;
+    if (s == CLG_OK)
+        s = clg_fit(m, opt, l, NULL, &fo, &r);
+    else
+        clg_comm_abort(a->comm, clg_last_error());
+    j->status[a->rank] = s;
+    snprintf(j->error[a->rank], sizeof j->error[a->rank], "%s",
+             s == CLG_OK ? "" : clg_last_error());
+    if (s == CLG_OK && a->rank == 0) {
+        j->nweights = 0;
+        for (int i = 0; i < clg_model_tensor_count(m); i++) {
+            clg_tensor *t = clg_model_tensor(m, i);
+            assert_ok(
+                clg_tensor_download(t, j->weights + j->nweights, clg_tensor_numel(t)));
+            j->nweights += clg_tensor_numel(t);
+        }
+    }
+    clg_loader_free(l), clg_optim_free(opt), clg_model_free(m), clg_context_free(ctx);
+    clg_dataset_free(d);
+    return NULL;
+}
+
+static void run(job *j)
+{
+    clg_comm **comms;
+    assert_ok(clg_comm_local_create(j->ranks, &comms));
+    pthread_t threads[MAX_RANKS];
+    rank_arg args[MAX_RANKS];
+    for (int r = 0; r < j->ranks; r++) {
+        args[r] = (rank_arg){j, comms[r], r, 0};
+        assert_int_equal(pthread_create(&threads[r], NULL, train_rank, &args[r]), 0);
+    }
+    for (int r = 0; r < j->ranks; r++)
+        pthread_join(threads[r], NULL);
+    clg_comm_local_free(comms, j->ranks);
+}
+
+static void compare(const char *what, const job *one, const job *two)
+{
+    assert_int_equal(one->status[0], CLG_OK);
+    for (int r = 0; r < two->ranks; r++)
+        if (two->status[r] != CLG_OK)
+            fail_msg("%s: rank %d: %s", what, r, two->error[r]);
+    for (int s = 0; s < STEPS; s++)
+        if (!(fabsf(one->losses[s] - two->losses[s]) <= 1e-5f * fabsf(one->losses[s])))
+            fail_msg("%s: step %d: loss %.8g on one rank, %.8g on %d", what, s + 1,
+                     one->losses[s], two->losses[s], two->ranks);
+    double scale = 0, worst = 0;
+    assert_int_equal(one->nweights, two->nweights);
+    for (size_t i = 0; i < one->nweights; i++) {
+        scale = fmax(scale, fabsf(one->weights[i]));
+        worst = fmax(worst, fabsf(one->weights[i] - two->weights[i]));
+    }
+    print_message("%s: 20 steps, one rank at batch 16 against %d ranks: loss %.6g, "
+                  "largest weight difference %.3g (scale %.3g)\n",
+                  what, two->ranks, one->losses[STEPS - 1], worst, scale);
+    if (!(worst <= 1e-5 * scale))
+        fail_msg("%s: the weights of two ranks differ from one rank's by %.3g (scale "
+                 "%.3g)",
+                 what, worst, scale);
+}
+
+static void check_equivalence(bool cnn, bool adam, const char *what)
+{
+    job *one = calloc(1, sizeof *one), *two = calloc(1, sizeof *two),
+        *again = calloc(1, sizeof *again);
+    *one = (job){.ranks = 1, .cnn = cnn, .adam = adam};
+    *two = (job){.ranks = 2, .cnn = cnn, .adam = adam};
+    *again = *two;
+    run(one);
+    run(two);
+    compare(what, one, two);
+    run(again); /* the same bits, whatever the threads' timing */
+    assert_memory_equal(two->weights, again->weights, two->nweights * sizeof(float));
+    assert_memory_equal(two->losses, again->losses, sizeof two->losses);
+    free(one), free(two), free(again);
+}
+
+static void test_two_ranks_sgd_mlp_match_one(void **state)
+{
+    (void)state;
+    check_equivalence(false, false, "SGD MLP");
+}
+static void test_two_ranks_adam_mlp_match_one(void **state)
+{
+    (void)state;
+    check_equivalence(false, true, "Adam MLP");
+}
+static void test_two_ranks_sgd_cnn_match_one(void **state)
+{
+    (void)state;
+    check_equivalence(true, false, "SGD CNN");
+}
+static void test_two_ranks_adam_cnn_match_one(void **state)
+{
+    (void)state;
+    check_equivalence(true, true, "Adam CNN");
+}
+
+/* Three ranks over batches of 16 (shards of 5, 5 and 6 samples), and an
+ * epoch's last batch of 1 sample, which leaves ranks 0 and 1 nothing: every
+ * shard weighs by its share of the batch. */
+static void test_three_uneven_shards_match_one(void **state)
+{
+    (void)state;
+    job *one = calloc(1, sizeof *one), *three = calloc(1, sizeof *three);
+    *one = (job){.ranks = 1, .samples = 161};
+    *three = (job){.ranks = 3, .samples = 161};
+    run(one);
+    run(three);
+    compare("SGD MLP, 3 ranks", one, three);
+    free(one), free(three);
+}
+
+static void test_a_failing_rank_stops_the_others(void **state)
+{
+    (void)state;
+    job *j = calloc(1, sizeof *j);
+    *j = (job){.ranks = 2, .poison_rank1 = true};
+    run(j);
+    assert_int_equal(j->status[1], CLG_INVALID_ARGUMENT);
+    assert_int_equal(j->status[0], CLG_RANK_FAILED);
+    assert_contains(j->error[0],
+                    "rank 1 failed: training: sample 3 holds a non-finite");
+    free(j);
+}
+
+static void test_a_missing_rank_times_out(void **state)
+{
+    (void)state;
+    setenv("CLGRAD_COMM_TIMEOUT", "2", 1);
+    job *j = calloc(1, sizeof *j);
+    *j = (job){.ranks = 2, .rank1_absent = true};
+    run(j);
+    unsetenv("CLGRAD_COMM_TIMEOUT");
+    assert_int_equal(j->status[0], CLG_RANK_FAILED);
+    assert_contains(j->error[0], "rank 0 waited 2 s for the other ranks");
+    free(j);
+}
+
+static void test_collectives_sum_in_rank_order(void **state)
+{
+    (void)state;
+    clg_comm **c;
+    assert_ok(clg_comm_local_create(1, &c));
+    float v[3] = {1, 2, 3};
+    assert_ok(clg_comm_allreduce_sum(c[0], v, 3));
+    assert_float_equal(v[2], 3.0f, 0.0f);
+    assert_int_equal(clg_comm_size(c[0]), 1);
+    assert_string_equal(clg_comm_kind(c[0]), "threads");
+    clg_comm_local_free(c, 1);
+    assert_int_equal(clg_comm_local_create(0, &c), CLG_INVALID_ARGUMENT);
+    if (!clg_comm_mpi_built()) {
+        clg_comm *mpi;
+        assert_int_equal(clg_comm_mpi_create(&mpi), CLG_UNSUPPORTED);
+        assert_contains(clg_last_error(), "built without MPI");
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_collectives_sum_in_rank_order),
+        cmocka_unit_test(test_two_ranks_sgd_mlp_match_one),
+        cmocka_unit_test(test_two_ranks_adam_mlp_match_one),
+        cmocka_unit_test(test_two_ranks_sgd_cnn_match_one),
+        cmocka_unit_test(test_two_ranks_adam_cnn_match_one),
+        cmocka_unit_test(test_three_uneven_shards_match_one),
+        cmocka_unit_test(test_a_failing_rank_stops_the_others),
+        cmocka_unit_test(test_a_missing_rank_times_out),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
