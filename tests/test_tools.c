@@ -196,6 +196,30 @@ static void test_bench_runs_on_every_device(void **state)
     assert_int_equal(headers, devices);
 }
 
+/* Data parallel scaling on two PoCL devices: a row per model and rank
+ * count, every rank's step succeeding. */
+static void test_bench_scale_runs_one_and_two_ranks(void **state)
+{
+    (void)state;
+    static run_result r;
+    run_bin("CLGRAD_BENCH_BIN", "POCL_DEVICES='pthread pthread'", "scale --steps 2",
+            &r);
+    if (r.status != 0)
+        fail_msg("clgrad-bench scale exited %d:\n%s", r.status, r.out);
+    assert_contains(r.out, "data parallel benchmark");
+    assert_contains(r.out, "comm ms/step");
+    const char *at = strstr(r.out, "MLP 784-256-128-10");
+    assert_non_null(at);
+    int ranks = 0;
+    double rate = 0;
+    assert_int_equal(sscanf(at + strlen("MLP 784-256-128-10"), "%d %lf", &ranks, &rate),
+                     2);
+    assert_int_equal(ranks, 1);
+    assert_true(rate > 0);
+    assert_non_null(strstr(at + 1, "MLP 784-256-128-10"));
+    assert_non_null(strstr(r.out, "CNN conv32-conv64-fc128"));
+}
+
 static void test_bench_flags_are_checked(void **state)
 {
     (void)state;
@@ -228,6 +252,7 @@ int main(void)
         cmocka_unit_test(test_bench_ops_prints_every_row),
         cmocka_unit_test(test_bench_runs_on_every_device),
         cmocka_unit_test(test_bench_flags_are_checked),
+        cmocka_unit_test(test_bench_scale_runs_one_and_two_ranks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

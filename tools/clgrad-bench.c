@@ -11,6 +11,7 @@
  * runs after a warm-up that compiles the kernels.
  */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,26 +27,32 @@ typedef struct options {
     bool no_numpy;
     const char *python;       /* the Python with numpy and torch */
     const char *torch_device; /* where PyTorch trains: cpu or cuda */
+    int ranks;                /* scale: up to this many */
+    int steps;                /* scale: timed steps per measurement (0: 200, CNN 30) */
 } options;
 
 static options flags_set = {.seconds = 0.5f, .torch_device = "cpu"};
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: clgrad-bench ops|loader|train [--device SPEC|all] [--seconds S] "
-            "[--no-numpy]\n"
-            "\n"
-            "  ops      per-op throughput at training-sized shapes: GEMM on both\n"
-            "           paths (CLBlast, native) beside numpy/OpenBLAS, and conv2d,\n"
-            "           linear, pooling, batch norm, activations and the loss,\n"
-            "           forward and forward+backward\n"
-            "  loader   the input pipeline on Fashion-MNIST (or 60000 synthetic\n"
-            "           images): batches/s of the loader alone, and a whole MLP\n"
-            "           epoch with and without prefetch and augmentation\n"
-            "  train    samples/s of training steps of the Fashion-MNIST MLP and\n"
-            "           CNN, and of the same models in PyTorch where\n"
-            "           /usr/bin/python3 has torch, as a ratio\n");
+    fprintf(
+        out,
+        "usage: clgrad-bench ops|loader|train|scale [--device SPEC|all] [--seconds S] "
+        "[--no-numpy]\n"
+        "\n"
+        "  ops      per-op throughput at training-sized shapes: GEMM on both\n"
+        "           paths (CLBlast, native) beside numpy/OpenBLAS, and conv2d,\n"
+        "           linear, pooling, batch norm, activations and the loss,\n"
+        "           forward and forward+backward\n"
+        "  loader   the input pipeline on Fashion-MNIST (or 60000 synthetic\n"
+        "           images): batches/s of the loader alone, and a whole MLP\n"
+        "           epoch with and without prefetch and augmentation\n"
+        "  train    samples/s of training steps of the Fashion-MNIST MLP and\n"
+        "           CNN, and of the same models in PyTorch where\n"
+        "           /usr/bin/python3 has torch, as a ratio\n"
+        "  scale    data parallel: samples/s of the MLP and CNN on 1, 2, ...\n"
+        "           ranks (a thread and context each, on the devices in\n"
+        "           turn; --ranks N), communication per step, efficiency\n");
 }
 
 static int fail(const char *what)
@@ -537,6 +544,110 @@ static int bench_train(clg_context *ctx)
     return failures ? 1 : 0;
 }
 
+/* ---- Data parallel scaling --------------------------------------------------- */
+
+typedef struct scale_rank {
+    clg_comm *comm;
+    const clg_dataset *d;
+    bool cnn;
+    int device, steps;
+    double seconds, comm_seconds; /* of the timed steps */
+    clg_status status;
+} scale_rank;
+
+/* One rank: its own context, the model on its shard of batches of 64; one
+ * warm-up step, then `steps` timed. */
+static void *scale_worker(void *arg)
+{
+    scale_rank *r = arg;
+    clg_context *ctx = NULL;
+    clg_model *m = NULL;
+    clg_optimizer *opt = NULL;
+    clg_loader *l = NULL;
+    clg_loader_opts lo = CLG_LOADER_DEFAULTS;
+    lo.shard = clg_comm_rank(r->comm), lo.shards = clg_comm_size(r->comm);
+    clg_status s = clg_context_create(r->device, &ctx);
+    if (s == CLG_OK)
+        s = make_trainer(ctx, r->d, r->cnn, &lo, &m, &opt, &l);
+    clg_fit_opts fo = CLG_FIT_DEFAULTS;
+    fo.epochs = 1, fo.max_steps = 1, fo.comm = r->comm;
+    clg_fit_report rep;
+    if (s == CLG_OK)
+        s = clg_fit(m, opt, l, NULL, &fo, &rep);
+    else
+        clg_comm_abort(r->comm, clg_last_error());
+    double start = clg_now_seconds(), comm0 = clg_comm_seconds(r->comm);
+    fo.max_steps = 1 + r->steps, fo.first_step = 1;
+    if (s == CLG_OK)
+        s = clg_fit(m, opt, l, NULL, &fo, &rep);
+    r->seconds = clg_now_seconds() - start;
+    r->comm_seconds = clg_comm_seconds(r->comm) - comm0;
+    r->status = s;
+    clg_loader_free(l), clg_optim_free(opt), clg_model_free(m), clg_context_free(ctx);
+    return NULL;
+}
+
+/* Samples/s of n ranks, and rank 0's communication seconds per step. */
+static double scale_rate(const clg_dataset *d, bool cnn, int n, int steps,
+                         double *comm_per_step)
+{
+    int count = 1;
+    clg_device_count(&count);
+    clg_comm **comms;
+    *comm_per_step = 0;
+    if (n > 64 || clg_comm_local_create(n, &comms) != CLG_OK)
+        return -1;
+    scale_rank r[64];
+    pthread_t t[64];
+    for (int k = 0; k < n; k++) {
+        r[k] = (scale_rank){comms[k], d, cnn, k % count, steps, 0, 0, CLG_OK};
+        pthread_create(&t[k], NULL, scale_worker, &r[k]);
+    }
+    bool ok = true;
+    for (int k = 0; k < n; k++) {
+        pthread_join(t[k], NULL);
+        ok = ok && r[k].status == CLG_OK;
+    }
+    clg_comm_local_free(comms, n);
+    *comm_per_step = r[0].comm_seconds / steps;
+    return ok ? (double)steps * 64 / r[0].seconds : -1;
+}
+
+static int bench_scale(int max_ranks)
+{
+    clg_dataset *d = bench_data();
+    if (!d)
+        return fail("loading the data");
+    int count = 1;
+    clg_device_count(&count);
+    printf("clgrad %s data parallel benchmark: batches of 64 split over 1 to %d ranks "
+           "(a thread each, on devices 0..%d in turn: %d device%s here), Adam; "
+           "communication: rank 0's seconds in collectives (the gradient sum over the "
+           "host, the losses)\n\n",
+           clg_version(), max_ranks, count - 1, count, count == 1 ? "" : "s");
+    printf("%-44s %6s %12s %10s %12s\n", "model", "ranks", "samples/s", "speed-up",
+           "comm ms/step");
+    int failures = 0;
+    for (int cnn = 0; cnn < 2; cnn++) {
+        double one = 0;
+        for (int n = 1; n <= max_ranks; n++) {
+            double comm = 0;
+            int steps = flags_set.steps ? flags_set.steps : cnn ? 30 : 200;
+            double rate = scale_rate(d, cnn, n, steps, &comm);
+            failures += rate < 0;
+            if (n == 1)
+                one = rate;
+            printf("%-44s %6d %12.0f %9.2fx %12.3f\n",
+                   cnn ? "CNN conv32-conv64-fc128, batch norm" : "MLP 784-256-128-10",
+                   n, rate, one > 0 ? rate / one : 0, comm * 1e3);
+        }
+    }
+    printf("\nspeed-up: samples/s against one rank; efficiency is speed-up / ranks. "
+           "Ranks sharing one device (or one CPU's cores) compete for it.\n");
+    clg_dataset_free(d);
+    return failures ? 1 : 0;
+}
+
 /* ---- Graph ops ------------------------------------------------------------- */
 
 typedef struct op_bench {
@@ -767,6 +878,10 @@ int main(int argc, char **argv)
          .help = "the Python with numpy and torch (default /usr/bin/python3)"},
         {"--torch-device", CLI_STRING, &flags_set.torch_device, .value = "cpu|cuda[:N]",
          .help = "where PyTorch trains in 'train'"},
+        {"--ranks", CLI_INT, &flags_set.ranks, 1, 64, .value = "N",
+         .help = "'scale': up to N ranks (default: the devices, at least 2)"},
+        {"--steps", CLI_INT, &flags_set.steps, 1, 100000, .value = "N",
+         .help = "'scale': timed steps (default 200 for the MLP, 30 for the CNN)"},
         CLI_END,
     };
     int rc = cli_parse("clgrad-bench", usage, flags, argc, argv, &command, 1);
@@ -780,11 +895,20 @@ int main(int argc, char **argv)
         return cli_usage_error("clgrad-bench",
                                "--torch-device: '%s' is not cpu, cuda or cuda:N",
                                flags_set.torch_device);
-    if (strcmp(command, "ops") && strcmp(command, "loader") && strcmp(command, "train"))
+    if (strcmp(command, "ops") && strcmp(command, "loader") &&
+        strcmp(command, "train") && strcmp(command, "scale"))
         return cli_usage_error("clgrad-bench",
                                "unknown benchmark: '%s' is not one of: ops, loader, "
-                               "train",
+                               "train, scale",
                                command);
+    if (!strcmp(command, "scale")) {
+        int devices = 1;
+        if (clg_device_count(&devices) != CLG_OK)
+            return cli_fail("clgrad-bench", CLI_USAGE_ERROR);
+        return bench_scale(flags_set.ranks ? flags_set.ranks
+                           : devices > 2   ? devices
+                                           : 2);
+    }
     /* One device, or with --device all each in turn. */
     int first, count;
     if (flags_set.device && !strcmp(flags_set.device, "all")) {
