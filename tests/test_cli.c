@@ -885,6 +885,16 @@ static void test_two_devices_train_as_one(void **state)
           getenv("CLGRAD_TRAIN_BIN"));
     EXPECT(0);
     assert_true(checkpoint_distance("two.safetensors", "env.safetensors") == 0.0);
+    /* Unequal shares of each batch (devices of different speeds): the same
+     * gradient, so the same weights. */
+    train(DP_FLAGS " --devices 0,0 --device-weights 3,1 --save weighted.safetensors");
+    EXPECT(0);
+    d = checkpoint_distance("one.safetensors", "weighted.safetensors");
+    if (!(d <= 1e-5))
+        fail_msg("devices weighted 3:1 end %.3g (relative) from one", d);
+    train(DP_FLAGS " --devices 0,0 --device-weights 3,1,1");
+    EXPECT(2);
+    assert_contains(out, "--device-weights: 3 weights for 2 devices");
     train(DP_FLAGS " --devices 0,9");
     EXPECT(2);
     assert_contains(out, "9");

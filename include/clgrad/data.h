@@ -302,14 +302,19 @@ typedef struct clg_loader_opts {
      * (0 .. shards - 1) of each batch of batch_size: its samples count shard /
      * shards .. count (shard + 1) / shards - 1. Every shard draws the same
      * order (the same seed), so the shards together see exactly the batches
-     * one loader sees. */
+     * one loader sees. shard_weights (NULL: equal) splits them in proportion
+     * to `shards` positive weights instead (devices of different speeds):
+     * shard r takes count W(r) / W .. count W(r + 1) / W - 1, W(r) the sum of
+     * the weights before r; the caller keeps the array while the loader lives. */
     int shard, shards;
+    const double *shard_weights;
 } clg_loader_opts;
 
 #define CLG_LOADER_DEFAULTS                                                            \
     {                                                                                  \
         .batch_size = 64, .shuffle = true, .drop_last = false, .seed = 0,              \
-        .prefetch = true, .augment = CLG_AUGMENT_NONE, .shard = 0, .shards = 1         \
+        .prefetch = true, .augment = CLG_AUGMENT_NONE, .shard = 0, .shards = 1,        \
+        .shard_weights = NULL                                                          \
     }
 
 typedef struct clg_batch {

@@ -135,6 +135,17 @@ static void build(clg_loader *l, int index, slot *s)
     int shards = l->o.shards > 1 ? l->o.shards : 1, r = shards > 1 ? l->o.shard : 0;
     int lo = (int)((long long)count * r / shards),
         hi = (int)((long long)count * (r + 1) / shards);
+    if (shards > 1 && l->o.shard_weights) {
+        double before = 0, total = 0;
+        for (int k = 0; k < shards; k++) {
+            total += l->o.shard_weights[k];
+            before += k < r ? l->o.shard_weights[k] : 0;
+        }
+        lo = (int)((double)count * before / total);
+        hi = r == shards - 1
+                 ? count
+                 : (int)((double)count * (before + l->o.shard_weights[r]) / total);
+    }
     float *tmp = augmenting(&l->o.augment) ? malloc(d->sample * sizeof *tmp) : NULL;
     for (int k = lo; k < hi; k++) {
         int i = l->order[first + k];
@@ -186,6 +197,11 @@ clg_status clg_loader_create(const clg_dataset *d, const clg_loader_opts *opts,
     if (opts->batch_size < 1)
         return clg_fail(CLG_INVALID_ARGUMENT, "loader: batch size %d must be >= 1",
                         opts->batch_size);
+    for (int k = 0; opts->shards > 1 && opts->shard_weights && k < opts->shards; k++)
+        if (!(opts->shard_weights[k] > 0) || !isfinite(opts->shard_weights[k]))
+            return clg_fail(CLG_INVALID_ARGUMENT,
+                            "loader: shard weight %d is %g, weights must be positive",
+                            k, opts->shard_weights[k]);
     if (opts->shards > 1 && (opts->shard < 0 || opts->shard >= opts->shards ||
                              opts->batch_size < opts->shards))
         return clg_fail(CLG_INVALID_ARGUMENT,

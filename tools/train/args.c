@@ -55,6 +55,25 @@ static bool parse_classes(const char *v, void *dst, char *error, size_t len)
     return false;
 }
 
+/* --device-weights 3,1: positive numbers, one per device or rank */
+static bool parse_weights(const char *v, void *dst, char *error, size_t len)
+{
+    train_options *o = dst;
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", v);
+    char *save = NULL;
+    o->nweights = 0;
+    for (char *w = strtok_r(buf, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
+        float f;
+        if (o->nweights == 64 || !clg_parse_float(w, 1e-6f, 1e6f, &f)) {
+            snprintf(error, len, "'%s' is not a list of positive weights", v);
+            return false;
+        }
+        o->weights[o->nweights++] = f;
+    }
+    return o->nweights > 0;
+}
+
 /* --betas B1,B2 */
 static bool parse_betas(const char *v, void *dst, char *error, size_t len)
 {
@@ -253,6 +272,9 @@ int train_parse_args(int argc, char **argv, train_options *o)
                  "each, the batch split between them"},
         {"--distributed", CLI_STRING, &o->distributed, .value = "auto|mpi|none",
          .help = "auto: MPI when started by mpirun (default)"},
+        {"--device-weights", CLI_CUSTOM, o, .value = "W,W,..", .parse = parse_weights,
+         .help = "each device's (rank's) share of a batch, for devices\n"
+                 "of different speeds (default: equal)"},
         CLI_GROUP("Schedules"),
         {"--schedule", CLI_ENUM, &so->type, ENUM(schedule_names, parse_schedule),
          .help = "learning rate over time, as torch's schedulers"},

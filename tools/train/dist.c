@@ -198,6 +198,9 @@ int train_on_devices(const train_options *o, const char *list)
     int rc = parse_devices(list, devices, MAX, &n);
     if (rc >= 0)
         return rc;
+    if (o->nweights && o->nweights != n)
+        return cli_usage_error(TOOL, "--device-weights: %d weights for %d devices",
+                               o->nweights, n);
     clg_comm **comms;
     if (clg_comm_local_create(n, &comms) != CLG_OK)
         return cli_fail(TOOL, TRAIN_ERROR);
@@ -242,6 +245,12 @@ int train_with_mpi(const train_options *o)
     if (clg_comm_mpi_create(&comm) != CLG_OK)
         return cli_fail(TOOL, CLI_USAGE_ERROR);
     int rank = clg_comm_rank(comm), count = 0, dev = 0;
+    if (o->nweights && o->nweights != clg_comm_size(comm)) { /* every rank alike */
+        int rc = cli_usage_error(TOOL, "--device-weights: %d weights for %d ranks",
+                                 o->nweights, clg_comm_size(comm));
+        clg_comm_free(comm);
+        return rc;
+    }
     clg_status s = clg_device_count(&count);
     /* A rank per device of its machine, by local rank, unless told. */
     if (s == CLG_OK && o->device)

@@ -324,6 +324,7 @@ int train_mode(clg_context *ctx, const train_options *o)
     lo.batch_size = o->batch, lo.shuffle = !o->no_shuffle, lo.seed = (uint64_t)o->seed;
     lo.augment = o->augment;
     lo.shard = clg_comm_rank(o->comm), lo.shards = clg_comm_size(o->comm);
+    lo.shard_weights = o->nweights ? o->weights : NULL;
     if (rc < 0 && clg_loader_create(d.train, &lo, &loader) != CLG_OK)
         rc = cli_fail(TOOL, CLI_USAGE_ERROR);
     if (rc < 0)

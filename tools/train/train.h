@@ -47,6 +47,8 @@ typedef struct train_options {
     const char *distributed; /* --distributed auto|mpi|none */
     clg_comm *comm;          /* this rank's, or NULL */
     int rank;
+    double weights[64]; /* --device-weights: each rank's share of a batch */
+    int nweights;
 } train_options;
 
 /* args.c: the defaults, then argv over them. */
