@@ -44,6 +44,7 @@ PUBLIC = {
     "data.h": "data",
     "io.h": "io",
     "train.h": "train",
+    "comm.h": "train",
 }
 
 # Layers that may include fewer than everything below them.

@@ -10,12 +10,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 [ -d /usr/share/games/fortunes ] || sh scripts/apt-install.sh example-text fortunes
-if [ -d build/meson-private ]; then
-    meson setup --reconfigure build --buildtype=release >/dev/null
-else
-    meson setup build --buildtype=release >/dev/null
-fi
-meson compile -C build >/dev/null
+sh scripts/build-release.sh
 build/tools/clgrad-devices | head -n 1
 # The fortune files themselves (not their .dat indexes nor .u8 links), in
 # name order: 2.5 MB of UTF-8 text.

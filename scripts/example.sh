@@ -7,12 +7,7 @@
 # Extra arguments go to clgrad-train (e.g. --epochs 2 for a quick look).
 set -eu
 cd "$(dirname "$0")/.."
-if [ -d build/meson-private ]; then
-    meson setup --reconfigure build --buildtype=release >/dev/null
-else
-    meson setup build --buildtype=release >/dev/null
-fi
-meson compile -C build >/dev/null
+sh scripts/build-release.sh
 build/tools/clgrad-devices | head -n 1
 exec build/tools/clgrad-train examples/fashion_cnn.spec --data fashion-mnist \
     --epochs 15 --val-split 0.1 --optimizer adam --lr 1e-3 --schedule cosine \

@@ -24,16 +24,12 @@ static const char *at(const char *name)
     return path[k];
 }
 
-/* Runs clgrad-train with `args` (a shell fragment); output in `out`. */
-static void train(const char *fmt, ...)
+/* Runs a shell command line in the test directory; output and status in
+ * `out` and `status`. */
+static void run_line(const char *line)
 {
-    char args[3000], cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s 2>&1", dir,
-             getenv("CLGRAD_TRAIN_BIN"), args);
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "cd '%s' && (%s) 2>&1", dir, line);
     FILE *p = popen(cmd, "r");
     assert_non_null(p);
     size_t n = fread(out, 1, sizeof out - 1, p);
@@ -42,21 +38,27 @@ static void train(const char *fmt, ...)
     status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-/* Runs a shell command line in the test directory; output in `out`. */
+/* Runs clgrad-train with `args` (a shell fragment). */
+static void train(const char *fmt, ...)
+{
+    char args[3000], line[3600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(line, sizeof line, "'%s' %s", getenv("CLGRAD_TRAIN_BIN"), args);
+    run_line(line);
+}
+
+/* Runs any shell command line. */
 static void shell(const char *fmt, ...)
 {
-    char line[3000], cmd[4096];
+    char line[3000];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    snprintf(cmd, sizeof cmd, "cd '%s' && (%s) 2>&1", dir, line);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    size_t n = fread(out, 1, sizeof out - 1, p);
-    out[n] = '\0';
-    int st = pclose(p);
-    status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    run_line(line);
 }
 
 #define EXPECT(code)                                                                   \

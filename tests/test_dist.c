@@ -31,6 +31,7 @@ typedef struct job {
     bool cnn, adam;
     bool poison_rank1; /* rank 1's data holds a NaN */
     bool rank1_absent; /* rank 1 never trains */
+    bool rank1_drifts; /* rank 1 nudges a weight of its own after step 3 */
     int samples;       /* 0: 160 */
     /* results */
     float losses[STEPS];
@@ -45,6 +46,7 @@ typedef struct rank_arg {
     clg_comm *comm;
     int rank;
     int steps;
+    clg_model *m;
 } rank_arg;
 
 static bool on_step(const clg_step_info *s, void *user)
@@ -52,6 +54,13 @@ static bool on_step(const clg_step_info *s, void *user)
     rank_arg *a = user;
     if (a->rank == 0 && s->step >= 1 && s->step <= STEPS)
         a->j->losses[s->step - 1] = s->loss;
+    if (a->j->rank1_drifts && a->rank == 1 && s->step == 3) {
+        clg_tensor *w = clg_model_tensor(a->m, 0);
+        float v;
+        clg_tensor_download(w, &v, 1);
+        v += 1e-3f;
+        clg_tensor_upload(w, &v, 1);
+    }
     return true;
 }
 
@@ -103,6 +112,7 @@ static void *train_rank(void *arg)
     clg_fit_opts fo = CLG_FIT_DEFAULTS;
     fo.epochs = 10, fo.max_steps = STEPS, fo.comm = a->comm, fo.on_step = on_step;
     fo.user = a;
+    a->m = m;
     clg_fit_report r;
     if (s == CLG_OK)
         s = clg_fit(m, opt, l, NULL, &fo, &r);
@@ -230,6 +240,19 @@ static void test_a_failing_rank_stops_the_others(void **state)
     free(j);
 }
 
+/* Ranks whose weights part (a bug, or a device computing otherwise) are
+ * caught at the end of the epoch, by a checksum of every parameter. */
+static void test_ranks_whose_weights_differ_are_caught(void **state)
+{
+    (void)state;
+    job *j = calloc(1, sizeof *j);
+    *j = (job){.ranks = 2, .rank1_drifts = true};
+    run(j);
+    assert_int_equal(j->status[0], CLG_INTERNAL);
+    assert_contains(j->error[0], "after epoch 1 rank 1's weights differ from rank 0's");
+    free(j);
+}
+
 static void test_a_missing_rank_times_out(void **state)
 {
     (void)state;
@@ -272,6 +295,7 @@ int main(void)
         cmocka_unit_test(test_two_ranks_adam_cnn_match_one),
         cmocka_unit_test(test_three_uneven_shards_match_one),
         cmocka_unit_test(test_a_failing_rank_stops_the_others),
+        cmocka_unit_test(test_ranks_whose_weights_differ_are_caught),
         cmocka_unit_test(test_a_missing_rank_times_out),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

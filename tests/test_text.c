@@ -263,6 +263,7 @@ static void test_plain_tokenizers_for_language_models(void **state)
     assert_ok(clg_tokenizer_from_string(saved, "metadata", &back));
     round_trip(back, text);
     assert_int_equal(clg_tokenizer_vocab_size(back), 4);
+    clg_tokenizer_free(back);
     free(saved);
     assert_int_equal(clg_tokenizer_from_string("clgrad-tokenizer 1\ntype char odd\n",
                                                "metadata", &back),

@@ -553,6 +553,7 @@ typedef struct scale_rank {
     int device, steps;
     double seconds, comm_seconds; /* of the timed steps */
     clg_status status;
+    char error[512];
 } scale_rank;
 
 /* One rank: its own context, the model on its shard of batches of 64; one
@@ -583,6 +584,8 @@ static void *scale_worker(void *arg)
     r->seconds = clg_now_seconds() - start;
     r->comm_seconds = clg_comm_seconds(r->comm) - comm0;
     r->status = s;
+    if (s != CLG_OK)
+        snprintf(r->error, sizeof r->error, "%s", clg_last_error());
     clg_loader_free(l), clg_optim_free(opt), clg_model_free(m), clg_context_free(ctx);
     return NULL;
 }
@@ -600,12 +603,14 @@ static double scale_rate(const clg_dataset *d, bool cnn, int n, int steps,
     scale_rank r[64];
     pthread_t t[64];
     for (int k = 0; k < n; k++) {
-        r[k] = (scale_rank){comms[k], d, cnn, k % count, steps, 0, 0, CLG_OK};
+        r[k] = (scale_rank){comms[k], d, cnn, k % count, steps, 0, 0, CLG_OK, ""};
         pthread_create(&t[k], NULL, scale_worker, &r[k]);
     }
     bool ok = true;
     for (int k = 0; k < n; k++) {
         pthread_join(t[k], NULL);
+        if (ok && r[k].status != CLG_OK)
+            fprintf(stderr, "clgrad-bench: rank %d of %d: %s\n", k, n, r[k].error);
         ok = ok && r[k].status == CLG_OK;
     }
     clg_comm_local_free(comms, n);

@@ -34,57 +34,23 @@ static att_dims dims(const clg_tensor *t, int batch)
     return d;
 }
 
-/* Operand X of a head's product: a matrix at `off` within each sequence's
- * block of `stride` floats, rows `ld` apart. */
-typedef struct operand {
-    cl_mem mem;
-    size_t off, ld, stride;
-    bool trans;
-} operand;
-
-/* Z = X Y for every sequence, m x n x k; beta 1 when accumulating. */
-static clg_status head_gemm(clg_plan *p, clg_cmdlist *s, size_t N, size_t m, size_t n,
-                            size_t k, operand X, operand Y, operand Z, bool accumulate)
-{
-    clg_gemm_call c = {.trans_a = X.trans,
-                       .trans_b = Y.trans,
-                       .M = m,
-                       .N = n,
-                       .K = k,
-                       .batch = N,
-                       .alpha = 1.0f,
-                       .beta = accumulate ? 1.0f : 0.0f,
-                       .A = X.mem,
-                       .a_off = X.off,
-                       .lda = X.ld,
-                       .a_stride = X.stride,
-                       .B = Y.mem,
-                       .b_off = Y.off,
-                       .ldb = Y.ld,
-                       .b_stride = Y.stride,
-                       .C = Z.mem,
-                       .c_off = Z.off,
-                       .ldc = Z.ld,
-                       .c_stride = Z.stride};
-    return clg_rec_gemm(p, s, &c);
-}
-
 /* Head h's q (part 0), k (1) or v (2) in a qkv-shaped buffer. */
-static operand part(cl_mem qkv, const att_dims *d, size_t h, int which, bool trans)
+static clg_operand part(cl_mem qkv, const att_dims *d, size_t h, int which, bool trans)
 {
-    return (operand){qkv, which * d->C + h * d->D, 3 * d->C, d->T * 3 * d->C, trans};
+    return (clg_operand){qkv, which * d->C + h * d->D, 3 * d->C, d->T * 3 * d->C,
+                         trans};
 }
 
 /* Head h's [T, T] block of an attention-weights buffer [N, heads, T, T]. */
-static operand weights(cl_mem w, const att_dims *d, size_t h, bool trans)
+static clg_operand weights(cl_mem w, const att_dims *d, size_t h, bool trans)
 {
-    return (operand){w, h * d->T * d->T, d->T, d->heads * d->T * d->T, trans};
+    return (clg_operand){w, h * d->T * d->T, d->T, d->heads * d->T * d->T, trans};
 }
 
 /* Head h's columns of a [N, T, C] buffer (y, dy). */
-static operand columns(cl_mem y, const att_dims *d, size_t h)
+static clg_operand columns(cl_mem y, const att_dims *d, size_t h)
 {
-    return (operand){y, h * d->D, d->C, d->T * d->C, false};
+    return (clg_operand){y, h * d->D, d->C, d->T * d->C, false};
 }
 
 static void att_aux(const clg_tensor *t, size_t bytes[CLG_MAX_AUX])
@@ -122,13 +88,14 @@ static clg_status att_forward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int ba
     cl_mem qkv = clg_val(p, t->src[0]), P = clg_aux(p, t, 0), y = clg_val(p, t);
     clg_status st = CLG_OK;
     for (size_t h = 0; st == CLG_OK && h < d.heads; h++) /* S = Q K^T */
-        st = head_gemm(p, s, d.N, d.T, d.T, d.D, part(qkv, &d, h, 0, false),
-                       part(qkv, &d, h, 1, true), weights(P, &d, h, false), false);
+        st =
+            clg_rec_product(p, s, d.N, d.T, d.T, d.D, part(qkv, &d, h, 0, false),
+                            part(qkv, &d, h, 1, true), weights(P, &d, h, false), false);
     if (st == CLG_OK)
         st = softmax_forward(p, s, &d, t->params.f[0], P);
     for (size_t h = 0; st == CLG_OK && h < d.heads; h++) /* Y = P V */
-        st = head_gemm(p, s, d.N, d.T, d.D, d.T, weights(P, &d, h, false),
-                       part(qkv, &d, h, 2, false), columns(y, &d, h), false);
+        st = clg_rec_product(p, s, d.N, d.T, d.D, d.T, weights(P, &d, h, false),
+                             part(qkv, &d, h, 2, false), columns(y, &d, h), false);
     return st;
 }
 
@@ -142,22 +109,24 @@ static clg_status att_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int b
     clg_status st = CLG_OK;
     for (size_t h = 0; st == CLG_OK && h < d.heads; h++) {
         /* dP = dY V^T;  dV = P^T dY */
-        st = head_gemm(p, s, d.N, d.T, d.T, d.D, columns(dy, &d, h),
-                       part(qkv, &d, h, 2, true), weights(dP, &d, h, false), false);
+        st = clg_rec_product(p, s, d.N, d.T, d.T, d.D, columns(dy, &d, h),
+                             part(qkv, &d, h, 2, true), weights(dP, &d, h, false),
+                             false);
         if (st == CLG_OK)
-            st = head_gemm(p, s, d.N, d.T, d.D, d.T, weights(P, &d, h, true),
-                           columns(dy, &d, h), part(dqkv, &d, h, 2, false), acc);
+            st = clg_rec_product(p, s, d.N, d.T, d.D, d.T, weights(P, &d, h, true),
+                                 columns(dy, &d, h), part(dqkv, &d, h, 2, false), acc);
     }
     if (st == CLG_OK) /* dS = scale P (dP - rowsum(dP P)) */
         st = softmax_backward(p, s, &d, t->params.f[0], P, dP);
     for (size_t h = 0; st == CLG_OK && h < d.heads; h++) {
         /* dQ = dS K;  dK = dS^T Q */
-        st = head_gemm(p, s, d.N, d.T, d.D, d.T, weights(dP, &d, h, false),
-                       part(qkv, &d, h, 1, false), part(dqkv, &d, h, 0, false), acc);
+        st = clg_rec_product(p, s, d.N, d.T, d.D, d.T, weights(dP, &d, h, false),
+                             part(qkv, &d, h, 1, false), part(dqkv, &d, h, 0, false),
+                             acc);
         if (st == CLG_OK)
-            st =
-                head_gemm(p, s, d.N, d.T, d.D, d.T, weights(dP, &d, h, true),
-                          part(qkv, &d, h, 0, false), part(dqkv, &d, h, 1, false), acc);
+            st = clg_rec_product(p, s, d.N, d.T, d.D, d.T, weights(dP, &d, h, true),
+                                 part(qkv, &d, h, 0, false),
+                                 part(dqkv, &d, h, 1, false), acc);
     }
     return st;
 }

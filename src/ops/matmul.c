@@ -18,30 +18,43 @@ static mm_dims dims(const clg_tensor *t, int batch)
     return d;
 }
 
-/* One product of stored matrices X (rows x cols, transposed when tx) and Y
- * into Z [m, n], over the batch. */
-static clg_status product(clg_plan *p, clg_cmdlist *s, size_t batch, size_t m, size_t n,
-                          size_t k, cl_mem X, bool tx, cl_mem Y, bool ty, cl_mem Z,
-                          bool accumulate)
+clg_status clg_rec_product(clg_plan *p, clg_cmdlist *s, size_t batch, size_t m,
+                           size_t n, size_t k, clg_operand X, clg_operand Y,
+                           clg_operand Z, bool accumulate)
 {
-    clg_gemm_call c = {.trans_a = tx,
-                       .trans_b = ty,
+    clg_gemm_call c = {.trans_a = X.trans,
+                       .trans_b = Y.trans,
                        .M = m,
                        .N = n,
                        .K = k,
                        .batch = batch,
                        .alpha = 1.0f,
                        .beta = accumulate ? 1.0f : 0.0f,
-                       .A = X,
-                       .lda = tx ? m : k,
-                       .a_stride = m * k,
-                       .B = Y,
-                       .ldb = ty ? k : n,
-                       .b_stride = k * n,
-                       .C = Z,
-                       .ldc = n,
-                       .c_stride = m * n};
+                       .A = X.mem,
+                       .a_off = X.off,
+                       .lda = X.ld,
+                       .a_stride = X.stride,
+                       .B = Y.mem,
+                       .b_off = Y.off,
+                       .ldb = Y.ld,
+                       .b_stride = Y.stride,
+                       .C = Z.mem,
+                       .c_off = Z.off,
+                       .ldc = Z.ld,
+                       .c_stride = Z.stride};
     return clg_rec_gemm(p, s, &c);
+}
+
+/* One product of whole stored matrices X (m x k, or k x m when tx) and Y
+ * into Z [m, n], over the batch. */
+static clg_status product(clg_plan *p, clg_cmdlist *s, size_t batch, size_t m, size_t n,
+                          size_t k, cl_mem X, bool tx, cl_mem Y, bool ty, cl_mem Z,
+                          bool accumulate)
+{
+    return clg_rec_product(p, s, batch, m, n, k,
+                           (clg_operand){X, 0, tx ? m : k, m * k, tx},
+                           (clg_operand){Y, 0, ty ? k : n, k * n, ty},
+                           (clg_operand){Z, 0, n, m * n, false}, accumulate);
 }
 
 static clg_status matmul_forward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int batch,

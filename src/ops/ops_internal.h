@@ -34,6 +34,21 @@ clg_status clg_rec_sum_all(clg_plan *p, clg_cmdlist *s, cl_mem x, size_t n, floa
  * of each plane: the power of two at or above it, at most 64. */
 size_t clg_reduce_group(size_t count);
 
+/* One operand of a batched matrix product: in each of the batch's blocks of
+ * `stride` floats, the matrix at `off`, its rows `ld` floats apart, read
+ * transposed when `trans` (matmul.c). */
+typedef struct clg_operand {
+    cl_mem mem;
+    size_t off, ld, stride;
+    bool trans;
+} clg_operand;
+
+/* Z = X Y (m x n, inner dimension k) in each of `batch` blocks; added to Z
+ * when `accumulate`. Strided operands read heads of a wider row in place. */
+clg_status clg_rec_product(clg_plan *p, clg_cmdlist *s, size_t batch, size_t m, size_t n,
+                           size_t k, clg_operand X, clg_operand Y, clg_operand Z,
+                           bool accumulate);
+
 /* Product of dims [from, to) of t at a batch. */
 size_t clg_dims_product(const clg_tensor *t, int from, int to, int batch);
 

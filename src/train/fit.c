@@ -418,6 +418,43 @@ static clg_status dp_sum_gradients(clg_optimizer *opt, clg_comm *comm, float *fl
     return s;
 }
 
+/* After each epoch: every rank's parameters hash the same, or an error
+ * names the first rank that drifted (a bug, or a device that computes
+ * otherwise). Batch norm's running statistics are each rank's own. */
+static clg_status dp_compare_weights(const clg_model *m, clg_comm *comm, int epoch)
+{
+    unsigned long long h = 0xCBF29CE484222325ull;
+    clg_status s = CLG_OK;
+    for (int i = 0; s == CLG_OK && i < clg_model_tensor_count(m); i++) {
+        clg_tensor *t = clg_model_tensor(m, i);
+        if (!clg_tensor_is_parameter(t))
+            continue;
+        size_t n = clg_tensor_numel(t);
+        unsigned char *v = malloc(n * 4);
+        if (!v)
+            return clg_fail(CLG_OUT_OF_HOST_MEMORY, "comparing the ranks' weights");
+        s = clg_tensor_download(t, v, n);
+        for (size_t k = 0; s == CLG_OK && k < n * 4; k++)
+            h = (h ^ v[k]) * 0x100000001B3ull;
+        free(v);
+    }
+    int size = clg_comm_size(comm);
+    unsigned long long *all = malloc((size_t)size * sizeof *all);
+    if (s == CLG_OK && !all)
+        s = clg_fail(CLG_OUT_OF_HOST_MEMORY, "comparing the ranks' weights");
+    if (s == CLG_OK)
+        s = clg_comm_allgather(comm, &h, all, sizeof h);
+    for (int r = 1; s == CLG_OK && r < size; r++)
+        if (all[r] != all[0])
+            s = clg_fail(CLG_INTERNAL,
+                         "data parallel: after epoch %d rank %d's weights differ from "
+                         "rank 0's (checksums %016llx and %016llx): the ranks no longer "
+                         "train one model",
+                         epoch + 1, r, all[r], all[0]);
+    free(all);
+    return s;
+}
+
 /* A rank whose shard of a batch is empty contributes zero gradients. */
 static clg_status zero_gradients(clg_optimizer *opt)
 {
@@ -653,6 +690,8 @@ clg_status clg_fit(clg_model *m, clg_optimizer *opt, clg_loader *train,
                 warned_overfit = true;
             }
         }
+        if (s == CLG_OK && comm && (s = dp_compare_weights(m, comm, epoch)) != CLG_OK)
+            break;
         check_gradients(o, opt, norm_sums, epoch_steps, epoch);
         r->epochs = epoch + 1;
         if (o->on_epoch && !o->on_epoch(&ei, o->user))
