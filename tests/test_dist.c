@@ -33,6 +33,8 @@ typedef struct job {
     bool rank1_absent; /* rank 1 never trains */
     bool rank1_drifts; /* rank 1 nudges a weight of its own after step 3 */
     int samples;       /* 0: 160 */
+    size_t bucket_bytes;
+    bool after; /* sum after the backward pass */
     /* results */
     float losses[STEPS];
     float weights[MAX_VALUES]; /* rank 0's, every tensor in order */
@@ -111,6 +113,7 @@ static void *train_rank(void *arg)
         s = clg_loader_create(d, &lo, &l);
     clg_fit_opts fo = CLG_FIT_DEFAULTS;
     fo.epochs = 10, fo.max_steps = STEPS, fo.comm = a->comm, fo.on_step = on_step;
+    fo.bucket_bytes = j->bucket_bytes, fo.sum_after_backward = j->after;
     fo.user = a;
     a->m = m;
     clg_fit_report r;
@@ -212,6 +215,28 @@ static void test_two_ranks_adam_cnn_match_one(void **state)
     check_equivalence(true, true, "Adam CNN");
 }
 
+/* Gradients summed a parameter at a time as backward completes them, or
+ * all after it: the same bits as the default (one 25 MB bucket here). */
+static void test_bucketed_sums_change_no_bit(void **state)
+{
+    (void)state;
+    job *whole = calloc(1, sizeof *whole), *small = calloc(1, sizeof *small),
+        *after = calloc(1, sizeof *after);
+    *whole = (job){.ranks = 2, .cnn = true, .adam = true};
+    *small = (job){.ranks = 2, .cnn = true, .adam = true, .bucket_bytes = 64};
+    *after = (job){.ranks = 2, .cnn = true, .adam = true, .after = true};
+    run(whole), run(small), run(after);
+    for (int r = 0; r < 2; r++) {
+        assert_int_equal(small->status[r], CLG_OK);
+        assert_int_equal(after->status[r], CLG_OK);
+    }
+    assert_memory_equal(whole->weights, small->weights,
+                        whole->nweights * sizeof(float));
+    assert_memory_equal(whole->weights, after->weights,
+                        whole->nweights * sizeof(float));
+    free(whole), free(small), free(after);
+}
+
 /* Three ranks over batches of 16 (shards of 5, 5 and 6 samples), and an
  * epoch's last batch of 1 sample, which leaves ranks 0 and 1 nothing: every
  * shard weighs by its share of the batch. */
@@ -294,6 +319,7 @@ int main(void)
         cmocka_unit_test(test_two_ranks_sgd_cnn_match_one),
         cmocka_unit_test(test_two_ranks_adam_cnn_match_one),
         cmocka_unit_test(test_three_uneven_shards_match_one),
+        cmocka_unit_test(test_bucketed_sums_change_no_bit),
         cmocka_unit_test(test_a_failing_rank_stops_the_others),
         cmocka_unit_test(test_ranks_whose_weights_differ_are_caught),
         cmocka_unit_test(test_a_missing_rank_times_out),

@@ -309,6 +309,16 @@ clg_status clg_plan_run(clg_plan *plan, int batch, clg_run_mode mode);
 clg_status clg_plan_set_loss_scale(clg_plan *plan, float scale);
 float clg_plan_loss_scale(const clg_plan *plan);
 
+/* Called while a run enqueues its backward pass, right after the launches
+ * that complete the gradient of parameter `param` (its index among
+ * clg_graph_parameter's): the gradient is final once the work enqueued so
+ * far is done, while the rest of the backward pass goes on. Data parallel
+ * training starts summing gradients there. Every unfrozen parameter's
+ * call comes once per training run, in the same order every run. NULL
+ * fn: no calls. */
+typedef void (*clg_grad_ready_fn)(void *user, int param);
+void clg_plan_on_grad_ready(clg_plan *plan, clg_grad_ready_fn fn, void *user);
+
 /* Reads the loss of the last run (waits for it). */
 clg_status clg_plan_loss(clg_plan *plan, float *loss);
 

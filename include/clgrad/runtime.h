@@ -140,6 +140,15 @@ clg_status clg_buffer_upload(clg_buffer *buf, size_t offset, const void *src,
 clg_status clg_buffer_download(const clg_buffer *buf, size_t offset, void *dst,
                                size_t bytes);
 
+/* A download that runs while the host goes on: it starts after the work
+ * enqueued before it, into dst, which must stay valid until
+ * clg_transfer_wait. Waiting frees the transfer (every one must be
+ * waited for). */
+typedef struct clg_transfer clg_transfer;
+clg_status clg_buffer_download_start(const clg_buffer *buf, size_t offset, void *dst,
+                                     size_t bytes, clg_transfer **transfer);
+clg_status clg_transfer_wait(clg_transfer *transfer);
+
 /* Repeats a pattern of 1, 2, 4, 8, 16, 32, 64 or 128 bytes over
  * [offset, offset + bytes); offset and bytes are multiples of pattern_size. */
 clg_status clg_buffer_fill(clg_buffer *buf, size_t offset, const void *pattern,

@@ -69,8 +69,14 @@ typedef struct clg_fit_opts {
      * yielding this rank's shard of each batch; NULL: one process, one
      * device. Every rank starts from rank 0's weights and steps on the
      * gradient of the whole batch; losses and accuracies are the whole
-     * batch's on every rank; validation runs on every rank alike. */
+     * batch's on every rank; validation runs on every rank alike. The
+     * gradients are summed in buckets of about bucket_bytes (0: 25 MB),
+     * the last layers' first, by a second thread while the backward pass
+     * computes the earlier layers; sum_after_backward sums them all once
+     * the backward pass is done instead (the same numbers, bit for bit). */
     clg_comm *comm;
+    size_t bucket_bytes;
+    bool sum_after_backward;
 } clg_fit_opts;
 
 #define CLG_FIT_DEFAULTS                                                               \
@@ -78,7 +84,8 @@ typedef struct clg_fit_opts {
         .epochs = 10, .max_steps = 0, .first_epoch = 0, .early_stop = 0,               \
         .min_delta = 0.0f, .restore_best = true, .schedule = NULL,                     \
         .overfit_gap = 0.15f, .on_step = NULL, .on_epoch = NULL, .on_warning = NULL,   \
-        .user = NULL, .first_step = 0, .accumulate = 1, .comm = NULL                   \
+        .user = NULL, .first_step = 0, .accumulate = 1, .comm = NULL,                  \
+        .bucket_bytes = 0, .sum_after_backward = false                                 \
     }
 
 typedef struct clg_fit_report {

@@ -177,6 +177,14 @@ clg_status clg_plan_set_loss_scale(clg_plan *p, float scale)
     return CLG_OK;
 }
 
+void clg_plan_on_grad_ready(clg_plan *p, clg_grad_ready_fn fn, void *user)
+{
+    if (!p)
+        return;
+    p->grad_ready = fn;
+    p->grad_ready_user = user;
+}
+
 float clg_plan_loss_scale(const clg_plan *p)
 {
     return p ? p->loss_scale : 0.0f;

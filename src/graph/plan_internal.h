@@ -41,6 +41,8 @@ struct clg_plan {
     int max_batch, recorded_batch, last_batch, acc_batch;
     float loss_scale; /* d loss seeding the backward pass (1 but to average
                          accumulated gradients) */
+    clg_grad_ready_fn grad_ready; /* called as backward is enqueued */
+    void *grad_ready_user;
     unsigned long long step;
     size_t used_bytes, unshared_bytes;
 };

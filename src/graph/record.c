@@ -2,6 +2,8 @@
  * plan's command lists (forward in training and in evaluation mode,
  * backward), which every run then only enqueues. A last partial batch
  * records again: new ranges over the same buffers. */
+#include <stdlib.h>
+
 #include "graph/plan_internal.h"
 
 clg_status clg_rec_kernel_stepped(clg_plan *p, clg_cmdlist *s, const char *family,
@@ -69,12 +71,54 @@ static void fill_io(clg_plan *p, clg_tensor *t)
     }
 }
 
+/* A parameter's gradient is complete: the plan's grad_ready call, if any,
+ * at this point of the enqueueing. */
+typedef struct ready_call {
+    clg_plan *plan;
+    int param;
+} ready_call;
+
+static clg_status grad_ready(clg_context *ctx, const void *payload)
+{
+    (void)ctx;
+    const ready_call *r = payload;
+    if (r->plan->grad_ready)
+        r->plan->grad_ready(r->plan->grad_ready_user, r->param);
+    return CLG_OK;
+}
+
+/* Records the grad_ready calls of the parameters whose gradients are
+ * complete after backward entry j (j = -1: before any, those nobody
+ * writes). last[i] is the entry that writes parameter i's gradient last. */
+static clg_status record_ready(clg_plan *p, clg_cmdlist *list, const int *last, int j)
+{
+    clg_status s = CLG_OK;
+    for (int i = 0; s == CLG_OK && i < clg_graph_parameter_count(p->g); i++)
+        if (last[i] == j && p->rg[clg_graph_parameter(p->g, i)->id])
+            s = clg_cmd_call(list, grad_ready, &(ready_call){p, i}, sizeof(ready_call));
+    return s;
+}
+
 /* The backward pass into `list`; with `into_leaves`, every gradient of a
  * leaf (a parameter, an input that asked) is added to, none overwritten
  * nor zeroed: gradient accumulation over several runs. */
 static clg_status record_backward(clg_plan *p, clg_cmdlist *list, int batch,
                                   bool into_leaves)
 {
+    int nparams = clg_graph_parameter_count(p->g);
+    int *last = malloc((size_t)(nparams ? nparams : 1) * sizeof *last);
+    if (!last)
+        return clg_fail(CLG_OUT_OF_HOST_MEMORY, "recording backward");
+    for (int i = 0; i < nparams; i++) {
+        last[i] = -1;
+        int id = clg_graph_parameter(p->g, i)->id;
+        for (int j = 0; j < p->nbwd; j++) {
+            const clg_tensor *t = p->g->tensors[p->bwd_order[j]];
+            for (int k = 0; k < t->nsrc; k++)
+                if (clg_differentiable(t, k) && clg_storage_root(t->src[k])->id == id)
+                    last[i] = j;
+        }
+    }
     clg_status s =
         clg_rec_fill(p, list, clg_grad_storage(p, p->loss)->mem, 4, p->loss_scale);
     for (int z = 0; !into_leaves && s == CLG_OK && z < p->nzero; z++) {
@@ -82,6 +126,8 @@ static clg_status record_backward(clg_plan *p, clg_cmdlist *list, int batch,
         s = clg_rec_fill(p, list, clg_grad_storage(p, t)->mem,
                          clg_numel_at(t, batch) * 4, 0.0f);
     }
+    if (s == CLG_OK)
+        s = record_ready(p, list, last, -1);
     for (int j = 0; s == CLG_OK && j < p->nbwd; j++) {
         clg_tensor *t = p->g->tensors[p->bwd_order[j]];
         fill_io(p, t);
@@ -91,7 +137,10 @@ static clg_status record_backward(clg_plan *p, clg_cmdlist *list, int batch,
         s = t->op->backward(p, list, t, batch, &io);
         if (s != CLG_OK)
             s = clg_fail_prefix(s, "backward of %s '%s'", t->op->name, t->name);
+        if (s == CLG_OK)
+            s = record_ready(p, list, last, j);
     }
+    free(last);
     return s;
 }
 

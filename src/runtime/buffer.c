@@ -270,6 +270,60 @@ clg_status clg_buffer_download(const clg_buffer *b, size_t offset, void *dst,
     return CLG_OK;
 }
 
+struct clg_transfer {
+    cl_event done;
+    size_t bytes;
+    const char *device;
+};
+
+clg_status clg_buffer_download_start(const clg_buffer *b, size_t offset, void *dst,
+                                     size_t bytes, clg_transfer **out)
+{
+    clg_status s = check_range(b, offset, bytes, "clg_buffer_download_start");
+    if (s != CLG_OK)
+        return s;
+    if (!dst || !out)
+        return clg_fail(CLG_INVALID_ARGUMENT,
+                        "clg_buffer_download_start: NULL argument");
+    clg_transfer *t = calloc(1, sizeof *t);
+    if (!t)
+        return clg_fail(CLG_OUT_OF_HOST_MEMORY, "clg_buffer_download_start");
+    t->bytes = bytes;
+    t->device = b->ctx->info.name;
+    cl_int err = clEnqueueReadBuffer(b->ctx->queue, b->mem, CL_FALSE, offset, bytes,
+                                     dst, 0, NULL, &t->done);
+    if (err == CL_SUCCESS)
+        err = clFlush(b->ctx->queue); /* start now, not at the next wait */
+    if (err != CL_SUCCESS) {
+        if (t->done)
+            clReleaseEvent(t->done);
+        free(t);
+        return clg_fail_cl(err, "downloading %zu bytes from %s", bytes,
+                           b->ctx->info.name);
+    }
+    *out = t;
+    return CLG_OK;
+}
+
+clg_status clg_transfer_wait(clg_transfer *t)
+{
+    if (!t)
+        return clg_fail(CLG_INVALID_ARGUMENT, "clg_transfer_wait: NULL transfer");
+    cl_int err = clWaitForEvents(1, &t->done);
+    cl_int status = CL_COMPLETE;
+    if (err == CL_SUCCESS)
+        err = clGetEventInfo(t->done, CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof status,
+                             &status, NULL);
+    clReleaseEvent(t->done);
+    size_t bytes = t->bytes;
+    const char *device = t->device;
+    free(t);
+    if (err != CL_SUCCESS || status < 0)
+        return clg_fail_cl(err != CL_SUCCESS ? err : status,
+                           "downloading %zu bytes from %s", bytes, device);
+    return CLG_OK;
+}
+
 clg_status clg_buffer_fill(clg_buffer *b, size_t offset, const void *pattern,
                            size_t pattern_size, size_t bytes)
 {

@@ -15,6 +15,7 @@
 #include "base/clock.h"
 #include "base/error.h"
 #include "clgrad/comm.h"
+#include "train/train_internal.h"
 
 #ifdef CLGRAD_HAVE_MPI
 #include <mpi.h>
@@ -42,6 +43,7 @@ struct clg_comm {
     int rank, size, local_rank;
     group *g;
     double seconds;
+    bool serialized; /* another thread of the rank may call the collectives */
 };
 
 /* ---- Threads ------------------------------------------------------------- */
@@ -73,7 +75,7 @@ clg_status clg_comm_local_create(int size, clg_comm ***out)
     pthread_mutex_init(&g->lock, NULL);
     pthread_cond_init(&g->cond, NULL);
     for (int r = 0; r < size; r++)
-        *ranks[r] = (clg_comm){COMM_THREADS, r, size, r, g, 0.0};
+        *ranks[r] = (clg_comm){COMM_THREADS, r, size, r, g, 0.0, true};
     *out = ranks;
     return CLG_OK;
 }
@@ -241,13 +243,17 @@ clg_status clg_comm_mpi_create(clg_comm **out)
 #ifdef CLGRAD_HAVE_MPI
     int provided, inited = 0;
     MPI_Initialized(&inited);
+    /* SERIALIZED: the gradient sums run on a thread of their own */
     if (!inited &&
-        MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
+        MPI_Init_thread(NULL, NULL, MPI_THREAD_SERIALIZED, &provided) != MPI_SUCCESS)
         return clg_fail(CLG_INTERNAL, "MPI_Init_thread failed");
+    if (inited)
+        MPI_Query_thread(&provided);
     clg_comm *c = calloc(1, sizeof *c);
     if (!c)
         return clg_fail(CLG_OUT_OF_HOST_MEMORY, "clg_comm_mpi_create");
     c->kind = COMM_MPI;
+    c->serialized = provided >= MPI_THREAD_SERIALIZED;
     MPI_Comm_rank(MPI_COMM_WORLD, &c->rank);
     MPI_Comm_size(MPI_COMM_WORLD, &c->size);
     c->local_rank =
@@ -345,6 +351,11 @@ const char *clg_comm_kind(const clg_comm *c)
 double clg_comm_seconds(const clg_comm *c)
 {
     return c ? c->seconds : 0.0;
+}
+
+bool clg_comm_thread_safe(const clg_comm *c)
+{
+    return c && c->serialized;
 }
 
 clg_status clg_comm_allreduce_sum(clg_comm *c, float *data, size_t n)

@@ -7,7 +7,7 @@
 
 #include "base/clock.h"
 #include "base/error.h"
-#include "clgrad/train.h"
+#include "train/train_internal.h"
 
 /* The dataset's samples must have the model's input shape and hold only
  * finite values: a NaN pixel would give a NaN answer, not an error. */
@@ -327,146 +327,6 @@ static void check_gradients(const clg_fit_opts *o, clg_optimizer *opt,
     warn(o, "epoch %d: %s: mean gradient norm per layer: %s", epoch + 1, what, list);
 }
 
-/* ---- Data parallelism ---------------------------------------------------- */
-
-/* What the ranks must agree on before the first step. */
-typedef struct dp_signature {
-    long long tensors, values; /* the model's parameters and states */
-    long long samples, sample, label_len, batches;
-} dp_signature;
-
-static clg_status dp_check(const clg_model *m, clg_loader *l, clg_comm *comm)
-{
-    const clg_dataset *d = clg_loader_dataset(l);
-    dp_signature mine = {clg_model_tensor_count(m),
-                         0,
-                         d->count,
-                         (long long)d->sample,
-                         clg_dataset_label_len(d),
-                         clg_loader_batches(l)};
-    for (int i = 0; i < clg_model_tensor_count(m); i++)
-        mine.values += (long long)clg_tensor_numel(clg_model_tensor(m, i));
-    int size = clg_comm_size(comm);
-    dp_signature *all = malloc((size_t)size * sizeof *all);
-    if (!all)
-        return clg_fail(CLG_OUT_OF_HOST_MEMORY, "comparing the ranks");
-    clg_status s = clg_comm_allgather(comm, &mine, all, sizeof mine);
-    static const char *what[] = {"model tensors",     "model values",
-                                 "training samples",  "values per sample",
-                                 "labels per sample", "batches per epoch"};
-    for (int r = 1; s == CLG_OK && r < size; r++)
-        for (int k = 0; k < 6; k++) {
-            long long a = ((const long long *)&all[0])[k],
-                      b = ((const long long *)&all[r])[k];
-            if (a != b) {
-                s = clg_fail(
-                    CLG_INVALID_ARGUMENT,
-                    "data parallel: rank %d has %lld %s, rank 0 has %lld: every "
-                    "rank needs the same model and data",
-                    r, b, what[k], a);
-                break;
-            }
-        }
-    free(all);
-    return s;
-}
-
-/* Rank 0's parameters and statistics on every rank. */
-static clg_status dp_broadcast_weights(const clg_model *m, clg_comm *comm)
-{
-    clg_status s = CLG_OK;
-    for (int i = 0; s == CLG_OK && i < clg_model_tensor_count(m); i++) {
-        clg_tensor *t = clg_model_tensor(m, i);
-        size_t n = clg_tensor_numel(t);
-        float *v = malloc(n * sizeof *v);
-        if (!v)
-            return clg_fail(CLG_OUT_OF_HOST_MEMORY, "broadcasting %s",
-                            clg_tensor_name(t));
-        s = clg_comm_rank(comm) == 0 ? clg_tensor_download(t, v, n) : CLG_OK;
-        if (s == CLG_OK)
-            s = clg_comm_broadcast(comm, v, n * sizeof *v, 0);
-        if (s == CLG_OK && clg_comm_rank(comm) != 0)
-            s = clg_tensor_upload(t, v, n);
-        free(v);
-    }
-    return s;
-}
-
-/* The optimized parameters' gradients, summed over the ranks (each rank's
- * already weighted by its share of the batch), back on every rank. `flat`
- * holds them all. */
-static clg_status dp_sum_gradients(clg_optimizer *opt, clg_comm *comm, float *flat,
-                                   size_t total)
-{
-    clg_status s = CLG_OK;
-    size_t at = 0;
-    for (int i = 0; s == CLG_OK && i < clg_optim_param_count(opt); i++) {
-        clg_tensor *p = clg_optim_param(opt, i);
-        size_t n = clg_tensor_numel(p);
-        s = clg_buffer_download(clg_tensor_grad_buffer(p), 0, flat + at, n * 4);
-        at += n;
-    }
-    if (s == CLG_OK)
-        s = clg_comm_allreduce_sum(comm, flat, total);
-    at = 0;
-    for (int i = 0; s == CLG_OK && i < clg_optim_param_count(opt); i++) {
-        clg_tensor *p = clg_optim_param(opt, i);
-        size_t n = clg_tensor_numel(p);
-        s = clg_buffer_upload(clg_tensor_grad_buffer(p), 0, flat + at, n * 4);
-        at += n;
-    }
-    return s;
-}
-
-/* After each epoch: every rank's parameters hash the same, or an error
- * names the first rank that drifted (a bug, or a device that computes
- * otherwise). Batch norm's running statistics are each rank's own. */
-static clg_status dp_compare_weights(const clg_model *m, clg_comm *comm, int epoch)
-{
-    unsigned long long h = 0xCBF29CE484222325ull;
-    clg_status s = CLG_OK;
-    for (int i = 0; s == CLG_OK && i < clg_model_tensor_count(m); i++) {
-        clg_tensor *t = clg_model_tensor(m, i);
-        if (!clg_tensor_is_parameter(t))
-            continue;
-        size_t n = clg_tensor_numel(t);
-        unsigned char *v = malloc(n * 4);
-        if (!v)
-            return clg_fail(CLG_OUT_OF_HOST_MEMORY, "comparing the ranks' weights");
-        s = clg_tensor_download(t, v, n);
-        for (size_t k = 0; s == CLG_OK && k < n * 4; k++)
-            h = (h ^ v[k]) * 0x100000001B3ull;
-        free(v);
-    }
-    int size = clg_comm_size(comm);
-    unsigned long long *all = malloc((size_t)size * sizeof *all);
-    if (s == CLG_OK && !all)
-        s = clg_fail(CLG_OUT_OF_HOST_MEMORY, "comparing the ranks' weights");
-    if (s == CLG_OK)
-        s = clg_comm_allgather(comm, &h, all, sizeof h);
-    for (int r = 1; s == CLG_OK && r < size; r++)
-        if (all[r] != all[0])
-            s = clg_fail(CLG_INTERNAL,
-                         "data parallel: after epoch %d rank %d's weights differ from "
-                         "rank 0's (checksums %016llx and %016llx): the ranks no longer "
-                         "train one model",
-                         epoch + 1, r, all[r], all[0]);
-    free(all);
-    return s;
-}
-
-/* A rank whose shard of a batch is empty contributes zero gradients. */
-static clg_status zero_gradients(clg_optimizer *opt)
-{
-    const float zero = 0.0f;
-    clg_status s = CLG_OK;
-    for (int i = 0; s == CLG_OK && i < clg_optim_param_count(opt); i++) {
-        clg_buffer *g = clg_tensor_grad_buffer(clg_optim_param(opt, i));
-        s = clg_buffer_fill(g, 0, &zero, sizeof zero, clg_buffer_size(g));
-    }
-    return s;
-}
-
 /* ---- The loop ----------------------------------------------------------- */
 
 typedef struct epoch_totals {
@@ -485,9 +345,8 @@ typedef struct epoch_totals {
  * the mean loss over everything the step saw. */
 typedef struct step_ctx {
     clg_comm *comm; /* NULL: one rank */
-    float *flat;    /* [total] gradients, for the ranks' sum */
-    size_t total;
-    int group; /* batches accumulated into this step */
+    clg_dp *dp;     /* its data parallel state */
+    int group;      /* batches accumulated into this step */
 } step_ctx;
 
 static clg_status train_step(clg_model *m, clg_optimizer *opt, const step_ctx *sc,
@@ -499,6 +358,8 @@ static clg_status train_step(clg_model *m, clg_optimizer *opt, const step_ctx *s
     clg_status s = CLG_OK;
     *loss = 0.0f;
     *correct = 0;
+    if (update && sc->dp)
+        clg_dp_begin(sc->dp); /* the sums start as backward completes gradients */
     if (b->count > 0) {
         float share = (float)b->count / (float)(b->total > 0 ? b->total : b->count);
         s = clg_plan_set_loss_scale(plan, share / (float)sc->group);
@@ -507,11 +368,13 @@ static clg_status train_step(clg_model *m, clg_optimizer *opt, const step_ctx *s
         if (s == CLG_OK)
             s = clg_plan_run(plan, b->count,
                              first ? CLG_RUN_TRAIN : CLG_RUN_ACCUMULATE);
-    } else if (first) {
-        s = zero_gradients(opt);
+    } else if (first && sc->dp) {
+        s = clg_dp_zero(sc->dp);
     }
-    if (s == CLG_OK && update && sc->comm)
-        s = dp_sum_gradients(opt, sc->comm, sc->flat, sc->total);
+    if (update && sc->dp) { /* wait for every sum, even after a failure */
+        clg_status f = clg_dp_finish(sc->dp, b->count > 0);
+        s = s == CLG_OK ? f : s;
+    }
     if (s == CLG_OK && update)
         s = clg_optim_step(opt);
     if (s == CLG_OK && b->count > 0)
@@ -543,25 +406,22 @@ clg_status clg_fit(clg_model *m, clg_optimizer *opt, clg_loader *train,
     clg_status s = clg_check_data(m, clg_loader_dataset(train), "training");
     if (s == CLG_OK && val)
         s = clg_check_data(m, val, "validation");
+    step_ctx sc = {comm, NULL, 1};
     if (s == CLG_OK && comm)
-        s = dp_check(m, train, comm);
-    if (s == CLG_OK && comm && o->first_step == 0 && o->first_epoch == 0)
-        s = dp_broadcast_weights(m, comm);
+        s = clg_dp_create(m, opt, train, comm, o,
+                          o->first_step == 0 && o->first_epoch == 0, &sc.dp);
     if (s != CLG_OK) {
         clg_comm_abort(comm, clg_last_error());
         return s;
     }
-    step_ctx sc = {comm, NULL, 0, 1};
-    for (int i = 0; i < clg_optim_param_count(opt); i++)
-        sc.total += clg_tensor_numel(clg_optim_param(opt, i));
     int B = clg_model_max_batch(m), C = classes_of(m), P = positions(m);
     int nparams = clg_optim_param_count(opt), K = o->accumulate > 1 ? o->accumulate : 1;
     float *logits = malloc((size_t)B * P * C * sizeof *logits);
     float *norms = malloc((size_t)(nparams ? nparams : 1) * sizeof *norms);
     double *norm_sums = calloc((size_t)(nparams ? nparams : 1), sizeof *norm_sums);
-    sc.flat = comm ? malloc((sc.total ? sc.total : 1) * sizeof *sc.flat) : NULL;
-    if (!logits || !norms || !norm_sums || (comm && !sc.flat)) {
-        free(logits), free(norms), free(norm_sums), free(sc.flat);
+    if (!logits || !norms || !norm_sums) {
+        free(logits), free(norms), free(norm_sums);
+        clg_dp_free(sc.dp);
         s = clg_fail(CLG_OUT_OF_HOST_MEMORY, "clg_fit");
         clg_comm_abort(comm, clg_last_error());
         return s;
@@ -690,7 +550,7 @@ clg_status clg_fit(clg_model *m, clg_optimizer *opt, clg_loader *train,
                 warned_overfit = true;
             }
         }
-        if (s == CLG_OK && comm && (s = dp_compare_weights(m, comm, epoch)) != CLG_OK)
+        if (s == CLG_OK && comm && (s = clg_dp_compare_weights(sc.dp, epoch)) != CLG_OK)
             break;
         check_gradients(o, opt, norm_sums, epoch_steps, epoch);
         r->epochs = epoch + 1;
@@ -712,7 +572,8 @@ clg_status clg_fit(clg_model *m, clg_optimizer *opt, clg_loader *train,
         r->restored_best = s == CLG_OK;
     }
     snapshot_free(&best);
-    free(logits), free(norms), free(norm_sums), free(sc.flat);
+    free(logits), free(norms), free(norm_sums);
+    clg_dp_free(sc.dp);
     if (s == CLG_OK)
         s = clg_plan_set_loss_scale(clg_model_plan(m), 1.0f);
     if (s != CLG_OK && s != CLG_RANK_FAILED)
