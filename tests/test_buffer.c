@@ -26,6 +26,29 @@ static void test_upload_download_round_trip(void **state)
     clg_buffer_free(b);
 }
 
+/* A download that runs while the host goes on: after the work enqueued
+ * before it (here a fill), complete once waited for. */
+static void test_downloads_in_the_background(void **state)
+{
+    clg_context *ctx = *state;
+    enum { N = 4096 };
+    static float out[N];
+    clg_buffer *b;
+    assert_ok(clg_buffer_create(ctx, N * sizeof(float), &b));
+    const float v = 2.5f;
+    assert_ok(clg_buffer_fill(b, 0, &v, sizeof v, N * sizeof(float)));
+    clg_transfer *t;
+    assert_ok(clg_buffer_download_start(b, 0, out, sizeof out, &t));
+    assert_ok(clg_transfer_wait(t));
+    for (int i = 0; i < N; i++)
+        assert_true(out[i] == 2.5f);
+    assert_int_equal(clg_buffer_download_start(b, 8, out, sizeof out, &t),
+                     CLG_INVALID_ARGUMENT);
+    assert_int_equal(clg_buffer_download_start(b, 0, NULL, 4, &t),
+                     CLG_INVALID_ARGUMENT);
+    clg_buffer_free(b);
+}
+
 static void test_fill_repeats_the_pattern(void **state)
 {
     clg_context *ctx = *state;
@@ -160,6 +183,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_upload_download_round_trip),
         cmocka_unit_test(test_fill_repeats_the_pattern),
+        cmocka_unit_test(test_downloads_in_the_background),
         cmocka_unit_test(test_copy_between_buffers),
         cmocka_unit_test(test_ranges_outside_the_buffer_are_refused),
         cmocka_unit_test(test_zero_bytes_is_refused),

@@ -203,7 +203,8 @@ static void test_a_long_sum_keeps_float_precision(void **state)
     float got;
     assert_ok(clg_plan_loss(plan, &got));
     const double eps = 1.1920929e-7;
-    assert_true(fabs(serial - exact) > 100 * eps * exact); /* the test means something */
+    assert_true(fabs(serial - exact) >
+                100 * eps * exact); /* the test means something */
     if (!(fabs(got - exact) <= eps * exact))
         fail_msg("sum of %d floats: %.9g, exact %.9g (%.1f ulp)", N, (double)got, exact,
                  fabs(got - exact) / (eps * exact));
@@ -579,10 +580,61 @@ static void test_nan_propagates_as_in_pytorch(void **state)
     clg_graph_free(g);
 }
 
+typedef struct ready_log {
+    int calls[16], n;
+} ready_log;
+
+static void on_ready(void *user, int param)
+{
+    ready_log *l = user;
+    if (l->n < 16)
+        l->calls[l->n++] = param;
+}
+
+/* The plan says when each parameter's gradient is complete, while it
+ * enqueues backward: once a training run, the last layer's first; the
+ * frozen parameter never. */
+static void test_plan_tells_when_each_gradient_is_complete(void **state)
+{
+    clg_graph *g = new_graph(*state);
+    clg_tensor *x = clg_input(g, "x", CLG_FLOAT32, 2, (int[]){4, 6});
+    clg_tensor *y = clg_input(g, "y", CLG_INT32, 1, (int[]){4});
+    clg_tensor *w0 = clg_parameter(g, "0.weight", 2, (int[]){5, 6});
+    clg_tensor *b0 = clg_parameter(g, "0.bias", 1, (int[]){5});
+    clg_tensor *w1 = clg_parameter(g, "2.weight", 2, (int[]){3, 5});
+    clg_tensor *b1 = clg_parameter(g, "2.bias", 1, (int[]){3});
+    clg_tensor_set_frozen(b0, true);
+    fill_random(w0, 1, 0.5f), fill_random(w1, 2, 0.5f);
+    clg_tensor *loss = clg_cross_entropy(
+        g, clg_linear(g, clg_relu(g, clg_linear(g, x, w0, b0)), w1, b1), y, 0.0f,
+        CLG_REDUCE_MEAN);
+    clg_plan *plan;
+    assert_ok(clg_plan_create(g, loss, NULL, 0, &plan));
+    fill_random(x, 3, 1.0f);
+    assert_ok(clg_tensor_upload(y, (int32_t[]){0, 1, 2, 0}, 4));
+    ready_log log = {{0}, 0};
+    clg_plan_on_grad_ready(plan, on_ready, &log);
+    assert_ok(clg_plan_run(plan, 4, CLG_RUN_TRAIN));
+    assert_int_equal(log.n, 3);        /* 0.bias is frozen */
+    assert_int_equal(log.calls[2], 0); /* 0.weight last: backward ends there */
+    assert_true((log.calls[0] == 2 && log.calls[1] == 3) ||
+                (log.calls[0] == 3 && log.calls[1] == 2));
+    assert_ok(clg_plan_run(plan, 4, CLG_RUN_EVAL)); /* no backward, no calls */
+    assert_int_equal(log.n, 3);
+    assert_ok(clg_plan_run(plan, 3, CLG_RUN_ACCUMULATE));
+    assert_int_equal(log.n, 6);
+    clg_plan_on_grad_ready(plan, NULL, NULL);
+    assert_ok(clg_plan_run(plan, 4, CLG_RUN_TRAIN));
+    assert_int_equal(log.n, 6);
+    clg_plan_free(plan);
+    clg_graph_free(g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conv_channel_mismatch_names_both_shapes),
+        cmocka_unit_test(test_plan_tells_when_each_gradient_is_complete),
         cmocka_unit_test(test_a_long_sum_keeps_float_precision),
         cmocka_unit_test(test_a_changed_gemm_path_asks_for_a_new_plan),
         cmocka_unit_test(test_nan_propagates_as_in_pytorch),
