@@ -894,6 +894,20 @@ static void test_two_devices_train_as_one(void **state)
     d = checkpoint_distance("one.safetensors", "weighted.safetensors");
     if (!(d <= 1e-5))
         fail_msg("devices weighted 3:1 end %.3g (relative) from one", d);
+        /* Resuming with the same devices continues where the run stopped. */
+#define RESUME_FLAGS                                                                   \
+    "plain.spec --data data --batch-size 16 --optimizer adam --lr 0.01 --quiet"
+    train(RESUME_FLAGS " --epochs 2 --save whole.safetensors");
+    EXPECT(0);
+    train(RESUME_FLAGS " --epochs 1 --devices 0,0 --save half.safetensors");
+    EXPECT(0);
+    train(RESUME_FLAGS " --epochs 2 --devices 0,0 --resume half.safetensors "
+                       "--save resumed.safetensors");
+    EXPECT(0);
+    d = checkpoint_distance("whole.safetensors", "resumed.safetensors");
+    if (!(d <= 1e-5))
+        fail_msg("two devices resumed end %.3g (relative) from one device's 2 epochs",
+                 d);
     train(DP_FLAGS " --devices 0,0 --device-weights 3,1,1");
     EXPECT(2);
     assert_contains(out, "--device-weights: 3 weights for 2 devices");
