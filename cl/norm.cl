@@ -238,3 +238,90 @@ __kernel void ln_param_grads(const int rows, const int C, __global const float *
     if (want_beta)
         dbeta[c] = acc_beta ? dbeta[c] + ksum_value(a) : ksum_value(a);
 }
+
+/* Batch norm synchronised over replicas (data parallel ranks): the sums
+ * of every rank are added on the host between these kernels (the plan's
+ * replica sum), so each rank normalises by the statistics of the whole
+ * batch. sums holds [2C + 1]: per channel a sum, then a sum of squares
+ * about the mean, then the count of values per channel. */
+
+/* sums[c] = this replica's sum of channel c; sums[2C] = its count. */
+__kernel void bn_sync_sum(const int outer, const int C, const int inner,
+                          __global const float *x, __global float *sums)
+{
+    __local float scratch[CLG_GROUP_MAX];
+    const int c = get_group_id(0);
+    const float total = channel_group_sum(x, outer, C, inner, c, scratch);
+    if (get_local_id(0) != 0)
+        return;
+    sums[c] = total;
+    if (c == 0)
+        sums[2 * C] = (float)outer * (float)inner;
+}
+
+/* sums[C + c] = this replica's sum of (x - mean)^2, mean the whole batch's. */
+__kernel void bn_sync_squares(const int outer, const int C, const int inner,
+                              __global const float *x, __global float *sums)
+{
+    __local float scratch[CLG_GROUP_MAX];
+    const int c = get_group_id(0), l = get_local_id(0), L = get_local_size(0);
+    const float mean = sums[c] / sums[2 * C];
+    clg_ksum q = {0.0f, 0.0f};
+    for (int o = 0; o < outer; o++) {
+        __global const float *plane = x + ((size_t)o * C + c) * inner;
+        for (int i = l; i < inner;) {
+            float part = 0.0f;
+            for (int m = 0; m < CLG_PLAIN_TERMS && i < inner; m++, i += L) {
+                const float d = plane[i] - mean;
+                part += d * d;
+            }
+            ksum_add(&q, part);
+        }
+    }
+    const float sq = group_sum(ksum_value(q), scratch);
+    if (l == 0)
+        sums[C + c] = sq;
+}
+
+/* The whole batch's statistics into stats, and the running ones updated
+ * with them (every replica the same). */
+__kernel void bn_sync_finish(const int C, const float momentum, const float eps,
+                             __global const float *sums, __global float *stats,
+                             __global float *running_mean, __global float *running_var)
+{
+    const int c = get_global_id(0);
+    if (c >= C)
+        return;
+    const float count = sums[2 * C], mean = sums[c] / count, sq = sums[C + c];
+    const float var = sq / count;
+    stats[c] = mean;
+    stats[C + c] = 1.0f / sqrt(var + eps);
+    const float unbiased = count > 1.0f ? sq / (count - 1.0f) : var;
+    running_mean[c] = (1.0f - momentum) * running_mean[c] + momentum * mean;
+    running_var[c] = (1.0f - momentum) * running_var[c] + momentum * unbiased;
+}
+
+/* bn_backward_dx with m, the values per channel of the whole batch, read
+ * from sums[2C] (the forward's count, summed over the replicas). */
+__kernel void bn_sync_backward_dx(const int planes, const int C, const int inner,
+                                  const int affine, const int accumulate,
+                                  __global const float *x, __global const float *dy,
+                                  __global const float *stats,
+                                  __global const float *sums,
+                                  __global const float *gamma, __global float *dx)
+{
+    const int p = get_global_id(0);
+    if (p >= planes)
+        return;
+    const int c = p % C;
+    const float m = sums[2 * C];
+    const float mean = stats[c], invstd = stats[C + c];
+    const float k = (affine ? gamma[c] : 1.0f) * invstd / m;
+    const float sdy = sums[c], sdyx = sums[C + c];
+    const size_t base = (size_t)p * inner;
+    for (int i = 0; i < inner; i++) {
+        const float xhat = (x[base + i] - mean) * invstd;
+        const float v = k * (m * dy[base + i] - sdy - xhat * sdyx);
+        dx[base + i] = accumulate ? dx[base + i] + v : v;
+    }
+}

@@ -894,6 +894,18 @@ static void test_two_devices_train_as_one(void **state)
     d = checkpoint_distance("one.safetensors", "weighted.safetensors");
     if (!(d <= 1e-5))
         fail_msg("devices weighted 3:1 end %.3g (relative) from one", d);
+    /* Batch norm synchronised over the devices: as one device, statistics
+     * included. */
+    train("cnn.spec --data data --epochs 1 --steps 20 --batch-size 16 --optimizer adam "
+          "--lr 0.01 --quiet --save cnn1.safetensors");
+    EXPECT(0);
+    train("cnn.spec --data data --epochs 1 --steps 20 --batch-size 16 --optimizer adam "
+          "--lr 0.01 --quiet --devices 0,0 --sync-bn --save cnn2.safetensors");
+    EXPECT(0);
+    d = checkpoint_distance("cnn1.safetensors", "cnn2.safetensors");
+    print_message("--sync-bn on two devices against one: %.3g relative\n", d);
+    if (!(d <= 1e-5))
+        fail_msg("two devices with --sync-bn end %.3g (relative) from one", d);
         /* Resuming with the same devices continues where the run stopped. */
 #define RESUME_FLAGS                                                                   \
     "plain.spec --data data --batch-size 16 --optimizer adam --lr 0.01 --quiet"

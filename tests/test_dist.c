@@ -35,6 +35,8 @@ typedef struct job {
     int samples;       /* 0: 160 */
     size_t bucket_bytes;
     bool after; /* sum after the backward pass */
+    bool bn;    /* the CNN with batch norm */
+    bool sync;  /* synchronised batch norm */
     /* results */
     float losses[STEPS];
     float weights[MAX_VALUES]; /* rank 0's, every tensor in order */
@@ -95,9 +97,14 @@ static void *train_rank(void *arg)
     conv.padding = 1;
     clg_layer cnn[] = {conv, CLG_RELU(), CLG_MAXPOOL2D(2), CLG_FLATTEN(),
                        CLG_LINEAR(4)};
+    clg_layer plain = conv; /* a bias before batch norm only learns noise */
+    plain.no_bias = true;
+    clg_layer bn[] = {plain,         CLG_BATCHNORM2D(), CLG_RELU(), CLG_MAXPOOL2D(2),
+                      CLG_FLATTEN(), CLG_LINEAR(4)};
     clg_layer mlp[] = {CLG_FLATTEN(), CLG_LINEAR(16), CLG_TANH(), CLG_LINEAR(4)};
-    for (int i = 0; s == CLG_OK && i < (j->cnn ? 5 : 4); i++)
-        s = clg_model_add(m, j->cnn ? cnn[i] : mlp[i]);
+    const clg_layer *layers = j->bn ? bn : j->cnn ? cnn : mlp;
+    for (int i = 0; s == CLG_OK && i < (j->bn ? 6 : j->cnn ? 5 : 4); i++)
+        s = clg_model_add(m, layers[i]);
     if (s == CLG_OK)
         s = clg_model_compile(m, CLG_LOSS_CROSS_ENTROPY, 0.0f);
     clg_optim_opts oo = CLG_OPTIM_DEFAULTS;
@@ -114,6 +121,7 @@ static void *train_rank(void *arg)
     clg_fit_opts fo = CLG_FIT_DEFAULTS;
     fo.epochs = 10, fo.max_steps = STEPS, fo.comm = a->comm, fo.on_step = on_step;
     fo.bucket_bytes = j->bucket_bytes, fo.sum_after_backward = j->after;
+    fo.sync_batch_norm = j->sync;
     fo.user = a;
     a->m = m;
     clg_fit_report r;
@@ -164,11 +172,18 @@ static void compare(const char *what, const job *one, const job *two)
             fail_msg("%s: step %d: loss %.8g on one rank, %.8g on %d", what, s + 1,
                      one->losses[s], two->losses[s], two->ranks);
     double scale = 0, worst = 0;
+    size_t at = 0;
     assert_int_equal(one->nweights, two->nweights);
     for (size_t i = 0; i < one->nweights; i++) {
         scale = fmax(scale, fabsf(one->weights[i]));
-        worst = fmax(worst, fabsf(one->weights[i] - two->weights[i]));
+        if (fabsf(one->weights[i] - two->weights[i]) > worst) {
+            worst = fabsf(one->weights[i] - two->weights[i]);
+            at = i;
+        }
     }
+    if (!(worst <= 1e-5 * scale))
+        print_message("%s: value %zu: %.8g against %.8g\n", what, at, one->weights[at],
+                      two->weights[at]);
     print_message("%s: 20 steps, one rank at batch 16 against %d ranks: loss %.6g, "
                   "largest weight difference %.3g (scale %.3g)\n",
                   what, two->ranks, one->losses[STEPS - 1], worst, scale);
@@ -235,6 +250,26 @@ static void test_bucketed_sums_change_no_bit(void **state)
     assert_memory_equal(whole->weights, after->weights,
                         whole->nweights * sizeof(float));
     free(whole), free(small), free(after);
+}
+
+/* Batch norm synchronised over the ranks: two ranks at batch 8 normalise
+ * by the statistics of the whole 16, as one rank does, and end with its
+ * weights and running statistics; each rank's own statistics do not. */
+static void test_synchronised_batch_norm_matches_one_rank(void **state)
+{
+    (void)state;
+    job *one = calloc(1, sizeof *one), *two = calloc(1, sizeof *two),
+        *own = calloc(1, sizeof *own);
+    *one = (job){.ranks = 1, .bn = true, .adam = true};
+    *two = (job){.ranks = 2, .bn = true, .adam = true, .sync = true};
+    *own = (job){.ranks = 2, .bn = true, .adam = true};
+    run(one), run(two), run(own);
+    compare("Adam CNN with synchronised batch norm", one, two);
+    double worst = 0;
+    for (size_t i = 0; i < one->nweights; i++)
+        worst = fmax(worst, fabsf(one->weights[i] - own->weights[i]));
+    assert_true(worst > 1e-4); /* per-rank statistics: another training */
+    free(one), free(two), free(own);
 }
 
 /* Three ranks over batches of 16 (shards of 5, 5 and 6 samples), and an
@@ -320,6 +355,7 @@ int main(void)
         cmocka_unit_test(test_two_ranks_adam_cnn_match_one),
         cmocka_unit_test(test_three_uneven_shards_match_one),
         cmocka_unit_test(test_bucketed_sums_change_no_bit),
+        cmocka_unit_test(test_synchronised_batch_norm_matches_one_rank),
         cmocka_unit_test(test_a_failing_rank_stops_the_others),
         cmocka_unit_test(test_ranks_whose_weights_differ_are_caught),
         cmocka_unit_test(test_a_missing_rank_times_out),

@@ -319,6 +319,15 @@ float clg_plan_loss_scale(const clg_plan *plan);
 typedef void (*clg_grad_ready_fn)(void *user, int param);
 void clg_plan_on_grad_ready(clg_plan *plan, clg_grad_ready_fn fn, void *user);
 
+/* The sums batch norm needs over every replica of a data parallel job:
+ * fn(user, data, n) replaces data[0..n) by its sum over the replicas, the
+ * same on each. With one set, training runs normalise by the statistics of
+ * the whole batch and update the running statistics with them (PyTorch's
+ * SyncBatchNorm); NULL (the default): each replica by its own. Every
+ * replica must run (no empty shard). A change records the launches again. */
+typedef clg_status (*clg_replica_sum_fn)(void *user, float *data, size_t n);
+void clg_plan_set_replica_sum(clg_plan *plan, clg_replica_sum_fn fn, void *user);
+
 /* Reads the loss of the last run (waits for it). */
 clg_status clg_plan_loss(clg_plan *plan, float *loss);
 

@@ -77,6 +77,12 @@ typedef struct clg_fit_opts {
     clg_comm *comm;
     size_t bucket_bytes;
     bool sum_after_backward;
+    /* With comm: batch norm normalises by the statistics of the whole batch,
+     * every rank's (PyTorch's SyncBatchNorm); the gradient sums then wait
+     * for the backward pass, and every rank needs samples in every batch
+     * (clg_loader_opts.drop_last keeps a short last batch from leaving one
+     * without). Default: each rank's own statistics, as PyTorch's DDP. */
+    bool sync_batch_norm;
 } clg_fit_opts;
 
 #define CLG_FIT_DEFAULTS                                                               \
@@ -85,7 +91,7 @@ typedef struct clg_fit_opts {
         .min_delta = 0.0f, .restore_best = true, .schedule = NULL,                     \
         .overfit_gap = 0.15f, .on_step = NULL, .on_epoch = NULL, .on_warning = NULL,   \
         .user = NULL, .first_step = 0, .accumulate = 1, .comm = NULL,                  \
-        .bucket_bytes = 0, .sum_after_backward = false                                 \
+        .bucket_bytes = 0, .sum_after_backward = false, .sync_batch_norm = false       \
     }
 
 typedef struct clg_fit_report {

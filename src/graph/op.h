@@ -64,6 +64,13 @@ clg_status clg_rec_gemm(clg_plan *p, clg_cmdlist *s, const clg_gemm_call *call);
 
 clg_status clg_rec_fill(clg_plan *p, clg_cmdlist *s, cl_mem mem, size_t bytes,
                         float value);
+
+/* Whether the plan sums over replicas (clg_plan_set_replica_sum), and a
+ * recorded sum of floats [offset, offset + n) of mem over them: the work
+ * before it finishes, the floats go through the host and come back. */
+bool clg_plan_syncs_replicas(const clg_plan *p);
+clg_status clg_rec_replica_sum(clg_plan *p, clg_cmdlist *s, cl_mem mem, size_t offset,
+                               size_t n);
 clg_status clg_rec_copy(clg_plan *p, clg_cmdlist *s, cl_mem dst, cl_mem src,
                         size_t bytes);
 

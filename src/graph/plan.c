@@ -177,6 +177,16 @@ clg_status clg_plan_set_loss_scale(clg_plan *p, float scale)
     return CLG_OK;
 }
 
+void clg_plan_set_replica_sum(clg_plan *p, clg_replica_sum_fn fn, void *user)
+{
+    if (!p || (fn == p->replica_sum && user == p->replica_user))
+        return;
+    p->replica_sum = fn;
+    p->replica_user = user;
+    p->recorded_batch = 0; /* batch norm records other launches */
+    clg_plan_clear_records(p);
+}
+
 void clg_plan_on_grad_ready(clg_plan *p, clg_grad_ready_fn fn, void *user)
 {
     if (!p)

@@ -71,6 +71,48 @@ static void fill_io(clg_plan *p, clg_tensor *t)
     }
 }
 
+typedef struct replica_call {
+    clg_plan *plan;
+    cl_mem mem;
+    size_t offset, n;
+} replica_call;
+
+static clg_status replica_sum(clg_context *ctx, const void *payload)
+{
+    const replica_call *r = payload;
+    if (!r->plan->replica_sum)
+        return clg_fail(CLG_INTERNAL, "a replica sum was recorded without a function");
+    float *host = malloc(r->n * sizeof *host);
+    if (!host)
+        return clg_fail(CLG_OUT_OF_HOST_MEMORY, "summing over replicas");
+    cl_int err = clEnqueueReadBuffer(ctx->queue, r->mem, CL_TRUE, r->offset * 4,
+                                     r->n * 4, host, 0, NULL, NULL);
+    clg_status s =
+        err == CL_SUCCESS
+            ? r->plan->replica_sum(r->plan->replica_user, host, r->n)
+            : clg_fail_cl(err, "reading %zu floats to sum over replicas", r->n);
+    if (s == CLG_OK) {
+        err = clEnqueueWriteBuffer(ctx->queue, r->mem, CL_TRUE, r->offset * 4, r->n * 4,
+                                   host, 0, NULL, NULL);
+        if (err != CL_SUCCESS)
+            s = clg_fail_cl(err, "writing back %zu floats summed over replicas", r->n);
+    }
+    free(host);
+    return s;
+}
+
+bool clg_plan_syncs_replicas(const clg_plan *p)
+{
+    return p->replica_sum != NULL;
+}
+
+clg_status clg_rec_replica_sum(clg_plan *p, clg_cmdlist *s, cl_mem mem, size_t offset,
+                               size_t n)
+{
+    return clg_cmd_call(s, replica_sum, &(replica_call){p, mem, offset, n},
+                        sizeof(replica_call));
+}
+
 /* A parameter's gradient is complete: the plan's grad_ready call, if any,
  * at this point of the enqueueing. */
 typedef struct ready_call {

@@ -11,10 +11,42 @@ static void split(const clg_tensor *t, int batch, size_t *outer, int *C, size_t 
     *inner = clg_dims_product(t, 2, t->ndim, batch);
 }
 
-/* aux 0: mean and invstd [2C]; aux 1: sum(dy) and sum(dy xhat) [2C]. */
+/* aux 0: mean and invstd [2C]; aux 1: sum(dy) and sum(dy xhat) [2C], and
+ * synchronised over replicas (cl/norm.cl) first the forward sums and the
+ * count [2C + 1]. */
 static void bn_aux(const clg_tensor *t, size_t bytes[CLG_MAX_AUX])
 {
-    bytes[0] = bytes[1] = 2 * (size_t)t->shape[1] * 4;
+    bytes[0] = 2 * (size_t)t->shape[1] * 4;
+    bytes[1] = (2 * (size_t)t->shape[1] + 1) * 4;
+}
+
+/* Training statistics of the whole batch over every replica: local sums,
+ * their sum over the replicas, the squares about the global mean, theirs. */
+static clg_status bn_sync_stats(clg_plan *p, clg_cmdlist *s, clg_tensor *t,
+                                size_t outer, int C, size_t inner, cl_mem x,
+                                cl_mem stats, cl_mem rm, cl_mem rv)
+{
+    cl_mem sums = clg_aux(p, t, 1);
+    size_t group = clg_reduce_group(inner);
+    clg_status st = clg_rec_kernel_groups(
+        p, s, "norm", NULL, "bn_sync_sum", (size_t)C, group,
+        CLG_ARGS(KINT(outer), KINT(C), KINT(inner), KMEM(x), KMEM(sums)));
+    if (st == CLG_OK) /* the sums and the count */
+        st = clg_rec_replica_sum(p, s, sums, 0, (size_t)C);
+    if (st == CLG_OK)
+        st = clg_rec_replica_sum(p, s, sums, 2 * (size_t)C, 1);
+    if (st == CLG_OK)
+        st = clg_rec_kernel_groups(
+            p, s, "norm", NULL, "bn_sync_squares", (size_t)C, group,
+            CLG_ARGS(KINT(outer), KINT(C), KINT(inner), KMEM(x), KMEM(sums)));
+    if (st == CLG_OK)
+        st = clg_rec_replica_sum(p, s, sums, (size_t)C, (size_t)C);
+    if (st == CLG_OK)
+        st = clg_rec_kernel(p, s, "norm", NULL, "bn_sync_finish", (size_t)C,
+                            CLG_ARGS(KINT(C), KFLOAT(t->params.f[0]),
+                                     KFLOAT(t->params.f[1]), KMEM(sums), KMEM(stats),
+                                     KMEM(rm), KMEM(rv)));
+    return st;
 }
 
 static clg_status bn_forward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int batch,
@@ -34,10 +66,14 @@ static clg_status bn_forward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int bat
                                        KINT(AFFINE(t)), KFLOAT(t->params.f[1]), KMEM(x),
                                        KMEM(rm), KMEM(rv), KMEM(gamma), KMEM(beta),
                                        KMEM(clg_val(p, t))));
-    clg_status st = clg_rec_kernel_groups(
-        p, s, "norm", NULL, "bn_stats", (size_t)C, clg_reduce_group(inner),
-        CLG_ARGS(KINT(outer), KINT(C), KINT(inner), KFLOAT(t->params.f[0]),
-                 KFLOAT(t->params.f[1]), KMEM(x), KMEM(stats), KMEM(rm), KMEM(rv)));
+    clg_status st =
+        clg_plan_syncs_replicas(p)
+            ? bn_sync_stats(p, s, t, outer, C, inner, x, stats, rm, rv)
+            : clg_rec_kernel_groups(
+                  p, s, "norm", NULL, "bn_stats", (size_t)C, clg_reduce_group(inner),
+                  CLG_ARGS(KINT(outer), KINT(C), KINT(inner), KFLOAT(t->params.f[0]),
+                           KFLOAT(t->params.f[1]), KMEM(x), KMEM(stats), KMEM(rm),
+                           KMEM(rv)));
     if (st == CLG_OK)
         st = clg_rec_kernel(p, s, "norm", NULL, "bn_apply", planes,
                             CLG_ARGS(KINT(planes), KINT(C), KINT(inner),
@@ -62,7 +98,16 @@ static clg_status bn_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int ba
             KMEM(sums), KINT(want_g), KINT(want_g && io->accumulate[3]),
             KMEM(want_g ? io->grad_src[3] : sums), KINT(want_b),
             KINT(want_b && io->accumulate[4]), KMEM(want_b ? io->grad_src[4] : sums)));
-    if (st == CLG_OK && io->grad_src[0])
+    bool sync = clg_plan_syncs_replicas(p);
+    if (st == CLG_OK && sync) /* the whole batch's sums; the forward's count stays */
+        st = clg_rec_replica_sum(p, s, sums, 0, 2 * (size_t)C);
+    if (st == CLG_OK && io->grad_src[0] && sync)
+        st = clg_rec_kernel(
+            p, s, "norm", NULL, "bn_sync_backward_dx", outer * (size_t)C,
+            CLG_ARGS(KINT(outer * (size_t)C), KINT(C), KINT(inner), KINT(AFFINE(t)),
+                     KINT(io->accumulate[0]), KMEM(x), KMEM(io->grad_out), KMEM(stats),
+                     KMEM(sums), KMEM(gamma), KMEM(io->grad_src[0])));
+    else if (st == CLG_OK && io->grad_src[0])
         st = clg_rec_kernel(p, s, "norm", NULL, "bn_backward_dx", outer * (size_t)C,
                             CLG_ARGS(KINT(outer * (size_t)C), KINT(C), KINT(inner),
                                      KINT(outer * inner), KINT(AFFINE(t)),

@@ -275,6 +275,12 @@ static clg_status make_buckets(clg_dp *dp, size_t bytes)
     return CLG_OK;
 }
 
+/* clg_replica_sum_fn over the ranks: synchronised batch norm. */
+static clg_status replica_sum(void *user, float *data, size_t n)
+{
+    return clg_comm_allreduce_sum(user, data, n);
+}
+
 clg_status clg_dp_create(clg_model *m, clg_optimizer *opt, clg_loader *l,
                          clg_comm *comm, const clg_fit_opts *o, bool fresh,
                          clg_dp **out)
@@ -308,7 +314,13 @@ clg_status clg_dp_create(clg_model *m, clg_optimizer *opt, clg_loader *l,
         s = check_ranks(m, l, comm);
     if (s == CLG_OK && fresh)
         s = broadcast_weights(m, comm);
-    dp->overlap = s == CLG_OK && !o->sum_after_backward && clg_comm_thread_safe(comm);
+    /* Synchronised batch norm sums from this thread while backward is
+     * enqueued: the gradient sums then wait for its end, collectives never
+     * crossing between the two threads. */
+    if (s == CLG_OK && o->sync_batch_norm)
+        clg_plan_set_replica_sum(clg_model_plan(m), replica_sum, comm);
+    dp->overlap = s == CLG_OK && !o->sum_after_backward && !o->sync_batch_norm &&
+                  clg_comm_thread_safe(comm);
     if (dp->overlap && pthread_create(&dp->thread, NULL, comm_thread, dp) == 0)
         dp->running = true;
     else
@@ -333,6 +345,7 @@ void clg_dp_free(clg_dp *dp)
         pthread_join(dp->thread, NULL);
     }
     clg_plan_on_grad_ready(clg_model_plan(dp->m), NULL, NULL);
+    clg_plan_set_replica_sum(clg_model_plan(dp->m), NULL, NULL);
     for (int k = 0; k < dp->nb; k++) {
         for (int i = 0; dp->b[k].transfers && i < dp->b[k].count; i++)
             if (dp->b[k].transfers[i])

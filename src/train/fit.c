@@ -347,6 +347,7 @@ typedef struct step_ctx {
     clg_comm *comm; /* NULL: one rank */
     clg_dp *dp;     /* its data parallel state */
     int group;      /* batches accumulated into this step */
+    bool sync_bn;   /* batch norm over every rank's samples */
 } step_ctx;
 
 static clg_status train_step(clg_model *m, clg_optimizer *opt, const step_ctx *sc,
@@ -368,6 +369,11 @@ static clg_status train_step(clg_model *m, clg_optimizer *opt, const step_ctx *s
         if (s == CLG_OK)
             s = clg_plan_run(plan, b->count,
                              first ? CLG_RUN_TRAIN : CLG_RUN_ACCUMULATE);
+    } else if (sc->sync_bn) {
+        s = clg_fail(CLG_INVALID_ARGUMENT,
+                     "synchronised batch norm: rank %d has no samples of batch %d (of "
+                     "%d): drop the short last batch",
+                     clg_comm_rank(sc->comm), b->index + 1, b->total);
     } else if (first && sc->dp) {
         s = clg_dp_zero(sc->dp);
     }
@@ -406,7 +412,7 @@ clg_status clg_fit(clg_model *m, clg_optimizer *opt, clg_loader *train,
     clg_status s = clg_check_data(m, clg_loader_dataset(train), "training");
     if (s == CLG_OK && val)
         s = clg_check_data(m, val, "validation");
-    step_ctx sc = {comm, NULL, 1};
+    step_ctx sc = {comm, NULL, 1, comm && o->sync_batch_norm};
     if (s == CLG_OK && comm)
         s = clg_dp_create(m, opt, train, comm, o,
                           o->first_step == 0 && o->first_epoch == 0, &sc.dp);

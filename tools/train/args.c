@@ -272,6 +272,8 @@ int train_parse_args(int argc, char **argv, train_options *o)
                  "each, the batch split between them"},
         {"--distributed", CLI_STRING, &o->distributed, .value = "auto|mpi|none",
          .help = "auto: MPI when started by mpirun (default)"},
+        {"--sync-bn", CLI_SWITCH, &o->sync_bn,
+         .help = "batch norm over every device's samples (SyncBatchNorm)"},
         {"--device-weights", CLI_CUSTOM, o, .value = "W,W,..", .parse = parse_weights,
          .help = "each device's (rank's) share of a batch, for devices\n"
                  "of different speeds (default: equal)"},

@@ -325,6 +325,11 @@ int train_mode(clg_context *ctx, const train_options *o)
     lo.augment = o->augment;
     lo.shard = clg_comm_rank(o->comm), lo.shards = clg_comm_size(o->comm);
     lo.shard_weights = o->nweights ? o->weights : NULL;
+    /* Synchronised batch norm needs samples on every rank: a last batch
+     * too short to give each one is dropped. */
+    if (rc < 0 && o->sync_bn && d.train && d.train->count % o->batch &&
+        d.train->count % o->batch < lo.shards)
+        lo.drop_last = true;
     if (rc < 0 && clg_loader_create(d.train, &lo, &loader) != CLG_OK)
         rc = cli_fail(TOOL, CLI_USAGE_ERROR);
     if (rc < 0)
@@ -387,6 +392,7 @@ int train_mode(clg_context *ctx, const train_options *o)
     fo.epochs = o->epochs, fo.max_steps = o->steps, fo.early_stop = o->early_stop;
     fo.accumulate = o->accumulate;
     fo.comm = o->comm;
+    fo.sync_batch_norm = o->sync_bn;
     fo.schedule = r.sched;
     fo.on_step = train_on_step, fo.on_epoch = train_on_epoch,
     fo.on_warning = train_on_warning, fo.user = &r;

@@ -47,6 +47,7 @@ typedef struct train_options {
     const char *distributed; /* --distributed auto|mpi|none */
     clg_comm *comm;          /* this rank's, or NULL */
     int rank;
+    bool sync_bn;       /* --sync-bn */
     double weights[64]; /* --device-weights: each rank's share of a batch */
     int nweights;
 } train_options;
