@@ -196,14 +196,15 @@ static void test_bench_runs_on_every_device(void **state)
     assert_int_equal(headers, devices);
 }
 
-/* Data parallel scaling on two PoCL devices: a row per model and rank
- * count, every rank's step succeeding. */
+/* Data parallel scaling on two PoCL devices: the MLP's rows for one and
+ * two ranks (the sums during and after backward), every rank's steps
+ * succeeding. */
 static void test_bench_scale_runs_one_and_two_ranks(void **state)
 {
     (void)state;
     static run_result r;
-    run_bin("CLGRAD_BENCH_BIN", "POCL_DEVICES='pthread pthread'", "scale --steps 2",
-            &r);
+    run_bin("CLGRAD_BENCH_BIN", "POCL_DEVICES='pthread pthread'",
+            "scale --steps 2 --model mlp", &r);
     if (r.status != 0)
         fail_msg("clgrad-bench scale exited %d:\n%s", r.status, r.out);
     assert_contains(r.out, "data parallel benchmark");
@@ -216,8 +217,8 @@ static void test_bench_scale_runs_one_and_two_ranks(void **state)
                      2);
     assert_int_equal(ranks, 1);
     assert_true(rate > 0);
-    assert_non_null(strstr(at + 1, "MLP 784-256-128-10"));
-    assert_non_null(strstr(r.out, "CNN conv32-conv64-fc128"));
+    assert_non_null(strstr(at + 1, "MLP 784-256-128-10, sums after"));
+    assert_null(strstr(r.out, "CNN conv32-conv64-fc128"));
 }
 
 static void test_bench_flags_are_checked(void **state)

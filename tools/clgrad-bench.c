@@ -29,6 +29,7 @@ typedef struct options {
     const char *torch_device; /* where PyTorch trains: cpu or cuda */
     int ranks;                /* scale: up to this many */
     int steps;                /* scale: timed steps per measurement (0: 200, CNN 30) */
+    const char *model;        /* scale: mlp, cnn or both (NULL) */
 } options;
 
 static options flags_set = {.seconds = 0.5f, .torch_device = "cpu"};
@@ -636,6 +637,8 @@ static int bench_scale(int max_ranks)
            "comm ms/step");
     int failures = 0;
     for (int cnn = 0; cnn < 2; cnn++) {
+        if (flags_set.model && strcmp(flags_set.model, cnn ? "cnn" : "mlp"))
+            continue;
         double one = 0;
         /* n ranks; from 2 on, also with the sums after the backward pass */
         for (int n = 1, after = 0; n <= max_ranks;
@@ -896,6 +899,8 @@ int main(int argc, char **argv)
          .help = "'scale': up to N ranks (default: the devices, at least 2)"},
         {"--steps", CLI_INT, &flags_set.steps, 1, 100000, .value = "N",
          .help = "'scale': timed steps (default 200 for the MLP, 30 for the CNN)"},
+        {"--model", CLI_STRING, &flags_set.model, .value = "mlp|cnn",
+         .help = "'scale': only this model (default both)"},
         CLI_END,
     };
     int rc = cli_parse("clgrad-bench", usage, flags, argc, argv, &command, 1);
@@ -915,6 +920,10 @@ int main(int argc, char **argv)
                                "unknown benchmark: '%s' is not one of: ops, loader, "
                                "train, scale",
                                command);
+    if (flags_set.model && strcmp(flags_set.model, "mlp") &&
+        strcmp(flags_set.model, "cnn"))
+        return cli_usage_error("clgrad-bench", "--model: '%s' is not mlp or cnn",
+                               flags_set.model);
     if (!strcmp(command, "scale")) {
         int devices = 1;
         if (clg_device_count(&devices) != CLG_OK)
