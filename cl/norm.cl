@@ -6,16 +6,12 @@
 
 #include "sum.h"
 
-/* One work-group per channel; two passes for an accurate variance. */
-__kernel void bn_stats(const int outer, const int C, const int inner,
-                       const float momentum, const float eps, __global const float *x,
-                       __global float *stats, __global float *running_mean,
-                       __global float *running_var)
+/* The sum of (x - mean)^2 over channel c, as channel_group_sum sums x. */
+static float channel_group_squares(__global const float *x, const int outer,
+                                   const int C, const int inner, const int c,
+                                   const float mean, __local float *scratch)
 {
-    __local float scratch[CLG_GROUP_MAX];
-    const int c = get_group_id(0), l = get_local_id(0), L = get_local_size(0);
-    const int count = outer * inner;
-    const float mean = channel_group_sum(x, outer, C, inner, c, scratch) / (float)count;
+    const int l = get_local_id(0), L = get_local_size(0);
     clg_ksum q = {0.0f, 0.0f};
     for (int o = 0; o < outer; o++) {
         __global const float *plane = x + ((size_t)o * C + c) * inner;
@@ -28,7 +24,20 @@ __kernel void bn_stats(const int outer, const int C, const int inner,
             ksum_add(&q, part);
         }
     }
-    const float sq = group_sum(ksum_value(q), scratch);
+    return group_sum(ksum_value(q), scratch);
+}
+
+/* One work-group per channel; two passes for an accurate variance. */
+__kernel void bn_stats(const int outer, const int C, const int inner,
+                       const float momentum, const float eps, __global const float *x,
+                       __global float *stats, __global float *running_mean,
+                       __global float *running_var)
+{
+    __local float scratch[CLG_GROUP_MAX];
+    const int c = get_group_id(0);
+    const int count = outer * inner;
+    const float mean = channel_group_sum(x, outer, C, inner, c, scratch) / (float)count;
+    const float sq = channel_group_squares(x, outer, C, inner, c, mean, scratch);
     if (get_local_id(0) != 0)
         return;
     const float var = sq / (float)count;
@@ -264,22 +273,10 @@ __kernel void bn_sync_squares(const int outer, const int C, const int inner,
                               __global const float *x, __global float *sums)
 {
     __local float scratch[CLG_GROUP_MAX];
-    const int c = get_group_id(0), l = get_local_id(0), L = get_local_size(0);
+    const int c = get_group_id(0);
     const float mean = sums[c] / sums[2 * C];
-    clg_ksum q = {0.0f, 0.0f};
-    for (int o = 0; o < outer; o++) {
-        __global const float *plane = x + ((size_t)o * C + c) * inner;
-        for (int i = l; i < inner;) {
-            float part = 0.0f;
-            for (int m = 0; m < CLG_PLAIN_TERMS && i < inner; m++, i += L) {
-                const float d = plane[i] - mean;
-                part += d * d;
-            }
-            ksum_add(&q, part);
-        }
-    }
-    const float sq = group_sum(ksum_value(q), scratch);
-    if (l == 0)
+    const float sq = channel_group_squares(x, outer, C, inner, c, mean, scratch);
+    if (get_local_id(0) == 0)
         sums[C + c] = sq;
 }
 
