@@ -676,6 +676,8 @@ typedef struct op_bench {
     int shape_in[4];
     double flops; /* forward FLOPs; 0: report bandwidth */
     double bytes; /* forward bytes moved, for bandwidth */
+    /* The same op in PyTorch: Python defining f(x, training) (torch, F). */
+    const char *torch;
 } op_bench;
 
 static clg_tensor *new_param(clg_graph *g, int ndim, const int *shape)
@@ -734,38 +736,111 @@ static const op_bench op_benches[] = {
      4,
      {64, 32, 14, 14},
      2.0 * 64 * 32 * 196 * 288,
-     0},
+     0,
+     "w = torch.randn(32, 32, 3, 3, requires_grad=True); "
+     "b = torch.randn(32, requires_grad=True)\n"
+     "f = lambda x, t: F.conv2d(x, w, b, padding=1)"},
     {"linear + bias",
      "64x784 -> 256",
      build_linear,
      2,
      {64, 784},
      2.0 * 64 * 784 * 256,
-     0},
+     0,
+     "w = torch.randn(256, 784, requires_grad=True); "
+     "b = torch.randn(256, requires_grad=True)\n"
+     "f = lambda x, t: F.linear(x, w, b)"},
     {"max_pool2d 2x2",
      "64x32x28x28",
      build_pool,
      4,
      {64, 32, 28, 28},
      0,
-     MB(64 * 32 * 784) + 2 * MB(64 * 32 * 196)},
+     MB(64 * 32 * 784) + 2 * MB(64 * 32 * 196),
+     "f = lambda x, t: F.max_pool2d(x, 2)"},
     {"batch_norm2d",
      "64x32x14x14",
      build_bn,
      4,
      {64, 32, 14, 14},
      0,
-     3 * MB(64 * 32 * 196)},
-    {"relu", "64x32x28x28", build_relu, 4, {64, 32, 28, 28}, 0, 2 * MB(64 * 32 * 784)},
+     3 * MB(64 * 32 * 196),
+     "w = torch.ones(32, requires_grad=True); b = torch.zeros(32, requires_grad=True)\n"
+     "rm, rv = torch.zeros(32), torch.ones(32)\n"
+     "f = lambda x, t: F.batch_norm(x, rm, rv, w, b, training=t)"},
+    {"relu",
+     "64x32x28x28",
+     build_relu,
+     4,
+     {64, 32, 28, 28},
+     0,
+     2 * MB(64 * 32 * 784),
+     "f = lambda x, t: F.relu(x)"},
     {"dropout 0.5",
      "64x32x28x28",
      build_dropout,
      4,
      {64, 32, 28, 28},
      0,
-     2 * MB(64 * 32 * 784)},
-    {"log_softmax", "64x1000", build_softmax, 2, {64, 1000}, 0, 2 * MB(64 * 1000)},
+     2 * MB(64 * 32 * 784),
+     "f = lambda x, t: F.dropout(x, 0.5, training=t)"},
+    {"log_softmax",
+     "64x1000",
+     build_softmax,
+     2,
+     {64, 1000},
+     0,
+     2 * MB(64 * 1000),
+     "f = lambda x, t: F.log_softmax(x, 1)"},
 };
+
+#define NOPS (sizeof op_benches / sizeof *op_benches)
+
+/* PyTorch's forward (evaluation mode, no gradient) and forward + backward
+ * (training mode, the sum's gradient) milliseconds for every op, through
+ * the --python interpreter; < 0 where it has no torch. */
+static void torch_ops(double budget, double fwd[NOPS], double both[NOPS])
+{
+    for (size_t i = 0; i < NOPS; i++)
+        fwd[i] = both[i] = -1;
+    char path[] = "/tmp/clgrad-bench-XXXXXX";
+    int fd = mkstemp(path);
+    FILE *py = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (!py)
+        return;
+    fprintf(py,
+            "import os, time, torch\nimport torch.nn.functional as F\n"
+            "torch.set_num_threads(os.cpu_count())\n"
+            "def clock(g, budget=%g):\n"
+            "  g(); n, t0 = 0, time.perf_counter()\n"
+            "  while time.perf_counter() - t0 < budget: g(); n += 1\n"
+            "  return (time.perf_counter() - t0) / max(n, 1) * 1e3\n",
+            budget);
+    for (size_t i = 0; i < NOPS; i++) {
+        const op_bench *b = &op_benches[i];
+        fprintf(py, "x = torch.randn(");
+        for (int k = 0; k < b->ndim; k++)
+            fprintf(py, "%s%d", k ? ", " : "", b->shape_in[k]);
+        fprintf(py,
+                ", requires_grad=True)\n%s\n"
+                "def fwd():\n  with torch.no_grad(): f(x, False)\n"
+                "def both():\n  f(x, True).sum().backward()\n"
+                "print(%zu, clock(fwd), clock(both), flush=True)\n",
+                b->torch, i);
+    }
+    fclose(py);
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "%s %s 2>/dev/null", access_python(), path);
+    FILE *p = popen(cmd, "r");
+    size_t i;
+    double a, c;
+    while (p && fscanf(p, "%zu %lf %lf", &i, &a, &c) == 3)
+        if (i < NOPS)
+            fwd[i] = a, both[i] = c;
+    if (p)
+        pclose(p);
+    remove(path);
+}
 
 /* Seconds per run of the plan in `mode`, or < 0 on failure. */
 static double time_plan(clg_context *ctx, clg_plan *plan, int batch, clg_run_mode mode,
@@ -795,7 +870,8 @@ static void print_rate(double seconds, double work, bool flops)
         printf(" %8.1f %s", work / seconds * 1e-9, flops ? "GF/s" : "GB/s");
 }
 
-static int bench_op(clg_context *ctx, const op_bench *b, double budget)
+static int bench_op(clg_context *ctx, const op_bench *b, double budget,
+                    double torch_both)
 {
     clg_graph *g;
     if (clg_graph_create(ctx, &g) != CLG_OK)
@@ -825,6 +901,8 @@ static int bench_op(clg_context *ctx, const op_bench *b, double budget)
     print_rate(fwd, work, flops);
     printf(" %9.3f ms", both * 1e3);
     print_rate(both, 3 * work, flops);
+    if (torch_both > 0 && both > 0)
+        printf(" %9.3f ms %7.2fx", torch_both, torch_both / (both * 1e3));
     printf("\n");
     clg_plan_free(plan);
     clg_graph_free(g);
@@ -871,12 +949,19 @@ static int bench_ops(clg_context *ctx, const options *opt)
             printf(" %14s %10s\n", "n/a", "");
     }
     clg_context_set_gemm_path(ctx, before);
-    printf("\nGraph ops (GEMM path: %s)  %12s %13s %12s %13s\n",
-           clg_gemm_path_str(clg_context_gemm_path(ctx)), "forward", "", "fwd+bwd", "");
-    for (size_t i = 0; i < sizeof op_benches / sizeof *op_benches; i++)
-        failures += bench_op(ctx, &op_benches[i], opt->seconds);
-    printf(
-        "\nGF/s and GB/s count the forward work once and fwd+bwd as three times it.\n");
+    double torch_fwd[NOPS], torch_both[NOPS];
+    for (size_t i = 0; i < NOPS; i++)
+        torch_fwd[i] = torch_both[i] = -1;
+    if (!opt->no_numpy)
+        torch_ops(opt->seconds, torch_fwd, torch_both);
+    printf("\nGraph ops (GEMM path: %s)  %12s %13s %12s %13s %12s %8s\n",
+           clg_gemm_path_str(clg_context_gemm_path(ctx)), "forward", "", "fwd+bwd", "",
+           "PyTorch", "ratio");
+    for (size_t i = 0; i < NOPS; i++)
+        failures += bench_op(ctx, &op_benches[i], opt->seconds, torch_both[i]);
+    printf("\nGF/s and GB/s count the forward work once and fwd+bwd as three times it. "
+           "PyTorch: the same op's fwd+bwd on the host's cores (--python); ratio > 1: "
+           "clgrad is faster.\n");
     return failures ? 1 : 0;
 }
 
@@ -890,7 +975,7 @@ int main(int argc, char **argv)
         {"--seconds", CLI_FLOAT, &flags_set.seconds, 0.001, 60, .value = "S",
          .help = "time spent per measurement"},
         {"--no-numpy", CLI_SWITCH, &flags_set.no_numpy,
-         .help = "skip the numpy reference"},
+         .help = "skip the numpy and PyTorch references"},
         {"--python", CLI_STRING, &flags_set.python, .value = "PATH",
          .help = "the Python with numpy and torch (default /usr/bin/python3)"},
         {"--torch-device", CLI_STRING, &flags_set.torch_device, .value = "cpu|cuda[:N]",
