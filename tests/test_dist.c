@@ -34,9 +34,10 @@ typedef struct job {
     bool rank1_drifts; /* rank 1 nudges a weight of its own after step 3 */
     int samples;       /* 0: 160 */
     size_t bucket_bytes;
-    bool after; /* sum after the backward pass */
-    bool bn;    /* the CNN with batch norm */
-    bool sync;  /* synchronised batch norm */
+    bool after;   /* sum after the backward pass */
+    bool bn;      /* the CNN with batch norm */
+    bool dropout; /* the MLP with 15 hidden units and dropout */
+    bool sync;    /* synchronised batch norm */
     /* results */
     float losses[STEPS];
     float weights[MAX_VALUES]; /* rank 0's, every tensor in order */
@@ -90,7 +91,9 @@ static void *train_rank(void *arg)
     if (s == CLG_OK)
         s = clg_context_create(dev, &ctx);
     clg_model_opts mo = CLG_MODEL_DEFAULTS;
-    mo.max_batch = BATCH, mo.seed = 5 + (uint64_t)a->rank; /* rank 0's init wins */
+    /* Each rank its own initialisation: rank 0's wins. Dropout masks follow
+     * the seed, which the ranks must share. */
+    mo.max_batch = BATCH, mo.seed = j->dropout ? 5 : 5 + (uint64_t)a->rank;
     if (s == CLG_OK)
         s = clg_model_create(ctx, &mo, 3, (int[]){1, 8, 8}, &m);
     clg_layer conv = CLG_CONV2D(4, 3);
@@ -102,8 +105,11 @@ static void *train_rank(void *arg)
     clg_layer bn[] = {plain,         CLG_BATCHNORM2D(), CLG_RELU(), CLG_MAXPOOL2D(2),
                       CLG_FLATTEN(), CLG_LINEAR(4)};
     clg_layer mlp[] = {CLG_FLATTEN(), CLG_LINEAR(16), CLG_TANH(), CLG_LINEAR(4)};
-    const clg_layer *layers = j->bn ? bn : j->cnn ? cnn : mlp;
-    for (int i = 0; s == CLG_OK && i < (j->bn ? 6 : j->cnn ? 5 : 4); i++)
+    clg_layer drop[] = {CLG_FLATTEN(), CLG_LINEAR(15), CLG_TANH(), CLG_DROPOUT(0.3f),
+                        CLG_LINEAR(4)};
+    const clg_layer *layers = j->bn ? bn : j->cnn ? cnn : j->dropout ? drop : mlp;
+    int nlayers = j->bn ? 6 : j->cnn ? 5 : j->dropout ? 5 : 4;
+    for (int i = 0; s == CLG_OK && i < nlayers; i++)
         s = clg_model_add(m, layers[i]);
     if (s == CLG_OK)
         s = clg_model_compile(m, CLG_LOSS_CROSS_ENTROPY, 0.0f);
@@ -272,6 +278,23 @@ static void test_synchronised_batch_norm_matches_one_rank(void **state)
     free(one), free(two), free(own);
 }
 
+/* Dropout draws, for each rank's samples, the masks the whole batch draws
+ * for them: 2 and 3 ranks train as one (with 3, shards start at samples 5
+ * and 10: 75 and 150 elements in, not a multiple of Philox's 4). */
+static void test_dropout_masks_follow_the_whole_batch(void **state)
+{
+    (void)state;
+    job *one = calloc(1, sizeof *one), *two = calloc(1, sizeof *two),
+        *three = calloc(1, sizeof *three);
+    *one = (job){.ranks = 1, .dropout = true, .adam = true};
+    *two = (job){.ranks = 2, .dropout = true, .adam = true};
+    *three = (job){.ranks = 3, .dropout = true, .adam = true};
+    run(one), run(two), run(three);
+    compare("Adam MLP with dropout, 2 ranks", one, two);
+    compare("Adam MLP with dropout, 3 ranks", one, three);
+    free(one), free(two), free(three);
+}
+
 /* Three ranks over batches of 16 (shards of 5, 5 and 6 samples), and an
  * epoch's last batch of 1 sample, which leaves ranks 0 and 1 nothing: every
  * shard weighs by its share of the batch. */
@@ -355,6 +378,7 @@ int main(void)
         cmocka_unit_test(test_two_ranks_adam_cnn_match_one),
         cmocka_unit_test(test_three_uneven_shards_match_one),
         cmocka_unit_test(test_bucketed_sums_change_no_bit),
+        cmocka_unit_test(test_dropout_masks_follow_the_whole_batch),
         cmocka_unit_test(test_synchronised_batch_norm_matches_one_rank),
         cmocka_unit_test(test_a_failing_rank_stops_the_others),
         cmocka_unit_test(test_ranks_whose_weights_differ_are_caught),

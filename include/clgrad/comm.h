@@ -2,7 +2,9 @@
  * clgrad/comm.h — data parallelism: the ranks that train one model
  * together, as threads of one process (a device each) or as MPI processes.
  *
- * Every rank builds the same model and runs clg_fit with its communicator
+ * Every rank builds the same model with the same seed (dropout masks follow
+ * it; the initial weights are rank 0's whatever the seed) and runs clg_fit
+ * with its communicator
  * (clg_fit_opts.comm) over a loader of its shard of each batch
  * (clg_loader_opts.shard, .shards). clg_fit then starts every rank from
  * rank 0's weights, sums each step's gradients over the ranks in rank order

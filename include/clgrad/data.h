@@ -324,6 +324,8 @@ typedef struct clg_batch {
     int index;             /* batch number within the epoch */
     int total;             /* samples of the whole batch, every shard's (= count
                               without sharding) */
+    int first;             /* this shard's first sample within the batch (0
+                              without sharding) */
 } clg_batch;
 
 typedef struct clg_loader clg_loader;

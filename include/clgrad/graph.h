@@ -328,6 +328,13 @@ void clg_plan_on_grad_ready(clg_plan *plan, clg_grad_ready_fn fn, void *user);
 typedef clg_status (*clg_replica_sum_fn)(void *user, float *data, size_t n);
 void clg_plan_set_replica_sum(clg_plan *plan, clg_replica_sum_fn fn, void *user);
 
+/* The index, within a whole batch, of the first sample the next runs get
+ * (0 by default): a data parallel shard's, so that dropout masks are the
+ * ones the whole batch would draw for those samples. A change records the
+ * launches again. */
+void clg_plan_set_sample_offset(clg_plan *plan, int first);
+int clg_plan_sample_offset(const clg_plan *plan);
+
 /* Reads the loss of the last run (waits for it). */
 clg_status clg_plan_loss(clg_plan *plan, float *loss);
 

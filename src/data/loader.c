@@ -164,7 +164,8 @@ static void build(clg_loader *l, int index, slot *s)
         }
     }
     free(tmp);
-    s->batch = (clg_batch){hi - lo, s->x, d->labels ? s->labels : NULL, index, count};
+    s->batch =
+        (clg_batch){hi - lo, s->x, d->labels ? s->labels : NULL, index, count, lo};
 }
 
 static void *worker(void *arg)

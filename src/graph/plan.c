@@ -177,6 +177,20 @@ clg_status clg_plan_set_loss_scale(clg_plan *p, float scale)
     return CLG_OK;
 }
 
+void clg_plan_set_sample_offset(clg_plan *p, int first)
+{
+    if (!p || first == p->sample_offset || first < 0)
+        return;
+    p->sample_offset = first;
+    p->recorded_batch = 0; /* dropout records the offset */
+    clg_plan_clear_records(p);
+}
+
+int clg_plan_sample_offset(const clg_plan *p)
+{
+    return p ? p->sample_offset : 0;
+}
+
 void clg_plan_set_replica_sum(clg_plan *p, clg_replica_sum_fn fn, void *user)
 {
     if (!p || (fn == p->replica_sum && user == p->replica_user))

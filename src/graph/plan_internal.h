@@ -43,6 +43,7 @@ struct clg_plan {
                          accumulated gradients) */
     clg_grad_ready_fn grad_ready; /* called as backward is enqueued */
     void *grad_ready_user;
+    int sample_offset;              /* the first sample's index in the batch */
     clg_replica_sum_fn replica_sum; /* synchronised batch norm, or NULL */
     void *replica_user;
     unsigned long long step;

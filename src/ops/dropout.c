@@ -7,6 +7,14 @@ static float keep_scale(float p)
     return p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
 }
 
+/* Element 0's index within the whole batch: the plan's first sample (a data
+ * parallel shard's) times the elements of a sample. */
+static unsigned long long first_element(const clg_plan *p, const clg_tensor *t)
+{
+    size_t per = t->batched ? clg_tensor_numel(t) / (size_t)t->shape[0] : 0;
+    return (unsigned long long)clg_plan_sample_offset(p) * per;
+}
+
 static clg_status dropout_forward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int batch,
                                   bool training)
 {
@@ -18,7 +26,8 @@ static clg_status dropout_forward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, in
     return clg_rec_kernel_stepped(
         p, s, "dropout", NULL, "dropout_forward", (n + 3) / 4,
         CLG_ARGS(KINT(n), KFLOAT(prob), KFLOAT(keep_scale(prob)),
-                 KULONG(t->params.seed), KULONG(0), KMEM(x), KMEM(y)),
+                 KULONG(t->params.seed), KULONG(0), KULONG(first_element(p, t)),
+                 KMEM(x), KMEM(y)),
         4);
 }
 
@@ -30,8 +39,8 @@ static clg_status dropout_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t,
     return clg_rec_kernel_stepped(
         p, s, "dropout", NULL, "dropout_backward", (n + 3) / 4,
         CLG_ARGS(KINT(n), KFLOAT(prob), KFLOAT(keep_scale(prob)),
-                 KULONG(t->params.seed), KULONG(0), KINT(io->accumulate[0]),
-                 KMEM(io->grad_out), KMEM(io->grad_src[0])),
+                 KULONG(t->params.seed), KULONG(0), KULONG(first_element(p, t)),
+                 KINT(io->accumulate[0]), KMEM(io->grad_out), KMEM(io->grad_src[0])),
         4);
 }
 

@@ -364,6 +364,7 @@ static clg_status train_step(clg_model *m, clg_optimizer *opt, const step_ctx *s
     if (b->count > 0) {
         float share = (float)b->count / (float)(b->total > 0 ? b->total : b->count);
         s = clg_plan_set_loss_scale(plan, share / (float)sc->group);
+        clg_plan_set_sample_offset(plan, b->first); /* dropout: the batch's masks */
         if (s == CLG_OK)
             s = upload(m, b->x, b->labels, b->count);
         if (s == CLG_OK)
@@ -582,6 +583,7 @@ clg_status clg_fit(clg_model *m, clg_optimizer *opt, clg_loader *train,
     clg_dp_free(sc.dp);
     if (s == CLG_OK)
         s = clg_plan_set_loss_scale(clg_model_plan(m), 1.0f);
+    clg_plan_set_sample_offset(clg_model_plan(m), 0);
     if (s != CLG_OK && s != CLG_RANK_FAILED)
         clg_comm_abort(comm, clg_last_error());
     return s;
