@@ -217,3 +217,81 @@ __kernel void causal_softmax_backward(const int rows, const int Tq, const int Tk
         STORE(dx, base + j, j < seen ? scale * y[base + j] * (dy[base + j] - dot) : 0.0f,
               accumulate);
 }
+
+/* The largest v over the work-group, in a fixed tree; every work-item gets
+ * it. scratch holds CLG_GROUP_MAX floats of local memory. */
+static float group_max(const float v, __local float *scratch)
+{
+    const int l = get_local_id(0), L = get_local_size(0);
+    scratch[l] = v;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int width = L / 2; width > 0; width /= 2) {
+        if (l < width)
+            scratch[l] = fmax(scratch[l], scratch[l + width]);
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    const float top = scratch[0];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    return top;
+}
+
+/* Softmax over rows of C contiguous values ([rows, C], inner 1): a
+ * work-group per row, each work-item taking every L-th value, so that a
+ * small batch of long rows still fills the device. */
+__kernel void softmax_rows_forward(const int C, __global const float *x,
+                                   __global float *y)
+{
+    __local float scratch[CLG_GROUP_MAX];
+    const int l = get_local_id(0), L = get_local_size(0);
+    __global const float *in = x + (size_t)get_group_id(0) * C;
+    __global float *out = y + (size_t)get_group_id(0) * C;
+    float m = -INFINITY;
+    for (int c = l; c < C; c += L)
+        m = fmax(m, in[c]);
+    m = group_max(m, scratch);
+    clg_ksum k = {0.0f, 0.0f};
+    for (int c = l; c < C;) {
+        float part = 0.0f;
+        for (int t = 0; t < CLG_PLAIN_TERMS && c < C; t++, c += L)
+            part += exp(in[c] - m);
+        ksum_add(&k, part);
+    }
+    const float sum = group_sum(ksum_value(k), scratch);
+#if LOG
+    const float lse = m + log(sum);
+    for (int c = l; c < C; c += L)
+        out[c] = in[c] - lse;
+#else
+    for (int c = l; c < C; c += L)
+        out[c] = exp(in[c] - m) / sum;
+#endif
+}
+
+__kernel void softmax_rows_backward(const int C, const int accumulate,
+                                    __global const float *y, __global const float *dy,
+                                    __global float *dx)
+{
+    __local float scratch[CLG_GROUP_MAX];
+    const int l = get_local_id(0), L = get_local_size(0);
+    const size_t base = (size_t)get_group_id(0) * C;
+    clg_ksum k = {0.0f, 0.0f};
+    for (int c = l; c < C;) {
+        float part = 0.0f;
+        for (int t = 0; t < CLG_PLAIN_TERMS && c < C; t++, c += L)
+#if LOG
+            part += dy[base + c];
+#else
+            part += dy[base + c] * y[base + c];
+#endif
+        ksum_add(&k, part);
+    }
+    const float dot = group_sum(ksum_value(k), scratch);
+    for (int c = l; c < C; c += L) {
+        const size_t i = base + c;
+#if LOG
+        STORE(dx, i, dy[i] - exp(y[i]) * dot, accumulate);
+#else
+        STORE(dx, i, y[i] * (dy[i] - dot), accumulate);
+#endif
+    }
+}

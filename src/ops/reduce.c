@@ -191,6 +191,10 @@ static clg_status softmax_forward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, in
     softmax_split(t, batch, &outer, &C, &inner);
     char opts[16];
     snprintf(opts, sizeof opts, "-DLOG=%d", t->params.i[0]);
+    if (inner == 1) /* rows: a work-group each */
+        return clg_rec_kernel_groups(
+            p, s, "reduce", opts, "softmax_rows_forward", outer, clg_reduce_group(C),
+            CLG_ARGS(KINT(C), KMEM(clg_val(p, t->src[0])), KMEM(clg_val(p, t))));
     return clg_rec_kernel(p, s, "reduce", opts, "softmax_forward", outer * inner,
                           CLG_ARGS(KINT(outer), KINT(C), KINT(inner),
                                    KMEM(clg_val(p, t->src[0])), KMEM(clg_val(p, t))));
@@ -203,6 +207,11 @@ static clg_status softmax_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t,
     softmax_split(t, batch, &outer, &C, &inner);
     char opts[16];
     snprintf(opts, sizeof opts, "-DLOG=%d", t->params.i[0]);
+    if (inner == 1)
+        return clg_rec_kernel_groups(
+            p, s, "reduce", opts, "softmax_rows_backward", outer, clg_reduce_group(C),
+            CLG_ARGS(KINT(C), KINT(io->accumulate[0]), KMEM(clg_val(p, t)),
+                     KMEM(io->grad_out), KMEM(io->grad_src[0])));
     return clg_rec_kernel(p, s, "reduce", opts, "softmax_backward", outer * inner,
                           CLG_ARGS(KINT(outer), KINT(C), KINT(inner),
                                    KINT(io->accumulate[0]), KMEM(clg_val(p, t)),
