@@ -7,6 +7,7 @@
  *   rng.h    splitmix64 draws for initialisation, shuffling, augmentation
  *   clock.h  a monotonic clock
  *   text.h   numbers and enum names parsed from text
+ *   hash.h   FNV-1a over bytes
  */
 #ifndef CLGRAD_BASE_H
 #define CLGRAD_BASE_H

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "base/hash.h"
 #include "base/text.h"
 #include "clgrad/data.h"
 
@@ -20,10 +21,7 @@ typedef struct map {
 
 static uint64_t hash(const char *k, size_t len)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (unsigned char)k[i]) * 1099511628211ull;
-    return h;
+    return clg_fnv1a(CLG_FNV_START, k, len);
 }
 
 static void map_free(map *m)

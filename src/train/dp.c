@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "base/hash.h"
 #include "train/train_internal.h"
 
 /* A bucket: optimizer parameters [first, first + count) (taken from the
@@ -109,7 +110,7 @@ static clg_status broadcast_weights(const clg_model *m, clg_comm *comm)
 
 clg_status clg_dp_compare_weights(clg_dp *dp, int epoch)
 {
-    unsigned long long h = 0xCBF29CE484222325ull;
+    unsigned long long h = CLG_FNV_START;
     clg_status s = CLG_OK;
     const clg_model *m = dp->m;
     for (int i = 0; s == CLG_OK && i < clg_model_tensor_count(m); i++) {
@@ -117,12 +118,12 @@ clg_status clg_dp_compare_weights(clg_dp *dp, int epoch)
         if (!clg_tensor_is_parameter(t)) /* batch norm statistics: per rank */
             continue;
         size_t n = clg_tensor_numel(t);
-        unsigned char *v = malloc(n * 4);
+        float *v = malloc(n * sizeof *v);
         if (!v)
             return clg_fail(CLG_OUT_OF_HOST_MEMORY, "comparing the ranks' weights");
         s = clg_tensor_download(t, v, n);
-        for (size_t k = 0; s == CLG_OK && k < n * 4; k++)
-            h = (h ^ v[k]) * 0x100000001B3ull;
+        if (s == CLG_OK)
+            h = clg_fnv1a(h, v, n * sizeof *v);
         free(v);
     }
     int size = clg_comm_size(dp->comm);

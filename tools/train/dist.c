@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/hash.h"
 #include "train.h"
 
 /* ---- What the ranks compare -------------------------------------------- */
@@ -26,13 +27,6 @@ typedef struct rank_view {
     unsigned long long data; /* of the training data, once loaded */
 } rank_view;
 
-static unsigned long long fnv(unsigned long long h, const void *p, size_t n)
-{
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ b[i]) * 0x100000001B3ull;
-    return h;
-}
 
 static void describe(const train_options *o, rank_view *v)
 {
@@ -58,25 +52,25 @@ static void describe(const train_options *o, rank_view *v)
         if (used >= LINE)
             break;
     }
-    v->spec = 0xCBF29CE484222325ull;
+    v->spec = CLG_FNV_START;
     FILE *f = o->spec ? fopen(o->spec, "rb") : NULL;
     char buf[4096];
     size_t n;
     while (f && (n = fread(buf, 1, sizeof buf, f)) > 0)
-        v->spec = fnv(v->spec, buf, n);
+        v->spec = clg_fnv1a(v->spec, buf, n);
     if (f)
         fclose(f);
 }
 
 unsigned long long train_data_hash(const clg_dataset *d)
 {
-    unsigned long long h = 0xCBF29CE484222325ull;
+    unsigned long long h = CLG_FNV_START;
     if (!d)
         return h;
-    h = fnv(h, &d->count, sizeof d->count);
-    h = fnv(h, d->x, (size_t)d->count * d->sample * sizeof *d->x);
+    h = clg_fnv1a(h, &d->count, sizeof d->count);
+    h = clg_fnv1a(h, d->x, (size_t)d->count * d->sample * sizeof *d->x);
     if (d->labels)
-        h = fnv(h, d->labels,
+        h = clg_fnv1a(h, d->labels,
                 (size_t)d->count * (size_t)clg_dataset_label_len(d) *
                     sizeof *d->labels);
     return h;
