@@ -334,9 +334,6 @@ typedef struct epoch_totals {
     long correct, seen;
 } epoch_totals;
 
-/* One batch forward and backward: the first of a group of accumulated
- * batches replaces the gradients, the others add to them; the last of the
- * group (`update`) steps the optimizer. */
 /* One batch (this rank's shard of it) forward and backward: the first of a
  * group of accumulated batches replaces the gradients, the others add to
  * them; the last of the group (`update`) sums the ranks' gradients and
@@ -396,6 +393,15 @@ static clg_status train_step(clg_model *m, clg_optimizer *opt, const step_ctx *s
         *loss = sums[0] / (float)(b->total > 0 ? b->total : 1);
         *correct = (long)sums[1];
     }
+    return s;
+}
+
+/* Whether any rank's callback asked to stop: every rank stops with it. */
+static clg_status any_rank_stops(clg_comm *comm, bool *stop)
+{
+    float any = *stop ? 1.0f : 0.0f;
+    clg_status s = clg_comm_allreduce_sum(comm, &any, 1);
+    *stop = any > 0.0f;
     return s;
 }
 
@@ -500,12 +506,8 @@ clg_status clg_fit(clg_model *m, clg_optimizer *opt, clg_loader *train,
                                 elapsed};
             if (o->on_step && !o->on_step(&si, o->user))
                 stop = true;
-            if (comm) { /* one rank's callback stops every rank */
-                float any = stop ? 1.0f : 0.0f;
-                if ((s = clg_comm_allreduce_sum(comm, &any, 1)) != CLG_OK)
-                    break;
-                stop = any > 0.0f;
-            }
+            if (comm && (s = any_rank_stops(comm, &stop)) != CLG_OK)
+                break;
             if (o->max_steps > 0 && r->steps >= o->max_steps)
                 stop = true;
             if (stop)
@@ -563,12 +565,8 @@ clg_status clg_fit(clg_model *m, clg_optimizer *opt, clg_loader *train,
         r->epochs = epoch + 1;
         if (o->on_epoch && !o->on_epoch(&ei, o->user))
             stop = true;
-        if (comm) {
-            float any = stop ? 1.0f : 0.0f;
-            if ((s = clg_comm_allreduce_sum(comm, &any, 1)) != CLG_OK)
-                break;
-            stop = any > 0.0f;
-        }
+        if (comm && (s = any_rank_stops(comm, &stop)) != CLG_OK)
+            break;
         if (val && o->early_stop > 0 && since_best >= o->early_stop) {
             r->stopped_early = true;
             stop = true;
