@@ -27,6 +27,22 @@ static float channel_group_squares(__global const float *x, const int outer,
     return group_sum(ksum_value(q), scratch);
 }
 
+/* Channel c's statistics from `count` values (their mean, and the sum of
+ * squares about it), and the running ones moved by momentum as PyTorch
+ * moves them, with the unbiased variance. */
+static void set_stats(const int c, const int C, const float count, const float mean,
+                      const float sq, const float momentum, const float eps,
+                      __global float *stats, __global float *running_mean,
+                      __global float *running_var)
+{
+    const float var = sq / count;
+    stats[c] = mean;
+    stats[C + c] = 1.0f / sqrt(var + eps);
+    const float unbiased = count > 1.0f ? sq / (count - 1.0f) : var;
+    running_mean[c] = (1.0f - momentum) * running_mean[c] + momentum * mean;
+    running_var[c] = (1.0f - momentum) * running_var[c] + momentum * unbiased;
+}
+
 /* One work-group per channel; two passes for an accurate variance. */
 __kernel void bn_stats(const int outer, const int C, const int inner,
                        const float momentum, const float eps, __global const float *x,
@@ -38,15 +54,9 @@ __kernel void bn_stats(const int outer, const int C, const int inner,
     const int count = outer * inner;
     const float mean = channel_group_sum(x, outer, C, inner, c, scratch) / (float)count;
     const float sq = channel_group_squares(x, outer, C, inner, c, mean, scratch);
-    if (get_local_id(0) != 0)
-        return;
-    const float var = sq / (float)count;
-    stats[c] = mean;
-    stats[C + c] = 1.0f / sqrt(var + eps);
-    /* PyTorch: running stats move by momentum, with the unbiased variance. */
-    const float unbiased = count > 1 ? sq / (float)(count - 1) : var;
-    running_mean[c] = (1.0f - momentum) * running_mean[c] + momentum * mean;
-    running_var[c] = (1.0f - momentum) * running_var[c] + momentum * unbiased;
+    if (get_local_id(0) == 0)
+        set_stats(c, C, (float)count, mean, sq, momentum, eps, stats, running_mean,
+                  running_var);
 }
 
 /* The element-wise kernels take one (o, c) plane of `inner` values per
@@ -122,24 +132,28 @@ __kernel void bn_backward_reduce(const int outer, const int C, const int inner,
         dbeta[c] = acc_beta ? dbeta[c] + sdy : sdy;
 }
 
-/* dx = gamma invstd / m (m dy - sum(dy) - xhat sum(dy xhat)), m = outer * inner. */
-__kernel void bn_backward_dx(const int planes, const int C, const int inner, const int m,
-                             const int affine, const int accumulate,
-                             __global const float *x, __global const float *dy,
-                             __global const float *stats, __global const float *sums,
-                             __global const float *gamma, __global float *dx)
+/* dx = gamma invstd / m (m dy - sum(dy) - xhat sum(dy xhat)), m = outer *
+ * inner; synchronised over replicas (`synced`), m is the whole batch's count
+ * the forward left in sums[2C]. */
+__kernel void bn_backward_dx(const int planes, const int C, const int inner,
+                             const int m_here, const int synced, const int affine,
+                             const int accumulate, __global const float *x,
+                             __global const float *dy, __global const float *stats,
+                             __global const float *sums, __global const float *gamma,
+                             __global float *dx)
 {
     const int p = get_global_id(0);
     if (p >= planes)
         return;
     const int c = p % C;
+    const float m = synced ? sums[2 * C] : (float)m_here;
     const float mean = stats[c], invstd = stats[C + c];
-    const float k = (affine ? gamma[c] : 1.0f) * invstd / (float)m;
+    const float k = (affine ? gamma[c] : 1.0f) * invstd / m;
     const float sdy = sums[c], sdyx = sums[C + c];
     const size_t base = (size_t)p * inner;
     for (int i = 0; i < inner; i++) {
         const float xhat = (x[base + i] - mean) * invstd;
-        const float v = k * ((float)m * dy[base + i] - sdy - xhat * sdyx);
+        const float v = k * (m * dy[base + i] - sdy - xhat * sdyx);
         dx[base + i] = accumulate ? dx[base + i] + v : v;
     }
 }
@@ -289,36 +303,7 @@ __kernel void bn_sync_finish(const int C, const float momentum, const float eps,
     const int c = get_global_id(0);
     if (c >= C)
         return;
-    const float count = sums[2 * C], mean = sums[c] / count, sq = sums[C + c];
-    const float var = sq / count;
-    stats[c] = mean;
-    stats[C + c] = 1.0f / sqrt(var + eps);
-    const float unbiased = count > 1.0f ? sq / (count - 1.0f) : var;
-    running_mean[c] = (1.0f - momentum) * running_mean[c] + momentum * mean;
-    running_var[c] = (1.0f - momentum) * running_var[c] + momentum * unbiased;
-}
-
-/* bn_backward_dx with m, the values per channel of the whole batch, read
- * from sums[2C] (the forward's count, summed over the replicas). */
-__kernel void bn_sync_backward_dx(const int planes, const int C, const int inner,
-                                  const int affine, const int accumulate,
-                                  __global const float *x, __global const float *dy,
-                                  __global const float *stats,
-                                  __global const float *sums,
-                                  __global const float *gamma, __global float *dx)
-{
-    const int p = get_global_id(0);
-    if (p >= planes)
-        return;
-    const int c = p % C;
-    const float m = sums[2 * C];
-    const float mean = stats[c], invstd = stats[C + c];
-    const float k = (affine ? gamma[c] : 1.0f) * invstd / m;
-    const float sdy = sums[c], sdyx = sums[C + c];
-    const size_t base = (size_t)p * inner;
-    for (int i = 0; i < inner; i++) {
-        const float xhat = (x[base + i] - mean) * invstd;
-        const float v = k * (m * dy[base + i] - sdy - xhat * sdyx);
-        dx[base + i] = accumulate ? dx[base + i] + v : v;
-    }
+    const float count = sums[2 * C];
+    set_stats(c, C, count, sums[c] / count, sums[C + c], momentum, eps, stats,
+              running_mean, running_var);
 }

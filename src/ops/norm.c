@@ -101,16 +101,10 @@ static clg_status bn_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int ba
     bool sync = clg_plan_syncs_replicas(p);
     if (st == CLG_OK && sync) /* the whole batch's sums; the forward's count stays */
         st = clg_rec_replica_sum(p, s, sums, 0, 2 * (size_t)C);
-    if (st == CLG_OK && io->grad_src[0] && sync)
-        st = clg_rec_kernel(
-            p, s, "norm", NULL, "bn_sync_backward_dx", outer * (size_t)C,
-            CLG_ARGS(KINT(outer * (size_t)C), KINT(C), KINT(inner), KINT(AFFINE(t)),
-                     KINT(io->accumulate[0]), KMEM(x), KMEM(io->grad_out), KMEM(stats),
-                     KMEM(sums), KMEM(gamma), KMEM(io->grad_src[0])));
-    else if (st == CLG_OK && io->grad_src[0])
+    if (st == CLG_OK && io->grad_src[0])
         st = clg_rec_kernel(p, s, "norm", NULL, "bn_backward_dx", outer * (size_t)C,
                             CLG_ARGS(KINT(outer * (size_t)C), KINT(C), KINT(inner),
-                                     KINT(outer * inner), KINT(AFFINE(t)),
+                                     KINT(outer * inner), KINT(sync), KINT(AFFINE(t)),
                                      KINT(io->accumulate[0]), KMEM(x),
                                      KMEM(io->grad_out), KMEM(stats), KMEM(sums),
                                      KMEM(gamma), KMEM(io->grad_src[0])));
