@@ -30,15 +30,19 @@ __kernel void concat_slice(const int n, const int Cs, const int Cd, const int of
  * is x[a s0 + b s1 + c s2 + d s3], where (a, b, c, d) is i's index in y and
  * s the strides of x taken in y's dimension order. Forward gathers;
  * backward scatters dy through the same map (a bijection: no races). */
+static int permuted(const int i, const int4 dims, const int4 strides)
+{
+    const int d = i % dims.w, c = i / dims.w % dims.z, b = i / (dims.w * dims.z) % dims.y,
+              a = i / (dims.w * dims.z * dims.y);
+    return a * strides.x + b * strides.y + c * strides.z + d * strides.w;
+}
+
 __kernel void permute_gather(const int n, const int4 dims, const int4 strides,
                              __global const float *x, __global float *y)
 {
     const int i = get_global_id(0);
-    if (i >= n)
-        return;
-    const int d = i % dims.w, c = i / dims.w % dims.z, b = i / (dims.w * dims.z) % dims.y,
-              a = i / (dims.w * dims.z * dims.y);
-    y[i] = x[a * strides.x + b * strides.y + c * strides.z + d * strides.w];
+    if (i < n)
+        y[i] = x[permuted(i, dims, strides)];
 }
 
 __kernel void permute_scatter(const int n, const int4 dims, const int4 strides,
@@ -48,9 +52,7 @@ __kernel void permute_scatter(const int n, const int4 dims, const int4 strides,
     const int i = get_global_id(0);
     if (i >= n)
         return;
-    const int d = i % dims.w, c = i / dims.w % dims.z, b = i / (dims.w * dims.z) % dims.y,
-              a = i / (dims.w * dims.z * dims.y);
-    const int k = a * strides.x + b * strides.y + c * strides.z + d * strides.w;
+    const int k = permuted(i, dims, strides);
     dx[k] = accumulate ? dx[k] + dy[i] : dy[i];
 }
 

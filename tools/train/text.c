@@ -179,6 +179,12 @@ int train_load_text(const train_options *o, const clg_model *m,
 
 /* A token drawn from one row of logits: divided by the temperature, kept to
  * the k likeliest (k 0: all), softmax in double, one uniform draw. */
+static int descending(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x < y) - (x > y);
+}
+
 static int32_t sample(const float *logits, int V, float temperature, int k,
                       uint64_t *rng, double *p)
 {
@@ -187,13 +193,7 @@ static int32_t sample(const float *logits, int V, float temperature, int k,
         float *sorted = malloc((size_t)V * sizeof *sorted);
         if (sorted) {
             memcpy(sorted, logits, (size_t)V * sizeof *sorted);
-            for (int i = 0; i < k; i++) /* partial selection: k is small */
-                for (int j = i + 1; j < V; j++)
-                    if (sorted[j] > sorted[i]) {
-                        float t = sorted[i];
-                        sorted[i] = sorted[j];
-                        sorted[j] = t;
-                    }
+            qsort(sorted, (size_t)V, sizeof *sorted, descending);
             cut = sorted[k - 1];
             free(sorted);
         }
