@@ -799,6 +799,15 @@ static void test_text_usage_errors_exit_2(void **state)
     train("gpt.spec --text train.txt --accumulate 0");
     EXPECT(2);
     assert_contains(out, "--accumulate");
+    train("gpt.spec --text train.txt --top-k 3");
+    EXPECT(2);
+    assert_contains(out, "--prompt and --top-k go with --generate");
+    train("gpt.spec --text train.txt --distributed tcp");
+    EXPECT(2);
+    assert_contains(out, "--distributed: 'tcp' is not auto, mpi or none");
+    train("gpt.spec --text train.txt --tokenizer bpe=many");
+    EXPECT(2);
+    assert_contains(out, "--tokenizer: 'bpe=many' is not char, byte or bpe=N");
     train("--generate 5");
     EXPECT(2);
     assert_contains(out, "--generate needs the model: --init-from CHECKPOINT");

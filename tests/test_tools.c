@@ -237,6 +237,9 @@ static void test_bench_flags_are_checked(void **state)
     run_bin("CLGRAD_BENCH_BIN", NULL, "ops --device name:nothing-here", &r);
     assert_int_equal(r.status, 2);
     assert_contains(r.out, "nothing-here");
+    run_bin("CLGRAD_BENCH_BIN", NULL, "scale --model rnn", &r);
+    assert_int_equal(r.status, 2);
+    assert_contains(r.out, "--model: 'rnn' is not mlp or cnn");
     run_bin("CLGRAD_BENCH_BIN", NULL, "--help", &r);
     assert_int_equal(r.status, 0);
     assert_contains(r.out, "usage: clgrad-bench");
