@@ -295,6 +295,21 @@ static void test_dropout_masks_follow_the_whole_batch(void **state)
     free(one), free(two), free(three);
 }
 
+/* Synchronised batch norm needs every rank's samples: a batch of 1 over 3
+ * ranks is an error naming the rank, not a hang. */
+static void test_synchronised_batch_norm_refuses_an_empty_shard(void **state)
+{
+    (void)state;
+    job *j = calloc(1, sizeof *j);
+    *j = (job){.ranks = 3, .bn = true, .sync = true, .samples = 161};
+    run(j);
+    assert_int_equal(j->status[0], CLG_INVALID_ARGUMENT);
+    assert_contains(j->error[0], "synchronised batch norm: rank 0 has no samples of "
+                                 "batch 11 (of 1)");
+    assert_true(j->status[2] != CLG_OK);
+    free(j);
+}
+
 /* Three ranks over batches of 16 (shards of 5, 5 and 6 samples), and an
  * epoch's last batch of 1 sample, which leaves ranks 0 and 1 nothing: every
  * shard weighs by its share of the batch. */
@@ -380,6 +395,7 @@ int main(void)
         cmocka_unit_test(test_bucketed_sums_change_no_bit),
         cmocka_unit_test(test_dropout_masks_follow_the_whole_batch),
         cmocka_unit_test(test_synchronised_batch_norm_matches_one_rank),
+        cmocka_unit_test(test_synchronised_batch_norm_refuses_an_empty_shard),
         cmocka_unit_test(test_a_failing_rank_stops_the_others),
         cmocka_unit_test(test_ranks_whose_weights_differ_are_caught),
         cmocka_unit_test(test_a_missing_rank_times_out),
