@@ -375,9 +375,19 @@ static clg_status train_step(clg_model *m, clg_optimizer *opt, const step_ctx *s
     } else if (first && sc->dp) {
         s = clg_dp_zero(sc->dp);
     }
-    if (update && sc->dp) { /* wait for every sum, even after a failure */
-        clg_status f = clg_dp_finish(sc->dp, b->count > 0);
-        s = s == CLG_OK ? f : s;
+    if (update && sc->dp) {
+        /* A rank that failed tells the others first: its remaining sums
+         * then fail at once on every rank, never pairing with a different
+         * collective of another rank (a batch norm's sum, say). The downloads
+         * in flight are waited for all the same. */
+        if (s != CLG_OK) { /* this rank's own reason stays its error */
+            char why[1024];
+            snprintf(why, sizeof why, "%s", clg_last_error());
+            clg_comm_abort(sc->comm, why);
+            clg_dp_finish(sc->dp, b->count > 0);
+            return clg_fail(s, "%s", why);
+        }
+        s = clg_dp_finish(sc->dp, b->count > 0);
     }
     if (s == CLG_OK && update)
         s = clg_optim_step(opt);
