@@ -19,9 +19,14 @@
 #define SUM_BATCH 0
 #endif
 /* Block of C per work-item: RM rows x RN columns (RN is 4, 8 or 16). 8 x 16
- * measured best on an AVX-512 Xeon under PoCL: about 48 GFLOP/s at 1024^3,
- * where 4 x 8 gave 18 (clgrad-devices --bench). src/blas/native.c sets the
- * launch range to match. */
+ * measured best on a 2-core AVX-512 EPYC under PoCL 3.1: 165-200 GFLOP/s at
+ * 1024^3, against 113-150 for 6, 12 or 14 rows. src/blas/native.c sets the
+ * launch range to match.
+ *
+ * Every loop over a block's rows or columns is unrolled by pragma: PoCL's
+ * compiler otherwise kept acc[] on the stack, a load and a store around
+ * every FMA, and the kernel ran at 68 GFLOP/s where Intel's runtime (which
+ * unrolls by itself) ran at 180. Loops with a run-time bound stay rolled. */
 #ifndef RM
 #define RM 8
 #endif
@@ -63,21 +68,25 @@ __kernel void gemm_native(const int M, const int N, const int K, const float alp
     B += b_off + batch * b_stride;
     C += c_off + batch * c_stride;
     floatN acc[RM];
+    #pragma unroll
     for (int r = 0; r < RM; r++)
         acc[r] = (floatN)(0.0f);
     if (i0 + RM <= M && j0 + RN <= N) {
         for (int k = 0; k < K; k++) {
 #if TRANS_B
             float gathered[RN];
+            #pragma unroll
             for (int c = 0; c < RN; c++)
                 gathered[c] = B_AT(k, j0 + c);
             const floatN b = vloadN(0, gathered);
 #else
             const floatN b = vloadN(0, B + (size_t)k * ldb + j0);
 #endif
+            #pragma unroll
             for (int r = 0; r < RM; r++)
                 acc[r] = fma((floatN)(A_AT(i0 + r, k)), b, acc[r]);
         }
+        #pragma unroll
         for (int r = 0; r < RM; r++) {
             __global float *row = C + (size_t)(i0 + r) * ldc + j0;
             floatN out = alpha * acc[r];
@@ -90,15 +99,19 @@ __kernel void gemm_native(const int M, const int N, const int K, const float alp
     /* A block that straddles the edge: the same vector arithmetic on rows
      * and columns clamped into the matrix; only real elements are stored. */
     int rows[RM], cols[RN];
+    #pragma unroll
     for (int r = 0; r < RM; r++)
         rows[r] = min(i0 + r, M - 1);
+    #pragma unroll
     for (int c = 0; c < RN; c++)
         cols[c] = min(j0 + c, N - 1);
     for (int k = 0; k < K; k++) {
         float gathered[RN];
+        #pragma unroll
         for (int c = 0; c < RN; c++)
             gathered[c] = B_AT(k, cols[c]);
         const floatN b = vloadN(0, gathered);
+        #pragma unroll
         for (int r = 0; r < RM; r++)
             acc[r] = fma((floatN)(A_AT(rows[r], k)), b, acc[r]);
     }
@@ -160,7 +173,9 @@ __kernel void gemm_nt(const int M, const int N, const int K, const float alpha,
     C += c_off + batch * c_stride;
     floatK acc[RMT][RNT];
     float tail[RMT][RNT]; /* the k past the last whole vector */
+    #pragma unroll
     for (int r = 0; r < RMT; r++)
+        #pragma unroll
         for (int c = 0; c < RNT; c++) {
             acc[r][c] = (floatK)(0.0f);
             tail[r][c] = 0.0f;
@@ -171,30 +186,40 @@ __kernel void gemm_nt(const int M, const int N, const int K, const float alpha,
 #endif
         /* Rows past the edge repeat the last one; only real ones are stored. */
         __global const float *a[RMT], *b[RNT];
+        #pragma unroll
         for (int r = 0; r < RMT; r++)
             a[r] = A + (size_t)min(i0 + r, M - 1) * lda;
+        #pragma unroll
         for (int c = 0; c < RNT; c++)
             b[c] = B + (size_t)min(j0 + c, N - 1) * ldb;
         int k = 0;
         for (; k + VK <= K; k += VK) {
             floatK av[RMT], bv[RNT];
+            #pragma unroll
             for (int r = 0; r < RMT; r++)
                 av[r] = vloadK(0, a[r] + k);
+            #pragma unroll
             for (int c = 0; c < RNT; c++)
                 bv[c] = vloadK(0, b[c] + k);
+            #pragma unroll
             for (int r = 0; r < RMT; r++)
+                #pragma unroll
                 for (int c = 0; c < RNT; c++)
                     acc[r][c] = fma(av[r], bv[c], acc[r][c]);
         }
         for (; k < K; k++)
+            #pragma unroll
             for (int r = 0; r < RMT; r++)
+                #pragma unroll
                 for (int c = 0; c < RNT; c++)
                     tail[r][c] = fma(a[r][k], b[c][k], tail[r][c]);
 #if SUM_BATCH
     }
 #endif
     float sum[RMT][RNT];
+    #pragma unroll
     for (int r = 0; r < RMT; r++)
+        #pragma unroll
         for (int c = 0; c < RNT; c++)
             sum[r][c] = lane_sum(acc[r][c]) + tail[r][c];
     for (int r = 0; r < RMT && i0 + r < M; r++) {
