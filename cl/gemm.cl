@@ -1,9 +1,8 @@
 /* Native SGEMM, row-major: C = alpha * op(A) * op(B) + beta * C.
  * op(A) is M x K, op(B) is K x N, C is M x N; offsets, leading dimensions and
- * batch strides count floats. Built with -DTRANS_A=0|1 -DTRANS_B=0|1
- * -DSUM_BATCH=0|1. Dimension 2 of the range is the batch: matrix b of a
- * strided batch starts at offset + b * stride. SUM_BATCH (gemm_nt only) sums
- * the products of all `batches` pairs into one C, over a range of depth 1.
+ * batch strides count floats. Built with -DTRANS_A=0|1 -DTRANS_B=0|1.
+ * Dimension 2 of the range is the batch: matrix b of a strided batch starts
+ * at offset + b * stride.
  *
  * Register-blocked without local memory: each work-item keeps an RM x RN
  * block of C in vector registers, which suits CPUs, where caches do the
@@ -14,9 +13,6 @@
 #endif
 #ifndef TRANS_B
 #define TRANS_B 0
-#endif
-#ifndef SUM_BATCH
-#define SUM_BATCH 0
 #endif
 /* Block of C per work-item: RM rows x RN columns (RN is 4, 8 or 16). 8 x 16
  * measured best on a 2-core AVX-512 EPYC under PoCL 3.1: 165-200 GFLOP/s at
@@ -57,7 +53,7 @@ __kernel void gemm_native(const int M, const int N, const int K, const float alp
                           const int a_stride, __global const float *B,
                           const int b_off, const int ldb, const int b_stride,
                           const float beta, __global float *C, const int c_off,
-                          const int ldc, const int c_stride, const int batches)
+                          const int ldc, const int c_stride)
 {
     const int j0 = get_global_id(0) * RN;
     const int i0 = get_global_id(1) * RM;
@@ -157,15 +153,11 @@ __kernel void gemm_nt(const int M, const int N, const int K, const float alpha,
                       const int a_stride, __global const float *B, const int b_off,
                       const int ldb, const int b_stride, const float beta,
                       __global float *C, const int c_off, const int ldc,
-                      const int c_stride, const int batches)
+                      const int c_stride)
 {
     const int j0 = get_global_id(0) * RNT;
     const int i0 = get_global_id(1) * RMT;
-#if SUM_BATCH
-    const size_t batch = 0;
-#else
     const size_t batch = get_global_id(2);
-#endif
     if (i0 >= M || j0 >= N)
         return;
     A += a_off + batch * a_stride;
@@ -180,10 +172,6 @@ __kernel void gemm_nt(const int M, const int N, const int K, const float alpha,
             acc[r][c] = (floatK)(0.0f);
             tail[r][c] = 0.0f;
         }
-#if SUM_BATCH
-    /* With SUM_BATCH one work-item sums its block over the whole batch. */
-    for (int s = 0; s < batches; s++, A += a_stride, B += b_stride) {
-#endif
         /* Rows past the edge repeat the last one; only real ones are stored. */
         __global const float *a[RMT], *b[RNT];
         #pragma unroll
@@ -213,9 +201,6 @@ __kernel void gemm_nt(const int M, const int N, const int K, const float alpha,
                 #pragma unroll
                 for (int c = 0; c < RNT; c++)
                     tail[r][c] = fma(a[r][k], b[c][k], tail[r][c]);
-#if SUM_BATCH
-    }
-#endif
     float sum[RMT][RNT];
     #pragma unroll
     for (int r = 0; r < RMT; r++)

@@ -11,11 +11,9 @@
 
 /* C[b] = alpha * op(A[b]) * op(B[b]) + beta * C[b] for b < batch, row-major;
  * matrix b of X starts at x_off + b * x_stride (floats). A stride of 0
- * reuses one matrix for the whole batch. With sum_batch, one C instead:
- * C = alpha * (sum over b of op(A[b]) * op(B[b])) + beta * C, c_stride
- * unused; only where clg_gemm_sums_batch() says so. */
+ * reuses one matrix for the whole batch. */
 typedef struct clg_gemm_call {
-    bool trans_a, trans_b, sum_batch;
+    bool trans_a, trans_b;
     size_t M, N, K, batch;
     float alpha, beta;
     cl_mem A, B, C;
@@ -36,19 +34,11 @@ clg_status clg_gemm_enqueue(clg_context *ctx, const clg_gemm_call *call);
 clg_status clg_gemm_record(clg_context *ctx, clg_cmdlist *list,
                            const clg_gemm_call *call);
 
-/* Whether the context's path computes `call` with sum_batch in one launch:
- * the native kernel's A B^T (a convolution's weight gradient summed over
- * the batch). Elsewhere the caller sums the per-batch products itself, and
- * a sum_batch call fails. */
-bool clg_gemm_sums_batch(const clg_context *ctx, const clg_gemm_call *call);
-
 /* ---- The two implementations -------------------------------------------- */
 
 clg_status clg_gemm_native_enqueue(clg_context *ctx, const clg_gemm_call *call);
 clg_status clg_gemm_native_record(clg_context *ctx, clg_cmdlist *list,
                                   const clg_gemm_call *call);
-/* Whether the native kernels can take `call` with sum_batch: gemm_nt's A B^T. */
-bool clg_gemm_native_sums_batch(const clg_gemm_call *call);
 clg_status clg_gemm_clblast_enqueue(clg_context *ctx, const clg_gemm_call *call);
 /* Empties CLBlast's process-wide cache of programs (and their contexts). */
 void clg_gemm_clblast_release(void);

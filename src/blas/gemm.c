@@ -87,36 +87,16 @@ static bool takes_clblast(const clg_context *ctx, const clg_gemm_call *g)
     return true;
 }
 
-bool clg_gemm_sums_batch(const clg_context *ctx, const clg_gemm_call *g)
-{
-    return state_of(ctx)->path == CLG_GEMM_NATIVE && clg_gemm_native_sums_batch(g);
-}
-
-/* An empty product: nothing to launch, where an empty sum over the batch
- * still has to scale C by beta (the kernel does that with batch set to 0). */
+/* An empty product: nothing to launch. */
 static bool nothing_to_do(const clg_gemm_call *g)
 {
-    return g->M == 0 || g->N == 0 || (g->batch == 0 && !g->sum_batch);
-}
-
-/* A sum over the batch is refused where it cannot run; where it can, the
- * path is native, so the calls below never hand it to CLBlast. */
-static clg_status check_sum_batch(const clg_context *ctx, const clg_gemm_call *g)
-{
-    if (g->sum_batch && !clg_gemm_sums_batch(ctx, g))
-        return clg_fail(CLG_INVALID_ARGUMENT,
-                        "clg_gemm: a sum over the batch runs only on the native "
-                        "path's A B^T (trans_a %d, trans_b %d, path %s)",
-                        g->trans_a, g->trans_b,
-                        clg_gemm_path_str(state_of(ctx)->path));
-    return CLG_OK;
+    return g->M == 0 || g->N == 0 || g->batch == 0;
 }
 
 clg_status clg_gemm_enqueue(clg_context *ctx, const clg_gemm_call *g)
 {
-    clg_status s = check_sum_batch(ctx, g);
-    if (s != CLG_OK || nothing_to_do(g))
-        return s;
+    if (nothing_to_do(g))
+        return CLG_OK;
     return takes_clblast(ctx, g) ? clg_gemm_clblast_enqueue(ctx, g)
                                  : clg_gemm_native_enqueue(ctx, g);
 }
@@ -128,9 +108,8 @@ static clg_status clblast_call(clg_context *ctx, const void *call)
 
 clg_status clg_gemm_record(clg_context *ctx, clg_cmdlist *list, const clg_gemm_call *g)
 {
-    clg_status s = check_sum_batch(ctx, g);
-    if (s != CLG_OK || nothing_to_do(g))
-        return s;
+    if (nothing_to_do(g))
+        return CLG_OK;
     return takes_clblast(ctx, g) ? clg_cmd_call(list, clblast_call, g, sizeof *g)
                                  : clg_gemm_native_record(ctx, list, g);
 }

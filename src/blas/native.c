@@ -13,11 +13,6 @@ static bool nt_case(const clg_gemm_call *g)
     return g->trans_b && !g->trans_a;
 }
 
-bool clg_gemm_native_sums_batch(const clg_gemm_call *g)
-{
-    return nt_case(g);
-}
-
 static const char *native_kernel(const clg_gemm_call *g)
 {
     return nt_case(g) ? "gemm_nt" : "gemm_native";
@@ -49,9 +44,6 @@ static clg_status set_native_args(cl_kernel k, const clg_gemm_call *g)
         s = clg_kernel_arg(k, i++, sizeof(cl_mem), &g->C);
     for (int d = 0; s == CLG_OK && d < 3; d++)
         s = clg_kernel_arg(k, i++, sizeof(cl_int), &c[d]);
-    const cl_int batches = (cl_int)g->batch;
-    if (s == CLG_OK)
-        s = clg_kernel_arg(k, i++, sizeof(cl_int), &batches);
     return s;
 }
 
@@ -60,15 +52,14 @@ static void native_range(const clg_gemm_call *g, size_t global[3], size_t local[
     const size_t rn = nt_case(g) ? NT_RN : NATIVE_RN, rm = nt_case(g) ? NT_RM : NATIVE_RM;
     global[0] = (g->N + rn - 1) / rn;
     global[1] = (g->M + rm - 1) / rm;
-    global[2] = g->sum_batch ? 1 : g->batch; /* a summing work-item loops */
+    global[2] = g->batch;
     local[0] = global[0] < NATIVE_GROUP ? global[0] : NATIVE_GROUP;
     local[1] = local[2] = 1;
 }
 
 static void native_options(const clg_gemm_call *g, char *buf, size_t len)
 {
-    snprintf(buf, len, "-DTRANS_A=%d -DTRANS_B=%d -DSUM_BATCH=%d", g->trans_a, g->trans_b,
-             g->sum_batch);
+    snprintf(buf, len, "-DTRANS_A=%d -DTRANS_B=%d", g->trans_a, g->trans_b);
 }
 
 clg_status clg_gemm_native_record(clg_context *ctx, clg_cmdlist *list,
