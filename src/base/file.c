@@ -3,7 +3,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/error.h"
 #include "base/file.h"
@@ -51,5 +53,42 @@ clg_status clg_read_file(const char *path, size_t limit, char **out, size_t *len
     *out = buf;
     if (len)
         *len = n;
+    return CLG_OK;
+}
+
+clg_status clg_write_file_atomic(const char *path, const clg_file_part *parts, int n)
+{
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "wb");
+    if (!f)
+        return clg_fail(CLG_IO_ERROR, "%s: cannot create: %s", tmp, strerror(errno));
+    bool ok = true;
+    for (int i = 0; ok && i < n; i++)
+        ok = fwrite(parts[i].data, 1, parts[i].bytes, f) == parts[i].bytes;
+    ok = ok && fflush(f) == 0 && fsync(fileno(f)) == 0;
+    int err = errno;
+    ok = fclose(f) == 0 && ok;
+    if (!ok) {
+        unlink(tmp);
+        return clg_fail(CLG_IO_ERROR, "%s: writing failed: %s", tmp, strerror(err));
+    }
+    if (rename(tmp, path) != 0) {
+        err = errno;
+        unlink(tmp);
+        return clg_fail(CLG_IO_ERROR, "%s: cannot replace it: %s", path, strerror(err));
+    }
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *(slash == dir ? slash + 1 : slash) = '\0';
+    else
+        snprintf(dir, sizeof dir, ".");
+    int fd = open(dir, O_RDONLY);
+    if (fd >= 0) {
+        fsync(fd); /* the rename itself survives a crash */
+        close(fd);
+    }
     return CLG_OK;
 }

@@ -8,4 +8,16 @@
  * NUL after the *len bytes; the caller frees it. Errors name the file. */
 clg_status clg_read_file(const char *path, size_t limit, char **data, size_t *len);
 
+/* One piece of a file to write. */
+typedef struct clg_file_part {
+    const void *data;
+    size_t bytes;
+} clg_file_part;
+
+/* Writes the parts, in order, as the whole of `path`, so that a reader (or a
+ * crash) sees the old file or the new one, never part of it: a temporary
+ * file beside it, fsync, rename, fsync of the directory. Errors name the
+ * file and the reason. */
+clg_status clg_write_file_atomic(const char *path, const clg_file_part *parts, int n);
+
 #endif

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "base/file.h"
 #include "base/hash.h"
 #include "base/text.h"
 #include "clgrad/data.h"
@@ -593,18 +594,12 @@ clg_status clg_tokenizer_save(const clg_tokenizer *t, const char *path)
 {
     if (!t || !path)
         return clg_fail(CLG_INVALID_ARGUMENT, "clg_tokenizer_save: NULL argument");
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return clg_fail(CLG_IO_ERROR, "%s: cannot create: %s", tmp, strerror(errno));
-    bool ok = write_tokenizer(t, f);
-    ok = fclose(f) == 0 && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        remove(tmp);
-        return clg_fail(CLG_IO_ERROR, "%s: writing failed", path);
-    }
-    return CLG_OK;
+    char *text = NULL;
+    clg_status s = clg_tokenizer_to_string(t, &text);
+    if (s == CLG_OK)
+        s = clg_write_file_atomic(path, &(clg_file_part){text, strlen(text)}, 1);
+    free(text);
+    return s;
 }
 
 clg_status clg_tokenizer_to_string(const clg_tokenizer *t, char **text)

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/file.h"
 #include "base/text.h"
 #include "clgrad/io.h"
 #include "clgrad/version.h"
@@ -375,46 +376,24 @@ static char *header_json(const writer *w, cJSON *meta, size_t *len)
     return out;
 }
 
-/* temp file, fsync, rename, fsync of the directory */
+/* The 8-byte header length, the header, the tensors' bytes, written whole
+ * or not at all. */
 static clg_status write_atomic(const char *path, const char *header, size_t hlen,
                                const writer *w)
 {
-    char tmp[1100];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f)
-        return clg_fail(CLG_IO_ERROR, "%s: cannot create: %s", tmp, strerror(errno));
     unsigned char len8[8];
     for (int i = 0; i < 8; i++)
         len8[i] = (unsigned char)((uint64_t)hlen >> (8 * i));
-    bool ok = fwrite(len8, 1, 8, f) == 8 && fwrite(header, 1, hlen, f) == hlen;
-    for (int i = 0; ok && i < w->count; i++)
-        ok = fwrite(w->t[i].data, 1, w->t[i].bytes, f) == w->t[i].bytes;
-    ok = ok && fflush(f) == 0 && fsync(fileno(f)) == 0;
-    int err = errno;
-    ok = fclose(f) == 0 && ok;
-    if (!ok) {
-        unlink(tmp);
-        return clg_fail(CLG_IO_ERROR, "%s: writing failed: %s", tmp, strerror(err));
-    }
-    if (rename(tmp, path) != 0) {
-        err = errno;
-        unlink(tmp);
-        return clg_fail(CLG_IO_ERROR, "%s: cannot replace it: %s", path, strerror(err));
-    }
-    char dir[1100];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash)
-        *(slash == dir ? slash + 1 : slash) = '\0';
-    else
-        snprintf(dir, sizeof dir, ".");
-    int fd = open(dir, O_RDONLY);
-    if (fd >= 0) {
-        fsync(fd); /* the rename itself survives a crash */
-        close(fd);
-    }
-    return CLG_OK;
+    clg_file_part *parts = malloc((size_t)(w->count + 2) * sizeof *parts);
+    if (!parts)
+        return clg_fail(CLG_OUT_OF_HOST_MEMORY, "%s: writing", path);
+    parts[0] = (clg_file_part){len8, 8};
+    parts[1] = (clg_file_part){header, hlen};
+    for (int i = 0; i < w->count; i++)
+        parts[i + 2] = (clg_file_part){w->t[i].data, w->t[i].bytes};
+    clg_status s = clg_write_file_atomic(path, parts, w->count + 2);
+    free(parts);
+    return s;
 }
 
 static void meta_num(cJSON *meta, const char *key, double v)
