@@ -129,8 +129,12 @@ __kernel void gemm_native(const int M, const int N, const int K, const float alp
 #ifndef VK
 #define VK 16
 #endif
+#ifndef RMT
 #define RMT 4
+#endif
+#ifndef RNT
 #define RNT 4
+#endif
 #define floatK XCAT(float, VK)
 #define vloadK XCAT(vload, VK)
 

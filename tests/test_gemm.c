@@ -1,6 +1,7 @@
 /* clg_gemm on both paths against a double-precision host reference. */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "test_util.h"
@@ -300,6 +301,127 @@ static void test_batches_of_a_b_transposed(void **state)
     assert_ok(clg_context_set_gemm_path(ctx, CLG_GEMM_AUTO));
 }
 
+/* Blocks the tuner tries and the extremes it accepts compute the same
+ * products: every case above under each tuning. */
+static void test_every_tuning_matches_host_reference(void **state)
+{
+    clg_context *ctx = *state;
+    const clg_gemm_tuning tunings[] = {
+        {4, 8, 1, 2, 4, 1},
+        {12, 16, 16, 4, 2, 16},
+        {1, 4, 1, 1, 1, 1},
+        {16, 16, 4, 8, 2, 4},
+    };
+    for (size_t i = 0; i < sizeof tunings / sizeof *tunings; i++) {
+        assert_ok(clg_context_set_gemm_tuning(ctx, &tunings[i]));
+        check_all(ctx, CLG_GEMM_NATIVE);
+    }
+    const clg_gemm_tuning def = CLG_GEMM_TUNING_DEFAULT;
+    assert_ok(clg_context_set_gemm_tuning(ctx, &def));
+    assert_ok(clg_context_set_gemm_path(ctx, CLG_GEMM_AUTO));
+}
+
+static void test_tunings_out_of_range_are_refused(void **state)
+{
+    clg_context *ctx = *state;
+    clg_gemm_tuning t = CLG_GEMM_TUNING_DEFAULT;
+    t.cols = 5;
+    assert_int_equal(clg_context_set_gemm_tuning(ctx, &t), CLG_INVALID_ARGUMENT);
+    assert_contains(clg_last_error(), "cols (4, 8 or 16)");
+    t = CLG_GEMM_TUNING_DEFAULT;
+    t.nt_rows = 8, t.nt_cols = 4;
+    assert_int_equal(clg_context_set_gemm_tuning(ctx, &t), CLG_INVALID_ARGUMENT);
+    assert_contains(clg_last_error(), "at most 16");
+    t = CLG_GEMM_TUNING_DEFAULT;
+    t.group = 1 << 30;
+    assert_int_equal(clg_context_set_gemm_tuning(ctx, &t), CLG_INVALID_ARGUMENT);
+    assert_contains(clg_last_error(), "group (1 to the device's");
+    assert_int_equal(clg_gemm_tune(ctx, -1, NULL), CLG_INVALID_ARGUMENT);
+    clg_gemm_tuning_source src;
+    clg_gemm_tuning now = clg_context_gemm_tuning(ctx, &src);
+    assert_int_equal(now.cols, 16); /* unchanged */
+}
+
+static void write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static clg_gemm_tuning fresh_tuning(int index, clg_gemm_tuning_source *src)
+{
+    clg_context *ctx;
+    assert_ok(clg_context_create(index, &ctx));
+    clg_gemm_tuning t = clg_context_gemm_tuning(ctx, src);
+    clg_context_free(ctx);
+    return t;
+}
+
+/* The tuner's choice goes to the cache, and new contexts on the device
+ * start with it; a cache entry that is out of range, or of another driver,
+ * is ignored; an unwritable cache is an error naming it. */
+static void test_tuning_is_cached_per_device(void **state)
+{
+    clg_context *ctx = *state;
+    const clg_device_info *d = clg_context_device(ctx);
+    if (strstr(d->platform_name, "Oclgrind"))
+        skip(); /* the tuner's products take minutes on a simulator */
+    char dir[] = "/tmp/clgrad-tune-XXXXXX", cache[256], path[1024], text[2048];
+    assert_non_null(mkdtemp(dir));
+    snprintf(cache, sizeof cache, "%s/a/b", dir); /* made by the tuner */
+    setenv("CLGRAD_CACHE_DIR", cache, 1);
+    clg_gemm_tuning_source src;
+    clg_gemm_tuning t = fresh_tuning(d->index, &src);
+    assert_int_equal(src, CLG_TUNING_DEFAULT);
+    assert_int_equal(t.rows, 8);
+
+    assert_ok(clg_gemm_tune(ctx, 0.001, NULL));
+    clg_gemm_tuning tuned = clg_context_gemm_tuning(ctx, &src);
+    assert_int_equal(src, CLG_TUNING_SET);
+    t = fresh_tuning(d->index, &src);
+    assert_int_equal(src, CLG_TUNING_CACHED);
+    assert_memory_equal(&t, &tuned, sizeof t);
+
+    /* The file is what new contexts read: an edited one is taken. */
+    assert_ok(clg_gemm_tuning_path(ctx, path, sizeof path));
+    snprintf(text, sizeof text,
+             "clgrad GEMM tuning 1\ndevice %s\nplatform %s\ndriver %s\nclgrad %s\n"
+             "native 4 8 16\nnt 2 8 1\n",
+             d->name, d->platform_name, d->driver_version, clg_version());
+    write_text(path, text);
+    t = fresh_tuning(d->index, &src);
+    assert_int_equal(src, CLG_TUNING_CACHED);
+    assert_true(t.rows == 4 && t.cols == 8 && t.group == 16 && t.nt_rows == 2 &&
+                t.nt_cols == 8 && t.nt_group == 1);
+    *strstr(text, "native 4 8") = '\0';
+    strcat(text, "native 4 9 16\nnt 2 8 1\n"); /* no 9-wide vectors */
+    write_text(path, text);
+    t = fresh_tuning(d->index, &src);
+    assert_int_equal(src, CLG_TUNING_DEFAULT);
+    assert_int_equal(t.cols, 16);
+    write_text(path, "clgrad GEMM tuning 1\ndevice x\nnative 4 8 16\nnt 2 8 1\n");
+    fresh_tuning(d->index, &src);
+    assert_int_equal(src, CLG_TUNING_DEFAULT);
+
+    /* A cache under a file cannot be made. */
+    snprintf(cache, sizeof cache, "%s/plain", dir);
+    write_text(cache, "");
+    strcat(cache, "/sub");
+    setenv("CLGRAD_CACHE_DIR", cache, 1);
+    assert_int_equal(clg_gemm_tune(ctx, 0.001, NULL), CLG_IO_ERROR);
+    assert_contains(clg_last_error(), "plain");
+    clg_context_gemm_tuning(ctx, &src);
+    assert_int_equal(src, CLG_TUNING_SET); /* the context keeps what was tuned */
+
+    unsetenv("CLGRAD_CACHE_DIR");
+    snprintf(text, sizeof text, "rm -rf '%s'", dir);
+    assert_int_equal(system(text), 0);
+    const clg_gemm_tuning def = CLG_GEMM_TUNING_DEFAULT;
+    assert_ok(clg_context_set_gemm_tuning(ctx, &def));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -312,6 +434,9 @@ int main(void)
         cmocka_unit_test(test_beta_zero_never_reads_c),
         cmocka_unit_test(test_freeing_a_context_releases_clblasts_programs),
         cmocka_unit_test(test_batches_of_a_b_transposed),
+        cmocka_unit_test(test_every_tuning_matches_host_reference),
+        cmocka_unit_test(test_tunings_out_of_range_are_refused),
+        cmocka_unit_test(test_tuning_is_cached_per_device),
     };
     return cmocka_run_group_tests(tests, test_context_setup, test_context_teardown);
 }

@@ -153,6 +153,45 @@ static void test_device_flag_limits_the_listing(void **state)
     cJSON_Delete(root);
 }
 
+/* --tune measures, says where it saved, and later listings read it back;
+ * a cache that cannot be written is exit 1 naming it. */
+static void test_tune_saves_and_lists_the_tuning(void **state)
+{
+    (void)state;
+    clg_device_info info;
+    assert_ok(clg_device_info_get(0, &info));
+    if (strstr(info.platform_name, "Oclgrind"))
+        skip();
+    static run_result r;
+    char dir[] = "/tmp/clgrad-devices-XXXXXX", env[256], cmd[300];
+    assert_non_null(mkdtemp(dir));
+    snprintf(env, sizeof env, "CLGRAD_CACHE_DIR='%s/cache'", dir);
+    run_tool(env, "--device 0", &r);
+    assert_int_equal(r.status, 0);
+    assert_contains(r.out, "gemm tuning     8 x 16 group 4, A B^T 4 x 4 group 4 "
+                           "(default: nothing cached in");
+    run_tool(env, "--device 0 --tune --tune-seconds 0.001", &r);
+    assert_int_equal(r.status, 0);
+    assert_contains(r.out, "tuning the native GEMM on");
+    assert_contains(r.out, "others 12 x 16 group 16");
+    assert_contains(r.out, "A B^T   2 x 8  group 1");
+    assert_contains(r.out, "tuned now, saved to");
+    run_tool(env, "--device 0 --json", &r);
+    assert_int_equal(r.status, 0);
+    assert_contains(r.out, "\"source\": \"cached\"");
+    snprintf(cmd, sizeof cmd, "touch '%s/file'", dir);
+    assert_int_equal(system(cmd), 0);
+    snprintf(env, sizeof env, "CLGRAD_CACHE_DIR='%s/file/cache'", dir);
+    run_tool(env, "--device 0 --tune --tune-seconds 0.001", &r);
+    assert_int_equal(r.status, 1);
+    assert_contains(r.out, "clgrad-devices: tuning device 0: GEMM tuning cache: "
+                           "cannot create");
+    run_tool(NULL, "--tune-seconds 0", &r);
+    assert_int_equal(r.status, 2);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 static void test_bench_ops_prints_every_row(void **state)
 {
     (void)state;
@@ -253,6 +292,7 @@ int main(void)
         cmocka_unit_test(test_no_platform_explains_and_exits_2),
         cmocka_unit_test(test_flags_help_version_and_errors),
         cmocka_unit_test(test_device_flag_limits_the_listing),
+        cmocka_unit_test(test_tune_saves_and_lists_the_tuning),
         cmocka_unit_test(test_bench_ops_prints_every_row),
         cmocka_unit_test(test_bench_runs_on_every_device),
         cmocka_unit_test(test_bench_flags_are_checked),

@@ -3,7 +3,8 @@
  * it, and optionally measures it.
  *
  * Exit status: 0 on success, 1 when a device was asked for by --device and
- * fails its self test, 2 for usage errors or when no OpenCL platform exists.
+ * fails its self test, or --tune could not tune a device or save the result,
+ * 2 for usage errors or when no OpenCL platform exists.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,8 @@
 typedef struct options {
     bool json;
     bool bench;
+    bool tune;
+    double tune_seconds;
     const char *device; /* NULL: every device */
 } options;
 
@@ -31,16 +34,25 @@ typedef struct device_report {
     bool works;
     char reason[512]; /* why not, when !works */
     bench_result bench;
+    clg_gemm_tuning tuning; /* the native GEMM's, where the device works */
+    clg_gemm_tuning_source tuning_source;
+    char cache[1024];       /* its cache file */
+    char tune_error[512];   /* why --tune failed */
 } device_report;
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: clgrad-devices [--json] [--bench] [--device SPEC]\n"
+    fprintf(out, "usage: clgrad-devices [--json] [--bench] [--tune] [--device SPEC]\n"
                  "\n"
                  "Lists every OpenCL platform and device clgrad can use, with its\n"
                  "index (for --device / CLGRAD_DEVICE), capabilities, and whether\n"
                  "clgrad works on it (its kernels compile and a smoke test passes).\n"
-                 "The device clgrad picks by default is marked with '*'.\n");
+                 "The device clgrad picks by default is marked with '*'.\n"
+                 "\n"
+                 "--tune measures the native GEMM kernel's block sizes and work-group\n"
+                 "widths on each device and caches the fastest (CLGRAD_CACHE_DIR,\n"
+                 "else $XDG_CACHE_HOME/clgrad, else ~/.cache/clgrad); every program\n"
+                 "then uses it on that device and driver.\n");
 }
 
 static int parse_args(int argc, char **argv, options *opt)
@@ -52,6 +64,10 @@ static int parse_args(int argc, char **argv, options *opt)
         {"--bench", CLI_SWITCH, &opt->bench,
          .help = "also measure SGEMM GFLOP/s (1024^3, CLBlast and native)\n"
                  "and device copy bandwidth (GB/s)"},
+        {"--tune", CLI_SWITCH, &opt->tune,
+         .help = "tune the native GEMM on each device and cache the result"},
+        {"--tune-seconds", CLI_DOUBLE, &opt->tune_seconds, 0.001, 60, .value = "S",
+         .help = "time per candidate while tuning (default 0.05)"},
         {"--device", CLI_STRING, &opt->device, .value = "SPEC",
          .help = "only this device: an index, gpu, cpu or name:SUBSTRING"},
         CLI_END,
@@ -163,7 +179,16 @@ static void bench_device(clg_context *ctx, bench_result *r)
     clg_buffer_free(copy.b);
 }
 
-static void check_device(device_report *rep, bool bench)
+/* First line only: a build log may follow on the next lines. */
+static void first_line(char *dst, size_t len, const char *msg)
+{
+    snprintf(dst, len, "%s", msg);
+    char *nl = strchr(dst, '\n');
+    if (nl)
+        *nl = '\0';
+}
+
+static void check_device(device_report *rep, const options *opt)
 {
     clg_context *ctx = NULL;
     clg_status s = clg_context_create(rep->info.index, &ctx);
@@ -171,15 +196,24 @@ static void check_device(device_report *rep, bool bench)
         s = clg_context_self_test(ctx);
     rep->works = s == CLG_OK;
     if (!rep->works) {
-        /* First line only: a build log follows on the next lines. */
-        snprintf(rep->reason, sizeof rep->reason, "%s", clg_last_error());
-        char *nl = strchr(rep->reason, '\n');
-        if (nl)
-            *nl = '\0';
-    } else if (bench) {
-        bench_device(ctx, &rep->bench);
+        first_line(rep->reason, sizeof rep->reason, clg_last_error());
+        clg_context_free(ctx);
+        return;
     }
+    if (opt->tune &&
+        clg_gemm_tune(ctx, opt->tune_seconds, opt->json ? stderr : stdout) != CLG_OK)
+        first_line(rep->tune_error, sizeof rep->tune_error, clg_last_error());
+    rep->tuning = clg_context_gemm_tuning(ctx, &rep->tuning_source);
+    if (clg_gemm_tuning_path(ctx, rep->cache, sizeof rep->cache) != CLG_OK)
+        first_line(rep->cache, sizeof rep->cache, clg_last_error());
+    if (opt->bench)
+        bench_device(ctx, &rep->bench);
     clg_context_free(ctx);
+}
+
+static const char *tuning_source_str(clg_gemm_tuning_source s)
+{
+    return s == CLG_TUNING_CACHED ? "cached" : s == CLG_TUNING_SET ? "tuned" : "default";
 }
 
 static void json_string(const char *s)
@@ -251,6 +285,20 @@ static void print_json(const device_report *reps, int n, int default_index,
             printf(", \"problem\": ");
             json_string(reps[i].reason);
         }
+        if (reps[i].works) {
+            const clg_gemm_tuning *t = &reps[i].tuning;
+            printf(", \"gemm_tuning\": {\"rows\": %d, \"cols\": %d, \"group\": %d, "
+                   "\"nt_rows\": %d, \"nt_cols\": %d, \"nt_group\": %d, \"source\": "
+                   "\"%s\", \"cache\": ",
+                   t->rows, t->cols, t->group, t->nt_rows, t->nt_cols, t->nt_group,
+                   tuning_source_str(reps[i].tuning_source));
+            json_string(reps[i].cache);
+            if (reps[i].tune_error[0]) {
+                printf(", \"error\": ");
+                json_string(reps[i].tune_error);
+            }
+            printf("}");
+        }
         const bench_result *b = &reps[i].bench;
         if (b->ran) {
             printf(", \"bench\": {\"sgemm_1024_clblast_gflops\": ");
@@ -306,6 +354,20 @@ static void print_text(const device_report *reps, int n, int default_index)
                    "clgrad works");
         else
             printf("     %-15s NO: %s\n", "clgrad works", reps[i].reason);
+        if (reps[i].works) {
+            const clg_gemm_tuning *t = &reps[i].tuning;
+            clg_gemm_tuning_source src = reps[i].tuning_source;
+            printf("     %-15s %d x %d group %d, A B^T %d x %d group %d (%s%s%s)\n",
+                   "gemm tuning", t->rows, t->cols, t->group, t->nt_rows, t->nt_cols,
+                   t->nt_group,
+                   src == CLG_TUNING_DEFAULT ? "default: nothing cached in " :
+                   src == CLG_TUNING_CACHED  ? "cached in "
+                                             : "tuned now, saved to ",
+                   reps[i].cache,
+                   src == CLG_TUNING_DEFAULT ? "; clgrad-devices --tune" : "");
+            if (reps[i].tune_error[0])
+                printf("     %-15s FAILED: %s\n", "tuning", reps[i].tune_error);
+        }
         const bench_result *b = &reps[i].bench;
         if (b->ran) {
             print_rate("sgemm clblast", b->gemm_clblast_gflops, "GFLOP/s (1024^3)");
@@ -354,13 +416,19 @@ int main(int argc, char **argv)
     }
     for (int i = 0; i < n; i++) {
         clg_device_info_get(first + i, &reps[i].info);
-        check_device(&reps[i], opt.bench);
+        check_device(&reps[i], &opt);
     }
     if (opt.json)
         print_json(reps, n, default_index, NULL);
     else
         print_text(reps, n, default_index);
     rc = opt.device && n == 1 && !reps[0].works ? 1 : 0;
+    for (int i = 0; i < n; i++)
+        if (reps[i].tune_error[0]) {
+            fprintf(stderr, "clgrad-devices: tuning device %d: %s\n", reps[i].info.index,
+                    reps[i].tune_error);
+            rc = 1;
+        }
     free(reps);
     return rc;
 }

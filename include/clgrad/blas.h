@@ -16,6 +16,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "runtime.h"
 
@@ -59,6 +60,55 @@ clg_status clg_gemm(clg_context *ctx, bool trans_a, bool trans_b, size_t M, size
                     size_t K, float alpha, const clg_buffer *A, size_t a_offset,
                     size_t lda, const clg_buffer *B, size_t b_offset, size_t ldb,
                     float beta, clg_buffer *C, size_t c_offset, size_t ldc);
+
+/* ---- Tuning the native kernel --------------------------------------------
+ *
+ * The native kernels' block sizes and work-group widths differ in speed by
+ * up to 2x from one OpenCL implementation to another at the same shapes.
+ * clg_gemm_tune measures a set of candidates on the context's device at
+ * the shapes of training (linear layers, a convolution over a batch, a
+ * square product), keeps the fastest whose results match the default
+ * kernel's, and caches the choice on disk, keyed by device, platform,
+ * driver and clgrad version. Every new context on that device then starts
+ * with it; without a cache entry it starts with CLG_GEMM_TUNING_DEFAULT.
+ * The cache lives in $CLGRAD_CACHE_DIR, else $XDG_CACHE_HOME/clgrad, else
+ * ~/.cache/clgrad; `clgrad-devices --tune` runs the tuner. */
+typedef struct clg_gemm_tuning {
+    /* gemm_native (every case but A B^T): rows (1..16) x columns (4, 8 or
+     * 16) of C per work-item, work-items per work-group along columns */
+    int rows, cols, group;
+    /* gemm_nt (A B^T): rows x columns of C per work-item (1..8 each, at
+     * most 16 products), work-group width */
+    int nt_rows, nt_cols, nt_group;
+} clg_gemm_tuning;
+
+#define CLG_GEMM_TUNING_DEFAULT ((clg_gemm_tuning){8, 16, 4, 4, 4, 4})
+
+/* Where the context's tuning came from. */
+typedef enum clg_gemm_tuning_source {
+    CLG_TUNING_DEFAULT, /* no cache entry (or an unreadable one) */
+    CLG_TUNING_CACHED,  /* read from the cache when the context was made */
+    CLG_TUNING_SET,     /* clg_context_set_gemm_tuning or clg_gemm_tune */
+} clg_gemm_tuning_source;
+
+/* The context's tuning, and where it came from (may be NULL). */
+clg_gemm_tuning clg_context_gemm_tuning(const clg_context *ctx,
+                                        clg_gemm_tuning_source *source);
+
+/* Uses `t` for the native kernels of this context from now on (plans made
+ * before keep what they recorded). CLG_INVALID_ARGUMENT, naming the field,
+ * for values outside the ranges above or a work-group the device refuses. */
+clg_status clg_context_set_gemm_tuning(clg_context *ctx, const clg_gemm_tuning *t);
+
+/* The cache file of this context's device (for messages and tools). */
+clg_status clg_gemm_tuning_path(const clg_context *ctx, char *path, size_t len);
+
+/* Measures the candidates for about `seconds` each (0: 0.05 s), sets the
+ * best on the context and writes it to the cache (creating the directory).
+ * When `report` is not NULL, one line per candidate goes there. An
+ * unwritable cache is CLG_IO_ERROR naming the path, the tuning kept on the
+ * context. */
+clg_status clg_gemm_tune(clg_context *ctx, double seconds, FILE *report);
 
 #ifdef __cplusplus
 }

@@ -34,6 +34,14 @@ clg_status clg_gemm_enqueue(clg_context *ctx, const clg_gemm_call *call);
 clg_status clg_gemm_record(clg_context *ctx, clg_cmdlist *list,
                            const clg_gemm_call *call);
 
+/* CLG_OK if `t` is a tuning the native kernels can take on this context's
+ * device, else CLG_INVALID_ARGUMENT naming the field (gemm.c). */
+clg_status clg_gemm_tuning_check(const clg_context *ctx, const clg_gemm_tuning *t);
+
+/* The cached tuning of this context's device into *out; false when there
+ * is none, or it is unreadable or out of range (tune.c). */
+bool clg_gemm_tuning_load(const clg_context *ctx, clg_gemm_tuning *out);
+
 /* ---- The two implementations -------------------------------------------- */
 
 clg_status clg_gemm_native_enqueue(clg_context *ctx, const clg_gemm_call *call);

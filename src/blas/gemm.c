@@ -11,6 +11,8 @@ CLG_DEFINE_ENUM_NAMES(clg_gemm_path, CLG_GEMM_PATH_LIST, "GEMM path")
 typedef struct blas_state {
     clg_gemm_path path; /* never CLG_GEMM_AUTO */
     bool used_clblast;  /* CLBlast has programs of this context cached */
+    clg_gemm_tuning tuning; /* the native kernels' (tune.c) */
+    clg_gemm_tuning_source tuning_source;
 } blas_state;
 
 /* The path AUTO stands for: native on CPUs, where CLBlast's untuned
@@ -22,7 +24,8 @@ static clg_gemm_path resolve(const clg_context *ctx, clg_gemm_path path)
     return ctx->info.type == CLG_DEVICE_CPU ? CLG_GEMM_NATIVE : CLG_GEMM_CLBLAST;
 }
 
-/* A new context starts on CLGRAD_GEMM (clblast, native or auto), else auto. */
+/* A new context starts on CLGRAD_GEMM (clblast, native or auto), else auto,
+ * with the native kernels' cached tuning for its device, else the default. */
 static clg_status blas_create(clg_context *ctx, void **out)
 {
     const char *v = getenv("CLGRAD_GEMM");
@@ -36,6 +39,9 @@ static clg_status blas_create(clg_context *ctx, void **out)
     if (!st)
         return clg_fail(CLG_OUT_OF_HOST_MEMORY, "clg_context_create: GEMM state");
     st->path = resolve(ctx, path);
+    st->tuning = CLG_GEMM_TUNING_DEFAULT;
+    if (clg_gemm_tuning_load(ctx, &st->tuning))
+        st->tuning_source = CLG_TUNING_CACHED;
     *out = st;
     return CLG_OK;
 }
@@ -75,6 +81,51 @@ clg_status clg_context_set_gemm_path(clg_context *ctx, clg_gemm_path path)
 clg_gemm_path clg_context_gemm_path(const clg_context *ctx)
 {
     return ctx ? state_of(ctx)->path : CLG_GEMM_AUTO;
+}
+
+clg_status clg_gemm_tuning_check(const clg_context *ctx, const clg_gemm_tuning *t)
+{
+    size_t most = clg_context_device(ctx)->max_work_group_size;
+    const char *bad = NULL;
+    if (t->rows < 1 || t->rows > 16)
+        bad = "rows (1 to 16)";
+    else if (t->cols != 4 && t->cols != 8 && t->cols != 16)
+        bad = "cols (4, 8 or 16)";
+    else if (t->nt_rows < 1 || t->nt_rows > 8 || t->nt_cols < 1 || t->nt_cols > 8 ||
+             t->nt_rows * t->nt_cols > 16)
+        bad = "nt_rows x nt_cols (1 to 8 each, at most 16 in all)";
+    else if (t->group < 1 || (size_t)t->group > most)
+        bad = "group (1 to the device's work-group size)";
+    else if (t->nt_group < 1 || (size_t)t->nt_group > most)
+        bad = "nt_group (1 to the device's work-group size)";
+    if (bad)
+        return clg_fail(CLG_INVALID_ARGUMENT,
+                        "GEMM tuning %d x %d group %d, A B^T %d x %d group %d: %s out "
+                        "of range",
+                        t->rows, t->cols, t->group, t->nt_rows, t->nt_cols, t->nt_group,
+                        bad);
+    return CLG_OK;
+}
+
+clg_gemm_tuning clg_context_gemm_tuning(const clg_context *ctx,
+                                        clg_gemm_tuning_source *source)
+{
+    const blas_state *st = ctx ? state_of(ctx) : NULL;
+    if (source)
+        *source = st ? st->tuning_source : CLG_TUNING_DEFAULT;
+    return st ? st->tuning : CLG_GEMM_TUNING_DEFAULT;
+}
+
+clg_status clg_context_set_gemm_tuning(clg_context *ctx, const clg_gemm_tuning *t)
+{
+    if (!ctx || !t)
+        return clg_fail(CLG_INVALID_ARGUMENT, "clg_context_set_gemm_tuning: NULL argument");
+    clg_status s = clg_gemm_tuning_check(ctx, t);
+    if (s != CLG_OK)
+        return s;
+    state_of(ctx)->tuning = *t;
+    state_of(ctx)->tuning_source = CLG_TUNING_SET;
+    return CLG_OK;
 }
 
 /* CLBlast rejects K = 0, where the native kernel computes C = beta * C. */

@@ -3,10 +3,6 @@
 
 #include "blas/blas_internal.h"
 
-/* Block and work-group sizes: RM and RN of gemm_native, RMT and RNT of
- * gemm_nt, as in cl/gemm.cl. */
-enum { NATIVE_RM = 8, NATIVE_RN = 16, NT_RM = 4, NT_RN = 4, NATIVE_GROUP = 4 };
-
 /* A B^T takes gemm_nt, whose loads both run along k; the rest gemm_native. */
 static bool nt_case(const clg_gemm_call *g)
 {
@@ -47,26 +43,44 @@ static clg_status set_native_args(cl_kernel k, const clg_gemm_call *g)
     return s;
 }
 
-static void native_range(const clg_gemm_call *g, size_t global[3], size_t local[3])
+/* The block of C per work-item and the work-group width: the context's
+ * tuning (clg_gemm_tune), RM x RN of gemm_native or RMT x RNT of gemm_nt. */
+static void tuned_block(const clg_context *ctx, const clg_gemm_call *g, size_t *rm,
+                        size_t *rn, size_t *group)
 {
-    const size_t rn = nt_case(g) ? NT_RN : NATIVE_RN, rm = nt_case(g) ? NT_RM : NATIVE_RM;
+    clg_gemm_tuning t = clg_context_gemm_tuning(ctx, NULL);
+    bool nt = nt_case(g);
+    *rm = (size_t)(nt ? t.nt_rows : t.rows);
+    *rn = (size_t)(nt ? t.nt_cols : t.cols);
+    *group = (size_t)(nt ? t.nt_group : t.group);
+}
+
+static void native_range(const clg_context *ctx, const clg_gemm_call *g,
+                         size_t global[3], size_t local[3])
+{
+    size_t rm, rn, group;
+    tuned_block(ctx, g, &rm, &rn, &group);
     global[0] = (g->N + rn - 1) / rn;
     global[1] = (g->M + rm - 1) / rm;
     global[2] = g->batch;
-    local[0] = global[0] < NATIVE_GROUP ? global[0] : NATIVE_GROUP;
+    local[0] = global[0] < group ? global[0] : group;
     local[1] = local[2] = 1;
 }
 
-static void native_options(const clg_gemm_call *g, char *buf, size_t len)
+static void native_options(const clg_context *ctx, const clg_gemm_call *g, char *buf,
+                           size_t len)
 {
-    snprintf(buf, len, "-DTRANS_A=%d -DTRANS_B=%d", g->trans_a, g->trans_b);
+    size_t rm, rn, group;
+    tuned_block(ctx, g, &rm, &rn, &group);
+    snprintf(buf, len, "-DTRANS_A=%d -DTRANS_B=%d -D%s=%zu -D%s=%zu", g->trans_a,
+             g->trans_b, nt_case(g) ? "RMT" : "RM", rm, nt_case(g) ? "RNT" : "RN", rn);
 }
 
 clg_status clg_gemm_native_record(clg_context *ctx, clg_cmdlist *list,
                                   const clg_gemm_call *g)
 {
-    char options[64];
-    native_options(g, options, sizeof options);
+    char options[96];
+    native_options(ctx, g, options, sizeof options);
     cl_kernel own;
     clg_status s = clg_kernel_create(ctx, "gemm", options, native_kernel(g), &own);
     if (s != CLG_OK)
@@ -77,20 +91,20 @@ clg_status clg_gemm_native_record(clg_context *ctx, clg_cmdlist *list,
         return s;
     }
     size_t global[3], local[3];
-    native_range(g, global, local);
+    native_range(ctx, g, global, local);
     return clg_cmd_kernel(list, own, 3, global, local, CLG_NO_COUNTER);
 }
 
 clg_status clg_gemm_native_enqueue(clg_context *ctx, const clg_gemm_call *g)
 {
     cl_kernel k;
-    char options[64];
-    native_options(g, options, sizeof options);
+    char options[96];
+    native_options(ctx, g, options, sizeof options);
     clg_status s = clg_kernel_get(ctx, "gemm", options, native_kernel(g), &k);
     if (s != CLG_OK)
         return s;
     size_t global[3], local[3];
-    native_range(g, global, local);
+    native_range(ctx, g, global, local);
     pthread_mutex_lock(&ctx->lock); /* the cached kernel object is shared */
     s = set_native_args(k, g);
     if (s == CLG_OK)

@@ -1,0 +1,324 @@
+/* The native kernels' tuner: candidates measured at training shapes, the
+ * fastest correct one cached on disk per device, platform, driver and
+ * clgrad version (include/clgrad/blas.h). */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "base/clock.h"
+#include "base/file.h"
+#include "base/hash.h"
+#include "blas/blas_internal.h"
+#include "clgrad/version.h"
+
+/* ---- The cache ------------------------------------------------------------ */
+
+/* The lines that name what a cache entry belongs to; the file name is
+ * their hash. */
+static void identity(const clg_context *ctx, char *buf, size_t len)
+{
+    const clg_device_info *d = clg_context_device(ctx);
+    snprintf(buf, len, "device %s\nplatform %s\ndriver %s\nclgrad %s\n", d->name,
+             d->platform_name, d->driver_version, clg_version());
+}
+
+static clg_status cache_dir(char *buf, size_t len)
+{
+    const char *own = getenv("CLGRAD_CACHE_DIR"), *xdg = getenv("XDG_CACHE_HOME");
+    const char *home = getenv("HOME");
+    if (own && *own)
+        snprintf(buf, len, "%s", own);
+    else if (xdg && *xdg)
+        snprintf(buf, len, "%s/clgrad", xdg);
+    else if (home && *home)
+        snprintf(buf, len, "%s/.cache/clgrad", home);
+    else
+        return clg_fail(CLG_NOT_FOUND, "GEMM tuning cache: no CLGRAD_CACHE_DIR, "
+                                       "XDG_CACHE_HOME or HOME to keep it under");
+    return CLG_OK;
+}
+
+clg_status clg_gemm_tuning_path(const clg_context *ctx, char *path, size_t len)
+{
+    if (!ctx || !path)
+        return clg_fail(CLG_INVALID_ARGUMENT, "clg_gemm_tuning_path: NULL argument");
+    char dir[3000], id[1200];
+    clg_status s = cache_dir(dir, sizeof dir);
+    if (s != CLG_OK)
+        return s;
+    identity(ctx, id, sizeof id);
+    int n = snprintf(path, len, "%s/gemm-%016llx.txt", dir,
+                     (unsigned long long)clg_fnv1a(CLG_FNV_START, id, strlen(id)));
+    if (n < 0 || (size_t)n >= len)
+        return clg_fail(CLG_INVALID_ARGUMENT, "GEMM tuning cache: path too long (%s)",
+                        dir);
+    return CLG_OK;
+}
+
+#define CACHE_HEADER "clgrad GEMM tuning 1\n"
+
+bool clg_gemm_tuning_load(const clg_context *ctx, clg_gemm_tuning *out)
+{
+    char path[4200], id[1200];
+    if (clg_gemm_tuning_path(ctx, path, sizeof path) != CLG_OK)
+        return false;
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return false; /* nothing cached: not an error */
+    char *text = NULL;
+    if (clg_read_file(path, (size_t)1 << 16, &text, NULL) != CLG_OK)
+        return false;
+    identity(ctx, id, sizeof id);
+    size_t hl = strlen(CACHE_HEADER), il = strlen(id);
+    clg_gemm_tuning t;
+    bool ok = !strncmp(text, CACHE_HEADER, hl) && !strncmp(text + hl, id, il) &&
+              sscanf(text + hl + il, "native %d %d %d\nnt %d %d %d", &t.rows, &t.cols,
+                     &t.group, &t.nt_rows, &t.nt_cols, &t.nt_group) == 6 &&
+              clg_gemm_tuning_check(ctx, &t) == CLG_OK;
+    free(text);
+    if (ok)
+        *out = t;
+    return ok;
+}
+
+static clg_status cache_save(const clg_context *ctx, const clg_gemm_tuning *t)
+{
+    char path[4200], dir[3000], id[1200], text[2000];
+    clg_status s = cache_dir(dir, sizeof dir);
+    if (s == CLG_OK)
+        s = clg_gemm_tuning_path(ctx, path, sizeof path);
+    if (s != CLG_OK)
+        return s;
+    /* the directory and its parents, as mkdir -p */
+    for (char *slash = dir + 1;; slash++) {
+        bool end = *slash == '\0';
+        if (*slash == '/' || end) {
+            *slash = '\0';
+            if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+                return clg_fail(CLG_IO_ERROR, "GEMM tuning cache: cannot create %s: %s",
+                                dir, strerror(errno));
+            if (end)
+                break;
+            *slash = '/';
+        }
+    }
+    identity(ctx, id, sizeof id);
+    int n = snprintf(text, sizeof text, "%s%snative %d %d %d\nnt %d %d %d\n", CACHE_HEADER,
+                     id, t->rows, t->cols, t->group, t->nt_rows, t->nt_cols, t->nt_group);
+    return clg_write_file_atomic(path, &(clg_file_part){text, (size_t)n}, 1);
+}
+
+/* ---- Measuring -------------------------------------------------------------- */
+
+typedef struct shape {
+    bool ta, tb;
+    size_t M, N, K;
+} shape;
+
+/* Training's products: a linear layer's three (batch 64, 784 -> 256), a
+ * 3x3 convolution over a batch of 64 at 14 x 14 (32 -> 64 channels: forward,
+ * input and weight gradients), and a square one. */
+static const shape native_shapes[] = {
+    {false, false, 64, 784, 256},   {true, false, 256, 784, 64},
+    {false, false, 64, 12544, 288}, {true, false, 288, 12544, 64},
+    {false, false, 512, 512, 512},
+};
+static const shape nt_shapes[] = {
+    {false, true, 64, 256, 784},
+    {false, true, 64, 288, 12544},
+    {false, true, 512, 512, 512},
+};
+
+#define MAX_FLOATS ((size_t)288 * 12544)
+
+typedef struct bench {
+    clg_context *ctx;
+    clg_buffer *a, *b, *c;
+    float *want[CLG_COUNT_OF(native_shapes)], *got;
+    double seconds;
+} bench;
+
+static clg_gemm_call call_for(const bench *w, const shape *s)
+{
+    return (clg_gemm_call){.trans_a = s->ta,
+                           .trans_b = s->tb,
+                           .M = s->M,
+                           .N = s->N,
+                           .K = s->K,
+                           .batch = 1,
+                           .alpha = 1.0f,
+                           .A = w->a->mem,
+                           .lda = s->ta ? s->M : s->K,
+                           .B = w->b->mem,
+                           .ldb = s->tb ? s->K : s->N,
+                           .C = w->c->mem,
+                           .ldc = s->N};
+}
+
+/* The best time of one product over the budget, or < 0 on failure. */
+static double time_one(bench *w, const shape *s, double budget)
+{
+    clg_gemm_call g = call_for(w, s);
+    double best = INFINITY, start = clg_now_seconds();
+    for (int reps = 0; reps < 2 || clg_now_seconds() - start < budget; reps++) {
+        double t0 = clg_now_seconds();
+        if (clg_gemm_enqueue(w->ctx, &g) != CLG_OK || clg_context_finish(w->ctx) != CLG_OK)
+            return -1;
+        double t = clg_now_seconds() - t0;
+        if (reps > 0 && t < best) /* the first run built the kernel */
+            best = t;
+    }
+    return best;
+}
+
+/* Whether C matches `want`, the default tuning's result, to rounding. */
+static bool same_result(bench *w, const shape *s, const float *want)
+{
+    size_t n = s->M * s->N;
+    if (clg_buffer_download(w->c, 0, w->got, n * sizeof(float)) != CLG_OK)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!(fabsf(w->got[i] - want[i]) <= 1e-5f * (fabsf(want[i]) + 1.0f)))
+            return false;
+    return true;
+}
+
+/* The geometric mean of GF/s over the shapes, or < 0 where a product fails
+ * or differs from `want`. */
+static double score(bench *w, const shape *shapes, size_t n, float **want)
+{
+    double logsum = 0;
+    for (size_t i = 0; i < n; i++) {
+        double t = time_one(w, &shapes[i], w->seconds / (double)n);
+        if (t <= 0)
+            return -1;
+        if (want[i] && !same_result(w, &shapes[i], want[i]))
+            return -2;
+        const shape *s = &shapes[i];
+        logsum += log(2.0 * (double)s->M * (double)s->N * (double)s->K / t * 1e-9);
+    }
+    return exp(logsum / (double)n);
+}
+
+/* want[i]: the result of shape i under the tuning set now. */
+static clg_status reference(bench *w, const shape *shapes, size_t n, float **want)
+{
+    for (size_t i = 0; i < n; i++) {
+        const shape *s = &shapes[i];
+        clg_gemm_call g = call_for(w, s);
+        want[i] = malloc(s->M * s->N * sizeof(float));
+        if (!want[i])
+            return clg_fail(CLG_OUT_OF_HOST_MEMORY, "GEMM tuning");
+        clg_status st = clg_gemm_enqueue(w->ctx, &g);
+        if (st == CLG_OK)
+            st = clg_buffer_download(w->c, 0, want[i], s->M * s->N * sizeof(float));
+        if (st != CLG_OK)
+            return st;
+    }
+    return CLG_OK;
+}
+
+static const int groups[] = {1, 4, 16};
+
+/* Tries every candidate of one kernel (nt or not) from `base`, keeping the
+ * best in *best. */
+static clg_status tune_kernel(bench *w, bool nt, const clg_gemm_tuning *base,
+                              clg_gemm_tuning *best, FILE *report)
+{
+    static const int native_blocks[][2] = {{4, 8}, {4, 16}, {8, 8}, {8, 16}, {12, 16}};
+    static const int nt_blocks[][2] = {{2, 4}, {4, 2}, {4, 4}, {2, 8}};
+    const shape *shapes = nt ? nt_shapes : native_shapes;
+    size_t nshapes = nt ? CLG_COUNT_OF(nt_shapes) : CLG_COUNT_OF(native_shapes);
+    size_t nblocks = nt ? CLG_COUNT_OF(nt_blocks) : CLG_COUNT_OF(native_blocks);
+    float *want[CLG_COUNT_OF(native_shapes)] = {0};
+    clg_status st = clg_context_set_gemm_tuning(w->ctx, base);
+    if (st == CLG_OK)
+        st = reference(w, shapes, nshapes, want);
+    double top = -1;
+    for (size_t b = 0; st == CLG_OK && b < nblocks; b++)
+        for (size_t g = 0; st == CLG_OK && g < CLG_COUNT_OF(groups); g++) {
+            clg_gemm_tuning t = *base;
+            const int *blk = nt ? nt_blocks[b] : native_blocks[b];
+            if (nt)
+                t.nt_rows = blk[0], t.nt_cols = blk[1], t.nt_group = groups[g];
+            else
+                t.rows = blk[0], t.cols = blk[1], t.group = groups[g];
+            if (clg_context_set_gemm_tuning(w->ctx, &t) != CLG_OK)
+                continue; /* a work-group this device refuses */
+            double gf = score(w, shapes, nshapes, want);
+            if (report && gf > 0)
+                fprintf(report, "  %-6s %2d x %-2d group %-2d %7.1f GF/s\n",
+                        nt ? "A B^T" : "others", blk[0], blk[1], groups[g], gf);
+            else if (report)
+                fprintf(report, "  %-6s %2d x %-2d group %-2d  %s\n",
+                        nt ? "A B^T" : "others", blk[0], blk[1], groups[g],
+                        gf == -2 ? "skipped: its results differ from the default's"
+                                 : "failed");
+            if (gf > top) {
+                top = gf;
+                *best = t;
+            }
+        }
+    for (size_t i = 0; i < nshapes; i++)
+        free(want[i]);
+    if (st == CLG_OK && top <= 0)
+        st = clg_fail(CLG_UNSUPPORTED, "GEMM tuning: no candidate ran on %s",
+                      clg_context_device(w->ctx)->name);
+    return st;
+}
+
+static clg_buffer *filled(clg_context *ctx, const float *host, clg_status *st)
+{
+    clg_buffer *buf = NULL;
+    if (*st == CLG_OK)
+        *st = clg_buffer_create(ctx, MAX_FLOATS * sizeof(float), &buf);
+    if (*st == CLG_OK)
+        *st = clg_buffer_upload(buf, 0, host, MAX_FLOATS * sizeof(float));
+    return buf;
+}
+
+clg_status clg_gemm_tune(clg_context *ctx, double seconds, FILE *report)
+{
+    if (!ctx)
+        return clg_fail(CLG_INVALID_ARGUMENT, "clg_gemm_tune: ctx is NULL");
+    if (!(seconds >= 0) || seconds > 60)
+        return clg_fail(CLG_INVALID_ARGUMENT,
+                        "clg_gemm_tune: %g seconds per candidate (0 to 60)", seconds);
+    bench w = {.ctx = ctx, .seconds = seconds > 0 ? seconds : 0.05};
+    float *host = malloc(MAX_FLOATS * sizeof *host);
+    w.got = malloc(MAX_FLOATS * sizeof *w.got);
+    clg_status st = host && w.got ? CLG_OK
+                                  : clg_fail(CLG_OUT_OF_HOST_MEMORY, "GEMM tuning");
+    for (size_t i = 0; host && i < MAX_FLOATS; i++)
+        host[i] = (float)((int)(i % 23) - 11) * 0.05f;
+    if (st == CLG_OK) {
+        w.a = filled(ctx, host, &st);
+        w.b = filled(ctx, host, &st);
+        w.c = filled(ctx, host, &st);
+    }
+    clg_gemm_path path = clg_context_gemm_path(ctx);
+    clg_gemm_tuning before = clg_context_gemm_tuning(ctx, NULL);
+    clg_gemm_tuning best = CLG_GEMM_TUNING_DEFAULT;
+    if (st == CLG_OK)
+        st = clg_context_set_gemm_path(ctx, CLG_GEMM_NATIVE);
+    if (st == CLG_OK && report)
+        fprintf(report, "tuning the native GEMM on %s (geometric mean over %zu + %zu "
+                        "shapes):\n",
+                clg_context_device(ctx)->name, CLG_COUNT_OF(native_shapes),
+                CLG_COUNT_OF(nt_shapes));
+    if (st == CLG_OK)
+        st = tune_kernel(&w, false, &best, &best, report);
+    if (st == CLG_OK)
+        st = tune_kernel(&w, true, &best, &best, report);
+    clg_context_set_gemm_path(ctx, path);
+    clg_context_set_gemm_tuning(ctx, st == CLG_OK ? &best : &before);
+    if (st == CLG_OK)
+        st = cache_save(ctx, &best);
+    clg_buffer_free(w.a), clg_buffer_free(w.b), clg_buffer_free(w.c);
+    free(host);
+    free(w.got);
+    return st;
+}
