@@ -185,3 +185,60 @@ __kernel void avg_pool_backward(const int n, const int accumulate,
     acc /= (float)(K * K);
     dx[i] = accumulate ? dx[i] + acc : acc;
 }
+
+/* The tiled kernels one output row per work-item (i over planes x OH), for
+ * CPUs: the row's index arithmetic once, and a loop over the windows the
+ * compiler vectorises. The same comparisons in the same order as above. */
+__kernel void max_pool_forward_tiled_rows(const int n, __global const float *x,
+                                          __global float *y, __global int *argmax)
+{
+    const int i = get_global_id(0);
+    if (i >= n)
+        return;
+    const int oh = i % OH, plane = i / OH;
+    const int top = (oh * K) * W; /* the windows' first input row, in the plane */
+    __global const float *xp = x + (size_t)plane * H * W + top;
+    __global float *yp = y + (size_t)i * OW;
+    __global int *ap = argmax + (size_t)i * OW;
+    for (int ow = 0; ow < OW; ow++) {
+        float best = xp[ow * K];
+        int at = 0;
+#pragma unroll
+        for (int kh = 0; kh < K; kh++)
+#pragma unroll
+            for (int kw = kh == 0; kw < K; kw++) {
+                const float v = xp[kh * W + ow * K + kw];
+                const bool take = v > best || isnan(v);
+                best = take ? v : best;
+                at = take ? kh * W + kw : at;
+            }
+        yp[ow] = best;
+        ap[ow] = top + ow * K + at;
+    }
+}
+
+__kernel void max_pool_backward_tiled_rows(const int n, const int accumulate,
+                                           __global const float *dy,
+                                           __global const int *argmax, __global float *dx)
+{
+    const int i = get_global_id(0);
+    if (i >= n)
+        return;
+    const int oh = i % OH, plane = i / OH;
+    const int top = (oh * K) * W;
+    __global float *dp = dx + (size_t)plane * H * W + top;
+    __global const float *gy = dy + (size_t)i * OW;
+    __global const int *ap = argmax + (size_t)i * OW;
+    for (int ow = 0; ow < OW; ow++) {
+        const int a = ap[ow] - top - ow * K; /* kh * W + kw in the window */
+        const float g = gy[ow];
+#pragma unroll
+        for (int kh = 0; kh < K; kh++)
+#pragma unroll
+            for (int kw = 0; kw < K; kw++) {
+                const int at = kh * W + ow * K + kw;
+                const float v = a == kh * W + kw ? g : 0.0f;
+                dp[at] = accumulate ? dp[at] + v : v;
+            }
+    }
+}

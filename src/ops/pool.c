@@ -17,6 +17,13 @@ static void max_aux(const clg_tensor *t, size_t bytes[CLG_MAX_AUX])
     bytes[0] = clg_tensor_numel(t) * 4;
 }
 
+/* Tiled max pooling a row of windows per work-item on CPUs, a window
+ * elsewhere (cl/pool.cl); the suite runs both (oclgrind is a GPU). */
+static bool by_rows(const clg_tensor *t)
+{
+    return t->graph->ctx->info.type == CLG_DEVICE_CPU;
+}
+
 /* Windows that tile the input exactly take the kernels without bounds checks. */
 static bool tiled(const clg_tensor *t)
 {
@@ -33,8 +40,14 @@ static clg_status max_forward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int ba
     char opts[160];
     pool_options(t, opts, sizeof opts);
     size_t n = clg_numel_at(t, batch);
-    return clg_rec_kernel(p, s, "pool", opts,
-                          tiled(t) ? "max_pool_forward_tiled" : "max_pool_forward", n,
+    const char *kernel = "max_pool_forward";
+    if (tiled(t) && by_rows(t)) {
+        kernel = "max_pool_forward_tiled_rows";
+        n /= (size_t)t->shape[3];
+    } else if (tiled(t)) {
+        kernel = "max_pool_forward_tiled";
+    }
+    return clg_rec_kernel(p, s, "pool", opts, kernel, n,
                           CLG_ARGS(KINT(n), KMEM(clg_val(p, t->src[0])),
                                    KMEM(clg_val(p, t)), KMEM(clg_aux(p, t, 0))));
 }
@@ -44,9 +57,14 @@ static clg_status max_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int b
 {
     char opts[160];
     pool_options(t, opts, sizeof opts);
-    if (tiled(t)) { /* one work-item per window */
+    if (tiled(t)) { /* one work-item per window, or per row of windows */
         size_t n = clg_numel_at(t, batch);
-        return clg_rec_kernel(p, s, "pool", opts, "max_pool_backward_tiled", n,
+        if (by_rows(t))
+            n /= (size_t)t->shape[3];
+        return clg_rec_kernel(p, s, "pool", opts,
+                              by_rows(t) ? "max_pool_backward_tiled_rows"
+                                         : "max_pool_backward_tiled",
+                              n,
                               CLG_ARGS(KINT(n), KINT(io->accumulate[0]),
                                        KMEM(io->grad_out), KMEM(clg_aux(p, t, 0)),
                                        KMEM(io->grad_src[0])));
