@@ -301,6 +301,56 @@ static void test_batches_of_a_b_transposed(void **state)
     assert_ok(clg_context_set_gemm_path(ctx, CLG_GEMM_AUTO));
 }
 
+/* A bias in the epilogue: added to every row of C after alpha and beta, on
+ * every kernel of the native path, at sizes with edge blocks; refused on
+ * CLBlast's. */
+static void test_native_epilogue_adds_a_bias(void **state)
+{
+    clg_context *ctx = *state;
+    enum { M = 13, N = 37, K = 19 };
+    static float a[M * K], b[K * N], c0[M * N], bias[N], got[M * N];
+    static double want[M * N], bound[M * N];
+    uint32_t seed = 5;
+    for (int i = 0; i < M * K; i++)
+        a[i] = test_random(&seed);
+    for (int i = 0; i < K * N; i++)
+        b[i] = test_random(&seed);
+    for (int i = 0; i < M * N; i++)
+        c0[i] = test_random(&seed);
+    for (int i = 0; i < N; i++)
+        bias[i] = test_random(&seed);
+    clg_buffer *bA = upload(ctx, a, M * K), *bB = upload(ctx, b, K * N),
+               *bC = upload(ctx, c0, M * N), *bBias = upload(ctx, bias, N);
+    for (int t = 0; t < 4; t++) {
+        bool ta = t & 1, tb = t & 2;
+        size_t lda = ta ? M : K, ldb = tb ? K : N;
+        host_gemm(ta, tb, M, N, K, 0.5f, a, lda, b, ldb, 1.5f, c0, N, want, bound);
+        assert_ok(clg_context_set_gemm_path(ctx, CLG_GEMM_NATIVE));
+        assert_true(clg_gemm_adds_bias(ctx));
+        clg_gemm_call call = {.trans_a = ta, .trans_b = tb, .M = M, .N = N, .K = K,
+                              .batch = 1, .alpha = 0.5f, .beta = 1.5f,
+                              .A = clg_buffer_mem(bA), .lda = lda,
+                              .B = clg_buffer_mem(bB), .ldb = ldb,
+                              .C = clg_buffer_mem(bC), .ldc = N,
+                              .bias = clg_buffer_mem(bBias)};
+        assert_ok(clg_buffer_upload(bC, 0, c0, sizeof c0));
+        assert_ok(clg_gemm_enqueue(ctx, &call));
+        assert_ok(clg_buffer_download(bC, 0, got, sizeof got));
+        for (int i = 0; i < M * N; i++) {
+            double w = want[i] + bias[i % N];
+            if (!(fabs(got[i] - w) <= bound[i] + 1e-6 * fabs(w)))
+                fail_msg("ta=%d tb=%d: C[%d] = %g, want %g", ta, tb, i, (double)got[i],
+                         w);
+        }
+        assert_ok(clg_context_set_gemm_path(ctx, CLG_GEMM_CLBLAST));
+        assert_false(clg_gemm_adds_bias(ctx));
+        assert_int_equal(clg_gemm_enqueue(ctx, &call), CLG_INVALID_ARGUMENT);
+        assert_contains(clg_last_error(), "bias in the epilogue runs only on the native");
+    }
+    assert_ok(clg_context_set_gemm_path(ctx, CLG_GEMM_AUTO));
+    clg_buffer_free(bA), clg_buffer_free(bB), clg_buffer_free(bC), clg_buffer_free(bBias);
+}
+
 /* Blocks the tuner tries and the extremes it accepts compute the same
  * products: every case above under each tuning. */
 static void test_every_tuning_matches_host_reference(void **state)
@@ -434,6 +484,7 @@ int main(void)
         cmocka_unit_test(test_beta_zero_never_reads_c),
         cmocka_unit_test(test_freeing_a_context_releases_clblasts_programs),
         cmocka_unit_test(test_batches_of_a_b_transposed),
+        cmocka_unit_test(test_native_epilogue_adds_a_bias),
         cmocka_unit_test(test_every_tuning_matches_host_reference),
         cmocka_unit_test(test_tunings_out_of_range_are_refused),
         cmocka_unit_test(test_tuning_is_cached_per_device),

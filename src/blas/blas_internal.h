@@ -11,12 +11,13 @@
 
 /* C[b] = alpha * op(A[b]) * op(B[b]) + beta * C[b] for b < batch, row-major;
  * matrix b of X starts at x_off + b * x_stride (floats). A stride of 0
- * reuses one matrix for the whole batch. */
+ * reuses one matrix for the whole batch. A bias (N floats, or NULL) is then
+ * added to every row of C: only where clg_gemm_adds_bias() says so. */
 typedef struct clg_gemm_call {
     bool trans_a, trans_b;
     size_t M, N, K, batch;
     float alpha, beta;
-    cl_mem A, B, C;
+    cl_mem A, B, C, bias;
     size_t a_off, lda, a_stride;
     size_t b_off, ldb, b_stride;
     size_t c_off, ldc, c_stride;
@@ -33,6 +34,11 @@ clg_status clg_gemm_enqueue(clg_context *ctx, const clg_gemm_call *call);
  * each run. Which one follows the context's path now. Shapes are trusted. */
 clg_status clg_gemm_record(clg_context *ctx, clg_cmdlist *list,
                            const clg_gemm_call *call);
+
+/* Whether the context's path adds a bias in the product's epilogue (the
+ * native kernels do); elsewhere the caller adds it, and a call with a bias
+ * fails. */
+bool clg_gemm_adds_bias(const clg_context *ctx);
 
 /* CLG_OK if `t` is a tuning the native kernels can take on this context's
  * device, else CLG_INVALID_ARGUMENT naming the field (gemm.c). */

@@ -138,6 +138,23 @@ static bool takes_clblast(const clg_context *ctx, const clg_gemm_call *g)
     return true;
 }
 
+bool clg_gemm_adds_bias(const clg_context *ctx)
+{
+    return state_of(ctx)->path == CLG_GEMM_NATIVE;
+}
+
+/* A bias where the path cannot add one is refused; where it can, the path
+ * is native, so the calls below never hand it to CLBlast. */
+static clg_status check_bias(const clg_context *ctx, const clg_gemm_call *g)
+{
+    if (g->bias && !clg_gemm_adds_bias(ctx))
+        return clg_fail(CLG_INVALID_ARGUMENT,
+                        "clg_gemm: a bias in the epilogue runs only on the native "
+                        "path (path %s)",
+                        clg_gemm_path_str(state_of(ctx)->path));
+    return CLG_OK;
+}
+
 /* An empty product: nothing to launch. */
 static bool nothing_to_do(const clg_gemm_call *g)
 {
@@ -146,8 +163,9 @@ static bool nothing_to_do(const clg_gemm_call *g)
 
 clg_status clg_gemm_enqueue(clg_context *ctx, const clg_gemm_call *g)
 {
-    if (nothing_to_do(g))
-        return CLG_OK;
+    clg_status s = check_bias(ctx, g);
+    if (s != CLG_OK || nothing_to_do(g))
+        return s;
     return takes_clblast(ctx, g) ? clg_gemm_clblast_enqueue(ctx, g)
                                  : clg_gemm_native_enqueue(ctx, g);
 }
@@ -159,8 +177,9 @@ static clg_status clblast_call(clg_context *ctx, const void *call)
 
 clg_status clg_gemm_record(clg_context *ctx, clg_cmdlist *list, const clg_gemm_call *g)
 {
-    if (nothing_to_do(g))
-        return CLG_OK;
+    clg_status s = check_bias(ctx, g);
+    if (s != CLG_OK || nothing_to_do(g))
+        return s;
     return takes_clblast(ctx, g) ? clg_cmd_call(list, clblast_call, g, sizeof *g)
                                  : clg_gemm_native_record(ctx, list, g);
 }

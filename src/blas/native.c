@@ -40,6 +40,9 @@ static clg_status set_native_args(cl_kernel k, const clg_gemm_call *g)
         s = clg_kernel_arg(k, i++, sizeof(cl_mem), &g->C);
     for (int d = 0; s == CLG_OK && d < 3; d++)
         s = clg_kernel_arg(k, i++, sizeof(cl_int), &c[d]);
+    const cl_mem bias = g->bias ? g->bias : g->C; /* unread without BIAS */
+    if (s == CLG_OK)
+        s = clg_kernel_arg(k, i++, sizeof(cl_mem), &bias);
     return s;
 }
 
@@ -72,8 +75,9 @@ static void native_options(const clg_context *ctx, const clg_gemm_call *g, char 
 {
     size_t rm, rn, group;
     tuned_block(ctx, g, &rm, &rn, &group);
-    snprintf(buf, len, "-DTRANS_A=%d -DTRANS_B=%d -D%s=%zu -D%s=%zu", g->trans_a,
-             g->trans_b, nt_case(g) ? "RMT" : "RM", rm, nt_case(g) ? "RNT" : "RN", rn);
+    snprintf(buf, len, "-DTRANS_A=%d -DTRANS_B=%d -DBIAS=%d -D%s=%zu -D%s=%zu",
+             g->trans_a, g->trans_b, g->bias != NULL, nt_case(g) ? "RMT" : "RM", rm,
+             nt_case(g) ? "RNT" : "RN", rn);
 }
 
 clg_status clg_gemm_native_record(clg_context *ctx, clg_cmdlist *list,

@@ -29,8 +29,12 @@ static clg_status linear_forward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int
                        .ldb = in,
                        .C = clg_val(p, t),
                        .ldc = out};
+    /* the bias in the GEMM's epilogue where the path adds one */
+    bool fused = t->nsrc == 3 && clg_gemm_adds_bias(t->graph->ctx);
+    if (fused)
+        y.bias = clg_val(p, t->src[2]);
     clg_status st = clg_rec_gemm(p, s, &y);
-    if (st == CLG_OK && t->nsrc == 3)
+    if (st == CLG_OK && t->nsrc == 3 && !fused)
         st = clg_rec_channel_bias(p, s, clg_val(p, t), clg_val(p, t->src[2]), rows,
                                   (int)out, 1);
     return st;
