@@ -13,6 +13,9 @@
 #ifndef BINOP
 #define BINOP CLG_BIN_ADD
 #endif
+#ifndef SAME
+#define SAME 0 /* 1: b has a's shape (src/ops/elementwise.c) */
+#endif
 
 #define STORE(dst, i, v, acc) ((dst)[i] = (acc) ? (dst)[i] + (v) : (v))
 
@@ -88,6 +91,9 @@ __kernel void unary_backward(const int n, const float a, const int accumulate,
  * bindex(i) of b, whose strides are 0 along the dimensions b broadcasts. */
 static int bindex(int i, int d1, int d2, int d3, int4 bs)
 {
+#if SAME
+    return i;
+#endif
     const int i3 = i % d3, i2 = (i / d3) % d2, i1 = (i / (d3 * d2)) % d1;
     const int i0 = i / (d3 * d2 * d1);
     return i0 * bs.x + i1 * bs.y + i2 * bs.z + i3 * bs.w;
@@ -136,6 +142,16 @@ __kernel void binary_backward_b(const int nb, const int d0, const int d1, const 
     const int j = get_global_id(0);
     if (j >= nb)
         return;
+#if SAME /* one element of a meets b[j] */
+#if BINOP == CLG_BIN_ADD
+    STORE(db, j, dy[j], accumulate);
+#elif BINOP == CLG_BIN_SUB
+    STORE(db, j, -dy[j], accumulate);
+#else
+    STORE(db, j, dy[j] * a[j], accumulate);
+#endif
+    return;
+#endif
     const int j3 = j % e.w, j2 = (j / e.w) % e.z, j1 = (j / (e.w * e.z)) % e.y;
     const int j0 = j / (e.w * e.z * e.y);
     clg_ksum acc = {0.0f, 0.0f};

@@ -498,6 +498,8 @@ static const op_case cases[] = {
     {"softmax over channels", 1, {X(4, {2, 5, 3, 3})}, b_softmax, r_softmax},
     {"add bias-like", 2, {X(4, {2, 3, 4, 5}), P(3, {3, 1, 1})}, BINARY(REF_ADD)},
     {"sub same shape", 2, {X(2, {7, 13}), X(2, {7, 13})}, BINARY(REF_SUB)},
+    {"add same shape", 2, {X(3, {2, 5, 7}), X(3, {2, 5, 7})}, BINARY(REF_ADD)},
+    {"mul same shape", 2, {X(4, {2, 3, 4, 5}), X(4, {2, 3, 4, 5})}, BINARY(REF_MUL)},
     {"mul broadcast last", 2, {X(3, {3, 4, 5}), P(1, {5})}, BINARY(REF_MUL)},
     {"residual",
      3,
