@@ -172,51 +172,6 @@ __kernel void sum_to_scalar(const int n, const float scale, __global const float
         out[0] = scale * total;
 }
 
-/* Causal softmax over the last dim of x [rows, Tk], rows = [..., Tq]: row r
- * is query i = r % Tq, which sees keys j <= i + Tk - Tq; y = softmax(scale x)
- * over those and 0 beyond them (PyTorch: masked_fill(-inf), then softmax). */
-__kernel void causal_softmax_forward(const int rows, const int Tq, const int Tk,
-                                     const float scale, __global const float *x,
-                                     __global float *y)
-{
-    const int r = get_global_id(0);
-    if (r >= rows)
-        return;
-    const int seen = r % Tq + Tk - Tq + 1; /* keys 0 .. seen - 1 */
-    __global const float *in = x + (size_t)r * Tk;
-    __global float *out = y + (size_t)r * Tk;
-    float m = -INFINITY;
-    for (int j = 0; j < seen; j++)
-        m = fmax(m, scale * in[j]);
-    clg_ksum k = {0.0f, 0.0f};
-    for (int j = 0; j < seen; j++)
-        ksum_add(&k, exp(scale * in[j] - m));
-    const float sum = ksum_value(k);
-    for (int j = 0; j < seen; j++)
-        out[j] = exp(scale * in[j] - m) / sum;
-    for (int j = seen; j < Tk; j++)
-        out[j] = 0.0f;
-}
-
-/* dx = scale y (dy - sum dy y) over the keys a row sees, 0 beyond them. */
-__kernel void causal_softmax_backward(const int rows, const int Tq, const int Tk,
-                                      const float scale, const int accumulate,
-                                      __global const float *y, __global const float *dy,
-                                      __global float *dx)
-{
-    const int r = get_global_id(0);
-    if (r >= rows)
-        return;
-    const int seen = r % Tq + Tk - Tq + 1;
-    const size_t base = (size_t)r * Tk;
-    clg_ksum k = {0.0f, 0.0f};
-    for (int j = 0; j < seen; j++)
-        ksum_add(&k, dy[base + j] * y[base + j]);
-    const float dot = ksum_value(k);
-    for (int j = 0; j < Tk; j++)
-        STORE(dx, base + j, j < seen ? scale * y[base + j] * (dy[base + j] - dot) : 0.0f,
-              accumulate);
-}
 
 /* The largest v over the work-group, in a fixed tree; every work-item gets
  * it. scratch holds CLG_GROUP_MAX floats of local memory. */
@@ -294,4 +249,111 @@ __kernel void softmax_rows_backward(const int C, const int accumulate,
         STORE(dx, i, y[i] * (dy[i] - dot), accumulate);
 #endif
     }
+}
+
+/* Causal softmax over the last dim of x [rows, Tk], rows = [..., Tq]: row r
+ * is query i = r % Tq, which sees keys j <= i + Tk - Tq; y = softmax(scale x)
+ * over those and 0 beyond them (PyTorch: masked_fill(-inf), then softmax).
+ * A work-group per row, each work-item taking every L-th key, as
+ * softmax_rows_forward does. */
+__kernel void causal_softmax_forward(const int Tq, const int Tk, const float scale,
+                                     __global const float *x, __global float *y)
+{
+    __local float scratch[CLG_GROUP_MAX];
+    const int l = get_local_id(0), L = get_local_size(0), r = get_group_id(0);
+    const int seen = r % Tq + Tk - Tq + 1; /* keys 0 .. seen - 1 */
+    __global const float *in = x + (size_t)r * Tk;
+    __global float *out = y + (size_t)r * Tk;
+    float m = -INFINITY;
+    for (int j = l; j < seen; j += L)
+        m = fmax(m, scale * in[j]);
+    m = group_max(m, scratch);
+    clg_ksum k = {0.0f, 0.0f};
+    for (int j = l; j < seen;) {
+        float part = 0.0f;
+        for (int t = 0; t < CLG_PLAIN_TERMS && j < seen; t++, j += L) {
+            const float e = exp(scale * in[j] - m);
+            out[j] = e; /* divided by the sum below */
+            part += e;
+        }
+        ksum_add(&k, part);
+    }
+    const float inv = 1.0f / group_sum(ksum_value(k), scratch);
+    for (int j = l; j < Tk; j += L)
+        out[j] = j < seen ? out[j] * inv : 0.0f;
+}
+
+/* dx = scale y (dy - sum dy y) over the keys a row sees, 0 beyond them. */
+__kernel void causal_softmax_backward(const int Tq, const int Tk, const float scale,
+                                      const int accumulate, __global const float *y,
+                                      __global const float *dy, __global float *dx)
+{
+    __local float scratch[CLG_GROUP_MAX];
+    const int l = get_local_id(0), L = get_local_size(0), r = get_group_id(0);
+    const int seen = r % Tq + Tk - Tq + 1;
+    const size_t base = (size_t)r * Tk;
+    clg_ksum k = {0.0f, 0.0f};
+    for (int j = l; j < seen;) {
+        float part = 0.0f;
+        for (int t = 0; t < CLG_PLAIN_TERMS && j < seen; t++, j += L)
+            part += dy[base + j] * y[base + j];
+        ksum_add(&k, part);
+    }
+    const float dot = group_sum(ksum_value(k), scratch);
+    for (int j = l; j < Tk; j += L)
+        STORE(dx, base + j, j < seen ? scale * y[base + j] * (dy[base + j] - dot) : 0.0f,
+              accumulate);
+}
+
+/* The same, a work-item per row (rows over [..., Tq]), for CPUs, where a
+ * work-group per short row costs more in barriers than it gains. */
+__kernel void causal_softmax_forward_row(const int rows, const int Tq, const int Tk,
+                                         const float scale, __global const float *x,
+                                         __global float *y)
+{
+    const int r = get_global_id(0);
+    if (r >= rows)
+        return;
+    const int seen = r % Tq + Tk - Tq + 1;
+    __global const float *in = x + (size_t)r * Tk;
+    __global float *out = y + (size_t)r * Tk;
+    float m = -INFINITY;
+    for (int j = 0; j < seen; j++)
+        m = fmax(m, scale * in[j]);
+    clg_ksum k = {0.0f, 0.0f};
+    for (int j = 0; j < seen;) {
+        float part = 0.0f;
+        for (int t = 0; t < CLG_PLAIN_TERMS && j < seen; t++, j++) {
+            const float e = exp(scale * in[j] - m);
+            out[j] = e;
+            part += e;
+        }
+        ksum_add(&k, part);
+    }
+    const float inv = 1.0f / ksum_value(k);
+    for (int j = 0; j < Tk; j++)
+        out[j] = j < seen ? out[j] * inv : 0.0f;
+}
+
+__kernel void causal_softmax_backward_row(const int rows, const int Tq, const int Tk,
+                                          const float scale, const int accumulate,
+                                          __global const float *y,
+                                          __global const float *dy, __global float *dx)
+{
+    const int r = get_global_id(0);
+    if (r >= rows)
+        return;
+    const int seen = r % Tq + Tk - Tq + 1;
+    const size_t base = (size_t)r * Tk;
+    clg_ksum k = {0.0f, 0.0f};
+    for (int j = 0; j < seen;) {
+        float part = 0.0f;
+        for (int t = 0; t < CLG_PLAIN_TERMS && j < seen; t++, j++)
+            part += dy[base + j] * y[base + j];
+        ksum_add(&k, part);
+    }
+    const float dot = ksum_value(k);
+    for (int j = 0; j < Tk; j++)
+        STORE(dx, base + j, j < seen ? scale * y[base + j] * (dy[base + j] - dot) : 0.0f,
+              accumulate);
 }

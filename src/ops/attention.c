@@ -65,9 +65,7 @@ static clg_status softmax_forward(clg_plan *p, clg_cmdlist *s, const att_dims *d
 {
     size_t rows = d->N * d->heads * d->T;
     /* in place: each row reads its scores before it writes them */
-    return clg_rec_kernel(
-        p, s, "reduce", NULL, "causal_softmax_forward", rows,
-        CLG_ARGS(KINT(rows), KINT(d->T), KINT(d->T), KFLOAT(scale), KMEM(P), KMEM(P)));
+    return clg_rec_causal_softmax(p, s, rows, (int)d->T, (int)d->T, scale, P, P);
 }
 
 static clg_status softmax_backward(clg_plan *p, clg_cmdlist *s, const att_dims *d,
@@ -75,9 +73,8 @@ static clg_status softmax_backward(clg_plan *p, clg_cmdlist *s, const att_dims *
 {
     size_t rows = d->N * d->heads * d->T;
     /* dS over dP in place: a row's dot product is read before any write */
-    return clg_rec_kernel(p, s, "reduce", NULL, "causal_softmax_backward", rows,
-                          CLG_ARGS(KINT(rows), KINT(d->T), KINT(d->T), KFLOAT(scale),
-                                   KINT(0), KMEM(P), KMEM(dP), KMEM(dP)));
+    return clg_rec_causal_softmax_backward(p, s, rows, (int)d->T, (int)d->T, scale, false,
+                                           P, dP, dP);
 }
 
 static clg_status att_forward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int batch,

@@ -23,6 +23,14 @@ clg_status clg_rec_reduce_backward(clg_plan *p, clg_cmdlist *s, clg_reduce_kind 
                                    size_t outer, size_t axis, size_t inner,
                                    bool accumulate);
 
+/* Causal softmax of x [rows, Tk] (rows over [..., Tq], scaled) into y, and
+ * its backward; either may run in place (x == y, dy == dx). */
+clg_status clg_rec_causal_softmax(clg_plan *p, clg_cmdlist *s, size_t rows, int Tq,
+                                  int Tk, float scale, cl_mem x, cl_mem y);
+clg_status clg_rec_causal_softmax_backward(clg_plan *p, clg_cmdlist *s, size_t rows,
+                                           int Tq, int Tk, float scale, bool accumulate,
+                                           cl_mem y, cl_mem dy, cl_mem dx);
+
 /* out[0] = scale * sum of x[0..n): compensated sums of chunks into
  * `partial` (up to CLG_SUM_CHUNKS floats), one work-group each, then their
  * sum; deterministic, parallel, and accurate however large n is. */
