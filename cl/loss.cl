@@ -9,15 +9,22 @@
 #define LOSS CLG_POINTWISE_MSE
 #endif
 
-/* The row's maximum and the sum of exp(x - max): softmax = exp(x - m) / sum. */
+/* The row's maximum and the sum of exp(x - max): softmax = exp(x - m) / sum.
+ * Sums go CLG_PLAIN_TERMS terms plainly per compensated step (sum.h): a
+ * compensated step per term made the GPT's [2048, 128] loss 2.2 ms on
+ * PoCL. */
 static void softmax_terms(__global const float *x, const int C, float *m, float *sum)
 {
     float mx = -INFINITY;
     clg_ksum s = {0.0f, 0.0f};
     for (int c = 0; c < C; c++)
         mx = fmax(mx, x[c]);
-    for (int c = 0; c < C; c++)
-        ksum_add(&s, exp(x[c] - mx));
+    for (int c = 0; c < C;) {
+        float part = 0.0f;
+        for (int t = 0; t < CLG_PLAIN_TERMS && c < C; t++, c++)
+            part += exp(x[c] - mx);
+        ksum_add(&s, part);
+    }
     *m = mx;
     *sum = ksum_value(s);
 }
@@ -35,8 +42,12 @@ __kernel void ce_forward(const int N, const int C, const float eps,
     float m, sum;
     clg_ksum total = {0.0f, 0.0f};
     softmax_terms(x, C, &m, &sum);
-    for (int c = 0; c < C; c++)
-        ksum_add(&total, x[c]);
+    for (int c = 0; c < C;) {
+        float part = 0.0f;
+        for (int t = 0; t < CLG_PLAIN_TERMS && c < C; t++, c++)
+            part += x[c];
+        ksum_add(&total, part);
+    }
     const float mean = ksum_value(total) / (float)C;
     const float lse = m + log(sum);
     const int label = labels[b];
