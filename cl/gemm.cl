@@ -232,3 +232,18 @@ __kernel void gemm_nt(const int M, const int N, const int K, const float alpha,
                 beta == 0.0f ? alpha * sum[r][c] : alpha * sum[r][c] + beta * row[c], j0 + c);
     }
 }
+
+/* Bt[b] (K x N, rows N apart) = B[b]^T, B[b] being N x K with rows ldb
+ * apart: A B^T with a short k goes through gemm_native as A Bt
+ * (src/blas/native.c). A 3-d range (N, K, batch). */
+__kernel void transpose_b(const int N, const int K, __global const float *B,
+                          const int b_off, const int ldb, const int b_stride,
+                          __global float *Bt)
+{
+    const int j = get_global_id(0), k = get_global_id(1);
+    const size_t batch = get_global_id(2);
+    if (j >= N || k >= K)
+        return;
+    Bt[batch * N * K + (size_t)k * N + j] =
+        B[b_off + batch * b_stride + (size_t)j * ldb + k];
+}

@@ -15,7 +15,9 @@ typedef struct gemm_case {
 /* Odd sizes that do not divide the native blocks (8 x 16, and 4 x 4 with
  * 16-wide k vectors for A B^T) or CLBlast's tiles. */
 static const gemm_case cases[] = {
-    {1, 1, 1}, {7, 13, 5}, {13, 7, 33}, {33, 17, 64}, {64, 96, 100}, {17, 130, 9},
+    {1, 1, 1},     {7, 13, 5},  {13, 7, 33}, {33, 17, 64},
+    {64, 96, 100}, {17, 130, 9}, {9, 21, 1100}, {300, 5, 70},
+    /* native.c transposes B for A B^T with k <= 64, or M >= 256 and k <= 1024 */
 };
 
 /* Reference: C = alpha op(A) op(B) + beta C, and the bound on rounding error. */
@@ -304,11 +306,18 @@ static void test_batches_of_a_b_transposed(void **state)
 /* A bias in the epilogue: added to every row of C after alpha and beta, on
  * every kernel of the native path, at sizes with edge blocks; refused on
  * CLBlast's. */
+static void epilogue_case(clg_context *ctx, int K);
+
 static void test_native_epilogue_adds_a_bias(void **state)
 {
-    clg_context *ctx = *state;
-    enum { M = 13, N = 37, K = 19 };
-    static float a[M * K], b[K * N], c0[M * N], bias[N], got[M * N];
+    for (int round = 0; round < 2; round++)
+        epilogue_case(*state, round ? 1031 : 19); /* A B^T as is, or transposed */
+}
+
+static void epilogue_case(clg_context *ctx, int K)
+{
+    enum { M = 13, N = 37, KMAX = 1031 };
+    static float a[M * KMAX], b[KMAX * N], c0[M * N], bias[N], got[M * N];
     static double want[M * N], bound[M * N];
     uint32_t seed = 5;
     for (int i = 0; i < M * K; i++)

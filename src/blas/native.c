@@ -80,9 +80,86 @@ static void native_options(const clg_context *ctx, const clg_gemm_call *g, char 
              nt_case(g) ? "RNT" : "RN", rn);
 }
 
+/* A B^T goes as A (B^T) through gemm_native, B transposed first, where
+ * that pays: gemm_nt sums each block's products across vector lanes at the
+ * end, which costs most when k is short, and the transposition moves N K
+ * floats, which pays back when M rows reuse them. On PoCL 2048x384x128 ran
+ * at 121 GF/s as A B^T and 210 as A B; the GPT's attention scores
+ * (64x64x32, 128 of them) at 38 and 90; but the MLP's 64x256x784 gained
+ * less than its transposition cost (MLP training 50,000 -> 44,000
+ * samples/s), and with k in the thousands (a convolution's weight
+ * gradient) gemm_nt is as fast or faster. */
+static bool via_transpose(const clg_gemm_call *g)
+{
+    return nt_case(g) && g->K <= 1024 && (g->M >= 256 || g->K <= 64);
+}
+
+/* Bt holds one transposed B per batch entry, or one for all when the batch
+ * shares B (stride 0). */
+static size_t transposed_bytes(const clg_gemm_call *g)
+{
+    return (g->b_stride ? g->batch : 1) * g->N * g->K * sizeof(float);
+}
+
+static clg_gemm_call reading_transposed(const clg_gemm_call *g, cl_mem bt)
+{
+    clg_gemm_call nn = *g;
+    nn.trans_b = false;
+    nn.B = bt;
+    nn.b_off = 0;
+    nn.ldb = g->N;
+    nn.b_stride = g->b_stride ? g->N * g->K : 0;
+    return nn;
+}
+
+static clg_status set_transpose_args(cl_kernel k, const clg_gemm_call *g, cl_mem bt)
+{
+    const cl_int v[] = {(cl_int)g->N, (cl_int)g->K};
+    const cl_int b[] = {(cl_int)g->b_off, (cl_int)g->ldb, (cl_int)g->b_stride};
+    clg_status s = CLG_OK;
+    cl_uint i = 0;
+    for (int d = 0; s == CLG_OK && d < 2; d++)
+        s = clg_kernel_arg(k, i++, sizeof(cl_int), &v[d]);
+    if (s == CLG_OK)
+        s = clg_kernel_arg(k, i++, sizeof(cl_mem), &g->B);
+    for (int d = 0; s == CLG_OK && d < 3; d++)
+        s = clg_kernel_arg(k, i++, sizeof(cl_int), &b[d]);
+    if (s == CLG_OK)
+        s = clg_kernel_arg(k, i++, sizeof(cl_mem), &bt);
+    return s;
+}
+
+static void transpose_range(const clg_gemm_call *g, size_t global[3], size_t local[3])
+{
+    global[0] = g->N;
+    global[1] = g->K;
+    global[2] = g->b_stride ? g->batch : 1;
+    local[0] = g->N < 16 ? g->N : 16;
+    local[1] = local[2] = 1;
+}
+
 clg_status clg_gemm_native_record(clg_context *ctx, clg_cmdlist *list,
                                   const clg_gemm_call *g)
 {
+    if (via_transpose(g)) {
+        cl_mem bt;
+        cl_kernel own;
+        clg_status s = clg_cmd_scratch(list, ctx, transposed_bytes(g), &bt);
+        if (s == CLG_OK)
+            s = clg_kernel_create(ctx, "gemm", NULL, "transpose_b", &own);
+        if (s != CLG_OK)
+            return s;
+        s = set_transpose_args(own, g, bt);
+        if (s != CLG_OK) {
+            clReleaseKernel(own);
+            return s;
+        }
+        size_t global[3], local[3];
+        transpose_range(g, global, local);
+        s = clg_cmd_kernel(list, own, 3, global, local, CLG_NO_COUNTER);
+        clg_gemm_call nn = reading_transposed(g, bt);
+        return s == CLG_OK ? clg_gemm_native_record(ctx, list, &nn) : s;
+    }
     char options[96];
     native_options(ctx, g, options, sizeof options);
     cl_kernel own;
@@ -99,20 +176,44 @@ clg_status clg_gemm_native_record(clg_context *ctx, clg_cmdlist *list,
     return clg_cmd_kernel(list, own, 3, global, local, CLG_NO_COUNTER);
 }
 
-clg_status clg_gemm_native_enqueue(clg_context *ctx, const clg_gemm_call *g)
+/* Sets a shared kernel's arguments and launches it, under the context's
+ * lock: another thread's call may use the same cached kernel object. */
+static clg_status launch_shared(clg_context *ctx, cl_kernel k, const clg_gemm_call *g,
+                                cl_mem bt)
 {
-    cl_kernel k;
-    char options[96];
-    native_options(ctx, g, options, sizeof options);
-    clg_status s = clg_kernel_get(ctx, "gemm", options, native_kernel(g), &k);
-    if (s != CLG_OK)
-        return s;
     size_t global[3], local[3];
-    native_range(ctx, g, global, local);
-    pthread_mutex_lock(&ctx->lock); /* the cached kernel object is shared */
-    s = set_native_args(k, g);
+    if (bt)
+        transpose_range(g, global, local);
+    else
+        native_range(ctx, g, global, local);
+    pthread_mutex_lock(&ctx->lock);
+    clg_status s = bt ? set_transpose_args(k, g, bt) : set_native_args(k, g);
     if (s == CLG_OK)
         s = clg_launch(ctx, k, 3, global, local);
     pthread_mutex_unlock(&ctx->lock);
     return s;
+}
+
+clg_status clg_gemm_native_enqueue(clg_context *ctx, const clg_gemm_call *g)
+{
+    cl_kernel k;
+    if (via_transpose(g)) {
+        /* the scratch goes back to the pool at once: whatever reuses it is
+         * enqueued after this product on the in-order queue */
+        clg_buffer *bt = NULL;
+        clg_status s = clg_buffer_create(ctx, transposed_bytes(g), &bt);
+        if (s == CLG_OK)
+            s = clg_kernel_get(ctx, "gemm", NULL, "transpose_b", &k);
+        if (s == CLG_OK)
+            s = launch_shared(ctx, k, g, bt->mem);
+        clg_gemm_call nn = s == CLG_OK ? reading_transposed(g, bt->mem) : *g;
+        if (s == CLG_OK)
+            s = clg_gemm_native_enqueue(ctx, &nn);
+        clg_buffer_free(bt);
+        return s;
+    }
+    char options[96];
+    native_options(ctx, g, options, sizeof options);
+    clg_status s = clg_kernel_get(ctx, "gemm", options, native_kernel(g), &k);
+    return s == CLG_OK ? launch_shared(ctx, k, g, NULL) : s;
 }

@@ -118,18 +118,22 @@ typedef struct shape {
     size_t M, N, K;
 } shape;
 
-/* Training's products: a linear layer's three (batch 64, 784 -> 256), a
- * 3x3 convolution over a batch of 64 at 14 x 14 (32 -> 64 channels: forward,
- * input and weight gradients), and a square one. */
+/* Training's products: a linear layer's (batch 64, 784 -> 256: input and
+ * weight gradients), a 3x3 convolution's over a batch of 64 at 14 x 14 (32
+ * -> 64 channels: forward and input gradient, and below its weight
+ * gradient), and a square one. */
 static const shape native_shapes[] = {
     {false, false, 64, 784, 256},   {true, false, 256, 784, 64},
     {false, false, 64, 12544, 288}, {true, false, 288, 12544, 64},
     {false, false, 512, 512, 512},
 };
+/* Shapes gemm_nt runs (native.c sends other A B^T through gemm_native
+ * over B transposed): a batch of 64 through a linear layer, a
+ * convolution's weight gradient, long k. */
 static const shape nt_shapes[] = {
     {false, true, 64, 256, 784},
     {false, true, 64, 288, 12544},
-    {false, true, 512, 512, 512},
+    {false, true, 128, 256, 2048},
 };
 
 #define MAX_FLOATS ((size_t)288 * 12544)

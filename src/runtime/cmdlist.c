@@ -4,7 +4,7 @@
 
 #include "runtime/runtime_internal.h"
 
-typedef enum cmd_kind { CMD_KERNEL, CMD_FILL, CMD_COPY, CMD_CALL } cmd_kind;
+typedef enum cmd_kind { CMD_KERNEL, CMD_FILL, CMD_COPY, CMD_CALL, CMD_SCRATCH } cmd_kind;
 
 struct clg_cmd {
     cmd_kind kind;
@@ -17,7 +17,8 @@ struct clg_cmd {
     size_t bytes;
     float value;
     clg_cmd_fn fn;
-    void *payload; /* owned */
+    void *payload;       /* owned */
+    clg_buffer *scratch; /* owned */
 };
 
 static clg_cmd *push(clg_cmdlist *list)
@@ -162,6 +163,24 @@ clg_status clg_cmd_call(clg_cmdlist *list, clg_cmd_fn fn, const void *payload,
     return CLG_OK;
 }
 
+clg_status clg_cmd_scratch(clg_cmdlist *list, clg_context *ctx, size_t bytes,
+                           cl_mem *mem)
+{
+    clg_buffer *buf = NULL;
+    clg_status s = clg_buffer_create(ctx, bytes ? bytes : 4, &buf);
+    if (s != CLG_OK)
+        return s;
+    clg_cmd *c = push(list);
+    if (!c) {
+        clg_buffer_free(buf);
+        return clg_fail(CLG_OUT_OF_HOST_MEMORY, "recording scratch space");
+    }
+    c->kind = CMD_SCRATCH;
+    c->scratch = buf;
+    *mem = buf->mem;
+    return CLG_OK;
+}
+
 static clg_status run_one(clg_context *ctx, const clg_cmd *c, cl_ulong counter)
 {
     cl_int err = CL_SUCCESS;
@@ -177,6 +196,8 @@ static clg_status run_one(clg_context *ctx, const clg_cmd *c, cl_ulong counter)
                           c->has_local ? c->local : NULL);
     case CMD_CALL:
         return c->fn(ctx, c->payload);
+    case CMD_SCRATCH:
+        return CLG_OK;
     case CMD_FILL:
         err = clEnqueueFillBuffer(ctx->queue, c->dst, &c->value, sizeof c->value, 0,
                                   c->bytes, 0, NULL, NULL);
@@ -208,6 +229,7 @@ void clg_cmdlist_clear(clg_cmdlist *list)
         if (list->v[i].kernel)
             clReleaseKernel(list->v[i].kernel);
         free(list->v[i].payload);
+        clg_buffer_free(list->v[i].scratch);
     }
     free(list->v);
     memset(list, 0, sizeof *list);

@@ -207,6 +207,11 @@ clg_status clg_cmd_kernel_groups(clg_cmdlist *list, clg_context *ctx,
                                  const clg_karg *args, int nargs, int counter_arg,
                                  cl_kernel *made);
 
+/* A device buffer of `bytes` that lives as long as the list: scratch space
+ * for its commands (nothing runs for it). */
+clg_status clg_cmd_scratch(clg_cmdlist *list, clg_context *ctx, size_t bytes,
+                           cl_mem *mem);
+
 /* Appends a fill of [0, bytes) of `mem` with a float, and a copy of
  * [0, bytes) from src to dst (nothing when dst == src or bytes == 0). */
 clg_status clg_cmd_fill(clg_cmdlist *list, cl_mem mem, size_t bytes, float value);
