@@ -1,5 +1,6 @@
 /* Kernel sources, the program cache, build errors and profiling. */
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "test_util.h"
@@ -130,6 +131,77 @@ static void test_kernel_dir_overrides_the_embedded_sources(void **state)
     rmdir(dir);
 }
 
+/* The files of a directory: how many, and the first one's path. */
+static int files_in(const char *dir, char *first, size_t len)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "ls '%s' 2>/dev/null", dir);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    char name[256];
+    int n = 0;
+    while (fscanf(p, "%255s", name) == 1)
+        if (n++ == 0)
+            snprintf(first, len, "%s/%s", dir, name);
+    pclose(p);
+    return n;
+}
+
+/* Built programs go to the cache directory and later contexts load them;
+ * a damaged file is built from source again and replaced; =0 writes none. */
+static void test_built_programs_are_cached_on_disk(void **state)
+{
+    (void)state;
+    clg_device_info info;
+    int dev;
+    assert_ok(clg_device_select(NULL, &dev));
+    assert_ok(clg_device_info_get(dev, &info));
+    if (strstr(info.platform_name, "Oclgrind"))
+        skip(); /* no binaries worth keeping on a simulator */
+    char dir[] = "/tmp/clgrad-programs-XXXXXX", sub[256], file[512], cmd[600];
+    assert_non_null(mkdtemp(dir));
+    snprintf(sub, sizeof sub, "%s/cache", dir);
+    setenv("CLGRAD_CACHE_DIR", sub, 1);
+    setenv("CLGRAD_PROGRAM_CACHE", "1", 1);
+    clg_context *ctx = new_context();
+    assert_ok(clg_context_self_test(ctx)); /* builds every family */
+    clg_context_free(ctx);
+    int n = files_in(sub, file, sizeof file);
+    assert_int_equal(n, (int)clg_kernel_family_count());
+    ctx = new_context();
+    assert_ok(clg_context_self_test(ctx)); /* from the files */
+    clg_context_free(ctx);
+    assert_int_equal(files_in(sub, file, sizeof file), n);
+
+    /* every file damaged: built again, and the files replaced */
+    snprintf(cmd, sizeof cmd, "for f in '%s'/*; do echo damaged > \"$f\"; done", sub);
+    assert_int_equal(system(cmd), 0);
+    ctx = new_context();
+    assert_ok(clg_context_self_test(ctx));
+    clg_context_free(ctx);
+    assert_int_equal(files_in(sub, file, sizeof file), n);
+    FILE *f = fopen(file, "rb");
+    assert_non_null(f);
+    char head[32] = {0};
+    assert_true(fread(head, 1, 16, f) == 16);
+    fclose(f);
+    assert_string_equal(head, "clgrad program 1");
+
+    /* =0: nothing written */
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", sub);
+    assert_int_equal(system(cmd), 0);
+    setenv("CLGRAD_PROGRAM_CACHE", "0", 1);
+    ctx = new_context();
+    assert_ok(clg_context_self_test(ctx));
+    clg_context_free(ctx);
+    assert_int_equal(files_in(sub, file, sizeof file), 0);
+
+    unsetenv("CLGRAD_PROGRAM_CACHE");
+    unsetenv("CLGRAD_CACHE_DIR");
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 /* The device's Philox 4x32-10 (cl/philox.h, dropout's generator) gives
  * Random123's published known answers (tests/kat_vectors of
  * github.com/DEShawResearch/random123): counter, key, result. */
@@ -228,6 +300,7 @@ int main(void)
         cmocka_unit_test(test_compile_error_surfaces_device_and_build_log),
         cmocka_unit_test(test_programs_and_kernels_are_cached),
         cmocka_unit_test(test_kernel_dir_overrides_the_embedded_sources),
+        cmocka_unit_test(test_built_programs_are_cached_on_disk),
         cmocka_unit_test(test_philox_matches_random123_known_answers),
         cmocka_unit_test(test_profile_table_printed_on_free),
     };

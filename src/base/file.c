@@ -92,3 +92,42 @@ clg_status clg_write_file_atomic(const char *path, const clg_file_part *parts, i
     }
     return CLG_OK;
 }
+
+clg_status clg_cache_dir(char *dir, size_t len)
+{
+    const char *own = getenv("CLGRAD_CACHE_DIR"), *xdg = getenv("XDG_CACHE_HOME");
+    const char *home = getenv("HOME");
+    int n;
+    if (own && *own)
+        n = snprintf(dir, len, "%s", own);
+    else if (xdg && *xdg)
+        n = snprintf(dir, len, "%s/clgrad", xdg);
+    else if (home && *home)
+        n = snprintf(dir, len, "%s/.cache/clgrad", home);
+    else
+        return clg_fail(CLG_NOT_FOUND, "clgrad's cache: no CLGRAD_CACHE_DIR, "
+                                       "XDG_CACHE_HOME or HOME to keep it under");
+    if (n < 0 || (size_t)n >= len)
+        return clg_fail(CLG_INVALID_ARGUMENT, "clgrad's cache: directory name too long");
+    return CLG_OK;
+}
+
+clg_status clg_make_dirs(const char *dir)
+{
+    char path[4096];
+    if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path)
+        return clg_fail(CLG_INVALID_ARGUMENT, "%s: directory name too long", dir);
+    for (char *p = path + 1;; p++) {
+        bool end = *p == '\0';
+        if (*p == '/' || end) {
+            *p = '\0';
+            if (mkdir(path, 0777) != 0 && errno != EEXIST)
+                return clg_fail(CLG_IO_ERROR, "cannot create %s: %s", path,
+                                strerror(errno));
+            if (end)
+                break;
+            *p = '/';
+        }
+    }
+    return CLG_OK;
+}

@@ -1,7 +1,6 @@
 /* The native kernels' tuner: candidates measured at training shapes, the
  * fastest correct one cached on disk per device, platform, driver and
  * clgrad version (include/clgrad/blas.h). */
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,28 +24,12 @@ static void identity(const clg_context *ctx, char *buf, size_t len)
              d->platform_name, d->driver_version, clg_version());
 }
 
-static clg_status cache_dir(char *buf, size_t len)
-{
-    const char *own = getenv("CLGRAD_CACHE_DIR"), *xdg = getenv("XDG_CACHE_HOME");
-    const char *home = getenv("HOME");
-    if (own && *own)
-        snprintf(buf, len, "%s", own);
-    else if (xdg && *xdg)
-        snprintf(buf, len, "%s/clgrad", xdg);
-    else if (home && *home)
-        snprintf(buf, len, "%s/.cache/clgrad", home);
-    else
-        return clg_fail(CLG_NOT_FOUND, "GEMM tuning cache: no CLGRAD_CACHE_DIR, "
-                                       "XDG_CACHE_HOME or HOME to keep it under");
-    return CLG_OK;
-}
-
 clg_status clg_gemm_tuning_path(const clg_context *ctx, char *path, size_t len)
 {
     if (!ctx || !path)
         return clg_fail(CLG_INVALID_ARGUMENT, "clg_gemm_tuning_path: NULL argument");
     char dir[3000], id[1200];
-    clg_status s = cache_dir(dir, sizeof dir);
+    clg_status s = clg_cache_dir(dir, sizeof dir);
     if (s != CLG_OK)
         return s;
     identity(ctx, id, sizeof id);
@@ -87,24 +70,13 @@ bool clg_gemm_tuning_load(const clg_context *ctx, clg_gemm_tuning *out)
 static clg_status cache_save(const clg_context *ctx, const clg_gemm_tuning *t)
 {
     char path[4200], dir[3000], id[1200], text[2000];
-    clg_status s = cache_dir(dir, sizeof dir);
+    clg_status s = clg_cache_dir(dir, sizeof dir);
     if (s == CLG_OK)
         s = clg_gemm_tuning_path(ctx, path, sizeof path);
+    if (s == CLG_OK)
+        s = clg_make_dirs(dir);
     if (s != CLG_OK)
-        return s;
-    /* the directory and its parents, as mkdir -p */
-    for (char *slash = dir + 1;; slash++) {
-        bool end = *slash == '\0';
-        if (*slash == '/' || end) {
-            *slash = '\0';
-            if (mkdir(dir, 0777) != 0 && errno != EEXIST)
-                return clg_fail(CLG_IO_ERROR, "GEMM tuning cache: cannot create %s: %s",
-                                dir, strerror(errno));
-            if (end)
-                break;
-            *slash = '/';
-        }
-    }
+        return clg_fail_prefix(s, "GEMM tuning cache");
     identity(ctx, id, sizeof id);
     int n = snprintf(text, sizeof text, "%s%snative %d %d %d\nnt %d %d %d\n", CACHE_HEADER,
                      id, t->rows, t->cols, t->group, t->nt_rows, t->nt_cols, t->nt_group);
