@@ -7,6 +7,9 @@
 #include "codes.h"
 #include "sum.h"
 
+#ifndef ALL
+#define ALL 0 /* 1: a reduction over everything, one output */
+#endif
 #ifndef RED
 #define RED CLG_RED_SUM
 #endif
@@ -73,8 +76,12 @@ __kernel void reduce_backward(const int n, const int axis, const int inner,
     const int k = get_global_id(0);
     if (k >= n)
         return;
+#if ALL /* one output: no index arithmetic (PoCL, 1.6 M elements: 3.3 -> 1.2 ms) */
+    float g = dy[0];
+#else
     const int j = k / (axis * inner) * inner + k % inner; /* its output */
     float g = dy[j];
+#endif
 #if RED == CLG_RED_MEAN
     g /= (float)axis;
 #endif

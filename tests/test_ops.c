@@ -517,6 +517,7 @@ static const op_case cases[] = {
     {"mean axis 0", 1, {X(3, {3, 4, 5})}, REDUCE(REF_MEAN, 0), .unbatched = true},
     {"max axis 2", 1, {X(3, {3, 4, 5})}, REDUCE(REF_MAX, 2)},
     {"sum all", 1, {X(2, {7, 13})}, REDUCE(REF_SUM, -1)},
+    {"mean all", 1, {X(3, {3, 5, 7})}, REDUCE(REF_MEAN, -1)},
     {"cross_entropy", 2, {X(2, {7, 13}), ID(13, 1, {7})}, b_ce, r_ce},
     {"cross_entropy smoothed sum",
      2,

@@ -20,7 +20,7 @@ clg_status clg_rec_reduce_backward(clg_plan *p, clg_cmdlist *s, clg_reduce_kind 
                                    size_t outer, size_t axis, size_t inner,
                                    bool accumulate)
 {
-    char opts[16];
+    char opts[32];
     snprintf(opts, sizeof opts, "-DRED=%d", (int)kind);
     if (kind == CLG_RED_MAX) /* a work-item per output finds its maximum */
         return clg_rec_kernel(p, s, "reduce", opts, "reduce_backward", outer * inner,
@@ -28,6 +28,7 @@ clg_status clg_rec_reduce_backward(clg_plan *p, clg_cmdlist *s, clg_reduce_kind 
                                        KINT(accumulate), KMEM(x), KMEM(y), KMEM(dy),
                                        KMEM(dx)));
     size_t n = outer * axis * inner; /* sum, mean: a work-item per element */
+    snprintf(opts, sizeof opts, "-DRED=%d -DALL=%d", (int)kind, outer * inner == 1);
     return clg_rec_kernel(p, s, "reduce", opts, "reduce_backward", n,
                           CLG_ARGS(KINT(n), KINT(axis), KINT(inner), KINT(accumulate),
                                    KMEM(x), KMEM(y), KMEM(dy), KMEM(dx)));
