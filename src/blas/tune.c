@@ -163,14 +163,20 @@ static bool same_result(bench *w, const shape *s, const float *want)
 }
 
 /* The geometric mean of GF/s over the shapes, or < 0 where a product fails
- * or differs from `want`. */
-static double score(bench *w, const shape *shapes, size_t n, float **want)
+ * (-1), differs from `want` (-2), or the products' best times add up to
+ * more than `limit` seconds (-3: far slower than a candidate already
+ * measured, so not worth finishing on a slow device). */
+static double score(bench *w, const shape *shapes, size_t n, float **want, double limit,
+                    double *total)
 {
     double logsum = 0;
+    *total = 0;
     for (size_t i = 0; i < n; i++) {
         double t = time_one(w, &shapes[i], w->seconds / (double)n);
         if (t <= 0)
             return -1;
+        if ((*total += t) > limit)
+            return -3;
         if (want[i] && !same_result(w, &shapes[i], want[i]))
             return -2;
         const shape *s = &shapes[i];
@@ -213,7 +219,7 @@ static clg_status tune_kernel(bench *w, bool nt, const clg_gemm_tuning *base,
     clg_status st = clg_context_set_gemm_tuning(w->ctx, base);
     if (st == CLG_OK)
         st = reference(w, shapes, nshapes, want);
-    double top = -1;
+    double top = -1, fastest = INFINITY; /* the best total time so far */
     for (size_t b = 0; st == CLG_OK && b < nblocks; b++)
         for (size_t g = 0; st == CLG_OK && g < CLG_COUNT_OF(groups); g++) {
             clg_gemm_tuning t = *base;
@@ -224,15 +230,19 @@ static clg_status tune_kernel(bench *w, bool nt, const clg_gemm_tuning *base,
                 t.rows = blk[0], t.cols = blk[1], t.group = groups[g];
             if (clg_context_set_gemm_tuning(w->ctx, &t) != CLG_OK)
                 continue; /* a work-group this device refuses */
-            double gf = score(w, shapes, nshapes, want);
+            double took;
+            double gf = score(w, shapes, nshapes, want, 4 * fastest, &took);
+            if (gf > 0)
+                fastest = fmin(fastest, took);
             if (report && gf > 0)
                 fprintf(report, "  %-6s %2d x %-2d group %-2d %7.1f GF/s\n",
                         nt ? "A B^T" : "others", blk[0], blk[1], groups[g], gf);
             else if (report)
                 fprintf(report, "  %-6s %2d x %-2d group %-2d  %s\n",
                         nt ? "A B^T" : "others", blk[0], blk[1], groups[g],
-                        gf == -2 ? "skipped: its results differ from the default's"
-                                 : "failed");
+                        gf == -2   ? "skipped: its results differ from the default's"
+                        : gf == -3 ? "stopped: over 4x the time of the best so far"
+                                   : "failed");
             if (gf > top) {
                 top = gf;
                 *best = t;
