@@ -2,7 +2,8 @@
  * clgrad-bench — measures clgrad against references on this machine.
  *
  *   clgrad-bench ops     GFLOP/s or GB/s per op at training-sized shapes,
- *                        both GEMM paths, and numpy (OpenBLAS) where present
+ *                        both GEMM paths beside torch.matmul (numpy without
+ *                        torch), each op beside PyTorch
  *   clgrad-bench loader  the input pipeline, alone and under an MLP epoch
  *   clgrad-bench train   training steps of the Fashion-MNIST MLP and CNN,
  *                        beside the same models in PyTorch, as a ratio
@@ -42,9 +43,10 @@ static void usage(FILE *out)
         "[--no-numpy]\n"
         "\n"
         "  ops      per-op throughput at training-sized shapes: GEMM on both\n"
-        "           paths (CLBlast, native) beside numpy/OpenBLAS, and conv2d,\n"
-        "           linear, pooling, batch norm, activations and the loss,\n"
-        "           forward and forward+backward\n"
+        "           paths (CLBlast, native) beside torch.matmul (numpy where\n"
+        "           the Python has no torch), and the example CNN's two\n"
+        "           convolutions, linear, pooling, batch norm, activations and\n"
+        "           the loss, forward and forward+backward, beside PyTorch\n"
         "  loader   the input pipeline on Fashion-MNIST (or 60000 synthetic\n"
         "           images): batches/s of the loader alone, and a whole MLP\n"
         "           epoch with and without prefetch and augmentation\n"
@@ -122,14 +124,22 @@ static const char *access_python(void)
     return access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
 }
 
-/* numpy's GFLOP/s for each shape, through /usr/bin/python3; < 0 if absent. */
-static void numpy_gemm(double budget, double *gflops, size_t count)
+/* The reference's GFLOP/s for each shape through the --python interpreter:
+ * torch.matmul where it has torch (on all cores), else numpy; < 0 where
+ * neither. Its name goes to `name`. */
+static void reference_gemm(double budget, double *gflops, size_t count, char *name,
+                           size_t len)
 {
     for (size_t i = 0; i < count; i++)
         gflops[i] = -1;
+    snprintf(name, len, "numpy");
     char cmd[2048];
     int n = snprintf(cmd, sizeof cmd,
-                     "%s -c \"import numpy as np, time, sys\n"
+                     "%s -c \"import os, time, numpy as np\n"
+                     "try:\n"
+                     "  import torch; torch.set_num_threads(os.cpu_count()); lib = 'torch'\n"
+                     "except ImportError: lib = 'numpy'\n"
+                     "print(lib)\n"
                      "for M, N, K, ta, tb in [",
                      access_python());
     for (size_t i = 0; i < count; i++)
@@ -142,6 +152,7 @@ static void numpy_gemm(double budget, double *gflops, size_t count)
              "np.random.rand(M, K).astype(np.float32)\n"
              "  b = np.random.rand(N, K).astype(np.float32).T if tb else "
              "np.random.rand(K, N).astype(np.float32)\n"
+             "  if lib == 'torch': a, b = torch.from_numpy(a), torch.from_numpy(b)\n"
              "  a @ b; r = 0; t = time.perf_counter()\n"
              "  while r < 4 or time.perf_counter() - t < %g: a @ b; r += 1\n"
              "  print(2.0 * M * N * K * r / (time.perf_counter() - t) / 1e9)\n"
@@ -150,6 +161,9 @@ static void numpy_gemm(double budget, double *gflops, size_t count)
     FILE *p = popen(cmd, "r");
     if (!p)
         return;
+    char lib[16];
+    if (fscanf(p, "%15s", lib) == 1)
+        snprintf(name, len, "%s", lib);
     for (size_t i = 0; i < count; i++)
         if (fscanf(p, "%lf", &gflops[i]) != 1)
             break;
@@ -693,11 +707,17 @@ static clg_tensor *new_param(clg_graph *g, int ndim, const int *shape)
     return p;
 }
 
-static clg_tensor *build_conv(clg_graph *g, clg_tensor *x)
+/* The example CNN's two convolutions (examples/fashion_cnn.spec): 3x3,
+ * padding 1, no bias (batch norm follows). */
+static clg_tensor *build_conv1(clg_graph *g, clg_tensor *x)
 {
     clg_conv2d_opts o = {1, 1, 1, 1, 1, 1};
-    return clg_conv2d(g, x, new_param(g, 4, (int[]){32, 32, 3, 3}),
-                      new_param(g, 1, (int[]){32}), &o);
+    return clg_conv2d(g, x, new_param(g, 4, (int[]){32, 1, 3, 3}), NULL, &o);
+}
+static clg_tensor *build_conv2(clg_graph *g, clg_tensor *x)
+{
+    clg_conv2d_opts o = {1, 1, 1, 1, 1, 1};
+    return clg_conv2d(g, x, new_param(g, 4, (int[]){64, 32, 3, 3}), NULL, &o);
 }
 static clg_tensor *build_linear(clg_graph *g, clg_tensor *x)
 {
@@ -730,16 +750,24 @@ static clg_tensor *build_softmax(clg_graph *g, clg_tensor *x)
 
 #define MB(n) ((double)(n)*4.0)
 static const op_bench op_benches[] = {
-    {"conv2d 3x3 pad 1",
-     "64x32x14x14 -> 32",
-     build_conv,
+    {"conv2d 3x3 (CNN 1)",
+     "64x1x28x28 -> 32",
+     build_conv1,
+     4,
+     {64, 1, 28, 28},
+     2.0 * 64 * 32 * 784 * 9,
+     0,
+     "w = torch.randn(32, 1, 3, 3, requires_grad=True)\n"
+     "f = lambda x, t: F.conv2d(x, w, padding=1)"},
+    {"conv2d 3x3 (CNN 2)",
+     "64x32x14x14 -> 64",
+     build_conv2,
      4,
      {64, 32, 14, 14},
-     2.0 * 64 * 32 * 196 * 288,
+     2.0 * 64 * 64 * 196 * 288,
      0,
-     "w = torch.randn(32, 32, 3, 3, requires_grad=True); "
-     "b = torch.randn(32, requires_grad=True)\n"
-     "f = lambda x, t: F.conv2d(x, w, b, padding=1)"},
+     "w = torch.randn(64, 32, 3, 3, requires_grad=True)\n"
+     "f = lambda x, t: F.conv2d(x, w, padding=1)"},
     {"linear + bias",
      "64x784 -> 256",
      build_linear,
@@ -916,13 +944,15 @@ static int bench_ops(clg_context *ctx, const options *opt)
            d->name, clg_device_type_str(d->type));
     size_t ng = sizeof gemm_shapes / sizeof *gemm_shapes;
     double numpy[8];
+    char ref[16] = "numpy", best_ref[24];
     if (opt->no_numpy)
         for (size_t i = 0; i < ng; i++)
             numpy[i] = -1;
     else
-        numpy_gemm(opt->seconds, numpy, ng);
+        reference_gemm(opt->seconds, numpy, ng, ref, sizeof ref);
+    snprintf(best_ref, sizeof best_ref, "best/%s", ref);
     printf("SGEMM (row-major)               %14s %14s %14s %10s\n", "clblast", "native",
-           "numpy", "best/numpy");
+           ref, best_ref);
     clg_gemm_path before = clg_context_gemm_path(ctx);
     int failures = 0;
     for (size_t i = 0; i < ng; i++) {
