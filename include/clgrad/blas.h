@@ -77,8 +77,9 @@ typedef struct clg_gemm_tuning {
     /* gemm_native (every case but A B^T): rows (1..16) x columns (4, 8 or
      * 16) of C per work-item, work-items per work-group along columns */
     int rows, cols, group;
-    /* gemm_nt (A B^T): rows x columns of C per work-item (1..8 each, at
-     * most 16 products), work-group width */
+    /* gemm_nt (A B^T, where B is not transposed for gemm_native first:
+     * long k, or few rows of A): rows x columns of C per work-item (1..8
+     * each, at most 16 products), work-group width */
     int nt_rows, nt_cols, nt_group;
 } clg_gemm_tuning;
 
