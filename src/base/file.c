@@ -93,7 +93,7 @@ clg_status clg_write_file_atomic(const char *path, const clg_file_part *parts, i
     return CLG_OK;
 }
 
-clg_status clg_cache_dir(char *dir, size_t len)
+static clg_status cache_dir(char *dir, size_t len)
 {
     const char *own = getenv("CLGRAD_CACHE_DIR"), *xdg = getenv("XDG_CACHE_HOME");
     const char *home = getenv("HOME");
@@ -112,17 +112,27 @@ clg_status clg_cache_dir(char *dir, size_t len)
     return CLG_OK;
 }
 
-clg_status clg_make_dirs(const char *dir)
+clg_status clg_cache_file(const char *name, char *path, size_t len)
 {
-    char path[4096];
-    if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path)
-        return clg_fail(CLG_INVALID_ARGUMENT, "%s: directory name too long", dir);
-    for (char *p = path + 1;; p++) {
+    char dir[3000];
+    clg_status s = cache_dir(dir, sizeof dir);
+    if (s != CLG_OK)
+        return s;
+    int n = snprintf(path, len, "%s/%s", dir, name);
+    if (n < 0 || (size_t)n >= len)
+        return clg_fail(CLG_INVALID_ARGUMENT, "clgrad's cache: path too long (%s)", dir);
+    return CLG_OK;
+}
+
+/* Makes `dir` and its missing parents, as mkdir -p. */
+static clg_status make_dirs(char *dir)
+{
+    for (char *p = dir + 1;; p++) {
         bool end = *p == '\0';
         if (*p == '/' || end) {
             *p = '\0';
-            if (mkdir(path, 0777) != 0 && errno != EEXIST)
-                return clg_fail(CLG_IO_ERROR, "cannot create %s: %s", path,
+            if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+                return clg_fail(CLG_IO_ERROR, "cannot create %s: %s", dir,
                                 strerror(errno));
             if (end)
                 break;
@@ -130,4 +140,13 @@ clg_status clg_make_dirs(const char *dir)
         }
     }
     return CLG_OK;
+}
+
+clg_status clg_cache_write(const char *path, const clg_file_part *parts, int n)
+{
+    char dir[3000];
+    clg_status s = cache_dir(dir, sizeof dir);
+    if (s == CLG_OK)
+        s = make_dirs(dir);
+    return s == CLG_OK ? clg_write_file_atomic(path, parts, n) : s;
 }

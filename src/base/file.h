@@ -20,12 +20,13 @@ typedef struct clg_file_part {
  * file and the reason. */
 clg_status clg_write_file_atomic(const char *path, const clg_file_part *parts, int n);
 
-/* clgrad's cache directory: $CLGRAD_CACHE_DIR, else $XDG_CACHE_HOME/clgrad,
- * else ~/.cache/clgrad (CLG_NOT_FOUND without HOME either). */
-clg_status clg_cache_dir(char *dir, size_t len);
+/* The path of file `name` in clgrad's cache directory: $CLGRAD_CACHE_DIR,
+ * else $XDG_CACHE_HOME/clgrad, else ~/.cache/clgrad (CLG_NOT_FOUND without
+ * HOME either). */
+clg_status clg_cache_file(const char *name, char *path, size_t len);
 
-/* Makes `dir` and its missing parents, as mkdir -p; errors name the one
- * that could not be made. */
-clg_status clg_make_dirs(const char *dir);
+/* Writes the parts as the whole of `path`, a file of the cache directory, as
+ * clg_write_file_atomic does, making the directory and its parents first. */
+clg_status clg_cache_write(const char *path, const clg_file_part *parts, int n);
 
 #endif

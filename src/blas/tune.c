@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "base/clock.h"
 #include "base/file.h"
@@ -28,17 +27,11 @@ clg_status clg_gemm_tuning_path(const clg_context *ctx, char *path, size_t len)
 {
     if (!ctx || !path)
         return clg_fail(CLG_INVALID_ARGUMENT, "clg_gemm_tuning_path: NULL argument");
-    char dir[3000], id[1200];
-    clg_status s = clg_cache_dir(dir, sizeof dir);
-    if (s != CLG_OK)
-        return s;
+    char id[1200], name[64];
     identity(ctx, id, sizeof id);
-    int n = snprintf(path, len, "%s/gemm-%016llx.txt", dir,
-                     (unsigned long long)clg_fnv1a(CLG_FNV_START, id, strlen(id)));
-    if (n < 0 || (size_t)n >= len)
-        return clg_fail(CLG_INVALID_ARGUMENT, "GEMM tuning cache: path too long (%s)",
-                        dir);
-    return CLG_OK;
+    snprintf(name, sizeof name, "gemm-%016llx.txt",
+             (unsigned long long)clg_fnv1a(CLG_FNV_START, id, strlen(id)));
+    return clg_cache_file(name, path, len);
 }
 
 #define CACHE_HEADER "clgrad GEMM tuning 1\n"
@@ -46,13 +39,9 @@ clg_status clg_gemm_tuning_path(const clg_context *ctx, char *path, size_t len)
 bool clg_gemm_tuning_load(const clg_context *ctx, clg_gemm_tuning *out)
 {
     char path[4200], id[1200];
-    if (clg_gemm_tuning_path(ctx, path, sizeof path) != CLG_OK)
-        return false;
-    struct stat st;
-    if (stat(path, &st) != 0)
-        return false; /* nothing cached: not an error */
-    char *text = NULL;
-    if (clg_read_file(path, (size_t)1 << 16, &text, NULL) != CLG_OK)
+    char *text = NULL; /* none cached, or unreadable: the default */
+    if (clg_gemm_tuning_path(ctx, path, sizeof path) != CLG_OK ||
+        clg_read_file(path, (size_t)1 << 16, &text, NULL) != CLG_OK)
         return false;
     identity(ctx, id, sizeof id);
     size_t hl = strlen(CACHE_HEADER), il = strlen(id);
@@ -69,18 +58,16 @@ bool clg_gemm_tuning_load(const clg_context *ctx, clg_gemm_tuning *out)
 
 static clg_status cache_save(const clg_context *ctx, const clg_gemm_tuning *t)
 {
-    char path[4200], dir[3000], id[1200], text[2000];
-    clg_status s = clg_cache_dir(dir, sizeof dir);
-    if (s == CLG_OK)
-        s = clg_gemm_tuning_path(ctx, path, sizeof path);
-    if (s == CLG_OK)
-        s = clg_make_dirs(dir);
-    if (s != CLG_OK)
-        return clg_fail_prefix(s, "GEMM tuning cache");
-    identity(ctx, id, sizeof id);
-    int n = snprintf(text, sizeof text, "%s%snative %d %d %d\nnt %d %d %d\n", CACHE_HEADER,
-                     id, t->rows, t->cols, t->group, t->nt_rows, t->nt_cols, t->nt_group);
-    return clg_write_file_atomic(path, &(clg_file_part){text, (size_t)n}, 1);
+    char path[4200], id[1200], text[2000];
+    clg_status s = clg_gemm_tuning_path(ctx, path, sizeof path);
+    if (s == CLG_OK) {
+        identity(ctx, id, sizeof id);
+        int n = snprintf(text, sizeof text, "%s%snative %d %d %d\nnt %d %d %d\n",
+                         CACHE_HEADER, id, t->rows, t->cols, t->group, t->nt_rows,
+                         t->nt_cols, t->nt_group);
+        s = clg_cache_write(path, &(clg_file_part){text, (size_t)n}, 1);
+    }
+    return s == CLG_OK ? s : clg_fail_prefix(s, "GEMM tuning cache");
 }
 
 /* ---- Measuring -------------------------------------------------------------- */
@@ -113,7 +100,7 @@ static const shape nt_shapes[] = {
 typedef struct bench {
     clg_context *ctx;
     clg_buffer *a, *b, *c;
-    float *want[CLG_COUNT_OF(native_shapes)], *got;
+    float *got;
     double seconds;
 } bench;
 

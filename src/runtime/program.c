@@ -182,16 +182,14 @@ static bool cache_wanted(const clg_context *ctx)
 static bool cache_path(const clg_context *ctx, const char *options, const char *source,
                        char *path, size_t len)
 {
-    char dir[3000];
-    if (clg_cache_dir(dir, sizeof dir) != CLG_OK)
-        return false;
     const char *parts[] = {ctx->info.name,        ctx->info.platform_name,
                            ctx->info.driver_version, clg_version(), options, source};
     uint64_t h = CLG_FNV_START;
     for (size_t i = 0; i < CLG_COUNT_OF(parts); i++)
         h = clg_fnv1a(h, parts[i], strlen(parts[i]) + 1); /* with the NUL */
-    int n = snprintf(path, len, "%s/program-%016llx.bin", dir, (unsigned long long)h);
-    return n > 0 && (size_t)n < len;
+    char name[64];
+    snprintf(name, sizeof name, "program-%016llx.bin", (unsigned long long)h);
+    return clg_cache_file(name, path, len) == CLG_OK;
 }
 
 #define BINARY_HEADER "clgrad program 1"
@@ -236,14 +234,13 @@ static void cache_program(cl_program program, const char *path)
         size == 0)
         return;
     unsigned char *bin = malloc(size);
-    char dir[3000], header[96];
+    char header[96];
     if (bin && clGetProgramInfo(program, CL_PROGRAM_BINARIES, sizeof bin, &bin, NULL) ==
-                   CL_SUCCESS &&
-        clg_cache_dir(dir, sizeof dir) == CLG_OK && clg_make_dirs(dir) == CLG_OK) {
+                   CL_SUCCESS) {
         int n = snprintf(header, sizeof header, BINARY_HEADER " %zu %llx\n", size,
                          (unsigned long long)clg_fnv1a(CLG_FNV_START, bin, size));
         clg_file_part parts[] = {{header, (size_t)n}, {bin, size}};
-        clg_write_file_atomic(path, parts, 2);
+        clg_cache_write(path, parts, 2);
     }
     free(bin);
 }
