@@ -138,42 +138,56 @@ static void transpose_range(const clg_gemm_call *g, size_t global[3], size_t loc
     local[1] = local[2] = 1;
 }
 
-clg_status clg_gemm_native_record(clg_context *ctx, clg_cmdlist *list,
-                                  const clg_gemm_call *g)
+/* The product's kernel, or with bt the transposition of B into bt: its
+ * arguments and launch range. */
+static clg_status set_args(cl_kernel k, const clg_gemm_call *g, cl_mem bt)
 {
-    if (via_transpose(g)) {
-        cl_mem bt;
-        cl_kernel own;
-        clg_status s = clg_cmd_scratch(list, ctx, transposed_bytes(g), &bt);
-        if (s == CLG_OK)
-            s = clg_kernel_create(ctx, "gemm", NULL, "transpose_b", &own);
-        if (s != CLG_OK)
-            return s;
-        s = set_transpose_args(own, g, bt);
-        if (s != CLG_OK) {
-            clReleaseKernel(own);
-            return s;
-        }
-        size_t global[3], local[3];
+    return bt ? set_transpose_args(k, g, bt) : set_native_args(k, g);
+}
+
+static void launch_range(const clg_context *ctx, const clg_gemm_call *g, cl_mem bt,
+                         size_t global[3], size_t local[3])
+{
+    if (bt)
         transpose_range(g, global, local);
-        s = clg_cmd_kernel(list, own, 3, global, local, CLG_NO_COUNTER);
-        clg_gemm_call nn = reading_transposed(g, bt);
-        return s == CLG_OK ? clg_gemm_native_record(ctx, list, &nn) : s;
-    }
-    char options[96];
-    native_options(ctx, g, options, sizeof options);
+    else
+        native_range(ctx, g, global, local);
+}
+
+/* Appends kernel `name` of the list's own, its arguments set once. */
+static clg_status record_kernel(clg_context *ctx, clg_cmdlist *list, const char *options,
+                                const char *name, const clg_gemm_call *g, cl_mem bt)
+{
     cl_kernel own;
-    clg_status s = clg_kernel_create(ctx, "gemm", options, native_kernel(g), &own);
+    clg_status s = clg_kernel_create(ctx, "gemm", options, name, &own);
     if (s != CLG_OK)
         return s;
-    s = set_native_args(own, g);
+    s = set_args(own, g, bt);
     if (s != CLG_OK) {
         clReleaseKernel(own);
         return s;
     }
     size_t global[3], local[3];
-    native_range(ctx, g, global, local);
+    launch_range(ctx, g, bt, global, local);
     return clg_cmd_kernel(list, own, 3, global, local, CLG_NO_COUNTER);
+}
+
+clg_status clg_gemm_native_record(clg_context *ctx, clg_cmdlist *list,
+                                  const clg_gemm_call *g)
+{
+    if (via_transpose(g)) {
+        cl_mem bt = NULL;
+        clg_status s = clg_cmd_scratch(list, ctx, transposed_bytes(g), &bt);
+        if (s == CLG_OK)
+            s = record_kernel(ctx, list, NULL, "transpose_b", g, bt);
+        if (s != CLG_OK)
+            return s;
+        clg_gemm_call nn = reading_transposed(g, bt);
+        return clg_gemm_native_record(ctx, list, &nn);
+    }
+    char options[96];
+    native_options(ctx, g, options, sizeof options);
+    return record_kernel(ctx, list, options, native_kernel(g), g, NULL);
 }
 
 /* Sets a shared kernel's arguments and launches it, under the context's
@@ -182,12 +196,9 @@ static clg_status launch_shared(clg_context *ctx, cl_kernel k, const clg_gemm_ca
                                 cl_mem bt)
 {
     size_t global[3], local[3];
-    if (bt)
-        transpose_range(g, global, local);
-    else
-        native_range(ctx, g, global, local);
+    launch_range(ctx, g, bt, global, local);
     pthread_mutex_lock(&ctx->lock);
-    clg_status s = bt ? set_transpose_args(k, g, bt) : set_native_args(k, g);
+    clg_status s = set_args(k, g, bt);
     if (s == CLG_OK)
         s = clg_launch(ctx, k, 3, global, local);
     pthread_mutex_unlock(&ctx->lock);

@@ -32,12 +32,12 @@ static void conv_options(const clg_tensor *t, char *buf, size_t len)
 
 /* The four copies (im2col, col2im, the output and its gradient between
  * [OC, N, P] and [N, OC, P]) take a row per work-item on CPUs, an element
- * elsewhere (cl/conv.cl). The suite runs both: oclgrind's simulator is a
- * GPU. A 2-d range (rows by elements, work-groups of 16 or 64 along a
- * row) measured 1.1-4x slower than rows on both PoCL and Intel's runtime. */
+ * elsewhere (cl/conv.cl; clg_rows_per_item). A 2-d range (rows by
+ * elements, work-groups of 16 or 64 along a row) measured 1.1-4x slower
+ * than rows on both PoCL and Intel's runtime. */
 static bool by_rows(const clg_tensor *t)
 {
-    return t->graph->ctx->info.type == CLG_DEVICE_CPU;
+    return clg_rows_per_item(t->graph->ctx);
 }
 
 /* col [CKK, N, P] from x. */

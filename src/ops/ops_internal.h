@@ -5,6 +5,16 @@
 #include "cl/codes.h"
 #include "graph/op.h"
 
+/* Whether the kernels with two layouts take a row of elements per
+ * work-item, as CPU implementations run fastest (one index computation per
+ * row, a loop the compiler vectorises), rather than an element per
+ * work-item, as GPUs do (neighbouring work-items on neighbouring floats).
+ * The suite runs both: oclgrind's simulator is a GPU. */
+static inline bool clg_rows_per_item(const clg_context *ctx)
+{
+    return ctx->info.type == CLG_DEVICE_CPU;
+}
+
 /* y[o, c, i] += bias[c] over [outer, C, inner]. */
 clg_status clg_rec_channel_bias(clg_plan *p, clg_cmdlist *s, cl_mem y, cl_mem bias,
                                 size_t outer, int C, size_t inner);

@@ -18,10 +18,10 @@ static void max_aux(const clg_tensor *t, size_t bytes[CLG_MAX_AUX])
 }
 
 /* Tiled max pooling a row of windows per work-item on CPUs, a window
- * elsewhere (cl/pool.cl); the suite runs both (oclgrind is a GPU). */
+ * elsewhere (cl/pool.cl; clg_rows_per_item). */
 static bool by_rows(const clg_tensor *t)
 {
-    return t->graph->ctx->info.type == CLG_DEVICE_CPU;
+    return clg_rows_per_item(t->graph->ctx);
 }
 
 /* Windows that tile the input exactly take the kernels without bounds checks. */

@@ -258,12 +258,13 @@ static void causal_split(const clg_tensor *t, int batch, size_t *rows, int *Tq, 
     *rows = clg_numel_at(t, batch) / (size_t)*Tk;
 }
 
-/* Causal softmax a row per work-item on CPUs, where a work-group per short
- * row costs more in barriers than it gains (PoCL, the GPT's [32, 4, 64, 64]:
- * 2.2 -> 1.1 ms forward), a work-group per row elsewhere. */
+/* Causal softmax a row per work-item on CPUs (clg_rows_per_item), where a
+ * work-group per short row costs more in barriers than it gains (PoCL, the
+ * GPT's [32, 4, 64, 64]: 2.2 -> 1.1 ms forward), a work-group per row
+ * elsewhere. */
 static bool row_per_item(const clg_plan *p)
 {
-    return clg_graph_context(clg_plan_graph(p))->info.type == CLG_DEVICE_CPU;
+    return clg_rows_per_item(clg_graph_context(clg_plan_graph(p)));
 }
 
 clg_status clg_rec_causal_softmax(clg_plan *p, clg_cmdlist *s, size_t rows, int Tq,
