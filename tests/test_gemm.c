@@ -408,14 +408,6 @@ static void test_tunings_out_of_range_are_refused(void **state)
     assert_int_equal(now.cols, 16); /* unchanged */
 }
 
-static void write_text(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-}
-
 static clg_gemm_tuning fresh_tuning(int index, clg_gemm_tuning_source *src)
 {
     clg_context *ctx;
@@ -461,24 +453,24 @@ static void test_tuning_is_cached_per_device(void **state)
              "clgrad GEMM tuning 1\ndevice %s\nplatform %s\ndriver %s\nclgrad %s\n"
              "native 4 8 16\nnt 2 8 1\n",
              d->name, d->platform_name, d->driver_version, clg_version());
-    write_text(path, text);
+    test_write_file(path, text);
     t = fresh_tuning(d->index, &src);
     assert_int_equal(src, CLG_TUNING_CACHED);
     assert_true(t.rows == 4 && t.cols == 8 && t.group == 16 && t.nt_rows == 2 &&
                 t.nt_cols == 8 && t.nt_group == 1);
     *strstr(text, "native 4 8") = '\0';
     strcat(text, "native 4 9 16\nnt 2 8 1\n"); /* no 9-wide vectors */
-    write_text(path, text);
+    test_write_file(path, text);
     t = fresh_tuning(d->index, &src);
     assert_int_equal(src, CLG_TUNING_DEFAULT);
     assert_int_equal(t.cols, 16);
-    write_text(path, "clgrad GEMM tuning 1\ndevice x\nnative 4 8 16\nnt 2 8 1\n");
+    test_write_file(path, "clgrad GEMM tuning 1\ndevice x\nnative 4 8 16\nnt 2 8 1\n");
     fresh_tuning(d->index, &src);
     assert_int_equal(src, CLG_TUNING_DEFAULT);
 
     /* A cache under a file cannot be made. */
     snprintf(cache, sizeof cache, "%s/plain", dir);
-    write_text(cache, "");
+    test_write_file(cache, "");
     strcat(cache, "/sub");
     setenv("CLGRAD_CACHE_DIR", cache, 1);
     assert_int_equal(clg_gemm_tune(ctx, 0.001, NULL), CLG_IO_ERROR);

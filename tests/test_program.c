@@ -16,14 +16,6 @@ static clg_context *new_context(void)
     return ctx;
 }
 
-static void write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-}
-
 static void test_self_test_passes_on_the_default_device(void **state)
 {
     (void)state;
@@ -104,11 +96,11 @@ static void test_kernel_dir_overrides_the_embedded_sources(void **state)
         char *src;
         assert_ok(clg_kernel_source(family, &src));
         snprintf(path, sizeof path, "%s/%s.cl", dir, family);
-        write_file(path, src);
+        test_write_file(path, src);
         free(src);
     }
     snprintf(path, sizeof path, "%s/smoke.cl", dir);
-    write_file(path, "__kernel void smoke_axpy(int n) { n = oops_typo; }\n");
+    test_write_file(path, "__kernel void smoke_axpy(int n) { n = oops_typo; }\n");
     setenv("CLGRAD_KERNEL_DIR", dir, 1);
     clg_context *ctx = new_context();
     assert_int_equal(clg_context_self_test(ctx), CLG_BUILD_FAILED);

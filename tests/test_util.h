@@ -70,6 +70,15 @@ static inline int test_shared_context_teardown(void **state)
 }
 
 /* A deterministic pseudo-random float in [-1, 1). */
+/* Writes `text` as the whole of file `path`. */
+static inline void test_write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
 static inline float test_random(uint32_t *seed)
 {
     *seed = *seed * 1664525u + 1013904223u;

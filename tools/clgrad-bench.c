@@ -708,16 +708,20 @@ static clg_tensor *new_param(clg_graph *g, int ndim, const int *shape)
 }
 
 /* The example CNN's two convolutions (examples/fashion_cnn.spec): 3x3,
- * padding 1, no bias (batch norm follows). */
-static clg_tensor *build_conv1(clg_graph *g, clg_tensor *x)
+ * padding 1, no bias (batch norm follows), to `out` channels. */
+static clg_tensor *conv3x3(clg_graph *g, clg_tensor *x, int out)
 {
     clg_conv2d_opts o = {1, 1, 1, 1, 1, 1};
-    return clg_conv2d(g, x, new_param(g, 4, (int[]){32, 1, 3, 3}), NULL, &o);
+    int shape[4] = {out, clg_tensor_dim(x, 1), 3, 3};
+    return clg_conv2d(g, x, new_param(g, 4, shape), NULL, &o);
+}
+static clg_tensor *build_conv1(clg_graph *g, clg_tensor *x)
+{
+    return conv3x3(g, x, 32);
 }
 static clg_tensor *build_conv2(clg_graph *g, clg_tensor *x)
 {
-    clg_conv2d_opts o = {1, 1, 1, 1, 1, 1};
-    return clg_conv2d(g, x, new_param(g, 4, (int[]){64, 32, 3, 3}), NULL, &o);
+    return conv3x3(g, x, 64);
 }
 static clg_tensor *build_linear(clg_graph *g, clg_tensor *x)
 {
