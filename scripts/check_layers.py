@@ -110,7 +110,7 @@ def violations(root):
     for top in ("src", "include", "cl", "tools"):
         for folder, _, files in os.walk(os.path.join(root, top)):
             for f in sorted(files):
-                if not f.endswith((".c", ".h", ".cl", ".in")):
+                if not f.endswith((".c", ".cc", ".h", ".cl", ".in")):
                     continue
                 path = os.path.join(folder, f)
                 own = layer_of(root, path)

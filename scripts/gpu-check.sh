@@ -14,10 +14,14 @@
 #                                    clgrad into build-gpu, and runs, each step
 #                                    timed and its exit status kept: the device
 #                                    list with --bench, the test suite,
-#                                    clgrad-bench ops, clgrad-bench train against
-#                                    the PyTorch found there on CUDA, and two
-#                                    epochs of the example CNN. One report,
-#                                    .gpu/report.txt (and $OUT/, when set).
+#                                    clgrad-devices --tune (the native GEMM's
+#                                    tuner and, on a GPU, CLBlast's; effort
+#                                    CLGRAD_TUNE_EFFORT, 0.5) and --bench again,
+#                                    clgrad-bench train against the PyTorch
+#                                    found there on CUDA, clgrad-bench ops, and
+#                                    two epochs of the example CNN. One report,
+#                                    .gpu/report.txt ($OUT/gpu-report.txt when
+#                                    $OUT is set).
 #
 # Without an NVIDIA driver, `run` uses the OpenCL platforms the machine has
 # (PoCL here), so the whole path can be tried before the GPU is at hand.
@@ -48,7 +52,10 @@ pack() {
 
 # ---- run ------------------------------------------------------------------
 
-report=$gpu/report.txt
+# The report goes straight into $OUT where that is set, so that a run cut
+# off by a time limit still returns what it had done.
+report=${OUT:+$OUT/gpu-report.txt}
+report=${report:-$gpu/report.txt}
 say() { echo "$*" | tee -a "$report"; }
 
 # step NAME SECONDS COMMAND...: runs it with a time limit, its output into
@@ -151,21 +158,25 @@ run() {
     step "configure and build" 180 sh -c "$meson setup --wipe build-gpu . -Dtorch_python=$(command -v python3) >$gpu/setup.log 2>&1 || $meson setup build-gpu . -Dtorch_python=$(command -v python3) >$gpu/setup.log 2>&1 || { tail -n 30 $gpu/setup.log; exit 1; }; ninja -C build-gpu >$gpu/build.log 2>&1 || { tail -n 40 $gpu/build.log; exit 1; }; echo built"
     if [ ! -x build-gpu/tools/clgrad-devices ]; then
         say "gpu-check: the build failed; see above"
-        [ -n "${OUT:-}" ] && cp "$report" "$gpu"/*.log "$OUT/" 2>/dev/null
+        [ -n "${OUT:-}" ] && cp "$gpu"/*.log "$OUT/" 2>/dev/null
         exit 1
     fi
     local tools=build-gpu/tools
     step "devices" 60 "$tools/clgrad-devices" --bench
-    step "test suite" 300 $meson test -C build-gpu --print-errorlogs --num-processes 1
-    step "op benchmark" 90 "$tools/clgrad-bench" ops --python "$(command -v python3)"
+    step "test suite" 240 $meson test -C build-gpu --print-errorlogs --num-processes 4
+    # The native kernels' tuner, and CLBlast's (the GPU's GEMM path), cached
+    # for the steps after it; then the same measurement as above.
+    step "tuning" 200 "$tools/clgrad-devices" --tune --tune-effort "${CLGRAD_TUNE_EFFORT:-0.5}" \
+        ${device:+--device $device}
+    step "devices, tuned" 60 "$tools/clgrad-devices" --bench ${device:+--device $device}
     step "training benchmark" 90 "$tools/clgrad-bench" train --python "$(command -v python3)" --torch-device "$torch_device"
+    step "op benchmark" 90 "$tools/clgrad-bench" ops --python "$(command -v python3)"
     local data=$prefix/usr/share/datasets/fashion-mnist
     step "example CNN, 2 epochs" 150 "$tools/clgrad-train" examples/fashion_cnn.spec \
         --data "$data" --epochs 2 --augment flip,crop ${device:+--device $device}
     say ""
     say "gpu-check: $failed step(s) failed"
     if [ -n "${OUT:-}" ] && [ -d "${OUT:-}" ]; then
-        cp "$report" "$OUT/gpu-report.txt"
         cp build-gpu/meson-logs/testlog.txt "$OUT/gpu-testlog.txt" 2>/dev/null
         cp "$gpu/setup.log" "$gpu/build.log" "$OUT/" 2>/dev/null
     fi

@@ -6,6 +6,7 @@
 
 #include "test_util.h"
 
+#include "base/file.h"
 #include "blas/blas_internal.h"
 
 typedef struct gemm_case {
@@ -485,6 +486,135 @@ static void test_tuning_is_cached_per_device(void **state)
     assert_ok(clg_context_set_gemm_tuning(ctx, &def));
 }
 
+/* A context's view of CLBlast's XgemmDirect parameters, and their source. */
+static void clblast_direct(clg_context *ctx, char *buf, size_t len,
+                           clg_gemm_tuning_source *src)
+{
+    assert_ok(clg_gemm_clblast_parameters(ctx, "XgemmDirect", buf, len, src));
+}
+
+/* CLBlast parameters in the cache file are set into CLBlast by each new
+ * context, and products stay right under them; lines CLBlast or the parser
+ * refuse are ignored. */
+static void test_clblast_parameters_from_the_cache_are_used(void **state)
+{
+    clg_context *ctx = *state;
+    const clg_device_info *d = clg_context_device(ctx);
+    char dir[] = "/tmp/clgrad-tune-XXXXXX", path[1024], text[2048], got[600], db[600];
+    assert_non_null(mkdtemp(dir));
+    setenv("CLGRAD_CACHE_DIR", dir, 1);
+    clg_gemm_tuning_source src;
+    clblast_direct(ctx, db, sizeof db, &src);
+    assert_int_equal(src, CLG_TUNING_DEFAULT);
+    assert_non_null(strstr(db, "WGD="));
+    char buf[32];
+    assert_int_equal(clg_gemm_clblast_parameters(ctx, "Xgemv", buf, sizeof buf, NULL),
+                     CLG_INVALID_ARGUMENT);
+    assert_contains(clg_last_error(), "Xgemv");
+
+    /* A configuration CLBlast's tuner can pick (64 work-items), not its
+     * database's default for any device here (VWMD=1). */
+    const char *tuned = "KWID=2 MDIMAD=8 MDIMCD=8 NDIMBD=8 NDIMCD=8 PADA=1 PADB=1 "
+                        "VWMD=2 VWND=2 WGD=16";
+    assert_ok(clg_gemm_tuning_path(ctx, path, sizeof path));
+    int head = snprintf(text, sizeof text,
+                        "clgrad GEMM tuning 1\ndevice %s\nplatform %s\ndriver %s\n"
+                        "clgrad %s\n",
+                        d->name, d->platform_name, d->driver_version, clg_version());
+    snprintf(text + head, sizeof text - (size_t)head, "clblast XgemmDirect %s\n", tuned);
+    test_write_file(path, text);
+    clg_context *fresh;
+    assert_ok(clg_context_create(d->index, &fresh));
+    clblast_direct(fresh, got, sizeof got, &src);
+    assert_int_equal(src, CLG_TUNING_CACHED);
+    assert_string_equal(got, tuned);
+    clg_gemm_tuning_source native_src;
+    clg_context_gemm_tuning(fresh, &native_src);
+    assert_int_equal(native_src, CLG_TUNING_DEFAULT); /* no native lines */
+    check_all(fresh, CLG_GEMM_CLBLAST);
+    clg_context_free(fresh);
+
+    /* A value that is no number, and a set CLBlast finds incomplete. */
+    const char *bad[] = {"clblast XgemmDirect KWID=2 WGD\n", "clblast XgemmDirect KWID=x\n",
+                         "clblast XgemmDirect KWID=2\n"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        snprintf(text + head, sizeof text - (size_t)head, "%s", bad[i]);
+        test_write_file(path, text);
+        assert_ok(clg_context_create(d->index, &fresh));
+        clblast_direct(fresh, got, sizeof got, &src);
+        assert_int_equal(src, CLG_TUNING_DEFAULT);
+        clg_context_free(fresh);
+    }
+
+    /* CLBlast's parameters hold for the whole process: put the database's
+     * back for the tests after this one. */
+    clg_clblast_params p;
+    assert_true(clg_clblast_params_parse(db, &p));
+    assert_ok(clg_gemm_set_clblast_params(ctx, CLG_CLBLAST_XGEMM_DIRECT, &p,
+                                          CLG_TUNING_DEFAULT));
+    unsetenv("CLGRAD_CACHE_DIR");
+    snprintf(text, sizeof text, "rm -rf '%s'", dir);
+    assert_int_equal(system(text), 0);
+}
+
+/* CLBlast's tuner runs through clgrad: what it keeps is set, cached and
+ * read back by new contexts, and products stay right. */
+static void test_clblast_tuner_keeps_only_what_it_cached(void **state)
+{
+    clg_context *ctx = *state;
+    const clg_device_info *d = clg_context_device(ctx);
+    assert_int_equal(clg_gemm_tune_clblast(ctx, 0, NULL), CLG_INVALID_ARGUMENT);
+    assert_contains(clg_last_error(), "effort");
+    assert_int_equal(clg_gemm_tune_clblast(ctx, 200, NULL), CLG_INVALID_ARGUMENT);
+    /* Each configuration is a build through the device's OpenCL compiler:
+     * PoCL's takes about a second, the others here longer, a sanitized
+     * build longer still. */
+#if defined(__SANITIZE_ADDRESS__)
+    skip();
+#endif
+    if (!strstr(d->platform_name, "Portable Computing Language"))
+        skip();
+    char dir[] = "/tmp/clgrad-tune-XXXXXX", path[1024], *file = NULL, cmd[128];
+    char line[700], got[600];
+    assert_non_null(mkdtemp(dir));
+    setenv("CLGRAD_CACHE_DIR", dir, 1);
+    assert_ok(clg_gemm_tune_clblast(ctx, 0.05, NULL));
+    assert_ok(clg_gemm_tuning_path(ctx, path, sizeof path));
+    assert_ok(clg_read_file(path, 1 << 16, &file, NULL));
+    clg_context *fresh;
+    assert_ok(clg_context_create(d->index, &fresh));
+    const char *kernels[] = {"XgemmDirect", "Xgemm"};
+    for (int k = 0; k < 2; k++) {
+        clg_gemm_tuning_source src, fresh_src;
+        assert_ok(clg_gemm_clblast_parameters(ctx, kernels[k], got, sizeof got, &src));
+        snprintf(line, sizeof line, "clblast %s %s\n", kernels[k], got);
+        assert_true(src == CLG_TUNING_SET || src == CLG_TUNING_DEFAULT);
+        assert_int_equal(strstr(file, line) != NULL, src == CLG_TUNING_SET);
+        char fresh_got[600];
+        assert_ok(clg_gemm_clblast_parameters(fresh, kernels[k], fresh_got,
+                                              sizeof fresh_got, &fresh_src));
+        assert_int_equal(fresh_src, src == CLG_TUNING_SET ? CLG_TUNING_CACHED
+                                                          : CLG_TUNING_DEFAULT);
+        assert_string_equal(fresh_got, got);
+    }
+    check_all(fresh, CLG_GEMM_CLBLAST);
+    clg_context_free(fresh);
+
+    /* Tuning the native kernels afterwards keeps CLBlast's lines. */
+    assert_ok(clg_gemm_tune(ctx, 0.001, NULL));
+    char *again = NULL;
+    assert_ok(clg_read_file(path, 1 << 16, &again, NULL));
+    assert_non_null(strstr(again, "\nnative "));
+    assert_non_null(strstr(again, strstr(file, "clblast") ? strstr(file, "clblast") : ""));
+    free(again);
+    free(file);
+    const clg_gemm_tuning def = CLG_GEMM_TUNING_DEFAULT;
+    assert_ok(clg_context_set_gemm_tuning(ctx, &def));
+    unsetenv("CLGRAD_CACHE_DIR");
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -501,6 +631,8 @@ int main(void)
         cmocka_unit_test(test_every_tuning_matches_host_reference),
         cmocka_unit_test(test_tunings_out_of_range_are_refused),
         cmocka_unit_test(test_tuning_is_cached_per_device),
+        cmocka_unit_test(test_clblast_parameters_from_the_cache_are_used),
+        cmocka_unit_test(test_clblast_tuner_keeps_only_what_it_cached),
     };
     return cmocka_run_group_tests(tests, test_context_setup, test_context_teardown);
 }

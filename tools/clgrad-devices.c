@@ -16,8 +16,8 @@
 typedef struct options {
     bool json;
     bool bench;
-    bool tune;
-    double tune_seconds;
+    bool tune, tune_clblast;
+    double tune_seconds, tune_effort;
     const char *device; /* NULL: every device */
 } options;
 
@@ -38,11 +38,17 @@ typedef struct device_report {
     clg_gemm_tuning_source tuning_source;
     char cache[1024];       /* its cache file */
     char tune_error[512];   /* why --tune failed */
+    /* CLBlast's kernels' parameters ("" where CLBlast could not say) */
+    char clblast[2][600];
+    clg_gemm_tuning_source clblast_source[2];
 } device_report;
+
+static const char *const clblast_kernels[2] = {"XgemmDirect", "Xgemm"};
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: clgrad-devices [--json] [--bench] [--tune] [--device SPEC]\n"
+    fprintf(out, "usage: clgrad-devices [--json] [--bench] [--tune] [--tune-clblast] "
+                 "[--device SPEC]\n"
                  "\n"
                  "Lists every OpenCL platform and device clgrad can use, with its\n"
                  "index (for --device / CLGRAD_DEVICE), capabilities, and whether\n"
@@ -52,7 +58,10 @@ static void usage(FILE *out)
                  "--tune measures the native GEMM kernel's block sizes and work-group\n"
                  "widths on each device and caches the fastest (CLGRAD_CACHE_DIR,\n"
                  "else $XDG_CACHE_HOME/clgrad, else ~/.cache/clgrad); every program\n"
-                 "then uses it on that device and driver.\n");
+                 "then uses it on that device and driver. On devices whose GEMM goes\n"
+                 "through CLBlast (GPUs), --tune also runs CLBlast's own tuner and\n"
+                 "caches its parameters where they make SGEMM faster; --tune-clblast\n"
+                 "does that on every device (slow on CPUs: minutes to hours).\n");
 }
 
 static int parse_args(int argc, char **argv, options *opt)
@@ -68,6 +77,11 @@ static int parse_args(int argc, char **argv, options *opt)
          .help = "tune the native GEMM on each device and cache the result"},
         {"--tune-seconds", CLI_DOUBLE, &opt->tune_seconds, 0.001, 60, .value = "S",
          .help = "time per candidate while tuning (default 0.05)"},
+        {"--tune-clblast", CLI_SWITCH, &opt->tune_clblast,
+         .help = "tune CLBlast's SGEMM kernels on each device, CPUs too"},
+        {"--tune-effort", CLI_DOUBLE, &opt->tune_effort, 0.0001, 128, .value = "E",
+         .help = "how much of CLBlast's search space to try (default 1:\n"
+                 "1/128 of XgemmDirect's, 1/1024 of Xgemm's)"},
         {"--device", CLI_STRING, &opt->device, .value = "SPEC",
          .help = "only this device: an index, gpu, cpu or name:SUBSTRING"},
         CLI_END,
@@ -200,10 +214,20 @@ static void check_device(device_report *rep, const options *opt)
         clg_context_free(ctx);
         return;
     }
-    if (opt->tune &&
-        clg_gemm_tune(ctx, opt->tune_seconds, opt->json ? stderr : stdout) != CLG_OK)
+    FILE *report = opt->json ? stderr : stdout;
+    if (opt->tune && clg_gemm_tune(ctx, opt->tune_seconds, report) != CLG_OK)
+        first_line(rep->tune_error, sizeof rep->tune_error, clg_last_error());
+    bool clblast = opt->tune_clblast ||
+                   (opt->tune && clg_context_gemm_path(ctx) == CLG_GEMM_CLBLAST);
+    if (clblast && !rep->tune_error[0] &&
+        clg_gemm_tune_clblast(ctx, opt->tune_effort, report) != CLG_OK)
         first_line(rep->tune_error, sizeof rep->tune_error, clg_last_error());
     rep->tuning = clg_context_gemm_tuning(ctx, &rep->tuning_source);
+    for (int k = 0; k < 2; k++)
+        if (clg_gemm_clblast_parameters(ctx, clblast_kernels[k], rep->clblast[k],
+                                        sizeof rep->clblast[k],
+                                        &rep->clblast_source[k]) != CLG_OK)
+            rep->clblast[k][0] = '\0';
     if (clg_gemm_tuning_path(ctx, rep->cache, sizeof rep->cache) != CLG_OK)
         first_line(rep->cache, sizeof rep->cache, clg_last_error());
     if (opt->bench)
@@ -214,6 +238,13 @@ static void check_device(device_report *rep, const options *opt)
 static const char *tuning_source_str(clg_gemm_tuning_source s)
 {
     return s == CLG_TUNING_CACHED ? "cached" : s == CLG_TUNING_SET ? "tuned" : "default";
+}
+
+static const char *clblast_source_str(clg_gemm_tuning_source s)
+{
+    return s == CLG_TUNING_DEFAULT ? "CLBlast's database"
+           : s == CLG_TUNING_CACHED ? "cached"
+                                    : "tuned now";
 }
 
 static void json_string(const char *s)
@@ -293,6 +324,17 @@ static void print_json(const device_report *reps, int n, int default_index,
                    t->rows, t->cols, t->group, t->nt_rows, t->nt_cols, t->nt_group,
                    tuning_source_str(reps[i].tuning_source));
             json_string(reps[i].cache);
+            for (int k = 0; k < 2; k++) {
+                if (!reps[i].clblast[k][0])
+                    continue;
+                printf(", \"clblast_%s\": {\"source\": \"%s\", \"parameters\": ",
+                       clblast_kernels[k],
+                       reps[i].clblast_source[k] == CLG_TUNING_DEFAULT
+                           ? "database"
+                           : tuning_source_str(reps[i].clblast_source[k]));
+                json_string(reps[i].clblast[k]);
+                printf("}");
+            }
             if (reps[i].tune_error[0]) {
                 printf(", \"error\": ");
                 json_string(reps[i].tune_error);
@@ -365,6 +407,10 @@ static void print_text(const device_report *reps, int n, int default_index)
                                              : "tuned now, saved to ",
                    reps[i].cache,
                    src == CLG_TUNING_DEFAULT ? "; clgrad-devices --tune" : "");
+            if (reps[i].clblast[0][0] && reps[i].clblast[1][0])
+                printf("     %-15s XgemmDirect %s, Xgemm %s\n", "clblast tuning",
+                       clblast_source_str(reps[i].clblast_source[0]),
+                       clblast_source_str(reps[i].clblast_source[1]));
             if (reps[i].tune_error[0])
                 printf("     %-15s FAILED: %s\n", "tuning", reps[i].tune_error);
         }
@@ -381,7 +427,7 @@ static void print_text(const device_report *reps, int n, int default_index)
 
 int main(int argc, char **argv)
 {
-    options opt = {0};
+    options opt = {.tune_effort = 1};
     int rc = parse_args(argc, argv, &opt);
     if (rc >= 0)
         return rc;

@@ -111,6 +111,33 @@ clg_status clg_gemm_tuning_path(const clg_context *ctx, char *path, size_t len);
  * context. */
 clg_status clg_gemm_tune(clg_context *ctx, double seconds, FILE *report);
 
+/* ---- Tuning CLBlast ---------------------------------------------------------
+ *
+ * CLBlast picks its kernels' parameters from a database by vendor and
+ * device, which has nothing for many devices (CPUs of the kind clgrad runs
+ * on, NVIDIA's Hopper). clg_gemm_tune_clblast runs CLBlast's own tuner
+ * (its TuneXgemmDirect at 256^3 and TuneXgemm at 512^3) on a random sample
+ * of each kernel's search space, the same sample every run, then measures
+ * SGEMM through CLBlast at the training shapes above and keeps a kernel's
+ * result only where it is faster than what the device had (geometric mean
+ * of GF/s) and its results match to rounding. What is kept goes into the
+ * device's cache file beside the native kernels' tuning; each context made
+ * later sets it into CLBlast (whose parameters hold per device for the
+ * whole process). `effort` scales the sample: 1 tries 1/128 of
+ * XgemmDirect's space and 1/1024 of Xgemm's (a few hundred builds of each:
+ * minutes on a GPU, much longer through a CPU's OpenCL compiler). With
+ * `report`, a line per kernel. CLG_UNSUPPORTED when clgrad was built
+ * without a C++ compiler (CLBlast's tuning API is C++); an unwritable
+ * cache is CLG_IO_ERROR naming the path, the parameters kept on the
+ * device. */
+clg_status clg_gemm_tune_clblast(clg_context *ctx, double effort, FILE *report);
+
+/* CLBlast's parameters for its kernel `kernel` ("Xgemm" or "XgemmDirect")
+ * on the context's device as "NAME=VALUE ..." into buf, and in *source (may
+ * be NULL) CLG_TUNING_DEFAULT where they are CLBlast's database's. */
+clg_status clg_gemm_clblast_parameters(clg_context *ctx, const char *kernel, char *buf,
+                                       size_t len, clg_gemm_tuning_source *source);
+
 #ifdef __cplusplus
 }
 #endif

@@ -6,6 +6,7 @@
 #ifndef CLGRAD_BLAS_INTERNAL_H
 #define CLGRAD_BLAS_INTERNAL_H
 
+#include "blas/clblast_tune.h"
 #include "clgrad/blas.h"
 #include "runtime/runtime_internal.h"
 
@@ -44,9 +45,31 @@ bool clg_gemm_adds_bias(const clg_context *ctx);
  * device, else CLG_INVALID_ARGUMENT naming the field (gemm.c). */
 clg_status clg_gemm_tuning_check(const clg_context *ctx, const clg_gemm_tuning *t);
 
-/* The cached tuning of this context's device into *out; false when there
- * is none, or it is unreadable or out of range (tune.c). */
-bool clg_gemm_tuning_load(const clg_context *ctx, clg_gemm_tuning *out);
+/* A device's tuning as its cache file holds it: the native kernels' and
+ * CLBlast's kernels', each only where it was tuned. */
+typedef struct clg_gemm_tuned {
+    bool has_native;
+    clg_gemm_tuning native;
+    bool has_clblast[CLG_CLBLAST_KERNELS];
+    clg_clblast_params clblast[CLG_CLBLAST_KERNELS];
+} clg_gemm_tuned;
+
+/* The cache file of this context's device into *out; false when there is
+ * none or it is unreadable. Out-of-range native values are left out
+ * (tune.c). */
+bool clg_gemm_tuning_load(const clg_context *ctx, clg_gemm_tuned *out);
+
+/* Sets CLBlast's parameters of `kernel` for the context's device (and so
+ * for the whole process) and records them on the context as coming from
+ * `source`. A failure names CLBlast's status (gemm.c). */
+clg_status clg_gemm_set_clblast_params(clg_context *ctx, clg_clblast_kernel kernel,
+                                       const clg_clblast_params *p,
+                                       clg_gemm_tuning_source source);
+
+/* The context's tuned CLBlast parameters of `kernel` into *p and true, or
+ * false where it uses CLBlast's database. */
+bool clg_gemm_clblast_tuned(const clg_context *ctx, clg_clblast_kernel kernel,
+                            clg_clblast_params *p, clg_gemm_tuning_source *source);
 
 /* ---- The two implementations -------------------------------------------- */
 

@@ -13,6 +13,9 @@ typedef struct blas_state {
     bool used_clblast;  /* CLBlast has programs of this context cached */
     clg_gemm_tuning tuning; /* the native kernels' (tune.c) */
     clg_gemm_tuning_source tuning_source;
+    /* CLBlast's kernels' tuned parameters; DEFAULT: its database's */
+    clg_clblast_params clblast[CLG_CLBLAST_KERNELS];
+    clg_gemm_tuning_source clblast_source[CLG_CLBLAST_KERNELS];
 } blas_state;
 
 /* The path AUTO stands for: native on CPUs, where CLBlast's untuned
@@ -25,7 +28,9 @@ static clg_gemm_path resolve(const clg_context *ctx, clg_gemm_path path)
 }
 
 /* A new context starts on CLGRAD_GEMM (clblast, native or auto), else auto,
- * with the native kernels' cached tuning for its device, else the default. */
+ * with its device's cached tuning, else the defaults: the native kernels'
+ * and CLBlast's (set into CLBlast, whose parameters are per device and
+ * process). A cache CLBlast refuses is ignored, as an unreadable one is. */
 static clg_status blas_create(clg_context *ctx, void **out)
 {
     const char *v = getenv("CLGRAD_GEMM");
@@ -40,8 +45,20 @@ static clg_status blas_create(clg_context *ctx, void **out)
         return clg_fail(CLG_OUT_OF_HOST_MEMORY, "clg_context_create: GEMM state");
     st->path = resolve(ctx, path);
     st->tuning = CLG_GEMM_TUNING_DEFAULT;
-    if (clg_gemm_tuning_load(ctx, &st->tuning))
-        st->tuning_source = CLG_TUNING_CACHED;
+    clg_gemm_tuned cached;
+    if (clg_gemm_tuning_load(ctx, &cached)) {
+        if (cached.has_native) {
+            st->tuning = cached.native;
+            st->tuning_source = CLG_TUNING_CACHED;
+        }
+        for (int k = 0; k < CLG_CLBLAST_KERNELS; k++)
+            if (cached.has_clblast[k] &&
+                clg_clblast_override(ctx->device, (clg_clblast_kernel)k,
+                                     &cached.clblast[k]) == 0) {
+                st->clblast[k] = cached.clblast[k];
+                st->clblast_source[k] = CLG_TUNING_CACHED;
+            }
+    }
     *out = st;
     return CLG_OK;
 }
@@ -126,6 +143,34 @@ clg_status clg_context_set_gemm_tuning(clg_context *ctx, const clg_gemm_tuning *
     state_of(ctx)->tuning = *t;
     state_of(ctx)->tuning_source = CLG_TUNING_SET;
     return CLG_OK;
+}
+
+clg_status clg_gemm_set_clblast_params(clg_context *ctx, clg_clblast_kernel kernel,
+                                       const clg_clblast_params *p,
+                                       clg_gemm_tuning_source source)
+{
+    int code = clg_clblast_override(ctx->device, kernel, p);
+    if (code != 0)
+        return clg_fail(CLG_BLAS_ERROR, "CLBlast's %s parameters on %s: %s (%d)",
+                        clg_clblast_kernel_name(kernel), ctx->info.name,
+                        clg_clblast_status_name(code), code);
+    blas_state *st = state_of(ctx);
+    st->clblast[kernel] = *p;
+    st->clblast_source[kernel] = source;
+    return CLG_OK;
+}
+
+bool clg_gemm_clblast_tuned(const clg_context *ctx, clg_clblast_kernel kernel,
+                            clg_clblast_params *p, clg_gemm_tuning_source *source)
+{
+    const blas_state *st = state_of(ctx);
+    if (source)
+        *source = st->clblast_source[kernel];
+    if (st->clblast_source[kernel] == CLG_TUNING_DEFAULT)
+        return false;
+    if (p)
+        *p = st->clblast[kernel];
+    return true;
 }
 
 /* CLBlast rejects K = 0, where the native kernel computes C = beta * C. */

@@ -9,6 +9,7 @@
 #include "base/clock.h"
 #include "base/file.h"
 #include "base/hash.h"
+#include <clblast_c.h>
 #include "blas/blas_internal.h"
 #include "clgrad/version.h"
 
@@ -36,7 +37,29 @@ clg_status clg_gemm_tuning_path(const clg_context *ctx, char *path, size_t len)
 
 #define CACHE_HEADER "clgrad GEMM tuning 1\n"
 
-bool clg_gemm_tuning_load(const clg_context *ctx, clg_gemm_tuning *out)
+/* After the header and the identity, each line one kernel's (native and
+ * nt, the first two, where the native kernels were tuned):
+ *     native ROWS COLS GROUP
+ *     nt ROWS COLS GROUP
+ *     clblast KERNEL NAME=VALUE ...        (Xgemm, XgemmDirect) */
+static void parse_line(const clg_context *ctx, const char *line, clg_gemm_tuned *t)
+{
+    clg_gemm_tuning n = t->native;
+    char kernel[32];
+    int used = 0;
+    if (sscanf(line, "native %d %d %d", &n.rows, &n.cols, &n.group) == 3) {
+        t->native = n;
+    } else if (sscanf(line, "nt %d %d %d", &n.nt_rows, &n.nt_cols, &n.nt_group) == 3) {
+        t->native = n;
+        t->has_native = clg_gemm_tuning_check(ctx, &n) == CLG_OK;
+    } else if (sscanf(line, "clblast %31s %n", kernel, &used) == 1 && used > 0) {
+        for (int k = 0; k < CLG_CLBLAST_KERNELS; k++)
+            if (!strcmp(kernel, clg_clblast_kernel_name((clg_clblast_kernel)k)))
+                t->has_clblast[k] = clg_clblast_params_parse(line + used, &t->clblast[k]);
+    }
+}
+
+bool clg_gemm_tuning_load(const clg_context *ctx, clg_gemm_tuned *out)
 {
     char path[4200], id[1200];
     char *text = NULL; /* none cached, or unreadable: the default */
@@ -45,26 +68,41 @@ bool clg_gemm_tuning_load(const clg_context *ctx, clg_gemm_tuning *out)
         return false;
     identity(ctx, id, sizeof id);
     size_t hl = strlen(CACHE_HEADER), il = strlen(id);
-    clg_gemm_tuning t;
-    bool ok = !strncmp(text, CACHE_HEADER, hl) && !strncmp(text + hl, id, il) &&
-              sscanf(text + hl + il, "native %d %d %d\nnt %d %d %d", &t.rows, &t.cols,
-                     &t.group, &t.nt_rows, &t.nt_cols, &t.nt_group) == 6 &&
-              clg_gemm_tuning_check(ctx, &t) == CLG_OK;
+    bool ok = !strncmp(text, CACHE_HEADER, hl) && !strncmp(text + hl, id, il);
+    *out = (clg_gemm_tuned){.native = CLG_GEMM_TUNING_DEFAULT};
+    for (char *line = text + hl + il; ok && *line;) {
+        char *end = strchr(line, '\n');
+        if (end)
+            *end = '\0';
+        parse_line(ctx, line, out);
+        line = end ? end + 1 : line + strlen(line);
+    }
     free(text);
-    if (ok)
-        *out = t;
     return ok;
 }
 
-static clg_status cache_save(const clg_context *ctx, const clg_gemm_tuning *t)
+/* Writes what the context has tuned, native and CLBlast, as one file. */
+static clg_status cache_save(const clg_context *ctx)
 {
-    char path[4200], id[1200], text[2000];
+    char path[4200], id[1200], text[4096], params[1024];
     clg_status s = clg_gemm_tuning_path(ctx, path, sizeof path);
     if (s == CLG_OK) {
         identity(ctx, id, sizeof id);
-        int n = snprintf(text, sizeof text, "%s%snative %d %d %d\nnt %d %d %d\n",
-                         CACHE_HEADER, id, t->rows, t->cols, t->group, t->nt_rows,
-                         t->nt_cols, t->nt_group);
+        clg_gemm_tuning_source src;
+        clg_gemm_tuning t = clg_context_gemm_tuning(ctx, &src);
+        int n = snprintf(text, sizeof text, "%s%s", CACHE_HEADER, id);
+        if (src != CLG_TUNING_DEFAULT)
+            n += snprintf(text + n, sizeof text - (size_t)n,
+                          "native %d %d %d\nnt %d %d %d\n", t.rows, t.cols, t.group,
+                          t.nt_rows, t.nt_cols, t.nt_group);
+        for (int k = 0; k < CLG_CLBLAST_KERNELS; k++) {
+            clg_clblast_params p;
+            if (!clg_gemm_clblast_tuned(ctx, (clg_clblast_kernel)k, &p, NULL))
+                continue;
+            clg_clblast_params_format(&p, params, sizeof params);
+            n += snprintf(text + n, sizeof text - (size_t)n, "clblast %s %s\n",
+                          clg_clblast_kernel_name((clg_clblast_kernel)k), params);
+        }
         s = clg_cache_write(path, &(clg_file_part){text, (size_t)n}, 1);
     }
     return s == CLG_OK ? s : clg_fail_prefix(s, "GEMM tuning cache");
@@ -102,6 +140,9 @@ typedef struct bench {
     clg_buffer *a, *b, *c;
     float *got;
     double seconds;
+    /* Results differing in summation order (CLBlast's parameters change
+     * it; the native kernels' do not) match to rounding of sqrt(k) terms. */
+    bool reordered;
 } bench;
 
 static clg_gemm_call call_for(const bench *w, const shape *s)
@@ -143,8 +184,9 @@ static bool same_result(bench *w, const shape *s, const float *want)
     size_t n = s->M * s->N;
     if (clg_buffer_download(w->c, 0, w->got, n * sizeof(float)) != CLG_OK)
         return false;
+    float tol = w->reordered ? 1e-5f * sqrtf((float)s->K) : 1e-5f;
     for (size_t i = 0; i < n; i++)
-        if (!(fabsf(w->got[i] - want[i]) <= 1e-5f * (fabsf(want[i]) + 1.0f)))
+        if (!(fabsf(w->got[i] - want[i]) <= tol * (fabsf(want[i]) + 1.0f)))
             return false;
     return true;
 }
@@ -253,6 +295,30 @@ static clg_buffer *filled(clg_context *ctx, const float *host, clg_status *st)
     return buf;
 }
 
+/* The operands (A, B and C of the largest shape, filled with small values)
+ * and a host buffer for results. */
+static clg_status bench_open(clg_context *ctx, double seconds, bench *w)
+{
+    *w = (bench){.ctx = ctx, .seconds = seconds > 0 ? seconds : 0.05};
+    float *host = malloc(MAX_FLOATS * sizeof *host);
+    w->got = malloc(MAX_FLOATS * sizeof *w->got);
+    clg_status st = host && w->got ? CLG_OK
+                                   : clg_fail(CLG_OUT_OF_HOST_MEMORY, "GEMM tuning");
+    for (size_t i = 0; host && i < MAX_FLOATS; i++)
+        host[i] = (float)((int)(i % 23) - 11) * 0.05f;
+    w->a = filled(ctx, host, &st);
+    w->b = filled(ctx, host, &st);
+    w->c = filled(ctx, host, &st);
+    free(host);
+    return st;
+}
+
+static void bench_close(bench *w)
+{
+    clg_buffer_free(w->a), clg_buffer_free(w->b), clg_buffer_free(w->c);
+    free(w->got);
+}
+
 clg_status clg_gemm_tune(clg_context *ctx, double seconds, FILE *report)
 {
     if (!ctx)
@@ -260,18 +326,8 @@ clg_status clg_gemm_tune(clg_context *ctx, double seconds, FILE *report)
     if (!(seconds >= 0) || seconds > 60)
         return clg_fail(CLG_INVALID_ARGUMENT,
                         "clg_gemm_tune: %g seconds per candidate (0 to 60)", seconds);
-    bench w = {.ctx = ctx, .seconds = seconds > 0 ? seconds : 0.05};
-    float *host = malloc(MAX_FLOATS * sizeof *host);
-    w.got = malloc(MAX_FLOATS * sizeof *w.got);
-    clg_status st = host && w.got ? CLG_OK
-                                  : clg_fail(CLG_OUT_OF_HOST_MEMORY, "GEMM tuning");
-    for (size_t i = 0; host && i < MAX_FLOATS; i++)
-        host[i] = (float)((int)(i % 23) - 11) * 0.05f;
-    if (st == CLG_OK) {
-        w.a = filled(ctx, host, &st);
-        w.b = filled(ctx, host, &st);
-        w.c = filled(ctx, host, &st);
-    }
+    bench w;
+    clg_status st = bench_open(ctx, seconds, &w);
     clg_gemm_path path = clg_context_gemm_path(ctx);
     clg_gemm_tuning before = clg_context_gemm_tuning(ctx, NULL);
     clg_gemm_tuning best = CLG_GEMM_TUNING_DEFAULT;
@@ -289,9 +345,156 @@ clg_status clg_gemm_tune(clg_context *ctx, double seconds, FILE *report)
     clg_context_set_gemm_path(ctx, path);
     clg_context_set_gemm_tuning(ctx, st == CLG_OK ? &best : &before);
     if (st == CLG_OK)
-        st = cache_save(ctx, &best);
-    clg_buffer_free(w.a), clg_buffer_free(w.b), clg_buffer_free(w.c);
-    free(host);
-    free(w.got);
+        st = cache_save(ctx);
+    bench_close(&w);
     return st;
+}
+
+/* ---- CLBlast ------------------------------------------------------------------ */
+
+/* The geometric mean of GF/s through the context's path over every shape
+ * above, or < 0 as score() says; want[]: the results to match. */
+static double score_all(bench *w, float **want)
+{
+    double t1, t2;
+    size_t n1 = CLG_COUNT_OF(native_shapes), n2 = CLG_COUNT_OF(nt_shapes);
+    double g1 = score(w, native_shapes, n1, want, INFINITY, &t1);
+    double g2 = g1 > 0 ? score(w, nt_shapes, n2, want + n1, INFINITY, &t2) : g1;
+    if (g2 <= 0)
+        return g2;
+    return exp(((double)n1 * log(g1) + (double)n2 * log(g2)) / (double)(n1 + n2));
+}
+
+/* What each CLBlast tuner runs at: XgemmDirect, the kernel of small
+ * products, at a linear layer's size; Xgemm at a convolution's. */
+static const shape clblast_tune_shapes[CLG_CLBLAST_KERNELS] = {
+    [CLG_CLBLAST_XGEMM_DIRECT] = {false, false, 256, 256, 256},
+    [CLG_CLBLAST_XGEMM] = {false, false, 512, 512, 512},
+};
+/* The fraction of each kernel's search space that effort 1 samples. */
+static const double clblast_fractions[CLG_CLBLAST_KERNELS] = {
+    [CLG_CLBLAST_XGEMM_DIRECT] = 1.0 / 128,
+    [CLG_CLBLAST_XGEMM] = 1.0 / 1024,
+};
+
+/* Runs CLBlast's tuner for one kernel and keeps its choice where SGEMM
+ * through CLBlast gets faster at the training shapes (*top: the best
+ * score so far); otherwise puts back what the kernel had. */
+static clg_status tune_clblast_kernel(bench *w, clg_clblast_kernel k, double effort,
+                                      float **want, double *top, FILE *report)
+{
+    clg_context *ctx = w->ctx;
+    const char *name = clg_clblast_kernel_name(k);
+    clg_clblast_params before, found;
+    clg_gemm_tuning_source source;
+    if (!clg_gemm_clblast_tuned(ctx, k, &before, &source)) {
+        int code = clg_clblast_current(ctx->device, k, &before);
+        if (code != 0)
+            return clg_fail(code == CLBlastNotImplemented ? CLG_UNSUPPORTED
+                                                          : CLG_BLAS_ERROR,
+                            "CLBlast's %s parameters on %s: %s (%d)%s", name,
+                            ctx->info.name, clg_clblast_status_name(code), code,
+                            code == CLBlastNotImplemented
+                                ? ": this clgrad was built without a C++ compiler, "
+                                  "which CLBlast's tuning API needs"
+                                : "");
+    }
+    const shape *s = &clblast_tune_shapes[k];
+    double fraction = fmin(1.0, clblast_fractions[k] * effort);
+    double t0 = clg_now_seconds();
+    int code = clg_clblast_tune_kernel(ctx->queue, k, s->M, s->N, s->K, fraction, &found);
+    double took = clg_now_seconds() - t0;
+    char text[1024];
+    if (code != 0) { /* no configuration in the sample ran: keep what is */
+        if (report)
+            fprintf(report, "  %-11s CLBlast's tuner (%.4g of its space, %.0f s): %s "
+                            "(%d); kept as it was\n",
+                    name, fraction, took, clg_clblast_status_name(code), code);
+        return CLG_OK;
+    }
+    clg_status st = clg_gemm_set_clblast_params(ctx, k, &found, CLG_TUNING_SET);
+    double gf = st == CLG_OK ? score_all(w, want) : -1;
+    bool keep = gf > *top;
+    if (report) {
+        clg_clblast_params_format(&found, text, sizeof text);
+        fprintf(report, "  %-11s CLBlast's tuner (%.4g of its space, %.0f s): %s\n", name,
+                fraction, took, text);
+        if (gf > 0)
+            fprintf(report, "  %-11s SGEMM through CLBlast %.1f GF/s against %.1f: %s\n",
+                    name, gf, *top, keep ? "kept" : "not kept");
+        else
+            fprintf(report, "  %-11s %s: not kept\n", name,
+                    gf == -2 ? "its results differ from the previous parameters'"
+                             : "SGEMM through CLBlast failed with it");
+    }
+    if (keep) {
+        *top = gf;
+        return CLG_OK;
+    }
+    return clg_gemm_set_clblast_params(ctx, k, &before, source);
+}
+
+clg_status clg_gemm_tune_clblast(clg_context *ctx, double effort, FILE *report)
+{
+    if (!ctx)
+        return clg_fail(CLG_INVALID_ARGUMENT, "clg_gemm_tune_clblast: ctx is NULL");
+    if (!(effort > 0) || effort > 128)
+        return clg_fail(CLG_INVALID_ARGUMENT,
+                        "clg_gemm_tune_clblast: effort %g (above 0, at most 128)", effort);
+    bench w;
+    clg_status st = bench_open(ctx, 0, &w);
+    w.reordered = true;
+    clg_gemm_path path = clg_context_gemm_path(ctx);
+    size_t n = CLG_COUNT_OF(native_shapes) + CLG_COUNT_OF(nt_shapes);
+    float *want[CLG_COUNT_OF(native_shapes) + CLG_COUNT_OF(nt_shapes)] = {0};
+    if (st == CLG_OK)
+        st = clg_context_set_gemm_path(ctx, CLG_GEMM_CLBLAST);
+    if (st == CLG_OK) {
+        st = reference(&w, native_shapes, CLG_COUNT_OF(native_shapes), want);
+        if (st == CLG_OK)
+            st = reference(&w, nt_shapes, CLG_COUNT_OF(nt_shapes),
+                           want + CLG_COUNT_OF(native_shapes));
+    }
+    double top = st == CLG_OK ? score_all(&w, want) : -1;
+    if (st == CLG_OK && top <= 0)
+        st = clg_fail(CLG_BLAS_ERROR, "CLBlast tuning: SGEMM through CLBlast failed on %s",
+                      ctx->info.name);
+    if (st == CLG_OK && report)
+        fprintf(report, "tuning CLBlast's SGEMM kernels on %s (effort %g); through CLBlast "
+                        "now: %.1f GF/s (geometric mean over %zu shapes)\n",
+                ctx->info.name, effort, top, n);
+    for (int k = 0; st == CLG_OK && k < CLG_CLBLAST_KERNELS; k++)
+        st = tune_clblast_kernel(&w, (clg_clblast_kernel)k, effort, want, &top, report);
+    clg_context_set_gemm_path(ctx, path);
+    if (st == CLG_OK)
+        st = cache_save(ctx);
+    for (size_t i = 0; i < n; i++)
+        free(want[i]);
+    bench_close(&w);
+    return st;
+}
+
+clg_status clg_gemm_clblast_parameters(clg_context *ctx, const char *kernel, char *buf,
+                                       size_t len, clg_gemm_tuning_source *source)
+{
+    if (!ctx || !kernel || !buf || !len)
+        return clg_fail(CLG_INVALID_ARGUMENT, "clg_gemm_clblast_parameters: NULL argument");
+    for (int k = 0; k < CLG_CLBLAST_KERNELS; k++) {
+        if (strcmp(kernel, clg_clblast_kernel_name((clg_clblast_kernel)k)))
+            continue;
+        clg_clblast_params p;
+        if (!clg_gemm_clblast_tuned(ctx, (clg_clblast_kernel)k, &p, source)) {
+            int code = clg_clblast_current(ctx->device, (clg_clblast_kernel)k, &p);
+            if (code != 0)
+                return clg_fail(code == CLBlastNotImplemented ? CLG_UNSUPPORTED
+                                                              : CLG_BLAS_ERROR,
+                                "CLBlast's %s parameters on %s: %s (%d)", kernel,
+                                ctx->info.name, clg_clblast_status_name(code), code);
+        }
+        clg_clblast_params_format(&p, buf, len);
+        return CLG_OK;
+    }
+    return clg_fail(CLG_INVALID_ARGUMENT,
+                    "clg_gemm_clblast_parameters: kernel '%s' (Xgemm or XgemmDirect)",
+                    kernel);
 }
