@@ -247,3 +247,21 @@ __kernel void transpose_b(const int N, const int K, __global const float *B,
     Bt[batch * N * K + (size_t)k * N + j] =
         B[b_off + batch * b_stride + (size_t)j * ldb + k];
 }
+
+/* C (M x N, rows ldc apart from c_off) = the sum of the `parts` M x N
+ * matrices in P, one after another, + beta C (not read when beta is 0):
+ * the end of a product whose k was split into slices (src/blas/gemm.c). */
+__kernel void gemm_sum_parts(const int M, const int N, const int parts,
+                             __global const float *P, const float beta,
+                             __global float *C, const int c_off, const int ldc)
+{
+    const int n = get_global_id(0);
+    if (n >= M * N)
+        return;
+    const int i = n / N, j = n - i * N;
+    float s = 0.0f;
+    for (int p = 0; p < parts; p++)
+        s += P[(size_t)p * M * N + n];
+    __global float *c = C + c_off + (size_t)i * ldc + j;
+    *c = beta == 0.0f ? s : s + beta * *c;
+}

@@ -19,6 +19,9 @@ static const gemm_case cases[] = {
     {1, 1, 1},     {7, 13, 5},  {13, 7, 33}, {33, 17, 64},
     {64, 96, 100}, {17, 130, 9}, {9, 21, 1100}, {300, 5, 70},
     /* native.c transposes B for A B^T with k <= 64, or M >= 256 and k <= 1024 */
+    /* few tiles, long k: CLBlast's path splits k (gemm.c), with and
+     * without a rest after the equal slices */
+    {5, 7, 4503}, {32, 9, 8192},
 };
 
 /* Reference: C = alpha op(A) op(B) + beta C, and the bound on rounding error. */

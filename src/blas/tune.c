@@ -326,8 +326,11 @@ clg_status clg_gemm_tune(clg_context *ctx, double seconds, FILE *report)
     if (!(seconds >= 0) || seconds > 60)
         return clg_fail(CLG_INVALID_ARGUMENT,
                         "clg_gemm_tune: %g seconds per candidate (0 to 60)", seconds);
-    bench w;
-    clg_status st = bench_open(ctx, seconds, &w);
+    /* An unwritable cache fails now, not after the measurements. */
+    clg_status st = cache_save(ctx);
+    bench w = {0};
+    if (st == CLG_OK)
+        st = bench_open(ctx, seconds, &w);
     clg_gemm_path path = clg_context_gemm_path(ctx);
     clg_gemm_tuning before = clg_context_gemm_tuning(ctx, NULL);
     clg_gemm_tuning best = CLG_GEMM_TUNING_DEFAULT;
@@ -441,8 +444,10 @@ clg_status clg_gemm_tune_clblast(clg_context *ctx, double effort, FILE *report)
     if (!(effort > 0) || effort > 128)
         return clg_fail(CLG_INVALID_ARGUMENT,
                         "clg_gemm_tune_clblast: effort %g (above 0, at most 128)", effort);
-    bench w;
-    clg_status st = bench_open(ctx, 0, &w);
+    clg_status st = cache_save(ctx); /* an unwritable cache fails now */
+    bench w = {0};
+    if (st == CLG_OK)
+        st = bench_open(ctx, 0, &w);
     w.reordered = true;
     clg_gemm_path path = clg_context_gemm_path(ctx);
     size_t n = CLG_COUNT_OF(native_shapes) + CLG_COUNT_OF(nt_shapes);
