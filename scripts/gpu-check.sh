@@ -16,7 +16,7 @@
 #                                    list with --bench, the test suite,
 #                                    clgrad-devices --tune (the native GEMM's
 #                                    tuner and, on a GPU, CLBlast's; effort
-#                                    CLGRAD_TUNE_EFFORT, 0.5) and --bench again,
+#                                    CLGRAD_TUNE_EFFORT, 0.1) and --bench again,
 #                                    clgrad-bench train against the PyTorch
 #                                    found there on CUDA, clgrad-bench ops, and
 #                                    two epochs of the example CNN. One report,
@@ -166,7 +166,7 @@ run() {
     step "test suite" 240 $meson test -C build-gpu --print-errorlogs --num-processes 4
     # The native kernels' tuner, and CLBlast's (the GPU's GEMM path), cached
     # for the steps after it; then the same measurement as above.
-    step "tuning" 200 "$tools/clgrad-devices" --tune --tune-effort "${CLGRAD_TUNE_EFFORT:-0.5}" \
+    step "tuning" 200 "$tools/clgrad-devices" --tune --tune-effort "${CLGRAD_TUNE_EFFORT:-0.1}" \
         ${device:+--device $device}
     step "devices, tuned" 60 "$tools/clgrad-devices" --bench ${device:+--device $device}
     step "training benchmark" 90 "$tools/clgrad-bench" train --python "$(command -v python3)" --torch-device "$torch_device"
