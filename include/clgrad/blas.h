@@ -43,7 +43,8 @@ clg_status clg_gemm_path_parse(const char *name, clg_gemm_path *path);
 
 /* Forces a GEMM path for this context. The initial choice is CLGRAD_GEMM
  * (clblast|native) when set, else CLG_GEMM_AUTO: native on CPU devices
- * (CLBlast's untuned defaults are far slower there), CLBlast elsewhere. */
+ * (CLBlast's untuned defaults are far slower there) but Mesa's llvmpipe,
+ * CLBlast elsewhere. */
 clg_status clg_context_set_gemm_path(clg_context *ctx, clg_gemm_path path);
 
 /* The path clg_gemm takes on this context now (never CLG_GEMM_AUTO). */
