@@ -380,6 +380,25 @@ static const double clblast_fractions[CLG_CLBLAST_KERNELS] = {
     [CLG_CLBLAST_XGEMM] = 1.0 / 1024,
 };
 
+/* The parameters CLBlast runs for kernel k on the context's device: those
+ * clgrad set (tuned or cached), else CLBlast's database's. */
+static clg_status clblast_params_now(clg_context *ctx, clg_clblast_kernel k,
+                                     clg_clblast_params *p, clg_gemm_tuning_source *source)
+{
+    if (clg_gemm_clblast_tuned(ctx, k, p, source))
+        return CLG_OK;
+    int code = clg_clblast_current(ctx->device, k, p);
+    if (code == 0)
+        return CLG_OK;
+    return clg_fail(code == CLBlastNotImplemented ? CLG_UNSUPPORTED : CLG_BLAS_ERROR,
+                    "CLBlast's %s parameters on %s: %s (%d)%s", clg_clblast_kernel_name(k),
+                    ctx->info.name, clg_clblast_status_name(code), code,
+                    code == CLBlastNotImplemented
+                        ? ": this clgrad was built without a C++ compiler, which "
+                          "CLBlast's tuning API needs"
+                        : "");
+}
+
 /* Runs CLBlast's tuner for one kernel and keeps its choice where SGEMM
  * through CLBlast gets faster at the training shapes (*top: the best
  * score so far); otherwise puts back what the kernel had. */
@@ -390,18 +409,9 @@ static clg_status tune_clblast_kernel(bench *w, clg_clblast_kernel k, double eff
     const char *name = clg_clblast_kernel_name(k);
     clg_clblast_params before, found;
     clg_gemm_tuning_source source;
-    if (!clg_gemm_clblast_tuned(ctx, k, &before, &source)) {
-        int code = clg_clblast_current(ctx->device, k, &before);
-        if (code != 0)
-            return clg_fail(code == CLBlastNotImplemented ? CLG_UNSUPPORTED
-                                                          : CLG_BLAS_ERROR,
-                            "CLBlast's %s parameters on %s: %s (%d)%s", name,
-                            ctx->info.name, clg_clblast_status_name(code), code,
-                            code == CLBlastNotImplemented
-                                ? ": this clgrad was built without a C++ compiler, "
-                                  "which CLBlast's tuning API needs"
-                                : "");
-    }
+    clg_status now = clblast_params_now(ctx, k, &before, &source);
+    if (now != CLG_OK)
+        return now;
     const shape *s = &clblast_tune_shapes[k];
     double fraction = fmin(1.0, clblast_fractions[k] * effort);
     double t0 = clg_now_seconds();
@@ -488,14 +498,9 @@ clg_status clg_gemm_clblast_parameters(clg_context *ctx, const char *kernel, cha
         if (strcmp(kernel, clg_clblast_kernel_name((clg_clblast_kernel)k)))
             continue;
         clg_clblast_params p;
-        if (!clg_gemm_clblast_tuned(ctx, (clg_clblast_kernel)k, &p, source)) {
-            int code = clg_clblast_current(ctx->device, (clg_clblast_kernel)k, &p);
-            if (code != 0)
-                return clg_fail(code == CLBlastNotImplemented ? CLG_UNSUPPORTED
-                                                              : CLG_BLAS_ERROR,
-                                "CLBlast's %s parameters on %s: %s (%d)", kernel,
-                                ctx->info.name, clg_clblast_status_name(code), code);
-        }
+        clg_status st = clblast_params_now(ctx, (clg_clblast_kernel)k, &p, source);
+        if (st != CLG_OK)
+            return st;
         clg_clblast_params_format(&p, buf, len);
         return CLG_OK;
     }
