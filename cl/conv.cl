@@ -5,6 +5,8 @@
  * C, H, W, OC, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW; the batch N is an
  * argument (a plan's last batch may be partial). */
 
+#include "index.h"
+
 /* Defaults only so the self test can compile the family on its own. */
 #ifndef C
 #define C 1
@@ -29,7 +31,7 @@
 __kernel void im2col(const int n, const int batch, __global const float *x,
                      __global float *col)
 {
-    const int i = get_global_id(0);
+    const int i = clg_global_id(0);
     if (i >= n)
         return;
     const int p = i % P, b = (i / P) % batch, r = i / (P * batch);
@@ -47,7 +49,7 @@ __kernel void im2col(const int n, const int batch, __global const float *x,
 __kernel void im2col_rows(const int n, const int batch, __global const float *x,
                           __global float *col)
 {
-    const int i = get_global_id(0);
+    const int i = clg_global_id(0);
     if (i >= n)
         return;
     const int oh = i % OH, b = (i / OH) % batch, r = i / (OH * batch);
@@ -85,7 +87,7 @@ static int tap_col(const int w, const int kw)
 __kernel void col2im(const int n, const int batch, const int accumulate,
                      __global const float *dcol, __global float *dx)
 {
-    const int i = get_global_id(0);
+    const int i = clg_global_id(0);
     if (i >= n)
         return;
     const int w = i % W, h = (i / W) % H, c = (i / (W * H)) % C, b = i / (W * H * C);
@@ -107,7 +109,7 @@ __kernel void col2im(const int n, const int batch, const int accumulate,
 __kernel void col2im_rows(const int n, const int batch, const int accumulate,
                           __global const float *dcol, __global float *dx)
 {
-    const int i = get_global_id(0);
+    const int i = clg_global_id(0);
     if (i >= n)
         return;
     const int h = i % H, c = (i / H) % C, b = i / (H * C);
@@ -140,7 +142,7 @@ __kernel void conv_output(const int n, const int batch, const int has_bias,
                           __global const float *ym, __global const float *bias,
                           __global float *y)
 {
-    const int i = get_global_id(0);
+    const int i = clg_global_id(0);
     if (i >= n)
         return;
     const int p = i % P, o = (i / P) % OC, b = i / (P * OC);
@@ -153,7 +155,7 @@ __kernel void conv_output(const int n, const int batch, const int has_bias,
 __kernel void conv_output_grad(const int n, const int batch, __global const float *dy,
                                __global float *dym)
 {
-    const int i = get_global_id(0);
+    const int i = clg_global_id(0);
     if (i >= n)
         return;
     const int p = i % P, b = (i / P) % batch, o = i / (P * batch);
@@ -169,7 +171,7 @@ __kernel void conv_output_rows(const int n, const int batch, const int has_bias,
                                __global const float *ym, __global const float *bias,
                                __global float *y)
 {
-    const int i = get_global_id(0);
+    const int i = clg_global_id(0);
     if (i >= n)
         return;
     const int o = i % OC, b = i / OC;
@@ -183,7 +185,7 @@ __kernel void conv_output_rows(const int n, const int batch, const int has_bias,
 __kernel void conv_output_grad_rows(const int n, const int batch,
                                     __global const float *dy, __global float *dym)
 {
-    const int i = get_global_id(0);
+    const int i = clg_global_id(0);
     if (i >= n)
         return;
     const int b = i % batch, o = i / batch;

@@ -2,6 +2,7 @@
  * element i at step s under seed k is a pure function of (k, s, i), so runs
  * are reproducible and backward recomputes the mask instead of storing it. */
 
+#include "index.h"
 #include "philox.h"
 
 /* Four uniform floats in [0, 1) for elements 4 * block .. 4 * block + 3. */
@@ -38,7 +39,7 @@ __kernel void dropout_forward(const int n, const float p, const float scale,
                               const ulong seed, const ulong step, const ulong first,
                               __global const float *x, __global float *y)
 {
-    const int block = get_global_id(0), i = block * 4;
+    const int block = clg_global_id(0), i = block * 4;
     if (i >= n)
         return;
     const float4 u = uniform_at(seed, step, first, i);
@@ -57,7 +58,7 @@ __kernel void dropout_backward(const int n, const float p, const float scale,
                                const int accumulate, __global const float *dy,
                                __global float *dx)
 {
-    const int block = get_global_id(0), i = block * 4;
+    const int block = clg_global_id(0), i = block * 4;
     if (i >= n)
         return;
     const float4 u = uniform_at(seed, step, first, i);

@@ -4,6 +4,7 @@
  * Backward kernels either overwrite their gradient output or add to it
  * (`accumulate`), so a tensor feeding several ops collects every gradient. */
 
+#include "index.h"
 #include "codes.h"
 #include "sum.h"
 
@@ -73,7 +74,7 @@ static float act_grad(float x, float y, float a)
 __kernel void unary_forward(const int n, const float a, __global const float *x,
                             __global float *y)
 {
-    const int i = get_global_id(0);
+    const int i = clg_global_id(0);
     if (i < n)
         y[i] = act_forward(x[i], a);
 }
@@ -82,7 +83,7 @@ __kernel void unary_backward(const int n, const float a, const int accumulate,
                              __global const float *x, __global const float *y,
                              __global const float *dy, __global float *dx)
 {
-    const int i = get_global_id(0);
+    const int i = clg_global_id(0);
     if (i < n)
         STORE(dx, i, dy[i] * act_grad(x[i], y[i], a), accumulate);
 }
@@ -103,7 +104,7 @@ __kernel void binary_forward(const int n, const int d1, const int d2, const int 
                              const int4 bs, __global const float *a,
                              __global const float *b, __global float *y)
 {
-    const int i = get_global_id(0);
+    const int i = clg_global_id(0);
     if (i >= n)
         return;
     const float bv = b[bindex(i, d1, d2, d3, bs)];
@@ -122,7 +123,7 @@ __kernel void binary_backward_a(const int n, const int d1, const int d2, const i
                                 __global const float *dy, __global const float *b,
                                 __global float *da)
 {
-    const int i = get_global_id(0);
+    const int i = clg_global_id(0);
     if (i >= n)
         return;
 #if BINOP == CLG_BIN_MUL
@@ -139,7 +140,7 @@ __kernel void binary_backward_b(const int nb, const int d0, const int d1, const 
                                 __global const float *dy, __global const float *a,
                                 __global float *db)
 {
-    const int j = get_global_id(0);
+    const int j = clg_global_id(0);
     if (j >= nb)
         return;
 #if SAME /* one element of a meets b[j] */
@@ -175,7 +176,7 @@ __kernel void binary_backward_b(const int nb, const int d0, const int d1, const 
 __kernel void channel_bias_add(const int n, const int C, const int inner,
                                __global float *y, __global const float *bias)
 {
-    const int i = get_global_id(0);
+    const int i = clg_global_id(0);
     if (i < n)
         y[i] += bias[(i / inner) % C];
 }
@@ -201,7 +202,7 @@ __kernel void channel_sum(const int outer, const int C, const int inner,
 __kernel void channel_sum_columns(const int outer, const int C, const int accumulate,
                                   __global const float *dy, __global float *db)
 {
-    const int c = get_global_id(0);
+    const int c = clg_global_id(0);
     if (c >= C)
         return;
     clg_ksum k = {0.0f, 0.0f};

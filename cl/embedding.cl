@@ -1,10 +1,12 @@
 /* Embedding lookup: y[k, d] = W[ids[k], d] for k < n ids, d < D. */
 
+#include "index.h"
+
 __kernel void embedding_forward(const int n, const int D, const int V,
                                 __global const int *ids, __global const float *weight,
                                 __global float *y)
 {
-    const int i = get_global_id(0);
+    const int i = clg_global_id(0);
     if (i >= n)
         return;
     const int id = ids[i / D];
@@ -22,7 +24,7 @@ __kernel void embedding_backward(const int V, const int D, const int count,
                                  __global const float *dy, __global float *dweight,
                                  __global float *comp)
 {
-    const int v = get_global_id(0);
+    const int v = clg_global_id(0);
     if (v >= V)
         return;
     __global float *row = dweight + (size_t)v * D, *lost = comp + (size_t)v * D;

@@ -10,6 +10,8 @@
  * block of C in vector registers, which suits CPUs, where caches do the
  * tiling. GPUs use CLBlast unless CLGRAD_GEMM=native. */
 
+#include "index.h"
+
 #ifndef TRANS_A
 #define TRANS_A 0
 #endif
@@ -66,9 +68,9 @@ __kernel void gemm_native(const int M, const int N, const int K, const float alp
                           const float beta, __global float *C, const int c_off,
                           const int ldc, const int c_stride, __global const float *bias)
 {
-    const int j0 = get_global_id(0) * RN;
-    const int i0 = get_global_id(1) * RM;
-    const size_t batch = get_global_id(2);
+    const int j0 = clg_global_id(0) * RN;
+    const int i0 = clg_global_id(1) * RM;
+    const size_t batch = clg_global_id(2);
     if (i0 >= M || j0 >= N)
         return;
     A += a_off + batch * a_stride;
@@ -173,9 +175,9 @@ __kernel void gemm_nt(const int M, const int N, const int K, const float alpha,
                       __global float *C, const int c_off, const int ldc,
                       const int c_stride, __global const float *bias)
 {
-    const int j0 = get_global_id(0) * RNT;
-    const int i0 = get_global_id(1) * RMT;
-    const size_t batch = get_global_id(2);
+    const int j0 = clg_global_id(0) * RNT;
+    const int i0 = clg_global_id(1) * RMT;
+    const size_t batch = clg_global_id(2);
     if (i0 >= M || j0 >= N)
         return;
     A += a_off + batch * a_stride;
@@ -240,8 +242,8 @@ __kernel void transpose_b(const int N, const int K, __global const float *B,
                           const int b_off, const int ldb, const int b_stride,
                           __global float *Bt)
 {
-    const int j = get_global_id(0), k = get_global_id(1);
-    const size_t batch = get_global_id(2);
+    const int j = clg_global_id(0), k = clg_global_id(1);
+    const size_t batch = clg_global_id(2);
     if (j >= N || k >= K)
         return;
     Bt[batch * N * K + (size_t)k * N + j] =
@@ -255,7 +257,7 @@ __kernel void gemm_sum_parts(const int M, const int N, const int parts,
                              __global const float *P, const float beta,
                              __global float *C, const int c_off, const int ldc)
 {
-    const int n = get_global_id(0);
+    const int n = clg_global_id(0);
     if (n >= M * N)
         return;
     const int i = n / N, j = n - i * N;

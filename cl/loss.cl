@@ -2,6 +2,7 @@
  * element (the rest); reduce.cl's sum_to_scalar then makes the scalar. The
  * backward scale is dloss * (1/count for mean, 1 for sum). */
 
+#include "index.h"
 #include "codes.h"
 #include "sum.h"
 
@@ -35,7 +36,7 @@ __kernel void ce_forward(const int N, const int C, const float eps,
                          __global const float *logits, __global const int *labels,
                          __global float *per_sample)
 {
-    const int b = get_global_id(0);
+    const int b = clg_global_id(0);
     if (b >= N)
         return;
     __global const float *x = logits + (size_t)b * C;
@@ -60,7 +61,7 @@ __kernel void ce_backward(const int N, const int C, const float eps, const float
                           __global const int *labels, __global const float *dloss,
                           __global float *dlogits)
 {
-    const int b = get_global_id(0);
+    const int b = clg_global_id(0);
     if (b >= N)
         return;
     __global const float *x = logits + (size_t)b * C;
@@ -79,7 +80,7 @@ __kernel void ce_backward(const int N, const int C, const float eps, const float
 __kernel void pointwise_forward(const int n, __global const float *pred,
                                 __global const float *target, __global float *out)
 {
-    const int i = get_global_id(0);
+    const int i = clg_global_id(0);
     if (i >= n)
         return;
     const float x = pred[i], t = target[i];
@@ -97,7 +98,7 @@ __kernel void pointwise_backward(const int n, const float scale, const int accum
                                  __global const float *target,
                                  __global const float *dloss, __global float *dpred)
 {
-    const int i = get_global_id(0);
+    const int i = clg_global_id(0);
     if (i >= n)
         return;
     const float x = pred[i], t = target[i], g = dloss[0] * scale;

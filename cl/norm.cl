@@ -4,6 +4,7 @@
  * sums holds sum(dy)[C] then sum(dy * xhat)[C]. The per-channel sums take
  * one work-group per channel with compensated partial sums (sum.h). */
 
+#include "index.h"
 #include "sum.h"
 
 /* The sum of (x - mean)^2 over channel c, as channel_group_sum sums x. */
@@ -66,7 +67,7 @@ __kernel void bn_apply(const int planes, const int C, const int inner, const int
                        __global const float *gamma, __global const float *beta,
                        __global float *y)
 {
-    const int p = get_global_id(0);
+    const int p = clg_global_id(0);
     if (p >= planes)
         return;
     const int c = p % C;
@@ -83,7 +84,7 @@ __kernel void bn_eval(const int planes, const int C, const int inner, const int 
                       __global const float *running_var, __global const float *gamma,
                       __global const float *beta, __global float *y)
 {
-    const int p = get_global_id(0);
+    const int p = clg_global_id(0);
     if (p >= planes)
         return;
     const int c = p % C;
@@ -142,7 +143,7 @@ __kernel void bn_backward_dx(const int planes, const int C, const int inner,
                              __global const float *sums, __global const float *gamma,
                              __global float *dx)
 {
-    const int p = get_global_id(0);
+    const int p = clg_global_id(0);
     if (p >= planes)
         return;
     const int c = p % C;
@@ -171,7 +172,7 @@ __kernel void ln_forward(const int rows, const int C, const int scale, const int
                          __global const float *beta, __global float *stats,
                          __global float *y)
 {
-    const int r = get_global_id(0);
+    const int r = clg_global_id(0);
     if (r >= rows)
         return;
     __global const float *row = x + (size_t)r * C;
@@ -208,7 +209,7 @@ __kernel void ln_backward_dx(const int rows, const int C, const int affine,
                              __global const float *dy, __global const float *stats,
                              __global const float *gamma, __global float *dx)
 {
-    const int r = get_global_id(0);
+    const int r = clg_global_id(0);
     if (r >= rows)
         return;
     const size_t base = (size_t)r * C;
@@ -242,7 +243,7 @@ __kernel void ln_param_grads(const int rows, const int C, __global const float *
                              __global float *dgamma, const int want_beta,
                              const int acc_beta, __global float *dbeta)
 {
-    const int c = get_global_id(0);
+    const int c = clg_global_id(0);
     if (c >= C)
         return;
     clg_ksum a = {0.0f, 0.0f}, b = {0.0f, 0.0f};
@@ -300,7 +301,7 @@ __kernel void bn_sync_finish(const int C, const float momentum, const float eps,
                              __global const float *sums, __global float *stats,
                              __global float *running_mean, __global float *running_var)
 {
-    const int c = get_global_id(0);
+    const int c = clg_global_id(0);
     if (c >= C)
         return;
     const float count = sums[2 * C];

@@ -1,6 +1,8 @@
 /* 2-d max and average pooling over [N, C, H, W], square windows. Geometry as
  * -D constants: H, W, K (kernel), S (stride), PAD, OH, OW. */
 
+#include "index.h"
+
 /* Defaults only so the self test can compile the family on its own. */
 #ifndef K
 #define H 4
@@ -16,7 +18,7 @@
 __kernel void max_pool_forward(const int n, __global const float *x, __global float *y,
                                __global int *argmax)
 {
-    const int i = get_global_id(0);
+    const int i = clg_global_id(0);
     if (i >= n)
         return;
     const int ow = i % OW, oh = (i / OW) % OH, plane = i / (OW * OH);
@@ -51,7 +53,7 @@ __kernel void max_pool_forward(const int n, __global const float *x, __global fl
 __kernel void max_pool_forward_tiled(const int n, __global const float *x,
                                      __global float *y, __global int *argmax)
 {
-    const int i = get_global_id(0);
+    const int i = clg_global_id(0);
     if (i >= n)
         return;
     const int ow = i % OW, oh = (i / OW) % OH, plane = i / (OW * OH);
@@ -92,7 +94,7 @@ __kernel void max_pool_backward_tiled(const int n, const int accumulate,
                                       __global const float *dy, __global const int *argmax,
                                       __global float *dx)
 {
-    const int i = get_global_id(0);
+    const int i = clg_global_id(0);
     if (i >= n)
         return;
     const int ow = i % OW, oh = (i / OW) % OH, plane = i / (OW * OH);
@@ -129,7 +131,7 @@ __kernel void max_pool_backward(const int n, const int accumulate,
                                 __global const float *dy, __global const int *argmax,
                                 __global float *dx)
 {
-    const int i = get_global_id(0);
+    const int i = clg_global_id(0);
     if (i >= n)
         return;
     const int w = i % W, h = (i / W) % H, plane = i / (W * H);
@@ -149,7 +151,7 @@ __kernel void max_pool_backward(const int n, const int accumulate,
 /* Average pooling counts padding: every window divides by K * K. */
 __kernel void avg_pool_forward(const int n, __global const float *x, __global float *y)
 {
-    const int i = get_global_id(0);
+    const int i = clg_global_id(0);
     if (i >= n)
         return;
     const int ow = i % OW, oh = (i / OW) % OH, plane = i / (OW * OH);
@@ -171,7 +173,7 @@ __kernel void avg_pool_forward(const int n, __global const float *x, __global fl
 __kernel void avg_pool_backward(const int n, const int accumulate,
                                 __global const float *dy, __global float *dx)
 {
-    const int i = get_global_id(0);
+    const int i = clg_global_id(0);
     if (i >= n)
         return;
     const int w = i % W, h = (i / W) % H, plane = i / (W * H);
@@ -192,7 +194,7 @@ __kernel void avg_pool_backward(const int n, const int accumulate,
 __kernel void max_pool_forward_tiled_rows(const int n, __global const float *x,
                                           __global float *y, __global int *argmax)
 {
-    const int i = get_global_id(0);
+    const int i = clg_global_id(0);
     if (i >= n)
         return;
     const int oh = i % OH, plane = i / OH;
@@ -221,7 +223,7 @@ __kernel void max_pool_backward_tiled_rows(const int n, const int accumulate,
                                            __global const float *dy,
                                            __global const int *argmax, __global float *dx)
 {
-    const int i = get_global_id(0);
+    const int i = clg_global_id(0);
     if (i >= n)
         return;
     const int oh = i % OH, plane = i / OH;

@@ -4,6 +4,7 @@
  * order (sum.h), so results are reproducible bit for bit and as accurate
  * for a million terms as for ten. */
 
+#include "index.h"
 #include "codes.h"
 #include "sum.h"
 
@@ -22,7 +23,7 @@
 __kernel void reduce_forward(const int outer, const int axis, const int inner,
                              __global const float *x, __global float *y)
 {
-    const int j = get_global_id(0);
+    const int j = clg_global_id(0);
     if (j >= outer * inner)
         return;
     const int o = j / inner, i = j % inner;
@@ -52,7 +53,7 @@ __kernel void reduce_backward(const int outer, const int axis, const int inner,
                               __global const float *y, __global const float *dy,
                               __global float *dx)
 {
-    const int j = get_global_id(0);
+    const int j = clg_global_id(0);
     if (j >= outer * inner)
         return;
     const int o = j / inner, i = j % inner;
@@ -73,7 +74,7 @@ __kernel void reduce_backward(const int n, const int axis, const int inner,
                               __global const float *y, __global const float *dy,
                               __global float *dx)
 {
-    const int k = get_global_id(0);
+    const int k = clg_global_id(0);
     if (k >= n)
         return;
 #if ALL /* one output: no index arithmetic (PoCL, 1.6 M elements: 3.3 -> 1.2 ms) */
@@ -93,7 +94,7 @@ __kernel void reduce_backward(const int n, const int axis, const int inner,
 __kernel void softmax_forward(const int outer, const int C, const int inner,
                               __global const float *x, __global float *y)
 {
-    const int j = get_global_id(0);
+    const int j = clg_global_id(0);
     if (j >= outer * inner)
         return;
     const size_t base = (size_t)(j / inner) * C * inner + j % inner;
@@ -119,7 +120,7 @@ __kernel void softmax_backward(const int outer, const int C, const int inner,
                                const int accumulate, __global const float *y,
                                __global const float *dy, __global float *dx)
 {
-    const int j = get_global_id(0);
+    const int j = clg_global_id(0);
     if (j >= outer * inner)
         return;
     const size_t base = (size_t)(j / inner) * C * inner + j % inner;
@@ -318,7 +319,7 @@ __kernel void causal_softmax_forward_row(const int rows, const int Tq, const int
                                          const float scale, __global const float *x,
                                          __global float *y)
 {
-    const int r = get_global_id(0);
+    const int r = clg_global_id(0);
     if (r >= rows)
         return;
     const int seen = r % Tq + Tk - Tq + 1;
@@ -347,7 +348,7 @@ __kernel void causal_softmax_backward_row(const int rows, const int Tq, const in
                                           __global const float *y,
                                           __global const float *dy, __global float *dx)
 {
-    const int r = get_global_id(0);
+    const int r = clg_global_id(0);
     if (r >= rows)
         return;
     const int seen = r % Tq + Tk - Tq + 1;

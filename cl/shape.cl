@@ -3,11 +3,13 @@
  * Concatenation: a source [outer, Cs, inner] lands in channels
  * [offset, offset + Cs) of a destination [outer, Cd, inner]. */
 
+#include "index.h"
+
 __kernel void concat_copy(const int n, const int Cs, const int Cd, const int offset,
                           const int inner, __global const float *src,
                           __global float *dst)
 {
-    const int i = get_global_id(0);
+    const int i = clg_global_id(0);
     if (i >= n)
         return;
     const int k = i % inner, c = (i / inner) % Cs, o = i / (inner * Cs);
@@ -18,7 +20,7 @@ __kernel void concat_slice(const int n, const int Cs, const int Cd, const int of
                            const int inner, const int accumulate,
                            __global const float *dst_grad, __global float *src_grad)
 {
-    const int i = get_global_id(0);
+    const int i = clg_global_id(0);
     if (i >= n)
         return;
     const int k = i % inner, c = (i / inner) % Cs, o = i / (inner * Cs);
@@ -40,7 +42,7 @@ static int permuted(const int i, const int4 dims, const int4 strides)
 __kernel void permute_gather(const int n, const int4 dims, const int4 strides,
                              __global const float *x, __global float *y)
 {
-    const int i = get_global_id(0);
+    const int i = clg_global_id(0);
     if (i < n)
         y[i] = x[permuted(i, dims, strides)];
 }
@@ -49,7 +51,7 @@ __kernel void permute_scatter(const int n, const int4 dims, const int4 strides,
                               const int accumulate, __global const float *dy,
                               __global float *dx)
 {
-    const int i = get_global_id(0);
+    const int i = clg_global_id(0);
     if (i >= n)
         return;
     const int k = permuted(i, dims, strides);
@@ -63,7 +65,7 @@ __kernel void narrow_backward(const int n, const int Cs, const int Cd, const int
                               const int inner, const int accumulate,
                               __global const float *dy, __global float *dx)
 {
-    const int i = get_global_id(0);
+    const int i = clg_global_id(0);
     if (i >= n)
         return;
     const int k = i % inner, c = (i / inner) % Cd - offset, o = i / (inner * Cd);
