@@ -1,9 +1,11 @@
 /* Optimizer updates (-DOPT=CLG_OPT_*), fused: gradient clipping, regularisation and
- * the rule, one launch per parameter. Formulas are torch.optim's.
+ * the rule, one launch per run of parameters packed side by side (the
+ * graph's parameter arena; src/optim/optim.c). Formulas are torch.optim's.
  *
  * control[0] = clip coefficient (1 when not clipping), control[1] = 1 when
  * the step's loss and gradients were finite (else nothing is updated). */
 
+#include "index.h"
 #include "codes.h"
 #include "sum.h"
 
@@ -15,41 +17,86 @@
 #ifndef OPT
 #define OPT CLG_OPT_SGD
 #endif
+#ifndef GUARD
+#define GUARD 1 /* 0: the launch covers only floats the buffers hold */
+#endif
 
-/* Sums of squares of [g*chunk, (g+1)*chunk) of one gradient, into
- * partial[offset + g]. */
-__kernel void sumsq_chunks(const int n, const int chunk, __global const float *grad,
-                           __global float *partial, const int offset)
+/* clg_ksum on four lanes at once. */
+typedef struct clg_ksum4 {
+    float4 sum, c;
+} clg_ksum4;
+
+static void ksum4_add(clg_ksum4 *k, const float4 v)
 {
-    const int g = get_global_id(0), start = g * chunk;
-    if (start >= n) /* past the last chunk: those partials stay 0 */
-        return;
-    const int end = start + chunk < n ? start + chunk : n;
-    clg_ksum acc = {0.0f, 0.0f};
-    for (int i = start; i < end; i += 16) { /* 16 plain terms, then compensated */
-        const int stop = i + 16 < end ? i + 16 : end;
-        float part = 0.0f;
-        for (int j = i; j < stop; j++)
-            part += grad[j] * grad[j];
-        ksum_add(&acc, part);
-    }
-    partial[offset + g] = ksum_value(acc);
+    const float4 y = v - k->c;
+    const float4 t = k->sum + y;
+    const float4 lost = (t - k->sum) - y;
+    k->c = select((float4)(0.0f), lost, isfinite(lost));
+    k->sum = t;
 }
 
-/* Per-parameter norms from `chunks` partials each, the global norm, the clip
- * coefficient (torch's clip_grad_norm_) and whether to apply the step. */
-__kernel void norm_finalize(const int params, const int chunks,
+/* The sums of squares of gradient chunks: work-group g takes chunk
+ * first + g of the table (3 ints a chunk: start and end, in floats from
+ * grad + offset, and the partial it writes). Work-item l adds the squares
+ * of float4 blocks l, l + L, ... CLG_PLAIN_TERMS blocks at a time into four
+ * compensated sums, which it adds in lane order; work-item 0 adds the last
+ * floats that fill no block; then group_sum. Every work-item makes the same
+ * number of passes (blocks past the end read as 0). Float4s, not floats:
+ * PoCL does not vectorise a loop of float sums across work-items (it may
+ * not reorder them), and ran the float form at 2.5x the time; Intel's
+ * runtime runs this form at about 40 us for 235,000 floats, 25 more than
+ * the float form. */
+__kernel void sumsq_chunks(__global const float *grad, const int offset,
+                           __global const int *table, const int first,
+                           __global float *partial)
+{
+    __local float scratch[CLG_GROUP_MAX];
+    const int c = first + get_group_id(0), L = get_local_size(0), l = get_local_id(0);
+    const int start = offset + table[3 * c], end = offset + table[3 * c + 1];
+    const int blocks = (end - start) / 4;
+    __global const float *from = grad + start;
+    clg_ksum4 k4 = {(float4)(0.0f), (float4)(0.0f)};
+    for (int base = 0; base < blocks; base += L * CLG_PLAIN_TERMS) {
+        float4 part = (float4)(0.0f);
+        for (int m = 0; m < CLG_PLAIN_TERMS; m++) {
+            const int b = base + m * L + l;
+            const float4 v = b < blocks ? vload4(b, from) : (float4)(0.0f);
+            part += v * v;
+        }
+        ksum4_add(&k4, part);
+    }
+    const float4 lanes = k4.sum - k4.c;
+    clg_ksum k = {0.0f, 0.0f};
+    ksum_add(&k, lanes.s0);
+    ksum_add(&k, lanes.s1);
+    ksum_add(&k, lanes.s2);
+    ksum_add(&k, lanes.s3);
+    for (int i = start + 4 * blocks; l == 0 && i < end; i++)
+        ksum_add(&k, grad[i] * grad[i]);
+    const float total = group_sum(ksum_value(k), scratch);
+    if (l == 0)
+        partial[table[3 * c + 2]] = total;
+}
+
+/* Per-parameter norms from the partials first[p] .. first[p + 1] - 1, the
+ * global norm, the clip coefficient (torch's clip_grad_norm_) and whether
+ * to apply the step. */
+__kernel void norm_finalize(const int params, __global const int *first,
                             __global const float *partial, __global float *norms,
                             __global float *control, const float max_norm,
                             __global const float *loss)
 {
+    /* One work-item does it all. get_global_id, not clg_global_id: Intel's
+     * CPU compiler (2026.2) built this kernel with clg_global_id so that the
+     * optimizer's steps were all skipped (test_optim's updates, on Intel's
+     * runtime only); there is nothing to vectorise here anyway. */
     if (get_global_id(0) != 0)
         return;
     clg_ksum all = {0.0f, 0.0f};
     for (int p = 0; p < params; p++) {
         clg_ksum sq = {0.0f, 0.0f};
-        for (int c = 0; c < chunks; c++)
-            ksum_add(&sq, partial[p * chunks + c]);
+        for (int c = first[p]; c < first[p + 1]; c++)
+            ksum_add(&sq, partial[c]);
         norms[p] = sqrt(ksum_value(sq));
         ksum_add(&all, ksum_value(sq));
     }
@@ -71,19 +118,33 @@ __kernel void norm_finalize(const int params, const int chunks,
  * s1, s2 first and second moments; RMSprop s1 square average, s2 gradient
  * average (centered), s3 momentum buffer; Adagrad s1 sum of squares. Each
  * formula keeps torch's order of operations, so the roundings agree too. */
-__kernel void optim_update(const int n, __global float *w, __global const float *grad,
+__kernel void optim_update(const int n, __global float *w, const int w_off,
+                           __global const float *grad, const int g_off,
                            __global float *s1, __global float *s2, __global float *s3,
                            __global const float *control, const float16 hp,
                            const float eps, const float clip_value)
 {
-    const int i = get_global_id(0);
-    if (i >= n || control[1] == 0.0f)
+    /* No early return but the guard: a step that is not applied stores
+     * every value back as it was (PoCL vectorises a kernel that returns
+     * early on a loaded value at half the speed). Without GUARD the range is
+     * the run rounded up to the work-group, inside its buffers' padding.
+     * size_t, not clg_global_id: with no bound to compare with, Intel's
+     * compiler falls back to gathers on an int index here. */
+    const size_t i = get_global_id(0);
+#if GUARD
+    if (i >= (size_t)n)
         return;
+#endif
+    const bool apply = control[1] != 0.0f;
+#define KEEP(old, new) (apply ? (new) : (old))
+    w += w_off;
+    grad += g_off;
     const float lr = hp.s0, wd = hp.s1, l1 = hp.s2;
     float g = grad[i] * control[0];
     if (clip_value > 0.0f)
         g = clamp(g, -clip_value, clip_value);
-    float x = w[i];
+    const float x0 = w[i];
+    float x = x0;
 #if OPT == CLG_OPT_ADAMW
     x *= hp.sa; /* decoupled decay */
 #else
@@ -93,40 +154,47 @@ __kernel void optim_update(const int n, __global float *w, __global const float 
 #if OPT == CLG_OPT_SGD
     const float momentum = hp.s4;
     if (momentum != 0.0f) {
-        const float buf = hp.s7 != 0.0f ? g : momentum * s1[i] + hp.s5 * g;
-        s1[i] = buf;
+        const float b0 = s1[i];
+        const float buf = hp.s7 != 0.0f ? g : momentum * b0 + hp.s5 * g;
+        s1[i] = KEEP(b0, buf);
         g = hp.s6 != 0.0f ? g + momentum * buf : buf;
     }
     x -= lr * g;
 #elif OPT == CLG_OPT_ADAM || OPT == CLG_OPT_ADAMW
-    const float m = hp.s4 * s1[i] + hp.s6 * g;
-    const float v = hp.s5 * s2[i] + hp.s7 * g * g;
-    s1[i] = m;
-    s2[i] = v;
+    const float m0 = s1[i], v0 = s2[i];
+    const float m = hp.s4 * m0 + hp.s6 * g;
+    const float v = hp.s5 * v0 + hp.s7 * g * g;
+    s1[i] = KEEP(m0, m);
+    s2[i] = KEEP(v0, v);
     x -= hp.s8 * (m / (sqrt(v) / hp.s9 + eps));
 #elif OPT == CLG_OPT_RMSPROP
     const float alpha = hp.s4, momentum = hp.s5;
-    const float sq = alpha * s1[i] + hp.s7 * g * g;
-    s1[i] = sq;
+    const float sq0 = s1[i];
+    const float sq = alpha * sq0 + hp.s7 * g * g;
+    s1[i] = KEEP(sq0, sq);
     float avg;
     if (hp.s6 != 0.0f) { /* centered: s2 holds the mean gradient */
-        const float ga = alpha * s2[i] + hp.s7 * g;
-        s2[i] = ga;
+        const float ga0 = s2[i];
+        const float ga = alpha * ga0 + hp.s7 * g;
+        s2[i] = KEEP(ga0, ga);
         avg = sqrt(sq - ga * ga) + eps;
     } else {
         avg = sqrt(sq) + eps;
     }
     if (momentum > 0.0f) {
-        const float b = momentum * s3[i] + g / avg;
-        s3[i] = b;
+        const float b0 = s3[i];
+        const float b = momentum * b0 + g / avg;
+        s3[i] = KEEP(b0, b);
         x -= lr * b;
     } else {
         x -= lr * (g / avg);
     }
 #elif OPT == CLG_OPT_ADAGRAD
-    const float sum = s1[i] + g * g;
-    s1[i] = sum;
+    const float sum0 = s1[i];
+    const float sum = sum0 + g * g;
+    s1[i] = KEEP(sum0, sum);
     x -= hp.s4 * (g / (sqrt(sum) + eps));
 #endif
-    w[i] = x;
+    w[i] = KEEP(x0, x);
+#undef KEEP
 }

@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "graph/graph_internal.h"
 #include "test_util.h"
 
 static clg_graph *new_graph(clg_context *ctx)
@@ -165,7 +166,8 @@ static void test_a_changed_gemm_path_applies_to_batches_recorded_after(void **st
     enum { NW = 18, NV = 3 * 8, NB = 3, ALL = NW + NV + NB + 1 };
     float got[2][ALL];
     for (int k = 0; k < 2; k++) {
-        assert_ok(clg_context_set_gemm_path(ctx, k ? CLG_GEMM_CLBLAST : CLG_GEMM_NATIVE));
+        assert_ok(
+            clg_context_set_gemm_path(ctx, k ? CLG_GEMM_CLBLAST : CLG_GEMM_NATIVE));
         clg_graph *g = new_graph(ctx);
         clg_tensor *x = clg_input(g, "x", CLG_FLOAT32, 4, (int[]){4, 1, 5, 5});
         clg_tensor *w = clg_parameter(g, "w", 4, (int[]){2, 1, 3, 3});
@@ -515,6 +517,143 @@ static void test_frozen_parameters_get_no_gradient(void **state)
     clg_graph_free(m.g);
 }
 
+/* The whole arena a packed parameter's buffer views, downloaded. */
+static float *arena_of(const clg_buffer *view, size_t *floats)
+{
+    assert_non_null(view->parent);
+    *floats = view->parent->size / 4;
+    float *all = malloc(view->parent->size);
+    assert_ok(clg_buffer_download(view->parent, 0, all, view->parent->size));
+    return all;
+}
+
+/* Checks that m's parameters from `first` on are packed in one arena, in
+ * `which` storage (0 values, 1 gradients): weights before biases, aligned
+ * starts, zeros in every gap; returns the arena's contents. */
+static float *check_packed(const model *m, int first, int which)
+{
+    const clg_buffer *b0 =
+        which ? m->params[first]->grad_buffer : m->params[first]->buffer;
+    size_t floats;
+    float *all = arena_of(b0, &floats);
+    bool *used = calloc(floats, sizeof *used);
+    size_t last_weight = 0, first_bias = floats;
+    for (int i = first; i < m->nparams; i++) {
+        const clg_tensor *t = m->params[i];
+        const clg_buffer *b = which ? t->grad_buffer : t->buffer;
+        assert_ptr_equal(b->parent, b0->parent);
+        assert_int_equal(b->offset % (CLG_ARENA_ALIGN_FLOATS * 4), 0);
+        size_t at = b->offset / 4, n = clg_tensor_numel(t);
+        assert_true(at + n <= floats);
+        for (size_t k = at; k < at + n; k++) {
+            assert_false(used[k]);
+            used[k] = true;
+        }
+        if (t->ndim > 1 && at > last_weight)
+            last_weight = at;
+        if (t->ndim == 1 && at < first_bias)
+            first_bias = at;
+    }
+    assert_true(last_weight < first_bias); /* weights first */
+    for (size_t k = 0; k < floats; k++)
+        if (!used[k] && all[k] != 0.0f)
+            fail_msg("arena float %zu, in a gap, is %g", k, (double)all[k]);
+    free(used);
+    return all;
+}
+
+/* The first plan moves the parameters into one buffer, values kept, and
+ * their gradients into another; training leaves the gaps zero, and the
+ * gradients are those of unpacked parameters (a graph that never packs:
+ * its first plan is made with every parameter frozen but one). */
+static void test_parameters_are_packed_with_their_values(void **state)
+{
+    model m;
+    build_mlp(*state, &m, 8);
+    float *before[16];
+    for (int i = 0; i < m.nparams; i++) {
+        size_t n = clg_tensor_numel(m.params[i]);
+        before[i] = malloc(n * sizeof(float));
+        assert_ok(clg_tensor_download(m.params[i], before[i], n));
+        assert_null(m.params[i]->buffer->parent);
+    }
+    clg_plan *plan;
+    assert_ok(clg_plan_create(m.g, m.loss, NULL, 0, &plan));
+    for (int i = 0; i < m.nparams; i++) {
+        size_t n = clg_tensor_numel(m.params[i]);
+        float *now = malloc(n * sizeof *now);
+        assert_ok(clg_tensor_download(m.params[i], now, n));
+        assert_memory_equal(now, before[i], n * sizeof *now);
+        free(now);
+    }
+    free(check_packed(&m, 0, 0));
+    feed(&m, 8, 5);
+    assert_ok(clg_plan_run(plan, 8, CLG_RUN_TRAIN));
+    free(check_packed(&m, 0, 1));
+    free(check_packed(&m, 0, 0));
+    size_t len;
+    clg_plan_set_step(plan, 5);
+    float *packed = step_results(&m, plan, 8, &len);
+    clg_plan_free(plan);
+    clg_graph_free(m.g);
+
+    /* The same model with its parameters in buffers of their own. */
+    model u;
+    build_mlp(*state, &u, 8);
+    for (int i = 0; i < u.nparams; i++)
+        assert_ok(
+            clg_tensor_upload(u.params[i], before[i], clg_tensor_numel(u.params[i])));
+    u.g->packed = true; /* as if packed: nothing moves */
+    assert_ok(clg_plan_create(u.g, u.loss, NULL, 0, &plan));
+    for (int i = 0; i < u.nparams; i++)
+        assert_null(u.params[i]->buffer->parent);
+    feed(&u, 8, 5);
+    size_t ulen;
+    clg_plan_set_step(plan, 5);
+    float *unpacked = step_results(&u, plan, 8, &ulen);
+    assert_int_equal(len, ulen);
+    assert_memory_equal(packed, unpacked, len * sizeof *packed);
+    free(packed), free(unpacked);
+    for (int i = 0; i < u.nparams; i++)
+        free(before[i]);
+    clg_plan_free(plan);
+    clg_graph_free(u.g);
+}
+
+/* Frozen parameters get no gradient, in the arena or out of it; unfrozen
+ * later, a new plan packs their gradients on their own. */
+static void test_gradients_unfrozen_later_are_packed_apart(void **state)
+{
+    model m;
+    build_mlp(*state, &m, 8);
+    clg_tensor_set_frozen(m.params[0], true);
+    clg_tensor_set_frozen(m.params[1], true);
+    clg_plan *plan;
+    assert_ok(clg_plan_create(m.g, m.loss, NULL, 0, &plan));
+    free(check_packed(&m, 0, 0));
+    assert_null(m.params[0]->grad_buffer);
+    free(check_packed(&m, 2, 1));
+    clg_plan_free(plan);
+    clg_tensor_set_frozen(m.params[0], false);
+    clg_tensor_set_frozen(m.params[1], false);
+    assert_ok(clg_plan_create(m.g, m.loss, NULL, 0, &plan));
+    assert_non_null(m.params[0]->grad_buffer);
+    assert_ptr_equal(m.params[0]->grad_buffer->parent,
+                     m.params[1]->grad_buffer->parent);
+    assert_ptr_not_equal(m.params[0]->grad_buffer->parent,
+                         m.params[2]->grad_buffer->parent);
+    feed(&m, 8, 5);
+    assert_ok(clg_plan_run(plan, 8, CLG_RUN_TRAIN));
+    float g1[64];
+    assert_ok(clg_plan_read_grad(plan, m.params[1], g1, 64));
+    bool any = false;
+    for (int i = 0; i < 64; i++)
+        any |= g1[i] != 0.0f;
+    assert_true(any);
+    clg_plan_free(plan);
+    clg_graph_free(m.g);
+}
+
 static void test_dropout_masks_depend_on_step_not_run(void **state)
 {
     clg_graph *g = new_graph(*state);
@@ -666,6 +805,8 @@ int main(void)
         cmocka_unit_test(test_eval_skips_backward_and_uses_running_stats),
         cmocka_unit_test(test_running_stats_follow_pytorch_momentum),
         cmocka_unit_test(test_frozen_parameters_get_no_gradient),
+        cmocka_unit_test(test_parameters_are_packed_with_their_values),
+        cmocka_unit_test(test_gradients_unfrozen_later_are_packed_apart),
         cmocka_unit_test(test_dropout_masks_depend_on_step_not_run),
     };
     return cmocka_run_group_tests(tests, test_context_setup, test_context_teardown);

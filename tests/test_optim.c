@@ -365,6 +365,85 @@ static void test_non_finite_step_leaves_weights_and_names_parameter(void **state
     clg_graph_free(n.g);
 }
 
+/* One step over parameters of every kind of placement: two weights and a
+ * bias packed by the first plan (the weights one launch, the bias, which
+ * does not decay, another), and a bias made after it, in a buffer of its
+ * own; each moves as SGD with weight decay says, and its state is its own. */
+static void test_packed_and_unpacked_parameters_step_alike(void **state)
+{
+    clg_graph *g;
+    assert_ok(clg_graph_create(*state, &g));
+    clg_tensor *x = clg_input(g, "x", CLG_FLOAT32, 2, (int[]){6, 5});
+    clg_tensor *y = clg_input(g, "y", CLG_INT32, 1, (int[]){6});
+    clg_tensor *p[4];
+    p[0] = clg_parameter(g, "a.weight", 2, (int[]){37, 5});
+    p[1] = clg_parameter(g, "a.bias", 1, (int[]){37});
+    p[2] = clg_parameter(g, "b.weight", 2, (int[]){3, 37});
+    clg_tensor *logits =
+        clg_linear(g, clg_tanh(g, clg_linear(g, x, p[0], p[1])), p[2], NULL);
+    clg_tensor *loss = clg_cross_entropy(g, logits, y, 0.0f, CLG_REDUCE_MEAN);
+    clg_plan *first;
+    assert_ok(clg_plan_create(g, loss, NULL, 0, &first));
+    clg_plan_free(first);
+    p[3] = clg_parameter(g, "late.bias", 1, (int[]){3});
+    loss = clg_cross_entropy(g, clg_add(g, logits, p[3]), y, 0.0f, CLG_REDUCE_MEAN);
+    clg_plan *plan;
+    assert_ok(clg_plan_create(g, loss, NULL, 0, &plan));
+    uint32_t seed = 11;
+    float *w[4], xs[30];
+    for (int i = 0; i < 4; i++) {
+        size_t n = clg_tensor_numel(p[i]);
+        w[i] = malloc(n * sizeof(float));
+        for (size_t k = 0; k < n; k++)
+            w[i][k] = 0.3f * test_random(&seed);
+        assert_ok(clg_tensor_upload(p[i], w[i], n));
+    }
+    for (int i = 0; i < 30; i++)
+        xs[i] = test_random(&seed);
+    int32_t ys[6] = {0, 1, 2, 0, 1, 2};
+    assert_ok(clg_tensor_upload(x, xs, 30));
+    assert_ok(clg_tensor_upload(y, ys, 6));
+    clg_optim_opts o = CLG_OPTIM_DEFAULTS;
+    o.type = CLG_OPTIM_SGD, o.lr = 0.5f, o.momentum = 0.9f, o.weight_decay = 0.1f;
+    o.decay_biases = false;
+    clg_optimizer *opt;
+    assert_ok(clg_optim_create(plan, &o, &opt));
+    assert_ok(clg_plan_run(plan, 6, CLG_RUN_TRAIN));
+    float *grad[4];
+    for (int i = 0; i < 4; i++) {
+        size_t n = clg_tensor_numel(p[i]);
+        grad[i] = malloc(n * sizeof(float));
+        assert_ok(clg_plan_read_grad(plan, p[i], grad[i], n));
+    }
+    assert_ok(clg_optim_step(opt));
+    assert_ok(clg_optim_check(opt));
+    assert_int_equal(clg_optim_param_count(opt), 4);
+    for (int i = 0; i < 4; i++) {
+        clg_tensor *t = clg_optim_param(opt, i);
+        int k = t == p[0] ? 0 : t == p[1] ? 1 : t == p[2] ? 2 : 3;
+        size_t n = clg_tensor_numel(t);
+        float *now = malloc(n * sizeof *now), *buf = malloc(n * sizeof *buf);
+        assert_ok(clg_tensor_download(t, now, n));
+        clg_buffer *momentum = clg_optim_state(opt, i, 0, NULL);
+        assert_int_equal(clg_buffer_size(momentum), n * 4);
+        assert_ok(clg_buffer_download(momentum, 0, buf, n * 4));
+        float wd = clg_tensor_ndim(t) > 1 ? 0.1f : 0.0f;
+        for (size_t e = 0; e < n; e++) {
+            float d = grad[k][e] + wd * w[k][e]; /* the first step: buf = d */
+            float want = w[k][e] - 0.5f * d;
+            if (!(fabsf(now[e] - want) <= 1e-6f + 1e-6f * fabsf(want)) || buf[e] != d)
+                fail_msg("%s[%zu]: %g (momentum %g), want %g (%g)", clg_tensor_name(t),
+                         e, (double)now[e], (double)buf[e], (double)want, (double)d);
+        }
+        free(now), free(buf);
+    }
+    for (int i = 0; i < 4; i++)
+        free(w[i]), free(grad[i]);
+    clg_optim_free(opt);
+    clg_plan_free(plan);
+    clg_graph_free(g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -373,6 +452,7 @@ int main(void)
         cmocka_unit_test(test_schedules_match_torch),
         cmocka_unit_test(test_bad_options_are_refused),
         cmocka_unit_test(test_non_finite_step_leaves_weights_and_names_parameter),
+        cmocka_unit_test(test_packed_and_unpacked_parameters_step_alike),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

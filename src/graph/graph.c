@@ -32,6 +32,9 @@ void clg_graph_free(clg_graph *g)
         clg_buffer_free(g->tensors[i]->grad_buffer);
         free(g->tensors[i]);
     }
+    for (int i = 0; i < g->narenas; i++) /* after the views of them */
+        clg_buffer_free(g->arenas[i]);
+    free(g->arenas);
     free(g->tensors);
     free(g);
 }

@@ -54,10 +54,19 @@ struct clg_tensor {
     clg_buffer *grad_buffer; /* parameters: owned by the graph */
 };
 
+/* Packed parameters (memory.c) start at multiples of this many floats and
+ * are padded with zeros to the next, in their values' buffer and their
+ * gradients' alike: a kernel may run over a packed parameter rounded up to
+ * it (work-groups of up to 64) without a bounds check. */
+#define CLG_ARENA_ALIGN_FLOATS 64
+
 struct clg_graph {
     clg_context *ctx;
     clg_tensor **tensors;
     int count, cap;
+    clg_buffer **arenas; /* parameters' packed values and gradients (memory.c) */
+    int narenas;
+    bool packed;       /* the parameters' values are (the first plan packed them) */
     clg_status status; /* first builder failure */
     char error[1024];
 };

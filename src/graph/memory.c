@@ -98,8 +98,109 @@ static clg_status assign_buffers(clg_plan *p, interval *iv, int n)
 
 #define POS_END 0x3fffffff
 
+/* ---- Parameter arenas ---------------------------------------------------- */
+
+/* Parameters in arena order: weights (2 or more dims) first, then biases
+ * and norm scales, each in creation order, so that an optimizer that treats
+ * the two kinds differently (weight decay) still finds each one range. */
+static int arena_rank(const clg_tensor *t)
+{
+    return t->ndim > 1 ? 0 : 1;
+}
+
+static size_t arena_bytes(const clg_tensor *t, size_t align)
+{
+    size_t bytes = clg_tensor_numel(t) * 4;
+    return (bytes + align - 1) / align * align;
+}
+
+/* Moves the storage `which` (0: values, 1: gradients) of the parameters
+ * `pick` marks into one new buffer, each at an offset aligned for a view,
+ * zeros between them; each tensor's buffer becomes a view of it (values are
+ * copied over). One buffer lets an optimizer update every parameter in one
+ * launch. Nothing changes for fewer than two parameters. */
+static clg_status pack(clg_graph *g, const bool *pick, int which)
+{
+    size_t align = clg_buffer_view_align(g->ctx), total = 0;
+    if (align < CLG_ARENA_ALIGN_FLOATS * 4)
+        align = CLG_ARENA_ALIGN_FLOATS * 4; /* both powers of two */
+    int count = 0;
+    for (int i = 0; i < g->count; i++)
+        if (pick[i]) {
+            total += arena_bytes(g->tensors[i], align);
+            count++;
+        }
+    if (count < 2)
+        return CLG_OK;
+    clg_buffer **grown = realloc(g->arenas, (size_t)(g->narenas + 1) * sizeof *grown);
+    if (!grown)
+        return clg_fail(CLG_OUT_OF_HOST_MEMORY, "packing the parameters");
+    g->arenas = grown;
+    clg_buffer *arena = NULL;
+    clg_status s = clg_buffer_create(g->ctx, total, &arena);
+    float zero = 0.0f;
+    if (s == CLG_OK)
+        s = clg_buffer_fill(arena, 0, &zero, sizeof zero, total);
+    if (s != CLG_OK) {
+        clg_buffer_free(arena);
+        return clg_fail_prefix(s, "packing %d parameters (%zu bytes)", count, total);
+    }
+    g->arenas[g->narenas++] = arena;
+    size_t at = 0;
+    for (int rank = 0; rank < 2; rank++)
+        for (int i = 0; s == CLG_OK && i < g->count; i++) {
+            clg_tensor *t = g->tensors[i];
+            if (!pick[i] || arena_rank(t) != rank)
+                continue;
+            clg_buffer **slot = which ? &t->grad_buffer : &t->buffer, *view = NULL;
+            size_t bytes = clg_tensor_numel(t) * 4;
+            s = clg_buffer_view(arena, at, bytes, &view);
+            if (s == CLG_OK && *slot)
+                s = clg_buffer_copy(view, 0, *slot, 0, bytes);
+            if (s != CLG_OK) {
+                clg_buffer_free(view);
+                break;
+            }
+            clg_buffer_free(*slot);
+            *slot = view;
+            at += arena_bytes(t, align);
+        }
+    return s;
+}
+
+/* The first plan of a graph packs its parameters' values, and every plan
+ * the gradients it is the first to need (a graph's parameters unfrozen
+ * later get an arena of their own). Parameters made after the first plan
+ * keep buffers of their own; optimizers handle both. */
+static clg_status pack_parameters(clg_plan *p)
+{
+    clg_graph *g = p->g;
+    bool *pick = calloc((size_t)g->count + 1, sizeof *pick);
+    if (!pick)
+        return clg_fail(CLG_OUT_OF_HOST_MEMORY, "packing the parameters");
+    clg_status s = CLG_OK;
+    if (!g->packed) {
+        for (int i = 0; i < g->count; i++)
+            pick[i] = g->tensors[i]->kind == CLG_KIND_PARAMETER;
+        s = pack(g, pick, 0);
+        g->packed = true;
+    }
+    for (int i = 0; i < g->count; i++) {
+        clg_tensor *t = g->tensors[i];
+        pick[i] = i < p->ntensors && p->loss && p->rg[i] &&
+                  t->kind == CLG_KIND_PARAMETER && !t->grad_buffer;
+    }
+    if (s == CLG_OK)
+        s = pack(g, pick, 1);
+    free(pick);
+    return s;
+}
+
 clg_status clg_plan_assign_memory(clg_plan *p, const bool *needed)
 {
+    clg_status packed = pack_parameters(p);
+    if (packed != CLG_OK)
+        return packed;
     clg_graph *g = p->g;
     int n = p->ntensors;
     int *fwd_pos = malloc((size_t)n * sizeof *fwd_pos);

@@ -1,7 +1,10 @@
 /* Optimizers: device-side gradient norms and clipping, then one fused update
- * kernel per parameter (cl/optim.cl), recorded once into a command list
- * that every step enqueues. */
+ * kernel (cl/optim.cl) per run of parameters that the graph packed side by
+ * side (all of a model's, usually: one launch for its weights, one for its
+ * biases, or one in all without weight decay), recorded once into a command
+ * list that every step enqueues. */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,16 +20,31 @@ _Static_assert(CLG_OPT_SGD == CLG_OPTIM_SGD && CLG_OPT_ADAM == CLG_OPTIM_ADAM &&
                    CLG_OPT_ADAGRAD == CLG_OPTIM_ADAGRAD,
                "cl/codes.h: optimizer rule codes are clg_optim_type values");
 
-#define NORM_CHUNKS 64 /* partial sums per parameter */
-#define MAX_SLOTS   3
+#define NORM_CHUNK 4096 /* gradient elements per partial sum of squares */
+#define MAX_SLOTS  3
 
+/* A parameter; its state buffers are views of its run's where it has one. */
 typedef struct optim_param {
     clg_tensor *t;
     clg_buffer *state[MAX_SLOTS];
-    cl_kernel update; /* in the step list; its hyperparameters change per step */
     size_t n;
     bool decay; /* weight decay and L1 apply */
+    int run;
 } optim_param;
+
+/* Parameters whose values lie one after the other in one buffer, and their
+ * gradients likewise, with the same gaps (the graph's parameter arenas:
+ * src/graph/memory.c), and one decay rule: their sums of squares and update
+ * are one launch each, over n floats from the values' w_off and the
+ * gradients' g_off. A parameter with buffers of its own is a run alone. */
+typedef struct optim_run {
+    cl_mem w, g;
+    size_t w_off, g_off, n;
+    size_t launch; /* n rounded up inside the arena's padding; n if unpacked */
+    bool decay;
+    clg_buffer *state[MAX_SLOTS];
+    cl_kernel update; /* in the step list; its hyperparameters change per step */
+} optim_run;
 
 struct clg_optimizer {
     clg_plan *plan;
@@ -34,7 +52,11 @@ struct clg_optimizer {
     clg_optim_opts opts;
     optim_param *params;
     int count;
-    clg_buffer *partial; /* [count * NORM_CHUNKS] */
+    optim_run *runs;
+    int nruns;
+    clg_buffer *chunks;  /* per chunk of NORM_CHUNK: start, end in its run, partial */
+    clg_buffer *first;   /* [count + 1]: each parameter's first partial */
+    clg_buffer *partial; /* sums of squares of the chunks */
     clg_buffer *norms;   /* [count] */
     clg_buffer *control; /* coefficient, finite flag, total norm */
     clg_cmdlist step;    /* sums of squares, norms, updates */
@@ -101,51 +123,183 @@ static clg_status check_opts(const clg_optim_opts *o)
     return CLG_OK;
 }
 
-/* The state buffers of parameter p, and its two launches: the sums of
- * squares of its gradient's chunks, and its update. */
-static clg_status setup_param(clg_optimizer *o, optim_param *p, int index)
+/* Where parameter p's values and gradient live: a view's buffer and the
+ * float it starts at, or its own buffer at 0. */
+static cl_mem root_of(const clg_buffer *b, size_t *off)
 {
-    clg_context *ctx = o->ctx;
-    p->n = clg_tensor_numel(p->t);
-    p->decay = o->opts.decay_biases || p->t->ndim > 1;
-    size_t chunk = (p->n + NORM_CHUNKS - 1) / NORM_CHUNKS;
-    size_t groups = (p->n + chunk - 1) / chunk;
-    clg_status s = CLG_OK;
-    for (int k = 0; s == CLG_OK && k < MAX_SLOTS; k++) {
-        if (!slot_used(&o->opts, k))
-            continue;
-        s = clg_buffer_create(ctx, p->n * 4, &p->state[k]);
-        float init =
-            o->opts.type == CLG_OPTIM_ADAGRAD ? o->opts.initial_accumulator : 0.0f;
-        if (s == CLG_OK)
-            s = clg_buffer_fill(p->state[k], 0, &init, 4, p->n * 4);
+    *off = b->parent ? b->offset / 4 : 0;
+    return b->parent ? b->parent->mem : b->mem;
+}
+
+static int by_place(const void *x, const void *y)
+{
+    const optim_param *a = *(optim_param *const *)x, *b = *(optim_param *const *)y;
+    size_t ao, bo;
+    uintptr_t ar = (uintptr_t)root_of(a->t->buffer, &ao),
+              br = (uintptr_t)root_of(b->t->buffer, &bo);
+    if (ar != br)
+        return ar < br ? -1 : 1;
+    return (ao > bo) - (ao < bo);
+}
+
+/* Groups the parameters into runs: in the order of their values in memory,
+ * a parameter joins the run before it when both its values and its
+ * gradient start where the previous ones' gaps end, at the same distance
+ * from the run's start, and it decays alike (which matters only with
+ * weight decay or L1). Each run gets its state buffers, each parameter
+ * views of them at its place. */
+static clg_status make_runs(clg_optimizer *o)
+{
+    optim_param **order = malloc((size_t)o->count * sizeof *order);
+    o->runs = calloc((size_t)o->count, sizeof *o->runs);
+    if (!order || !o->runs) {
+        free(order);
+        return clg_fail(CLG_OUT_OF_HOST_MEMORY, "clg_optim_create");
     }
-    cl_mem grad = p->t->grad_buffer->mem;
-    if (s == CLG_OK)
-        s = clg_cmd_kernel_1d(&o->step, ctx, "optim", NULL, "sumsq_chunks", groups,
-                              CLG_ARGS(KINT(p->n), KINT(chunk), KMEM(grad),
-                                       KMEM(o->partial->mem),
-                                       KINT(index * NORM_CHUNKS)),
-                              CLG_NO_COUNTER, NULL);
+    for (int i = 0; i < o->count; i++)
+        order[i] = &o->params[i];
+    qsort(order, (size_t)o->count, sizeof *order, by_place);
+    bool decay_matters = o->opts.weight_decay != 0.0f || o->opts.l1 != 0.0f;
+    size_t align = clg_buffer_view_align(o->ctx) / 4;
+    for (int k = 0; k < o->count; k++) {
+        optim_param *p = order[k];
+        size_t wo, go;
+        cl_mem w = root_of(p->t->buffer, &wo), g = root_of(p->t->grad_buffer, &go);
+        optim_run *r = o->nruns ? &o->runs[o->nruns - 1] : NULL;
+        size_t end = r ? (r->n + align - 1) / align * align : 0;
+        bool joins = r && p->t->buffer->parent && p->t->grad_buffer->parent &&
+                     r->w == w && r->g == g && wo == r->w_off + end &&
+                     go == r->g_off + end && (!decay_matters || r->decay == p->decay);
+        if (joins) {
+            r->n = end + p->n;
+        } else {
+            r = &o->runs[o->nruns++];
+            *r = (optim_run){w, g, wo, go, p->n, p->n, p->decay, {NULL}, NULL};
+        }
+        if (p->t->buffer->parent && p->t->grad_buffer->parent)
+            r->launch = (r->n + CLG_ARENA_ALIGN_FLOATS - 1) / CLG_ARENA_ALIGN_FLOATS *
+                        CLG_ARENA_ALIGN_FLOATS;
+        else
+            r->launch = r->n;
+        p->run = (int)(r - o->runs);
+    }
+    free(order);
+    clg_status s = CLG_OK;
+    float init = o->opts.type == CLG_OPTIM_ADAGRAD ? o->opts.initial_accumulator : 0.0f;
+    for (int i = 0; s == CLG_OK && i < o->nruns; i++)
+        for (int k = 0; s == CLG_OK && k < MAX_SLOTS; k++) {
+            if (!slot_used(&o->opts, k))
+                continue;
+            optim_run *r = &o->runs[i];
+            s = clg_buffer_create(o->ctx, r->launch * 4, &r->state[k]);
+            if (s == CLG_OK)
+                s = clg_buffer_fill(r->state[k], 0, &init, 4, r->launch * 4);
+        }
+    for (int i = 0; s == CLG_OK && i < o->count; i++) {
+        optim_param *p = &o->params[i];
+        optim_run *r = &o->runs[p->run];
+        size_t wo;
+        root_of(p->t->buffer, &wo);
+        for (int k = 0; s == CLG_OK && k < MAX_SLOTS; k++)
+            if (r->state[k])
+                s = clg_buffer_view(r->state[k], (wo - r->w_off) * 4, p->n * 4,
+                                    &p->state[k]);
+    }
     return s;
 }
 
-/* Argument 7 of optim_update, the per-step hyperparameters, is set by
+/* The table of chunks of NORM_CHUNK gradient elements: per chunk its start
+ * and end within its run and its partial sum's index, partials numbered in
+ * parameter order, so that a parameter's norm sums partials first[i] ..
+ * first[i + 1] - 1. A function of the parameters' sizes alone, so the order
+ * of every sum is too. Then, per run, one launch of sumsq_chunks. */
+static clg_status record_sums(clg_optimizer *o)
+{
+    int *first = malloc((size_t)(o->count + 1) * sizeof *first);
+    if (!first)
+        return clg_fail(CLG_OUT_OF_HOST_MEMORY, "clg_optim_create");
+    first[0] = 0;
+    for (int i = 0; i < o->count; i++)
+        first[i + 1] = first[i] + (int)((o->params[i].n + NORM_CHUNK - 1) / NORM_CHUNK);
+    int nchunks = first[o->count];
+    int *table = malloc((size_t)nchunks * 3 * sizeof *table), at = 0;
+    clg_status s =
+        table ? CLG_OK : clg_fail(CLG_OUT_OF_HOST_MEMORY, "clg_optim_create");
+    int *run_first = calloc((size_t)o->nruns + 1, sizeof *run_first);
+    if (!run_first && s == CLG_OK)
+        s = clg_fail(CLG_OUT_OF_HOST_MEMORY, "clg_optim_create");
+    for (int r = 0; s == CLG_OK && r < o->nruns; r++) {
+        run_first[r] = at;
+        for (int i = 0; i < o->count; i++) {
+            const optim_param *p = &o->params[i];
+            if (p->run != r)
+                continue;
+            size_t wo;
+            root_of(p->t->buffer, &wo);
+            size_t base = wo - o->runs[r].w_off;
+            for (int c = first[i]; c < first[i + 1]; c++, at++) {
+                size_t start = (size_t)(c - first[i]) * NORM_CHUNK;
+                size_t end = start + NORM_CHUNK < p->n ? start + NORM_CHUNK : p->n;
+                table[3 * at] = (int)(base + start);
+                table[3 * at + 1] = (int)(base + end);
+                table[3 * at + 2] = c;
+            }
+        }
+    }
+    if (run_first)
+        run_first[o->nruns] = at;
+    if (s == CLG_OK)
+        s = clg_buffer_create(o->ctx, (size_t)nchunks * 3 * sizeof *table, &o->chunks);
+    if (s == CLG_OK)
+        s = clg_buffer_upload(o->chunks, 0, table, (size_t)nchunks * 3 * sizeof *table);
+    if (s == CLG_OK)
+        s = clg_buffer_create(o->ctx, (size_t)(o->count + 1) * sizeof *first,
+                              &o->first);
+    if (s == CLG_OK)
+        s = clg_buffer_upload(o->first, 0, first,
+                              (size_t)(o->count + 1) * sizeof *first);
+    if (s == CLG_OK)
+        s = clg_buffer_create(o->ctx, (size_t)nchunks * 4, &o->partial);
+    for (int r = 0; s == CLG_OK && r < o->nruns; r++)
+        s = clg_cmd_kernel_groups(&o->step, o->ctx, "optim", NULL, "sumsq_chunks",
+                                  (size_t)(run_first[r + 1] - run_first[r]), 64,
+                                  CLG_ARGS(KMEM(o->runs[r].g), KINT(o->runs[r].g_off),
+                                           KMEM(o->chunks->mem), KINT(run_first[r]),
+                                           KMEM(o->partial->mem)),
+                                  CLG_NO_COUNTER, NULL);
+    free(first), free(table), free(run_first);
+    return s;
+}
+
+/* Argument 9 of optim_update, the per-step hyperparameters, is set by
  * clg_optim_step before each run. */
-static clg_status record_update(clg_optimizer *o, optim_param *p, const char *options)
+static clg_status record_update(clg_optimizer *o, optim_run *r, const char *options)
 {
     /* Slots a rule does not use get the weights: never touched. */
-    cl_mem w = p->t->buffer->mem, slot[MAX_SLOTS];
+    cl_mem slot[MAX_SLOTS];
     for (int k = 0; k < MAX_SLOTS; k++)
-        slot[k] = p->state[k] ? p->state[k]->mem : w;
+        slot[k] = r->state[k] ? r->state[k]->mem : r->w;
     cl_float16 unset = {{0}};
-    return clg_cmd_kernel_1d(&o->step, o->ctx, "optim", options, "optim_update", p->n,
-                             CLG_ARGS(KINT(p->n), KMEM(w), KMEM(p->t->grad_buffer->mem),
-                                      KMEM(slot[0]), KMEM(slot[1]), KMEM(slot[2]),
-                                      KMEM(o->control->mem),
-                                      ((clg_karg){sizeof unset, &unset}),
-                                      KFLOAT(o->opts.eps), KFLOAT(o->opts.clip_value)),
-                             CLG_NO_COUNTER, &p->update);
+    /* Unguarded where the launch, rounded up to the work-group (64, or less
+     * where the kernel allows less), stays inside the packed parameters'
+     * padding. */
+    char full[48];
+    snprintf(full, sizeof full, "%s -DGUARD=0", options);
+    cl_kernel probe;
+    clg_status s = r->launch % 64 == 0
+                       ? clg_kernel_get(o->ctx, "optim", full, "optim_update", &probe)
+                       : CLG_OK;
+    if (s != CLG_OK)
+        return s;
+    if (r->launch % 64 != 0 || 64 % clg_kernel_group(o->ctx, probe, 64) != 0)
+        snprintf(full, sizeof full, "%s -DGUARD=1", options);
+    return clg_cmd_kernel_1d(
+        &o->step, o->ctx, "optim", full, "optim_update", r->launch,
+        CLG_ARGS(KINT(r->n), KMEM(r->w), KINT(r->w_off), KMEM(r->g), KINT(r->g_off),
+                 KMEM(slot[0]), KMEM(slot[1]), KMEM(slot[2]), KMEM(o->control->mem),
+                 ((clg_karg){sizeof unset, &unset}), KFLOAT(o->opts.eps),
+                 KFLOAT(o->opts.clip_value)),
+        CLG_NO_COUNTER, &r->update);
 }
 
 void clg_optim_free(clg_optimizer *o)
@@ -154,12 +308,18 @@ void clg_optim_free(clg_optimizer *o)
         return;
     clFinish(o->ctx->queue);
     clg_cmdlist_clear(&o->step);
-    for (int i = 0; i < o->count; i++)
+    for (int i = 0; i < o->count; i++) /* views before what they view */
         for (int k = 0; k < MAX_SLOTS; k++)
             clg_buffer_free(o->params[i].state[k]);
+    for (int i = 0; i < o->nruns; i++)
+        for (int k = 0; k < MAX_SLOTS; k++)
+            clg_buffer_free(o->runs[i].state[k]);
+    clg_buffer_free(o->chunks);
+    clg_buffer_free(o->first);
     clg_buffer_free(o->partial);
     clg_buffer_free(o->norms);
     clg_buffer_free(o->control);
+    free(o->runs);
     free(o->params);
     free(o);
 }
@@ -193,8 +353,12 @@ clg_status clg_optim_create(clg_plan *plan, const clg_optim_opts *opts,
     }
     for (int i = 0; i < total; i++) {
         clg_tensor *t = clg_graph_parameter(g, i);
-        if (!t->frozen && t->grad_buffer)
-            o->params[o->count++].t = t;
+        if (!t->frozen && t->grad_buffer) {
+            optim_param *p = &o->params[o->count++];
+            p->t = t;
+            p->n = clg_tensor_numel(t);
+            p->decay = o->opts.decay_biases || t->ndim > 1;
+        }
     }
     if (o->count == 0) {
         free(o->params);
@@ -203,31 +367,27 @@ clg_status clg_optim_create(clg_plan *plan, const clg_optim_opts *opts,
             CLG_INVALID_ARGUMENT,
             "optimizer: no trainable parameters (every parameter is frozen)");
     }
-    int count = o->count;
-    s = clg_buffer_create(o->ctx, (size_t)count * NORM_CHUNKS * 4, &o->partial);
-    float zero = 0.0f; /* small parameters fill fewer than NORM_CHUNKS partials */
+    s = make_runs(o);
     if (s == CLG_OK)
-        s = clg_buffer_fill(o->partial, 0, &zero, 4, (size_t)count * NORM_CHUNKS * 4);
-    if (s == CLG_OK)
-        s = clg_buffer_create(o->ctx, (size_t)count * 4, &o->norms);
+        s = clg_buffer_create(o->ctx, (size_t)o->count * 4, &o->norms);
     if (s == CLG_OK)
         s = clg_buffer_create(o->ctx, 4 * 4, &o->control);
     float control[4] = {1, 1, 0, 0};
     if (s == CLG_OK)
         s = clg_buffer_upload(o->control, 0, control, sizeof control);
-    char options[32];
-    snprintf(options, sizeof options, "-DOPT=%d", (int)opts->type);
-    for (int i = 0; s == CLG_OK && i < o->count; i++)
-        s = setup_param(o, &o->params[i], i);
+    if (s == CLG_OK)
+        s = record_sums(o);
     if (s == CLG_OK)
         s = clg_cmd_kernel_1d(&o->step, o->ctx, "optim", NULL, "norm_finalize", 1,
-                              CLG_ARGS(KINT(o->count), KINT(NORM_CHUNKS),
+                              CLG_ARGS(KINT(o->count), KMEM(o->first->mem),
                                        KMEM(o->partial->mem), KMEM(o->norms->mem),
                                        KMEM(o->control->mem), KFLOAT(opts->clip_norm),
                                        KMEM(clg_val(plan, loss))),
                               CLG_NO_COUNTER, NULL);
-    for (int i = 0; s == CLG_OK && i < o->count; i++)
-        s = record_update(o, &o->params[i], options);
+    char options[32];
+    snprintf(options, sizeof options, "-DOPT=%d", (int)opts->type);
+    for (int i = 0; s == CLG_OK && i < o->nruns; i++)
+        s = record_update(o, &o->runs[i], options);
     if (s != CLG_OK) {
         clg_optim_free(o);
         return s;
@@ -238,7 +398,7 @@ clg_status clg_optim_create(clg_plan *plan, const clg_optim_opts *opts,
 
 /* The per-step scalars of the rule, as cl/optim.cl reads them: computed in
  * double and rounded once, as torch.optim computes them in Python. */
-static cl_float16 hyper(const clg_optimizer *o, const optim_param *p, long long t)
+static cl_float16 hyper(const clg_optimizer *o, const optim_run *p, long long t)
 {
     const clg_optim_opts *q = &o->opts;
     double lr = q->lr, wd = p->decay ? q->weight_decay : 0.0f;
@@ -273,9 +433,9 @@ clg_status clg_optim_step(clg_optimizer *o)
         return clg_fail(CLG_INVALID_ARGUMENT, "clg_optim_step: optimizer is NULL");
     long long t = o->steps + 1;
     clg_status s = CLG_OK;
-    for (int i = 0; s == CLG_OK && i < o->count; i++) {
-        cl_float16 h = hyper(o, &o->params[i], t);
-        s = clg_kernel_arg(o->params[i].update, 7, sizeof h, &h);
+    for (int i = 0; s == CLG_OK && i < o->nruns; i++) {
+        cl_float16 h = hyper(o, &o->runs[i], t);
+        s = clg_kernel_arg(o->runs[i].update, 9, sizeof h, &h);
     }
     if (s == CLG_OK)
         s = clg_cmdlist_run(o->ctx, &o->step, 0);

@@ -197,10 +197,63 @@ clg_status clg_buffer_create(clg_context *ctx, size_t bytes, clg_buffer **out)
     return s;
 }
 
+static clg_status check_range(const clg_buffer *b, size_t offset, size_t bytes,
+                              const char *what);
+
+size_t clg_buffer_view_align(const clg_context *ctx)
+{
+    cl_uint bits = 0;
+    clGetDeviceInfo(ctx->device, CL_DEVICE_MEM_BASE_ADDR_ALIGN, sizeof bits, &bits,
+                    NULL);
+    size_t bytes = bits / 8;
+    return bytes > 64 ? bytes : 64;
+}
+
+clg_status clg_buffer_view(clg_buffer *parent, size_t offset, size_t bytes,
+                           clg_buffer **out)
+{
+    if (!parent || !out || bytes == 0)
+        return clg_fail(CLG_INVALID_ARGUMENT, "clg_buffer_view: bad argument");
+    *out = NULL;
+    clg_status s = check_range(parent, offset, bytes, "clg_buffer_view");
+    if (s != CLG_OK)
+        return s;
+    clg_context *ctx = parent->ctx;
+    if (offset % clg_buffer_view_align(ctx) != 0)
+        return clg_fail(CLG_INVALID_ARGUMENT,
+                        "clg_buffer_view: offset %zu is not a multiple of %s's %zu "
+                        "bytes",
+                        offset, ctx->info.name, clg_buffer_view_align(ctx));
+    clg_buffer *b = calloc(1, sizeof *b);
+    if (!b)
+        return clg_fail(CLG_OUT_OF_HOST_MEMORY, "clg_buffer_view");
+    cl_buffer_region region = {parent->offset + offset, bytes};
+    cl_mem root = parent->parent ? parent->parent->mem : parent->mem;
+    cl_int err;
+    b->mem = clCreateSubBuffer(root, CL_MEM_READ_WRITE, CL_BUFFER_CREATE_TYPE_REGION,
+                               &region, &err);
+    if (err != CL_SUCCESS) {
+        free(b);
+        return clg_fail_cl(err, "making a view of %zu bytes at %zu of a buffer on %s",
+                           bytes, offset, ctx->info.name);
+    }
+    b->ctx = ctx;
+    b->size = bytes;
+    b->parent = parent->parent ? parent->parent : parent;
+    b->offset = parent->offset + offset;
+    *out = b;
+    return CLG_OK;
+}
+
 void clg_buffer_free(clg_buffer *b)
 {
     if (!b)
         return;
+    if (b->parent) { /* a view: never pooled, never counted */
+        clReleaseMemObject(b->mem);
+        free(b);
+        return;
+    }
     clg_context *ctx = b->ctx;
     pthread_mutex_lock(&ctx->lock);
     ctx->stats.live_buffers--;

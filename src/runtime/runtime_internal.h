@@ -78,9 +78,22 @@ void *clg_context_layer_state(const clg_context *ctx, const clg_context_layer *l
 struct clg_buffer {
     clg_context *ctx;
     cl_mem mem;
-    size_t size;     /* bytes asked for */
-    size_t capacity; /* bytes allocated: the size class */
+    size_t size;        /* bytes asked for */
+    size_t capacity;    /* bytes allocated: the size class; 0 for a view */
+    clg_buffer *parent; /* a view's buffer (clg_buffer_view), else NULL */
+    size_t offset;      /* a view's first byte in its parent */
 };
+
+/* A buffer that is bytes [offset, offset + bytes) of `parent` (an OpenCL
+ * sub-buffer): kernels and transfers through either see the same memory.
+ * offset must be a multiple of clg_buffer_view_align. Freeing a view
+ * releases only the view; the parent must outlive it. */
+clg_status clg_buffer_view(clg_buffer *parent, size_t offset, size_t bytes,
+                           clg_buffer **out);
+
+/* The alignment in bytes of a view's offset on ctx's device (its
+ * CL_DEVICE_MEM_BASE_ADDR_ALIGN, at least 64). */
+size_t clg_buffer_view_align(const clg_context *ctx);
 
 /* Builds (or finds in the cache) the program for kernel family `family`
  * (cl/FAMILY.cl) with extra build `options` ("-DTILE=16"; may be NULL) and
