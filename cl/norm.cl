@@ -16,6 +16,17 @@ static float channel_group_squares(__global const float *x, const int outer,
     clg_ksum q = {0.0f, 0.0f};
     for (int o = 0; o < outer; o++) {
         __global const float *plane = x + ((size_t)o * C + c) * inner;
+#if CLG_MASKED_PASSES
+        for (int base = 0; base < inner; base += L * CLG_PLAIN_TERMS) {
+            float part = 0.0f;
+            for (int m = 0; m < CLG_PLAIN_TERMS; m++) {
+                const int i = base + m * L + l;
+                const float d = i < inner ? plane[i] - mean : 0.0f;
+                part += d * d;
+            }
+            ksum_add(&q, part);
+        }
+#else
         for (int i = l; i < inner;) {
             float part = 0.0f;
             for (int m = 0; m < CLG_PLAIN_TERMS && i < inner; m++, i += L) {
@@ -24,6 +35,7 @@ static float channel_group_squares(__global const float *x, const int outer,
             }
             ksum_add(&q, part);
         }
+#endif
     }
     return group_sum(ksum_value(q), scratch);
 }
@@ -62,7 +74,7 @@ __kernel void bn_stats(const int outer, const int C, const int inner,
 
 /* The element-wise kernels take one (o, c) plane of `inner` values per
  * work-item: the channel is found once, not per element. */
-__kernel void bn_apply(const int planes, const int C, const int inner, const int affine,
+CLG_ROW_LOOP __kernel void bn_apply(const int planes, const int C, const int inner, const int affine,
                        __global const float *x, __global const float *stats,
                        __global const float *gamma, __global const float *beta,
                        __global float *y)
@@ -78,7 +90,7 @@ __kernel void bn_apply(const int planes, const int C, const int inner, const int
         y[base + i] = (x[base + i] - mean) * scale + shift;
 }
 
-__kernel void bn_eval(const int planes, const int C, const int inner, const int affine,
+CLG_ROW_LOOP __kernel void bn_eval(const int planes, const int C, const int inner, const int affine,
                       const float eps, __global const float *x,
                       __global const float *running_mean,
                       __global const float *running_var, __global const float *gamma,
@@ -111,6 +123,20 @@ __kernel void bn_backward_reduce(const int outer, const int C, const int inner,
     clg_ksum a = {0.0f, 0.0f}, b = {0.0f, 0.0f};
     for (int o = 0; o < outer; o++) {
         const size_t base = ((size_t)o * C + c) * inner;
+#if CLG_MASKED_PASSES
+        for (int from = 0; from < inner; from += L * CLG_PLAIN_TERMS) {
+            float pa = 0.0f, pb = 0.0f;
+            for (int m = 0; m < CLG_PLAIN_TERMS; m++) {
+                const int i = from + m * L + l;
+                const float d = i < inner ? dy[base + i] : 0.0f;
+                const float v = i < inner ? x[base + i] : mean;
+                pa += d;
+                pb += d * (v - mean) * invstd;
+            }
+            ksum_add(&a, pa);
+            ksum_add(&b, pb);
+        }
+#else
         for (int i = l; i < inner;) {
             float pa = 0.0f, pb = 0.0f;
             for (int m = 0; m < CLG_PLAIN_TERMS && i < inner; m++, i += L) {
@@ -120,6 +146,7 @@ __kernel void bn_backward_reduce(const int outer, const int C, const int inner,
             ksum_add(&a, pa);
             ksum_add(&b, pb);
         }
+#endif
     }
     const float sdy = group_sum(ksum_value(a), scratch);
     const float sdyx = group_sum(ksum_value(b), scratch);
@@ -136,7 +163,7 @@ __kernel void bn_backward_reduce(const int outer, const int C, const int inner,
 /* dx = gamma invstd / m (m dy - sum(dy) - xhat sum(dy xhat)), m = outer *
  * inner; synchronised over replicas (`synced`), m is the whole batch's count
  * the forward left in sums[2C]. */
-__kernel void bn_backward_dx(const int planes, const int C, const int inner,
+CLG_ROW_LOOP __kernel void bn_backward_dx(const int planes, const int C, const int inner,
                              const int m_here, const int synced, const int affine,
                              const int accumulate, __global const float *x,
                              __global const float *dy, __global const float *stats,

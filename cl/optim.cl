@@ -37,15 +37,15 @@ static void ksum4_add(clg_ksum4 *k, const float4 v)
 
 /* The sums of squares of gradient chunks: work-group g takes chunk
  * first + g of the table (3 ints a chunk: start and end, in floats from
- * grad + offset, and the partial it writes). Work-item l adds the squares
- * of float4 blocks l, l + L, ... CLG_PLAIN_TERMS blocks at a time into four
- * compensated sums, which it adds in lane order; work-item 0 adds the last
- * floats that fill no block; then group_sum. Every work-item makes the same
- * number of passes (blocks past the end read as 0). Float4s, not floats:
- * PoCL does not vectorise a loop of float sums across work-items (it may
- * not reorder them), and ran the float form at 2.5x the time; Intel's
- * runtime runs this form at about 40 us for 235,000 floats, 25 more than
- * the float form. */
+ * grad + offset, and the partial it writes); its work-items' compensated
+ * sums meet in group_sum. Every work-item makes the same number of passes
+ * (what lies past the end reads as 0). With CLG_MASKED_PASSES (Intel's CPU
+ * runtime) work-item l adds the squares of floats l, l + L, ...,
+ * CLG_PLAIN_TERMS at a time; else of float4 blocks l, l + L, ..., into
+ * four sums it adds in lane order, work-item 0 adding the last floats that
+ * fill no block: PoCL does not vectorise a loop of float sums across
+ * work-items (it may not reorder them) and ran the float form at 2.5x the
+ * time, Intel's runtime the float4 form at 2x. */
 __kernel void sumsq_chunks(__global const float *grad, const int offset,
                            __global const int *table, const int first,
                            __global float *partial)
@@ -53,6 +53,18 @@ __kernel void sumsq_chunks(__global const float *grad, const int offset,
     __local float scratch[CLG_GROUP_MAX];
     const int c = first + get_group_id(0), L = get_local_size(0), l = get_local_id(0);
     const int start = offset + table[3 * c], end = offset + table[3 * c + 1];
+    clg_ksum k = {0.0f, 0.0f};
+#if CLG_MASKED_PASSES
+    for (int base = start; base < end; base += L * CLG_PLAIN_TERMS) {
+        float part = 0.0f;
+        for (int m = 0; m < CLG_PLAIN_TERMS; m++) {
+            const int i = base + m * L + l;
+            const float v = i < end ? grad[i] : 0.0f;
+            part += v * v;
+        }
+        ksum_add(&k, part);
+    }
+#else
     const int blocks = (end - start) / 4;
     __global const float *from = grad + start;
     clg_ksum4 k4 = {(float4)(0.0f), (float4)(0.0f)};
@@ -66,13 +78,13 @@ __kernel void sumsq_chunks(__global const float *grad, const int offset,
         ksum4_add(&k4, part);
     }
     const float4 lanes = k4.sum - k4.c;
-    clg_ksum k = {0.0f, 0.0f};
     ksum_add(&k, lanes.s0);
     ksum_add(&k, lanes.s1);
     ksum_add(&k, lanes.s2);
     ksum_add(&k, lanes.s3);
     for (int i = start + 4 * blocks; l == 0 && i < end; i++)
         ksum_add(&k, grad[i] * grad[i]);
+#endif
     const float total = group_sum(ksum_value(k), scratch);
     if (l == 0)
         partial[table[3 * c + 2]] = total;

@@ -12,7 +12,8 @@
  * work-items per channel (L a power of two up to CLG_GROUP_MAX; 16 on CPU
  * devices, src/runtime/cmdlist.c): in each plane o, work-item l adds
  * elements l, l + L, ... plainly, CLG_PLAIN_TERMS at a time, and each such
- * short sum into its clg_ksum; group_sum then adds the L results.
+ * short sum into its clg_ksum; group_sum then adds the L results. With
+ * CLG_MASKED_PASSES every work-item makes the same number of passes.
  * Where inner is 1 (bias gradients of [rows, C]) one work-item per channel
  * adds its column with clg_ksum, so neighbours read neighbouring floats.
  * Every work-item of a group must reach group_sum (it has barriers). Built
@@ -22,6 +23,14 @@
 #define CLGRAD_SUM_H
 
 #define CLG_GROUP_MAX 64
+/* 1 where the runtime asks for reductions whose work-items all make the
+ * same number of passes, reading as 0 what lies past the end (the device's
+ * compiler vectorises only those; src/runtime/program.c). Both forms add
+ * the same terms in the same order; the masked one's passes past the end
+ * add zeros, which may move the last bit. */
+#ifndef CLG_MASKED_PASSES
+#define CLG_MASKED_PASSES 0
+#endif
 /* Terms a work-item adds plainly before each compensated step. */
 #define CLG_PLAIN_TERMS 8
 
@@ -71,12 +80,23 @@ static float channel_group_sum(__global const float *x, const int outer, const i
     clg_ksum k = {0.0f, 0.0f};
     for (int o = 0; o < outer; o++) {
         __global const float *plane = x + ((size_t)o * C + c) * inner;
+#if CLG_MASKED_PASSES
+        for (int base = 0; base < inner; base += L * CLG_PLAIN_TERMS) {
+            float part = 0.0f;
+            for (int m = 0; m < CLG_PLAIN_TERMS; m++) {
+                const int i = base + m * L + l;
+                part += i < inner ? plane[i] : 0.0f;
+            }
+            ksum_add(&k, part);
+        }
+#else
         for (int i = l; i < inner;) {
             float part = 0.0f;
             for (int m = 0; m < CLG_PLAIN_TERMS && i < inner; m++, i += L)
                 part += plane[i];
             ksum_add(&k, part);
         }
+#endif
     }
     return group_sum(ksum_value(k), scratch);
 }
