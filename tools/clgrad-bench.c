@@ -328,8 +328,36 @@ static const char gpt_spec[] = "input tokens 64\n"
                                "layernorm\n"
                                "linear 96\n";
 
-/* Tokens/s of `steps` AdamW steps of the GPT on windows of a fixed walk over
- * the vocabulary, after one warm-up step; < 0 on failure. */
+/* The clock of a timed clg_fit: the time of every step's end, so that a
+ * rate counts the steps between the first and the last, not clg_fit's
+ * start (checking every sample of the dataset, shuffling the epoch). */
+typedef struct step_clock {
+    long long first, last;
+    double t_first, t_last;
+} step_clock;
+
+static bool clock_step(const clg_step_info *info, void *user)
+{
+    step_clock *c = user;
+    double t = clg_now_seconds();
+    if (c->first < 0)
+        c->first = info->step, c->t_first = t;
+    c->last = info->step, c->t_last = t;
+    return true;
+}
+
+/* Steps per second between the first and the last step clocked; < 0 if
+ * fewer than two were. */
+static double clock_rate(const step_clock *c)
+{
+    return c->last > c->first && c->t_last > c->t_first
+               ? (double)(c->last - c->first) / (c->t_last - c->t_first)
+               : -1;
+}
+
+/* Tokens/s of AdamW steps of the GPT on windows of a fixed walk over the
+ * vocabulary, after one warm-up step, between the ends of the first and the
+ * last of `steps` (step_clock); < 0 on failure. */
 static double clgrad_gpt_rate(clg_context *ctx, int steps)
 {
     size_t n = (size_t)GPT_B * (steps + 1) * GPT_T + 1;
@@ -369,13 +397,14 @@ static double clgrad_gpt_rate(clg_context *ctx, int steps)
     if (s == CLG_OK)
         s = clg_fit(m, opt, l, NULL, &fo, &r); /* warm-up */
     fo.max_steps = 1 + steps, fo.first_step = 1;
-    double start = clg_now_seconds();
+    step_clock clock = {-1, -1, 0, 0};
+    fo.on_step = clock_step, fo.user = &clock;
     if (s == CLG_OK)
         s = clg_fit(m, opt, l, NULL, &fo, &r);
-    double t = clg_now_seconds() - start;
+    double rate = clock_rate(&clock);
     clg_loader_free(l), clg_optim_free(opt), clg_model_free(m);
     clg_spec_free(spec), clg_dataset_free(d), free(ids);
-    return s == CLG_OK ? (double)steps * GPT_B * GPT_T / t : -1;
+    return s == CLG_OK && rate > 0 ? rate * GPT_B * GPT_T : -1;
 }
 
 /* The reference modules of issue 14, as tests/torch_gpt.py defines them. */
@@ -405,8 +434,9 @@ static const char torch_gpt[] =
     "nn.Linear(4 * d, d))\n"
     "  def forward(s, x): x = x + s.attn(s.ln_1(x)); return x + s.mlp(s.ln_2(x))\n";
 
-/* Samples per second of `steps` training steps (Adam, batch 64), after one
- * warm-up step that compiles the kernels; < 0 on failure. */
+/* Samples per second of training steps (Adam, batch 64), after one warm-up
+ * step that compiles the kernels, between the ends of the first and the
+ * last of `steps` (step_clock); < 0 on failure. */
 static double clgrad_train_rate(clg_context *ctx, const clg_dataset *d, bool cnn,
                                 int steps)
 {
@@ -423,12 +453,13 @@ static double clgrad_train_rate(clg_context *ctx, const clg_dataset *d, bool cnn
     fo.max_steps = 1 + steps;
     fo.first_epoch = 0;
     fo.first_step = 1;
-    double start = clg_now_seconds();
+    step_clock clock = {-1, -1, 0, 0};
+    fo.on_step = clock_step, fo.user = &clock;
     if (s == CLG_OK)
         s = clg_fit(m, opt, l, NULL, &fo, &r);
-    double t = clg_now_seconds() - start;
+    double rate = clock_rate(&clock);
     clg_loader_free(l), clg_optim_free(opt), clg_model_free(m);
-    return s == CLG_OK ? (double)steps * 64 / t : -1;
+    return s == CLG_OK && rate > 0 ? rate * 64 : -1;
 }
 
 /* The same in PyTorch (CPU, all cores), through /usr/bin/python3. */
