@@ -24,7 +24,9 @@
 static float act_forward(float x, float a)
 {
 #if ACT == CLG_ACT_RELU
-    return x > 0.0f || isnan(x) ? x : 0.0f; /* NaN stays NaN, as in PyTorch */
+    /* NaN stays NaN, as in PyTorch; one comparison (x > 0 || isnan(x) ran
+     * 1.5x slower on PoCL) */
+    return x <= 0.0f ? 0.0f : x;
 #elif ACT == CLG_ACT_LEAKY_RELU
     return x > 0.0f ? x : a * x;
 #elif ACT == CLG_ACT_ELU
