@@ -60,6 +60,10 @@ struct clg_tensor {
  * it (work-groups of up to 64) without a bounds check. */
 #define CLG_ARENA_ALIGN_FLOATS 64
 
+/* The bytes each packed parameter's place is a multiple of on ctx's device:
+ * CLG_ARENA_ALIGN_FLOATS floats, or more where views need it. */
+size_t clg_arena_align(const clg_context *ctx);
+
 struct clg_graph {
     clg_context *ctx;
     clg_tensor **tensors;

@@ -108,6 +108,12 @@ static int arena_rank(const clg_tensor *t)
     return t->ndim > 1 ? 0 : 1;
 }
 
+size_t clg_arena_align(const clg_context *ctx)
+{
+    size_t view = clg_buffer_view_align(ctx); /* both powers of two */
+    return view > CLG_ARENA_ALIGN_FLOATS * 4 ? view : CLG_ARENA_ALIGN_FLOATS * 4;
+}
+
 static size_t arena_bytes(const clg_tensor *t, size_t align)
 {
     size_t bytes = clg_tensor_numel(t) * 4;
@@ -121,9 +127,7 @@ static size_t arena_bytes(const clg_tensor *t, size_t align)
  * launch. Nothing changes for fewer than two parameters. */
 static clg_status pack(clg_graph *g, const bool *pick, int which)
 {
-    size_t align = clg_buffer_view_align(g->ctx), total = 0;
-    if (align < CLG_ARENA_ALIGN_FLOATS * 4)
-        align = CLG_ARENA_ALIGN_FLOATS * 4; /* both powers of two */
+    size_t align = clg_arena_align(g->ctx), total = 0;
     int count = 0;
     for (int i = 0; i < g->count; i++)
         if (pick[i]) {

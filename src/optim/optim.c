@@ -160,7 +160,7 @@ static clg_status make_runs(clg_optimizer *o)
         order[i] = &o->params[i];
     qsort(order, (size_t)o->count, sizeof *order, by_place);
     bool decay_matters = o->opts.weight_decay != 0.0f || o->opts.l1 != 0.0f;
-    size_t align = clg_buffer_view_align(o->ctx) / 4;
+    size_t align = clg_arena_align(o->ctx) / 4;
     for (int k = 0; k < o->count; k++) {
         optim_param *p = order[k];
         size_t wo, go;
