@@ -193,7 +193,7 @@ CLG_ROW_LOOP __kernel void bn_backward_dx(const int planes, const int C, const i
 #ifndef RMS
 #define RMS 0
 #endif
-__kernel void ln_forward(const int rows, const int C, const int scale, const int shift,
+CLG_ROW_LOOP __kernel void ln_forward(const int rows, const int C, const int scale, const int shift,
                          const float eps, __global const float *x,
                          __global const float *gamma,
                          __global const float *beta, __global float *stats,
@@ -231,7 +231,7 @@ __kernel void ln_forward(const int rows, const int C, const int scale, const int
 
 /* dx = invstd (g dy - mean(g dy) - xhat mean(g dy xhat)), g = gamma (or 1),
  * per row. */
-__kernel void ln_backward_dx(const int rows, const int C, const int affine,
+CLG_ROW_LOOP __kernel void ln_backward_dx(const int rows, const int C, const int affine,
                              const int accumulate, __global const float *x,
                              __global const float *dy, __global const float *stats,
                              __global const float *gamma, __global float *dx)
