@@ -199,20 +199,41 @@ __kernel void channel_sum(const int outer, const int C, const int inner,
 }
 
 /* The same where inner is 1, db[c] the sum of column c of dy [outer, C]:
- * one work-item per channel, down the column CLG_PLAIN_TERMS rows plainly
- * per compensated step (sum.h). */
+ * down each column CLG_PLAIN_TERMS rows plainly per compensated step
+ * (sum.h). */
 __kernel void channel_sum_columns(const int outer, const int C, const int accumulate,
                                   __global const float *dy, __global float *db)
 {
-    const int c = clg_global_id(0);
+    /* Four neighbouring columns a work-item, as one float4 where all four
+     * exist: PoCL does not vectorise a loop of float sums across
+     * work-items, and ran the one-column form 3-5x slower (2048 x 512: 1.77
+     * -> 0.34 ms; the example GPT's 2048 x 128: 1.25 -> 0.43). Intel's
+     * runtime, with a quarter of the work-items, 0.10 -> 0.18 ms at 2048 x
+     * 128, 84 -> 58 us at 2048 x 512. Each column's sum is the same as one
+     * column alone would give. */
+    const int c = 4 * clg_global_id(0);
     if (c >= C)
         return;
-    clg_ksum k = {0.0f, 0.0f};
-    for (int o = 0; o < outer;) {
-        float part = 0.0f;
-        for (int m = 0; m < CLG_PLAIN_TERMS && o < outer; m++, o++)
-            part += dy[(size_t)o * C + c];
-        ksum_add(&k, part);
+    if (c + 4 <= C) {
+        clg_ksum4 k = {(float4)(0.0f), (float4)(0.0f)};
+        for (int o = 0; o < outer;) {
+            float4 part = (float4)(0.0f);
+            for (int m = 0; m < CLG_PLAIN_TERMS && o < outer; m++, o++)
+                part += vload4(0, dy + (size_t)o * C + c);
+            ksum4_add(&k, part);
+        }
+        const float4 sum = ksum4_value(k);
+        vstore4(accumulate ? vload4(0, db + c) + sum : sum, 0, db + c);
+        return;
     }
-    STORE(db, c, ksum_value(k), accumulate);
+    for (int j = c; j < C; j++) {
+        clg_ksum k = {0.0f, 0.0f};
+        for (int o = 0; o < outer;) {
+            float part = 0.0f;
+            for (int m = 0; m < CLG_PLAIN_TERMS && o < outer; m++, o++)
+                part += dy[(size_t)o * C + j];
+            ksum_add(&k, part);
+        }
+        STORE(db, j, ksum_value(k), accumulate);
+    }
 }

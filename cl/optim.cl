@@ -21,20 +21,6 @@
 #define GUARD 1 /* 0: the launch covers only floats the buffers hold */
 #endif
 
-/* clg_ksum on four lanes at once. */
-typedef struct clg_ksum4 {
-    float4 sum, c;
-} clg_ksum4;
-
-static void ksum4_add(clg_ksum4 *k, const float4 v)
-{
-    const float4 y = v - k->c;
-    const float4 t = k->sum + y;
-    const float4 lost = (t - k->sum) - y;
-    k->c = select((float4)(0.0f), lost, isfinite(lost));
-    k->sum = t;
-}
-
 /* The sums of squares of gradient chunks: work-group g takes chunk
  * first + g of the table (3 ints a chunk: start and end, in floats from
  * grad + offset, and the partial it writes); its work-items' compensated

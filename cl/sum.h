@@ -52,6 +52,25 @@ static float ksum_value(const clg_ksum k)
     return k.sum - k.c;
 }
 
+/* clg_ksum on four lanes at once, each lane as ksum_add would do it. */
+typedef struct clg_ksum4 {
+    float4 sum, c;
+} clg_ksum4;
+
+static void ksum4_add(clg_ksum4 *k, const float4 v)
+{
+    const float4 y = v - k->c;
+    const float4 t = k->sum + y;
+    const float4 lost = (t - k->sum) - y;
+    k->c = select((float4)(0.0f), lost, isfinite(lost));
+    k->sum = t;
+}
+
+static float4 ksum4_value(const clg_ksum4 k)
+{
+    return k.sum - k.c;
+}
+
 /* The sum of v over the work-group, in a fixed tree; every work-item gets
  * it. scratch holds CLG_GROUP_MAX floats of local memory. */
 static float group_sum(const float v, __local float *scratch)

@@ -248,9 +248,9 @@ size_t clg_reduce_group(size_t count)
 clg_status clg_rec_channel_sum(clg_plan *p, clg_cmdlist *s, cl_mem dy, cl_mem db,
                                size_t outer, int C, size_t inner, bool accumulate)
 {
-    if (inner == 1) /* columns of [outer, C]: a work-item each, reads side by side */
+    if (inner == 1) /* columns of [outer, C]: 4 a work-item, reads side by side */
         return clg_rec_kernel(
-            p, s, "elementwise", NULL, "channel_sum_columns", (size_t)C,
+            p, s, "elementwise", NULL, "channel_sum_columns", ((size_t)C + 3) / 4,
             CLG_ARGS(KINT(outer), KINT(C), KINT(accumulate), KMEM(dy), KMEM(db)));
     return clg_rec_kernel_groups(p, s, "elementwise", NULL, "channel_sum", (size_t)C,
                                  clg_reduce_group(inner),
