@@ -46,7 +46,8 @@ __kernel void im2col(const int n, const int batch, __global const float *x,
  * neighbouring elements, index arithmetic once per row. CPUs take it
  * (src/ops/conv.c); a GPU's neighbouring work-items should write
  * neighbouring floats, as im2col's do. */
-CLG_ROW_LOOP __kernel void im2col_rows(const int n, const int batch, __global const float *x,
+CLG_ROW_LOOP
+__kernel void im2col_rows(const int n, const int batch, __global const float *x,
                           __global float *col)
 {
     const int i = clg_global_id(0);
@@ -106,7 +107,8 @@ __kernel void col2im(const int n, const int batch, const int accumulate,
 
 /* The same, one work-item per row of dx (i over [N, C, H]), for CPUs; each
  * element adds its taps in col2im's order. */
-CLG_ROW_LOOP __kernel void col2im_rows(const int n, const int batch, const int accumulate,
+CLG_ROW_LOOP
+__kernel void col2im_rows(const int n, const int batch, const int accumulate,
                           __global const float *dcol, __global float *dx)
 {
     const int i = clg_global_id(0);
@@ -167,7 +169,8 @@ __kernel void conv_output_grad(const int n, const int batch, __global const floa
  * copy loop the compiler vectorises (PoCL, the CNN's 64 x 64 x 14 x 14 and
  * 64 x 32 x 28 x 28: 2.4 -> 0.25 ms for the gradient, 0.97 -> 0.25 for the
  * output). */
-CLG_ROW_LOOP __kernel void conv_output_rows(const int n, const int batch, const int has_bias,
+CLG_ROW_LOOP
+__kernel void conv_output_rows(const int n, const int batch, const int has_bias,
                                __global const float *ym, __global const float *bias,
                                __global float *y)
 {
@@ -182,7 +185,8 @@ CLG_ROW_LOOP __kernel void conv_output_rows(const int n, const int batch, const 
         out[p] = in[p] + add;
 }
 
-CLG_ROW_LOOP __kernel void conv_output_grad_rows(const int n, const int batch,
+CLG_ROW_LOOP
+__kernel void conv_output_grad_rows(const int n, const int batch,
                                     __global const float *dy, __global float *dym)
 {
     const int i = clg_global_id(0);

@@ -19,7 +19,8 @@ __kernel void embedding_forward(const int n, const int D, const int V,
  * sum is fixed, so the result is the same on every run. The sums are
  * Kahan-compensated (see sum.h) with the compensation of row v kept in
  * comp[v, :], so a token seen thousands of times loses no precision. */
-CLG_ROW_LOOP __kernel void embedding_backward(const int V, const int D, const int count,
+CLG_ROW_LOOP
+__kernel void embedding_backward(const int V, const int D, const int count,
                                  const int accumulate, __global const int *ids,
                                  __global const float *dy, __global float *dweight,
                                  __global float *comp)

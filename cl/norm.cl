@@ -74,7 +74,8 @@ __kernel void bn_stats(const int outer, const int C, const int inner,
 
 /* The element-wise kernels take one (o, c) plane of `inner` values per
  * work-item: the channel is found once, not per element. */
-CLG_ROW_LOOP __kernel void bn_apply(const int planes, const int C, const int inner, const int affine,
+CLG_ROW_LOOP
+__kernel void bn_apply(const int planes, const int C, const int inner, const int affine,
                        __global const float *x, __global const float *stats,
                        __global const float *gamma, __global const float *beta,
                        __global float *y)
@@ -90,7 +91,8 @@ CLG_ROW_LOOP __kernel void bn_apply(const int planes, const int C, const int inn
         y[base + i] = (x[base + i] - mean) * scale + shift;
 }
 
-CLG_ROW_LOOP __kernel void bn_eval(const int planes, const int C, const int inner, const int affine,
+CLG_ROW_LOOP
+__kernel void bn_eval(const int planes, const int C, const int inner, const int affine,
                       const float eps, __global const float *x,
                       __global const float *running_mean,
                       __global const float *running_var, __global const float *gamma,
@@ -163,7 +165,8 @@ __kernel void bn_backward_reduce(const int outer, const int C, const int inner,
 /* dx = gamma invstd / m (m dy - sum(dy) - xhat sum(dy xhat)), m = outer *
  * inner; synchronised over replicas (`synced`), m is the whole batch's count
  * the forward left in sums[2C]. */
-CLG_ROW_LOOP __kernel void bn_backward_dx(const int planes, const int C, const int inner,
+CLG_ROW_LOOP
+__kernel void bn_backward_dx(const int planes, const int C, const int inner,
                              const int m_here, const int synced, const int affine,
                              const int accumulate, __global const float *x,
                              __global const float *dy, __global const float *stats,
@@ -193,7 +196,8 @@ CLG_ROW_LOOP __kernel void bn_backward_dx(const int planes, const int C, const i
 #ifndef RMS
 #define RMS 0
 #endif
-CLG_ROW_LOOP __kernel void ln_forward(const int rows, const int C, const int scale, const int shift,
+CLG_ROW_LOOP
+__kernel void ln_forward(const int rows, const int C, const int scale, const int shift,
                          const float eps, __global const float *x,
                          __global const float *gamma,
                          __global const float *beta, __global float *stats,
@@ -231,7 +235,8 @@ CLG_ROW_LOOP __kernel void ln_forward(const int rows, const int C, const int sca
 
 /* dx = invstd (g dy - mean(g dy) - xhat mean(g dy xhat)), g = gamma (or 1),
  * per row. */
-CLG_ROW_LOOP __kernel void ln_backward_dx(const int rows, const int C, const int affine,
+CLG_ROW_LOOP
+__kernel void ln_backward_dx(const int rows, const int C, const int affine,
                              const int accumulate, __global const float *x,
                              __global const float *dy, __global const float *stats,
                              __global const float *gamma, __global float *dx)

@@ -63,7 +63,7 @@ __kernel void sumsq_chunks(__global const float *grad, const int offset,
         }
         ksum4_add(&k4, part);
     }
-    const float4 lanes = k4.sum - k4.c;
+    const float4 lanes = ksum4_value(k4);
     ksum_add(&k, lanes.s0);
     ksum_add(&k, lanes.s1);
     ksum_add(&k, lanes.s2);

@@ -191,7 +191,8 @@ __kernel void avg_pool_backward(const int n, const int accumulate,
 /* The tiled kernels one output row per work-item (i over planes x OH), for
  * CPUs: the row's index arithmetic once, and a loop over the windows the
  * compiler vectorises. The same comparisons in the same order as above. */
-CLG_ROW_LOOP __kernel void max_pool_forward_tiled_rows(const int n, __global const float *x,
+CLG_ROW_LOOP
+__kernel void max_pool_forward_tiled_rows(const int n, __global const float *x,
                                           __global float *y, __global int *argmax)
 {
     const int i = clg_global_id(0);
@@ -219,7 +220,8 @@ CLG_ROW_LOOP __kernel void max_pool_forward_tiled_rows(const int n, __global con
     }
 }
 
-CLG_ROW_LOOP __kernel void max_pool_backward_tiled_rows(const int n, const int accumulate,
+CLG_ROW_LOOP
+__kernel void max_pool_backward_tiled_rows(const int n, const int accumulate,
                                            __global const float *dy,
                                            __global const int *argmax, __global float *dx)
 {

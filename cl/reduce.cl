@@ -315,7 +315,8 @@ __kernel void causal_softmax_backward(const int Tq, const int Tk, const float sc
 
 /* The same, a work-item per row (rows over [..., Tq]), for CPUs, where a
  * work-group per short row costs more in barriers than it gains. */
-CLG_ROW_LOOP __kernel void causal_softmax_forward_row(const int rows, const int Tq, const int Tk,
+CLG_ROW_LOOP
+__kernel void causal_softmax_forward_row(const int rows, const int Tq, const int Tk,
                                          const float scale, __global const float *x,
                                          __global float *y)
 {
@@ -343,7 +344,8 @@ CLG_ROW_LOOP __kernel void causal_softmax_forward_row(const int rows, const int 
         out[j] = j < seen ? out[j] * inv : 0.0f;
 }
 
-CLG_ROW_LOOP __kernel void causal_softmax_backward_row(const int rows, const int Tq, const int Tk,
+CLG_ROW_LOOP
+__kernel void causal_softmax_backward_row(const int rows, const int Tq, const int Tk,
                                           const float scale, const int accumulate,
                                           __global const float *y,
                                           __global const float *dy, __global float *dx)

@@ -14,8 +14,9 @@
  * elements l, l + L, ... plainly, CLG_PLAIN_TERMS at a time, and each such
  * short sum into its clg_ksum; group_sum then adds the L results. With
  * CLG_MASKED_PASSES every work-item makes the same number of passes.
- * Where inner is 1 (bias gradients of [rows, C]) one work-item per channel
- * adds its column with clg_ksum, so neighbours read neighbouring floats.
+ * Where inner is 1 (bias gradients of [rows, C]) one work-item adds four
+ * neighbouring columns, a clg_ksum4 down them, so neighbours read
+ * neighbouring floats.
  * Every work-item of a group must reach group_sum (it has barriers). Built
  * without -cl-fast-relaxed-math, so the compiler keeps the compensation.
  */

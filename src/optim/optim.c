@@ -30,6 +30,7 @@ typedef struct optim_param {
     size_t n;
     bool decay; /* weight decay and L1 apply */
     int run;
+    size_t at; /* its first float in its run */
 } optim_param;
 
 /* Parameters whose values lie one after the other in one buffer, and their
@@ -171,8 +172,10 @@ static clg_status make_runs(clg_optimizer *o)
                      r->w == w && r->g == g && wo == r->w_off + end &&
                      go == r->g_off + end && (!decay_matters || r->decay == p->decay);
         if (joins) {
+            p->at = end;
             r->n = end + p->n;
         } else {
+            p->at = 0;
             r = &o->runs[o->nruns++];
             *r = (optim_run){w, g, wo, go, p->n, p->n, p->decay, {NULL}, NULL};
         }
@@ -198,12 +201,9 @@ static clg_status make_runs(clg_optimizer *o)
     for (int i = 0; s == CLG_OK && i < o->count; i++) {
         optim_param *p = &o->params[i];
         optim_run *r = &o->runs[p->run];
-        size_t wo;
-        root_of(p->t->buffer, &wo);
         for (int k = 0; s == CLG_OK && k < MAX_SLOTS; k++)
             if (r->state[k])
-                s = clg_buffer_view(r->state[k], (wo - r->w_off) * 4, p->n * 4,
-                                    &p->state[k]);
+                s = clg_buffer_view(r->state[k], p->at * 4, p->n * 4, &p->state[k]);
     }
     return s;
 }
@@ -234,14 +234,11 @@ static clg_status record_sums(clg_optimizer *o)
             const optim_param *p = &o->params[i];
             if (p->run != r)
                 continue;
-            size_t wo;
-            root_of(p->t->buffer, &wo);
-            size_t base = wo - o->runs[r].w_off;
             for (int c = first[i]; c < first[i + 1]; c++, at++) {
                 size_t start = (size_t)(c - first[i]) * NORM_CHUNK;
                 size_t end = start + NORM_CHUNK < p->n ? start + NORM_CHUNK : p->n;
-                table[3 * at] = (int)(base + start);
-                table[3 * at + 1] = (int)(base + end);
+                table[3 * at] = (int)(p->at + start);
+                table[3 * at + 1] = (int)(p->at + end);
                 table[3 * at + 2] = c;
             }
         }
@@ -285,13 +282,15 @@ static clg_status record_update(clg_optimizer *o, optim_run *r, const char *opti
      * padding. */
     char full[48];
     snprintf(full, sizeof full, "%s -DGUARD=0", options);
-    cl_kernel probe;
-    clg_status s = r->launch % 64 == 0
-                       ? clg_kernel_get(o->ctx, "optim", full, "optim_update", &probe)
-                       : CLG_OK;
-    if (s != CLG_OK)
-        return s;
-    if (r->launch % 64 != 0 || 64 % clg_kernel_group(o->ctx, probe, 64) != 0)
+    bool guard = r->launch % 64 != 0;
+    if (!guard) {
+        cl_kernel probe;
+        clg_status s = clg_kernel_get(o->ctx, "optim", full, "optim_update", &probe);
+        if (s != CLG_OK)
+            return s;
+        guard = 64 % clg_kernel_group(o->ctx, probe, 64) != 0;
+    }
+    if (guard)
         snprintf(full, sizeof full, "%s -DGUARD=1", options);
     return clg_cmd_kernel_1d(
         &o->step, o->ctx, "optim", full, "optim_update", r->launch,
