@@ -77,6 +77,45 @@ __kernel void ce_backward(const int N, const int C, const float eps, const float
     }
 }
 
+/* A training run's figures added to the plan's tallies, by one work-group:
+ * t[0], t[1] the loss times the batch (a clg_ksum's sum and lost part);
+ * t[2] (int) positions whose largest logit, the first of equal ones, is
+ * the label (the host's argmax); t[3] (int) positions; t[4] this run's
+ * loss; t[5] (int) runs. The host reads and clears them when it wants a
+ * figure, not after each run (clg_plan_take_tally). */
+__kernel void ce_tally(const int N, const int C, const int batch,
+                       __global const float *logits, __global const int *labels,
+                       __global const float *loss, __global float *t)
+{
+    __local int hits[64];
+    const int l = get_local_id(0), L = get_local_size(0);
+    int h = 0;
+    for (int r = l; r < N; r += L) {
+        __global const float *x = logits + (size_t)r * C;
+        int best = 0;
+        for (int c = 1; c < C; c++)
+            if (x[c] > x[best])
+                best = c;
+        h += best == labels[r];
+    }
+    hits[l] = h;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    if (l != 0)
+        return;
+    for (int k = 1; k < L; k++)
+        h += hits[k];
+    __global int *count = (__global int *)t;
+    const float value = loss[0];
+    clg_ksum sum = {t[0], t[1]};
+    ksum_add(&sum, value * (float)batch);
+    t[0] = sum.sum;
+    t[1] = sum.c;
+    count[2] += h;
+    count[3] += N;
+    t[4] = value;
+    count[5] += 1;
+}
+
 __kernel void pointwise_forward(const int n, __global const float *pred,
                                 __global const float *target, __global float *out)
 {

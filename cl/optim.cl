@@ -3,7 +3,8 @@
  * graph's parameter arena; src/optim/optim.c). Formulas are torch.optim's.
  *
  * control[0] = clip coefficient (1 when not clipping), control[1] = 1 when
- * the step's loss and gradients were finite (else nothing is updated). */
+ * the step is applied: its loss and gradients were finite, and so were
+ * every earlier step's since the host last looked (norm_finalize). */
 
 #include "index.h"
 #include "codes.h"
@@ -78,11 +79,17 @@ __kernel void sumsq_chunks(__global const float *grad, const int offset,
 
 /* Per-parameter norms from the partials first[p] .. first[p + 1] - 1, the
  * global norm, the clip coefficient (torch's clip_grad_norm_) and whether
- * to apply the step. */
+ * to apply the step. norms[params + p] sums parameter p's norms over the
+ * steps applied. control: [0] the coefficient, [1] apply, [2] the global
+ * norm; [4] (int) the first step (numbered from 1) whose loss or gradients
+ * were not finite, 0 while none was, [5] (int) its first parameter with a
+ * gradient not finite (-1: the loss), [6] its loss. Once [4] is set every
+ * step is skipped until the host reads and clears it (clg_optim_check), so
+ * the weights stay those before the bad step however late the host looks. */
 __kernel void norm_finalize(const int params, __global const int *first,
                             __global const float *partial, __global float *norms,
                             __global float *control, const float max_norm,
-                            __global const float *loss)
+                            __global const float *loss, const int step)
 {
     /* One work-item does it all. get_global_id, not clg_global_id: Intel's
      * CPU compiler (2026.2) built this kernel with clg_global_id so that the
@@ -100,9 +107,22 @@ __kernel void norm_finalize(const int params, __global const int *first,
     }
     const float total = sqrt(ksum_value(all));
     const float coef = max_norm > 0.0f ? fmin(max_norm / (total + 1e-6f), 1.0f) : 1.0f;
+    __global int *health = (__global int *)control;
+    const bool finite = isfinite(total) && isfinite(loss[0]);
+    if (!finite && health[4] == 0) {
+        int bad = -1;
+        for (int p = params - 1; p >= 0; p--)
+            bad = isfinite(norms[p]) ? bad : p;
+        health[4] = step;
+        health[5] = bad;
+        control[6] = loss[0];
+    }
+    const bool apply = health[4] == 0;
     control[0] = coef;
-    control[1] = isfinite(total) && isfinite(loss[0]) ? 1.0f : 0.0f;
+    control[1] = apply ? 1.0f : 0.0f;
     control[2] = total;
+    for (int p = 0; apply && p < params; p++)
+        norms[params + p] += norms[p];
 }
 
 /* hp: lr, weight decay, l1, then per rule, every one-minus and quotient

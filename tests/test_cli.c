@@ -753,7 +753,7 @@ static void test_text_model_trains_saves_and_generates_repeatably(void **state)
     train(
         "gpt.spec --text train.txt --resume gpt.safetensors --epochs 4 --batch-size 8 "
         "--accumulate 2 --optimizer adamw --lr 0.01 --no-decay-bias --weight-decay 0.1 "
-        "--schedule cosine --warmup 1 --quiet");
+        "--schedule cosine --warmup 1 --sync-every 3 --quiet");
     EXPECT(0);
     train("--evaluate gpt.safetensors --test-text test.txt");
     EXPECT(0);
@@ -799,6 +799,9 @@ static void test_text_usage_errors_exit_2(void **state)
     train("gpt.spec --text train.txt --accumulate 0");
     EXPECT(2);
     assert_contains(out, "--accumulate");
+    train("gpt.spec --text train.txt --sync-every 0");
+    EXPECT(2);
+    assert_contains(out, "--sync-every");
     train("gpt.spec --text train.txt --top-k 3");
     EXPECT(2);
     assert_contains(out, "--prompt and --top-k go with --generate");

@@ -34,10 +34,11 @@ typedef struct job {
     bool rank1_drifts; /* rank 1 nudges a weight of its own after step 3 */
     int samples;       /* 0: 160 */
     size_t bucket_bytes;
-    bool after;   /* sum after the backward pass */
-    bool bn;      /* the CNN with batch norm */
-    bool dropout; /* the MLP with 15 hidden units and dropout */
-    bool sync;    /* synchronised batch norm */
+    bool after;     /* sum after the backward pass */
+    bool bn;        /* the CNN with batch norm */
+    bool dropout;   /* the MLP with 15 hidden units and dropout */
+    bool sync;      /* synchronised batch norm */
+    int sync_every; /* clg_fit_opts.sync_every */
     /* results */
     float losses[STEPS];
     float weights[MAX_VALUES]; /* rank 0's, every tensor in order */
@@ -127,7 +128,7 @@ static void *train_rank(void *arg)
     clg_fit_opts fo = CLG_FIT_DEFAULTS;
     fo.epochs = 10, fo.max_steps = STEPS, fo.comm = a->comm, fo.on_step = on_step;
     fo.bucket_bytes = j->bucket_bytes, fo.sum_after_backward = j->after;
-    fo.sync_batch_norm = j->sync;
+    fo.sync_batch_norm = j->sync, fo.sync_every = j->sync_every;
     fo.user = a;
     a->m = m;
     clg_fit_report r;
@@ -256,6 +257,29 @@ static void test_bucketed_sums_change_no_bit(void **state)
     assert_memory_equal(whole->weights, after->weights,
                         whole->nweights * sizeof(float));
     free(whole), free(small), free(after);
+}
+
+/* The host reading every rank's device every 3 steps: the same bits, and
+ * the whole batch's loss (the ranks' tallies summed) at the steps it reads:
+ * 3, 6, 9 and 10 of each epoch of 10 batches. */
+static void test_sync_every_changes_no_bit(void **state)
+{
+    (void)state;
+    job *each = calloc(1, sizeof *each), *every3 = calloc(1, sizeof *every3);
+    *each = (job){.ranks = 2, .adam = true};
+    *every3 = (job){.ranks = 2, .adam = true, .sync_every = 3};
+    run(each), run(every3);
+    for (int r = 0; r < 2; r++)
+        assert_int_equal(every3->status[r], CLG_OK);
+    assert_memory_equal(each->weights, every3->weights, each->nweights * sizeof(float));
+    for (int s = 0; s < STEPS; s++) {
+        int in_epoch = s % 10 + 1;
+        if (in_epoch % 3 == 0 || in_epoch == 10)
+            assert_true(each->losses[s] == every3->losses[s]);
+        else
+            assert_true(every3->losses[s] == 0.0f); /* no on_step there */
+    }
+    free(each), free(every3);
 }
 
 /* Batch norm synchronised over the ranks: two ranks at batch 8 normalise
@@ -393,6 +417,7 @@ int main(void)
         cmocka_unit_test(test_two_ranks_adam_cnn_match_one),
         cmocka_unit_test(test_three_uneven_shards_match_one),
         cmocka_unit_test(test_bucketed_sums_change_no_bit),
+        cmocka_unit_test(test_sync_every_changes_no_bit),
         cmocka_unit_test(test_dropout_masks_follow_the_whole_batch),
         cmocka_unit_test(test_synchronised_batch_norm_matches_one_rank),
         cmocka_unit_test(test_synchronised_batch_norm_refuses_an_empty_shard),

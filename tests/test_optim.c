@@ -318,29 +318,48 @@ static void test_non_finite_step_leaves_weights_and_names_parameter(void **state
     clg_tensor *w0 = clg_graph_find(n.g, "0.weight");
     assert_ok(clg_tensor_upload(w0, w, 640));
     assert_ok(clg_tensor_upload(n.y, y, 4));
+    float bias0[5], bias[5];
+    clg_tensor *b4 = clg_graph_find(n.g, "4.bias");
+    assert_ok(clg_tensor_download(b4, bias0, 5));
     x[5] = NAN;
     assert_ok(clg_tensor_upload(n.x, x, 80));
     assert_ok(clg_plan_run(n.plan, 4, CLG_RUN_TRAIN));
     assert_ok(clg_optim_step(opt));
+    /* A finite step after it, before anyone looked: skipped too, so that a
+     * loop that checks every few steps finds the weights of before step 1. */
+    x[5] = 0.0f;
+    assert_ok(clg_tensor_upload(n.x, x, 80));
+    assert_ok(clg_plan_run(n.plan, 4, CLG_RUN_TRAIN));
+    assert_ok(clg_optim_step(opt));
+    assert_int_equal(clg_optim_steps(opt), 2);
     assert_int_equal(clg_optim_check(opt), CLG_NOT_FINITE);
     /* NaN in the input reaches every gradient (as in PyTorch): the first
      * parameter is named. */
     assert_contains(clg_last_error(), "step 1: the gradient of '0.");
     assert_contains(clg_last_error(), "' is not finite");
     assert_contains(clg_last_error(), "left as they were");
+    assert_int_equal(clg_optim_steps(opt), 0); /* goes on from before step 1 */
     assert_ok(clg_tensor_download(w0, after, 640));
     assert_memory_equal(w, after, sizeof w);
-    /* A finite step then applies, and its norm is the host's. */
-    x[5] = 0.0f;
-    assert_ok(clg_tensor_upload(n.x, x, 80));
+    assert_ok(clg_tensor_download(b4, bias, 5)); /* the finite step would move it */
+    assert_memory_equal(bias0, bias, sizeof bias);
+    /* The check cleared it: a finite step then applies, its norm is the
+     * host's, and the norm sums hold it alone (skipped steps add none). */
+    int count = clg_optim_param_count(opt);
+    assert_int_equal(count, 6);
+    float norms[6], sums[6], total;
+    assert_ok(clg_optim_take_grad_norm_sums(opt, sums, count));
     assert_ok(clg_plan_run(n.plan, 4, CLG_RUN_TRAIN));
     assert_ok(clg_optim_step(opt));
     assert_ok(clg_optim_check(opt));
-    int count = clg_optim_param_count(opt);
-    assert_int_equal(count, 6);
-    float norms[6], total;
+    assert_int_equal(clg_optim_steps(opt), 1);
     assert_ok(clg_optim_grad_norms(opt, norms, count));
     assert_ok(clg_optim_grad_norm(opt, &total));
+    assert_ok(clg_optim_take_grad_norm_sums(opt, sums, count));
+    assert_memory_equal(sums, norms, sizeof norms);
+    assert_ok(clg_optim_take_grad_norm_sums(opt, sums, count));
+    for (int i = 0; i < count; i++)
+        assert_true(sums[i] == 0.0f);
     double sum = 0;
     for (int i = 0; i < count; i++) {
         clg_tensor *p = clg_optim_param(opt, i);
@@ -356,8 +375,7 @@ static void test_non_finite_step_leaves_weights_and_names_parameter(void **state
     }
     assert_true(fabs(total - sqrt(sum)) <= 1e-4 * sqrt(sum));
     /* The other layers are zero, so only the last gets a gradient: it moved. */
-    float bias[5];
-    assert_ok(clg_tensor_download(clg_graph_find(n.g, "4.bias"), bias, 5));
+    assert_ok(clg_tensor_download(b4, bias, 5));
     for (int i = 0; i < 5; i++)
         assert_true(fabsf(bias[i]) > 1e-4f);
     clg_optim_free(opt);

@@ -1,6 +1,7 @@
 /* The training loop on small synthetic problems: it learns, stops early and
  * restores the best weights, stops on a non-finite step keeping the last good
- * weights, and reports vanishing gradients and overfitting. */
+ * weights (however late the host looks), tallies loss and accuracy on the
+ * device, and reports vanishing gradients and overfitting. */
 #include <math.h>
 #include <stdlib.h>
 
@@ -62,8 +63,10 @@ typedef struct log {
     float weights_at[8][8]; /* 0.weight[0..7] after each epoch */
     clg_model *m;
     int stop_at_step, stop_at_epoch; /* > 0: the callback returns false there */
-    int poison_after;                /* > 0: after this step, an inf into 0.weight[0] */
-    float weights_poisoned[64];      /* 0.weight as it was then, before the inf */
+    int poison_after;                /* > 0: at this on_step, an inf into 0.weight[0] */
+    long long last_step;             /* of the last on_step */
+    float last_epoch_accuracy;
+    float weights_poisoned[64]; /* 0.weight as it was then, before the inf */
 } log_t;
 
 static bool on_step(const clg_step_info *s, void *user)
@@ -71,6 +74,7 @@ static bool on_step(const clg_step_info *s, void *user)
     log_t *l = user;
     if (l->steps++ == 0)
         l->first_loss = s->loss;
+    l->last_step = s->step;
     if (l->poison_after && l->steps == l->poison_after) {
         clg_tensor *w = clg_model_tensor(l->m, 0);
         clg_tensor_download(w, l->weights_poisoned, 64);
@@ -86,6 +90,7 @@ static bool on_epoch(const clg_epoch_info *e, void *user)
 {
     log_t *l = user;
     l->last_epoch_loss = e->train_loss;
+    l->last_epoch_accuracy = e->train_accuracy;
     if (l->epochs < 8)
         clg_tensor_download(clg_model_tensor(l->m, 0), l->weights_at[l->epochs], 8);
     l->epochs++;
@@ -196,6 +201,129 @@ static void test_non_finite_step_stops_and_keeps_weights(void **state)
     assert_true(isinf(w[0]));
     assert_memory_equal(w + 1, log.weights_poisoned + 1, 63 * sizeof *w);
     clg_loader_free(l), clg_optim_free(opt), clg_model_free(m);
+    clg_dataset_free(train);
+}
+
+/* The same with the host reading the device every 4 steps (4 batches an
+ * epoch): poisoned at the first read, after step 4, step 5 goes bad, the
+ * device skips it and steps 6 to 8, and the read after step 8 names step
+ * 5's batch and finds the weights of after step 4. */
+static void test_non_finite_step_found_late_keeps_weights(void **state)
+{
+    clg_dataset *train = blobs(64, 4, 1, false);
+    clg_model *m = mlp(*state, 8, 4, CLG_INIT_PYTORCH);
+    clg_optimizer *opt = adam(m, 0.01f);
+    clg_loader_opts lo = CLG_LOADER_DEFAULTS;
+    lo.batch_size = 16, lo.shuffle = false;
+    clg_loader *l;
+    assert_ok(clg_loader_create(train, &lo, &l));
+    log_t log = {.m = m, .poison_after = 1};
+    clg_fit_opts o = fit_opts(&log, 3);
+    o.sync_every = 4;
+    clg_fit_report r;
+    assert_int_equal(clg_fit(m, opt, l, NULL, &o, &r), CLG_NOT_FINITE);
+    assert_contains(clg_last_error(), "training stopped in epoch 2, batch 1 ");
+    assert_contains(clg_last_error(),
+                    "step 5: the gradient of '0.weight' is not finite");
+    assert_int_equal(r.steps, 4);
+    assert_int_equal(clg_optim_steps(opt), 4);
+    assert_int_equal(log.steps, 1);
+    assert_true(isfinite(r.last_loss));
+    float w[64];
+    assert_ok(clg_tensor_download(clg_model_tensor(m, 0), w, 64));
+    assert_true(isinf(w[0]));
+    assert_memory_equal(w + 1, log.weights_poisoned + 1, 63 * sizeof *w);
+    clg_loader_free(l), clg_optim_free(opt), clg_model_free(m);
+    clg_dataset_free(train);
+}
+
+/* Training runs tally their loss and accuracy on the device: the sums of
+ * what the host computes from the loss and logits it reads, evaluation runs
+ * left out; a take starts them again. */
+static void test_plan_tallies_training_runs(void **state)
+{
+    clg_model *m = mlp(*state, 8, 4, CLG_INIT_PYTORCH);
+    clg_plan *plan = clg_model_plan(m);
+    clg_tally t;
+    assert_ok(clg_plan_take_tally(plan, &t));
+    uint32_t seed = 9;
+    float x[16 * 8], logits[16 * 4], loss[2];
+    int32_t y[16];
+    int batch[2] = {16, 5};
+    for (int run = 0; run < 2; run++) {
+        /* Labels that the model's prediction (the host's argmax) gets right
+         * at even rows, wrong at odd ones. */
+        for (int i = 0; i < 16 * 8; i++)
+            x[i] = test_random(&seed);
+        assert_ok(clg_tensor_upload(clg_model_input(m), x, (size_t)batch[run] * 8));
+        assert_ok(clg_plan_run(plan, batch[run], CLG_RUN_EVAL)); /* not counted */
+        assert_ok(
+            clg_plan_read(plan, clg_model_output(m), logits, (size_t)batch[run] * 4));
+        for (int i = 0; i < batch[run]; i++) {
+            int best = 0;
+            for (int c = 1; c < 4; c++)
+                best = logits[i * 4 + c] > logits[i * 4 + best] ? c : best;
+            y[i] = i % 2 ? (best + 1) % 4 : best;
+        }
+        assert_ok(clg_tensor_upload(clg_model_target(m), y, (size_t)batch[run]));
+        assert_ok(clg_plan_run(plan, batch[run], CLG_RUN_TRAIN));
+        assert_ok(clg_plan_loss(plan, &loss[run]));
+    }
+    long long correct = 8 + 3;
+    assert_ok(clg_plan_take_tally(plan, &t));
+    double want = (double)loss[0] * 16 + (double)loss[1] * 5;
+    assert_true(fabs(t.loss_sum - want) <= 1e-6 * want);
+    assert_int_equal(t.correct, correct);
+    assert_int_equal(t.positions, 21);
+    assert_int_equal(t.runs, 2);
+    assert_true(t.last_loss == loss[1]);
+    assert_ok(clg_plan_take_tally(plan, &t));
+    assert_true(t.loss_sum == 0.0 && t.correct == 0 && t.positions == 0);
+    assert_int_equal(t.runs, 0);
+    assert_true(isnan(t.last_loss));
+    clg_model_free(m);
+
+    /* No cross-entropy, no accuracy to tally. */
+    clg_model_opts mo = CLG_MODEL_DEFAULTS;
+    assert_ok(clg_model_create(*state, &mo, 1, (int[]){8}, &m));
+    assert_ok(clg_model_add(m, CLG_LINEAR(1)));
+    assert_ok(clg_model_compile(m, CLG_LOSS_MSE, 0.0f));
+    assert_int_equal(clg_plan_take_tally(clg_model_plan(m), &t), CLG_INVALID_ARGUMENT);
+    assert_contains(clg_last_error(), "not a cross-entropy");
+    clg_model_free(m);
+}
+
+/* Reading the device every 3 steps: on_step comes at steps 3 and 4 (the
+ * epoch's end) of each epoch, and training is the same, bit for bit, as
+ * with a read after every step, epoch losses and accuracies included. */
+static void test_sync_every_changes_when_the_host_looks_not_what_it_sees(void **state)
+{
+    clg_dataset *train = blobs(64, 4, 1, false);
+    float w[2][64], loss[2], acc[2];
+    int calls[2];
+    long long last_step[2];
+    for (int k = 0; k < 2; k++) {
+        clg_model *m = mlp(*state, 8, 4, CLG_INIT_PYTORCH);
+        clg_optimizer *opt = adam(m, 0.01f);
+        clg_loader *l = loader(train); /* 4 batches an epoch */
+        log_t log = {.m = m};
+        clg_fit_opts o = fit_opts(&log, 3);
+        o.sync_every = k ? 3 : 1;
+        clg_fit_report r;
+        assert_ok(clg_fit(m, opt, l, NULL, &o, &r));
+        assert_int_equal(r.steps, 12);
+        calls[k] = log.steps, last_step[k] = log.last_step;
+        loss[k] = log.last_epoch_loss, acc[k] = log.last_epoch_accuracy;
+        assert_ok(clg_tensor_download(clg_model_tensor(m, 0), w[k], 64));
+        clg_loader_free(l), clg_optim_free(opt), clg_model_free(m);
+    }
+    assert_int_equal(calls[0], 12);
+    assert_int_equal(calls[1], 6);
+    assert_int_equal(last_step[0], 12);
+    assert_int_equal(last_step[1], 12);
+    assert_memory_equal(w[0], w[1], sizeof w[0]);
+    assert_true(loss[0] == loss[1] && acc[0] == acc[1]);
+    assert_true(acc[0] > 0.0f && acc[0] <= 1.0f);
     clg_dataset_free(train);
 }
 
@@ -373,6 +501,9 @@ int main(void)
         cmocka_unit_test(test_fit_learns_and_evaluates),
         cmocka_unit_test(test_early_stopping_restores_the_best_weights),
         cmocka_unit_test(test_non_finite_step_stops_and_keeps_weights),
+        cmocka_unit_test(test_non_finite_step_found_late_keeps_weights),
+        cmocka_unit_test(test_plan_tallies_training_runs),
+        cmocka_unit_test(test_sync_every_changes_when_the_host_looks_not_what_it_sees),
         cmocka_unit_test(test_non_finite_data_is_refused_before_training),
         cmocka_unit_test(test_vanishing_gradients_are_reported_per_layer),
         cmocka_unit_test(test_overfitting_is_reported),

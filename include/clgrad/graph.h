@@ -338,6 +338,24 @@ int clg_plan_sample_offset(const clg_plan *plan);
 /* Reads the loss of the last run (waits for it). */
 clg_status clg_plan_loss(clg_plan *plan, float *loss);
 
+/* What training runs (CLG_RUN_TRAIN, CLG_RUN_ACCUMULATE) of a plan whose loss
+ * is a cross-entropy add up on the device, so that a training loop reads
+ * its figures when it wants them, not after every run: */
+typedef struct clg_tally {
+    double loss_sum;     /* each run's loss times its batch, summed */
+    long long correct;   /* positions whose largest logit (the first of
+                            equal ones) is the label */
+    long long positions; /* positions seen: samples times positions each */
+    int runs;
+    float last_loss; /* the last run's (NAN: no run) */
+} clg_tally;
+
+/* Reads the tallies of the training runs since the last take (or since the
+ * plan was made) and starts them again from zero; waits for the device.
+ * Counts are 32-bit on the device: take them at least every 2^31
+ * positions. */
+clg_status clg_plan_take_tally(clg_plan *plan, clg_tally *tally);
+
 /* Reads `count` elements of a loss, output or leaf, or of the gradient of a
  * parameter (or input that asked for one), as of the last run. */
 clg_status clg_plan_read(clg_plan *plan, const clg_tensor *t, void *data, size_t count);

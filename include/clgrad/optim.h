@@ -16,8 +16,9 @@
  * An optimizer updates every unfrozen parameter of the plan's graph, one
  * fused kernel per parameter. Each step also computes every parameter's
  * gradient norm on the device; a step whose loss or gradients are not finite
- * leaves the weights as they were, and clg_optim_check() tells which
- * parameter went bad.
+ * leaves the weights as they were, and so does every step after it until
+ * clg_optim_check() reports it, naming the step and the parameter that went
+ * bad: a loop may check every few steps, not after each, and lose nothing.
  */
 #ifndef CLGRAD_OPTIM_H
 #define CLGRAD_OPTIM_H
@@ -94,10 +95,14 @@ void clg_optim_free(clg_optimizer *optim); /* accepts NULL */
  * gradient norms, clipping, regularisation, the update. */
 clg_status clg_optim_step(clg_optimizer *optim);
 
-/* Waits for the last step and reports: CLG_OK when its loss and gradients
- * were finite and the update was applied; otherwise CLG_NOT_FINITE with a
- * sentence naming the step, the first parameter whose gradient is
- * not finite (or the loss), and that the weights were left unchanged. */
+/* Waits for the steps enqueued and reports: CLG_OK when every step since
+ * the last check had a finite loss and finite gradients and was applied;
+ * otherwise CLG_NOT_FINITE with a sentence naming the first bad step, the
+ * first parameter whose gradient was not finite there (or the loss), and
+ * that the weights were left unchanged. That step and the ones after it
+ * were skipped: the optimizer goes on from the step before it
+ * (clg_optim_steps counts the steps applied again), and the next step is
+ * applied if it is finite. */
 clg_status clg_optim_check(clg_optimizer *optim);
 
 /* Global gradient L2 norm of the last step (before clipping), and each
@@ -105,6 +110,10 @@ clg_status clg_optim_check(clg_optimizer *optim);
  * wait for the device. */
 clg_status clg_optim_grad_norm(clg_optimizer *optim, float *norm);
 clg_status clg_optim_grad_norms(clg_optimizer *optim, float *norms, int count);
+/* Each parameter's gradient norm summed over the steps applied since the
+ * last call (or the optimizer's creation), and the sums start again from
+ * zero: diagnostics over an epoch without a read per step. Waits. */
+clg_status clg_optim_take_grad_norm_sums(clg_optimizer *optim, float *sums, int count);
 int clg_optim_param_count(const clg_optimizer *optim);
 clg_tensor *clg_optim_param(const clg_optimizer *optim, int i);
 

@@ -56,7 +56,8 @@ typedef struct clg_fit_opts {
     bool restore_best;      /* with early stopping: end on the best weights */
     clg_schedule *schedule; /* NULL: constant learning rate */
     float overfit_gap;      /* warn when train - validation accuracy exceeds it */
-    /* Called after every step and every epoch; return false to stop. */
+    /* Called after every step (every sync_every steps) and every epoch;
+     * return false to stop. */
     bool (*on_step)(const clg_step_info *info, void *user);
     bool (*on_epoch)(const clg_epoch_info *info, void *user);
     /* Called with each diagnostic sentence (gradients, overfitting). */
@@ -83,6 +84,14 @@ typedef struct clg_fit_opts {
      * (clg_loader_opts.drop_last keeps a short last batch from leaving one
      * without). Default: each rank's own statistics, as PyTorch's DDP. */
     bool sync_batch_norm;
+    /* The host reads the loss, the accuracy and the optimizer's health from
+     * the device every this many optimizer steps, at the end of an epoch and
+     * at the last step, and calls on_step then; between, the device runs on
+     * without waiting for the host. 1 (or 0): after every step; with comm,
+     * every rank alike. A step whose loss or gradients are not finite is
+     * found at the next read, the weights still those before it
+     * (clg_optim_check). */
+    int sync_every;
 } clg_fit_opts;
 
 #define CLG_FIT_DEFAULTS                                                               \
@@ -91,7 +100,8 @@ typedef struct clg_fit_opts {
         .min_delta = 0.0f, .restore_best = true, .schedule = NULL,                     \
         .overfit_gap = 0.15f, .on_step = NULL, .on_epoch = NULL, .on_warning = NULL,   \
         .user = NULL, .first_step = 0, .accumulate = 1, .comm = NULL,                  \
-        .bucket_bytes = 0, .sum_after_backward = false, .sync_batch_norm = false       \
+        .bucket_bytes = 0, .sum_after_backward = false, .sync_batch_norm = false,      \
+        .sync_every = 1                                                                \
     }
 
 typedef struct clg_fit_report {

@@ -111,4 +111,9 @@ clg_tensor *clg_storage_root(clg_tensor *t);
 cl_mem clg_val(const clg_plan *p, const clg_tensor *t);
 cl_mem clg_aux(const clg_plan *p, const clg_tensor *t, int i);
 
+/* plan.c: the plan's tallies (6 floats, cl/loss.cl's ce_tally), which the
+ * cross-entropy that is the plan's loss adds to in training runs; NULL
+ * when the plan has no loss. */
+cl_mem clg_plan_tally_mem(const clg_plan *p);
+
 #endif

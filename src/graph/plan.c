@@ -7,6 +7,8 @@
 
 #include "graph/plan_internal.h"
 
+#define TALLY_FLOATS 6 /* cl/loss.cl: ce_tally */
+
 static void mark_needed(clg_tensor *t, bool *needed)
 {
     if (needed[t->id])
@@ -46,6 +48,7 @@ void clg_plan_free(clg_plan *p)
     if (p->ctx)
         clFinish(p->ctx->queue);
     clg_plan_clear_records(p);
+    clg_buffer_free(p->tally);
     for (int i = 0; i < p->nowned; i++)
         clg_buffer_free(p->owned[i]);
     free(p->owned);
@@ -122,6 +125,10 @@ clg_status clg_plan_create(clg_graph *g, clg_tensor *loss, clg_tensor *const *ou
         s = clg_plan_autograd(p, needed);
     if (s == CLG_OK)
         s = clg_plan_assign_memory(p, needed);
+    if (s == CLG_OK && loss)
+        s = clg_buffer_create(p->ctx, TALLY_FLOATS * 4, &p->tally);
+    if (s == CLG_OK && loss)
+        s = clg_buffer_fill(p->tally, 0, &(float){0.0f}, 4, TALLY_FLOATS * 4);
     if (s == CLG_OK)
         s = clg_plan_record(p, p->max_batch);
     free(needed);
@@ -267,6 +274,32 @@ clg_status clg_plan_loss(clg_plan *p, float *loss)
     if (!p || !loss || !p->loss)
         return clg_fail(CLG_INVALID_ARGUMENT, "clg_plan_loss: the plan has no loss");
     return clg_plan_read(p, p->loss, loss, 1);
+}
+
+cl_mem clg_plan_tally_mem(const clg_plan *p)
+{
+    return p && p->tally ? p->tally->mem : NULL;
+}
+
+clg_status clg_plan_take_tally(clg_plan *p, clg_tally *t)
+{
+    if (!p || !t)
+        return clg_fail(CLG_INVALID_ARGUMENT, "clg_plan_take_tally: NULL argument");
+    if (!p->loss || strcmp(p->loss->op->name, "cross_entropy") != 0)
+        return clg_fail(CLG_INVALID_ARGUMENT,
+                        "clg_plan_take_tally: the plan's loss is not a cross-entropy");
+    union {
+        float f[TALLY_FLOATS];
+        int32_t i[TALLY_FLOATS];
+    } v; /* as cl/loss.cl's ce_tally lays them out */
+    clg_status s = clg_buffer_download(p->tally, 0, &v, sizeof v);
+    if (s == CLG_OK)
+        s = clg_buffer_fill(p->tally, 0, &(float){0.0f}, 4, sizeof v);
+    if (s != CLG_OK)
+        return s;
+    *t = (clg_tally){(double)v.f[0] - (double)v.f[1], v.i[2], v.i[3], v.i[5],
+                     v.i[5] ? v.f[4] : NAN};
+    return CLG_OK;
 }
 
 clg_graph *clg_plan_graph(const clg_plan *p)

@@ -47,6 +47,7 @@ struct clg_plan {
     clg_replica_sum_fn replica_sum; /* synchronised batch norm, or NULL */
     void *replica_user;
     unsigned long long step;
+    clg_buffer *tally; /* cross-entropy's figures of training runs, or NULL */
     size_t used_bytes, unshared_bytes;
 };
 

@@ -43,14 +43,23 @@ static clg_status finish(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int batch)
 static clg_status ce_forward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int batch,
                              bool training)
 {
-    (void)training;
     size_t N = loss_count(t, batch);
     clg_status st =
         clg_rec_kernel(p, s, "loss", NULL, "ce_forward", N,
                        CLG_ARGS(KINT(N), KINT(classes(t)), KFLOAT(t->params.f[0]),
                                 KMEM(clg_val(p, t->src[0])),
                                 KMEM(clg_val(p, t->src[1])), KMEM(clg_aux(p, t, 0))));
-    return st == CLG_OK ? finish(p, s, t, batch) : st;
+    if (st == CLG_OK)
+        st = finish(p, s, t, batch);
+    /* The plan's loss, in training: its tallies (clg_plan_take_tally). */
+    cl_mem tally = clg_plan_tally_mem(p);
+    if (st == CLG_OK && training && tally && t == clg_plan_loss_tensor(p))
+        st = clg_rec_kernel_groups(p, s, "loss", NULL, "ce_tally", 1, 64,
+                                   CLG_ARGS(KINT(N), KINT(classes(t)), KINT(batch),
+                                            KMEM(clg_val(p, t->src[0])),
+                                            KMEM(clg_val(p, t->src[1])),
+                                            KMEM(clg_val(p, t)), KMEM(tally)));
+    return st;
 }
 
 static clg_status ce_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int batch,

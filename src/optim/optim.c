@@ -21,6 +21,7 @@ _Static_assert(CLG_OPT_SGD == CLG_OPTIM_SGD && CLG_OPT_ADAM == CLG_OPTIM_ADAM &&
                "cl/codes.h: optimizer rule codes are clg_optim_type values");
 
 #define NORM_CHUNK 4096 /* gradient elements per partial sum of squares */
+#define CONTROL    8    /* floats of control: cl/optim.cl's norm_finalize */
 #define MAX_SLOTS  3
 
 /* A parameter; its state buffers are views of its run's where it has one. */
@@ -58,9 +59,10 @@ struct clg_optimizer {
     clg_buffer *chunks;  /* per chunk of NORM_CHUNK: start, end in its run, partial */
     clg_buffer *first;   /* [count + 1]: each parameter's first partial */
     clg_buffer *partial; /* sums of squares of the chunks */
-    clg_buffer *norms;   /* [count] */
-    clg_buffer *control; /* coefficient, finite flag, total norm */
+    clg_buffer *norms;   /* [2 count]: the last step's, their sums since taken */
+    clg_buffer *control; /* [CONTROL]: cl/optim.cl's norm_finalize */
     clg_cmdlist step;    /* sums of squares, norms, updates */
+    cl_kernel finalize;  /* in the step list; its step number changes per step */
     long long steps;     /* updates enqueued */
 };
 
@@ -368,10 +370,12 @@ clg_status clg_optim_create(clg_plan *plan, const clg_optim_opts *opts,
     }
     s = make_runs(o);
     if (s == CLG_OK)
-        s = clg_buffer_create(o->ctx, (size_t)o->count * 4, &o->norms);
+        s = clg_buffer_create(o->ctx, (size_t)o->count * 2 * 4, &o->norms);
     if (s == CLG_OK)
-        s = clg_buffer_create(o->ctx, 4 * 4, &o->control);
-    float control[4] = {1, 1, 0, 0};
+        s = clg_buffer_fill(o->norms, 0, &(float){0.0f}, 4, (size_t)o->count * 2 * 4);
+    if (s == CLG_OK)
+        s = clg_buffer_create(o->ctx, CONTROL * 4, &o->control);
+    float control[CONTROL] = {1, 1};
     if (s == CLG_OK)
         s = clg_buffer_upload(o->control, 0, control, sizeof control);
     if (s == CLG_OK)
@@ -381,8 +385,8 @@ clg_status clg_optim_create(clg_plan *plan, const clg_optim_opts *opts,
                               CLG_ARGS(KINT(o->count), KMEM(o->first->mem),
                                        KMEM(o->partial->mem), KMEM(o->norms->mem),
                                        KMEM(o->control->mem), KFLOAT(opts->clip_norm),
-                                       KMEM(clg_val(plan, loss))),
-                              CLG_NO_COUNTER, NULL);
+                                       KMEM(clg_val(plan, loss)), KINT(0)),
+                              CLG_NO_COUNTER, &o->finalize);
     char options[32];
     snprintf(options, sizeof options, "-DOPT=%d", (int)opts->type);
     for (int i = 0; s == CLG_OK && i < o->nruns; i++)
@@ -431,7 +435,9 @@ clg_status clg_optim_step(clg_optimizer *o)
     if (!o)
         return clg_fail(CLG_INVALID_ARGUMENT, "clg_optim_step: optimizer is NULL");
     long long t = o->steps + 1;
-    clg_status s = CLG_OK;
+    if (t > INT32_MAX)
+        return clg_fail(CLG_INVALID_ARGUMENT, "clg_optim_step: step %lld: too many", t);
+    clg_status s = clg_kernel_arg(o->finalize, 7, sizeof(cl_int), &(cl_int){(cl_int)t});
     for (int i = 0; s == CLG_OK && i < o->nruns; i++) {
         cl_float16 h = hyper(o, &o->runs[i], t);
         s = clg_kernel_arg(o->runs[i].update, 9, sizeof h, &h);
@@ -443,46 +449,51 @@ clg_status clg_optim_step(clg_optimizer *o)
     return s;
 }
 
-static clg_status read_control(clg_optimizer *o, float control[4])
+/* cl/optim.cl's control, as norm_finalize lays it out. */
+typedef union control {
+    float f[CONTROL];
+    int32_t i[CONTROL];
+} control;
+
+static clg_status read_control(clg_optimizer *o, control *c)
 {
-    return clg_buffer_download(o->control, 0, control, 4 * sizeof(float));
+    return clg_buffer_download(o->control, 0, c, sizeof *c);
 }
 
 clg_status clg_optim_check(clg_optimizer *o)
 {
     if (!o)
         return clg_fail(CLG_INVALID_ARGUMENT, "clg_optim_check: optimizer is NULL");
-    float control[4];
-    clg_status s = read_control(o, control);
-    if (s != CLG_OK || control[1] != 0.0f)
+    control c;
+    clg_status s = read_control(o, &c);
+    if (s != CLG_OK || c.i[4] == 0)
         return s;
-    float *norms = malloc((size_t)(o->count ? o->count : 1) * sizeof *norms),
-          loss = NAN;
-    s = norms ? clg_buffer_download(o->norms, 0, norms, (size_t)o->count * 4)
-              : CLG_OUT_OF_HOST_MEMORY;
-    clg_plan_loss(o->plan, &loss);
-    int bad = -1;
-    for (int i = 0; s == CLG_OK && i < o->count && bad < 0; i++)
-        if (!isfinite(norms[i]))
-            bad = i;
-    free(norms);
-    if (bad >= 0)
+    /* The bad step and every one after it were skipped: the optimizer goes
+     * on from the step before it, as if they had not been asked for. */
+    long long bad_step = c.i[4];
+    int bad = c.i[5];
+    float loss = c.f[6];
+    s = clg_buffer_fill(o->control, 4 * 4, &(int32_t){0}, 4, 3 * 4);
+    if (s != CLG_OK)
+        return s;
+    o->steps = bad_step - 1;
+    if (bad >= 0 && bad < o->count)
         return clg_fail(CLG_NOT_FINITE,
                         "step %lld: the gradient of '%s' is not finite (loss %g); the "
                         "weights were left as they were",
-                        o->steps, o->params[bad].t->name, (double)loss);
+                        bad_step, o->params[bad].t->name, (double)loss);
     return clg_fail(CLG_NOT_FINITE,
                     "step %lld: the loss is %g; the weights were left as they were",
-                    o->steps, (double)loss);
+                    bad_step, (double)loss);
 }
 
 clg_status clg_optim_grad_norm(clg_optimizer *o, float *norm)
 {
-    float control[4];
+    control c;
     if (!o || !norm)
         return clg_fail(CLG_INVALID_ARGUMENT, "clg_optim_grad_norm: NULL argument");
-    clg_status s = read_control(o, control);
-    *norm = control[2];
+    clg_status s = read_control(o, &c);
+    *norm = c.f[2];
     return s;
 }
 
@@ -493,6 +504,20 @@ clg_status clg_optim_grad_norms(clg_optimizer *o, float *norms, int count)
                         "clg_optim_grad_norms: asked for %d norms of %d parameters",
                         count, o ? o->count : 0);
     return clg_buffer_download(o->norms, 0, norms, (size_t)count * 4);
+}
+
+clg_status clg_optim_take_grad_norm_sums(clg_optimizer *o, float *sums, int count)
+{
+    if (!o || !sums || count < 0 || count > o->count)
+        return clg_fail(CLG_INVALID_ARGUMENT,
+                        "clg_optim_take_grad_norm_sums: asked for %d sums of %d "
+                        "parameters",
+                        count, o ? o->count : 0);
+    size_t at = (size_t)o->count * 4;
+    clg_status s = clg_buffer_download(o->norms, at, sums, (size_t)count * 4);
+    if (s == CLG_OK)
+        s = clg_buffer_fill(o->norms, at, &(float){0.0f}, 4, (size_t)o->count * 4);
+    return s;
 }
 
 int clg_optim_param_count(const clg_optimizer *o)

@@ -330,8 +330,8 @@ static void check_gradients(const clg_fit_opts *o, clg_optimizer *opt,
 /* ---- The loop ----------------------------------------------------------- */
 
 typedef struct epoch_totals {
-    double loss;
-    long correct, seen;
+    double loss; /* the loss times the samples, summed */
+    long long correct, positions, samples;
 } epoch_totals;
 
 /* One batch (this rank's shard of it) forward and backward: the first of a
@@ -339,7 +339,8 @@ typedef struct epoch_totals {
  * them; the last of the group (`update`) sums the ranks' gradients and
  * steps the optimizer. The backward pass is seeded with this shard's share
  * of the batch over the group's batches, so the sums are the gradient of
- * the mean loss over everything the step saw. */
+ * the mean loss over everything the step saw. Nothing is read back: the
+ * plan tallies the loss and accuracy on the device (clg_plan_take_tally). */
 typedef struct step_ctx {
     clg_comm *comm; /* NULL: one rank */
     clg_dp *dp;     /* its data parallel state */
@@ -348,14 +349,10 @@ typedef struct step_ctx {
 } step_ctx;
 
 static clg_status train_step(clg_model *m, clg_optimizer *opt, const step_ctx *sc,
-                             const clg_batch *b, bool first, bool update, float *logits,
-                             float *loss, long *correct)
+                             const clg_batch *b, bool first, bool update)
 {
     clg_plan *plan = clg_model_plan(m);
-    int C = classes_of(m), P = positions(m);
     clg_status s = CLG_OK;
-    *loss = 0.0f;
-    *correct = 0;
     if (update && sc->dp)
         clg_dp_begin(sc->dp); /* the sums start as backward completes gradients */
     if (b->count > 0) {
@@ -391,19 +388,49 @@ static clg_status train_step(clg_model *m, clg_optimizer *opt, const step_ctx *s
     }
     if (s == CLG_OK && update)
         s = clg_optim_step(opt);
-    if (s == CLG_OK && b->count > 0)
-        s = clg_plan_loss(plan, loss);
-    if (s == CLG_OK && b->count > 0)
-        s = clg_plan_read(plan, clg_model_output(m), logits, (size_t)b->count * P * C);
-    for (int i = 0; s == CLG_OK && i < b->count * P; i++)
-        *correct += argmax(logits + (size_t)i * C, C) == b->labels[i];
-    if (s == CLG_OK && sc->comm) { /* the whole batch's loss and accuracy */
-        float sums[2] = {*loss * (float)b->count, (float)*correct};
-        s = clg_comm_allreduce_sum(sc->comm, sums, 2);
-        *loss = sums[0] / (float)(b->total > 0 ? b->total : 1);
-        *correct = (long)sums[1];
-    }
     return s;
+}
+
+/* What the host reads when it looks: the plan's tallies since it last did,
+ * every rank's summed; `count` is this rank's samples in the last batch,
+ * `total` the whole batch's. */
+static clg_status read_tally(clg_model *m, clg_comm *comm, int count, int total,
+                             epoch_totals *tot, float *last_loss)
+{
+    clg_tally t;
+    clg_status s = clg_plan_take_tally(clg_model_plan(m), &t);
+    if (s != CLG_OK)
+        return s;
+    if (comm) { /* the whole batch's, every rank's shard */
+        float sums[4] = {(float)t.loss_sum, (float)t.correct, (float)t.positions,
+                         t.runs && count > 0 ? t.last_loss * (float)count : 0.0f};
+        if ((s = clg_comm_allreduce_sum(comm, sums, 4)) != CLG_OK)
+            return s;
+        t.loss_sum = sums[0], t.correct = (long long)sums[1];
+        t.positions = (long long)sums[2];
+        t.last_loss = sums[3] / (float)(total > 0 ? total : 1);
+    }
+    tot->loss += t.loss_sum;
+    tot->correct += t.correct;
+    tot->positions += t.positions;
+    tot->samples = tot->positions / positions(m);
+    *last_loss = t.last_loss;
+    return CLG_OK;
+}
+
+/* After clg_optim_check found a bad step (and went back to the step before
+ * it): the fit's step count goes back likewise, and the error names the
+ * bad step's batch. */
+static clg_status bad_step(clg_status s, clg_optimizer *opt, long long enqueued,
+                           const int *batch_at, int ring, int epoch, float last_loss,
+                           clg_fit_report *r)
+{
+    long long bad = clg_optim_steps(opt) + 1;
+    r->steps -= enqueued - (bad - 1);
+    return clg_fail_prefix(s,
+                           "training stopped in epoch %d, batch %d (last finite loss "
+                           "%g)",
+                           epoch + 1, batch_at[bad % ring] + 1, (double)last_loss);
 }
 
 /* Whether any rank's callback asked to stop: every rank stops with it. */
@@ -437,18 +464,23 @@ clg_status clg_fit(clg_model *m, clg_optimizer *opt, clg_loader *train,
         clg_comm_abort(comm, clg_last_error());
         return s;
     }
-    int B = clg_model_max_batch(m), C = classes_of(m), P = positions(m);
     int nparams = clg_optim_param_count(opt), K = o->accumulate > 1 ? o->accumulate : 1;
-    float *logits = malloc((size_t)B * P * C * sizeof *logits);
+    int S = o->sync_every > 1 ? o->sync_every : 1;
+    int *batch_at = malloc((size_t)S * sizeof *batch_at); /* by optimizer step % S */
     float *norms = malloc((size_t)(nparams ? nparams : 1) * sizeof *norms);
     double *norm_sums = calloc((size_t)(nparams ? nparams : 1), sizeof *norm_sums);
-    if (!logits || !norms || !norm_sums) {
-        free(logits), free(norms), free(norm_sums);
+    if (!batch_at || !norms || !norm_sums) {
+        free(batch_at), free(norms), free(norm_sums);
         clg_dp_free(sc.dp);
         s = clg_fail(CLG_OUT_OF_HOST_MEMORY, "clg_fit");
         clg_comm_abort(comm, clg_last_error());
         return s;
     }
+    /* The tallies and norm sums count from here, whatever ran before. */
+    clg_tally before;
+    s = clg_plan_take_tally(clg_model_plan(m), &before);
+    if (s == CLG_OK)
+        s = clg_optim_take_grad_norm_sums(opt, norms, nparams);
     float base_lr = clg_optim_lr(opt);
     snapshot best = {0, NULL};
     int since_best = 0;
@@ -456,9 +488,9 @@ clg_status clg_fit(clg_model *m, clg_optimizer *opt, clg_loader *train,
     for (int epoch = o->first_epoch; s == CLG_OK && !stop && epoch < o->epochs;
          epoch++) {
         double start = clg_now_seconds();
-        epoch_totals tot = {0, 0, 0};
+        epoch_totals tot = {0, 0, 0, 0};
         long long epoch_steps = 0;
-        memset(norm_sums, 0, (size_t)(nparams ? nparams : 1) * sizeof *norm_sums);
+        int unread = 0; /* steps since the host last read the device */
         s = clg_loader_start_epoch(train, epoch);
         const clg_batch *b = NULL;
         int group = 1;
@@ -475,44 +507,39 @@ clg_status clg_fit(clg_model *m, clg_optimizer *opt, clg_loader *train,
             float lr =
                 o->schedule ? clg_schedule_lr(o->schedule, epoch, r->steps) : base_lr;
             clg_optim_set_lr(opt, lr);
-            float loss;
-            long correct;
-            if (s == CLG_OK)
-                s = train_step(m, opt, &sc, b, at == 0, update, logits, &loss,
-                               &correct);
-            if (s == CLG_OK) { /* the whole batch's, every rank's shard */
-                tot.loss += (double)loss * b->total;
-                tot.correct += correct;
-                tot.seen += b->total;
-            }
-            if (s == CLG_OK && !update)
+            s = train_step(m, opt, &sc, b, at == 0, update);
+            if (s != CLG_OK || !update)
                 continue;
+            r->steps++;
+            epoch_steps++;
+            long long enqueued = clg_optim_steps(opt);
+            batch_at[enqueued % S] = b->index;
+            /* The host reads the device every S steps, at the epoch's end
+             * and at the last step; the device runs on between. */
+            bool last = b->index == clg_loader_batches(train) - 1 ||
+                        (o->max_steps > 0 && r->steps >= o->max_steps);
+            if (++unread < S && !last)
+                continue;
+            unread = 0;
+            float loss;
+            s = read_tally(m, comm, b->count, b->total, &tot, &loss);
             if (s == CLG_OK && (s = clg_optim_check(opt)) != CLG_OK) {
-                s = clg_fail_prefix(
-                    s,
-                    "training stopped in epoch %d, batch %d (last finite "
-                    "loss %g)",
-                    epoch + 1, b->index + 1, (double)r->last_loss);
+                s = bad_step(s, opt, enqueued, batch_at, S, epoch, r->last_loss, r);
                 break;
             }
             if (s != CLG_OK)
                 break;
-            r->steps++;
-            epoch_steps++;
             r->last_loss = loss;
-            if (clg_optim_grad_norms(opt, norms, nparams) == CLG_OK)
-                for (int i = 0; i < nparams; i++)
-                    norm_sums[i] += norms[i];
             double elapsed = clg_now_seconds() - start;
             clg_step_info si = {epoch,
                                 b->index,
                                 clg_loader_batches(train),
                                 r->steps,
                                 loss,
-                                (float)(tot.loss / (double)tot.seen),
-                                (float)((double)tot.correct / ((double)tot.seen * P)),
+                                (float)(tot.loss / (double)tot.samples),
+                                (float)((double)tot.correct / (double)tot.positions),
                                 lr,
-                                elapsed > 0 ? (double)tot.seen / elapsed : 0,
+                                elapsed > 0 ? (double)tot.samples / elapsed : 0,
                                 elapsed};
             if (o->on_step && !o->on_step(&si, o->user))
                 stop = true;
@@ -523,18 +550,22 @@ clg_status clg_fit(clg_model *m, clg_optimizer *opt, clg_loader *train,
             if (stop)
                 break;
         }
+        if (s == CLG_OK)
+            s = clg_optim_take_grad_norm_sums(opt, norms, nparams);
+        for (int i = 0; s == CLG_OK && i < nparams; i++)
+            norm_sums[i] = norms[i];
         if (s != CLG_OK)
             break;
         double seconds = clg_now_seconds() - start;
         clg_epoch_info ei = {
             epoch,
             clg_optim_lr(opt),
-            tot.seen ? (float)(tot.loss / (double)tot.seen) : NAN,
-            tot.seen ? (float)((double)tot.correct / ((double)tot.seen * P)) : NAN,
+            tot.samples ? (float)(tot.loss / (double)tot.samples) : NAN,
+            tot.positions ? (float)((double)tot.correct / (double)tot.positions) : NAN,
             NAN,
             NAN,
             seconds,
-            seconds > 0 ? (double)tot.seen / seconds : 0,
+            seconds > 0 ? (double)tot.samples / seconds : 0,
             false};
         if (val) {
             clg_eval_report vr;
@@ -587,7 +618,7 @@ clg_status clg_fit(clg_model *m, clg_optimizer *opt, clg_loader *train,
         r->restored_best = s == CLG_OK;
     }
     snapshot_free(&best);
-    free(logits), free(norms), free(norm_sums);
+    free(batch_at), free(norms), free(norm_sums);
     clg_dp_free(sc.dp);
     if (s == CLG_OK)
         s = clg_plan_set_loss_scale(clg_model_plan(m), 1.0f);

@@ -234,6 +234,10 @@ int train_parse_args(int argc, char **argv, train_options *o)
         {"--accumulate", CLI_INT, &o->accumulate, 1, 1 << 16, .value = "K",
          .help = "an optimizer step every K batches, on their mean\n"
                  "gradient (gradient accumulation: batches of K x B)"},
+        {"--sync-every", CLI_INT, &o->sync_every, 1, 1 << 20, .value = "N",
+         .help = "read the loss, accuracy and optimizer health from\n"
+                 "the device every N steps, not after each (default 1;\n"
+                 "a bad step is still found, the weights kept from before it)"},
         {"--seed", CLI_LONG, &o->seed, 0, 1LL << 62, .value = "N",
          .help = "initialisation, shuffling, dropout, augmentation"},
         {"--no-shuffle", CLI_SWITCH, &o->no_shuffle, .help = "batches in file order"},

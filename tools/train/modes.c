@@ -391,6 +391,7 @@ int train_mode(clg_context *ctx, const train_options *o)
     r.model = m, r.opt = opt, r.spec = spec;
     fo.epochs = o->epochs, fo.max_steps = o->steps, fo.early_stop = o->early_stop;
     fo.accumulate = o->accumulate;
+    fo.sync_every = o->sync_every;
     fo.comm = o->comm;
     fo.sync_batch_norm = o->sync_bn;
     fo.schedule = r.sched;

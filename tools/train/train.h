@@ -23,7 +23,7 @@ typedef struct train_options {
     const char *data, *train_images, *train_labels, *test_images, *test_labels;
     const char *normalize;
     float val_split;
-    int epochs, batch, accumulate;
+    int epochs, batch, accumulate, sync_every;
     long long steps, seed;
     clg_optim_opts optim;
     bool no_decay_bias;
