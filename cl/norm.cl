@@ -2,7 +2,9 @@
  * over the last dimension. Batch norm: per channel, the
  * statistics of outer * inner values. stats holds mean[C] then invstd[C];
  * sums holds sum(dy)[C] then sum(dy * xhat)[C]. The per-channel sums take
- * one work-group per channel with compensated partial sums (sum.h). */
+ * one work-group per channel with compensated partial sums (sum.h), or on
+ * PoCL a work-item per (o, c) plane and then one per channel
+ * (bn_plane_sums). */
 
 #include "index.h"
 #include "sum.h"
@@ -70,6 +72,74 @@ __kernel void bn_stats(const int outer, const int C, const int inner,
     if (get_local_id(0) == 0)
         set_stats(c, C, (float)count, mean, sq, momentum, eps, stats, running_mean,
                   running_var);
+}
+
+/* Batch norm's per-channel sums by planes, for PoCL (src/ops/norm.c says
+ * when): a work-item sums one (o, c) plane of `inner` values, as the row
+ * kernels below read them, in float4 lanes (PoCL vectorises no float sum
+ * across work-items), and one work-item per channel then adds its `outer`
+ * planes' sums. PoCL vectorises neither the work-group form's loops, whose
+ * counts differ between work-items, nor their masked twins: 3-4x slower.
+ * -DCENTERED: the squares about the mean that stats[c] holds. */
+#ifndef CENTERED
+#define CENTERED 0
+#endif
+CLG_ROW_LOOP
+__kernel void bn_plane_sums(const int planes, const int C, const int inner,
+                            __global const float *x, __global const float *stats,
+                            __global float *partial)
+{
+    const int p = clg_global_id(0);
+    if (p >= planes)
+        return;
+    __global const float *v = x + (size_t)p * inner;
+#if CENTERED
+    const float mean = stats[p % C];
+#define TERM(t) (((t) - mean) * ((t) - mean))
+#else
+#define TERM(t) (t)
+#endif
+    /* Four lanes of float4s, then the tail. */
+    clg_ksum4 k4 = {(float4)(0.0f), (float4)(0.0f)};
+    const int blocks = inner / 4;
+    for (int b = 0; b < blocks;) {
+        float4 part = (float4)(0.0f);
+        for (int m = 0; m < CLG_PLAIN_TERMS && b < blocks; m++, b++) {
+            const float4 t = vload4(b, v);
+            part += TERM(t);
+        }
+        ksum4_add(&k4, part);
+    }
+    const float4 lanes = ksum4_value(k4);
+    clg_ksum k = {0.0f, 0.0f};
+    ksum_add(&k, lanes.s0);
+    ksum_add(&k, lanes.s1);
+    ksum_add(&k, lanes.s2);
+    ksum_add(&k, lanes.s3);
+    for (int i = 4 * blocks; i < inner; i++)
+        ksum_add(&k, TERM(v[i]));
+#undef TERM
+    partial[p] = ksum_value(k);
+}
+
+/* Channel c's sum of its planes' partial sums: the mean (pass 0) or, with
+ * the mean in stats, the statistics (pass 1). */
+__kernel void bn_stats_planes(const int outer, const int C, const int count,
+                              const int pass, const float momentum, const float eps,
+                              __global const float *partial, __global float *stats,
+                              __global float *running_mean, __global float *running_var)
+{
+    const int c = clg_global_id(0);
+    if (c >= C)
+        return;
+    clg_ksum k = {0.0f, 0.0f};
+    for (int o = 0; o < outer; o++)
+        ksum_add(&k, partial[o * C + c]);
+    if (pass == 0)
+        stats[c] = ksum_value(k) / (float)count;
+    else
+        set_stats(c, C, (float)count, stats[c], ksum_value(k), momentum, eps, stats,
+                  running_mean, running_var);
 }
 
 /* The element-wise kernels take one (o, c) plane of `inner` values per
@@ -154,6 +224,72 @@ __kernel void bn_backward_reduce(const int outer, const int C, const int inner,
     const float sdyx = group_sum(ksum_value(b), scratch);
     if (get_local_id(0) != 0)
         return;
+    sums[c] = sdy;
+    sums[C + c] = sdyx;
+    if (want_gamma)
+        dgamma[c] = acc_gamma ? dgamma[c] + sdyx : sdyx;
+    if (want_beta)
+        dbeta[c] = acc_beta ? dbeta[c] + sdy : sdy;
+}
+
+/* bn_backward_reduce by planes (as bn_plane_sums): each (o, c) plane's
+ * sum(dy) to partial[p], its sum(dy xhat) to partial[planes + p]. */
+CLG_ROW_LOOP
+__kernel void bn_backward_plane_sums(const int planes, const int C, const int inner,
+                                     __global const float *x, __global const float *dy,
+                                     __global const float *stats,
+                                     __global float *partial)
+{
+    const int p = clg_global_id(0);
+    if (p >= planes)
+        return;
+    const int c = p % C;
+    const float mean = stats[c], invstd = stats[C + c];
+    __global const float *xs = x + (size_t)p * inner, *ds = dy + (size_t)p * inner;
+    /* Four lanes of float4s, then the tail, as bn_plane_sums. */
+    clg_ksum4 a4 = {(float4)(0.0f), (float4)(0.0f)}, b4 = a4;
+    const int blocks = inner / 4;
+    for (int q = 0; q < blocks;) {
+        float4 pa = (float4)(0.0f), pb = (float4)(0.0f);
+        for (int m = 0; m < CLG_PLAIN_TERMS && q < blocks; m++, q++) {
+            const float4 d = vload4(q, ds);
+            pa += d;
+            pb += d * (vload4(q, xs) - mean) * invstd;
+        }
+        ksum4_add(&a4, pa);
+        ksum4_add(&b4, pb);
+    }
+    const float4 la = ksum4_value(a4), lb = ksum4_value(b4);
+    clg_ksum a = {0.0f, 0.0f}, b = {0.0f, 0.0f};
+    ksum_add(&a, la.s0), ksum_add(&a, la.s1), ksum_add(&a, la.s2), ksum_add(&a, la.s3);
+    ksum_add(&b, lb.s0), ksum_add(&b, lb.s1), ksum_add(&b, lb.s2), ksum_add(&b, lb.s3);
+    for (int i = 4 * blocks; i < inner; i++) {
+        ksum_add(&a, ds[i]);
+        ksum_add(&b, ds[i] * (xs[i] - mean) * invstd);
+    }
+    partial[p] = ksum_value(a);
+    partial[planes + p] = ksum_value(b);
+}
+
+/* Channel c's sums from its planes' (bn_backward_plane_sums), written as
+ * bn_backward_reduce writes them. */
+__kernel void bn_backward_planes_finish(const int outer, const int C,
+                                        __global const float *partial,
+                                        __global float *sums, const int want_gamma,
+                                        const int acc_gamma, __global float *dgamma,
+                                        const int want_beta, const int acc_beta,
+                                        __global float *dbeta)
+{
+    const int c = clg_global_id(0);
+    if (c >= C)
+        return;
+    const int planes = outer * C;
+    clg_ksum a = {0.0f, 0.0f}, b = {0.0f, 0.0f};
+    for (int o = 0; o < outer; o++) {
+        ksum_add(&a, partial[o * C + c]);
+        ksum_add(&b, partial[planes + o * C + c]);
+    }
+    const float sdy = ksum_value(a), sdyx = ksum_value(b);
     sums[c] = sdy;
     sums[C + c] = sdyx;
     if (want_gamma)

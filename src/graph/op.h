@@ -65,6 +65,10 @@ clg_status clg_rec_gemm(clg_plan *p, clg_cmdlist *s, const clg_gemm_call *call);
 clg_status clg_rec_fill(clg_plan *p, clg_cmdlist *s, cl_mem mem, size_t bytes,
                         float value);
 
+/* A device buffer of `bytes` that lives as long as the list s, for its
+ * launches' partial results (clg_cmd_scratch). */
+clg_status clg_rec_scratch(clg_plan *p, clg_cmdlist *s, size_t bytes, cl_mem *mem);
+
 /* Whether the plan sums over replicas (clg_plan_set_replica_sum), and a
  * recorded sum of floats [offset, offset + n) of mem over them: the work
  * before it finishes, the floats go through the host and come back. */

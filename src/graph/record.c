@@ -42,6 +42,11 @@ clg_status clg_rec_fill(clg_plan *p, clg_cmdlist *s, cl_mem mem, size_t bytes,
     return clg_cmd_fill(s, mem, bytes, value);
 }
 
+clg_status clg_rec_scratch(clg_plan *p, clg_cmdlist *s, size_t bytes, cl_mem *mem)
+{
+    return clg_cmd_scratch(s, p->ctx, bytes, mem);
+}
+
 clg_status clg_rec_copy(clg_plan *p, clg_cmdlist *s, cl_mem dst, cl_mem src,
                         size_t bytes)
 {
