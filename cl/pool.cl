@@ -121,11 +121,12 @@ __kernel void max_pool_backward_tiled(const int n, const int accumulate,
 #endif
 }
 
-/* The output windows that contain input row h: oh in [lo, hi]. */
-#define WINDOWS(h, lo, hi)                                                     \
+/* The output windows that contain input row (or column) h, of `count`
+ * output rows (columns): oh in [lo, hi]. */
+#define WINDOWS(h, lo, hi, count)                                              \
     const int lo = (h) + PAD - K + 1 <= 0 ? 0 : ((h) + PAD - K + S) / S;      \
     const int hi_ = ((h) + PAD) / S;                                           \
-    const int hi = hi_ < OH - 1 ? hi_ : OH - 1
+    const int hi = hi_ < (count) - 1 ? hi_ : (count) - 1
 
 __kernel void max_pool_backward(const int n, const int accumulate,
                                 __global const float *dy, __global const int *argmax,
@@ -135,10 +136,10 @@ __kernel void max_pool_backward(const int n, const int accumulate,
     if (i >= n)
         return;
     const int w = i % W, h = (i / W) % H, plane = i / (W * H);
-    WINDOWS(h, oh0, oh1);
+    WINDOWS(h, oh0, oh1, OH);
     float acc = 0.0f;
     for (int oh = oh0; oh <= oh1; oh++) {
-        WINDOWS(w, ow0, ow1);
+        WINDOWS(w, ow0, ow1, OW);
         for (int ow = ow0; ow <= ow1; ow++) {
             const size_t o = ((size_t)plane * OH + oh) * OW + ow;
             if (argmax[o] == h * W + w)
@@ -177,10 +178,10 @@ __kernel void avg_pool_backward(const int n, const int accumulate,
     if (i >= n)
         return;
     const int w = i % W, h = (i / W) % H, plane = i / (W * H);
-    WINDOWS(h, oh0, oh1);
+    WINDOWS(h, oh0, oh1, OH);
     float acc = 0.0f;
     for (int oh = oh0; oh <= oh1; oh++) {
-        WINDOWS(w, ow0, ow1);
+        WINDOWS(w, ow0, ow1, OW);
         for (int ow = ow0; ow <= ow1; ow++)
             acc += dy[((size_t)plane * OH + oh) * OW + ow];
     }

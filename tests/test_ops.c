@@ -86,6 +86,26 @@ static void r_pool(const op_case *c, ref_tensor *in, const ref_tensor *y, double
              c->pool.padding, c->pool.max, y, out);
 }
 
+/* max_pool2d(x) + avg_pool2d(x), windows of 2 tiling x: the average's
+ * backward runs first and writes x's gradient, max pooling's adds to it. */
+static clg_tensor *b_pools(clg_graph *g, clg_tensor **in, const op_case *c)
+{
+    (void)c;
+    clg_tensor *m = clg_max_pool2d(g, in[0], 2, 2, 0);
+    return clg_add(g, m, clg_avg_pool2d(g, in[0], 2, 2, 0));
+}
+static void r_pools(const op_case *c, ref_tensor *in, const ref_tensor *y, double *out)
+{
+    (void)c;
+    size_t n = ref_numel(y);
+    double *avg = malloc(n * sizeof *avg);
+    ref_pool(&in[0], 2, 2, 0, true, y, out);
+    ref_pool(&in[0], 2, 2, 0, false, y, avg);
+    for (size_t i = 0; i < n; i++)
+        out[i] += avg[i];
+    free(avg);
+}
+
 static clg_tensor *b_gap(clg_graph *g, clg_tensor **in, const op_case *c)
 {
     (void)c;
@@ -473,6 +493,19 @@ static const op_case cases[] = {
      .on_both_gemm = true},
     {"max_pool2d 3/2/1", 1, {X(4, {2, 3, 7, 7})}, POOL(3, 2, 1, true)},
     {"max_pool2d 2", 1, {X(4, {2, 2, 8, 8})}, POOL(2, 0, 0, true)},
+    /* Wider than high: a column's windows are counted in OW, not OH. */
+    {"max_pool2d 3/2/1, 5 x 9", 1, {X(4, {2, 3, 5, 9})}, POOL(3, 2, 1, true)},
+    {"avg_pool2d 2, 6 x 10",
+     1,
+     {X(4, {3, 2, 6, 10})},
+     POOL(2, 0, 0, false),
+     .batch = 2},
+    {"max_pool2d 2 + avg_pool2d 2 (max pooling's gradient accumulates)",
+     1,
+     {X(4, {3, 2, 6, 10})},
+     b_pools,
+     r_pools,
+     .batch = 2},
     {"avg_pool2d 3/2/1", 1, {X(4, {2, 3, 7, 7})}, POOL(3, 2, 1, false)},
     {"global_avg_pool", 1, {X(4, {2, 3, 5, 5})}, b_gap, r_gap},
     {"batch_norm 2d",
