@@ -234,16 +234,16 @@ __kernel void max_pool_backward_tiled_rows(const int n, const int accumulate,
     __global float *dp = dx + (size_t)plane * H * W + top;
     __global const float *gy = dy + (size_t)i * OW;
     __global const int *ap = argmax + (size_t)i * OW;
-    for (int ow = 0; ow < OW; ow++) {
-        const int a = ap[ow] - top - ow * K; /* kh * W + kw in the window */
-        const float g = gy[ow];
-#pragma unroll
-        for (int kh = 0; kh < K; kh++)
-#pragma unroll
-            for (int kw = 0; kw < K; kw++) {
-                const int at = kh * W + ow * K + kw;
-                const float v = a == kh * W + kw ? g : 0.0f;
-                dp[at] = accumulate ? dp[at] + v : v;
-            }
+    /* Input row by input row, each written front to back (the windows tile
+     * it: W = OW * K); a window's maximum is at top + kh * W + w. */
+    for (int kh = 0; kh < K; kh++) {
+        __global float *row = dp + kh * W;
+        const int at = top + kh * W;
+        if (accumulate)
+            for (int w = 0; w < W; w++)
+                row[w] += ap[w / K] == at + w ? gy[w / K] : 0.0f;
+        else
+            for (int w = 0; w < W; w++)
+                row[w] = ap[w / K] == at + w ? gy[w / K] : 0.0f;
     }
 }
