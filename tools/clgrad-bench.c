@@ -563,7 +563,7 @@ static int bench_train(clg_context *ctx)
         bool cnn;
         int steps;
     } rows[] = {{"MLP 784-256-128-10", false, 300},
-                {"CNN conv32-conv64-fc128, batch norm", true, 40},
+                {"CNN conv32-conv64-fc128, batch norm", true, 120},
                 {"GPT 2 blocks d128 h4 T64, chars (tokens/s)", false, 20}};
     int failures = 0;
     for (int i = 0; i < 3; i++) {
