@@ -329,15 +329,30 @@ __kernel void causal_softmax_forward_row(const int rows, const int Tq, const int
     float m = -INFINITY;
     for (int j = 0; j < seen; j++)
         m = fmax(m, scale * in[j]);
-    clg_ksum k = {0.0f, 0.0f};
-    for (int j = 0; j < seen;) {
-        float part = 0.0f;
-        for (int t = 0; t < CLG_PLAIN_TERMS && j < seen; t++, j++) {
-            const float e = exp(scale * in[j] - m);
-            out[j] = e;
+    /* The exponentials four at a time (a vector exp: PoCL, whose work-items
+     * see rows of different lengths, runs them one by one otherwise), in
+     * four compensated lanes, then the tail. */
+    clg_ksum4 k4 = {(float4)(0.0f), (float4)(0.0f)};
+    const int blocks = seen / 4;
+    for (int b = 0; b < blocks;) {
+        float4 part = (float4)(0.0f);
+        for (int t = 0; t < CLG_PLAIN_TERMS && b < blocks; t++, b++) {
+            const float4 e = exp(scale * vload4(b, in) - m);
+            vstore4(e, b, out);
             part += e;
         }
-        ksum_add(&k, part);
+        ksum4_add(&k4, part);
+    }
+    const float4 lanes = ksum4_value(k4);
+    clg_ksum k = {0.0f, 0.0f};
+    ksum_add(&k, lanes.s0);
+    ksum_add(&k, lanes.s1);
+    ksum_add(&k, lanes.s2);
+    ksum_add(&k, lanes.s3);
+    for (int j = 4 * blocks; j < seen; j++) {
+        const float e = exp(scale * in[j] - m);
+        out[j] = e;
+        ksum_add(&k, e);
     }
     const float inv = 1.0f / ksum_value(k);
     for (int j = 0; j < Tk; j++)
