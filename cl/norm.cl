@@ -110,12 +110,8 @@ __kernel void bn_plane_sums(const int planes, const int C, const int inner,
         }
         ksum4_add(&k4, part);
     }
-    const float4 lanes = ksum4_value(k4);
     clg_ksum k = {0.0f, 0.0f};
-    ksum_add(&k, lanes.s0);
-    ksum_add(&k, lanes.s1);
-    ksum_add(&k, lanes.s2);
-    ksum_add(&k, lanes.s3);
+    ksum_add_lanes(&k, k4);
     for (int i = 4 * blocks; i < inner; i++)
         ksum_add(&k, TERM(v[i]));
 #undef TERM
@@ -259,10 +255,9 @@ __kernel void bn_backward_plane_sums(const int planes, const int C, const int in
         ksum4_add(&a4, pa);
         ksum4_add(&b4, pb);
     }
-    const float4 la = ksum4_value(a4), lb = ksum4_value(b4);
     clg_ksum a = {0.0f, 0.0f}, b = {0.0f, 0.0f};
-    ksum_add(&a, la.s0), ksum_add(&a, la.s1), ksum_add(&a, la.s2), ksum_add(&a, la.s3);
-    ksum_add(&b, lb.s0), ksum_add(&b, lb.s1), ksum_add(&b, lb.s2), ksum_add(&b, lb.s3);
+    ksum_add_lanes(&a, a4);
+    ksum_add_lanes(&b, b4);
     for (int i = 4 * blocks; i < inner; i++) {
         ksum_add(&a, ds[i]);
         ksum_add(&b, ds[i] * (xs[i] - mean) * invstd);

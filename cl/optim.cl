@@ -64,11 +64,7 @@ __kernel void sumsq_chunks(__global const float *grad, const int offset,
         }
         ksum4_add(&k4, part);
     }
-    const float4 lanes = ksum4_value(k4);
-    ksum_add(&k, lanes.s0);
-    ksum_add(&k, lanes.s1);
-    ksum_add(&k, lanes.s2);
-    ksum_add(&k, lanes.s3);
+    ksum_add_lanes(&k, k4);
     for (int i = start + 4 * blocks; l == 0 && i < end; i++)
         ksum_add(&k, grad[i] * grad[i]);
 #endif

@@ -343,12 +343,8 @@ __kernel void causal_softmax_forward_row(const int rows, const int Tq, const int
         }
         ksum4_add(&k4, part);
     }
-    const float4 lanes = ksum4_value(k4);
     clg_ksum k = {0.0f, 0.0f};
-    ksum_add(&k, lanes.s0);
-    ksum_add(&k, lanes.s1);
-    ksum_add(&k, lanes.s2);
-    ksum_add(&k, lanes.s3);
+    ksum_add_lanes(&k, k4);
     for (int j = 4 * blocks; j < seen; j++) {
         const float e = exp(scale * in[j] - m);
         out[j] = e;

@@ -72,6 +72,16 @@ static float4 ksum4_value(const clg_ksum4 k)
     return k.sum - k.c;
 }
 
+/* A clg_ksum4's four lanes added to k, lane 0 first. */
+static void ksum_add_lanes(clg_ksum *k, const clg_ksum4 k4)
+{
+    const float4 lanes = ksum4_value(k4);
+    ksum_add(k, lanes.s0);
+    ksum_add(k, lanes.s1);
+    ksum_add(k, lanes.s2);
+    ksum_add(k, lanes.s3);
+}
+
 /* The sum of v over the work-group, in a fixed tree; every work-item gets
  * it. scratch holds CLG_GROUP_MAX floats of local memory. */
 static float group_sum(const float v, __local float *scratch)
