@@ -299,7 +299,7 @@ static void warn(const clg_fit_opts *o, const char *fmt, ...)
  * spread of many orders of magnitude) mean vanishing gradients, huge ones
  * exploding gradients. */
 static void check_gradients(const clg_fit_opts *o, clg_optimizer *opt,
-                            const double *sums, long long steps, int epoch)
+                            const float *sums, long long steps, int epoch)
 {
     int n = clg_optim_param_count(opt);
     double lo = INFINITY, hi = 0;
@@ -467,10 +467,9 @@ clg_status clg_fit(clg_model *m, clg_optimizer *opt, clg_loader *train,
     int nparams = clg_optim_param_count(opt), K = o->accumulate > 1 ? o->accumulate : 1;
     int S = o->sync_every > 1 ? o->sync_every : 1;
     int *batch_at = malloc((size_t)S * sizeof *batch_at); /* by optimizer step % S */
-    float *norms = malloc((size_t)(nparams ? nparams : 1) * sizeof *norms);
-    double *norm_sums = calloc((size_t)(nparams ? nparams : 1), sizeof *norm_sums);
-    if (!batch_at || !norms || !norm_sums) {
-        free(batch_at), free(norms), free(norm_sums);
+    float *norm_sums = malloc((size_t)(nparams ? nparams : 1) * sizeof *norm_sums);
+    if (!batch_at || !norm_sums) {
+        free(batch_at), free(norm_sums);
         clg_dp_free(sc.dp);
         s = clg_fail(CLG_OUT_OF_HOST_MEMORY, "clg_fit");
         clg_comm_abort(comm, clg_last_error());
@@ -480,7 +479,7 @@ clg_status clg_fit(clg_model *m, clg_optimizer *opt, clg_loader *train,
     clg_tally before;
     s = clg_plan_take_tally(clg_model_plan(m), &before);
     if (s == CLG_OK)
-        s = clg_optim_take_grad_norm_sums(opt, norms, nparams);
+        s = clg_optim_take_grad_norm_sums(opt, norm_sums, nparams);
     float base_lr = clg_optim_lr(opt);
     snapshot best = {0, NULL};
     int since_best = 0;
@@ -550,10 +549,8 @@ clg_status clg_fit(clg_model *m, clg_optimizer *opt, clg_loader *train,
             if (stop)
                 break;
         }
-        if (s == CLG_OK)
-            s = clg_optim_take_grad_norm_sums(opt, norms, nparams);
-        for (int i = 0; s == CLG_OK && i < nparams; i++)
-            norm_sums[i] = norms[i];
+        if (s == CLG_OK) /* the epoch's, for check_gradients */
+            s = clg_optim_take_grad_norm_sums(opt, norm_sums, nparams);
         if (s != CLG_OK)
             break;
         double seconds = clg_now_seconds() - start;
@@ -618,7 +615,7 @@ clg_status clg_fit(clg_model *m, clg_optimizer *opt, clg_loader *train,
         r->restored_best = s == CLG_OK;
     }
     snapshot_free(&best);
-    free(batch_at), free(norms), free(norm_sums);
+    free(batch_at), free(norm_sums);
     clg_dp_free(sc.dp);
     if (s == CLG_OK)
         s = clg_plan_set_loss_scale(clg_model_plan(m), 1.0f);
