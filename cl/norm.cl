@@ -176,6 +176,22 @@ __kernel void bn_eval(const int planes, const int C, const int inner, const int 
         y[base + i] = (x[base + i] - mean) * scale + shift;
 }
 
+/* Channel c's backward sums, sum(dy) and sum(dy xhat), into sums and, where
+ * wanted, into (or onto) beta's and gamma's gradients. */
+static void set_backward_sums(const int c, const int C, const float sdy,
+                              const float sdyx, __global float *sums,
+                              const int want_gamma, const int acc_gamma,
+                              __global float *dgamma, const int want_beta,
+                              const int acc_beta, __global float *dbeta)
+{
+    sums[c] = sdy;
+    sums[C + c] = sdyx;
+    if (want_gamma)
+        dgamma[c] = acc_gamma ? dgamma[c] + sdyx : sdyx;
+    if (want_beta)
+        dbeta[c] = acc_beta ? dbeta[c] + sdy : sdy;
+}
+
 /* Per channel: sum(dy), sum(dy * xhat) into sums, and the parameter
  * gradients dgamma = sum(dy * xhat), dbeta = sum(dy) where wanted. */
 __kernel void bn_backward_reduce(const int outer, const int C, const int inner,
@@ -218,14 +234,9 @@ __kernel void bn_backward_reduce(const int outer, const int C, const int inner,
     }
     const float sdy = group_sum(ksum_value(a), scratch);
     const float sdyx = group_sum(ksum_value(b), scratch);
-    if (get_local_id(0) != 0)
-        return;
-    sums[c] = sdy;
-    sums[C + c] = sdyx;
-    if (want_gamma)
-        dgamma[c] = acc_gamma ? dgamma[c] + sdyx : sdyx;
-    if (want_beta)
-        dbeta[c] = acc_beta ? dbeta[c] + sdy : sdy;
+    if (get_local_id(0) == 0)
+        set_backward_sums(c, C, sdy, sdyx, sums, want_gamma, acc_gamma, dgamma,
+                          want_beta, acc_beta, dbeta);
 }
 
 /* bn_backward_reduce by planes (as bn_plane_sums): each (o, c) plane's
@@ -284,13 +295,8 @@ __kernel void bn_backward_planes_finish(const int outer, const int C,
         ksum_add(&a, partial[o * C + c]);
         ksum_add(&b, partial[planes + o * C + c]);
     }
-    const float sdy = ksum_value(a), sdyx = ksum_value(b);
-    sums[c] = sdy;
-    sums[C + c] = sdyx;
-    if (want_gamma)
-        dgamma[c] = acc_gamma ? dgamma[c] + sdyx : sdyx;
-    if (want_beta)
-        dbeta[c] = acc_beta ? dbeta[c] + sdy : sdy;
+    set_backward_sums(c, C, ksum_value(a), ksum_value(b), sums, want_gamma, acc_gamma,
+                      dgamma, want_beta, acc_beta, dbeta);
 }
 
 /* dx = gamma invstd / m (m dy - sum(dy) - xhat sum(dy xhat)), m = outer *
