@@ -173,35 +173,57 @@ static void test_early_stopping_restores_the_best_weights(void **state)
     clg_dataset_free(train), clg_dataset_free(val);
 }
 
-/* A weight turned inf after step 2 makes step 3's loss and gradients
- * non-finite: training stops there, and the other weights are those after
- * step 2 (the update of step 3 was skipped on the device). */
-static void test_non_finite_step_stops_and_keeps_weights(void **state)
+/* What a poisoned training run left: fit's report and error, on_step's
+ * calls, the optimizer's steps. */
+typedef struct poisoned {
+    clg_fit_report r;
+    char error[1024];
+    int calls;
+    long long optim_steps;
+} poisoned;
+
+/* Trains the MLP on 4 batches an epoch, reading the device every
+ * `sync_every` steps, and at on_step call `poison_after` turns
+ * 0.weight[0] into inf: training must stop (CLG_NOT_FINITE) with the other
+ * weights those of that call, every later update skipped on the device. */
+static poisoned fit_poisoned(clg_context *ctx, int poison_after, int sync_every)
 {
     clg_dataset *train = blobs(64, 4, 1, false);
-    clg_model *m = mlp(*state, 8, 4, CLG_INIT_PYTORCH);
+    clg_model *m = mlp(ctx, 8, 4, CLG_INIT_PYTORCH);
     clg_optimizer *opt = adam(m, 0.01f);
     clg_loader_opts lo = CLG_LOADER_DEFAULTS;
     lo.batch_size = 16, lo.shuffle = false;
     clg_loader *l;
     assert_ok(clg_loader_create(train, &lo, &l));
-    log_t log = {.m = m, .poison_after = 2};
+    log_t log = {.m = m, .poison_after = poison_after};
     clg_fit_opts o = fit_opts(&log, 3);
-    clg_fit_report r;
-    assert_int_equal(clg_fit(m, opt, l, NULL, &o, &r), CLG_NOT_FINITE);
-    assert_contains(clg_last_error(), "training stopped in epoch 1, batch 3");
-    assert_contains(clg_last_error(), "last finite loss");
-    assert_contains(clg_last_error(), "is not finite");
-    assert_contains(clg_last_error(), "the weights were left as they were");
-    assert_int_equal(r.steps, 2);
-    assert_true(isfinite(r.last_loss));
-    /* The weights are those after step 2, but for the inf put in. */
+    o.sync_every = sync_every;
+    poisoned p;
+    assert_int_equal(clg_fit(m, opt, l, NULL, &o, &p.r), CLG_NOT_FINITE);
+    snprintf(p.error, sizeof p.error, "%s", clg_last_error());
+    p.calls = log.steps;
+    p.optim_steps = clg_optim_steps(opt);
+    assert_true(isfinite(p.r.last_loss));
     float w[64];
     assert_ok(clg_tensor_download(clg_model_tensor(m, 0), w, 64));
     assert_true(isinf(w[0]));
     assert_memory_equal(w + 1, log.weights_poisoned + 1, 63 * sizeof *w);
     clg_loader_free(l), clg_optim_free(opt), clg_model_free(m);
     clg_dataset_free(train);
+    return p;
+}
+
+/* A weight turned inf after step 2 makes step 3's loss and gradients
+ * non-finite: training stops there, and the other weights are those after
+ * step 2 (the update of step 3 was skipped on the device). */
+static void test_non_finite_step_stops_and_keeps_weights(void **state)
+{
+    poisoned p = fit_poisoned(*state, 2, 1);
+    assert_contains(p.error, "training stopped in epoch 1, batch 3");
+    assert_contains(p.error, "last finite loss");
+    assert_contains(p.error, "is not finite");
+    assert_contains(p.error, "the weights were left as they were");
+    assert_int_equal(p.r.steps, 2);
 }
 
 /* The same with the host reading the device every 4 steps (4 batches an
@@ -210,31 +232,12 @@ static void test_non_finite_step_stops_and_keeps_weights(void **state)
  * 5's batch and finds the weights of after step 4. */
 static void test_non_finite_step_found_late_keeps_weights(void **state)
 {
-    clg_dataset *train = blobs(64, 4, 1, false);
-    clg_model *m = mlp(*state, 8, 4, CLG_INIT_PYTORCH);
-    clg_optimizer *opt = adam(m, 0.01f);
-    clg_loader_opts lo = CLG_LOADER_DEFAULTS;
-    lo.batch_size = 16, lo.shuffle = false;
-    clg_loader *l;
-    assert_ok(clg_loader_create(train, &lo, &l));
-    log_t log = {.m = m, .poison_after = 1};
-    clg_fit_opts o = fit_opts(&log, 3);
-    o.sync_every = 4;
-    clg_fit_report r;
-    assert_int_equal(clg_fit(m, opt, l, NULL, &o, &r), CLG_NOT_FINITE);
-    assert_contains(clg_last_error(), "training stopped in epoch 2, batch 1 ");
-    assert_contains(clg_last_error(),
-                    "step 5: the gradient of '0.weight' is not finite");
-    assert_int_equal(r.steps, 4);
-    assert_int_equal(clg_optim_steps(opt), 4);
-    assert_int_equal(log.steps, 1);
-    assert_true(isfinite(r.last_loss));
-    float w[64];
-    assert_ok(clg_tensor_download(clg_model_tensor(m, 0), w, 64));
-    assert_true(isinf(w[0]));
-    assert_memory_equal(w + 1, log.weights_poisoned + 1, 63 * sizeof *w);
-    clg_loader_free(l), clg_optim_free(opt), clg_model_free(m);
-    clg_dataset_free(train);
+    poisoned p = fit_poisoned(*state, 1, 4);
+    assert_contains(p.error, "training stopped in epoch 2, batch 1 ");
+    assert_contains(p.error, "step 5: the gradient of '0.weight' is not finite");
+    assert_int_equal(p.r.steps, 4);
+    assert_int_equal(p.optim_steps, 4);
+    assert_int_equal(p.calls, 1);
 }
 
 /* Training runs tally their loss and accuracy on the device: the sums of
