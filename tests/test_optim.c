@@ -4,6 +4,7 @@
  * within 1e-3 (max abs difference over max abs value, per tensor). */
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "fixture.h"
@@ -360,6 +361,16 @@ static void test_non_finite_step_leaves_weights_and_names_parameter(void **state
     assert_ok(clg_optim_take_grad_norm_sums(opt, sums, count));
     for (int i = 0; i < count; i++)
         assert_true(sums[i] == 0.0f);
+    /* More sums than parameters, and a step number the device's int cannot
+     * hold: clear errors, nothing enqueued. */
+    assert_int_equal(clg_optim_take_grad_norm_sums(opt, sums, count + 1),
+                     CLG_INVALID_ARGUMENT);
+    assert_contains(clg_last_error(), "asked for 7 sums of 6 parameters");
+    clg_optim_set_steps(opt, INT32_MAX);
+    assert_int_equal(clg_optim_step(opt), CLG_INVALID_ARGUMENT);
+    assert_contains(clg_last_error(), "too many");
+    assert_int_equal(clg_optim_steps(opt), INT32_MAX);
+    clg_optim_set_steps(opt, 1);
     double sum = 0;
     for (int i = 0; i < count; i++) {
         clg_tensor *p = clg_optim_param(opt, i);
