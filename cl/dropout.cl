@@ -1,78 +1,93 @@
 /* Inverted dropout with Philox 4x32-10 (Salmon et al., SC'11): the mask of
- * element i at step s under seed k is a pure function of (k, s, i), so runs
- * are reproducible and backward recomputes the mask instead of storing it. */
+ * element g at step s under seed k is a pure function of (k, s, g), so runs
+ * are reproducible and backward recomputes the mask instead of storing it.
+ * Element g of the whole batch takes lane g % 4 of the generator's output
+ * for counter (g / 4, 0, s) as a uniform in [0, 1) from its top 24 bits.
+ *
+ * A work-item takes a block of four elements. Built with -DSHIFT=first % 4,
+ * where `first` is element 0's index within the whole batch (0 but for a
+ * data parallel shard, which draws the masks the whole batch gives its
+ * samples): a shard whose start is not a multiple of four straddles two of
+ * the generator's blocks per block of its own. first_block is first / 4.
+ * Built with -DTAIL=1, the kernel does the partial block at the end (n % 4
+ * elements) as one work-item: PoCL vectorises a body across work-items only
+ * without loops of run-time bounds, and guarded stores in the same kernel
+ * made the whole blocks 20-30% slower on both CPU runtimes. Backward's
+ * -DACCUMULATE=1 adds to dx: as a run-time flag it made Intel's runtime's
+ * backward 1.8x slower than its forward. Argument 4
+ * (step) is set by the plan at every run. Dropped values are multiplied by
+ * 0, as PyTorch's are, so a NaN stays NaN. */
 
 #include "index.h"
 #include "philox.h"
 
-/* Four uniform floats in [0, 1) for elements 4 * block .. 4 * block + 3. */
-static float4 uniform4(ulong seed, ulong step, uint block)
-{
-    const uint4 r = philox4x32_10((uint4)(block, 0u, (uint)step, (uint)(step >> 32)),
-                                  (uint2)((uint)seed, (uint)(seed >> 32)));
-    return convert_float4(r >> 8) * (1.0f / 16777216.0f);
-}
+#ifndef SHIFT
+#define SHIFT 0
+#endif
+#ifndef TAIL
+#define TAIL 0
+#endif
+#ifndef ACCUMULATE
+#define ACCUMULATE 0
+#endif
 
-/* The uniforms of elements i .. i + 3 of the batch, counted from `first`:
- * a shard of a data parallel batch draws the masks the whole batch would
- * give those samples. */
-static float4 uniform_at(ulong seed, ulong step, ulong first, int i)
+/* The block's multipliers: scale where an element is kept, else 0. */
+static inline __attribute__((always_inline)) void keep_scales(ulong seed, ulong step,
+                                                              ulong block, float p,
+                                                              float scale, float m[4])
 {
-    if ((first & 3) == 0)
-        return uniform4(seed, step, (uint)((first >> 2) + (ulong)(i >> 2)));
-    float u[4];
-    for (int k = 0; k < 4; k++) { /* not aligned: each element its own block */
-        const ulong g = first + (ulong)(i + k);
-        const float4 b = uniform4(seed, step, (uint)(g >> 2));
-        const int lane = (int)(g & 3);
-        u[k] = lane == 0 ? b.x : lane == 1 ? b.y : lane == 2 ? b.z : b.w;
+    uint w[8]; /* the generator's blocks `block` and, with SHIFT, the next */
+#pragma unroll
+    for (int h = 0; h < (SHIFT ? 2 : 1); h++) {
+        uint *c = w + 4 * h;
+        c[0] = (uint)(block + (ulong)h);
+        c[1] = 0u;
+        c[2] = (uint)step;
+        c[3] = (uint)(step >> 32);
+        philox4x32_10(c, (uint)seed, (uint)(seed >> 32));
     }
-    return (float4)(u[0], u[1], u[2], u[3]);
+#pragma unroll
+    for (int k = 0; k < 4; k++)
+        m[k] = (float)(w[SHIFT + k] >> 8) * (1.0f / 16777216.0f) >= p ? scale : 0.0f;
 }
 
-/* One work-item per block of four elements, as one float4 where the block is
- * whole. Argument 4 (step) is set by the plan at every run; `first` is the
- * index of element 0 within the whole batch (0 but for data parallel
- * shards). Dropped values are multiplied by 0, as PyTorch's are, so a NaN
- * stays NaN. */
+/* This work-item's block and whether element k of it is in the tensor. */
+#if TAIL
+#define BLOCK_INDEX (n / 4)
+#define IN_TENSOR(k) (i + (k) < n)
+#else
+#define BLOCK_INDEX clg_global_id(0)
+#define IN_TENSOR(k) 1
+#endif
+
 __kernel void dropout_forward(const int n, const float p, const float scale,
-                              const ulong seed, const ulong step, const ulong first,
+                              const ulong seed, const ulong step, const ulong first_block,
                               __global const float *x, __global float *y)
 {
-    const int block = clg_global_id(0), i = block * 4;
-    if (i >= n)
+    const int block = BLOCK_INDEX, i = block * 4;
+    if (!TAIL && i + 4 > n)
         return;
-    const float4 u = uniform_at(seed, step, first, i);
-    if (i + 4 <= n) {
-        const int4 keep = isgreaterequal(u, (float4)(p));
-        vstore4(vload4(block, x) * select((float4)(0.0f), (float4)(scale), keep), block, y);
-        return;
-    }
-    const float keep[4] = {u.x, u.y, u.z, u.w};
-    for (int k = 0; i + k < n; k++)
-        y[i + k] = x[i + k] * (keep[k] >= p ? scale : 0.0f);
+    float m[4];
+    keep_scales(seed, step, first_block + (ulong)block, p, scale, m);
+#pragma unroll
+    for (int k = 0; k < 4; k++)
+        if (IN_TENSOR(k))
+            y[i + k] = x[i + k] * m[k];
 }
 
 __kernel void dropout_backward(const int n, const float p, const float scale,
-                               const ulong seed, const ulong step, const ulong first,
-                               const int accumulate, __global const float *dy,
-                               __global float *dx)
+                               const ulong seed, const ulong step, const ulong first_block,
+                               __global const float *dy, __global float *dx)
 {
-    const int block = clg_global_id(0), i = block * 4;
-    if (i >= n)
+    const int block = BLOCK_INDEX, i = block * 4;
+    if (!TAIL && i + 4 > n)
         return;
-    const float4 u = uniform_at(seed, step, first, i);
-    if (i + 4 <= n) {
-        const int4 keep = isgreaterequal(u, (float4)(p));
-        float4 v = vload4(block, dy) * select((float4)(0.0f), (float4)(scale), keep);
-        if (accumulate)
-            v += vload4(block, dx);
-        vstore4(v, block, dx);
-        return;
-    }
-    const float keep[4] = {u.x, u.y, u.z, u.w};
-    for (int k = 0; i + k < n; k++) {
-        const float v = dy[i + k] * (keep[k] >= p ? scale : 0.0f);
-        dx[i + k] = accumulate ? dx[i + k] + v : v;
-    }
+    float m[4];
+    keep_scales(seed, step, first_block + (ulong)block, p, scale, m);
+#pragma unroll
+    for (int k = 0; k < 4; k++)
+        if (IN_TENSOR(k)) {
+            const float v = dy[i + k] * m[k];
+            dx[i + k] = ACCUMULATE ? dx[i + k] + v : v;
+        }
 }

@@ -292,6 +292,19 @@ static void r_dropout(const op_case *c, ref_tensor *in, const ref_tensor *y,
     ref_dropout(&in[0], c->value, seed, 0, out);
 }
 
+/* dropout(x) + x: dropout's backward adds to the gradient the sum wrote. */
+static clg_tensor *b_dropout_residual(clg_graph *g, clg_tensor **in, const op_case *c)
+{
+    return clg_add(g, b_dropout(g, in, c), in[0]);
+}
+static void r_dropout_residual(const op_case *c, ref_tensor *in, const ref_tensor *y,
+                               double *out)
+{
+    r_dropout(c, in, y, out);
+    for (size_t i = 0; i < ref_numel(y); i++)
+        out[i] += in[0].v[i];
+}
+
 static clg_tensor *b_layer_norm(clg_graph *g, clg_tensor **in, const op_case *c)
 {
     return clg_layer_norm(g, in[0], c->nin > 1 ? in[1] : NULL,
@@ -564,6 +577,13 @@ static const op_case cases[] = {
     {"l1 sum", 2, {X(2, {7, 13}), T(2, {7, 13})}, LOSS(REF_L1), .sum = true},
     {"bce_with_logits", 2, {X(2, {7, 13}), T(2, {7, 13})}, LOSS(REF_BCE)},
     {"dropout", 1, {X(2, {7, 13})}, b_dropout, r_dropout, .seed = 1234, .value = 0.3f},
+    {"dropout + x (dropout's gradient accumulates)",
+     1,
+     {X(2, {6, 10})},
+     b_dropout_residual,
+     r_dropout_residual,
+     .seed = 99,
+     .value = 0.4f},
     {"gelu tanh", 1, {X(2, {7, 13})}, UNARY(REF_GELU_TANH)},
     {"layer_norm",
      3,

@@ -212,9 +212,12 @@ static void test_philox_matches_random123_known_answers(void **state)
         "__kernel void philox_kat(__global const uint *in, __global uint *out)\n"
         "{\n"
         "    const int i = get_global_id(0);\n"
-        "    const uint4 c = vload4(0, in + 10 * i);\n"
-        "    const uint2 k = vload2(0, in + 10 * i + 4);\n"
-        "    vstore4(philox4x32_10(c, k), 0, out + 4 * i);\n"
+        "    uint c[4];\n"
+        "    for (int j = 0; j < 4; j++)\n"
+        "        c[j] = in[10 * i + j];\n"
+        "    philox4x32_10(c, in[10 * i + 4], in[10 * i + 5]);\n"
+        "    for (int j = 0; j < 4; j++)\n"
+        "        out[4 * i + j] = c[j];\n"
         "}\n";
     clg_context *ctx = new_context();
     cl_program program;

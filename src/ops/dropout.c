@@ -1,4 +1,6 @@
 /* Dropout. params.f[0] = p, params.seed = seed. */
+#include <stdio.h>
+
 #include "base/rng.h"
 #include "ops/ops_internal.h"
 
@@ -15,6 +17,28 @@ static unsigned long long first_element(const clg_plan *p, const clg_tensor *t)
     return (unsigned long long)clg_plan_sample_offset(p) * per;
 }
 
+/* Records `kernel` over the n elements: one work-item per whole block of
+ * four, then the partial block at the end, if any, as one work-item of the
+ * kernel built with TAIL (cl/dropout.cl). args: the kernel's arguments, the
+ * step (argument 4) set by the plan at every run. SHIFT: where the batch's
+ * element 0 lies in the generator's block of four. */
+static clg_status rec_dropout(clg_plan *p, clg_cmdlist *s, const clg_tensor *t,
+                              const char *kernel, bool accumulate, size_t n,
+                              const clg_karg *args, int nargs)
+{
+    char whole[48], tail[64];
+    int shift = (int)(first_element(p, t) % 4);
+    snprintf(whole, sizeof whole, "-DSHIFT=%d -DACCUMULATE=%d", shift, accumulate);
+    snprintf(tail, sizeof tail, "%s -DTAIL=1", whole);
+    clg_status st = CLG_OK;
+    if (n >= 4)
+        st = clg_rec_kernel_stepped(p, s, "dropout", whole, kernel, n / 4, args, nargs,
+                                    4);
+    if (st == CLG_OK && n % 4)
+        st = clg_rec_kernel_stepped(p, s, "dropout", tail, kernel, 1, args, nargs, 4);
+    return st;
+}
+
 static clg_status dropout_forward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int batch,
                                   bool training)
 {
@@ -23,12 +47,10 @@ static clg_status dropout_forward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, in
     float prob = t->params.f[0];
     if (!training || prob == 0.0f)
         return clg_rec_copy(p, s, y, x, n * 4);
-    return clg_rec_kernel_stepped(
-        p, s, "dropout", NULL, "dropout_forward", (n + 3) / 4,
-        CLG_ARGS(KINT(n), KFLOAT(prob), KFLOAT(keep_scale(prob)),
-                 KULONG(t->params.seed), KULONG(0), KULONG(first_element(p, t)),
-                 KMEM(x), KMEM(y)),
-        4);
+    return rec_dropout(p, s, t, "dropout_forward", false, n,
+                       CLG_ARGS(KINT(n), KFLOAT(prob), KFLOAT(keep_scale(prob)),
+                                KULONG(t->params.seed), KULONG(0),
+                                KULONG(first_element(p, t) / 4), KMEM(x), KMEM(y)));
 }
 
 static clg_status dropout_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t,
@@ -36,12 +58,11 @@ static clg_status dropout_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t,
 {
     size_t n = clg_numel_at(t, batch);
     float prob = t->params.f[0];
-    return clg_rec_kernel_stepped(
-        p, s, "dropout", NULL, "dropout_backward", (n + 3) / 4,
-        CLG_ARGS(KINT(n), KFLOAT(prob), KFLOAT(keep_scale(prob)),
-                 KULONG(t->params.seed), KULONG(0), KULONG(first_element(p, t)),
-                 KINT(io->accumulate[0]), KMEM(io->grad_out), KMEM(io->grad_src[0])),
-        4);
+    return rec_dropout(p, s, t, "dropout_backward", io->accumulate[0], n,
+                       CLG_ARGS(KINT(n), KFLOAT(prob), KFLOAT(keep_scale(prob)),
+                                KULONG(t->params.seed), KULONG(0),
+                                KULONG(first_element(p, t) / 4), KMEM(io->grad_out),
+                                KMEM(io->grad_src[0])));
 }
 
 static const clg_op_class dropout_class = {"dropout", dropout_forward, dropout_backward,
