@@ -212,18 +212,28 @@ static bool nothing_to_do(const clg_gemm_call *g)
     return g->M == 0 || g->N == 0 || g->batch == 0;
 }
 
-/* How many slices of k a product takes on CLBlast's path. CLBlast gives
+/* How many slices of k a product takes. On CLBlast's path: CLBlast gives
  * each tile of C to one work-group, so a product with few tiles and a long
  * k (a convolution's weight gradient over the batch: 32 x 9 over k =
  * 50,176 at the example CNN's first layer) leaves a GPU nearly idle: that
  * layer's forward and backward ran at 35.6 GF/s on the H200. Such a
  * product runs as a strided batch over slices of k (1,024 or more, at most
- * 64 slices) into a scratch, then a sum. 1: not split. */
-static size_t k_slices(const clg_gemm_call *g)
+ * 64 slices) into a scratch, then a sum. On the native path, gemm_nt (A
+ * B^T) over k of 8,192 or more, in slices of 4,096 or more: each
+ * work-item's rows of A and B then stay in a CPU's caches (the CNN's
+ * second convolution's weight gradient, 64 x 288 over k = 12,544: PoCL
+ * 136-149 -> 152-166 GF/s in two to four slices; Intel's runtime 170 ->
+ * 170-176), and a few outputs over a long k give more cores work. A
+ * product with a bias in its epilogue is not split. 1: not split. */
+static size_t k_slices(const clg_context *ctx, const clg_gemm_call *g)
 {
-    if (g->batch != 1 || g->K < 4096 || g->M * g->N > 64 * 1024)
+    if (g->batch != 1 || g->M * g->N > 64 * 1024 || g->bias)
         return 1;
-    return g->K / 1024 < 64 ? g->K / 1024 : 64;
+    if (state_of(ctx)->path == CLG_GEMM_CLBLAST)
+        return g->K < 4096 ? 1 : g->K / 1024 < 64 ? g->K / 1024 : 64;
+    if (!g->trans_b || g->trans_a || g->K < 8192)
+        return 1;
+    return g->K / 4096 < 64 ? g->K / 4096 : 64;
 }
 
 /* Slice s of k, as matrix s of a strided batch; `rest`: the k left after
@@ -252,6 +262,14 @@ static clg_status clblast_call(clg_context *ctx, const void *call)
     return clg_gemm_clblast_enqueue(ctx, call);
 }
 
+/* Appends one product, without splitting it, on the context's path. */
+static clg_status record_whole(clg_context *ctx, clg_cmdlist *list,
+                               const clg_gemm_call *g)
+{
+    return takes_clblast(ctx, g) ? clg_cmd_call(list, clblast_call, g, sizeof *g)
+                                 : clg_gemm_native_record(ctx, list, g);
+}
+
 /* The split product's commands: the slices, the rest, the sum into C. */
 static clg_status record_split(clg_context *ctx, clg_cmdlist *list,
                                const clg_gemm_call *g, size_t slices)
@@ -261,10 +279,10 @@ static clg_status record_split(clg_context *ctx, clg_cmdlist *list,
     clg_status s = clg_cmd_scratch(list, ctx, nparts * g->M * g->N * sizeof(float), &parts);
     clg_gemm_call batch = slice_call(g, slices, false, parts);
     if (s == CLG_OK)
-        s = clg_cmd_call(list, clblast_call, &batch, sizeof batch);
+        s = record_whole(ctx, list, &batch);
     if (s == CLG_OK && nparts > slices) {
         clg_gemm_call rest = slice_call(g, slices, true, parts);
-        s = clg_cmd_call(list, clblast_call, &rest, sizeof rest);
+        s = record_whole(ctx, list, &rest);
     }
     if (s == CLG_OK)
         s = clg_cmd_kernel_1d(list, ctx, "gemm", NULL, "gemm_sum_parts", g->M * g->N,
@@ -280,11 +298,10 @@ clg_status clg_gemm_enqueue(clg_context *ctx, const clg_gemm_call *g)
     clg_status s = check_bias(ctx, g);
     if (s != CLG_OK || nothing_to_do(g))
         return s;
-    if (!takes_clblast(ctx, g))
-        return clg_gemm_native_enqueue(ctx, g);
-    size_t slices = k_slices(g);
+    size_t slices = k_slices(ctx, g);
     if (slices == 1)
-        return clg_gemm_clblast_enqueue(ctx, g);
+        return takes_clblast(ctx, g) ? clg_gemm_clblast_enqueue(ctx, g)
+                                     : clg_gemm_native_enqueue(ctx, g);
     /* Recorded and run at once; the scratch goes back to the pool with the
      * list, and whatever reuses it is enqueued after on the in-order queue. */
     clg_cmdlist list = {0};
@@ -300,10 +317,8 @@ clg_status clg_gemm_record(clg_context *ctx, clg_cmdlist *list, const clg_gemm_c
     clg_status s = check_bias(ctx, g);
     if (s != CLG_OK || nothing_to_do(g))
         return s;
-    if (!takes_clblast(ctx, g))
-        return clg_gemm_native_record(ctx, list, g);
-    size_t slices = k_slices(g);
-    return slices == 1 ? clg_cmd_call(list, clblast_call, g, sizeof *g)
+    size_t slices = k_slices(ctx, g);
+    return slices == 1 ? record_whole(ctx, list, g)
                        : record_split(ctx, list, g, slices);
 }
 
