@@ -4,10 +4,32 @@
  * sums holds sum(dy)[C] then sum(dy * xhat)[C]. The per-channel sums take
  * one work-group per channel with compensated partial sums (sum.h), or on
  * PoCL a work-item per (o, c) plane and then one per channel
- * (bn_plane_sums). */
+ * (bn_plane_sums).
+ *
+ * Built with -DRELU=1, batch norm is followed by a ReLU in the same pass
+ * (a model's BatchNorm then ReLU, src/nn/model.c): y = max(bn(x), 0), NaN
+ * kept, as clgrad's relu; backward takes dy, the gradient of that y, and
+ * the y the forward wrote, and uses dy where y > 0, else 0 (PyTorch's
+ * threshold_backward), one pass over the activations fewer each way. */
 
 #include "index.h"
 #include "sum.h"
+
+#ifndef RELU
+#define RELU 0
+#endif
+
+/* The ReLU after batch norm, and the gradient that reaches batch norm
+ * through it from dy at an element whose output is y. */
+#if RELU
+#define ACT(v) ((v) <= 0.0f ? 0.0f : (v))
+#define THROUGH(d, y) ((y) > 0.0f ? (d) : 0.0f)
+#define THROUGH4(d, y) select((float4)(0.0f), (d), isgreater((y), (float4)(0.0f)))
+#else
+#define ACT(v) (v)
+#define THROUGH(d, y) (d)
+#define THROUGH4(d, y) (d)
+#endif
 
 /* The sum of (x - mean)^2 over channel c, as channel_group_sum sums x. */
 static float channel_group_squares(__global const float *x, const int outer,
@@ -154,7 +176,7 @@ __kernel void bn_apply(const int planes, const int C, const int inner, const int
     const float shift = affine ? beta[c] : 0.0f;
     const size_t base = (size_t)p * inner;
     for (int i = 0; i < inner; i++)
-        y[base + i] = (x[base + i] - mean) * scale + shift;
+        y[base + i] = ACT((x[base + i] - mean) * scale + shift);
 }
 
 CLG_ROW_LOOP
@@ -173,7 +195,7 @@ __kernel void bn_eval(const int planes, const int C, const int inner, const int 
     const float shift = affine ? beta[c] : 0.0f;
     const size_t base = (size_t)p * inner;
     for (int i = 0; i < inner; i++)
-        y[base + i] = (x[base + i] - mean) * scale + shift;
+        y[base + i] = ACT((x[base + i] - mean) * scale + shift);
 }
 
 /* Channel c's backward sums, sum(dy) and sum(dy xhat), into sums and, where
@@ -196,6 +218,7 @@ static void set_backward_sums(const int c, const int C, const float sdy,
  * gradients dgamma = sum(dy * xhat), dbeta = sum(dy) where wanted. */
 __kernel void bn_backward_reduce(const int outer, const int C, const int inner,
                                  __global const float *x, __global const float *dy,
+                                 __global const float *y,
                                  __global const float *stats, __global float *sums,
                                  const int want_gamma, const int acc_gamma,
                                  __global float *dgamma, const int want_beta,
@@ -212,7 +235,7 @@ __kernel void bn_backward_reduce(const int outer, const int C, const int inner,
             float pa = 0.0f, pb = 0.0f;
             for (int m = 0; m < CLG_PLAIN_TERMS; m++) {
                 const int i = from + m * L + l;
-                const float d = i < inner ? dy[base + i] : 0.0f;
+                const float d = i < inner ? THROUGH(dy[base + i], y[base + i]) : 0.0f;
                 const float v = i < inner ? x[base + i] : mean;
                 pa += d;
                 pb += d * (v - mean) * invstd;
@@ -224,8 +247,9 @@ __kernel void bn_backward_reduce(const int outer, const int C, const int inner,
         for (int i = l; i < inner;) {
             float pa = 0.0f, pb = 0.0f;
             for (int m = 0; m < CLG_PLAIN_TERMS && i < inner; m++, i += L) {
-                pa += dy[base + i];
-                pb += dy[base + i] * (x[base + i] - mean) * invstd;
+                const float d = THROUGH(dy[base + i], y[base + i]);
+                pa += d;
+                pb += d * (x[base + i] - mean) * invstd;
             }
             ksum_add(&a, pa);
             ksum_add(&b, pb);
@@ -244,6 +268,7 @@ __kernel void bn_backward_reduce(const int outer, const int C, const int inner,
 CLG_ROW_LOOP
 __kernel void bn_backward_plane_sums(const int planes, const int C, const int inner,
                                      __global const float *x, __global const float *dy,
+                                     __global const float *y,
                                      __global const float *stats,
                                      __global float *partial)
 {
@@ -252,14 +277,15 @@ __kernel void bn_backward_plane_sums(const int planes, const int C, const int in
         return;
     const int c = p % C;
     const float mean = stats[c], invstd = stats[C + c];
-    __global const float *xs = x + (size_t)p * inner, *ds = dy + (size_t)p * inner;
+    __global const float *xs = x + (size_t)p * inner, *ds = dy + (size_t)p * inner,
+                         *ys = y + (size_t)p * inner;
     /* Four lanes of float4s, then the tail, as bn_plane_sums. */
     clg_ksum4 a4 = {(float4)(0.0f), (float4)(0.0f)}, b4 = a4;
     const int blocks = inner / 4;
     for (int q = 0; q < blocks;) {
         float4 pa = (float4)(0.0f), pb = (float4)(0.0f);
         for (int m = 0; m < CLG_PLAIN_TERMS && q < blocks; m++, q++) {
-            const float4 d = vload4(q, ds);
+            const float4 d = THROUGH4(vload4(q, ds), vload4(q, ys));
             pa += d;
             pb += d * (vload4(q, xs) - mean) * invstd;
         }
@@ -270,8 +296,9 @@ __kernel void bn_backward_plane_sums(const int planes, const int C, const int in
     ksum_add_lanes(&a, a4);
     ksum_add_lanes(&b, b4);
     for (int i = 4 * blocks; i < inner; i++) {
-        ksum_add(&a, ds[i]);
-        ksum_add(&b, ds[i] * (xs[i] - mean) * invstd);
+        const float d = THROUGH(ds[i], ys[i]);
+        ksum_add(&a, d);
+        ksum_add(&b, d * (xs[i] - mean) * invstd);
     }
     partial[p] = ksum_value(a);
     partial[planes + p] = ksum_value(b);
@@ -306,7 +333,8 @@ CLG_ROW_LOOP
 __kernel void bn_backward_dx(const int planes, const int C, const int inner,
                              const int m_here, const int synced, const int affine,
                              const int accumulate, __global const float *x,
-                             __global const float *dy, __global const float *stats,
+                             __global const float *dy, __global const float *y,
+                             __global const float *stats,
                              __global const float *sums, __global const float *gamma,
                              __global float *dx)
 {
@@ -321,7 +349,7 @@ __kernel void bn_backward_dx(const int planes, const int C, const int inner,
     const size_t base = (size_t)p * inner;
     for (int i = 0; i < inner; i++) {
         const float xhat = (x[base + i] - mean) * invstd;
-        const float v = k * (m * dy[base + i] - sdy - xhat * sdyx);
+        const float v = k * (m * THROUGH(dy[base + i], y[base + i]) - sdy - xhat * sdyx);
         dx[base + i] = accumulate ? dx[base + i] + v : v;
     }
 }

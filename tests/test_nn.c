@@ -2,8 +2,10 @@
  * initialisation schemes, residual blocks, summaries and layer errors. */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
+#include "graph/op.h"
 #include "test_util.h"
 
 static clg_model *new_model(clg_context *ctx, clg_init init, uint64_t seed, int ndim,
@@ -186,6 +188,45 @@ static void test_residual_blocks_name_body_and_projection(void **state)
     clg_model_free(m);
 }
 
+/* Nodes of the model's graph made by op `name`. */
+static int count_ops(clg_model *m, const char *name)
+{
+    const clg_graph *g = clg_model_graph(m);
+    int n = 0;
+    for (int i = 0; i < g->count; i++)
+        n += g->tensors[i]->op && !strcmp(g->tensors[i]->op->name, name);
+    return n;
+}
+
+/* A ReLU layer right after a BatchNorm layer runs in batch norm's kernels
+ * (cl/norm.cl, RELU): no relu node. Not where something else reads batch
+ * norm's output (a residual block's skip), nor after another op. */
+static void test_batch_norm_takes_the_relu_after_it(void **state)
+{
+    clg_layer conv = CLG_CONV2D(3, 3);
+    conv.padding = 1;
+    clg_model *m = new_model(*state, CLG_INIT_PYTORCH, 1, 3, (int[]){3, 6, 6});
+    assert_ok(clg_model_add(m, conv));
+    assert_ok(clg_model_add(m, CLG_BATCHNORM2D()));
+    assert_ok(clg_model_add(m, CLG_RELU()));
+    assert_ok(clg_model_add(m, CLG_RELU())); /* a second one stays a node */
+    assert_int_equal(count_ops(m, "relu"), 1);
+    assert_ok(clg_model_compile(m, CLG_LOSS_MSE, 0.0f));
+    assert_ok(clg_plan_run(clg_model_plan(m), 8, CLG_RUN_TRAIN));
+    clg_model_free(m);
+
+    m = new_model(*state, CLG_INIT_PYTORCH, 1, 3, (int[]){3, 6, 6});
+    assert_ok(clg_model_add(m, conv));
+    assert_ok(clg_model_add(m, CLG_BATCHNORM2D()));
+    assert_ok(clg_model_begin_residual(m)); /* the skip reads batch norm's output */
+    assert_ok(clg_model_add(m, CLG_RELU()));
+    assert_ok(clg_model_add(m, conv));
+    assert_ok(clg_model_end_residual(m));
+    assert_ok(clg_model_add(m, CLG_RELU())); /* after the sum */
+    assert_int_equal(count_ops(m, "relu"), 2);
+    clg_model_free(m);
+}
+
 static void test_layer_errors_name_the_layer(void **state)
 {
     clg_model *m = new_model(*state, CLG_INIT_PYTORCH, 1, 1, (int[]){20});
@@ -235,6 +276,7 @@ int main(void)
         cmocka_unit_test(test_initialisation_schemes),
         cmocka_unit_test(test_one_seed_gives_one_model),
         cmocka_unit_test(test_residual_blocks_name_body_and_projection),
+        cmocka_unit_test(test_batch_norm_takes_the_relu_after_it),
         cmocka_unit_test(test_layer_errors_name_the_layer),
         cmocka_unit_test(test_freeze_stops_gradients_of_leading_layers),
     };

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "ops/ops_internal.h"
 #include "reference.h"
 #include "test_util.h"
 
@@ -132,6 +133,23 @@ static void r_bn(const op_case *c, ref_tensor *in, const ref_tensor *y, double *
     bool affine = c->nin == 5;
     ref_batch_norm(&in[0], affine ? in[3].v : NULL, affine ? in[4].v : NULL, 1e-5, out,
                    NULL, NULL);
+}
+
+/* Batch norm with its ReLU in the same kernels (a model's BatchNorm then
+ * ReLU): relu(bn(x)), gradients through both. */
+static clg_tensor *b_bn_relu(clg_graph *g, clg_tensor **in, const op_case *c)
+{
+    clg_tensor *t = b_bn(g, in, c);
+    assert_ptr_equal(clg_batch_norm_fuse_relu(t), t);
+    assert_null(clg_batch_norm_fuse_relu(t)); /* once */
+    return t;
+}
+static void r_bn_relu(const op_case *c, ref_tensor *in, const ref_tensor *y,
+                      double *out)
+{
+    r_bn(c, in, y, out);
+    for (size_t i = 0; i < ref_numel(y); i++)
+        out[i] = out[i] <= 0 ? 0 : out[i];
 }
 
 static clg_tensor *b_unary(clg_graph *g, clg_tensor **in, const op_case *c)
@@ -531,6 +549,17 @@ static const op_case cases[] = {
      {X(2, {7, 13}), S(1, {13}), S(1, {13})},
      b_bn,
      r_bn,
+     .batch = 5},
+    {"batch_norm 2d + relu in its kernels",
+     5,
+     {X(4, {4, 3, 5, 5}), S(1, {3}), S(1, {3}), P(1, {3}), P(1, {3})},
+     b_bn_relu,
+     r_bn_relu},
+    {"batch_norm 1d no affine + relu in its kernels, partial batch",
+     3,
+     {X(2, {7, 13}), S(1, {13}), S(1, {13})},
+     b_bn_relu,
+     r_bn_relu,
      .batch = 5},
     {"relu", 1, {X(2, {7, 13})}, UNARY(REF_RELU)},
     {"leaky_relu", 1, {X(2, {7, 13})}, UNARY(REF_LEAKY_RELU), .value = 0.1f},

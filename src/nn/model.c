@@ -7,6 +7,7 @@
 #include "base/text.h"
 #include "graph/graph_internal.h"
 #include "nn/nn_internal.h"
+#include "ops/ops_internal.h"
 
 typedef struct layer_rec {
     clg_layer spec;
@@ -203,6 +204,32 @@ static clg_tensor *tokpos(clg_model *m, const clg_layer *l, const char *prefix,
     return clg_add(m->g, clg_embedding(m->g, x, wte), wpe);
 }
 
+/* Whether any node of g reads x (as a source, or as a view of it). */
+static bool read_by_any(const clg_graph *g, const clg_tensor *x)
+{
+    for (int i = 0; i < g->count; i++) {
+        const clg_tensor *t = g->tensors[i];
+        if (t->view_of == x)
+            return true;
+        for (int s = 0; s < t->nsrc; s++)
+            if (t->src[s] == x)
+                return true;
+    }
+    return false;
+}
+
+/* relu(x). Where x is a batch norm's output that nothing else reads (the
+ * layer before's, not a residual block's input), the batch norm applies the
+ * ReLU in its own kernels instead (clg_batch_norm_fuse_relu): the same
+ * values, one pass over the activations fewer forward and backward. */
+static clg_tensor *relu_of(clg_model *m, clg_tensor *x)
+{
+    clg_tensor *fused = NULL;
+    if (x != m->block_in && !read_by_any(m->g, x))
+        fused = clg_batch_norm_fuse_relu(x);
+    return fused ? fused : clg_relu(m->g, x);
+}
+
 /* Builds one layer on x; parameters named after `prefix`. */
 static clg_tensor *build_layer(clg_model *m, const clg_layer *l, const char *prefix,
                                clg_tensor *x, size_t *count, clg_status *init)
@@ -266,7 +293,7 @@ static clg_tensor *build_layer(clg_model *m, const clg_layer *l, const char *pre
     case CLG_LAYER_FLATTEN:
         return clg_flatten(g, x);
     case CLG_LAYER_RELU:
-        return clg_relu(g, x);
+        return relu_of(m, x);
     case CLG_LAYER_LEAKYRELU:
         return clg_leaky_relu(g, x, l->value);
     case CLG_LAYER_ELU:

@@ -1,10 +1,18 @@
 /* Batch, layer and RMS normalisation. Batch norm: src = {x, running_mean, running_var[,
- * gamma, beta]}; params.f = {momentum, eps}. */
+ * gamma, beta]}; params.f = {momentum, eps}; params.i[0] = 1: a ReLU follows
+ * in the same kernels (clg_batch_norm_fuse_relu). */
 #include <string.h>
 
 #include "ops/ops_internal.h"
 
-#define AFFINE(t) ((t)->nsrc == 5)
+#define AFFINE(t)     ((t)->nsrc == 5)
+#define FUSED_RELU(t) ((t)->params.i[0] == 1)
+
+/* The norm family's build options for batch norm node t. */
+static const char *bn_options(const clg_tensor *t)
+{
+    return FUSED_RELU(t) ? "-DRELU=1" : NULL;
+}
 
 static void split(const clg_tensor *t, int batch, size_t *outer, int *C, size_t *inner)
 {
@@ -101,7 +109,7 @@ static clg_status bn_forward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int bat
     cl_mem beta = AFFINE(t) ? clg_val(p, t->src[4]) : stats;
     size_t planes = outer * (size_t)C;
     if (!training)
-        return clg_rec_kernel(p, s, "norm", NULL, "bn_eval", planes,
+        return clg_rec_kernel(p, s, "norm", bn_options(t), "bn_eval", planes,
                               CLG_ARGS(KINT(planes), KINT(C), KINT(inner),
                                        KINT(AFFINE(t)), KFLOAT(t->params.f[1]), KMEM(x),
                                        KMEM(rm), KMEM(rv), KMEM(gamma), KMEM(beta),
@@ -117,7 +125,7 @@ static clg_status bn_forward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int bat
                            KFLOAT(t->params.f[1]), KMEM(x), KMEM(stats), KMEM(rm),
                            KMEM(rv)));
     if (st == CLG_OK)
-        st = clg_rec_kernel(p, s, "norm", NULL, "bn_apply", planes,
+        st = clg_rec_kernel(p, s, "norm", bn_options(t), "bn_apply", planes,
                             CLG_ARGS(KINT(planes), KINT(C), KINT(inner),
                                      KINT(AFFINE(t)), KMEM(x), KMEM(stats), KMEM(gamma),
                                      KMEM(beta), KMEM(clg_val(p, t))));
@@ -131,6 +139,7 @@ static clg_status bn_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int ba
     int C;
     split(t, batch, &outer, &C, &inner);
     cl_mem x = clg_val(p, t->src[0]), stats = clg_aux(p, t, 0), sums = clg_aux(p, t, 1);
+    cl_mem y = clg_val(p, t); /* read with a fused ReLU */
     cl_mem gamma = AFFINE(t) ? clg_val(p, t->src[3]) : stats;
     bool want_g = AFFINE(t) && io->grad_src[3], want_b = AFFINE(t) && io->grad_src[4];
     cl_mem dgamma = want_g ? io->grad_src[3] : sums,
@@ -142,10 +151,10 @@ static clg_status bn_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int ba
         cl_mem partial;
         st = clg_rec_scratch(p, s, 2 * planes * 4, &partial);
         if (st == CLG_OK)
-            st = clg_rec_kernel(p, s, "norm", NULL, "bn_backward_plane_sums", planes,
-                                CLG_ARGS(KINT(planes), KINT(C), KINT(inner), KMEM(x),
-                                         KMEM(io->grad_out), KMEM(stats),
-                                         KMEM(partial)));
+            st = clg_rec_kernel(
+                p, s, "norm", bn_options(t), "bn_backward_plane_sums", planes,
+                CLG_ARGS(KINT(planes), KINT(C), KINT(inner), KMEM(x),
+                         KMEM(io->grad_out), KMEM(y), KMEM(stats), KMEM(partial)));
         if (st == CLG_OK)
             st = clg_rec_kernel(
                 p, s, "norm", NULL, "bn_backward_planes_finish", (size_t)C,
@@ -153,23 +162,23 @@ static clg_status bn_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int ba
                          KINT(acc_g), KMEM(dgamma), KINT(want_b), KINT(acc_b),
                          KMEM(dbeta)));
     } else {
-        st = clg_rec_kernel_groups(p, s, "norm", NULL, "bn_backward_reduce", (size_t)C,
-                                   clg_reduce_group(inner),
-                                   CLG_ARGS(KINT(outer), KINT(C), KINT(inner), KMEM(x),
-                                            KMEM(io->grad_out), KMEM(stats), KMEM(sums),
-                                            KINT(want_g), KINT(acc_g), KMEM(dgamma),
-                                            KINT(want_b), KINT(acc_b), KMEM(dbeta)));
+        st = clg_rec_kernel_groups(
+            p, s, "norm", bn_options(t), "bn_backward_reduce", (size_t)C,
+            clg_reduce_group(inner),
+            CLG_ARGS(KINT(outer), KINT(C), KINT(inner), KMEM(x), KMEM(io->grad_out),
+                     KMEM(y), KMEM(stats), KMEM(sums), KINT(want_g), KINT(acc_g),
+                     KMEM(dgamma), KINT(want_b), KINT(acc_b), KMEM(dbeta)));
     }
     bool sync = clg_plan_syncs_replicas(p);
     if (st == CLG_OK && sync) /* the whole batch's sums; the forward's count stays */
         st = clg_rec_replica_sum(p, s, sums, 0, 2 * (size_t)C);
     if (st == CLG_OK && io->grad_src[0])
-        st = clg_rec_kernel(p, s, "norm", NULL, "bn_backward_dx", outer * (size_t)C,
-                            CLG_ARGS(KINT(outer * (size_t)C), KINT(C), KINT(inner),
-                                     KINT(outer * inner), KINT(sync), KINT(AFFINE(t)),
-                                     KINT(io->accumulate[0]), KMEM(x),
-                                     KMEM(io->grad_out), KMEM(stats), KMEM(sums),
-                                     KMEM(gamma), KMEM(io->grad_src[0])));
+        st = clg_rec_kernel(
+            p, s, "norm", bn_options(t), "bn_backward_dx", outer * (size_t)C,
+            CLG_ARGS(KINT(outer * (size_t)C), KINT(C), KINT(inner), KINT(outer * inner),
+                     KINT(sync), KINT(AFFINE(t)), KINT(io->accumulate[0]), KMEM(x),
+                     KMEM(io->grad_out), KMEM(y), KMEM(stats), KMEM(sums), KMEM(gamma),
+                     KMEM(io->grad_src[0])));
     return st;
 }
 
@@ -216,6 +225,14 @@ clg_tensor *clg_batch_norm(clg_graph *g, clg_tensor *x, clg_tensor *gamma,
         t->params.f[0] = momentum;
         t->params.f[1] = eps;
     }
+    return t;
+}
+
+clg_tensor *clg_batch_norm_fuse_relu(clg_tensor *t)
+{
+    if (!t || t->op != &bn_class || FUSED_RELU(t))
+        return NULL;
+    t->params.i[0] = 1;
     return t;
 }
 

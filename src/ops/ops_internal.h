@@ -15,6 +15,13 @@ static inline bool clg_rows_per_item(const clg_context *ctx)
     return ctx->info.type == CLG_DEVICE_CPU;
 }
 
+/* Makes batch norm node t apply a ReLU to its output in the same kernels,
+ * forward and backward: t becomes relu(batch_norm(...)). The caller must
+ * know that nothing reads t's output but the ReLU it replaces (a model's
+ * BatchNorm layer followed by a ReLU layer). Returns t, or NULL (nothing
+ * changed) when t is not a batch norm node or already has its ReLU. */
+clg_tensor *clg_batch_norm_fuse_relu(clg_tensor *t);
+
 /* y[o, c, i] += bias[c] over [outer, C, inner]. */
 clg_status clg_rec_channel_bias(clg_plan *p, clg_cmdlist *s, cl_mem y, cl_mem bias,
                                 size_t outer, int C, size_t inner);
