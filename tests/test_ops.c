@@ -621,6 +621,15 @@ static const op_case cases[] = {
      r_layer_norm,
      .value = 1e-5f,
      .batch = 2},
+    /* 135 rows: the parameters' gradients sum blocks of 64 rows, a partial
+     * last one, and six columns: a float4 and two more (cl/norm.cl) */
+    {"layer_norm, 135 rows",
+     3,
+     {X(3, {5, 27, 6}), P(1, {6}), P(1, {6})},
+     b_layer_norm,
+     r_layer_norm,
+     .value = 1e-5f,
+     .batch = 3},
     {"layer_norm no affine",
      1,
      {X(2, {7, 13})},

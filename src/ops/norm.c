@@ -59,14 +59,17 @@ static clg_status bn_sync_stats(clg_plan *p, clg_cmdlist *s, clg_tensor *t,
     return st;
 }
 
-/* Whether batch norm's channel sums go by planes (cl/norm.cl's
- * bn_plane_sums): on PoCL's CPU device, which runs the
- * one-work-group-per-channel form's loops unvectorised (the benchmark CNN's
- * two layers a step: statistics 3.4 -> 0.74 ms, backward sums 3.3 -> 0.58).
- * Intel's runtime vectorises that form's masked passes (statistics 0.43 ms
- * against 0.79 by planes, backward sums 0.84 against 0.57: even), and GPUs
- * want its work-group trees. */
-static bool sums_by_planes(const clg_tensor *t)
+/* Whether sums over many rows go by blocks: batch norm's channel sums by
+ * (o, c) planes (cl/norm.cl's bn_plane_sums) and layer norm's parameter
+ * gradients by blocks of rows (ln_param_partials). On PoCL's CPU device,
+ * which runs one-work-group-per-channel loops unvectorised and float sums
+ * down a column one work-item each in a serial chain (the benchmark CNN's
+ * two layers a step: statistics 3.4 -> 0.74 ms, backward sums 3.3 -> 0.58;
+ * the GPT's layer norms 0.51 -> 0.17 ms a call). Intel's runtime vectorises
+ * the direct forms (statistics 0.43 ms against 0.79 by planes, backward
+ * sums 0.84 against 0.57: even; layer norm 0.07 against 0.17), and GPUs
+ * want their work-group trees. */
+static bool sums_by_blocks(const clg_tensor *t)
 {
     const clg_device_info *d = clg_context_device(t->graph->ctx);
     return d->type == CLG_DEVICE_CPU &&
@@ -117,7 +120,7 @@ static clg_status bn_forward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int bat
     clg_status st =
         clg_plan_syncs_replicas(p)
             ? bn_sync_stats(p, s, t, outer, C, inner, x, stats, rm, rv)
-        : sums_by_planes(t)
+        : sums_by_blocks(t)
             ? bn_plane_stats(p, s, t, outer, C, inner, x, stats, rm, rv)
             : clg_rec_kernel_groups(
                   p, s, "norm", NULL, "bn_stats", (size_t)C, clg_reduce_group(inner),
@@ -147,7 +150,7 @@ static clg_status bn_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int ba
     bool acc_g = want_g && io->accumulate[3], acc_b = want_b && io->accumulate[4];
     clg_status st = CLG_OK;
     size_t planes = outer * (size_t)C;
-    if (sums_by_planes(t)) {
+    if (sums_by_blocks(t)) {
         cl_mem partial;
         st = clg_rec_scratch(p, s, 2 * planes * 4, &partial);
         if (st == CLG_OK)
@@ -239,6 +242,9 @@ clg_tensor *clg_batch_norm_fuse_relu(clg_tensor *t)
 /* ---- Layer and RMS normalisation: src = {x[, gamma[, beta]]};
  * params.f[0] = eps, params.i[0] = 1 for RMS (gamma only) --------------------- */
 
+/* Rows per block of the parameters' gradient sums by blocks. */
+#define LN_PART_ROWS 64
+
 #define LN_GAMMA(t) ((t)->nsrc >= 2)
 #define LN_BETA(t)  ((t)->nsrc == 3)
 
@@ -288,14 +294,31 @@ static clg_status ln_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int ba
     clg_status st = CLG_OK;
     bool want_g = LN_GAMMA(t) && io->grad_src[1],
          want_b = LN_BETA(t) && io->grad_src[2];
-    if (want_g || want_b)
+    cl_mem dgamma = want_g ? io->grad_src[1] : stats,
+           dbeta = want_b ? io->grad_src[2] : stats;
+    bool acc_g = want_g && io->accumulate[1], acc_b = want_b && io->accumulate[2];
+    if ((want_g || want_b) && !sums_by_blocks(t))
         st = clg_rec_kernel(p, s, "norm", ln_options(t), "ln_param_grads", (size_t)C,
                             CLG_ARGS(KINT(rows), KINT(C), KMEM(x), KMEM(io->grad_out),
-                                     KMEM(stats), KINT(want_g),
-                                     KINT(want_g && io->accumulate[1]),
-                                     KMEM(want_g ? io->grad_src[1] : stats),
-                                     KINT(want_b), KINT(want_b && io->accumulate[2]),
-                                     KMEM(want_b ? io->grad_src[2] : stats)));
+                                     KMEM(stats), KINT(want_g), KINT(acc_g),
+                                     KMEM(dgamma), KINT(want_b), KINT(acc_b),
+                                     KMEM(dbeta)));
+    else if (want_g || want_b) {
+        size_t parts = (rows + LN_PART_ROWS - 1) / LN_PART_ROWS;
+        cl_mem partial;
+        st = clg_rec_scratch(p, s, 2 * parts * (size_t)C * 4, &partial);
+        if (st == CLG_OK)
+            st = clg_rec_kernel(
+                p, s, "norm", ln_options(t), "ln_param_partials",
+                parts * (((size_t)C + 3) / 4),
+                CLG_ARGS(KINT(rows), KINT(C), KINT(parts), KINT(LN_PART_ROWS), KMEM(x),
+                         KMEM(io->grad_out), KMEM(stats), KMEM(partial)));
+        if (st == CLG_OK)
+            st = clg_rec_kernel(
+                p, s, "norm", ln_options(t), "ln_param_blocks_finish", (size_t)C,
+                CLG_ARGS(KINT(C), KINT(parts), KMEM(partial), KINT(want_g), KINT(acc_g),
+                         KMEM(dgamma), KINT(want_b), KINT(acc_b), KMEM(dbeta)));
+    }
     if (st == CLG_OK && io->grad_src[0])
         st = clg_rec_kernel(p, s, "norm", ln_options(t), "ln_backward_dx", rows,
                             CLG_ARGS(KINT(rows), KINT(C), KINT(LN_GAMMA(t)),
