@@ -46,7 +46,7 @@ static clg_status rec_im2col(clg_plan *p, clg_cmdlist *s, const clg_tensor *t,
 {
     conv_geom g = geometry(t);
     bool rows = by_rows(t);
-    size_t n = g.CKK * N * (rows ? (size_t)g.OH : g.P);
+    size_t n = rows ? (size_t)g.C * N * g.OH : g.CKK * N * g.P;
     return clg_rec_kernel(p, s, "conv", opts, rows ? "im2col_rows" : "im2col", n,
                           CLG_ARGS(KINT(n), KINT(N), KMEM(x), KMEM(col)));
 }
