@@ -432,6 +432,38 @@ __kernel void ln_backward_dx(const int rows, const int C, const int affine,
     }
 }
 
+/* Rows [from, to) of column c of dy and of dy xhat, summed into a and b
+ * CLG_PLAIN_TERMS rows plainly per compensated step (sum.h). */
+static void ln_column_sums(__global const float *x, __global const float *dy,
+                           __global const float *stats, const int rows, const int C,
+                           const int c, const int from, const int to, clg_ksum *a,
+                           clg_ksum *b)
+{
+    for (int r = from; r < to;) {
+        float pa = 0.0f, pb = 0.0f;
+        for (int m = 0; m < CLG_PLAIN_TERMS && r < to; m++, r++) {
+            const float d = dy[(size_t)r * C + c];
+            pa += d;
+            pb += d * (x[(size_t)r * C + c] - stats[r]) * stats[rows + r];
+        }
+        ksum_add(a, pa);
+        ksum_add(b, pb);
+    }
+}
+
+/* Column c's parameter gradients from its sums: dgamma = sum(dy xhat) in b,
+ * dbeta = sum(dy) in a, each where wanted, onto the gradient with acc_. */
+static void set_ln_param_grads(const int c, const clg_ksum a, const clg_ksum b,
+                               const int want_gamma, const int acc_gamma,
+                               __global float *dgamma, const int want_beta,
+                               const int acc_beta, __global float *dbeta)
+{
+    if (want_gamma)
+        dgamma[c] = acc_gamma ? dgamma[c] + ksum_value(b) : ksum_value(b);
+    if (want_beta)
+        dbeta[c] = acc_beta ? dbeta[c] + ksum_value(a) : ksum_value(a);
+}
+
 /* dgamma[c] = sum over rows of dy xhat, dbeta[c] = sum of dy: one work-item
  * per column, so that neighbours read neighbouring floats. */
 __kernel void ln_param_grads(const int rows, const int C, __global const float *x,
@@ -444,20 +476,9 @@ __kernel void ln_param_grads(const int rows, const int C, __global const float *
     if (c >= C)
         return;
     clg_ksum a = {0.0f, 0.0f}, b = {0.0f, 0.0f};
-    for (int r = 0; r < rows;) {
-        float pa = 0.0f, pb = 0.0f;
-        for (int m = 0; m < CLG_PLAIN_TERMS && r < rows; m++, r++) {
-            const float d = dy[(size_t)r * C + c];
-            pa += d;
-            pb += d * (x[(size_t)r * C + c] - stats[r]) * stats[rows + r];
-        }
-        ksum_add(&a, pa);
-        ksum_add(&b, pb);
-    }
-    if (want_gamma)
-        dgamma[c] = acc_gamma ? dgamma[c] + ksum_value(b) : ksum_value(b);
-    if (want_beta)
-        dbeta[c] = acc_beta ? dbeta[c] + ksum_value(a) : ksum_value(a);
+    ln_column_sums(x, dy, stats, rows, C, c, 0, rows, &a, &b);
+    set_ln_param_grads(c, a, b, want_gamma, acc_gamma, dgamma, want_beta, acc_beta,
+                       dbeta);
 }
 
 /* ln_param_grads in two passes, for PoCL (src/ops/norm.c):
@@ -497,26 +518,17 @@ __kernel void ln_param_partials(const int rows, const int C, const int parts,
     }
     for (int j = c; j < C; j++) {
         clg_ksum a = {0.0f, 0.0f}, b = {0.0f, 0.0f};
-        for (int r = from; r < to;) {
-            float pa = 0.0f, pb = 0.0f;
-            for (int m = 0; m < CLG_PLAIN_TERMS && r < to; m++, r++) {
-                const float d = dy[(size_t)r * C + j];
-                pa += d;
-                pb += d * (x[(size_t)r * C + j] - stats[r]) * stats[rows + r];
-            }
-            ksum_add(&a, pa);
-            ksum_add(&b, pb);
-        }
+        ln_column_sums(x, dy, stats, rows, C, j, from, to, &a, &b);
         pa_out[j] = ksum_value(a);
         pb_out[j] = ksum_value(b);
     }
 }
 
 __kernel void ln_param_blocks_finish(const int C, const int parts,
-                             __global const float *partial, const int want_gamma,
-                             const int acc_gamma, __global float *dgamma,
-                             const int want_beta, const int acc_beta,
-                             __global float *dbeta)
+                                     __global const float *partial,
+                                     const int want_gamma, const int acc_gamma,
+                                     __global float *dgamma, const int want_beta,
+                                     const int acc_beta, __global float *dbeta)
 {
     const int c = clg_global_id(0);
     if (c >= C)
@@ -526,10 +538,8 @@ __kernel void ln_param_blocks_finish(const int C, const int parts,
         ksum_add(&a, partial[(size_t)part * C + c]);
         ksum_add(&b, partial[((size_t)parts + part) * C + c]);
     }
-    if (want_gamma)
-        dgamma[c] = acc_gamma ? dgamma[c] + ksum_value(b) : ksum_value(b);
-    if (want_beta)
-        dbeta[c] = acc_beta ? dbeta[c] + ksum_value(a) : ksum_value(a);
+    set_ln_param_grads(c, a, b, want_gamma, acc_gamma, dgamma, want_beta, acc_beta,
+                       dbeta);
 }
 
 /* Batch norm synchronised over replicas (data parallel ranks): the sums
