@@ -108,10 +108,14 @@ static void check_all(clg_context *ctx, clg_gemm_path path)
 {
     assert_ok(clg_context_set_gemm_path(ctx, path));
     assert_int_equal(clg_context_gemm_path(ctx), path);
-    /* Known bug, open: on Rusticl's llvmpipe the native kernel's products
-     * over k = 4,503 and 8,192 come out wrong, differently each run (C[0,0]
-     * 34.2 or 34.4 for 29.3); PoCL, Intel's runtime and NVIDIA's get them
-     * right. The default path there is CLBlast (gemm.c), which is right. */
+    /* On Rusticl's llvmpipe the native kernel's products over k = 4,503
+     * and 8,192 come out wrong: llvmpipe (Mesa 22.3) ends a shader's loops
+     * once they have run 65,535 iterations in all (gallivm's loop limiter,
+     * LP_MAX_TGSI_LOOP_ITERATIONS, shared by every loop of an invocation),
+     * silently. One 8 x 16 block's k loop, its inner loops counted, stops
+     * near k = 6,550 there (C[0,0] 19.66 from k = 6,600 to 8,192, for 24.58
+     * at 8,192; right at 5,000). PoCL, Intel's runtime and NVIDIA's have no
+     * such limit. The default path there is CLBlast (gemm.c), right here. */
     bool llvmpipe = strstr(clg_context_device(ctx)->name, "llvmpipe") != NULL;
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++)
         for (int t = 0; t < 4; t++)
