@@ -198,8 +198,21 @@ __kernel void bn_eval(const int planes, const int C, const int inner, const int 
         y[base + i] = ACT((x[base + i] - mean) * scale + shift);
 }
 
-/* Channel c's backward sums, sum(dy) and sum(dy xhat), into sums and, where
- * wanted, into (or onto) beta's and gamma's gradients. */
+/* Channel (or column) c's affine gradients, where wanted, into (or onto,
+ * acc_) their buffers: dgamma = sum(dy xhat), dbeta = sum(dy). */
+static void set_param_grads(const int c, const float sdy, const float sdyx,
+                            const int want_gamma, const int acc_gamma,
+                            __global float *dgamma, const int want_beta,
+                            const int acc_beta, __global float *dbeta)
+{
+    if (want_gamma)
+        dgamma[c] = acc_gamma ? dgamma[c] + sdyx : sdyx;
+    if (want_beta)
+        dbeta[c] = acc_beta ? dbeta[c] + sdy : sdy;
+}
+
+/* Channel c's backward sums, sum(dy) and sum(dy xhat), into sums and its
+ * affine gradients. */
 static void set_backward_sums(const int c, const int C, const float sdy,
                               const float sdyx, __global float *sums,
                               const int want_gamma, const int acc_gamma,
@@ -208,10 +221,19 @@ static void set_backward_sums(const int c, const int C, const float sdy,
 {
     sums[c] = sdy;
     sums[C + c] = sdyx;
-    if (want_gamma)
-        dgamma[c] = acc_gamma ? dgamma[c] + sdyx : sdyx;
-    if (want_beta)
-        dbeta[c] = acc_beta ? dbeta[c] + sdy : sdy;
+    set_param_grads(c, sdy, sdyx, want_gamma, acc_gamma, dgamma, want_beta, acc_beta,
+                    dbeta);
+}
+
+/* Column c of two [parts, C] tables of partial sums, the first at partial,
+ * the second after it, each summed down in order into a and b. */
+static void sum_parts(__global const float *partial, const int parts, const int C,
+                      const int c, clg_ksum *a, clg_ksum *b)
+{
+    for (int part = 0; part < parts; part++) {
+        ksum_add(a, partial[(size_t)part * C + c]);
+        ksum_add(b, partial[((size_t)parts + part) * C + c]);
+    }
 }
 
 /* Per channel: sum(dy), sum(dy * xhat) into sums, and the parameter
@@ -316,12 +338,8 @@ __kernel void bn_backward_planes_finish(const int outer, const int C,
     const int c = clg_global_id(0);
     if (c >= C)
         return;
-    const int planes = outer * C;
     clg_ksum a = {0.0f, 0.0f}, b = {0.0f, 0.0f};
-    for (int o = 0; o < outer; o++) {
-        ksum_add(&a, partial[o * C + c]);
-        ksum_add(&b, partial[planes + o * C + c]);
-    }
+    sum_parts(partial, outer, C, c, &a, &b);
     set_backward_sums(c, C, ksum_value(a), ksum_value(b), sums, want_gamma, acc_gamma,
                       dgamma, want_beta, acc_beta, dbeta);
 }
@@ -451,19 +469,6 @@ static void ln_column_sums(__global const float *x, __global const float *dy,
     }
 }
 
-/* Column c's parameter gradients from its sums: dgamma = sum(dy xhat) in b,
- * dbeta = sum(dy) in a, each where wanted, onto the gradient with acc_. */
-static void set_ln_param_grads(const int c, const clg_ksum a, const clg_ksum b,
-                               const int want_gamma, const int acc_gamma,
-                               __global float *dgamma, const int want_beta,
-                               const int acc_beta, __global float *dbeta)
-{
-    if (want_gamma)
-        dgamma[c] = acc_gamma ? dgamma[c] + ksum_value(b) : ksum_value(b);
-    if (want_beta)
-        dbeta[c] = acc_beta ? dbeta[c] + ksum_value(a) : ksum_value(a);
-}
-
 /* dgamma[c] = sum over rows of dy xhat, dbeta[c] = sum of dy: one work-item
  * per column, so that neighbours read neighbouring floats. */
 __kernel void ln_param_grads(const int rows, const int C, __global const float *x,
@@ -477,8 +482,8 @@ __kernel void ln_param_grads(const int rows, const int C, __global const float *
         return;
     clg_ksum a = {0.0f, 0.0f}, b = {0.0f, 0.0f};
     ln_column_sums(x, dy, stats, rows, C, c, 0, rows, &a, &b);
-    set_ln_param_grads(c, a, b, want_gamma, acc_gamma, dgamma, want_beta, acc_beta,
-                       dbeta);
+    set_param_grads(c, ksum_value(a), ksum_value(b), want_gamma, acc_gamma, dgamma,
+                    want_beta, acc_beta, dbeta);
 }
 
 /* ln_param_grads in two passes, for PoCL (src/ops/norm.c):
@@ -534,12 +539,9 @@ __kernel void ln_param_blocks_finish(const int C, const int parts,
     if (c >= C)
         return;
     clg_ksum a = {0.0f, 0.0f}, b = {0.0f, 0.0f};
-    for (int part = 0; part < parts; part++) {
-        ksum_add(&a, partial[(size_t)part * C + c]);
-        ksum_add(&b, partial[((size_t)parts + part) * C + c]);
-    }
-    set_ln_param_grads(c, a, b, want_gamma, acc_gamma, dgamma, want_beta, acc_beta,
-                       dbeta);
+    sum_parts(partial, parts, C, c, &a, &b);
+    set_param_grads(c, ksum_value(a), ksum_value(b), want_gamma, acc_gamma, dgamma,
+                    want_beta, acc_beta, dbeta);
 }
 
 /* Batch norm synchronised over replicas (data parallel ranks): the sums

@@ -297,13 +297,7 @@ static clg_status ln_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int ba
     cl_mem dgamma = want_g ? io->grad_src[1] : stats,
            dbeta = want_b ? io->grad_src[2] : stats;
     bool acc_g = want_g && io->accumulate[1], acc_b = want_b && io->accumulate[2];
-    if ((want_g || want_b) && !sums_by_blocks(t))
-        st = clg_rec_kernel(p, s, "norm", ln_options(t), "ln_param_grads", (size_t)C,
-                            CLG_ARGS(KINT(rows), KINT(C), KMEM(x), KMEM(io->grad_out),
-                                     KMEM(stats), KINT(want_g), KINT(acc_g),
-                                     KMEM(dgamma), KINT(want_b), KINT(acc_b),
-                                     KMEM(dbeta)));
-    else if (want_g || want_b) {
+    if ((want_g || want_b) && sums_by_blocks(t)) {
         size_t parts = (rows + LN_PART_ROWS - 1) / LN_PART_ROWS;
         cl_mem partial;
         st = clg_rec_scratch(p, s, 2 * parts * (size_t)C * 4, &partial);
@@ -318,6 +312,12 @@ static clg_status ln_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int ba
                 p, s, "norm", ln_options(t), "ln_param_blocks_finish", (size_t)C,
                 CLG_ARGS(KINT(C), KINT(parts), KMEM(partial), KINT(want_g), KINT(acc_g),
                          KMEM(dgamma), KINT(want_b), KINT(acc_b), KMEM(dbeta)));
+    } else if (want_g || want_b) {
+        st = clg_rec_kernel(p, s, "norm", ln_options(t), "ln_param_grads", (size_t)C,
+                            CLG_ARGS(KINT(rows), KINT(C), KMEM(x), KMEM(io->grad_out),
+                                     KMEM(stats), KINT(want_g), KINT(acc_g),
+                                     KMEM(dgamma), KINT(want_b), KINT(acc_b),
+                                     KMEM(dbeta)));
     }
     if (st == CLG_OK && io->grad_src[0])
         st = clg_rec_kernel(p, s, "norm", ln_options(t), "ln_backward_dx", rows,
