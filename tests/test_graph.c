@@ -49,7 +49,7 @@ static void test_negative_padding_is_refused(void **state)
     clg_graph *g = new_graph(*state);
     clg_tensor *x = clg_input(g, "x", CLG_FLOAT32, 4, (int[]){2, 3, 8, 8});
     clg_tensor *w = clg_parameter(g, "w", 4, (int[]){4, 3, 3, 3});
-    clg_conv2d_opts o = {1, 1, -1, 0, 1, 1};
+    clg_conv2d_opts o = {1, 1, -1, 0, 1, 1, CLG_CONV_AUTO};
     assert_null(clg_conv2d(g, x, w, NULL, &o));
     assert_int_equal(clg_graph_status(g), CLG_INVALID_ARGUMENT);
     assert_contains(clg_last_error(), "padding (-1,0)");
@@ -59,6 +59,32 @@ static void test_negative_padding_is_refused(void **state)
     x = clg_input(g, "x", CLG_FLOAT32, 4, (int[]){2, 3, 8, 8});
     assert_null(clg_max_pool2d(g, x, 2, 2, -1));
     assert_contains(clg_last_error(), "padding -1");
+    clg_graph_free(g);
+}
+
+/* A convolution algorithm that does not exist, asked for in the code or in
+ * the environment, is refused when the node is made, by name. */
+static void test_unknown_conv_algorithm_is_refused(void **state)
+{
+    clg_graph *g = new_graph(*state);
+    clg_tensor *x = clg_input(g, "x", CLG_FLOAT32, 4, (int[]){2, 3, 8, 8});
+    clg_tensor *w = clg_parameter(g, "w", 4, (int[]){4, 3, 3, 3});
+    clg_conv2d_opts o = CLG_CONV2D_DEFAULTS;
+    o.algorithm = (clg_conv_algorithm)7;
+    assert_null(clg_conv2d(g, x, w, NULL, &o));
+    assert_int_equal(clg_graph_status(g), CLG_INVALID_ARGUMENT);
+    assert_contains(clg_last_error(), "unknown algorithm 7");
+    clg_graph_free(g);
+
+    g = new_graph(*state);
+    x = clg_input(g, "x", CLG_FLOAT32, 4, (int[]){2, 3, 8, 8});
+    w = clg_parameter(g, "w", 4, (int[]){4, 3, 3, 3});
+    setenv("CLGRAD_CONV", "fast", 1);
+    clg_tensor *y = clg_conv2d(g, x, w, NULL, NULL);
+    unsetenv("CLGRAD_CONV");
+    assert_null(y);
+    assert_int_equal(clg_graph_status(g), CLG_INVALID_ARGUMENT);
+    assert_contains(clg_last_error(), "CLGRAD_CONV='fast'");
     clg_graph_free(g);
 }
 
@@ -789,6 +815,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conv_channel_mismatch_names_both_shapes),
+        cmocka_unit_test(test_unknown_conv_algorithm_is_refused),
         cmocka_unit_test(test_plan_tells_when_each_gradient_is_complete),
         cmocka_unit_test(test_a_long_sum_keeps_float_precision),
         cmocka_unit_test(test_a_changed_gemm_path_applies_to_batches_recorded_after),

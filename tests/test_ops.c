@@ -74,6 +74,23 @@ static void r_conv(const op_case *c, ref_tensor *in, const ref_tensor *y, double
     ref_conv2d(&in[0], &in[1], c->nin > 2 ? &in[2] : NULL, q, y, out);
 }
 
+/* The same convolution by Winograd and by im2col, added: x, w and b feed
+ * both, so the Winograd node's gradients (computed last) accumulate. */
+static clg_tensor *b_convs(clg_graph *g, clg_tensor **in, const op_case *c)
+{
+    clg_conv2d_opts o = c->conv;
+    o.algorithm = CLG_CONV_WINOGRAD;
+    clg_tensor *first = clg_conv2d(g, in[0], in[1], in[2], &o);
+    o.algorithm = CLG_CONV_IM2COL;
+    return clg_add(g, first, clg_conv2d(g, in[0], in[1], in[2], &o));
+}
+static void r_convs(const op_case *c, ref_tensor *in, const ref_tensor *y, double *out)
+{
+    r_conv(c, in, y, out);
+    for (size_t i = 0; i < ref_numel(y); i++)
+        out[i] *= 2.0;
+}
+
 static clg_tensor *b_pool(clg_graph *g, clg_tensor **in, const op_case *c)
 {
     return c->pool.max ? clg_max_pool2d(g, in[0], c->pool.kernel, c->pool.stride,
@@ -486,6 +503,15 @@ static clg_tensor *b_fused_attention(clg_graph *g, clg_tensor **in, const op_cas
              .pad_w = pw,                                                              \
              .dilation_h = dh,                                                         \
              .dilation_w = dw}
+/* Winograd's F(2x2, 3x3), whatever clgrad would choose for the shape. */
+#define WINOGRAD(ph, pw)                                                               \
+    .conv = {.stride_h = 1,                                                            \
+             .stride_w = 1,                                                            \
+             .pad_h = ph,                                                              \
+             .pad_w = pw,                                                              \
+             .dilation_h = 1,                                                          \
+             .dilation_w = 1,                                                          \
+             .algorithm = CLG_CONV_WINOGRAD}
 #define UNARY(a)         .build = b_unary, .ref = r_unary, .act = a
 #define BINARY(o)        .build = b_binary, .ref = r_binary, .binop = o
 #define REDUCE(r, a)     .build = b_reduce, .ref = r_reduce, .reduction = r, .axis = a
@@ -522,6 +548,36 @@ static const op_case cases[] = {
      CONV(2, 1, 0, 1, 2, 1),
      .batch = 1,
      .on_both_gemm = true},
+    /* Winograd: tiles past an odd output's end; pad 0, 1 and 2 (the input
+     * gradient's convolution pads by 2 - pad); a partial batch. */
+    {"conv2d 3x3 pad 1, Winograd",
+     3,
+     {X(4, {2, 3, 7, 7}), P(4, {4, 3, 3, 3}), P(1, {4})},
+     b_conv,
+     r_conv,
+     WINOGRAD(1, 1),
+     .on_both_gemm = true},
+    {"conv2d 3x3 pad 0, Winograd, 8 x 6",
+     2,
+     {X(4, {3, 2, 8, 6}), P(4, {5, 2, 3, 3})},
+     b_conv,
+     r_conv,
+     WINOGRAD(0, 0),
+     .batch = 2},
+    {"conv2d 3x3 pad 2 x 1, Winograd, 5 x 9",
+     3,
+     {X(4, {3, 4, 5, 9}), P(4, {3, 4, 3, 3}), P(1, {3})},
+     b_conv,
+     r_conv,
+     WINOGRAD(2, 1),
+     .on_both_gemm = true},
+    {"conv2d Winograd + im2col (Winograd's gradients accumulate)",
+     3,
+     {X(4, {2, 4, 6, 5}), P(4, {3, 4, 3, 3}), P(1, {3})},
+     b_convs,
+     r_convs,
+     WINOGRAD(1, 1),
+     .batch = 1},
     {"max_pool2d 3/2/1", 1, {X(4, {2, 3, 7, 7})}, POOL(3, 2, 1, true)},
     {"max_pool2d 2", 1, {X(4, {2, 2, 8, 8})}, POOL(2, 0, 0, true)},
     /* Wider than high: a column's windows are counted in OW, not OH. */

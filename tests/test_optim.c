@@ -51,7 +51,7 @@ static void build(clg_context *ctx, const char *model, int batch, net *n)
                        named(g, "4.bias", 1, (int[]){5}));
     } else {
         n->x = clg_input(g, "x", CLG_FLOAT32, 4, (int[]){batch, 1, 8, 8});
-        clg_conv2d_opts pad = {1, 1, 1, 1, 1, 1};
+        clg_conv2d_opts pad = {1, 1, 1, 1, 1, 1, CLG_CONV_AUTO};
         h = clg_conv2d(g, n->x, named(g, "0.weight", 4, (int[]){4, 1, 3, 3}), NULL,
                        &pad);
         h = clg_batch_norm(g, h, named(g, "1.weight", 1, (int[]){4}),

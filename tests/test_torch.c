@@ -95,7 +95,7 @@ static clg_tensor *build(clg_graph *g, cJSON *c, clg_tensor **in)
         return clg_linear(g, in[0], in[1], in[2]);
     if (!strcmp(op, "conv2d")) {
         int s = ARG("stride"), p = ARG("padding"), d = ARG("dilation");
-        clg_conv2d_opts o = {s, s, p, p, d, d};
+        clg_conv2d_opts o = {s, s, p, p, d, d, CLG_CONV_AUTO};
         return clg_conv2d(g, in[0], in[1], in[2], &o);
     }
     if (!strcmp(op, "max_pool2d"))

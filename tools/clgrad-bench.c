@@ -742,7 +742,7 @@ static clg_tensor *new_param(clg_graph *g, int ndim, const int *shape)
  * padding 1, no bias (batch norm follows), to `out` channels. */
 static clg_tensor *conv3x3(clg_graph *g, clg_tensor *x, int out)
 {
-    clg_conv2d_opts o = {1, 1, 1, 1, 1, 1};
+    clg_conv2d_opts o = {1, 1, 1, 1, 1, 1, CLG_CONV_AUTO};
     int shape[4] = {out, clg_tensor_dim(x, 1), 3, 3};
     return clg_conv2d(g, x, new_param(g, 4, shape), NULL, &o);
 }

@@ -259,7 +259,7 @@ static clg_tensor *build_layer(clg_model *m, const clg_layer *l, const char *pre
         if (b && *init == CLG_OK)
             *init = clg_init_bias(b, scheme, fan_in, &m->rng);
         int st = l->stride ? l->stride : 1, d = l->dilation ? l->dilation : 1;
-        clg_conv2d_opts o = {st, st, l->padding, l->padding, d, d};
+        clg_conv2d_opts o = {st, st, l->padding, l->padding, d, d, CLG_CONV_AUTO};
         return clg_conv2d(g, x, w, b, &o);
     }
     case CLG_LAYER_BATCHNORM1D:

@@ -1,6 +1,10 @@
-/* conv2d: im2col over the whole batch, then one GEMM per direction.
- * params.i = {stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w}. */
+/* conv2d: im2col over the whole batch, then one GEMM per direction, or
+ * for 3x3 windows at stride 1 Winograd's F(2x2, 3x3) (cl/winograd.cl).
+ * params.i = {stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w,
+ * algorithm}. */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "ops/ops_internal.h"
 
@@ -8,6 +12,13 @@ typedef struct conv_geom {
     int C, H, W, OC, KH, KW, OH, OW;
     size_t P, CKK;
 } conv_geom;
+
+/* How a node computes (clg_conv_algorithm, never AUTO), fixed when it is
+ * made: params.i[6]. */
+static clg_conv_algorithm algorithm(const clg_tensor *t)
+{
+    return (clg_conv_algorithm)t->params.i[6];
+}
 
 static conv_geom geometry(const clg_tensor *t)
 {
@@ -96,12 +107,159 @@ static clg_status rec_output_grad(clg_plan *p, clg_cmdlist *s, const clg_tensor 
  * layer (P = 196, not a multiple of the native kernel's 16 columns) PoCL's
  * weight gradient went from 68 to 124 GF/s, the input gradient from 85 to
  * 137, forward from 77 to 92. */
+/* Winograd's tiles over a batch of N: 2x2 of the output each. */
+static size_t wino_tiles(const conv_geom *g, size_t N)
+{
+    return N * (size_t)((g->OH + 1) / 2) * (size_t)((g->OW + 1) / 2);
+}
+
+/* The tiles of the input gradient's convolution (its output is x's size). */
+static size_t wino_grad_tiles(const conv_geom *g, size_t N)
+{
+    return N * (size_t)((g->H + 1) / 2) * (size_t)((g->W + 1) / 2);
+}
+
+/* im2col: aux 0 is col, aux 1 the GEMM's output or its gradient, as above.
+ * Winograd: aux 0 is V [16, C, T], then the input gradient's M; aux 1 M
+ * [16, OC, T], then Z, then the input gradient's V; aux 2 U [16, OC, C]
+ * (then the input gradient's) and after it dU. */
 static void conv_aux(const clg_tensor *t, size_t bytes[CLG_MAX_AUX])
 {
     conv_geom g = geometry(t);
     size_t n = (size_t)t->shape[0];
+    if (algorithm(t) == CLG_CONV_WINOGRAD) {
+        size_t T = wino_tiles(&g, n), Tg = wino_grad_tiles(&g, n);
+        size_t most = T > Tg ? T : Tg;
+        bytes[0] = 16 * (size_t)g.C * most * 4;
+        bytes[1] = 16 * (size_t)g.OC * most * 4;
+        bytes[2] = 2 * 16 * (size_t)g.OC * g.C * 4;
+        return;
+    }
     bytes[0] = n * g.CKK * g.P * 4;
     bytes[1] = n * (size_t)g.OC * g.P * 4;
+}
+
+/* Winograd's kernels' options: the convolution's geometry and the batch
+ * (a constant: the tiles' index arithmetic is most of the transforms'
+ * work); for the input gradient, the geometry of the convolution that
+ * computes it: dy [N, OC, OH, OW] padded by 2 - PH, 2 - PW under the
+ * turned windows of w's transpose gives dx [N, C, H, W]. */
+static void wino_options(const clg_tensor *t, size_t N, bool input_grad, char *buf,
+                         size_t len)
+{
+    conv_geom g = geometry(t);
+    const int *q = t->params.i;
+    if (input_grad)
+        snprintf(buf, len,
+                 "-DC=%d -DH=%d -DW=%d -DOC=%d -DPH=%d -DPW=%d -DOH=%d -DOW=%d "
+                 "-DBATCH=%zu -DFLIP=1",
+                 g.OC, g.OH, g.OW, g.C, 2 - q[2], 2 - q[3], g.H, g.W, N);
+    else
+        snprintf(buf, len,
+                 "-DC=%d -DH=%d -DW=%d -DOC=%d -DPH=%d -DPW=%d -DOH=%d -DOW=%d "
+                 "-DBATCH=%zu",
+                 g.C, g.H, g.W, g.OC, q[2], q[3], g.OH, g.OW, N);
+}
+
+/* Winograd's 16 products as one strided batch, xi-th matrices
+ * C[xi] = op(A[xi]) op(B[xi]), C at c_off floats into its buffer. */
+static clg_status rec_wino_gemm(clg_plan *p, clg_cmdlist *s, bool ta, bool tb, size_t M,
+                                size_t N, size_t K, cl_mem A, cl_mem B, cl_mem C,
+                                size_t c_off)
+{
+    size_t lda = ta ? M : K, ldb = tb ? K : N;
+    clg_gemm_call c = {.trans_a = ta,
+                       .trans_b = tb,
+                       .M = M,
+                       .N = N,
+                       .K = K,
+                       .batch = 16,
+                       .alpha = 1.0f,
+                       .beta = 0.0f,
+                       .A = A,
+                       .lda = lda,
+                       .a_stride = M * K,
+                       .B = B,
+                       .ldb = ldb,
+                       .b_stride = K * N,
+                       .C = C,
+                       .c_off = c_off,
+                       .ldc = N,
+                       .c_stride = M * N};
+    return clg_rec_gemm(p, s, &c);
+}
+
+/* out (=|+=) the convolution of in [N, CI, ...] into CO channels over T
+ * tiles, as opts describe it (wino_options): U = G w G^T, V = B^T in B, M
+ * = U V, out = A^T M A (+ bias). */
+static clg_status wino_conv(clg_plan *p, clg_cmdlist *s, const char *opts, size_t CI,
+                            size_t CO, size_t T, cl_mem w, cl_mem in, cl_mem bias,
+                            bool accumulate, cl_mem U, cl_mem V, cl_mem M, cl_mem out)
+{
+    size_t nf = CO * CI, nv = CI * T, nm = CO * T;
+    int has_bias = bias != NULL, acc = accumulate;
+    clg_status st = clg_rec_kernel(p, s, "winograd", opts, "wino_filter", nf,
+                                   CLG_ARGS(KINT(nf), KMEM(w), KMEM(U)));
+    if (st == CLG_OK)
+        st = clg_rec_kernel(p, s, "winograd", opts, "wino_input", nv,
+                            CLG_ARGS(KINT(nv), KMEM(in), KMEM(V)));
+    if (st == CLG_OK)
+        st = rec_wino_gemm(p, s, false, false, CO, T, CI, U, V, M, 0);
+    if (st == CLG_OK)
+        st = clg_rec_kernel(p, s, "winograd", opts, "wino_output", nm,
+                            CLG_ARGS(KINT(nm), KINT(has_bias), KINT(acc), KMEM(M),
+                                     KMEM(bias ? bias : M), KMEM(out)));
+    return st;
+}
+
+static clg_status wino_forward(clg_plan *p, clg_cmdlist *s, const clg_tensor *t,
+                               size_t N)
+{
+    conv_geom g = geometry(t);
+    char opts[256];
+    wino_options(t, N, false, opts, sizeof opts);
+    return wino_conv(
+        p, s, opts, (size_t)g.C, (size_t)g.OC, wino_tiles(&g, N), clg_val(p, t->src[1]),
+        clg_val(p, t->src[0]), t->nsrc == 3 ? clg_val(p, t->src[2]) : NULL, false,
+        clg_aux(p, t, 2), clg_aux(p, t, 0), clg_aux(p, t, 1), clg_val(p, t));
+}
+
+/* dw (=|+=) G^T (Z V^T) G with Z = A dy A^T and the forward's V; the bias's
+ * gradient as im2col's; dx (=|+=) dy's convolution by w's turned windows,
+ * itself by Winograd (its output tiles do not overlap, where the input
+ * tiles' gradients B dV B^T would), over aux 1 (then free) and aux 0. */
+static clg_status wino_backward(clg_plan *p, clg_cmdlist *s, const clg_tensor *t,
+                                size_t N, const clg_grad_io *io)
+{
+    conv_geom g = geometry(t);
+    size_t T = wino_tiles(&g, N), nf = (size_t)g.OC * g.C, nm = (size_t)g.OC * T;
+    cl_mem V = clg_aux(p, t, 0), Z = clg_aux(p, t, 1), U = clg_aux(p, t, 2);
+    char opts[256];
+    wino_options(t, N, false, opts, sizeof opts);
+    clg_status st = CLG_OK;
+    if (io->grad_src[1]) {
+        size_t du = 16 * nf; /* dU's offset in aux 2, after U */
+        int accumulate = io->accumulate[1];
+        st = clg_rec_kernel(p, s, "winograd", opts, "wino_output_grad", nm,
+                            CLG_ARGS(KINT(nm), KMEM(io->grad_out), KMEM(Z)));
+        if (st == CLG_OK)
+            st = rec_wino_gemm(p, s, false, true, (size_t)g.OC, (size_t)g.C, T, Z, V, U,
+                               du);
+        if (st == CLG_OK)
+            st = clg_rec_kernel(p, s, "winograd", opts, "wino_filter_grad", nf,
+                                CLG_ARGS(KINT(nf), KINT(du), KINT(accumulate), KMEM(U),
+                                         KMEM(io->grad_src[1])));
+    }
+    if (st == CLG_OK && t->nsrc == 3 && io->grad_src[2])
+        st = clg_rec_channel_sum(p, s, io->grad_out, io->grad_src[2], N, g.OC, g.P,
+                                 io->accumulate[2]);
+    if (st == CLG_OK && io->grad_src[0]) {
+        wino_options(t, N, true, opts, sizeof opts);
+        st = wino_conv(p, s, opts, (size_t)g.OC, (size_t)g.C, wino_grad_tiles(&g, N),
+                       clg_val(p, t->src[1]), io->grad_out, NULL, io->accumulate[0], U,
+                       Z, V, io->grad_src[0]);
+    }
+    return st;
 }
 
 static clg_status conv_forward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int batch,
@@ -112,6 +270,8 @@ static clg_status conv_forward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int b
     char opts[256];
     conv_options(t, opts, sizeof opts);
     size_t N = (size_t)clg_dim_at(t, 0, batch), NP = N * g.P;
+    if (algorithm(t) == CLG_CONV_WINOGRAD)
+        return wino_forward(p, s, t, N);
     cl_mem col = clg_aux(p, t, 0), ym = clg_aux(p, t, 1);
     clg_status st = rec_im2col(p, s, t, opts, N, clg_val(p, t->src[0]), col);
     /* ym [OC, N P] = W [OC, CKK] col [CKK, N P] */
@@ -142,6 +302,8 @@ static clg_status conv_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int 
     char opts[256];
     conv_options(t, opts, sizeof opts);
     size_t N = (size_t)clg_dim_at(t, 0, batch), NP = N * g.P;
+    if (algorithm(t) == CLG_CONV_WINOGRAD)
+        return wino_backward(p, s, t, N, io);
     cl_mem col = clg_aux(p, t, 0), dym = clg_aux(p, t, 1);
     clg_status st = CLG_OK;
     if (io->grad_src[0] || io->grad_src[1])
@@ -191,6 +353,47 @@ static clg_status conv_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int 
 static const clg_op_class conv_class = {"conv2d", conv_forward, conv_backward, conv_aux,
                                         0};
 
+/* The algorithm of a new node (clg_conv_algorithm's AUTO, or CLGRAD_CONV
+ * for AUTO; a value of it that is not im2col, winograd or auto is
+ * refused). The channel bound and the devices are measured: Winograd's
+ * 16 products have k = C (forward) or OC (input gradient), short for a
+ * GEMM, and its transforms move 4x a tile's floats; on PoCL and Intel's
+ * CPU runtime it won from 32 channels on (tests/README), and GPUs are not
+ * measured yet. */
+static bool choose_algorithm(clg_graph *g, const clg_tensor *x, const clg_tensor *w,
+                             const clg_conv2d_opts *o, clg_conv_algorithm *out)
+{
+    bool fits = w->shape[2] == 3 && w->shape[3] == 3 && o->stride_h == 1 &&
+                o->stride_w == 1 && o->dilation_h == 1 && o->dilation_w == 1 &&
+                o->pad_h <= 2 && o->pad_w <= 2;
+    clg_conv_algorithm a = o->algorithm;
+    if ((unsigned)a > CLG_CONV_WINOGRAD) {
+        clg_graph_fail(g, CLG_INVALID_ARGUMENT, "conv2d: unknown algorithm %d", (int)a);
+        return false;
+    }
+    const char *v = getenv("CLGRAD_CONV");
+    if (a == CLG_CONV_AUTO && v && *v && strcmp(v, "auto") != 0) {
+        if (strcmp(v, "im2col") == 0)
+            a = CLG_CONV_IM2COL;
+        else if (strcmp(v, "winograd") == 0)
+            a = CLG_CONV_WINOGRAD;
+        else {
+            clg_graph_fail(g, CLG_INVALID_ARGUMENT,
+                           "CLGRAD_CONV='%s' is not a convolution algorithm: use "
+                           "im2col, winograd or auto",
+                           v);
+            return false;
+        }
+    }
+    if (a == CLG_CONV_AUTO)
+        a = g->ctx->info.type == CLG_DEVICE_CPU && x->shape[1] >= 32 &&
+                    w->shape[0] >= 32
+                ? CLG_CONV_WINOGRAD
+                : CLG_CONV_IM2COL;
+    *out = fits && a == CLG_CONV_WINOGRAD ? CLG_CONV_WINOGRAD : CLG_CONV_IM2COL;
+    return true;
+}
+
 clg_tensor *clg_conv2d(clg_graph *g, clg_tensor *x, clg_tensor *w, clg_tensor *b,
                        const clg_conv2d_opts *opts)
 {
@@ -237,12 +440,15 @@ clg_tensor *clg_conv2d(clg_graph *g, clg_tensor *x, clg_tensor *w, clg_tensor *b
             "%s padded by (%d,%d)",
             w->shape[2], w->shape[3], span_h, span_w, clg_shape_str(x, sx, sizeof sx),
             o.pad_h, o.pad_w);
+    clg_conv_algorithm algo;
+    if (!choose_algorithm(g, x, w, &o, &algo))
+        return NULL;
     int shape[4] = {x->shape[0], w->shape[0], oh, ow};
     clg_tensor *t = clg_node(g, &conv_class, nsrc, src, 4, shape);
     if (t) {
-        int q[6] = {o.stride_h, o.stride_w,   o.pad_h,
-                    o.pad_w,    o.dilation_h, o.dilation_w};
-        for (int i = 0; i < 6; i++)
+        int q[7] = {o.stride_h,   o.stride_w,   o.pad_h,  o.pad_w,
+                    o.dilation_h, o.dilation_w, (int)algo};
+        for (int i = 0; i < 7; i++)
             t->params.i[i] = q[i];
     }
     return t;
