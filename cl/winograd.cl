@@ -123,21 +123,21 @@ __kernel void wino_filter_grad(const int n, const int du, const int accumulate,
         g[k] = accumulate ? g[k] + v[k] : v[k];
 }
 
-/* V[xi][c][t] = (B^T d B)[xi], d the 4x4 input tile (zero outside x);
- * B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]. i over [C, N TILES]. */
-__kernel void wino_input(const int n, __global const float *restrict x,
-                         __global float *restrict V)
+#define INLINE static inline __attribute__((always_inline))
+
+/* The transforms of one tile; s: the stride between V's, M's or Z's 16
+ * planes. A work-item per tile; the output transform also as a row of
+ * tiles per work-item (wino_output_rows) for Intel's CPU runtime. */
+
+/* V[xi] at v = (B^T d B)[xi], d the 4x4 tile of plane at tile (th, tw)
+ * (zero outside x); B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]. */
+INLINE void input_tile(__global const float *plane, const int th, const int tw,
+                       __global float *v, const size_t s)
 {
-    const int i = clg_global_id(0);
-    if (i >= n)
-        return;
-    const int T = BATCH * TILES, c = i / T, t = i - c * T;
-    const int b = t / TILES, th = (t / TW) % TH, tw = t % TW;
     const int h0 = 2 * th - PH, w0 = 2 * tw - PW;
-    __global const float *plane = x + ((size_t)b * C + c) * H * W;
-#define IN(r, s)                                                                       \
-    (h0 + (r) >= 0 && h0 + (r) < H && w0 + (s) >= 0 && w0 + (s) < W                    \
-         ? plane[(h0 + (r)) * W + w0 + (s)]                                            \
+#define IN(r, c)                                                                       \
+    (h0 + (r) >= 0 && h0 + (r) < H && w0 + (c) >= 0 && w0 + (c) < W                    \
+         ? plane[(h0 + (r)) * W + w0 + (c)]                                            \
          : 0.0f)
     BT4(a, IN(0, 0), IN(1, 0), IN(2, 0), IN(3, 0)); /* column 0 of B^T d */
     BT4(b, IN(0, 1), IN(1, 1), IN(2, 1), IN(3, 1));
@@ -148,37 +148,26 @@ __kernel void wino_input(const int n, __global const float *restrict x,
     BT4(r1, a1, b1, c1, d1);
     BT4(r2, a2, b2, c2, d2);
     BT4(r3, a3, b3, c3, d3);
-    __global float *v = V + i;
-    const size_t s = (size_t)C * T;
     v[0] = r00, v[s] = r01, v[2 * s] = r02, v[3 * s] = r03;
     v[4 * s] = r10, v[5 * s] = r11, v[6 * s] = r12, v[7 * s] = r13;
     v[8 * s] = r20, v[9 * s] = r21, v[10 * s] = r22, v[11 * s] = r23;
     v[12 * s] = r30, v[13 * s] = r31, v[14 * s] = r32, v[15 * s] = r33;
 }
 
-/* y = A^T M[.][oc][t] A (+ bias[oc]), the tile's in-range outputs;
- * A^T = [1 1 1 0; 0 1 -1 -1]. i over [OC, N TILES]. */
-__kernel void wino_output(const int n, const int has_bias, const int accumulate,
-                          __global const float *restrict M,
-                          __global const float *restrict bias,
-                          __global float *restrict y)
+/* The output tile (th, tw) of plane (=|+=) A^T M A + add, its in-range
+ * part; A^T = [1 1 1 0; 0 1 -1 -1]. */
+INLINE void output_tile(__global const float *m, const size_t s, const float add,
+                        const int accumulate, const int th, const int tw,
+                        __global float *plane)
 {
-    const int i = clg_global_id(0);
-    if (i >= n)
-        return;
-    const int T = BATCH * TILES, oc = i / T, t = i - oc * T;
-    const int b = t / TILES, th = (t / TW) % TH, tw = t % TW;
-    __global const float *m = M + i;
-    const size_t s = (size_t)OC * T;
     AT4(a, m[0], m[4 * s], m[8 * s], m[12 * s]); /* column 0 of A^T M */
     AT4(b, m[s], m[5 * s], m[9 * s], m[13 * s]);
     AT4(c, m[2 * s], m[6 * s], m[10 * s], m[14 * s]);
     AT4(d, m[3 * s], m[7 * s], m[11 * s], m[15 * s]);
     AT4(r0, a0, b0, c0, d0); /* row r of (A^T M) A */
     AT4(r1, a1, b1, c1, d1);
-    const float add = has_bias ? bias[oc] : 0.0f;
     const int h = 2 * th, w = 2 * tw;
-    __global float *out = y + ((size_t)b * OC + oc) * OH * OW + h * OW + w;
+    __global float *out = plane + h * OW + w;
 #define PUT(k, v) out[k] = accumulate ? out[k] + (v) + add : (v) + add
     PUT(0, r00);
     if (w + 1 < OW)
@@ -191,18 +180,13 @@ __kernel void wino_output(const int n, const int has_bias, const int accumulate,
 #undef PUT
 }
 
-/* Z[xi][oc][t] = (A dY A^T)[xi], dY the tile's 2x2 output gradient (zero
- * past the output's end); A = [1 0; 1 1; 1 -1; 0 -1]. i over [OC, N TILES]. */
-__kernel void wino_output_grad(const int n, __global const float *restrict dy,
-                               __global float *restrict Z)
+/* Z[xi] at z = (A dY A^T)[xi], dY plane's 2x2 tile (th, tw) (zero past
+ * the output's end); A = [1 0; 1 1; 1 -1; 0 -1]. */
+INLINE void output_grad_tile(__global const float *plane, const int th, const int tw,
+                             __global float *z, const size_t s)
 {
-    const int i = clg_global_id(0);
-    if (i >= n)
-        return;
-    const int T = BATCH * TILES, oc = i / T, t = i - oc * T;
-    const int b = t / TILES, th = (t / TW) % TH, tw = t % TW;
     const int h = 2 * th, w = 2 * tw;
-    __global const float *g = dy + ((size_t)b * OC + oc) * OH * OW + h * OW + w;
+    __global const float *g = plane + h * OW + w;
     const bool right = w + 1 < OW, down = h + 1 < OH;
     const float e00 = g[0], e01 = right ? g[1] : 0.0f;
     const float e10 = down ? g[OW] : 0.0f, e11 = down && right ? g[OW + 1] : 0.0f;
@@ -212,10 +196,71 @@ __kernel void wino_output_grad(const int n, __global const float *restrict dy,
     A2(r1, a1, b1);
     A2(r2, a2, b2);
     A2(r3, a3, b3);
-    __global float *z = Z + i;
-    const size_t s = (size_t)OC * T;
     z[0] = r00, z[s] = r01, z[2 * s] = r02, z[3 * s] = r03;
     z[4 * s] = r10, z[5 * s] = r11, z[6 * s] = r12, z[7 * s] = r13;
     z[8 * s] = r20, z[9 * s] = r21, z[10 * s] = r22, z[11 * s] = r23;
     z[12 * s] = r30, z[13 * s] = r31, z[14 * s] = r32, z[15 * s] = r33;
+}
+
+#define T_ALL (BATCH * TILES)
+
+/* V from x, i over [C, N TILES]. */
+__kernel void wino_input(const int n, __global const float *restrict x,
+                         __global float *restrict V)
+{
+    const int i = clg_global_id(0);
+    if (i >= n)
+        return;
+    const int c = i / T_ALL, t = i - c * T_ALL;
+    const int b = t / TILES, th = (t / TW) % TH, tw = t % TW;
+    input_tile(x + ((size_t)b * C + c) * H * W, th, tw, V + i, (size_t)C * T_ALL);
+}
+
+/* y (=|+=) A^T M A (+ bias), i over [OC, N TILES]. */
+__kernel void wino_output(const int n, const int has_bias, const int accumulate,
+                          __global const float *restrict M,
+                          __global const float *restrict bias,
+                          __global float *restrict y)
+{
+    const int i = clg_global_id(0);
+    if (i >= n)
+        return;
+    const int oc = i / T_ALL, t = i - oc * T_ALL;
+    const int b = t / TILES, th = (t / TW) % TH, tw = t % TW;
+    output_tile(M + i, (size_t)OC * T_ALL, has_bias ? bias[oc] : 0.0f, accumulate, th,
+                tw, y + ((size_t)b * OC + oc) * OH * OW);
+}
+
+/* The same, i over [OC, N, TH]: Intel's CPU runtime then vectorises
+ * along the row (the CNN's second layer 1.9 -> 0.7 ms a call); the input
+ * transforms' rows (16 planes' stores each) ran 1.5-4x slower there and
+ * on PoCL, and PoCL's output rows 1.3x. */
+CLG_ROW_LOOP
+__kernel void wino_output_rows(const int n, const int has_bias, const int accumulate,
+                               __global const float *restrict M,
+                               __global const float *restrict bias,
+                               __global float *restrict y)
+{
+    const int i = clg_global_id(0);
+    if (i >= n)
+        return;
+    const int oc = i / (BATCH * TH), b = (i / TH) % BATCH, th = i % TH;
+    const float add = has_bias ? bias[oc] : 0.0f;
+    __global const float *m = M + (size_t)oc * T_ALL + (b * TH + th) * TW;
+    __global float *plane = y + ((size_t)b * OC + oc) * OH * OW;
+    for (int tw = 0; tw < TW; tw++)
+        output_tile(m + tw, (size_t)OC * T_ALL, add, accumulate, th, tw, plane);
+}
+
+/* Z from dy, i over [OC, N TILES]. */
+__kernel void wino_output_grad(const int n, __global const float *restrict dy,
+                               __global float *restrict Z)
+{
+    const int i = clg_global_id(0);
+    if (i >= n)
+        return;
+    const int oc = i / T_ALL, t = i - oc * T_ALL;
+    const int b = t / TILES, th = (t / TW) % TH, tw = t % TW;
+    output_grad_tile(dy + ((size_t)b * OC + oc) * OH * OW, th, tw, Z + i,
+                     (size_t)OC * T_ALL);
 }

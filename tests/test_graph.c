@@ -88,6 +88,47 @@ static void test_unknown_conv_algorithm_is_refused(void **state)
     clg_graph_free(g);
 }
 
+/* The algorithm AUTO gives a convolution of x [2, c, h, h] by 3x3 windows,
+ * padded by 1, into oc channels (cl/winograd.cl or im2col). */
+static clg_conv_algorithm auto_algorithm(clg_context *ctx, int c, int oc, int h,
+                                         int stride)
+{
+    clg_graph *g = new_graph(ctx);
+    clg_tensor *x = clg_input(g, "x", CLG_FLOAT32, 4, (int[]){2, c, h, h});
+    clg_tensor *w = clg_parameter(g, "w", 4, (int[]){oc, c, 3, 3});
+    clg_conv2d_opts o = {stride, stride, 1, 1, 1, 1, CLG_CONV_AUTO};
+    clg_tensor *y = clg_conv2d(g, x, w, NULL, &o);
+    assert_non_null(y);
+    clg_conv_algorithm a = (clg_conv_algorithm)y->params.i[6];
+    clg_graph_free(g);
+    return a;
+}
+
+/* AUTO takes Winograd where it measured faster: CPU devices, 3x3 at stride
+ * 1, 16 or more channels each side, outputs of 4x4 or more; CLGRAD_CONV
+ * overrides it. */
+static void test_auto_conv_algorithm_follows_the_measured_rule(void **state)
+{
+    clg_context *ctx = *state;
+    bool cpu = clg_context_device(ctx)->type == CLG_DEVICE_CPU;
+    clg_conv_algorithm wide = cpu ? CLG_CONV_WINOGRAD : CLG_CONV_IM2COL;
+    assert_int_equal(auto_algorithm(ctx, 16, 16, 8, 1), wide);
+    assert_int_equal(auto_algorithm(ctx, 32, 64, 4, 1), wide);
+    assert_int_equal(auto_algorithm(ctx, 8, 64, 8, 1), CLG_CONV_IM2COL);
+    assert_int_equal(auto_algorithm(ctx, 64, 8, 8, 1), CLG_CONV_IM2COL);
+    assert_int_equal(auto_algorithm(ctx, 16, 16, 3, 1), CLG_CONV_IM2COL);
+    assert_int_equal(auto_algorithm(ctx, 16, 16, 16, 2), CLG_CONV_IM2COL);
+    setenv("CLGRAD_CONV", "im2col", 1);
+    clg_conv_algorithm forced = auto_algorithm(ctx, 16, 16, 8, 1);
+    setenv("CLGRAD_CONV", "winograd", 1);
+    clg_conv_algorithm wino = auto_algorithm(ctx, 8, 8, 3, 1);
+    clg_conv_algorithm strided = auto_algorithm(ctx, 16, 16, 16, 2);
+    unsetenv("CLGRAD_CONV");
+    assert_int_equal(forced, CLG_CONV_IM2COL);
+    assert_int_equal(wino, CLG_CONV_WINOGRAD);
+    assert_int_equal(strided, CLG_CONV_IM2COL); /* where it does not apply */
+}
+
 static void test_loss_over_mismatched_batches_is_refused(void **state)
 {
     clg_graph *g = new_graph(*state);
@@ -816,6 +857,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conv_channel_mismatch_names_both_shapes),
         cmocka_unit_test(test_unknown_conv_algorithm_is_refused),
+        cmocka_unit_test(test_auto_conv_algorithm_follows_the_measured_rule),
         cmocka_unit_test(test_plan_tells_when_each_gradient_is_complete),
         cmocka_unit_test(test_a_long_sum_keeps_float_precision),
         cmocka_unit_test(test_a_changed_gemm_path_applies_to_batches_recorded_after),

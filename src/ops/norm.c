@@ -71,9 +71,7 @@ static clg_status bn_sync_stats(clg_plan *p, clg_cmdlist *s, clg_tensor *t,
  * want their work-group trees. */
 static bool sums_by_blocks(const clg_tensor *t)
 {
-    const clg_device_info *d = clg_context_device(t->graph->ctx);
-    return d->type == CLG_DEVICE_CPU &&
-           strstr(d->platform_name, "Portable Computing Language") != NULL;
+    return clg_is_pocl_cpu(t->graph->ctx);
 }
 
 /* Training statistics by planes: each plane's sum, the channels' means,
