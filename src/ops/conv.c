@@ -101,12 +101,6 @@ static clg_status rec_output_grad(clg_plan *p, clg_cmdlist *s, const clg_tensor 
         n, CLG_ARGS(KINT(n), KINT(N), KMEM(dy), KMEM(dym)));
 }
 
-/* aux 0: col [CKK, N * P], reused for dcol; aux 1: the GEMM's output
- * [OC, N * P] in forward, the output's gradient in that layout in backward.
- * One GEMM over N * P columns instead of N over P each: at the CNN's second
- * layer (P = 196, not a multiple of the native kernel's 16 columns) PoCL's
- * weight gradient went from 68 to 124 GF/s, the input gradient from 85 to
- * 137, forward from 77 to 92. */
 /* Winograd's tiles over a batch of N: 2x2 of the output each. */
 static size_t wino_tiles(const conv_geom *g, size_t N)
 {
@@ -119,7 +113,12 @@ static size_t wino_grad_tiles(const conv_geom *g, size_t N)
     return N * (size_t)((g->H + 1) / 2) * (size_t)((g->W + 1) / 2);
 }
 
-/* im2col: aux 0 is col, aux 1 the GEMM's output or its gradient, as above.
+/* im2col: aux 0: col [CKK, N * P], reused for dcol; aux 1: the GEMM's
+ * output [OC, N * P] in forward, the output's gradient in that layout in
+ * backward. One GEMM over N * P columns instead of N over P each: at the
+ * CNN's second layer (P = 196, not a multiple of the native kernel's 16
+ * columns) PoCL's weight gradient went from 68 to 124 GF/s, the input
+ * gradient from 85 to 137, forward from 77 to 92.
  * Winograd: aux 0 is V [16, C, T], then the input gradient's M; aux 1 M
  * [16, OC, T], then Z, then the input gradient's V; aux 2 U [16, OC, C]
  * (then the input gradient's) and after it dU. */
