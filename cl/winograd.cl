@@ -6,18 +6,17 @@
  *
  * summed over input channels, which makes 16 GEMMs over the batch's tiles
  * (src/ops/conv.c): M[xi] [OC, T] = U[xi] [OC, C] V[xi] [C, T], xi over the
- * 4x4 points. The weight gradient runs the forward's transforms
- * transposed: Z = A dY A^T (the gradient of U . V), dU[xi] = Z[xi]
- * V[xi]^T, dg = G^T dU G. The input gradient is itself such a convolution
- * (of dy, padded by 2 - PH, by the windows turned 180 degrees with input
- * and output channels swapped: FLIP), whose output tiles do not overlap.
+ * 4x4 points. The input gradient is itself such a convolution (of dy,
+ * padded by 2 - PH, by the windows turned 180 degrees with input and
+ * output channels swapped: FLIP), whose output tiles do not overlap; the
+ * weight gradient goes by im2col's GEMM (src/ops/conv.c says why).
  *
- * Layouts: U, dU [16, OC, C]; V [16, C, T]; M, Z [16, OC, T], T = BATCH TH
- * TW tiles, t = (b TH + th) TW + tw. Tile (th, tw) covers output rows 2 th,
- * 2 th + 1 (the second past the end when OH is odd: not written, its
- * gradient zero) and input rows 2 th - PH .. 2 th - PH + 3 (zero outside
- * x). Geometry comes as conv.cl's -D constants, the batch too (BATCH: the
- * tiles' index arithmetic is much of a transform's work). */
+ * Layouts: U [16, OC, C]; V [16, C, T]; M [16, OC, T], T = BATCH TH TW
+ * tiles, t = (b TH + th) TW + tw. Tile (th, tw) covers output rows 2 th,
+ * 2 th + 1 (the second past the end when OH is odd: not written) and
+ * input rows 2 th - PH .. 2 th - PH + 3 (zero outside x). Geometry comes
+ * as conv.cl's -D constants, the batch too (BATCH: the tiles' index
+ * arithmetic is much of a transform's work). */
 
 #include "index.h"
 
@@ -44,24 +43,19 @@
 #define TW    ((OW + 1) / 2)
 #define TILES (TH * TW) /* one image's */
 
-/* The 1-d transforms, on four (or three, two) scalars named by a prefix
- * and written to four (three, two) named by another. Private arrays would
- * cost PoCL its vectorisation across work-items (it keeps them in memory
- * per work-item: 8 KB of stack a work-group, and 7.1 ms instead of 0.9 for
- * the CNN's output transform), so every value is a scalar of its own. */
+/* The 1-d transforms, on four (or three) scalars named by a prefix and
+ * written to four (two) named by another. Private arrays would cost PoCL
+ * its vectorisation across work-items (it keeps them in memory per
+ * work-item: 8 KB of stack a work-group, and 7.1 ms instead of 0.9 for the
+ * CNN's output transform), so every value is a scalar of its own. */
 #define BT4(o, d0, d1, d2, d3)                                                         \
     const float o##0 = (d0) - (d2), o##1 = (d1) + (d2), o##2 = (d2) - (d1),            \
                 o##3 = (d1) - (d3)
 #define G3(o, g0, g1, g2)                                                              \
     const float o##0 = (g0), o##1 = 0.5f * ((g0) + (g1) + (g2)),                       \
                 o##2 = 0.5f * ((g0) - (g1) + (g2)), o##3 = (g2)
-#define GT4(o, u0, u1, u2, u3)                                                         \
-    const float o##0 = (u0) + 0.5f * ((u1) + (u2)), o##1 = 0.5f * ((u1) - (u2)),       \
-                o##2 = 0.5f * ((u1) + (u2)) + (u3)
 #define AT4(o, m0, m1, m2, m3)                                                         \
     const float o##0 = (m0) + (m1) + (m2), o##1 = (m1) - (m2) - (m3)
-#define A2(o, e0, e1)                                                                  \
-    const float o##0 = (e0), o##1 = (e0) + (e1), o##2 = (e0) - (e1), o##3 = -(e1)
 
 /* U[xi][oc][c] = (G g G^T)[xi] for g = w[oc][c], i = oc C + c;
  * G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]. With FLIP, g is
@@ -96,33 +90,9 @@ __kernel void wino_filter(const int n, __global const float *restrict w,
     u[12 * s] = r30, u[13 * s] = r31, u[14 * s] = r32, u[15 * s] = r33;
 }
 
-/* dw[oc][c] (=|+=) G^T dU[.][oc][c] G, i = oc C + c; dU starts du floats
- * into its buffer. */
-__kernel void wino_filter_grad(const int n, const int du, const int accumulate,
-                               __global const float *restrict dU,
-                               __global float *restrict dw)
-{
-    const int i = clg_global_id(0);
-    if (i >= n)
-        return;
-    __global const float *u = dU + du + i;
-    const size_t s = (size_t)n;
-    GT4(a, u[0], u[4 * s], u[8 * s], u[12 * s]); /* column 0 of G^T dU */
-    GT4(b, u[s], u[5 * s], u[9 * s], u[13 * s]);
-    GT4(c, u[2 * s], u[6 * s], u[10 * s], u[14 * s]);
-    GT4(d, u[3 * s], u[7 * s], u[11 * s], u[15 * s]);
-    GT4(r0, a0, b0, c0, d0); /* row r of (G^T dU) G */
-    GT4(r1, a1, b1, c1, d1);
-    GT4(r2, a2, b2, c2, d2);
-    __global float *g = dw + (size_t)i * 9;
-    const float v[9] = {r00, r01, r02, r10, r11, r12, r20, r21, r22};
-    for (int k = 0; k < 9; k++)
-        g[k] = accumulate ? g[k] + v[k] : v[k];
-}
-
 #define INLINE static inline __attribute__((always_inline))
 
-/* The transforms of one tile; s: the stride between V's, M's or Z's 16
+/* The transforms of one tile; s: the stride between V's or M's 16
  * planes. A work-item per tile; the output transform also as a row of
  * tiles per work-item (wino_output_rows) for Intel's CPU runtime. */
 
@@ -177,28 +147,6 @@ INLINE void output_tile(__global const float *m, const size_t s, const float add
 #undef PUT
 }
 
-/* Z[xi] at z = (A dY A^T)[xi], dY plane's 2x2 tile (th, tw) (zero past
- * the output's end); A = [1 0; 1 1; 1 -1; 0 -1]. */
-INLINE void output_grad_tile(__global const float *plane, const int th, const int tw,
-                             __global float *z, const size_t s)
-{
-    const int h = 2 * th, w = 2 * tw;
-    __global const float *g = plane + h * OW + w;
-    const bool right = w + 1 < OW, down = h + 1 < OH;
-    const float e00 = g[0], e01 = right ? g[1] : 0.0f;
-    const float e10 = down ? g[OW] : 0.0f, e11 = down && right ? g[OW + 1] : 0.0f;
-    A2(a, e00, e10); /* column 0 of A dY */
-    A2(b, e01, e11);
-    A2(r0, a0, b0); /* row r of (A dY) A^T */
-    A2(r1, a1, b1);
-    A2(r2, a2, b2);
-    A2(r3, a3, b3);
-    z[0] = r00, z[s] = r01, z[2 * s] = r02, z[3 * s] = r03;
-    z[4 * s] = r10, z[5 * s] = r11, z[6 * s] = r12, z[7 * s] = r13;
-    z[8 * s] = r20, z[9 * s] = r21, z[10 * s] = r22, z[11 * s] = r23;
-    z[12 * s] = r30, z[13 * s] = r31, z[14 * s] = r32, z[15 * s] = r33;
-}
-
 #define T_ALL (BATCH * TILES)
 
 /* V from x, i over [C, N TILES]. */
@@ -247,17 +195,4 @@ __kernel void wino_output_rows(const int n, const int has_bias, const int accumu
     __global float *plane = y + ((size_t)b * OC + oc) * OH * OW;
     for (int tw = 0; tw < TW; tw++)
         output_tile(m + tw, (size_t)OC * T_ALL, add, accumulate, th, tw, plane);
-}
-
-/* Z from dy, i over [OC, N TILES]. */
-__kernel void wino_output_grad(const int n, __global const float *restrict dy,
-                               __global float *restrict Z)
-{
-    const int i = clg_global_id(0);
-    if (i >= n)
-        return;
-    const int oc = i / T_ALL, t = i - oc * T_ALL;
-    const int b = t / TILES, th = (t / TW) % TH, tw = t % TW;
-    output_grad_tile(dy + ((size_t)b * OC + oc) * OH * OW, th, tw, Z + i,
-                     (size_t)OC * T_ALL);
 }

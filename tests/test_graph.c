@@ -105,24 +105,22 @@ static clg_conv_algorithm auto_algorithm(clg_context *ctx, int c, int oc, int h,
 }
 
 /* AUTO takes Winograd where it measured faster: CPU devices, 3x3 at stride
- * 1, 16 or more channels each side, outputs of 4x4 or more; CLGRAD_CONV
- * overrides it. */
+ * 1, 64 or more channels each side; CLGRAD_CONV overrides it. */
 static void test_auto_conv_algorithm_follows_the_measured_rule(void **state)
 {
     clg_context *ctx = *state;
     bool cpu = clg_context_device(ctx)->type == CLG_DEVICE_CPU;
     clg_conv_algorithm wide = cpu ? CLG_CONV_WINOGRAD : CLG_CONV_IM2COL;
-    assert_int_equal(auto_algorithm(ctx, 16, 16, 8, 1), wide);
-    assert_int_equal(auto_algorithm(ctx, 32, 64, 4, 1), wide);
-    assert_int_equal(auto_algorithm(ctx, 8, 64, 8, 1), CLG_CONV_IM2COL);
-    assert_int_equal(auto_algorithm(ctx, 64, 8, 8, 1), CLG_CONV_IM2COL);
-    assert_int_equal(auto_algorithm(ctx, 16, 16, 3, 1), CLG_CONV_IM2COL);
-    assert_int_equal(auto_algorithm(ctx, 16, 16, 16, 2), CLG_CONV_IM2COL);
+    assert_int_equal(auto_algorithm(ctx, 64, 64, 8, 1), wide);
+    assert_int_equal(auto_algorithm(ctx, 128, 64, 3, 1), wide);
+    assert_int_equal(auto_algorithm(ctx, 32, 64, 8, 1), CLG_CONV_IM2COL);
+    assert_int_equal(auto_algorithm(ctx, 64, 32, 8, 1), CLG_CONV_IM2COL);
+    assert_int_equal(auto_algorithm(ctx, 64, 64, 16, 2), CLG_CONV_IM2COL);
     setenv("CLGRAD_CONV", "im2col", 1);
-    clg_conv_algorithm forced = auto_algorithm(ctx, 16, 16, 8, 1);
+    clg_conv_algorithm forced = auto_algorithm(ctx, 64, 64, 8, 1);
     setenv("CLGRAD_CONV", "winograd", 1);
     clg_conv_algorithm wino = auto_algorithm(ctx, 8, 8, 3, 1);
-    clg_conv_algorithm strided = auto_algorithm(ctx, 16, 16, 16, 2);
+    clg_conv_algorithm strided = auto_algorithm(ctx, 64, 64, 16, 2);
     unsetenv("CLGRAD_CONV");
     assert_int_equal(forced, CLG_CONV_IM2COL);
     assert_int_equal(wino, CLG_CONV_WINOGRAD);

@@ -401,6 +401,22 @@ def make_data(case, model, input_shape, tokens, out_shape):
 
 FASHION = "/usr/share/datasets/fashion-mnist"
 
+# A 3x3 layer of 64 channels in and out at 14x14: Winograd's F(2x2, 3x3)
+# on CPU devices (clg_conv2d's AUTO), im2col elsewhere.
+WINOGRAD_CNN = """input 1 28 28
+conv2d 16 3 padding=1 bias=false
+batchnorm2d
+relu
+maxpool2d 2
+conv2d 64 3 padding=1
+relu
+conv2d 64 3 padding=1
+relu
+maxpool2d 2
+flatten
+linear 10
+"""
+
 ISSUE_CNN = """input 1 28 28
 conv2d 8 3 padding=1 bias=false
 batchnorm2d
@@ -431,18 +447,21 @@ def fashion(count):
 def regressions():
     """(case, steps) of the cases kept as regressions: the example of the
     correctness issue, where the serial per-channel sums of batch norm put
-    clgrad 1e4 times further from float64 than PyTorch float32."""
+    clgrad 1e4 times further from float64 than PyTorch float32, and
+    convolutions wide enough for Winograd's algorithm."""
     out = []
-    for name, avgpool, optim, nsteps in [
-            ("issue example: conv, batch norm, one SGD step", "",
+    for name, spec, optim, nsteps in [
+            ("issue example: conv, batch norm, one SGD step", ISSUE_CNN % "",
              {"type": "sgd", "lr": 0.02}, 1),
-            ("issue example: with avgpool2d, 12 AdamW steps", "avgpool2d 2\n",
-             {"type": "adamw", "lr": 3e-3, "weight_decay": 0.05}, 12)]:
+            ("issue example: with avgpool2d, 12 AdamW steps", ISSUE_CNN % "avgpool2d 2\n",
+             {"type": "adamw", "lr": 3e-3, "weight_decay": 0.05}, 12),
+            ("64 channels at 14x14 (Winograd on CPUs), 4 Adam steps", WINOGRAD_CNN,
+             {"type": "adam", "lr": 1e-3}, 4)]:
         data = fashion(16 * nsteps)
         if data is None:
             print("torch_diff: no %s: regression '%s' skipped" % (FASHION, name))
             continue
-        case = {"name": name, "index": -1, "kind": "image", "spec": ISSUE_CNN % avgpool,
+        case = {"name": name, "index": -1, "kind": "image", "spec": spec,
                 "loss": "cross_entropy", "classes": 10, "label_smoothing": 0.0,
                 "batch": 16, "nsteps": nsteps, "seed": sum(b"noavg-sgd0-1"),
                 "optim": optim, "schedule": None}

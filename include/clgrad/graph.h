@@ -143,11 +143,12 @@ clg_tensor *clg_graph_parameter(const clg_graph *g, int i);
 clg_tensor *clg_linear(clg_graph *g, clg_tensor *x, clg_tensor *w, clg_tensor *b);
 
 /* How a convolution computes. AUTO: Winograd's F(2x2, 3x3) for 3x3
- * windows at stride 1, undilated, padded by at most 2, with 16 or more
- * input and output channels and outputs of 4x4 or more, on CPU devices (where it measured 0.26-0.89x
- * im2col's time for such layers, even at 8 channels), im2col + GEMM
- * otherwise; the environment's CLGRAD_CONV=im2col|winograd overrides it.
- * WINOGRAD where it does not apply is im2col. */
+ * windows at stride 1, undilated, padded by at most 2, with 64 or more
+ * input and output channels, on CPU devices (where such layers' training
+ * steps measured 0.49-1.0x im2col's time), im2col + GEMM otherwise; the
+ * environment's CLGRAD_CONV=im2col|winograd overrides it. WINOGRAD where
+ * it does not apply is im2col. Either way the weight gradient is im2col's
+ * GEMM. */
 typedef enum clg_conv_algorithm {
     CLG_CONV_AUTO,
     CLG_CONV_IM2COL,

@@ -101,6 +101,28 @@ static clg_status rec_output_grad(clg_plan *p, clg_cmdlist *s, const clg_tensor 
         n, CLG_ARGS(KINT(n), KINT(N), KMEM(dy), KMEM(dym)));
 }
 
+/* dW [OC, CKK] (=|+=) dym [OC, N P] col^T [N P, CKK]. */
+static clg_status rec_weight_grad(clg_plan *p, clg_cmdlist *s, const clg_tensor *t,
+                                  size_t N, const clg_grad_io *io, cl_mem col, cl_mem dym)
+{
+    conv_geom g = geometry(t);
+    size_t NP = N * g.P;
+    clg_gemm_call dw = {.trans_b = true,
+                        .M = (size_t)g.OC,
+                        .N = g.CKK,
+                        .K = NP,
+                        .batch = 1,
+                        .alpha = 1.0f,
+                        .beta = io->accumulate[1] ? 1.0f : 0.0f,
+                        .A = dym,
+                        .lda = NP,
+                        .B = col,
+                        .ldb = NP,
+                        .C = io->grad_src[1],
+                        .ldc = g.CKK};
+    return clg_rec_gemm(p, s, &dw);
+}
+
 /* Winograd's tiles over a batch of N: 2x2 of the output each. */
 static size_t wino_tiles(const conv_geom *g, size_t N)
 {
@@ -119,9 +141,9 @@ static size_t wino_grad_tiles(const conv_geom *g, size_t N)
  * CNN's second layer (P = 196, not a multiple of the native kernel's 16
  * columns) PoCL's weight gradient went from 68 to 124 GF/s, the input
  * gradient from 85 to 137, forward from 77 to 92.
- * Winograd: aux 0 is V [16, C, T], then the input gradient's M; aux 1 M
- * [16, OC, T], then Z, then the input gradient's V; aux 2 U [16, OC, C]
- * (then the input gradient's) and after it dU. */
+ * Winograd: aux 0 is V [16, C, T], then col, then the input gradient's M;
+ * aux 1 M [16, OC, T], then the output's gradient as im2col's, then the
+ * input gradient's V; aux 2 U [16, OC, C], then the input gradient's. */
 static void conv_aux(const clg_tensor *t, size_t bytes[CLG_MAX_AUX])
 {
     conv_geom g = geometry(t);
@@ -129,9 +151,11 @@ static void conv_aux(const clg_tensor *t, size_t bytes[CLG_MAX_AUX])
     if (algorithm(t) == CLG_CONV_WINOGRAD) {
         size_t T = wino_tiles(&g, n), Tg = wino_grad_tiles(&g, n);
         size_t most = T > Tg ? T : Tg;
-        bytes[0] = 16 * (size_t)g.C * most * 4;
-        bytes[1] = 16 * (size_t)g.OC * most * 4;
-        bytes[2] = 2 * 16 * (size_t)g.OC * g.C * 4;
+        size_t col = n * g.CKK * g.P, dym = n * (size_t)g.OC * g.P;
+        size_t v = 16 * (size_t)g.C * most, m = 16 * (size_t)g.OC * most;
+        bytes[0] = 4 * (v > col ? v : col);
+        bytes[1] = 4 * (m > dym ? m : dym);
+        bytes[2] = 4 * 16 * (size_t)g.OC * g.C;
         return;
     }
     bytes[0] = n * g.CKK * g.P * 4;
@@ -160,29 +184,23 @@ static void wino_options(const clg_tensor *t, size_t N, bool input_grad, char *b
                  g.C, g.H, g.W, g.OC, q[2], q[3], g.OH, g.OW, N);
 }
 
-/* Winograd's 16 products as one strided batch, xi-th matrices
- * C[xi] = op(A[xi]) op(B[xi]), C at c_off floats into its buffer. */
-static clg_status rec_wino_gemm(clg_plan *p, clg_cmdlist *s, bool ta, bool tb, size_t M,
-                                size_t N, size_t K, cl_mem A, cl_mem B, cl_mem C,
-                                size_t c_off)
+/* Winograd's 16 products as one strided batch: M[xi] = U[xi] V[xi]. */
+static clg_status rec_wino_gemm(clg_plan *p, clg_cmdlist *s, size_t M, size_t N, size_t K,
+                                cl_mem A, cl_mem B, cl_mem C)
 {
-    size_t lda = ta ? M : K, ldb = tb ? K : N;
-    clg_gemm_call c = {.trans_a = ta,
-                       .trans_b = tb,
-                       .M = M,
+    clg_gemm_call c = {.M = M,
                        .N = N,
                        .K = K,
                        .batch = 16,
                        .alpha = 1.0f,
                        .beta = 0.0f,
                        .A = A,
-                       .lda = lda,
+                       .lda = K,
                        .a_stride = M * K,
                        .B = B,
-                       .ldb = ldb,
+                       .ldb = N,
                        .b_stride = K * N,
                        .C = C,
-                       .c_off = c_off,
                        .ldc = N,
                        .c_stride = M * N};
     return clg_rec_gemm(p, s, &c);
@@ -212,7 +230,7 @@ static clg_status wino_conv(clg_plan *p, clg_cmdlist *s, const clg_tensor *t,
         st = clg_rec_kernel(p, s, "winograd", opts, "wino_input", nv,
                             CLG_ARGS(KINT(nv), KMEM(in), KMEM(V)));
     if (st == CLG_OK)
-        st = rec_wino_gemm(p, s, false, false, CO, T, CI, U, V, M, 0);
+        st = rec_wino_gemm(p, s, CO, T, CI, U, V, M);
     if (st == CLG_OK)
         st = clg_rec_kernel(p, s, "winograd", opts,
                             rows ? "wino_output_rows" : "wino_output", nm,
@@ -234,40 +252,39 @@ static clg_status wino_forward(clg_plan *p, clg_cmdlist *s, const clg_tensor *t,
                      clg_val(p, t));
 }
 
-/* dw (=|+=) G^T (Z V^T) G with Z = A dy A^T and the forward's V; the bias's
- * gradient as im2col's; dx (=|+=) dy's convolution by w's turned windows,
- * itself by Winograd (its output tiles do not overlap, where the input
- * tiles' gradients B dV B^T would), over aux 1 (then free) and aux 0. */
+/* dw (=|+=) by im2col's GEMM (col and the output's gradient in its layout,
+ * over aux 0 and 1: the forward's V and M are done with): the weight
+ * gradient by Winograd's transforms transposed (Z = A dy A^T, dU = Z V^T,
+ * G^T dU G) was 19-21x further from float64 than PyTorch float32 after 4
+ * Adam steps of a CNN with 3x3 layers of 16 and 32 channels (torch_diff's
+ * Winograd regression, then), im2col's 0.4-1.9x. The bias's gradient as
+ * im2col's. dx (=|+=) dy's convolution by w's turned
+ * windows, itself by Winograd (its output tiles do not overlap, where the
+ * input tiles' gradients B dV B^T would), over aux 1, then aux 0. */
 static clg_status wino_backward(clg_plan *p, clg_cmdlist *s, const clg_tensor *t,
                                 size_t N, const clg_grad_io *io)
 {
     conv_geom g = geometry(t);
-    size_t T = wino_tiles(&g, N), nf = (size_t)g.OC * g.C, nm = (size_t)g.OC * T;
-    cl_mem V = clg_aux(p, t, 0), Z = clg_aux(p, t, 1), U = clg_aux(p, t, 2);
-    char opts[256];
-    wino_options(t, N, false, opts, sizeof opts);
+    cl_mem col = clg_aux(p, t, 0), dym = clg_aux(p, t, 1), U = clg_aux(p, t, 2);
     clg_status st = CLG_OK;
     if (io->grad_src[1]) {
-        size_t du = 16 * nf; /* dU's offset in aux 2, after U */
-        int accumulate = io->accumulate[1];
-        st = clg_rec_kernel(p, s, "winograd", opts, "wino_output_grad", nm,
-                            CLG_ARGS(KINT(nm), KMEM(io->grad_out), KMEM(Z)));
+        char opts[256];
+        conv_options(t, opts, sizeof opts);
+        st = rec_output_grad(p, s, t, opts, N, io->grad_out, dym);
         if (st == CLG_OK)
-            st = rec_wino_gemm(p, s, false, true, (size_t)g.OC, (size_t)g.C, T, Z, V, U,
-                               du);
+            st = rec_im2col(p, s, t, opts, N, clg_val(p, t->src[0]), col);
         if (st == CLG_OK)
-            st = clg_rec_kernel(p, s, "winograd", opts, "wino_filter_grad", nf,
-                                CLG_ARGS(KINT(nf), KINT(du), KINT(accumulate), KMEM(U),
-                                         KMEM(io->grad_src[1])));
+            st = rec_weight_grad(p, s, t, N, io, col, dym);
     }
     if (st == CLG_OK && t->nsrc == 3 && io->grad_src[2])
         st = clg_rec_channel_sum(p, s, io->grad_out, io->grad_src[2], N, g.OC, g.P,
                                  io->accumulate[2]);
     if (st == CLG_OK && io->grad_src[0]) {
+        char opts[256];
         wino_options(t, N, true, opts, sizeof opts);
         st = wino_conv(p, s, t, opts, (size_t)g.OC, (size_t)g.C, wino_grad_tiles(&g, N),
                        (size_t)(g.W + 1) / 2, clg_val(p, t->src[1]), io->grad_out, NULL,
-                       io->accumulate[0], U, Z, V, io->grad_src[0]);
+                       io->accumulate[0], U, dym, col, io->grad_src[0]);
     }
     return st;
 }
@@ -318,23 +335,8 @@ static clg_status conv_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int 
     clg_status st = CLG_OK;
     if (io->grad_src[0] || io->grad_src[1])
         st = rec_output_grad(p, s, t, opts, N, io->grad_out, dym);
-    if (st == CLG_OK && io->grad_src[1]) {
-        /* dW [OC, CKK] (=|+=) dym [OC, N P] col^T [N P, CKK] */
-        clg_gemm_call dw = {.trans_b = true,
-                            .M = (size_t)g.OC,
-                            .N = g.CKK,
-                            .K = NP,
-                            .batch = 1,
-                            .alpha = 1.0f,
-                            .beta = io->accumulate[1] ? 1.0f : 0.0f,
-                            .A = dym,
-                            .lda = NP,
-                            .B = col,
-                            .ldb = NP,
-                            .C = io->grad_src[1],
-                            .ldc = g.CKK};
-        st = clg_rec_gemm(p, s, &dw);
-    }
+    if (st == CLG_OK && io->grad_src[1])
+        st = rec_weight_grad(p, s, t, N, io, col, dym);
     if (st == CLG_OK && t->nsrc == 3 && io->grad_src[2])
         st = clg_rec_channel_sum(p, s, io->grad_out, io->grad_src[2], N, g.OC, g.P,
                                  io->accumulate[2]);
@@ -366,17 +368,14 @@ static const clg_op_class conv_class = {"conv2d", conv_forward, conv_backward, c
 /* The algorithm of a new node (clg_conv_algorithm's AUTO, or CLGRAD_CONV
  * for AUTO; a value of it that is not im2col, winograd or auto is
  * refused). Measured, a training step of two 3x3 layers at batch 64 (C ->
- * OC -> OC): Winograd took 0.83-0.89x im2col's time at 16 -> 16 channels
- * (28x28) on PoCL and Intel's CPU runtime, 0.26-0.85x from 16 -> 32 to 128
- * -> 128, and was even at 8 -> 8; GPUs are not measured yet. Nor does
- * AUTO take it for outputs under 4x4: a weight's gradient there sums few
- * products, and where they are all exactly zero (a ReLU's zeros under a
- * window that covers the whole input) Winograd's transforms leave rounding
- * noise of ~1e-9 instead of 0, which Adagrad or Adam turn into a step of
- * up to lr (tests/torch_diff.py, seed 2, case 186, forced Winograd). */
+ * OC -> OC), Winograd (forward and input gradient; the weight gradient is
+ * im2col's) against im2col, on PoCL and Intel's CPU runtime: 64 -> 64 at
+ * 14x14 0.64x and 1.0x, 64 -> 128 at 8x8 0.63x and 0.53-0.57x, 128 -> 128
+ * 0.57x and 0.49x, 256 -> 256 at 4x4 0.80x and 0.74x; 32 -> 64 0.82x and
+ * 0.98-1.12x, 16 -> 16 at 28x28 1.03x and 1.08x. GPUs are not measured
+ * yet. */
 static bool choose_algorithm(clg_graph *g, const clg_tensor *x, const clg_tensor *w,
-                             const clg_conv2d_opts *o, int oh, int ow,
-                             clg_conv_algorithm *out)
+                             const clg_conv2d_opts *o, clg_conv_algorithm *out)
 {
     bool fits = w->shape[2] == 3 && w->shape[3] == 3 && o->stride_h == 1 &&
                 o->stride_w == 1 && o->dilation_h == 1 && o->dilation_w == 1 &&
@@ -401,8 +400,8 @@ static bool choose_algorithm(clg_graph *g, const clg_tensor *x, const clg_tensor
         }
     }
     if (a == CLG_CONV_AUTO)
-        a = g->ctx->info.type == CLG_DEVICE_CPU && x->shape[1] >= 16 &&
-                    w->shape[0] >= 16 && oh >= 4 && ow >= 4
+        a = g->ctx->info.type == CLG_DEVICE_CPU && x->shape[1] >= 64 &&
+                    w->shape[0] >= 64
                 ? CLG_CONV_WINOGRAD
                 : CLG_CONV_IM2COL;
     *out = fits && a == CLG_CONV_WINOGRAD ? CLG_CONV_WINOGRAD : CLG_CONV_IM2COL;
@@ -456,7 +455,7 @@ clg_tensor *clg_conv2d(clg_graph *g, clg_tensor *x, clg_tensor *w, clg_tensor *b
             w->shape[2], w->shape[3], span_h, span_w, clg_shape_str(x, sx, sizeof sx),
             o.pad_h, o.pad_w);
     clg_conv_algorithm algo;
-    if (!choose_algorithm(g, x, w, &o, oh, ow, &algo))
+    if (!choose_algorithm(g, x, w, &o, &algo))
         return NULL;
     int shape[4] = {x->shape[0], w->shape[0], oh, ow};
     clg_tensor *t = clg_node(g, &conv_class, nsrc, src, 4, shape);
