@@ -200,9 +200,17 @@ static void test_bench_ops_prints_every_row(void **state)
     run_bin("CLGRAD_BENCH_BIN", NULL, "ops --seconds 0.01 --no-numpy", &r);
     if (r.status != 0)
         fail_msg("clgrad-bench ops exited %d:\n%s", r.status, r.out);
-    const char *rows[] = {"linear fwd",         "square",        "conv2d 3x3 (CNN 1)",
-                          "conv2d 3x3 (CNN 2)", "linear + bias", "max_pool2d",
-                          "batch_norm2d",       "relu",          "dropout",
+    const char *rows[] = {"linear fwd",
+                          "square",
+                          "conv2d 3x3 (CNN 1)",
+                          "conv2d 3x3 (CNN 2)",
+                          "conv2d 64 im2col",
+                          "conv2d 64 Winograd",
+                          "linear + bias",
+                          "max_pool2d",
+                          "batch_norm2d",
+                          "relu",
+                          "dropout",
                           "log_softmax"};
     for (size_t i = 0; i < sizeof rows / sizeof *rows; i++)
         assert_contains(r.out, rows[i]);

@@ -754,6 +754,21 @@ static clg_tensor *build_conv2(clg_graph *g, clg_tensor *x)
 {
     return conv3x3(g, x, 64);
 }
+/* A 64 -> 64 channel 3x3 layer by each algorithm (clg_conv_algorithm):
+ * where AUTO's choice between them is measured. */
+static clg_tensor *conv64(clg_graph *g, clg_tensor *x, clg_conv_algorithm a)
+{
+    clg_conv2d_opts o = {1, 1, 1, 1, 1, 1, a};
+    return clg_conv2d(g, x, new_param(g, 4, (int[]){64, 64, 3, 3}), NULL, &o);
+}
+static clg_tensor *build_conv64_im2col(clg_graph *g, clg_tensor *x)
+{
+    return conv64(g, x, CLG_CONV_IM2COL);
+}
+static clg_tensor *build_conv64_winograd(clg_graph *g, clg_tensor *x)
+{
+    return conv64(g, x, CLG_CONV_WINOGRAD);
+}
 static clg_tensor *build_linear(clg_graph *g, clg_tensor *x)
 {
     return clg_linear(g, x, new_param(g, 2, (int[]){256, 784}),
@@ -802,6 +817,24 @@ static const op_bench op_benches[] = {
      2.0 * 64 * 64 * 196 * 288,
      0,
      "w = torch.randn(64, 32, 3, 3, requires_grad=True)\n"
+     "f = lambda x, t: F.conv2d(x, w, padding=1)"},
+    {"conv2d 64 im2col",
+     "64x64x14x14 -> 64",
+     build_conv64_im2col,
+     4,
+     {64, 64, 14, 14},
+     2.0 * 64 * 64 * 196 * 576,
+     0,
+     "w = torch.randn(64, 64, 3, 3, requires_grad=True)\n"
+     "f = lambda x, t: F.conv2d(x, w, padding=1)"},
+    {"conv2d 64 Winograd",
+     "64x64x14x14 -> 64",
+     build_conv64_winograd,
+     4,
+     {64, 64, 14, 14},
+     2.0 * 64 * 64 * 196 * 576,
+     0,
+     "w = torch.randn(64, 64, 3, 3, requires_grad=True)\n"
      "f = lambda x, t: F.conv2d(x, w, padding=1)"},
     {"linear + bias",
      "64x784 -> 256",

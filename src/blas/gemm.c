@@ -212,6 +212,30 @@ static bool nothing_to_do(const clg_gemm_call *g)
     return g->M == 0 || g->N == 0 || g->batch == 0;
 }
 
+/* PoCL's CPU device runs a launch's work-groups in order, along C's
+ * columns first, so gemm_native reads all of B [K, N] once for each block
+ * of rows of C; when B outgrows the last-level cache (32 MB here) every
+ * pass comes from memory: a 64-channel 3x3 convolution's forward, 64 x
+ * 12,544 over k = 576 (B 29 MB), ran at 53-56 GF/s against 152-199 over k
+ * = 256-448, the cliff between k = 448 (B 22.5 MB) and 512 (25.7 MB: 77
+ * GF/s). Past 24 MB, B goes in slices of k of at most 8 MB, a strided
+ * batch (two threads run two slices at once) and a sum: k = 512, 576 and
+ * 1,152 then ran at 131, 140 and 126 GF/s; slices under the cliff cost
+ * more than they save (k = 256: 2.0 -> 3.4 ms). Intel's runtime has no
+ * such cliff (172 GF/s at k = 576). Returns 1 where this does not apply. */
+#define PANEL_MOST ((size_t)24 << 20)
+#define PANEL_SLICE ((size_t)8 << 20)
+static size_t panel_slices(const clg_context *ctx, const clg_gemm_call *g)
+{
+    size_t bytes = g->K * g->N * sizeof(float);
+    if (state_of(ctx)->path != CLG_GEMM_NATIVE || g->trans_b || bytes <= PANEL_MOST ||
+        ctx->info.type != CLG_DEVICE_CPU ||
+        !strstr(ctx->info.platform_name, "Portable Computing Language"))
+        return 1;
+    size_t slices = (bytes + PANEL_SLICE - 1) / PANEL_SLICE;
+    return slices < 64 ? slices : 64;
+}
+
 /* How many slices of k a product takes. On CLBlast's path: CLBlast gives
  * each tile of C to one work-group, so a product with few tiles and a long
  * k (a convolution's weight gradient over the batch: 32 x 9 over k =
@@ -227,7 +251,11 @@ static bool nothing_to_do(const clg_gemm_call *g)
  * product with a bias in its epilogue is not split. 1: not split. */
 static size_t k_slices(const clg_context *ctx, const clg_gemm_call *g)
 {
-    if (g->batch != 1 || g->M * g->N > 64 * 1024 || g->bias)
+    if (g->batch != 1 || g->bias)
+        return 1;
+    if (panel_slices(ctx, g) > 1)
+        return panel_slices(ctx, g);
+    if (g->M * g->N > 64 * 1024)
         return 1;
     if (state_of(ctx)->path == CLG_GEMM_CLBLAST)
         return g->K < 4096 ? 1 : g->K / 1024 < 64 ? g->K / 1024 : 64;

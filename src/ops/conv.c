@@ -370,10 +370,10 @@ static const clg_op_class conv_class = {"conv2d", conv_forward, conv_backward, c
  * refused). Measured, a training step of two 3x3 layers at batch 64 (C ->
  * OC -> OC), Winograd (forward and input gradient; the weight gradient is
  * im2col's) against im2col, on PoCL and Intel's CPU runtime: 64 -> 64 at
- * 14x14 0.64x and 1.0x, 64 -> 128 at 8x8 0.63x and 0.53-0.57x, 128 -> 128
- * 0.57x and 0.49x, 256 -> 256 at 4x4 0.80x and 0.74x; 32 -> 64 0.82x and
- * 0.98-1.12x, 16 -> 16 at 28x28 1.03x and 1.08x. GPUs are not measured
- * yet. */
+ * 14x14 0.77-0.96x and 1.0x, 64 -> 128 at 8x8 0.59-0.65x and 0.53-0.57x,
+ * 128 -> 128 0.52-0.58x and 0.49x, 256 -> 256 at 4x4 0.77-0.81x and 0.74x;
+ * 32 -> 64 0.68-0.79x and 0.98-1.12x, 16 -> 16 at 28x28 1.03x and 1.08x.
+ * GPUs are not measured yet. */
 static bool choose_algorithm(clg_graph *g, const clg_tensor *x, const clg_tensor *w,
                              const clg_conv2d_opts *o, clg_conv_algorithm *out)
 {
