@@ -223,7 +223,7 @@ static bool nothing_to_do(const clg_gemm_call *g)
  * 1,152 then ran at 131, 140 and 126 GF/s; slices under the cliff cost
  * more than they save (k = 256: 2.0 -> 3.4 ms). Intel's runtime has no
  * such cliff (172 GF/s at k = 576). Returns 1 where this does not apply. */
-#define PANEL_MOST ((size_t)24 << 20)
+#define PANEL_MOST  ((size_t)24 << 20)
 #define PANEL_SLICE ((size_t)8 << 20)
 static size_t panel_slices(const clg_context *ctx, const clg_gemm_call *g)
 {
