@@ -229,8 +229,7 @@ static size_t panel_slices(const clg_context *ctx, const clg_gemm_call *g)
 {
     size_t bytes = g->K * g->N * sizeof(float);
     if (state_of(ctx)->path != CLG_GEMM_NATIVE || g->trans_b || bytes <= PANEL_MOST ||
-        ctx->info.type != CLG_DEVICE_CPU ||
-        !strstr(ctx->info.platform_name, "Portable Computing Language"))
+        !clg_is_pocl_cpu(ctx))
         return 1;
     size_t slices = (bytes + PANEL_SLICE - 1) / PANEL_SLICE;
     return slices < 64 ? slices : 64;
@@ -253,8 +252,9 @@ static size_t k_slices(const clg_context *ctx, const clg_gemm_call *g)
 {
     if (g->batch != 1 || g->bias)
         return 1;
-    if (panel_slices(ctx, g) > 1)
-        return panel_slices(ctx, g);
+    size_t panels = panel_slices(ctx, g);
+    if (panels > 1)
+        return panels;
     if (g->M * g->N > 64 * 1024)
         return 1;
     if (state_of(ctx)->path == CLG_GEMM_CLBLAST)

@@ -1,7 +1,6 @@
 /* Batch, layer and RMS normalisation. Batch norm: src = {x, running_mean, running_var[,
  * gamma, beta]}; params.f = {momentum, eps}; params.i[0] = 1: a ReLU follows
  * in the same kernels (clg_batch_norm_fuse_relu). */
-#include <string.h>
 
 #include "ops/ops_internal.h"
 

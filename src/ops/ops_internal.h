@@ -2,8 +2,6 @@
 #ifndef CLGRAD_OPS_INTERNAL_H
 #define CLGRAD_OPS_INTERNAL_H
 
-#include <string.h>
-
 #include "cl/codes.h"
 #include "graph/op.h"
 
@@ -15,16 +13,6 @@
 static inline bool clg_rows_per_item(const clg_context *ctx)
 {
     return ctx->info.type == CLG_DEVICE_CPU;
-}
-
-/* Whether ctx's device is PoCL's CPU device, whose compiler vectorises
- * across work-items only kernels without vector types, calls or inner
- * loops, where Intel's CPU runtime vectorises a row's loop: some kernels
- * take a form for each. */
-static inline bool clg_is_pocl_cpu(const clg_context *ctx)
-{
-    return ctx->info.type == CLG_DEVICE_CPU &&
-           strstr(ctx->info.platform_name, "Portable Computing Language") != NULL;
 }
 
 /* Makes batch norm node t apply a ReLU to its output in the same kernels,

@@ -9,6 +9,7 @@
 /* CL_TARGET_OPENCL_VERSION=120 comes from meson: clgrad needs OpenCL 1.2. */
 #include <CL/cl.h>
 #include <pthread.h>
+#include <string.h>
 
 #include "base/error.h"
 #include "base/file.h"
@@ -71,6 +72,16 @@ struct clg_context {
     clg_profile *profile;                      /* NULL unless CLGRAD_PROFILE=1 */
     void *layer_state[CLG_MAX_CONTEXT_LAYERS]; /* by clg_context_layers index */
 };
+
+/* Whether ctx's device is PoCL's CPU device, whose compiler vectorises
+ * across work-items only kernels without vector types, calls or inner
+ * loops, and which runs a launch's work-groups in order: some kernels and
+ * some GEMM splits take a form for it (ops' and blas' choices). */
+static inline bool clg_is_pocl_cpu(const clg_context *ctx)
+{
+    return ctx->info.type == CLG_DEVICE_CPU &&
+           strstr(ctx->info.platform_name, "Portable Computing Language") != NULL;
+}
 
 /* The state `layer` made for this context (NULL if it made none). */
 void *clg_context_layer_state(const clg_context *ctx, const clg_context_layer *layer);
