@@ -256,6 +256,8 @@ static void test_profile_table_printed_on_free(void **state)
     unsetenv("CLGRAD_PROFILE");
     assert_ok(clg_context_self_test(ctx));
     assert_ok(clg_context_self_test(ctx));
+    char platform[256];
+    snprintf(platform, sizeof platform, "%s", clg_context_device(ctx)->platform_name);
 
     char path[] = "/tmp/clgrad-profile-XXXXXX";
     int fd = mkstemp(path);
@@ -284,6 +286,13 @@ static void test_profile_table_printed_on_free(void **state)
     unsigned long count = 0;
     assert_int_equal(sscanf(row, "smoke_axpy %lu", &count), 1);
     assert_int_equal(count, 2);
+    /* Rusticl (Mesa 22.3) answers every event with stand-in times: the
+     * table says so rather than show 0 ms as if measured. */
+    if (strstr(platform, "rusticl"))
+        assert_contains(text, "2 launches came back from the implementation without "
+                              "usable times");
+    else if (strstr(text, "without usable times"))
+        fail_msg("%s gave usable event times, yet the table says:\n%s", platform, text);
 }
 
 int main(void)
