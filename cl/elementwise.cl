@@ -210,9 +210,12 @@ __kernel void channel_sum(const int outer, const int C, const int inner,
 
 /* The same where inner is 1, db[c] the sum of column c of dy [outer, C]:
  * down each column CLG_PLAIN_TERMS rows plainly per compensated step
- * (sum.h). */
-__kernel void channel_sum_columns(const int outer, const int C, const int accumulate,
-                                  __global const float *dy, __global float *db)
+ * (sum.h). Over parts of `rows` rows each (the last may be short), part q
+ * into row q of db [parts, C]; with one part (rows = outer), db[c] is the
+ * whole column's sum (src/ops/elementwise.c splits long columns). */
+__kernel void channel_sum_columns(const int outer, const int C, const int rows,
+                                  const int accumulate, __global const float *dy,
+                                  __global float *db)
 {
     /* Four neighbouring columns a work-item, as one float4 where all four
      * exist: PoCL does not vectorise a loop of float sums across
@@ -221,14 +224,18 @@ __kernel void channel_sum_columns(const int outer, const int C, const int accumu
      * runtime, with a quarter of the work-items, 0.10 -> 0.18 ms at 2048 x
      * 128, 84 -> 58 us at 2048 x 512. Each column's sum is the same as one
      * column alone would give. */
-    const int c = 4 * clg_global_id(0);
-    if (c >= C)
+    const int groups = (C + 3) / 4, item = clg_global_id(0), q = item / groups;
+    const int c = 4 * (item % groups), first = q * rows;
+    const int n = min(outer - first, rows);
+    if (n <= 0)
         return;
+    dy += (size_t)first * C;
+    db += (size_t)q * C;
     if (c + 4 <= C) {
         clg_ksum4 k = {(float4)(0.0f), (float4)(0.0f)};
-        for (int o = 0; o < outer;) {
+        for (int o = 0; o < n;) {
             float4 part = (float4)(0.0f);
-            for (int m = 0; m < CLG_PLAIN_TERMS && o < outer; m++, o++)
+            for (int m = 0; m < CLG_PLAIN_TERMS && o < n; m++, o++)
                 part += vload4(0, dy + (size_t)o * C + c);
             ksum4_add(&k, part);
         }
@@ -238,9 +245,9 @@ __kernel void channel_sum_columns(const int outer, const int C, const int accumu
     }
     for (int j = c; j < C; j++) {
         clg_ksum k = {0.0f, 0.0f};
-        for (int o = 0; o < outer;) {
+        for (int o = 0; o < n;) {
             float part = 0.0f;
-            for (int m = 0; m < CLG_PLAIN_TERMS && o < outer; m++, o++)
+            for (int m = 0; m < CLG_PLAIN_TERMS && o < n; m++, o++)
                 part += dy[(size_t)o * C + j];
             ksum_add(&k, part);
         }

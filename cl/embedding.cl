@@ -46,3 +46,31 @@ __kernel void embedding_backward(const int V, const int D, const int count,
     for (int d = 0; d < D; d++)
         row[d] -= lost[d];
 }
+
+/* The same sums an element of dweight per work-item (n = V D of them), for
+ * Mesa's llvmpipe, which ends a work-item's loops after 65,535 iterations:
+ * in the row form a frequent token's D terms per occurrence pass that (a
+ * space in 600 of 4,096 characters, D = 128). Each loops over the ids
+ * alone, its compensation in a register: the same additions in the same
+ * order as the row form, the same bits, but V D passes over the ids where
+ * the row form makes V, so not where loops are not limited. */
+__kernel void embedding_backward_elements(const int n, const int D, const int count,
+                                          const int accumulate, __global const int *ids,
+                                          __global const float *dy,
+                                          __global float *dweight)
+{
+    const int i = clg_global_id(0);
+    if (i >= n)
+        return;
+    const int v = i / D, d = i % D;
+    float row = accumulate ? dweight[i] : 0.0f, lost = 0.0f;
+    for (int k = 0; k < count; k++)
+        if (ids[k] == v) {
+            const float y = dy[(size_t)k * D + d] - lost;
+            const float t = row + y;
+            const float c = (t - row) - y;
+            lost = isfinite(c) ? c : 0.0f;
+            row = t;
+        }
+    dweight[i] = row - lost;
+}

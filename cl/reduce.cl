@@ -20,75 +20,74 @@
 
 #define STORE(dst, i, v, acc) ((dst)[i] = (acc) ? (dst)[i] + (v) : (v))
 
+/* y[o, q, i], the reduction of x[o, a, i] over part q of the axis: a in
+ * [q chunk, (q + 1) chunk), parts = ceil(axis / chunk). With one part
+ * (chunk = axis) that is the whole reduction; a longer axis goes in two
+ * launches, its parts and then their reduction (src/ops/reduce.c says
+ * when), so that no work-item loops over more than a chunk and a few
+ * outputs still spread over many work-items. Sums are divided by divisor
+ * at the end (the mean's count, else 1). Max also writes where its first
+ * maximum (or first NaN) is, as an index on the axis, into yat: over parts
+ * (-DPARTS=1) the index their own launch wrote into xat. */
+#ifndef PARTS
+#define PARTS 0
+#endif
 __kernel void reduce_forward(const int outer, const int axis, const int inner,
-                             __global const float *x, __global float *y)
+                             const int chunk, const float divisor,
+                             __global const float *x, __global const int *xat,
+                             __global float *y, __global int *yat)
 {
+    const int parts = (axis + chunk - 1) / chunk;
     const int j = clg_global_id(0);
-    if (j >= outer * inner)
+    if (j >= outer * parts * inner)
         return;
-    const int o = j / inner, i = j % inner;
-    __global const float *xp = x + (size_t)o * axis * inner + i;
+    const int i = j % inner, q = j / inner % parts, o = j / inner / parts;
+    const int from = q * chunk, to = min(axis, from + chunk);
+    const size_t base = (size_t)o * axis * inner + i;
+    __global const float *xp = x + base;
 #if RED == CLG_RED_MAX
-    float acc = xp[0];
-    for (int a = 1; a < axis; a++) {
+    float acc = xp[(size_t)from * inner];
+    int at = from;
+    for (int a = from + 1; a < to; a++) {
         const float v = xp[(size_t)a * inner];
-        acc = v > acc || isnan(v) ? v : acc;
+        if (v > acc || (isnan(v) && !isnan(acc))) {
+            acc = v;
+            at = a;
+        }
     }
+    y[j] = acc;
+    yat[j] = PARTS ? xat[base + (size_t)at * inner] : at;
 #else
     clg_ksum k = {0.0f, 0.0f};
-    for (int a = 0; a < axis; a++)
+    for (int a = from; a < to; a++)
         ksum_add(&k, xp[(size_t)a * inner]);
-    float acc = ksum_value(k);
-#if RED == CLG_RED_MEAN
-    acc /= (float)axis;
+    y[j] = ksum_value(k) / divisor;
 #endif
-#endif
-    y[j] = acc;
 }
 
-#if RED == CLG_RED_MAX
-/* Max sends dy to the first maximum: one work-item per output. */
-__kernel void reduce_backward(const int outer, const int axis, const int inner,
-                              const int accumulate, __global const float *x,
-                              __global const float *y, __global const float *dy,
-                              __global float *dx)
-{
-    const int j = clg_global_id(0);
-    if (j >= outer * inner)
-        return;
-    const int o = j / inner, i = j % inner;
-    const size_t base = (size_t)o * axis * inner + i;
-    int winner = 0;
-    for (int a = 0; a < axis; a++)
-        if (x[base + (size_t)a * inner] == y[j] || isnan(x[base + (size_t)a * inner])) {
-            winner = a;
-            break;
-        }
-    for (int a = 0; a < axis; a++)
-        STORE(dx, base + (size_t)a * inner, a == winner ? dy[j] : 0.0f, accumulate);
-}
-#else
-/* Sum and mean spread dy evenly: one work-item per element of x, n of them. */
+/* dx for each of x's n elements (a work-item each): sum and mean spread dy
+ * evenly (divided by divisor: the mean's count, else 1), max sends it to
+ * the index its forward wrote into at. */
 __kernel void reduce_backward(const int n, const int axis, const int inner,
-                              const int accumulate, __global const float *x,
-                              __global const float *y, __global const float *dy,
+                              const int accumulate, const float divisor,
+                              __global const int *at, __global const float *dy,
                               __global float *dx)
 {
     const int k = clg_global_id(0);
     if (k >= n)
         return;
 #if ALL /* one output: no index arithmetic (PoCL, 1.6 M elements: 3.3 -> 1.2 ms) */
-    float g = dy[0];
+    const int j = 0;
 #else
     const int j = k / (axis * inner) * inner + k % inner; /* its output */
-    float g = dy[j];
 #endif
-#if RED == CLG_RED_MEAN
-    g /= (float)axis;
+#if RED == CLG_RED_MAX
+    const float g = k / inner % axis == at[j] ? dy[j] : 0.0f;
+#else
+    const float g = dy[j] / divisor;
 #endif
     STORE(dx, k, g, accumulate);
 }
-#endif
 
 /* Softmax over C for each (o, i) of [outer, C, inner]. */
 __kernel void softmax_forward(const int outer, const int C, const int inner,

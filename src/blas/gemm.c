@@ -235,6 +235,13 @@ static size_t panel_slices(const clg_context *ctx, const clg_gemm_call *g)
     return slices < 64 ? slices : 64;
 }
 
+/* Where a work-item's loops are limited (clg_loop_limit: Mesa's llvmpipe),
+ * the native kernels' k loop and its inner loops ran out near k = 6,550 in
+ * the default 8 x 16 block, and the sums came out short: a product of one
+ * matrix over a longer k goes in slices of at most this many (up to 64
+ * slices, k of 131,072; batches and products with a bias are not split). */
+#define LIMITED_SLICE_K 2048
+
 /* How many slices of k a product takes. On CLBlast's path: CLBlast gives
  * each tile of C to one work-group, so a product with few tiles and a long
  * k (a convolution's weight gradient over the batch: 32 x 9 over k =
@@ -255,6 +262,11 @@ static size_t k_slices(const clg_context *ctx, const clg_gemm_call *g)
     size_t panels = panel_slices(ctx, g);
     if (panels > 1)
         return panels;
+    if (state_of(ctx)->path == CLG_GEMM_NATIVE && clg_loop_limit(ctx) &&
+        g->K > LIMITED_SLICE_K) {
+        size_t slices = (g->K + LIMITED_SLICE_K - 1) / LIMITED_SLICE_K;
+        return slices < 64 ? slices : 64;
+    }
     if (g->M * g->N > 64 * 1024)
         return 1;
     if (state_of(ctx)->path == CLG_GEMM_CLBLAST)

@@ -454,6 +454,11 @@ clg_tensor *clg_conv2d(clg_graph *g, clg_tensor *x, clg_tensor *w, clg_tensor *b
             "%s padded by (%d,%d)",
             w->shape[2], w->shape[3], span_h, span_w, clg_shape_str(x, sx, sizeof sx),
             o.pad_h, o.pad_w);
+    /* the bias's gradient: a channel's sum by a work-group of up to 64 */
+    size_t n = (size_t)x->shape[0], p = (size_t)oh * ow;
+    if (b && !clg_loops_fit(g, "conv2d", "an output channel (the bias's gradient)",
+                            2 * (n * p / 64 + n)))
+        return NULL;
     clg_conv_algorithm algo;
     if (!choose_algorithm(g, x, w, &o, &algo))
         return NULL;

@@ -206,6 +206,12 @@ static clg_tensor *binary(clg_graph *g, const clg_op_class *op, clg_tensor *a,
             "%s: b %s does not broadcast to a %s (b's dims, aligned to "
             "a's last ones, must equal a's or be 1)",
             op->name, clg_shape_str(b, sb, sizeof sb), clg_shape_str(a, sa, sizeof sa));
+    /* b's gradient: a work-item per element of b sums a's elements it
+     * broadcast to, in nested loops */
+    size_t spread = clg_tensor_numel(a) / clg_tensor_numel(b);
+    if (!clg_loops_fit(g, op->name, "b's broadcast (its gradient's sum)",
+                       spread + spread / 8))
+        return NULL;
     clg_tensor *t = clg_node(g, op, 2, src, a->ndim, a->shape);
     if (t) {
         t->params.i[0] = binop;
@@ -245,13 +251,44 @@ size_t clg_reduce_group(size_t count)
     return L;
 }
 
+/* Columns longer than this are summed in parts of this many rows, then the
+ * parts' sums (cl/elementwise.cl's channel_sum_columns), whatever the
+ * device, so that a shape sums in the same order everywhere: no work-item
+ * loops over more rows (Mesa's llvmpipe ends loops after 65,535
+ * iterations: runtime_internal.h's clg_loop_limit), and a bias of a few
+ * columns under many rows still spreads over many work-items. */
+#define COLUMN_PART_ROWS 4096
+
+static clg_status rec_columns(clg_plan *p, clg_cmdlist *s, cl_mem dy, cl_mem db,
+                              size_t outer, int C, size_t rows, bool accumulate)
+{
+    size_t parts = (outer + rows - 1) / rows;
+    return clg_rec_kernel(p, s, "elementwise", NULL, "channel_sum_columns",
+                          parts * (((size_t)C + 3) / 4),
+                          CLG_ARGS(KINT(outer), KINT(C), KINT(rows), KINT(accumulate),
+                                   KMEM(dy), KMEM(db)));
+}
+
+static clg_status column_sums(clg_plan *p, clg_cmdlist *s, cl_mem dy, cl_mem db,
+                              size_t outer, int C, bool accumulate)
+{
+    if (outer <= COLUMN_PART_ROWS)
+        return rec_columns(p, s, dy, db, outer, C, outer, accumulate);
+    size_t parts = (outer + COLUMN_PART_ROWS - 1) / COLUMN_PART_ROWS;
+    cl_mem part;
+    clg_status st = clg_rec_scratch(p, s, parts * (size_t)C * 4, &part);
+    if (st == CLG_OK)
+        st = rec_columns(p, s, dy, part, outer, C, COLUMN_PART_ROWS, false);
+    if (st == CLG_OK)
+        st = rec_columns(p, s, part, db, parts, C, parts, accumulate);
+    return st;
+}
+
 clg_status clg_rec_channel_sum(clg_plan *p, clg_cmdlist *s, cl_mem dy, cl_mem db,
                                size_t outer, int C, size_t inner, bool accumulate)
 {
     if (inner == 1) /* columns of [outer, C]: 4 a work-item, reads side by side */
-        return clg_rec_kernel(
-            p, s, "elementwise", NULL, "channel_sum_columns", ((size_t)C + 3) / 4,
-            CLG_ARGS(KINT(outer), KINT(C), KINT(accumulate), KMEM(dy), KMEM(db)));
+        return column_sums(p, s, dy, db, outer, C, accumulate);
     return clg_rec_kernel_groups(p, s, "elementwise", NULL, "channel_sum", (size_t)C,
                                  clg_reduce_group(inner),
                                  CLG_ARGS(KINT(outer), KINT(C), KINT(inner),

@@ -18,6 +18,14 @@ static clg_status embedding_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t,
 {
     const clg_tensor *w = t->src[1];
     size_t count = clg_numel_at(t->src[0], batch);
+    if (clg_loop_limit(t->graph->ctx)) { /* llvmpipe: cl/embedding.cl says why */
+        size_t n = clg_tensor_numel(w);
+        return clg_rec_kernel(p, s, "embedding", NULL, "embedding_backward_elements", n,
+                              CLG_ARGS(KINT(n), KINT(w->shape[1]), KINT(count),
+                                       KINT(io->accumulate[1]),
+                                       KMEM(clg_val(p, t->src[0])), KMEM(io->grad_out),
+                                       KMEM(io->grad_src[1])));
+    }
     return clg_rec_kernel(
         p, s, "embedding", NULL, "embedding_backward", (size_t)w->shape[0],
         CLG_ARGS(KINT(w->shape[0]), KINT(w->shape[1]), KINT(count),
@@ -58,6 +66,9 @@ clg_tensor *clg_embedding(clg_graph *g, clg_tensor *ids, clg_tensor *weight)
     for (int i = 0; i < ids->ndim; i++)
         shape[i] = ids->shape[i];
     shape[ids->ndim] = weight->shape[1];
+    /* the weight's gradient: a work-item per element loops over the ids */
+    if (!clg_loops_fit(g, "embedding", "the ids", clg_tensor_numel(ids)))
+        return NULL;
     clg_tensor *t = clg_node(g, &embedding_class, 2, src, ids->ndim + 1, shape);
     if (t)
         ids->id_limit = weight->shape[0];

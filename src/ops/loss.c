@@ -164,6 +164,12 @@ clg_tensor *clg_cross_entropy(clg_graph *g, clg_tensor *logits, clg_tensor *labe
         return clg_graph_fail(g, CLG_INVALID_ARGUMENT,
                               "cross_entropy: label smoothing %g must lie in [0, 1]",
                               (double)label_smoothing);
+    /* a work-item per row loops over the classes; the tally's 64 work-items
+     * over every row's classes */
+    size_t rows = clg_tensor_numel(logits) / (size_t)C;
+    if (!clg_loops_fit(g, "cross_entropy", "the classes",
+                       (size_t)C * (rows > 64 ? (rows + 63) / 64 : 1)))
+        return NULL;
     clg_tensor *t = scalar_node(g, &ce_class, src, reduction);
     if (t) {
         t->params.f[0] = label_smoothing;

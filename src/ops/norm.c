@@ -220,6 +220,13 @@ clg_tensor *clg_batch_norm(clg_graph *g, clg_tensor *x, clg_tensor *gamma,
             g, CLG_INVALID_ARGUMENT,
             "batch_norm: momentum %g must lie in [0, 1] and eps %g be > 0",
             (double)momentum, (double)eps);
+    /* a work-item per (n, c) plane applies and differentiates; the channels'
+     * sums go by work-groups of up to 64, in three passes at most */
+    size_t n = (size_t)x->shape[0], inner = clg_tensor_numel(x) / n / (size_t)C;
+    size_t sums = 3 * (n * inner / 64 + n);
+    if (!clg_loops_fit(g, "batch_norm", "a channel's values",
+                       sums > inner ? sums : inner))
+        return NULL;
     clg_tensor *t = clg_node(g, &bn_class, affine ? 5 : 3, src, x->ndim, x->shape);
     if (t) {
         t->params.f[0] = momentum;
@@ -294,7 +301,10 @@ static clg_status ln_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int ba
     cl_mem dgamma = want_g ? io->grad_src[1] : stats,
            dbeta = want_b ? io->grad_src[2] : stats;
     bool acc_g = want_g && io->accumulate[1], acc_b = want_b && io->accumulate[2];
-    if ((want_g || want_b) && sums_by_blocks(t)) {
+    /* by blocks also where loops are limited: ln_param_grads loops over
+     * every row, the blocks over 64 and then over rows / 64 */
+    bool blocks = sums_by_blocks(t) || clg_loop_limit(t->graph->ctx) != 0;
+    if ((want_g || want_b) && blocks) {
         size_t parts = (rows + LN_PART_ROWS - 1) / LN_PART_ROWS;
         cl_mem partial;
         st = clg_rec_scratch(p, s, 2 * parts * (size_t)C * 4, &partial);
@@ -347,6 +357,10 @@ static clg_tensor *norm_node(clg_graph *g, const clg_op_class *op, clg_tensor *x
     if (!(eps > 0.0f))
         return clg_graph_fail(g, CLG_INVALID_ARGUMENT, "%s: eps %g must be > 0",
                               op->name, (double)eps);
+    /* a work-item per row: three passes over it forward (and its
+     * compensated steps), two backward */
+    if (!clg_loops_fit(g, op->name, "a row of features", 4 * (size_t)C))
+        return NULL;
     clg_tensor *t = clg_node(g, op, nsrc, src, x->ndim, x->shape);
     if (t) {
         t->params.f[0] = eps;

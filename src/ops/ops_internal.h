@@ -9,10 +9,32 @@
  * work-item, as CPU implementations run fastest (one index computation per
  * row, a loop the compiler vectorises), rather than an element per
  * work-item, as GPUs do (neighbouring work-items on neighbouring floats).
- * The suite runs both: oclgrind's simulator is a GPU. */
+ * The suite runs both: oclgrind's simulator is a GPU. Mesa's llvmpipe, a
+ * CPU device that runs work-items in SIMD lanes as a GPU does, takes the
+ * elements: its loops are limited (clg_loop_limit), and a row of 65,536
+ * (a 256 x 256 image's plane) would end short. */
 static inline bool clg_rows_per_item(const clg_context *ctx)
 {
-    return ctx->info.type == CLG_DEVICE_CPU;
+    return ctx->info.type == CLG_DEVICE_CPU && clg_loop_limit(ctx) == 0;
+}
+
+/* Whether one work-item's loops of about `iterations` run whole on g's
+ * device (clg_loop_limit); where they would not, fails g naming op and
+ * what is too long, so that the shape is refused when it is built rather
+ * than summed short, silently, when it runs. */
+static inline bool clg_loops_fit(clg_graph *g, const char *op, const char *what,
+                                 size_t iterations)
+{
+    size_t limit = clg_loop_limit(g->ctx);
+    if (limit == 0 || iterations <= limit)
+        return true;
+    clg_graph_fail(g, CLG_UNSUPPORTED,
+                   "%s: a work-item would loop about %zu times over %s, and %s ends "
+                   "a work-item's loops after %zu (Mesa's loop limit), which would "
+                   "give wrong results without an error: use a smaller shape or "
+                   "another OpenCL device",
+                   op, iterations, what, g->ctx->info.name, limit);
+    return false;
 }
 
 /* Makes batch norm node t apply a ReLU to its output in the same kernels,
@@ -30,15 +52,8 @@ clg_status clg_rec_channel_bias(clg_plan *p, clg_cmdlist *s, cl_mem y, cl_mem bi
 clg_status clg_rec_channel_sum(clg_plan *p, clg_cmdlist *s, cl_mem dy, cl_mem db,
                                size_t outer, int C, size_t inner, bool accumulate);
 
-/* Reduction over the middle axis of [outer, axis, inner] (reduce.c); kind
- * is CLG_RED_SUM, CLG_RED_MEAN or CLG_RED_MAX (cl/codes.h). */
+/* A reduction's kind: CLG_RED_SUM, CLG_RED_MEAN or CLG_RED_MAX (cl/codes.h). */
 typedef int clg_reduce_kind;
-clg_status clg_rec_reduce(clg_plan *p, clg_cmdlist *s, clg_reduce_kind kind, cl_mem x,
-                          cl_mem y, size_t outer, size_t axis, size_t inner);
-clg_status clg_rec_reduce_backward(clg_plan *p, clg_cmdlist *s, clg_reduce_kind kind,
-                                   cl_mem x, cl_mem y, cl_mem dy, cl_mem dx,
-                                   size_t outer, size_t axis, size_t inner,
-                                   bool accumulate);
 
 /* Causal softmax of x [rows, Tk] (rows over [..., Tq], scaled) into y, and
  * its backward; either may run in place (x == y, dy == dx). */

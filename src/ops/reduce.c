@@ -5,35 +5,6 @@
 
 #include "ops/ops_internal.h"
 
-clg_status clg_rec_reduce(clg_plan *p, clg_cmdlist *s, clg_reduce_kind kind, cl_mem x,
-                          cl_mem y, size_t outer, size_t axis, size_t inner)
-{
-    char opts[16];
-    snprintf(opts, sizeof opts, "-DRED=%d", (int)kind);
-    return clg_rec_kernel(
-        p, s, "reduce", opts, "reduce_forward", outer * inner,
-        CLG_ARGS(KINT(outer), KINT(axis), KINT(inner), KMEM(x), KMEM(y)));
-}
-
-clg_status clg_rec_reduce_backward(clg_plan *p, clg_cmdlist *s, clg_reduce_kind kind,
-                                   cl_mem x, cl_mem y, cl_mem dy, cl_mem dx,
-                                   size_t outer, size_t axis, size_t inner,
-                                   bool accumulate)
-{
-    char opts[32];
-    snprintf(opts, sizeof opts, "-DRED=%d", (int)kind);
-    if (kind == CLG_RED_MAX) /* a work-item per output finds its maximum */
-        return clg_rec_kernel(p, s, "reduce", opts, "reduce_backward", outer * inner,
-                              CLG_ARGS(KINT(outer), KINT(axis), KINT(inner),
-                                       KINT(accumulate), KMEM(x), KMEM(y), KMEM(dy),
-                                       KMEM(dx)));
-    size_t n = outer * axis * inner; /* sum, mean: a work-item per element */
-    snprintf(opts, sizeof opts, "-DRED=%d -DALL=%d", (int)kind, outer * inner == 1);
-    return clg_rec_kernel(p, s, "reduce", opts, "reduce_backward", n,
-                          CLG_ARGS(KINT(n), KINT(axis), KINT(inner), KINT(accumulate),
-                                   KMEM(x), KMEM(y), KMEM(dy), KMEM(dx)));
-}
-
 clg_status clg_rec_sum_all(clg_plan *p, clg_cmdlist *s, cl_mem x, size_t n, float scale,
                            cl_mem partial, cl_mem out)
 {
@@ -76,11 +47,34 @@ static void split(const clg_tensor *t, int batch, size_t *outer, size_t *axis,
     }
 }
 
-/* aux 0 of a sum or mean over everything: the chunk sums. */
+/* The longest part of an axis one work-item reduces; a longer axis goes in
+ * two launches (cl/reduce.cl's reduce_forward), whatever the device, so
+ * that a shape sums in the same order everywhere. 4,096 as the sums over
+ * everything (clg_rec_sum_all). */
+#define REDUCE_CHUNK 4096
+
+/* aux 0: the chunk sums of a sum or mean over everything, or max's index of
+ * each output's maximum (int32). */
 static void reduce_aux(const clg_tensor *t, size_t bytes[CLG_MAX_AUX])
 {
-    if (t->params.i[1] == -1 && t->params.i[0] != CLG_RED_MAX)
+    if (t->params.i[0] == CLG_RED_MAX)
+        bytes[0] = clg_tensor_numel(t) * 4;
+    else if (t->params.i[1] == -1)
         bytes[0] = CLG_SUM_CHUNKS * 4;
+}
+
+static clg_status rec_reduce(clg_plan *p, clg_cmdlist *s, clg_reduce_kind kind,
+                             bool parts, size_t outer, size_t axis, size_t inner,
+                             size_t chunk, float divisor, cl_mem x, cl_mem xat,
+                             cl_mem y, cl_mem yat)
+{
+    char opts[32];
+    snprintf(opts, sizeof opts, "-DRED=%d -DPARTS=%d", (int)kind, parts);
+    size_t n = outer * ((axis + chunk - 1) / chunk) * inner;
+    return clg_rec_kernel(p, s, "reduce", opts, "reduce_forward", n,
+                          CLG_ARGS(KINT(outer), KINT(axis), KINT(inner), KINT(chunk),
+                                   KFLOAT(divisor), KMEM(x), KMEM(xat), KMEM(y),
+                                   KMEM(yat)));
 }
 
 static clg_status reduce_forward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int batch,
@@ -89,13 +83,29 @@ static clg_status reduce_forward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int
     (void)training;
     size_t outer, axis, inner;
     split(t, batch, &outer, &axis, &inner);
-    if (t->params.i[1] == -1 && t->params.i[0] != CLG_RED_MAX)
-        return clg_rec_sum_all(p, s, clg_val(p, t->src[0]), axis,
-                               t->params.i[0] == CLG_RED_MEAN ? 1.0f / (float)axis
-                                                              : 1.0f,
+    clg_reduce_kind kind = t->params.i[0];
+    float divisor = kind == CLG_RED_MEAN ? (float)axis : 1.0f;
+    if (t->params.i[1] == -1 && kind != CLG_RED_MAX)
+        return clg_rec_sum_all(p, s, clg_val(p, t->src[0]), axis, 1.0f / divisor,
                                clg_aux(p, t, 0), clg_val(p, t));
-    return clg_rec_reduce(p, s, (clg_reduce_kind)t->params.i[0], clg_val(p, t->src[0]),
-                          clg_val(p, t), outer, axis, inner);
+    cl_mem x = clg_val(p, t->src[0]), y = clg_val(p, t);
+    /* max's indices; sums pass y where no buffer is read */
+    cl_mem at = kind == CLG_RED_MAX ? clg_aux(p, t, 0) : y;
+    if (axis <= REDUCE_CHUNK)
+        return rec_reduce(p, s, kind, false, outer, axis, inner, axis, divisor, x, at,
+                          y, at);
+    size_t parts = (axis + REDUCE_CHUNK - 1) / REDUCE_CHUNK, n = outer * parts * inner;
+    cl_mem part, part_at = y;
+    clg_status st = clg_rec_scratch(p, s, n * 4, &part);
+    if (st == CLG_OK && kind == CLG_RED_MAX)
+        st = clg_rec_scratch(p, s, n * 4, &part_at);
+    if (st == CLG_OK)
+        st = rec_reduce(p, s, kind, false, outer, axis, inner, REDUCE_CHUNK, 1.0f, x,
+                        part_at, part, part_at);
+    if (st == CLG_OK)
+        st = rec_reduce(p, s, kind, true, outer, parts, inner, parts, divisor, part,
+                        part_at, y, at);
+    return st;
 }
 
 static clg_status reduce_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int batch,
@@ -103,16 +113,24 @@ static clg_status reduce_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, in
 {
     size_t outer, axis, inner;
     split(t, batch, &outer, &axis, &inner);
-    return clg_rec_reduce_backward(
-        p, s, (clg_reduce_kind)t->params.i[0], clg_val(p, t->src[0]), clg_val(p, t),
-        io->grad_out, io->grad_src[0], outer, axis, inner, io->accumulate[0]);
+    clg_reduce_kind kind = t->params.i[0];
+    size_t n = outer * axis * inner; /* a work-item per element of x */
+    char opts[32];
+    snprintf(opts, sizeof opts, "-DRED=%d -DALL=%d", (int)kind, outer * inner == 1);
+    cl_mem at = kind == CLG_RED_MAX ? clg_aux(p, t, 0) : io->grad_out;
+    return clg_rec_kernel(
+        p, s, "reduce", opts, "reduce_backward", n,
+        CLG_ARGS(KINT(n), KINT(axis), KINT(inner), KINT(io->accumulate[0]),
+                 KFLOAT(kind == CLG_RED_MEAN ? (float)axis : 1.0f), KMEM(at),
+                 KMEM(io->grad_out), KMEM(io->grad_src[0])));
 }
 
 static const clg_op_class sum_class = {"sum", reduce_forward, reduce_backward,
                                        reduce_aux, 0};
 static const clg_op_class mean_class = {"mean", reduce_forward, reduce_backward,
                                         reduce_aux, 0};
-static const clg_op_class max_class = {"max", reduce_forward, reduce_backward, NULL, 0};
+static const clg_op_class max_class = {"max", reduce_forward, reduce_backward,
+                                       reduce_aux, 0};
 static const clg_op_class gap_class = {"global_avg_pool", reduce_forward,
                                        reduce_backward, NULL, 0};
 
@@ -234,6 +252,10 @@ static clg_tensor *softmax(clg_graph *g, const clg_op_class *op, clg_tensor *x, 
             g, CLG_SHAPE_MISMATCH,
             "%s: input %s needs at least 2 float32 dims ([N, C, ...])", op->name,
             clg_shape_str(x, sx, sizeof sx));
+    /* over dim 1 with dims after it, a work-item per (n, i) loops over C
+     * three times (rows alone go by work-groups) */
+    if (x->ndim > 2 && !clg_loops_fit(g, op->name, "dim 1", 4 * (size_t)x->shape[1]))
+        return NULL;
     clg_tensor *t = clg_node(g, op, 1, &x, x->ndim, x->shape);
     if (t)
         t->params.i[0] = log;

@@ -83,6 +83,18 @@ static inline bool clg_is_pocl_cpu(const clg_context *ctx)
            strstr(ctx->info.platform_name, "Portable Computing Language") != NULL;
 }
 
+/* How many loop iterations one work-item may run in all, or 0 where there
+ * is no limit. Mesa's llvmpipe (Rusticl's CPU device; Mesa 22.3) ends a
+ * work-item's loops, silently, once they have run 65,535 iterations
+ * together (gallivm's LP_MAX_TGSI_LOOP_ITERATIONS, shared by every loop of
+ * a shader): a sum over more terms than that comes out short, with no
+ * error. Ops whose work-items loop over a dimension the user sizes split
+ * the loop where this is not 0 (see each), or refuse the shape by name. */
+static inline size_t clg_loop_limit(const clg_context *ctx)
+{
+    return strstr(ctx->info.name, "llvmpipe") != NULL ? 65535 : 0;
+}
+
 /* The state `layer` made for this context (NULL if it made none). */
 void *clg_context_layer_state(const clg_context *ctx, const clg_context_layer *layer);
 
