@@ -1057,6 +1057,52 @@ static void test_nan_propagates_as_in_pytorch(void **state)
     clg_graph_free(g);
 }
 
+/* Max pooling 2 x 2 over a row of 8 windows (CPUs take them four at a time
+ * in vectors): a NaN in any of a window's four places wins it and takes its
+ * gradient, and of equal largest values the first does, as in PyTorch. */
+static void test_max_pool_nan_wins_in_every_place(void **state)
+{
+    clg_graph *g = new_graph(*state);
+    clg_tensor *x = clg_input(g, "x", CLG_FLOAT32, 4, (int[]){1, 1, 2, 16});
+    clg_tensor_set_requires_grad(x, true);
+    clg_tensor *y = clg_max_pool2d(g, x, 2, 0, 0);
+    float v[32], *r, out[8], dx[32];
+    for (int i = 0; i < 32; i++)
+        v[i] = 0.01f * (float)((i * 7) % 32);
+    /* window w covers columns 2w, 2w + 1 of both rows (row 1 at 16 + ...) */
+    v[1] = NAN;      /* window 0, top right */
+    v[16 + 4] = NAN; /* window 2, bottom left */
+    v[16 + 7] = NAN; /* window 3, bottom right */
+    v[8] = NAN;      /* window 4, top left */
+    v[9] = v[24] = v[25] = 5.0f;
+    v[10] = v[11] = v[26] = v[27] = 1.0f; /* window 5: all equal */
+    const int nan_at[8] = {1, -1, 20, 23, 8, -1, -1, -1};
+    clg_plan *plan = weighted_plan(g, y, 3, &r);
+    assert_ok(clg_tensor_upload(x, v, 32));
+    assert_ok(clg_plan_run(plan, 1, CLG_RUN_TRAIN));
+    assert_ok(clg_plan_read(plan, y, out, 8));
+    assert_ok(clg_plan_read_grad(plan, x, dx, 32));
+    for (int w = 0; w < 8; w++) {
+        int first = 2 * w, best = first;
+        const int places[4] = {2 * w, 2 * w + 1, 16 + 2 * w, 16 + 2 * w + 1};
+        for (int k = 1; k < 4; k++)
+            if (isnan(v[places[k]]) ? !isnan(v[best]) : v[places[k]] > v[best])
+                best = places[k];
+        if (nan_at[w] >= 0) {
+            assert_int_equal(best, nan_at[w]);
+            if (!isnan(out[w]))
+                fail_msg("window %d: NaN at %d gave %g", w, nan_at[w], (double)out[w]);
+        } else {
+            assert_float_equal(out[w], v[best], 0.0f);
+        }
+        for (int k = 0; k < 4; k++)
+            assert_float_equal(dx[places[k]], places[k] == best ? r[w] : 0.0f, 0.0f);
+    }
+    free(r);
+    clg_plan_free(plan);
+    clg_graph_free(g);
+}
+
 typedef struct ready_log {
     int calls[16], n;
 } ready_log;
@@ -1122,6 +1168,7 @@ int main(void)
         cmocka_unit_test(test_loops_past_the_devices_limit_are_refused),
         cmocka_unit_test(test_a_changed_gemm_path_applies_to_batches_recorded_after),
         cmocka_unit_test(test_nan_propagates_as_in_pytorch),
+        cmocka_unit_test(test_max_pool_nan_wins_in_every_place),
         cmocka_unit_test(test_negative_padding_is_refused),
         cmocka_unit_test(test_loss_over_mismatched_batches_is_refused),
         cmocka_unit_test(test_other_shape_errors_name_the_op),
