@@ -24,52 +24,16 @@
 
 /* The sums of squares of gradient chunks: work-group g takes chunk
  * first + g of the table (3 ints a chunk: start and end, in floats from
- * grad + offset, and the partial it writes); its work-items' compensated
- * sums meet in group_sum. Every work-item makes the same number of passes
- * (what lies past the end reads as 0). With CLG_MASKED_PASSES (Intel's CPU
- * runtime) work-item l adds the squares of floats l, l + L, ...,
- * CLG_PLAIN_TERMS at a time; else of float4 blocks l, l + L, ..., into
- * four sums it adds in lane order, work-item 0 adding the last floats that
- * fill no block: PoCL does not vectorise a loop of float sums across
- * work-items (it may not reorder them) and ran the float form at 2.5x the
- * time, Intel's runtime the float4 form at 2x. */
+ * grad + offset, and the partial it writes), by range_group_sum (sum.h). */
 __kernel void sumsq_chunks(__global const float *grad, const int offset,
                            __global const int *table, const int first,
                            __global float *partial)
 {
     __local float scratch[CLG_GROUP_MAX];
-    const int c = first + get_group_id(0), L = get_local_size(0), l = get_local_id(0);
+    const int c = first + get_group_id(0);
     const int start = offset + table[3 * c], end = offset + table[3 * c + 1];
-    clg_ksum k = {0.0f, 0.0f};
-#if CLG_MASKED_PASSES
-    for (int base = start; base < end; base += L * CLG_PLAIN_TERMS) {
-        float part = 0.0f;
-        for (int m = 0; m < CLG_PLAIN_TERMS; m++) {
-            const int i = base + m * L + l;
-            const float v = i < end ? grad[i] : 0.0f;
-            part += v * v;
-        }
-        ksum_add(&k, part);
-    }
-#else
-    const int blocks = (end - start) / 4;
-    __global const float *from = grad + start;
-    clg_ksum4 k4 = {(float4)(0.0f), (float4)(0.0f)};
-    for (int base = 0; base < blocks; base += L * CLG_PLAIN_TERMS) {
-        float4 part = (float4)(0.0f);
-        for (int m = 0; m < CLG_PLAIN_TERMS; m++) {
-            const int b = base + m * L + l;
-            const float4 v = b < blocks ? vload4(b, from) : (float4)(0.0f);
-            part += v * v;
-        }
-        ksum4_add(&k4, part);
-    }
-    ksum_add_lanes(&k, k4);
-    for (int i = start + 4 * blocks; l == 0 && i < end; i++)
-        ksum_add(&k, grad[i] * grad[i]);
-#endif
-    const float total = group_sum(ksum_value(k), scratch);
-    if (l == 0)
+    const float total = range_group_sum(grad, start, end, true, scratch);
+    if (get_local_id(0) == 0)
         partial[table[3 * c + 2]] = total;
 }
 

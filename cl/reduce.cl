@@ -144,50 +144,19 @@ __kernel void softmax_backward(const int outer, const int C, const int inner,
 }
 
 /* partial[g] = the sum of x over [g * chunk, (g + 1) * chunk) ∩ [0, n): the
- * first of two stages of a sum over everything, one work-group per chunk.
- * Each work-item adds every L-th element (with CLG_MASKED_PASSES, all in the
- * same number of passes) or every L-th float4 block (four lanes, added in
- * lane order; work-item 0 adds the floats that fill no block),
- * CLG_PLAIN_TERMS at a time plainly, and those short sums into its
- * compensated sum: a few ulp, at an eighth of the compensation's cost. The
- * same two forms as sumsq_chunks (cl/optim.cl), for the same reasons: a
- * float per work-item and step, in passes of differing counts, ran
- * unvectorised on both CPU runtimes (1.6 M floats: PoCL 0.89 -> 0.27 ms by
- * blocks, Intel's runtime 0.39 -> 0.07-0.09 by masked passes). */
+ * first of two stages of a sum over everything, one work-group per chunk,
+ * by range_group_sum (sum.h): a few ulp, at an eighth of the compensation's
+ * cost. 1.6 M floats: PoCL 0.89 -> 0.27 ms, Intel's runtime 0.39 ->
+ * 0.07-0.09, against each work-item's every L-th float in passes of
+ * differing counts. */
 __kernel void sum_partials(const int n, const int chunk, __global const float *x,
                            __global float *partial)
 {
     __local float scratch[CLG_GROUP_MAX];
-    const int g = get_group_id(0), L = get_local_size(0), l = get_local_id(0);
+    const int g = get_group_id(0);
     const int start = g * chunk, end = start + chunk < n ? start + chunk : n;
-    clg_ksum k = {0.0f, 0.0f};
-#if CLG_MASKED_PASSES
-    for (int base = start; base < end; base += L * CLG_PLAIN_TERMS) {
-        float part = 0.0f;
-        for (int m = 0; m < CLG_PLAIN_TERMS; m++) {
-            const int i = base + m * L + l;
-            part += i < end ? x[i] : 0.0f;
-        }
-        ksum_add(&k, part);
-    }
-#else
-    const int blocks = (end - start) / 4;
-    __global const float *from = x + start;
-    clg_ksum4 k4 = {(float4)(0.0f), (float4)(0.0f)};
-    for (int base = 0; base < blocks; base += L * CLG_PLAIN_TERMS) {
-        float4 part = (float4)(0.0f);
-        for (int m = 0; m < CLG_PLAIN_TERMS; m++) {
-            const int b = base + m * L + l;
-            part += b < blocks ? vload4(b, from) : (float4)(0.0f);
-        }
-        ksum4_add(&k4, part);
-    }
-    ksum_add_lanes(&k, k4);
-    for (int i = start + 4 * blocks; l == 0 && i < end; i++)
-        ksum_add(&k, x[i]);
-#endif
-    const float total = group_sum(ksum_value(k), scratch);
-    if (l == 0)
+    const float total = range_group_sum(x, start, end, false, scratch);
+    if (get_local_id(0) == 0)
         partial[g] = total;
 }
 

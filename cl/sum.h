@@ -99,6 +99,54 @@ static float group_sum(const float v, __local float *scratch)
     return total;
 }
 
+/* The sum of x[start, end) (of the squares where `square`, a constant at
+ * each call) over the work-group that owns the range; every work-item gets
+ * it. With CLG_MASKED_PASSES (Intel's CPU runtime) work-item l adds
+ * elements l, l + L, ..., all in the same number of passes; else float4
+ * blocks l, l + L, ... into four lanes, added in lane order, work-item 0
+ * adding the floats that fill no block. CLG_PLAIN_TERMS at a time plainly,
+ * then into a compensated sum, the work-items' results by group_sum. A
+ * float per work-item and pass, in passes of differing counts, ran
+ * unvectorised on both CPU runtimes: PoCL does not vectorise a loop of
+ * float sums across work-items (it may not reorder them; a float a pass
+ * took 2.5x the time of the float4 blocks), Intel's runtime ran the float4
+ * form at twice the masked one's time. sumsq_chunks (gradient norms) and
+ * sum_partials (sums over everything) use it. */
+static float range_group_sum(__global const float *x, const int start, const int end,
+                             const bool square, __local float *scratch)
+{
+    const int l = get_local_id(0), L = get_local_size(0);
+    clg_ksum k = {0.0f, 0.0f};
+#if CLG_MASKED_PASSES
+    for (int base = start; base < end; base += L * CLG_PLAIN_TERMS) {
+        float part = 0.0f;
+        for (int m = 0; m < CLG_PLAIN_TERMS; m++) {
+            const int i = base + m * L + l;
+            const float v = i < end ? x[i] : 0.0f;
+            part += square ? v * v : v;
+        }
+        ksum_add(&k, part);
+    }
+#else
+    const int blocks = (end - start) / 4;
+    __global const float *from = x + start;
+    clg_ksum4 k4 = {(float4)(0.0f), (float4)(0.0f)};
+    for (int base = 0; base < blocks; base += L * CLG_PLAIN_TERMS) {
+        float4 part = (float4)(0.0f);
+        for (int m = 0; m < CLG_PLAIN_TERMS; m++) {
+            const int b = base + m * L + l;
+            const float4 v = b < blocks ? vload4(b, from) : (float4)(0.0f);
+            part += square ? v * v : v;
+        }
+        ksum4_add(&k4, part);
+    }
+    ksum_add_lanes(&k, k4);
+    for (int i = start + 4 * blocks; l == 0 && i < end; i++)
+        ksum_add(&k, square ? x[i] * x[i] : x[i]);
+#endif
+    return group_sum(ksum_value(k), scratch);
+}
+
 /* The sum of channel c of x [outer, C, inner] over the work-group that owns
  * the channel, as described above: in each plane a plain sum of every L-th
  * element, that into a compensated sum, the work-items' results by
