@@ -191,6 +191,86 @@ static float group_max(const float v, __local float *scratch)
     return top;
 }
 
+/* The rows' forms a row per work-item (rows of them), for PoCL
+ * (src/ops/reduce.c), which runs a work-group's loops one work-item at a
+ * time, unvectorised. The row's maximum, then its exponentials four at a
+ * time (a vector exp) into four compensated lanes, added in lane order,
+ * and the tail. */
+CLG_ROW_LOOP
+__kernel void softmax_row_forward(const int rows, const int C, __global const float *x,
+                                  __global float *y)
+{
+    const int r = clg_global_id(0);
+    if (r >= rows)
+        return;
+    __global const float *in = x + (size_t)r * C;
+    __global float *out = y + (size_t)r * C;
+    float m = -INFINITY;
+    for (int c = 0; c < C; c++)
+        m = fmax(m, in[c]);
+    clg_ksum4 k4 = {(float4)(0.0f), (float4)(0.0f)};
+    const int blocks = C / 4;
+    for (int b = 0; b < blocks;) {
+        float4 part = (float4)(0.0f);
+        for (int t = 0; t < CLG_PLAIN_TERMS && b < blocks; t++, b++)
+            part += exp(vload4(b, in) - m);
+        ksum4_add(&k4, part);
+    }
+    clg_ksum k = {0.0f, 0.0f};
+    ksum_add_lanes(&k, k4);
+    for (int c = 4 * blocks; c < C; c++)
+        ksum_add(&k, exp(in[c] - m));
+    const float sum = ksum_value(k);
+#if LOG
+    const float lse = m + log(sum);
+    for (int c = 0; c < C; c++)
+        out[c] = in[c] - lse;
+#else
+    for (int c = 0; c < C; c++)
+        out[c] = exp(in[c] - m) / sum;
+#endif
+}
+
+CLG_ROW_LOOP
+__kernel void softmax_row_backward(const int rows, const int C, const int accumulate,
+                                   __global const float *y, __global const float *dy,
+                                   __global float *dx)
+{
+    const int r = clg_global_id(0);
+    if (r >= rows)
+        return;
+    const size_t base = (size_t)r * C;
+    clg_ksum4 k4 = {(float4)(0.0f), (float4)(0.0f)};
+    const int blocks = C / 4;
+    for (int b = 0; b < blocks;) {
+        float4 part = (float4)(0.0f);
+        for (int t = 0; t < CLG_PLAIN_TERMS && b < blocks; t++, b++)
+#if LOG
+            part += vload4(b, dy + base);
+#else
+            part += vload4(b, dy + base) * vload4(b, y + base);
+#endif
+        ksum4_add(&k4, part);
+    }
+    clg_ksum k = {0.0f, 0.0f};
+    ksum_add_lanes(&k, k4);
+    for (int c = 4 * blocks; c < C; c++)
+#if LOG
+        ksum_add(&k, dy[base + c]);
+#else
+        ksum_add(&k, dy[base + c] * y[base + c]);
+#endif
+    const float dot = ksum_value(k);
+    for (int c = 0; c < C; c++) {
+        const size_t i = base + c;
+#if LOG
+        STORE(dx, i, dy[i] - exp(y[i]) * dot, accumulate);
+#else
+        STORE(dx, i, y[i] * (dy[i] - dot), accumulate);
+#endif
+    }
+}
+
 /* Softmax over rows of C contiguous values ([rows, C], inner 1): a
  * work-group per row, each work-item taking every L-th value, so that a
  * small batch of long rows still fills the device. */

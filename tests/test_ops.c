@@ -208,6 +208,30 @@ static void r_softmax(const op_case *c, ref_tensor *in, const ref_tensor *y,
     ref_softmax(&in[0], c->log, out);
 }
 
+/* softmax(x) + log_softmax(x), one of whose gradients accumulates onto
+ * the other's; c->log makes log_softmax first. */
+static clg_tensor *b_softmaxes(clg_graph *g, clg_tensor **in, const op_case *c)
+{
+    if (c->log) {
+        clg_tensor *l = clg_log_softmax(g, in[0]);
+        return clg_add(g, l, clg_softmax(g, in[0]));
+    }
+    clg_tensor *s = clg_softmax(g, in[0]);
+    return clg_add(g, s, clg_log_softmax(g, in[0]));
+}
+static void r_softmaxes(const op_case *c, ref_tensor *in, const ref_tensor *y,
+                        double *out)
+{
+    (void)c;
+    size_t n = ref_numel(y);
+    double *l = malloc(n * sizeof *l);
+    ref_softmax(&in[0], 0, out);
+    ref_softmax(&in[0], 1, l);
+    for (size_t i = 0; i < n; i++)
+        out[i] += l[i];
+    free(l);
+}
+
 static clg_tensor *b_binary(clg_graph *g, clg_tensor **in, const op_case *c)
 {
     return c->binop == REF_ADD   ? clg_add(g, in[0], in[1])
@@ -627,6 +651,19 @@ static const op_case cases[] = {
     {"softmax", 1, {X(2, {7, 13})}, b_softmax, r_softmax},
     {"log_softmax", 1, {X(2, {7, 13})}, b_softmax, r_softmax, .log = true},
     {"softmax over channels", 1, {X(4, {2, 5, 3, 3})}, b_softmax, r_softmax},
+    /* rows of 11: two blocks of four and a tail in the row forms (PoCL) */
+    {"softmax + log_softmax (gradients accumulate)",
+     1,
+     {X(2, {5, 11})},
+     b_softmaxes,
+     r_softmaxes,
+     .batch = 3},
+    {"log_softmax + softmax (gradients accumulate)",
+     1,
+     {X(2, {5, 11})},
+     b_softmaxes,
+     r_softmaxes,
+     .log = true},
     {"add bias-like", 2, {X(4, {2, 3, 4, 5}), P(3, {3, 1, 1})}, BINARY(REF_ADD)},
     {"sub same shape", 2, {X(2, {7, 13}), X(2, {7, 13})}, BINARY(REF_SUB)},
     {"add same shape", 2, {X(3, {2, 5, 7}), X(3, {2, 5, 7})}, BINARY(REF_ADD)},
