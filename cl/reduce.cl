@@ -20,6 +20,16 @@
 
 #define STORE(dst, i, v, acc) ((dst)[i] = (acc) ? (dst)[i] + (v) : (v))
 
+/* Softmax's gradient over a row: dx = y (dy - dot), dot = sum(dy y); for
+ * log-softmax dx = dy - exp(y) dot, dot = sum(dy). */
+#if LOG
+#define DOT_TERM(dy, y)        (dy)
+#define SOFTMAX_DX(dy, y, dot) ((dy)-exp(y) * (dot))
+#else
+#define DOT_TERM(dy, y)        ((dy) * (y))
+#define SOFTMAX_DX(dy, y, dot) ((y) * ((dy) - (dot)))
+#endif
+
 /* y[o, q, i], the reduction of x[o, a, i] over part q of the axis: a in
  * [q chunk, (q + 1) chunk), parts = ceil(axis / chunk). With one part
  * (chunk = axis) that is the whole reduction; a longer axis goes in two
@@ -114,7 +124,8 @@ __kernel void softmax_forward(const int outer, const int C, const int inner,
 #endif
 }
 
-/* softmax: dx = y (dy - sum dy y); log-softmax: dx = dy - exp(y) sum dy. */
+/* softmax: dx = y (dy - sum dy y); log-softmax: dx = dy - exp(y) sum dy
+ * (SOFTMAX_DX). */
 __kernel void softmax_backward(const int outer, const int C, const int inner,
                                const int accumulate, __global const float *y,
                                __global const float *dy, __global float *dx)
@@ -126,20 +137,12 @@ __kernel void softmax_backward(const int outer, const int C, const int inner,
     clg_ksum sum = {0.0f, 0.0f};
     for (int c = 0; c < C; c++) {
         const size_t k = base + (size_t)c * inner;
-#if LOG
-        ksum_add(&sum, dy[k]);
-#else
-        ksum_add(&sum, dy[k] * y[k]);
-#endif
+        ksum_add(&sum, DOT_TERM(dy[k], y[k]));
     }
     const float dot = ksum_value(sum);
     for (int c = 0; c < C; c++) {
         const size_t k = base + (size_t)c * inner;
-#if LOG
-        STORE(dx, k, dy[k] - exp(y[k]) * dot, accumulate);
-#else
-        STORE(dx, k, y[k] * (dy[k] - dot), accumulate);
-#endif
+        STORE(dx, k, SOFTMAX_DX(dy[k], y[k], dot), accumulate);
     }
 }
 
@@ -205,22 +208,8 @@ __kernel void softmax_row_forward(const int rows, const int C, __global const fl
         return;
     __global const float *in = x + (size_t)r * C;
     __global float *out = y + (size_t)r * C;
-    float m = -INFINITY;
-    for (int c = 0; c < C; c++)
-        m = fmax(m, in[c]);
-    clg_ksum4 k4 = {(float4)(0.0f), (float4)(0.0f)};
-    const int blocks = C / 4;
-    for (int b = 0; b < blocks;) {
-        float4 part = (float4)(0.0f);
-        for (int t = 0; t < CLG_PLAIN_TERMS && b < blocks; t++, b++)
-            part += exp(vload4(b, in) - m);
-        ksum4_add(&k4, part);
-    }
-    clg_ksum k = {0.0f, 0.0f};
-    ksum_add_lanes(&k, k4);
-    for (int c = 4 * blocks; c < C; c++)
-        ksum_add(&k, exp(in[c] - m));
-    const float sum = ksum_value(k);
+    float m, sum;
+    softmax_terms(in, C, &m, &sum);
 #if LOG
     const float lse = m + log(sum);
     for (int c = 0; c < C; c++)
@@ -245,29 +234,17 @@ __kernel void softmax_row_backward(const int rows, const int C, const int accumu
     for (int b = 0; b < blocks;) {
         float4 part = (float4)(0.0f);
         for (int t = 0; t < CLG_PLAIN_TERMS && b < blocks; t++, b++)
-#if LOG
-            part += vload4(b, dy + base);
-#else
-            part += vload4(b, dy + base) * vload4(b, y + base);
-#endif
+            part += DOT_TERM(vload4(b, dy + base), vload4(b, y + base));
         ksum4_add(&k4, part);
     }
     clg_ksum k = {0.0f, 0.0f};
     ksum_add_lanes(&k, k4);
     for (int c = 4 * blocks; c < C; c++)
-#if LOG
-        ksum_add(&k, dy[base + c]);
-#else
-        ksum_add(&k, dy[base + c] * y[base + c]);
-#endif
+        ksum_add(&k, DOT_TERM(dy[base + c], y[base + c]));
     const float dot = ksum_value(k);
     for (int c = 0; c < C; c++) {
         const size_t i = base + c;
-#if LOG
-        STORE(dx, i, dy[i] - exp(y[i]) * dot, accumulate);
-#else
-        STORE(dx, i, y[i] * (dy[i] - dot), accumulate);
-#endif
+        STORE(dx, i, SOFTMAX_DX(dy[i], y[i], dot), accumulate);
     }
 }
 
@@ -314,21 +291,13 @@ __kernel void softmax_rows_backward(const int C, const int accumulate,
     for (int c = l; c < C;) {
         float part = 0.0f;
         for (int t = 0; t < CLG_PLAIN_TERMS && c < C; t++, c += L)
-#if LOG
-            part += dy[base + c];
-#else
-            part += dy[base + c] * y[base + c];
-#endif
+            part += DOT_TERM(dy[base + c], y[base + c]);
         ksum_add(&k, part);
     }
     const float dot = group_sum(ksum_value(k), scratch);
     for (int c = l; c < C; c += L) {
         const size_t i = base + c;
-#if LOG
-        STORE(dx, i, dy[i] - exp(y[i]) * dot, accumulate);
-#else
-        STORE(dx, i, y[i] * (dy[i] - dot), accumulate);
-#endif
+        STORE(dx, i, SOFTMAX_DX(dy[i], y[i], dot), accumulate);
     }
 }
 

@@ -179,4 +179,36 @@ static float channel_group_sum(__global const float *x, const int outer, const i
     return group_sum(ksum_value(k), scratch);
 }
 
+/* The row's maximum and the sum of exp(x - max): softmax = exp(x - m) / sum.
+ * Four at a time as float4s (a vector exp: PoCL, which does not vectorise
+ * float sums across work-items, ran every exp alone: the GPT's [2048, 96]
+ * loss 0.91 ms forward and 0.88 backward; cross-entropy's and softmax's
+ * rows on PoCL), sums in four lanes of
+ * CLG_PLAIN_TERMS terms plainly per compensated step (sum.h: a compensated
+ * step per term made the GPT's [2048, 128] loss 2.2 ms on PoCL), lane 0
+ * first, then the tail. */
+static void softmax_terms(__global const float *x, const int C, float *m, float *sum)
+{
+    const int blocks = C / 4;
+    float4 mx4 = (float4)(-INFINITY);
+    for (int b = 0; b < blocks; b++)
+        mx4 = fmax(mx4, vload4(b, x));
+    float mx = fmax(fmax(mx4.x, mx4.y), fmax(mx4.z, mx4.w));
+    for (int c = 4 * blocks; c < C; c++)
+        mx = fmax(mx, x[c]);
+    clg_ksum4 k4 = {(float4)(0.0f), (float4)(0.0f)};
+    for (int b = 0; b < blocks;) {
+        float4 part = (float4)(0.0f);
+        for (int t = 0; t < CLG_PLAIN_TERMS && b < blocks; t++, b++)
+            part += exp(vload4(b, x) - mx);
+        ksum4_add(&k4, part);
+    }
+    clg_ksum s = {0.0f, 0.0f};
+    ksum_add_lanes(&s, k4);
+    for (int c = 4 * blocks; c < C; c++)
+        ksum_add(&s, exp(x[c] - mx));
+    *m = mx;
+    *sum = ksum_value(s);
+}
+
 #endif
