@@ -196,9 +196,9 @@ static float group_max(const float v, __local float *scratch)
 
 /* The rows' forms a row per work-item (rows of them), for PoCL
  * (src/ops/reduce.c), which runs a work-group's loops one work-item at a
- * time, unvectorised. The row's maximum, then its exponentials four at a
- * time (a vector exp) into four compensated lanes, added in lane order,
- * and the tail. */
+ * time, unvectorised. The row's maximum and sum of exponentials by
+ * softmax_terms (sum.h), as cross-entropy's; the gradient's dot four at a
+ * time in four compensated lanes, added in lane order, and the tail. */
 CLG_ROW_LOOP
 __kernel void softmax_row_forward(const int rows, const int C, __global const float *x,
                                   __global float *y)
