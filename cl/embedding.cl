@@ -14,6 +14,29 @@ __kernel void embedding_forward(const int n, const int D, const int V,
     y[i] = id >= 0 && id < V ? weight[(size_t)id * D + i % D] : 0.0f;
 }
 
+/* The same a row per work-item (n ids), for CPUs (src/ops/embedding.c):
+ * the id read and checked once, the row copied by a loop the compiler
+ * vectorises. */
+CLG_ROW_LOOP
+__kernel void embedding_forward_rows(const int n, const int D, const int V,
+                                     __global const int *ids,
+                                     __global const float *weight, __global float *y)
+{
+    const int k = clg_global_id(0);
+    if (k >= n)
+        return;
+    const int id = ids[k];
+    __global float *out = y + (size_t)k * D;
+    if (id >= 0 && id < V) {
+        __global const float *row = weight + (size_t)id * D;
+        for (int d = 0; d < D; d++)
+            out[d] = row[d];
+    } else {
+        for (int d = 0; d < D; d++)
+            out[d] = 0.0f;
+    }
+}
+
 /* dW[v, :] (=|+=) the sum of dy[k, :] over the k with ids[k] == v. One
  * work-item per row of W: no two write the same row, and the order of the
  * sum is fixed, so the result is the same on every run. The sums are
