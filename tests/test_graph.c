@@ -530,27 +530,88 @@ static void test_an_embedding_row_many_ids_share(void **state)
     clg_graph_free(g);
 }
 
-/* Where a work-item's loops are limited, a shape whose loops would pass the
- * limit is refused when built, by name; elsewhere it builds. */
+/* Where a work-item's loops are limited, each shape whose loops would pass
+ * the limit is refused when built, by name; elsewhere it builds. */
+typedef struct too_long {
+    const char *op; /* the error's start */
+    clg_tensor *(*build)(clg_graph *g);
+} too_long;
+
+static clg_tensor *long_layer_norm(clg_graph *g)
+{
+    clg_tensor *x = clg_input(g, "x", CLG_FLOAT32, 2, (int[]){2, 20000});
+    return clg_layer_norm(g, x, NULL, NULL, 1e-5f);
+}
+static clg_tensor *long_softmax(clg_graph *g) /* over dim 1, a dim after it */
+{
+    return clg_softmax(g, clg_input(g, "x", CLG_FLOAT32, 3, (int[]){2, 20000, 2}));
+}
+static clg_tensor *long_cross_entropy(clg_graph *g)
+{
+    clg_tensor *x = clg_input(g, "x", CLG_FLOAT32, 2, (int[]){2, 70000});
+    clg_tensor *y = clg_input(g, "y", CLG_INT32, 1, (int[]){2});
+    return clg_cross_entropy(g, x, y, 0.0f, CLG_REDUCE_MEAN);
+}
+static clg_tensor *long_batch_norm(clg_graph *g) /* planes of 65,536 */
+{
+    clg_tensor *x = clg_input(g, "x", CLG_FLOAT32, 4, (int[]){2, 1, 256, 256});
+    return clg_batch_norm(g, x, NULL, NULL, clg_state(g, "m", 1, (int[]){1}, 0.0f),
+                          clg_state(g, "v", 1, (int[]){1}, 1.0f), 0.1f, 1e-5f);
+}
+static clg_tensor *long_embedding(clg_graph *g)
+{
+    clg_tensor *ids = clg_input(g, "ids", CLG_INT32, 1, (int[]){70000});
+    return clg_embedding(g, ids, clg_parameter(g, "w", 2, (int[]){7, 4}));
+}
+static clg_tensor *long_broadcast(clg_graph *g)
+{
+    clg_tensor *a = clg_input(g, "a", CLG_FLOAT32, 2, (int[]){2, 70000});
+    return clg_add(g, a, clg_parameter(g, "b", 1, (int[]){1}));
+}
+static clg_tensor *long_conv_bias(clg_graph *g) /* 64 x 256 x 256 outputs */
+{
+    clg_tensor *x = clg_input(g, "x", CLG_FLOAT32, 4, (int[]){64, 1, 256, 256});
+    clg_conv2d_opts o = CLG_CONV2D_DEFAULTS;
+    o.pad_h = o.pad_w = 1;
+    return clg_conv2d(g, x, clg_parameter(g, "w", 4, (int[]){2, 1, 3, 3}),
+                      clg_parameter(g, "b", 1, (int[]){2}), &o);
+}
+
 static void test_loops_past_the_devices_limit_are_refused(void **state)
 {
     clg_context *ctx = *state;
     bool limited = strstr(clg_context_device(ctx)->name, "llvmpipe") != NULL;
-    clg_graph *g = new_graph(ctx);
-    clg_tensor *x = clg_input(g, "x", CLG_FLOAT32, 2, (int[]){2, 20000});
-    clg_tensor *y = clg_layer_norm(g, x, NULL, NULL, 1e-5f);
-    if (limited) {
-        assert_null(y);
-        assert_int_equal(clg_graph_status(g), CLG_UNSUPPORTED);
-        assert_contains(clg_last_error(),
-                        "layer_norm: a work-item would loop about 80000 times over a "
-                        "row of features");
-        assert_contains(clg_last_error(), "after 65535 (Mesa's loop limit)");
-    } else {
-        assert_non_null(y);
-        assert_ok(clg_graph_status(g));
+    const too_long cases[] = {
+        {"layer_norm: a work-item would loop about 80000 times over a row of features",
+         long_layer_norm},
+        {"softmax: a work-item would loop about 80000 times over dim 1", long_softmax},
+        {"cross_entropy: a work-item would loop about 70000 times over the classes",
+         long_cross_entropy},
+        {"batch_norm: a work-item would loop about 65536 times over a channel's values",
+         long_batch_norm},
+        {"embedding: a work-item would loop about 70000 times over the ids",
+         long_embedding},
+        {"add: a work-item would loop about 157500 times over b's broadcast",
+         long_broadcast},
+        {"conv2d: a work-item would loop about 131200 times over an output channel",
+         long_conv_bias},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        clg_graph *g = new_graph(ctx);
+        clg_tensor *y = cases[i].build(g);
+        if (limited) {
+            assert_null(y);
+            assert_int_equal(clg_graph_status(g), CLG_UNSUPPORTED);
+            assert_contains(clg_last_error(), cases[i].op);
+            assert_contains(clg_last_error(), "after 65535 (Mesa's loop limit)");
+        } else {
+            if (!y)
+                fail_msg("%.20s... refused off llvmpipe: %s", cases[i].op,
+                         clg_last_error());
+            assert_ok(clg_graph_status(g));
+        }
+        clg_graph_free(g);
     }
-    clg_graph_free(g);
 }
 
 /* ---- Whole models ---------------------------------------------------------- */

@@ -64,12 +64,12 @@ static void reduce_aux(const clg_tensor *t, size_t bytes[CLG_MAX_AUX])
 }
 
 static clg_status rec_reduce(clg_plan *p, clg_cmdlist *s, clg_reduce_kind kind,
-                             bool parts, size_t outer, size_t axis, size_t inner,
+                             bool from_parts, size_t outer, size_t axis, size_t inner,
                              size_t chunk, float divisor, cl_mem x, cl_mem xat,
                              cl_mem y, cl_mem yat)
 {
     char opts[32];
-    snprintf(opts, sizeof opts, "-DRED=%d -DPARTS=%d", (int)kind, parts);
+    snprintf(opts, sizeof opts, "-DRED=%d -DPARTS=%d", (int)kind, from_parts);
     size_t n = outer * ((axis + chunk - 1) / chunk) * inner;
     return clg_rec_kernel(p, s, "reduce", opts, "reduce_forward", n,
                           CLG_ARGS(KINT(outer), KINT(axis), KINT(inner), KINT(chunk),
