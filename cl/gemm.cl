@@ -21,6 +21,9 @@
 #ifndef BIAS
 #define BIAS 0
 #endif
+#ifndef ROWS_FIRST
+#define ROWS_FIRST 0
+#endif
 /* Block of C per work-item: RM rows x RN columns (RN is 4, 8 or 16). 8 x 16
  * measured best on a 2-core AVX-512 EPYC under PoCL 3.1: 165-200 GFLOP/s at
  * 1024^3, against 113-150 for 6, 12 or 14 rows. src/blas/native.c sets the
@@ -68,8 +71,18 @@ __kernel void gemm_native(const int M, const int N, const int K, const float alp
                           const float beta, __global float *C, const int c_off,
                           const int ldc, const int c_stride, __global const float *bias)
 {
+#if ROWS_FIRST
+    /* A 1-d range of work-groups going down C's rows first: a work-group
+     * column's panel of B stays in cache while every block of rows uses it
+     * (src/blas/native.c, rows_first) */
+    const int row_blocks = (M + RM - 1) / RM, group = (int)get_group_id(0);
+    const int j0 =
+        ((group / row_blocks) * (int)get_local_size(0) + (int)get_local_id(0)) * RN;
+    const int i0 = (group % row_blocks) * RM;
+#else
     const int j0 = clg_global_id(0) * RN;
     const int i0 = clg_global_id(1) * RM;
+#endif
     const size_t batch = clg_global_id(2);
     if (i0 >= M || j0 >= N)
         return;

@@ -71,7 +71,7 @@ clg_status clg_gemm(clg_context *ctx, bool trans_a, bool trans_b, size_t M, size
  * square product), keeps the fastest whose results match the default
  * kernel's, and caches the choice on disk, keyed by device, platform,
  * driver and clgrad version. Every new context on that device then starts
- * with it; without a cache entry it starts with CLG_GEMM_TUNING_DEFAULT.
+ * with it; without a cache entry it starts with clg_gemm_default_tuning().
  * The cache lives in $CLGRAD_CACHE_DIR, else $XDG_CACHE_HOME/clgrad, else
  * ~/.cache/clgrad; `clgrad-devices --tune` runs the tuner. */
 typedef struct clg_gemm_tuning {
@@ -84,7 +84,16 @@ typedef struct clg_gemm_tuning {
     int nt_rows, nt_cols, nt_group;
 } clg_gemm_tuning;
 
+/* The default where float vectors are 16 wide (AVX-512) and on GPUs. */
 #define CLG_GEMM_TUNING_DEFAULT ((clg_gemm_tuning){8, 16, 4, 4, 4, 4})
+/* The default on CPUs with narrower float vectors (AVX2: 8): 8 x 16 keeps
+ * 16 vectors of C, all that AVX2 has, and spills. */
+#define CLG_GEMM_TUNING_NARROW ((clg_gemm_tuning){4, 16, 16, 4, 4, 4})
+
+/* The tuning a context on `dev` starts with when nothing is cached:
+ * CLG_GEMM_TUNING_NARROW on a CPU whose native float vectors are under 16
+ * wide, else CLG_GEMM_TUNING_DEFAULT. */
+clg_gemm_tuning clg_gemm_default_tuning(const clg_device_info *dev);
 
 /* Where the context's tuning came from. */
 typedef enum clg_gemm_tuning_source {

@@ -71,6 +71,7 @@ typedef struct clg_device_info {
     uint64_t local_mem_bytes;
     uint64_t max_alloc_bytes;
     size_t max_work_group_size;
+    unsigned float_vector_width; /* native: 8 for AVX2, 16 for AVX-512 */
     bool fp16; /* cl_khr_fp16 */
     bool fp64; /* cl_khr_fp64 or a double fp config */
 } clg_device_info;

@@ -50,7 +50,7 @@ static clg_status blas_create(clg_context *ctx, void **out)
     if (!st)
         return clg_fail(CLG_OUT_OF_HOST_MEMORY, "clg_context_create: GEMM state");
     st->path = resolve(ctx, path);
-    st->tuning = CLG_GEMM_TUNING_DEFAULT;
+    st->tuning = clg_gemm_default_tuning(clg_context_device(ctx));
     clg_gemm_tuned cached;
     if (clg_gemm_tuning_load(ctx, &cached)) {
         if (cached.has_native) {
@@ -128,6 +128,20 @@ clg_status clg_gemm_tuning_check(const clg_context *ctx, const clg_gemm_tuning *
                         t->rows, t->cols, t->group, t->nt_rows, t->nt_cols, t->nt_group,
                         bad);
     return CLG_OK;
+}
+
+/* Measured by the tuner (clgrad-devices --tune) on a 2-core AVX2 EPYC
+ * (Zen 3), geometric means over its shapes, four runs each: PoCL 4 x 16
+ * with groups of 16 or 4 and 8 x 8 at 56-76 GF/s, 8 x 16 with groups of 4
+ * at 44-58; SGEMM 1024^3 with the old default 16-54 GF/s (one run of five
+ * at 16), 4 x 16 group 16 58-72. Intel's CPU runtime there: 4 x 16 group
+ * 16 at 76 GF/s, 8 x 16 group 4 at 58. On the 2-core AVX-512 EPYC, 8 x
+ * 16 group 4 was the tuner's choice on PoCL (192 GF/s). */
+clg_gemm_tuning clg_gemm_default_tuning(const clg_device_info *dev)
+{
+    bool narrow = dev && dev->type == CLG_DEVICE_CPU && dev->float_vector_width > 0 &&
+                  dev->float_vector_width < 16;
+    return narrow ? CLG_GEMM_TUNING_NARROW : CLG_GEMM_TUNING_DEFAULT;
 }
 
 clg_gemm_tuning clg_context_gemm_tuning(const clg_context *ctx,
@@ -212,29 +226,6 @@ static bool nothing_to_do(const clg_gemm_call *g)
     return g->M == 0 || g->N == 0 || g->batch == 0;
 }
 
-/* PoCL's CPU device runs a launch's work-groups in order, along C's
- * columns first, so gemm_native reads all of B [K, N] once for each block
- * of rows of C; when B outgrows the last-level cache (32 MB here) every
- * pass comes from memory: a 64-channel 3x3 convolution's forward, 64 x
- * 12,544 over k = 576 (B 29 MB), ran at 53-56 GF/s against 152-199 over k
- * = 256-448, the cliff between k = 448 (B 22.5 MB) and 512 (25.7 MB: 77
- * GF/s). Past 24 MB, B goes in slices of k of at most 8 MB, a strided
- * batch (two threads run two slices at once) and a sum: k = 512, 576 and
- * 1,152 then ran at 131, 140 and 126 GF/s; slices under the cliff cost
- * more than they save (k = 256: 2.0 -> 3.4 ms). Intel's runtime has no
- * such cliff (172 GF/s at k = 576). Returns 1 where this does not apply. */
-#define PANEL_MOST  ((size_t)24 << 20)
-#define PANEL_SLICE ((size_t)8 << 20)
-static size_t panel_slices(const clg_context *ctx, const clg_gemm_call *g)
-{
-    size_t bytes = g->K * g->N * sizeof(float);
-    if (state_of(ctx)->path != CLG_GEMM_NATIVE || g->trans_b || bytes <= PANEL_MOST ||
-        !clg_is_pocl_cpu(ctx))
-        return 1;
-    size_t slices = (bytes + PANEL_SLICE - 1) / PANEL_SLICE;
-    return slices < 64 ? slices : 64;
-}
-
 /* Where a work-item's loops are limited (clg_loop_limit: Mesa's llvmpipe),
  * the native kernels' k loop and its inner loops ran out near k = 6,550 in
  * the default 8 x 16 block, and the sums came out short: a product of one
@@ -259,9 +250,6 @@ static size_t k_slices(const clg_context *ctx, const clg_gemm_call *g)
 {
     if (g->batch != 1 || g->bias)
         return 1;
-    size_t panels = panel_slices(ctx, g);
-    if (panels > 1)
-        return panels;
     if (state_of(ctx)->path == CLG_GEMM_NATIVE && clg_loop_limit(ctx) &&
         g->K > LIMITED_SLICE_K) {
         size_t slices = (g->K + LIMITED_SLICE_K - 1) / LIMITED_SLICE_K;

@@ -333,7 +333,7 @@ clg_status clg_gemm_tune(clg_context *ctx, double seconds, FILE *report)
         st = bench_open(ctx, seconds, &w);
     clg_gemm_path path = clg_context_gemm_path(ctx);
     clg_gemm_tuning before = clg_context_gemm_tuning(ctx, NULL);
-    clg_gemm_tuning best = CLG_GEMM_TUNING_DEFAULT;
+    clg_gemm_tuning best = clg_gemm_default_tuning(clg_context_device(ctx));
     if (st == CLG_OK)
         st = clg_context_set_gemm_path(ctx, CLG_GEMM_NATIVE);
     if (st == CLG_OK && report)

@@ -87,7 +87,7 @@ static void describe(device_slot *slot, int index, int platform_index)
     }
 
     cl_device_type type = 0;
-    cl_uint cu = 0, mhz = 0;
+    cl_uint cu = 0, mhz = 0, vec = 0;
     cl_ulong global = 0, local = 0, max_alloc = 0;
     size_t wg = 0;
     cl_device_fp_config dbl = 0;
@@ -100,6 +100,7 @@ static void describe(device_slot *slot, int index, int platform_index)
                     NULL);
     clGetDeviceInfo(dev, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof wg, &wg, NULL);
     clGetDeviceInfo(dev, CL_DEVICE_DOUBLE_FP_CONFIG, sizeof dbl, &dbl, NULL);
+    clGetDeviceInfo(dev, CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT, sizeof vec, &vec, NULL);
     info->type = map_type(type);
     info->compute_units = cu;
     info->max_clock_mhz = mhz;
@@ -107,6 +108,7 @@ static void describe(device_slot *slot, int index, int platform_index)
     info->local_mem_bytes = local;
     info->max_alloc_bytes = max_alloc;
     info->max_work_group_size = wg;
+    info->float_vector_width = vec;
 
     size_t ext_len = 0;
     clGetDeviceInfo(dev, CL_DEVICE_EXTENSIONS, 0, NULL, &ext_len);
