@@ -406,7 +406,7 @@ static void test_every_tuning_matches_host_reference(void **state)
         assert_ok(clg_context_set_gemm_tuning(ctx, &tunings[i]));
         check_all(ctx, CLG_GEMM_NATIVE);
     }
-    const clg_gemm_tuning def = CLG_GEMM_TUNING_DEFAULT;
+    const clg_gemm_tuning def = clg_gemm_default_tuning(clg_context_device(ctx));
     assert_ok(clg_context_set_gemm_tuning(ctx, &def));
     assert_ok(clg_context_set_gemm_path(ctx, CLG_GEMM_AUTO));
 }
@@ -546,7 +546,7 @@ static void test_tuning_is_cached_per_device(void **state)
     unsetenv("CLGRAD_CACHE_DIR");
     snprintf(text, sizeof text, "rm -rf '%s'", dir);
     assert_int_equal(system(text), 0);
-    const clg_gemm_tuning def = CLG_GEMM_TUNING_DEFAULT;
+    const clg_gemm_tuning def = clg_gemm_default_tuning(clg_context_device(ctx));
     assert_ok(clg_context_set_gemm_tuning(ctx, &def));
 }
 
@@ -672,7 +672,7 @@ static void test_clblast_tuner_keeps_only_what_it_cached(void **state)
     assert_non_null(strstr(again, strstr(file, "clblast") ? strstr(file, "clblast") : ""));
     free(again);
     free(file);
-    const clg_gemm_tuning def = CLG_GEMM_TUNING_DEFAULT;
+    const clg_gemm_tuning def = clg_gemm_default_tuning(clg_context_device(ctx));
     assert_ok(clg_context_set_gemm_tuning(ctx, &def));
     unsetenv("CLGRAD_CACHE_DIR");
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);

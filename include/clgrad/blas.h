@@ -87,8 +87,9 @@ typedef struct clg_gemm_tuning {
 /* The default where float vectors are 16 wide (AVX-512) and on GPUs. */
 #define CLG_GEMM_TUNING_DEFAULT ((clg_gemm_tuning){8, 16, 4, 4, 4, 4})
 /* The default on CPUs with narrower float vectors (AVX2: 8): 8 x 16 keeps
- * 16 vectors of C, all that AVX2 has, and spills. */
-#define CLG_GEMM_TUNING_NARROW ((clg_gemm_tuning){4, 16, 16, 4, 4, 4})
+ * 16 vectors of C, all that AVX2 has, and spills; there gemm_nt also loads
+ * 8-wide vectors along k, not 16, and 4 x 2 in groups of 16 is its best. */
+#define CLG_GEMM_TUNING_NARROW ((clg_gemm_tuning){4, 16, 16, 4, 2, 16})
 
 /* The tuning a context on `dev` starts with when nothing is cached:
  * CLG_GEMM_TUNING_NARROW on a CPU whose native float vectors are under 16

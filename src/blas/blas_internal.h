@@ -24,6 +24,11 @@ typedef struct clg_gemm_call {
     size_t c_off, ldc, c_stride;
 } clg_gemm_call;
 
+/* Whether `dev` is a CPU whose native float vectors are under 16 wide
+ * (AVX2): its native kernels start from CLG_GEMM_TUNING_NARROW and gemm_nt
+ * loads 8-wide vectors along k, not 16. */
+bool clg_gemm_narrow(const clg_device_info *dev);
+
 /* The blas layer's per-context state: its GEMM path (src/library.c). */
 extern const clg_context_layer clg_blas_context_layer;
 

@@ -119,9 +119,11 @@ static void native_options(const clg_context *ctx, const clg_gemm_call *g, char 
     size_t rm, rn, group;
     tuned_block(ctx, g, &rm, &rn, &group);
     snprintf(buf, len,
-             "-DTRANS_A=%d -DTRANS_B=%d -DBIAS=%d -D%s=%zu -D%s=%zu -DROWS_FIRST=%d",
+             "-DTRANS_A=%d -DTRANS_B=%d -DBIAS=%d -D%s=%zu -D%s=%zu -DROWS_FIRST=%d "
+             "-DVK=%d",
              g->trans_a, g->trans_b, g->bias != NULL, nt_case(g) ? "RMT" : "RM", rm,
-             nt_case(g) ? "RNT" : "RN", rn, rows_first(ctx, g));
+             nt_case(g) ? "RNT" : "RN", rn, rows_first(ctx, g),
+             clg_gemm_narrow(clg_context_device(ctx)) ? 8 : 16);
 }
 
 /* A B^T goes as A (B^T) through gemm_native, B transposed first, where
@@ -229,7 +231,7 @@ clg_status clg_gemm_native_record(clg_context *ctx, clg_cmdlist *list,
         clg_gemm_call nn = reading_transposed(g, bt);
         return clg_gemm_native_record(ctx, list, &nn);
     }
-    char options[96];
+    char options[128];
     native_options(ctx, g, options, sizeof options);
     return record_kernel(ctx, list, options, native_kernel(g), g, NULL);
 }
@@ -267,7 +269,7 @@ clg_status clg_gemm_native_enqueue(clg_context *ctx, const clg_gemm_call *g)
         clg_buffer_free(bt);
         return s;
     }
-    char options[96];
+    char options[128];
     native_options(ctx, g, options, sizeof options);
     clg_status s = clg_kernel_get(ctx, "gemm", options, native_kernel(g), &k);
     return s == CLG_OK ? launch_shared(ctx, k, g, NULL) : s;
