@@ -145,14 +145,6 @@ static void test_clblast_matches_host_reference(void **state)
     check_all(*state, CLG_GEMM_CLBLAST);
 }
 
-/* Whether the device is the oclgrind simulator, where every product costs
- * minutes at these sizes: what is checked there is each kernel's memory
- * accesses, which the smaller cases already reach. */
-static bool on_simulator(clg_context *ctx)
-{
-    return strstr(clg_context_device(ctx)->platform_name, "Oclgrind") != NULL;
-}
-
 static void test_larger_than_a_tile_on_both_paths(void **state)
 {
     clg_context *ctx = *state;
@@ -160,7 +152,7 @@ static void test_larger_than_a_tile_on_both_paths(void **state)
         assert_ok(clg_context_set_gemm_path(ctx, (clg_gemm_path)p));
         check_case(ctx, (gemm_case){130, 257, 200}, false, false, 1.0f, 0.0f);
         /* A B^T over k = 784 (the cases' 9 x 21 over 1,100 on the simulator) */
-        if (!on_simulator(ctx))
+        if (!test_on_simulator(clg_context_device(ctx)))
             check_case(ctx, (gemm_case){64, 256, 784}, false, true, 1.0f, 0.0f);
     }
 }
@@ -502,7 +494,7 @@ static void test_tuning_is_cached_per_device(void **state)
      * whose test setup runs CLBlast's path (CLGRAD_GEMM=clblast) because the
      * native kernel is that slow there. */
     const char *path_env = getenv("CLGRAD_GEMM");
-    if (strstr(d->platform_name, "Oclgrind") || strstr(d->name, "llvmpipe") ||
+    if (test_on_simulator(d) || strstr(d->name, "llvmpipe") ||
         (path_env && !strcmp(path_env, "clblast")))
         skip();
     char dir[] = "/tmp/clgrad-tune-XXXXXX", cache[256], path[1024], text[2048];
@@ -605,7 +597,7 @@ static void test_clblast_parameters_from_the_cache_are_used(void **state)
     clg_gemm_tuning_source native_src;
     clg_context_gemm_tuning(fresh, &native_src);
     assert_int_equal(native_src, CLG_TUNING_DEFAULT); /* no native lines */
-    if (on_simulator(fresh)) { /* the new kernel's accesses, at its edges */
+    if (test_on_simulator(d)) { /* the new kernel's accesses, at its edges */
         assert_ok(clg_context_set_gemm_path(fresh, CLG_GEMM_CLBLAST));
         for (int t = 0; t < 4; t++)
             check_case(fresh, (gemm_case){37, 45, 29}, t & 1, t & 2, 1.5f, 0.5f);

@@ -306,7 +306,7 @@ static void test_a_long_sum_keeps_float_precision(void **state)
  * no such limit, 9,001 (three parts of an axis; 3 minutes less there). */
 static bool on_simulator(clg_context *ctx)
 {
-    return strstr(clg_context_device(ctx)->platform_name, "Oclgrind") != NULL;
+    return test_on_simulator(clg_context_device(ctx));
 }
 
 /* A plan for loss = sum(y * r), r random: d loss / d y = r, returned in *r

@@ -160,7 +160,7 @@ static void test_tune_saves_and_lists_the_tuning(void **state)
     (void)state;
     clg_device_info info;
     assert_ok(clg_device_info_get(0, &info));
-    if (strstr(info.platform_name, "Oclgrind"))
+    if (test_on_simulator(&info))
         skip();
     static run_result r;
     char dir[] = "/tmp/clgrad-devices-XXXXXX", env[256], cmd[300], want[128];

@@ -69,7 +69,14 @@ static inline int test_shared_context_teardown(void **state)
     return 0;
 }
 
-/* A deterministic pseudo-random float in [-1, 1). */
+/* Whether `d` is the oclgrind simulator (scripts/test.sh's last pass),
+ * where each kernel's memory accesses are what is checked and every large
+ * product or long axis costs minutes. */
+static inline bool test_on_simulator(const clg_device_info *d)
+{
+    return strstr(d->platform_name, "Oclgrind") != NULL;
+}
+
 /* Writes `text` as the whole of file `path`. */
 static inline void test_write_file(const char *path, const char *text)
 {
@@ -79,6 +86,7 @@ static inline void test_write_file(const char *path, const char *text)
     fclose(f);
 }
 
+/* A deterministic pseudo-random float in [-1, 1). */
 static inline float test_random(uint32_t *seed)
 {
     *seed = *seed * 1664525u + 1013904223u;
