@@ -364,6 +364,60 @@ static void test_loader_order_is_seeded_and_complete(void **state)
     clg_dataset_free(d);
 }
 
+/* The shuffle is Fisher-Yates driven by splitmix64 from (seed, epoch): the
+ * order of a fixed seed, pinned (computed apart from the loader, by the
+ * algorithm), and over 6,000 epochs every ordering of 5 samples equally
+ * likely: each of the 120 about 50 times (chi-square bound 200 on 119
+ * degrees of freedom, p < 1e-6 for a fair shuffle), each sample in each
+ * place (a shuffle that never leaves a sample in place fails both). */
+static void test_loader_shuffle_is_fisher_yates_and_uniform(void **state)
+{
+    (void)state;
+    clg_dataset *d = counting(10, 1, 1, 1);
+    clg_loader_opts o = CLG_LOADER_DEFAULTS;
+    o.batch_size = 4, o.seed = 5, o.prefetch = false;
+    clg_loader *l;
+    assert_ok(clg_loader_create(d, &o, &l));
+    int32_t got[10];
+    assert_int_equal(epoch_labels(l, 0, got), 10);
+    assert_memory_equal(got, ((int32_t[]){6, 0, 1, 8, 2, 4, 9, 3, 7, 5}), sizeof got);
+    assert_int_equal(epoch_labels(l, 3, got), 10);
+    assert_memory_equal(got, ((int32_t[]){7, 3, 0, 1, 5, 2, 9, 4, 8, 6}), sizeof got);
+    clg_loader_free(l);
+    clg_dataset_free(d);
+
+    enum { N = 5, EPOCHS = 6000, ORDERS = 120 };
+    d = counting(N, 1, 1, 1);
+    o.batch_size = N, o.seed = 11;
+    assert_ok(clg_loader_create(d, &o, &l));
+    int orders[ORDERS] = {0}, places[N][N] = {{0}};
+    for (int e = 0; e < EPOCHS; e++) {
+        int32_t p[N];
+        assert_int_equal(epoch_labels(l, e, p), N);
+        int rank = 0; /* the permutation's Lehmer code, 0 .. 119 */
+        for (int i = 0; i < N; i++) {
+            int smaller = 0;
+            for (int j = i + 1; j < N; j++)
+                smaller += p[j] < p[i];
+            rank = rank * (N - i) + smaller;
+            places[p[i]][i]++;
+        }
+        orders[rank]++;
+    }
+    double chi2 = 0, want = (double)EPOCHS / ORDERS;
+    for (int r = 0; r < ORDERS; r++)
+        chi2 += (orders[r] - want) * (orders[r] - want) / want;
+    if (!(chi2 < 200))
+        fail_msg("chi-square %.1f over the 120 orderings of 5 samples", chi2);
+    for (int s = 0; s < N; s++)
+        for (int i = 0; i < N; i++)
+            if (places[s][i] < EPOCHS / N - 150 || places[s][i] > EPOCHS / N + 150)
+                fail_msg("sample %d took place %d in %d of %d epochs", s, i,
+                         places[s][i], EPOCHS);
+    clg_loader_free(l);
+    clg_dataset_free(d);
+}
+
 /* The first sample of a one-sample dataset after augmentation. */
 static void augmented(const float *in, int H, int W, clg_augment aug, float *out)
 {
@@ -499,6 +553,7 @@ int main(void)
         cmocka_unit_test(test_split_is_seeded_and_disjoint),
         cmocka_unit_test(test_stats_and_normalize_per_channel),
         cmocka_unit_test(test_loader_order_is_seeded_and_complete),
+        cmocka_unit_test(test_loader_shuffle_is_fisher_yates_and_uniform),
         cmocka_unit_test(test_transforms_on_tiny_images),
         cmocka_unit_test(test_rotation_rotates_about_the_centre),
         cmocka_unit_test(test_noise_has_the_asked_deviation),

@@ -268,6 +268,130 @@ static void test_freeze_stops_gradients_of_leading_layers(void **state)
     clg_model_free(m);
 }
 
+/* ---- Sampling (clg_sample_token) ------------------------------------------ */
+
+/* softmax(logits / T) over the logits at or above `cut`, in double. */
+static void expected_probs(const float *logits, int V, double T, float cut, double *p)
+{
+    double top = -INFINITY, sum = 0;
+    for (int v = 0; v < V; v++)
+        top = fmax(top, logits[v] / T);
+    for (int v = 0; v < V; v++)
+        sum += p[v] = logits[v] >= cut ? exp(logits[v] / T - top) : 0.0;
+    for (int v = 0; v < V; v++)
+        p[v] /= sum;
+}
+
+static const float sample_logits[8] = {0.1f, 2.0f, -1.0f, 1.5f,
+                                       0.7f, 3.0f, -0.2f, 1.0f};
+
+static void test_sampling_top_k_keeps_exactly_k(void **state)
+{
+    (void)state;
+    uint64_t rng = 1;
+    double p[8];
+    int32_t token;
+    const int kept[] = {5, 1, 3}; /* the three largest: 3.0, 2.0, 1.5 */
+    assert_ok(clg_sample_token(sample_logits, 8, 1.0f, 3, &rng, p, &token));
+    for (int v = 0, n = 0; v < 8; v++) {
+        bool in = v == kept[0] || v == kept[1] || v == kept[2];
+        if (in != (p[v] > 0))
+            fail_msg("top-3: token %d has probability %g", v, p[v]);
+        n += p[v] > 0;
+        if (v == 7)
+            assert_int_equal(n, 3);
+    }
+    for (int i = 0; i < 1000; i++) { /* and only those are drawn */
+        assert_ok(clg_sample_token(sample_logits, 8, 1.0f, 3, &rng, NULL, &token));
+        assert_true(token == 5 || token == 1 || token == 3);
+    }
+    /* k = 1 is greedy; k 0 or >= V keeps all */
+    assert_ok(clg_sample_token(sample_logits, 8, 1.0f, 1, &rng, p, &token));
+    assert_int_equal(token, 5);
+    assert_true(p[5] == 1.0);
+    for (int k = 0; k <= 9; k += 8) {
+        assert_ok(clg_sample_token(sample_logits, 8, 1.0f, k, &rng, p, &token));
+        for (int v = 0; v < 8; v++)
+            assert_true(p[v] > 0);
+    }
+    /* ties with the k-th largest are all kept, as Hugging Face's filter does */
+    const float tied[5] = {1.0f, 2.0f, 1.0f, 0.0f, 1.0f};
+    assert_ok(clg_sample_token(tied, 5, 1.0f, 2, &rng, p, &token));
+    assert_true(p[0] > 0 && p[1] > 0 && p[2] > 0 && p[4] > 0);
+    assert_true(p[3] == 0);
+}
+
+static void test_sampling_divides_by_the_temperature(void **state)
+{
+    (void)state;
+    const float T[] = {0.5f, 1.0f, 2.0f};
+    for (int t = 0; t < 3; t++) {
+        uint64_t rng = 3;
+        double p[8], want[8];
+        int32_t token;
+        assert_ok(clg_sample_token(sample_logits, 8, T[t], 0, &rng, p, &token));
+        expected_probs(sample_logits, 8, T[t], -INFINITY, want);
+        for (int v = 0; v < 8; v++)
+            if (!(fabs(p[v] - want[v]) <= 1e-12))
+                fail_msg("T %g: p[%d] = %.15g, softmax(logits / T) %.15g", (double)T[t],
+                         v, p[v], want[v]);
+    }
+}
+
+/* Over many draws of one seed the tokens follow softmax(logits / T) over
+ * the top k: a chi-square bound of 30 on 4 degrees of freedom (p < 1e-5
+ * for a correct sampler; the seed is fixed, so this never flickers). */
+static void test_sampling_draws_follow_the_distribution(void **state)
+{
+    (void)state;
+    const int V = 8, k = 5, N = 200000;
+    const float T = 0.7f;
+    double want[8];
+    expected_probs(sample_logits, V, T, 0.7f /* the 5th largest */, want);
+    long count[8] = {0};
+    uint64_t rng = 12345;
+    for (int i = 0; i < N; i++) {
+        int32_t token;
+        assert_ok(clg_sample_token(sample_logits, V, T, k, &rng, NULL, &token));
+        assert_true(token >= 0 && token < V);
+        count[token]++;
+    }
+    double chi2 = 0;
+    for (int v = 0; v < V; v++) {
+        if (want[v] == 0) {
+            assert_int_equal(count[v], 0);
+            continue;
+        }
+        double e = want[v] * N;
+        chi2 += (count[v] - e) * (count[v] - e) / e;
+    }
+    if (!(chi2 < 30))
+        fail_msg("chi-square %.1f of the draws against softmax(logits / %g)", chi2,
+                 (double)T);
+}
+
+static void test_sampling_refuses_non_finite_logits(void **state)
+{
+    (void)state;
+    float bad[4] = {0.5f, 1.0f, NAN, 0.0f};
+    uint64_t rng = 1;
+    int32_t token = -7;
+    assert_int_equal(clg_sample_token(bad, 4, 1.0f, 0, &rng, NULL, &token),
+                     CLG_NOT_FINITE);
+    assert_contains(clg_last_error(), "logit 2 of 4 is nan");
+    bad[2] = INFINITY;
+    assert_int_equal(clg_sample_token(bad, 4, 1.0f, 2, &rng, NULL, &token),
+                     CLG_NOT_FINITE);
+    assert_int_equal(token, -7);
+    bad[2] = 0.25f;
+    assert_int_equal(clg_sample_token(bad, 4, 0.0f, 0, &rng, NULL, &token),
+                     CLG_INVALID_ARGUMENT);
+    assert_int_equal(clg_sample_token(bad, 4, 1.0f, -1, &rng, NULL, &token),
+                     CLG_INVALID_ARGUMENT);
+    assert_int_equal(clg_sample_token(bad, 0, 1.0f, 0, &rng, NULL, &token),
+                     CLG_INVALID_ARGUMENT);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -279,6 +403,10 @@ int main(void)
         cmocka_unit_test(test_batch_norm_takes_the_relu_after_it),
         cmocka_unit_test(test_layer_errors_name_the_layer),
         cmocka_unit_test(test_freeze_stops_gradients_of_leading_layers),
+        cmocka_unit_test(test_sampling_top_k_keeps_exactly_k),
+        cmocka_unit_test(test_sampling_divides_by_the_temperature),
+        cmocka_unit_test(test_sampling_draws_follow_the_distribution),
+        cmocka_unit_test(test_sampling_refuses_non_finite_logits),
     };
     return cmocka_run_group_tests(tests, test_context_setup, test_context_teardown);
 }

@@ -48,6 +48,8 @@ struct op_case {
     bool ta, tb;       /* matmul transposes */
     int start, length; /* narrow, along `axis` */
     int heads;         /* attention (0: 2) */
+    bool by_class;     /* its family's kernels differ by device class: run it
+                          in every class's forms (clg_kernel_class) */
 };
 
 /* ---- Builders and references --------------------------------------------- */
@@ -563,7 +565,7 @@ static const op_case cases[] = {
      b_conv,
      r_conv,
      CONV(1, 1, 1, 1, 1, 1),
-     .on_both_gemm = true},
+     .on_both_gemm = true, .by_class = true},
     {"conv2d stride 2 dilation 2",
      2,
      {X(4, {2, 2, 9, 8}), P(4, {3, 2, 3, 2})},
@@ -571,7 +573,17 @@ static const op_case cases[] = {
      r_conv,
      CONV(2, 1, 0, 1, 2, 1),
      .batch = 1,
-     .on_both_gemm = true},
+     .on_both_gemm = true, .by_class = true},
+    /* strides and paddings that differ by axis: im2col's column index along
+     * W steps by stride_w, and padding shifts only H */
+    {"conv2d stride 1 x 2, pad 1 x 0",
+     3,
+     {X(4, {2, 3, 7, 9}), P(4, {4, 3, 3, 2}), P(1, {4})},
+     b_conv,
+     r_conv,
+     CONV(1, 2, 1, 0, 1, 1),
+     .on_both_gemm = true,
+     .by_class = true},
     /* Winograd: tiles past an odd output's end; pad 0, 1 and 2 (the input
      * gradient's convolution pads by 2 - pad); a partial batch. */
     {"conv2d 3x3 pad 1, Winograd",
@@ -580,7 +592,7 @@ static const op_case cases[] = {
      b_conv,
      r_conv,
      WINOGRAD(1, 1),
-     .on_both_gemm = true},
+     .on_both_gemm = true, .by_class = true},
     {"conv2d 3x3 pad 0, Winograd, 8 x 6",
      2,
      {X(4, {3, 2, 8, 6}), P(4, {5, 2, 3, 3})},
@@ -601,9 +613,9 @@ static const op_case cases[] = {
      b_convs,
      r_convs,
      WINOGRAD(1, 1),
-     .batch = 1},
-    {"max_pool2d 3/2/1", 1, {X(4, {2, 3, 7, 7})}, POOL(3, 2, 1, true)},
-    {"max_pool2d 2", 1, {X(4, {2, 2, 8, 8})}, POOL(2, 0, 0, true)},
+     .batch = 1, .by_class = true},
+    {"max_pool2d 3/2/1", 1, {X(4, {2, 3, 7, 7})}, POOL(3, 2, 1, true), .by_class = true},
+    {"max_pool2d 2", 1, {X(4, {2, 2, 8, 8})}, POOL(2, 0, 0, true), .by_class = true},
     /* Wider than high: a column's windows are counted in OW, not OH. */
     {"max_pool2d 3/2/1, 5 x 9", 1, {X(4, {2, 3, 5, 9})}, POOL(3, 2, 1, true)},
     {"avg_pool2d 2, 6 x 10",
@@ -616,31 +628,31 @@ static const op_case cases[] = {
      {X(4, {3, 2, 6, 10})},
      b_pools,
      r_pools,
-     .batch = 2},
-    {"avg_pool2d 3/2/1", 1, {X(4, {2, 3, 7, 7})}, POOL(3, 2, 1, false)},
-    {"global_avg_pool", 1, {X(4, {2, 3, 5, 5})}, b_gap, r_gap},
+     .batch = 2, .by_class = true},
+    {"avg_pool2d 3/2/1", 1, {X(4, {2, 3, 7, 7})}, POOL(3, 2, 1, false), .by_class = true},
+    {"global_avg_pool", 1, {X(4, {2, 3, 5, 5})}, b_gap, r_gap, .by_class = true},
     {"batch_norm 2d",
      5,
      {X(4, {4, 3, 5, 5}), S(1, {3}), S(1, {3}), P(1, {3}), P(1, {3})},
      b_bn,
-     r_bn},
+     r_bn, .by_class = true},
     {"batch_norm 1d no affine",
      3,
      {X(2, {7, 13}), S(1, {13}), S(1, {13})},
      b_bn,
      r_bn,
-     .batch = 5},
+     .batch = 5, .by_class = true},
     {"batch_norm 2d + relu in its kernels",
      5,
      {X(4, {4, 3, 5, 5}), S(1, {3}), S(1, {3}), P(1, {3}), P(1, {3})},
      b_bn_relu,
-     r_bn_relu},
+     r_bn_relu, .by_class = true},
     {"batch_norm 1d no affine + relu in its kernels, partial batch",
      3,
      {X(2, {7, 13}), S(1, {13}), S(1, {13})},
      b_bn_relu,
      r_bn_relu,
-     .batch = 5},
+     .batch = 5, .by_class = true},
     {"relu", 1, {X(2, {7, 13})}, UNARY(REF_RELU)},
     {"leaky_relu", 1, {X(2, {7, 13})}, UNARY(REF_LEAKY_RELU), .value = 0.1f},
     {"elu", 1, {X(2, {7, 13})}, UNARY(REF_ELU), .value = 1.0f},
@@ -648,23 +660,23 @@ static const op_case cases[] = {
     {"sigmoid", 1, {X(2, {7, 13})}, UNARY(REF_SIGMOID)},
     {"tanh", 1, {X(2, {7, 13})}, UNARY(REF_TANH)},
     {"scale", 1, {X(2, {7, 13})}, UNARY(REF_SCALE), .value = 2.5f},
-    {"softmax", 1, {X(2, {7, 13})}, b_softmax, r_softmax},
-    {"log_softmax", 1, {X(2, {7, 13})}, b_softmax, r_softmax, .log = true},
-    {"softmax over channels", 1, {X(4, {2, 5, 3, 3})}, b_softmax, r_softmax},
+    {"softmax", 1, {X(2, {7, 13})}, b_softmax, r_softmax, .by_class = true},
+    {"log_softmax", 1, {X(2, {7, 13})}, b_softmax, r_softmax, .log = true, .by_class = true},
+    {"softmax over channels", 1, {X(4, {2, 5, 3, 3})}, b_softmax, r_softmax, .by_class = true},
     /* rows of 11: two blocks of four and a tail in the row forms (PoCL) */
     {"softmax + log_softmax (gradients accumulate)",
      1,
      {X(2, {5, 11})},
      b_softmaxes,
      r_softmaxes,
-     .batch = 3},
+     .batch = 3, .by_class = true},
     {"log_softmax + softmax (gradients accumulate)",
      1,
      {X(2, {5, 11})},
      b_softmaxes,
      r_softmaxes,
-     .log = true},
-    {"add bias-like", 2, {X(4, {2, 3, 4, 5}), P(3, {3, 1, 1})}, BINARY(REF_ADD)},
+     .log = true, .by_class = true},
+    {"add bias-like", 2, {X(4, {2, 3, 4, 5}), P(3, {3, 1, 1})}, BINARY(REF_ADD), .by_class = true},
     {"sub same shape", 2, {X(2, {7, 13}), X(2, {7, 13})}, BINARY(REF_SUB)},
     {"add same shape", 2, {X(3, {2, 5, 7}), X(3, {2, 5, 7})}, BINARY(REF_ADD)},
     {"mul same shape", 2, {X(4, {2, 3, 4, 5}), X(4, {2, 3, 4, 5})}, BINARY(REF_MUL)},
@@ -680,13 +692,13 @@ static const op_case cases[] = {
      {X(4, {2, 3, 4, 4}), P(2, {5, 48})},
      b_flatten_linear,
      r_flatten_linear},
-    {"embedding", 2, {ID(11, 2, {3, 4}), P(2, {11, 6})}, b_embedding, r_embedding},
-    {"sum axis 1", 1, {X(3, {3, 4, 5})}, REDUCE(REF_SUM, 1)},
+    {"embedding", 2, {ID(11, 2, {3, 4}), P(2, {11, 6})}, b_embedding, r_embedding, .by_class = true},
+    {"sum axis 1", 1, {X(3, {3, 4, 5})}, REDUCE(REF_SUM, 1), .by_class = true},
     {"mean axis 0", 1, {X(3, {3, 4, 5})}, REDUCE(REF_MEAN, 0), .unbatched = true},
     {"max axis 2", 1, {X(3, {3, 4, 5})}, REDUCE(REF_MAX, 2)},
-    {"sum all", 1, {X(2, {7, 13})}, REDUCE(REF_SUM, -1)},
-    {"mean all", 1, {X(3, {3, 5, 7})}, REDUCE(REF_MEAN, -1)},
-    {"cross_entropy", 2, {X(2, {7, 13}), ID(13, 1, {7})}, b_ce, r_ce},
+    {"sum all", 1, {X(2, {7, 13})}, REDUCE(REF_SUM, -1), .by_class = true},
+    {"mean all", 1, {X(3, {3, 5, 7})}, REDUCE(REF_MEAN, -1), .by_class = true},
+    {"cross_entropy", 2, {X(2, {7, 13}), ID(13, 1, {7})}, b_ce, r_ce, .by_class = true},
     {"cross_entropy smoothed sum",
      2,
      {X(2, {7, 13}), ID(13, 1, {7})},
@@ -713,7 +725,7 @@ static const op_case cases[] = {
      b_layer_norm,
      r_layer_norm,
      .value = 1e-5f,
-     .batch = 2},
+     .batch = 2, .by_class = true},
     /* 135 rows: the parameters' gradients sum blocks of 64 rows, a partial
      * last one, and six columns: a float4 and two more (cl/norm.cl) */
     {"layer_norm, 135 rows",
@@ -722,34 +734,49 @@ static const op_case cases[] = {
      b_layer_norm,
      r_layer_norm,
      .value = 1e-5f,
-     .batch = 3},
+     .batch = 3, .by_class = true},
     {"layer_norm no affine",
      1,
      {X(2, {7, 13})},
      b_layer_norm,
      r_layer_norm,
-     .value = 1e-3f},
+     .value = 1e-3f, .by_class = true},
     {"layer_norm no bias",
      2,
      {X(3, {2, 3, 9}), P(1, {9})},
      b_layer_norm,
      r_layer_norm,
-     .value = 1e-5f},
+     .value = 1e-5f, .by_class = true},
     {"rms_norm",
      2,
      {X(3, {3, 5, 13}), P(1, {13})},
      b_rms_norm,
      r_rms_norm,
      .value = 1e-6f,
-     .batch = 2},
+     .batch = 2, .by_class = true},
+    /* an eps as large as the variance: where eps goes shows */
+    {"layer_norm eps 0.5",
+     3,
+     {X(3, {2, 3, 8}), P(1, {8}), P(1, {8})},
+     b_layer_norm,
+     r_layer_norm,
+     .value = 0.5f,
+     .by_class = true},
+    {"rms_norm eps 0.5",
+     2,
+     {X(2, {5, 9}), P(1, {9})},
+     b_rms_norm,
+     r_rms_norm,
+     .value = 0.5f,
+     .by_class = true},
     {"rms_norm no weight", 1, {X(2, {7, 13})}, b_rms_norm, r_rms_norm, .value = 1e-3f},
-    {"causal_softmax", 1, {X(4, {2, 3, 7, 7})}, b_causal, r_causal, .value = 0.5f},
+    {"causal_softmax", 1, {X(4, {2, 3, 7, 7})}, b_causal, r_causal, .value = 0.5f, .by_class = true},
     {"causal_softmax keys > queries",
      1,
      {X(3, {3, 5, 9})},
      b_causal,
      r_causal,
-     .value = 1.0f},
+     .value = 1.0f, .by_class = true},
     {"matmul",
      2,
      {X(4, {2, 3, 5, 7}), X(4, {2, 3, 7, 4})},
@@ -819,7 +846,7 @@ static const op_case cases[] = {
      {X(3, {2, 5, 12})},
      b_fused_attention,
      r_attention,
-     .on_both_gemm = true},
+     .on_both_gemm = true, .by_class = true},
     {"causal_attention 3 heads, partial batch",
      1,
      {X(3, {3, 7, 18})},
@@ -827,13 +854,13 @@ static const op_case cases[] = {
      r_attention,
      .heads = 3,
      .batch = 2,
-     .on_both_gemm = true},
+     .on_both_gemm = true, .by_class = true},
     {"cross_entropy over [N, T, C]",
      2,
      {X(3, {3, 5, 11}), ID(11, 2, {3, 5})},
      b_ce,
      r_ce,
-     .batch = 2},
+     .batch = 2, .by_class = true},
 };
 
 #define NCASES (sizeof cases / sizeof *cases)
@@ -1005,11 +1032,47 @@ static void run_case_on_path(void **state)
     clg_context_set_gemm_path(test_shared_context, before);
 }
 
+/* On PoCL, the default suite's device, the cases of families whose kernels
+ * differ by device class run again in each other class's forms, so that
+ * every form the library chooses runs here too (elsewhere skipped: each
+ * implementation runs its own). A context a class, made when first used. */
+typedef struct class_case {
+    const op_case *c;
+    clg_kernel_class kernels;
+    char name[112];
+} class_case;
+
+static clg_context *class_contexts[CLG_KERNEL_CLASS_COUNT];
+
+static void run_case_in_class(void **state)
+{
+    const class_case *cc = *state;
+    const clg_device_info *d = clg_context_device(test_shared_context);
+    if (clg_kernel_class_of(d) != CLG_KERNELS_POCL_CPU)
+        skip();
+    clg_context **ctx = &class_contexts[cc->kernels];
+    if (!*ctx) {
+        assert_ok(clg_context_create(d->index, ctx));
+        assert_ok(clg_context_force_kernels(*ctx, cc->kernels));
+    }
+    check_case(*ctx, cc->c);
+}
+
+static int teardown_all(void **state)
+{
+    for (int k = 0; k < CLG_KERNEL_CLASS_COUNT; k++)
+        clg_context_free(class_contexts[k]);
+    return test_shared_context_teardown(state);
+}
+
 int main(void)
 {
-    static struct CMUnitTest tests[3 * NCASES];
+    static const clg_kernel_class others[] = {CLG_KERNELS_GPU, CLG_KERNELS_INTEL_CPU,
+                                              CLG_KERNELS_LLVMPIPE};
+    static struct CMUnitTest tests[6 * NCASES];
     static path_case on_path[2 * NCASES];
-    size_t n = 0, np = 0;
+    static class_case in_class[3 * NCASES];
+    size_t n = 0, np = 0, nc = 0;
     for (size_t i = 0; i < NCASES; i++)
         tests[n++] =
             (struct CMUnitTest){cases[i].name, run_case, NULL, NULL, (void *)&cases[i]};
@@ -1024,6 +1087,15 @@ int main(void)
             tests[n++] =
                 (struct CMUnitTest){pc->name, run_case_on_path, NULL, NULL, pc};
         }
+    for (size_t i = 0; i < NCASES; i++)
+        for (size_t k = 0; cases[i].by_class && k < CLG_COUNT_OF(others); k++) {
+            class_case *cc = &in_class[nc++];
+            cc->c = &cases[i];
+            cc->kernels = others[k];
+            snprintf(cc->name, sizeof cc->name, "%s [%s kernels]", cases[i].name,
+                     clg_kernel_class_str(cc->kernels));
+            tests[n++] = (struct CMUnitTest){cc->name, run_case_in_class, NULL, NULL, cc};
+        }
     return _cmocka_run_group_tests("test_ops", tests, n, test_shared_context_setup,
-                                   test_shared_context_teardown);
+                                   teardown_all);
 }

@@ -202,6 +202,46 @@ static void test_byte_and_bpe_round_trip(void **state)
     clg_text_free(corpus);
 }
 
+/* The ids of `text` under a BPE merge table given as text. */
+static void assert_bpe_ids(const char *table, const char *text, const int32_t *want,
+                           size_t count)
+{
+    clg_tokenizer *t;
+    assert_ok(clg_tokenizer_from_string(table, "merge table", &t));
+    int32_t *ids;
+    size_t n;
+    assert_ok(clg_tokenizer_encode(t, text, strlen(text), &ids, &n));
+    if (n != count || memcmp(ids, want, count * sizeof *ids) != 0) {
+        char got[256] = "";
+        for (size_t i = 0; i < n && strlen(got) < 200; i++)
+            snprintf(got + strlen(got), sizeof got - strlen(got), " %d", ids[i]);
+        fail_msg("'%s' encodes to [%s ], want %zu ids starting %d", text, got, count,
+                 want[0]);
+    }
+    round_trip(t, text);
+    free(ids);
+    clg_tokenizer_free(t);
+}
+
+/* Merges apply by rank, the lowest first, over the whole chunk, as GPT-2's
+ * BPE does: where the order matters the ids tell. */
+static void test_bpe_merges_by_lowest_rank(void **state)
+{
+    (void)state;
+    /* (a b) -> 256, then (b c) -> 257 */
+    const char *two = "clgrad-tokenizer 1\ntype bpe\nmerges 2\n97 98\n98 99\n";
+    assert_bpe_ids(two, "abc", (int32_t[]){256, 99}, 2);
+    assert_bpe_ids(two, "bca", (int32_t[]){257, 97}, 2);
+    /* ... and (256 c) -> 258, (a 257) -> 259: "abc" is 258 by rank order,
+     * 259 if (b c) went first */
+    const char *four =
+        "clgrad-tokenizer 1\ntype bpe\nmerges 4\n97 98\n98 99\n256 99\n97 257\n";
+    assert_bpe_ids(four, "abc", (int32_t[]){258}, 1);
+    assert_bpe_ids(four, "abcbc", (int32_t[]){258, 257}, 2);
+    assert_bpe_ids(four, "abbc", (int32_t[]){256, 257}, 2);
+    assert_bpe_ids(four, "cabc", (int32_t[]){99, 258}, 2);
+}
+
 static void test_char_and_word_vocabularies(void **state)
 {
     (void)state;
@@ -391,6 +431,7 @@ int main(void)
         cmocka_unit_test(test_csv_labels_are_class_numbers_or_names_not_both),
         cmocka_unit_test(test_text_reading_checks_utf8),
         cmocka_unit_test(test_byte_and_bpe_round_trip),
+        cmocka_unit_test(test_bpe_merges_by_lowest_rank),
         cmocka_unit_test(test_char_and_word_vocabularies),
         cmocka_unit_test(test_plain_tokenizers_for_language_models),
         cmocka_unit_test(test_windows_hold_next_token_targets),

@@ -225,6 +225,20 @@ size_t clg_model_parameter_numel(const clg_model *model, bool trainable_only);
 int clg_model_tensor_count(const clg_model *model);
 clg_tensor *clg_model_tensor(const clg_model *model, int i);
 
+/* ---- Sampling ------------------------------------------------------------ */
+
+/* Draws one token from a row of V logits as language models are sampled:
+ * each logit divided by `temperature` (> 0; below 1 sharpens), all but the
+ * `top_k` largest dropped (0, or V and more: none dropped; logits equal to
+ * the k-th largest are all kept, as Hugging Face's top-k filter keeps
+ * them), a softmax in double precision, and one uniform draw from *rng (a
+ * splitmix64 state, advanced by one draw). `probs` (V doubles, or NULL)
+ * receives the distribution drawn from. A non-finite logit fails with
+ * CLG_NOT_FINITE naming its index; a bad argument with
+ * CLG_INVALID_ARGUMENT. */
+clg_status clg_sample_token(const float *logits, int V, float temperature, int top_k,
+                            uint64_t *rng, double *probs, int32_t *token);
+
 /* ---- Model spec files --------------------------------------------------- */
 
 /* A model described in text, one layer per line (see docs in the README):

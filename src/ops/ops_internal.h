@@ -15,7 +15,9 @@
  * (a 256 x 256 image's plane) would end short. */
 static inline bool clg_rows_per_item(const clg_context *ctx)
 {
-    return ctx->info.type == CLG_DEVICE_CPU && clg_loop_limit(ctx) == 0;
+    return ctx->kernel_class == CLG_KERNELS_CPU ||
+           ctx->kernel_class == CLG_KERNELS_POCL_CPU ||
+           ctx->kernel_class == CLG_KERNELS_INTEL_CPU;
 }
 
 /* Whether one work-item's loops of about `iterations` run whole on g's
@@ -85,9 +87,9 @@ typedef struct clg_operand {
 
 /* Z = X Y (m x n, inner dimension k) in each of `batch` blocks; added to Z
  * when `accumulate`. Strided operands read heads of a wider row in place. */
-clg_status clg_rec_product(clg_plan *p, clg_cmdlist *s, size_t batch, size_t m, size_t n,
-                           size_t k, clg_operand X, clg_operand Y, clg_operand Z,
-                           bool accumulate);
+clg_status clg_rec_product(clg_plan *p, clg_cmdlist *s, size_t batch, size_t m,
+                           size_t n, size_t k, clg_operand X, clg_operand Y,
+                           clg_operand Z, bool accumulate);
 
 /* Product of dims [from, to) of t at a batch. */
 size_t clg_dims_product(const clg_tensor *t, int from, int to, int batch);

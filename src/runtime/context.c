@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/text.h"
 #include "runtime/runtime_internal.h"
 
 /* CLGRAD_MEMORY_LIMIT: bytes, or KiB, MiB, GiB with a K, M or G after the
@@ -38,6 +39,46 @@ static bool profiling_requested(void)
     return v && *v && strcmp(v, "0") != 0;
 }
 
+CLG_DEFINE_ENUM_NAMES(clg_kernel_class, CLG_KERNEL_CLASS_LIST, "kernel class")
+
+clg_kernel_class clg_kernel_class_of(const clg_device_info *info)
+{
+    if (strstr(info->name, "llvmpipe"))
+        return CLG_KERNELS_LLVMPIPE;
+    if (info->type != CLG_DEVICE_CPU)
+        return CLG_KERNELS_GPU;
+    if (strstr(info->platform_name, "Portable Computing Language"))
+        return CLG_KERNELS_POCL_CPU;
+    if (strstr(info->platform_name, "Intel(R) OpenCL"))
+        return CLG_KERNELS_INTEL_CPU;
+    return CLG_KERNELS_CPU;
+}
+
+/* The device's class, or CLGRAD_KERNELS'. */
+static clg_status kernel_class(const clg_device_info *info, clg_kernel_class *out)
+{
+    *out = clg_kernel_class_of(info);
+    const char *v = getenv("CLGRAD_KERNELS");
+    if (!v || !*v)
+        return CLG_OK;
+    clg_status s = clg_kernel_class_parse(v, out);
+    return s == CLG_OK ? s : clg_fail_prefix(s, "CLGRAD_KERNELS");
+}
+
+clg_status clg_context_force_kernels(clg_context *ctx, clg_kernel_class kernels)
+{
+    if (!ctx || (int)kernels < 0 || (int)kernels >= CLG_KERNEL_CLASS_COUNT)
+        return clg_fail(CLG_INVALID_ARGUMENT,
+                        "clg_context_force_kernels: bad argument");
+    if (ctx->programs && kernels != ctx->kernel_class)
+        return clg_fail(CLG_INVALID_ARGUMENT,
+                        "%s: the kernel class can change only before the first "
+                        "program is built",
+                        ctx->info.name);
+    ctx->kernel_class = kernels;
+    return CLG_OK;
+}
+
 clg_status clg_context_create(int index, clg_context **out)
 {
     if (!out)
@@ -54,6 +95,8 @@ clg_status clg_context_create(int index, clg_context **out)
         return clg_fail(CLG_OUT_OF_HOST_MEMORY, "clg_context_create");
     clg_device_info_get(index, &ctx->info);
     s = memory_budget(&ctx->info, &ctx->memory_budget);
+    if (s == CLG_OK)
+        s = kernel_class(&ctx->info, &ctx->kernel_class);
     if (s != CLG_OK) {
         free(ctx);
         return s;

@@ -254,8 +254,7 @@ static void cache_program(cl_program program, const char *path)
  * form. */
 static bool masked_passes(const clg_context *ctx)
 {
-    return ctx->info.type == CLG_DEVICE_CPU &&
-           strstr(ctx->info.platform_name, "Intel(R) OpenCL") != NULL;
+    return ctx->kernel_class == CLG_KERNELS_INTEL_CPU;
 }
 
 static clg_status compile(clg_context *ctx, const char *label, const char *source,

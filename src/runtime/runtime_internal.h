@@ -52,6 +52,40 @@ extern const int clg_context_layer_count;
 
 #define CLG_MAX_CONTEXT_LAYERS 4
 
+/* The kernel forms a device takes, where ops and GEMM have more than one
+ * (each op's file says what differs and what was measured). Chosen from the
+ * device when its context is created; CLGRAD_KERNELS=NAME (the names of
+ * clg_kernel_class_str) or clg_context_force_kernels takes another, so
+ * that the suite runs every form on any one device: all are correct
+ * everywhere, only their speed differs, but for llvmpipe's, which a device
+ * without its loop limit runs correctly too. */
+#define CLG_KERNEL_CLASS_LIST(X)                                                       \
+    X(CLG_KERNELS_GPU, 0, "gpu")           /* an element per work-item, group trees */ \
+    X(CLG_KERNELS_CPU, 1, "cpu")           /* a row per work-item */                   \
+    X(CLG_KERNELS_POCL_CPU, 2, "pocl")     /* rows; blocked sums, GEMM rows first */   \
+    X(CLG_KERNELS_INTEL_CPU, 3, "intel")   /* rows; reductions in masked passes */     \
+    X(CLG_KERNELS_LLVMPIPE, 4, "llvmpipe") /* elements; loops split at the limit */
+
+typedef enum clg_kernel_class {
+#define CLG_KERNEL_CLASS_ENUM(name, value, text) name = value,
+    CLG_KERNEL_CLASS_LIST(CLG_KERNEL_CLASS_ENUM)
+#undef CLG_KERNEL_CLASS_ENUM
+} clg_kernel_class;
+
+#define CLG_KERNEL_CLASS_COUNT 5
+
+const char *clg_kernel_class_str(clg_kernel_class value);
+clg_status clg_kernel_class_parse(const char *name, clg_kernel_class *value);
+
+/* The class a device of `info` takes by itself: PoCL's and Intel's CPU
+ * devices theirs, Mesa's llvmpipe its own, other CPUs rows, the rest GPU. */
+clg_kernel_class clg_kernel_class_of(const clg_device_info *info);
+
+/* Makes ctx's kernels those of `kernels` from now on (tests, and kernel
+ * work on one device). Only before ctx has built a program: its programs
+ * are built for its class. */
+clg_status clg_context_force_kernels(clg_context *ctx, clg_kernel_class kernels);
+
 struct clg_context {
     clg_device_info info;
     cl_platform_id platform;
@@ -69,18 +103,18 @@ struct clg_context {
     uint64_t memory_budget; /* what clgrad may hold: global memory, or less by
                                CLGRAD_MEMORY_LIMIT */
 
-    clg_profile *profile;                      /* NULL unless CLGRAD_PROFILE=1 */
+    clg_kernel_class kernel_class; /* the kernel forms taken (clg_kernel_class_of) */
+    clg_profile *profile;          /* NULL unless CLGRAD_PROFILE=1 */
     void *layer_state[CLG_MAX_CONTEXT_LAYERS]; /* by clg_context_layers index */
 };
 
-/* Whether ctx's device is PoCL's CPU device, whose compiler vectorises
+/* Whether ctx takes PoCL's CPU device's forms: its compiler vectorises
  * across work-items only kernels without vector types, calls or inner
- * loops, and which runs a launch's work-groups in order: some kernels and
+ * loops, and it runs a launch's work-groups in order, so some kernels and
  * some GEMM splits take a form for it (ops' and blas' choices). */
 static inline bool clg_is_pocl_cpu(const clg_context *ctx)
 {
-    return ctx->info.type == CLG_DEVICE_CPU &&
-           strstr(ctx->info.platform_name, "Portable Computing Language") != NULL;
+    return ctx->kernel_class == CLG_KERNELS_POCL_CPU;
 }
 
 /* How many loop iterations one work-item may run in all, or 0 where there
@@ -92,7 +126,7 @@ static inline bool clg_is_pocl_cpu(const clg_context *ctx)
  * the loop where this is not 0 (see each), or refuse the shape by name. */
 static inline size_t clg_loop_limit(const clg_context *ctx)
 {
-    return strstr(ctx->info.name, "llvmpipe") != NULL ? 65535 : 0;
+    return ctx->kernel_class == CLG_KERNELS_LLVMPIPE ? 65535 : 0;
 }
 
 /* The state `layer` made for this context (NULL if it made none). */

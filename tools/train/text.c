@@ -177,46 +177,6 @@ int train_load_text(const train_options *o, const clg_model *m,
 
 /* ---- Generation ----------------------------------------------------------- */
 
-/* A token drawn from one row of logits: divided by the temperature, kept to
- * the k likeliest (k 0: all), softmax in double, one uniform draw. */
-static int descending(const void *a, const void *b)
-{
-    float x = *(const float *)a, y = *(const float *)b;
-    return (x < y) - (x > y);
-}
-
-static int32_t sample(const float *logits, int V, float temperature, int k,
-                      uint64_t *rng, double *p)
-{
-    float cut = -INFINITY;
-    if (k > 0 && k < V) { /* the k-th largest logit */
-        float *sorted = malloc((size_t)V * sizeof *sorted);
-        if (sorted) {
-            memcpy(sorted, logits, (size_t)V * sizeof *sorted);
-            qsort(sorted, (size_t)V, sizeof *sorted, descending);
-            cut = sorted[k - 1];
-            free(sorted);
-        }
-    }
-    double top = -INFINITY, sum = 0;
-    for (int v = 0; v < V; v++)
-        top = fmax(top, logits[v]);
-    for (int v = 0; v < V; v++) {
-        p[v] = logits[v] >= cut ? exp(((double)logits[v] - top) / temperature) : 0;
-        sum += p[v];
-    }
-    double u = clg_rng_uniform(rng) * sum;
-    for (int v = 0; v < V; v++) {
-        u -= p[v];
-        if (u < 0 && p[v] > 0)
-            return v;
-    }
-    for (int v = V - 1; v >= 0; v--) /* rounding left u >= 0: the last possible */
-        if (p[v] > 0)
-            return v;
-    return 0;
-}
-
 /* The prompt's ids; by default a newline (or id 0 where it has none). */
 static int prompt_ids(const train_options *o, const clg_tokenizer *t, int32_t **ids,
                       size_t *n)
@@ -228,6 +188,7 @@ static int prompt_ids(const train_options *o, const clg_tokenizer *t, int32_t **
     if (s == CLG_OK && *n > 0)
         return -1;
     free(*ids);
+    *ids = NULL; /* the caller frees what is left here */
     if (o->prompt)
         return cli_usage_error(TOOL, "--prompt: %s",
                                s != CLG_OK ? clg_last_error() : "encodes to no tokens");
@@ -290,8 +251,14 @@ int generate_mode(clg_context *ctx, const train_options *o)
         }
         /* ids past the tokenizer's (a vocabulary padded in the spec) never */
         int ids_known = clg_tokenizer_vocab_size(d.tokenizer);
-        out[k] = sample(logits + (L - 1) * (size_t)V, ids_known < V ? ids_known : V,
-                        o->temperature, o->top_k, &rng, p);
+        s = clg_sample_token(logits + (L - 1) * (size_t)V,
+                             ids_known < V ? ids_known : V, o->temperature, o->top_k,
+                             &rng, p, &out[k]);
+        if (s != CLG_OK) { /* logits of weights that overflow: name the file */
+            fprintf(stderr, "%s: %s: %s\n", TOOL, o->init_from, clg_last_error());
+            rc = TRAIN_ERROR;
+            break;
+        }
     }
     char *text = NULL;
     size_t len = 0;
