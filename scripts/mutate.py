@@ -112,7 +112,8 @@ def main():
         for m in mutants:
             print("%-24s %-28s %s" % (m["id"], m["file"], " ".join(m["tests"])))
         return 0
-    log = os.path.join(ROOT, a.build + "-mutate.log")
+    os.makedirs(os.path.join(ROOT, a.build), exist_ok=True)
+    log = os.path.join(ROOT, a.build, "mutate.log")
     open(log, "w").close()
     names = lambda m: [] if a.suite else m["tests"]
     if not build(a.build, log):

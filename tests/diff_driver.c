@@ -6,6 +6,13 @@
  * output of the last batch.
  *
  * usage: diff_driver CASES.json RESULTS.json
+ *        diff_driver --dropout-seeds CASES.json SEEDS.json
+ *
+ * The second form builds each case's model and writes the seeds of its
+ * dropout nodes in the order of the spec's dropout layers ([[seed as a
+ * decimal string, ...], ...] a case each): the Philox masks are a function
+ * of (seed, step, element), so PyTorch can draw the very masks clgrad
+ * draws (tests/torch_diff.py, PhiloxDropout).
  *
  * A case: {"name", "spec", "loss": "cross_entropy"|"mse"|"l1"|"bce",
  * "label_smoothing", "batch", "seed", "optim": {...}, "schedule": {...} or
@@ -20,6 +27,8 @@
 #include <string.h>
 
 #include <clgrad.h>
+
+#include "graph/op.h"
 
 /* A number or a boolean (1 or 0) of object o, or the fallback. */
 static double num(const cJSON *o, const char *key, double fallback)
@@ -226,12 +235,40 @@ done:
     return s;
 }
 
+/* The seeds of case c's dropout nodes, in creation order. */
+static clg_status dropout_seeds(clg_context *ctx, const cJSON *c, cJSON *seeds)
+{
+    clg_spec *spec = NULL;
+    clg_model *m = NULL;
+    clg_status s;
+    TRY(clg_spec_parse(str(c, "spec", ""), str(c, "name", "case"), &spec));
+    clg_model_opts mo = CLG_MODEL_DEFAULTS;
+    mo.max_batch = (int)num(c, "batch", 1);
+    mo.seed = (uint64_t)num(c, "seed", 0);
+    TRY(clg_model_from_spec(ctx, spec, &mo, &m));
+    const clg_graph *g = clg_model_graph(m);
+    for (int i = 0; i < g->count; i++) {
+        const clg_tensor *t = g->tensors[i];
+        if (t->op && strcmp(t->op->name, "dropout") == 0) {
+            char text[24];
+            snprintf(text, sizeof text, "%llu", (unsigned long long)t->params.seed);
+            cJSON_AddItemToArray(seeds, cJSON_CreateString(text));
+        }
+    }
+done:
+    clg_model_free(m);
+    clg_spec_free(spec);
+    return s;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc != 3) {
-        fprintf(stderr, "usage: diff_driver CASES.json RESULTS.json\n");
+    bool seeds_only = argc == 4 && strcmp(argv[1], "--dropout-seeds") == 0;
+    if (argc != 3 && !seeds_only) {
+        fprintf(stderr, "usage: diff_driver [--dropout-seeds] CASES.json RESULTS.json\n");
         return 2;
     }
+    argv += seeds_only;
     FILE *f = fopen(argv[1], "rb");
     if (!f) {
         perror(argv[1]);
@@ -259,10 +296,17 @@ int main(int argc, char **argv)
     cJSON *results = cJSON_CreateArray(), *c;
     cJSON_ArrayForEach(c, cases)
     {
-        cJSON *r = cJSON_CreateObject();
-        cJSON_AddStringToObject(r, "name", str(c, "name", ""));
-        if (run_case(ctx, c, r) != CLG_OK)
-            cJSON_AddStringToObject(r, "error", clg_last_error());
+        cJSON *r = seeds_only ? cJSON_CreateArray() : cJSON_CreateObject();
+        if (seeds_only && dropout_seeds(ctx, c, r) != CLG_OK) {
+            fprintf(stderr, "diff_driver: %s: %s\n", str(c, "name", ""),
+                    clg_last_error());
+            return 1;
+        }
+        if (!seeds_only) {
+            cJSON_AddStringToObject(r, "name", str(c, "name", ""));
+            if (run_case(ctx, c, r) != CLG_OK)
+                cJSON_AddStringToObject(r, "error", clg_last_error());
+        }
         cJSON_AddItemToArray(results, r);
     }
     char *out = cJSON_PrintUnformatted(results);

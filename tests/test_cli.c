@@ -181,6 +181,10 @@ static void test_bad_usage_exits_2_with_one_clear_line(void **state)
         {"mlp.spec --data data --frobnicate", "unknown option '--frobnicate'"},
         {"mlp.spec --data data --epochs zero",
          "--epochs: 'zero' is not a whole number"},
+        {"mlp.spec --data data --epochs 100001",
+         "--epochs: '100001' is not a whole number in [1, 100000]"},
+        {"mlp.spec --data data --batch-size 0",
+         "--batch-size: '0' is not a whole number in [1, 65536]"},
         {"mlp.spec --data data --lr -1", "--lr: '-1' is not a number"},
         {"mlp.spec --data data --optimizer lion", "--optimizer: unknown value 'lion'"},
         {"mlp.spec --data data --schedule wavy", "--schedule: unknown value 'wavy'"},
@@ -766,6 +770,9 @@ static void test_text_model_trains_saves_and_generates_repeatably(void **state)
     train("--generate 10 --init-from gpt.safetensors --prompt 'zebra'");
     EXPECT(2);
     assert_contains(out, "--prompt: the character 'z' at byte 0");
+    train("--generate 10 --init-from gpt.safetensors --prompt ''"); /* freed twice */
+    EXPECT(2);
+    assert_contains(out, "--prompt: encodes to no tokens");
 }
 
 static void test_text_usage_errors_exit_2(void **state)

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "graph/graph_internal.h"
+#include "runtime/runtime_internal.h"
 #include "test_util.h"
 
 static clg_graph *new_graph(clg_context *ctx)
@@ -11,6 +12,26 @@ static clg_graph *new_graph(clg_context *ctx)
     clg_graph *g;
     assert_ok(clg_graph_create(ctx, &g));
     return g;
+}
+
+/* check(ctx) in the forms of ctx's own kernel class and, on PoCL (the
+ * default suite's device), in every other class's forms too, each on a
+ * context of its own (clg_context_force_kernels): ties and NaNs that random
+ * inputs never meet, in every kernel the library may choose. */
+static void in_every_kernel_class(clg_context *ctx, void (*check)(clg_context *))
+{
+    check(ctx);
+    if (clg_kernel_class_of(clg_context_device(ctx)) != CLG_KERNELS_POCL_CPU)
+        return;
+    for (int k = 0; k < CLG_KERNEL_CLASS_COUNT; k++) {
+        if (k == CLG_KERNELS_POCL_CPU)
+            continue;
+        clg_context *other;
+        assert_ok(clg_context_create(clg_context_device(ctx)->index, &other));
+        assert_ok(clg_context_force_kernels(other, (clg_kernel_class)k));
+        check(other);
+        clg_context_free(other);
+    }
 }
 
 static void fill_random(clg_tensor *t, uint32_t seed, float scale)
@@ -1072,9 +1093,9 @@ static void test_dropout_masks_depend_on_step_not_run(void **state)
 
 /* A NaN input gives a NaN output wherever PyTorch gives one: activations,
  * dropout (dropped values are multiplied by 0), pooling, softmax, losses. */
-static void test_nan_propagates_as_in_pytorch(void **state)
+static void nan_propagates(clg_context *ctx)
 {
-    clg_graph *g = new_graph(*state);
+    clg_graph *g = new_graph(ctx);
     clg_tensor *x = clg_input(g, "x", CLG_FLOAT32, 4, (int[]){2, 1, 4, 4});
     clg_tensor *outs[] = {clg_relu(g, x),
                           clg_leaky_relu(g, x, 0.1f),
@@ -1121,9 +1142,9 @@ static void test_nan_propagates_as_in_pytorch(void **state)
 /* Max pooling 2 x 2 over a row of 8 windows (CPUs take them four at a time
  * in vectors): a NaN in any of a window's four places wins it and takes its
  * gradient, and of equal largest values the first does, as in PyTorch. */
-static void test_max_pool_nan_wins_in_every_place(void **state)
+static void max_pool_nan_wins(clg_context *ctx)
 {
-    clg_graph *g = new_graph(*state);
+    clg_graph *g = new_graph(ctx);
     clg_tensor *x = clg_input(g, "x", CLG_FLOAT32, 4, (int[]){1, 1, 2, 16});
     clg_tensor_set_requires_grad(x, true);
     clg_tensor *y = clg_max_pool2d(g, x, 2, 0, 0);
@@ -1162,6 +1183,16 @@ static void test_max_pool_nan_wins_in_every_place(void **state)
     free(r);
     clg_plan_free(plan);
     clg_graph_free(g);
+}
+
+static void test_nan_propagates_as_in_pytorch(void **state)
+{
+    in_every_kernel_class(*state, nan_propagates);
+}
+
+static void test_max_pool_nan_wins_in_every_place(void **state)
+{
+    in_every_kernel_class(*state, max_pool_nan_wins);
 }
 
 typedef struct ready_log {

@@ -2,8 +2,9 @@
 """Differential test: random models trained by clgrad and by PyTorch.
 
 Each case is a random small model drawn from the whole layer set (every
-layer, activation, pooling, norm, residual blocks, embedding models, every
-loss), random shapes, strides, paddings and dilations, partial batches, a
+layer, activation, pooling, norm, residual blocks, embedding models,
+transformer models of token and position embeddings, causal attention,
+GPT-2 blocks, layer norms and GELU, every loss), random shapes, strides, paddings and dilations, partial batches, a
 random optimizer with clipping, regularisation and a schedule, and 1 or 20
 training steps. PyTorch trains it in float64 (the reference) and in float32,
 clgrad (tests/diff_driver.c) from the same initial weights on the same
@@ -40,6 +41,8 @@ import sys
 import tempfile
 import time
 
+import numpy as np
+
 try:
     import torch
     import torch.nn as nn
@@ -47,6 +50,8 @@ try:
 except ImportError:
     print("torch_diff: python3 has no torch (apt-get install python3-torch): skipped")
     sys.exit(77)
+
+from torch_gpt import Attention, Block, TokPos  # clgrad's names, PyTorch's maths
 
 RATIO = 10.0  # clgrad may be off by this multiple of PyTorch float32's error
 FLOOR = 4 * 1.1920929e-07  # ... or by this, near float32 epsilon, if larger
@@ -66,6 +71,47 @@ class Residual(nn.Module):
     def forward(self, x):
         skip = self.proj(x) if hasattr(self, "proj") else x
         return self.body(x) + skip
+
+
+def philox_uniforms(seed, step, n):
+    """Element g's uniform in [0, 1) as cl/dropout.cl draws it: lane g % 4
+    of Philox 4x32-10 at counter (g / 4, 0, step) under key `seed`, its top
+    24 bits."""
+    m32, blocks = np.uint64(0xFFFFFFFF), (n + 3) // 4
+    c = [np.arange(blocks, dtype=np.uint64) & m32, np.zeros(blocks, np.uint64),
+         np.full(blocks, step & 0xFFFFFFFF, np.uint64), np.full(blocks, step >> 32, np.uint64)]
+    k0, k1 = seed & 0xFFFFFFFF, seed >> 32
+    for _ in range(10):
+        p0, p1 = np.uint64(0xD2511F53) * c[0], np.uint64(0xCD9E8D57) * c[2]
+        c = [(p1 >> np.uint64(32)) ^ c[1] ^ np.uint64(k0), p1 & m32,
+             (p0 >> np.uint64(32)) ^ c[3] ^ np.uint64(k1), p0 & m32]
+        k0, k1 = (k0 + 0x9E3779B9) & 0xFFFFFFFF, (k1 + 0xBB67AE85) & 0xFFFFFFFF
+    w = np.stack(c, axis=1).reshape(-1)[:n]
+    return (w >> np.uint64(8)).astype(np.float64) / 16777216.0
+
+
+class PhiloxDropout(nn.Module):
+    """Inverted dropout with clgrad's masks: the node's seed (diff_driver
+    --dropout-seeds), the training step (one per forward), the element's
+    index in the batch as given; `order` moves the masks with the samples
+    when a batch is reversed or rotated."""
+
+    def __init__(self, p):
+        super().__init__()
+        self.p, self.seed, self.step, self.order = p, None, 0, "given"
+
+    def forward(self, x):
+        if not self.training or self.p == 0:
+            return x
+        keep = philox_uniforms(self.seed, self.step, x.numel()) >= float(np.float32(self.p))
+        self.step += 1
+        scale = 1.0 / (1.0 - self.p) if self.p < 1 else 0.0
+        m = torch.from_numpy(keep * scale).to(x.dtype).view(x.shape)
+        if self.order == "reverse":
+            m = m.flip(0)
+        elif self.order == "rotate":
+            m = m.roll(1, 0)
+        return x * m
 
 
 def options(words):
@@ -110,10 +156,20 @@ def make_layer(words, shape):
     if name == "flatten":
         return nn.Flatten(), [math.prod(shape)]
     if name == "dropout":
-        return nn.Dropout(float(pos[0]) if pos else 0.5), shape
+        return PhiloxDropout(float(pos[0]) if pos else 0.5), shape
     if name == "embedding":
         return nn.Embedding(int(pos[0]), int(pos[1])), shape + [int(pos[1])]
-    acts = {"relu": nn.ReLU, "gelu": nn.GELU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh,
+    if name == "tokpos":
+        return TokPos(int(pos[0]), shape[0], int(pos[1])), shape + [int(pos[1])]
+    if name == "attention":
+        return Attention(int(pos[0]), int(pos[1])), shape
+    if name == "block":
+        return Block(int(pos[0]), int(pos[1])), shape
+    if name == "layernorm":
+        return nn.LayerNorm(shape[-1], eps=float(opt.get("eps", 1e-5))), shape
+    if name == "gelu":
+        return nn.GELU(approximate=opt.get("approximate", "none")), shape
+    acts = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh,
             "softmax": lambda: nn.Softmax(1), "logsoftmax": lambda: nn.LogSoftmax(1)}
     if name in acts:
         return acts[name](), shape
@@ -231,10 +287,30 @@ def flat_body(rng, lines):
             lines.append("end")
             width = w2
         elif r < 0.8:
-            lines.append("dropout 0")
+            lines.append(rng.choice(["dropout 0", "dropout 0.2", "dropout 0.5"]))
         else:
             lines.append(act(rng))
     return width
+
+
+def transformer_body(rng, vocab, lines):
+    """Token and position embeddings, then GPT-2 blocks, causal attention and
+    GELU MLPs of 1 to 4 heads, and a layer norm whose eps matters."""
+    d = rng.choice([4, 6, 8])
+    heads = rng.choice([h for h in (1, 2, 3, 4) if d % h == 0])
+    lines.append("tokpos %d %d" % (vocab, d))
+    for _ in range(rng.randint(1, 2)):
+        r = rng.random()
+        if r < 0.4:
+            lines.append("block %d %d" % (d, heads))
+        elif r < 0.7:
+            lines.append("attention %d %d" % (d, heads))
+        else:
+            lines.append("linear %d" % d)
+            lines.append(rng.choice(["gelu approximate=tanh", "gelu"]))
+        if rng.random() < 0.3:
+            lines.append("dropout %g" % rng.choice([0.1, 0.3]))
+    lines.append("layernorm" + rng.choice(["", " eps=0.1", " eps=1e-3"]))
 
 
 def random_case(rng, index, seed):
@@ -256,10 +332,13 @@ def random_case(rng, index, seed):
     else:
         t, v, d = rng.choice([3, 4]), rng.choice([7, 11]), rng.choice([3, 5])
         lines.append("input tokens %d" % t)
-        lines.append("embedding %d %d" % (v, d))
         if rng.random() < 0.5:
-            lines.append("linear %d" % rng.choice([4, 6]))
-            lines.append(act(rng))
+            transformer_body(rng, v, lines)
+        else:
+            lines.append("embedding %d %d" % (v, d))
+            if rng.random() < 0.5:
+                lines.append("linear %d" % rng.choice([4, 6]))
+                lines.append(act(rng))
         lines.append("flatten")
     lines.append("linear %d%s" % (classes, rng.choice(["", "", " bias=false"])))
     if rng.random() < 0.1:
@@ -385,7 +464,8 @@ def make_data(case, model, input_shape, tokens, out_shape):
         if case["nsteps"] > 1 and k % 7 == 6:  # a partial batch now and then
             b = max(2 if has_bn else 1, n - 1 - k % 3)
         if tokens:
-            vocab = model[0].num_embeddings
+            first = model[0]
+            vocab = (first.wte if isinstance(first, TokPos) else first).num_embeddings
             x = torch.randint(0, vocab, [b] + input_shape, generator=g).float()
         else:
             x = torch.rand([b] + input_shape, generator=g) * 2 - 1
@@ -557,6 +637,9 @@ def train_torch(case, init, steps, dtype, spec_model, order="given"):
     model = spec_model()
     model.load_state_dict(init)
     model = model.to(dtype)
+    for m in model.modules():
+        if isinstance(m, PhiloxDropout):
+            m.order = order
     o = case["optim"]
     opt, decayed = make_optimizer(model, o)
     sched, plateau = make_schedule(opt, case["schedule"], o["lr"])
@@ -673,6 +756,21 @@ def families(case):
     return fam
 
 
+def dropout_seeds(driver, cases):
+    """Each case's dropout seeds, as clgrad's model of it draws them."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cin, cout = os.path.join(tmp, "cases.json"), os.path.join(tmp, "seeds.json")
+        with open(cin, "w") as f:
+            json.dump([{k: c[k] for k in ("name", "spec", "batch", "seed")} for c in cases], f)
+        run = subprocess.run([driver, "--dropout-seeds", cin, cout], capture_output=True,
+                             text=True)
+        if run.returncode != 0:
+            sys.exit("torch_diff: diff_driver --dropout-seeds failed (%d):\n%s"
+                     % (run.returncode, run.stderr))
+        with open(cout) as f:
+            return json.load(f)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--driver", default=os.environ.get("CLGRAD_DIFF_DRIVER"))
@@ -692,10 +790,16 @@ def main():
     todo = [] if args.case is not None else regressions()
     for i in [args.case] if args.case is not None else range(args.cases):
         todo.append((random_case(random.Random(args.seed * 1000003 + i), i, args.seed), None))
+    seeds = dropout_seeds(args.driver, [case for case, _ in todo])
     cases, refs, payload = [], [], []
-    for case, steps in todo:
-        def spec_model(spec=case["spec"]):
-            return torch_model(spec)[0]
+    for (case, steps), case_seeds in zip(todo, seeds):
+        def spec_model(spec=case["spec"], case_seeds=case_seeds):
+            model = torch_model(spec)[0]
+            drops = [m for m in model.modules() if isinstance(m, PhiloxDropout)]
+            assert len(drops) == len(case_seeds), "dropout layers and seeds differ"
+            for m, seed in zip(drops, case_seeds):
+                m.seed = int(seed)
+            return model
 
         torch.manual_seed(case["seed"])
         model, input_shape, tokens, out_shape = torch_model(case["spec"])
