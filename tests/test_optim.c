@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "fixture.h"
+#include "runtime/runtime_internal.h"
 #include "test_util.h"
 
 static cJSON *fixtures;
@@ -226,6 +227,27 @@ static void test_mlp_matches_torch_optim(void **state)
 static void test_cnn_with_batch_norm_matches_torch_optim(void **state)
 {
     run_model(*state, cJSON_GetArrayItem(cJSON_GetObjectItem(fixtures, "models"), 1));
+}
+
+/* On PoCL (the default suite's device) both models again in every other
+ * class's kernel forms: gradient norms and clipping in masked passes
+ * (Intel's runtime), batch norm by work-group trees (GPUs), loops split
+ * under llvmpipe's limit. Elsewhere skipped: each runs its own. */
+static void test_models_match_torch_optim_in_every_kernel_class(void **state)
+{
+    const clg_device_info *d = clg_context_device(*state);
+    if (clg_kernel_class_of(d) != CLG_KERNELS_POCL_CPU)
+        skip();
+    for (int k = 0; k < CLG_KERNEL_CLASS_COUNT; k++) {
+        if (k == CLG_KERNELS_POCL_CPU)
+            continue;
+        clg_context *ctx;
+        assert_ok(clg_context_create(d->index, &ctx));
+        assert_ok(clg_context_force_kernels(ctx, (clg_kernel_class)k));
+        for (int m = 0; m < 2; m++)
+            run_model(ctx, cJSON_GetArrayItem(cJSON_GetObjectItem(fixtures, "models"), m));
+        clg_context_free(ctx);
+    }
 }
 
 static void test_schedules_match_torch(void **state)
@@ -478,6 +500,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_mlp_matches_torch_optim),
         cmocka_unit_test(test_cnn_with_batch_norm_matches_torch_optim),
+        cmocka_unit_test(test_models_match_torch_optim_in_every_kernel_class),
         cmocka_unit_test(test_schedules_match_torch),
         cmocka_unit_test(test_bad_options_are_refused),
         cmocka_unit_test(test_non_finite_step_leaves_weights_and_names_parameter),
