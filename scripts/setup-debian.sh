@@ -18,7 +18,7 @@ esac
 packages="
   build-essential meson ninja-build pkg-config python3
   ocl-icd-opencl-dev opencl-c-headers ocl-icd-libopencl1 pocl-opencl-icd clinfo
-  libclblast-dev zlib1g-dev libcjson-dev libcmocka-dev
+  libclblast-dev zlib1g-dev libcjson-dev libpcre2-dev libcmocka-dev
   dataset-fashion-mnist fortunes
   python3-torch
 "

@@ -265,7 +265,8 @@ int main(int argc, char **argv)
 {
     bool seeds_only = argc == 4 && strcmp(argv[1], "--dropout-seeds") == 0;
     if (argc != 3 && !seeds_only) {
-        fprintf(stderr, "usage: diff_driver [--dropout-seeds] CASES.json RESULTS.json\n");
+        fprintf(stderr,
+                "usage: diff_driver [--dropout-seeds] CASES.json RESULTS.json\n");
         return 2;
     }
     argv += seeds_only;

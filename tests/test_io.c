@@ -302,11 +302,12 @@ static void test_damaged_checkpoints_are_refused_by_name(void **state)
 {
     clg_context *ctx = *state;
     clg_model *m = compiled(ctx, MLP, 5);
-    const char *good_path = scratch("good.safetensors"), *path = scratch("bad.safetensors");
+    const char *good_path = scratch("good.safetensors"),
+               *path = scratch("bad.safetensors");
     assert_ok(clg_save(good_path, m, NULL, NULL));
     size_t len;
     unsigned char *good = slurp(good_path, &len);
-    refused(path, good, len, NULL, 1, "");            /* one byte short */
+    refused(path, good, len, NULL, 1, ""); /* one byte short */
     /* each by its own check, though the tiling check behind would refuse
      * them too: the sentence says what is wrong */
     refused(path, good, len, last_end_past_data, 0, "'2.bias': data_offsets [");

@@ -245,7 +245,8 @@ static void test_models_match_torch_optim_in_every_kernel_class(void **state)
         assert_ok(clg_context_create(d->index, &ctx));
         assert_ok(clg_context_force_kernels(ctx, (clg_kernel_class)k));
         for (int m = 0; m < 2; m++)
-            run_model(ctx, cJSON_GetArrayItem(cJSON_GetObjectItem(fixtures, "models"), m));
+            run_model(ctx,
+                      cJSON_GetArrayItem(cJSON_GetObjectItem(fixtures, "models"), m));
         clg_context_free(ctx);
     }
 }

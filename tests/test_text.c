@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "fixture.h"
 #include "test_util.h"
 
 static clg_status csv(const char *text, const clg_csv_opts *o, clg_dataset **d)
@@ -242,6 +243,258 @@ static void test_bpe_merges_by_lowest_rank(void **state)
     assert_bpe_ids(four, "cabc", (int32_t[]){99, 258}, 2);
 }
 
+/* ---- GPT-2's tokenizer against Hugging Face's ------------------------------ */
+
+static const char *fixture_path(const char *name)
+{
+    static char path[1024];
+    const char *dir = getenv("CLGRAD_FIXTURES");
+    snprintf(path, sizeof path, "%s/%s", dir ? dir : "tests/fixtures", name);
+    return path;
+}
+
+static clg_tokenizer *gpt2_fixture(void)
+{
+    clg_tokenizer *t;
+    assert_ok(clg_tokenizer_load_gpt2(fixture_path("gpt2_tokenizer"), &t));
+    assert_int_equal(clg_tokenizer_vocab_size(t), 2000);
+    assert_int_equal(clg_tokenizer_type_of(t), CLG_TOKENIZER_GPT2);
+    assert_int_equal(clg_tokenizer_pad(t), -1);
+    return t;
+}
+
+/* ids of text under t equal the JSON array want, and decode gives text */
+static void assert_gpt2_ids(const clg_tokenizer *t, const char *label, const char *text,
+                            size_t len, const cJSON *want)
+{
+    int32_t *ids;
+    size_t n;
+    assert_ok(clg_tokenizer_encode(t, text, len, &ids, &n));
+    size_t expected = (size_t)cJSON_GetArraySize(want);
+    for (size_t i = 0; i < n && i < expected; i++) {
+        int w = cJSON_GetArrayItem(want, (int)i)->valueint;
+        if (ids[i] != w)
+            fail_msg("%s: id %zu is %d, GPT2TokenizerFast's %d", label, i, ids[i], w);
+    }
+    if (n != expected)
+        fail_msg("%s: %zu ids, GPT2TokenizerFast's %zu", label, n, expected);
+    char *back;
+    size_t back_len;
+    assert_ok(clg_tokenizer_decode(t, ids, n, &back, &back_len));
+    assert_int_equal(back_len, len);
+    assert_memory_equal(back, text, len);
+    free(back), free(ids);
+}
+
+/* The Unicode stress text of tests/hf_gpt2_tokenizer.py: contractions,
+ * whitespace runs and kinds, CRLF, accents and marks, CJK, right-to-left
+ * scripts, emoji sequences, digits of many scripts, the special token
+ * inside words. */
+static void test_gpt2_tokenizer_gives_hugging_faces_ids(void **state)
+{
+    (void)state;
+    cJSON *ref = test_fixture_json("gpt2_tokenizer_ids.json");
+    assert_non_null(ref);
+    clg_tokenizer *t = gpt2_fixture();
+    const cJSON *e;
+    int cases = 0;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItem(ref, "stress"))
+    {
+        const char *text = cJSON_GetObjectItem(e, "text")->valuestring;
+        char label[64];
+        snprintf(label, sizeof label, "stress text %d", cases++);
+        assert_gpt2_ids(t, label, text, strlen(text), cJSON_GetObjectItem(e, "ids"));
+    }
+    assert_true(cases >= 15);
+    /* saved and loaded again, as files and as a checkpoint's text */
+    char dir[] = "/tmp/clgrad-gpt2-XXXXXX", *saved;
+    assert_non_null(mkdtemp(dir));
+    assert_ok(clg_tokenizer_save_gpt2(t, dir));
+    clg_tokenizer *files, *text;
+    assert_ok(clg_tokenizer_load_gpt2(dir, &files));
+    assert_ok(clg_tokenizer_to_string(t, &saved));
+    assert_ok(clg_tokenizer_from_string(saved, "metadata", &text));
+    free(saved);
+    cJSON_ArrayForEach(e, cJSON_GetObjectItem(ref, "stress"))
+    {
+        const char *s = cJSON_GetObjectItem(e, "text")->valuestring;
+        assert_gpt2_ids(files, "saved", s, strlen(s), cJSON_GetObjectItem(e, "ids"));
+        assert_gpt2_ids(text, "as text", s, strlen(s), cJSON_GetObjectItem(e, "ids"));
+    }
+    const char *names[] = {"vocab.json", "merges.txt", "tokenizer_config.json"};
+    for (int i = 0; i < 3; i++) {
+        char path[256];
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        assert_int_equal(unlink(path), 0);
+    }
+    rmdir(dir);
+    clg_tokenizer_free(files), clg_tokenizer_free(text), clg_tokenizer_free(t);
+    cJSON_Delete(ref);
+}
+
+static uint64_t ids_fnv1a(const int32_t *ids, size_t n)
+{
+    uint64_t h = 0xCBF29CE484222325ull;
+    for (size_t i = 0; i < n; i++)
+        for (int k = 0; k < 4; k++)
+            h = (h ^ (((uint32_t)ids[i] >> (8 * k)) & 0xff)) * 0x100000001B3ull;
+    return h;
+}
+
+/* Every file of Debian's fortunes: the ids' count, the first 64 and the
+ * hash of all as GPT2TokenizerFast's, and the text back from them. */
+static void test_gpt2_tokenizer_on_all_the_fortunes(void **state)
+{
+    (void)state;
+    cJSON *ref = test_fixture_json("gpt2_tokenizer_ids.json");
+    assert_non_null(ref);
+    clg_tokenizer *t = gpt2_fixture();
+    const cJSON *e;
+    size_t total = 0;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItem(ref, "fortunes"))
+    {
+        char path[512];
+        snprintf(path, sizeof path, "/usr/share/games/fortunes/%s",
+                 cJSON_GetObjectItem(e, "file")->valuestring);
+        FILE *f = fopen(path, "rb");
+        if (!f)
+            fail_msg("%s: missing (apt-get install fortunes)", path);
+        static char text[1 << 20];
+        size_t len = fread(text, 1, sizeof text, f);
+        fclose(f);
+        int32_t *ids;
+        size_t n;
+        assert_ok(clg_tokenizer_encode(t, text, len, &ids, &n));
+        const cJSON *first = cJSON_GetObjectItem(e, "first");
+        for (int i = 0; i < cJSON_GetArraySize(first) && (size_t)i < n; i++)
+            if (ids[i] != cJSON_GetArrayItem(first, i)->valueint)
+                fail_msg("%s: id %d is %d, GPT2TokenizerFast's %d", path, i, ids[i],
+                         cJSON_GetArrayItem(first, i)->valueint);
+        char hash[24];
+        snprintf(hash, sizeof hash, "%016llx", (unsigned long long)ids_fnv1a(ids, n));
+        if (n != (size_t)cJSON_GetObjectItem(e, "count")->valueint ||
+            strcmp(hash, cJSON_GetObjectItem(e, "fnv1a")->valuestring) != 0)
+            fail_msg("%s: %zu ids hashing to %s, GPT2TokenizerFast's %d to %s", path, n,
+                     hash, cJSON_GetObjectItem(e, "count")->valueint,
+                     cJSON_GetObjectItem(e, "fnv1a")->valuestring);
+        char *back;
+        size_t back_len;
+        assert_ok(clg_tokenizer_decode(t, ids, n, &back, &back_len));
+        assert_int_equal(back_len, len);
+        assert_memory_equal(back, text, len);
+        free(back), free(ids);
+        total += n;
+    }
+    assert_true(total > 900000);
+    clg_tokenizer_free(t);
+    cJSON_Delete(ref);
+}
+
+/* A copy of the fixture in a new directory, `name` replaced by `text`
+ * (NULL: removed), and `name2` by `text2` where given. */
+static char *gpt2_copy_with(const char *name, const char *text, const char *name2,
+                            const char *text2)
+{
+    static char dir[64];
+    snprintf(dir, sizeof dir, "/tmp/clgrad-gpt2-bad-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    const char *names[] = {"vocab.json", "merges.txt", "tokenizer_config.json"};
+    for (int i = 0; i < 3; i++) {
+        char from[1100], to[256];
+        snprintf(from, sizeof from, "%s/%s", fixture_path("gpt2_tokenizer"), names[i]);
+        snprintf(to, sizeof to, "%s/%s", dir, names[i]);
+        if (!strcmp(names[i], name) || (name2 && !strcmp(names[i], name2))) {
+            const char *content = !strcmp(names[i], name) ? text : text2;
+            if (content)
+                test_write_file(to, content);
+            continue;
+        }
+        FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
+        assert_non_null(in);
+        assert_non_null(out);
+        char buf[4096];
+        size_t n;
+        while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+            fwrite(buf, 1, n, out);
+        fclose(in), fclose(out);
+    }
+    return dir;
+}
+
+static void gpt2_cleanup(const char *dir)
+{
+    const char *names[] = {"vocab.json", "merges.txt", "tokenizer_config.json"};
+    for (int i = 0; i < 3; i++) {
+        char path[256];
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        unlink(path);
+    }
+    rmdir(dir);
+}
+
+static void test_gpt2_tokenizer_refuses_bad_files_and_text(void **state)
+{
+    (void)state;
+    struct {
+        const char *file, *text;
+        clg_status status;
+        const char *message;
+    } cases[] = {
+        {"merges.txt", NULL, CLG_IO_ERROR, "merges.txt"},
+        {"vocab.json", NULL, CLG_IO_ERROR, "vocab.json"},
+        {"merges.txt", "#version: 0.2\nt h\nĠ zebra\n", CLG_BAD_FILE,
+         "merges.txt:3: 'Ġ zebra' is not two tokens of vocab.json"},
+        {"merges.txt", "#version: 0.2\nth\n", CLG_BAD_FILE, "merges.txt:2: 'th'"},
+        {"merges.txt", "#version: 0.2\nt h\nt h\n", CLG_BAD_FILE, "repeats merge 1"},
+        {"merges.txt", "#version: 0.2\n\xed\xa0\x80 h\n", CLG_BAD_FILE,
+         "merges.txt: byte 14: not UTF-8"},
+        {"vocab.json", "{\"a\": 0, \"b\": ", CLG_BAD_FILE, "vocab.json: byte"},
+        {"vocab.json", "[1, 2]", CLG_BAD_FILE, "not a JSON object"},
+        {"vocab.json", "{\"a\": 0, \"b\": 0}", CLG_BAD_FILE, "each once"},
+        {"vocab.json", "{\"a\": 0, \"b\": 2}", CLG_BAD_FILE, "\"b\": 2"},
+        {"vocab.json", "{\"a\": 0, \"a b\": 1}", CLG_BAD_FILE,
+         "\"a b\" (id 1) has U+0020, outside GPT-2's byte alphabet"},
+        {"tokenizer_config.json", "{\"added_tokens_decoder\": {\"x\": {}}}",
+         CLG_BAD_FILE, "added_tokens_decoder: 'x'"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char *dir = gpt2_copy_with(cases[i].file, cases[i].text, NULL, NULL);
+        clg_tokenizer *t = (clg_tokenizer *)dir;
+        clg_status s = clg_tokenizer_load_gpt2(dir, &t);
+        if (s != cases[i].status)
+            fail_msg("case %zu: %s, not %s: %s", i, clg_status_str(s),
+                     clg_status_str(cases[i].status), clg_last_error());
+        assert_null(t);
+        assert_contains(clg_last_error(), dir);
+        assert_contains(clg_last_error(), cases[i].message);
+        gpt2_cleanup(dir);
+    }
+    /* every byte must be a token alone, and a merge must make a token */
+    char *dir = gpt2_copy_with("vocab.json", "{\"a\": 0}", "merges.txt", "");
+    clg_tokenizer *t = NULL;
+    assert_int_equal(clg_tokenizer_load_gpt2(dir, &t), CLG_BAD_FILE);
+    assert_contains(clg_last_error(), "no token is the byte 0x00 alone");
+    gpt2_cleanup(dir);
+    dir = gpt2_copy_with("merges.txt", "#version: 0.2\nĠ t\nĠt Ġt\n", NULL, NULL);
+    assert_int_equal(clg_tokenizer_load_gpt2(dir, &t), CLG_BAD_FILE);
+    assert_contains(clg_last_error(), "merges.txt: merge 2 (ids");
+    assert_contains(clg_last_error(), "makes a token the vocabulary lacks");
+    gpt2_cleanup(dir);
+    /* text that is not UTF-8: a surrogate, past U+10FFFF, overlong, cut */
+    t = gpt2_fixture();
+    const char *bad[] = {"ok \xed\xa0\x80", "ok \xf4\x90\x80\x80", "ok \xc0\xaf",
+                         "ok \xe2\x82"};
+    for (int i = 0; i < 4; i++) {
+        int32_t *ids = NULL;
+        size_t n;
+        assert_int_equal(clg_tokenizer_encode(t, bad[i], strlen(bad[i]), &ids, &n),
+                         CLG_INVALID_ARGUMENT);
+        assert_contains(clg_last_error(), "not UTF-8 at byte 3");
+        assert_null(ids);
+    }
+    clg_tokenizer_free(t);
+}
+
 static void test_char_and_word_vocabularies(void **state)
 {
     (void)state;
@@ -432,6 +685,9 @@ int main(void)
         cmocka_unit_test(test_text_reading_checks_utf8),
         cmocka_unit_test(test_byte_and_bpe_round_trip),
         cmocka_unit_test(test_bpe_merges_by_lowest_rank),
+        cmocka_unit_test(test_gpt2_tokenizer_gives_hugging_faces_ids),
+        cmocka_unit_test(test_gpt2_tokenizer_on_all_the_fortunes),
+        cmocka_unit_test(test_gpt2_tokenizer_refuses_bad_files_and_text),
         cmocka_unit_test(test_char_and_word_vocabularies),
         cmocka_unit_test(test_plain_tokenizers_for_language_models),
         cmocka_unit_test(test_windows_hold_next_token_targets),

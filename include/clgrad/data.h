@@ -196,7 +196,8 @@ void clg_text_free(clg_text *text);
     X(CLG_TOKENIZER_BYTE, 0, "byte") /* ids 0-255 are bytes, 256 is <pad> */           \
     X(CLG_TOKENIZER_CHAR, 1, "char") /* 0 <pad>, 1 <unk>, then the characters seen */  \
     X(CLG_TOKENIZER_WORD, 2, "word") /* 0 <pad>, 1 <unk>, then words by frequency */   \
-    X(CLG_TOKENIZER_BPE, 3, "bpe")   /* bytes, then learned merges, then <pad> */
+    X(CLG_TOKENIZER_BPE, 3, "bpe")   /* bytes, then learned merges, then <pad> */      \
+    X(CLG_TOKENIZER_GPT2, 4, "gpt2") /* GPT-2's byte-level BPE: its vocab.json ids */
 
 typedef enum clg_tokenizer_type {
     CLG_TOKENIZER_TYPE_LIST(CLG_ENUM_VALUE)
@@ -243,6 +244,22 @@ clg_status clg_tokenizer_encode(const clg_tokenizer *tokenizer, const char *text
  * byte and BPE tokenizers; words are joined by spaces. */
 clg_status clg_tokenizer_decode(const clg_tokenizer *tokenizer, const int32_t *ids,
                                 size_t count, char **text, size_t *len);
+
+/* GPT-2's byte-level BPE from a directory as Hugging Face's
+ * GPT2TokenizerFast.save_pretrained() writes it: DIR/vocab.json (token ->
+ * id) and DIR/merges.txt (the merges by rank), the special tokens of
+ * DIR/tokenizer_config.json's added_tokens_decoder when it is there, else
+ * "<|endoftext|>" where vocab.json has it. encode gives the ids
+ * GPT2TokenizerFast gives: special tokens whole, the rest split by GPT-2's
+ * pattern (contractions, letters, numbers, other symbols, whitespace runs)
+ * and merged by rank; text that is not UTF-8 is an error naming the byte.
+ * decode(encode(x)) == x. A malformed file is CLG_BAD_FILE naming it and
+ * the line or token. */
+clg_status clg_tokenizer_load_gpt2(const char *dir, clg_tokenizer **tokenizer);
+/* Writes a GPT-2 tokenizer as DIR/vocab.json, DIR/merges.txt and
+ * DIR/tokenizer_config.json, which transformers' AutoTokenizer loads;
+ * makes DIR if it is missing (not its parents). */
+clg_status clg_tokenizer_save_gpt2(const clg_tokenizer *tokenizer, const char *dir);
 
 /* The vocabulary (and merges) as a text file, and back. */
 clg_status clg_tokenizer_save(const clg_tokenizer *tokenizer, const char *path);

@@ -74,3 +74,33 @@ clg_status clg_enum_parse(const char *what, const char *name, const char *const 
                     name ? name : "(null)",
                     clg_enum_list(names, count, list, sizeof list));
 }
+
+size_t clg_utf8_invalid_at(const char *text, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)text;
+    size_t i = 0;
+    while (i < len) {
+        unsigned char c = s[i];
+        size_t need;
+        unsigned char lo = 0x80, hi = 0xbf; /* the second byte's range */
+        if (c < 0x80)
+            need = 0;
+        else if (c >= 0xc2 && c <= 0xdf)
+            need = 1;
+        else if (c >= 0xe0 && c <= 0xef)
+            need = 2, lo = c == 0xe0 ? 0xa0 : 0x80, hi = c == 0xed ? 0x9f : 0xbf;
+        else if (c >= 0xf0 && c <= 0xf4)
+            need = 3, lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f : 0xbf;
+        else
+            return i;
+        if (need && i + need >= len)
+            return i; /* cut short */
+        if (need && (s[i + 1] < lo || s[i + 1] > hi))
+            return i; /* overlong, a surrogate or past U+10FFFF */
+        for (size_t k = 2; k <= need; k++)
+            if ((s[i + k] & 0xc0) != 0x80)
+                return i;
+        i += need + 1;
+    }
+    return len;
+}

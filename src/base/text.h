@@ -12,6 +12,11 @@ bool clg_parse_int(const char *word, long long lo, long long hi, long long *out)
 bool clg_parse_float(const char *word, double lo, double hi, float *out);
 bool clg_parse_double(const char *word, double lo, double hi, double *out);
 
+/* The offset of the first byte of s[0 .. len) that does not begin a valid
+ * UTF-8 sequence (RFC 3629: no overlong forms, no surrogates, nothing past
+ * U+10FFFF, nothing cut short), or len when all of it is valid. */
+size_t clg_utf8_invalid_at(const char *s, size_t len);
+
 /* true/1/yes or false/0/no. */
 bool clg_parse_bool(const char *word, bool *out);
 

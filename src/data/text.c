@@ -8,34 +8,8 @@
 
 #include "base/error.h"
 #include "base/file.h"
+#include "base/text.h"
 #include "clgrad/data.h"
-
-/* Offset of the first invalid UTF-8 sequence, or len when all is valid. */
-static size_t utf8_invalid_at(const unsigned char *s, size_t len)
-{
-    size_t i = 0;
-    while (i < len) {
-        unsigned char c = s[i];
-        size_t need;
-        if (c < 0x80)
-            need = 0;
-        else if (c >= 0xc2 && c <= 0xdf)
-            need = 1;
-        else if (c >= 0xe0 && c <= 0xef)
-            need = 2;
-        else if (c >= 0xf0 && c <= 0xf4)
-            need = 3;
-        else
-            return i;
-        if (i + need >= len && need)
-            return i; /* cut short */
-        for (size_t k = 1; k <= need; k++)
-            if ((s[i + k] & 0xc0) != 0x80)
-                return i;
-        i += need + 1;
-    }
-    return len;
-}
 
 static clg_status add_doc(clg_text *t, const char *s, size_t len)
 {
@@ -91,7 +65,7 @@ static clg_status read_one(clg_text *t, const char *path, bool per_line)
     clg_status s = clg_read_file(path, (size_t)2 << 30, &buf, &n);
     if (s != CLG_OK)
         return s;
-    size_t bad = utf8_invalid_at((unsigned char *)buf, n);
+    size_t bad = clg_utf8_invalid_at(buf, n);
     s = bad < n ? clg_fail(CLG_BAD_FILE, "%s: byte %zu: not UTF-8 (0x%02x)", path, bad,
                            (unsigned char)buf[bad])
                 : split(t, buf, n, per_line);

@@ -10,22 +10,14 @@
 #include "base/hash.h"
 #include "base/text.h"
 #include "clgrad/data.h"
-
-/* ---- A small hash map from byte strings to ints --------------------------- */
-
-typedef struct map {
-    char **keys;
-    size_t *lens;
-    int *vals;
-    size_t cap, n;
-} map;
+#include "data/tokenizer_internal.h"
 
 static uint64_t hash(const char *k, size_t len)
 {
     return clg_fnv1a(CLG_FNV_START, k, len);
 }
 
-static void map_free(map *m)
+void clg_tok_map_free(clg_tok_map *m)
 {
     for (size_t i = 0; i < m->cap; i++)
         free(m->keys[i]);
@@ -33,7 +25,7 @@ static void map_free(map *m)
     memset(m, 0, sizeof *m);
 }
 
-static int *map_find(const map *m, const char *k, size_t len)
+int *clg_tok_map_find(const clg_tok_map *m, const char *k, size_t len)
 {
     if (!m->cap)
         return NULL;
@@ -45,12 +37,12 @@ static int *map_find(const map *m, const char *k, size_t len)
     }
 }
 
-static bool map_grow(map *m)
+static bool map_grow(clg_tok_map *m)
 {
-    map g = {calloc(m->cap ? m->cap * 2 : 64, sizeof(char *)),
-             calloc(m->cap ? m->cap * 2 : 64, sizeof(size_t)),
-             calloc(m->cap ? m->cap * 2 : 64, sizeof(int)), m->cap ? m->cap * 2 : 64,
-             m->n};
+    clg_tok_map g = {calloc(m->cap ? m->cap * 2 : 64, sizeof(char *)),
+                     calloc(m->cap ? m->cap * 2 : 64, sizeof(size_t)),
+                     calloc(m->cap ? m->cap * 2 : 64, sizeof(int)),
+                     m->cap ? m->cap * 2 : 64, m->n};
     if (!g.keys || !g.lens || !g.vals) {
         free(g.keys), free(g.lens), free(g.vals);
         return false;
@@ -69,9 +61,9 @@ static bool map_grow(map *m)
 }
 
 /* Adds `delta` to k's value, inserting it at 0 first; returns the slot. */
-static int *map_add(map *m, const char *k, size_t len, int delta)
+int *clg_tok_map_add(clg_tok_map *m, const char *k, size_t len, int delta)
 {
-    int *v = map_find(m, k, len);
+    int *v = clg_tok_map_find(m, k, len);
     if (v) {
         *v += delta;
         return v;
@@ -93,17 +85,6 @@ static int *map_add(map *m, const char *k, size_t len, int delta)
 
 /* ---- The tokenizer ------------------------------------------------------- */
 
-struct clg_tokenizer {
-    clg_tokenizer_type type;
-    int vocab;
-    char **tok; /* bytes of each id (char, word, bpe) */
-    size_t *toklen;
-    map lookup; /* char/word: token -> id; bpe: pair (8 bytes) -> merge rank */
-    int32_t (*merges)[2];
-    int nmerges;
-    bool plain; /* no <pad>, <unk>: ids start at 0 (char, word), no pad (bpe) */
-};
-
 void clg_tokenizer_free(clg_tokenizer *t)
 {
     if (!t)
@@ -111,7 +92,8 @@ void clg_tokenizer_free(clg_tokenizer *t)
     for (int i = 0; t->tok && i < t->vocab; i++)
         free(t->tok[i]);
     free(t->tok), free(t->toklen), free(t->merges);
-    map_free(&t->lookup);
+    clg_tok_map_free(&t->lookup);
+    clg_gpt2_free(t);
     free(t);
 }
 
@@ -140,7 +122,7 @@ static int first_id(const clg_tokenizer *t)
     return t->plain ? 0 : 2;
 }
 
-static clg_status set_token(clg_tokenizer *t, int id, const char *bytes, size_t len)
+clg_status clg_tok_set(clg_tokenizer *t, int id, const char *bytes, size_t len)
 {
     t->tok[id] = malloc(len + 1);
     if (!t->tok[id])
@@ -151,7 +133,7 @@ static clg_status set_token(clg_tokenizer *t, int id, const char *bytes, size_t 
     return CLG_OK;
 }
 
-static clg_status alloc_tokens(clg_tokenizer *t, int vocab)
+clg_status clg_tok_alloc(clg_tokenizer *t, int vocab)
 {
     t->vocab = vocab;
     t->tok = calloc((size_t)vocab, sizeof *t->tok);
@@ -243,7 +225,7 @@ static int by_count(const void *a, const void *b)
 static clg_status train_vocab(clg_tokenizer *t, const clg_tokenizer_opts *o,
                               const clg_text *c)
 {
-    map counts = {0};
+    clg_tok_map counts = {0};
     clg_status s = CLG_OK;
     for (int d = 0; s == CLG_OK && d < c->count; d++) {
         const char *text = c->docs[d];
@@ -251,7 +233,7 @@ static clg_status train_vocab(clg_tokenizer *t, const clg_tokenizer_opts *o,
         for (size_t at = 0, start, n; s == CLG_OK && at < len;) {
             if (!(n = next_unit(t->type, text, len, &at, &start)))
                 break;
-            if (!map_add(&counts, text + start, n, 1))
+            if (!clg_tok_map_add(&counts, text + start, n, 1))
                 s = clg_fail(CLG_OUT_OF_HOST_MEMORY, "training a tokenizer");
         }
     }
@@ -269,20 +251,20 @@ static clg_status train_vocab(clg_tokenizer *t, const clg_tokenizer_opts *o,
             n = (size_t)(o->max_vocab - first);
         if (t->plain)
             qsort(e, n, sizeof *e, by_bytes);
-        s = alloc_tokens(t, (int)n + first);
+        s = clg_tok_alloc(t, (int)n + first);
     }
     if (s == CLG_OK && !t->plain)
-        s = set_token(t, 0, "<pad>", 5);
+        s = clg_tok_set(t, 0, "<pad>", 5);
     if (s == CLG_OK && !t->plain)
-        s = set_token(t, 1, "<unk>", 5);
+        s = clg_tok_set(t, 1, "<unk>", 5);
     for (size_t i = 0; s == CLG_OK && i < n; i++) {
         int id = (int)i + first_id(t);
-        s = set_token(t, id, e[i].key, e[i].len);
-        if (s == CLG_OK && !map_add(&t->lookup, e[i].key, e[i].len, id))
+        s = clg_tok_set(t, id, e[i].key, e[i].len);
+        if (s == CLG_OK && !clg_tok_map_add(&t->lookup, e[i].key, e[i].len, id))
             s = clg_fail(CLG_OUT_OF_HOST_MEMORY, "tokenizer");
     }
     free(e);
-    map_free(&counts);
+    clg_tok_map_free(&counts);
     return s;
 }
 
@@ -318,10 +300,10 @@ static int merge_in(seq *q, int32_t a, int32_t b, int32_t id)
 
 static clg_status bpe_tables(clg_tokenizer *t)
 {
-    clg_status s = alloc_tokens(t, 256 + t->nmerges + (t->plain ? 0 : 1));
+    clg_status s = clg_tok_alloc(t, 256 + t->nmerges + (t->plain ? 0 : 1));
     for (int b = 0; s == CLG_OK && b < 256; b++) {
         char c = (char)b;
-        s = set_token(t, b, &c, 1);
+        s = clg_tok_set(t, b, &c, 1);
     }
     for (int m = 0; s == CLG_OK && m < t->nmerges; m++) {
         int32_t a = t->merges[m][0], b = t->merges[m][1];
@@ -331,31 +313,31 @@ static clg_status bpe_tables(clg_tokenizer *t)
             return clg_fail(CLG_OUT_OF_HOST_MEMORY, "tokenizer");
         memcpy(buf, t->tok[a], la);
         memcpy(buf + la, t->tok[b], lb);
-        s = set_token(t, 256 + m, buf, la + lb);
+        s = clg_tok_set(t, 256 + m, buf, la + lb);
         free(buf);
         char key[8];
         pair_key(a, b, key);
-        const int *earlier = s == CLG_OK ? map_find(&t->lookup, key, 8) : NULL;
+        const int *earlier = s == CLG_OK ? clg_tok_map_find(&t->lookup, key, 8) : NULL;
         if (earlier) /* a pair is merged once; its rank indexes merges[] */
             s = clg_fail(CLG_BAD_FILE, "merge %d (%d %d) repeats merge %d", m + 1, a, b,
                          *earlier + 1);
-        else if (s == CLG_OK && !map_add(&t->lookup, key, 8, m))
+        else if (s == CLG_OK && !clg_tok_map_add(&t->lookup, key, 8, m))
             s = clg_fail(CLG_OUT_OF_HOST_MEMORY, "tokenizer");
     }
     if (s == CLG_OK && !t->plain)
-        s = set_token(t, t->vocab - 1, "", 0); /* <pad> decodes to nothing */
+        s = clg_tok_set(t, t->vocab - 1, "", 0); /* <pad> decodes to nothing */
     return s;
 }
 
 static clg_status train_bpe(clg_tokenizer *t, const clg_tokenizer_opts *o,
                             const clg_text *c)
 {
-    map chunks = {0};
+    clg_tok_map chunks = {0};
     clg_status s = CLG_OK;
     for (int d = 0; s == CLG_OK && d < c->count; d++)
         for (size_t at = 0, n; s == CLG_OK && at < c->lengths[d]; at += n) {
             n = next_chunk(c->docs[d], c->lengths[d], at);
-            if (!map_add(&chunks, c->docs[d] + at, n, 1))
+            if (!clg_tok_map_add(&chunks, c->docs[d] + at, n, 1))
                 s = clg_fail(CLG_OUT_OF_HOST_MEMORY, "training BPE");
         }
     seq *q = s == CLG_OK ? calloc(chunks.n ? chunks.n : 1, sizeof *q) : NULL;
@@ -374,14 +356,14 @@ static clg_status train_bpe(clg_tokenizer *t, const clg_tokenizer_opts *o,
     if (s == CLG_OK && (!q || !t->merges))
         s = clg_fail(CLG_OUT_OF_HOST_MEMORY, "training BPE");
     for (int m = 0; s == CLG_OK && m < o->merges; m++) {
-        map pairs = {0};
+        clg_tok_map pairs = {0};
         int32_t best_a = -1, best_b = -1;
         int best = 1; /* a pair must occur at least twice to be worth a token */
         for (int i = 0; i < nq && s == CLG_OK; i++)
             for (int k = 0; k + 1 < q[i].n; k++) {
                 char key[8];
                 pair_key(q[i].ids[k], q[i].ids[k + 1], key);
-                int *v = map_add(&pairs, key, 8, q[i].count);
+                int *v = clg_tok_map_add(&pairs, key, 8, q[i].count);
                 if (!v) {
                     s = clg_fail(CLG_OUT_OF_HOST_MEMORY, "training BPE");
                     break;
@@ -392,7 +374,7 @@ static clg_status train_bpe(clg_tokenizer *t, const clg_tokenizer_opts *o,
                     best = *v, best_a = a, best_b = b;
                 }
             }
-        map_free(&pairs);
+        clg_tok_map_free(&pairs);
         if (best_a < 0)
             break;
         t->merges[t->nmerges][0] = best_a, t->merges[t->nmerges][1] = best_b;
@@ -403,7 +385,7 @@ static clg_status train_bpe(clg_tokenizer *t, const clg_tokenizer_opts *o,
     for (int i = 0; q && i < nq; i++)
         free(q[i].ids);
     free(q);
-    map_free(&chunks);
+    clg_tok_map_free(&chunks);
     return s == CLG_OK ? bpe_tables(t) : s;
 }
 
@@ -413,6 +395,11 @@ clg_status clg_tokenizer_train(const clg_tokenizer_opts *o, const clg_text *corp
     if (!o || !out || (o->type != CLG_TOKENIZER_BYTE && !corpus))
         return clg_fail(CLG_INVALID_ARGUMENT,
                         "clg_tokenizer_train: needs options and a corpus");
+    if (o->type == CLG_TOKENIZER_GPT2)
+        return clg_fail(
+            CLG_UNSUPPORTED,
+            "tokenizer: a GPT-2 BPE is loaded (clg_tokenizer_load_gpt2), not "
+            "learned, in this version");
     if ((unsigned)o->type > CLG_TOKENIZER_BPE || o->merges < 0 || o->merges > 1 << 20 ||
         o->max_vocab < 0)
         return clg_fail(CLG_INVALID_ARGUMENT,
@@ -443,12 +430,7 @@ clg_status clg_tokenizer_train(const clg_tokenizer_opts *o, const clg_text *corp
 
 /* ---- Encode and decode --------------------------------------------------- */
 
-typedef struct ids_buf {
-    int32_t *v;
-    size_t n, cap;
-} ids_buf;
-
-static bool push_id(ids_buf *b, int32_t id)
+bool clg_tok_push(clg_tok_ids *b, int32_t id)
 {
     if (b->n == b->cap) {
         size_t cap = b->cap ? b->cap * 2 : 64;
@@ -462,34 +444,35 @@ static bool push_id(ids_buf *b, int32_t id)
     return true;
 }
 
-static bool encode_chunk(const clg_tokenizer *t, const char *s, size_t len,
-                         ids_buf *out)
+bool clg_tok_encode_chunk(const clg_tokenizer *t, const char *s, size_t len,
+                          clg_tok_ids *out)
 {
     int32_t *q = malloc((len ? len : 1) * sizeof *q);
     if (!q)
         return false;
     int n = (int)len;
     for (int i = 0; i < n; i++)
-        q[i] = (unsigned char)s[i];
+        q[i] = t->merged ? t->byte_id[(unsigned char)s[i]] : (unsigned char)s[i];
     for (;;) { /* merge the adjacent pair of lowest rank until none is left */
         int best = -1, at = -1;
         for (int i = 0; i + 1 < n; i++) {
             char key[8];
             pair_key(q[i], q[i + 1], key);
-            int *rank = map_find(&t->lookup, key, 8);
+            int *rank = clg_tok_map_find(&t->lookup, key, 8);
             if (rank && (best < 0 || *rank < best))
                 best = *rank, at = i;
         }
         if (best < 0)
             break;
         seq sq = {q, n, 1};
-        merge_in(&sq, t->merges[best][0], t->merges[best][1], 256 + best);
+        merge_in(&sq, t->merges[best][0], t->merges[best][1],
+                 t->merged ? t->merged[best] : 256 + best);
         n = sq.n;
         (void)at;
     }
     bool ok = true;
     for (int i = 0; ok && i < n; i++)
-        ok = push_id(out, q[i]);
+        ok = clg_tok_push(out, q[i]);
     free(q);
     return ok;
 }
@@ -499,21 +482,32 @@ clg_status clg_tokenizer_encode(const clg_tokenizer *t, const char *text, size_t
 {
     if (!t || (!text && len) || !ids || !count)
         return clg_fail(CLG_INVALID_ARGUMENT, "clg_tokenizer_encode: NULL argument");
-    ids_buf b = {0};
+    clg_tok_ids b = {0};
+    if (t->type == CLG_TOKENIZER_GPT2) {
+        clg_status s = clg_gpt2_encode(t, text, len, &b);
+        if (s != CLG_OK) {
+            free(b.v);
+            return s;
+        }
+        *ids = b.v ? b.v : malloc(sizeof(int32_t));
+        *count = b.n;
+        return *ids ? CLG_OK : clg_fail(CLG_OUT_OF_HOST_MEMORY, "encoding");
+    }
     bool ok = true;
     for (size_t at = 0; ok && at < len;) {
         if (t->type == CLG_TOKENIZER_BYTE || t->type == CLG_TOKENIZER_BPE) {
             size_t n = next_chunk(text, len, at);
-            ok = t->type == CLG_TOKENIZER_BYTE ? true
-                                               : encode_chunk(t, text + at, n, &b);
+            ok = t->type == CLG_TOKENIZER_BYTE
+                     ? true
+                     : clg_tok_encode_chunk(t, text + at, n, &b);
             for (size_t k = 0; ok && t->type == CLG_TOKENIZER_BYTE && k < n; k++)
-                ok = push_id(&b, (unsigned char)text[at + k]);
+                ok = clg_tok_push(&b, (unsigned char)text[at + k]);
             at += n;
         } else {
             size_t start, n = next_unit(t->type, text, len, &at, &start);
             if (!n)
                 break;
-            int *id = map_find(&t->lookup, text + start, n);
+            int *id = clg_tok_map_find(&t->lookup, text + start, n);
             if (!id && t->plain) {
                 free(b.v);
                 return clg_fail(CLG_INVALID_ARGUMENT,
@@ -522,7 +516,7 @@ clg_status clg_tokenizer_encode(const clg_tokenizer *t, const char *text, size_t
                                 t->type == CLG_TOKENIZER_CHAR ? "character" : "word",
                                 (int)(n < 40 ? n : 40), text + start, start, t->vocab);
             }
-            ok = push_id(&b, id ? *id : 1);
+            ok = clg_tok_push(&b, id ? *id : 1);
         }
     }
     if (!ok) {
@@ -587,6 +581,14 @@ static bool write_tokenizer(const clg_tokenizer *t, FILE *f)
             fputc('\n', f);
         }
     }
+    if (t->type == CLG_TOKENIZER_GPT2) { /* the tokens' bytes above, then these */
+        fprintf(f, "merges %d\n", t->nmerges);
+        for (int m = 0; m < t->nmerges; m++)
+            fprintf(f, "%d %d\n", t->merges[m][0], t->merges[m][1]);
+        fprintf(f, "special %d\n", t->nspecial);
+        for (int k = 0; k < t->nspecial; k++)
+            fprintf(f, "%d\n", t->special[k]);
+    }
     return !ferror(f);
 }
 
@@ -618,6 +620,47 @@ clg_status clg_tokenizer_to_string(const clg_tokenizer *t, char **text)
         return clg_fail(CLG_OUT_OF_HOST_MEMORY, "tokenizer text");
     }
     return CLG_OK;
+}
+
+/* A GPT-2 tokenizer's merges and special tokens, after its tokens:
+ * "merges M", M lines of two ids, "special K", K lines of one id. */
+static clg_status read_gpt2_tables(FILE *f, const char *path, clg_tokenizer *t,
+                                   int *lineno)
+{
+    char line[256];
+    int n = 0, k = 0;
+    (*lineno)++;
+    if (!fgets(line, sizeof line, f) || sscanf(line, "merges %d", &n) != 1 || n < 0 ||
+        n > 1 << 20)
+        return clg_fail(CLG_BAD_FILE, "%s:%d: expected 'merges COUNT'", path, *lineno);
+    t->merges = malloc((size_t)(n ? n : 1) * sizeof *t->merges);
+    if (!t->merges)
+        return clg_fail(CLG_OUT_OF_HOST_MEMORY, "%s", path);
+    for (int m = 0; m < n; m++) {
+        int a, b;
+        (*lineno)++;
+        if (!fgets(line, sizeof line, f) || sscanf(line, "%d %d", &a, &b) != 2 ||
+            a < 0 || b < 0 || a >= t->vocab || b >= t->vocab)
+            return clg_fail(CLG_BAD_FILE, "%s:%d: expected two token ids", path,
+                            *lineno);
+        t->merges[m][0] = a, t->merges[m][1] = b, t->nmerges++;
+    }
+    (*lineno)++;
+    if (!fgets(line, sizeof line, f) || sscanf(line, "special %d", &k) != 1 || k < 0 ||
+        k > t->vocab)
+        return clg_fail(CLG_BAD_FILE, "%s:%d: expected 'special COUNT'", path, *lineno);
+    t->special = malloc((size_t)(k ? k : 1) * sizeof *t->special);
+    if (!t->special)
+        return clg_fail(CLG_OUT_OF_HOST_MEMORY, "%s", path);
+    for (int i = 0; i < k; i++) {
+        int id;
+        (*lineno)++;
+        if (!fgets(line, sizeof line, f) || sscanf(line, "%d", &id) != 1 || id < 0 ||
+            id >= t->vocab)
+            return clg_fail(CLG_BAD_FILE, "%s:%d: expected a token id", path, *lineno);
+        t->special[t->nspecial++] = id;
+    }
+    return clg_gpt2_tables(t, path);
 }
 
 /* Reads a tokenizer file from f; `path` names it in errors. */
@@ -665,11 +708,11 @@ static clg_status read_tokenizer(FILE *f, const char *path, clg_tokenizer **out)
             s = clg_fail_prefix(s, "%s", path);
     } else if (s == CLG_OK) {
         int first = first_id(t);
-        s = alloc_tokens(t, n + first);
+        s = clg_tok_alloc(t, n + first);
         if (s == CLG_OK && first)
-            s = set_token(t, 0, "<pad>", 5);
+            s = clg_tok_set(t, 0, "<pad>", 5);
         if (s == CLG_OK && first)
-            s = set_token(t, 1, "<unk>", 5);
+            s = clg_tok_set(t, 1, "<unk>", 5);
         for (int i = 0; s == CLG_OK && i < n; i++) {
             lineno++;
             char bytes[4096];
@@ -682,15 +725,19 @@ static clg_status read_tokenizer(FILE *f, const char *path, clg_tokenizer **out)
                 if (ok)
                     bytes[len++] = (char)v;
             }
-            if (!ok || !len || map_find(&t->lookup, bytes, len))
+            bool gpt2 = kind == CLG_TOKENIZER_GPT2; /* its tables come after */
+            if (!ok || !len || (!gpt2 && clg_tok_map_find(&t->lookup, bytes, len)))
                 s = clg_fail(CLG_BAD_FILE, "%s:%d: expected a new token in hex", path,
                              lineno);
             if (s == CLG_OK)
-                s = set_token(t, i + first, bytes, len);
-            if (s == CLG_OK && !map_add(&t->lookup, bytes, len, i + first))
+                s = clg_tok_set(t, i + first, bytes, len);
+            if (s == CLG_OK && !gpt2 &&
+                !clg_tok_map_add(&t->lookup, bytes, len, i + first))
                 s = clg_fail(CLG_OUT_OF_HOST_MEMORY, "%s", path);
         }
     }
+    if (s == CLG_OK && kind == CLG_TOKENIZER_GPT2)
+        s = read_gpt2_tables(f, path, t, &lineno);
     if (s != CLG_OK) {
         clg_tokenizer_free(t);
         return s;

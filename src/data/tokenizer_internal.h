@@ -1,0 +1,80 @@
+/* Private to libclgrad: the tokenizer's tables, shared by tokenizer.c (byte,
+ * char, word and clgrad's BPE; encoding, files) and gpt2.c (GPT-2's
+ * byte-level BPE as Hugging Face saves it). */
+#ifndef CLGRAD_DATA_TOKENIZER_INTERNAL_H
+#define CLGRAD_DATA_TOKENIZER_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "clgrad/data.h"
+
+/* ---- A small hash map from byte strings to ints --------------------------- */
+
+typedef struct clg_tok_map {
+    char **keys;
+    size_t *lens;
+    int *vals;
+    size_t cap, n;
+} clg_tok_map;
+
+void clg_tok_map_free(clg_tok_map *m);
+int *clg_tok_map_find(const clg_tok_map *m, const char *k, size_t len);
+/* Adds `delta` to k's value, inserting it at 0 first; returns the slot (NULL
+ * out of memory). */
+int *clg_tok_map_add(clg_tok_map *m, const char *k, size_t len, int delta);
+
+struct clg_tokenizer {
+    clg_tokenizer_type type;
+    int vocab;
+    char **tok; /* bytes of each id (char, word, bpe, gpt2) */
+    size_t *toklen;
+    clg_tok_map lookup; /* char/word: token -> id; bpe, gpt2: pair (8 bytes of
+                           two ids) -> merge rank */
+    int32_t (*merges)[2];
+    int nmerges;
+    bool plain; /* no <pad>, <unk>: ids start at 0 (char, word), no pad (bpe);
+                   always for gpt2 */
+    /* gpt2 (NULL or unused elsewhere, where byte b is id b and merge r makes
+     * id 256 + r) */
+    int32_t *merged;      /* the id merge r makes */
+    int32_t byte_id[256]; /* the id of each byte alone */
+    int32_t *special;     /* ids of the special tokens, matched whole */
+    int nspecial;
+    void *pattern; /* GPT-2's pre-tokenisation, compiled (pcre2_code) */
+};
+
+/* Token `id`'s bytes; the table of `vocab` tokens. */
+clg_status clg_tok_set(clg_tokenizer *t, int id, const char *bytes, size_t len);
+clg_status clg_tok_alloc(clg_tokenizer *t, int vocab);
+
+/* A growing list of ids. */
+typedef struct clg_tok_ids {
+    int32_t *v;
+    size_t n, cap;
+} clg_tok_ids;
+
+bool clg_tok_push(clg_tok_ids *b, int32_t id);
+
+/* The ids of one pre-tokenised chunk: its bytes' ids, then the adjacent
+ * pair of lowest merge rank merged everywhere in the chunk, until no pair
+ * has a rank (false: out of memory). */
+bool clg_tok_encode_chunk(const clg_tokenizer *t, const char *s, size_t len,
+                          clg_tok_ids *out);
+
+/* ---- GPT-2 (gpt2.c) ----------------------------------------------------- */
+
+/* Ids of text under a GPT-2 tokenizer: special tokens whole, the rest
+ * pre-tokenised by GPT-2's pattern and merged chunk by chunk. */
+clg_status clg_gpt2_encode(const clg_tokenizer *t, const char *text, size_t len,
+                           clg_tok_ids *out);
+
+/* Builds a GPT-2 tokenizer's tables from t->tok (each id's bytes), t->merges
+ * (pairs of ids, by rank) and t->special: the merged ids, each byte's id,
+ * the pair ranks and the pattern. `source` names the files in errors. */
+clg_status clg_gpt2_tables(clg_tokenizer *t, const char *source);
+
+void clg_gpt2_free(clg_tokenizer *t);
+
+#endif
