@@ -791,7 +791,7 @@ static void test_text_usage_errors_exit_2(void **state)
                     "the byte tokenizer has 256 ids; the model's vocabulary is 32");
     train("gpt.spec --text train.txt --tokenizer words");
     EXPECT(2);
-    assert_contains(out, "--tokenizer: 'words' is not char, byte or bpe=N");
+    assert_contains(out, "--tokenizer: 'words' is not char, byte, bpe=N or gpt2bpe=N");
     const char mlp[] = "input 16\nlinear 32\n";
     write_file("mlp.spec", mlp, strlen(mlp));
     train("mlp.spec --text train.txt");
@@ -817,7 +817,8 @@ static void test_text_usage_errors_exit_2(void **state)
     assert_contains(out, "--distributed: 'tcp' is not auto, mpi or none");
     train("gpt.spec --text train.txt --tokenizer bpe=many");
     EXPECT(2);
-    assert_contains(out, "--tokenizer: 'bpe=many' is not char, byte or bpe=N");
+    assert_contains(out,
+                    "--tokenizer: 'bpe=many' is not char, byte, bpe=N or gpt2bpe=N");
     train("--generate 5");
     EXPECT(2);
     assert_contains(out, "--generate needs the model: --init-from CHECKPOINT");

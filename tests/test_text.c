@@ -495,6 +495,60 @@ static void test_gpt2_tokenizer_refuses_bad_files_and_text(void **state)
     clg_tokenizer_free(t);
 }
 
+/* A GPT-2 BPE learned on a text: bytes, the merges, <|endoftext|> last;
+ * lossless, shorter than bytes, saved as Hugging Face's files and loaded
+ * back to the same ids. */
+static void test_gpt2_bpe_learns_saves_and_loads(void **state)
+{
+    (void)state;
+    clg_text *corpus;
+    assert_ok(clg_text_from_string(corpus_text, strlen(corpus_text), false, &corpus));
+    clg_tokenizer_opts o = CLG_TOKENIZER_DEFAULTS;
+    o.type = CLG_TOKENIZER_GPT2, o.merges = 60;
+    clg_tokenizer *t, *back;
+    assert_ok(clg_tokenizer_train(&o, corpus, &t));
+    int V = clg_tokenizer_vocab_size(t);
+    if (!(V > 256 + 10 && V <= 256 + 60 + 1))
+        fail_msg("%d ids", V);
+    assert_int_equal(clg_tokenizer_type_of(t), CLG_TOKENIZER_GPT2);
+    round_trip(t, corpus_text);
+    round_trip(t,
+               "unseen: caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac  \r\n\t the cat's 12345");
+    const char *text = "the cat sat<|endoftext|>on the mat";
+    int32_t *ids, *again;
+    size_t n, n2;
+    assert_ok(clg_tokenizer_encode(t, text, strlen(text), &ids, &n));
+    assert_true(n < strlen(text) / 2);
+    bool eot = false;
+    for (size_t i = 0; i < n; i++)
+        eot |= ids[i] == V - 1;
+    assert_true(eot);
+    char dir[] = "/tmp/clgrad-gpt2bpe-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    assert_ok(clg_tokenizer_save_gpt2(t, dir));
+    assert_ok(clg_tokenizer_load_gpt2(dir, &back));
+    assert_int_equal(clg_tokenizer_vocab_size(back), V);
+    assert_ok(clg_tokenizer_encode(back, text, strlen(text), &again, &n2));
+    assert_int_equal(n2, n);
+    assert_memory_equal(again, ids, n * sizeof *ids);
+    free(ids), free(again);
+    const char *names[] = {"vocab.json", "merges.txt", "tokenizer_config.json"};
+    for (int i = 0; i < 3; i++) {
+        char path[256];
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        assert_int_equal(unlink(path), 0);
+    }
+    rmdir(dir);
+    /* a corpus that is not UTF-8 is refused naming the byte */
+    clg_text bad = {1, (char *[]){"ok \xed\xa0\x80"}, (size_t[]){6}};
+    clg_tokenizer *none = NULL;
+    assert_int_equal(clg_tokenizer_train(&o, &bad, &none), CLG_INVALID_ARGUMENT);
+    assert_contains(clg_last_error(), "not UTF-8 at byte 3");
+    assert_null(none);
+    clg_tokenizer_free(t), clg_tokenizer_free(back);
+    clg_text_free(corpus);
+}
+
 static void test_char_and_word_vocabularies(void **state)
 {
     (void)state;
@@ -688,6 +742,7 @@ int main(void)
         cmocka_unit_test(test_gpt2_tokenizer_gives_hugging_faces_ids),
         cmocka_unit_test(test_gpt2_tokenizer_on_all_the_fortunes),
         cmocka_unit_test(test_gpt2_tokenizer_refuses_bad_files_and_text),
+        cmocka_unit_test(test_gpt2_bpe_learns_saves_and_loads),
         cmocka_unit_test(test_char_and_word_vocabularies),
         cmocka_unit_test(test_plain_tokenizers_for_language_models),
         cmocka_unit_test(test_windows_hold_next_token_targets),

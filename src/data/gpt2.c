@@ -138,6 +138,21 @@ static void pair_key(int32_t a, int32_t b, char key[8])
     memcpy(key + 4, &b, 4);
 }
 
+/* GPT-2's pattern, compiled (and JIT-compiled where PCRE2 can). */
+static clg_status compile_pattern(void **out)
+{
+    int err;
+    PCRE2_SIZE at;
+    pcre2_code *code = pcre2_compile((PCRE2_SPTR)pattern_text, PCRE2_ZERO_TERMINATED,
+                                     PCRE2_UTF | PCRE2_UCP, &err, &at, NULL);
+    if (!code)
+        return clg_fail(CLG_INTERNAL, "GPT-2's pattern does not compile at %zu (%d)",
+                        (size_t)at, err);
+    pcre2_jit_compile(code, PCRE2_JIT_COMPLETE); /* the interpreter else */
+    *out = code;
+    return CLG_OK;
+}
+
 void clg_gpt2_free(clg_tokenizer *t)
 {
     free(t->merged), free(t->special);
@@ -206,17 +221,7 @@ clg_status clg_gpt2_tables(clg_tokenizer *t, const char *source)
             t->merged[r] = *made;
     }
     clg_tok_map_free(&ids);
-    if (s != CLG_OK)
-        return s;
-    int err;
-    PCRE2_SIZE at;
-    t->pattern = pcre2_compile((PCRE2_SPTR)pattern_text, PCRE2_ZERO_TERMINATED,
-                               PCRE2_UTF | PCRE2_UCP, &err, &at, NULL);
-    if (!t->pattern)
-        return clg_fail(CLG_INTERNAL, "GPT-2's pattern does not compile at %zu (%d)",
-                        (size_t)at, err);
-    pcre2_jit_compile(t->pattern, PCRE2_JIT_COMPLETE); /* the interpreter else */
-    return CLG_OK;
+    return s == CLG_OK ? compile_pattern(&t->pattern) : s;
 }
 
 /* ---- Encoding --------------------------------------------------------------- */
@@ -294,6 +299,73 @@ clg_status clg_gpt2_encode(const clg_tokenizer *t, const char *text, size_t len,
     }
     pcre2_match_data_free(md);
     return s;
+}
+
+/* ---- Learning ------------------------------------------------------------- */
+
+clg_status clg_gpt2_count_pieces(const clg_text *corpus, clg_tok_map *counts)
+{
+    void *pattern = NULL;
+    clg_status s = compile_pattern(&pattern);
+    pcre2_match_data *md =
+        s == CLG_OK ? pcre2_match_data_create_from_pattern(pattern, NULL) : NULL;
+    if (s == CLG_OK && !md)
+        s = clg_fail(CLG_OUT_OF_HOST_MEMORY, "learning a GPT-2 BPE");
+    for (int d = 0; s == CLG_OK && d < corpus->count; d++) {
+        const char *text = corpus->docs[d];
+        size_t len = corpus->lengths[d], bad = clg_utf8_invalid_at(text, len);
+        if (bad < len) {
+            s = clg_fail(CLG_INVALID_ARGUMENT,
+                         "learning a GPT-2 BPE: document %d is not UTF-8 at byte %zu",
+                         d, bad);
+            break;
+        }
+        for (size_t at = 0; s == CLG_OK && at < len;) {
+            int rc = pcre2_match(pattern, (PCRE2_SPTR)text, len, at, PCRE2_NO_UTF_CHECK,
+                                 md, NULL);
+            const PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+            size_t to = rc < 0 ? len : ov[0] > at ? ov[0] : ov[1];
+            if (to == at || (rc < 0 && rc != PCRE2_ERROR_NOMATCH))
+                s = clg_fail(CLG_INTERNAL, "GPT-2 pre-tokenisation failed (%d)", rc);
+            else if (!clg_tok_map_add(counts, text + at, to - at, 1))
+                s = clg_fail(CLG_OUT_OF_HOST_MEMORY, "learning a GPT-2 BPE");
+            at = to;
+        }
+    }
+    pcre2_match_data_free(md);
+    pcre2_code_free(pattern);
+    return s;
+}
+
+clg_status clg_gpt2_learned_tables(clg_tokenizer *t)
+{
+    clg_status s = clg_tok_alloc(t, 256 + t->nmerges + 1);
+    for (int b = 0; s == CLG_OK && b < 256; b++) {
+        char c = (char)b;
+        s = clg_tok_set(t, b, &c, 1);
+    }
+    char both[2 * MAX_TOKEN_BYTES];
+    for (int m = 0; s == CLG_OK && m < t->nmerges; m++) {
+        int32_t a = t->merges[m][0], b = t->merges[m][1];
+        size_t la = t->toklen[a], lb = t->toklen[b];
+        if (la + lb > sizeof both)
+            return clg_fail(CLG_INVALID_ARGUMENT,
+                            "learning a GPT-2 BPE: merge %d makes a token of over %d "
+                            "bytes",
+                            m + 1, 2 * MAX_TOKEN_BYTES);
+        memcpy(both, t->tok[a], la);
+        memcpy(both + la, t->tok[b], lb);
+        s = clg_tok_set(t, 256 + m, both, la + lb);
+    }
+    t->special = malloc(sizeof *t->special); /* GPT-2's end of text, last */
+    if (s == CLG_OK && !t->special)
+        s = clg_fail(CLG_OUT_OF_HOST_MEMORY, "tokenizer");
+    if (s == CLG_OK) {
+        t->special[t->nspecial++] = t->vocab - 1;
+        s = clg_tok_set(t, t->vocab - 1, "<|endoftext|>", 13);
+    }
+    t->plain = true;
+    return s == CLG_OK ? clg_gpt2_tables(t, "the learned GPT-2 BPE") : s;
 }
 
 /* ---- Hugging Face's files --------------------------------------------------- */

@@ -333,8 +333,9 @@ static clg_status train_bpe(clg_tokenizer *t, const clg_tokenizer_opts *o,
                             const clg_text *c)
 {
     clg_tok_map chunks = {0};
-    clg_status s = CLG_OK;
-    for (int d = 0; s == CLG_OK && d < c->count; d++)
+    bool gpt2 = o->type == CLG_TOKENIZER_GPT2; /* chunks by GPT-2's pattern */
+    clg_status s = gpt2 ? clg_gpt2_count_pieces(c, &chunks) : CLG_OK;
+    for (int d = 0; !gpt2 && s == CLG_OK && d < c->count; d++)
         for (size_t at = 0, n; s == CLG_OK && at < c->lengths[d]; at += n) {
             n = next_chunk(c->docs[d], c->lengths[d], at);
             if (!clg_tok_map_add(&chunks, c->docs[d] + at, n, 1))
@@ -386,7 +387,9 @@ static clg_status train_bpe(clg_tokenizer *t, const clg_tokenizer_opts *o,
         free(q[i].ids);
     free(q);
     clg_tok_map_free(&chunks);
-    return s == CLG_OK ? bpe_tables(t) : s;
+    if (s != CLG_OK)
+        return s;
+    return gpt2 ? clg_gpt2_learned_tables(t) : bpe_tables(t);
 }
 
 clg_status clg_tokenizer_train(const clg_tokenizer_opts *o, const clg_text *corpus,
@@ -395,13 +398,8 @@ clg_status clg_tokenizer_train(const clg_tokenizer_opts *o, const clg_text *corp
     if (!o || !out || (o->type != CLG_TOKENIZER_BYTE && !corpus))
         return clg_fail(CLG_INVALID_ARGUMENT,
                         "clg_tokenizer_train: needs options and a corpus");
-    if (o->type == CLG_TOKENIZER_GPT2)
-        return clg_fail(
-            CLG_UNSUPPORTED,
-            "tokenizer: a GPT-2 BPE is loaded (clg_tokenizer_load_gpt2), not "
-            "learned, in this version");
-    if ((unsigned)o->type > CLG_TOKENIZER_BPE || o->merges < 0 || o->merges > 1 << 20 ||
-        o->max_vocab < 0)
+    if ((unsigned)o->type > CLG_TOKENIZER_GPT2 || o->merges < 0 ||
+        o->merges > 1 << 20 || o->max_vocab < 0)
         return clg_fail(CLG_INVALID_ARGUMENT,
                         "tokenizer: bad options (type %d, %d merges)", (int)o->type,
                         o->merges);
@@ -415,7 +413,7 @@ clg_status clg_tokenizer_train(const clg_tokenizer_opts *o, const clg_text *corp
     if (o->type == CLG_TOKENIZER_BYTE) {
         t->nmerges = 0;
         s = bpe_tables(t); /* bytes and <pad>, no merges */
-    } else if (o->type == CLG_TOKENIZER_BPE) {
+    } else if (o->type == CLG_TOKENIZER_BPE || o->type == CLG_TOKENIZER_GPT2) {
         s = train_bpe(t, o, corpus);
     } else {
         s = train_vocab(t, o, corpus);

@@ -77,4 +77,12 @@ clg_status clg_gpt2_tables(clg_tokenizer *t, const char *source);
 
 void clg_gpt2_free(clg_tokenizer *t);
 
+/* Counts the pieces GPT-2's pattern cuts the corpus into (counts: piece's
+ * bytes -> occurrences), to learn merges over. */
+clg_status clg_gpt2_count_pieces(const clg_text *corpus, clg_tok_map *counts);
+
+/* A learned GPT-2 BPE's tables from t->merges (ids: byte b is b, merge r
+ * makes 256 + r): the tokens, "<|endoftext|>" last, then clg_gpt2_tables. */
+clg_status clg_gpt2_learned_tables(clg_tokenizer *t);
+
 #endif

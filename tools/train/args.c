@@ -221,9 +221,10 @@ int train_parse_args(int argc, char **argv, train_options *o)
                  "whose input is tokens T: windows of T + 1 tokens"},
         {"--test-text", CLI_STRING, &o->test_text, .value = "FILE|DIR",
          .help = "test text, in all its non-overlapping windows"},
-        {"--tokenizer", CLI_STRING, &o->tokenizer, .value = "char|byte|bpe=N",
+        {"--tokenizer", CLI_STRING, &o->tokenizer, .value = "char|byte|bpe=N|gpt2bpe=N",
          .help = "char: the training text's characters; byte: 256 ids;\n"
-                 "bpe=N: bytes and N merges learned on it (default char)"},
+                 "bpe=N: bytes and N merges learned on it; gpt2bpe=N: the\n"
+                 "same on GPT-2's pieces, and <|endoftext|> (default char)"},
         CLI_GROUP("Training"),
         {"--epochs", CLI_INT, &o->epochs, 1, 100000, .value = "N",
          .help = "passes over the training data"},

@@ -53,9 +53,15 @@ static int make_tokenizer(const train_options *o, const char *saved,
         to.type = CLG_TOKENIZER_BYTE;
     else if (!strncmp(how, "bpe=", 4) && clg_parse_int(how + 4, 0, 1 << 20, &merges))
         to.type = CLG_TOKENIZER_BPE, to.merges = (int)merges;
+    else if (!strncmp(how, "gpt2bpe=", 8) &&
+             clg_parse_int(how + 8, 0, 1 << 20, &merges))
+        to.type = CLG_TOKENIZER_GPT2, to.merges = (int)merges;
     else
-        return cli_usage_error(TOOL, "--tokenizer: '%s' is not char, byte or bpe=N",
-                               how);
+        return cli_usage_error(
+            TOOL,
+            "--tokenizer: '%s' is not char, byte, bpe=N or gpt2bpe=N "
+            "(N merges, at most 1048576)",
+            how);
     if (to.type != CLG_TOKENIZER_BYTE && !corpus)
         return cli_usage_error(TOOL,
                                "--tokenizer %s learns from the training text: give "
