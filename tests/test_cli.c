@@ -775,6 +775,60 @@ static void test_text_model_trains_saves_and_generates_repeatably(void **state)
     assert_contains(out, "--prompt: encodes to no tokens");
 }
 
+/* Outputs are regular files or new paths (a log or plot also a character
+ * device), never a FIFO or an input of the run: refused before anything is
+ * read and left as they were; a symbolic link's target is written and the
+ * link stays. */
+static void test_outputs_never_replace_devices_links_or_inputs(void **state)
+{
+    (void)state;
+    write_text("train.txt", 50, 3);
+    write_file("gpt.spec", gpt_spec, strlen(gpt_spec));
+    shell("rm -f fifo && mkfifo fifo && cp train.txt kept.txt");
+    const char *flags[] = {"--save", "--log", "--plot"};
+    for (int i = 0; i < 3; i++) {
+        train("gpt.spec --text train.txt --epochs 1 %s fifo", flags[i]);
+        EXPECT(2);
+        assert_contains(out, "fifo: exists and is not a regular file");
+        shell("test -p fifo");
+        EXPECT(0);
+    }
+    train("gpt.spec --text train.txt --epochs 1 --save /dev/null");
+    EXPECT(2);
+    assert_contains(out,
+                    "--save /dev/null: exists and is not a regular file (a device");
+    shell("test -c /dev/null");
+    EXPECT(0);
+    train("gpt.spec --text train.txt --epochs 1 --log train.txt");
+    EXPECT(2);
+    assert_contains(out, "--log train.txt is --text train.txt");
+    train("gpt.spec --text train.txt --epochs 1 --save gpt.spec");
+    EXPECT(2);
+    assert_contains(out, "--save gpt.spec is the model spec gpt.spec");
+    shell("ln -sf train.txt link.txt");
+    train("gpt.spec --text train.txt --epochs 1 --plot link.txt");
+    EXPECT(2);
+    assert_contains(out, "is --text train.txt");
+    shell("cmp train.txt kept.txt && test -f gpt.spec");
+    EXPECT(0);
+    /* a link to a checkpoint not yet there: written through */
+    shell("rm -f real.safetensors && ln -sf real.safetensors ck.safetensors");
+    train("gpt.spec --text train.txt --epochs 1 --batch-size 8 --quiet --save "
+          "ck.safetensors");
+    EXPECT(0);
+    shell("test -L ck.safetensors && test -f real.safetensors && ! test -L "
+          "real.safetensors");
+    EXPECT(0);
+    /* token ids are not normalised */
+    train("gpt.spec --text train.txt --normalize -5,1");
+    EXPECT(2);
+    assert_contains(out, "--normalize -5,1: a text model's inputs are token ids");
+    train("--generate 5 --init-from ck.safetensors --normalize 0.5,2");
+    EXPECT(2);
+    assert_contains(out, "are token ids");
+    shell("rm -f fifo link.txt ck.safetensors real.safetensors kept.txt");
+}
+
 static void test_text_usage_errors_exit_2(void **state)
 {
     (void)state;
@@ -1025,6 +1079,7 @@ int main(void)
         cmocka_unit_test(test_device_memory_is_checked_before_training),
         cmocka_unit_test(test_data_problems_show_before_training),
         cmocka_unit_test(test_text_model_trains_saves_and_generates_repeatably),
+        cmocka_unit_test(test_outputs_never_replace_devices_links_or_inputs),
         cmocka_unit_test(test_text_usage_errors_exit_2),
         cmocka_unit_test(test_pytorch_gpt_state_dict_evaluates_on_text),
         cmocka_unit_test(test_two_devices_train_as_one),

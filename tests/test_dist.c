@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 
+#include "base/clock.h"
 #include "test_util.h"
 
 enum { STEPS = 20, BATCH = 16, MAX_RANKS = 4, MAX_VALUES = 4096 };
@@ -388,6 +389,34 @@ static void test_a_missing_rank_times_out(void **state)
     free(j);
 }
 
+/* A timeout of a fraction of a second waits that long; one that is not a
+ * number of seconds in range is refused by name, not taken as 600. */
+static void test_comm_timeout_is_parsed_strictly(void **state)
+{
+    (void)state;
+    setenv("CLGRAD_COMM_TIMEOUT", "0.5", 1);
+    job *j = calloc(1, sizeof *j);
+    *j = (job){.ranks = 2, .rank1_absent = true};
+    double start = clg_now_seconds();
+    run(j);
+    double waited = clg_now_seconds() - start;
+    assert_int_equal(j->status[0], CLG_RANK_FAILED);
+    assert_contains(j->error[0], "rank 0 waited 0.5 s for the other ranks");
+    assert_true(waited >= 0.45 && waited < 30);
+    free(j);
+    const char *bad[] = {"0", "-1", "abc", "nan", "1e999", "1e19", "5s", "inf"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        setenv("CLGRAD_COMM_TIMEOUT", bad[i], 1);
+        clg_comm **c = NULL;
+        if (clg_comm_local_create(2, &c) != CLG_INVALID_ARGUMENT)
+            fail_msg("CLGRAD_COMM_TIMEOUT=%s was taken", bad[i]);
+        assert_null(c);
+        assert_contains(clg_last_error(), "CLGRAD_COMM_TIMEOUT=");
+        assert_contains(clg_last_error(), bad[i]);
+    }
+    unsetenv("CLGRAD_COMM_TIMEOUT");
+}
+
 static void test_collectives_sum_in_rank_order(void **state)
 {
     (void)state;
@@ -424,6 +453,7 @@ int main(void)
         cmocka_unit_test(test_a_failing_rank_stops_the_others),
         cmocka_unit_test(test_ranks_whose_weights_differ_are_caught),
         cmocka_unit_test(test_a_missing_rank_times_out),
+        cmocka_unit_test(test_comm_timeout_is_parsed_strictly),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,6 +6,7 @@
  * are driven through clgrad-train in test_cli.) */
 #include <cjson/cJSON.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "test_util.h"
@@ -334,6 +335,40 @@ static void test_damaged_checkpoints_are_refused_by_name(void **state)
     unlink(good_path), unlink(path);
 }
 
+/* A save follows a symbolic link to its target (the link stays) and never
+ * renames over what is not a regular file: a FIFO, a device, a directory. */
+static void test_save_follows_links_and_replaces_only_files(void **state)
+{
+    clg_context *ctx = *state;
+    clg_model *m = compiled(ctx, MLP, 5);
+    char target[256], link[256], fifo[256];
+    snprintf(target, sizeof target, "%s", scratch("target.safetensors"));
+    snprintf(link, sizeof link, "%s", scratch("link.safetensors"));
+    snprintf(fifo, sizeof fifo, "%s", scratch("fifo"));
+    unlink(target), unlink(link), unlink(fifo);
+    assert_int_equal(symlink(target, link), 0); /* to nothing yet */
+    assert_ok(clg_save(link, m, NULL, NULL));
+    struct stat st;
+    assert_int_equal(lstat(link, &st), 0);
+    assert_true(S_ISLNK(st.st_mode));
+    assert_int_equal(lstat(target, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    assert_ok(clg_save(link, m, NULL, NULL)); /* and again, over the file */
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    const char *bad[] = {fifo, "/dev/null", "/tmp"};
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(clg_save(bad[i], m, NULL, NULL), CLG_IO_ERROR);
+        assert_contains(clg_last_error(), bad[i]);
+        assert_contains(clg_last_error(), "not a regular file");
+    }
+    assert_int_equal(lstat(fifo, &st), 0);
+    assert_true(S_ISFIFO(st.st_mode));
+    assert_int_equal(stat("/dev/null", &st), 0);
+    assert_true(S_ISCHR(st.st_mode));
+    unlink(target), unlink(link), unlink(fifo);
+    clg_model_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -342,6 +377,7 @@ int main(void)
         cmocka_unit_test(test_checkpoint_is_safetensors_byte_for_byte),
         cmocka_unit_test(test_training_state_comes_back_as_saved),
         cmocka_unit_test(test_damaged_checkpoints_are_refused_by_name),
+        cmocka_unit_test(test_save_follows_links_and_replaces_only_files),
     };
     return cmocka_run_group_tests(tests, test_context_setup, test_context_teardown);
 }

@@ -1,9 +1,11 @@
 /* Reading a whole file, for every reader that wants one. */
+#define _XOPEN_SOURCE 700 /* readlink, lstat */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -56,8 +58,46 @@ clg_status clg_read_file(const char *path, size_t limit, char **out, size_t *len
     return CLG_OK;
 }
 
-clg_status clg_write_file_atomic(const char *path, const clg_file_part *parts, int n)
+clg_status clg_link_target(const char *path, char *out, size_t size)
 {
+    if (snprintf(out, size, "%s", path) >= (int)size)
+        return clg_fail(CLG_IO_ERROR, "%s: path too long", path);
+    struct stat st;
+    for (int hops = 0; lstat(out, &st) == 0 && S_ISLNK(st.st_mode); hops++) {
+        char link[PATH_MAX];
+        ssize_t n = readlink(out, link, sizeof link - 1);
+        if (n < 0 || hops == 16)
+            return clg_fail(CLG_IO_ERROR, "%s: cannot follow the link: %s", path,
+                            n < 0 ? strerror(errno) : "too many levels");
+        link[n] = '\0';
+        char *slash = strrchr(out, '/');
+        if (link[0] != '/' && slash) { /* relative to the link's directory */
+            slash[1] = '\0';
+            if (strlen(out) + strlen(link) >= size)
+                return clg_fail(CLG_IO_ERROR, "%s: path too long", path);
+            strcat(out, link);
+        } else if (snprintf(out, size, "%s", link) >= (int)size) {
+            return clg_fail(CLG_IO_ERROR, "%s: path too long", path);
+        }
+    }
+    return CLG_OK;
+}
+
+clg_status clg_write_file_atomic(const char *target, const clg_file_part *parts, int n)
+{
+    /* A symbolic link's target is what is replaced; anything but a regular
+     * file (a device, FIFO, socket, directory) is refused, never renamed
+     * over. */
+    char path[PATH_MAX];
+    struct stat st;
+    clg_status s = clg_link_target(target, path, sizeof path);
+    if (s != CLG_OK)
+        return s;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+        return clg_fail(CLG_IO_ERROR,
+                        "%s: exists and is not a regular file (a directory, device, "
+                        "FIFO or socket): not replaced",
+                        target);
     char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
     FILE *f = fopen(tmp, "wb");
@@ -108,7 +148,8 @@ static clg_status cache_dir(char *dir, size_t len)
         return clg_fail(CLG_NOT_FOUND, "clgrad's cache: no CLGRAD_CACHE_DIR, "
                                        "XDG_CACHE_HOME or HOME to keep it under");
     if (n < 0 || (size_t)n >= len)
-        return clg_fail(CLG_INVALID_ARGUMENT, "clgrad's cache: directory name too long");
+        return clg_fail(CLG_INVALID_ARGUMENT,
+                        "clgrad's cache: directory name too long");
     return CLG_OK;
 }
 
@@ -120,7 +161,8 @@ clg_status clg_cache_file(const char *name, char *path, size_t len)
         return s;
     int n = snprintf(path, len, "%s/%s", dir, name);
     if (n < 0 || (size_t)n >= len)
-        return clg_fail(CLG_INVALID_ARGUMENT, "clgrad's cache: path too long (%s)", dir);
+        return clg_fail(CLG_INVALID_ARGUMENT, "clgrad's cache: path too long (%s)",
+                        dir);
     return CLG_OK;
 }
 

@@ -8,6 +8,11 @@
  * NUL after the *len bytes; the caller frees it. Errors name the file. */
 clg_status clg_read_file(const char *path, size_t limit, char **data, size_t *len);
 
+/* What `path` names once every symbolic link at its end is followed (a
+ * link's relative target taken from the link's directory), in out; the
+ * file need not exist. Errors name the path. */
+clg_status clg_link_target(const char *path, char *out, size_t size);
+
 /* One piece of a file to write. */
 typedef struct clg_file_part {
     const void *data;
@@ -16,7 +21,9 @@ typedef struct clg_file_part {
 
 /* Writes the parts, in order, as the whole of `path`, so that a reader (or a
  * crash) sees the old file or the new one, never part of it: a temporary
- * file beside it, fsync, rename, fsync of the directory. Errors name the
+ * file beside it, fsync, rename, fsync of the directory. A symbolic link's
+ * target is what is replaced; a path that is not a regular file (a device,
+ * FIFO, socket, directory) is refused, not renamed over. Errors name the
  * file and the reason. */
 clg_status clg_write_file_atomic(const char *path, const clg_file_part *parts, int n);
 

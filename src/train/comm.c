@@ -6,6 +6,7 @@
  * and every rank receives that one result. Threads and MPI compute the same
  * bits for the same inputs. */
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 
 #include "base/clock.h"
 #include "base/error.h"
+#include "base/text.h"
 #include "clgrad/comm.h"
 #include "train/train_internal.h"
 
@@ -48,6 +50,20 @@ struct clg_comm {
 
 /* ---- Threads ------------------------------------------------------------- */
 
+/* CLGRAD_COMM_TIMEOUT: the seconds a rank waits at one collective, 600
+ * unset; anything but a number from 0.001 to 10^7 is an error naming it. */
+static clg_status comm_timeout(double *seconds)
+{
+    *seconds = 600.0;
+    const char *v = getenv("CLGRAD_COMM_TIMEOUT");
+    if (!v || !*v || clg_parse_double(v, 1e-3, 1e7, seconds))
+        return CLG_OK;
+    return clg_fail(CLG_INVALID_ARGUMENT,
+                    "CLGRAD_COMM_TIMEOUT='%s' is not a number of seconds from 0.001 to "
+                    "10000000",
+                    v);
+}
+
 clg_status clg_comm_local_create(int size, clg_comm ***out)
 {
     if (!out || size < 1 || size > 1024)
@@ -70,8 +86,13 @@ clg_status clg_comm_local_create(int size, clg_comm ***out)
         return clg_fail(CLG_OUT_OF_HOST_MEMORY, "clg_comm_local_create");
     }
     g->size = size;
-    const char *t = getenv("CLGRAD_COMM_TIMEOUT");
-    g->timeout = t && atof(t) > 0 ? atof(t) : 600.0;
+    clg_status s = comm_timeout(&g->timeout);
+    if (s != CLG_OK) {
+        for (int r = 0; r < size; r++)
+            free(ranks[r]);
+        free(ranks), free(g->slots), free(g);
+        return s;
+    }
     pthread_mutex_init(&g->lock, NULL);
     pthread_cond_init(&g->cond, NULL);
     for (int r = 0; r < size; r++)
@@ -118,13 +139,17 @@ static clg_status barrier(clg_comm *c)
     }
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += (time_t)g->timeout;
+    double whole = floor(g->timeout); /* at most 10^7: time_t holds it */
+    until.tv_sec += (time_t)whole;
+    until.tv_nsec += (long)((g->timeout - whole) * 1e9);
+    if (until.tv_nsec >= 1000000000L)
+        until.tv_sec++, until.tv_nsec -= 1000000000L;
     while (gen == g->generation && !g->failed) {
         if (pthread_cond_timedwait(&g->cond, &g->lock, &until) == ETIMEDOUT &&
             gen == g->generation && !g->failed) {
             g->failed = true;
             snprintf(g->why, sizeof g->why,
-                     "rank %d waited %.0f s for the other ranks at a collective "
+                     "rank %d waited %g s for the other ranks at a collective "
                      "(CLGRAD_COMM_TIMEOUT): one of them is stuck",
                      c->rank, g->timeout);
             pthread_cond_broadcast(&g->cond);

@@ -360,6 +360,12 @@ int train_parse_args(int argc, char **argv, train_options *o)
         return cli_usage_error(TOOL, "--device and --devices do not mix");
     if (train_is_text(o) && (o->data || o->train_images || o->test_images))
         return cli_usage_error(TOOL, "--text/--test-text and image data do not mix");
+    if ((train_is_text(o) || o->generate) && o->normalize &&
+        strcmp(o->normalize, "none") != 0)
+        return cli_usage_error(TOOL,
+                               "--normalize %s: a text model's inputs are token ids, "
+                               "which are not normalised",
+                               o->normalize);
     if (q->nesterov && q->momentum <= 0)
         return cli_usage_error(TOOL, "--nesterov needs --momentum > 0");
     return -1;

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "base/error.h"
+#include "base/file.h"
 #include "train.h"
 
 int train_fail_status(clg_status s)
@@ -139,13 +140,73 @@ int train_save_checkpoint(train_run *r, const char *path, int epochs)
     return -1;
 }
 
-/* A file the run will write: not a directory, in a directory that exists
- * and can be written, so that a bad path shows now and not after hours. */
-static int check_output_file(const char *flag, const char *path)
+/* Whether paths a and b name one existing file (links followed). */
+static bool same_file(const char *a, const char *b)
 {
+    struct stat sa, sb;
+    return a && b && stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
+}
+
+/* The input files of a run that an output must not overwrite (a checkpoint
+ * given to --resume or --init-from may be saved over: it is read whole
+ * first), and --data's IDX files. */
+static int check_not_an_input(const train_options *o, const char *flag,
+                              const char *path)
+{
+    const char *flags[] = {"the model spec", "--text",         "--test-text",
+                           "--train-images", "--train-labels", "--test-images",
+                           "--test-labels",  "--evaluate",     "--predict"};
+    const char *inputs[] = {o->spec,         o->text,         o->test_text,
+                            o->train_images, o->train_labels, o->test_images,
+                            o->test_labels,  o->evaluate,     o->predict};
+    for (size_t i = 0; i < sizeof inputs / sizeof *inputs; i++)
+        if (same_file(path, inputs[i]))
+            return cli_usage_error(TOOL, "%s %s is %s %s: an output would replace it",
+                                   flag, path, flags[i], inputs[i]);
+    static const char *const idx[] = {
+        "train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte"};
+    for (size_t i = 0; o->data && i < 2 * sizeof idx / sizeof *idx; i++) {
+        char in[4200];
+        snprintf(in, sizeof in, "%s/%s%s", o->data, idx[i / 2], i % 2 ? ".gz" : "");
+        if (same_file(path, in))
+            return cli_usage_error(TOOL,
+                                   "%s %s is --data's %s: an output would replace it",
+                                   flag, path, in);
+    }
+    return -1;
+}
+
+/* A file the run will write: not an input, in a directory that exists and
+ * can be written, so that a bad path shows now and not after hours. A
+ * checkpoint (`in_place` false) is replaced by a rename, so it must be a
+ * regular file or none yet; the log and the plot are written in place, and
+ * may also be a character device (/dev/null), never a FIFO or socket, which
+ * would block the run. A symbolic link is followed: its target is
+ * written. */
+static int check_output_file(const train_options *o, const char *flag,
+                             const char *given, bool in_place)
+{
+    char path[4096];
+    if (clg_link_target(given, path, sizeof path) != CLG_OK)
+        return cli_fail(TOOL, CLI_USAGE_ERROR);
     struct stat st;
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
         return cli_usage_error(TOOL, "%s %s: is a directory, not a file", flag, path);
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode) &&
+        !(in_place && S_ISCHR(st.st_mode)))
+        return cli_usage_error(TOOL,
+                               "%s %s: exists and is not a regular file (%s): give a "
+                               "file's path",
+                               flag, given,
+                               in_place
+                                   ? "a FIFO or socket, which would block the run"
+                                   : "a device, FIFO or socket, which a checkpoint "
+                                     "would replace");
+    int rc = check_not_an_input(o, flag, path);
+    if (rc >= 0)
+        return rc;
     char dir[4096];
     snprintf(dir, sizeof dir, "%s", path);
     char *slash = strrchr(dir, '/');
@@ -171,11 +232,11 @@ static int check_outputs(const train_options *o)
 {
     int rc = -1;
     if (o->save)
-        rc = check_output_file("--save", o->save);
+        rc = check_output_file(o, "--save", o->save, false);
     if (rc < 0 && o->log)
-        rc = check_output_file("--log", o->log);
+        rc = check_output_file(o, "--log", o->log, true);
     if (rc < 0 && o->plot)
-        rc = check_output_file("--plot", o->plot);
+        rc = check_output_file(o, "--plot", o->plot, true);
     struct stat st;
     if (rc < 0 && o->checkpoint_dir) {
         if (stat(o->checkpoint_dir, &st) == 0 && !S_ISDIR(st.st_mode))
@@ -188,7 +249,7 @@ static int check_outputs(const train_options *o)
             rc = cli_usage_error(TOOL, "--checkpoint-dir %s: cannot write in it: %s",
                                  o->checkpoint_dir, strerror(errno));
         else if (stat(o->checkpoint_dir, &st) != 0)
-            rc = check_output_file("--checkpoint-dir", o->checkpoint_dir);
+            rc = check_output_file(o, "--checkpoint-dir", o->checkpoint_dir, false);
     }
     return rc;
 }
