@@ -1245,6 +1245,43 @@ static void test_plan_tells_when_each_gradient_is_complete(void **state)
     clg_graph_free(g);
 }
 
+/* Batch norm over one value per channel in training has no variance:
+ * refused, naming the layer, as PyTorch refuses it; evaluation and a 2-d
+ * batch of one image (its planes' values) run. */
+static void test_batch_norm_of_one_value_per_channel_is_refused(void **state)
+{
+    for (int twod = 0; twod < 2; twod++) {
+        clg_graph *g = new_graph(*state);
+        int shape2[2] = {4, 3}, shape4[4] = {4, 3, 2, 2};
+        clg_tensor *x =
+            clg_input(g, "x", CLG_FLOAT32, twod ? 4 : 2, twod ? shape4 : shape2);
+        clg_tensor_set_requires_grad(x, true);
+        clg_tensor *rm = clg_state(g, "1.running_mean", 1, (int[]){3}, 0.0f);
+        clg_tensor *rv = clg_state(g, "1.running_var", 1, (int[]){3}, 1.0f);
+        clg_tensor *y = clg_batch_norm(g, x, NULL, NULL, rm, rv, 0.1f, 1e-5f);
+        clg_plan *plan;
+        assert_ok(clg_plan_create(g, clg_sum(g, y, -1), NULL, 0, &plan));
+        fill_random(x, 5, 1.0f);
+        assert_ok(clg_plan_run(plan, 2, CLG_RUN_TRAIN));
+        assert_ok(clg_plan_run(plan, 1, CLG_RUN_EVAL));
+        if (twod) {
+            assert_int_equal(clg_graph_min_train_batch(g), 1);
+            assert_ok(clg_plan_run(plan, 1, CLG_RUN_TRAIN));
+        } else {
+            assert_int_equal(clg_graph_min_train_batch(g), 2);
+            assert_int_equal(clg_plan_run(plan, 1, CLG_RUN_TRAIN),
+                             CLG_INVALID_ARGUMENT);
+            assert_contains(clg_last_error(), "batch_norm '1' trains on batches of 2");
+            assert_contains(clg_last_error(), "one value per channel");
+            assert_int_equal(clg_plan_run(plan, 1, CLG_RUN_ACCUMULATE),
+                             CLG_INVALID_ARGUMENT);
+            assert_ok(clg_plan_run(plan, 3, CLG_RUN_TRAIN)); /* and on after it */
+        }
+        clg_plan_free(plan);
+        clg_graph_free(g);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1272,6 +1309,7 @@ int main(void)
         cmocka_unit_test(test_intermediates_share_memory),
         cmocka_unit_test(test_eval_skips_backward_and_uses_running_stats),
         cmocka_unit_test(test_running_stats_follow_pytorch_momentum),
+        cmocka_unit_test(test_batch_norm_of_one_value_per_channel_is_refused),
         cmocka_unit_test(test_frozen_parameters_get_no_gradient),
         cmocka_unit_test(test_parameters_are_packed_with_their_values),
         cmocka_unit_test(test_gradients_unfrozen_later_are_packed_apart),

@@ -353,7 +353,20 @@ static void test_save_follows_links_and_replaces_only_files(void **state)
     assert_true(S_ISLNK(st.st_mode));
     assert_int_equal(lstat(target, &st), 0);
     assert_true(S_ISREG(st.st_mode));
+    /* a temporary file of a killed write beside it goes with the next
+     * write there; one of a live process (this one) and other names stay */
+    char stale[300], live[300], other[300];
+    snprintf(stale, sizeof stale, "%s.tmp.2147480001", target);
+    snprintf(live, sizeof live, "%s.tmp.%ld", target, (long)getppid());
+    snprintf(other, sizeof other, "%s.tmp.x1", target);
+    test_write_file(stale, "half a checkpoint");
+    test_write_file(live, "another run's");
+    test_write_file(other, "not ours");
     assert_ok(clg_save(link, m, NULL, NULL)); /* and again, over the file */
+    assert_int_equal(access(stale, F_OK), -1);
+    assert_int_equal(access(live, F_OK), 0);
+    assert_int_equal(access(other, F_OK), 0);
+    unlink(live), unlink(other);
     assert_int_equal(mkfifo(fifo, 0600), 0);
     const char *bad[] = {fifo, "/dev/null", "/tmp"};
     for (int i = 0; i < 3; i++) {

@@ -189,6 +189,11 @@ clg_tensor *clg_global_avg_pool(clg_graph *g, clg_tensor *x);
 clg_tensor *clg_batch_norm(clg_graph *g, clg_tensor *x, clg_tensor *gamma,
                            clg_tensor *beta, clg_tensor *running_mean,
                            clg_tensor *running_var, float momentum, float eps);
+/* The least batch a training run of g's plans may have: 2 where a batch
+ * norm sees one value per channel in a sample ([N, C], or 1 x 1 planes),
+ * whose variance over a batch of 1 is 0 (clg_plan_run refuses it, naming
+ * the layer, as PyTorch does); else 1. */
+int clg_graph_min_train_batch(const clg_graph *g);
 
 /* Layer norm over the last dim of x [..., C], as nn.LayerNorm(C): biased
  * variance, gamma, beta [C]; both NULL: no affine; beta NULL: no shift

@@ -1,8 +1,10 @@
 /* Reading a whole file, for every reader that wants one. */
 #define _XOPEN_SOURCE 700 /* readlink, lstat */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,6 +85,30 @@ clg_status clg_link_target(const char *path, char *out, size_t size)
     return CLG_OK;
 }
 
+/* Removes FILE.tmp.PID beside path (dir/base) left by a process that is
+ * gone: a write killed between its temporary file and the rename. */
+static void remove_stale_temporaries(const char *dir, const char *base)
+{
+    DIR *d = opendir(dir);
+    size_t n = strlen(base);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        const char *tail = e->d_name + n;
+        char *end;
+        if (strncmp(e->d_name, base, n) != 0 || strncmp(tail, ".tmp.", 5) != 0)
+            continue;
+        long pid = strtol(tail + 5, &end, 10);
+        if (*end || end == tail + 5 || pid <= 0 || pid == (long)getpid() ||
+            kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue;
+        char stale[4500];
+        snprintf(stale, sizeof stale, "%s/%s", dir, e->d_name);
+        unlink(stale);
+    }
+    if (d)
+        closedir(d);
+}
+
 clg_status clg_write_file_atomic(const char *target, const clg_file_part *parts, int n)
 {
     /* A symbolic link's target is what is replaced; anything but a regular
@@ -130,6 +156,8 @@ clg_status clg_write_file_atomic(const char *target, const clg_file_part *parts,
         fsync(fd); /* the rename itself survives a crash */
         close(fd);
     }
+    const char *base = strrchr(path, '/');
+    remove_stale_temporaries(dir, base ? base + 1 : path);
     return CLG_OK;
 }
 

@@ -90,6 +90,11 @@ clg_status clg_text_read(const char *path, bool per_line, clg_text **out)
     clg_status s = CLG_OK;
     if (stat(path, &st) != 0) {
         s = clg_fail(CLG_IO_ERROR, "%s: cannot open: %s", path, strerror(errno));
+    } else if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) {
+        /* a FIFO or device could be read forever */
+        s = clg_fail(CLG_IO_ERROR,
+                     "%s: not a regular file or directory (a device, FIFO or socket)",
+                     path);
     } else if (S_ISDIR(st.st_mode)) {
         DIR *d = opendir(path);
         char **names = NULL;
@@ -173,8 +178,10 @@ clg_status clg_dataset_from_sequences(const int32_t *const *seqs, const size_t *
 clg_status clg_dataset_windows(const int32_t *ids, size_t count, int length, int vocab,
                                clg_dataset **out)
 {
-    if (!ids || !out || length < 1 || vocab < 1)
-        return clg_fail(CLG_INVALID_ARGUMENT, "windows: bad arguments");
+    if ((!ids && count) || !out || length < 1 || vocab < 1)
+        return clg_fail(CLG_INVALID_ARGUMENT,
+                        "windows: %s, a window of %d tokens, a vocabulary of %d",
+                        out ? "no ids" : "no output", length, vocab);
     *out = NULL;
     size_t n = count > 0 ? (count - 1) / (size_t)length : 0;
     if (n < 1)

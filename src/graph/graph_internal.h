@@ -41,8 +41,10 @@ struct clg_tensor {
     int shape[CLG_MAX_DIMS]; /* at the planned batch */
     bool batched;            /* dim 0 follows the run's batch */
     bool frozen;
-    bool wants_grad; /* inputs: gradient requested */
-    int id_limit;    /* int32 inputs: values must lie in [0, id_limit); 0 = any */
+    bool wants_grad;     /* inputs: gradient requested */
+    int id_limit;        /* int32 inputs: values must lie in [0, id_limit); 0 = any */
+    int min_train_batch; /* ops: the least batch a training run may have (batch
+                            norm over one value per channel: 2); 0 = any */
 
     const clg_op_class *op; /* NULL for leaves */
     clg_tensor *src[CLG_MAX_SRC];

@@ -141,6 +141,22 @@ clg_status clg_plan_create(clg_graph *g, clg_tensor *loss, clg_tensor *const *ou
     return CLG_OK;
 }
 
+/* The node that asks the largest least training batch, or NULL. */
+static const clg_tensor *least_batch_node(const clg_graph *g)
+{
+    const clg_tensor *most = NULL;
+    for (int i = 0; i < g->count; i++)
+        if (g->tensors[i]->min_train_batch > (most ? most->min_train_batch : 1))
+            most = g->tensors[i];
+    return most;
+}
+
+int clg_graph_min_train_batch(const clg_graph *g)
+{
+    const clg_tensor *t = g ? least_batch_node(g) : NULL;
+    return t ? t->min_train_batch : 1;
+}
+
 clg_status clg_plan_run(clg_plan *p, int batch, clg_run_mode mode)
 {
     if (!p)
@@ -153,6 +169,16 @@ clg_status clg_plan_run(clg_plan *p, int batch, clg_run_mode mode)
         return clg_fail(CLG_INVALID_ARGUMENT, "clg_plan_run: unknown mode %d",
                         (int)mode);
     clg_status s = CLG_OK;
+    if (mode != CLG_RUN_EVAL && !clg_plan_syncs_replicas(p)) {
+        const clg_tensor *t = least_batch_node(p->g);
+        if (t && batch < t->min_train_batch)
+            return clg_fail(CLG_INVALID_ARGUMENT,
+                            "%s '%s' trains on batches of %d or more (over a batch of "
+                            "%d it has one value per channel, whose variance is 0: "
+                            "PyTorch refuses it too); this batch has %d",
+                            t->op->name, t->name, t->min_train_batch,
+                            t->min_train_batch - 1, batch);
+    }
     if (batch != p->recorded_batch)
         s = clg_plan_record(p, batch); /* a last partial batch */
     bool accumulate = mode == CLG_RUN_ACCUMULATE;

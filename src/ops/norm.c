@@ -2,6 +2,9 @@
  * gamma, beta]}; params.f = {momentum, eps}; params.i[0] = 1: a ReLU follows
  * in the same kernels (clg_batch_norm_fuse_relu). */
 
+#include <stdio.h>
+#include <string.h>
+
 #include "ops/ops_internal.h"
 
 #define AFFINE(t)     ((t)->nsrc == 5)
@@ -231,6 +234,12 @@ clg_tensor *clg_batch_norm(clg_graph *g, clg_tensor *x, clg_tensor *gamma,
     if (t) {
         t->params.f[0] = momentum;
         t->params.f[1] = eps;
+        /* over [N, C] (or 1 x 1 planes) a batch of 1 has no variance */
+        t->min_train_batch = inner == 1 ? 2 : 0;
+        snprintf(t->name, sizeof t->name, "%.40s", running_mean->name);
+        char *dot = strrchr(t->name, '.'); /* "3.running_mean": layer 3 */
+        if (dot && !strcmp(dot, ".running_mean"))
+            *dot = '\0';
     }
     return t;
 }

@@ -360,6 +360,12 @@ int train_parse_args(int argc, char **argv, train_options *o)
         return cli_usage_error(TOOL, "--device and --devices do not mix");
     if (train_is_text(o) && (o->data || o->train_images || o->test_images))
         return cli_usage_error(TOOL, "--text/--test-text and image data do not mix");
+    if (o->generate && (o->evaluate || o->predict))
+        return cli_usage_error(TOOL, "--generate and --%s do not mix: one at a time",
+                               o->evaluate ? "evaluate" : "predict");
+    if ((train_is_text(o) || o->generate) && o->nclasses)
+        return cli_usage_error(TOOL, "--classes keeps image classes: a text model's "
+                                     "classes are its tokens");
     if ((train_is_text(o) || o->generate) && o->normalize &&
         strcmp(o->normalize, "none") != 0)
         return cli_usage_error(TOOL,

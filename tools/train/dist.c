@@ -27,7 +27,6 @@ typedef struct rank_view {
     unsigned long long data; /* of the training data, once loaded */
 } rank_view;
 
-
 static void describe(const train_options *o, rank_view *v)
 {
     memset(v, 0, sizeof *v);
@@ -71,8 +70,8 @@ unsigned long long train_data_hash(const clg_dataset *d)
     h = clg_fnv1a(h, d->x, (size_t)d->count * d->sample * sizeof *d->x);
     if (d->labels)
         h = clg_fnv1a(h, d->labels,
-                (size_t)d->count * (size_t)clg_dataset_label_len(d) *
-                    sizeof *d->labels);
+                      (size_t)d->count * (size_t)clg_dataset_label_len(d) *
+                          sizeof *d->labels);
     return h;
 }
 

@@ -12,6 +12,16 @@
 
 #include "train.h"
 
+/* This process's rank as mpirun's environment gives it (0 without one). */
+static int launched_rank(void)
+{
+    const char *names[] = {"OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK"};
+    for (int i = 0; i < 3; i++)
+        if (getenv(names[i]))
+            return atoi(getenv(names[i]));
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     train_options o;
@@ -26,13 +36,21 @@ int main(int argc, char **argv)
     const char *how = o.distributed ? o.distributed : "auto";
     const char *env = getenv("CLGRAD_DEVICE");
     bool training = !o.evaluate && !o.predict && !o.generate;
-    if (training &&
-        (!strcmp(how, "mpi") || (!strcmp(how, "auto") && clg_comm_mpi_launched())))
-        return train_with_mpi(&o);
+    bool mpi = !strcmp(how, "mpi") || (!strcmp(how, "auto") && clg_comm_mpi_launched());
     const char *list = o.devices                                          ? o.devices
                        : o.device                                         ? NULL
                        : env && (strchr(env, ',') || !strcmp(env, "all")) ? env
                                                                           : NULL;
+    if (training && mpi && o.devices)
+        return cli_usage_error(TOOL, "--devices and MPI ranks do not mix: each rank "
+                                     "takes one device (--device or CLGRAD_DEVICE)");
+    if (o.nweights && !(training && (mpi || list)))
+        return cli_usage_error(TOOL, "--device-weights goes with training on several "
+                                     "devices (--devices) or MPI ranks");
+    if (training && mpi)
+        return train_with_mpi(&o);
+    if (!training && clg_comm_mpi_launched() && launched_rank() > 0)
+        return 0; /* evaluation, prediction and generation once: on rank 0 */
     if (training && list)
         return train_on_devices(&o, list);
     static char first[256];

@@ -254,6 +254,24 @@ static int check_outputs(const train_options *o)
     return rc;
 }
 
+/* Every training batch, the epoch's last one too, is as large as the model
+ * trains on (a batch norm over one value per channel needs 2): said now,
+ * not at the end of the first epoch. */
+static int check_least_batch(const train_options *o, const clg_model *m, int count)
+{
+    int least = clg_graph_min_train_batch(clg_model_graph(m));
+    int batch = o->batch < count ? o->batch : count, last = count % batch;
+    int smallest = last ? last : batch;
+    if (smallest >= least)
+        return -1;
+    return cli_usage_error(
+        TOOL,
+        "batch norm trains on batches of %d or more, and %d training "
+        "samples in batches of %d leave a batch of %d: choose "
+        "another --batch-size",
+        least, count, o->batch, smallest);
+}
+
 /* The spec: the file given, or the text the resumed checkpoint carries. */
 static int get_spec(const train_options *o, const clg_checkpoint *ck, clg_spec **spec)
 {
@@ -372,6 +390,8 @@ int train_mode(clg_context *ctx, const train_options *o)
         fits = clg_check_data(m, d.test, d.test_source);
     if (rc < 0 && fits != CLG_OK)
         rc = train_fail_status(fits);
+    if (rc < 0 && !o->comm)
+        rc = check_least_batch(o, m, d.train->count);
     if (rc < 0)
         rc = train_choose_norm(o, d.train, &n);
     if (rc < 0 && ck && resumed.normalize &&
@@ -465,10 +485,15 @@ int train_mode(clg_context *ctx, const train_options *o)
             printf("\r\033[K");
         if (s != CLG_OK) {
             rc = train_fail_status(s);
-            if (s == CLG_NOT_FINITE && o->checkpoint_dir)
+            if (s == CLG_NOT_FINITE && o->checkpoint_dir && r.saved_epoch)
                 fprintf(stderr,
-                        TOOL ": the checkpoints in %s hold the last good "
-                             "epoch\n",
+                        TOOL ": the checkpoints in %s hold the last good epoch "
+                             "(%d)\n",
+                        o->checkpoint_dir, r.saved_epoch);
+            else if (s == CLG_NOT_FINITE && o->checkpoint_dir)
+                fprintf(stderr,
+                        TOOL ": no epoch ended well: %s holds no checkpoint of this "
+                             "run\n",
                         o->checkpoint_dir);
         } else if (r.failed_io) {
             rc = TRAIN_ERROR;

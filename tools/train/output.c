@@ -109,6 +109,8 @@ bool train_on_epoch(const clg_epoch_info *e, void *user)
         snprintf(path, sizeof path, "%s/last.safetensors", r->o->checkpoint_dir);
         if (train_save_checkpoint(r, path, e->epoch + 1) >= 0)
             r->failed_io = true;
+        else
+            r->saved_epoch = e->epoch + 1;
         float score = isnan(e->val_loss) ? e->train_loss : e->val_loss;
         float *best = isnan(e->val_loss) ? &r->ckpt_best_train : &r->ckpt_best_val;
         if (!r->failed_io && score < *best) {

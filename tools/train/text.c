@@ -14,13 +14,27 @@ bool train_is_text(const train_options *o)
     return o->text || o->test_text;
 }
 
+/* The model's source as errors name it: the checkpoint or the spec. */
+static const char *model_source(const train_options *o)
+{
+    return o->resume      ? o->resume
+           : o->evaluate  ? o->evaluate
+           : o->init_from ? o->init_from
+           : o->spec      ? o->spec
+                          : "the model";
+}
+
 /* The context T of a model whose input is token ids [N, T]. */
-static int context_of(const clg_model *m, int *T)
+static int context_of(const train_options *o, const clg_model *m, int *T)
 {
     clg_tensor *in = clg_model_input(m);
     if (clg_tensor_dtype(in) != CLG_INT32 || clg_tensor_ndim(in) != 2)
-        return cli_usage_error(TOOL, "text data needs a model whose input is tokens "
-                                     "(its spec's first line: input tokens T)");
+        return cli_usage_error(TOOL,
+                               "%s: text data needs a model whose input is tokens (its "
+                               "spec's first line: input tokens T); this model takes "
+                               "%d-d %s",
+                               model_source(o), clg_tensor_ndim(in),
+                               clg_tensor_dtype(in) == CLG_INT32 ? "ids" : "floats");
     *T = clg_tensor_dim(in, 1);
     return -1;
 }
@@ -31,15 +45,70 @@ static int classes_of(const clg_model *m)
     return clg_tensor_dim(out, clg_tensor_ndim(out) - 1);
 }
 
+/* The rows of the model's first layer when it is tokpos or an embedding
+ * (0 otherwise). */
+static int embedding_rows(const clg_model *m)
+{
+    const clg_layer *l = clg_model_layer_count(m) > 0 ? clg_model_layer(m, 0) : NULL;
+    return l && (l->type == CLG_LAYER_TOKPOS || l->type == CLG_LAYER_EMBEDDING)
+               ? l->vocab
+               : 0;
+}
+
+/* Every id of the tokenizer must have a row in the model's embedding and an
+ * output of its last layer: checked before the first step, not found in an
+ * upload. */
+static int check_vocabulary(const train_options *o, const clg_model *m,
+                            const clg_tokenizer *t)
+{
+    int ids = t ? clg_tokenizer_vocab_size(t) : 0, rows = embedding_rows(m);
+    int outputs = classes_of(m), least = rows && rows < outputs ? rows : outputs;
+    if (!t || ids <= least)
+        return -1;
+    return cli_usage_error(
+        TOOL,
+        "%s: the %s tokenizer has %d ids; the model's vocabulary is "
+        "%d (%s %d rows, its last linear layer %d outputs): make "
+        "both at least %d",
+        model_source(o), clg_tokenizer_type_str(clg_tokenizer_type_of(t)), ids, least,
+        rows ? "its tokpos or embedding" : "no embedding:", rows, outputs, ids);
+}
+
 /* The tokenizer: the one saved beside the weights, or --tokenizer learned on
  * the training text (plain: no <pad> or <unk>). */
+/* How --tokenizer names t: char, byte, bpe=N or gpt2bpe=N. */
+static void tokenizer_flag(const clg_tokenizer *t, char *out, size_t len)
+{
+    int V = clg_tokenizer_vocab_size(t);
+    clg_tokenizer_type type = clg_tokenizer_type_of(t);
+    if (type == CLG_TOKENIZER_BPE)
+        snprintf(out, len, "bpe=%d", V - 256);
+    else if (type == CLG_TOKENIZER_GPT2)
+        snprintf(out, len, "gpt2bpe=%d", V - 257);
+    else
+        snprintf(out, len, "%s", clg_tokenizer_type_str(type));
+}
+
 static int make_tokenizer(const train_options *o, const char *saved,
                           const clg_text *corpus, train_data *d)
 {
+    const char *ck = o->resume ? o->resume : o->evaluate ? o->evaluate : o->init_from;
+    if (!saved && o->resume && !o->tokenizer)
+        return cli_usage_error(TOOL,
+                               "--resume %s: it carries no tokenizer: give the "
+                               "--tokenizer that made the ids its weights learned",
+                               o->resume);
     if (saved) {
         if (clg_tokenizer_from_string(saved, "the checkpoint's tokenizer",
                                       &d->tokenizer) != CLG_OK)
             return cli_fail(TOOL, CLI_USAGE_ERROR);
+        char has[64];
+        tokenizer_flag(d->tokenizer, has, sizeof has);
+        if (o->tokenizer && strcmp(o->tokenizer, has) != 0)
+            return cli_usage_error(TOOL,
+                                   "--tokenizer %s: %s carries its own tokenizer (%s), "
+                                   "whose ids its weights know: leave --tokenizer out",
+                                   o->tokenizer, ck ? ck : "the checkpoint", has);
         d->tokenizer_text = strdup(saved);
         return d->tokenizer_text ? -1 : cli_usage_error(TOOL, "out of memory");
     }
@@ -114,6 +183,11 @@ static int encode_all(const char *path, const clg_tokenizer *t, const clg_text *
 static int windows(const char *path, const int32_t *ids, size_t from, size_t to, int T,
                    int vocab, clg_dataset **out)
 {
+    if (to - from < (size_t)T + 1)
+        return cli_usage_error(TOOL,
+                               "%s: %zu tokens do not fill one window of %d + 1 (the "
+                               "model's context and the token after it)",
+                               path, to - from, T);
     if (clg_dataset_windows(ids + from, to - from, T, vocab, out) == CLG_OK)
         return -1;
     fprintf(stderr, TOOL ": %s: %s\n", path, clg_last_error());
@@ -133,7 +207,7 @@ int train_load_text(const train_options *o, const clg_model *m,
     clg_text *corpus = NULL, *test = NULL;
     int32_t *ids = NULL;
     size_t n = 0;
-    int rc = context_of(m, &T);
+    int rc = context_of(o, m, &T);
     if (rc < 0 && need_train && !o->text)
         rc = cli_usage_error(TOOL, "training a text model needs --text FILE");
     snprintf(d->train_source, sizeof d->train_source, "training text (%s)",
@@ -145,14 +219,8 @@ int train_load_text(const train_options *o, const clg_model *m,
     if (rc < 0)
         rc = make_tokenizer(o, tokenizer_text, corpus, d);
     int vocab = d->tokenizer ? clg_tokenizer_vocab_size(d->tokenizer) : 0;
-    if (rc < 0 && vocab > classes_of(m))
-        rc =
-            cli_usage_error(TOOL,
-                            "the %s tokenizer has %d ids; the model's vocabulary is "
-                            "%d (its tokpos or embedding and its last linear layer): "
-                            "make it at least %d",
-                            clg_tokenizer_type_str(clg_tokenizer_type_of(d->tokenizer)),
-                            vocab, classes_of(m), vocab);
+    if (rc < 0)
+        rc = check_vocabulary(o, m, d->tokenizer);
     if (rc < 0 && need_train)
         rc = encode_all(o->text, d->tokenizer, corpus, &ids, &n);
     if (rc < 0 && need_train) {
@@ -203,6 +271,26 @@ static int prompt_ids(const train_options *o, const clg_tokenizer *t, int32_t **
     return *ids ? -1 : cli_usage_error(TOOL, "out of memory");
 }
 
+/* Prints what the text of ids[0 .. n) adds to the `*shown` bytes printed
+ * before, at once (a token's bytes may end inside a character: the
+ * terminal completes it with the next). */
+static int stream(const clg_tokenizer *t, const int32_t *ids, size_t n, size_t *shown,
+                  char *last)
+{
+    char *text = NULL;
+    size_t len = 0;
+    if (clg_tokenizer_decode(t, ids, n, &text, &len) != CLG_OK)
+        return cli_fail(TOOL, TRAIN_ERROR);
+    if (len > *shown) {
+        fwrite(text + *shown, 1, len - *shown, stdout);
+        fflush(stdout);
+        *last = text[len - 1];
+        *shown = len;
+    }
+    free(text);
+    return -1;
+}
+
 int generate_mode(clg_context *ctx, const train_options *o)
 {
     clg_model *m = NULL;
@@ -216,7 +304,7 @@ int generate_mode(clg_context *ctx, const train_options *o)
     int rc =
         train_model_from_checkpoint(ctx, o, o->init_from, 1, &m, NULL, &tokenizer_text);
     if (rc < 0)
-        rc = context_of(m, &T);
+        rc = context_of(o, m, &T);
     if (rc < 0 && !tokenizer_text && (!o->tokenizer || strcmp(o->tokenizer, "byte")))
         rc =
             cli_usage_error(TOOL,
@@ -225,6 +313,8 @@ int generate_mode(clg_context *ctx, const train_options *o)
                             o->init_from);
     if (rc < 0)
         rc = make_tokenizer(o, tokenizer_text, NULL, &d);
+    if (rc < 0)
+        rc = check_vocabulary(o, m, d.tokenizer);
     if (rc < 0)
         rc = prompt_ids(o, d.tokenizer, &ids, &n);
     V = m ? classes_of(m) : 0;
@@ -237,6 +327,8 @@ int generate_mode(clg_context *ctx, const train_options *o)
             rc = cli_usage_error(TOOL, "out of memory");
     }
     uint64_t rng = (uint64_t)o->seed * CLG_RNG_GOLDEN + 1;
+    size_t shown = 0; /* bytes of the text printed so far */
+    char last = '\n';
     clg_plan *plan = m ? clg_model_plan(m) : NULL;
     /* The model is causal: positions after the last token do not change its
      * logits, so a short context runs in the full window, zeros after it. */
@@ -265,18 +357,12 @@ int generate_mode(clg_context *ctx, const train_options *o)
             rc = TRAIN_ERROR;
             break;
         }
+        rc = stream(d.tokenizer, out, (size_t)k + 1, &shown, &last);
     }
-    char *text = NULL;
-    size_t len = 0;
-    if (rc < 0 && clg_tokenizer_decode(d.tokenizer, out, (size_t)o->generate, &text,
-                                       &len) != CLG_OK)
-        rc = cli_fail(TOOL, TRAIN_ERROR);
-    if (rc < 0) {
-        fwrite(text, 1, len, stdout);
-        if (len && text[len - 1] != '\n')
-            putchar('\n');
-    }
-    free(text), free(ids), free(window), free(out), free(logits), free(p);
+    if (rc < 0 && shown && last != '\n')
+        putchar('\n');
+    fflush(stdout);
+    free(ids), free(window), free(out), free(logits), free(p);
     free(tokenizer_text);
     train_free_data(&d);
     clg_model_free(m);

@@ -98,6 +98,7 @@ typedef struct train_run {
     int context;                          /* text models: tokens per window */
     float ckpt_best_val, ckpt_best_train; /* what best.safetensors holds */
     bool failed_io;
+    int saved_epoch; /* the last epoch --checkpoint-dir holds (0: none yet) */
 } train_run;
 
 bool train_on_step(const clg_step_info *s, void *user);
@@ -123,7 +124,8 @@ int train_on_devices(const train_options *o, const char *list);
 int train_with_mpi(const train_options *o);
 /* Every rank's flags and spec (data false), or data hash (data true), against
  * rank 0's: -1 when they agree, else 2 after naming the difference. */
-int train_compare_ranks(const train_options *o, unsigned long long data_hash, bool data);
+int train_compare_ranks(const train_options *o, unsigned long long data_hash,
+                        bool data);
 unsigned long long train_data_hash(const clg_dataset *d);
 
 /* clg_last_error() on stderr; training failures are 1, a model or data that
