@@ -1059,6 +1059,22 @@ static void test_mpi_ranks_train_as_one_process(void **state)
     assert_contains(out, "mpirun exit ");
     assert_true(strstr(out, "mpirun exit 0") == NULL);
     assert_true(strstr(out, "mpirun exit 124") == NULL); /* timeout: a hang */
+    /* A rank that stops answering (SIGSTOP: alive, silent) ends the job
+     * within CLGRAD_COMM_TIMEOUT, the waiting rank naming the collective. */
+    shell(
+        "CLGRAD_COMM_TIMEOUT=3 %s -x CLGRAD_COMM_TIMEOUT -np 2 '%s' plain.spec --data "
+        "data --epochs 100000 --batch-size 16 --quiet & "
+        "sleep 4; pkill -STOP -n -f '^%s'; start=$(date +%%s); wait $!; "
+        "echo \"mpirun exit $? after $(( $(date +%%s) - start )) s\"",
+        mpirun(), bin, bin);
+    assert_contains(out, "waited 3 s for the other ranks at a gradient sum "
+                         "(CLGRAD_COMM_TIMEOUT): one of them stopped answering");
+    assert_true(strstr(out, "mpirun exit 0") == NULL);
+    assert_true(strstr(out, "mpirun exit 124") == NULL); /* timeout: a hang */
+    int waited = -1;
+    const char *after = strstr(out, " after ");
+    assert_true(after && sscanf(after, " after %d s", &waited) == 1 && waited < 30);
+    shell("pkill -9 -f '^%s' ; true", bin); /* a stopped rank mpirun left */
 }
 
 int main(void)

@@ -46,6 +46,7 @@ struct clg_comm {
     group *g;
     double seconds;
     bool serialized; /* another thread of the rank may call the collectives */
+    double timeout;  /* MPI: seconds one collective may take (CLGRAD_COMM_TIMEOUT) */
 };
 
 /* ---- Threads ------------------------------------------------------------- */
@@ -96,7 +97,7 @@ clg_status clg_comm_local_create(int size, clg_comm ***out)
     pthread_mutex_init(&g->lock, NULL);
     pthread_cond_init(&g->cond, NULL);
     for (int r = 0; r < size; r++)
-        *ranks[r] = (clg_comm){COMM_THREADS, r, size, r, g, 0.0, true};
+        *ranks[r] = (clg_comm){COMM_THREADS, r, size, r, g, 0.0, true, g->timeout};
     *out = ranks;
     return CLG_OK;
 }
@@ -274,10 +275,15 @@ clg_status clg_comm_mpi_create(clg_comm **out)
         return clg_fail(CLG_INTERNAL, "MPI_Init_thread failed");
     if (inited)
         MPI_Query_thread(&provided);
+    double timeout;
+    clg_status s = comm_timeout(&timeout);
+    if (s != CLG_OK)
+        return s;
     clg_comm *c = calloc(1, sizeof *c);
     if (!c)
         return clg_fail(CLG_OUT_OF_HOST_MEMORY, "clg_comm_mpi_create");
     c->kind = COMM_MPI;
+    c->timeout = timeout;
     c->serialized = provided >= MPI_THREAD_SERIALIZED;
     MPI_Comm_rank(MPI_COMM_WORLD, &c->rank);
     MPI_Comm_size(MPI_COMM_WORLD, &c->size);
@@ -308,6 +314,38 @@ void clg_comm_free(clg_comm *c)
 }
 
 #ifdef CLGRAD_HAVE_MPI
+/* Waits for a started collective, at most the timeout: a rank that stops
+ * answering (stopped, swapping, a hung device) would otherwise hold every
+ * other rank in it forever, Open MPI polling at full speed. Past the
+ * timeout the job is ended (MPI_Abort), naming this rank and what it
+ * waited for. Polls at once, then every 0.1 to 1 ms, which a step's
+ * gradient sums do not notice. */
+static int mpi_wait(clg_comm *c, MPI_Request *req, const char *what)
+{
+    double start = clg_now_seconds();
+    long pause_ns = 100000;
+    for (int polls = 0;; polls++) {
+        int done = 0, rc = MPI_Test(req, &done, MPI_STATUS_IGNORE);
+        if (rc != MPI_SUCCESS || done)
+            return rc;
+        if (clg_now_seconds() - start > c->timeout) {
+            fprintf(stderr,
+                    "clgrad: rank %d of %d waited %g s for the other ranks at %s "
+                    "(CLGRAD_COMM_TIMEOUT): one of them stopped answering; ending the "
+                    "job\n",
+                    c->rank, c->size, c->timeout, what);
+            fflush(stderr);
+            MPI_Abort(MPI_COMM_WORLD, 1);
+            return MPI_ERR_OTHER;
+        }
+        if (polls > 1000) {
+            struct timespec pause = {0, pause_ns};
+            nanosleep(&pause, NULL);
+            pause_ns = pause_ns < 1000000 ? pause_ns * 2 : pause_ns;
+        }
+    }
+}
+
 /* Rank r's chunk of n: [n r / size, n (r + 1) / size). */
 static int chunk(size_t n, int r, int size, int *offset)
 {
@@ -337,8 +375,11 @@ static clg_status mpi_allreduce(clg_comm *c, float *data, size_t n)
         recv_n[r] = mine;
         recv_off[r] = r * mine;
     }
-    int rc = MPI_Alltoallv(data, send_n, send_off, MPI_FLOAT, parts, recv_n, recv_off,
-                           MPI_FLOAT, MPI_COMM_WORLD);
+    MPI_Request req;
+    int rc = MPI_Ialltoallv(data, send_n, send_off, MPI_FLOAT, parts, recv_n, recv_off,
+                            MPI_FLOAT, MPI_COMM_WORLD, &req);
+    if (rc == MPI_SUCCESS)
+        rc = mpi_wait(c, &req, "a gradient sum");
     for (int i = 0; rc == MPI_SUCCESS && i < mine; i++) {
         float s = parts[i];
         for (int r = 1; r < size; r++)
@@ -346,8 +387,10 @@ static clg_status mpi_allreduce(clg_comm *c, float *data, size_t n)
         data[mine_off + i] = s;
     }
     if (rc == MPI_SUCCESS)
-        rc = MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_FLOAT, data, send_n, send_off,
-                            MPI_FLOAT, MPI_COMM_WORLD);
+        rc = MPI_Iallgatherv(MPI_IN_PLACE, 0, MPI_FLOAT, data, send_n, send_off,
+                             MPI_FLOAT, MPI_COMM_WORLD, &req);
+    if (rc == MPI_SUCCESS)
+        rc = mpi_wait(c, &req, "a gradient sum");
     free(counts), free(parts);
     return rc == MPI_SUCCESS
                ? CLG_OK
@@ -415,7 +458,11 @@ clg_status clg_comm_broadcast(clg_comm *c, void *data, size_t bytes, int root)
         int rc = MPI_SUCCESS;
         for (size_t done = 0; rc == MPI_SUCCESS && done < bytes;) {
             int part = bytes - done > (size_t)1 << 30 ? 1 << 30 : (int)(bytes - done);
-            rc = MPI_Bcast((char *)data + done, part, MPI_BYTE, root, MPI_COMM_WORLD);
+            MPI_Request req;
+            rc = MPI_Ibcast((char *)data + done, part, MPI_BYTE, root, MPI_COMM_WORLD,
+                            &req);
+            if (rc == MPI_SUCCESS)
+                rc = mpi_wait(c, &req, "a broadcast");
             done += (size_t)part;
         }
         c->seconds += clg_now_seconds() - start;
@@ -438,8 +485,11 @@ clg_status clg_comm_allgather(clg_comm *c, const void *mine, void *all, size_t b
 #ifdef CLGRAD_HAVE_MPI
     if (c->kind == COMM_MPI) {
         double start = clg_now_seconds();
-        int rc = MPI_Allgather(mine, (int)bytes, MPI_BYTE, all, (int)bytes, MPI_BYTE,
-                               MPI_COMM_WORLD);
+        MPI_Request req;
+        int rc = MPI_Iallgather(mine, (int)bytes, MPI_BYTE, all, (int)bytes, MPI_BYTE,
+                                MPI_COMM_WORLD, &req);
+        if (rc == MPI_SUCCESS)
+            rc = mpi_wait(c, &req, "an exchange of the ranks' states");
         c->seconds += clg_now_seconds() - start;
         return rc == MPI_SUCCESS ? CLG_OK
                                  : clg_fail(CLG_RANK_FAILED, "MPI allgather failed");
