@@ -203,12 +203,31 @@ clg_status clg_loader_create(const clg_dataset *d, const clg_loader_opts *opts,
             return clg_fail(CLG_INVALID_ARGUMENT,
                             "loader: shard weight %d is %g, weights must be positive",
                             k, opts->shard_weights[k]);
-    if (opts->shards > 1 && (opts->shard < 0 || opts->shard >= opts->shards ||
-                             opts->batch_size < opts->shards))
+    if (opts->shards > 1 && (opts->shard < 0 || opts->shard >= opts->shards))
+        return clg_fail(CLG_INVALID_ARGUMENT, "loader: shard %d of %d", opts->shard,
+                        opts->shards);
+    if (opts->shards > 1 && opts->batch_size < opts->shards)
         return clg_fail(CLG_INVALID_ARGUMENT,
-                        "loader: shard %d of %d, of batches of %d (at least one sample "
-                        "each)",
-                        opts->shard, opts->shards, opts->batch_size);
+                        "loader: a batch of %d cannot be split into %d shards (ranks), "
+                        "at least one sample each: make the batch at least %d",
+                        opts->batch_size, opts->shards, opts->shards);
+    double total = 0, before = 0;
+    for (int k = 0; opts->shards > 1 && opts->shard_weights && k < opts->shards; k++)
+        total += opts->shard_weights[k];
+    for (int k = 0; opts->shards > 1 && opts->shard_weights && k < opts->shards; k++) {
+        /* shard k's part of a whole batch, as build() cuts it */
+        int lo = (int)((double)opts->batch_size * before / total);
+        before += opts->shard_weights[k];
+        int hi = k == opts->shards - 1
+                     ? opts->batch_size
+                     : (int)((double)opts->batch_size * before / total);
+        if (hi <= lo)
+            return clg_fail(
+                CLG_INVALID_ARGUMENT,
+                "loader: shard %d's weight %g of %g in all gives it no sample "
+                "of a batch of %d: weights closer together or a larger batch",
+                k, opts->shard_weights[k], total, opts->batch_size);
+    }
     const clg_augment *a = &opts->augment;
     if (!(a->hflip >= 0 && a->hflip <= 1) || !(a->vflip >= 0 && a->vflip <= 1) ||
         !(a->probability >= 0 && a->probability <= 1) || a->crop_pad < 0 ||

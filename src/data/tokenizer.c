@@ -724,6 +724,14 @@ static clg_status read_tokenizer(FILE *f, const char *path, clg_tokenizer **out)
                     bytes[len++] = (char)v;
             }
             bool gpt2 = kind == CLG_TOKENIZER_GPT2; /* its tables come after */
+            /* characters and words are text; GPT-2's tokens are bytes */
+            size_t bad = ok && !gpt2 ? clg_utf8_invalid_at(bytes, len) : len;
+            if (bad < len) {
+                s = clg_fail(CLG_BAD_FILE,
+                             "%s:%d: the token is not UTF-8 at its byte %zu (0x%02x)",
+                             path, lineno, bad, (unsigned char)bytes[bad]);
+                break;
+            }
             if (!ok || !len || (!gpt2 && clg_tok_map_find(&t->lookup, bytes, len)))
                 s = clg_fail(CLG_BAD_FILE, "%s:%d: expected a new token in hex", path,
                              lineno);

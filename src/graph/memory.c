@@ -127,12 +127,16 @@ static size_t arena_bytes(const clg_tensor *t, size_t align)
  * launch. Nothing changes for fewer than two parameters. */
 static clg_status pack(clg_graph *g, const bool *pick, int which)
 {
-    size_t align = clg_arena_align(g->ctx), total = 0;
+    size_t align = clg_arena_align(g->ctx), total = 0, largest = 0;
     int count = 0;
+    const char *largest_name = "";
     for (int i = 0; i < g->count; i++)
         if (pick[i]) {
-            total += arena_bytes(g->tensors[i], align);
+            size_t bytes = arena_bytes(g->tensors[i], align);
+            total += bytes;
             count++;
+            if (bytes > largest)
+                largest = bytes, largest_name = g->tensors[i]->name;
         }
     if (count < 2)
         return CLG_OK;
@@ -147,7 +151,10 @@ static clg_status pack(clg_graph *g, const bool *pick, int which)
         s = clg_buffer_fill(arena, 0, &zero, sizeof zero, total);
     if (s != CLG_OK) {
         clg_buffer_free(arena);
-        return clg_fail_prefix(s, "packing %d parameters (%zu bytes)", count, total);
+        return clg_fail_prefix(s,
+                               "packing %d parameters (%zu bytes; the largest, '%s', "
+                               "%zu) into one buffer",
+                               count, total, largest_name, largest);
     }
     g->arenas[g->narenas++] = arena;
     size_t at = 0;

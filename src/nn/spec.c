@@ -106,6 +106,7 @@ static clg_status set_arg(const clg_spec *s, int line, const layer_syntax *ls, i
                           const char *word, clg_layer *l)
 {
     bool ok = true;
+    const char *range = "a whole number from 1 to 16777216";
     switch (ls->type) {
     case CLG_LAYER_LINEAR:
         ok = parse_size(word, 1, &l->out);
@@ -119,10 +120,12 @@ static clg_status set_arg(const clg_spec *s, int line, const layer_syntax *ls, i
         break;
     case CLG_LAYER_DROPOUT:
         ok = clg_parse_float(word, 0.0f, 1.0f, &l->value);
+        range = "a number from 0 to 1";
         break;
     case CLG_LAYER_LEAKYRELU:
     case CLG_LAYER_ELU:
         ok = clg_parse_float(word, -1e6f, 1e6f, &l->value);
+        range = "a number from -1e6 to 1e6";
         break;
     case CLG_LAYER_EMBEDDING:
     case CLG_LAYER_TOKPOS:
@@ -136,8 +139,8 @@ static clg_status set_arg(const clg_spec *s, int line, const layer_syntax *ls, i
         break;
     }
     if (!ok)
-        return bad(s, line, "%s: '%s' is not a valid %s", clg_layer_type_str(ls->type),
-                   word, ls->args[k]);
+        return bad(s, line, "%s: '%s' is not a valid %s (%s)",
+                   clg_layer_type_str(ls->type), word, ls->args[k], range);
     return CLG_OK;
 }
 
@@ -231,7 +234,8 @@ static clg_status parse_input(clg_spec *s, int line, char **words, int n)
     if (n >= 2 && !strcmp(words[1], "tokens")) {
         if (n != 3 || !parse_size(words[2], 1, &s->shape[0]))
             return bad(s, line,
-                       "input tokens: give the sequence length: input tokens 32");
+                       "input tokens: give the sequence length, a whole number from 1 "
+                       "to 16777216: input tokens 32");
         s->ndim = 1;
         s->dtype = CLG_INT32;
         return CLG_OK;

@@ -195,8 +195,9 @@ int train_on_devices(const train_options *o, const char *list)
         return cli_usage_error(TOOL, "--device-weights: %d weights for %d devices",
                                o->nweights, n);
     clg_comm **comms;
-    if (clg_comm_local_create(n, &comms) != CLG_OK)
-        return cli_fail(TOOL, TRAIN_ERROR);
+    clg_status made = clg_comm_local_create(n, &comms);
+    if (made != CLG_OK)
+        return train_fail_status(made);
     rank_job *jobs = calloc((size_t)n, sizeof *jobs);
     pthread_t *threads = calloc((size_t)n, sizeof *threads);
     if (!jobs || !threads) {

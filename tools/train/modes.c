@@ -73,7 +73,7 @@ int evaluate_mode(clg_context *ctx, const train_options *o)
     if (rc < 0)
         rc = train_apply_norm(&n, &d);
     if (rc < 0)
-        rc = train_report_test(m, d.test, train_is_text(o));
+        rc = train_report_test(m, d.test, train_is_text(o), o->evaluate);
     clg_model_free(m);
     train_free_data(&d);
     return rc < 0 ? 0 : rc;
@@ -507,7 +507,7 @@ int train_mode(clg_context *ctx, const train_options *o)
     if (rc < 0 && o->save)
         rc = train_save_checkpoint(&r, o->save, fr.epochs);
     if (rc < 0 && d.test && o->rank == 0)
-        rc = train_report_test(m, d.test, train_is_text(o));
+        rc = train_report_test(m, d.test, train_is_text(o), NULL);
     if (r.log && fclose(r.log) != 0 && rc < 0) {
         fprintf(stderr, TOOL ": --log %s: writing failed: %s\n", o->log,
                 strerror(errno));

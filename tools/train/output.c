@@ -229,12 +229,16 @@ static void print_confusion(const clg_eval_report *e)
     }
 }
 
-int train_report_test(clg_model *m, const clg_dataset *test, bool text)
+int train_report_test(clg_model *m, const clg_dataset *test, bool text,
+                      const char *source)
 {
     clg_eval_report e;
-    if (clg_evaluate(m, test, &e) != CLG_OK) {
-        return cli_fail(TOOL,
-                        CLI_USAGE_ERROR); /* the test data does not fit the model */
+    if (clg_evaluate(m, test, &e) != CLG_OK) { /* data that does not fit the model,
+                                                 or weights that overflow */
+        if (!source)
+            return cli_fail(TOOL, CLI_USAGE_ERROR);
+        fprintf(stderr, "%s: %s: %s\n", TOOL, source, clg_last_error());
+        return CLI_USAGE_ERROR;
     }
     printf("test: loss %.4f%s, accuracy %.4f (%d %s)\n", (double)e.loss,
            bits(text, e.loss), (double)e.accuracy, e.count,

@@ -352,9 +352,9 @@ int generate_mode(clg_context *ctx, const train_options *o)
         s = clg_sample_token(logits + (L - 1) * (size_t)V,
                              ids_known < V ? ids_known : V, o->temperature, o->top_k,
                              &rng, p, &out[k]);
-        if (s != CLG_OK) { /* logits of weights that overflow: name the file */
+        if (s != CLG_OK) { /* logits of weights that overflow: a bad file */
             fprintf(stderr, "%s: %s: %s\n", TOOL, o->init_from, clg_last_error());
-            rc = TRAIN_ERROR;
+            rc = CLI_USAGE_ERROR;
             break;
         }
         rc = stream(d.tokenizer, out, (size_t)k + 1, &shown, &last);

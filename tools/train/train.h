@@ -105,7 +105,8 @@ bool train_on_step(const clg_step_info *s, void *user);
 bool train_on_epoch(const clg_epoch_info *e, void *user);
 void train_on_warning(const char *message, void *user);
 /* The test loss, accuracy and confusion matrix of m on test. */
-int train_report_test(clg_model *m, const clg_dataset *test, bool text);
+int train_report_test(clg_model *m, const clg_dataset *test, bool text,
+                      const char *source); /* the checkpoint, or NULL */
 
 /* modes.c */
 int train_save_checkpoint(train_run *r, const char *path, int epochs);
