@@ -37,7 +37,9 @@ def idx(path, magic, dims, data):
 def setup(bin_path, d):
     """The inputs the cases read, and the checkpoints they start from."""
     files = {"gpt.spec": GPT, "narrow.spec": NARROW, "mlp.spec": MLP, "t.txt": TEXT,
-             "short.txt": "ab", "empty.txt": ""}
+             "short.txt": "ab", "empty.txt": "",
+             "tbig.spec": "input tokens 16\ntokpos 99999999999 32\nlinear 64\n",
+             "tlong.spec": "input tokens 100000000\ntokpos 64 32\nlinear 64\n"}
     for name, text in files.items():
         with open(os.path.join(d, name), "w") as f:
             f.write(text)
@@ -164,6 +166,16 @@ CASES = [
      ["CLGRAD_MEMORY_LIMIT='lots'"]),
     ("gpt.spec --text t.txt --epochs 1", {"CLGRAD_KERNELS": "fpga"}, 2,
      ["CLGRAD_KERNELS", "fpga"]),
+    ("gpt.spec --text t.txt --epochs 1", {"CLGRAD_PROFILE": "maybe"}, 2,
+     ["CLGRAD_PROFILE='maybe'"]),
+    ("gpt.spec --text t.txt --epochs 1", {"CLGRAD_PROGRAM_CACHE": "off"}, 2,
+     ["CLGRAD_PROGRAM_CACHE='off'"]),
+    ("gpt.spec --text t.txt --epochs 1", {"CLGRAD_GEMM": "fast"}, 2,
+     ["CLGRAD_GEMM='fast'"]),
+    ("gpt.spec --text t.txt --epochs 1", {"CLGRAD_DEVICE": "7"}, 2,
+     ["CLGRAD_DEVICE '7'", "no device 7"]),
+    ("tbig.spec --text t.txt", {}, 2, ["tbig.spec:2", "from 1 to 16777216"]),
+    ("tlong.spec --text t.txt", {}, 2, ["tlong.spec:1", "from 1 to 16777216"]),
     # images
     ("mlp.spec --data data --batch-size 64", {}, 2,
      ["batch norm", "leave a batch of 1", "--batch-size"]),

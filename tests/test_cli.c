@@ -819,6 +819,13 @@ static void test_outputs_never_replace_devices_links_or_inputs(void **state)
     shell("test -L ck.safetensors && test -f real.safetensors && ! test -L "
           "real.safetensors");
     EXPECT(0);
+    /* a run that diverges before any epoch ends says its directory holds
+     * nothing of it */
+    train("gpt.spec --text train.txt --lr 1000 --optimizer sgd --checkpoint-dir ckd "
+          "--epochs 2 --batch-size 1 --quiet");
+    EXPECT(1);
+    assert_contains(out, "no epoch ended well: ckd holds no checkpoint of this run");
+    shell("rmdir ckd");
     /* token ids are not normalised */
     train("gpt.spec --text train.txt --normalize -5,1");
     EXPECT(2);
@@ -1075,6 +1082,22 @@ static void test_mpi_ranks_train_as_one_process(void **state)
     const char *after = strstr(out, " after ");
     assert_true(after && sscanf(after, " after %d s", &waited) == 1 && waited < 30);
     shell("pkill -9 -f '^%s' ; true", bin); /* a stopped rank mpirun left */
+    /* --devices is for one process; generation runs once, on rank 0 */
+    shell("%s -np 2 '%s' " DP_FLAGS " --devices 0,0", mpirun(), bin);
+    EXPECT(2);
+    assert_contains(out, "--devices and MPI ranks do not mix");
+    write_text("mpi.txt", 50, 4);
+    write_file("gpt.spec", gpt_spec, strlen(gpt_spec));
+    train("gpt.spec --text mpi.txt --epochs 1 --batch-size 8 --quiet --save mpigpt.st");
+    EXPECT(0);
+    shell("%s -np 2 '%s' --generate 40 --init-from mpigpt.st --seed 2 --prompt 'the '",
+          mpirun(), bin);
+    EXPECT(0);
+    static char once[sizeof out];
+    snprintf(once, sizeof once, "%s", out);
+    train("--generate 40 --init-from mpigpt.st --seed 2 --prompt 'the '");
+    EXPECT(0);
+    assert_string_equal(once, out); /* the same text, printed once */
 }
 
 int main(void)

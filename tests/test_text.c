@@ -480,6 +480,15 @@ static void test_gpt2_tokenizer_refuses_bad_files_and_text(void **state)
     assert_contains(clg_last_error(), "merges.txt: merge 2 (ids");
     assert_contains(clg_last_error(), "makes a token the vocabulary lacks");
     gpt2_cleanup(dir);
+    /* a char or word tokenizer's tokens (a checkpoint's metadata) are text */
+    const char *surrogate =
+        "clgrad-tokenizer 1\ntype char plain\ntokens 2\n61\neda080\n";
+    clg_tokenizer *none = NULL;
+    assert_int_equal(clg_tokenizer_from_string(surrogate, "metadata", &none),
+                     CLG_BAD_FILE);
+    assert_contains(clg_last_error(),
+                    "metadata:5: the token is not UTF-8 at its byte 0");
+    assert_null(none);
     /* text that is not UTF-8: a surrogate, past U+10FFFF, overlong, cut */
     t = gpt2_fixture();
     const char *bad[] = {"ok \xed\xa0\x80", "ok \xf4\x90\x80\x80", "ok \xc0\xaf",

@@ -33,10 +33,15 @@ static clg_status memory_budget(const clg_device_info *info, uint64_t *budget)
     return CLG_OK;
 }
 
-static bool profiling_requested(void)
+/* An on/off variable: 1, true, yes or 0, false, no (unset or empty: *on
+ * stays); anything else an error naming it, not a guess. */
+static clg_status env_switch(const char *name, bool *on)
 {
-    const char *v = getenv("CLGRAD_PROFILE");
-    return v && *v && strcmp(v, "0") != 0;
+    const char *v = getenv(name);
+    if (!v || !*v || clg_parse_bool(v, on))
+        return CLG_OK;
+    return clg_fail(CLG_INVALID_ARGUMENT, "%s='%s' is not 1 or 0 (yes/no, true/false)",
+                    name, v);
 }
 
 CLG_DEFINE_ENUM_NAMES(clg_kernel_class, CLG_KERNEL_CLASS_LIST, "kernel class")
@@ -94,9 +99,14 @@ clg_status clg_context_create(int index, clg_context **out)
     if (!ctx)
         return clg_fail(CLG_OUT_OF_HOST_MEMORY, "clg_context_create");
     clg_device_info_get(index, &ctx->info);
+    bool profile = false, cache = false;
     s = memory_budget(&ctx->info, &ctx->memory_budget);
     if (s == CLG_OK)
         s = kernel_class(&ctx->info, &ctx->kernel_class);
+    if (s == CLG_OK)
+        s = env_switch("CLGRAD_PROFILE", &profile);
+    if (s == CLG_OK) /* read again at each build (program.c): checked here */
+        s = env_switch("CLGRAD_PROGRAM_CACHE", &cache);
     if (s != CLG_OK) {
         free(ctx);
         return s;
@@ -116,7 +126,7 @@ clg_status clg_context_create(int index, clg_context **out)
         return s;
     }
     cl_command_queue_properties qprops = 0;
-    if (profiling_requested()) {
+    if (profile) {
         qprops |= CL_QUEUE_PROFILING_ENABLE;
         ctx->profile = clg_profile_create();
     }

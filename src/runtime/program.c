@@ -6,6 +6,7 @@
 
 #include "base/file.h"
 #include "base/hash.h"
+#include "base/text.h"
 #include "clgrad/version.h"
 #include "runtime/embedded_kernels.h"
 #include "runtime/runtime_internal.h"
@@ -173,8 +174,9 @@ static clg_status build_failure(clg_context *ctx, cl_program program, const char
 static bool cache_wanted(const clg_context *ctx)
 {
     const char *v = getenv("CLGRAD_PROGRAM_CACHE");
-    if (v && *v)
-        return strcmp(v, "0") != 0;
+    bool on;
+    if (v && *v && clg_parse_bool(v, &on)) /* anything else fails the context */
+        return on;
     const char *p = ctx->info.platform_name;
     return !strstr(p, "Portable Computing Language") && !strstr(p, "Oclgrind");
 }
@@ -182,8 +184,12 @@ static bool cache_wanted(const clg_context *ctx)
 static bool cache_path(const clg_context *ctx, const char *options, const char *source,
                        char *path, size_t len)
 {
-    const char *parts[] = {ctx->info.name,        ctx->info.platform_name,
-                           ctx->info.driver_version, clg_version(), options, source};
+    const char *parts[] = {ctx->info.name,
+                           ctx->info.platform_name,
+                           ctx->info.driver_version,
+                           clg_version(),
+                           options,
+                           source};
     uint64_t h = CLG_FNV_START;
     for (size_t i = 0; i < CLG_COUNT_OF(parts); i++)
         h = clg_fnv1a(h, parts[i], strlen(parts[i]) + 1); /* with the NUL */
@@ -195,7 +201,8 @@ static bool cache_path(const clg_context *ctx, const char *options, const char *
 #define BINARY_HEADER "clgrad program 1"
 
 /* The program from a cached binary, or NULL. */
-static cl_program cached_program(clg_context *ctx, const char *path, const char *options)
+static cl_program cached_program(clg_context *ctx, const char *path,
+                                 const char *options)
 {
     char *data = NULL;
     size_t len = 0;
