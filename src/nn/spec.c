@@ -29,46 +29,6 @@ struct clg_spec {
     int count;
 };
 
-/* What each layer takes: positional arguments, then key=value options. Its
- * name is the layer type's (clg_layer_type_str). */
-typedef struct layer_syntax {
-    clg_layer_type type;
-    int min_args, max_args;
-    const char *args[2];    /* names of the positional arguments */
-    const char *options[4]; /* keys it accepts */
-} layer_syntax;
-
-static const layer_syntax syntax[] = {
-    {CLG_LAYER_LINEAR, 1, 1, {"out_features"}, {"bias"}},
-    {CLG_LAYER_CONV2D,
-     2,
-     2,
-     {"out_channels", "kernel"},
-     {"stride", "padding", "dilation", "bias"}},
-    {CLG_LAYER_BATCHNORM1D, 0, 0, {0}, {"momentum", "eps"}},
-    {CLG_LAYER_BATCHNORM2D, 0, 0, {0}, {"momentum", "eps"}},
-    {CLG_LAYER_DROPOUT, 0, 1, {"p"}, {0}},
-    {CLG_LAYER_MAXPOOL2D, 1, 1, {"kernel"}, {"stride", "padding"}},
-    {CLG_LAYER_AVGPOOL2D, 1, 1, {"kernel"}, {"stride", "padding"}},
-    {CLG_LAYER_GLOBALAVGPOOL, 0, 0, {0}, {0}},
-    {CLG_LAYER_FLATTEN, 0, 0, {0}, {0}},
-    {CLG_LAYER_RELU, 0, 0, {0}, {0}},
-    {CLG_LAYER_LEAKYRELU, 0, 1, {"slope"}, {0}},
-    {CLG_LAYER_ELU, 0, 1, {"alpha"}, {0}},
-    {CLG_LAYER_GELU, 0, 0, {0}, {"approximate"}},
-    {CLG_LAYER_SIGMOID, 0, 0, {0}, {0}},
-    {CLG_LAYER_TANH, 0, 0, {0}, {0}},
-    {CLG_LAYER_SOFTMAX, 0, 0, {0}, {0}},
-    {CLG_LAYER_LOGSOFTMAX, 0, 0, {0}, {0}},
-    {CLG_LAYER_EMBEDDING, 2, 2, {"vocabulary", "dim"}, {0}},
-    {CLG_LAYER_LAYERNORM, 0, 0, {0}, {"eps", "bias"}},
-    {CLG_LAYER_RMSNORM, 0, 0, {0}, {"eps"}},
-    {CLG_LAYER_TOKPOS, 2, 2, {"vocabulary", "dim"}, {0}},
-    {CLG_LAYER_ATTENTION, 2, 2, {"dim", "heads"}, {0}},
-    {CLG_LAYER_BLOCK, 2, 2, {"dim", "heads"}, {0}},
-};
-
-#define NSYNTAX (int)(sizeof syntax / sizeof *syntax)
 
 static clg_status bad(const clg_spec *s, int line, const char *fmt, ...)
     CLG_PRINTF(3, 4);
@@ -96,116 +56,58 @@ static void list_layers(char *buf, size_t len)
 {
     size_t used = 0;
     buf[0] = '\0';
-    for (int i = 0; i < NSYNTAX && used < len; i++)
+    for (int i = 0; i < clg_layer_desc_count && used < len; i++)
         used += (size_t)snprintf(buf + used, len - used, "%s%s", i ? ", " : "",
-                                 clg_layer_type_str(syntax[i].type));
+                                 clg_layer_type_str(clg_layer_descs[i].type));
 }
 
 /* Positional argument k of layer l. */
-static clg_status set_arg(const clg_spec *s, int line, const layer_syntax *ls, int k,
+static clg_status set_arg(const clg_spec *s, int line, const clg_layer_desc *d, int k,
                           const char *word, clg_layer *l)
 {
-    bool ok = true;
-    const char *range = "a whole number from 1 to 16777216";
-    switch (ls->type) {
-    case CLG_LAYER_LINEAR:
-        ok = parse_size(word, 1, &l->out);
-        break;
-    case CLG_LAYER_CONV2D:
-        ok = parse_size(word, 1, k == 0 ? &l->out : &l->kernel);
-        break;
-    case CLG_LAYER_MAXPOOL2D:
-    case CLG_LAYER_AVGPOOL2D:
-        ok = parse_size(word, 1, &l->kernel);
-        break;
-    case CLG_LAYER_DROPOUT:
-        ok = clg_parse_float(word, 0.0f, 1.0f, &l->value);
-        range = "a number from 0 to 1";
-        break;
-    case CLG_LAYER_LEAKYRELU:
-    case CLG_LAYER_ELU:
-        ok = clg_parse_float(word, -1e6f, 1e6f, &l->value);
-        range = "a number from -1e6 to 1e6";
-        break;
-    case CLG_LAYER_EMBEDDING:
-    case CLG_LAYER_TOKPOS:
-        ok = parse_size(word, 1, k == 0 ? &l->vocab : &l->out);
-        break;
-    case CLG_LAYER_ATTENTION:
-    case CLG_LAYER_BLOCK:
-        ok = parse_size(word, 1, k == 0 ? &l->out : &l->heads);
-        break;
-    default:
-        break;
-    }
-    if (!ok)
-        return bad(s, line, "%s: '%s' is not a valid %s (%s)",
-                   clg_layer_type_str(ls->type), word, ls->args[k], range);
-    return CLG_OK;
+    const clg_layer_field *f = &d->args[k];
+    char range[96];
+    if (clg_layer_field_set(f, word, l))
+        return CLG_OK;
+    return bad(s, line, "%s: '%s' is not a valid %s (%s)", clg_layer_type_str(d->type),
+               word, f->name, clg_layer_field_range(f, range, sizeof range));
 }
 
-static clg_status set_option(const clg_spec *s, int line, const layer_syntax *ls,
+static clg_status set_option(const clg_spec *s, int line, const clg_layer_desc *d,
                              const char *key, const char *value, clg_layer *l)
 {
-    bool known = false, ok = true;
-    for (int i = 0; i < 4 && ls->options[i]; i++)
-        known |= !strcmp(key, ls->options[i]);
-    if (!known) {
-        char opts[128] = "";
-        for (int i = 0; i < 4 && ls->options[i]; i++)
-            snprintf(opts + strlen(opts), sizeof opts - strlen(opts), "%s%s",
-                     i ? ", " : "", ls->options[i]);
-        return bad(s, line, "%s: unknown option '%s' (%s%s)",
-                   clg_layer_type_str(ls->type), key,
-                   opts[0] ? "options: " : "it takes none", opts);
+    const clg_layer_field *f = NULL;
+    char opts[128] = "", range[96];
+    for (int i = 0; i < 4 && d->options[i].name; i++) {
+        if (!strcmp(key, d->options[i].name))
+            f = &d->options[i];
+        snprintf(opts + strlen(opts), sizeof opts - strlen(opts), "%s%s", i ? ", " : "",
+                 d->options[i].name);
     }
-    if (!strcmp(key, "stride"))
-        ok = parse_size(value, 1, &l->stride);
-    else if (!strcmp(key, "padding"))
-        ok = parse_size(value, 0, &l->padding);
-    else if (!strcmp(key, "dilation"))
-        ok = parse_size(value, 1, &l->dilation);
-    else if (!strcmp(key, "bias")) {
-        bool b = true;
-        ok = clg_parse_bool(value, &b);
-        l->no_bias = !b;
-    } else if (!strcmp(key, "momentum"))
-        ok = clg_parse_float(value, 0.0f, 1.0f, &l->value);
-    else if (!strcmp(key, "eps"))
-        ok = clg_parse_float(value, 1e-12f, 1.0f, &l->eps);
-    else if (!strcmp(key, "approximate")) { /* as nn.GELU(approximate=...) */
-        ok = !strcmp(value, "tanh") || !strcmp(value, "none");
-        l->approximate_tanh = !strcmp(value, "tanh");
-    }
-    if (!ok)
-        return bad(s, line, "%s: bad value '%s' for %s", clg_layer_type_str(ls->type),
-                   value, key);
-    return CLG_OK;
+    if (!f)
+        return bad(s, line, "%s: unknown option '%s' (%s%s)", clg_layer_type_str(d->type),
+                   key, opts[0] ? "options: " : "it takes none", opts);
+    if (clg_layer_field_set(f, value, l))
+        return CLG_OK;
+    return bad(s, line, "%s: bad value '%s' for %s (%s)", clg_layer_type_str(d->type),
+               value, key, clg_layer_field_range(f, range, sizeof range));
 }
 
 static clg_status parse_layer(clg_spec *s, int line, char **words, int n,
                               clg_layer *out)
 {
-    const layer_syntax *ls = NULL;
     clg_layer_type type;
-    for (int i = 0; clg_layer_type_parse(words[0], &type) == CLG_OK && i < NSYNTAX; i++)
-        if (syntax[i].type == type)
-            ls = &syntax[i];
+    const clg_layer_desc *ls = clg_layer_type_parse(words[0], &type) == CLG_OK
+                                   ? clg_layer_desc_of(type)
+                                   : NULL;
     if (!ls) {
         char names[512];
         list_layers(names, sizeof names);
         return bad(s, line, "unknown layer '%s' (layers: %s, residual, end)", words[0],
                    names);
     }
-    clg_layer l = {.type = ls->type, .stride = ls->type == CLG_LAYER_CONV2D ? 1 : 0};
-    if (ls->type == CLG_LAYER_BATCHNORM1D || ls->type == CLG_LAYER_BATCHNORM2D)
-        l.value = 0.1f;
-    if (ls->type == CLG_LAYER_DROPOUT)
-        l.value = 0.5f;
-    if (ls->type == CLG_LAYER_LEAKYRELU)
-        l.value = 0.01f;
-    if (ls->type == CLG_LAYER_ELU)
-        l.value = 1.0f;
+    clg_layer l = ls->defaults;
+    l.type = ls->type;
     int args = 0;
     for (int k = 1; k < n; k++) {
         char *eq = strchr(words[k], '=');
@@ -224,7 +126,7 @@ static clg_status parse_layer(clg_spec *s, int line, char **words, int n,
     }
     if (args < ls->min_args)
         return bad(s, line, "%s: missing %s", clg_layer_type_str(ls->type),
-                   ls->args[args]);
+                   ls->args[args].name);
     *out = l;
     return CLG_OK;
 }

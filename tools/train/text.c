@@ -170,7 +170,8 @@ static int encode_all(const char *path, const clg_tokenizer *t, const clg_text *
             }
             all = grown;
         }
-        memcpy(all + total, part, n * sizeof *part);
+        if (n) /* an empty document: nothing to copy, and `all` may be NULL */
+            memcpy(all + total, part, n * sizeof *part);
         total += n;
         free(part);
     }
