@@ -10,7 +10,17 @@
 #include "fixture.h"
 #include "test_util.h"
 
-static cJSON *fixture;
+/* The reference GPT, or (tied) the same with its output layer tied to the
+ * token embedding as GPT-2's lm_head: the fixture in use and its files'
+ * base name. */
+static cJSON *fixture, *fixtures[2];
+static const char *base = "torch_gpt";
+
+static void use(int tied)
+{
+    fixture = fixtures[tied];
+    base = tied ? "torch_gpt_tied" : "torch_gpt";
+}
 
 static const char *fixture_path(const char *name, char *buf, size_t len)
 {
@@ -25,11 +35,13 @@ static int json_int(const char *key)
 }
 
 /* The reference model, its weights loaded from `weights`. */
-static clg_model *reference(clg_context *ctx, const char *weights)
+static clg_model *reference(clg_context *ctx, const char *suffix)
 {
-    char path[1024];
+    char path[1024], weights[128], spec_name[128];
+    snprintf(weights, sizeof weights, "%s%s", base, suffix);
+    snprintf(spec_name, sizeof spec_name, "%s.spec", base);
     clg_spec *spec;
-    assert_ok(clg_spec_load(fixture_path("torch_gpt.spec", path, sizeof path), &spec));
+    assert_ok(clg_spec_load(fixture_path(spec_name, path, sizeof path), &spec));
     clg_model_opts mo = CLG_MODEL_DEFAULTS;
     mo.max_batch = json_int("batch");
     clg_model *m;
@@ -75,9 +87,9 @@ static double torch_loss(int step)
         ->valuedouble;
 }
 
-static void test_reference_gpt_loads_and_gives_pytorch_loss(void **state)
+static void loads_and_gives_pytorch_loss(void **state)
 {
-    clg_model *m = reference(*state, "torch_gpt_init.safetensors");
+    clg_model *m = reference(*state, "_init.safetensors");
     upload_step(m, 0);
     float loss;
     assert_ok(clg_plan_run(clg_model_plan(m), json_int("batch"), CLG_RUN_TRAIN));
@@ -122,10 +134,10 @@ static double largest_difference(clg_context *ctx, clg_model *m, const char *wei
     return worst;
 }
 
-static void test_twenty_adamw_steps_end_at_pytorch_weights(void **state)
+static void twenty_adamw_steps_end_at_pytorch_weights(void **state)
 {
     clg_context *ctx = *state;
-    clg_model *m = reference(ctx, "torch_gpt_init.safetensors");
+    clg_model *m = reference(ctx, "_init.safetensors");
     clg_optim_opts o = CLG_OPTIM_DEFAULTS;
     o.type = CLG_OPTIM_ADAMW;
     o.lr = cJSON_GetObjectItem(fixture, "lr")->valuedouble;
@@ -149,13 +161,13 @@ static void test_twenty_adamw_steps_end_at_pytorch_weights(void **state)
     /* Every weight against PyTorch's after the same steps: float32 within
      * 1e-3, float64 within twice PyTorch float32's own distance from it. */
     const char *where;
-    double to32 = largest_difference(ctx, m, "torch_gpt_final.safetensors", &where);
+    double to32 = largest_difference(ctx, m, "_final.safetensors", &where);
     print_message("20 AdamW steps: largest weight difference from PyTorch float32 %.3g "
                   "(%s)\n",
                   to32, where);
     if (!(to32 <= 1e-3))
         fail_msg("after 20 AdamW steps %s differs from PyTorch's by %.3g", where, to32);
-    double to64 = largest_difference(ctx, m, "torch_gpt_final64.safetensors", &where);
+    double to64 = largest_difference(ctx, m, "_final64.safetensors", &where);
     double drift = cJSON_GetObjectItem(fixture, "float32_weight_drift")->valuedouble;
     print_message("from float64 %.3g (%s); PyTorch float32 from float64 %.3g\n", to64,
                   where, drift);
@@ -166,6 +178,33 @@ static void test_twenty_adamw_steps_end_at_pytorch_weights(void **state)
             where, to64, drift);
     clg_optim_free(opt);
     clg_model_free(m);
+}
+
+static void test_reference_gpt_loads_and_gives_pytorch_loss(void **state)
+{
+    use(0);
+    loads_and_gives_pytorch_loss(state);
+}
+
+static void test_twenty_adamw_steps_end_at_pytorch_weights(void **state)
+{
+    use(0);
+    twenty_adamw_steps_end_at_pytorch_weights(state);
+}
+
+/* The output layer tied to the token embedding: one tensor (0.wte.weight,
+ * saved once, no 4.weight), its gradient both uses' sum, as PyTorch's
+ * shared Parameter. */
+static void test_tied_output_layer_trains_as_pytorch(void **state)
+{
+    use(1);
+    loads_and_gives_pytorch_loss(state);
+    twenty_adamw_steps_end_at_pytorch_weights(state);
+    clg_model *m = reference(*state, "_init.safetensors");
+    assert_null(clg_graph_find(clg_model_graph(m), "4.weight"));
+    assert_int_equal(clg_model_tensor_count(m), 2 + 2 * 12 + 2); /* no 4.weight */
+    clg_model_free(m);
+    use(0);
 }
 
 static clg_status build(clg_context *ctx, const char *text, clg_init init,
@@ -203,10 +242,19 @@ static void test_text_layer_errors_name_file_line_and_shapes(void **state)
     expect_error(ctx, "input 4\ntokpos 10 12\n",
                  "gpt.spec:2: layer 0 (tokpos): tokpos needs token ids [N, T]");
     expect_error(ctx, "input tokens 8\ntokpos 10\n", "gpt.spec:2: tokpos: missing dim");
-    expect_error(ctx, "input tokens 8\ntokpos 10 12\nlayernorm epsilon=1e-6\n",
-                 "gpt.spec:3: layernorm: unknown option 'epsilon' (options: eps, bias)");
+    expect_error(
+        ctx, "input tokens 8\ntokpos 10 12\nlayernorm epsilon=1e-6\n",
+        "gpt.spec:3: layernorm: unknown option 'epsilon' (options: eps, bias)");
     expect_error(ctx, "input tokens 8\ntokpos 10 12\ngelu approximate=yes\n",
-                 "gpt.spec:3: gelu: bad value 'yes' for approximate");
+                 "gpt.spec:3: gelu: bad value 'yes' for approximate (tanh or none)");
+    expect_error(ctx, "input tokens 8\ntokpos 10 12\nlinear 11 tie=true\n",
+                 "linear 11 tie=true over a width of 12 needs the token embedding "
+                 "0.wte.weight as [11, 12]; it is [10, 12]");
+    expect_error(ctx, "input 12\nlinear 10 tie=true\n",
+                 "gpt.spec:2: layer 0 (linear): linear tie=true shares the weight of "
+                 "the model's token embedding, and it has none");
+    expect_error(ctx, "input tokens 8\ntokpos 10 12\nlinear 10 tie=maybe\n",
+                 "gpt.spec:3: linear: bad value 'maybe' for tie (true or false)");
 }
 
 /* nn.RMSNorm(C) has a weight only; nn.LayerNorm(C, bias=False) too. */
@@ -273,17 +321,20 @@ static void test_gpt2_init_scales_residual_projections(void **state)
 
 int main(void)
 {
-    fixture = test_fixture_json("torch_gpt.json");
-    if (!fixture)
+    fixtures[0] = test_fixture_json("torch_gpt.json");
+    fixtures[1] = test_fixture_json("torch_gpt_tied.json");
+    if (!fixtures[0] || !fixtures[1])
         return 1;
+    use(0);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reference_gpt_loads_and_gives_pytorch_loss),
         cmocka_unit_test(test_twenty_adamw_steps_end_at_pytorch_weights),
+        cmocka_unit_test(test_tied_output_layer_trains_as_pytorch),
         cmocka_unit_test(test_text_layer_errors_name_file_line_and_shapes),
         cmocka_unit_test(test_gpt2_init_scales_residual_projections),
         cmocka_unit_test(test_norm_layers_name_their_parameters_as_pytorch),
     };
     int rc = cmocka_run_group_tests(tests, test_context_setup, test_context_teardown);
-    cJSON_Delete(fixture);
+    cJSON_Delete(fixtures[0]), cJSON_Delete(fixtures[1]);
     return rc;
 }

@@ -1,6 +1,8 @@
 #!/usr/bin/python3
 """Writes the issue's reference GPT (T = 16, d = 32, h = 4, V = 50) as
-PyTorch builds it, for test_gpt to rebuild from tests/fixtures/torch_gpt.spec:
+PyTorch builds it, for test_gpt to rebuild from tests/fixtures/torch_gpt.spec
+(and the same with its output layer tied to the token embedding, as GPT-2's
+lm_head: torch_gpt_tied.*):
 its initial state_dict (torch_gpt_init.safetensors), 20 AdamW steps on fixed
 windows of tokens (inputs, targets and the loss before each step in
 torch_gpt.json), and the state_dict after them (torch_gpt_final.safetensors;
@@ -63,9 +65,14 @@ class Block(nn.Module):
         return x + self.mlp(self.ln_2(x))
 
 
-def model():
-    return nn.Sequential(TokPos(V, T, D), Block(D, H), Block(D, H), nn.LayerNorm(D),
-                         nn.Linear(D, V))
+def model(tied=False):
+    """The reference GPT; tied: its output layer is the token embedding
+    (GPT-2's lm_head: no bias, wte's weight)."""
+    m = nn.Sequential(TokPos(V, T, D), Block(D, H), Block(D, H), nn.LayerNorm(D),
+                      nn.Linear(D, V, bias=not tied))
+    if tied:
+        m[4].weight = m[0].wte.weight
+    return m
 
 
 SPEC = f"""# The reference GPT of tests/torch_gpt.py
@@ -74,24 +81,33 @@ tokpos {V} {D}
 block {D} {H}
 block {D} {H}
 layernorm
-linear {V}
+linear {V}{{tie}}
 """
 
 
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     out = os.path.join(here, "fixtures")
+    write(out, "torch_gpt", tied=False)
+    write(out, "torch_gpt_tied", tied=True)
+
+
+def write(out, base, tied):
+    """base.spec, base.json and base_{init,final,final64}.safetensors."""
     torch.manual_seed(14)
-    m = model()
+    m = model(tied)
+    if tied:  # GPT-2's N(0, 0.02): N(0, 1) as output weights gives logits of 20
+        with torch.no_grad():
+            m[0].wte.weight.normal_(0.0, 0.02)
     # LayerNorm starts at 1 and 0, which hides a swapped weight and bias:
     # perturb them so that the fixture tells them apart.
     with torch.no_grad():
         for name, p in m.named_parameters():
             if ".ln_" in name or name.startswith("3."):
                 p.add_(0.1 * torch.randn_like(p))
-    m64 = model().double()
+    m64 = model(tied).double()
     m64.load_state_dict(m.state_dict())
-    save_safetensors(m.state_dict(), os.path.join(out, "torch_gpt_init.safetensors"))
+    save_safetensors(state(m), os.path.join(out, base + "_init.safetensors"))
     # Text-like windows: a noisy walk over the vocabulary, so that the next
     # token depends on the ones before it.
     text = torch.cumsum(torch.randint(-2, 3, (STEPS * B * (T + 1),)), 0) % V
@@ -119,19 +135,27 @@ def main():
     # scale against which clgrad's distance from PyTorch is judged.
     drift = max((a - b.float()).abs().max().item()
                 for a, b in zip(m.state_dict().values(), m64.state_dict().values()))
-    save_safetensors(m.state_dict(), os.path.join(out, "torch_gpt_final.safetensors"))
-    save_safetensors({k: v.float() for k, v in m64.state_dict().items()},
-                     os.path.join(out, "torch_gpt_final64.safetensors"))
-    with open(os.path.join(out, "torch_gpt.spec"), "w") as f:
-        f.write(SPEC)
-    with open(os.path.join(out, "torch_gpt.json"), "w") as f:
+    save_safetensors(state(m), os.path.join(out, base + "_final.safetensors"))
+    save_safetensors({k: v.float() for k, v in state(m64).items()},
+                     os.path.join(out, base + "_final64.safetensors"))
+    with open(os.path.join(out, base + ".spec"), "w") as f:
+        f.write(SPEC.replace("{tie}", " bias=false tie=true" if tied else ""))
+    with open(os.path.join(out, base + ".json"), "w") as f:
         json.dump({"torch": torch.__version__, "batch": B, "steps": STEPS,
                    "lr": 3e-3, "beta1": 0.9, "beta2": 0.95, "weight_decay": 0.1,
                    "eps": 1e-8, "windows": windows.tolist(), "losses": losses,
                    "first_loss_float64": losses64[0],
                    "float32_weight_drift": drift}, f)
-    print("first loss", losses[0], "float64", losses64[0], "last", losses[-1],
+    print(base, "first loss", losses[0], "float64", losses64[0], "last", losses[-1],
           "float32 - float64 weights after the steps:", drift)
+
+
+def state(m):
+    """The state_dict with a tied output layer's weight once, as wte."""
+    d = m.state_dict()
+    if m[4].weight is m[0].wte.weight:
+        del d["4.weight"]
+    return d
 
 
 if __name__ == "__main__":

@@ -72,13 +72,16 @@ typedef struct clg_layer {
     int kernel; /* conv, pools */
     int stride; /* conv (default 1), pools (0: = kernel) */
     int padding;
-    int dilation; /* conv; 0 means 1 */
-    bool no_bias; /* linear, conv */
-    float value;  /* dropout p, leaky slope, elu alpha, batchnorm momentum */
-    float eps;    /* batchnorm, layernorm (0 means 1e-5), rmsnorm (0: 2^-23) */
-    int vocab;    /* embedding, tokpos */
-    int heads;    /* attention, block (out: their width) */
+    int dilation;          /* conv; 0 means 1 */
+    bool no_bias;          /* linear, conv */
+    float value;           /* dropout p, leaky slope, elu alpha, batchnorm momentum */
+    float eps;             /* batchnorm, layernorm (0 means 1e-5), rmsnorm (0: 2^-23) */
+    int vocab;             /* embedding, tokpos */
+    int heads;             /* attention, block (out: their width) */
     bool approximate_tanh; /* gelu: GELU(approximate="tanh") */
+    bool tie; /* linear: its weight is the model's token embedding's (the first
+                 tokpos or embedding layer's, [out, in]), not its own: GPT-2's
+                 lm_head; one tensor, saved once, its gradient both uses' sum */
 } clg_layer;
 
 #define CLG_LINEAR(n) ((clg_layer){.type = CLG_LAYER_LINEAR, .out = (n)})

@@ -168,13 +168,44 @@ static clg_tensor *relu_of(clg_model *m, clg_tensor *x)
     static clg_tensor *name(clg_model *m, const clg_layer *l, const char *prefix,      \
                             clg_tensor *x, size_t *count, clg_status *init)
 
+/* The weight of the model's first tokpos or embedding layer, which a tied
+ * linear layer [out, in] shares; NULL (the graph's error set) when there is
+ * none or its shape is not [out, in]. */
+static clg_tensor *tied_weight(clg_model *m, int out, int in)
+{
+    const layer_rec *e = NULL;
+    for (int i = 0; i < m->nlayers && !e; i++)
+        if (m->layers[i].spec.type == CLG_LAYER_TOKPOS ||
+            m->layers[i].spec.type == CLG_LAYER_EMBEDDING)
+            e = &m->layers[i];
+    char name[96];
+    if (e)
+        snprintf(name, sizeof name, "%s.%s", e->name,
+                 e->spec.type == CLG_LAYER_TOKPOS ? "wte.weight" : "weight");
+    clg_tensor *w = e ? clg_graph_find(m->g, name) : NULL;
+    if (!w)
+        return clg_graph_fail(m->g, CLG_INVALID_ARGUMENT,
+                              "linear tie=true shares the weight of the model's token "
+                              "embedding, and it has none (tokpos or embedding first)");
+    if (clg_tensor_dim(w, 0) != out || clg_tensor_dim(w, 1) != in)
+        return clg_graph_fail(m->g, CLG_SHAPE_MISMATCH,
+                              "linear %d tie=true over a width of %d needs the token "
+                              "embedding %s as [%d, %d]; it is [%d, %d]",
+                              out, in, name, out, in, clg_tensor_dim(w, 0),
+                              clg_tensor_dim(w, 1));
+    return w;
+}
+
 BUILD(linear)
 {
     int last = clg_tensor_dim(x, clg_tensor_ndim(x) - 1);
-    clg_tensor *w = param(m, prefix, "weight", 2, (int[]){l->out, last}, count), *b = NULL;
+    clg_tensor *w = l->tie
+                        ? tied_weight(m, l->out, last)
+                        : param(m, prefix, "weight", 2, (int[]){l->out, last}, count),
+               *b = NULL;
     if (!l->no_bias)
         b = param(m, prefix, "bias", 1, (int[]){l->out}, count);
-    if (w)
+    if (w && !l->tie)
         *init = clg_init_weight(w, m->opts.init, last, l->out, &m->rng);
     if (b && *init == CLG_OK)
         *init = clg_init_bias(b, m->opts.init, last, &m->rng);
@@ -184,7 +215,8 @@ BUILD(linear)
 BUILD(conv2d)
 {
     int C = clg_tensor_dim(x, 1), k = l->kernel, fan_in = C * k * k;
-    clg_tensor *w = param(m, prefix, "weight", 4, (int[]){l->out, C, k, k}, count), *b = NULL;
+    clg_tensor *w = param(m, prefix, "weight", 4, (int[]){l->out, C, k, k}, count),
+               *b = NULL;
     if (!l->no_bias)
         b = param(m, prefix, "bias", 1, (int[]){l->out}, count);
     if (w)
@@ -294,57 +326,133 @@ BUILD(block_layer)
 
 /* ---- The table ------------------------------------------------------------------ */
 
-#define SIZE(name, field, lo) {name, offsetof(clg_layer, field), CLG_FIELD_SIZE, lo, 1 << 24}
-#define FLOAT(name, field, lo, hi) {name, offsetof(clg_layer, field), CLG_FIELD_FLOAT, lo, hi}
-#define BIAS {"bias", offsetof(clg_layer, no_bias), CLG_FIELD_NO_BIAS, 0, 1}
+#define SIZE(name, field, lo)                                                          \
+    {                                                                                  \
+        name, offsetof(clg_layer, field), CLG_FIELD_SIZE, lo, 1 << 24                  \
+    }
+#define FLOAT(name, field, lo, hi)                                                     \
+    {                                                                                  \
+        name, offsetof(clg_layer, field), CLG_FIELD_FLOAT, lo, hi                      \
+    }
+#define BIAS                                                                           \
+    {                                                                                  \
+        "bias", offsetof(clg_layer, no_bias), CLG_FIELD_NO_BIAS, 0, 1                  \
+    }
 #define EPS FLOAT("eps", eps, 1e-12, 1.0)
 
 const clg_layer_desc clg_layer_descs[] = {
-    {CLG_LAYER_LINEAR, 1, 1, {SIZE("out_features", out, 1)}, {BIAS}, {0}, linear},
+    {CLG_LAYER_LINEAR,
+     1,
+     1,
+     {SIZE("out_features", out, 1)},
+     {BIAS, {"tie", offsetof(clg_layer, tie), CLG_FIELD_BOOL, 0, 1}},
+     {0},
+     linear},
     {CLG_LAYER_CONV2D,
      2,
      2,
      {SIZE("out_channels", out, 1), SIZE("kernel", kernel, 1)},
-     {SIZE("stride", stride, 1), SIZE("padding", padding, 0), SIZE("dilation", dilation, 1),
-      BIAS},
+     {SIZE("stride", stride, 1), SIZE("padding", padding, 0),
+      SIZE("dilation", dilation, 1), BIAS},
      {.stride = 1},
      conv2d},
-    {CLG_LAYER_BATCHNORM1D, 0, 0, {{0}}, {FLOAT("momentum", value, 0, 1), EPS},
-     {.value = 0.1f}, batchnorm},
-    {CLG_LAYER_BATCHNORM2D, 0, 0, {{0}}, {FLOAT("momentum", value, 0, 1), EPS},
-     {.value = 0.1f}, batchnorm},
-    {CLG_LAYER_DROPOUT, 0, 1, {FLOAT("p", value, 0, 1)}, {{0}}, {.value = 0.5f}, dropout},
-    {CLG_LAYER_MAXPOOL2D, 1, 1, {SIZE("kernel", kernel, 1)},
-     {SIZE("stride", stride, 1), SIZE("padding", padding, 0)}, {0}, pool},
-    {CLG_LAYER_AVGPOOL2D, 1, 1, {SIZE("kernel", kernel, 1)},
-     {SIZE("stride", stride, 1), SIZE("padding", padding, 0)}, {0}, pool},
+    {CLG_LAYER_BATCHNORM1D,
+     0,
+     0,
+     {{0}},
+     {FLOAT("momentum", value, 0, 1), EPS},
+     {.value = 0.1f},
+     batchnorm},
+    {CLG_LAYER_BATCHNORM2D,
+     0,
+     0,
+     {{0}},
+     {FLOAT("momentum", value, 0, 1), EPS},
+     {.value = 0.1f},
+     batchnorm},
+    {CLG_LAYER_DROPOUT,
+     0,
+     1,
+     {FLOAT("p", value, 0, 1)},
+     {{0}},
+     {.value = 0.5f},
+     dropout},
+    {CLG_LAYER_MAXPOOL2D,
+     1,
+     1,
+     {SIZE("kernel", kernel, 1)},
+     {SIZE("stride", stride, 1), SIZE("padding", padding, 0)},
+     {0},
+     pool},
+    {CLG_LAYER_AVGPOOL2D,
+     1,
+     1,
+     {SIZE("kernel", kernel, 1)},
+     {SIZE("stride", stride, 1), SIZE("padding", padding, 0)},
+     {0},
+     pool},
     {CLG_LAYER_GLOBALAVGPOOL, 0, 0, {{0}}, {{0}}, {0}, unary},
     {CLG_LAYER_FLATTEN, 0, 0, {{0}}, {{0}}, {0}, unary},
     {CLG_LAYER_RELU, 0, 0, {{0}}, {{0}}, {0}, unary},
-    {CLG_LAYER_LEAKYRELU, 0, 1, {FLOAT("slope", value, -1e6, 1e6)}, {{0}},
-     {.value = 0.01f}, unary},
-    {CLG_LAYER_ELU, 0, 1, {FLOAT("alpha", value, -1e6, 1e6)}, {{0}}, {.value = 1.0f},
+    {CLG_LAYER_LEAKYRELU,
+     0,
+     1,
+     {FLOAT("slope", value, -1e6, 1e6)},
+     {{0}},
+     {.value = 0.01f},
      unary},
-    {CLG_LAYER_GELU, 0, 0, {{0}},
-     {{"approximate", offsetof(clg_layer, approximate_tanh), CLG_FIELD_TANH, 0, 1}}, {0},
+    {CLG_LAYER_ELU,
+     0,
+     1,
+     {FLOAT("alpha", value, -1e6, 1e6)},
+     {{0}},
+     {.value = 1.0f},
+     unary},
+    {CLG_LAYER_GELU,
+     0,
+     0,
+     {{0}},
+     {{"approximate", offsetof(clg_layer, approximate_tanh), CLG_FIELD_TANH, 0, 1}},
+     {0},
      unary},
     {CLG_LAYER_SIGMOID, 0, 0, {{0}}, {{0}}, {0}, unary},
     {CLG_LAYER_TANH, 0, 0, {{0}}, {{0}}, {0}, unary},
     {CLG_LAYER_SOFTMAX, 0, 0, {{0}}, {{0}}, {0}, unary},
     {CLG_LAYER_LOGSOFTMAX, 0, 0, {{0}}, {{0}}, {0}, unary},
-    {CLG_LAYER_EMBEDDING, 2, 2, {SIZE("vocabulary", vocab, 1), SIZE("dim", out, 1)},
-     {{0}}, {0}, embedding},
+    {CLG_LAYER_EMBEDDING,
+     2,
+     2,
+     {SIZE("vocabulary", vocab, 1), SIZE("dim", out, 1)},
+     {{0}},
+     {0},
+     embedding},
     {CLG_LAYER_LAYERNORM, 0, 0, {{0}}, {EPS, BIAS}, {0}, norm},
     {CLG_LAYER_RMSNORM, 0, 0, {{0}}, {EPS}, {0}, norm},
-    {CLG_LAYER_TOKPOS, 2, 2, {SIZE("vocabulary", vocab, 1), SIZE("dim", out, 1)}, {{0}},
-     {0}, tokpos_layer},
-    {CLG_LAYER_ATTENTION, 2, 2, {SIZE("dim", out, 1), SIZE("heads", heads, 1)}, {{0}},
-     {0}, attention_layer},
-    {CLG_LAYER_BLOCK, 2, 2, {SIZE("dim", out, 1), SIZE("heads", heads, 1)}, {{0}}, {0},
+    {CLG_LAYER_TOKPOS,
+     2,
+     2,
+     {SIZE("vocabulary", vocab, 1), SIZE("dim", out, 1)},
+     {{0}},
+     {0},
+     tokpos_layer},
+    {CLG_LAYER_ATTENTION,
+     2,
+     2,
+     {SIZE("dim", out, 1), SIZE("heads", heads, 1)},
+     {{0}},
+     {0},
+     attention_layer},
+    {CLG_LAYER_BLOCK,
+     2,
+     2,
+     {SIZE("dim", out, 1), SIZE("heads", heads, 1)},
+     {{0}},
+     {0},
      block_layer},
 };
 
-const int clg_layer_desc_count = (int)(sizeof clg_layer_descs / sizeof *clg_layer_descs);
+const int clg_layer_desc_count =
+    (int)(sizeof clg_layer_descs / sizeof *clg_layer_descs);
 
 const clg_layer_desc *clg_layer_desc_of(clg_layer_type type)
 {
@@ -372,9 +480,10 @@ bool clg_layer_field_set(const clg_layer_field *f, const char *word, clg_layer *
         *(float *)at = v;
         return true;
     case CLG_FIELD_NO_BIAS:
+    case CLG_FIELD_BOOL:
         if (!clg_parse_bool(word, &b))
             return false;
-        *(bool *)at = !b;
+        *(bool *)at = f->kind == CLG_FIELD_BOOL ? b : !b;
         return true;
     case CLG_FIELD_TANH:
         if (strcmp(word, "tanh") != 0 && strcmp(word, "none") != 0)
@@ -395,6 +504,7 @@ const char *clg_layer_field_range(const clg_layer_field *f, char *buf, size_t le
         snprintf(buf, len, "a number from %g to %g", f->lo, f->hi);
         break;
     case CLG_FIELD_NO_BIAS:
+    case CLG_FIELD_BOOL:
         snprintf(buf, len, "true or false");
         break;
     case CLG_FIELD_TANH:

@@ -43,6 +43,7 @@ typedef enum clg_field_kind {
     CLG_FIELD_SIZE,    /* a whole number from lo to hi (an int field) */
     CLG_FIELD_FLOAT,   /* a number from lo to hi (a float field) */
     CLG_FIELD_NO_BIAS, /* bias=true|false, kept as no_bias (a bool field) */
+    CLG_FIELD_BOOL,    /* true|false (a bool field) */
     CLG_FIELD_TANH,    /* approximate=tanh|none, as nn.GELU (a bool field) */
 } clg_field_kind;
 

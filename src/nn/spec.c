@@ -29,7 +29,6 @@ struct clg_spec {
     int count;
 };
 
-
 static clg_status bad(const clg_spec *s, int line, const char *fmt, ...)
     CLG_PRINTF(3, 4);
 static clg_status bad(const clg_spec *s, int line, const char *fmt, ...)
@@ -85,8 +84,9 @@ static clg_status set_option(const clg_spec *s, int line, const clg_layer_desc *
                  d->options[i].name);
     }
     if (!f)
-        return bad(s, line, "%s: unknown option '%s' (%s%s)", clg_layer_type_str(d->type),
-                   key, opts[0] ? "options: " : "it takes none", opts);
+        return bad(s, line, "%s: unknown option '%s' (%s%s)",
+                   clg_layer_type_str(d->type), key,
+                   opts[0] ? "options: " : "it takes none", opts);
     if (clg_layer_field_set(f, value, l))
         return CLG_OK;
     return bad(s, line, "%s: bad value '%s' for %s (%s)", clg_layer_type_str(d->type),
