@@ -6,6 +6,7 @@
  * within twice PyTorch float32's own distance of float64's). */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "fixture.h"
 #include "test_util.h"
@@ -319,6 +320,209 @@ static void test_gpt2_init_scales_residual_projections(void **state)
     clg_model_free(m);
 }
 
+/* ---- A Hugging Face GPT-2 directory (tests/hf_gpt2_model.py) ---------------- */
+
+/* Tensor `name` of the reference file, as floats (n of them). */
+static float *ref_floats(const clg_checkpoint *ck, const char *name, size_t n)
+{
+    for (int i = 0; i < clg_checkpoint_count(ck); i++)
+        if (!strcmp(clg_checkpoint_name(ck, i), name)) {
+            float *v = malloc(n * sizeof *v);
+            assert_ok(clg_checkpoint_floats(ck, i, v, n));
+            return v;
+        }
+    fail_msg("no %s in the reference", name);
+    return NULL;
+}
+
+/* GPT2LMHeadModel.save_pretrained()'s directory, with its tokenizer, loads
+ * into clgrad from config.json alone: its logits, its loss before each of
+ * 10 AdamW steps on windows of the fortunes and every weight after them are
+ * within 10 times PyTorch float32's distance from float64 (the differential
+ * test's rule), Conv1D's transposed weights and the tied output layer
+ * included. */
+static void test_hugging_face_gpt2_trains_as_transformers(void **state)
+{
+    clg_context *ctx = *state;
+    cJSON *ref = test_fixture_json("hf_gpt2.json");
+    assert_non_null(ref);
+    char dir[1024], path[1024];
+    fixture_path("hf_gpt2", dir, sizeof dir);
+    int B = cJSON_GetObjectItem(ref, "batch")->valueint,
+        T = cJSON_GetObjectItem(ref, "context")->valueint,
+        steps = cJSON_GetObjectItem(ref, "steps")->valueint;
+    clg_model_opts mo = CLG_MODEL_DEFAULTS;
+    mo.max_batch = B;
+    clg_model *m;
+    assert_ok(clg_model_from_gpt2_dir(ctx, dir, &mo, 0, &m));
+    assert_int_equal(clg_tensor_dim(clg_model_input(m), 1), T); /* n_positions */
+    assert_ok(clg_model_compile(m, CLG_LOSS_CROSS_ENTROPY, 0.0f));
+    clg_tokenizer *t;
+    assert_ok(clg_tokenizer_load_gpt2(dir, &t));
+    int V = clg_tokenizer_vocab_size(t);
+    assert_int_equal(V, 2000);
+    clg_tokenizer_free(t);
+    clg_checkpoint *want;
+    assert_ok(clg_checkpoint_read(
+        fixture_path("hf_gpt2_ref.safetensors", path, sizeof path), &want));
+    cJSON *windows = cJSON_GetObjectItem(ref, "windows");
+    int32_t *x = malloc((size_t)B * T * sizeof *x),
+            *y = malloc((size_t)B * T * sizeof *y);
+    float *logits = malloc((size_t)B * T * V * sizeof *logits);
+    clg_optim_opts o = CLG_OPTIM_DEFAULTS;
+    o.type = CLG_OPTIM_ADAMW, o.weight_decay = 0.0f;
+    o.lr = (float)cJSON_GetObjectItem(ref, "lr")->valuedouble;
+    o.beta1 = 0.9f, o.beta2 = 0.999f, o.eps = 1e-8f;
+    clg_optimizer *opt;
+    assert_ok(clg_optim_create(clg_model_plan(m), &o, &opt));
+    double loss_err = 0, loss_err32 = 0;
+    for (int s = 0; s < steps; s++) {
+        for (int b = 0; b < B; b++) {
+            cJSON *w = cJSON_GetArrayItem(cJSON_GetArrayItem(windows, s), b);
+            for (int k = 0; k < T; k++) {
+                x[b * T + k] = cJSON_GetArrayItem(w, k)->valueint;
+                y[b * T + k] = cJSON_GetArrayItem(w, k + 1)->valueint;
+            }
+        }
+        assert_ok(clg_tensor_upload(clg_model_input(m), x, (size_t)B * T));
+        assert_ok(clg_tensor_upload(clg_model_target(m), y, (size_t)B * T));
+        if (s == 0) { /* the first window's first two positions' logits */
+            assert_ok(clg_plan_run(clg_model_plan(m), B, CLG_RUN_EVAL));
+            assert_ok(clg_plan_read(clg_model_plan(m), clg_model_output(m), logits,
+                                    (size_t)B * T * V));
+            float *l64 = ref_floats(want, "logits64", 2 * (size_t)V);
+            double err = 0,
+                   err32 = cJSON_GetObjectItem(ref, "logits_err32")->valuedouble;
+            for (int i = 0; i < 2 * V; i++)
+                err = fmax(err, fabs(logits[i] - l64[i]));
+            print_message("logits: %.3g from float64; PyTorch float32 %.3g\n", err,
+                          err32);
+            if (!(err <= fmax(10 * err32, 1e-6)))
+                fail_msg("logits %.3g from float64, PyTorch float32 %.3g", err, err32);
+            free(l64);
+        }
+        float loss;
+        assert_ok(clg_plan_run(clg_model_plan(m), B, CLG_RUN_TRAIN));
+        assert_ok(clg_plan_loss(clg_model_plan(m), &loss));
+        double l64 = cJSON_GetArrayItem(cJSON_GetObjectItem(ref, "losses64"), s)
+                         ->valuedouble,
+               l32 = cJSON_GetArrayItem(cJSON_GetObjectItem(ref, "losses32"), s)
+                         ->valuedouble;
+        loss_err = fmax(loss_err, fabs(loss - l64));
+        loss_err32 = fmax(loss_err32, fabs(l32 - l64));
+        assert_ok(clg_optim_step(opt));
+    }
+    print_message("losses: %.3g from float64; PyTorch float32 %.3g\n", loss_err,
+                  loss_err32);
+    if (!(loss_err <= fmax(10 * loss_err32, 4e-7 * 8)))
+        fail_msg("losses %.3g from float64, PyTorch float32 %.3g", loss_err,
+                 loss_err32);
+    double err = 0, err32 = 0;
+    for (int i = 0; i < clg_model_tensor_count(m); i++) {
+        clg_tensor *p = clg_model_tensor(m, i);
+        size_t n = clg_tensor_numel(p);
+        char k64[128], k32[128];
+        snprintf(k64, sizeof k64, "final64.%s", clg_tensor_name(p));
+        snprintf(k32, sizeof k32, "final32.%s", clg_tensor_name(p));
+        float *got = malloc(n * sizeof *got), *w64 = ref_floats(want, k64, n),
+              *w32 = ref_floats(want, k32, n);
+        assert_ok(clg_tensor_download(p, got, n));
+        for (size_t k = 0; k < n; k++) {
+            err = fmax(err, fabs(got[k] - w64[k]));
+            err32 = fmax(err32, fabs(w32[k] - w64[k]));
+        }
+        free(got), free(w64), free(w32);
+    }
+    print_message(
+        "weights after %d AdamW steps: %.3g from float64; PyTorch float32 %.3g\n",
+        steps, err, err32);
+    if (!(err <= 10 * err32))
+        fail_msg("weights %.3g from float64, PyTorch float32 %.3g", err, err32);
+    free(x), free(y), free(logits);
+    clg_optim_free(opt);
+    clg_checkpoint_free(want);
+    clg_model_free(m);
+    cJSON_Delete(ref);
+}
+
+/* A copy of the fixture directory's config.json and model.safetensors in a
+ * new directory, config.json's `key` set to the JSON `value`. */
+static const char *hf_copy_with(const char *key, const char *value)
+{
+    static char dir[64];
+    char src[1024], path[1100];
+    snprintf(dir, sizeof dir, "/tmp/clgrad-hf-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    fixture_path("hf_gpt2", src, sizeof src);
+    snprintf(path, sizeof path, "%s/config.json", src);
+    cJSON *c = NULL;
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    char text[8192];
+    text[fread(text, 1, sizeof text - 1, f)] = '\0';
+    fclose(f);
+    c = cJSON_Parse(text);
+    cJSON_DeleteItemFromObjectCaseSensitive(c, key);
+    cJSON_AddItemToObject(c, key, cJSON_Parse(value));
+    char *out = cJSON_Print(c);
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    test_write_file(path, out);
+    free(out);
+    cJSON_Delete(c);
+    char cmd[2400];
+    snprintf(cmd, sizeof cmd, "cp '%s/model.safetensors' '%s/'", src, dir);
+    assert_int_equal(system(cmd), 0);
+    return dir;
+}
+
+static void test_hugging_face_configs_clgrad_cannot_run_are_refused(void **state)
+{
+    struct {
+        const char *key, *value, *message;
+    } cases[] = {
+        {"activation_function", "\"relu\"", "\"activation_function\": \"relu\""},
+        {"scale_attn_by_inverse_layer_idx", "true", "scale_attn_by_inverse_layer_idx"},
+        {"reorder_and_upcast_attn", "true", "reorder_and_upcast_attn"},
+        {"add_cross_attention", "true", "add_cross_attention"},
+        {"scale_attn_weights", "false", "scale_attn_weights"},
+        {"n_inner", "100", "\"n_inner\""},
+        {"layer_norm_epsilon", "1e-6", "layer_norm_epsilon"},
+        {"model_type", "\"llama\"", "\"model_type\" is llama"},
+        {"n_head", "5", "n_embd 32 is not a multiple of n_head 5"},
+        {"n_layer", "0", "\"n_layer\" must be a whole number from 1"},
+        {"n_layer", "3",
+         "tensor 'h.2.ln_1.weight' (clgrad's 3.ln_1.weight) is missing"},
+        {"n_layer", "1", "tensor 'transformer.h.1.attn.c_attn.bias' is not part of"},
+        {"n_embd", "16", "is [2000, 32], config.json makes it [2000, 16]"},
+        {"vocab_size", "1999", "config.json makes it [1999, 32]"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        const char *dir = hf_copy_with(cases[i].key, cases[i].value);
+        clg_model_opts mo = CLG_MODEL_DEFAULTS;
+        mo.max_batch = 2;
+        clg_model *m = (clg_model *)dir;
+        clg_status s = clg_model_from_gpt2_dir(*state, dir, &mo, 0, &m);
+        if (s != CLG_BAD_FILE)
+            fail_msg("%s = %s: %s (%s)", cases[i].key, cases[i].value,
+                     clg_status_str(s), clg_last_error());
+        assert_null(m);
+        assert_contains(clg_last_error(), dir);
+        assert_contains(clg_last_error(), cases[i].message);
+        char cmd[200];
+        snprintf(cmd, sizeof cmd, "rm -r '%s'", dir);
+        assert_int_equal(system(cmd), 0);
+    }
+    /* a context past n_positions */
+    char dir[1024];
+    clg_model_opts mo = CLG_MODEL_DEFAULTS;
+    clg_model *m;
+    assert_int_equal(clg_model_from_gpt2_dir(
+                         *state, fixture_path("hf_gpt2", dir, sizeof dir), &mo, 17, &m),
+                     CLG_INVALID_ARGUMENT);
+    assert_contains(clg_last_error(), "a context of 17 tokens is past the model's "
+                                      "n_positions 16");
+}
+
 int main(void)
 {
     fixtures[0] = test_fixture_json("torch_gpt.json");
@@ -330,6 +534,8 @@ int main(void)
         cmocka_unit_test(test_reference_gpt_loads_and_gives_pytorch_loss),
         cmocka_unit_test(test_twenty_adamw_steps_end_at_pytorch_weights),
         cmocka_unit_test(test_tied_output_layer_trains_as_pytorch),
+        cmocka_unit_test(test_hugging_face_gpt2_trains_as_transformers),
+        cmocka_unit_test(test_hugging_face_configs_clgrad_cannot_run_are_refused),
         cmocka_unit_test(test_text_layer_errors_name_file_line_and_shapes),
         cmocka_unit_test(test_gpt2_init_scales_residual_projections),
         cmocka_unit_test(test_norm_layers_name_their_parameters_as_pytorch),

@@ -113,6 +113,29 @@ clg_status clg_model_from_checkpoint(clg_context *ctx, const clg_checkpoint *che
 clg_status clg_checkpoint_train_state(const clg_checkpoint *checkpoint,
                                       clg_train_state *state);
 
+/* ---- Hugging Face GPT-2 directories ------------------------------------- */
+
+/* A model from a directory GPT2LMHeadModel.save_pretrained() wrote:
+ * config.json makes the layers (tokpos, n_layer blocks, the final layer
+ * norm, the output layer tied to wte unless tie_word_embeddings is false;
+ * the context T is `context`, or n_positions when 0) and model.safetensors
+ * gives every weight (GPT-2's Conv1D weights [in, out] transposed to
+ * clgrad's [out, in]; "transformer." before the names or not). A config
+ * clgrad cannot run exactly (another activation, cross-attention,
+ * scale_attn_by_inverse_layer_idx, reorder_and_upcast_attn, an MLP other
+ * than 4 n_embd, another layer norm eps) and a tensor missing, extra, of
+ * another dtype than F32 or of a shape config.json disagrees with are
+ * CLG_BAD_FILE naming the file and key or tensor. The model is not
+ * compiled. The tokenizer, where the directory has one:
+ * clg_tokenizer_load_gpt2(dir). */
+clg_status clg_model_from_gpt2_dir(clg_context *ctx, const char *dir,
+                                   const clg_model_opts *opts, int context,
+                                   clg_model **model);
+/* The spec text config.json makes (malloc'd *spec), and the weights of
+ * model.safetensors copied into a model of that spec. */
+clg_status clg_gpt2_dir_spec(const char *dir, int context, char **spec);
+clg_status clg_gpt2_dir_load(const char *dir, clg_model *model);
+
 #ifdef __cplusplus
 }
 #endif

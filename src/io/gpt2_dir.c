@@ -1,0 +1,352 @@
+/*
+ * Hugging Face GPT-2 directories as clgrad models: config.json and
+ * model.safetensors as GPT2LMHeadModel.save_pretrained() writes them.
+ *
+ * The model is built from the config as from a spec (tokpos, n_layer
+ * blocks, the final layer norm, the output layer tied to wte), and the
+ * tensors are mapped by one table: GPT-2's Conv1D layers keep their weights
+ * [in, out], clgrad's linear layers [out, in], so those are transposed; the
+ * "transformer." prefix may be there or not; lm_head.weight is wte's when
+ * the embeddings are tied and usually absent. A config clgrad cannot run
+ * exactly is refused by name.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "base/error.h"
+#include "base/file.h"
+#include "clgrad/io.h"
+
+typedef struct gpt2_config {
+    int n_layer, n_embd, n_head, n_positions, vocab;
+    double eps;
+    bool tied;
+} gpt2_config;
+
+/* GPT-2's names for clgrad's, after "transformer." (or at the top for
+ * lm_head): block k of clgrad is h.(k - 1); `transpose` for Conv1D. */
+static const struct {
+    const char *clgrad, *hf;
+    bool transpose;
+} block_names[] = {
+    {"ln_1.weight", "ln_1.weight", false},
+    {"ln_1.bias", "ln_1.bias", false},
+    {"attn.c_attn.weight", "attn.c_attn.weight", true},
+    {"attn.c_attn.bias", "attn.c_attn.bias", false},
+    {"attn.c_proj.weight", "attn.c_proj.weight", true},
+    {"attn.c_proj.bias", "attn.c_proj.bias", false},
+    {"ln_2.weight", "ln_2.weight", false},
+    {"ln_2.bias", "ln_2.bias", false},
+    {"mlp.0.weight", "mlp.c_fc.weight", true},
+    {"mlp.0.bias", "mlp.c_fc.bias", false},
+    {"mlp.2.weight", "mlp.c_proj.weight", true},
+    {"mlp.2.bias", "mlp.c_proj.bias", false},
+};
+
+/* ---- config.json -------------------------------------------------------------- */
+
+static clg_status bad_config(const char *path, const char *fmt, const char *key,
+                             const char *value)
+{
+    char what[256];
+    snprintf(what, sizeof what, fmt, key, value);
+    return clg_fail(CLG_BAD_FILE, "%s: %s", path, what);
+}
+
+/* A whole number config[key] in [lo, hi]. */
+static clg_status config_int(const char *path, const cJSON *c, const char *key, int lo,
+                             int hi, int *out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(c, key);
+    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) ||
+        v->valuedouble < lo || v->valuedouble > hi) {
+        char range[64];
+        snprintf(range, sizeof range, "%d to %d", lo, hi);
+        return bad_config(path, "\"%s\" must be a whole number from %s", key, range);
+    }
+    *out = (int)v->valuedouble;
+    return CLG_OK;
+}
+
+/* config[key] as a boolean, `fallback` when absent; an error unless it is
+ * `allowed` (a value clgrad cannot run). */
+static clg_status config_flag(const char *path, const cJSON *c, const char *key,
+                              bool fallback, bool allowed, bool *out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(c, key);
+    bool b = v ? cJSON_IsTrue(v) : fallback;
+    if (v && !cJSON_IsBool(v))
+        return bad_config(path, "\"%s\" must be true or false%s", key, "");
+    if (b != allowed)
+        return bad_config(path, "\"%s\": %s is not what clgrad's GPT-2 runs", key,
+                          b ? "true" : "false");
+    if (out)
+        *out = b;
+    return CLG_OK;
+}
+
+static clg_status read_config(const char *dir, gpt2_config *g)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    char *text = NULL;
+    size_t len;
+    clg_status s = clg_read_file(path, (size_t)16 << 20, &text, &len);
+    if (s != CLG_OK)
+        return s;
+    const char *end = NULL;
+    cJSON *c = cJSON_ParseWithOpts(text, &end, true);
+    if (!cJSON_IsObject(c))
+        s = clg_fail(CLG_BAD_FILE, "%s: byte %zu: not a JSON object", path,
+                     end ? (size_t)(end - text) : 0);
+    free(text);
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(c, "model_type");
+    const cJSON *act = cJSON_GetObjectItemCaseSensitive(c, "activation_function");
+    const cJSON *inner = cJSON_GetObjectItemCaseSensitive(c, "n_inner");
+    const cJSON *eps = cJSON_GetObjectItemCaseSensitive(c, "layer_norm_epsilon");
+    if (s == CLG_OK && (!cJSON_IsString(type) || strcmp(type->valuestring, "gpt2")))
+        s = bad_config(path, "\"%s\" is %s, not \"gpt2\"", "model_type",
+                       cJSON_IsString(type) ? type->valuestring : "missing");
+    if (s == CLG_OK)
+        s = config_int(path, c, "n_layer", 1, 4096, &g->n_layer);
+    if (s == CLG_OK)
+        s = config_int(path, c, "n_embd", 1, 1 << 16, &g->n_embd);
+    if (s == CLG_OK)
+        s = config_int(path, c, "n_head", 1, 1 << 12, &g->n_head);
+    if (s == CLG_OK)
+        s = config_int(path, c, "n_positions", 1, 1 << 20, &g->n_positions);
+    if (s == CLG_OK)
+        s = config_int(path, c, "vocab_size", 1, 1 << 24, &g->vocab);
+    if (s == CLG_OK && g->n_embd % g->n_head)
+        s = clg_fail(CLG_BAD_FILE, "%s: n_embd %d is not a multiple of n_head %d", path,
+                     g->n_embd, g->n_head);
+    /* gelu_new, gelu_pytorch_tanh and gelu_fast are one formula: GELU's tanh
+     * approximation, which clgrad's blocks compute */
+    if (s == CLG_OK && act &&
+        !(cJSON_IsString(act) && (!strcmp(act->valuestring, "gelu_new") ||
+                                  !strcmp(act->valuestring, "gelu_pytorch_tanh") ||
+                                  !strcmp(act->valuestring, "gelu_fast"))))
+        s = bad_config(path,
+                       "\"%s\": \"%s\" is not what clgrad's GPT-2 blocks compute "
+                       "(gelu_new, GELU's tanh approximation)",
+                       "activation_function",
+                       cJSON_IsString(act) ? act->valuestring : "?");
+    if (s == CLG_OK && inner && !cJSON_IsNull(inner) &&
+        !(cJSON_IsNumber(inner) && inner->valuedouble == 4.0 * g->n_embd))
+        s = bad_config(path, "\"%s\": clgrad's GPT-2 blocks have an MLP of 4 n_embd%s",
+                       "n_inner", "");
+    g->eps = eps ? (cJSON_IsNumber(eps) ? eps->valuedouble : -1) : 1e-5;
+    if (s == CLG_OK && fabs(g->eps - 1e-5) > 1e-12)
+        s = bad_config(path, "\"%s\": clgrad's GPT-2 blocks normalise with eps 1e-05%s",
+                       "layer_norm_epsilon", "");
+    if (s == CLG_OK)
+        s = config_flag(path, c, "scale_attn_weights", true, true, NULL);
+    if (s == CLG_OK)
+        s = config_flag(path, c, "scale_attn_by_inverse_layer_idx", false, false, NULL);
+    if (s == CLG_OK)
+        s = config_flag(path, c, "reorder_and_upcast_attn", false, false, NULL);
+    if (s == CLG_OK)
+        s = config_flag(path, c, "add_cross_attention", false, false, NULL);
+    const cJSON *tie = cJSON_GetObjectItemCaseSensitive(c, "tie_word_embeddings");
+    g->tied = !tie || cJSON_IsTrue(tie);
+    cJSON_Delete(c);
+    return s;
+}
+
+/* ---- The model ----------------------------------------------------------------- */
+
+clg_status clg_gpt2_dir_spec(const char *dir, int context, char **spec)
+{
+    if (!dir || !spec || context < 0)
+        return clg_fail(CLG_INVALID_ARGUMENT, "clg_gpt2_dir_spec: bad arguments");
+    gpt2_config g;
+    clg_status s = read_config(dir, &g);
+    if (s != CLG_OK)
+        return s;
+    if (context > g.n_positions)
+        return clg_fail(CLG_INVALID_ARGUMENT,
+                        "%s: a context of %d tokens is past the model's n_positions %d",
+                        dir, context, g.n_positions);
+    size_t len = 0;
+    FILE *f = open_memstream(spec, &len);
+    if (!f)
+        return clg_fail(CLG_OUT_OF_HOST_MEMORY, "%s", dir);
+    fprintf(f, "# GPT-2 of %s/config.json\ninput tokens %d\ntokpos %d %d\n", dir,
+            context ? context : g.n_positions, g.vocab, g.n_embd);
+    for (int i = 0; i < g.n_layer; i++)
+        fprintf(f, "block %d %d\n", g.n_embd, g.n_head);
+    fprintf(f, "layernorm eps=%.9g\nlinear %d bias=false%s\n", g.eps, g.vocab,
+            g.tied ? " tie=true" : "");
+    return fclose(f) == 0 ? CLG_OK : clg_fail(CLG_OUT_OF_HOST_MEMORY, "%s", dir);
+}
+
+/* The checkpoint's tensor `name`, with or without "transformer.", or -1. */
+static int find_tensor(const clg_checkpoint *ck, const char *name)
+{
+    for (int i = 0; i < clg_checkpoint_count(ck); i++) {
+        const char *n = clg_checkpoint_name(ck, i);
+        if (!strcmp(n, name) ||
+            (!strncmp(n, "transformer.", 12) && !strcmp(n + 12, name)))
+            return i;
+    }
+    return -1;
+}
+
+/* GPT-2's name of clgrad's tensor `name` of a model of n_layer blocks, and
+ * whether it is stored transposed; false for a name the format lacks. */
+static bool hf_name(const char *name, int n_layer, char *out, size_t len,
+                    bool *transpose)
+{
+    int k, used = 0;
+    *transpose = false;
+    if (!strcmp(name, "0.wte.weight") || !strcmp(name, "0.wpe.weight"))
+        return snprintf(out, len, "%s", name + 2) > 0;
+    if (sscanf(name, "%d.%n", &k, &used) != 1 || used == 0)
+        return false;
+    const char *rest = name + used;
+    if (k == n_layer + 1) /* the final layer norm */
+        return snprintf(out, len, "ln_f.%s", rest) > 0;
+    if (k == n_layer + 2 && !strcmp(rest, "weight")) /* an untied output layer */
+        return snprintf(out, len, "lm_head.weight") > 0;
+    for (size_t i = 0;
+         k >= 1 && k <= n_layer && i < sizeof block_names / sizeof *block_names; i++)
+        if (!strcmp(rest, block_names[i].clgrad)) {
+            *transpose = block_names[i].transpose;
+            return snprintf(out, len, "h.%d.%s", k - 1, block_names[i].hf) > 0;
+        }
+    return false;
+}
+
+/* Copies the checkpoint's tensor into t: transposed, or the first rows of a
+ * longer table (wpe for a shorter context). */
+static clg_status load_one(const clg_checkpoint *ck, int i, clg_tensor *t,
+                           bool transpose, const char *path)
+{
+    int64_t shape[8];
+    int nd = clg_checkpoint_shape(ck, i, shape);
+    const char *name = clg_checkpoint_name(ck, i);
+    int rows = clg_tensor_dim(t, 0), cols = nd == 2 ? clg_tensor_dim(t, 1) : 1;
+    int64_t want0 = transpose ? cols : rows, want1 = transpose ? rows : cols;
+    bool prefix_rows = !strcmp(clg_tensor_name(t), "0.wpe.weight") && nd == 2 &&
+                       shape[0] >= rows && shape[1] == cols;
+    if (strcmp(clg_checkpoint_dtype(ck, i), "F32") != 0)
+        return clg_fail(CLG_BAD_FILE, "%s: tensor '%s' is %s; clgrad reads F32", path,
+                        name, clg_checkpoint_dtype(ck, i));
+    if (nd != clg_tensor_ndim(t) ||
+        (!prefix_rows && (shape[0] != want0 || (nd == 2 && shape[1] != want1))))
+        return clg_fail(
+            CLG_BAD_FILE,
+            "%s: tensor '%s' is [%lld%s%lld], config.json makes it [%lld%s%lld]", path,
+            name, (long long)shape[0], nd == 2 ? ", " : "",
+            nd == 2 ? (long long)shape[1] : 0LL, (long long)want0, nd == 2 ? ", " : "",
+            nd == 2 ? (long long)want1 : 0LL);
+    size_t n = 1;
+    for (int d = 0; d < nd; d++)
+        n *= (size_t)shape[d];
+    float *v = malloc(n * sizeof *v), *u = transpose ? malloc(n * sizeof *u) : NULL;
+    clg_status s = v && (!transpose || u)
+                       ? clg_checkpoint_floats(ck, i, v, n)
+                       : clg_fail(CLG_OUT_OF_HOST_MEMORY, "%s", path);
+    if (s == CLG_OK && transpose) /* [cols][rows] -> [rows][cols] */
+        for (int r = 0; r < rows; r++)
+            for (int c = 0; c < cols; c++)
+                u[(size_t)r * cols + c] = v[(size_t)c * rows + r];
+    if (s == CLG_OK)
+        s = clg_tensor_upload(t, transpose ? u : v, clg_tensor_numel(t));
+    free(v), free(u);
+    return s;
+}
+
+/* Whether GPT-2's tensor `name` is one clgrad has no use for: the causal
+ * masks older transformers saved, a tied lm_head. */
+static bool ignorable(const char *name, bool tied)
+{
+    size_t n = strlen(name);
+    return (n > 9 && !strcmp(name + n - 9, ".attn.bias")) ||
+           (n > 16 && !strcmp(name + n - 16, ".attn.masked_bias")) ||
+           (tied && !strcmp(name, "lm_head.weight"));
+}
+
+clg_status clg_gpt2_dir_load(const char *dir, clg_model *m)
+{
+    if (!dir || !m)
+        return clg_fail(CLG_INVALID_ARGUMENT, "clg_gpt2_dir_load: NULL argument");
+    gpt2_config g;
+    clg_status s = read_config(dir, &g);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    clg_checkpoint *ck = NULL;
+    if (s == CLG_OK)
+        s = clg_checkpoint_read(path, &ck);
+    int count = ck ? clg_checkpoint_count(ck) : 0;
+    bool *used = calloc((size_t)(count ? count : 1), sizeof *used);
+    if (s == CLG_OK && !used)
+        s = clg_fail(CLG_OUT_OF_HOST_MEMORY, "%s", path);
+    for (int i = 0; s == CLG_OK && i < clg_model_tensor_count(m); i++) {
+        clg_tensor *t = clg_model_tensor(m, i);
+        char name[160];
+        bool transpose;
+        int k = hf_name(clg_tensor_name(t), g.n_layer, name, sizeof name, &transpose)
+                    ? find_tensor(ck, name)
+                    : -2;
+        if (k == -2)
+            s = clg_fail(
+                CLG_INVALID_ARGUMENT,
+                "%s: the model's tensor '%s' has no place in GPT-2's layout (a "
+                "model built from its config.json has none such)",
+                dir, clg_tensor_name(t));
+        else if (k < 0)
+            s = clg_fail(CLG_BAD_FILE, "%s: tensor '%s' (clgrad's %s) is missing", path,
+                         name, clg_tensor_name(t));
+        else
+            s = load_one(ck, k, t, transpose, path);
+        if (k >= 0)
+            used[k] = true;
+    }
+    for (int i = 0; s == CLG_OK && i < count; i++) {
+        const char *n = clg_checkpoint_name(ck, i);
+        const char *bare = strncmp(n, "transformer.", 12) ? n : n + 12;
+        if (!used[i] && !ignorable(bare, g.tied))
+            s = clg_fail(
+                CLG_BAD_FILE,
+                "%s: tensor '%s' is not part of the GPT-2 config.json describes "
+                "(cross-attention or another model's?)",
+                path, n);
+    }
+    free(used);
+    clg_checkpoint_free(ck);
+    return s;
+}
+
+clg_status clg_model_from_gpt2_dir(clg_context *ctx, const char *dir,
+                                   const clg_model_opts *opts, int context,
+                                   clg_model **model)
+{
+    if (!ctx || !dir || !opts || !model)
+        return clg_fail(CLG_INVALID_ARGUMENT, "clg_model_from_gpt2_dir: NULL argument");
+    *model = NULL;
+    char *text = NULL;
+    clg_spec *spec = NULL;
+    clg_model *m = NULL;
+    clg_status s = clg_gpt2_dir_spec(dir, context, &text);
+    if (s == CLG_OK)
+        s = clg_spec_parse(text, dir, &spec);
+    clg_model_opts mo = *opts;
+    if (s == CLG_OK)
+        s = clg_model_from_spec(ctx, spec, &mo, &m);
+    if (s == CLG_OK)
+        s = clg_gpt2_dir_load(dir, m);
+    free(text);
+    clg_spec_free(spec);
+    if (s != CLG_OK) {
+        clg_model_free(m);
+        return s;
+    }
+    *model = m;
+    return CLG_OK;
+}
