@@ -836,6 +836,49 @@ static void test_outputs_never_replace_devices_links_or_inputs(void **state)
     shell("rm -f fifo link.txt ck.safetensors real.safetensors kept.txt");
 }
 
+/* A Hugging Face GPT-2 directory (tests/hf_gpt2_model.py) is a model and a
+ * tokenizer to clgrad-train: evaluated, sampled from, fine-tuned on a text
+ * with no spec, saved and resumed as clgrad's own. */
+static void test_gpt2_directory_evaluates_generates_and_fine_tunes(void **state)
+{
+    (void)state;
+    char hf[1024];
+    snprintf(hf, sizeof hf, "%s/hf_gpt2", getenv("CLGRAD_FIXTURES"));
+    shell("head -c 20000 /usr/share/games/fortunes/cookie > cookie.txt");
+    train("--evaluate '%s' --test-text cookie.txt", hf);
+    EXPECT(0);
+    float before, after;
+    const char *t = strstr(out, "test: loss ");
+    assert_true(t && sscanf(t, "test: loss %f", &before) == 1);
+    assert_true(before > 7.0f && before < 8.2f); /* random weights: ln 2000 = 7.6 */
+    train("--generate 20 --init-from '%s' --seed 3 --prompt 'The '", hf);
+    EXPECT(0);
+    assert_true(strlen(out) > 5);
+    train("--init-from '%s' --text cookie.txt --epochs 2 --batch-size 8 --optimizer "
+          "adamw "
+          "--lr 0.002 --save hfft.st",
+          hf);
+    EXPECT(0);
+    assert_contains(out, "loaded every weight of the GPT-2 in");
+    assert_contains(out, "text: gpt2 tokenizer, 2000 ids");
+    train("--evaluate hfft.st --test-text cookie.txt");
+    EXPECT(0);
+    t = strstr(out, "test: loss ");
+    assert_true(t && sscanf(t, "test: loss %f", &after) == 1);
+    if (!(after < before - 0.5f))
+        fail_msg("fine-tuning took the loss from %g to %g only", before, after);
+    train("--resume hfft.st --text cookie.txt --epochs 3 --batch-size 8 --optimizer "
+          "adamw "
+          "--lr 0.002 --quiet");
+    EXPECT(0);
+    train("--generate 20 --init-from hfft.st --seed 3 --prompt 'The '");
+    EXPECT(0);
+    train("gpt.spec --evaluate '%s' --test-text cookie.txt", hf);
+    EXPECT(2);
+    assert_contains(out, "is a GPT-2 directory, whose config.json makes the model");
+    shell("rm -f hfft.st cookie.txt");
+}
+
 static void test_text_usage_errors_exit_2(void **state)
 {
     (void)state;
@@ -1119,6 +1162,7 @@ int main(void)
         cmocka_unit_test(test_data_problems_show_before_training),
         cmocka_unit_test(test_text_model_trains_saves_and_generates_repeatably),
         cmocka_unit_test(test_outputs_never_replace_devices_links_or_inputs),
+        cmocka_unit_test(test_gpt2_directory_evaluates_generates_and_fine_tunes),
         cmocka_unit_test(test_text_usage_errors_exit_2),
         cmocka_unit_test(test_pytorch_gpt_state_dict_evaluates_on_text),
         cmocka_unit_test(test_two_devices_train_as_one),

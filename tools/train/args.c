@@ -345,8 +345,10 @@ int train_parse_args(int argc, char **argv, train_options *o)
     if (rc >= 0)
         return rc;
     q->decay_biases = !o->no_decay_bias;
-    if (!o->spec && !o->evaluate && !o->resume && !o->predict && !o->generate)
-        return cli_usage_error(TOOL, "give a model spec file (try --help)");
+    if (!o->spec && !o->evaluate && !o->resume && !o->predict && !o->generate &&
+        !train_is_gpt2_dir(o->init_from))
+        return cli_usage_error(TOOL, "give a model spec file, or a GPT-2 directory as "
+                                     "--init-from (try --help)");
     if (o->generate && !o->init_from)
         return cli_usage_error(TOOL,
                                "--generate needs the model: --init-from CHECKPOINT");

@@ -28,10 +28,55 @@ static clg_model_opts model_opts(const train_options *o)
     return mo;
 }
 
+bool train_is_gpt2_dir(const char *path)
+{
+    struct stat st;
+    char config[4200];
+    snprintf(config, sizeof config, "%s/config.json", path ? path : "");
+    return path && stat(path, &st) == 0 && S_ISDIR(st.st_mode) &&
+           stat(config, &st) == 0;
+}
+
+/* The tokenizer of a GPT-2 directory as a checkpoint keeps it (*text NULL
+ * where the directory has no vocab.json). */
+static clg_status gpt2_dir_tokenizer(const char *dir, char **text)
+{
+    char vocab[4200];
+    struct stat st;
+    *text = NULL;
+    snprintf(vocab, sizeof vocab, "%s/vocab.json", dir);
+    if (stat(vocab, &st) != 0)
+        return CLG_OK;
+    clg_tokenizer *t;
+    clg_status s = clg_tokenizer_load_gpt2(dir, &t);
+    if (s == CLG_OK)
+        s = clg_tokenizer_to_string(t, text);
+    clg_tokenizer_free(t);
+    return s;
+}
+
 int train_model_from_checkpoint(clg_context *ctx, const train_options *o,
                                 const char *path, int batch, clg_model **m,
                                 clg_normalization *n, char **tokenizer)
 {
+    if (train_is_gpt2_dir(path)) { /* Hugging Face's layout: the model is its own */
+        clg_model_opts mo = model_opts(o);
+        mo.max_batch = batch;
+        if (n)
+            memset(n, 0, sizeof *n);
+        if (o->spec)
+            return cli_usage_error(
+                TOOL,
+                "%s is a GPT-2 directory, whose config.json makes the "
+                "model: leave the spec %s out",
+                path, o->spec);
+        clg_status s = clg_model_from_gpt2_dir(ctx, path, &mo, 0, m);
+        if (s == CLG_OK)
+            s = gpt2_dir_tokenizer(path, tokenizer);
+        if (s == CLG_OK)
+            s = clg_model_compile(*m, CLG_LOSS_CROSS_ENTROPY, o->label_smoothing);
+        return s == CLG_OK ? -1 : train_fail_status(s);
+    }
     clg_checkpoint *ck = NULL;
     clg_spec *spec = NULL;
     clg_model_opts mo = model_opts(o);
@@ -278,6 +323,14 @@ static int get_spec(const train_options *o, const clg_checkpoint *ck, clg_spec *
     if (o->spec)
         return clg_spec_load(o->spec, spec) == CLG_OK ? -1
                                                       : cli_fail(TOOL, CLI_USAGE_ERROR);
+    if (!ck && train_is_gpt2_dir(o->init_from)) { /* config.json makes the model */
+        char *text = NULL;
+        clg_status s = clg_gpt2_dir_spec(o->init_from, 0, &text);
+        if (s == CLG_OK)
+            s = clg_spec_parse(text, o->init_from, spec);
+        free(text);
+        return s == CLG_OK ? -1 : cli_fail(TOOL, CLI_USAGE_ERROR);
+    }
     const char *text = ck ? clg_checkpoint_meta(ck, "spec") : NULL;
     if (!text)
         return cli_usage_error(
@@ -369,14 +422,20 @@ int train_mode(clg_context *ctx, const train_options *o)
         rc = build_model(ctx, o, spec, &m);
     /* A text model keeps the tokenizer of the run it resumes or starts from. */
     clg_checkpoint *from = NULL;
-    if (rc < 0 && !ck && o->init_from)
+    char *dir_tokenizer = NULL;
+    bool from_dir = !ck && train_is_gpt2_dir(o->init_from);
+    if (rc < 0 && from_dir &&
+        gpt2_dir_tokenizer(o->init_from, &dir_tokenizer) != CLG_OK)
+        rc = cli_fail(TOOL, CLI_USAGE_ERROR);
+    if (rc < 0 && !ck && o->init_from && !from_dir)
         rc = read_checkpoint(o->init_from, &from);
     const char *tokenizer = ck     ? clg_checkpoint_meta(ck, "tokenizer")
                             : from ? clg_checkpoint_meta(from, "tokenizer")
-                                   : NULL;
+                                   : dir_tokenizer;
     if (rc < 0)
         rc = train_load_data(o, m, tokenizer, true, &d);
     clg_checkpoint_free(from);
+    free(dir_tokenizer);
     if (rc < 0 && o->comm)
         rc = train_compare_ranks(o, train_data_hash(d.train), true);
     r.tokenizer = d.tokenizer_text;
@@ -415,7 +474,12 @@ int train_mode(clg_context *ctx, const train_options *o)
         rc = cli_fail(TOOL, CLI_USAGE_ERROR);
     if (rc < 0)
         rc = make_schedule(o, clg_loader_batches(loader), &r.sched);
-    if (rc < 0 && o->init_from) {
+    if (rc < 0 && from_dir) {
+        if (clg_gpt2_dir_load(o->init_from, m) != CLG_OK)
+            rc = cli_fail(TOOL, CLI_USAGE_ERROR);
+        else if (!o->quiet)
+            printf("loaded every weight of the GPT-2 in %s\n", o->init_from);
+    } else if (rc < 0 && o->init_from) {
         clg_checkpoint *init = NULL;
         clg_load_report lr;
         rc = read_checkpoint(o->init_from, &init);

@@ -133,4 +133,7 @@ unsigned long long train_data_hash(const clg_dataset *d);
  * do not fit are 2. */
 int train_fail_status(clg_status s);
 
+/* Whether path is a Hugging Face GPT-2 directory (one with config.json). */
+bool train_is_gpt2_dir(const char *path);
+
 #endif
