@@ -876,7 +876,45 @@ static void test_gpt2_directory_evaluates_generates_and_fine_tunes(void **state)
     train("gpt.spec --evaluate '%s' --test-text cookie.txt", hf);
     EXPECT(2);
     assert_contains(out, "is a GPT-2 directory, whose config.json makes the model");
-    shell("rm -f hfft.st cookie.txt");
+    /* saved in Hugging Face's layout: the same model, evaluated as a
+     * directory and through the clgrad state beside it; resumed from it */
+    train("--resume hfft.st --text cookie.txt --epochs 4 --batch-size 8 --optimizer "
+          "adamw "
+          "--lr 0.002 --quiet --save hfdir --format hf");
+    EXPECT(0);
+    shell("ls hfdir");
+    assert_contains(out, "config.json");
+    assert_contains(out, "model.safetensors");
+    assert_contains(out, "vocab.json");
+    assert_contains(out, "merges.txt");
+    assert_contains(out, "clgrad_state.safetensors");
+    train("--evaluate hfdir --test-text cookie.txt");
+    EXPECT(0);
+    static char as_dir[256];
+    t = strstr(out, "test: loss ");
+    assert_non_null(t);
+    snprintf(as_dir, sizeof as_dir, "%.*s", (int)strcspn(t, "\n"), t);
+    train("--evaluate hfdir/clgrad_state.safetensors --test-text cookie.txt");
+    EXPECT(0);
+    assert_contains(out, as_dir);
+    train(
+        "--resume hfdir --text cookie.txt --epochs 5 --batch-size 8 --optimizer adamw "
+        "--lr 0.002 --quiet");
+    EXPECT(0);
+    write_file("plain.txt", "x", 1);
+    train("--resume hfft.st --text cookie.txt --epochs 5 --quiet --save plain.txt "
+          "--format hf");
+    EXPECT(2);
+    assert_contains(out, "--save plain.txt --format hf: a GPT-2 directory's path");
+    write_text("small.txt", 50, 5);
+    train("gpt.spec --text small.txt --epochs 1 --quiet --save nothf --format hf");
+    EXPECT(2);
+    assert_contains(out,
+                    "--save nothf --format hf: the model is not a GPT-2 (its last "
+                    "layer is not a linear layer of the vocabulary without a bias)");
+    shell("test -e nothf");
+    EXPECT(1); /* refused before training: nothing made */
+    shell("rm -rf hfft.st cookie.txt hfdir plain.txt small.txt");
 }
 
 static void test_text_usage_errors_exit_2(void **state)

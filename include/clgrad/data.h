@@ -235,6 +235,8 @@ clg_status clg_tokenizer_train(const clg_tokenizer_opts *opts, const clg_text *c
 void clg_tokenizer_free(clg_tokenizer *tokenizer);
 int clg_tokenizer_vocab_size(const clg_tokenizer *tokenizer);
 int clg_tokenizer_pad(const clg_tokenizer *tokenizer); /* -1 when plain */
+/* A GPT-2 tokenizer's end-of-text id (its first special token), else -1. */
+int clg_tokenizer_end_of_text(const clg_tokenizer *tokenizer);
 clg_tokenizer_type clg_tokenizer_type_of(const clg_tokenizer *tokenizer);
 
 /* Token ids of text (malloc'd *ids, *count of them). */

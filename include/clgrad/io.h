@@ -136,6 +136,22 @@ clg_status clg_model_from_gpt2_dir(clg_context *ctx, const char *dir,
 clg_status clg_gpt2_dir_spec(const char *dir, int context, char **spec);
 clg_status clg_gpt2_dir_load(const char *dir, clg_model *model);
 
+/* Writes a GPT-2-shaped model (tokpos, blocks, a layernorm, an output
+ * layer of the vocabulary without a bias, tied or not) as
+ * GPT2LMHeadModel.from_pretrained(dir) loads it: config.json,
+ * model.safetensors (GPT-2's names, Conv1D weights [in, out], no lm_head
+ * when tied), the tokenizer's files where `tokenizer` (a GPT-2 one) is
+ * given, and, where opt or state is given, clgrad_state.safetensors: a
+ * clgrad checkpoint with the optimizer and training state, which
+ * transformers leaves alone and --resume DIR reads. Makes dir if missing
+ * (not its parents); another model is CLG_INVALID_ARGUMENT naming why. */
+/* Whether clg_save_gpt2_dir can write model: CLG_OK, or
+ * CLG_INVALID_ARGUMENT saying why not (before training, not after). */
+clg_status clg_gpt2_check(const clg_model *model);
+clg_status clg_save_gpt2_dir(const char *dir, const clg_model *model,
+                             const clg_optimizer *opt, const clg_train_state *state,
+                             const clg_tokenizer *tokenizer);
+
 #ifdef __cplusplus
 }
 #endif

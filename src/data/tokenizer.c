@@ -111,6 +111,11 @@ int clg_tokenizer_pad(const clg_tokenizer *t)
                : t->vocab - 1;
 }
 
+int clg_tokenizer_end_of_text(const clg_tokenizer *t)
+{
+    return t && t->type == CLG_TOKENIZER_GPT2 && t->nspecial > 0 ? t->special[0] : -1;
+}
+
 clg_tokenizer_type clg_tokenizer_type_of(const clg_tokenizer *t)
 {
     return t ? t->type : CLG_TOKENIZER_BYTE;

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <cjson/cJSON.h>
 
@@ -349,4 +350,190 @@ clg_status clg_model_from_gpt2_dir(clg_context *ctx, const char *dir,
     }
     *model = m;
     return CLG_OK;
+}
+
+/* ---- Writing the layout -----------------------------------------------------------
+ */
+
+/* The GPT-2 a model is, read off its layers: tokpos, blocks, a layer norm
+ * with a bias, an output layer without one; false (the error set, naming
+ * the layer) for any other model. */
+static bool gpt2_of(const clg_model *m, gpt2_config *g)
+{
+    int n = clg_model_layer_count(m);
+    const clg_layer *first = n > 0 ? clg_model_layer(m, 0) : NULL;
+    const clg_layer *norm = n > 2 ? clg_model_layer(m, n - 2) : NULL;
+    const clg_layer *head = n > 2 ? clg_model_layer(m, n - 1) : NULL;
+    const char *why = NULL;
+    if (!first || first->type != CLG_LAYER_TOKPOS)
+        why = "its layer 0 is not tokpos";
+    for (int i = 1; !why && i < n - 2; i++)
+        if (clg_model_layer(m, i)->type != CLG_LAYER_BLOCK ||
+            clg_model_layer(m, i)->out != first->out)
+            why = "a layer between tokpos and the last two is not a block of its width";
+    if (!why && (n < 4 || norm->type != CLG_LAYER_LAYERNORM || norm->no_bias))
+        why = "the layer before the last is not a layernorm with a bias";
+    if (!why && fabs((norm->eps > 0 ? norm->eps : 1e-5) - 1e-5) > 1e-12)
+        why = "its final layernorm's eps is not 1e-05";
+    if (!why &&
+        (head->type != CLG_LAYER_LINEAR || !head->no_bias || head->out != first->vocab))
+        why = "its last layer is not a linear layer of the vocabulary without a bias";
+    if (why) {
+        clg_fail(CLG_INVALID_ARGUMENT, "the model is not a GPT-2 (%s)", why);
+        return false;
+    }
+    g->n_layer = n - 3;
+    g->n_embd = first->out;
+    g->n_head = clg_model_layer(m, 1)->heads;
+    g->vocab = first->vocab;
+    g->n_positions = clg_tensor_dim(clg_model_input(m), 1);
+    g->eps = 1e-5;
+    g->tied = head->tie;
+    return true;
+}
+
+static clg_status write_config(const char *dir, const gpt2_config *g, int eos)
+{
+    cJSON *c = cJSON_CreateObject(), *arch = cJSON_AddArrayToObject(c, "architectures");
+    cJSON_AddItemToArray(arch, cJSON_CreateString("GPT2LMHeadModel"));
+    cJSON_AddStringToObject(c, "model_type", "gpt2");
+    cJSON_AddStringToObject(c, "activation_function", "gelu_new");
+    cJSON_AddNumberToObject(c, "n_layer", g->n_layer);
+    cJSON_AddNumberToObject(c, "n_embd", g->n_embd);
+    cJSON_AddNumberToObject(c, "n_head", g->n_head);
+    cJSON_AddNumberToObject(c, "n_positions", g->n_positions);
+    cJSON_AddNumberToObject(c, "n_ctx", g->n_positions);
+    cJSON_AddNumberToObject(c, "vocab_size", g->vocab);
+    cJSON_AddNullToObject(c, "n_inner");
+    cJSON_AddNumberToObject(c, "layer_norm_epsilon", 1e-5);
+    /* clgrad trains these blocks without dropout: so does transformers then */
+    cJSON_AddNumberToObject(c, "resid_pdrop", 0.0);
+    cJSON_AddNumberToObject(c, "embd_pdrop", 0.0);
+    cJSON_AddNumberToObject(c, "attn_pdrop", 0.0);
+    cJSON_AddBoolToObject(c, "scale_attn_weights", true);
+    cJSON_AddBoolToObject(c, "tie_word_embeddings", g->tied);
+    if (eos >= 0) {
+        cJSON_AddNumberToObject(c, "bos_token_id", eos);
+        cJSON_AddNumberToObject(c, "eos_token_id", eos);
+    }
+    cJSON_AddStringToObject(c, "torch_dtype", "float32");
+    char *text = cJSON_Print(c), path[4200];
+    cJSON_Delete(c);
+    if (!text)
+        return clg_fail(CLG_OUT_OF_HOST_MEMORY, "%s", dir);
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    clg_status s = clg_write_file_atomic(path, &(clg_file_part){text, strlen(text)}, 1);
+    free(text);
+    return s;
+}
+
+/* model.safetensors under GPT-2's names, Conv1D weights [in, out]. */
+static clg_status write_weights(const char *dir, const clg_model *m,
+                                const gpt2_config *g)
+{
+    int count = clg_model_tensor_count(m);
+    cJSON *h = cJSON_CreateObject(), *meta = cJSON_AddObjectToObject(h, "__metadata__");
+    cJSON_AddStringToObject(meta, "format", "pt");
+    size_t total = 0;
+    for (int i = 0; i < count; i++)
+        total += clg_tensor_numel(clg_model_tensor(m, i)) * 4;
+    char *data = malloc(total ? total : 1);
+    clg_status s = data ? CLG_OK : clg_fail(CLG_OUT_OF_HOST_MEMORY, "%s", dir);
+    size_t at = 0;
+    for (int i = 0; s == CLG_OK && i < count; i++) {
+        clg_tensor *t = clg_model_tensor(m, i);
+        char name[160], full[200];
+        bool transpose;
+        if (!hf_name(clg_tensor_name(t), g->n_layer, name, sizeof name, &transpose)) {
+            s = clg_fail(CLG_INVALID_ARGUMENT,
+                         "%s: tensor '%s' has no place in GPT-2's "
+                         "layout",
+                         dir, clg_tensor_name(t));
+            break;
+        }
+        snprintf(full, sizeof full, "%s%s",
+                 strcmp(name, "lm_head.weight") ? "transformer." : "", name);
+        size_t n = clg_tensor_numel(t);
+        int rows = clg_tensor_dim(t, 0),
+            cols = clg_tensor_ndim(t) == 2 ? clg_tensor_dim(t, 1) : 1;
+        float *v = malloc(n * sizeof *v), *out = (float *)(data + at);
+        s = v ? clg_tensor_download(t, v, n)
+              : clg_fail(CLG_OUT_OF_HOST_MEMORY, "%s", dir);
+        for (int r = 0; s == CLG_OK && r < rows; r++)
+            for (int c = 0; c < cols; c++)
+                out[transpose ? (size_t)c * rows + r : (size_t)r * cols + c] =
+                    v[(size_t)r * cols + c];
+        free(v);
+        cJSON *e = cJSON_AddObjectToObject(h, full),
+              *shape = cJSON_AddArrayToObject(e, "shape"),
+              *off = cJSON_AddArrayToObject(e, "data_offsets");
+        cJSON_AddStringToObject(e, "dtype", "F32");
+        cJSON_AddItemToArray(shape, cJSON_CreateNumber(transpose ? cols : rows));
+        if (clg_tensor_ndim(t) == 2)
+            cJSON_AddItemToArray(shape, cJSON_CreateNumber(transpose ? rows : cols));
+        cJSON_AddItemToArray(off, cJSON_CreateNumber((double)at));
+        cJSON_AddItemToArray(off, cJSON_CreateNumber((double)(at + n * 4)));
+        at += n * 4;
+    }
+    char *header = s == CLG_OK ? cJSON_PrintUnformatted(h) : NULL;
+    cJSON_Delete(h);
+    if (s == CLG_OK && !header)
+        s = clg_fail(CLG_OUT_OF_HOST_MEMORY, "%s", dir);
+    if (s == CLG_OK) {
+        size_t hlen = strlen(header), padded = (hlen + 7) / 8 * 8;
+        char *head = malloc(8 + padded);
+        if (!head) {
+            s = clg_fail(CLG_OUT_OF_HOST_MEMORY, "%s", dir);
+        } else {
+            for (int k = 0; k < 8; k++) /* the header's length, little-endian */
+                head[k] = (char)((uint64_t)padded >> (8 * k));
+            memcpy(head + 8, header, hlen);
+            memset(head + 8 + hlen, ' ', padded - hlen);
+            char path[4200];
+            snprintf(path, sizeof path, "%s/model.safetensors", dir);
+            clg_file_part parts[] = {{head, 8 + padded}, {data, at}};
+            s = clg_write_file_atomic(path, parts, 2);
+            free(head);
+        }
+    }
+    free(header), free(data);
+    return s;
+}
+
+clg_status clg_gpt2_check(const clg_model *m)
+{
+    gpt2_config g;
+    if (!m)
+        return clg_fail(CLG_INVALID_ARGUMENT, "clg_gpt2_check: NULL model");
+    return gpt2_of(m, &g) ? CLG_OK : CLG_INVALID_ARGUMENT;
+}
+
+clg_status clg_save_gpt2_dir(const char *dir, const clg_model *m,
+                             const clg_optimizer *opt, const clg_train_state *state,
+                             const clg_tokenizer *tokenizer)
+{
+    if (!dir || !m)
+        return clg_fail(CLG_INVALID_ARGUMENT, "clg_save_gpt2_dir: NULL argument");
+    gpt2_config g;
+    if (!gpt2_of(m, &g))
+        return clg_fail_prefix(CLG_INVALID_ARGUMENT, "%s", dir);
+    if (tokenizer && clg_tokenizer_type_of(tokenizer) != CLG_TOKENIZER_GPT2)
+        return clg_fail(CLG_INVALID_ARGUMENT,
+                        "%s: a GPT-2 directory holds a GPT-2 tokenizer; this one is %s "
+                        "(train with --tokenizer gpt2bpe=N or from a GPT-2 directory)",
+                        dir, clg_tokenizer_type_str(clg_tokenizer_type_of(tokenizer)));
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+        return clg_fail(CLG_IO_ERROR, "%s: cannot make the directory: %s", dir,
+                        strerror(errno));
+    clg_status s = write_config(dir, &g, clg_tokenizer_end_of_text(tokenizer));
+    if (s == CLG_OK)
+        s = write_weights(dir, m, &g);
+    if (s == CLG_OK && tokenizer)
+        s = clg_tokenizer_save_gpt2(tokenizer, dir);
+    if (s == CLG_OK && (opt || state)) { /* what --resume needs, beside it */
+        char path[4200];
+        snprintf(path, sizeof path, "%s/clgrad_state.safetensors", dir);
+        s = clg_save(path, m, opt, state);
+    }
+    return s;
 }

@@ -55,6 +55,18 @@ static bool parse_classes(const char *v, void *dst, char *error, size_t len)
     return false;
 }
 
+/* --format clgrad|hf */
+static bool parse_format(const char *v, void *dst, char *error, size_t len)
+{
+    train_options *o = dst;
+    if (!strcmp(v, "hf") || !strcmp(v, "clgrad")) {
+        o->hf_format = !strcmp(v, "hf");
+        return true;
+    }
+    snprintf(error, len, "'%s' is not clgrad or hf", v);
+    return false;
+}
+
 /* --device-weights 3,1: positive numbers, one per device or rank */
 static bool parse_weights(const char *v, void *dst, char *error, size_t len)
 {
@@ -313,8 +325,14 @@ int train_parse_args(int argc, char **argv, train_options *o)
          .help = "metrics per epoch"},
         {"--plot", CLI_STRING, &o->plot, .value = "FILE.svg",
          .help = "loss and accuracy curves"},
-        {"--save", CLI_STRING, &o->save, .value = "FILE",
-         .help = "safetensors checkpoint at the end"},
+        {"--save", CLI_STRING, &o->save, .value = "FILE|DIR",
+         .help = "safetensors checkpoint at the end (with --format hf,\n"
+                 "a Hugging Face GPT-2 directory)"},
+        {"--format", CLI_CUSTOM, o, .value = "clgrad|hf", .parse = parse_format,
+         .help = "what --save writes: clgrad's checkpoint (default), or\n"
+                 "hf: config.json, model.safetensors and the tokenizer\n"
+                 "as transformers loads them, clgrad_state.safetensors\n"
+                 "for --resume DIR"},
         {"--checkpoint-dir", CLI_STRING, &o->checkpoint_dir, .value = "DIR",
          .help = "DIR/last.safetensors and DIR/best.safetensors each epoch"},
         CLI_GROUP("Continuing"),
@@ -362,6 +380,9 @@ int train_parse_args(int argc, char **argv, train_options *o)
         return cli_usage_error(TOOL, "--device and --devices do not mix");
     if (train_is_text(o) && (o->data || o->train_images || o->test_images))
         return cli_usage_error(TOOL, "--text/--test-text and image data do not mix");
+    if (o->hf_format && !o->save)
+        return cli_usage_error(TOOL,
+                               "--format hf says what --save writes: give --save DIR");
     if (o->generate && (o->evaluate || o->predict))
         return cli_usage_error(TOOL, "--generate and --%s do not mix: one at a time",
                                o->evaluate ? "evaluate" : "predict");

@@ -180,6 +180,15 @@ int train_save_checkpoint(train_run *r, const char *path, int epochs)
     };
     if (r->sched)
         clg_schedule_state(r->sched, st.schedule);
+    if (path == r->o->save && r->o->hf_format) { /* Hugging Face's layout */
+        clg_tokenizer *t = NULL;
+        clg_status s =
+            r->tokenizer ? clg_tokenizer_from_string(r->tokenizer, path, &t) : CLG_OK;
+        if (s == CLG_OK)
+            s = clg_save_gpt2_dir(path, r->model, r->opt, &st, t);
+        clg_tokenizer_free(t);
+        return s == CLG_OK ? -1 : cli_fail(TOOL, TRAIN_ERROR);
+    }
     if (clg_save(path, r->model, r->opt, &st) != CLG_OK)
         return cli_fail(TOOL, TRAIN_ERROR);
     return -1;
@@ -276,13 +285,19 @@ static int check_output_file(const train_options *o, const char *flag,
 static int check_outputs(const train_options *o)
 {
     int rc = -1;
-    if (o->save)
+    struct stat st;
+    if (o->save && o->hf_format && stat(o->save, &st) == 0 && !S_ISDIR(st.st_mode))
+        rc =
+            cli_usage_error(TOOL,
+                            "--save %s --format hf: a GPT-2 directory's path, and this "
+                            "is a file",
+                            o->save);
+    else if (o->save && !(o->hf_format && stat(o->save, &st) == 0))
         rc = check_output_file(o, "--save", o->save, false);
     if (rc < 0 && o->log)
         rc = check_output_file(o, "--log", o->log, true);
     if (rc < 0 && o->plot)
         rc = check_output_file(o, "--plot", o->plot, true);
-    struct stat st;
     if (rc < 0 && o->checkpoint_dir) {
         if (stat(o->checkpoint_dir, &st) == 0 && !S_ISDIR(st.st_mode))
             rc = cli_usage_error(TOOL,
@@ -412,14 +427,22 @@ int train_mode(clg_context *ctx, const train_options *o)
     int rc = check_outputs(o);
     if (rc < 0 && o->comm) /* the same flags and spec on every rank */
         rc = train_compare_ranks(o, 0, false);
+    char resume[4200];
+    if (o->resume) /* a GPT-2 directory saved by clgrad: its clgrad_state */
+        snprintf(resume, sizeof resume,
+                 train_is_gpt2_dir(o->resume) ? "%s/clgrad_state.safetensors" : "%s",
+                 o->resume);
     if (rc < 0 && o->resume)
-        rc = read_checkpoint(o->resume, &ck);
+        rc = read_checkpoint(resume, &ck);
     if (rc < 0 && ck && clg_checkpoint_train_state(ck, &resumed) != CLG_OK)
         rc = cli_fail(TOOL, CLI_USAGE_ERROR);
     if (rc < 0)
         rc = get_spec(o, ck, &spec);
     if (rc < 0)
         rc = build_model(ctx, o, spec, &m);
+    if (rc < 0 && o->hf_format && clg_gpt2_check(m) != CLG_OK) /* before, not after */
+        rc = cli_usage_error(TOOL, "--save %s --format hf: %s", o->save,
+                             clg_last_error());
     /* A text model keeps the tokenizer of the run it resumes or starts from. */
     clg_checkpoint *from = NULL;
     char *dir_tokenizer = NULL;

@@ -33,6 +33,7 @@ typedef struct train_options {
     int early_stop;
     bool no_shuffle, quiet;
     const char *device, *log, *plot, *save, *checkpoint_dir, *resume, *init_from;
+    bool hf_format; /* --format hf: --save writes a Hugging Face GPT-2 directory */
     const char *evaluate, *predict;
     const char *text, *test_text, *tokenizer; /* language models */
     int generate, top_k;
