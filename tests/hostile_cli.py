@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import shlex
+import shutil
 import stat
 import struct
 import subprocess
@@ -64,6 +65,25 @@ def setup(bin_path, d):
                            text=True, timeout=300)
         if r.returncode != 0:
             sys.exit("hostile_cli: setup '%s' failed:\n%s%s" % (args, r.stdout, r.stderr))
+    hf = os.path.join(os.environ.get("CLGRAD_FIXTURES",
+                                     os.path.join(os.path.dirname(__file__), "fixtures")),
+                      "hf_gpt2")
+    for name, file, edit in (("hf", None, None),
+                             ("hfrelu", "config.json", {"activation_function": "relu"}),
+                             ("hfwide", "config.json", {"n_embd": 16}),
+                             ("hfmerges", "merges.txt", "#version: 0.2\nĠ t\nĠ zzz\n"),
+                             ("hfvocab", "vocab.json", '{"a": 0, ')):
+        shutil.copytree(hf, os.path.join(d, name))
+        path = os.path.join(d, name, file or "")
+        if isinstance(edit, dict):
+            with open(path) as f:
+                c = json.load(f)
+            c.update(edit)
+            with open(path, "w") as f:
+                json.dump(c, f)
+        elif edit is not None:
+            with open(path, "w") as f:
+                f.write(edit)
     edit_checkpoint(os.path.join(d, "g.st"), os.path.join(d, "huge.st"), huge=True)
     edit_checkpoint(os.path.join(d, "g.st"), os.path.join(d, "notok.st"), drop="tokenizer")
 
@@ -176,6 +196,22 @@ CASES = [
      ["CLGRAD_DEVICE '7'", "no device 7"]),
     ("tbig.spec --text t.txt", {}, 2, ["tbig.spec:2", "from 1 to 16777216"]),
     ("tlong.spec --text t.txt", {}, 2, ["tlong.spec:1", "from 1 to 16777216"]),
+    # Hugging Face GPT-2 directories
+    ("--evaluate hfrelu --test-text t.txt", {}, 2,
+     ["hfrelu/config.json", "\"activation_function\": \"relu\""]),
+    ("--init-from hfrelu --text t.txt", {}, 2, ["hfrelu/config.json", "relu"]),
+    ("--evaluate hfwide --test-text t.txt", {}, 2,
+     ["hfwide/model.safetensors", "config.json makes it"]),
+    ("--generate 5 --init-from hfmerges", {}, 2, ["hfmerges/merges.txt:3", "zzz"]),
+    ("--evaluate hfvocab --test-text t.txt", {}, 2, ["hfvocab/vocab.json", "not valid JSON"]),
+    ("--evaluate hf --test-text surrogate.txt", {}, 2, ["surrogate.txt", "UTF-8"]),
+    ("gpt.spec --evaluate hf --test-text t.txt", {}, 2,
+     ["hf is a GPT-2 directory", "leave the spec gpt.spec out"]),
+    ("--init-from hf --text t.txt --save g.st --format hf", {}, 2,
+     ["--save g.st --format hf", "a GPT-2 directory's path"]),
+    ("gpt.spec --text t.txt --save newdir --format hf", {}, 2,
+     ["--save newdir --format hf: the model is not a GPT-2"]),
+    ("--generate 5 --init-from hf --format hf", {}, 2, ["--format hf", "--save"]),
     # images
     ("mlp.spec --data data --batch-size 64", {}, 2,
      ["batch norm", "leave a batch of 1", "--batch-size"]),
