@@ -26,6 +26,16 @@ packages="
 sh "$(dirname "$0")/apt-install.sh" setup-debian $packages
 echo "setup-debian: all packages present"
 if [ "${1:-}" = --tests ]; then
-    sh "$(dirname "$0")/apt-install.sh" setup-debian openmpi-bin libopenmpi-dev
+    sh "$(dirname "$0")/apt-install.sh" setup-debian openmpi-bin libopenmpi-dev python3-venv
     sh "$(dirname "$0")/opencl.sh" install
+    # transformers over Debian's torch, for the hf_gpt2_check test (a GPT-2
+    # directory clgrad saves, loaded by GPT2LMHeadModel): a few MB from PyPI
+    # into the git-ignored .venv-hf, not PyTorch's wheels.
+    venv="$(dirname "$0")/../.venv-hf"
+    if [ ! -x "$venv/bin/python" ] ||
+        ! "$venv/bin/python" -c 'import transformers' 2>/dev/null; then
+        /usr/bin/python3 -m venv --system-site-packages "$venv"
+        "$venv/bin/pip" install -q --disable-pip-version-check \
+            transformers==4.40.2 tokenizers==0.19.1
+    fi
 fi

@@ -44,14 +44,20 @@ pass() {
 summary=()
 status=0
 present=$(sh scripts/opencl.sh list)
-configure build-tests
+# transformers for hf_gpt2_check (scripts/setup-debian.sh --tests); without
+# it that test is skipped
+hf=()
+if [ -x .venv-hf/bin/python ]; then
+    hf=(-Dtransformers_python="$PWD/.venv-hf/bin/python")
+fi
+configure build-tests "${hf[@]}"
 meson compile -C build-tests
 pass build-tests pocl --setup pocl "$@" || status=$?
 if [ "${CLGRAD_SANITIZE:-1}" != 0 ]; then
     # Without MPI: Open MPI's own allocations at exit would read as leaks;
     # the data parallel code runs here through threads (test_dist).
     configure build-sanitize -Db_sanitize=address,undefined -Db_lundef=false \
-        --buildtype=debug -Dmpi=disabled
+        --buildtype=debug -Dmpi=disabled "${hf[@]}"
     meson compile -C build-sanitize
     # On PoCL alone: other drivers leak memory of their own at exit.
     # intercept_tls_get_addr=0: GCC 12's leak checker records a bogus
