@@ -154,6 +154,17 @@ static clg_status upload(clg_model *m, const cJSON *step, int n)
     return s;
 }
 
+/* Case c's model, built from its spec, batch and seed (not compiled). */
+static clg_status case_model(clg_context *ctx, const cJSON *c, clg_spec **spec,
+                             clg_model **m)
+{
+    clg_status s = clg_spec_parse(str(c, "spec", ""), str(c, "name", "case"), spec);
+    clg_model_opts mo = CLG_MODEL_DEFAULTS;
+    mo.max_batch = (int)num(c, "batch", 1);
+    mo.seed = (uint64_t)num(c, "seed", 0);
+    return s == CLG_OK ? clg_model_from_spec(ctx, *spec, &mo, m) : s;
+}
+
 static clg_status run_case(clg_context *ctx, const cJSON *c, cJSON *result)
 {
     clg_spec *spec = NULL;
@@ -162,11 +173,7 @@ static clg_status run_case(clg_context *ctx, const cJSON *c, cJSON *result)
     clg_schedule *sched = NULL;
     float *v = NULL;
     clg_status s;
-    TRY(clg_spec_parse(str(c, "spec", ""), str(c, "name", "case"), &spec));
-    clg_model_opts mo = CLG_MODEL_DEFAULTS;
-    mo.max_batch = (int)num(c, "batch", 1);
-    mo.seed = (uint64_t)num(c, "seed", 0);
-    TRY(clg_model_from_spec(ctx, spec, &mo, &m));
+    TRY(case_model(ctx, c, &spec, &m));
     clg_loss_type loss;
     TRY(clg_loss_type_parse(str(c, "loss", "cross_entropy"), &loss));
     TRY(clg_model_compile(m, loss, (float)num(c, "label_smoothing", 0)));
@@ -241,11 +248,7 @@ static clg_status dropout_seeds(clg_context *ctx, const cJSON *c, cJSON *seeds)
     clg_spec *spec = NULL;
     clg_model *m = NULL;
     clg_status s;
-    TRY(clg_spec_parse(str(c, "spec", ""), str(c, "name", "case"), &spec));
-    clg_model_opts mo = CLG_MODEL_DEFAULTS;
-    mo.max_batch = (int)num(c, "batch", 1);
-    mo.seed = (uint64_t)num(c, "seed", 0);
-    TRY(clg_model_from_spec(ctx, spec, &mo, &m));
+    TRY(case_model(ctx, c, &spec, &m));
     const clg_graph *g = clg_model_graph(m);
     for (int i = 0; i < g->count; i++) {
         const clg_tensor *t = g->tensors[i];

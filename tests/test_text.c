@@ -286,6 +286,18 @@ static void assert_gpt2_ids(const clg_tokenizer *t, const char *label, const cha
     free(back), free(ids);
 }
 
+/* Removes a directory of GPT-2 tokenizer files. */
+static void gpt2_cleanup(const char *dir)
+{
+    const char *names[] = {"vocab.json", "merges.txt", "tokenizer_config.json"};
+    for (int i = 0; i < 3; i++) {
+        char path[256];
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        unlink(path);
+    }
+    rmdir(dir);
+}
+
 /* The Unicode stress text of tests/hf_gpt2_tokenizer.py: contractions,
  * whitespace runs and kinds, CRLF, accents and marks, CJK, right-to-left
  * scripts, emoji sequences, digits of many scripts, the special token
@@ -321,13 +333,7 @@ static void test_gpt2_tokenizer_gives_hugging_faces_ids(void **state)
         assert_gpt2_ids(files, "saved", s, strlen(s), cJSON_GetObjectItem(e, "ids"));
         assert_gpt2_ids(text, "as text", s, strlen(s), cJSON_GetObjectItem(e, "ids"));
     }
-    const char *names[] = {"vocab.json", "merges.txt", "tokenizer_config.json"};
-    for (int i = 0; i < 3; i++) {
-        char path[256];
-        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-        assert_int_equal(unlink(path), 0);
-    }
-    rmdir(dir);
+    gpt2_cleanup(dir);
     clg_tokenizer_free(files), clg_tokenizer_free(text), clg_tokenizer_free(t);
     cJSON_Delete(ref);
 }
@@ -419,17 +425,6 @@ static char *gpt2_copy_with(const char *name, const char *text, const char *name
         fclose(in), fclose(out);
     }
     return dir;
-}
-
-static void gpt2_cleanup(const char *dir)
-{
-    const char *names[] = {"vocab.json", "merges.txt", "tokenizer_config.json"};
-    for (int i = 0; i < 3; i++) {
-        char path[256];
-        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-        unlink(path);
-    }
-    rmdir(dir);
 }
 
 static void test_gpt2_tokenizer_refuses_bad_files_and_text(void **state)
@@ -541,13 +536,7 @@ static void test_gpt2_bpe_learns_saves_and_loads(void **state)
     assert_int_equal(n2, n);
     assert_memory_equal(again, ids, n * sizeof *ids);
     free(ids), free(again);
-    const char *names[] = {"vocab.json", "merges.txt", "tokenizer_config.json"};
-    for (int i = 0; i < 3; i++) {
-        char path[256];
-        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-        assert_int_equal(unlink(path), 0);
-    }
-    rmdir(dir);
+    gpt2_cleanup(dir);
     /* a corpus that is not UTF-8 is refused naming the byte */
     clg_text bad = {1, (char *[]){"ok \xed\xa0\x80"}, (size_t[]){6}};
     clg_tokenizer *none = NULL;
