@@ -1,9 +1,10 @@
 /* libFuzzer target: GPT-2's tokenizer files (vocab.json, merges.txt,
- * tokenizer_config.json) from arbitrary bytes must load or be refused,
- * never crash. The input is the three files' bytes separated by lines of
- * "--8<--". A tokenizer it accepts encodes its own vocab.json's bytes (when
- * they are UTF-8) into ids inside its vocabulary that decode back into
- * exactly those bytes. */
+ * tokenizer_config.json, tokenizer.json) from arbitrary bytes must load or
+ * be refused, never crash. The input is the four files' bytes separated by
+ * lines of "--8<--"; a file whose part is empty is missing (an empty first
+ * part: tokenizer.json is read instead of vocab.json and merges.txt). A tokenizer it
+ * accepts encodes its own vocab.json's bytes (when they are UTF-8) into ids inside its
+ * vocabulary that decode back into exactly those bytes. */
 #include <clgrad/data.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -13,8 +14,8 @@
 #include <unistd.h>
 
 static char dir[96];
-static const char *const names[] = {"vocab.json", "merges.txt",
-                                    "tokenizer_config.json"};
+static const char *const names[] = {"vocab.json", "merges.txt", "tokenizer_config.json",
+                                    "tokenizer.json"};
 
 static void file_path(int i, char *path, size_t len)
 {
@@ -24,7 +25,7 @@ static void file_path(int i, char *path, size_t len)
 static void remove_dir(void)
 {
     char path[160];
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         file_path(i, path, sizeof path), unlink(path);
     rmdir(dir);
 }
@@ -40,7 +41,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static const char cut[] = "\n--8<--\n";
     const char *at = (const char *)data, *end = at + size;
     size_t first_len = size;
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) {
         const char *stop = at;
         while (stop + sizeof cut - 1 <= end && memcmp(stop, cut, sizeof cut - 1))
             stop++;
@@ -49,7 +50,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         char path[160];
         file_path(i, path, sizeof path);
         unlink(path);
-        if (at < end || i == 0) { /* files the input does not reach are missing */
+        if (stop > at) { /* files the input gives no bytes are missing */
             FILE *f = fopen(path, "wb");
             if (!f || (stop > at && fwrite(at, 1, (size_t)(stop - at), f) == 0) ||
                 fclose(f) != 0)

@@ -318,6 +318,28 @@ static void test_gpt2_tokenizer_gives_hugging_faces_ids(void **state)
         assert_gpt2_ids(t, label, text, strlen(text), cJSON_GetObjectItem(e, "ids"));
     }
     assert_true(cases >= 15);
+    /* tokenizer.json alone, as transformers 5 saves it (merges as pairs), and
+     * as tokenizers 0.19 wrote it (merges as "A B"): the same ids */
+    const char *json_dirs[] = {"gpt2_tokenizer", "hf_gpt2"};
+    for (int j = 0; j < 2; j++) {
+        char from[1100], only[] = "/tmp/clgrad-tokjson-XXXXXX", cmd[2400];
+        snprintf(from, sizeof from, "%s", fixture_path(json_dirs[j]));
+        assert_non_null(mkdtemp(only));
+        snprintf(cmd, sizeof cmd, "cp '%s/tokenizer.json' '%s/'", from, only);
+        assert_int_equal(system(cmd), 0);
+        clg_tokenizer *from_json;
+        assert_ok(clg_tokenizer_load_gpt2(only, &from_json));
+        assert_int_equal(clg_tokenizer_vocab_size(from_json), 2000);
+        cJSON_ArrayForEach(e, cJSON_GetObjectItem(ref, "stress"))
+        {
+            const char *s = cJSON_GetObjectItem(e, "text")->valuestring;
+            assert_gpt2_ids(from_json, json_dirs[j], s, strlen(s),
+                            cJSON_GetObjectItem(e, "ids"));
+        }
+        clg_tokenizer_free(from_json);
+        snprintf(cmd, sizeof cmd, "rm -r '%s'", only);
+        assert_int_equal(system(cmd), 0);
+    }
     /* saved and loaded again, as files and as a checkpoint's text */
     char dir[] = "/tmp/clgrad-gpt2-XXXXXX", *saved;
     assert_non_null(mkdtemp(dir));

@@ -20,18 +20,14 @@
  * tiktoken and Hugging Face's tokenizers read \s (PCRE2's own \s also takes
  * U+180E).
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #define PCRE2_CODE_UNIT_WIDTH 8
-#include <cjson/cJSON.h>
 #include <pcre2.h>
 
 #include "base/error.h"
-#include "base/file.h"
 #include "base/text.h"
 #include "data/tokenizer_internal.h"
 
@@ -43,7 +39,7 @@ static const char pattern_text[] =
     "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+"
     "| ?[^" WS "\\p{L}\\p{N}]+|[" WS "]+(?![^" WS "])|[" WS "]+";
 
-enum { MAX_TOKEN_BYTES = 1024 };
+#define MAX_TOKEN_BYTES CLG_GPT2_MAX_TOKEN_BYTES
 
 /* ---- The byte alphabet ------------------------------------------------------ */
 
@@ -90,7 +86,7 @@ static size_t put_utf8(unsigned c, char *out)
 /* The bytes a token's name in vocab.json stands for (at most
  * MAX_TOKEN_BYTES); false for a character outside the alphabet, *bad_char
  * then naming it. The name must be valid UTF-8. */
-static bool name_bytes(const char *name, char *bytes, size_t *len, unsigned *bad_char)
+bool clg_gpt2_name_bytes(const char *name, char *bytes, size_t *len, unsigned *bad_char)
 {
     const unsigned char *s = (const unsigned char *)name;
     *len = 0;
@@ -114,7 +110,7 @@ static bool name_bytes(const char *name, char *bytes, size_t *len, unsigned *bad
 
 /* A token's name as vocab.json and merges.txt write it (NUL-terminated in
  * out, which holds 3 * MAX_TOKEN_BYTES + 1). */
-static void token_name(const char *bytes, size_t len, char *out)
+void clg_gpt2_token_name(const char *bytes, size_t len, char *out)
 {
     size_t n = 0;
     for (size_t i = 0; i < len; i++)
@@ -124,7 +120,7 @@ static void token_name(const char *bytes, size_t len, char *out)
 
 /* ---- Tables --------------------------------------------------------------- */
 
-static bool is_special(const clg_tokenizer *t, int id)
+bool clg_gpt2_is_special(const clg_tokenizer *t, int id)
 {
     for (int k = 0; k < t->nspecial; k++)
         if (t->special[k] == id)
@@ -169,7 +165,7 @@ clg_status clg_gpt2_tables(clg_tokenizer *t, const char *source)
         if (!t->tok[id] || !t->toklen[id])
             s = clg_fail(CLG_BAD_FILE, "%s: token id %d is missing or empty", source,
                          id);
-        else if (is_special(t, id))
+        else if (clg_gpt2_is_special(t, id))
             continue;
         int *at =
             s == CLG_OK ? clg_tok_map_find(&ids, t->tok[id], t->toklen[id]) : NULL;
@@ -194,8 +190,8 @@ clg_status clg_gpt2_tables(clg_tokenizer *t, const char *source)
     char both[2 * MAX_TOKEN_BYTES];
     for (int r = 0; s == CLG_OK && r < t->nmerges; r++) {
         int32_t a = t->merges[r][0], b = t->merges[r][1];
-        if (a < 0 || b < 0 || a >= t->vocab || b >= t->vocab || is_special(t, a) ||
-            is_special(t, b)) {
+        if (a < 0 || b < 0 || a >= t->vocab || b >= t->vocab ||
+            clg_gpt2_is_special(t, a) || clg_gpt2_is_special(t, b)) {
             s = clg_fail(CLG_BAD_FILE, "%s: merge %d pairs ids %d and %d, not tokens",
                          source, r + 1, a, b);
             break;
@@ -366,350 +362,4 @@ clg_status clg_gpt2_learned_tables(clg_tokenizer *t)
     }
     t->plain = true;
     return s == CLG_OK ? clg_gpt2_tables(t, "the learned GPT-2 BPE") : s;
-}
-
-/* ---- Hugging Face's files --------------------------------------------------- */
-
-/* DIR/NAME in path. */
-static clg_status file_in(const char *dir, const char *name, char *path, size_t size)
-{
-    int n = snprintf(path, size, "%s/%s", dir, name);
-    return n > 0 && (size_t)n < size
-               ? CLG_OK
-               : clg_fail(CLG_INVALID_ARGUMENT, "%s: path too long", dir);
-}
-
-/* A JSON file whole. */
-static clg_status read_json(const char *path, cJSON **out)
-{
-    char *text;
-    size_t len;
-    clg_status s = clg_read_file(path, (size_t)256 << 20, &text, &len);
-    if (s != CLG_OK)
-        return s;
-    const char *end = NULL;
-    *out = cJSON_ParseWithOpts(text, &end, true);
-    if (!*out) {
-        size_t at = end ? (size_t)(end - text) : 0;
-        s = clg_fail(CLG_BAD_FILE, "%s: byte %zu: not valid JSON", path, at);
-    }
-    free(text);
-    return s;
-}
-
-/* The special tokens of DIR/tokenizer_config.json's added_tokens_decoder
- * ({"50256": {"content": "<|endoftext|>", ...}}), which may make the
- * vocabulary larger; none without the file. *config gets the file's JSON
- * (NULL without it) for the caller to free. */
-static clg_status read_added_tokens(clg_tokenizer *t, const char *dir, cJSON **config)
-{
-    char path[4096];
-    clg_status s = file_in(dir, "tokenizer_config.json", path, sizeof path);
-    struct stat st;
-    if (s != CLG_OK || stat(path, &st) != 0)
-        return s;
-    cJSON *root = NULL;
-    s = read_json(path, &root);
-    *config = root;
-    const cJSON *added = cJSON_GetObjectItemCaseSensitive(root, "added_tokens_decoder"),
-                *e;
-    int n = cJSON_GetArraySize(added);
-    t->special = calloc((size_t)(n ? n : 1), sizeof *t->special);
-    if (s == CLG_OK && !t->special)
-        s = clg_fail(CLG_OUT_OF_HOST_MEMORY, "%s", path);
-    cJSON_ArrayForEach(e, added)
-    {
-        const cJSON *content = cJSON_GetObjectItemCaseSensitive(e, "content");
-        long long id;
-        if (s != CLG_OK)
-            break;
-        if (!clg_parse_int(e->string, 0, (1 << 24) - 1, &id) ||
-            !cJSON_IsString(content) || !*content->valuestring ||
-            strlen(content->valuestring) > MAX_TOKEN_BYTES)
-            s = clg_fail(
-                CLG_BAD_FILE,
-                "%s: added_tokens_decoder: '%s' is not an id below 2^24 with a "
-                "token of 1 to %d bytes as its content",
-                path, e->string, MAX_TOKEN_BYTES);
-        else
-            t->special[t->nspecial++] = (int32_t)id;
-    }
-    if (s == CLG_OK) {
-        int vocab = 0;
-        for (int k = 0; k < t->nspecial; k++)
-            vocab = t->special[k] + 1 > vocab ? t->special[k] + 1 : vocab;
-        t->vocab = vocab; /* vocab.json may say more */
-        int k = 0;
-        t->tok = calloc((size_t)(vocab ? vocab : 1), sizeof *t->tok);
-        t->toklen = calloc((size_t)(vocab ? vocab : 1), sizeof *t->toklen);
-        if (!t->tok || !t->toklen)
-            s = clg_fail(CLG_OUT_OF_HOST_MEMORY, "%s", path);
-        cJSON_ArrayForEach(e, added)
-        {
-            const char *c = cJSON_GetObjectItemCaseSensitive(e, "content")->valuestring;
-            if (s == CLG_OK && !t->tok[t->special[k]])
-                s = clg_tok_set(t, t->special[k], c, strlen(c));
-            k++;
-        }
-    }
-    return s;
-}
-
-/* Makes the token `name` special if vocab.json has it and it is not yet. */
-static clg_status add_special(clg_tokenizer *t, const clg_tok_map *names,
-                              const char *name)
-{
-    const int *id = name ? clg_tok_map_find(names, name, strlen(name)) : NULL;
-    if (!id || is_special(t, *id))
-        return CLG_OK;
-    int32_t *more = realloc(t->special, (size_t)(t->nspecial + 1) * sizeof *more);
-    if (!more)
-        return clg_fail(CLG_OUT_OF_HOST_MEMORY, "tokenizer");
-    t->special = more;
-    t->special[t->nspecial++] = *id;
-    return CLG_OK;
-}
-
-/* The special tokens tokenizer_config.json names (bos, eos, unk and pad
- * tokens, as strings or {"content": ...}); without the file GPT-2's
- * "<|endoftext|>". */
-static clg_status named_specials(clg_tokenizer *t, const cJSON *config,
-                                 const clg_tok_map *names)
-{
-    if (!config)
-        return add_special(t, names, "<|endoftext|>");
-    const char *keys[] = {"bos_token", "eos_token", "unk_token", "pad_token"};
-    clg_status s = CLG_OK;
-    for (int k = 0; s == CLG_OK && k < 4; k++) {
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(config, keys[k]);
-        if (cJSON_IsObject(v))
-            v = cJSON_GetObjectItemCaseSensitive(v, "content");
-        if (cJSON_IsString(v))
-            s = add_special(t, names, v->valuestring);
-    }
-    return s;
-}
-
-/* Grows the tables to `vocab` ids. */
-static clg_status grow(clg_tokenizer *t, int vocab, const char *path)
-{
-    if (vocab <= t->vocab)
-        return CLG_OK;
-    char **tok = realloc(t->tok, (size_t)vocab * sizeof *tok);
-    if (tok)
-        t->tok = tok;
-    size_t *len = realloc(t->toklen, (size_t)vocab * sizeof *len);
-    if (len)
-        t->toklen = len;
-    if (!tok || !len)
-        return clg_fail(CLG_OUT_OF_HOST_MEMORY, "%s", path);
-    memset(t->tok + t->vocab, 0, (size_t)(vocab - t->vocab) * sizeof *tok);
-    memset(t->toklen + t->vocab, 0, (size_t)(vocab - t->vocab) * sizeof *len);
-    t->vocab = vocab;
-    return CLG_OK;
-}
-
-/* vocab.json: {"token": id, ...}, the ids 0 .. N - 1 each once (the added
- * tokens' ids may be among them). names gets name -> id. */
-static clg_status read_vocab(clg_tokenizer *t, const char *dir, clg_tok_map *names)
-{
-    char path[4096];
-    clg_status s = file_in(dir, "vocab.json", path, sizeof path);
-    cJSON *root = NULL;
-    if (s == CLG_OK)
-        s = read_json(path, &root);
-    if (s == CLG_OK && !cJSON_IsObject(root))
-        s = clg_fail(CLG_BAD_FILE, "%s: not a JSON object of \"token\": id", path);
-    int n = s == CLG_OK ? cJSON_GetArraySize(root) : 0;
-    if (s == CLG_OK)
-        s = grow(t, n, path);
-    const cJSON *e;
-    char bytes[MAX_TOKEN_BYTES];
-    cJSON_ArrayForEach(e, root)
-    {
-        if (s != CLG_OK)
-            break;
-        double v = cJSON_IsNumber(e) ? e->valuedouble : -1;
-        int id = (int)v;
-        size_t len, name_len = strlen(e->string);
-        unsigned bad = 0;
-        if (!(v >= 0 && v < t->vocab && v == id) ||
-            (t->tok[id] && !is_special(t, id)) ||
-            clg_tok_map_find(names, e->string, name_len)) {
-            s = clg_fail(CLG_BAD_FILE,
-                         "%s: \"%.40s\": %.0f: ids must be whole numbers 0 .. %d, each "
-                         "once, and tokens each once",
-                         path, e->string, v, t->vocab - 1);
-        } else if (clg_utf8_invalid_at(e->string, name_len) < name_len) {
-            s = clg_fail(CLG_BAD_FILE, "%s: token %d's name is not UTF-8", path, id);
-        } else if (!clg_tok_map_add(names, e->string, name_len, id)) {
-            s = clg_fail(CLG_OUT_OF_HOST_MEMORY, "%s", path);
-        } else if (is_special(t, id)) {
-            continue; /* its content is its text, as added tokens are written */
-        } else if (!name_bytes(e->string, bytes, &len, &bad) || !len) {
-            s = clg_fail(CLG_BAD_FILE,
-                         "%s: token \"%.40s\" (id %d) has U+%04X, outside GPT-2's byte "
-                         "alphabet (or is empty)",
-                         path, e->string, id, bad);
-        } else {
-            s = clg_tok_set(t, id, bytes, len);
-        }
-    }
-    for (int id = 0; s == CLG_OK && id < t->vocab; id++)
-        if (!t->tok[id])
-            s = clg_fail(CLG_BAD_FILE, "%s: no token has id %d (of %d)", path, id,
-                         t->vocab);
-    cJSON_Delete(root);
-    return s;
-}
-
-/* merges.txt: an optional "#version" line, then "A B" a line, by rank. */
-static clg_status read_merges(clg_tokenizer *t, const char *dir,
-                              const clg_tok_map *names)
-{
-    char path[4096], *text = NULL;
-    size_t len = 0;
-    clg_status s = file_in(dir, "merges.txt", path, sizeof path);
-    if (s == CLG_OK)
-        s = clg_read_file(path, (size_t)256 << 20, &text, &len);
-    size_t bad = s == CLG_OK ? clg_utf8_invalid_at(text, len) : 0;
-    if (s == CLG_OK && bad < len)
-        s = clg_fail(CLG_BAD_FILE, "%s: byte %zu: not UTF-8", path, bad);
-    int lines = 0;
-    for (size_t i = 0; s == CLG_OK && i < len; i++)
-        lines += text[i] == '\n';
-    t->merges = malloc((size_t)(lines + 1) * sizeof *t->merges);
-    if (s == CLG_OK && !t->merges)
-        s = clg_fail(CLG_OUT_OF_HOST_MEMORY, "%s", path);
-    char *line = text, *next;
-    for (int lineno = 1; s == CLG_OK && line < text + len; lineno++, line = next) {
-        next = strchr(line, '\n');
-        next = next ? next + 1 : text + len;
-        size_t n = (size_t)(next - line);
-        while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-            n--;
-        if ((lineno == 1 && !strncmp(line, "#version", 8)) || n == 0)
-            continue;
-        const char *space = memchr(line, ' ', n);
-        const int *a =
-            space ? clg_tok_map_find(names, line, (size_t)(space - line)) : NULL;
-        const int *b =
-            space ? clg_tok_map_find(names, space + 1, n - (size_t)(space + 1 - line))
-                  : NULL;
-        if (!a || !b)
-            s = clg_fail(CLG_BAD_FILE,
-                         "%s:%d: '%.*s' is not two tokens of vocab.json with a space "
-                         "between",
-                         path, lineno, (int)(n < 60 ? n : 60), line);
-        else
-            t->merges[t->nmerges][0] = *a, t->merges[t->nmerges++][1] = *b;
-    }
-    free(text);
-    return s == CLG_OK ? clg_gpt2_tables(t, path) : s;
-}
-
-clg_status clg_tokenizer_load_gpt2(const char *dir, clg_tokenizer **out)
-{
-    if (!dir || !out)
-        return clg_fail(CLG_INVALID_ARGUMENT, "clg_tokenizer_load_gpt2: NULL argument");
-    *out = NULL;
-    clg_tokenizer *t = calloc(1, sizeof *t);
-    if (!t)
-        return clg_fail(CLG_OUT_OF_HOST_MEMORY, "%s", dir);
-    t->type = CLG_TOKENIZER_GPT2;
-    t->plain = true;
-    clg_tok_map names = {0};
-    cJSON *config = NULL;
-    clg_status s = read_added_tokens(t, dir, &config);
-    if (s == CLG_OK)
-        s = read_vocab(t, dir, &names);
-    if (s == CLG_OK)
-        s = named_specials(t, config, &names);
-    if (s == CLG_OK)
-        s = read_merges(t, dir, &names);
-    clg_tok_map_free(&names);
-    cJSON_Delete(config);
-    if (s != CLG_OK) {
-        clg_tokenizer_free(t);
-        return s;
-    }
-    *out = t;
-    return CLG_OK;
-}
-
-/* DIR/NAME written whole from text. */
-static clg_status write_in(const char *dir, const char *name, const char *text)
-{
-    char path[4096];
-    clg_status s = file_in(dir, name, path, sizeof path);
-    return s == CLG_OK
-               ? clg_write_file_atomic(path, &(clg_file_part){text, strlen(text)}, 1)
-               : s;
-}
-
-clg_status clg_tokenizer_save_gpt2(const clg_tokenizer *t, const char *dir)
-{
-    if (!t || !dir)
-        return clg_fail(CLG_INVALID_ARGUMENT, "clg_tokenizer_save_gpt2: NULL argument");
-    if (t->type != CLG_TOKENIZER_GPT2)
-        return clg_fail(CLG_INVALID_ARGUMENT,
-                        "%s: only a GPT-2 tokenizer is saved as vocab.json and "
-                        "merges.txt (this one is %s)",
-                        dir, clg_tokenizer_type_str(t->type));
-    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
-        return clg_fail(CLG_IO_ERROR, "%s: cannot make the directory: %s", dir,
-                        strerror(errno));
-    cJSON *vocab = cJSON_CreateObject(), *config = cJSON_CreateObject();
-    cJSON *added = cJSON_AddObjectToObject(config, "added_tokens_decoder");
-    char *name = malloc(3 * MAX_TOKEN_BYTES + 1), *merges = NULL;
-    size_t merges_len = 0;
-    FILE *f = open_memstream(&merges, &merges_len);
-    bool ok = vocab && config && added && name && f;
-    for (int id = 0; ok && id < t->vocab; id++) {
-        if (is_special(t, id)) {
-            char key[16];
-            snprintf(key, sizeof key, "%d", id);
-            cJSON *e = cJSON_AddObjectToObject(added, key);
-            ok = e && cJSON_AddStringToObject(e, "content", t->tok[id]) &&
-                 cJSON_AddBoolToObject(e, "special", true) &&
-                 cJSON_AddNumberToObject(vocab, t->tok[id], id);
-        } else {
-            token_name(t->tok[id], t->toklen[id], name);
-            ok = cJSON_AddNumberToObject(vocab, name, id) != NULL;
-        }
-    }
-    if (ok)
-        fputs("#version: 0.2\n", f);
-    for (int r = 0; ok && r < t->nmerges; r++) {
-        for (int k = 0; k < 2; k++) {
-            int32_t id = t->merges[r][k];
-            token_name(t->tok[id], t->toklen[id], name);
-            fprintf(f, "%s%c", name, k ? '\n' : ' ');
-        }
-    }
-    if (f)
-        ok = fclose(f) == 0 && ok;
-    if (ok && t->nspecial) { /* GPT-2's: the first special token is all three */
-        const char *eot = t->tok[t->special[0]];
-        ok = cJSON_AddStringToObject(config, "bos_token", eot) &&
-             cJSON_AddStringToObject(config, "eos_token", eot) &&
-             cJSON_AddStringToObject(config, "unk_token", eot);
-    }
-    ok = ok && cJSON_AddStringToObject(config, "tokenizer_class", "GPT2Tokenizer") &&
-         cJSON_AddFalseToObject(config, "add_prefix_space");
-    char *vocab_text = ok ? cJSON_PrintUnformatted(vocab) : NULL;
-    char *config_text = ok ? cJSON_Print(config) : NULL;
-    clg_status s =
-        vocab_text && config_text
-            ? CLG_OK
-            : clg_fail(CLG_OUT_OF_HOST_MEMORY, "saving a tokenizer in %s", dir);
-    if (s == CLG_OK)
-        s = write_in(dir, "vocab.json", vocab_text);
-    if (s == CLG_OK)
-        s = write_in(dir, "merges.txt", merges);
-    if (s == CLG_OK)
-        s = write_in(dir, "tokenizer_config.json", config_text);
-    free(vocab_text), free(config_text), free(name), free(merges);
-    cJSON_Delete(vocab), cJSON_Delete(config);
-    return s;
 }

@@ -77,6 +77,19 @@ clg_status clg_gpt2_tables(clg_tokenizer *t, const char *source);
 
 void clg_gpt2_free(clg_tokenizer *t);
 
+/* The longest token clgrad keeps, in bytes. */
+#define CLG_GPT2_MAX_TOKEN_BYTES 1024
+
+/* The bytes a token's name in vocab.json stands for (at most
+ * CLG_GPT2_MAX_TOKEN_BYTES); false for a character outside GPT-2's byte
+ * alphabet, *bad_char naming it. The name must be valid UTF-8. */
+bool clg_gpt2_name_bytes(const char *name, char *bytes, size_t *len,
+                         unsigned *bad_char);
+/* A token's name as vocab.json writes it, NUL-terminated in out (3 *
+ * CLG_GPT2_MAX_TOKEN_BYTES + 1 bytes). */
+void clg_gpt2_token_name(const char *bytes, size_t len, char *out);
+bool clg_gpt2_is_special(const clg_tokenizer *t, int id);
+
 /* Counts the pieces GPT-2's pattern cuts the corpus into (counts: piece's
  * bytes -> occurrences), to learn merges over. */
 clg_status clg_gpt2_count_pieces(const clg_text *corpus, clg_tok_map *counts);
