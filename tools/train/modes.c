@@ -38,14 +38,15 @@ bool train_is_gpt2_dir(const char *path)
 }
 
 /* The tokenizer of a GPT-2 directory as a checkpoint keeps it (*text NULL
- * where the directory has no vocab.json). */
+ * where the directory has neither vocab.json nor tokenizer.json). */
 static clg_status gpt2_dir_tokenizer(const char *dir, char **text)
 {
-    char vocab[4200];
+    char vocab[4200], json[4200];
     struct stat st;
     *text = NULL;
     snprintf(vocab, sizeof vocab, "%s/vocab.json", dir);
-    if (stat(vocab, &st) != 0)
+    snprintf(json, sizeof json, "%s/tokenizer.json", dir);
+    if (stat(vocab, &st) != 0 && stat(json, &st) != 0)
         return CLG_OK;
     clg_tokenizer *t;
     clg_status s = clg_tokenizer_load_gpt2(dir, &t);
