@@ -18,7 +18,7 @@ find /usr/share/games/fortunes -maxdepth 1 -type f ! -name '*.*' | sort |
     xargs cat >build/fortunes/fortunes.txt
 build/tools/clgrad-train examples/fortunes_gpt2.spec \
     --text build/fortunes/fortunes.txt --tokenizer gpt2bpe=743 --val-split 0.1 \
-    --epochs 3 --batch-size 32 --optimizer adamw --lr 2e-3 --betas 0.9,0.99 \
+    --epochs 12 --batch-size 32 --optimizer adamw --lr 2e-3 --betas 0.9,0.99 \
     --weight-decay 0.1 --no-decay-bias --clip-norm 1 --init gpt2 \
     --schedule cosine --warmup 1 --save fortunes_gpt2 --format hf "$@"
 echo
@@ -27,12 +27,12 @@ printf 'The '
 build/tools/clgrad-train --generate 60 --init-from fortunes_gpt2 --seed 1 \
     --temperature 0.8 --prompt 'The '
 if [ ! -x build/hf-venv/bin/python ]; then
-    python3 -m venv --system-site-packages build/hf-venv
+    /usr/bin/python3 -m venv --system-site-packages build/hf-venv
     build/hf-venv/bin/pip install --quiet transformers==4.40.2 tokenizers==0.19.1
 fi
 echo
 echo "transformers, from the same directory:"
-build/hf-venv/bin/python - <<'PY' 2>/dev/null
+build/hf-venv/bin/python - <<'PY' 2>&1 | grep -v -i warn
 import torch
 from transformers import AutoTokenizer, GPT2LMHeadModel
 model = GPT2LMHeadModel.from_pretrained("fortunes_gpt2")
