@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "base/error.h"
 #include "base/file.h"
 
@@ -58,6 +60,23 @@ clg_status clg_read_file(const char *path, size_t limit, char **out, size_t *len
     if (len)
         *len = n;
     return CLG_OK;
+}
+
+clg_status clg_read_json(const char *path, size_t limit, cJSON **json)
+{
+    char *text;
+    size_t len;
+    *json = NULL;
+    clg_status s = clg_read_file(path, limit, &text, &len);
+    if (s != CLG_OK)
+        return s;
+    const char *end = NULL;
+    *json = cJSON_ParseWithOpts(text, &end, true);
+    if (!*json)
+        s = clg_fail(CLG_BAD_FILE, "%s: byte %zu: not valid JSON", path,
+                     end ? (size_t)(end - text) : 0);
+    free(text);
+    return s;
 }
 
 clg_status clg_link_target(const char *path, char *out, size_t size)

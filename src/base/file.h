@@ -8,6 +8,12 @@
  * NUL after the *len bytes; the caller frees it. Errors name the file. */
 clg_status clg_read_file(const char *path, size_t limit, char **data, size_t *len);
 
+/* All of `path` (at most `limit` bytes) parsed as JSON into *json (the
+ * caller frees it with cJSON_Delete); JSON that does not parse is
+ * CLG_BAD_FILE naming the file and the byte where it stops. */
+struct cJSON;
+clg_status clg_read_json(const char *path, size_t limit, struct cJSON **json);
+
 /* What `path` names once every symbolic link at its end is followed (a
  * link's relative target taken from the link's directory), in out; the
  * file need not exist. Errors name the path. */

@@ -31,24 +31,6 @@ static clg_status file_in(const char *dir, const char *name, char *path, size_t 
                : clg_fail(CLG_INVALID_ARGUMENT, "%s: path too long", dir);
 }
 
-/* A JSON file whole. */
-static clg_status read_json(const char *path, cJSON **out)
-{
-    char *text;
-    size_t len;
-    clg_status s = clg_read_file(path, (size_t)256 << 20, &text, &len);
-    if (s != CLG_OK)
-        return s;
-    const char *end = NULL;
-    *out = cJSON_ParseWithOpts(text, &end, true);
-    if (!*out) {
-        size_t at = end ? (size_t)(end - text) : 0;
-        s = clg_fail(CLG_BAD_FILE, "%s: byte %zu: not valid JSON", path, at);
-    }
-    free(text);
-    return s;
-}
-
 /* The special tokens of DIR/tokenizer_config.json's added_tokens_decoder
  * ({"50256": {"content": "<|endoftext|>", ...}}), which may make the
  * vocabulary larger; none without the file. *config gets the file's JSON
@@ -61,7 +43,7 @@ static clg_status read_added_tokens(clg_tokenizer *t, const char *dir, cJSON **c
     if (s != CLG_OK || stat(path, &st) != 0)
         return s;
     cJSON *root = NULL;
-    s = read_json(path, &root);
+    s = clg_read_json(path, (size_t)256 << 20, &root);
     *config = root;
     const cJSON *added = cJSON_GetObjectItemCaseSensitive(root, "added_tokens_decoder"),
                 *e;
@@ -172,7 +154,7 @@ static clg_status read_vocab(clg_tokenizer *t, const char *dir, clg_tok_map *nam
     clg_status s = file_in(dir, "vocab.json", path, sizeof path);
     cJSON *root = NULL;
     if (s == CLG_OK)
-        s = read_json(path, &root);
+        s = clg_read_json(path, (size_t)256 << 20, &root);
     if (s == CLG_OK)
         s = vocab_from(t, root, path, names);
     cJSON_Delete(root);
@@ -283,7 +265,7 @@ static clg_status read_tokenizer_json(clg_tokenizer *t, const char *dir,
     clg_status s = file_in(dir, "tokenizer.json", path, sizeof path);
     cJSON *root = NULL;
     if (s == CLG_OK)
-        s = read_json(path, &root);
+        s = clg_read_json(path, (size_t)256 << 20, &root);
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(model, "type");
     const cJSON *pre = cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer");

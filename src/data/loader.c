@@ -127,25 +127,33 @@ static bool augmenting(const clg_augment *a)
 /* Batch `index` of the epoch: batch_size samples of the order (fewer at the
  * end), or this shard's part of them: shard r of n takes samples count r / n
  * .. count (r + 1) / n - 1 of the batch. */
+/* Shard r's samples [lo, hi) of a batch of `count`: an equal part each, or
+ * in proportion to the shard weights. */
+static void shard_range(const clg_loader_opts *o, int count, int r, int *lo, int *hi)
+{
+    int shards = o->shards > 1 ? o->shards : 1;
+    *lo = (int)((long long)count * r / shards);
+    *hi = (int)((long long)count * (r + 1) / shards);
+    if (shards > 1 && o->shard_weights) {
+        double before = 0, total = 0;
+        for (int k = 0; k < shards; k++) {
+            total += o->shard_weights[k];
+            before += k < r ? o->shard_weights[k] : 0;
+        }
+        *lo = (int)((double)count * before / total);
+        *hi = r == shards - 1
+                  ? count
+                  : (int)((double)count * (before + o->shard_weights[r]) / total);
+    }
+}
+
 static void build(clg_loader *l, int index, slot *s)
 {
     const clg_dataset *d = l->d;
     int first = index * l->o.batch_size;
     int count = d->count - first < l->o.batch_size ? d->count - first : l->o.batch_size;
-    int shards = l->o.shards > 1 ? l->o.shards : 1, r = shards > 1 ? l->o.shard : 0;
-    int lo = (int)((long long)count * r / shards),
-        hi = (int)((long long)count * (r + 1) / shards);
-    if (shards > 1 && l->o.shard_weights) {
-        double before = 0, total = 0;
-        for (int k = 0; k < shards; k++) {
-            total += l->o.shard_weights[k];
-            before += k < r ? l->o.shard_weights[k] : 0;
-        }
-        lo = (int)((double)count * before / total);
-        hi = r == shards - 1
-                 ? count
-                 : (int)((double)count * (before + l->o.shard_weights[r]) / total);
-    }
+    int lo, hi;
+    shard_range(&l->o, count, l->o.shards > 1 ? l->o.shard : 0, &lo, &hi);
     float *tmp = augmenting(&l->o.augment) ? malloc(d->sample * sizeof *tmp) : NULL;
     for (int k = lo; k < hi; k++) {
         int i = l->order[first + k];
@@ -211,16 +219,12 @@ clg_status clg_loader_create(const clg_dataset *d, const clg_loader_opts *opts,
                         "loader: a batch of %d cannot be split into %d shards (ranks), "
                         "at least one sample each: make the batch at least %d",
                         opts->batch_size, opts->shards, opts->shards);
-    double total = 0, before = 0;
+    double total = 0;
     for (int k = 0; opts->shards > 1 && opts->shard_weights && k < opts->shards; k++)
         total += opts->shard_weights[k];
     for (int k = 0; opts->shards > 1 && opts->shard_weights && k < opts->shards; k++) {
-        /* shard k's part of a whole batch, as build() cuts it */
-        int lo = (int)((double)opts->batch_size * before / total);
-        before += opts->shard_weights[k];
-        int hi = k == opts->shards - 1
-                     ? opts->batch_size
-                     : (int)((double)opts->batch_size * before / total);
+        int lo, hi; /* shard k's part of a whole batch, as build() cuts it */
+        shard_range(opts, opts->batch_size, k, &lo, &hi);
         if (hi <= lo)
             return clg_fail(
                 CLG_INVALID_ARGUMENT,

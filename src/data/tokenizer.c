@@ -486,18 +486,13 @@ clg_status clg_tokenizer_encode(const clg_tokenizer *t, const char *text, size_t
     if (!t || (!text && len) || !ids || !count)
         return clg_fail(CLG_INVALID_ARGUMENT, "clg_tokenizer_encode: NULL argument");
     clg_tok_ids b = {0};
-    if (t->type == CLG_TOKENIZER_GPT2) {
-        clg_status s = clg_gpt2_encode(t, text, len, &b);
-        if (s != CLG_OK) {
-            free(b.v);
-            return s;
-        }
-        *ids = b.v ? b.v : malloc(sizeof(int32_t));
-        *count = b.n;
-        return *ids ? CLG_OK : clg_fail(CLG_OUT_OF_HOST_MEMORY, "encoding");
+    bool gpt2 = t->type == CLG_TOKENIZER_GPT2, ok = true;
+    clg_status s = gpt2 ? clg_gpt2_encode(t, text, len, &b) : CLG_OK;
+    if (s != CLG_OK) {
+        free(b.v);
+        return s;
     }
-    bool ok = true;
-    for (size_t at = 0; ok && at < len;) {
+    for (size_t at = 0; !gpt2 && ok && at < len;) {
         if (t->type == CLG_TOKENIZER_BYTE || t->type == CLG_TOKENIZER_BPE) {
             size_t n = next_chunk(text, len, at);
             ok = t->type == CLG_TOKENIZER_BYTE
@@ -528,7 +523,7 @@ clg_status clg_tokenizer_encode(const clg_tokenizer *t, const char *text, size_t
     }
     *ids = b.v ? b.v : malloc(sizeof(int32_t));
     *count = b.n;
-    return CLG_OK;
+    return *ids ? CLG_OK : clg_fail(CLG_OUT_OF_HOST_MEMORY, "encoding %zu bytes", len);
 }
 
 clg_status clg_tokenizer_decode(const clg_tokenizer *t, const int32_t *ids,

@@ -76,6 +76,16 @@ static clg_status alloc_tables(clg_plan *p)
     return CLG_OK;
 }
 
+/* The node that asks the largest least training batch, or NULL. */
+static const clg_tensor *least_batch_node(const clg_graph *g)
+{
+    const clg_tensor *most = NULL;
+    for (int i = 0; i < g->count; i++)
+        if (g->tensors[i]->min_train_batch > (most ? most->min_train_batch : 1))
+            most = g->tensors[i];
+    return most;
+}
+
 clg_status clg_plan_create(clg_graph *g, clg_tensor *loss, clg_tensor *const *outputs,
                            int output_count, clg_plan **out)
 {
@@ -105,6 +115,7 @@ clg_status clg_plan_create(clg_graph *g, clg_tensor *loss, clg_tensor *const *ou
     p->loss = loss;
     p->loss_scale = 1.0f;
     p->ntensors = g->count;
+    p->least_batch = least_batch_node(g);
     bool *needed = calloc((size_t)g->count, sizeof *needed);
     s = needed ? alloc_tables(p) : clg_fail(CLG_OUT_OF_HOST_MEMORY, "clg_plan_create");
     if (s == CLG_OK) {
@@ -141,16 +152,6 @@ clg_status clg_plan_create(clg_graph *g, clg_tensor *loss, clg_tensor *const *ou
     return CLG_OK;
 }
 
-/* The node that asks the largest least training batch, or NULL. */
-static const clg_tensor *least_batch_node(const clg_graph *g)
-{
-    const clg_tensor *most = NULL;
-    for (int i = 0; i < g->count; i++)
-        if (g->tensors[i]->min_train_batch > (most ? most->min_train_batch : 1))
-            most = g->tensors[i];
-    return most;
-}
-
 int clg_graph_min_train_batch(const clg_graph *g)
 {
     const clg_tensor *t = g ? least_batch_node(g) : NULL;
@@ -170,7 +171,7 @@ clg_status clg_plan_run(clg_plan *p, int batch, clg_run_mode mode)
                         (int)mode);
     clg_status s = CLG_OK;
     if (mode != CLG_RUN_EVAL && !clg_plan_syncs_replicas(p)) {
-        const clg_tensor *t = least_batch_node(p->g);
+        const clg_tensor *t = p->least_batch;
         if (t && batch < t->min_train_batch)
             return clg_fail(CLG_INVALID_ARGUMENT,
                             "%s '%s' trains on batches of %d or more (over a batch of "

@@ -39,8 +39,8 @@ struct clg_plan {
     clg_cmdlist bwd_acc; /* backward adding to the leaves' gradients: recorded
                             at the first CLG_RUN_ACCUMULATE of a batch */
     int max_batch, recorded_batch, last_batch, acc_batch;
-    float loss_scale; /* d loss seeding the backward pass (1 but to average
-                         accumulated gradients) */
+    float loss_scale;             /* d loss seeding the backward pass (1 but to average
+                                     accumulated gradients) */
     clg_grad_ready_fn grad_ready; /* called as backward is enqueued */
     void *grad_ready_user;
     int sample_offset;              /* the first sample's index in the batch */
@@ -48,6 +48,10 @@ struct clg_plan {
     void *replica_user;
     unsigned long long step;
     clg_buffer *tally; /* cross-entropy's figures of training runs, or NULL */
+    const clg_tensor *least_batch; /* the node asking the largest least training
+                                      batch (batch norm over one value per
+                                      channel), or NULL: found once, checked
+                                      every training run */
     size_t used_bytes, unshared_bytes;
 };
 

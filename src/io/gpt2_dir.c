@@ -95,17 +95,12 @@ static clg_status read_config(const char *dir, gpt2_config *g)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/config.json", dir);
-    char *text = NULL;
-    size_t len;
-    clg_status s = clg_read_file(path, (size_t)16 << 20, &text, &len);
+    cJSON *c = NULL;
+    clg_status s = clg_read_json(path, (size_t)16 << 20, &c);
     if (s != CLG_OK)
         return s;
-    const char *end = NULL;
-    cJSON *c = cJSON_ParseWithOpts(text, &end, true);
     if (!cJSON_IsObject(c))
-        s = clg_fail(CLG_BAD_FILE, "%s: byte %zu: not a JSON object", path,
-                     end ? (size_t)(end - text) : 0);
-    free(text);
+        s = clg_fail(CLG_BAD_FILE, "%s: not a JSON object", path);
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(c, "model_type");
     const cJSON *act = cJSON_GetObjectItemCaseSensitive(c, "activation_function");
     const cJSON *inner = cJSON_GetObjectItemCaseSensitive(c, "n_inner");

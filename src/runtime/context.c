@@ -33,13 +33,18 @@ static clg_status memory_budget(const clg_device_info *info, uint64_t *budget)
     return CLG_OK;
 }
 
-/* An on/off variable: 1, true, yes or 0, false, no (unset or empty: *on
- * stays); anything else an error naming it, not a guess. */
-static clg_status env_switch(const char *name, bool *on)
+/* An on/off variable: 1, true, yes (*value 1) or 0, false, no (0); unset
+ * or empty, *value stays; anything else an error naming it, not a guess. */
+static clg_status env_switch(const char *name, int *value)
 {
     const char *v = getenv(name);
-    if (!v || !*v || clg_parse_bool(v, on))
+    bool on;
+    if (!v || !*v)
         return CLG_OK;
+    if (clg_parse_bool(v, &on)) {
+        *value = on;
+        return CLG_OK;
+    }
     return clg_fail(CLG_INVALID_ARGUMENT, "%s='%s' is not 1 or 0 (yes/no, true/false)",
                     name, v);
 }
@@ -99,14 +104,15 @@ clg_status clg_context_create(int index, clg_context **out)
     if (!ctx)
         return clg_fail(CLG_OUT_OF_HOST_MEMORY, "clg_context_create");
     clg_device_info_get(index, &ctx->info);
-    bool profile = false, cache = false;
+    int profile = 0;
+    ctx->program_cache = -1;
     s = memory_budget(&ctx->info, &ctx->memory_budget);
     if (s == CLG_OK)
         s = kernel_class(&ctx->info, &ctx->kernel_class);
     if (s == CLG_OK)
         s = env_switch("CLGRAD_PROFILE", &profile);
-    if (s == CLG_OK) /* read again at each build (program.c): checked here */
-        s = env_switch("CLGRAD_PROGRAM_CACHE", &cache);
+    if (s == CLG_OK)
+        s = env_switch("CLGRAD_PROGRAM_CACHE", &ctx->program_cache);
     if (s != CLG_OK) {
         free(ctx);
         return s;

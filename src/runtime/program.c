@@ -6,7 +6,6 @@
 
 #include "base/file.h"
 #include "base/hash.h"
-#include "base/text.h"
 #include "clgrad/version.h"
 #include "runtime/embedded_kernels.h"
 #include "runtime/runtime_internal.h"
@@ -173,10 +172,8 @@ static clg_status build_failure(clg_context *ctx, cl_program program, const char
 
 static bool cache_wanted(const clg_context *ctx)
 {
-    const char *v = getenv("CLGRAD_PROGRAM_CACHE");
-    bool on;
-    if (v && *v && clg_parse_bool(v, &on)) /* anything else fails the context */
-        return on;
+    if (ctx->program_cache >= 0) /* CLGRAD_PROGRAM_CACHE, read with the context */
+        return ctx->program_cache;
     const char *p = ctx->info.platform_name;
     return !strstr(p, "Portable Computing Language") && !strstr(p, "Oclgrind");
 }

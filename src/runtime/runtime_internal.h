@@ -104,7 +104,8 @@ struct clg_context {
                                CLGRAD_MEMORY_LIMIT */
 
     clg_kernel_class kernel_class; /* the kernel forms taken (clg_kernel_class_of) */
-    clg_profile *profile;          /* NULL unless CLGRAD_PROFILE=1 */
+    int program_cache;    /* CLGRAD_PROGRAM_CACHE: 1 on, 0 off, -1 unset (program.c) */
+    clg_profile *profile; /* NULL unless CLGRAD_PROFILE=1 */
     void *layer_state[CLG_MAX_CONTEXT_LAYERS]; /* by clg_context_layers index */
 };
 

@@ -37,7 +37,6 @@ typedef struct group {
     const void **slots; /* each rank's buffer in the current collective */
     float *scratch;     /* the sums, [n] */
     size_t scratch_n;
-    double timeout; /* seconds a rank waits at one barrier */
 } group;
 
 struct clg_comm {
@@ -46,7 +45,7 @@ struct clg_comm {
     group *g;
     double seconds;
     bool serialized; /* another thread of the rank may call the collectives */
-    double timeout;  /* MPI: seconds one collective may take (CLGRAD_COMM_TIMEOUT) */
+    double timeout;  /* seconds it waits at one collective (CLGRAD_COMM_TIMEOUT) */
 };
 
 /* ---- Threads ------------------------------------------------------------- */
@@ -87,7 +86,8 @@ clg_status clg_comm_local_create(int size, clg_comm ***out)
         return clg_fail(CLG_OUT_OF_HOST_MEMORY, "clg_comm_local_create");
     }
     g->size = size;
-    clg_status s = comm_timeout(&g->timeout);
+    double timeout;
+    clg_status s = comm_timeout(&timeout);
     if (s != CLG_OK) {
         for (int r = 0; r < size; r++)
             free(ranks[r]);
@@ -97,7 +97,7 @@ clg_status clg_comm_local_create(int size, clg_comm ***out)
     pthread_mutex_init(&g->lock, NULL);
     pthread_cond_init(&g->cond, NULL);
     for (int r = 0; r < size; r++)
-        *ranks[r] = (clg_comm){COMM_THREADS, r, size, r, g, 0.0, true, g->timeout};
+        *ranks[r] = (clg_comm){COMM_THREADS, r, size, r, g, 0.0, true, timeout};
     *out = ranks;
     return CLG_OK;
 }
@@ -140,9 +140,9 @@ static clg_status barrier(clg_comm *c)
     }
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
-    double whole = floor(g->timeout); /* at most 10^7: time_t holds it */
+    double whole = floor(c->timeout); /* at most 10^7: time_t holds it */
     until.tv_sec += (time_t)whole;
-    until.tv_nsec += (long)((g->timeout - whole) * 1e9);
+    until.tv_nsec += (long)((c->timeout - whole) * 1e9);
     if (until.tv_nsec >= 1000000000L)
         until.tv_sec++, until.tv_nsec -= 1000000000L;
     while (gen == g->generation && !g->failed) {
@@ -152,7 +152,7 @@ static clg_status barrier(clg_comm *c)
             snprintf(g->why, sizeof g->why,
                      "rank %d waited %g s for the other ranks at a collective "
                      "(CLGRAD_COMM_TIMEOUT): one of them is stuck",
-                     c->rank, g->timeout);
+                     c->rank, c->timeout);
             pthread_cond_broadcast(&g->cond);
         }
     }
