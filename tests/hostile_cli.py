@@ -212,6 +212,8 @@ CASES = [
     ("gpt.spec --text t.txt --save newdir --format hf", {}, 2,
      ["--save newdir --format hf: the model is not a GPT-2"]),
     ("--generate 5 --init-from hf --format hf", {}, 2, ["--format hf", "--save"]),
+    ("gpt.spec --text t.txt --save x.st --format tf", {}, 2,
+     ["--format", "'tf' is not clgrad or hf"]),
     # images
     ("mlp.spec --data data --batch-size 64", {}, 2,
      ["batch norm", "leave a batch of 1", "--batch-size"]),
