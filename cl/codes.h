@@ -1,7 +1,8 @@
 /*
- * Codes shared by the C launchers and the kernels: which activation, binary
- * op, pointwise loss, reduction or optimizer rule a kernel is compiled for
- * (-DACT=1 is CLG_ACT_RELU). The kernel sources include this file
+ * Codes shared by the C launchers and the kernels: which binary op,
+ * pointwise loss, reduction or optimizer rule a kernel is compiled for
+ * (-DBINOP=1 is CLG_BIN_ADD). The activations' codes come from their list,
+ * include/clgrad/activations.h. The kernel sources include this file
  * (#include "codes.h", resolved by the runtime for the built-in and the
  * CLGRAD_KERNEL_DIR sources alike) and so do src/ops/ and src/optim/, so
  * both sides read one definition. Where a public enum names the same thing
@@ -12,16 +13,6 @@
  */
 #ifndef CLGRAD_CODES_H
 #define CLGRAD_CODES_H
-
-/* Element-wise activations (elementwise.cl: -DACT=). */
-#define CLG_ACT_RELU       1
-#define CLG_ACT_LEAKY_RELU 2
-#define CLG_ACT_ELU        3
-#define CLG_ACT_GELU       4
-#define CLG_ACT_SIGMOID    5
-#define CLG_ACT_TANH       6
-#define CLG_ACT_SCALE      7
-#define CLG_ACT_GELU_TANH  8 /* GELU(approximate="tanh"), GPT-2's */
 
 /* Broadcasting binary ops (elementwise.cl: -DBINOP=). */
 #define CLG_BIN_ADD 1

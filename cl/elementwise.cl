@@ -1,15 +1,16 @@
-/* Element-wise ops: activations (-DACT=CLG_ACT_*), binary ops with broadcasting
- * (-DBINOP=CLG_BIN_*), and per-channel bias add and sum.
+/* Element-wise ops: activations (-DACT=code, activations.h), binary ops
+ * with broadcasting (-DBINOP=CLG_BIN_*), and per-channel bias add and sum.
  *
  * Backward kernels either overwrite their gradient output or add to it
  * (`accumulate`), so a tensor feeding several ops collects every gradient. */
 
 #include "index.h"
+#include "activations.h"
 #include "codes.h"
 #include "sum.h"
 
 #ifndef ACT
-#define ACT CLG_ACT_RELU
+#define ACT 1 /* relu, when the family is built without a code */
 #endif
 #ifndef BINOP
 #define BINOP CLG_BIN_ADD
@@ -22,65 +23,77 @@
 
 /* GELU's tanh approximation 0.5 x (1 + tanh(u)), u = sqrt(2 / pi) (x +
  * 0.044715 x^3), as x s with s = (1 + tanh(u)) / 2 = 1 / (1 + exp(-2u)):
- * one exp and no tanh, whose library call ran 1.4x the time of the exp form
- * on PoCL and 1.3x on Intel's runtime (2048 x 512 values: 1.09 -> 0.79 ms,
- * 0.44 -> 0.34), and no cancellation of 1 + tanh(u) where u is far below
- * zero. */
+ * one exp and no tanh, whose library call is slower on PoCL and Intel's
+ * runtime (docs/performance.md), and no cancellation of 1 + tanh(u) where
+ * u is far below zero. */
 static float gelu_tanh_sigmoid(float x)
 {
     const float u = 0.79788456080286536f * (x + 0.044715f * x * x * x);
     return 1.0f / (1.0f + exp(-2.0f * u));
 }
 
-/* f(x); `a` is the slope, alpha or factor of the activations that have one. */
+/* The codes of activations.h's rows; ACT is one of them (a constant, so
+ * the switches below fold to one formula). */
+#define ACT_CODE(Y, ID, fn, name, code, ...) CLG_ACT_##ID = code,
+#define ACT_FORM_CODE(Y, ID, fn, code, nargs) CLG_ACT_##ID = code,
+enum { CLG_ACTIVATION_LIST(ACT_CODE, ~) CLG_ACTIVATION_FORM_LIST(ACT_FORM_CODE, ~) };
+
+/* f(x); `a` is the slope, alpha or factor of the activations that have one.
+ * A code without a case gives NaN, which every test of it fails on. */
 static float act_forward(float x, float a)
 {
-#if ACT == CLG_ACT_RELU
-    /* NaN stays NaN, as in PyTorch; one comparison (x > 0 || isnan(x) ran
-     * 1.5x slower on PoCL) */
-    return x <= 0.0f ? 0.0f : x;
-#elif ACT == CLG_ACT_LEAKY_RELU
-    return x > 0.0f ? x : a * x;
-#elif ACT == CLG_ACT_ELU
-    return x > 0.0f ? x : a * (exp(x) - 1.0f);
-#elif ACT == CLG_ACT_GELU
-    return 0.5f * x * (1.0f + erf(x * 0.70710678118654752f));
-#elif ACT == CLG_ACT_SIGMOID
-    return x >= 0.0f ? 1.0f / (1.0f + exp(-x)) : exp(x) / (1.0f + exp(x));
-#elif ACT == CLG_ACT_TANH
-    return tanh(x);
-#elif ACT == CLG_ACT_SCALE
-    return a * x;
-#elif ACT == CLG_ACT_GELU_TANH
-    return x * gelu_tanh_sigmoid(x);
-#endif
+    switch (ACT) {
+    case CLG_ACT_RELU:
+        /* NaN stays NaN, as in PyTorch; one comparison (x > 0 || isnan(x)
+         * is slower on PoCL) */
+        return x <= 0.0f ? 0.0f : x;
+    case CLG_ACT_LEAKYRELU:
+        return x > 0.0f ? x : a * x;
+    case CLG_ACT_ELU:
+        return x > 0.0f ? x : a * (exp(x) - 1.0f);
+    case CLG_ACT_GELU:
+        return 0.5f * x * (1.0f + erf(x * 0.70710678118654752f));
+    case CLG_ACT_SIGMOID:
+        return x >= 0.0f ? 1.0f / (1.0f + exp(-x)) : exp(x) / (1.0f + exp(x));
+    case CLG_ACT_TANH:
+        return tanh(x);
+    case CLG_ACT_SCALE:
+        return a * x;
+    case CLG_ACT_GELU_TANH:
+        return x * gelu_tanh_sigmoid(x);
+    }
+    return NAN;
 }
 
 /* df/dx from the input x and the output y. */
 static float act_grad(float x, float y, float a)
 {
-#if ACT == CLG_ACT_RELU
-    return x > 0.0f ? 1.0f : 0.0f;
-#elif ACT == CLG_ACT_LEAKY_RELU
-    return x > 0.0f ? 1.0f : a;
-#elif ACT == CLG_ACT_ELU
-    return x > 0.0f ? 1.0f : y + a;
-#elif ACT == CLG_ACT_GELU
-    const float cdf = 0.5f * (1.0f + erf(x * 0.70710678118654752f));
-    const float pdf = 0.39894228040143268f * exp(-0.5f * x * x);
-    return cdf + x * pdf;
-#elif ACT == CLG_ACT_SIGMOID
-    return y * (1.0f - y);
-#elif ACT == CLG_ACT_TANH
-    return 1.0f - y * y;
-#elif ACT == CLG_ACT_SCALE
-    return a;
-#elif ACT == CLG_ACT_GELU_TANH
-    /* with s = (1 + tanh(u)) / 2: 1 - tanh(u)^2 = 4 s (1 - s) */
-    const float s = gelu_tanh_sigmoid(x);
-    return s + 2.0f * x * s * (1.0f - s) * 0.79788456080286536f *
-                   (1.0f + 3.0f * 0.044715f * x * x);
-#endif
+    switch (ACT) {
+    case CLG_ACT_RELU:
+        return x > 0.0f ? 1.0f : 0.0f;
+    case CLG_ACT_LEAKYRELU:
+        return x > 0.0f ? 1.0f : a;
+    case CLG_ACT_ELU:
+        return x > 0.0f ? 1.0f : y + a;
+    case CLG_ACT_GELU: {
+        const float cdf = 0.5f * (1.0f + erf(x * 0.70710678118654752f));
+        const float pdf = 0.39894228040143268f * exp(-0.5f * x * x);
+        return cdf + x * pdf;
+    }
+    case CLG_ACT_SIGMOID:
+        return y * (1.0f - y);
+    case CLG_ACT_TANH:
+        return 1.0f - y * y;
+    case CLG_ACT_SCALE:
+        return a;
+    case CLG_ACT_GELU_TANH: {
+        /* with s = (1 + tanh(u)) / 2: 1 - tanh(u)^2 = 4 s (1 - s) */
+        const float s = gelu_tanh_sigmoid(x);
+        return s + 2.0f * x * s * (1.0f - s) * 0.79788456080286536f *
+                       (1.0f + 3.0f * 0.044715f * x * x);
+    }
+    }
+    return NAN;
 }
 
 __kernel void unary_forward(const int n, const float a, __global const float *x,

@@ -2,6 +2,8 @@
 #include "reference.h"
 
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 size_t ref_numel(const ref_tensor *t)
@@ -102,36 +104,40 @@ void ref_batch_norm(const ref_tensor *x, const double *gamma, const double *beta
     }
 }
 
-void ref_unary(ref_act act, double a, const ref_tensor *x, double *y)
+void ref_unary(clg_activation act, double a, const ref_tensor *x, double *y)
 {
     for (size_t i = 0; i < ref_numel(x); i++) {
         double v = x->v[i];
         switch (act) {
-        case REF_RELU:
+        case CLG_ACT_RELU:
             y[i] = v > 0 ? v : 0;
             break;
-        case REF_LEAKY_RELU:
+        case CLG_ACT_LEAKYRELU:
             y[i] = v > 0 ? v : a * v;
             break;
-        case REF_ELU:
+        case CLG_ACT_ELU:
             y[i] = v > 0 ? v : a * (exp(v) - 1);
             break;
-        case REF_GELU:
+        case CLG_ACT_GELU:
             y[i] = 0.5 * v * (1 + erf(v / sqrt(2.0)));
             break;
-        case REF_GELU_TANH:
+        case CLG_ACT_GELU_TANH:
             y[i] =
                 0.5 * v * (1 + tanh(0.79788456080286536 * (v + 0.044715 * v * v * v)));
             break;
-        case REF_SIGMOID:
+        case CLG_ACT_SIGMOID:
             y[i] = 1 / (1 + exp(-v));
             break;
-        case REF_TANH:
+        case CLG_ACT_TANH:
             y[i] = tanh(v);
             break;
-        case REF_SCALE:
+        case CLG_ACT_SCALE:
             y[i] = a * v;
             break;
+        default: /* a row of activations.h without its reference here */
+            fprintf(stderr, "reference.c: no reference for activation %s\n",
+                    clg_activation_str(act));
+            abort();
         }
     }
 }

@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "clgrad/graph.h"
+
 typedef struct ref_tensor {
     int ndim;
     int shape[4];
@@ -15,17 +17,8 @@ typedef struct ref_tensor {
 
 size_t ref_numel(const ref_tensor *t);
 
-/* Which function of a family the reference computes. */
-typedef enum ref_act {
-    REF_RELU = 1,
-    REF_LEAKY_RELU,
-    REF_ELU,
-    REF_GELU,
-    REF_SIGMOID,
-    REF_TANH,
-    REF_SCALE,
-    REF_GELU_TANH
-} ref_act;
+/* Which function of a family the reference computes (activations by their
+ * clg_activation value). */
 typedef enum ref_binop { REF_ADD = 1, REF_SUB, REF_MUL } ref_binop;
 typedef enum ref_reduction { REF_SUM = 1, REF_MEAN, REF_MAX } ref_reduction;
 typedef enum ref_loss { REF_MSE = 1, REF_L1, REF_BCE } ref_loss;
@@ -38,7 +31,7 @@ void ref_pool(const ref_tensor *x, int k, int s, int pad, int is_max,
               const ref_tensor *y, double *out);
 void ref_batch_norm(const ref_tensor *x, const double *gamma, const double *beta,
                     double eps, double *y, double *mean, double *var_unbiased);
-void ref_unary(ref_act act, double a, const ref_tensor *x, double *y);
+void ref_unary(clg_activation act, double a, const ref_tensor *x, double *y);
 void ref_softmax(const ref_tensor *x, int log, double *y);
 void ref_binary(ref_binop op, const ref_tensor *a, const ref_tensor *b, double *y);
 void ref_reduce(ref_reduction kind, int axis, const ref_tensor *x, double *y);

@@ -32,7 +32,7 @@ struct op_case {
         int kernel, stride, padding;
         bool max;
     } pool;
-    ref_act act;
+    clg_activation act;
     ref_binop binop;
     ref_reduction reduction;
     int axis;
@@ -173,25 +173,7 @@ static void r_bn_relu(const op_case *c, ref_tensor *in, const ref_tensor *y,
 
 static clg_tensor *b_unary(clg_graph *g, clg_tensor **in, const op_case *c)
 {
-    switch (c->act) {
-    case REF_RELU:
-        return clg_relu(g, in[0]);
-    case REF_LEAKY_RELU:
-        return clg_leaky_relu(g, in[0], c->value);
-    case REF_ELU:
-        return clg_elu(g, in[0], c->value);
-    case REF_GELU:
-        return clg_gelu(g, in[0]);
-    case REF_SIGMOID:
-        return clg_sigmoid(g, in[0]);
-    case REF_TANH:
-        return clg_tanh(g, in[0]);
-    case REF_SCALE:
-        return clg_scale(g, in[0], c->value);
-    case REF_GELU_TANH:
-        return clg_gelu_tanh(g, in[0]);
-    }
-    return NULL;
+    return clg_activate(g, in[0], c->act, c->value);
 }
 static void r_unary(const op_case *c, ref_tensor *in, const ref_tensor *y, double *out)
 {
@@ -285,7 +267,7 @@ static void r_flatten_linear(const op_case *c, ref_tensor *in, const ref_tensor 
     (void)c, (void)y;
     size_t n = ref_numel(&in[0]);
     double *t = malloc(n * sizeof *t);
-    ref_unary(REF_TANH, 0, &in[0], t);
+    ref_unary(CLG_ACT_TANH, 0, &in[0], t);
     ref_tensor flat = {2, {in[0].shape[0], (int)(n / (size_t)in[0].shape[0])}, t};
     ref_linear(&flat, &in[1], NULL, out);
     free(t);
@@ -670,14 +652,14 @@ static const op_case cases[] = {
      r_bn_relu,
      .batch = 5,
      .by_class = true},
-    {"relu", 1, {X(2, {7, 13})}, UNARY(REF_RELU)},
-    {"leaky_relu", 1, {X(2, {7, 13})}, UNARY(REF_LEAKY_RELU), .value = 0.1f},
-    {"elu", 1, {X(2, {7, 13})}, UNARY(REF_ELU), .value = 1.0f},
-    {"gelu", 1, {X(2, {7, 13})}, UNARY(REF_GELU)},
-    {"sigmoid", 1, {X(2, {7, 13})}, UNARY(REF_SIGMOID)},
-    {"tanh", 1, {X(2, {7, 13})}, UNARY(REF_TANH)},
-    {"scale", 1, {X(2, {7, 13})}, UNARY(REF_SCALE), .value = 2.5f},
-    {"softmax", 1, {X(2, {7, 13})}, b_softmax, r_softmax, .by_class = true},
+/* Every activation of activations.h, its number (where it has one) away from
+ * the default. */
+#define ACT_CASE(Y, ID, fn, name, code, layer, nargs, arg, def, option)                \
+    {#fn, 1, {X(2, {7, 13})}, UNARY(CLG_ACT_##ID), .value = 3 * (def)},
+#define ACT_FORM_CASE(Y, ID, fn, code, nargs)                                          \
+    {#fn, 1, {X(2, {7, 13})}, UNARY(CLG_ACT_##ID), .value = 2.5f},
+    CLG_ACTIVATION_LIST(ACT_CASE, ~) CLG_ACTIVATION_FORM_LIST(ACT_FORM_CASE, ~){
+        "softmax", 1, {X(2, {7, 13})}, b_softmax, r_softmax, .by_class = true},
     {"log_softmax",
      1,
      {X(2, {7, 13})},
@@ -757,7 +739,6 @@ static const op_case cases[] = {
      r_dropout_residual,
      .seed = 99,
      .value = 0.4f},
-    {"gelu tanh", 1, {X(2, {7, 13})}, UNARY(REF_GELU_TANH)},
     {"layer_norm",
      3,
      {X(3, {3, 5, 13}), P(1, {13}), P(1, {13})},

@@ -106,18 +106,11 @@ static clg_tensor *build(clg_graph *g, cJSON *c, clg_tensor **in)
         return clg_batch_norm(g, in[0], in[1], in[2], in[3], in[4],
                               (float)cJSON_GetObjectItem(args, "momentum")->valuedouble,
                               (float)cJSON_GetObjectItem(args, "eps")->valuedouble);
-    if (!strcmp(op, "relu"))
-        return clg_relu(g, in[0]);
-    if (!strcmp(op, "leaky_relu"))
-        return clg_leaky_relu(g, in[0], 0.1f);
-    if (!strcmp(op, "elu"))
-        return clg_elu(g, in[0], 1.0f);
-    if (!strcmp(op, "gelu"))
-        return clg_gelu(g, in[0]);
-    if (!strcmp(op, "sigmoid"))
-        return clg_sigmoid(g, in[0]);
-    if (!strcmp(op, "tanh"))
-        return clg_tanh(g, in[0]);
+    clg_activation act; /* relu, leaky_relu, ...: the rows of activations.h */
+    if (clg_activation_parse(op, &act) == CLG_OK) {
+        cJSON *a = cJSON_GetObjectItem(args, "a");
+        return clg_activate(g, in[0], act, a ? (float)a->valuedouble : 0.0f);
+    }
     if (!strcmp(op, "softmax"))
         return clg_softmax(g, in[0]);
     if (!strcmp(op, "log_softmax"))
@@ -136,13 +129,11 @@ static clg_tensor *build(clg_graph *g, cJSON *c, clg_tensor **in)
     if (!strcmp(op, "layer_norm"))
         return clg_layer_norm(g, in[0], in[1], in[2],
                               (float)cJSON_GetObjectItem(args, "eps")->valuedouble);
-    if (!strcmp(op, "gelu_tanh"))
-        return clg_gelu_tanh(g, in[0]);
     if (!strcmp(op, "matmul"))
         return clg_matmul(g, in[0], in[1], false, ARG("trans_b"));
     if (!strcmp(op, "causal_softmax"))
-        return clg_causal_softmax(g, in[0],
-                                  (float)cJSON_GetObjectItem(args, "scale")->valuedouble);
+        return clg_causal_softmax(
+            g, in[0], (float)cJSON_GetObjectItem(args, "scale")->valuedouble);
     if (!strcmp(op, "causal_attention"))
         return clg_causal_attention(g, in[0], ARG("heads"));
 #undef ARG

@@ -51,6 +51,7 @@ except ImportError:
     print("torch_diff: python3 has no torch (apt-get install python3-torch): skipped")
     sys.exit(77)
 
+import activations  # the rows of include/clgrad/activations.h
 from torch_gpt import Attention, Block, TokPos  # clgrad's names, PyTorch's maths
 
 RATIO = 10.0  # clgrad may be off by this multiple of PyTorch float32's error
@@ -167,16 +168,14 @@ def make_layer(words, shape):
         return Block(int(pos[0]), int(pos[1])), shape
     if name == "layernorm":
         return nn.LayerNorm(shape[-1], eps=float(opt.get("eps", 1e-5))), shape
-    if name == "gelu":
-        return nn.GELU(approximate=opt.get("approximate", "none")), shape
-    acts = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh,
-            "softmax": lambda: nn.Softmax(1), "logsoftmax": lambda: nn.LogSoftmax(1)}
-    if name in acts:
-        return acts[name](), shape
-    if name == "leakyrelu":
-        return nn.LeakyReLU(float(pos[0]) if pos else 0.01), shape
-    if name == "elu":
-        return nn.ELU(float(pos[0]) if pos else 1.0), shape
+    row = activations.by_name(name)
+    if row:
+        return activations.Act(row, float(pos[0]) if pos else None,
+                               opt.get("approximate", "none") if row.option else None), shape
+    if name == "softmax":
+        return nn.Softmax(1), shape
+    if name == "logsoftmax":
+        return nn.LogSoftmax(1), shape
     raise ValueError("unknown layer " + name)
 
 
@@ -215,6 +214,9 @@ def torch_model(spec):
 
 IMAGES = [[1, 6, 6], [2, 7, 7], [3, 8, 8], [1, 9, 9], [2, 5, 5]]
 ACTS = ["relu", "gelu", "sigmoid", "tanh", "leakyrelu 0.1", "elu 0.7", "relu", "tanh"]
+# ... and every other row of activations.h, with its number where it has one
+ACTS += [r.name + (" %g" % (3 * r.default) if r.nargs else "")
+         for r in activations.rows() if not any(a.split()[0] == r.name for a in ACTS)]
 
 
 def act(rng):

@@ -12,6 +12,8 @@ import sys
 import torch
 import torch.nn.functional as F
 
+import activations
+
 torch.manual_seed(20261127)
 
 
@@ -86,9 +88,14 @@ for name, shape in [("batch_norm 2d", (6, 4, 5, 5)), ("batch_norm 1d", (9, 7))]:
         F.batch_norm(x, rm_after, rv_after, gamma, beta, training=False, eps=1e-5))
     cases.append(c)
 
-for act, fn in [("relu", F.relu), ("leaky_relu", lambda v: F.leaky_relu(v, 0.1)),
-                ("elu", F.elu), ("gelu", F.gelu), ("sigmoid", torch.sigmoid),
-                ("tanh", torch.tanh), ("softmax", lambda v: F.softmax(v, dim=1)),
+# Every row of activations.h, its number (where it has one) away from the
+# default, then the softmaxes.
+for row in activations.rows():
+    a = 3 * row.default if row.nargs else None
+    f = activations.Act(row, a)
+    cases.append(case(row.fn, row.fn, {"a": a} if row.nargs else {}, {"x": rand(7, 13, scale=3.0)},
+                      lambda t, f=f: f(t["x"]), ["x"]))
+for act, fn in [("softmax", lambda v: F.softmax(v, dim=1)),
                 ("log_softmax", lambda v: F.log_softmax(v, dim=1))]:
     x = rand(7, 13, scale=3.0)
     cases.append(case(act, act, {}, {"x": x}, lambda t, f=fn: f(t["x"]), ["x"]))

@@ -40,6 +40,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "activations.h"
 #include "runtime.h"
 
 #ifdef __cplusplus
@@ -208,16 +209,38 @@ clg_tensor *clg_rms_norm(clg_graph *g, clg_tensor *x, clg_tensor *gamma, float e
  * evaluation. Masks come from Philox 4x32-10 keyed by (seed, step, element). */
 clg_tensor *clg_dropout(clg_graph *g, clg_tensor *x, float p, unsigned long long seed);
 
-/* Element-wise activations. */
-clg_tensor *clg_relu(clg_graph *g, clg_tensor *x);
-clg_tensor *clg_leaky_relu(clg_graph *g, clg_tensor *x, float slope);
-clg_tensor *clg_elu(clg_graph *g, clg_tensor *x, float alpha);
-clg_tensor *clg_gelu(clg_graph *g, clg_tensor *x); /* exact, with erf */
-/* GELU(approximate="tanh"): 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */
-clg_tensor *clg_gelu_tanh(clg_graph *g, clg_tensor *x);
-clg_tensor *clg_sigmoid(clg_graph *g, clg_tensor *x);
-clg_tensor *clg_tanh(clg_graph *g, clg_tensor *x);
-clg_tensor *clg_scale(clg_graph *g, clg_tensor *x, float factor);
+/* Element-wise activations, one per row of activations.h:
+ *
+ *   clg_relu(g, x)              clg_sigmoid(g, x)
+ *   clg_leaky_relu(g, x, slope) clg_tanh(g, x)
+ *   clg_elu(g, x, alpha)        clg_gelu(g, x)        exact, with erf
+ *   clg_gelu_tanh(g, x)         GELU(approximate="tanh"): 0.5 x (1 + tanh(
+ *                               sqrt(2/pi) (x + 0.044715 x^3)))
+ *   clg_scale(g, x, a)          a x
+ *
+ * and clg_activate(g, x, act, a) for any of them by value. */
+typedef enum clg_activation {
+#define CLG_ACT_ENUM_(Y, ID, fn, name, code, ...)  CLG_ACT_##ID = code,
+#define CLG_ACT_FORM_ENUM_(Y, ID, fn, code, nargs) CLG_ACT_##ID = code,
+    CLG_ACTIVATION_LIST(CLG_ACT_ENUM_, ~)
+        CLG_ACTIVATION_FORM_LIST(CLG_ACT_FORM_ENUM_, ~)
+} clg_activation;
+
+#define CLG_ACT_DECLARE_0_(fn) clg_tensor *clg_##fn(clg_graph *g, clg_tensor *x);
+#define CLG_ACT_DECLARE_1_(fn)                                                         \
+    clg_tensor *clg_##fn(clg_graph *g, clg_tensor *x, float a);
+#define CLG_ACT_DECLARE_(Y, ID, fn, name, code, layer, nargs, ...)                     \
+    CLG_ACT_DECLARE_##nargs##_(fn)
+#define CLG_ACT_FORM_DECLARE_(Y, ID, fn, code, nargs) CLG_ACT_DECLARE_##nargs##_(fn)
+CLG_ACTIVATION_LIST(CLG_ACT_DECLARE_, ~)
+CLG_ACTIVATION_FORM_LIST(CLG_ACT_FORM_DECLARE_, ~)
+
+clg_tensor *clg_activate(clg_graph *g, clg_tensor *x, clg_activation act, float a);
+/* "relu", "leaky_relu", ...: the op's name (the builder's without clg_). */
+const char *clg_activation_str(clg_activation act);
+/* The activation whose op is named `name`, or CLG_INVALID_ARGUMENT listing
+ * the names. */
+clg_status clg_activation_parse(const char *name, clg_activation *act);
 
 /* Softmax and log-softmax over dim 1 ([N, C] or [N, C, ...]). */
 clg_tensor *clg_softmax(clg_graph *g, clg_tensor *x);

@@ -43,12 +43,7 @@ extern "C" {
     X(CLG_LAYER_AVGPOOL2D, 6, "avgpool2d")                                             \
     X(CLG_LAYER_GLOBALAVGPOOL, 7, "globalavgpool")                                     \
     X(CLG_LAYER_FLATTEN, 8, "flatten")                                                 \
-    X(CLG_LAYER_RELU, 9, "relu")                                                       \
-    X(CLG_LAYER_LEAKYRELU, 10, "leakyrelu")                                            \
-    X(CLG_LAYER_ELU, 11, "elu")                                                        \
-    X(CLG_LAYER_GELU, 12, "gelu")                                                      \
-    X(CLG_LAYER_SIGMOID, 13, "sigmoid")                                                \
-    X(CLG_LAYER_TANH, 14, "tanh")                                                      \
+    CLG_ACTIVATION_LIST(CLG_ACT_LAYER_TYPE_, X) /* relu, leakyrelu, ... */             \
     X(CLG_LAYER_SOFTMAX, 15, "softmax")                                                \
     X(CLG_LAYER_LOGSOFTMAX, 16, "logsoftmax")                                          \
     X(CLG_LAYER_EMBEDDING, 17, "embedding")                                            \
@@ -58,6 +53,9 @@ extern "C" {
     X(CLG_LAYER_ATTENTION, 21, "attention")                                            \
     X(CLG_LAYER_BLOCK, 22, "block")                                                    \
     X(CLG_LAYER_RMSNORM, 23, "rmsnorm")
+
+#define CLG_ACT_LAYER_TYPE_(X, ID, fn, name, code, layer, ...)                         \
+    X(CLG_LAYER_##ID, layer, name)
 
 typedef enum clg_layer_type { CLG_LAYER_TYPE_LIST(CLG_ENUM_VALUE) } clg_layer_type;
 

@@ -272,18 +272,6 @@ BUILD(unary)
         return clg_global_avg_pool(g, x);
     case CLG_LAYER_FLATTEN:
         return clg_flatten(g, x);
-    case CLG_LAYER_RELU:
-        return relu_of(m, x);
-    case CLG_LAYER_LEAKYRELU:
-        return clg_leaky_relu(g, x, l->value);
-    case CLG_LAYER_ELU:
-        return clg_elu(g, x, l->value);
-    case CLG_LAYER_GELU:
-        return l->approximate_tanh ? clg_gelu_tanh(g, x) : clg_gelu(g, x);
-    case CLG_LAYER_SIGMOID:
-        return clg_sigmoid(g, x);
-    case CLG_LAYER_TANH:
-        return clg_tanh(g, x);
     case CLG_LAYER_SOFTMAX:
         return clg_softmax(g, x);
     case CLG_LAYER_LOGSOFTMAX:
@@ -292,6 +280,30 @@ BUILD(unary)
         return clg_graph_fail(g, CLG_INTERNAL, "%s is not a one-op layer",
                               clg_layer_type_str(l->type));
     }
+}
+
+/* The activations, one layer per row of activations.h. */
+static clg_activation activation_of(clg_layer_type type)
+{
+    switch (type) {
+#define ACT_OF_LAYER(Y, ID, ...)                                                       \
+    case CLG_LAYER_##ID:                                                               \
+        return CLG_ACT_##ID;
+        CLG_ACTIVATION_LIST(ACT_OF_LAYER, ~)
+    default:
+        return (clg_activation)0;
+    }
+}
+
+BUILD(activation)
+{
+    (void)prefix, (void)count, (void)init;
+    clg_activation act = activation_of(l->type);
+    if (act == CLG_ACT_RELU)
+        return relu_of(m, x);
+    if (act == CLG_ACT_GELU && l->approximate_tanh)
+        act = CLG_ACT_GELU_TANH;
+    return clg_activate(m->g, x, act, l->value);
 }
 
 BUILD(embedding)
@@ -393,31 +405,15 @@ const clg_layer_desc clg_layer_descs[] = {
      pool},
     {CLG_LAYER_GLOBALAVGPOOL, 0, 0, {{0}}, {{0}}, {0}, unary},
     {CLG_LAYER_FLATTEN, 0, 0, {{0}}, {{0}}, {0}, unary},
-    {CLG_LAYER_RELU, 0, 0, {{0}}, {{0}}, {0}, unary},
-    {CLG_LAYER_LEAKYRELU,
-     0,
-     1,
-     {FLOAT("slope", value, -1e6, 1e6)},
-     {{0}},
-     {.value = 0.01f},
-     unary},
-    {CLG_LAYER_ELU,
-     0,
-     1,
-     {FLOAT("alpha", value, -1e6, 1e6)},
-     {{0}},
-     {.value = 1.0f},
-     unary},
-    {CLG_LAYER_GELU,
-     0,
-     0,
-     {{0}},
-     {{"approximate", offsetof(clg_layer, approximate_tanh), CLG_FIELD_TANH, 0, 1}},
-     {0},
-     unary},
-    {CLG_LAYER_SIGMOID, 0, 0, {{0}}, {{0}}, {0}, unary},
-    {CLG_LAYER_TANH, 0, 0, {{0}}, {{0}}, {0}, unary},
-    {CLG_LAYER_SOFTMAX, 0, 0, {{0}}, {{0}}, {0}, unary},
+#define ACT_ROW(Y, ID, fn, name, code, layer, nargs, arg, def, option)                 \
+    {CLG_LAYER_##ID,                                                                   \
+     0,                                                                                \
+     nargs,                                                                            \
+     {FLOAT(arg, value, -1e6, 1e6)},                                                   \
+     {{option, offsetof(clg_layer, approximate_tanh), CLG_FIELD_TANH, 0, 1}},          \
+     {.value = def},                                                                   \
+     activation},
+    CLG_ACTIVATION_LIST(ACT_ROW, ~){CLG_LAYER_SOFTMAX, 0, 0, {{0}}, {{0}}, {0}, unary},
     {CLG_LAYER_LOGSOFTMAX, 0, 0, {{0}}, {{0}}, {0}, unary},
     {CLG_LAYER_EMBEDDING,
      2,

@@ -1,6 +1,7 @@
 /* Activations, scaling, broadcasting add/sub/mul, per-channel bias. */
 #include <stdio.h>
 
+#include "base/text.h"
 #include "ops/ops_internal.h"
 
 size_t clg_dims_product(const clg_tensor *t, int from, int to, int batch)
@@ -38,21 +39,56 @@ static clg_status unary_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int
                                    KMEM(io->grad_src[0])));
 }
 
-#define UNARY_CLASS(var, label)                                                        \
-    static const clg_op_class var = {label, unary_forward, unary_backward, NULL, 0}
+/* One op row per activation, named as its builder: activations.h. */
+#define ACT_CLASS(Y, ID, fn, ...)                                                      \
+    static const clg_op_class fn##_class = {#fn, unary_forward, unary_backward, NULL,  \
+                                            0};
+#define ACT_FORM_CLASS(Y, ID, fn, code, nargs) ACT_CLASS(Y, ID, fn)
+CLG_ACTIVATION_LIST(ACT_CLASS, ~)
+CLG_ACTIVATION_FORM_LIST(ACT_FORM_CLASS, ~)
 
-UNARY_CLASS(relu_class, "relu");
-UNARY_CLASS(leaky_relu_class, "leaky_relu");
-UNARY_CLASS(elu_class, "elu");
-UNARY_CLASS(gelu_class, "gelu");
-UNARY_CLASS(gelu_tanh_class, "gelu_tanh");
-UNARY_CLASS(sigmoid_class, "sigmoid");
-UNARY_CLASS(tanh_class, "tanh");
-UNARY_CLASS(scale_class, "scale");
-
-static clg_tensor *unary(clg_graph *g, const clg_op_class *op, clg_tensor *x, int act,
-                         float a)
+static const clg_op_class *act_class(clg_activation act)
 {
+    switch (act) {
+#define ACT_CASE(Y, ID, fn, ...)                                                       \
+    case CLG_ACT_##ID:                                                                 \
+        return &fn##_class;
+#define ACT_FORM_CASE(Y, ID, fn, code, nargs) ACT_CASE(Y, ID, fn)
+        CLG_ACTIVATION_LIST(ACT_CASE, ~)
+        CLG_ACTIVATION_FORM_LIST(ACT_FORM_CASE, ~)
+    }
+    return NULL;
+}
+
+const char *clg_activation_str(clg_activation act)
+{
+    const clg_op_class *c = act_class(act);
+    return c ? c->name : "?";
+}
+
+clg_status clg_activation_parse(const char *name, clg_activation *act)
+{
+    static const clg_activation all[] = {
+#define ACT_VALUE(Y, ID, ...)                  CLG_ACT_##ID,
+#define ACT_FORM_VALUE(Y, ID, fn, code, nargs) CLG_ACT_##ID,
+        CLG_ACTIVATION_LIST(ACT_VALUE, ~) CLG_ACTIVATION_FORM_LIST(ACT_FORM_VALUE, ~)};
+    const char *names[CLG_COUNT_OF(all)];
+    for (size_t i = 0; i < CLG_COUNT_OF(all); i++)
+        names[i] = clg_activation_str(all[i]);
+    int index;
+    clg_status s =
+        clg_enum_parse("activation", name, names, (int)CLG_COUNT_OF(all), &index);
+    if (s == CLG_OK && act)
+        *act = all[index];
+    return s;
+}
+
+clg_tensor *clg_activate(clg_graph *g, clg_tensor *x, clg_activation act, float a)
+{
+    const clg_op_class *op = act_class(act);
+    if (!op)
+        return clg_graph_fail(g, CLG_INVALID_ARGUMENT, "activate: no activation %d",
+                              (int)act);
     if (clg_graph_bad_args(g, op->name, 1, &x))
         return NULL;
     if (x->dtype != CLG_FLOAT32)
@@ -60,44 +96,27 @@ static clg_tensor *unary(clg_graph *g, const clg_op_class *op, clg_tensor *x, in
                               op->name, x->name);
     clg_tensor *t = clg_node(g, op, 1, &x, x->ndim, x->shape);
     if (t) {
-        t->params.i[0] = act;
+        t->params.i[0] = (int)act;
         t->params.f[0] = a;
     }
     return t;
 }
 
-clg_tensor *clg_relu(clg_graph *g, clg_tensor *x)
-{
-    return unary(g, &relu_class, x, CLG_ACT_RELU, 0.0f);
-}
-clg_tensor *clg_leaky_relu(clg_graph *g, clg_tensor *x, float slope)
-{
-    return unary(g, &leaky_relu_class, x, CLG_ACT_LEAKY_RELU, slope);
-}
-clg_tensor *clg_elu(clg_graph *g, clg_tensor *x, float alpha)
-{
-    return unary(g, &elu_class, x, CLG_ACT_ELU, alpha);
-}
-clg_tensor *clg_gelu(clg_graph *g, clg_tensor *x)
-{
-    return unary(g, &gelu_class, x, CLG_ACT_GELU, 0.0f);
-}
-clg_tensor *clg_gelu_tanh(clg_graph *g, clg_tensor *x)
-{
-    return unary(g, &gelu_tanh_class, x, CLG_ACT_GELU_TANH, 0.0f);
-}
-clg_tensor *clg_sigmoid(clg_graph *g, clg_tensor *x)
-{
-    return unary(g, &sigmoid_class, x, CLG_ACT_SIGMOID, 0.0f);
-}
-clg_tensor *clg_tanh(clg_graph *g, clg_tensor *x)
-{
-    return unary(g, &tanh_class, x, CLG_ACT_TANH, 0.0f);
-}
-clg_tensor *clg_scale(clg_graph *g, clg_tensor *x, float factor)
-{
-    return unary(g, &scale_class, x, CLG_ACT_SCALE, factor);
-}
+/* The builders: clg_relu(g, x), clg_leaky_relu(g, x, slope), ... */
+#define ACT_DEFINE_0(ID, fn)                                                           \
+    clg_tensor *clg_##fn(clg_graph *g, clg_tensor *x)                                  \
+    {                                                                                  \
+        return clg_activate(g, x, CLG_ACT_##ID, 0.0f);                                 \
+    }
+#define ACT_DEFINE_1(ID, fn)                                                           \
+    clg_tensor *clg_##fn(clg_graph *g, clg_tensor *x, float a)                         \
+    {                                                                                  \
+        return clg_activate(g, x, CLG_ACT_##ID, a);                                    \
+    }
+#define ACT_DEFINE(Y, ID, fn, name, code, layer, nargs, ...) ACT_DEFINE_##nargs(ID, fn)
+#define ACT_FORM_DEFINE(Y, ID, fn, code, nargs)              ACT_DEFINE_##nargs(ID, fn)
+CLG_ACTIVATION_LIST(ACT_DEFINE, ~)
+CLG_ACTIVATION_FORM_LIST(ACT_FORM_DEFINE, ~)
 
 /* ---- Binary ops with broadcasting: params.i[0] = CLG_BIN_* ------------------ */
 
