@@ -14,6 +14,8 @@
 #ifndef CLGRAD_BLAS_H
 #define CLGRAD_BLAS_H
 
+#include "api.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -36,19 +38,19 @@ extern "C" {
 typedef enum clg_gemm_path { CLG_GEMM_PATH_LIST(CLG_ENUM_VALUE) } clg_gemm_path;
 
 /* "auto", "clblast", "native"; "?" for a value outside the list. */
-const char *clg_gemm_path_str(clg_gemm_path path);
+CLG_API const char *clg_gemm_path_str(clg_gemm_path path);
 
 /* The path named `name`, or CLG_INVALID_ARGUMENT listing the names. */
-clg_status clg_gemm_path_parse(const char *name, clg_gemm_path *path);
+CLG_API clg_status clg_gemm_path_parse(const char *name, clg_gemm_path *path);
 
 /* Forces a GEMM path for this context. The initial choice is CLGRAD_GEMM
  * (clblast|native) when set, else CLG_GEMM_AUTO: native on CPU devices
  * (CLBlast's untuned defaults are far slower there) but Mesa's llvmpipe,
  * CLBlast elsewhere. */
-clg_status clg_context_set_gemm_path(clg_context *ctx, clg_gemm_path path);
+CLG_API clg_status clg_context_set_gemm_path(clg_context *ctx, clg_gemm_path path);
 
 /* The path clg_gemm takes on this context now (never CLG_GEMM_AUTO). */
-clg_gemm_path clg_context_gemm_path(const clg_context *ctx);
+CLG_API clg_gemm_path clg_context_gemm_path(const clg_context *ctx);
 
 /* Row-major single-precision GEMM, enqueued (not waited for):
  *   C = alpha * op(A) * op(B) + beta * C
@@ -57,10 +59,11 @@ clg_gemm_path clg_context_gemm_path(const clg_context *ctx);
  * floats. With beta == 0, C is not read. Buffers too small for the shapes,
  * or leading dimensions shorter than a row, are CLG_INVALID_ARGUMENT naming
  * the matrix. */
-clg_status clg_gemm(clg_context *ctx, bool trans_a, bool trans_b, size_t M, size_t N,
-                    size_t K, float alpha, const clg_buffer *A, size_t a_offset,
-                    size_t lda, const clg_buffer *B, size_t b_offset, size_t ldb,
-                    float beta, clg_buffer *C, size_t c_offset, size_t ldc);
+CLG_API clg_status clg_gemm(clg_context *ctx, bool trans_a, bool trans_b, size_t M,
+                            size_t N, size_t K, float alpha, const clg_buffer *A,
+                            size_t a_offset, size_t lda, const clg_buffer *B,
+                            size_t b_offset, size_t ldb, float beta, clg_buffer *C,
+                            size_t c_offset, size_t ldc);
 
 /* ---- Tuning the native kernel --------------------------------------------
  *
@@ -94,7 +97,7 @@ typedef struct clg_gemm_tuning {
 /* The tuning a context on `dev` starts with when nothing is cached:
  * CLG_GEMM_TUNING_NARROW on a CPU whose native float vectors are under 16
  * wide, else CLG_GEMM_TUNING_DEFAULT. */
-clg_gemm_tuning clg_gemm_default_tuning(const clg_device_info *dev);
+CLG_API clg_gemm_tuning clg_gemm_default_tuning(const clg_device_info *dev);
 
 /* Where the context's tuning came from. */
 typedef enum clg_gemm_tuning_source {
@@ -104,23 +107,24 @@ typedef enum clg_gemm_tuning_source {
 } clg_gemm_tuning_source;
 
 /* The context's tuning, and where it came from (may be NULL). */
-clg_gemm_tuning clg_context_gemm_tuning(const clg_context *ctx,
-                                        clg_gemm_tuning_source *source);
+CLG_API clg_gemm_tuning clg_context_gemm_tuning(const clg_context *ctx,
+                                                clg_gemm_tuning_source *source);
 
 /* Uses `t` for the native kernels of this context from now on (plans made
  * before keep what they recorded). CLG_INVALID_ARGUMENT, naming the field,
  * for values outside the ranges above or a work-group the device refuses. */
-clg_status clg_context_set_gemm_tuning(clg_context *ctx, const clg_gemm_tuning *t);
+CLG_API clg_status clg_context_set_gemm_tuning(clg_context *ctx,
+                                               const clg_gemm_tuning *t);
 
 /* The cache file of this context's device (for messages and tools). */
-clg_status clg_gemm_tuning_path(const clg_context *ctx, char *path, size_t len);
+CLG_API clg_status clg_gemm_tuning_path(const clg_context *ctx, char *path, size_t len);
 
 /* Measures the candidates for about `seconds` each (0: 0.05 s), sets the
  * best on the context and writes it to the cache (creating the directory).
  * When `report` is not NULL, one line per candidate goes there. An
  * unwritable cache is CLG_IO_ERROR naming the path, the tuning kept on the
  * context. */
-clg_status clg_gemm_tune(clg_context *ctx, double seconds, FILE *report);
+CLG_API clg_status clg_gemm_tune(clg_context *ctx, double seconds, FILE *report);
 
 /* ---- Tuning CLBlast ---------------------------------------------------------
  *
@@ -141,13 +145,14 @@ clg_status clg_gemm_tune(clg_context *ctx, double seconds, FILE *report);
  * without a C++ compiler (CLBlast's tuning API is C++); an unwritable
  * cache is CLG_IO_ERROR naming the path, the parameters kept on the
  * device. */
-clg_status clg_gemm_tune_clblast(clg_context *ctx, double effort, FILE *report);
+CLG_API clg_status clg_gemm_tune_clblast(clg_context *ctx, double effort, FILE *report);
 
 /* CLBlast's parameters for its kernel `kernel` ("Xgemm" or "XgemmDirect")
  * on the context's device as "NAME=VALUE ..." into buf, and in *source (may
  * be NULL) CLG_TUNING_DEFAULT where they are CLBlast's database's. */
-clg_status clg_gemm_clblast_parameters(clg_context *ctx, const char *kernel, char *buf,
-                                       size_t len, clg_gemm_tuning_source *source);
+CLG_API clg_status clg_gemm_clblast_parameters(clg_context *ctx, const char *kernel,
+                                               char *buf, size_t len,
+                                               clg_gemm_tuning_source *source);
 
 #ifdef __cplusplus
 }

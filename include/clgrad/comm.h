@@ -25,6 +25,8 @@
 #ifndef CLGRAD_COMM_H
 #define CLGRAD_COMM_H
 
+#include "api.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -40,44 +42,45 @@ typedef struct clg_comm clg_comm;
  * handle. A rank waits for the others at most CLGRAD_COMM_TIMEOUT seconds
  * (default 600) in one collective before failing them all. Free with
  * clg_comm_local_free once every thread is done with its handle. */
-clg_status clg_comm_local_create(int size, clg_comm ***ranks);
-void clg_comm_local_free(clg_comm **ranks, int size); /* accepts NULL */
+CLG_API clg_status clg_comm_local_create(int size, clg_comm ***ranks);
+CLG_API void clg_comm_local_free(clg_comm **ranks, int size); /* accepts NULL */
 
 /* Whether this library was built with MPI, and whether this process was
  * started by an MPI launcher (mpirun's environment: OMPI_COMM_WORLD_SIZE,
  * PMI_SIZE or PMIX_RANK). */
-bool clg_comm_mpi_built(void);
-bool clg_comm_mpi_launched(void);
+CLG_API bool clg_comm_mpi_built(void);
+CLG_API bool clg_comm_mpi_launched(void);
 
 /* MPI_COMM_WORLD; initialises MPI (clg_comm_free finalises it). Without MPI
  * built in: CLG_UNSUPPORTED, saying how to build it. */
-clg_status clg_comm_mpi_create(clg_comm **comm);
-void clg_comm_free(clg_comm *comm); /* an MPI communicator; accepts NULL */
+CLG_API clg_status clg_comm_mpi_create(clg_comm **comm);
+CLG_API void clg_comm_free(clg_comm *comm); /* an MPI communicator; accepts NULL */
 
-int clg_comm_rank(const clg_comm *comm);
-int clg_comm_size(const clg_comm *comm);
+CLG_API int clg_comm_rank(const clg_comm *comm);
+CLG_API int clg_comm_size(const clg_comm *comm);
 /* The rank among those on this machine (for picking a device): MPI's local
  * rank, or the thread's rank. */
-int clg_comm_local_rank(const clg_comm *comm);
+CLG_API int clg_comm_local_rank(const clg_comm *comm);
 /* "threads" or "MPI". */
-const char *clg_comm_kind(const clg_comm *comm);
+CLG_API const char *clg_comm_kind(const clg_comm *comm);
 
 /* data[0..n) summed over the ranks; every rank gets the same bits, each
  * element added in rank order 0, 1, ... Every rank passes the same n. */
-clg_status clg_comm_allreduce_sum(clg_comm *comm, float *data, size_t n);
+CLG_API clg_status clg_comm_allreduce_sum(clg_comm *comm, float *data, size_t n);
 /* root's `bytes` of data to every rank. */
-clg_status clg_comm_broadcast(clg_comm *comm, void *data, size_t bytes, int root);
+CLG_API clg_status clg_comm_broadcast(clg_comm *comm, void *data, size_t bytes,
+                                      int root);
 /* Every rank's `bytes` of mine into all[rank * bytes ...], on every rank. */
-clg_status clg_comm_allgather(clg_comm *comm, const void *mine, void *all,
-                              size_t bytes);
+CLG_API clg_status clg_comm_allgather(clg_comm *comm, const void *mine, void *all,
+                                      size_t bytes);
 
 /* This rank failed (`why`, for the others' errors): the collectives of the
  * other ranks return CLG_RANK_FAILED naming it; under MPI the job aborts
  * with exit status 1 once the reason is printed. */
-void clg_comm_abort(clg_comm *comm, const char *why);
+CLG_API void clg_comm_abort(clg_comm *comm, const char *why);
 
 /* Seconds this rank has spent in collectives (waiting included). */
-double clg_comm_seconds(const clg_comm *comm);
+CLG_API double clg_comm_seconds(const clg_comm *comm);
 
 #ifdef __cplusplus
 }

@@ -18,6 +18,8 @@
 #ifndef CLGRAD_DATA_H
 #define CLGRAD_DATA_H
 
+#include "api.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -41,9 +43,9 @@ extern "C" {
 typedef enum clg_idx_type { CLG_IDX_TYPE_LIST(CLG_ENUM_VALUE) } clg_idx_type;
 
 /* "u8", "i8", "i16", "i32", "f32", "f64". */
-const char *clg_idx_type_str(clg_idx_type value);
+CLG_API const char *clg_idx_type_str(clg_idx_type value);
 /* The value named `name`, or CLG_INVALID_ARGUMENT listing the names. */
-clg_status clg_idx_type_parse(const char *name, clg_idx_type *value);
+CLG_API clg_status clg_idx_type_parse(const char *name, clg_idx_type *value);
 
 typedef struct clg_idx {
     clg_idx_type type;
@@ -54,11 +56,11 @@ typedef struct clg_idx {
 } clg_idx;
 
 /* Reads an IDX file, plain or gzip-compressed (detected by content). */
-clg_status clg_idx_read(const char *path, clg_idx **idx);
+CLG_API clg_status clg_idx_read(const char *path, clg_idx **idx);
 /* Parses IDX bytes already in memory; `source` names them in errors. */
-clg_status clg_idx_parse(const void *bytes, size_t len, const char *source,
-                         clg_idx **idx);
-void clg_idx_free(clg_idx *idx);
+CLG_API clg_status clg_idx_parse(const void *bytes, size_t len, const char *source,
+                                 clg_idx **idx);
+CLG_API void clg_idx_free(clg_idx *idx);
 
 /* ---- Datasets ----------------------------------------------------------- */
 
@@ -79,17 +81,17 @@ typedef struct clg_dataset {
 } clg_dataset;
 
 /* Labels per sample: d->label_len, or 1 when it is 0. */
-int clg_dataset_label_len(const clg_dataset *dataset);
+CLG_API int clg_dataset_label_len(const clg_dataset *dataset);
 
 /* An empty dataset for count samples of `shape`, with labels or without. */
-clg_status clg_dataset_create(int count, int ndim, const int *shape, bool labelled,
-                              clg_dataset **dataset);
-void clg_dataset_free(clg_dataset *dataset);
+CLG_API clg_status clg_dataset_create(int count, int ndim, const int *shape,
+                                      bool labelled, clg_dataset **dataset);
+CLG_API void clg_dataset_free(clg_dataset *dataset);
 
 /* Images (IDX, [N, H, W] or [N, C, H, W], bytes scaled to [0, 1] or float32
  * kept) and labels (IDX [N] bytes). Counts must agree. */
-clg_status clg_dataset_from_idx(const char *images, const char *labels,
-                                clg_dataset **dataset);
+CLG_API clg_status clg_dataset_from_idx(const char *images, const char *labels,
+                                        clg_dataset **dataset);
 
 /* ---- CSV ---------------------------------------------------------------- */
 
@@ -112,41 +114,44 @@ typedef struct clg_csv_opts {
  * map). A row with the wrong number of fields, or a field that is not a
  * number, is an error naming the line and column. Quoted fields ("a,b",
  * "say ""hi""") are understood. */
-clg_status clg_dataset_from_csv(const char *path, const clg_csv_opts *opts,
-                                clg_dataset **dataset);
-clg_status clg_dataset_from_csv_text(const char *text, size_t len, const char *source,
-                                     const clg_csv_opts *opts, clg_dataset **dataset);
+CLG_API clg_status clg_dataset_from_csv(const char *path, const clg_csv_opts *opts,
+                                        clg_dataset **dataset);
+CLG_API clg_status clg_dataset_from_csv_text(const char *text, size_t len,
+                                             const char *source,
+                                             const clg_csv_opts *opts,
+                                             clg_dataset **dataset);
 
 /* Fashion-MNIST from `dir` (NULL: /usr/share/datasets/fashion-mnist, the
  * Debian package dataset-fashion-mnist): the training set (60000) or the
  * test set (10000), as [1, 28, 28] images in [0, 1]. Any directory of
  * MNIST-named IDX files works (train-images-idx3-ubyte[.gz], ...). */
-clg_status clg_dataset_fashion_mnist(const char *dir, bool train,
-                                     clg_dataset **dataset);
+CLG_API clg_status clg_dataset_fashion_mnist(const char *dir, bool train,
+                                             clg_dataset **dataset);
 
 /* Moves a seeded random `fraction` of d's samples into a new dataset *val;
  * d keeps the rest, in their order. */
-clg_status clg_dataset_split(clg_dataset *d, float fraction, uint64_t seed,
-                             clg_dataset **val);
+CLG_API clg_status clg_dataset_split(clg_dataset *d, float fraction, uint64_t seed,
+                                     clg_dataset **val);
 
 /* Keeps only the samples whose label is one of classes[0..count), relabelled
  * 0..count-1 in that order, and at most `per_class` of each (0: all), the
  * first ones in the dataset's order. */
-clg_status clg_dataset_select(clg_dataset *d, const int *classes, int count,
-                              int per_class);
+CLG_API clg_status clg_dataset_select(clg_dataset *d, const int *classes, int count,
+                                      int per_class);
 
 /* One-hot targets for losses that want them (MSE, BCE): a malloc'd
  * [count, classes] array with 1 at each sample's label. */
-clg_status clg_dataset_one_hot(const clg_dataset *d, int classes, float **targets);
+CLG_API clg_status clg_dataset_one_hot(const clg_dataset *d, int classes,
+                                       float **targets);
 
 /* Mean and standard deviation per channel (dim 0 of a sample; one channel
  * for flat features), over every sample of d. */
-clg_status clg_dataset_stats(const clg_dataset *d, float *mean, float *std,
-                             int channels);
+CLG_API clg_status clg_dataset_stats(const clg_dataset *d, float *mean, float *std,
+                                     int channels);
 
 /* x = (x - mean[c]) / std[c] per channel. */
-clg_status clg_dataset_normalize(clg_dataset *d, const float *mean, const float *std,
-                                 int channels);
+CLG_API clg_status clg_dataset_normalize(clg_dataset *d, const float *mean,
+                                         const float *std, int channels);
 
 /* A normalisation of the inputs as a value: what training used, which a
  * checkpoint carries so that evaluation and prediction apply the same. Its
@@ -161,19 +166,20 @@ typedef struct clg_normalization {
 /* The statistics of d per channel (clg_dataset_stats): what "auto"
  * normalisation uses. More than CLG_NORM_MAX_CHANNELS channels is
  * CLG_INVALID_ARGUMENT. */
-clg_status clg_normalization_of(const clg_dataset *d, clg_normalization *n);
+CLG_API clg_status clg_normalization_of(const clg_dataset *d, clg_normalization *n);
 
 /* Normalises d in place; none does nothing. The channels must agree, each
  * std be > 0 and each mean finite, else CLG_INVALID_ARGUMENT. */
-clg_status clg_normalization_apply(const clg_normalization *n, clg_dataset *d);
+CLG_API clg_status clg_normalization_apply(const clg_normalization *n, clg_dataset *d);
 
 /* Reads the text form strictly: finite means, finite stds > 0, as many of
  * each, at most CLG_NORM_MAX_CHANNELS, nothing else (CLG_BAD_FILE). */
-clg_status clg_normalization_parse(const char *text, clg_normalization *n);
+CLG_API clg_status clg_normalization_parse(const char *text, clg_normalization *n);
 
 /* Writes the text form ("" for none) into buf and returns buf; 128 bytes
  * hold any normalisation. */
-const char *clg_normalization_format(const clg_normalization *n, char *buf, size_t len);
+CLG_API const char *clg_normalization_format(const clg_normalization *n, char *buf,
+                                             size_t len);
 
 /* ---- Text and tokenisation ------------------------------------------------ */
 
@@ -186,11 +192,11 @@ typedef struct clg_text {
     size_t *lengths; /* bytes */
 } clg_text;
 
-clg_status clg_text_read(const char *path, bool per_line, clg_text **text);
+CLG_API clg_status clg_text_read(const char *path, bool per_line, clg_text **text);
 /* The same from memory: one document, or one per line. */
-clg_status clg_text_from_string(const char *s, size_t len, bool per_line,
-                                clg_text **text);
-void clg_text_free(clg_text *text);
+CLG_API clg_status clg_text_from_string(const char *s, size_t len, bool per_line,
+                                        clg_text **text);
+CLG_API void clg_text_free(clg_text *text);
 
 #define CLG_TOKENIZER_TYPE_LIST(X)                                                     \
     X(CLG_TOKENIZER_BYTE, 0, "byte") /* ids 0-255 are bytes, 256 is <pad> */           \
@@ -204,9 +210,10 @@ typedef enum clg_tokenizer_type {
 } clg_tokenizer_type;
 
 /* "byte", "char", "word", "bpe", as tokenizer files name them. */
-const char *clg_tokenizer_type_str(clg_tokenizer_type value);
+CLG_API const char *clg_tokenizer_type_str(clg_tokenizer_type value);
 /* The value named `name`, or CLG_INVALID_ARGUMENT listing the names. */
-clg_status clg_tokenizer_type_parse(const char *name, clg_tokenizer_type *value);
+CLG_API clg_status clg_tokenizer_type_parse(const char *name,
+                                            clg_tokenizer_type *value);
 
 typedef struct clg_tokenizer_opts {
     clg_tokenizer_type type;
@@ -230,22 +237,25 @@ typedef struct clg_tokenizer clg_tokenizer;
 
 /* Builds a tokenizer from the training corpus (the byte tokenizer needs
  * none: corpus may be NULL). */
-clg_status clg_tokenizer_train(const clg_tokenizer_opts *opts, const clg_text *corpus,
-                               clg_tokenizer **tokenizer);
-void clg_tokenizer_free(clg_tokenizer *tokenizer);
-int clg_tokenizer_vocab_size(const clg_tokenizer *tokenizer);
-int clg_tokenizer_pad(const clg_tokenizer *tokenizer); /* -1 when plain */
+CLG_API clg_status clg_tokenizer_train(const clg_tokenizer_opts *opts,
+                                       const clg_text *corpus,
+                                       clg_tokenizer **tokenizer);
+CLG_API void clg_tokenizer_free(clg_tokenizer *tokenizer);
+CLG_API int clg_tokenizer_vocab_size(const clg_tokenizer *tokenizer);
+CLG_API int clg_tokenizer_pad(const clg_tokenizer *tokenizer); /* -1 when plain */
 /* A GPT-2 tokenizer's end-of-text id (its first special token), else -1. */
-int clg_tokenizer_end_of_text(const clg_tokenizer *tokenizer);
-clg_tokenizer_type clg_tokenizer_type_of(const clg_tokenizer *tokenizer);
+CLG_API int clg_tokenizer_end_of_text(const clg_tokenizer *tokenizer);
+CLG_API clg_tokenizer_type clg_tokenizer_type_of(const clg_tokenizer *tokenizer);
 
 /* Token ids of text (malloc'd *ids, *count of them). */
-clg_status clg_tokenizer_encode(const clg_tokenizer *tokenizer, const char *text,
-                                size_t len, int32_t **ids, size_t *count);
+CLG_API clg_status clg_tokenizer_encode(const clg_tokenizer *tokenizer,
+                                        const char *text, size_t len, int32_t **ids,
+                                        size_t *count);
 /* Text of ids (malloc'd, NUL-terminated). decode(encode(t)) == t for the
  * byte and BPE tokenizers; words are joined by spaces. */
-clg_status clg_tokenizer_decode(const clg_tokenizer *tokenizer, const int32_t *ids,
-                                size_t count, char **text, size_t *len);
+CLG_API clg_status clg_tokenizer_decode(const clg_tokenizer *tokenizer,
+                                        const int32_t *ids, size_t count, char **text,
+                                        size_t *len);
 
 /* GPT-2's byte-level BPE from a directory as Hugging Face's
  * GPT2TokenizerFast.save_pretrained() writes it: DIR/vocab.json (token ->
@@ -257,38 +267,40 @@ clg_status clg_tokenizer_decode(const clg_tokenizer *tokenizer, const int32_t *i
  * and merged by rank; text that is not UTF-8 is an error naming the byte.
  * decode(encode(x)) == x. A malformed file is CLG_BAD_FILE naming it and
  * the line or token. */
-clg_status clg_tokenizer_load_gpt2(const char *dir, clg_tokenizer **tokenizer);
+CLG_API clg_status clg_tokenizer_load_gpt2(const char *dir, clg_tokenizer **tokenizer);
 /* Writes a GPT-2 tokenizer as DIR/vocab.json, DIR/merges.txt and
  * DIR/tokenizer_config.json, which transformers' AutoTokenizer loads;
  * makes DIR if it is missing (not its parents). */
-clg_status clg_tokenizer_save_gpt2(const clg_tokenizer *tokenizer, const char *dir);
+CLG_API clg_status clg_tokenizer_save_gpt2(const clg_tokenizer *tokenizer,
+                                           const char *dir);
 
 /* The vocabulary (and merges) as a text file, and back. */
-clg_status clg_tokenizer_save(const clg_tokenizer *tokenizer, const char *path);
-clg_status clg_tokenizer_load(const char *path, clg_tokenizer **tokenizer);
+CLG_API clg_status clg_tokenizer_save(const clg_tokenizer *tokenizer, const char *path);
+CLG_API clg_status clg_tokenizer_load(const char *path, clg_tokenizer **tokenizer);
 /* The same text in memory (a checkpoint's metadata): *text malloc'd. */
-clg_status clg_tokenizer_to_string(const clg_tokenizer *tokenizer, char **text);
-clg_status clg_tokenizer_from_string(const char *text, const char *source,
-                                     clg_tokenizer **tokenizer);
+CLG_API clg_status clg_tokenizer_to_string(const clg_tokenizer *tokenizer, char **text);
+CLG_API clg_status clg_tokenizer_from_string(const char *text, const char *source,
+                                             clg_tokenizer **tokenizer);
 
 /* Sequences cut or padded to `length` ids (pad with `pad`), as a dataset of
  * [length] samples holding the ids (floats, exact below 2^24), labelled with
  * `labels` when not NULL. */
-clg_status clg_dataset_from_sequences(const int32_t *const *seqs, const size_t *counts,
-                                      int n, int length, int pad, const int32_t *labels,
-                                      clg_dataset **dataset);
+CLG_API clg_status clg_dataset_from_sequences(const int32_t *const *seqs,
+                                              const size_t *counts, int n, int length,
+                                              int pad, const int32_t *labels,
+                                              clg_dataset **dataset);
 
 /* Next-token prediction: every window of `length` ids (starting each
  * `stride`), labelled with the id that follows it. */
-clg_status clg_dataset_next_token(const int32_t *ids, size_t count, int length,
-                                  int stride, int vocab, clg_dataset **dataset);
+CLG_API clg_status clg_dataset_next_token(const int32_t *ids, size_t count, int length,
+                                          int stride, int vocab, clg_dataset **dataset);
 
 /* A language model's data: the non-overlapping windows of `length` ids,
  * window k holding ids[k T .. k T + T - 1] as its sample and ids[k T + 1 ..
  * k T + T] as its T labels (label_len = T); the tail that does not fill a
  * window is dropped. */
-clg_status clg_dataset_windows(const int32_t *ids, size_t count, int length, int vocab,
-                               clg_dataset **dataset);
+CLG_API clg_status clg_dataset_windows(const int32_t *ids, size_t count, int length,
+                                       int vocab, clg_dataset **dataset);
 
 /* ---- Augmentation ------------------------------------------------------- */
 
@@ -352,20 +364,20 @@ typedef struct clg_loader clg_loader;
 /* A loader over d, which it reads (from its prefetch thread too) without
  * copying: d must outlive the loader and stay unchanged while it is used.
  * Free with clg_loader_free. */
-clg_status clg_loader_create(const clg_dataset *d, const clg_loader_opts *opts,
-                             clg_loader **loader);
-void clg_loader_free(clg_loader *loader);
+CLG_API clg_status clg_loader_create(const clg_dataset *d, const clg_loader_opts *opts,
+                                     clg_loader **loader);
+CLG_API void clg_loader_free(clg_loader *loader);
 
 /* Begins an epoch: the order is a function of (seed, epoch). */
-clg_status clg_loader_start_epoch(clg_loader *loader, int epoch);
+CLG_API clg_status clg_loader_start_epoch(clg_loader *loader, int epoch);
 
 /* The next batch, or *batch = NULL at the end of the epoch. The batch stays
  * valid until the next call. */
-clg_status clg_loader_next(clg_loader *loader, const clg_batch **batch);
+CLG_API clg_status clg_loader_next(clg_loader *loader, const clg_batch **batch);
 
 /* Batches per epoch; the dataset the loader reads. */
-int clg_loader_batches(const clg_loader *loader);
-const clg_dataset *clg_loader_dataset(const clg_loader *loader);
+CLG_API int clg_loader_batches(const clg_loader *loader);
+CLG_API const clg_dataset *clg_loader_dataset(const clg_loader *loader);
 
 #ifdef __cplusplus
 }

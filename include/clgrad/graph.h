@@ -37,6 +37,8 @@
 #ifndef CLGRAD_GRAPH_H
 #define CLGRAD_GRAPH_H
 
+#include "api.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -56,9 +58,9 @@ extern "C" {
 typedef enum clg_dtype { CLG_DTYPE_LIST(CLG_ENUM_VALUE) } clg_dtype;
 
 /* "float32", "int32". */
-const char *clg_dtype_str(clg_dtype value);
+CLG_API const char *clg_dtype_str(clg_dtype value);
 /* The value named `name`, or CLG_INVALID_ARGUMENT listing the names. */
-clg_status clg_dtype_parse(const char *name, clg_dtype *value);
+CLG_API clg_status clg_dtype_parse(const char *name, clg_dtype *value);
 
 #define CLG_REDUCTION_LIST(X)                                                          \
     X(CLG_REDUCE_MEAN, 0, "mean")                                                      \
@@ -67,9 +69,9 @@ clg_status clg_dtype_parse(const char *name, clg_dtype *value);
 typedef enum clg_reduction { CLG_REDUCTION_LIST(CLG_ENUM_VALUE) } clg_reduction;
 
 /* "mean", "sum". */
-const char *clg_reduction_str(clg_reduction value);
+CLG_API const char *clg_reduction_str(clg_reduction value);
 /* The value named `name`, or CLG_INVALID_ARGUMENT listing the names. */
-clg_status clg_reduction_parse(const char *name, clg_reduction *value);
+CLG_API clg_status clg_reduction_parse(const char *name, clg_reduction *value);
 
 typedef struct clg_graph clg_graph;
 typedef struct clg_tensor clg_tensor;
@@ -79,33 +81,35 @@ typedef struct clg_plan clg_plan;
 
 /* An empty graph on ctx, which must outlive it. The graph owns every tensor
  * built on it; free it after the plans made from it. */
-clg_status clg_graph_create(clg_context *ctx, clg_graph **graph);
-void clg_graph_free(clg_graph *graph); /* accepts NULL */
-clg_context *clg_graph_context(const clg_graph *graph);
+CLG_API clg_status clg_graph_create(clg_context *ctx, clg_graph **graph);
+CLG_API void clg_graph_free(clg_graph *graph); /* accepts NULL */
+CLG_API clg_context *clg_graph_context(const clg_graph *graph);
 
 /* CLG_OK, or the first failure of a builder on this graph. */
-clg_status clg_graph_status(const clg_graph *graph);
+CLG_API clg_status clg_graph_status(const clg_graph *graph);
 
 /* Data fed each step. shape[0] is the largest batch the graph will run. */
-clg_tensor *clg_input(clg_graph *g, const char *name, clg_dtype dtype, int ndim,
-                      const int *shape);
+CLG_API clg_tensor *clg_input(clg_graph *g, const char *name, clg_dtype dtype, int ndim,
+                              const int *shape);
 
 /* A trainable float tensor, zero-filled; upload its initial values. */
-clg_tensor *clg_parameter(clg_graph *g, const char *name, int ndim, const int *shape);
+CLG_API clg_tensor *clg_parameter(clg_graph *g, const char *name, int ndim,
+                                  const int *shape);
 
 /* A persistent float tensor that is not trained (batch norm running
  * statistics), filled with `value`. */
-clg_tensor *clg_state(clg_graph *g, const char *name, int ndim, const int *shape,
-                      float value);
+CLG_API clg_tensor *clg_state(clg_graph *g, const char *name, int ndim,
+                              const int *shape, float value);
 
 /* ---- Tensors ------------------------------------------------------------ */
 
-const char *clg_tensor_name(const clg_tensor *t);
-clg_dtype clg_tensor_dtype(const clg_tensor *t);
-int clg_tensor_ndim(const clg_tensor *t);
-int clg_tensor_dim(const clg_tensor *t, int i); /* planned size; 0 if out of range */
-size_t clg_tensor_numel(const clg_tensor *t);   /* at the planned batch */
-bool clg_tensor_is_parameter(const clg_tensor *t);
+CLG_API const char *clg_tensor_name(const clg_tensor *t);
+CLG_API clg_dtype clg_tensor_dtype(const clg_tensor *t);
+CLG_API int clg_tensor_ndim(const clg_tensor *t);
+CLG_API int clg_tensor_dim(const clg_tensor *t,
+                           int i); /* planned size; 0 if out of range */
+CLG_API size_t clg_tensor_numel(const clg_tensor *t); /* at the planned batch */
+CLG_API bool clg_tensor_is_parameter(const clg_tensor *t);
 
 /* Copies `count` elements into a leaf (input, parameter, state) from host
  * memory, a blocking write (on the context's in-order queue it also waits
@@ -113,35 +117,36 @@ bool clg_tensor_is_parameter(const clg_tensor *t);
  * size. Integer
  * inputs used as labels or token ids are range-checked here, so a bad label
  * is an error naming its position, not an out-of-bounds read on the device. */
-clg_status clg_tensor_upload(clg_tensor *t, const void *data, size_t count);
+CLG_API clg_status clg_tensor_upload(clg_tensor *t, const void *data, size_t count);
 
 /* Copies a leaf's first `count` elements to host memory. */
-clg_status clg_tensor_download(const clg_tensor *t, void *data, size_t count);
+CLG_API clg_status clg_tensor_download(const clg_tensor *t, void *data, size_t count);
 
 /* A frozen parameter gets no gradient (transfer learning). */
-void clg_tensor_set_frozen(clg_tensor *t, bool frozen);
-bool clg_tensor_frozen(const clg_tensor *t);
+CLG_API void clg_tensor_set_frozen(clg_tensor *t, bool frozen);
+CLG_API bool clg_tensor_frozen(const clg_tensor *t);
 
 /* Asks for the gradient of an input too (gradient checks, saliency). */
-void clg_tensor_set_requires_grad(clg_tensor *t, bool wanted);
+CLG_API void clg_tensor_set_requires_grad(clg_tensor *t, bool wanted);
 
 /* Device storage of a leaf and of a parameter's gradient (NULL before a
  * training plan exists). Owned by the graph; for optimizers. */
-clg_buffer *clg_tensor_buffer(const clg_tensor *t);
-clg_buffer *clg_tensor_grad_buffer(const clg_tensor *t);
+CLG_API clg_buffer *clg_tensor_buffer(const clg_tensor *t);
+CLG_API clg_buffer *clg_tensor_grad_buffer(const clg_tensor *t);
 
 /* The first tensor with this name, or NULL. */
-clg_tensor *clg_graph_find(const clg_graph *g, const char *name);
+CLG_API clg_tensor *clg_graph_find(const clg_graph *g, const char *name);
 
 /* Number of parameter tensors in the graph, and the i-th of them, in
  * creation order. */
-int clg_graph_parameter_count(const clg_graph *g);
-clg_tensor *clg_graph_parameter(const clg_graph *g, int i);
+CLG_API int clg_graph_parameter_count(const clg_graph *g);
+CLG_API clg_tensor *clg_graph_parameter(const clg_graph *g, int i);
 
 /* ---- Ops ---------------------------------------------------------------- */
 
 /* y = x W^T + b. x [N, in], W [out, in], b [out] or NULL -> [N, out]. */
-clg_tensor *clg_linear(clg_graph *g, clg_tensor *x, clg_tensor *w, clg_tensor *b);
+CLG_API clg_tensor *clg_linear(clg_graph *g, clg_tensor *x, clg_tensor *w,
+                               clg_tensor *b);
 
 /* How a convolution computes. AUTO: Winograd's F(2x2, 3x3) for 3x3
  * windows at stride 1, undilated, padded by at most 2, with 64 or more
@@ -171,43 +176,45 @@ typedef struct clg_conv2d_opts {
 /* x [N, C, H, W], w [OC, C, KH, KW], b [OC] or NULL -> [N, OC, OH, OW];
  * opts NULL means stride 1, no padding, no dilation, the algorithm AUTO.
  * groups = 1. */
-clg_tensor *clg_conv2d(clg_graph *g, clg_tensor *x, clg_tensor *w, clg_tensor *b,
-                       const clg_conv2d_opts *opts);
+CLG_API clg_tensor *clg_conv2d(clg_graph *g, clg_tensor *x, clg_tensor *w,
+                               clg_tensor *b, const clg_conv2d_opts *opts);
 
 /* Pools over [N, C, H, W]; stride 0 means stride = kernel. Max pooling pads
  * with -inf, average pooling with zeros that count (count_include_pad). */
-clg_tensor *clg_max_pool2d(clg_graph *g, clg_tensor *x, int kernel, int stride,
-                           int padding);
-clg_tensor *clg_avg_pool2d(clg_graph *g, clg_tensor *x, int kernel, int stride,
-                           int padding);
+CLG_API clg_tensor *clg_max_pool2d(clg_graph *g, clg_tensor *x, int kernel, int stride,
+                                   int padding);
+CLG_API clg_tensor *clg_avg_pool2d(clg_graph *g, clg_tensor *x, int kernel, int stride,
+                                   int padding);
 /* [N, C, H, W] -> [N, C, 1, 1], the mean over each channel's H x W. */
-clg_tensor *clg_global_avg_pool(clg_graph *g, clg_tensor *x);
+CLG_API clg_tensor *clg_global_avg_pool(clg_graph *g, clg_tensor *x);
 
 /* Batch norm over dim 1 of [N, C] or [N, C, H, W]. gamma, beta [C] or both
  * NULL (no affine); running_mean, running_var [C] states, updated in training
  * runs with PyTorch's momentum (new = (1 - m) old + m batch) and the unbiased
  * batch variance; evaluation runs normalise with them. */
-clg_tensor *clg_batch_norm(clg_graph *g, clg_tensor *x, clg_tensor *gamma,
-                           clg_tensor *beta, clg_tensor *running_mean,
-                           clg_tensor *running_var, float momentum, float eps);
+CLG_API clg_tensor *clg_batch_norm(clg_graph *g, clg_tensor *x, clg_tensor *gamma,
+                                   clg_tensor *beta, clg_tensor *running_mean,
+                                   clg_tensor *running_var, float momentum, float eps);
 /* The least batch a training run of g's plans may have: 2 where a batch
  * norm sees one value per channel in a sample ([N, C], or 1 x 1 planes),
  * whose variance over a batch of 1 is 0 (clg_plan_run refuses it, naming
  * the layer, as PyTorch does); else 1. */
-int clg_graph_min_train_batch(const clg_graph *g);
+CLG_API int clg_graph_min_train_batch(const clg_graph *g);
 
 /* Layer norm over the last dim of x [..., C], as nn.LayerNorm(C): biased
  * variance, gamma, beta [C]; both NULL: no affine; beta NULL: no shift
  * (nn.LayerNorm(C, bias=False)). */
-clg_tensor *clg_layer_norm(clg_graph *g, clg_tensor *x, clg_tensor *gamma,
-                           clg_tensor *beta, float eps);
+CLG_API clg_tensor *clg_layer_norm(clg_graph *g, clg_tensor *x, clg_tensor *gamma,
+                                   clg_tensor *beta, float eps);
 /* RMS norm over the last dim, as nn.RMSNorm(C): x / sqrt(mean(x^2) + eps)
  * times gamma [C] (or NULL). */
-clg_tensor *clg_rms_norm(clg_graph *g, clg_tensor *x, clg_tensor *gamma, float eps);
+CLG_API clg_tensor *clg_rms_norm(clg_graph *g, clg_tensor *x, clg_tensor *gamma,
+                                 float eps);
 
 /* Inverted dropout with probability p in training runs, identity in
  * evaluation. Masks come from Philox 4x32-10 keyed by (seed, step, element). */
-clg_tensor *clg_dropout(clg_graph *g, clg_tensor *x, float p, unsigned long long seed);
+CLG_API clg_tensor *clg_dropout(clg_graph *g, clg_tensor *x, float p,
+                                unsigned long long seed);
 
 /* Element-wise activations, one per row of activations.h:
  *
@@ -226,90 +233,95 @@ typedef enum clg_activation {
         CLG_ACTIVATION_FORM_LIST(CLG_ACT_FORM_ENUM_, ~)
 } clg_activation;
 
-#define CLG_ACT_DECLARE_0_(fn) clg_tensor *clg_##fn(clg_graph *g, clg_tensor *x);
+#define CLG_ACT_DECLARE_0_(fn)                                                         \
+    CLG_API clg_tensor *clg_##fn(clg_graph *g, clg_tensor *x);
 #define CLG_ACT_DECLARE_1_(fn)                                                         \
-    clg_tensor *clg_##fn(clg_graph *g, clg_tensor *x, float a);
+    CLG_API clg_tensor *clg_##fn(clg_graph *g, clg_tensor *x, float a);
 #define CLG_ACT_DECLARE_(Y, ID, fn, name, code, layer, nargs, ...)                     \
     CLG_ACT_DECLARE_##nargs##_(fn)
 #define CLG_ACT_FORM_DECLARE_(Y, ID, fn, code, nargs) CLG_ACT_DECLARE_##nargs##_(fn)
 CLG_ACTIVATION_LIST(CLG_ACT_DECLARE_, ~)
 CLG_ACTIVATION_FORM_LIST(CLG_ACT_FORM_DECLARE_, ~)
 
-clg_tensor *clg_activate(clg_graph *g, clg_tensor *x, clg_activation act, float a);
+CLG_API clg_tensor *clg_activate(clg_graph *g, clg_tensor *x, clg_activation act,
+                                 float a);
 /* "relu", "leaky_relu", ...: the op's name (the builder's without clg_). */
-const char *clg_activation_str(clg_activation act);
+CLG_API const char *clg_activation_str(clg_activation act);
 /* The activation whose op is named `name`, or CLG_INVALID_ARGUMENT listing
  * the names. */
-clg_status clg_activation_parse(const char *name, clg_activation *act);
+CLG_API clg_status clg_activation_parse(const char *name, clg_activation *act);
 
 /* Softmax and log-softmax over dim 1 ([N, C] or [N, C, ...]). */
-clg_tensor *clg_softmax(clg_graph *g, clg_tensor *x);
-clg_tensor *clg_log_softmax(clg_graph *g, clg_tensor *x);
+CLG_API clg_tensor *clg_softmax(clg_graph *g, clg_tensor *x);
+CLG_API clg_tensor *clg_log_softmax(clg_graph *g, clg_tensor *x);
 
 /* softmax(scale x) over the last dim of x [..., Tq, Tk] (Tk >= Tq), where
  * query i sees keys j <= i + Tk - Tq and the others get 0: the attention
  * weights of causal self-attention (PyTorch: (scale x).masked_fill(mask,
  * -inf).softmax(-1)). */
-clg_tensor *clg_causal_softmax(clg_graph *g, clg_tensor *x, float scale);
+CLG_API clg_tensor *clg_causal_softmax(clg_graph *g, clg_tensor *x, float scale);
 
 /* Matrix products over the leading dims: a [..., M, K] (trans_a: [..., K,
  * M]) times b [..., K, N] (trans_b: [..., N, K]) -> [..., M, N]; the leading
  * dims of a and b are equal (no broadcasting). q k^T is
  * clg_matmul(g, q, k, false, true). */
-clg_tensor *clg_matmul(clg_graph *g, clg_tensor *a, clg_tensor *b, bool trans_a,
-                       bool trans_b);
+CLG_API clg_tensor *clg_matmul(clg_graph *g, clg_tensor *a, clg_tensor *b, bool trans_a,
+                               bool trans_b);
 
 /* Causal multi-head self-attention: qkv [N, T, 3C] holds q, k, v side by
  * side (nn.Linear(C, 3C)'s output; head h of each is columns h C/heads ..),
  * y [N, T, C] = softmax(q k^T / sqrt(C/heads), causal) v per head, heads
  * side by side again. The same numbers as composing clg_narrow, clg_reshape,
  * clg_permute, clg_matmul and clg_causal_softmax, without their copies. */
-clg_tensor *clg_causal_attention(clg_graph *g, clg_tensor *qkv, int heads);
+CLG_API clg_tensor *clg_causal_attention(clg_graph *g, clg_tensor *qkv, int heads);
 
 /* a + b, a - b, a * b. b has a's shape, or broadcasts to it: its dimensions,
  * aligned to a's last ones, equal a's or are 1 (a bias [C, 1, 1] over
  * [N, C, H, W]). The result has a's shape. Residual connections are
  * clg_add(g, block_out, x). */
-clg_tensor *clg_add(clg_graph *g, clg_tensor *a, clg_tensor *b);
-clg_tensor *clg_sub(clg_graph *g, clg_tensor *a, clg_tensor *b);
-clg_tensor *clg_mul(clg_graph *g, clg_tensor *a, clg_tensor *b);
+CLG_API clg_tensor *clg_add(clg_graph *g, clg_tensor *a, clg_tensor *b);
+CLG_API clg_tensor *clg_sub(clg_graph *g, clg_tensor *a, clg_tensor *b);
+CLG_API clg_tensor *clg_mul(clg_graph *g, clg_tensor *a, clg_tensor *b);
 
 /* Concatenates along dim 1 (channels); all other dimensions must agree. */
-clg_tensor *clg_concat(clg_graph *g, int count, clg_tensor *const *tensors);
+CLG_API clg_tensor *clg_concat(clg_graph *g, int count, clg_tensor *const *tensors);
 
 /* Views without a copy. Reshape keeps dim 0 (the batch) of batched tensors;
  * flatten makes [N, everything else]. */
-clg_tensor *clg_reshape(clg_graph *g, clg_tensor *x, int ndim, const int *shape);
-clg_tensor *clg_flatten(clg_graph *g, clg_tensor *x);
+CLG_API clg_tensor *clg_reshape(clg_graph *g, clg_tensor *x, int ndim,
+                                const int *shape);
+CLG_API clg_tensor *clg_flatten(clg_graph *g, clg_tensor *x);
 
 /* Copies: x.narrow(axis, start, length), the elements start .. start +
  * length - 1 of one dim (not the batch); x.permute(perm) for up to 4 dims,
  * the batch (dim 0) staying first. Gradients flow back through both. */
-clg_tensor *clg_narrow(clg_graph *g, clg_tensor *x, int axis, int start, int length);
-clg_tensor *clg_permute(clg_graph *g, clg_tensor *x, const int *perm);
+CLG_API clg_tensor *clg_narrow(clg_graph *g, clg_tensor *x, int axis, int start,
+                               int length);
+CLG_API clg_tensor *clg_permute(clg_graph *g, clg_tensor *x, const int *perm);
 
 /* ids [N, T] int32 (or [N]), weight [V, D] -> [N, T, D] (or [N, D]). */
-clg_tensor *clg_embedding(clg_graph *g, clg_tensor *ids, clg_tensor *weight);
+CLG_API clg_tensor *clg_embedding(clg_graph *g, clg_tensor *ids, clg_tensor *weight);
 
 /* Sum, mean or max over one axis (the axis is removed), or over every
  * element when axis is -1 (a [1] scalar). */
-clg_tensor *clg_sum(clg_graph *g, clg_tensor *x, int axis);
-clg_tensor *clg_mean(clg_graph *g, clg_tensor *x, int axis);
-clg_tensor *clg_max(clg_graph *g, clg_tensor *x, int axis);
+CLG_API clg_tensor *clg_sum(clg_graph *g, clg_tensor *x, int axis);
+CLG_API clg_tensor *clg_mean(clg_graph *g, clg_tensor *x, int axis);
+CLG_API clg_tensor *clg_max(clg_graph *g, clg_tensor *x, int axis);
 
 /* Losses, each a [1] scalar. Cross-entropy takes logits [N, C] and int32
  * labels [N] in [0, C), or logits [N, T, C] and labels [N, T] (the classes
  * are always the last dim; the mean is over every position, as PyTorch's
  * F.cross_entropy(logits.view(-1, C), labels.view(-1))), with optional
  * label smoothing as in PyTorch. */
-clg_tensor *clg_cross_entropy(clg_graph *g, clg_tensor *logits, clg_tensor *labels,
-                              float label_smoothing, clg_reduction reduction);
-clg_tensor *clg_mse_loss(clg_graph *g, clg_tensor *pred, clg_tensor *target,
-                         clg_reduction reduction);
-clg_tensor *clg_l1_loss(clg_graph *g, clg_tensor *pred, clg_tensor *target,
-                        clg_reduction reduction);
-clg_tensor *clg_bce_with_logits(clg_graph *g, clg_tensor *logits, clg_tensor *target,
+CLG_API clg_tensor *clg_cross_entropy(clg_graph *g, clg_tensor *logits,
+                                      clg_tensor *labels, float label_smoothing,
+                                      clg_reduction reduction);
+CLG_API clg_tensor *clg_mse_loss(clg_graph *g, clg_tensor *pred, clg_tensor *target,
+                                 clg_reduction reduction);
+CLG_API clg_tensor *clg_l1_loss(clg_graph *g, clg_tensor *pred, clg_tensor *target,
                                 clg_reduction reduction);
+CLG_API clg_tensor *clg_bce_with_logits(clg_graph *g, clg_tensor *logits,
+                                        clg_tensor *target, clg_reduction reduction);
 
 /* ---- Plans -------------------------------------------------------------- */
 
@@ -323,9 +335,9 @@ clg_tensor *clg_bce_with_logits(clg_graph *g, clg_tensor *logits, clg_tensor *ta
 typedef enum clg_run_mode { CLG_RUN_MODE_LIST(CLG_ENUM_VALUE) } clg_run_mode;
 
 /* "train", "eval". */
-const char *clg_run_mode_str(clg_run_mode value);
+CLG_API const char *clg_run_mode_str(clg_run_mode value);
 /* The value named `name`, or CLG_INVALID_ARGUMENT listing the names. */
-clg_status clg_run_mode_parse(const char *name, clg_run_mode *value);
+CLG_API clg_status clg_run_mode_parse(const char *name, clg_run_mode *value);
 
 /* Plans the graph: the ops that lead to `loss` and to each of `outputs`,
  * and, when loss is not NULL, the backward pass that gives every unfrozen
@@ -333,9 +345,10 @@ clg_status clg_run_mode_parse(const char *name, clg_run_mode *value);
  * overlap; `outputs` (and the loss) stay readable after a run. Every kernel
  * is compiled and every buffer allocated here. The plan uses the graph's
  * tensors: the graph must outlive it. */
-clg_status clg_plan_create(clg_graph *g, clg_tensor *loss, clg_tensor *const *outputs,
-                           int output_count, clg_plan **plan);
-void clg_plan_free(clg_plan *plan); /* accepts NULL */
+CLG_API clg_status clg_plan_create(clg_graph *g, clg_tensor *loss,
+                                   clg_tensor *const *outputs, int output_count,
+                                   clg_plan **plan);
+CLG_API void clg_plan_free(clg_plan *plan); /* accepts NULL */
 
 /* Enqueues one step for `batch` samples (1 .. the planned batch); it does
  * not wait for the device. A run at the batch of the last run enqueues what
@@ -343,14 +356,14 @@ void clg_plan_free(clg_plan *plan); /* accepts NULL */
  * partial batch of an epoch) first records the launches again over the
  * same buffers, which makes new kernel objects but compiles nothing. With
  * the CLBlast GEMM path, CLBlast may allocate scratch memory of its own. */
-clg_status clg_plan_run(clg_plan *plan, int batch, clg_run_mode mode);
+CLG_API clg_status clg_plan_run(clg_plan *plan, int batch, clg_run_mode mode);
 
 /* The backward pass starts from d loss = scale (default 1). Gradient
  * accumulation over K runs sets 1/K, so that the sum of their gradients is
  * the gradient of the mean loss, as one run of K times the batch gives. A
  * new value records the launches again (no compiling). */
-clg_status clg_plan_set_loss_scale(clg_plan *plan, float scale);
-float clg_plan_loss_scale(const clg_plan *plan);
+CLG_API clg_status clg_plan_set_loss_scale(clg_plan *plan, float scale);
+CLG_API float clg_plan_loss_scale(const clg_plan *plan);
 
 /* Called while a run enqueues its backward pass, right after the launches
  * that complete the gradient of parameter `param` (its index among
@@ -360,7 +373,7 @@ float clg_plan_loss_scale(const clg_plan *plan);
  * call comes once per training run, in the same order every run. NULL
  * fn: no calls. */
 typedef void (*clg_grad_ready_fn)(void *user, int param);
-void clg_plan_on_grad_ready(clg_plan *plan, clg_grad_ready_fn fn, void *user);
+CLG_API void clg_plan_on_grad_ready(clg_plan *plan, clg_grad_ready_fn fn, void *user);
 
 /* The sums batch norm needs over every replica of a data parallel job:
  * fn(user, data, n) replaces data[0..n) by its sum over the replicas, the
@@ -369,17 +382,18 @@ void clg_plan_on_grad_ready(clg_plan *plan, clg_grad_ready_fn fn, void *user);
  * SyncBatchNorm); NULL (the default): each replica by its own. Every
  * replica must run (no empty shard). A change records the launches again. */
 typedef clg_status (*clg_replica_sum_fn)(void *user, float *data, size_t n);
-void clg_plan_set_replica_sum(clg_plan *plan, clg_replica_sum_fn fn, void *user);
+CLG_API void clg_plan_set_replica_sum(clg_plan *plan, clg_replica_sum_fn fn,
+                                      void *user);
 
 /* The index, within a whole batch, of the first sample the next runs get
  * (0 by default): a data parallel shard's, so that dropout masks are the
  * ones the whole batch would draw for those samples. A change records the
  * launches again. */
-void clg_plan_set_sample_offset(clg_plan *plan, int first);
-int clg_plan_sample_offset(const clg_plan *plan);
+CLG_API void clg_plan_set_sample_offset(clg_plan *plan, int first);
+CLG_API int clg_plan_sample_offset(const clg_plan *plan);
 
 /* Reads the loss of the last run (waits for it). */
-clg_status clg_plan_loss(clg_plan *plan, float *loss);
+CLG_API clg_status clg_plan_loss(clg_plan *plan, float *loss);
 
 /* What training runs (CLG_RUN_TRAIN, CLG_RUN_ACCUMULATE) of a plan whose loss
  * is a cross-entropy add up on the device, so that a training loop reads
@@ -397,26 +411,28 @@ typedef struct clg_tally {
  * plan was made) and starts them again from zero; waits for the device.
  * Counts are 32-bit on the device: take them at least every 2^31
  * positions. */
-clg_status clg_plan_take_tally(clg_plan *plan, clg_tally *tally);
+CLG_API clg_status clg_plan_take_tally(clg_plan *plan, clg_tally *tally);
 
 /* Reads `count` elements of a loss, output or leaf, or of the gradient of a
  * parameter (or input that asked for one), as of the last run. */
-clg_status clg_plan_read(clg_plan *plan, const clg_tensor *t, void *data, size_t count);
-clg_status clg_plan_read_grad(clg_plan *plan, const clg_tensor *t, float *data,
-                              size_t count);
+CLG_API clg_status clg_plan_read(clg_plan *plan, const clg_tensor *t, void *data,
+                                 size_t count);
+CLG_API clg_status clg_plan_read_grad(clg_plan *plan, const clg_tensor *t, float *data,
+                                      size_t count);
 
 /* The graph and loss the plan was made from; the batch it was built for. */
-clg_graph *clg_plan_graph(const clg_plan *plan);
-clg_tensor *clg_plan_loss_tensor(const clg_plan *plan);
-int clg_plan_max_batch(const clg_plan *plan);
+CLG_API clg_graph *clg_plan_graph(const clg_plan *plan);
+CLG_API clg_tensor *clg_plan_loss_tensor(const clg_plan *plan);
+CLG_API int clg_plan_max_batch(const clg_plan *plan);
 
 /* Training steps run so far; dropout masks depend on it. Settable to resume. */
-unsigned long long clg_plan_step(const clg_plan *plan);
-void clg_plan_set_step(clg_plan *plan, unsigned long long step);
+CLG_API unsigned long long clg_plan_step(const clg_plan *plan);
+CLG_API void clg_plan_set_step(clg_plan *plan, unsigned long long step);
 
 /* Bytes of device memory the plan's intermediates take, and what they would
  * take without buffer reuse. */
-void clg_plan_memory(const clg_plan *plan, size_t *used_bytes, size_t *unshared_bytes);
+CLG_API void clg_plan_memory(const clg_plan *plan, size_t *used_bytes,
+                             size_t *unshared_bytes);
 
 #ifdef __cplusplus
 }

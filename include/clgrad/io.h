@@ -17,6 +17,8 @@
 #ifndef CLGRAD_IO_H
 #define CLGRAD_IO_H
 
+#include "api.h"
+
 #include "data.h"
 #include "nn.h"
 #include "optim.h"
@@ -30,19 +32,21 @@ typedef struct clg_checkpoint clg_checkpoint;
 /* Reads and validates a safetensors file, all of it into memory. Names,
  * metadata and training state returned from it point into it: keep it
  * until they are used. Free with clg_checkpoint_free. */
-clg_status clg_checkpoint_read(const char *path, clg_checkpoint **checkpoint);
-void clg_checkpoint_free(clg_checkpoint *checkpoint);
+CLG_API clg_status clg_checkpoint_read(const char *path, clg_checkpoint **checkpoint);
+CLG_API void clg_checkpoint_free(clg_checkpoint *checkpoint);
 
-int clg_checkpoint_count(const clg_checkpoint *checkpoint);
-const char *clg_checkpoint_name(const clg_checkpoint *checkpoint, int i);
+CLG_API int clg_checkpoint_count(const clg_checkpoint *checkpoint);
+CLG_API const char *clg_checkpoint_name(const clg_checkpoint *checkpoint, int i);
 /* "F32", "I64", ... and the shape (up to 8 dims; returns ndim). */
-const char *clg_checkpoint_dtype(const clg_checkpoint *checkpoint, int i);
-int clg_checkpoint_shape(const clg_checkpoint *checkpoint, int i, int64_t shape[8]);
+CLG_API const char *clg_checkpoint_dtype(const clg_checkpoint *checkpoint, int i);
+CLG_API int clg_checkpoint_shape(const clg_checkpoint *checkpoint, int i,
+                                 int64_t shape[8]);
 /* Copies tensor i, which must be F32, into `out` (its element count). */
-clg_status clg_checkpoint_floats(const clg_checkpoint *checkpoint, int i, float *out,
-                                 size_t count);
+CLG_API clg_status clg_checkpoint_floats(const clg_checkpoint *checkpoint, int i,
+                                         float *out, size_t count);
 /* A metadata string, or NULL. */
-const char *clg_checkpoint_meta(const clg_checkpoint *checkpoint, const char *key);
+CLG_API const char *clg_checkpoint_meta(const clg_checkpoint *checkpoint,
+                                        const char *key);
 
 /* Training state stored beside the weights. */
 typedef struct clg_train_state {
@@ -60,8 +64,8 @@ typedef struct clg_train_state {
 
 /* Writes the model's weights and statistics, the optimizer's state when opt
  * is not NULL, and `state` when not NULL, atomically to `path`. */
-clg_status clg_save(const char *path, const clg_model *model, const clg_optimizer *opt,
-                    const clg_train_state *state);
+CLG_API clg_status clg_save(const char *path, const clg_model *model,
+                            const clg_optimizer *opt, const clg_train_state *state);
 
 typedef struct clg_load_report {
     int loaded;        /* tensors copied into the model */
@@ -79,8 +83,8 @@ typedef struct clg_load_report {
  * resume exactly, require missing == 0 and optim_missing == 0. A tensor
  * holding inf or NaN is CLG_BAD_FILE naming it: nothing is loaded from a
  * checkpoint of a run that diverged. */
-clg_status clg_load(const clg_checkpoint *checkpoint, clg_model *model,
-                    clg_optimizer *opt, clg_load_report *report);
+CLG_API clg_status clg_load(const clg_checkpoint *checkpoint, clg_model *model,
+                            clg_optimizer *opt, clg_load_report *report);
 
 /* A model rebuilt from a checkpoint, ready to compile and evaluate or
  * predict with:
@@ -102,16 +106,16 @@ clg_status clg_load(const clg_checkpoint *checkpoint, clg_model *model,
  * is missing or differs. *norm (may be NULL) gets the normalisation the
  * checkpoint records, or none. The model is not compiled; the checkpoint
  * may be freed once this returns. */
-clg_status clg_model_from_checkpoint(clg_context *ctx, const clg_checkpoint *checkpoint,
-                                     const clg_spec *spec, const clg_model_opts *opts,
-                                     clg_model **model, clg_normalization *norm);
+CLG_API clg_status clg_model_from_checkpoint(
+    clg_context *ctx, const clg_checkpoint *checkpoint, const clg_spec *spec,
+    const clg_model_opts *opts, clg_model **model, clg_normalization *norm);
 
 /* Reads the training state from the metadata (pointers into checkpoint),
  * strictly: an epoch, step or counter that is not a whole number in range,
  * or a schedule state that is not four numbers, is CLG_BAD_FILE naming the
  * key and its value; a file without a training state is CLG_NOT_FOUND. */
-clg_status clg_checkpoint_train_state(const clg_checkpoint *checkpoint,
-                                      clg_train_state *state);
+CLG_API clg_status clg_checkpoint_train_state(const clg_checkpoint *checkpoint,
+                                              clg_train_state *state);
 
 /* ---- Hugging Face GPT-2 directories ------------------------------------- */
 
@@ -128,13 +132,13 @@ clg_status clg_checkpoint_train_state(const clg_checkpoint *checkpoint,
  * CLG_BAD_FILE naming the file and key or tensor. The model is not
  * compiled. The tokenizer, where the directory has one:
  * clg_tokenizer_load_gpt2(dir). */
-clg_status clg_model_from_gpt2_dir(clg_context *ctx, const char *dir,
-                                   const clg_model_opts *opts, int context,
-                                   clg_model **model);
+CLG_API clg_status clg_model_from_gpt2_dir(clg_context *ctx, const char *dir,
+                                           const clg_model_opts *opts, int context,
+                                           clg_model **model);
 /* The spec text config.json makes (malloc'd *spec), and the weights of
  * model.safetensors copied into a model of that spec. */
-clg_status clg_gpt2_dir_spec(const char *dir, int context, char **spec);
-clg_status clg_gpt2_dir_load(const char *dir, clg_model *model);
+CLG_API clg_status clg_gpt2_dir_spec(const char *dir, int context, char **spec);
+CLG_API clg_status clg_gpt2_dir_load(const char *dir, clg_model *model);
 
 /* Writes a GPT-2-shaped model (tokpos, blocks, a layernorm, an output
  * layer of the vocabulary without a bias, tied or not) as
@@ -147,10 +151,11 @@ clg_status clg_gpt2_dir_load(const char *dir, clg_model *model);
  * (not its parents); another model is CLG_INVALID_ARGUMENT naming why. */
 /* Whether clg_save_gpt2_dir can write model: CLG_OK, or
  * CLG_INVALID_ARGUMENT saying why not (before training, not after). */
-clg_status clg_gpt2_check(const clg_model *model);
-clg_status clg_save_gpt2_dir(const char *dir, const clg_model *model,
-                             const clg_optimizer *opt, const clg_train_state *state,
-                             const clg_tokenizer *tokenizer);
+CLG_API clg_status clg_gpt2_check(const clg_model *model);
+CLG_API clg_status clg_save_gpt2_dir(const char *dir, const clg_model *model,
+                                     const clg_optimizer *opt,
+                                     const clg_train_state *state,
+                                     const clg_tokenizer *tokenizer);
 
 #ifdef __cplusplus
 }

@@ -24,6 +24,8 @@
 #ifndef CLGRAD_NN_H
 #define CLGRAD_NN_H
 
+#include "api.h"
+
 #include <stdint.h>
 #include <stdio.h>
 
@@ -60,9 +62,9 @@ extern "C" {
 typedef enum clg_layer_type { CLG_LAYER_TYPE_LIST(CLG_ENUM_VALUE) } clg_layer_type;
 
 /* "linear", "conv2d", "batchnorm1d", ... as the model spec files spell them. */
-const char *clg_layer_type_str(clg_layer_type value);
+CLG_API const char *clg_layer_type_str(clg_layer_type value);
 /* The value named `name`, or CLG_INVALID_ARGUMENT listing the names. */
-clg_status clg_layer_type_parse(const char *name, clg_layer_type *value);
+CLG_API clg_status clg_layer_type_parse(const char *name, clg_layer_type *value);
 
 typedef struct clg_layer {
     clg_layer_type type;
@@ -144,9 +146,9 @@ typedef struct clg_layer {
 typedef enum clg_init { CLG_INIT_LIST(CLG_ENUM_VALUE) } clg_init;
 
 /* "pytorch", "kaiming_uniform", ... as clgrad-train --init spells them. */
-const char *clg_init_str(clg_init value);
+CLG_API const char *clg_init_str(clg_init value);
 /* The value named `name`, or CLG_INVALID_ARGUMENT listing the names. */
-clg_status clg_init_parse(const char *name, clg_init *value);
+CLG_API clg_status clg_init_parse(const char *name, clg_init *value);
 
 /* Losses: cross-entropy takes int labels [N]; the others float targets
  * shaped like the output. */
@@ -159,9 +161,9 @@ clg_status clg_init_parse(const char *name, clg_init *value);
 typedef enum clg_loss_type { CLG_LOSS_TYPE_LIST(CLG_ENUM_VALUE) } clg_loss_type;
 
 /* "cross_entropy", "mse", "l1", "bce". */
-const char *clg_loss_type_str(clg_loss_type value);
+CLG_API const char *clg_loss_type_str(clg_loss_type value);
 /* The value named `name`, or CLG_INVALID_ARGUMENT listing the names. */
-clg_status clg_loss_type_parse(const char *name, clg_loss_type *value);
+CLG_API clg_status clg_loss_type_parse(const char *name, clg_loss_type *value);
 
 typedef struct clg_model_opts {
     int max_batch;         /* the largest batch the model runs */
@@ -182,49 +184,49 @@ typedef struct clg_model clg_model;
  * number for features or a sequence length). The model owns its graph, its
  * plan and its parameters; ctx must outlive it, and it must outlive the
  * optimizers made on its plan. Free with clg_model_free. */
-clg_status clg_model_create(clg_context *ctx, const clg_model_opts *opts, int ndim,
-                            const int *shape, clg_model **model);
-void clg_model_free(clg_model *model); /* accepts NULL */
+CLG_API clg_status clg_model_create(clg_context *ctx, const clg_model_opts *opts,
+                                    int ndim, const int *shape, clg_model **model);
+CLG_API void clg_model_free(clg_model *model); /* accepts NULL */
 
 /* Appends a layer, creating and initialising its parameters. A layer that
  * does not fit the current output is CLG_SHAPE_MISMATCH naming the layer's
  * index and both shapes. */
-clg_status clg_model_add(clg_model *model, clg_layer layer);
-clg_status clg_model_begin_residual(clg_model *model);
-clg_status clg_model_end_residual(clg_model *model);
+CLG_API clg_status clg_model_add(clg_model *model, clg_layer layer);
+CLG_API clg_status clg_model_begin_residual(clg_model *model);
+CLG_API clg_status clg_model_end_residual(clg_model *model);
 
 /* Adds the loss and plans training (forward + backward). Once compiled,
  * layers cannot be added. */
-clg_status clg_model_compile(clg_model *model, clg_loss_type loss,
-                             float label_smoothing);
+CLG_API clg_status clg_model_compile(clg_model *model, clg_loss_type loss,
+                                     float label_smoothing);
 
 /* Freezes layers 0 .. count-1 (no gradients for their parameters); call
  * before clg_model_compile. */
-clg_status clg_model_freeze(clg_model *model, int count);
+CLG_API clg_status clg_model_freeze(clg_model *model, int count);
 
 /* Prints each layer's index, type, output shape and parameter count, and the
  * totals, like Keras' model.summary(). */
-clg_status clg_model_summary(const clg_model *model, FILE *out);
+CLG_API clg_status clg_model_summary(const clg_model *model, FILE *out);
 
 /* Pieces, owned by the model. */
-clg_graph *clg_model_graph(const clg_model *model);
-clg_plan *clg_model_plan(const clg_model *model); /* NULL before compile */
-clg_tensor *clg_model_input(const clg_model *model);
-clg_tensor *clg_model_output(const clg_model *model);
-clg_tensor *clg_model_target(const clg_model *model); /* labels or targets */
-clg_tensor *clg_model_loss(const clg_model *model);
-clg_context *clg_model_context(const clg_model *model);
-int clg_model_max_batch(const clg_model *model);
-int clg_model_layer_count(const clg_model *model); /* top-level layers */
-const clg_layer *clg_model_layer(const clg_model *model, int index);
+CLG_API clg_graph *clg_model_graph(const clg_model *model);
+CLG_API clg_plan *clg_model_plan(const clg_model *model); /* NULL before compile */
+CLG_API clg_tensor *clg_model_input(const clg_model *model);
+CLG_API clg_tensor *clg_model_output(const clg_model *model);
+CLG_API clg_tensor *clg_model_target(const clg_model *model); /* labels or targets */
+CLG_API clg_tensor *clg_model_loss(const clg_model *model);
+CLG_API clg_context *clg_model_context(const clg_model *model);
+CLG_API int clg_model_max_batch(const clg_model *model);
+CLG_API int clg_model_layer_count(const clg_model *model); /* top-level layers */
+CLG_API const clg_layer *clg_model_layer(const clg_model *model, int index);
 /* Scalars in the parameters (all, or only the unfrozen ones), as Keras'
  * count_params(); clg_model_tensor_count counts tensors. */
-size_t clg_model_parameter_numel(const clg_model *model, bool trainable_only);
+CLG_API size_t clg_model_parameter_numel(const clg_model *model, bool trainable_only);
 
 /* Weights, running statistics and their names: every parameter and state
  * tensor of the model in creation order. */
-int clg_model_tensor_count(const clg_model *model);
-clg_tensor *clg_model_tensor(const clg_model *model, int i);
+CLG_API int clg_model_tensor_count(const clg_model *model);
+CLG_API clg_tensor *clg_model_tensor(const clg_model *model, int i);
 
 /* ---- Sampling ------------------------------------------------------------ */
 
@@ -237,8 +239,9 @@ clg_tensor *clg_model_tensor(const clg_model *model, int i);
  * receives the distribution drawn from. A non-finite logit fails with
  * CLG_NOT_FINITE naming its index; a bad argument with
  * CLG_INVALID_ARGUMENT. */
-clg_status clg_sample_token(const float *logits, int V, float temperature, int top_k,
-                            uint64_t *rng, double *probs, int32_t *token);
+CLG_API clg_status clg_sample_token(const float *logits, int V, float temperature,
+                                    int top_k, uint64_t *rng, double *probs,
+                                    int32_t *token);
 
 /* ---- Model spec files --------------------------------------------------- */
 
@@ -269,24 +272,25 @@ typedef struct clg_spec clg_spec;
  * unknown option 'pading' (options: stride, padding, dilation, bias)"). The
  * spec keeps a copy of the text; free it with clg_spec_free, which a model
  * built from it does not need. */
-clg_status clg_spec_parse(const char *text, const char *source, clg_spec **spec);
-clg_status clg_spec_load(const char *path, clg_spec **spec);
-void clg_spec_free(clg_spec *spec);
+CLG_API clg_status clg_spec_parse(const char *text, const char *source,
+                                  clg_spec **spec);
+CLG_API clg_status clg_spec_load(const char *path, clg_spec **spec);
+CLG_API void clg_spec_free(clg_spec *spec);
 
 /* The text the spec was parsed from. */
-const char *clg_spec_text(const clg_spec *spec);
+CLG_API const char *clg_spec_text(const clg_spec *spec);
 
 /* Sample shape and dtype of the spec's input line. */
-int clg_spec_input(const clg_spec *spec, int shape[3], clg_dtype *dtype);
+CLG_API int clg_spec_input(const clg_spec *spec, int shape[3], clg_dtype *dtype);
 
 /* Sets the output size of the last linear layer (the head) to `outputs` and
  * returns CLG_OK, or CLG_NOT_FOUND when the spec has no linear layer. */
-clg_status clg_spec_replace_head(clg_spec *spec, int outputs);
+CLG_API clg_status clg_spec_replace_head(clg_spec *spec, int outputs);
 
 /* Builds the spec's layers into a new model; opts->input_dtype is taken from
  * the spec. A layer that does not fit is an error naming the file and line. */
-clg_status clg_model_from_spec(clg_context *ctx, const clg_spec *spec,
-                               const clg_model_opts *opts, clg_model **model);
+CLG_API clg_status clg_model_from_spec(clg_context *ctx, const clg_spec *spec,
+                                       const clg_model_opts *opts, clg_model **model);
 
 #ifdef __cplusplus
 }

@@ -23,6 +23,8 @@
 #ifndef CLGRAD_OPTIM_H
 #define CLGRAD_OPTIM_H
 
+#include "api.h"
+
 #include <stdbool.h>
 
 #include "graph.h"
@@ -41,9 +43,9 @@ extern "C" {
 typedef enum clg_optim_type { CLG_OPTIM_TYPE_LIST(CLG_ENUM_VALUE) } clg_optim_type;
 
 /* "sgd", "adam", "adamw", "rmsprop", "adagrad". */
-const char *clg_optim_type_str(clg_optim_type value);
+CLG_API const char *clg_optim_type_str(clg_optim_type value);
 /* The value named `name`, or CLG_INVALID_ARGUMENT listing the names. */
-clg_status clg_optim_type_parse(const char *name, clg_optim_type *value);
+CLG_API clg_status clg_optim_type_parse(const char *name, clg_optim_type *value);
 
 /* Hyperparameters are doubles, as torch.optim's are Python floats: every
  * one-minus and quotient the update needs (1 - beta2, lr / (1 - beta1^t))
@@ -87,13 +89,13 @@ typedef struct clg_optimizer clg_optimizer;
  * [0, 1), Nesterov without momentum, ...). It updates the parameters'
  * buffers and reads the plan's gradients and loss: the plan (or the model
  * that owns it) must outlive it. Free with clg_optim_free. */
-clg_status clg_optim_create(clg_plan *plan, const clg_optim_opts *opts,
-                            clg_optimizer **optim);
-void clg_optim_free(clg_optimizer *optim); /* accepts NULL */
+CLG_API clg_status clg_optim_create(clg_plan *plan, const clg_optim_opts *opts,
+                                    clg_optimizer **optim);
+CLG_API void clg_optim_free(clg_optimizer *optim); /* accepts NULL */
 
 /* Enqueues one update from the gradients of the plan's last training run:
  * gradient norms, clipping, regularisation, the update. */
-clg_status clg_optim_step(clg_optimizer *optim);
+CLG_API clg_status clg_optim_step(clg_optimizer *optim);
 
 /* Waits for the steps enqueued and reports: CLG_OK when every step since
  * the last check had a finite loss and finite gradients and was applied;
@@ -103,33 +105,34 @@ clg_status clg_optim_step(clg_optimizer *optim);
  * were skipped: the optimizer goes on from the step before it
  * (clg_optim_steps counts the steps applied again), and the next step is
  * applied if it is finite. */
-clg_status clg_optim_check(clg_optimizer *optim);
+CLG_API clg_status clg_optim_check(clg_optimizer *optim);
 
 /* Global gradient L2 norm of the last step (before clipping), and each
  * parameter's, in clg_graph_parameter order of the optimized ones; these
  * wait for the device. */
-clg_status clg_optim_grad_norm(clg_optimizer *optim, float *norm);
-clg_status clg_optim_grad_norms(clg_optimizer *optim, float *norms, int count);
+CLG_API clg_status clg_optim_grad_norm(clg_optimizer *optim, float *norm);
+CLG_API clg_status clg_optim_grad_norms(clg_optimizer *optim, float *norms, int count);
 /* Each parameter's gradient norm summed over the steps applied since the
  * last call (or the optimizer's creation), and the sums start again from
  * zero: diagnostics over an epoch without a read per step. Waits. */
-clg_status clg_optim_take_grad_norm_sums(clg_optimizer *optim, float *sums, int count);
-int clg_optim_param_count(const clg_optimizer *optim);
-clg_tensor *clg_optim_param(const clg_optimizer *optim, int i);
+CLG_API clg_status clg_optim_take_grad_norm_sums(clg_optimizer *optim, float *sums,
+                                                 int count);
+CLG_API int clg_optim_param_count(const clg_optimizer *optim);
+CLG_API clg_tensor *clg_optim_param(const clg_optimizer *optim, int i);
 
 /* The options in force (eps filled in, lr as last set). */
-const clg_optim_opts *clg_optim_options(const clg_optimizer *optim);
-float clg_optim_lr(const clg_optimizer *optim);
-void clg_optim_set_lr(clg_optimizer *optim, float lr);
-long long clg_optim_steps(const clg_optimizer *optim); /* updates applied */
+CLG_API const clg_optim_opts *clg_optim_options(const clg_optimizer *optim);
+CLG_API float clg_optim_lr(const clg_optimizer *optim);
+CLG_API void clg_optim_set_lr(clg_optimizer *optim, float lr);
+CLG_API long long clg_optim_steps(const clg_optimizer *optim); /* updates applied */
 
 /* Optimizer state of parameter i (moments, momentum buffers), for
  * checkpoints: slot 0..2, NULL where the type keeps none. Names as in
  * torch.optim's state_dict: "momentum_buffer", "exp_avg", "exp_avg_sq",
  * "square_avg", "grad_avg", "sum". */
-clg_buffer *clg_optim_state(const clg_optimizer *optim, int i, int slot,
-                            const char **name);
-void clg_optim_set_steps(clg_optimizer *optim, long long steps);
+CLG_API clg_buffer *clg_optim_state(const clg_optimizer *optim, int i, int slot,
+                                    const char **name);
+CLG_API void clg_optim_set_steps(clg_optimizer *optim, long long steps);
 
 /* ---- Learning-rate schedules -------------------------------------------- */
 
@@ -151,9 +154,9 @@ typedef enum clg_schedule_type {
 } clg_schedule_type;
 
 /* "constant", "step", "multistep", "exp", "cosine", "onecycle", "plateau". */
-const char *clg_schedule_type_str(clg_schedule_type value);
+CLG_API const char *clg_schedule_type_str(clg_schedule_type value);
 /* The value named `name`, or CLG_INVALID_ARGUMENT listing the names. */
-clg_status clg_schedule_type_parse(const char *name, clg_schedule_type *value);
+CLG_API clg_status clg_schedule_type_parse(const char *name, clg_schedule_type *value);
 
 #define CLG_MAX_MILESTONES 16
 
@@ -189,20 +192,20 @@ typedef struct clg_schedule clg_schedule;
 
 /* A schedule from base_lr; it is host-side state of its own, borrowed by
  * clg_fit through clg_fit_opts. Free with clg_schedule_free. */
-clg_status clg_schedule_create(const clg_schedule_opts *opts, float base_lr,
-                               clg_schedule **schedule);
-void clg_schedule_free(clg_schedule *schedule);
+CLG_API clg_status clg_schedule_create(const clg_schedule_opts *opts, float base_lr,
+                                       clg_schedule **schedule);
+CLG_API void clg_schedule_free(clg_schedule *schedule);
 
 /* The learning rate for an epoch (0-based) and a global step (0-based, for
  * per-step schedules). */
-float clg_schedule_lr(const clg_schedule *schedule, int epoch, long long step);
+CLG_API float clg_schedule_lr(const clg_schedule *schedule, int epoch, long long step);
 
 /* Tells a plateau schedule the epoch's validation loss; no-op otherwise. */
-void clg_schedule_observe(clg_schedule *schedule, float val_loss);
+CLG_API void clg_schedule_observe(clg_schedule *schedule, float val_loss);
 
 /* Plateau state, for checkpoints. */
-void clg_schedule_state(const clg_schedule *schedule, float state[4]);
-void clg_schedule_set_state(clg_schedule *schedule, const float state[4]);
+CLG_API void clg_schedule_state(const clg_schedule *schedule, float state[4]);
+CLG_API void clg_schedule_set_state(clg_schedule *schedule, const float state[4]);
 
 #ifdef __cplusplus
 }

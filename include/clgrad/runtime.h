@@ -29,6 +29,8 @@
 #ifndef CLGRAD_RUNTIME_H
 #define CLGRAD_RUNTIME_H
 
+#include "api.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -50,9 +52,9 @@ extern "C" {
 typedef enum clg_device_type { CLG_DEVICE_TYPE_LIST(CLG_ENUM_VALUE) } clg_device_type;
 
 /* "cpu", "gpu", "accelerator", "other"; "?" outside the list. */
-const char *clg_device_type_str(clg_device_type value);
+CLG_API const char *clg_device_type_str(clg_device_type value);
 /* The value named `name`, or CLG_INVALID_ARGUMENT listing the names. */
-clg_status clg_device_type_parse(const char *name, clg_device_type *value);
+CLG_API clg_status clg_device_type_parse(const char *name, clg_device_type *value);
 
 typedef struct clg_device_info {
     int index; /* position in the flat list */
@@ -72,16 +74,16 @@ typedef struct clg_device_info {
     uint64_t max_alloc_bytes;
     size_t max_work_group_size;
     unsigned float_vector_width; /* native: 8 for AVX2, 16 for AVX-512 */
-    bool fp16; /* cl_khr_fp16 */
-    bool fp64; /* cl_khr_fp64 or a double fp config */
+    bool fp16;                   /* cl_khr_fp16 */
+    bool fp64;                   /* cl_khr_fp64 or a double fp config */
 } clg_device_info;
 
 /* Number of devices over all platforms. CLG_NO_PLATFORM when there is no
  * OpenCL platform at all (no ICD installed); *count is then 0. */
-clg_status clg_device_count(int *count);
+CLG_API clg_status clg_device_count(int *count);
 
 /* Copies the description of device `index` into *info. */
-clg_status clg_device_info_get(int index, clg_device_info *info);
+CLG_API clg_status clg_device_info_get(int index, clg_device_info *info);
 
 /* Resolves a device spec to an index:
  *   "3"             the device with that index
@@ -91,10 +93,10 @@ clg_status clg_device_info_get(int index, clg_device_info *info);
  * unset the default: the first GPU, else the first CPU, else device 0.
  * A spec matching nothing is CLG_NO_DEVICE with a message listing the
  * devices that exist; a malformed spec is CLG_INVALID_ARGUMENT. */
-clg_status clg_device_select(const char *spec, int *index);
+CLG_API clg_status clg_device_select(const char *spec, int *index);
 
 /* The default device (first GPU, else first CPU), ignoring CLGRAD_DEVICE. */
-clg_status clg_device_default(int *index);
+CLG_API clg_status clg_device_default(int *index);
 
 /* ---- Contexts ----------------------------------------------------------- */
 
@@ -103,21 +105,21 @@ typedef struct clg_context clg_context;
 /* Creates a context and in-order queue on device `index`. Everything made
  * on a context (buffers, graphs, models, optimizers) must be freed before
  * it; free it with clg_context_free. */
-clg_status clg_context_create(int index, clg_context **ctx);
+CLG_API clg_status clg_context_create(int index, clg_context **ctx);
 
 /* Waits for queued work, prints the profile table if CLGRAD_PROFILE=1, and
  * frees every buffer the pool holds. Accepts NULL. */
-void clg_context_free(clg_context *ctx);
+CLG_API void clg_context_free(clg_context *ctx);
 
 /* The device the context runs on; owned by the context. */
-const clg_device_info *clg_context_device(const clg_context *ctx);
+CLG_API const clg_device_info *clg_context_device(const clg_context *ctx);
 
 /* Blocks until all queued work has finished. */
-clg_status clg_context_finish(clg_context *ctx);
+CLG_API clg_status clg_context_finish(clg_context *ctx);
 
 /* Compiles every built-in kernel family for this device and runs a smoke
  * kernel, checking its answer. CLG_OK means clgrad works on the device. */
-clg_status clg_context_self_test(clg_context *ctx);
+CLG_API clg_status clg_context_self_test(clg_context *ctx);
 
 /* ---- Buffers ------------------------------------------------------------ */
 
@@ -127,37 +129,39 @@ typedef struct clg_buffer clg_buffer;
  * buffer of the same size class when there is one. A request the device
  * cannot hold is CLG_OUT_OF_DEVICE_MEMORY naming requested and available
  * sizes. The context must outlive the buffer; free with clg_buffer_free. */
-clg_status clg_buffer_create(clg_context *ctx, size_t bytes, clg_buffer **buf);
+CLG_API clg_status clg_buffer_create(clg_context *ctx, size_t bytes, clg_buffer **buf);
 
 /* Returns the buffer to its context's pool. Accepts NULL. */
-void clg_buffer_free(clg_buffer *buf);
+CLG_API void clg_buffer_free(clg_buffer *buf);
 
 /* Size asked for at creation, in bytes. */
-size_t clg_buffer_size(const clg_buffer *buf);
+CLG_API size_t clg_buffer_size(const clg_buffer *buf);
 
 /* Blocking copies between host memory and [offset, offset + bytes). */
-clg_status clg_buffer_upload(clg_buffer *buf, size_t offset, const void *src,
-                             size_t bytes);
-clg_status clg_buffer_download(const clg_buffer *buf, size_t offset, void *dst,
-                               size_t bytes);
+CLG_API clg_status clg_buffer_upload(clg_buffer *buf, size_t offset, const void *src,
+                                     size_t bytes);
+CLG_API clg_status clg_buffer_download(const clg_buffer *buf, size_t offset, void *dst,
+                                       size_t bytes);
 
 /* A download that runs while the host goes on: it starts after the work
  * enqueued before it, into dst, which must stay valid until
  * clg_transfer_wait. Waiting frees the transfer (every one must be
  * waited for). */
 typedef struct clg_transfer clg_transfer;
-clg_status clg_buffer_download_start(const clg_buffer *buf, size_t offset, void *dst,
-                                     size_t bytes, clg_transfer **transfer);
-clg_status clg_transfer_wait(clg_transfer *transfer);
+CLG_API clg_status clg_buffer_download_start(const clg_buffer *buf, size_t offset,
+                                             void *dst, size_t bytes,
+                                             clg_transfer **transfer);
+CLG_API clg_status clg_transfer_wait(clg_transfer *transfer);
 
 /* Repeats a pattern of 1, 2, 4, 8, 16, 32, 64 or 128 bytes over
  * [offset, offset + bytes); offset and bytes are multiples of pattern_size. */
-clg_status clg_buffer_fill(clg_buffer *buf, size_t offset, const void *pattern,
-                           size_t pattern_size, size_t bytes);
+CLG_API clg_status clg_buffer_fill(clg_buffer *buf, size_t offset, const void *pattern,
+                                   size_t pattern_size, size_t bytes);
 
 /* Device-side copy; both buffers belong to the same context. */
-clg_status clg_buffer_copy(clg_buffer *dst, size_t dst_offset, const clg_buffer *src,
-                           size_t src_offset, size_t bytes);
+CLG_API clg_status clg_buffer_copy(clg_buffer *dst, size_t dst_offset,
+                                   const clg_buffer *src, size_t src_offset,
+                                   size_t bytes);
 
 typedef struct clg_pool_stats {
     size_t live_buffers;   /* handed out and not yet freed */
@@ -167,13 +171,13 @@ typedef struct clg_pool_stats {
     uint64_t allocations;  /* creates that allocated on the device */
 } clg_pool_stats;
 
-void clg_context_pool_stats(const clg_context *ctx, clg_pool_stats *stats);
+CLG_API void clg_context_pool_stats(const clg_context *ctx, clg_pool_stats *stats);
 
 /* Releases every pooled (free) buffer back to the device. */
-void clg_context_pool_trim(clg_context *ctx);
+CLG_API void clg_context_pool_trim(clg_context *ctx);
 
 /* Writes a byte count for people ("512 B", "1.5 GiB") into buf; returns buf. */
-const char *clg_format_bytes(uint64_t bytes, char *buf, size_t len);
+CLG_API const char *clg_format_bytes(uint64_t bytes, char *buf, size_t len);
 
 #ifdef __cplusplus
 }

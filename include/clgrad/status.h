@@ -17,6 +17,8 @@
 #ifndef CLGRAD_STATUS_H
 #define CLGRAD_STATUS_H
 
+#include "api.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -38,7 +40,7 @@ extern "C" {
     X(CLG_NOT_FOUND, 12, "not found")                                                  \
     X(CLG_BLAS_ERROR, 13, "CLBlast call failed")                                       \
     X(CLG_INTERNAL, 14, "internal error")                                              \
-    X(CLG_NOT_FINITE, 15, "loss or gradient is not finite")                           \
+    X(CLG_NOT_FINITE, 15, "loss or gradient is not finite")                            \
     X(CLG_RANK_FAILED, 16, "another rank of the job failed")
 
 /* Every public enum is such a list, X(NAME, VALUE, "text"): one list makes
@@ -49,11 +51,11 @@ extern "C" {
 typedef enum clg_status { CLG_STATUS_LIST(CLG_ENUM_VALUE) } clg_status;
 
 /* A short, static description of the code ("out of device memory"). */
-const char *clg_status_str(clg_status status);
+CLG_API const char *clg_status_str(clg_status status);
 
 /* The full sentence for the last failure on this thread; "" if none yet.
  * The pointer stays valid until the next failing clgrad call on this thread. */
-const char *clg_last_error(void);
+CLG_API const char *clg_last_error(void);
 
 #ifdef __cplusplus
 }

@@ -17,6 +17,8 @@
 #ifndef CLGRAD_TRAIN_H
 #define CLGRAD_TRAIN_H
 
+#include "api.h"
+
 #include "comm.h"
 #include "data.h"
 #include "nn.h"
@@ -64,8 +66,8 @@ typedef struct clg_fit_opts {
     void (*on_warning)(const char *message, void *user);
     void *user;
     long long first_step; /* to resume: optimizer steps already done */
-    int accumulate; /* > 1: an optimizer step every `accumulate` batches, on the
-                       gradient of their mean loss (gradient accumulation) */
+    int accumulate;       /* > 1: an optimizer step every `accumulate` batches, on the
+                             gradient of their mean loss (gradient accumulation) */
     /* Data parallelism (clgrad/comm.h): this rank's communicator, its loader
      * yielding this rank's shard of each batch; NULL: one process, one
      * device. Every rank starts from rank 0's weights and steps on the
@@ -119,14 +121,14 @@ typedef struct clg_fit_report {
  * classes. Errors start with `what` ("test data (t10k-images.gz)"), name the
  * shapes or the first bad sample. clg_fit and clg_evaluate check so; call it
  * to refuse a test set before hours of training, not after. */
-clg_status clg_check_data(const clg_model *model, const clg_dataset *data,
-                          const char *what);
+CLG_API clg_status clg_check_data(const clg_model *model, const clg_dataset *data,
+                                  const char *what);
 
 /* Trains `model` (compiled, cross-entropy) with `optim` on the loader's
  * batches, evaluating `val` (may be NULL) after each epoch. */
-clg_status clg_fit(clg_model *model, clg_optimizer *optim, clg_loader *train,
-                   const clg_dataset *val, const clg_fit_opts *opts,
-                   clg_fit_report *report);
+CLG_API clg_status clg_fit(clg_model *model, clg_optimizer *optim, clg_loader *train,
+                           const clg_dataset *val, const clg_fit_opts *opts,
+                           clg_fit_report *report);
 
 /* Above this many classes (a language model's vocabulary) the report has no
  * confusion matrix nor per-class accuracy. */
@@ -135,22 +137,22 @@ clg_status clg_fit(clg_model *model, clg_optimizer *optim, clg_loader *train,
 typedef struct clg_eval_report {
     int count; /* samples */
     int classes;
-    float loss;     /* mean cross-entropy (per label: per token of a window) */
-    float accuracy; /* of every label (every next token of a window) */
+    float loss;            /* mean cross-entropy (per label: per token of a window) */
+    float accuracy;        /* of every label (every next token of a window) */
     float *class_accuracy; /* [classes]; NAN for a class with no samples; or NULL */
-    int *confusion; /* [classes * classes], row = true class, column = predicted;
-                       or NULL */
+    int *confusion;        /* [classes * classes], row = true class, column = predicted;
+                              or NULL */
 } clg_eval_report;
 
 /* Evaluation mode over the whole dataset, in batches of the model's size. */
-clg_status clg_evaluate(clg_model *model, const clg_dataset *data,
-                        clg_eval_report *report);
-void clg_eval_report_free(clg_eval_report *report);
+CLG_API clg_status clg_evaluate(clg_model *model, const clg_dataset *data,
+                                clg_eval_report *report);
+CLG_API void clg_eval_report_free(clg_eval_report *report);
 
 /* Predicted class and its softmax probability for each label of each sample
  * (count * label_len of them). */
-clg_status clg_predict(clg_model *model, const clg_dataset *data, int32_t *classes,
-                       float *probabilities);
+CLG_API clg_status clg_predict(clg_model *model, const clg_dataset *data,
+                               int32_t *classes, float *probabilities);
 
 #ifdef __cplusplus
 }
