@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
 """Checks that clgrad's dependencies point one way: every #include "..." of
-src/, include/, cl/ and tools/ may only reach a layer below its own.
+src/, include/, cl/ and tools/ may only reach a layer below its own, and
+inside each folder the files call each other in one direction (no circle
+of calls between the files of one folder).
 
 usage: check_layers.py SOURCE_ROOT     check the tree; exit 1 on any violation
-       check_layers.py --self-test     show that an upward include is caught
+       check_layers.py --self-test     show that an upward include and a
+                                       circle of calls are caught
 
 The layers, lowest first (README, "Layout"). A folder may include its own
 files and those of lower layers; layers of the same rank do not include each
@@ -128,6 +131,103 @@ def violations(root):
     return found
 
 
+# ---- Calls inside a folder ------------------------------------------------------
+
+# A function definition: a line at column 0 naming a function, not static,
+# whose first line ending in "{" or ";" is a lone "{".
+DEF_START = re.compile(r"^(?!static\b|typedef\b|extern\b|return\b|else\b|enum\b)"
+                       r"[A-Za-z_][\w \*]*?\b([A-Za-z_]\w*)\s*\(")
+TOKEN = re.compile(r"[A-Za-z_]\w*")
+
+
+def strip_c(text):
+    """The text without comments and string literals."""
+    text = re.sub(r"/\*.*?\*/", " ", text, flags=re.S)
+    text = re.sub(r"//[^\n]*", " ", text)
+    return re.sub(r'"(\\.|[^"\\\n])*"', '""', text)
+
+
+def definitions(text):
+    lines, found = text.split("\n"), set()
+    for i, line in enumerate(lines):
+        m = DEF_START.match(line)
+        if not m:
+            continue
+        for follow in lines[i:i + 12]:
+            follow = follow.rstrip()
+            if follow == "{":
+                found.add(m.group(1))
+                break
+            if follow.endswith((";", "}")):
+                break
+    return found
+
+
+def call_graph(folder):
+    """file -> {file it uses a function of: the first such function}."""
+    files = sorted(f for f in os.listdir(folder) if f.endswith((".c", ".cc")))
+    texts = {}
+    for f in files:
+        with open(os.path.join(folder, f), encoding="utf-8") as text:
+            texts[f] = strip_c(text.read())
+    defs = {f: definitions(texts[f]) for f in files}
+    owner = {}
+    for f in files:
+        for name in sorted(defs[f]):
+            owner.setdefault(name, f)
+    edges = {f: {} for f in files}
+    for f in files:
+        for name in sorted(set(TOKEN.findall(texts[f]))):
+            g = owner.get(name)
+            if g and g != f and name not in defs[f]:
+                edges[f].setdefault(g, name)
+    return edges
+
+
+def circles(edges):
+    """The strongly connected groups of more than one file (Tarjan)."""
+    index, low, stack, on, found = {}, {}, [], set(), []
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in edges[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                group.append(w)
+                if w == v:
+                    break
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for v in edges:
+        if v not in index:
+            visit(v)
+    return found
+
+
+def call_circles(root):
+    found = []
+    for top in ("src", "tools"):
+        for folder, _, _ in os.walk(os.path.join(root, top)):
+            edges = call_graph(folder)
+            for group in circles(edges):
+                uses = ["%s -> %s (%s)" % (a, b, edges[a][b])
+                        for a in group for b in sorted(edges[a]) if b in group]
+                found.append("%s: files call each other in a circle: %s" % (
+                    os.path.relpath(folder, root), "; ".join(uses)))
+    return found
+
+
 def self_test():
     """An upward include and a sideways one must be caught; a downward not."""
     cases = [
@@ -155,6 +255,24 @@ def self_test():
                 failures += 1
                 print("self-test: %s with %s was %s" % (
                     path, text.strip(), "caught" if caught else "not caught"))
+    # calls inside a folder: a circle of three files, and a line of them
+    circle = {"a.c": "int a(void)\n{\n    return b();\n}\n",
+              "b.c": "int b(void)\n{\n    return c();\n}\n",
+              "c.c": "int c(void)\n{\n    return a(); /* b() */\n}\n"}
+    line = dict(circle, **{"c.c": "int c(void)\n{\n    return 0; /* a() */\n}\n"})
+    for files, bad in ((circle, True), (line, False)):
+        cases.append(("src/blas/" + " ".join(sorted(files)), "", bad))
+        with tempfile.TemporaryDirectory() as root:
+            os.makedirs(os.path.join(root, "src/blas"))
+            for name, text in files.items():
+                with open(os.path.join(root, "src/blas", name), "w", encoding="utf-8") as f:
+                    f.write(text)
+            caught = bool(call_circles(root))
+            if caught != bad:
+                failures += 1
+                print("self-test: %s calling %s was %s" % (
+                    "a circle" if bad else "a line", files,
+                    "caught" if caught else "not caught"))
     print("check_layers self-test: %d of %d cases right" % (
         len(cases) - failures, len(cases)))
     return 1 if failures else 0
@@ -167,10 +285,12 @@ def main():
         print(__doc__)
         return 2
     found = violations(sys.argv[1])
-    for v in found:
+    circled = call_circles(sys.argv[1])
+    for v in found + circled:
         print(v)
-    print("check_layers: %d includes against the direction of the layers" % len(found))
-    return 1 if found else 0
+    print("check_layers: %d includes against the direction of the layers, %d "
+          "folders whose files call in a circle" % (len(found), len(circled)))
+    return 1 if found or circled else 0
 
 
 if __name__ == "__main__":

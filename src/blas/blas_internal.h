@@ -2,6 +2,9 @@
  * Private to libclgrad: GEMM on raw cl_mem, for the graph's plans. The blas
  * layer owns the whole path policy: which implementation a call takes
  * (gemm.c), clgrad's native kernel (native.c) and CLBlast (clblast.c).
+ *
+ * Its files call downward only (scripts/check_layers.py checks it):
+ * tuning.c, clblast.c < cache.c < state.c < native.c < gemm.c < tune.c.
  */
 #ifndef CLGRAD_BLAS_INTERNAL_H
 #define CLGRAD_BLAS_INTERNAL_H
@@ -47,7 +50,7 @@ clg_status clg_gemm_record(clg_context *ctx, clg_cmdlist *list,
 bool clg_gemm_adds_bias(const clg_context *ctx);
 
 /* CLG_OK if `t` is a tuning the native kernels can take on this context's
- * device, else CLG_INVALID_ARGUMENT naming the field (gemm.c). */
+ * device, else CLG_INVALID_ARGUMENT naming the field (tuning.c). */
 clg_status clg_gemm_tuning_check(const clg_context *ctx, const clg_gemm_tuning *t);
 
 /* A device's tuning as its cache file holds it: the native kernels' and
@@ -61,12 +64,18 @@ typedef struct clg_gemm_tuned {
 
 /* The cache file of this context's device into *out; false when there is
  * none or it is unreadable. Out-of-range native values are left out
- * (tune.c). */
+ * (cache.c). */
 bool clg_gemm_tuning_load(const clg_context *ctx, clg_gemm_tuned *out);
+/* Writes `t` as that file (what has_ marks, nothing else). */
+clg_status clg_gemm_tuning_save(const clg_context *ctx, const clg_gemm_tuned *t);
+
+/* Marks that the context has run CLBlast, whose program cache its end must
+ * then clear (state.c). */
+void clg_blas_used_clblast(const clg_context *ctx);
 
 /* Sets CLBlast's parameters of `kernel` for the context's device (and so
  * for the whole process) and records them on the context as coming from
- * `source`. A failure names CLBlast's status (gemm.c). */
+ * `source`. A failure names CLBlast's status (state.c). */
 clg_status clg_gemm_set_clblast_params(clg_context *ctx, clg_clblast_kernel kernel,
                                        const clg_clblast_params *p,
                                        clg_gemm_tuning_source source);

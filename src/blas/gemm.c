@@ -4,217 +4,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/text.h"
 #include "blas/blas_internal.h"
-
-CLG_DEFINE_ENUM_NAMES(clg_gemm_path, CLG_GEMM_PATH_LIST, "GEMM path")
-
-typedef struct blas_state {
-    clg_gemm_path path; /* never CLG_GEMM_AUTO */
-    bool used_clblast;  /* CLBlast has programs of this context cached */
-    clg_gemm_tuning tuning; /* the native kernels' (tune.c) */
-    clg_gemm_tuning_source tuning_source;
-    /* CLBlast's kernels' tuned parameters; DEFAULT: its database's */
-    clg_clblast_params clblast[CLG_CLBLAST_KERNELS];
-    clg_gemm_tuning_source clblast_source[CLG_CLBLAST_KERNELS];
-} blas_state;
-
-/* The path AUTO stands for: native on CPUs, where CLBlast's untuned
- * defaults reach about a tenth of the native kernel, CLBlast elsewhere and
- * on Mesa's llvmpipe, a CPU device that runs work-items in SIMD lanes as a
- * GPU does: the native kernel is ten times slower there than CLBlast, and
- * gave wrong sums over a long k (tests/test_gemm.c). */
-static clg_gemm_path resolve(const clg_context *ctx, clg_gemm_path path)
-{
-    if (path != CLG_GEMM_AUTO)
-        return path;
-    return ctx->info.type == CLG_DEVICE_CPU && !strstr(ctx->info.name, "llvmpipe")
-               ? CLG_GEMM_NATIVE
-               : CLG_GEMM_CLBLAST;
-}
-
-/* A new context starts on CLGRAD_GEMM (clblast, native or auto), else auto,
- * with its device's cached tuning, else the defaults: the native kernels'
- * and CLBlast's (set into CLBlast, whose parameters are per device and
- * process). A cache CLBlast refuses is ignored, as an unreadable one is. */
-static clg_status blas_create(clg_context *ctx, void **out)
-{
-    const char *v = getenv("CLGRAD_GEMM");
-    clg_gemm_path path = CLG_GEMM_AUTO;
-    if (v && *v && clg_gemm_path_parse(v, &path) != CLG_OK)
-        return clg_fail(CLG_INVALID_ARGUMENT,
-                        "CLGRAD_GEMM='%s' is not a GEMM path: use clblast, native "
-                        "or auto",
-                        v);
-    blas_state *st = calloc(1, sizeof *st);
-    if (!st)
-        return clg_fail(CLG_OUT_OF_HOST_MEMORY, "clg_context_create: GEMM state");
-    st->path = resolve(ctx, path);
-    st->tuning = clg_gemm_default_tuning(clg_context_device(ctx));
-    clg_gemm_tuned cached;
-    if (clg_gemm_tuning_load(ctx, &cached)) {
-        if (cached.has_native) {
-            st->tuning = cached.native;
-            st->tuning_source = CLG_TUNING_CACHED;
-        }
-        for (int k = 0; k < CLG_CLBLAST_KERNELS; k++)
-            if (cached.has_clblast[k] &&
-                clg_clblast_override(ctx->device, (clg_clblast_kernel)k,
-                                     &cached.clblast[k]) == 0) {
-                st->clblast[k] = cached.clblast[k];
-                st->clblast_source[k] = CLG_TUNING_CACHED;
-            }
-    }
-    *out = st;
-    return CLG_OK;
-}
-
-/* CLBlast keeps the programs it built, and with them their OpenCL context,
- * in a process-wide cache until it is cleared: without this a freed clgrad
- * context would live on inside CLBlast (with its device memory) until exit,
- * when CLBlast's static destructors release it after the driver may have
- * torn itself down (oclgrind aborts there). CLBlast can only clear its
- * whole cache; other contexts rebuild their programs on next use. */
-static void blas_destroy(void *state)
-{
-    blas_state *st = state;
-    if (st && st->used_clblast)
-        clg_gemm_clblast_release();
-    free(st);
-}
-
-const clg_context_layer clg_blas_context_layer = {"blas", blas_create, blas_destroy};
-
-static blas_state *state_of(const clg_context *ctx)
-{
-    return clg_context_layer_state(ctx, &clg_blas_context_layer);
-}
-
-clg_status clg_context_set_gemm_path(clg_context *ctx, clg_gemm_path path)
-{
-    if (!ctx)
-        return clg_fail(CLG_INVALID_ARGUMENT, "clg_context_set_gemm_path: ctx is NULL");
-    if ((unsigned)path > CLG_GEMM_NATIVE)
-        return clg_fail(CLG_INVALID_ARGUMENT,
-                        "clg_context_set_gemm_path: unknown path %d", (int)path);
-    state_of(ctx)->path = resolve(ctx, path);
-    return CLG_OK;
-}
-
-clg_gemm_path clg_context_gemm_path(const clg_context *ctx)
-{
-    return ctx ? state_of(ctx)->path : CLG_GEMM_AUTO;
-}
-
-clg_status clg_gemm_tuning_check(const clg_context *ctx, const clg_gemm_tuning *t)
-{
-    size_t most = clg_context_device(ctx)->max_work_group_size;
-    const char *bad = NULL;
-    if (t->rows < 1 || t->rows > 16)
-        bad = "rows (1 to 16)";
-    else if (t->cols != 4 && t->cols != 8 && t->cols != 16)
-        bad = "cols (4, 8 or 16)";
-    else if (t->nt_rows < 1 || t->nt_rows > 8 || t->nt_cols < 1 || t->nt_cols > 8 ||
-             t->nt_rows * t->nt_cols > 16)
-        bad = "nt_rows x nt_cols (1 to 8 each, at most 16 in all)";
-    else if (t->group < 1 || (size_t)t->group > most)
-        bad = "group (1 to the device's work-group size)";
-    else if (t->nt_group < 1 || (size_t)t->nt_group > most)
-        bad = "nt_group (1 to the device's work-group size)";
-    if (bad)
-        return clg_fail(CLG_INVALID_ARGUMENT,
-                        "GEMM tuning %d x %d group %d, A B^T %d x %d group %d: %s out "
-                        "of range",
-                        t->rows, t->cols, t->group, t->nt_rows, t->nt_cols, t->nt_group,
-                        bad);
-    return CLG_OK;
-}
-
-/* Measured by the tuner (clgrad-devices --tune) on a 2-core AVX2 EPYC
- * (Zen 3), geometric means over its shapes, four runs each: PoCL 4 x 16
- * with groups of 16 or 4 and 8 x 8 at 56-76 GF/s, 8 x 16 with groups of 4
- * at 44-58; SGEMM 1024^3 with the old default 16-54 GF/s (one run of five
- * at 16), 4 x 16 group 16 58-72. Intel's CPU runtime there: 4 x 16 group
- * 16 at 76 GF/s, 8 x 16 group 4 at 58. gemm_nt with 8-wide vectors along
- * k and 4 x 2 blocks in groups of 16, against 16-wide and 4 x 4 in groups
- * of 4, at the MLP's x W^T (64 x 256 over 784), 64 x 128 over 256 and the
- * CNN's two weight gradients: PoCL 50-55, 39-45, 54, 35-37 -> 81, 56, 70,
- * 64 GF/s; Intel's runtime 50-56, 41-42, 49-51, 36-38 -> 84-102, 92-110,
- * 45-75, 38-62. On the 2-core AVX-512 EPYC, 8 x 16 group 4 was the
- * tuner's choice on PoCL (192 GF/s). */
-bool clg_gemm_narrow(const clg_device_info *dev)
-{
-    return dev && dev->type == CLG_DEVICE_CPU && dev->float_vector_width > 0 &&
-           dev->float_vector_width < 16;
-}
-
-clg_gemm_tuning clg_gemm_default_tuning(const clg_device_info *dev)
-{
-    return clg_gemm_narrow(dev) ? CLG_GEMM_TUNING_NARROW : CLG_GEMM_TUNING_DEFAULT;
-}
-
-clg_gemm_tuning clg_context_gemm_tuning(const clg_context *ctx,
-                                        clg_gemm_tuning_source *source)
-{
-    const blas_state *st = ctx ? state_of(ctx) : NULL;
-    if (source)
-        *source = st ? st->tuning_source : CLG_TUNING_DEFAULT;
-    return st ? st->tuning : CLG_GEMM_TUNING_DEFAULT;
-}
-
-clg_status clg_context_set_gemm_tuning(clg_context *ctx, const clg_gemm_tuning *t)
-{
-    if (!ctx || !t)
-        return clg_fail(CLG_INVALID_ARGUMENT, "clg_context_set_gemm_tuning: NULL argument");
-    clg_status s = clg_gemm_tuning_check(ctx, t);
-    if (s != CLG_OK)
-        return s;
-    state_of(ctx)->tuning = *t;
-    state_of(ctx)->tuning_source = CLG_TUNING_SET;
-    return CLG_OK;
-}
-
-clg_status clg_gemm_set_clblast_params(clg_context *ctx, clg_clblast_kernel kernel,
-                                       const clg_clblast_params *p,
-                                       clg_gemm_tuning_source source)
-{
-    int code = clg_clblast_override(ctx->device, kernel, p);
-    if (code != 0)
-        return clg_fail(CLG_BLAS_ERROR, "CLBlast's %s parameters on %s: %s (%d)",
-                        clg_clblast_kernel_name(kernel), ctx->info.name,
-                        clg_clblast_status_name(code), code);
-    blas_state *st = state_of(ctx);
-    st->clblast[kernel] = *p;
-    st->clblast_source[kernel] = source;
-    return CLG_OK;
-}
-
-bool clg_gemm_clblast_tuned(const clg_context *ctx, clg_clblast_kernel kernel,
-                            clg_clblast_params *p, clg_gemm_tuning_source *source)
-{
-    const blas_state *st = state_of(ctx);
-    if (source)
-        *source = st->clblast_source[kernel];
-    if (st->clblast_source[kernel] == CLG_TUNING_DEFAULT)
-        return false;
-    if (p)
-        *p = st->clblast[kernel];
-    return true;
-}
 
 /* CLBlast rejects K = 0, where the native kernel computes C = beta * C. */
 static bool takes_clblast(const clg_context *ctx, const clg_gemm_call *g)
 {
-    blas_state *st = state_of(ctx);
-    if (st->path != CLG_GEMM_CLBLAST || g->K == 0)
+    if (clg_context_gemm_path(ctx) != CLG_GEMM_CLBLAST || g->K == 0)
         return false;
-    st->used_clblast = true;
+    clg_blas_used_clblast(ctx);
     return true;
 }
 
 bool clg_gemm_adds_bias(const clg_context *ctx)
 {
-    return state_of(ctx)->path == CLG_GEMM_NATIVE;
+    return clg_context_gemm_path(ctx) == CLG_GEMM_NATIVE;
 }
 
 /* A bias where the path cannot add one is refused; where it can, the path
@@ -225,7 +28,7 @@ static clg_status check_bias(const clg_context *ctx, const clg_gemm_call *g)
         return clg_fail(CLG_INVALID_ARGUMENT,
                         "clg_gemm: a bias in the epilogue runs only on the native "
                         "path (path %s)",
-                        clg_gemm_path_str(state_of(ctx)->path));
+                        clg_gemm_path_str(clg_context_gemm_path(ctx)));
     return CLG_OK;
 }
 
@@ -259,14 +62,14 @@ static size_t k_slices(const clg_context *ctx, const clg_gemm_call *g)
 {
     if (g->batch != 1 || g->bias)
         return 1;
-    if (state_of(ctx)->path == CLG_GEMM_NATIVE && clg_loop_limit(ctx) &&
+    if (clg_context_gemm_path(ctx) == CLG_GEMM_NATIVE && clg_loop_limit(ctx) &&
         g->K > LIMITED_SLICE_K) {
         size_t slices = (g->K + LIMITED_SLICE_K - 1) / LIMITED_SLICE_K;
         return slices < 64 ? slices : 64;
     }
     if (g->M * g->N > 64 * 1024)
         return 1;
-    if (state_of(ctx)->path == CLG_GEMM_CLBLAST)
+    if (clg_context_gemm_path(ctx) == CLG_GEMM_CLBLAST)
         return g->K < 4096 ? 1 : g->K / 1024 < 64 ? g->K / 1024 : 64;
     if (!g->trans_b || g->trans_a || g->K < 8192)
         return 1;
@@ -313,7 +116,8 @@ static clg_status record_split(clg_context *ctx, clg_cmdlist *list,
 {
     size_t nparts = slices + (g->K % slices ? 1 : 0);
     cl_mem parts = NULL;
-    clg_status s = clg_cmd_scratch(list, ctx, nparts * g->M * g->N * sizeof(float), &parts);
+    clg_status s =
+        clg_cmd_scratch(list, ctx, nparts * g->M * g->N * sizeof(float), &parts);
     clg_gemm_call batch = slice_call(g, slices, false, parts);
     if (s == CLG_OK)
         s = record_whole(ctx, list, &batch);
@@ -323,9 +127,9 @@ static clg_status record_split(clg_context *ctx, clg_cmdlist *list,
     }
     if (s == CLG_OK)
         s = clg_cmd_kernel_1d(list, ctx, "gemm", NULL, "gemm_sum_parts", g->M * g->N,
-                              CLG_ARGS(KINT(g->M), KINT(g->N), KINT(nparts), KMEM(parts),
-                                       KFLOAT(g->beta), KMEM(g->C), KINT(g->c_off),
-                                       KINT(g->ldc)),
+                              CLG_ARGS(KINT(g->M), KINT(g->N), KINT(nparts),
+                                       KMEM(parts), KFLOAT(g->beta), KMEM(g->C),
+                                       KINT(g->c_off), KINT(g->ldc)),
                               CLG_NO_COUNTER, NULL);
     return s;
 }

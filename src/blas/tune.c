@@ -9,103 +9,21 @@
 #include "base/clock.h"
 #include "base/file.h"
 #include "base/hash.h"
-#include <clblast_c.h>
 #include "blas/blas_internal.h"
 #include "clgrad/version.h"
-
-/* ---- The cache ------------------------------------------------------------ */
-
-/* The lines that name what a cache entry belongs to; the file name is
- * their hash. */
-static void identity(const clg_context *ctx, char *buf, size_t len)
-{
-    const clg_device_info *d = clg_context_device(ctx);
-    snprintf(buf, len, "device %s\nplatform %s\ndriver %s\nclgrad %s\n", d->name,
-             d->platform_name, d->driver_version, clg_version());
-}
-
-clg_status clg_gemm_tuning_path(const clg_context *ctx, char *path, size_t len)
-{
-    if (!ctx || !path)
-        return clg_fail(CLG_INVALID_ARGUMENT, "clg_gemm_tuning_path: NULL argument");
-    char id[1200], name[64];
-    identity(ctx, id, sizeof id);
-    snprintf(name, sizeof name, "gemm-%016llx.txt",
-             (unsigned long long)clg_fnv1a(CLG_FNV_START, id, strlen(id)));
-    return clg_cache_file(name, path, len);
-}
-
-#define CACHE_HEADER "clgrad GEMM tuning 1\n"
-
-/* After the header and the identity, each line one kernel's (native and
- * nt, the first two, where the native kernels were tuned):
- *     native ROWS COLS GROUP
- *     nt ROWS COLS GROUP
- *     clblast KERNEL NAME=VALUE ...        (Xgemm, XgemmDirect) */
-static void parse_line(const clg_context *ctx, const char *line, clg_gemm_tuned *t)
-{
-    clg_gemm_tuning n = t->native;
-    char kernel[32];
-    int used = 0;
-    if (sscanf(line, "native %d %d %d", &n.rows, &n.cols, &n.group) == 3) {
-        t->native = n;
-    } else if (sscanf(line, "nt %d %d %d", &n.nt_rows, &n.nt_cols, &n.nt_group) == 3) {
-        t->native = n;
-        t->has_native = clg_gemm_tuning_check(ctx, &n) == CLG_OK;
-    } else if (sscanf(line, "clblast %31s %n", kernel, &used) == 1 && used > 0) {
-        for (int k = 0; k < CLG_CLBLAST_KERNELS; k++)
-            if (!strcmp(kernel, clg_clblast_kernel_name((clg_clblast_kernel)k)))
-                t->has_clblast[k] = clg_clblast_params_parse(line + used, &t->clblast[k]);
-    }
-}
-
-bool clg_gemm_tuning_load(const clg_context *ctx, clg_gemm_tuned *out)
-{
-    char path[4200], id[1200];
-    char *text = NULL; /* none cached, or unreadable: the default */
-    if (clg_gemm_tuning_path(ctx, path, sizeof path) != CLG_OK ||
-        clg_read_file(path, (size_t)1 << 16, &text, NULL) != CLG_OK)
-        return false;
-    identity(ctx, id, sizeof id);
-    size_t hl = strlen(CACHE_HEADER), il = strlen(id);
-    bool ok = !strncmp(text, CACHE_HEADER, hl) && !strncmp(text + hl, id, il);
-    *out = (clg_gemm_tuned){.native = CLG_GEMM_TUNING_DEFAULT};
-    for (char *line = text + hl + il; ok && *line;) {
-        char *end = strchr(line, '\n');
-        if (end)
-            *end = '\0';
-        parse_line(ctx, line, out);
-        line = end ? end + 1 : line + strlen(line);
-    }
-    free(text);
-    return ok;
-}
+#include <clblast_c.h>
 
 /* Writes what the context has tuned, native and CLBlast, as one file. */
 static clg_status cache_save(const clg_context *ctx)
 {
-    char path[4200], id[1200], text[4096], params[1024];
-    clg_status s = clg_gemm_tuning_path(ctx, path, sizeof path);
-    if (s == CLG_OK) {
-        identity(ctx, id, sizeof id);
-        clg_gemm_tuning_source src;
-        clg_gemm_tuning t = clg_context_gemm_tuning(ctx, &src);
-        int n = snprintf(text, sizeof text, "%s%s", CACHE_HEADER, id);
-        if (src != CLG_TUNING_DEFAULT)
-            n += snprintf(text + n, sizeof text - (size_t)n,
-                          "native %d %d %d\nnt %d %d %d\n", t.rows, t.cols, t.group,
-                          t.nt_rows, t.nt_cols, t.nt_group);
-        for (int k = 0; k < CLG_CLBLAST_KERNELS; k++) {
-            clg_clblast_params p;
-            if (!clg_gemm_clblast_tuned(ctx, (clg_clblast_kernel)k, &p, NULL))
-                continue;
-            clg_clblast_params_format(&p, params, sizeof params);
-            n += snprintf(text + n, sizeof text - (size_t)n, "clblast %s %s\n",
-                          clg_clblast_kernel_name((clg_clblast_kernel)k), params);
-        }
-        s = clg_cache_write(path, &(clg_file_part){text, (size_t)n}, 1);
-    }
-    return s == CLG_OK ? s : clg_fail_prefix(s, "GEMM tuning cache");
+    clg_gemm_tuned t = {0};
+    clg_gemm_tuning_source src;
+    t.native = clg_context_gemm_tuning(ctx, &src);
+    t.has_native = src != CLG_TUNING_DEFAULT;
+    for (int k = 0; k < CLG_CLBLAST_KERNELS; k++)
+        t.has_clblast[k] =
+            clg_gemm_clblast_tuned(ctx, (clg_clblast_kernel)k, &t.clblast[k], NULL);
+    return clg_gemm_tuning_save(ctx, &t);
 }
 
 /* ---- Measuring -------------------------------------------------------------- */
@@ -169,7 +87,8 @@ static double time_one(bench *w, const shape *s, double budget)
     double best = INFINITY, start = clg_now_seconds();
     for (int reps = 0; reps < 2 || clg_now_seconds() - start < budget; reps++) {
         double t0 = clg_now_seconds();
-        if (clg_gemm_enqueue(w->ctx, &g) != CLG_OK || clg_context_finish(w->ctx) != CLG_OK)
+        if (clg_gemm_enqueue(w->ctx, &g) != CLG_OK ||
+            clg_context_finish(w->ctx) != CLG_OK)
             return -1;
         double t = clg_now_seconds() - t0;
         if (reps > 0 && t < best) /* the first run built the kernel */
@@ -302,8 +221,8 @@ static clg_status bench_open(clg_context *ctx, double seconds, bench *w)
     *w = (bench){.ctx = ctx, .seconds = seconds > 0 ? seconds : 0.05};
     float *host = malloc(MAX_FLOATS * sizeof *host);
     w->got = malloc(MAX_FLOATS * sizeof *w->got);
-    clg_status st = host && w->got ? CLG_OK
-                                   : clg_fail(CLG_OUT_OF_HOST_MEMORY, "GEMM tuning");
+    clg_status st =
+        host && w->got ? CLG_OK : clg_fail(CLG_OUT_OF_HOST_MEMORY, "GEMM tuning");
     for (size_t i = 0; host && i < MAX_FLOATS; i++)
         host[i] = (float)((int)(i % 23) - 11) * 0.05f;
     w->a = filled(ctx, host, &st);
@@ -337,8 +256,9 @@ clg_status clg_gemm_tune(clg_context *ctx, double seconds, FILE *report)
     if (st == CLG_OK)
         st = clg_context_set_gemm_path(ctx, CLG_GEMM_NATIVE);
     if (st == CLG_OK && report)
-        fprintf(report, "tuning the native GEMM on %s (geometric mean over %zu + %zu "
-                        "shapes):\n",
+        fprintf(report,
+                "tuning the native GEMM on %s (geometric mean over %zu + %zu "
+                "shapes):\n",
                 clg_context_device(ctx)->name, CLG_COUNT_OF(native_shapes),
                 CLG_COUNT_OF(nt_shapes));
     if (st == CLG_OK)
@@ -383,7 +303,8 @@ static const double clblast_fractions[CLG_CLBLAST_KERNELS] = {
 /* The parameters CLBlast runs for kernel k on the context's device: those
  * clgrad set (tuned or cached), else CLBlast's database's. */
 static clg_status clblast_params_now(clg_context *ctx, clg_clblast_kernel k,
-                                     clg_clblast_params *p, clg_gemm_tuning_source *source)
+                                     clg_clblast_params *p,
+                                     clg_gemm_tuning_source *source)
 {
     if (clg_gemm_clblast_tuned(ctx, k, p, source))
         return CLG_OK;
@@ -391,8 +312,9 @@ static clg_status clblast_params_now(clg_context *ctx, clg_clblast_kernel k,
     if (code == 0)
         return CLG_OK;
     return clg_fail(code == CLBlastNotImplemented ? CLG_UNSUPPORTED : CLG_BLAS_ERROR,
-                    "CLBlast's %s parameters on %s: %s (%d)%s", clg_clblast_kernel_name(k),
-                    ctx->info.name, clg_clblast_status_name(code), code,
+                    "CLBlast's %s parameters on %s: %s (%d)%s",
+                    clg_clblast_kernel_name(k), ctx->info.name,
+                    clg_clblast_status_name(code), code,
                     code == CLBlastNotImplemented
                         ? ": this clgrad was built without a C++ compiler, which "
                           "CLBlast's tuning API needs"
@@ -415,13 +337,15 @@ static clg_status tune_clblast_kernel(bench *w, clg_clblast_kernel k, double eff
     const shape *s = &clblast_tune_shapes[k];
     double fraction = fmin(1.0, clblast_fractions[k] * effort);
     double t0 = clg_now_seconds();
-    int code = clg_clblast_tune_kernel(ctx->queue, k, s->M, s->N, s->K, fraction, &found);
+    int code =
+        clg_clblast_tune_kernel(ctx->queue, k, s->M, s->N, s->K, fraction, &found);
     double took = clg_now_seconds() - t0;
     char text[1024];
     if (code != 0) { /* no configuration in the sample ran: keep what is */
         if (report)
-            fprintf(report, "  %-11s CLBlast's tuner (%.4g of its space, %.0f s): %s "
-                            "(%d); kept as it was\n",
+            fprintf(report,
+                    "  %-11s CLBlast's tuner (%.4g of its space, %.0f s): %s "
+                    "(%d); kept as it was\n",
                     name, fraction, took, clg_clblast_status_name(code), code);
         return CLG_OK;
     }
@@ -430,11 +354,12 @@ static clg_status tune_clblast_kernel(bench *w, clg_clblast_kernel k, double eff
     bool keep = gf > *top;
     if (report) {
         clg_clblast_params_format(&found, text, sizeof text);
-        fprintf(report, "  %-11s CLBlast's tuner (%.4g of its space, %.0f s): %s\n", name,
-                fraction, took, text);
+        fprintf(report, "  %-11s CLBlast's tuner (%.4g of its space, %.0f s): %s\n",
+                name, fraction, took, text);
         if (gf > 0)
-            fprintf(report, "  %-11s SGEMM through CLBlast %.1f GF/s against %.1f: %s\n",
-                    name, gf, *top, keep ? "kept" : "not kept");
+            fprintf(report,
+                    "  %-11s SGEMM through CLBlast %.1f GF/s against %.1f: %s\n", name,
+                    gf, *top, keep ? "kept" : "not kept");
         else
             fprintf(report, "  %-11s %s: not kept\n", name,
                     gf == -2 ? "its results differ from the previous parameters'"
@@ -453,7 +378,8 @@ clg_status clg_gemm_tune_clblast(clg_context *ctx, double effort, FILE *report)
         return clg_fail(CLG_INVALID_ARGUMENT, "clg_gemm_tune_clblast: ctx is NULL");
     if (!(effort > 0) || effort > 128)
         return clg_fail(CLG_INVALID_ARGUMENT,
-                        "clg_gemm_tune_clblast: effort %g (above 0, at most 128)", effort);
+                        "clg_gemm_tune_clblast: effort %g (above 0, at most 128)",
+                        effort);
     clg_status st = cache_save(ctx); /* an unwritable cache fails now */
     bench w = {0};
     if (st == CLG_OK)
@@ -472,11 +398,13 @@ clg_status clg_gemm_tune_clblast(clg_context *ctx, double effort, FILE *report)
     }
     double top = st == CLG_OK ? score_all(&w, want) : -1;
     if (st == CLG_OK && top <= 0)
-        st = clg_fail(CLG_BLAS_ERROR, "CLBlast tuning: SGEMM through CLBlast failed on %s",
+        st = clg_fail(CLG_BLAS_ERROR,
+                      "CLBlast tuning: SGEMM through CLBlast failed on %s",
                       ctx->info.name);
     if (st == CLG_OK && report)
-        fprintf(report, "tuning CLBlast's SGEMM kernels on %s (effort %g); through CLBlast "
-                        "now: %.1f GF/s (geometric mean over %zu shapes)\n",
+        fprintf(report,
+                "tuning CLBlast's SGEMM kernels on %s (effort %g); through CLBlast "
+                "now: %.1f GF/s (geometric mean over %zu shapes)\n",
                 ctx->info.name, effort, top, n);
     for (int k = 0; st == CLG_OK && k < CLG_CLBLAST_KERNELS; k++)
         st = tune_clblast_kernel(&w, (clg_clblast_kernel)k, effort, want, &top, report);
@@ -493,7 +421,8 @@ clg_status clg_gemm_clblast_parameters(clg_context *ctx, const char *kernel, cha
                                        size_t len, clg_gemm_tuning_source *source)
 {
     if (!ctx || !kernel || !buf || !len)
-        return clg_fail(CLG_INVALID_ARGUMENT, "clg_gemm_clblast_parameters: NULL argument");
+        return clg_fail(CLG_INVALID_ARGUMENT,
+                        "clg_gemm_clblast_parameters: NULL argument");
     for (int k = 0; k < CLG_CLBLAST_KERNELS; k++) {
         if (strcmp(kernel, clg_clblast_kernel_name((clg_clblast_kernel)k)))
             continue;

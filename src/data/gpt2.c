@@ -128,13 +128,6 @@ bool clg_gpt2_is_special(const clg_tokenizer *t, int id)
     return false;
 }
 
-static void pair_key(int32_t a, int32_t b, char key[8])
-{
-    memcpy(key, &a, 4);
-    memcpy(key + 4, &b, 4);
-}
-
-/* GPT-2's pattern, compiled (and JIT-compiled where PCRE2 can). */
 static clg_status compile_pattern(void **out)
 {
     int err;
@@ -202,7 +195,7 @@ clg_status clg_gpt2_tables(clg_tokenizer *t, const char *source)
         const int *made =
             la + lb <= MAX_TOKEN_BYTES ? clg_tok_map_find(&ids, both, la + lb) : NULL;
         char key[8];
-        pair_key(a, b, key);
+        clg_tok_pair_key(a, b, key);
         const int *earlier = clg_tok_map_find(&t->lookup, key, 8);
         if (!made)
             s = clg_fail(CLG_BAD_FILE,

@@ -57,6 +57,19 @@ typedef struct clg_tok_ids {
 
 bool clg_tok_push(clg_tok_ids *b, int32_t id);
 
+/* The 8-byte map key of the pair (a, b): the merges' lookup. */
+void clg_tok_pair_key(int32_t a, int32_t b, char key[8]);
+
+/* A chunk's ids as BPE merges them. */
+typedef struct clg_tok_seq {
+    int32_t *ids;
+    int n;
+    int count; /* how often the chunk occurs */
+} clg_tok_seq;
+
+/* Replaces each adjacent (a, b) of q, left to right, with id; the count. */
+int clg_tok_merge_in(clg_tok_seq *q, int32_t a, int32_t b, int32_t id);
+
 /* The ids of one pre-tokenised chunk: its bytes' ids, then the adjacent
  * pair of lowest merge rank merged everywhere in the chunk, until no pair
  * has a rank (false: out of memory). */

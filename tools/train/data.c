@@ -7,15 +7,6 @@
 
 #include "train.h"
 
-void train_free_data(train_data *d)
-{
-    clg_dataset_free(d->train);
-    clg_dataset_free(d->val);
-    clg_dataset_free(d->test);
-    clg_tokenizer_free(d->tokenizer);
-    free(d->tokenizer_text);
-}
-
 /* "fashion-mnist" is the Debian package; anything else a directory of
  * MNIST-named IDX files. */
 static clg_status load_from_dir(const char *dir, bool train, clg_dataset **out)

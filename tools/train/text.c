@@ -9,11 +9,6 @@
 #include "base/text.h"
 #include "train.h"
 
-bool train_is_text(const train_options *o)
-{
-    return o->text || o->test_text;
-}
-
 /* The model's source as errors name it: the checkpoint or the spec. */
 static const char *model_source(const train_options *o)
 {

@@ -1,7 +1,9 @@
 /*
  * clgrad-train's pieces: the options (args.c), the data and its
- * normalisation (data.c), progress, log, plot and test report (output.c),
- * and the three modes: train, evaluate, predict (modes.c).
+ * normalisation (data.c), text and generation (text.c), checkpoints
+ * (checkpoint.c), progress, log, plot and test report (output.c), the
+ * three modes: train, evaluate, predict (modes.c), and several devices or
+ * ranks (ranks.c, dist.c); common.c below them all.
  *
  * Exit status: 0 on success; 1 when training fails (a non-finite loss or
  * gradient, the device out of memory), the last good checkpoint kept; 2 for
@@ -53,6 +55,13 @@ typedef struct train_options {
     int nweights;
 } train_options;
 
+/* common.c: clg_last_error() on stderr; training failures are 1, a model or
+ * data that do not fit are 2. */
+int train_fail_status(clg_status s);
+/* Whether path is a Hugging Face GPT-2 directory (one with config.json). */
+bool train_is_gpt2_dir(const char *path);
+bool train_is_text(const train_options *o);
+
 /* args.c: the defaults, then argv over them. */
 int train_parse_args(int argc, char **argv, train_options *o);
 
@@ -70,7 +79,6 @@ typedef struct train_data {
 int train_load_data(const train_options *o, const clg_model *m,
                     const char *tokenizer_text, bool need_train, train_data *d);
 /* text.c */
-bool train_is_text(const train_options *o);
 int train_load_text(const train_options *o, const clg_model *m,
                     const char *tokenizer_text, bool need_train, train_data *d);
 int generate_mode(clg_context *ctx, const train_options *o);
@@ -109,12 +117,15 @@ void train_on_warning(const char *message, void *user);
 int train_report_test(clg_model *m, const clg_dataset *test, bool text,
                       const char *source); /* the checkpoint, or NULL */
 
-/* modes.c */
+/* checkpoint.c */
 int train_save_checkpoint(train_run *r, const char *path, int epochs);
+clg_model_opts train_model_opts(const train_options *o);
+/* The tokenizer text of a Hugging Face GPT-2 directory (malloc'd). */
+clg_status train_gpt2_dir_tokenizer(const char *dir, char **text);
 int train_mode(clg_context *ctx, const train_options *o);
 int evaluate_mode(clg_context *ctx, const train_options *o);
 int predict_mode(clg_context *ctx, const train_options *o);
-/* The model of a checkpoint (its spec, or --spec's), for `batch` samples,
+/* checkpoint.c: the model of a checkpoint (its spec, or --spec's), for `batch` samples,
  * compiled; its normalisation (n may be NULL) and tokenizer text (malloc'd,
  * NULL when it carries none). */
 int train_model_from_checkpoint(clg_context *ctx, const train_options *o,
@@ -124,17 +135,12 @@ int train_model_from_checkpoint(clg_context *ctx, const train_options *o,
 /* dist.c: training on several devices (threads) or ranks (MPI). */
 int train_on_devices(const train_options *o, const char *list);
 int train_with_mpi(const train_options *o);
-/* Every rank's flags and spec (data false), or data hash (data true), against
+/* ranks.c: every rank's flags and spec (data false), or data hash (data true), against
  * rank 0's: -1 when they agree, else 2 after naming the difference. */
 int train_compare_ranks(const train_options *o, unsigned long long data_hash,
                         bool data);
 unsigned long long train_data_hash(const clg_dataset *d);
-
-/* clg_last_error() on stderr; training failures are 1, a model or data that
- * do not fit are 2. */
-int train_fail_status(clg_status s);
-
-/* Whether path is a Hugging Face GPT-2 directory (one with config.json). */
-bool train_is_gpt2_dir(const char *path);
+/* Whether a comparison found the ranks disagree (each then exits 2). */
+bool train_ranks_disagree(void);
 
 #endif
