@@ -224,6 +224,33 @@ static void test_bench_ops_prints_every_row(void **state)
     assert_true(strstr(r.out, "failed") == NULL);
 }
 
+/* Every op row has its PyTorch peer (tools/bench/peers.py), where the
+ * Python has torch: a time and a ratio, never n/a. */
+static void test_bench_ops_has_every_peer(void **state)
+{
+    (void)state;
+    static run_result r;
+    if (system("/usr/bin/python3 -c 'import torch' 2>/dev/null") != 0)
+        skip();
+    run_bin("CLGRAD_BENCH_BIN", NULL, "ops --seconds 0.01", &r);
+    if (r.status != 0)
+        fail_msg("clgrad-bench ops exited %d:\n%s", r.status, r.out);
+    const char *ops = strstr(r.out, "Graph ops");
+    assert_non_null(ops);
+    int rows = 0;
+    for (const char *line = strchr(ops, '\n') + 1; *line != '\n' && *line;
+         line = strchr(line, '\n') + 1) {
+        const char *end = strchr(line, '\n');
+        char text[256];
+        snprintf(text, sizeof text, "%.*s", (int)(end - line), line);
+        if (end[-1] != 'x' || strstr(text, "n/a"))
+            fail_msg("an op without its PyTorch figure:\n%s", text);
+        rows++;
+    }
+    assert_int_equal(rows, 10);
+    assert_non_null(strstr(r.out, "torch best/torch")); /* GEMM's peer: torch */
+}
+
 /* --device all runs the benchmark on every device clgrad-devices lists (two
  * PoCL devices where PoCL is the implementation). */
 static void test_bench_runs_on_every_device(void **state)
@@ -309,6 +336,7 @@ int main(void)
         cmocka_unit_test(test_device_flag_limits_the_listing),
         cmocka_unit_test(test_tune_saves_and_lists_the_tuning),
         cmocka_unit_test(test_bench_ops_prints_every_row),
+        cmocka_unit_test(test_bench_ops_has_every_peer),
         cmocka_unit_test(test_bench_runs_on_every_device),
         cmocka_unit_test(test_bench_flags_are_checked),
         cmocka_unit_test(test_bench_scale_runs_one_and_two_ranks),

@@ -22,7 +22,6 @@ import os
 import torch
 import torch.nn as nn
 
-from torch_checkpoint import save_safetensors
 
 V, T, D, H, B, STEPS = 50, 16, 32, 4, 4, 20
 
@@ -33,7 +32,7 @@ class TokPos(nn.Module):
         self.wte, self.wpe = nn.Embedding(vocab, d), nn.Embedding(ctx, d)
 
     def forward(self, idx):
-        return self.wte(idx) + self.wpe(torch.arange(idx.shape[1]))
+        return self.wte(idx) + self.wpe(torch.arange(idx.shape[1], device=idx.device))
 
 
 class Attention(nn.Module):
@@ -47,7 +46,8 @@ class Attention(nn.Module):
         q, k, v = self.c_attn(x).split(C, dim=2)
         q, k, v = (t.view(B, T, self.h, C // self.h).transpose(1, 2) for t in (q, k, v))
         a = (q @ k.transpose(-2, -1)) / math.sqrt(C // self.h)
-        a = a.masked_fill(torch.triu(torch.ones(T, T, dtype=torch.bool), 1), float("-inf"))
+        mask = torch.triu(torch.ones(T, T, dtype=torch.bool, device=x.device), 1)
+        a = a.masked_fill(mask, float("-inf"))
         y = a.softmax(-1) @ v
         return self.c_proj(y.transpose(1, 2).reshape(B, T, C))
 
@@ -94,6 +94,7 @@ def main():
 
 def write(out, base, tied):
     """base.spec, base.json and base_{init,final,final64}.safetensors."""
+    from torch_checkpoint import save_safetensors  # here: clgrad-bench imports the modules
     torch.manual_seed(14)
     m = model(tied)
     if tied:  # GPT-2's N(0, 0.02): N(0, 1) as output weights gives logits of 20
