@@ -91,7 +91,8 @@ done
 if echo "$present" | grep -qx oclgrind; then
     # Every kernel family runs in these; the tools and the differential test
     # add nothing but hours on a simulator.
-    kernel_tests="test_buffer test_program test_gemm test_ops test_torch test_graph test_nn"
+    kernel_tests="test_buffer test_program test_gemm test_ops test_torch test_graph
+        test_graph_long test_plan test_nn"
     if [ $# -eq 0 ]; then
         # shellcheck disable=SC2086
         pass build-tests oclgrind --setup oclgrind $kernel_tests || status=$?

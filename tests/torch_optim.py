@@ -7,7 +7,6 @@ the loss of every step and the final state_dict.
 usage: /usr/bin/python3 tests/torch_optim.py [OUTPUT]
 """
 import json
-import math
 import sys
 
 import torch
