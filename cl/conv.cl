@@ -46,9 +46,8 @@ __kernel void im2col(const int n, const int batch, __global const float *x,
  * output row's KH KW rows of col, OW neighbouring elements each, index
  * arithmetic once for them all. CPUs take it (src/ops/conv.c); a GPU's
  * neighbouring work-items should write neighbouring floats, as im2col's
- * do. A work-item per row of col (i over [CKK, N, OH]) took 1.4-2.1 ms for
- * the CNN's second convolution (64 x 32 x 14 x 14) on PoCL and Intel's
- * runtime; this 0.37-0.60. */
+ * do. A work-item per row of col (i over [CKK, N, OH]) was several times
+ * slower on both CPU runtimes (docs/performance.md). */
 CLG_ROW_LOOP
 __kernel void im2col_rows(const int n, const int batch, __global const float *restrict x,
                           __global float *restrict col)
@@ -130,7 +129,7 @@ __kernel void col2im_rows(const int n, const int batch, const int accumulate,
         for (int kw = 0; oh >= 0 && kw < KW; kw++) {
             const int r = (c * KH + kh) * KW + kw;
             __global const float *row = dcol + ((size_t)r * batch + b) * P + oh * OW;
-#if W <= 32 /* unrolled, PoCL keeps acc in registers: 1.3-1.5 -> 0.55-0.97 ms */
+#if W <= 32 /* unrolled, PoCL keeps acc in registers (docs/performance.md) */
 #pragma unroll
 #endif
             for (int w = 0; w < W; w++) {
@@ -172,9 +171,7 @@ __kernel void conv_output_grad(const int n, const int batch, __global const floa
 
 /* The same two, one work-item per row of P floats (i over [N, OC] and
  * [OC, N]), for CPUs: one division per row instead of per element, and a
- * copy loop the compiler vectorises (PoCL, the CNN's 64 x 64 x 14 x 14 and
- * 64 x 32 x 28 x 28: 2.4 -> 0.25 ms for the gradient, 0.97 -> 0.25 for the
- * output). */
+ * copy loop the compiler vectorises (docs/performance.md). */
 CLG_ROW_LOOP
 __kernel void conv_output_rows(const int n, const int batch, const int has_bias,
                                __global const float *ym, __global const float *bias,

@@ -12,9 +12,9 @@
  * Built with -DTAIL=1, the kernel does the partial block at the end (n % 4
  * elements) as one work-item: PoCL vectorises a body across work-items only
  * without loops of run-time bounds, and guarded stores in the same kernel
- * made the whole blocks 20-30% slower on both CPU runtimes. Backward's
- * -DACCUMULATE=1 adds to dx: as a run-time flag it made Intel's runtime's
- * backward 1.8x slower than its forward. Argument 4
+ * made the whole blocks slower on both CPU runtimes. Backward's
+ * -DACCUMULATE=1 adds to dx: as a run-time flag it slowed Intel's
+ * runtime's backward (docs/performance.md). Argument 4
  * (step) is set by the plan at every run. Dropped values are multiplied by
  * 0, as PyTorch's are, so a NaN stays NaN. */
 

@@ -231,12 +231,9 @@ __kernel void channel_sum_columns(const int outer, const int C, const int rows,
                                   __global float *db)
 {
     /* Four neighbouring columns a work-item, as one float4 where all four
-     * exist: PoCL does not vectorise a loop of float sums across
-     * work-items, and ran the one-column form 3-5x slower (2048 x 512: 1.77
-     * -> 0.34 ms; the example GPT's 2048 x 128: 1.25 -> 0.43). Intel's
-     * runtime, with a quarter of the work-items, 0.10 -> 0.18 ms at 2048 x
-     * 128, 84 -> 58 us at 2048 x 512. Each column's sum is the same as one
-     * column alone would give. */
+     * exist: PoCL does not vectorise a loop of float sums across work-items
+     * (docs/performance.md). Each column's sum is the same as one column
+     * alone would give. */
     const int groups = (C + 3) / 4, item = clg_global_id(0), q = item / groups;
     const int c = 4 * (item % groups), first = q * rows;
     const int n = min(outer - first, rows);

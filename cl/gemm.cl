@@ -155,9 +155,8 @@ __kernel void gemm_native(const int M, const int N, const int K, const float alp
  * block of C as dot products of VK-wide vectors loaded along k, each summed
  * across its lanes (pairwise) at the end. src/blas/native.c launches it for
  * TRANS_B without TRANS_A, with VK 8 on CPUs with 8-wide float vectors
- * (AVX2: 16-wide ones, two registers each, spilled; 4 x 2 blocks in groups
- * of 16 on PoCL: the MLP's x W^T 50-55 -> 81 GF/s, the CNN's weight
- * gradients 54 -> 70 and 35-37 -> 64), else 16. */
+ * (AVX2: 16-wide ones, two registers each, spilled; src/blas/tuning.c),
+ * else 16. */
 #ifndef VK
 #define VK 16
 #endif

@@ -6,9 +6,9 @@
  * the group and local ids. The plain `const int i = get_global_id(0)` cuts
  * a size_t to an int, and Intel's CPU compiler (2026.2) then cannot see
  * that neighbouring work-items' indices are consecutive: it vectorises them
- * with gathers and scatters, which made an element-wise kernel 4-5x slower
- * there (a 200,000-element Adam update 400 us instead of 90; relu at 10
- * GB/s). PoCL and GPU compilers build both forms alike.
+ * with gathers and scatters, which made element-wise kernels several
+ * times slower there (docs/performance.md). PoCL and GPU compilers build
+ * both forms alike.
  */
 #ifndef CLGRAD_INDEX_H
 #define CLGRAD_INDEX_H

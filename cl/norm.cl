@@ -101,7 +101,7 @@ __kernel void bn_stats(const int outer, const int C, const int inner,
  * kernels below read them, in float4 lanes (PoCL vectorises no float sum
  * across work-items), and one work-item per channel then adds its `outer`
  * planes' sums. PoCL vectorises neither the work-group form's loops, whose
- * counts differ between work-items, nor their masked twins: 3-4x slower.
+ * counts differ between work-items, nor their masked twins.
  * -DCENTERED: the squares about the mean that stats[c] holds. */
 #ifndef CENTERED
 #define CENTERED 0
@@ -490,9 +490,9 @@ __kernel void ln_param_grads(const int rows, const int C, __global const float *
  * ln_param_partials sums each block of part_rows rows of four
  * neighbouring columns (as float4s: PoCL does not vectorise float sums
  * across work-items) into partial[part][C] (dy) and partial[parts + part][C]
- * (dy xhat); ln_param_blocks_finish adds each column's blocks in order. The
- * example GPT's 2048 x 128 there: 0.51 -> 0.17 ms (Intel's runtime, which
- * vectorises ln_param_grads across columns: 0.07 -> 0.17). */
+ * (dy xhat); ln_param_blocks_finish adds each column's blocks in order
+ * (PoCL's form: Intel's runtime vectorises ln_param_grads across columns;
+ * docs/performance.md). */
 __kernel void ln_param_partials(const int rows, const int C, const int parts,
                                 const int part_rows, __global const float *x,
                                 __global const float *dy, __global const float *stats,

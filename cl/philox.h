@@ -8,9 +8,8 @@
  * mul_hi and a plain multiply, not 64-bit: PoCL vectorises a kernel across
  * work-items only when its body holds no vector-typed instruction, and
  * LLVM's SLP pass, which runs on the body first, packed a round's two
- * 64-bit products into one <2 x i64> (dropout 64x32x28x28: 3.0 ms a pass
- * as uint4 with 64-bit products, 1.6 as scalars; Intel's runtime 1.0 and
- * 1.1). Always inlined: a call in the body stops that vectoriser too.
+ * 64-bit products into one <2 x i64> (docs/performance.md). Always
+ * inlined: a call in the body stops that vectoriser too.
  */
 #ifndef CLG_CL_PHILOX_H
 #define CLG_CL_PHILOX_H

@@ -60,9 +60,9 @@ __kernel void max_pool_forward_tiled(const int n, __global const float *x,
     __global const float *xp = x + (size_t)plane * H * W + (oh * K) * W + ow * K;
     float best = xp[0];
     int at = 0;
-#if K == 2 /* the common 2 x 2 window: two 2-wide loads (a third faster on PoCL) */
+#if K == 2 /* the common 2 x 2 window: two 2-wide loads (faster on PoCL) */
     const float2 r0 = vload2(0, xp), r1 = vload2(0, xp + W);
-    /* Written out: a loop over arrays of the three measured a fifth slower. */
+    /* Written out: a loop over arrays of the three was slower. */
     const float v1 = r0.y, v2 = r1.x, v3 = r1.y;
     if (v1 > best || isnan(v1)) {
         best = v1;
@@ -194,9 +194,7 @@ __kernel void avg_pool_backward(const int n, const int accumulate,
  * compiler vectorises. The same comparisons in the same order as above.
  * 2 x 2 windows go four at a time in vectors (a float8 of each input row
  * holds four windows' halves): Intel's runtime gathered the stride-2 loads
- * of the scalar loop. The benchmark CNN's pools, a call: forward Intel
- * 0.61-0.67 -> 0.27-0.30 ms, PoCL 0.23 -> 0.20-0.22; backward Intel
- * 0.27-0.28 -> 0.16-0.19, PoCL 0.43-0.45 -> 0.21-0.22. */
+ * of the scalar loop (docs/performance.md). */
 CLG_ROW_LOOP
 __kernel void max_pool_forward_tiled_rows(const int n, __global const float *x,
                                           __global float *y, __global int *argmax)

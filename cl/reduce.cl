@@ -86,7 +86,7 @@ __kernel void reduce_backward(const int n, const int axis, const int inner,
     const int k = clg_global_id(0);
     if (k >= n)
         return;
-#if ALL /* one output: no index arithmetic (PoCL, 1.6 M elements: 3.3 -> 1.2 ms) */
+#if ALL /* one output: no index arithmetic (faster on PoCL) */
     const int j = 0;
 #else
     const int j = k / (axis * inner) * inner + k % inner; /* its output */
@@ -149,9 +149,8 @@ __kernel void softmax_backward(const int outer, const int C, const int inner,
 /* partial[g] = the sum of x over [g * chunk, (g + 1) * chunk) ∩ [0, n): the
  * first of two stages of a sum over everything, one work-group per chunk,
  * by range_group_sum (sum.h): a few ulp, at an eighth of the compensation's
- * cost. 1.6 M floats: PoCL 0.89 -> 0.27 ms, Intel's runtime 0.39 ->
- * 0.07-0.09, against each work-item's every L-th float in passes of
- * differing counts. */
+ * cost, and faster than each work-item's every L-th float in passes of
+ * differing counts (docs/performance.md). */
 __kernel void sum_partials(const int n, const int chunk, __global const float *x,
                            __global float *partial)
 {

@@ -181,12 +181,11 @@ static float channel_group_sum(__global const float *x, const int outer, const i
 
 /* The row's maximum and the sum of exp(x - max): softmax = exp(x - m) / sum.
  * Four at a time as float4s (a vector exp: PoCL, which does not vectorise
- * float sums across work-items, ran every exp alone: the GPT's [2048, 96]
- * loss 0.91 ms forward and 0.88 backward; cross-entropy's and softmax's
- * rows on PoCL), sums in four lanes of
- * CLG_PLAIN_TERMS terms plainly per compensated step (sum.h: a compensated
- * step per term made the GPT's [2048, 128] loss 2.2 ms on PoCL), lane 0
- * first, then the tail. */
+ * float sums across work-items, ran every exp alone; cross-entropy's and
+ * softmax's rows on PoCL), sums in four lanes of CLG_PLAIN_TERMS terms
+ * plainly per compensated step (a compensated step per term cost PoCL
+ * most of the loss's time; docs/performance.md), lane 0 first, then the
+ * tail. */
 static void softmax_terms(__global const float *x, const int C, float *m, float *sum)
 {
     const int blocks = C / 4;

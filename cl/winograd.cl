@@ -46,8 +46,8 @@
 /* The 1-d transforms, on four (or three) scalars named by a prefix and
  * written to four (two) named by another. Private arrays would cost PoCL
  * its vectorisation across work-items (it keeps them in memory per
- * work-item: 8 KB of stack a work-group, and 7.1 ms instead of 0.9 for the
- * CNN's output transform), so every value is a scalar of its own. */
+ * work-item: 8 KB of stack a work-group; docs/performance.md), so every
+ * value is a scalar of its own. */
 #define BT4(o, d0, d1, d2, d3)                                                         \
     const float o##0 = (d0) - (d2), o##1 = (d1) + (d2), o##2 = (d2) - (d1),            \
                 o##3 = (d1) - (d3)
@@ -177,9 +177,9 @@ __kernel void wino_output(const int n, const int has_bias, const int accumulate,
 }
 
 /* The same, i over [OC, N, TH]: Intel's CPU runtime then vectorises
- * along the row (the CNN's second layer 1.9 -> 0.7 ms a call); the input
- * transforms' rows (16 planes' stores each) ran 1.5-4x slower there and
- * on PoCL, and PoCL's output rows 1.3x. */
+ * along the row; by rows the input transforms (16 planes' stores each)
+ * ran slower there and on PoCL, and PoCL's output transform too
+ * (docs/performance.md). */
 CLG_ROW_LOOP
 __kernel void wino_output_rows(const int n, const int has_bias, const int accumulate,
                                __global const float *restrict M,

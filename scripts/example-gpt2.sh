@@ -6,11 +6,14 @@
 # config.json, model.safetensors, vocab.json, merges.txt. Then it shows
 # transformers loading that directory and generating text from it (in
 # build/hf-venv: transformers 4.40.2 from PyPI over Debian's python3-torch,
-# which scripts/setup-debian.sh installs). Extra arguments go to
+# installed here where missing). Extra arguments go to
 # clgrad-train (e.g. --epochs 1 for a quick look).
 set -eu
 cd "$(dirname "$0")/.."
 [ -d /usr/share/games/fortunes ] || sh scripts/apt-install.sh example-gpt2 fortunes
+# transformers runs over Debian's torch (not part of the plain setup)
+/usr/bin/python3 -c 'import torch, ensurepip' 2>/dev/null ||
+    sh scripts/apt-install.sh example-gpt2 python3-torch python3-venv
 sh scripts/build-release.sh
 build/tools/clgrad-devices | head -n 1
 mkdir -p build/fortunes

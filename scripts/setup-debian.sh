@@ -1,7 +1,7 @@
 #!/bin/sh
-# Installs everything clgrad needs to build, test and train on Debian 12
-# (python3-torch, PyTorch 1.13 for /usr/bin/python3, is the reference of the
-# differential test against PyTorch).
+# Installs everything clgrad needs to build and train on Debian 12, and with
+# --tests what its test suite needs besides (python3-torch, PyTorch 1.13 for
+# /usr/bin/python3, is the reference of the differential test).
 # Run as root (or through sudo). Safe to run again: apt-get skips what is there.
 #   usage: scripts/setup-debian.sh [--tests]
 # --tests also installs every OpenCL implementation the suite runs on
@@ -20,13 +20,13 @@ packages="
   ocl-icd-opencl-dev opencl-c-headers ocl-icd-libopencl1 pocl-opencl-icd clinfo
   libclblast-dev zlib1g-dev libcjson-dev libpcre2-dev libcmocka-dev
   dataset-fashion-mnist fortunes
-  python3-torch
 "
 # shellcheck disable=SC2086
 sh "$(dirname "$0")/apt-install.sh" setup-debian $packages
 echo "setup-debian: all packages present"
 if [ "${1:-}" = --tests ]; then
-    sh "$(dirname "$0")/apt-install.sh" setup-debian openmpi-bin libopenmpi-dev python3-venv
+    sh "$(dirname "$0")/apt-install.sh" setup-debian openmpi-bin libopenmpi-dev python3-venv \
+        python3-torch
     sh "$(dirname "$0")/opencl.sh" install
     # transformers over Debian's torch, for the hf_gpt2_check test (a GPT-2
     # directory clgrad saves, loaded by GPT2LMHeadModel): a few MB from PyPI

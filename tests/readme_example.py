@@ -1,17 +1,22 @@
 #!/usr/bin/python3
-"""The README's C program is examples/fashion_mlp.c, line for line, so that
-what a reader copies is what the build compiles and links.
+"""The C programs the docs show are the example files, line for line, so
+that what a reader copies is what the build compiles and links: the
+README's is examples/quick_start.c, docs/library.md's examples/fashion_mlp.c.
 
-usage: readme_example.py SOURCE_DIR [--write]   (--write: refresh the README)
+usage: readme_example.py SOURCE_DIR [--write]   (--write: refresh the docs)
 """
 import sys
 
-MARK = "`examples/fashion_mlp.c` trains an MLP"
+# (the document, the start of the paragraph before the program, the program)
+SHOWN = [
+    ("README.md", "`examples/quick_start.c` trains", "examples/quick_start.c"),
+    ("docs/library.md", "`examples/fashion_mlp.c` trains an MLP", "examples/fashion_mlp.c"),
+]
 
 
-def block_span(lines):
+def block_span(lines, mark):
     """First and last+1 line of the indented block after the marker paragraph."""
-    at = next(i for i, l in enumerate(lines) if l.startswith(MARK))
+    at = next(i for i, l in enumerate(lines) if l.startswith(mark))
     while lines[at].strip():  # the rest of the paragraph
         at += 1
     start = at + 1
@@ -23,33 +28,39 @@ def block_span(lines):
     return start, end
 
 
-def main():
-    root = sys.argv[1]
-    readme_path = root + "/README.md"
-    with open(readme_path) as f:
+def check(root, doc, mark, example, write):
+    doc_path = root + "/" + doc
+    with open(doc_path) as f:
         lines = f.read().split("\n")
-    with open(root + "/examples/fashion_mlp.c") as f:
+    with open(root + "/" + example) as f:
         program = f.read().rstrip("\n").split("\n")
-    start, end = block_span(lines)
+    start, end = block_span(lines, mark)
     shown = [l[4:] for l in lines[start:end]]
     if shown == program:
-        print("README shows examples/fashion_mlp.c as it is (%d lines)" % len(program))
+        print("%s shows %s as it is (%d lines)" % (doc, example, len(program)))
         return 0
-    if "--write" in sys.argv:
+    if write:
         lines[start:end] = [("    " + l) if l else "" for l in program]
-        with open(readme_path, "w") as f:
+        with open(doc_path, "w") as f:
             f.write("\n".join(lines))
-        print("README: the program refreshed from examples/fashion_mlp.c")
+        print("%s: the program refreshed from %s" % (doc, example))
         return 0
     for n, (a, b) in enumerate(zip(shown, program)):
         if a != b:
-            print("README line %d: %r\nexamples/fashion_mlp.c line %d: %r" % (
-                start + n + 1, a, n + 1, b))
+            print("%s line %d: %r\n%s line %d: %r" % (doc, start + n + 1, a, example,
+                                                     n + 1, b))
             break
     else:
-        print("README shows %d lines, the file has %d" % (len(shown), len(program)))
+        print("%s shows %d lines, %s has %d" % (doc, len(shown), example, len(program)))
     print("refresh it: python3 tests/readme_example.py . --write")
     return 1
+
+
+def main():
+    failed = 0
+    for doc, mark, example in SHOWN:
+        failed |= check(sys.argv[1], doc, mark, example, "--write" in sys.argv)
+    return failed
 
 
 if __name__ == "__main__":

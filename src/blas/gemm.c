@@ -48,15 +48,13 @@ static bool nothing_to_do(const clg_gemm_call *g)
 /* How many slices of k a product takes. On CLBlast's path: CLBlast gives
  * each tile of C to one work-group, so a product with few tiles and a long
  * k (a convolution's weight gradient over the batch: 32 x 9 over k =
- * 50,176 at the example CNN's first layer) leaves a GPU nearly idle: that
- * layer's forward and backward ran at 35.6 GF/s on the H200. Such a
+ * 50,176 at the example CNN's first layer) leaves a GPU nearly idle
+ * (docs/performance.md). Such a
  * product runs as a strided batch over slices of k (1,024 or more, at most
  * 64 slices) into a scratch, then a sum. On the native path, gemm_nt (A
  * B^T) over k of 8,192 or more, in slices of 4,096 or more: each
- * work-item's rows of A and B then stay in a CPU's caches (the CNN's
- * second convolution's weight gradient, 64 x 288 over k = 12,544: PoCL
- * 136-149 -> 152-166 GF/s in two to four slices; Intel's runtime 170 ->
- * 170-176), and a few outputs over a long k give more cores work. A
+ * work-item's rows of A and B then stay in a CPU's caches, and a few
+ * outputs over a long k give more cores work (docs/performance.md). A
  * product with a bias in its epilogue is not split. 1: not split. */
 static size_t k_slices(const clg_context *ctx, const clg_gemm_call *g)
 {

@@ -79,15 +79,10 @@ static void native_groups(const clg_context *ctx, const clg_gemm_call *g, size_t
  * cl/gemm.cl: one work-group column's panel of B, K x group RN floats,
  * stays in cache while every block of rows uses it, and A is read once for
  * each work-group column): where B is over 2 MB and that reads fewer
- * floats. A 3x3 convolution's forward over a batch of 64 at 14 x 14, 32 ->
- * 64 channels (64 x 12,544 over k = 288, B 14 MB), on a 2-core AVX2 EPYC
- * (Zen 3, in a VM) whose share of the last-level cache is small: 15-20 ->
- * 63-73 GF/s; 64 -> 64 channels (k = 576, B 29 MB) 15 -> 60-74 (the
- * earlier remedy, slices of k of 8 MB summed afterwards: 39-41); its input
- * gradient's product (288 x 12,544 over k = 64, B 3.2 MB) 66-70 -> 91. On
- * a 2-core AVX-512 EPYC, B 25.7 MB had run at 77 GF/s against 152-199
- * under 22.5 MB. Intel's CPU runtime showed no such cliff (55-64 GF/s at
- * k = 288 both ways): it keeps its order. */
+ * floats. PoCL runs work-groups in order; along the columns first it read
+ * B once per block of rows, which fell off a cliff where B outgrew the
+ * last-level cache. Intel's CPU runtime showed no such cliff: it keeps its
+ * order (docs/performance.md). */
 #define ROWS_FIRST_MIN_B ((size_t)2 << 20)
 static bool rows_first(const clg_context *ctx, const clg_gemm_call *g)
 {
@@ -129,12 +124,9 @@ static void native_options(const clg_context *ctx, const clg_gemm_call *g, char 
 /* A B^T goes as A (B^T) through gemm_native, B transposed first, where
  * that pays: gemm_nt sums each block's products across vector lanes at the
  * end, which costs most when k is short, and the transposition moves N K
- * floats, which pays back when M rows reuse them. On PoCL 2048x384x128 ran
- * at 121 GF/s as A B^T and 210 as A B; the GPT's attention scores
- * (64x64x32, 128 of them) at 38 and 90; but the MLP's 64x256x784 gained
- * less than its transposition cost (MLP training 50,000 -> 44,000
- * samples/s), and with k in the thousands (a convolution's weight
- * gradient) gemm_nt is as fast or faster. */
+ * floats, which pays back when M rows reuse them, not for the MLP's
+ * shapes, and with k in the thousands (a convolution's weight gradient)
+ * gemm_nt is as fast or faster (docs/performance.md). */
 static bool via_transpose(const clg_gemm_call *g)
 {
     return nt_case(g) && g->K <= 1024 && (g->M >= 256 || g->K <= 64);
@@ -201,8 +193,9 @@ static void launch_range(const clg_context *ctx, const clg_gemm_call *g, cl_mem 
 }
 
 /* Appends kernel `name` of the list's own, its arguments set once. */
-static clg_status record_kernel(clg_context *ctx, clg_cmdlist *list, const char *options,
-                                const char *name, const clg_gemm_call *g, cl_mem bt)
+static clg_status record_kernel(clg_context *ctx, clg_cmdlist *list,
+                                const char *options, const char *name,
+                                const clg_gemm_call *g, cl_mem bt)
 {
     cl_kernel own;
     clg_status s = clg_kernel_create(ctx, "gemm", options, name, &own);

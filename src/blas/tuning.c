@@ -26,18 +26,12 @@ clg_status clg_gemm_tuning_check(const clg_context *ctx, const clg_gemm_tuning *
     return CLG_OK;
 }
 
-/* Measured by the tuner (clgrad-devices --tune) on a 2-core AVX2 EPYC
- * (Zen 3), geometric means over its shapes, four runs each: PoCL 4 x 16
- * with groups of 16 or 4 and 8 x 8 at 56-76 GF/s, 8 x 16 with groups of 4
- * at 44-58; SGEMM 1024^3 with the old default 16-54 GF/s (one run of five
- * at 16), 4 x 16 group 16 58-72. Intel's CPU runtime there: 4 x 16 group
- * 16 at 76 GF/s, 8 x 16 group 4 at 58. gemm_nt with 8-wide vectors along
- * k and 4 x 2 blocks in groups of 16, against 16-wide and 4 x 4 in groups
- * of 4, at the MLP's x W^T (64 x 256 over 784), 64 x 128 over 256 and the
- * CNN's two weight gradients: PoCL 50-55, 39-45, 54, 35-37 -> 81, 56, 70,
- * 64 GF/s; Intel's runtime 50-56, 41-42, 49-51, 36-38 -> 84-102, 92-110,
- * 45-75, 38-62. On the 2-core AVX-512 EPYC, 8 x 16 group 4 was the
- * tuner's choice on PoCL (192 GF/s). */
+/* The defaults are the tuner's picks (clgrad-devices --tune) on the
+ * machines here: with 16-wide float vectors (AVX-512) 8 x 16 in groups of
+ * 4; with narrower ones (AVX2) 8 x 16 keeps more of the product than there
+ * are vector registers and spills, and 4 x 16 in groups of 16, with gemm_nt
+ * loading 8-wide vectors along k in 4 x 2 blocks, came first
+ * (docs/performance.md). */
 bool clg_gemm_narrow(const clg_device_info *dev)
 {
     return dev && dev->type == CLG_DEVICE_CPU && dev->float_vector_width > 0 &&

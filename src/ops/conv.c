@@ -44,8 +44,8 @@ static void conv_options(const clg_tensor *t, char *buf, size_t len)
 /* The four copies (im2col, col2im, the output and its gradient between
  * [OC, N, P] and [N, OC, P]) take a row per work-item on CPUs, an element
  * elsewhere (cl/conv.cl; clg_rows_per_item). A 2-d range (rows by
- * elements, work-groups of 16 or 64 along a row) measured 1.1-4x slower
- * than rows on both PoCL and Intel's runtime. */
+ * elements) was slower than rows on both CPU runtimes
+ * (docs/performance.md). */
 static bool by_rows(const clg_tensor *t)
 {
     return clg_rows_per_item(t->graph->ctx);
@@ -70,23 +70,24 @@ static clg_status rec_col2im(clg_plan *p, clg_cmdlist *s, const clg_tensor *t,
     conv_geom g = geometry(t);
     bool rows = by_rows(t);
     size_t n = N * g.C * g.H * (rows ? 1 : (size_t)g.W);
-    return clg_rec_kernel(p, s, "conv", opts, rows ? "col2im_rows" : "col2im", n,
-                          CLG_ARGS(KINT(n), KINT(N), KINT(accumulate), KMEM(dcol),
-                                   KMEM(dx)));
+    return clg_rec_kernel(
+        p, s, "conv", opts, rows ? "col2im_rows" : "col2im", n,
+        CLG_ARGS(KINT(n), KINT(N), KINT(accumulate), KMEM(dcol), KMEM(dx)));
 }
 
 /* y [N, OC, P] from the GEMM's ym [OC, N, P], plus the bias when given. */
 static clg_status rec_output(clg_plan *p, clg_cmdlist *s, const clg_tensor *t,
-                             const char *opts, size_t N, cl_mem ym, cl_mem bias, cl_mem y)
+                             const char *opts, size_t N, cl_mem ym, cl_mem bias,
+                             cl_mem y)
 {
     conv_geom g = geometry(t);
     bool rows = by_rows(t);
     int has_bias = bias != NULL;
     size_t n = N * g.OC * (rows ? 1 : g.P);
-    return clg_rec_kernel(
-        p, s, "conv", opts, rows ? "conv_output_rows" : "conv_output", n,
-        CLG_ARGS(KINT(n), KINT(N), KINT(has_bias), KMEM(ym), KMEM(bias ? bias : ym),
-                 KMEM(y)));
+    return clg_rec_kernel(p, s, "conv", opts, rows ? "conv_output_rows" : "conv_output",
+                          n,
+                          CLG_ARGS(KINT(n), KINT(N), KINT(has_bias), KMEM(ym),
+                                   KMEM(bias ? bias : ym), KMEM(y)));
 }
 
 /* dym [OC, N, P] from dy [N, OC, P]. */
@@ -96,14 +97,15 @@ static clg_status rec_output_grad(clg_plan *p, clg_cmdlist *s, const clg_tensor 
     conv_geom g = geometry(t);
     bool rows = by_rows(t);
     size_t n = N * g.OC * (rows ? 1 : g.P);
-    return clg_rec_kernel(
-        p, s, "conv", opts, rows ? "conv_output_grad_rows" : "conv_output_grad",
-        n, CLG_ARGS(KINT(n), KINT(N), KMEM(dy), KMEM(dym)));
+    return clg_rec_kernel(p, s, "conv", opts,
+                          rows ? "conv_output_grad_rows" : "conv_output_grad", n,
+                          CLG_ARGS(KINT(n), KINT(N), KMEM(dy), KMEM(dym)));
 }
 
 /* dW [OC, CKK] (=|+=) dym [OC, N P] col^T [N P, CKK]. */
 static clg_status rec_weight_grad(clg_plan *p, clg_cmdlist *s, const clg_tensor *t,
-                                  size_t N, const clg_grad_io *io, cl_mem col, cl_mem dym)
+                                  size_t N, const clg_grad_io *io, cl_mem col,
+                                  cl_mem dym)
 {
     conv_geom g = geometry(t);
     size_t NP = N * g.P;
@@ -137,10 +139,10 @@ static size_t wino_grad_tiles(const conv_geom *g, size_t N)
 
 /* im2col: aux 0: col [CKK, N * P], reused for dcol; aux 1: the GEMM's
  * output [OC, N * P] in forward, the output's gradient in that layout in
- * backward. One GEMM over N * P columns instead of N over P each: at the
- * CNN's second layer (P = 196, not a multiple of the native kernel's 16
- * columns) PoCL's weight gradient went from 68 to 124 GF/s, the input
- * gradient from 85 to 137, forward from 77 to 92.
+ * backward. One GEMM over N * P columns instead of N over P each: P (196
+ * at the CNN's second layer) need not be a multiple of the native kernel's
+ * 16 columns, and one large product runs nearer the GEMM's peak
+ * (docs/performance.md).
  * Winograd: aux 0 is V [16, C, T], then col, then the input gradient's M;
  * aux 1 M [16, OC, T], then the output's gradient as im2col's, then the
  * input gradient's V; aux 2 U [16, OC, C], then the input gradient's. */
@@ -185,8 +187,8 @@ static void wino_options(const clg_tensor *t, size_t N, bool input_grad, char *b
 }
 
 /* Winograd's 16 products as one strided batch: M[xi] = U[xi] V[xi]. */
-static clg_status rec_wino_gemm(clg_plan *p, clg_cmdlist *s, size_t M, size_t N, size_t K,
-                                cl_mem A, cl_mem B, cl_mem C)
+static clg_status rec_wino_gemm(clg_plan *p, clg_cmdlist *s, size_t M, size_t N,
+                                size_t K, cl_mem A, cl_mem B, cl_mem C)
 {
     clg_gemm_call c = {.M = M,
                        .N = N,
@@ -317,8 +319,8 @@ static clg_status conv_forward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int b
     if (st == CLG_OK)
         st = clg_rec_gemm(p, s, &y);
     if (st == CLG_OK)
-        st = rec_output(p, s, t, opts, N, ym, t->nsrc == 3 ? clg_val(p, t->src[2]) : NULL,
-                        clg_val(p, t));
+        st = rec_output(p, s, t, opts, N, ym,
+                        t->nsrc == 3 ? clg_val(p, t->src[2]) : NULL, clg_val(p, t));
     return st;
 }
 

@@ -148,9 +148,8 @@ static void broadcast_shape(const clg_tensor *t, int batch, bshape *bsh)
 }
 
 /* Same shapes (a residual connection) skip the broadcast's index
- * arithmetic, four integer divisions per element: on PoCL 1.13 -> 0.23 ms
- * for the GPT's [32, 64, 128] forward, and the gradient of b is then dy itself
- * rather than a sum over nothing. */
+ * arithmetic, four integer divisions per element (docs/performance.md), and
+ * the gradient of b is then dy itself rather than a sum over nothing. */
 static void binary_options(const clg_tensor *t, const bshape *b, char *buf, size_t len)
 {
     snprintf(buf, len, "-DBINOP=%d -DSAME=%d", t->params.i[0], b->same);

@@ -7,9 +7,8 @@ static clg_status embedding_forward(clg_plan *p, clg_cmdlist *s, clg_tensor *t,
     (void)training;
     const clg_tensor *w = t->src[1];
     size_t n = clg_numel_at(t, batch);
-    /* On CPUs a row per id (cl/embedding.cl): the GPT's 2,048 x 128, PoCL
-     * 0.60-0.64 -> 0.07-0.09 ms a call, Intel's runtime 0.78-0.84 ->
-     * 0.15-0.16 (an element per work-item divided by D twice each) */
+    /* On CPUs a row per id (cl/embedding.cl): an element per work-item
+     * divides by D twice each (docs/performance.md) */
     if (clg_rows_per_item(t->graph->ctx)) {
         size_t count = clg_numel_at(t->src[0], batch);
         return clg_rec_kernel(p, s, "embedding", NULL, "embedding_forward_rows", count,

@@ -65,12 +65,9 @@ static clg_status bn_sync_stats(clg_plan *p, clg_cmdlist *s, clg_tensor *t,
  * (o, c) planes (cl/norm.cl's bn_plane_sums) and layer norm's parameter
  * gradients by blocks of rows (ln_param_partials). On PoCL's CPU device,
  * which runs one-work-group-per-channel loops unvectorised and float sums
- * down a column one work-item each in a serial chain (the benchmark CNN's
- * two layers a step: statistics 3.4 -> 0.74 ms, backward sums 3.3 -> 0.58;
- * the GPT's layer norms 0.51 -> 0.17 ms a call). Intel's runtime vectorises
- * the direct forms (statistics 0.43 ms against 0.79 by planes, backward
- * sums 0.84 against 0.57: even; layer norm 0.07 against 0.17), and GPUs
- * want their work-group trees. */
+ * down a column one work-item each in a serial chain. Intel's runtime
+ * vectorises the direct forms, and GPUs want their work-group trees
+ * (docs/performance.md). */
 static bool sums_by_blocks(const clg_tensor *t)
 {
     return clg_is_pocl_cpu(t->graph->ctx);

@@ -204,11 +204,8 @@ static void softmax_split(const clg_tensor *t, int batch, size_t *outer, size_t 
 
 /* Softmax over rows (the last dim) a row per work-item on PoCL's CPU device
  * (cl/reduce.cl's softmax_row_*), which runs the work-group form's loops
- * unvectorised: forward and backward a call, 64 x 1,000 0.32-0.43 -> 0.14-
- * 0.19 and 0.09-0.16 -> 0.02-0.07 ms, 2,048 x 96 1.16-1.26 -> 0.33 and
- * 0.81-0.95 -> 0.14, 8 x 50,000 2.0-2.4 -> 1.3-1.4 and 0.61-0.78 ->
- * 0.20-0.30. Intel's runtime vectorises the work-group form (64 x 1,000:
- * 0.05-0.07 ms against 0.18-0.21 by rows), GPUs want it. */
+ * unvectorised; Intel's runtime vectorises the work-group form, and GPUs
+ * want it (docs/performance.md). */
 static bool softmax_row_per_item(const clg_tensor *t)
 {
     return clg_is_pocl_cpu(t->graph->ctx);
@@ -303,9 +300,8 @@ static void causal_split(const clg_tensor *t, int batch, size_t *rows, int *Tq, 
 }
 
 /* Causal softmax a row per work-item on CPUs (clg_rows_per_item), where a
- * work-group per short row costs more in barriers than it gains (PoCL, the
- * GPT's [32, 4, 64, 64]: 2.2 -> 1.1 ms forward), a work-group per row
- * elsewhere. */
+ * work-group per short row costs more in barriers than it gains, a
+ * work-group per row elsewhere (docs/performance.md). */
 static bool row_per_item(const clg_plan *p)
 {
     return clg_rows_per_item(clg_graph_context(clg_plan_graph(p)));
@@ -315,12 +311,13 @@ clg_status clg_rec_causal_softmax(clg_plan *p, clg_cmdlist *s, size_t rows, int 
                                   int Tk, float scale, cl_mem x, cl_mem y)
 {
     if (row_per_item(p))
-        return clg_rec_kernel(p, s, "reduce", NULL, "causal_softmax_forward_row", rows,
-                              CLG_ARGS(KINT(rows), KINT(Tq), KINT(Tk), KFLOAT(scale),
-                                       KMEM(x), KMEM(y)));
+        return clg_rec_kernel(
+            p, s, "reduce", NULL, "causal_softmax_forward_row", rows,
+            CLG_ARGS(KINT(rows), KINT(Tq), KINT(Tk), KFLOAT(scale), KMEM(x), KMEM(y)));
     /* rows: a work-group each */
     return clg_rec_kernel_groups(
-        p, s, "reduce", NULL, "causal_softmax_forward", rows, clg_reduce_group((size_t)Tk),
+        p, s, "reduce", NULL, "causal_softmax_forward", rows,
+        clg_reduce_group((size_t)Tk),
         CLG_ARGS(KINT(Tq), KINT(Tk), KFLOAT(scale), KMEM(x), KMEM(y)));
 }
 
@@ -335,7 +332,8 @@ clg_status clg_rec_causal_softmax_backward(clg_plan *p, clg_cmdlist *s, size_t r
     return clg_rec_kernel_groups(p, s, "reduce", NULL, "causal_softmax_backward", rows,
                                  clg_reduce_group((size_t)Tk),
                                  CLG_ARGS(KINT(Tq), KINT(Tk), KFLOAT(scale),
-                                          KINT(accumulate), KMEM(y), KMEM(dy), KMEM(dx)));
+                                          KINT(accumulate), KMEM(y), KMEM(dy),
+                                          KMEM(dx)));
 }
 
 static clg_status causal_forward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int batch,

@@ -4,7 +4,13 @@
 
 #include "runtime/runtime_internal.h"
 
-typedef enum cmd_kind { CMD_KERNEL, CMD_FILL, CMD_COPY, CMD_CALL, CMD_SCRATCH } cmd_kind;
+typedef enum cmd_kind {
+    CMD_KERNEL,
+    CMD_FILL,
+    CMD_COPY,
+    CMD_CALL,
+    CMD_SCRATCH
+} cmd_kind;
 
 struct clg_cmd {
     cmd_kind kind;
@@ -108,8 +114,8 @@ clg_status clg_cmd_kernel_groups(clg_cmdlist *list, clg_context *ctx,
     if (s != CLG_OK)
         return s;
     /* Work-groups of 16 on CPUs: a work-item there loops over its share,
-     * and 64 of them made batch norm's statistics 3x slower on PoCL and
-     * channel sums 1.5x on Intel's runtime. */
+     * and groups of 64 made the reductions slower on both CPU runtimes
+     * (docs/performance.md). */
     size_t cap = ctx->info.type == CLG_DEVICE_CPU ? 16 : 64;
     size_t allowed = clg_kernel_group(ctx, own, want < cap ? want : cap), local = 1;
     while (local * 2 <= allowed)

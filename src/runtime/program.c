@@ -252,10 +252,9 @@ static void cache_program(cl_program program, const char *path)
 /* Whether the device's compiler wants reductions whose work-items all make
  * the same number of passes over their share, masking what lies past the
  * end (CLG_MASKED_PASSES in cl/sum.h): Intel's CPU runtime vectorises those
- * across work-items and not a loop whose count differs between them (batch
- * norm's channel sums 250 -> 50 us); PoCL runs the masked form 1.5x slower
- * and vectorises neither. Measured on those two; the others keep the plain
- * form. */
+ * across work-items and not a loop whose count differs between them; PoCL
+ * runs the masked form slower and vectorises neither (docs/performance.md).
+ * Measured on those two; the others keep the plain form. */
 static bool masked_passes(const clg_context *ctx)
 {
     return ctx->kernel_class == CLG_KERNELS_INTEL_CPU;
