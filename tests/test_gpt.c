@@ -233,6 +233,79 @@ static void expect_error(clg_context *ctx, const char *text, const char *message
     assert_contains(clg_last_error(), message);
 }
 
+static bool stop_after_three(const int32_t *tokens, int count, void *user)
+{
+    (void)tokens;
+    *(int *)user = count;
+    return count < 3;
+}
+
+/* clg_generate draws each token as the test does by hand: the last T ids
+ * (the prompt's, then its own) in the window, zeros after them, the logits
+ * at the last one's position, clg_sample_token with the seed's stream; a
+ * prompt longer than T keeps its last T ids. */
+static void test_generate_samples_the_last_position_of_the_last_window(void **state)
+{
+    clg_context *ctx = *state;
+    clg_model *m = NULL;
+    enum { T = 6, V = 11, COUNT = 9 };
+    assert_ok(build(ctx,
+                    "input tokens 6\ntokpos 11 8\nblock 8 2\nlayernorm\nlinear 11\n",
+                    CLG_INIT_GPT2, &m));
+    if (!clg_model_plan(m))
+        assert_ok(clg_model_compile(m, CLG_LOSS_CROSS_ENTROPY, 0.0f));
+    const int32_t prompts[2][8] = {{3, 1, 4}, {1, 5, 9, 2, 6, 5, 3, 5}};
+    const size_t lengths[2] = {3, 8};
+    for (int which = 0; which < 2; which++) {
+        const int32_t *prompt = prompts[which];
+        size_t n = lengths[which];
+        clg_generate_opts go = CLG_GENERATE_DEFAULTS;
+        go.temperature = 0.8f, go.top_k = 5, go.seed = 42;
+        int32_t got[COUNT], want[COUNT], all[8 + COUNT];
+        int produced = 0;
+        assert_ok(clg_generate(m, prompt, n, COUNT, &go, got, &produced));
+        assert_int_equal(produced, COUNT);
+        memcpy(all, prompt, n * sizeof *all);
+        uint64_t rng = 42 * 0x9E3779B97F4A7C15ull + 1;
+        for (int k = 0; k < COUNT; k++) {
+            size_t have = n + (size_t)k, L = have < T ? have : T;
+            int32_t window[T] = {0};
+            float logits[T * V];
+            memcpy(window, all + have - L, L * sizeof *window);
+            assert_ok(clg_tensor_upload(clg_model_input(m), window, T));
+            assert_ok(clg_plan_run(clg_model_plan(m), 1, CLG_RUN_EVAL));
+            assert_ok(
+                clg_plan_read(clg_model_plan(m), clg_model_output(m), logits, T * V));
+            assert_ok(clg_sample_token(logits + (L - 1) * V, V, 0.8f, 5, &rng, NULL,
+                                       &want[k]));
+            all[have] = want[k];
+        }
+        assert_memory_equal(got, want, sizeof got);
+        int32_t again[COUNT];
+        assert_ok(clg_generate(m, prompt, n, COUNT, &go, again, NULL));
+        assert_memory_equal(got, again, sizeof got); /* same seed, same text */
+    }
+    /* Stopping, limits and bad arguments. */
+    clg_generate_opts go = CLG_GENERATE_DEFAULTS;
+    int seen = 0, produced = 0;
+    int32_t out[COUNT];
+    go.on_token = stop_after_three, go.user = &seen, go.vocab = 4;
+    assert_ok(clg_generate(m, prompts[0], 3, COUNT, &go, out, &produced));
+    assert_int_equal(produced, 3);
+    assert_int_equal(seen, 3);
+    for (int k = 0; k < 3; k++)
+        assert_true(out[k] >= 0 && out[k] < 4);
+    go = (clg_generate_opts)CLG_GENERATE_DEFAULTS;
+    assert_int_equal(clg_generate(m, prompts[0], 0, 1, &go, out, NULL),
+                     CLG_INVALID_ARGUMENT);
+    assert_contains(clg_last_error(), "empty prompt");
+    const int32_t bad[1] = {11};
+    assert_int_equal(clg_generate(m, bad, 1, 1, &go, out, NULL), CLG_INVALID_ARGUMENT);
+    assert_contains(clg_last_error(),
+                    "prompt id 11 at 0 is outside the model's 11 ids");
+    clg_model_free(m);
+}
+
 static void test_text_layer_errors_name_file_line_and_shapes(void **state)
 {
     clg_context *ctx = *state;
@@ -537,6 +610,7 @@ int main(void)
         cmocka_unit_test(test_hugging_face_gpt2_trains_as_transformers),
         cmocka_unit_test(test_hugging_face_configs_clgrad_cannot_run_are_refused),
         cmocka_unit_test(test_text_layer_errors_name_file_line_and_shapes),
+        cmocka_unit_test(test_generate_samples_the_last_position_of_the_last_window),
         cmocka_unit_test(test_gpt2_init_scales_residual_projections),
         cmocka_unit_test(test_norm_layers_name_their_parameters_as_pytorch),
     };

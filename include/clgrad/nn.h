@@ -243,6 +243,34 @@ CLG_API clg_status clg_sample_token(const float *logits, int V, float temperatur
                                     int top_k, uint64_t *rng, double *probs,
                                     int32_t *token);
 
+/* Generation from a causal language model (input `tokens T`, output [N, T,
+ * V] logits, compiled): `count` tokens after the n >= 1 ids of `prompt`,
+ * each drawn by clg_sample_token from the logits at the last position of
+ * the last T tokens (a shorter context runs in the whole window: the
+ * model is causal, so the positions after it change nothing), among the
+ * first `vocab` ids (0: all V; fewer where the tokenizer has fewer ids than
+ * the model's rows). The same seed gives the same tokens. on_token (or
+ * NULL) is called after each token with out[0 .. k]; returning false stops.
+ * *produced (or NULL) receives how many were drawn. */
+typedef struct clg_generate_opts {
+    float temperature;
+    int top_k;
+    uint64_t seed;
+    int vocab;
+    bool (*on_token)(const int32_t *tokens, int count, void *user);
+    void *user;
+} clg_generate_opts;
+
+#define CLG_GENERATE_DEFAULTS                                                          \
+    {                                                                                  \
+        .temperature = 1.0f, .top_k = 0, .seed = 0, .vocab = 0, .on_token = NULL,      \
+        .user = NULL                                                                   \
+    }
+
+CLG_API clg_status clg_generate(clg_model *model, const int32_t *prompt, size_t n,
+                                int count, const clg_generate_opts *opts, int32_t *out,
+                                int *produced);
+
 /* ---- Model spec files --------------------------------------------------- */
 
 /* A model described in text, one layer per line (see docs in the README):

@@ -267,24 +267,35 @@ static int prompt_ids(const train_options *o, const clg_tokenizer *t, int32_t **
     return *ids ? -1 : cli_usage_error(TOOL, "out of memory");
 }
 
-/* Prints what the text of ids[0 .. n) adds to the `*shown` bytes printed
- * before, at once (a token's bytes may end inside a character: the
- * terminal completes it with the next). */
-static int stream(const clg_tokenizer *t, const int32_t *ids, size_t n, size_t *shown,
-                  char *last)
+/* What --generate prints as it goes: the tokenizer and the bytes of the
+ * text shown so far (a token's bytes may end inside a character: the
+ * terminal completes it with the next), the last byte, a failure. */
+typedef struct text_stream {
+    const clg_tokenizer *t;
+    size_t shown;
+    char last;
+    bool failed;
+} text_stream;
+
+/* clg_generate's on_token: prints what the text of tokens[0 .. count) adds
+ * to what was printed before, at once. */
+static bool stream(const int32_t *tokens, int count, void *user)
 {
+    text_stream *st = user;
     char *text = NULL;
     size_t len = 0;
-    if (clg_tokenizer_decode(t, ids, n, &text, &len) != CLG_OK)
-        return cli_fail(TOOL, TRAIN_ERROR);
-    if (len > *shown) {
-        fwrite(text + *shown, 1, len - *shown, stdout);
+    if (clg_tokenizer_decode(st->t, tokens, (size_t)count, &text, &len) != CLG_OK) {
+        st->failed = true;
+        return false;
+    }
+    if (len > st->shown) {
+        fwrite(text + st->shown, 1, len - st->shown, stdout);
         fflush(stdout);
-        *last = text[len - 1];
-        *shown = len;
+        st->last = text[len - 1];
+        st->shown = len;
     }
     free(text);
-    return -1;
+    return true;
 }
 
 int generate_mode(clg_context *ctx, const train_options *o)
@@ -292,11 +303,9 @@ int generate_mode(clg_context *ctx, const train_options *o)
     clg_model *m = NULL;
     char *tokenizer_text = NULL;
     train_data d = {0};
-    int32_t *ids = NULL, *window = NULL, *out = NULL;
-    float *logits = NULL;
-    double *p = NULL;
+    int32_t *ids = NULL, *out = NULL;
     size_t n = 0;
-    int T = 0, V = 0;
+    int T = 0;
     int rc =
         train_model_from_checkpoint(ctx, o, o->init_from, 1, &m, NULL, &tokenizer_text);
     if (rc < 0)
@@ -313,52 +322,29 @@ int generate_mode(clg_context *ctx, const train_options *o)
         rc = check_vocabulary(o, m, d.tokenizer);
     if (rc < 0)
         rc = prompt_ids(o, d.tokenizer, &ids, &n);
-    V = m ? classes_of(m) : 0;
+    if (rc < 0 && !(out = malloc((size_t)o->generate * sizeof *out)))
+        rc = cli_usage_error(TOOL, "out of memory");
+    text_stream st = {d.tokenizer, 0, '\n', false};
     if (rc < 0) {
-        window = calloc((size_t)T, sizeof *window);
-        out = malloc((size_t)o->generate * sizeof *out);
-        logits = malloc((size_t)T * V * sizeof *logits);
-        p = malloc((size_t)V * sizeof *p);
-        if (!window || !out || !logits || !p)
-            rc = cli_usage_error(TOOL, "out of memory");
-    }
-    uint64_t rng = (uint64_t)o->seed * CLG_RNG_GOLDEN + 1;
-    size_t shown = 0; /* bytes of the text printed so far */
-    char last = '\n';
-    clg_plan *plan = m ? clg_model_plan(m) : NULL;
-    /* The model is causal: positions after the last token do not change its
-     * logits, so a short context runs in the full window, zeros after it. */
-    for (int k = 0; rc < 0 && k < o->generate; k++) {
-        size_t have = n + (size_t)k, L = have < (size_t)T ? have : (size_t)T;
-        for (size_t i = 0; i < L; i++) {
-            size_t at = have - L + i;
-            window[i] = at < n ? ids[at] : out[at - n];
-        }
-        clg_status s = clg_tensor_upload(clg_model_input(m), window, (size_t)T);
-        if (s == CLG_OK)
-            s = clg_plan_run(plan, 1, CLG_RUN_EVAL);
-        if (s == CLG_OK)
-            s = clg_plan_read(plan, clg_model_output(m), logits, (size_t)T * V);
-        if (s != CLG_OK) {
-            rc = train_fail_status(s);
-            break;
-        }
         /* ids past the tokenizer's (a vocabulary padded in the spec) never */
-        int ids_known = clg_tokenizer_vocab_size(d.tokenizer);
-        s = clg_sample_token(logits + (L - 1) * (size_t)V,
-                             ids_known < V ? ids_known : V, o->temperature, o->top_k,
-                             &rng, p, &out[k]);
-        if (s != CLG_OK) { /* logits of weights that overflow: a bad file */
+        clg_generate_opts go = CLG_GENERATE_DEFAULTS;
+        go.temperature = o->temperature, go.top_k = o->top_k;
+        go.seed = (uint64_t)o->seed, go.vocab = clg_tokenizer_vocab_size(d.tokenizer);
+        go.on_token = stream, go.user = &st;
+        clg_status s = clg_generate(m, ids, n, o->generate, &go, out, NULL);
+        if (s == CLG_NOT_FINITE) { /* logits of weights that overflow: a bad file */
             fprintf(stderr, "%s: %s: %s\n", TOOL, o->init_from, clg_last_error());
             rc = CLI_USAGE_ERROR;
-            break;
+        } else if (s != CLG_OK) {
+            rc = train_fail_status(s);
+        } else if (st.failed) {
+            rc = cli_fail(TOOL, TRAIN_ERROR);
         }
-        rc = stream(d.tokenizer, out, (size_t)k + 1, &shown, &last);
     }
-    if (rc < 0 && shown && last != '\n')
+    if (rc < 0 && st.shown && st.last != '\n')
         putchar('\n');
     fflush(stdout);
-    free(ids), free(window), free(out), free(logits), free(p);
+    free(ids), free(out);
     free(tokenizer_text);
     train_free_data(&d);
     clg_model_free(m);
