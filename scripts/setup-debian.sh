@@ -26,7 +26,7 @@ sh "$(dirname "$0")/apt-install.sh" setup-debian $packages
 echo "setup-debian: all packages present"
 if [ "${1:-}" = --tests ]; then
     sh "$(dirname "$0")/apt-install.sh" setup-debian openmpi-bin libopenmpi-dev python3-venv \
-        python3-torch
+        python3-torch python3-dev
     sh "$(dirname "$0")/opencl.sh" install
     # transformers over Debian's torch, for the hf_gpt2_check test (a GPT-2
     # directory clgrad saves, loaded by GPT2LMHeadModel): a few MB from PyPI
@@ -37,5 +37,15 @@ if [ "${1:-}" = --tests ]; then
         /usr/bin/python3 -m venv --system-site-packages "$venv"
         "$venv/bin/pip" install -q --disable-pip-version-check \
             transformers==4.40.2 tokenizers==0.19.1
+    fi
+    # The Python package's build backend and test runner, over Debian's numpy
+    # and torch, in the git-ignored .venv-py (scripts/test.sh installs
+    # clgrad into it with pip install . and runs tests/python).
+    venv="$(dirname "$0")/../.venv-py"
+    if [ ! -x "$venv/bin/python" ] ||
+        ! "$venv/bin/python" -c 'import mesonpy, pytest' 2>/dev/null; then
+        /usr/bin/python3 -m venv --system-site-packages "$venv"
+        "$venv/bin/pip" install -q --disable-pip-version-check \
+            meson-python==0.22.1 pytest==9.2.0
     fi
 fi

@@ -10,6 +10,8 @@
 #   rusticl    the suite on Mesa's Rusticl (llvmpipe), but the tools suite
 #   oclgrind   the kernel-level tests on the oclgrind simulator, failing on
 #              any out-of-bounds access, data race or API misuse
+#   python     the Python package: pip install . into .venv-py (made by
+#              scripts/setup-debian.sh --tests), then its pytest suite on PoCL
 # Implementations not installed are named as skipped. Arguments go to every
 # `meson test` (a suite or test names). Exit status 0 only when all passed.
 set -euo pipefail
@@ -99,6 +101,28 @@ if echo "$present" | grep -qx oclgrind; then
     fi
 else
     summary+=("tests on oclgrind: skipped (not installed: scripts/opencl.sh install)")
+fi
+# The Python package as a user installs it (pip install .), built in
+# build-python, and its tests against build-tests' clgrad-train.
+if [ $# -eq 0 ] && [ -x .venv-py/bin/python ]; then
+    log=build-tests/python-tests.txt
+    if .venv-py/bin/pip install -q --disable-pip-version-check --no-build-isolation \
+        --no-deps --force-reinstall --config-settings=builddir=build-python . >"$log" 2>&1; then
+        # shellcheck disable=SC2046
+        env $(sh scripts/opencl.sh env pocl) \
+            CLGRAD_TRAIN_BIN="$PWD/build-tests/tools/clgrad-train" \
+            .venv-py/bin/python -m pytest -q -p no:cacheprovider tests/python 2>&1 |
+            tee -a "$log" || status=1
+    else
+        cat "$log"
+        status=1
+    fi
+    passed=$(grep -oE '[0-9]+ passed' "$log" | tail -n 1 | cut -d' ' -f1)
+    failed=$(grep -oE '[0-9]+ (failed|error)' "$log" | awk '{n += $1} END {print n + 0}')
+    [ -n "$passed" ] || failed=$((failed + 1))
+    summary+=("tests on python: ${passed:-0} passed, ${failed} failed")
+elif [ $# -eq 0 ]; then
+    summary+=("tests on python: skipped (no .venv-py: scripts/setup-debian.sh --tests)")
 fi
 echo
 printf '%s\n' "${summary[@]}"

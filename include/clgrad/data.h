@@ -320,6 +320,14 @@ typedef struct clg_augment {
         .probability = 1.0f                                                            \
     }
 
+/* Augmentation as clgrad-train --augment names it: a comma-separated list
+ * of flip[=P], vflip[=P], crop[=PAD], rotate[=DEG], noise[=STD],
+ * cutout[=SIZE], each with its value or its default (0.5, 0.5, 2, 10,
+ * 0.05, 8), crop, rotate, noise and cutout applied with probability 0.5.
+ * An unknown transform or a value out of range is CLG_INVALID_ARGUMENT
+ * naming it. */
+CLG_API clg_status clg_augment_parse(const char *list, clg_augment *augment);
+
 /* ---- Loader ------------------------------------------------------------- */
 
 typedef struct clg_loader_opts {

@@ -2,11 +2,13 @@
  * augmented) on the host, by a prefetch thread one batch ahead. */
 #include <math.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/error.h"
 #include "base/rng.h"
+#include "base/text.h"
 #include "clgrad/data.h"
 
 typedef struct slot {
@@ -371,4 +373,51 @@ int clg_loader_batches(const clg_loader *l)
 const clg_dataset *clg_loader_dataset(const clg_loader *l)
 {
     return l ? l->d : NULL;
+}
+
+clg_status clg_augment_parse(const char *list, clg_augment *a)
+{
+    static const struct {
+        const char *name;
+        float lo, hi, fallback;
+        bool whole; /* an int field */
+    } transforms[] = {
+        {"flip", 0, 1, 0.5f, false},    {"vflip", 0, 1, 0.5f, false},
+        {"crop", 1, 64, 2, true},       {"rotate", 0, 180, 10, false},
+        {"noise", 0, 10, 0.05f, false}, {"cutout", 1, 64, 8, true},
+    };
+    if (!list || !a)
+        return clg_fail(CLG_INVALID_ARGUMENT, "clg_augment_parse: NULL argument");
+    clg_augment out = CLG_AUGMENT_NONE;
+    void *fields[] = {&out.hflip,  &out.vflip, &out.crop_pad,
+                      &out.rotate, &out.noise, &out.cutout};
+    char buf[256];
+    if (strlen(list) >= sizeof buf)
+        return clg_fail(CLG_INVALID_ARGUMENT, "augmentation '%.40s...': too long", list);
+    snprintf(buf, sizeof buf, "%s", list);
+    char *save = NULL;
+    for (char *item = strtok_r(buf, ",", &save); item;
+         item = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(item, '=');
+        if (eq)
+            *eq++ = '\0';
+        int k = 0;
+        while (k < 6 && strcmp(item, transforms[k].name))
+            k++;
+        if (k == 6)
+            return clg_fail(CLG_INVALID_ARGUMENT,
+                            "unknown transform '%s' (flip, vflip, crop, rotate, noise, "
+                            "cutout)",
+                            item);
+        float v = transforms[k].fallback;
+        if (eq && !clg_parse_float(eq, transforms[k].lo, transforms[k].hi, &v))
+            return clg_fail(CLG_INVALID_ARGUMENT, "bad value '%s' for %s", eq, item);
+        if (transforms[k].whole)
+            *(int *)fields[k] = (int)v;
+        else
+            *(float *)fields[k] = v;
+    }
+    out.probability = 0.5f;
+    *a = out;
+    return CLG_OK;
 }

@@ -112,52 +112,13 @@ static bool parse_milestones(const char *v, void *dst, char *error, size_t len)
     return false;
 }
 
-/* --augment flip[=P],vflip[=P],crop[=PAD],rotate[=DEG],noise[=STD],cutout[=SIZE]:
- * each transform with its own value, or its default. */
+/* --augment LIST (clg_augment_parse) */
 static bool parse_augment(const char *list, void *dst, char *error, size_t len)
 {
-    clg_augment *a = dst;
-    static const struct {
-        const char *name;
-        float lo, hi, fallback;
-        bool whole; /* an int field */
-    } transforms[] = {
-        {"flip", 0, 1, 0.5f, false},    {"vflip", 0, 1, 0.5f, false},
-        {"crop", 1, 64, 2, true},       {"rotate", 0, 180, 10, false},
-        {"noise", 0, 10, 0.05f, false}, {"cutout", 1, 64, 8, true},
-    };
-    void *fields[] = {&a->hflip,  &a->vflip, &a->crop_pad,
-                      &a->rotate, &a->noise, &a->cutout};
-    char buf[256];
-    snprintf(buf, sizeof buf, "%s", list);
-    char *save = NULL;
-    for (char *item = strtok_r(buf, ",", &save); item;
-         item = strtok_r(NULL, ",", &save)) {
-        char *eq = strchr(item, '=');
-        if (eq)
-            *eq++ = '\0';
-        int k = 0;
-        while (k < 6 && strcmp(item, transforms[k].name))
-            k++;
-        if (k == 6) {
-            snprintf(
-                error, len,
-                "unknown transform '%s' (flip, vflip, crop, rotate, noise, cutout)",
-                item);
-            return false;
-        }
-        float v = transforms[k].fallback;
-        if (eq && !clg_parse_float(eq, transforms[k].lo, transforms[k].hi, &v)) {
-            snprintf(error, len, "bad value '%s' for %s", eq, item);
-            return false;
-        }
-        if (transforms[k].whole)
-            *(int *)fields[k] = (int)v;
-        else
-            *(float *)fields[k] = v;
-    }
-    a->probability = 0.5f;
-    return true;
+    if (clg_augment_parse(list, dst) == CLG_OK)
+        return true;
+    snprintf(error, len, "%s", clg_last_error());
+    return false;
 }
 
 /* --loss: clgrad-train trains classifiers */
