@@ -104,17 +104,24 @@ int get_buffer(PyObject *obj, Py_buffer *b, const char *fmt, bool writable,
 
 /* ---- Devices and contexts -------------------------------------------------- */
 
+/* A device as clgrad-devices --json describes it (its keys and values). */
 static PyObject *device_dict(const clg_device_info *d)
 {
+    int def = -1;
+    if (clg_device_default(&def) != CLG_OK)
+        def = -1;
     return Py_BuildValue(
-        "{s:i,s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:K,s:K,s:K,s:O,s:O}", "index", d->index,
-        "name", d->name, "type", clg_device_type_str(d->type), "vendor", d->vendor,
-        "platform", d->platform_name, "version", d->version, "driver",
-        d->driver_version, "compute_units", d->compute_units, "clock_mhz",
-        d->max_clock_mhz, "global_memory", (unsigned long long)d->global_mem_bytes,
-        "local_memory", (unsigned long long)d->local_mem_bytes, "max_alloc",
+        "{s:i,s:s,s:s,s:s,s:i,s:s,s:s,s:s,s:s,s:I,s:I,s:K,s:K,s:K,s:O,s:O,s:O}",
+        "index", d->index, "name", d->name, "vendor", d->vendor, "platform",
+        d->platform_name, "platform_index", d->platform_index, "type",
+        clg_device_type_str(d->type), "opencl_version", d->version, "opencl_c_version",
+        d->c_version, "driver_version", d->driver_version, "compute_units",
+        d->compute_units, "max_clock_mhz", d->max_clock_mhz, "global_mem_bytes",
+        (unsigned long long)d->global_mem_bytes, "local_mem_bytes",
+        (unsigned long long)d->local_mem_bytes, "max_alloc_bytes",
         (unsigned long long)d->max_alloc_bytes, "fp16", d->fp16 ? Py_True : Py_False,
-        "fp64", d->fp64 ? Py_True : Py_False);
+        "fp64", d->fp64 ? Py_True : Py_False, "default",
+        d->index == def ? Py_True : Py_False);
 }
 
 static PyObject *devices(PyObject *self, PyObject *noargs)

@@ -2,6 +2,7 @@
 weights as clgrad-train for the same seed, state dicts both ways, every
 error class from a real bad input, Ctrl-C, the GIL, no leaks."""
 import gc
+import json
 import os
 import signal
 import struct
@@ -43,9 +44,14 @@ def write_idx(path, a):
 # ---- Devices and models ------------------------------------------------------------
 
 
-def test_devices_and_context_describe_the_device():
+def test_devices_and_context_describe_the_device(train_bin):
     devs = clgrad.devices()
-    assert devs and {"index", "name", "type", "global_memory"} <= set(devs[0])
+    cli = json.loads(subprocess.run([os.path.join(os.path.dirname(train_bin),
+                                                  "clgrad-devices"), "--json"],
+                                    check=True, capture_output=True, text=True).stdout)
+    for ours, theirs in zip(devs, cli["devices"]):  # clgrad-devices --json's keys
+        assert {k: theirs[k] for k in ours} == ours
+    assert len(devs) == len(cli["devices"]) and sum(d["default"] for d in devs) == 1
     ctx = clgrad.Context()
     assert ctx.device["name"] == devs[ctx.device["index"]]["name"]
     assert clgrad.Context(0).device["index"] == 0
