@@ -57,6 +57,12 @@ static float act_forward(float x, float a)
         return x >= 0.0f ? 1.0f / (1.0f + exp(-x)) : exp(x) / (1.0f + exp(x));
     case CLG_ACT_TANH:
         return tanh(x);
+    case CLG_ACT_SILU: /* x sigmoid(x), sigmoid's stable form */
+        return x >= 0.0f ? x / (1.0f + exp(-x)) : x * exp(x) / (1.0f + exp(x));
+    case CLG_ACT_HARDSWISH: /* x relu6(x + 3) / 6 */
+        return x * clamp(x + 3.0f, 0.0f, 6.0f) / 6.0f;
+    case CLG_ACT_HARDSIGMOID: /* relu6(x + 3) / 6 */
+        return clamp(x + 3.0f, 0.0f, 6.0f) / 6.0f;
     case CLG_ACT_SCALE:
         return a * x;
     case CLG_ACT_GELU_TANH:
@@ -84,6 +90,14 @@ static float act_grad(float x, float y, float a)
         return y * (1.0f - y);
     case CLG_ACT_TANH:
         return 1.0f - y * y;
+    case CLG_ACT_SILU: {
+        const float s = x >= 0.0f ? 1.0f / (1.0f + exp(-x)) : exp(x) / (1.0f + exp(x));
+        return s * (1.0f + x * (1.0f - s));
+    }
+    case CLG_ACT_HARDSWISH: /* PyTorch's at the ends: 0 below -3, 1 above 3 */
+        return x < -3.0f ? 0.0f : x <= 3.0f ? x / 3.0f + 0.5f : 1.0f;
+    case CLG_ACT_HARDSIGMOID:
+        return x > -3.0f && x < 3.0f ? 1.0f / 6.0f : 0.0f;
     case CLG_ACT_SCALE:
         return a;
     case CLG_ACT_GELU_TANH: {

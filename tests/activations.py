@@ -26,6 +26,9 @@ TORCH = {
     "gelu": F.gelu,
     "sigmoid": torch.sigmoid,
     "tanh": torch.tanh,
+    "silu": F.silu,
+    "hardswish": F.hardswish,
+    "hardsigmoid": F.hardsigmoid,
 }
 
 Activation = collections.namedtuple("Activation", "fn name nargs arg default option")

@@ -131,6 +131,15 @@ void ref_unary(clg_activation act, double a, const ref_tensor *x, double *y)
         case CLG_ACT_TANH:
             y[i] = tanh(v);
             break;
+        case CLG_ACT_SILU:
+            y[i] = v / (1 + exp(-v));
+            break;
+        case CLG_ACT_HARDSWISH:
+            y[i] = v * fmin(fmax(v + 3, 0), 6) / 6;
+            break;
+        case CLG_ACT_HARDSIGMOID:
+            y[i] = fmin(fmax(v + 3, 0), 6) / 6;
+            break;
         case CLG_ACT_SCALE:
             y[i] = a * v;
             break;

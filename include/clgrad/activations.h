@@ -38,7 +38,10 @@
     X(Y, ELU, elu, "elu", 3, 11, 1, "alpha", 1.0f, NULL)                               \
     X(Y, GELU, gelu, "gelu", 4, 12, 0, "", 0.0f, "approximate")                        \
     X(Y, SIGMOID, sigmoid, "sigmoid", 5, 13, 0, "", 0.0f, NULL)                        \
-    X(Y, TANH, tanh, "tanh", 6, 14, 0, "", 0.0f, NULL)
+    X(Y, TANH, tanh, "tanh", 6, 14, 0, "", 0.0f, NULL)                                 \
+    X(Y, SILU, silu, "silu", 9, 24, 0, "", 0.0f, NULL)                                 \
+    X(Y, HARDSWISH, hardswish, "hardswish", 10, 25, 0, "", 0.0f, NULL)                 \
+    X(Y, HARDSIGMOID, hardsigmoid, "hardsigmoid", 11, 26, 0, "", 0.0f, NULL)
 
 /* Kernel forms that are ops but not layers of their own:
  * X(Y, ID, fn, code, nargs) */

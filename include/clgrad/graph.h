@@ -221,6 +221,9 @@ CLG_API clg_tensor *clg_dropout(clg_graph *g, clg_tensor *x, float p,
  *   clg_relu(g, x)              clg_sigmoid(g, x)
  *   clg_leaky_relu(g, x, slope) clg_tanh(g, x)
  *   clg_elu(g, x, alpha)        clg_gelu(g, x)        exact, with erf
+ *   clg_silu(g, x)              x sigmoid(x)
+ *   clg_hardswish(g, x)         x relu6(x + 3) / 6
+ *   clg_hardsigmoid(g, x)       relu6(x + 3) / 6
  *   clg_gelu_tanh(g, x)         GELU(approximate="tanh"): 0.5 x (1 + tanh(
  *                               sqrt(2/pi) (x + 0.044715 x^3)))
  *   clg_scale(g, x, a)          a x
