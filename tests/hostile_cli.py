@@ -40,7 +40,11 @@ def setup(bin_path, d):
     files = {"gpt.spec": GPT, "narrow.spec": NARROW, "mlp.spec": MLP, "t.txt": TEXT,
              "short.txt": "ab", "empty.txt": "",
              "tbig.spec": "input tokens 16\ntokpos 99999999999 32\nlinear 64\n",
-             "tlong.spec": "input tokens 100000000\ntokpos 64 32\nlinear 64\n"}
+             "tlong.spec": "input tokens 100000000\ntokpos 64 32\nlinear 64\n",
+             "csv.spec": "input 2\nlinear 3\n",
+             "t.csv": "x,y,kind\n0.1,0.2,cat\n0.3,0.1,dog\n0.5,0.9,emu\n",
+             "badfield.csv": "x,y,kind\n0.1,0.2,cat\n0.3,oops,dog\n",
+             "ragged.csv": "x,y,kind\n0.1,0.2,cat\n0.3,dog\n"}
     for name, text in files.items():
         with open(os.path.join(d, name), "w") as f:
             f.write(text)
@@ -218,6 +222,16 @@ CASES = [
     ("mlp.spec --data data --batch-size 64", {}, 2,
      ["batch norm", "leave a batch of 1", "--batch-size"]),
     ("mlp.spec --data data --batch-size 13 --normalize 1,0", {}, 2, ["--normalize"]),
+    # CSV
+    ("csv.spec --csv t.csv --label-column kinds", {}, 2, ["t.csv", "'kinds'"]),
+    ("csv.spec --csv t.csv --label-column 7", {}, 2, ["t.csv", "7"]),
+    ("csv.spec --csv badfield.csv", {}, 2, ["badfield.csv:3", "column 'y'", "'oops'"]),
+    ("csv.spec --csv ragged.csv", {}, 2, ["ragged.csv:3", "2 fields, expected 3"]),
+    ("csv.spec --csv nofile.csv", {}, 2, ["nofile.csv"]),
+    ("csv.spec --csv t.csv --data data", {}, 2, ["--csv", "image data", "do not mix"]),
+    ("csv.spec --data data --label-column kind", {}, 2, ["--label-column", "--csv"]),
+    ("csv.spec --test-csv t.csv", {}, 2, ["--test-csv needs --csv"]),
+    ("csv.spec --csv t.csv --log t.csv", {}, 2, ["--log t.csv is --csv t.csv"]),
 ]
 
 

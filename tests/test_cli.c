@@ -539,6 +539,43 @@ static void test_device_memory_is_checked_before_training(void **state)
 /* Data that does not fit the model shows before training: test labels,
  * image shapes (naming the data), normalisation values, a spec that is a
  * directory. */
+/* CSV from the command line: named classes in the confusion matrix, the
+ * label column by name or index. */
+static void test_csv_trains_with_named_classes(void **state)
+{
+    (void)state;
+    char csv[16384];
+    int n = snprintf(csv, sizeof csv, "a,b,kind,c\n");
+    uint32_t seed = 9;
+    const char *names[] = {"cat", "dog", "emu"};
+    for (int i = 0; i < 240; i++) {
+        int c = i % 3;
+        n += snprintf(csv + n, sizeof csv - (size_t)n, "%.3f,%.3f,%s,%.3f\n",
+                      (c == 0 ? 2.0 : 0.0) + test_random(&seed),
+                      (c == 1 ? 2.0 : 0.0) + test_random(&seed), names[c],
+                      (c == 2 ? 2.0 : 0.0) + test_random(&seed));
+    }
+    write_file("kinds.csv", csv, (size_t)n);
+    const char *spec = "input 3\nlinear 8\nrelu\nlinear 3\n";
+    write_file("csv.spec", spec, strlen(spec));
+    train(
+        "csv.spec --csv kinds.csv --test-csv kinds.csv --label-column kind --epochs 40 "
+        "--lr 0.01 --quiet");
+    EXPECT(0);
+    assert_contains(out, "cat ");
+    assert_contains(out, "columns: 0 cat, 1 dog, 2 emu");
+    float loss, acc;
+    const char *at = strstr(out, "test: loss");
+    assert_non_null(at);
+    assert_int_equal(sscanf(at, "test: loss %f, accuracy %f", &loss, &acc), 2);
+    assert_true(acc > 0.95f);
+    train("csv.spec --csv kinds.csv --label-column 2 --epochs 1 --quiet");
+    EXPECT(0);
+    train("csv.spec --csv kinds.csv --epochs 1 --quiet"); /* the last column: numbers */
+    EXPECT(2);
+    assert_contains(out, "kinds.csv");
+}
+
 static void test_data_problems_show_before_training(void **state)
 {
     (void)state;
@@ -584,6 +621,7 @@ int main(void)
         cmocka_unit_test(test_output_paths_and_writes_are_checked),
         cmocka_unit_test(test_device_memory_is_checked_before_training),
         cmocka_unit_test(test_data_problems_show_before_training),
+        cmocka_unit_test(test_csv_trains_with_named_classes),
     };
     return cmocka_run_group_tests(tests, cli_setup, cli_teardown);
 }

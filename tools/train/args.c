@@ -180,6 +180,14 @@ int train_parse_args(int argc, char **argv, train_options *o)
          .help = "test images (IDX), with --test-labels"},
         {"--test-labels", CLI_STRING, &o->test_labels, .value = "F",
          .help = "their labels (IDX)"},
+        {"--csv", CLI_STRING, &o->csv, .value = "FILE",
+         .help = "training data from a CSV file: numeric feature columns and\n"
+                 "a label column (classes as numbers or names)"},
+        {"--test-csv", CLI_STRING, &o->test_csv, .value = "FILE",
+         .help = "test data from a CSV file, columns as --csv's"},
+        {"--label-column", CLI_STRING, &o->label_column, .value = "NAME|INDEX",
+         .help = "the CSV's label column, by header name or 0-based index\n"
+                 "(default: the last)"},
         {"--normalize", CLI_STRING, &o->normalize, .value = "auto|none|MEAN,STD",
          .help = "auto: statistics of the training split for byte images,\n"
                  "none for float32 images (default auto)"},
@@ -341,6 +349,13 @@ int train_parse_args(int argc, char **argv, train_options *o)
         return cli_usage_error(TOOL, "--device and --devices do not mix");
     if (train_is_text(o) && (o->data || o->train_images || o->test_images))
         return cli_usage_error(TOOL, "--text/--test-text and image data do not mix");
+    bool csv = o->csv || o->test_csv;
+    if (csv && (train_is_text(o) || o->data || o->train_images || o->test_images))
+        return cli_usage_error(TOOL, "--csv/--test-csv and %s do not mix",
+                               train_is_text(o) ? "--text" : "image data");
+    if (o->label_column && !csv)
+        return cli_usage_error(TOOL, "--label-column names a column of --csv or "
+                                     "--test-csv: give one");
     if (o->hf_format && !o->save)
         return cli_usage_error(TOOL,
                                "--format hf says what --save writes: give --save DIR");

@@ -53,10 +53,12 @@ int train_load_data(const train_options *o, const clg_model *m,
     snprintf(d->train_source, sizeof d->train_source, "training data (%s)",
              o->data           ? dir
              : o->train_images ? o->train_images
+             : o->csv          ? o->csv
                                : "?");
     snprintf(d->test_source, sizeof d->test_source, "test data (%s)",
              o->data          ? dir
              : o->test_images ? o->test_images
+             : o->test_csv    ? o->test_csv
                               : "?");
     if (o->data) {
         if (need_train)
@@ -77,10 +79,22 @@ int train_load_data(const train_options *o, const clg_model *m,
                 return cli_usage_error(TOOL, "--test-images needs --test-labels");
             s = clg_dataset_from_idx(o->test_images, o->test_labels, &d->test);
         }
+    } else if (o->csv || o->test_csv) {
+        clg_csv_opts co = CLG_CSV_DEFAULTS;
+        const char *col = o->label_column;
+        if (col && *col && strspn(col, "0123456789") == strlen(col))
+            co.label_index = atoi(col);
+        else if (col)
+            co.label_name = col;
+        if (need_train && !o->csv)
+            return cli_usage_error(TOOL, "--test-csv needs --csv to train on");
+        if (need_train)
+            s = clg_dataset_from_csv(o->csv, &co, &d->train);
+        if (s == CLG_OK && o->test_csv)
+            s = clg_dataset_from_csv(o->test_csv, &co, &d->test);
     } else if (need_train) {
-        return cli_usage_error(TOOL,
-                               "no data: give --data fashion-mnist, --data DIR or "
-                               "--train-images and --train-labels");
+        return cli_usage_error(TOOL, "no data: give --data fashion-mnist, --data DIR, "
+                                     "--train-images and --train-labels, or --csv");
     }
     if (s != CLG_OK)
         return cli_fail(TOOL, CLI_USAGE_ERROR);

@@ -215,18 +215,33 @@ static bool write_plot(const train_run *r)
     return ok;
 }
 
-static void print_confusion(const clg_eval_report *e)
+/* The confusion matrix, its rows named by the classes' names where the data
+ * has them (a CSV's label strings), else by number. */
+static void print_confusion(const clg_eval_report *e, const clg_dataset *d)
 {
-    printf("confusion matrix (rows: true class, columns: predicted)\n     ");
+    char *const *names =
+        d->class_names && d->classes == e->classes ? d->class_names : NULL;
+    int width = 4;
+    for (int t = 0; names && t < e->classes; t++)
+        width = (int)strlen(names[t]) > width ? (int)strlen(names[t]) : width;
+    width = width > 24 ? 24 : width;
+    printf("confusion matrix (rows: true class, columns: predicted)\n%*s ", width, "");
     for (int p = 0; p < e->classes; p++)
         printf(" %5d", p);
     printf("   accuracy\n");
     for (int t = 0; t < e->classes; t++) {
-        printf("%4d ", t);
+        if (names)
+            printf("%-*.*s ", width, width, names[t]);
+        else
+            printf("%*d ", width, t);
         for (int p = 0; p < e->classes; p++)
             printf(" %5d", e->confusion[t * e->classes + p]);
         printf("   %.4f\n", (double)e->class_accuracy[t]);
     }
+    for (int t = 0; names && t < e->classes; t++)
+        printf("%s%d %s", t ? ", " : "columns: ", t, names[t]);
+    if (names)
+        printf("\n");
 }
 
 int train_report_test(clg_model *m, const clg_dataset *test, bool text,
@@ -244,7 +259,7 @@ int train_report_test(clg_model *m, const clg_dataset *test, bool text,
            bits(text, e.loss), (double)e.accuracy, e.count,
            text ? "windows" : "samples");
     if (e.confusion && !text) /* a vocabulary's matrix helps nobody */
-        print_confusion(&e);
+        print_confusion(&e, test);
     clg_eval_report_free(&e);
     return -1;
 }
