@@ -44,7 +44,8 @@ def setup(bin_path, d):
              "csv.spec": "input 2\nlinear 3\n",
              "t.csv": "x,y,kind\n0.1,0.2,cat\n0.3,0.1,dog\n0.5,0.9,emu\n",
              "badfield.csv": "x,y,kind\n0.1,0.2,cat\n0.3,oops,dog\n",
-             "ragged.csv": "x,y,kind\n0.1,0.2,cat\n0.3,dog\n"}
+             "ragged.csv": "x,y,kind\n0.1,0.2,cat\n0.3,dog\n",
+             "cifar.spec": "input 3 32 32\nflatten\nlinear 10\n"}
     for name, text in files.items():
         with open(os.path.join(d, name), "w") as f:
             f.write(text)
@@ -52,6 +53,9 @@ def setup(bin_path, d):
         f.write(TEXT.encode() + b"\xed\xa0\x80 tail")
     with open(os.path.join(d, "past10ffff.txt"), "wb") as f:
         f.write(b"ok \xf4\x90\x80\x80 " + TEXT.encode())
+    os.mkdir(os.path.join(d, "cifarbad"))
+    with open(os.path.join(d, "cifarbad", "data_batch_1.bin"), "wb") as f:
+        f.write(bytes(100))
     os.mkfifo(os.path.join(d, "fifo"))
     os.symlink("t.txt", os.path.join(d, "link.txt"))
     os.mkdir(os.path.join(d, "data"))
@@ -232,6 +236,12 @@ CASES = [
     ("csv.spec --data data --label-column kind", {}, 2, ["--label-column", "--csv"]),
     ("csv.spec --test-csv t.csv", {}, 2, ["--test-csv needs --csv"]),
     ("csv.spec --csv t.csv --log t.csv", {}, 2, ["--log t.csv is --csv t.csv"]),
+    # CIFAR
+    ("cifar.spec --data cifar10:cifarbad", {}, 2,
+     ["cifarbad/data_batch_1.bin", "100 bytes are not whole records of 3073"]),
+    ("cifar.spec --data cifar100:cifarbad", {}, 2, ["cifarbad/train.bin", "no such file"]),
+    ("cifar.spec --data cifar10:cifarbad --save cifarbad/data_batch_1.bin", {}, 2,
+     ["is --data's cifarbad/data_batch_1.bin"]),
 ]
 
 

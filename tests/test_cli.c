@@ -576,6 +576,38 @@ static void test_csv_trains_with_named_classes(void **state)
     assert_contains(out, "kinds.csv");
 }
 
+/* --data cifar10:DIR: CIFAR's binary batches, classes named from
+ * batches.meta.txt in the confusion matrix. */
+static void test_cifar10_batches_train_with_named_classes(void **state)
+{
+    (void)state;
+    static unsigned char batch[8 * 3073];
+    shell("mkdir -p cifar");
+    const char *files[] = {"cifar/data_batch_1.bin", "cifar/data_batch_2.bin",
+                           "cifar/data_batch_3.bin", "cifar/data_batch_4.bin",
+                           "cifar/data_batch_5.bin", "cifar/test_batch.bin"};
+    for (int f = 0; f < 6; f++) {
+        for (int r = 0; r < 8; r++) { /* class c: plane c % 3 bright */
+            int c = (f * 8 + r) % 10;
+            batch[r * 3073] = (unsigned char)c;
+            for (int i = 0; i < 3072; i++)
+                batch[r * 3073 + 1 + i] =
+                    (unsigned char)(i / 1024 == c % 3 ? 200 + c : 20);
+        }
+        write_file(files[f], batch, sizeof batch);
+    }
+    const char *names = "airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\n"
+                        "ship\ntruck\n";
+    write_file("cifar/batches.meta.txt", names, strlen(names));
+    const char *spec = "input 3 32 32\nflatten\nlinear 10\n";
+    write_file("cifar.spec", spec, strlen(spec));
+    train("cifar.spec --data cifar10:cifar --epochs 1 --batch-size 8 --quiet");
+    EXPECT(0);
+    assert_contains(out, "test: loss");
+    assert_contains(out, "airplane ");
+    assert_contains(out, "9 truck");
+}
+
 static void test_data_problems_show_before_training(void **state)
 {
     (void)state;
@@ -622,6 +654,7 @@ int main(void)
         cmocka_unit_test(test_device_memory_is_checked_before_training),
         cmocka_unit_test(test_data_problems_show_before_training),
         cmocka_unit_test(test_csv_trains_with_named_classes),
+        cmocka_unit_test(test_cifar10_batches_train_with_named_classes),
     };
     return cmocka_run_group_tests(tests, cli_setup, cli_teardown);
 }

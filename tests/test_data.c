@@ -220,6 +220,85 @@ static clg_dataset *counting(int n, int C, int H, int W)
     return d;
 }
 
+/* A CIFAR record: label byte(s), then plane c's pixel (y, x) at 1 + c * 1024
+ * + y * 32 + x, valued (record * 31 + c * 7 + y * 3 + x) % 256. */
+static void cifar_record(unsigned char *r, int labels, const int *label, int record)
+{
+    for (int k = 0; k < labels; k++)
+        r[k] = (unsigned char)label[k];
+    for (int c = 0; c < 3; c++)
+        for (int y = 0; y < 32; y++)
+            for (int x = 0; x < 32; x++)
+                r[labels + c * 1024 + y * 32 + x] =
+                    (unsigned char)((record * 31 + c * 7 + y * 3 + x) % 256);
+}
+
+/* CIFAR-10 and -100's binary batches: every pixel in its plane and place,
+ * scaled to [0, 1]; the fine label of CIFAR-100; the class names; files of
+ * the wrong length, labels past the classes and missing files refused by
+ * name. */
+static void test_cifar_binary_batches(void **state)
+{
+    (void)state;
+    enum { R10 = 3073, R100 = 3074 };
+    static unsigned char buf[4 * R100];
+    const char *batches[] = {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin",
+                             "data_batch_4.bin", "data_batch_5.bin"};
+    int record = 0;
+    for (int f = 0; f < 5; f++) { /* two records a batch, labels 0, 1, 2, ... */
+        for (int k = 0; k < 2; k++, record++)
+            cifar_record(buf + k * R10, 1, (int[]){record % 10}, record);
+        write_bytes(path_of(batches[f]), buf, 2 * R10, false);
+    }
+    cifar_record(buf, 1, (int[]){9}, 0);
+    write_bytes(path_of("test_batch.bin"), buf, R10, false);
+    const char names[] = "airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\n"
+                         "ship\ntruck\n";
+    write_bytes(path_of("batches.meta.txt"), names, strlen(names), false);
+    clg_dataset *d;
+    assert_ok(clg_dataset_cifar(dir, 10, true, &d));
+    assert_int_equal(d->count, 10);
+    assert_int_equal(d->classes, 10);
+    assert_true(d->from_bytes);
+    assert_int_equal(d->shape[0], 3);
+    for (int i = 0; i < 10; i++) {
+        assert_int_equal(d->labels[i], i % 10);
+        int c = i % 3, y = (i * 5) % 32, x = (i * 11) % 32;
+        float want = (float)((i * 31 + c * 7 + y * 3 + x) % 256) / 255.0f;
+        assert_true(d->x[(size_t)i * 3072 + (size_t)c * 1024 + (size_t)y * 32 + x] ==
+                    want);
+    }
+    assert_string_equal(d->class_names[3], "cat");
+    clg_dataset_free(d);
+    assert_ok(clg_dataset_cifar(dir, 10, false, &d));
+    assert_int_equal(d->count, 1);
+    assert_int_equal(d->labels[0], 9);
+    clg_dataset_free(d);
+    /* CIFAR-100: coarse label, fine label */
+    cifar_record(buf, 2, (int[]){3, 77}, 0);
+    cifar_record(buf + R100, 2, (int[]){19, 99}, 1);
+    write_bytes(path_of("train.bin"), buf, 2 * R100, false);
+    assert_ok(clg_dataset_cifar(dir, 100, true, &d));
+    assert_int_equal(d->count, 2);
+    assert_int_equal(d->labels[0], 77);
+    assert_int_equal(d->labels[1], 99);
+    assert_null(d->class_names); /* no fine_label_names.txt */
+    assert_true(d->x[3072 + 5] == (float)((31 + 5) % 256) / 255.0f);
+    clg_dataset_free(d);
+    /* bad files */
+    write_bytes(path_of("train.bin"), buf, 2 * R100 - 1, false);
+    assert_int_equal(clg_dataset_cifar(dir, 100, true, &d), CLG_BAD_FILE);
+    assert_contains(clg_last_error(),
+                    "train.bin: 6147 bytes are not whole records of 3074");
+    cifar_record(buf, 1, (int[]){10}, 0);
+    write_bytes(path_of("test_batch.bin"), buf, R10, false);
+    assert_int_equal(clg_dataset_cifar(dir, 10, false, &d), CLG_BAD_FILE);
+    assert_contains(clg_last_error(), "test_batch.bin: record 0 has label 10");
+    assert_int_equal(clg_dataset_cifar(dir, 100, false, &d), CLG_NOT_FOUND);
+    assert_contains(clg_last_error(), "test.bin: no such file");
+    assert_null(d);
+}
+
 static void test_split_is_seeded_and_disjoint(void **state)
 {
     (void)state;
@@ -550,6 +629,7 @@ int main(void)
         cmocka_unit_test(test_idx_rejects_bad_files),
         cmocka_unit_test(test_dataset_checks_image_and_label_counts),
         cmocka_unit_test(test_fashion_mnist_from_the_debian_package),
+        cmocka_unit_test(test_cifar_binary_batches),
         cmocka_unit_test(test_split_is_seeded_and_disjoint),
         cmocka_unit_test(test_stats_and_normalize_per_channel),
         cmocka_unit_test(test_loader_order_is_seeded_and_complete),

@@ -128,6 +128,15 @@ CLG_API clg_status clg_dataset_from_csv_text(const char *text, size_t len,
 CLG_API clg_status clg_dataset_fashion_mnist(const char *dir, bool train,
                                              clg_dataset **dataset);
 
+/* CIFAR-10 or CIFAR-100 (`classes` 10 or 100) in the binary form the
+ * dataset's site documents, from `dir`: the training batches or the test
+ * batch, [N, 3, 32, 32] bytes scaled to [0, 1] (CIFAR-100: the fine
+ * labels), the classes named from batches.meta.txt or fine_label_names.txt
+ * where those are there. A file of the wrong length is CLG_BAD_FILE naming
+ * it and its size; a missing one CLG_IO_ERROR naming it. */
+CLG_API clg_status clg_dataset_cifar(const char *dir, int classes, bool train,
+                                     clg_dataset **dataset);
+
 /* Moves a seeded random `fraction` of d's samples into a new dataset *val;
  * d keeps the rest, in their order. */
 CLG_API clg_status clg_dataset_split(clg_dataset *d, float fraction, uint64_t seed,

@@ -169,9 +169,10 @@ int train_parse_args(int argc, char **argv, train_options *o)
     clg_schedule_opts *so = &o->sched;
     const cli_flag flags[] = {
         CLI_GROUP("Data"),
-        {"--data", CLI_STRING, &o->data, .value = "fashion-mnist|DIR",
-         .help = "Fashion-MNIST from its Debian package, or a directory of\n"
-                 "MNIST-named IDX files (train-images-idx3-ubyte[.gz], ...)"},
+        {"--data", CLI_STRING, &o->data, .value = "fashion-mnist|cifar10:DIR|DIR",
+         .help = "Fashion-MNIST from its Debian package, CIFAR-10 or -100's\n"
+                 "binary batches (cifar10:DIR, cifar100:DIR), or a directory\n"
+                 "of MNIST-named IDX files (train-images-idx3-ubyte[.gz], ...)"},
         {"--train-images", CLI_STRING, &o->train_images, .value = "F",
          .help = "training images (IDX), with --train-labels"},
         {"--train-labels", CLI_STRING, &o->train_labels, .value = "F",

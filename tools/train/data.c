@@ -7,10 +7,15 @@
 
 #include "train.h"
 
-/* "fashion-mnist" is the Debian package; anything else a directory of
- * MNIST-named IDX files. */
+/* "fashion-mnist" is the Debian package, cifar10:DIR and cifar100:DIR
+ * CIFAR's binary batches; anything else a directory of MNIST-named IDX
+ * files. */
 static clg_status load_from_dir(const char *dir, bool train, clg_dataset **out)
 {
+    if (!strncmp(dir, "cifar10:", 8))
+        return clg_dataset_cifar(dir + 8, 10, train, out);
+    if (!strncmp(dir, "cifar100:", 9))
+        return clg_dataset_cifar(dir + 9, 100, train, out);
     return clg_dataset_fashion_mnist(strcmp(dir, "fashion-mnist") ? dir : NULL, train,
                                      out);
 }

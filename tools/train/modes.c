@@ -100,12 +100,25 @@ static int check_not_an_input(const train_options *o, const char *flag,
         if (same_file(path, inputs[i]))
             return cli_usage_error(TOOL, "%s %s is %s %s: an output would replace it",
                                    flag, path, flags[i], inputs[i]);
-    static const char *const idx[] = {
-        "train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
-        "t10k-labels-idx1-ubyte"};
-    for (size_t i = 0; o->data && i < 2 * sizeof idx / sizeof *idx; i++) {
+    static const char *const idx[] = {"train-images-idx3-ubyte",
+                                      "train-labels-idx1-ubyte",
+                                      "t10k-images-idx3-ubyte",
+                                      "t10k-labels-idx1-ubyte",
+                                      "data_batch_1.bin",
+                                      "data_batch_2.bin",
+                                      "data_batch_3.bin",
+                                      "data_batch_4.bin",
+                                      "data_batch_5.bin",
+                                      "test_batch.bin",
+                                      "train.bin",
+                                      "test.bin"};
+    const char *dir = !o->data                            ? NULL
+                      : !strncmp(o->data, "cifar10:", 8)  ? o->data + 8
+                      : !strncmp(o->data, "cifar100:", 9) ? o->data + 9
+                                                          : o->data;
+    for (size_t i = 0; dir && i < 2 * sizeof idx / sizeof *idx; i++) {
         char in[4200];
-        snprintf(in, sizeof in, "%s/%s%s", o->data, idx[i / 2], i % 2 ? ".gz" : "");
+        snprintf(in, sizeof in, "%s/%s%s", dir, idx[i / 2], i % 2 ? ".gz" : "");
         if (same_file(path, in))
             return cli_usage_error(TOOL,
                                    "%s %s is --data's %s: an output would replace it",
