@@ -117,8 +117,10 @@ if [ $# -eq 0 ] && [ -x .venv-py/bin/python ]; then
         cat "$log"
         status=1
     fi
-    passed=$(grep -oE '[0-9]+ passed' "$log" | tail -n 1 | cut -d' ' -f1)
-    failed=$(grep -oE '[0-9]+ (failed|error)' "$log" | awk '{n += $1} END {print n + 0}')
+    # (grep finds nothing when all passed: not an error here)
+    passed=$({ grep -oE '[0-9]+ passed' "$log" || true; } | tail -n 1 | cut -d' ' -f1)
+    failed=$({ grep -oE '[0-9]+ (failed|error)' "$log" || true; } |
+        awk '{n += $1} END {print n + 0}')
     [ -n "$passed" ] || failed=$((failed + 1))
     summary+=("tests on python: ${passed:-0} passed, ${failed} failed")
 elif [ $# -eq 0 ]; then
