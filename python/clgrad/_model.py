@@ -1,7 +1,10 @@
 """clgrad.Model: a model spec (or a checkpoint) compiled on a device, trained
 Keras-style with fit(), its weights as PyTorch state dicts."""
+from __future__ import annotations
+
 import collections
 import os
+from typing import Any, Callable, Iterable, Optional, Sequence, Union
 
 import numpy as np
 
@@ -53,8 +56,10 @@ class Model:
     # ---- Making one ---------------------------------------------------------
 
     @classmethod
-    def from_spec(cls, spec, *, context=None, device=None, batch_size=64, init="pytorch",
-                  seed=0, label_smoothing=0.0):
+    def from_spec(cls, spec: Union[str, os.PathLike], *, context: Optional[_core.Context] = None,
+                  device: Optional[Union[int, str]] = None, batch_size: int = 64,
+                  init: str = "pytorch", seed: int = 0,
+                  label_smoothing: float = 0.0) -> "Model":
         """spec: a spec file's path or its text. batch_size: the largest batch
         the model runs (fit's default batch). init: pytorch, kaiming_uniform,
         kaiming_normal, xavier_uniform, xavier_normal, zeros, ones or gpt2.
@@ -72,8 +77,10 @@ class Model:
                                float(label_smoothing)), ctx, int(seed))
 
     @classmethod
-    def from_checkpoint(cls, path, *, spec=None, context=None, device=None, batch_size=64,
-                        context_len=0):
+    def from_checkpoint(cls, path: Union[str, os.PathLike], *, spec: Optional[str] = None,
+                        context: Optional[_core.Context] = None,
+                        device: Optional[Union[int, str]] = None, batch_size: int = 64,
+                        context_len: int = 0) -> "Model":
         """A clgrad checkpoint (with the spec, normalisation and tokenizer it
         carries), a safetensors state_dict (give its spec), or a Hugging Face
         GPT-2 directory (config.json and model.safetensors)."""
@@ -89,7 +96,7 @@ class Model:
 
     # ---- What it is ---------------------------------------------------------
 
-    def summary(self, print_fn=print):
+    def summary(self, print_fn: Callable[[str], Any] = print) -> None:
         """Prints (with print_fn) the layers, output shapes and parameters."""
         print_fn(self._core.summary().rstrip("\n"))
 
@@ -169,9 +176,12 @@ class Model:
 
     # ---- Training -----------------------------------------------------------
 
-    def fit(self, x, y=None, *, epochs=10, batch_size=None, optimizer="adam", lr=1e-3,
-            validation_split=0.0, validation_data=None, schedule=None, callbacks=(),
-            verbose=1, shuffle=True, seed=None, **options):
+    def fit(self, x: Any, y: Any = None, *, epochs: int = 10,
+            batch_size: Optional[int] = None, optimizer: str = "adam", lr: float = 1e-3,
+            validation_split: float = 0.0, validation_data: Any = None,
+            schedule: Optional[str] = None,
+            callbacks: Iterable[Callable[[dict], Optional[bool]]] = (), verbose: int = 1,
+            shuffle: bool = True, seed: Optional[int] = None, **options: Any) -> History:
         """Trains on x, y (numpy: float32 samples, integer labels) or on a
         Dataset, as clgrad-train does with the same options: the model's
         seed (or `seed`) shuffles, validation_split holds out that fraction
@@ -233,7 +243,7 @@ class Model:
         progress.close()
         return History(report)
 
-    def evaluate(self, x, y=None):
+    def evaluate(self, x: Any, y: Any = None) -> dict:
         """{"loss", "accuracy", "count", "confusion"} on x, y or a Dataset
         (the loss per label: per token for a text model)."""
         d = self._dataset(x, y, "x")
@@ -243,7 +253,7 @@ class Model:
             if r["confusion"] else None
         return r
 
-    def predict(self, x):
+    def predict(self, x: Any) -> np.ndarray:
         """The model's outputs (logits, before any softmax) for x: a numpy
         array [N, ...] or a Dataset (its samples)."""
         if isinstance(x, Dataset):
@@ -263,7 +273,7 @@ class Model:
 
     # ---- Weights --------------------------------------------------------------
 
-    def state_dict(self):
+    def state_dict(self) -> "collections.OrderedDict[str, np.ndarray]":
         """The weights and statistics as numpy arrays, named and ordered as
         PyTorch's state_dict of the same nn.Sequential names them (batch
         norm's num_batches_tracked included)."""
@@ -278,7 +288,8 @@ class Model:
                     np.array(step, dtype=np.int64)
         return out
 
-    def load_state_dict(self, state, strict=True):
+    def load_state_dict(self, state: dict, strict: bool = True
+                        ) -> tuple[list[str], list[str]]:
         """Copies the arrays of `state` (numpy arrays, or anything
         np.asarray takes: torch tensors through .detach().cpu()) into the
         model. strict: every tensor of the model present and nothing else
@@ -303,20 +314,22 @@ class Model:
             self._core.write(k, a)
         return missing, unexpected
 
-    def save(self, path):
+    def save(self, path: Union[str, os.PathLike]) -> None:
         """A safetensors checkpoint PyTorch loads as it is (the weights under
         their state_dict names), with the optimizer's state, the spec, the
         normalisation and the tokenizer, as clgrad-train writes it."""
         self._core.save(os.fspath(path), True)
 
-    def load(self, path):
+    def load(self, path: Union[str, os.PathLike]) -> dict:
         """The tensors of a checkpoint whose names and shapes match; returns
         what was loaded, skipped and missing."""
         return self._core.load(os.fspath(path))
 
     # ---- Text -----------------------------------------------------------------
 
-    def generate(self, prompt, n, *, temperature=1.0, top_k=0, seed=0, tokenizer=None):
+    def generate(self, prompt: Union[str, Sequence[int], np.ndarray], n: int, *,
+                 temperature: float = 1.0, top_k: int = 0, seed: int = 0,
+                 tokenizer: Optional[Tokenizer] = None) -> Union[str, np.ndarray]:
         """n tokens after `prompt` (a str, or ids), drawn as clgrad-train
         --generate draws them (the same seed, the same text); returns the
         text (or the ids, given ids and no tokenizer)."""
