@@ -18,7 +18,8 @@ esac
 packages="
   build-essential meson ninja-build pkg-config python3
   ocl-icd-opencl-dev opencl-c-headers ocl-icd-libopencl1 pocl-opencl-icd clinfo
-  libclblast-dev zlib1g-dev libcjson-dev libpcre2-dev libcmocka-dev
+  libclblast-dev zlib1g-dev libcjson-dev libpcre2-dev libpng-dev libjpeg62-turbo-dev
+  libcmocka-dev
   dataset-fashion-mnist fortunes
 "
 # shellcheck disable=SC2086

@@ -22,6 +22,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import zlib
 
 GPT = "input tokens 16\ntokpos 64 32\nblock 32 4\nlayernorm\nlinear 64\n"
 NARROW = "input tokens 16\ntokpos 8 32\nblock 32 4\nlinear 64\n"
@@ -35,6 +36,35 @@ def idx(path, magic, dims, data):
         f.write(bytes(data))
 
 
+def png(path, w, h):
+    """A gray PNG of w x h pixels."""
+    rows = b"".join(b"\x00" + bytes((x * 9 + y) % 256 for x in range(w)) for y in range(h))
+
+    def chunk(kind, body):
+        return (struct.pack(">I", len(body)) + kind + body
+                + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF))
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
+                + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+def image_folders(d):
+    """Folders of images, each wrong in one way."""
+    def folder(name, files):
+        for rel, make in files.items():
+            path = os.path.join(d, name, rel)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            make(path)
+    good = lambda p: png(p, 6, 5)
+    folder("imgs_ok", {"a/1.png": good, "b/1.png": good})
+    folder("imgs_trunc", {"a/1.png": good, "b/1.png": lambda p: (png(p, 6, 5),
+                                                               os.truncate(p, 40))})
+    folder("imgs_text", {"a/1.png": good, "b/notes.png": lambda p: open(p, "w").write("hi")})
+    folder("imgs_empty", {"a/1.png": good, "b/readme.txt": lambda p: open(p, "w").write("")})
+    folder("imgs_mixed", {"a/1.png": good, "b/1.png": lambda p: png(p, 7, 5)})
+    folder("imgs_flat/x", {"1.png": good})
+
+
 def setup(bin_path, d):
     """The inputs the cases read, and the checkpoints they start from."""
     files = {"gpt.spec": GPT, "narrow.spec": NARROW, "mlp.spec": MLP, "t.txt": TEXT,
@@ -45,7 +75,8 @@ def setup(bin_path, d):
              "t.csv": "x,y,kind\n0.1,0.2,cat\n0.3,0.1,dog\n0.5,0.9,emu\n",
              "badfield.csv": "x,y,kind\n0.1,0.2,cat\n0.3,oops,dog\n",
              "ragged.csv": "x,y,kind\n0.1,0.2,cat\n0.3,dog\n",
-             "cifar.spec": "input 3 32 32\nflatten\nlinear 10\n"}
+             "cifar.spec": "input 3 32 32\nflatten\nlinear 10\n",
+             "img.spec": "input 1 5 6\nflatten\nlinear 2\n"}
     for name, text in files.items():
         with open(os.path.join(d, name), "w") as f:
             f.write(text)
@@ -53,6 +84,7 @@ def setup(bin_path, d):
         f.write(TEXT.encode() + b"\xed\xa0\x80 tail")
     with open(os.path.join(d, "past10ffff.txt"), "wb") as f:
         f.write(b"ok \xf4\x90\x80\x80 " + TEXT.encode())
+    image_folders(d)
     os.mkdir(os.path.join(d, "cifarbad"))
     with open(os.path.join(d, "cifarbad", "data_batch_1.bin"), "wb") as f:
         f.write(bytes(100))
@@ -240,6 +272,19 @@ CASES = [
     ("cifar.spec --data cifar10:cifarbad", {}, 2,
      ["cifarbad/data_batch_1.bin", "100 bytes are not whole records of 3073"]),
     ("cifar.spec --data cifar100:cifarbad", {}, 2, ["cifarbad/train.bin", "no such file"]),
+    # image folders
+    ("img.spec --images imgs_trunc", {}, 2, ["imgs_trunc/b/1.png", "PNG"]),
+    ("img.spec --images imgs_text", {}, 2, ["imgs_text/b/notes.png", "not a PNG image"]),
+    ("img.spec --images imgs_empty", {}, 2,
+     ["imgs_empty/b", "no PNG or JPEG file in the folder of class 'b'"]),
+    ("img.spec --images imgs_flat/x", {}, 2, ["imgs_flat/x has no subfolders"]),
+    ("img.spec --images imgs_mixed", {}, 2,
+     ["imgs_mixed/b/1.png is 7 x 5 pixels", "--resize"]),
+    ("img.spec --images imgs_ok --resize bicubic", {}, 2, ["--resize", "'bicubic'"]),
+    ("img.spec --images imgs_ok --data data", {}, 2, ["--images and --data do not mix"]),
+    ("img.spec --images imgs_ok --test-images imgs_ok --test-labels x", {}, 2,
+     ["--test-labels goes with IDX test images"]),
+    ("cifar.spec --images imgs_ok", {}, 2, ["5 pixels", "the model's input 32 x 32"]),
     ("cifar.spec --data cifar10:cifarbad --save cifarbad/data_batch_1.bin", {}, 2,
      ["is --data's cifarbad/data_batch_1.bin"]),
 ]

@@ -13,6 +13,8 @@
 
 #include "cli_util.h"
 
+#include <png.h>
+
 static void test_trains_and_reports_the_test_set(void **state)
 {
     (void)state;
@@ -608,6 +610,54 @@ static void test_cifar10_batches_train_with_named_classes(void **state)
     assert_contains(out, "9 truck");
 }
 
+/* --images / --test-images: a folder per class of PNGs trains, the classes
+ * named; another model size takes --resize. */
+static void test_image_folders_train_with_named_classes(void **state)
+{
+    (void)state;
+    const char *classes[] = {"bag", "shoe", "tee"};
+    uint32_t seed = 5;
+    for (int split = 0; split < 2; split++)
+        for (int c = 0; c < 3; c++) {
+            char sub[64];
+            snprintf(sub, sizeof sub, "mkdir -p pics/%s/%s", split ? "test" : "train",
+                     classes[c]);
+            shell("%s", sub);
+            for (int i = 0; i < 20; i++) {
+                unsigned char px[9 * 8];
+                for (int k = 0; k < 72; k++) /* class c: rows 3c .. 3c + 2 bright */
+                    px[k] = (unsigned char)((k / 8) / 3 == c ? 200 : 20) +
+                            (unsigned char)(30 * test_random(&seed));
+                char name[96];
+                snprintf(name, sizeof name, "pics/%s/%s/%02d.png",
+                         split ? "test" : "train", classes[c], i);
+                png_image p;
+                memset(&p, 0, sizeof p);
+                p.version = PNG_IMAGE_VERSION;
+                p.width = 8, p.height = 9, p.format = PNG_FORMAT_GRAY;
+                assert_true(png_image_write_to_file(&p, at(name), 0, px, 0, NULL));
+            }
+        }
+    const char *spec = "input 1 9 8\nflatten\nlinear 16\nrelu\nlinear 3\n";
+    write_file("pics.spec", spec, strlen(spec));
+    train("pics.spec --images pics/train --test-images pics/test --epochs 30 --lr 0.01 "
+          "--quiet");
+    EXPECT(0);
+    assert_contains(out, "columns: 0 bag, 1 shoe, 2 tee");
+    float loss, acc;
+    const char *res = strstr(out, "test: loss");
+    assert_non_null(res);
+    assert_int_equal(sscanf(res, "test: loss %f, accuracy %f", &loss, &acc), 2);
+    assert_true(acc > 0.95f);
+    const char *big = "input 3 18 16\nflatten\nlinear 3\n";
+    write_file("pics3.spec", big, strlen(big));
+    train("pics3.spec --images pics/train --resize bilinear --epochs 1 --quiet");
+    EXPECT(0);
+    train("pics3.spec --images pics/train --epochs 1 --quiet");
+    EXPECT(2);
+    assert_contains(out, "is 8 x 9 pixels, the model's input 16 x 18");
+}
+
 static void test_data_problems_show_before_training(void **state)
 {
     (void)state;
@@ -655,6 +705,7 @@ int main(void)
         cmocka_unit_test(test_data_problems_show_before_training),
         cmocka_unit_test(test_csv_trains_with_named_classes),
         cmocka_unit_test(test_cifar10_batches_train_with_named_classes),
+        cmocka_unit_test(test_image_folders_train_with_named_classes),
     };
     return cmocka_run_group_tests(tests, cli_setup, cli_teardown);
 }

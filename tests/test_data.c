@@ -1,10 +1,16 @@
 /* Readers (good and bad files), datasets, transforms and the loader. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
 #include "test_util.h"
+
+/* after stdio.h: jpeglib.h needs FILE and size_t */
+#include <jpeglib.h>
+#include <png.h>
 
 static char dir[] = "/tmp/clgrad-data-XXXXXX";
 
@@ -296,6 +302,137 @@ static void test_cifar_binary_batches(void **state)
     assert_contains(clg_last_error(), "test_batch.bin: record 0 has label 10");
     assert_int_equal(clg_dataset_cifar(dir, 100, false, &d), CLG_NOT_FOUND);
     assert_contains(clg_last_error(), "test.bin: no such file");
+    assert_null(d);
+}
+
+/* A gray (channels 1) or RGB PNG of w x h bytes at `name`. */
+static void write_png(const char *name, int w, int h, int channels,
+                      const unsigned char *px)
+{
+    png_image p;
+    memset(&p, 0, sizeof p);
+    p.version = PNG_IMAGE_VERSION;
+    p.width = (unsigned)w, p.height = (unsigned)h;
+    p.format = channels == 1 ? PNG_FORMAT_GRAY : PNG_FORMAT_RGB;
+    assert_true(png_image_write_to_file(&p, path_of(name), 0, px, 0, NULL));
+}
+
+static void write_jpeg(const char *name, int w, int h, const unsigned char *rgb)
+{
+    FILE *f = fopen(path_of(name), "wb");
+    assert_non_null(f);
+    struct jpeg_compress_struct j;
+    struct jpeg_error_mgr e;
+    j.err = jpeg_std_error(&e);
+    jpeg_create_compress(&j);
+    jpeg_stdio_dest(&j, f);
+    j.image_width = (unsigned)w, j.image_height = (unsigned)h;
+    j.input_components = 3, j.in_color_space = JCS_RGB;
+    jpeg_set_defaults(&j);
+    jpeg_set_quality(&j, 100, TRUE);
+    jpeg_start_compress(&j, TRUE);
+    while (j.next_scanline < j.image_height) {
+        JSAMPROW r = (JSAMPROW)(rgb + (size_t)j.next_scanline * w * 3);
+        jpeg_write_scanlines(&j, &r, 1);
+    }
+    jpeg_finish_compress(&j);
+    jpeg_destroy_compress(&j);
+    fclose(f);
+}
+
+/* Image folders: classes in sorted order with their names, files in sorted
+ * order, PNG bytes exact, JPEG near, bilinear resizing as PyTorch's
+ * interpolate (align_corners=False), the centre crop, and every refusal
+ * named. */
+static void test_image_folders(void **state)
+{
+    (void)state;
+    mkdir(path_of("imgs"), 0777);
+    mkdir(path_of("imgs/zebra"), 0777);
+    mkdir(path_of("imgs/ant"), 0777);
+    mkdir(path_of("imgs/.hidden"), 0777);
+    unsigned char g[4 * 4], rgb[4 * 4 * 3];
+    for (int i = 0; i < 16; i++)
+        g[i] = (unsigned char)(i * 16);
+    write_png("imgs/zebra/b.png", 4, 4, 1, g);
+    g[0] = 255;
+    write_png("imgs/zebra/a.PNG", 4, 4, 1, g);
+    for (int i = 0; i < 48; i++)
+        rgb[i] = (unsigned char)(i % 3 == 0 ? 250 : 10);
+    write_jpeg("imgs/ant/x.jpg", 4, 4, rgb);
+    write_bytes(path_of("imgs/ant/notes.txt"), "skip me", 7, false);
+    clg_image_opts o = {1, 4, 4, CLG_RESIZE_NONE};
+    clg_dataset *d;
+    assert_ok(clg_dataset_from_image_folder(path_of("imgs"), &o, &d));
+    assert_int_equal(d->count, 3);
+    assert_int_equal(d->classes, 2);
+    assert_string_equal(d->class_names[0], "ant");
+    assert_string_equal(d->class_names[1], "zebra");
+    assert_int_equal(d->labels[0], 0);
+    assert_int_equal(d->labels[1], 1);
+    assert_true(d->x[16] == 1.0f);               /* a.PNG first: its pixel 0 is 255 */
+    assert_true(d->x[32 + 5] == 80 / 255.0f);    /* b.png, pixel 5 */
+    assert_true(fabsf(d->x[0] - 0.37f) < 0.05f); /* the JPEG's gray, near */
+    clg_dataset_free(d);
+    /* RGB from a gray PNG; the JPEG's red plane */
+    o.channels = 3;
+    assert_ok(clg_dataset_from_image_folder(path_of("imgs"), &o, &d));
+    assert_true(fabsf(d->x[0] - 250 / 255.0f) < 0.03f && d->x[16] < 0.1f);
+    assert_true(d->x[48 + 5] == 80 / 255.0f && d->x[48 + 16 + 5] == 80 / 255.0f);
+    clg_dataset_free(d);
+    /* bilinear 4 x 4 -> 8 x 2 and a centre crop to 2 x 2 */
+    o = (clg_image_opts){1, 8, 2, CLG_RESIZE_BILINEAR};
+    assert_ok(clg_dataset_from_image_folder(path_of("imgs"), &o, &d));
+    /* b.png rows are 16 y + 16 x / 4...: x scale 0.5, y scale 2: output (y,
+     * x) reads source (2y + 0.5, 0.5x - 0.25 clamped at 0) */
+    const float *b = d->x + 2 * 16;
+    float want[2][8];
+    for (int y = 0; y < 2; y++)
+        for (int x = 0; x < 8; x++) {
+            float fy = (y + 0.5f) * 2 - 0.5f, fx = (x + 0.5f) * 0.5f - 0.5f;
+            fx = fx < 0 ? 0 : fx;
+            float v = 16 * (4 * fy + (fx > 3 ? 3 : fx)); /* g is linear in y and x */
+            want[y][x] = v / 255.0f;
+        }
+    for (int y = 0; y < 2; y++)
+        for (int x = 0; x < 8; x++)
+            assert_true(fabsf(b[y * 8 + x] - want[y][x]) < 1e-5f);
+    clg_dataset_free(d);
+    o = (clg_image_opts){1, 2, 2, CLG_RESIZE_CROP};
+    assert_ok(clg_dataset_from_image_folder(path_of("imgs"), &o, &d));
+    assert_true(d->x[2 * 4 + 0] == 5 * 16 / 255.0f &&
+                d->x[2 * 4 + 3] == 10 * 16 / 255.0f);
+    clg_dataset_free(d);
+    /* refusals */
+    o = (clg_image_opts){1, 5, 4, CLG_RESIZE_NONE};
+    assert_int_equal(clg_dataset_from_image_folder(path_of("imgs"), &o, &d),
+                     CLG_SHAPE_MISMATCH);
+    assert_contains(clg_last_error(), "x.jpg is 4 x 4 pixels, the model's input 5 x 4");
+    o = (clg_image_opts){1, 4, 4, CLG_RESIZE_NONE};
+    FILE *f = fopen(path_of("imgs/zebra/b.png"), "r+b");
+    assert_non_null(f);
+    assert_int_equal(ftruncate(fileno(f), 40), 0);
+    fclose(f);
+    assert_int_equal(clg_dataset_from_image_folder(path_of("imgs"), &o, &d),
+                     CLG_BAD_FILE);
+    assert_contains(clg_last_error(), "zebra/b.png");
+    write_bytes(path_of("imgs/zebra/b.png"), "not a png at all", 16, false);
+    assert_int_equal(clg_dataset_from_image_folder(path_of("imgs"), &o, &d),
+                     CLG_BAD_FILE);
+    assert_contains(clg_last_error(), "zebra/b.png: not a PNG image");
+    write_bytes(path_of("imgs/zebra/b.png"), "\xff\xd8\xff junk", 9, false);
+    write_bytes(path_of("imgs/ant/x.jpg"), "\xff\xd8\xff\xe0 junk", 9, false);
+    assert_int_equal(clg_dataset_from_image_folder(path_of("imgs"), &o, &d),
+                     CLG_BAD_FILE);
+    assert_contains(clg_last_error(), "ant/x.jpg: not a JPEG image that decodes");
+    mkdir(path_of("imgs/empty"), 0777);
+    assert_int_equal(clg_dataset_from_image_folder(path_of("imgs"), &o, &d),
+                     CLG_BAD_FILE);
+    assert_contains(clg_last_error(),
+                    "no PNG or JPEG file in the folder of class 'empty'");
+    assert_int_equal(clg_dataset_from_image_folder(path_of("imgs/ant"), &o, &d),
+                     CLG_BAD_FILE);
+    assert_contains(clg_last_error(), "has no subfolders");
     assert_null(d);
 }
 
@@ -630,6 +767,7 @@ int main(void)
         cmocka_unit_test(test_dataset_checks_image_and_label_counts),
         cmocka_unit_test(test_fashion_mnist_from_the_debian_package),
         cmocka_unit_test(test_cifar_binary_batches),
+        cmocka_unit_test(test_image_folders),
         cmocka_unit_test(test_split_is_seeded_and_disjoint),
         cmocka_unit_test(test_stats_and_normalize_per_channel),
         cmocka_unit_test(test_loader_order_is_seeded_and_complete),

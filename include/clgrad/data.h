@@ -128,6 +128,39 @@ CLG_API clg_status clg_dataset_from_csv_text(const char *text, size_t len,
 CLG_API clg_status clg_dataset_fashion_mnist(const char *dir, bool train,
                                              clg_dataset **dataset);
 
+/* ---- Image folders ------------------------------------------------------ */
+
+/* How images become samples: `channels` 1 (gray) or 3 (RGB), converted
+ * from whatever the file holds; `width` x `height`, the model's input; and
+ * an image of another size resized (bilinear, as torchvision's Resize with
+ * antialias=False), its centre cropped, or refused. */
+typedef enum clg_resize {
+    CLG_RESIZE_NONE,
+    CLG_RESIZE_BILINEAR,
+    CLG_RESIZE_CROP,
+} clg_resize;
+
+typedef struct clg_image_opts {
+    int channels, width, height;
+    clg_resize resize;
+} clg_image_opts;
+
+/* A PNG or JPEG file (by its extension) as `channels` bytes a pixel, rows
+ * top to bottom; *pixels malloc'd. A file that does not decode is
+ * CLG_BAD_FILE naming it and the decoder's reason. */
+CLG_API clg_status clg_image_decode(const char *path, int channels, int *width,
+                                    int *height, unsigned char **pixels);
+
+/* An image folder as torchvision's ImageFolder reads it: one subfolder per
+ * class (names sorted: class k is the k-th, its name in class_names), in
+ * each its .png, .jpg and .jpeg files in sorted order (others and dot files
+ * skipped), bytes scaled to [0, 1]. No subfolders, a class folder without
+ * an image, a file that does not decode and a size that does not fit are
+ * errors naming the folder or file. */
+CLG_API clg_status clg_dataset_from_image_folder(const char *dir,
+                                                 const clg_image_opts *opts,
+                                                 clg_dataset **dataset);
+
 /* CIFAR-10 or CIFAR-100 (`classes` 10 or 100) in the binary form the
  * dataset's site documents, from `dir`: the training batches or the test
  * batch, [N, 3, 32, 32] bytes scaled to [0, 1] (CIFAR-100: the fine

@@ -177,10 +177,17 @@ int train_parse_args(int argc, char **argv, train_options *o)
          .help = "training images (IDX), with --train-labels"},
         {"--train-labels", CLI_STRING, &o->train_labels, .value = "F",
          .help = "their labels (IDX)"},
-        {"--test-images", CLI_STRING, &o->test_images, .value = "F",
-         .help = "test images (IDX), with --test-labels"},
+        {"--test-images", CLI_STRING, &o->test_images, .value = "F|DIR",
+         .help = "test images (IDX), with --test-labels; or a folder of\n"
+                 "class folders of PNG and JPEG images, as --images"},
         {"--test-labels", CLI_STRING, &o->test_labels, .value = "F",
          .help = "their labels (IDX)"},
+        {"--images", CLI_STRING, &o->images, .value = "DIR",
+         .help = "training images: a folder with a folder of PNG and JPEG\n"
+                 "files per class (names sorted, as torchvision's ImageFolder)"},
+        {"--resize", CLI_STRING, &o->resize, .value = "bilinear|crop",
+         .help = "images of another size than the model's input: resized\n"
+                 "(bilinear, antialias off, as torchvision) or centre-cropped"},
         {"--csv", CLI_STRING, &o->csv, .value = "FILE",
          .help = "training data from a CSV file: numeric feature columns and\n"
                  "a label column (classes as numbers or names)"},
@@ -350,6 +357,15 @@ int train_parse_args(int argc, char **argv, train_options *o)
         return cli_usage_error(TOOL, "--device and --devices do not mix");
     if (train_is_text(o) && (o->data || o->train_images || o->test_images))
         return cli_usage_error(TOOL, "--text/--test-text and image data do not mix");
+    if (o->images && (o->data || o->train_images || train_is_text(o) || o->csv))
+        return cli_usage_error(TOOL, "--images and %s do not mix",
+                               o->data           ? "--data"
+                               : o->train_images ? "--train-images"
+                               : o->csv          ? "--csv"
+                                                 : "--text");
+    if (o->resize && strcmp(o->resize, "bilinear") && strcmp(o->resize, "crop"))
+        return cli_usage_error(TOOL, "--resize: '%s' is not bilinear or crop",
+                               o->resize);
     bool csv = o->csv || o->test_csv;
     if (csv && (train_is_text(o) || o->data || o->train_images || o->test_images))
         return cli_usage_error(TOOL, "--csv/--test-csv and %s do not mix",

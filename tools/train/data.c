@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "train.h"
 
@@ -45,6 +46,28 @@ static int select_classes(const train_options *o, train_data *d)
     return -1;
 }
 
+/* The model's input as an image folder's samples: C (1 or 3) x H x W. */
+static int image_opts(const train_options *o, const clg_model *m, clg_image_opts *io)
+{
+    const clg_tensor *in = clg_model_input(m);
+    if (clg_tensor_ndim(in) != 4 ||
+        (clg_tensor_dim(in, 1) != 1 && clg_tensor_dim(in, 1) != 3))
+        return cli_usage_error(TOOL, "image folders need a model whose input is 1 or 3 "
+                                     "channels of H x W (input C H W)");
+    io->channels = clg_tensor_dim(in, 1);
+    io->height = clg_tensor_dim(in, 2), io->width = clg_tensor_dim(in, 3);
+    io->resize = !o->resize                       ? CLG_RESIZE_NONE
+                 : !strcmp(o->resize, "bilinear") ? CLG_RESIZE_BILINEAR
+                                                  : CLG_RESIZE_CROP;
+    return -1;
+}
+
+static bool is_dir(const char *path)
+{
+    struct stat st;
+    return path && stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 int train_load_data(const train_options *o, const clg_model *m,
                     const char *tokenizer_text, bool need_train, train_data *d)
 {
@@ -59,13 +82,31 @@ int train_load_data(const train_options *o, const clg_model *m,
              o->data           ? dir
              : o->train_images ? o->train_images
              : o->csv          ? o->csv
+             : o->images       ? o->images
                                : "?");
     snprintf(d->test_source, sizeof d->test_source, "test data (%s)",
              o->data          ? dir
              : o->test_images ? o->test_images
              : o->test_csv    ? o->test_csv
                               : "?");
-    if (o->data) {
+    if (o->images || is_dir(o->test_images)) {
+        clg_image_opts io;
+        int rc = image_opts(o, m, &io);
+        if (rc >= 0)
+            return rc;
+        if (need_train && !o->images)
+            return cli_usage_error(TOOL,
+                                   "--test-images %s is a folder: give --images "
+                                   "to train on",
+                                   o->test_images);
+        if (o->test_labels && is_dir(o->test_images))
+            return cli_usage_error(TOOL, "--test-labels goes with IDX test images, not "
+                                         "a folder");
+        if (need_train)
+            s = clg_dataset_from_image_folder(o->images, &io, &d->train);
+        if (s == CLG_OK && o->test_images)
+            s = clg_dataset_from_image_folder(o->test_images, &io, &d->test);
+    } else if (o->data) {
         if (need_train)
             s = load_from_dir(o->data, true, &d->train);
         if (s == CLG_OK) {

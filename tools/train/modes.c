@@ -91,11 +91,11 @@ static int check_not_an_input(const train_options *o, const char *flag,
     const char *flags[] = {"the model spec", "--text",         "--test-text",
                            "--train-images", "--train-labels", "--test-images",
                            "--test-labels",  "--evaluate",     "--predict",
-                           "--csv",          "--test-csv"};
+                           "--csv",          "--test-csv",     "--images"};
     const char *inputs[] = {o->spec,         o->text,         o->test_text,
                             o->train_images, o->train_labels, o->test_images,
                             o->test_labels,  o->evaluate,     o->predict,
-                            o->csv,          o->test_csv};
+                            o->csv,          o->test_csv,     o->images};
     for (size_t i = 0; i < sizeof inputs / sizeof *inputs; i++)
         if (same_file(path, inputs[i]))
             return cli_usage_error(TOOL, "%s %s is %s %s: an output would replace it",

@@ -24,6 +24,7 @@ typedef struct train_options {
     const char *spec;
     const char *data, *train_images, *train_labels, *test_images, *test_labels;
     const char *csv, *test_csv, *label_column; /* CSV data */
+    const char *images, *resize;               /* image folders */
     const char *normalize;
     float val_split;
     int epochs, batch, accumulate, sync_every;
