@@ -335,6 +335,28 @@ static PyObject *dataset_csv(PyObject *cls, PyObject *args)
     Py_END_ALLOW_THREADS return s == CLG_OK ? wrap_dataset(d) : fail(s);
 }
 
+/* images(dir, channels, height, width, resize): an image folder
+ * (clg_dataset_from_image_folder); resize "none", "bilinear" or "crop". */
+static PyObject *dataset_images(PyObject *cls, PyObject *args)
+{
+    (void)cls;
+    const char *dir, *resize = "none";
+    clg_image_opts o = {0};
+    if (!PyArg_ParseTuple(args, "siii|s", &dir, &o.channels, &o.height, &o.width,
+                          &resize))
+        return NULL;
+    if (!strcmp(resize, "bilinear"))
+        o.resize = CLG_RESIZE_BILINEAR;
+    else if (!strcmp(resize, "crop"))
+        o.resize = CLG_RESIZE_CROP;
+    else if (strcmp(resize, "none"))
+        return usage("resize: '%s' is not none, bilinear or crop", resize);
+    clg_dataset *d = NULL;
+    clg_status s;
+    Py_BEGIN_ALLOW_THREADS s = clg_dataset_from_image_folder(dir, &o, &d);
+    Py_END_ALLOW_THREADS return s == CLG_OK ? wrap_dataset(d) : fail(s);
+}
+
 /* windows(ids int32, length, vocab): the next-token windows of a text. */
 static PyObject *dataset_windows(PyObject *cls, PyObject *args)
 {
@@ -428,6 +450,8 @@ static PyMethodDef dataset_methods[] = {
      "fashion_mnist(train=True, dir=None): Debian's dataset-fashion-mnist"},
     {"csv", (PyCFunction)dataset_csv, METH_VARARGS | METH_CLASS,
      "csv(path, label_column=None, header=None)"},
+    {"images", (PyCFunction)dataset_images, METH_VARARGS | METH_CLASS,
+     "images(dir, channels, height, width, resize='none'): an image folder"},
     {"windows", (PyCFunction)dataset_windows, METH_VARARGS | METH_CLASS,
      "windows(ids, length, vocab): next-token windows of a text"},
     {"split", (PyCFunction)dataset_split, METH_VARARGS,

@@ -36,8 +36,8 @@ class Dataset:
     """Samples (and labels) in host memory, as clgrad's loader reads them.
 
     Build one with Dataset.from_arrays(x, y), Dataset.idx(images, labels),
-    Dataset.csv(path, label_column), Dataset.fashion_mnist(train) or
-    Dataset.text(text, tokenizer, context). Model.fit, evaluate and predict
+    Dataset.images(folder, shape), Dataset.csv(path, label_column),
+    Dataset.fashion_mnist(train) or Dataset.text(text, tokenizer, context). Model.fit, evaluate and predict
     take a Dataset or numpy arrays.
     """
 
@@ -68,6 +68,16 @@ class Dataset:
     def fashion_mnist(cls, train=True, directory=None):
         """Debian's dataset-fashion-mnist (or IDX files in `directory`)."""
         return cls(_core.Dataset.fashion_mnist(bool(train), directory))
+
+    @classmethod
+    def images(cls, directory, shape, resize=None):
+        """An image folder as torchvision's ImageFolder reads it (a folder
+        of PNG and JPEG files per class, sorted), as samples of `shape`
+        (C, H, W: C 1 or 3); images of another size resized ("bilinear",
+        antialias off) or centre-cropped ("crop"), else refused."""
+        c, h, w = shape
+        return cls(_core.Dataset.images(os.fspath(directory), int(c), int(h), int(w),
+                                        resize or "none"))
 
     @classmethod
     def csv(cls, path, label_column=None, header=None):

@@ -130,6 +130,40 @@ def test_callbacks_see_each_epoch_and_may_stop():
     assert seen == [1, 2] and len(h.epochs) == 2
 
 
+def test_image_folder_and_csv_datasets(tmp_path):
+    """The library's readers from Python: a CSV with named classes, and an
+    image folder (its PNGs written here with zlib), resized or refused."""
+    import zlib
+    rows = ["a,b,kind"] + ["%d,%d,%s" % (i, i % 3, ["x", "y"][i % 2]) for i in range(10)]
+    (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
+    d = clgrad.Dataset.csv(tmp_path / "t.csv", "kind")
+    x, y = d.arrays()
+    assert len(d) == 10 and d.classes == 2 and list(y[:3]) == [0, 1, 0] and x[4, 0] == 4
+
+    def png(path, a):
+        h, w = a.shape
+        raw = b"".join(b"\x00" + a[r].tobytes() for r in range(h))
+
+        def chunk(k, b):
+            return (struct.pack(">I", len(b)) + k + b
+                    + struct.pack(">I", zlib.crc32(k + b) & 0xFFFFFFFF))
+        path.write_bytes(b"\x89PNG\r\n\x1a\n"
+                         + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
+                         + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    for c in ("cat", "dog"):
+        (tmp_path / "imgs" / c).mkdir(parents=True)
+        for i in range(3):
+            png(tmp_path / "imgs" / c / ("%d.png" % i),
+                np.full((5, 4), 40 * i + (100 if c == "dog" else 0), dtype=np.uint8))
+    d = clgrad.Dataset.images(tmp_path / "imgs", (1, 5, 4))
+    x, y = d.arrays()
+    assert list(y) == [0, 0, 0, 1, 1, 1] and x[4, 0, 2, 3] == np.float32(140 / 255)
+    with pytest.raises(clgrad.UsageError, match="is 4 x 5 pixels"):
+        clgrad.Dataset.images(tmp_path / "imgs", (1, 6, 4))
+    assert clgrad.Dataset.images(tmp_path / "imgs", (3, 10, 8), resize="bilinear").arrays()[
+        0].shape == (6, 3, 10, 8)
+
+
 # ---- State dicts with PyTorch ------------------------------------------------------
 
 
