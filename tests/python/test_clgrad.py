@@ -373,3 +373,27 @@ def test_hugging_face_gpt2_directory_loads_and_generates(root, tmp_path):
     m.save(tmp_path / "hf.safetensors")  # and as a clgrad checkpoint, tokenizer kept
     back = clgrad.Model.from_checkpoint(tmp_path / "hf.safetensors", batch_size=2)
     assert back.generate("Hello", 8, seed=3, top_k=5) == a
+
+
+def test_fashion_mnist_as_png_folders_gives_the_same_pixels(root, tmp_path):
+    """scripts/image_folders.py writes IDX images as class folders of PNGs;
+    read back as an image folder they are the IDX file's pixels, in
+    ImageFolder's order (classes by name, then files by name)."""
+    fashion = "/usr/share/datasets/fashion-mnist"
+    if not os.path.isdir(fashion):
+        pytest.skip("no dataset-fashion-mnist")
+    sys.path.insert(0, os.path.join(root, "scripts"))
+    import image_folders
+    n = image_folders.write_split(os.path.join(fashion, "t10k-images-idx3-ubyte.gz"),
+                                  os.path.join(fashion, "t10k-labels-idx1-ubyte.gz"),
+                                  str(tmp_path / "test"), limit=300)
+    folder = clgrad.Dataset.images(tmp_path / "test", (1, 28, 28))
+    idx = clgrad.Dataset.idx(os.path.join(fashion, "t10k-images-idx3-ubyte.gz"),
+                             os.path.join(fashion, "t10k-labels-idx1-ubyte.gz"))
+    fx, fy = folder.arrays()
+    ix, iy = idx.arrays()
+    names = sorted(image_folders.NAMES)
+    order = sorted(range(n), key=lambda i: (names.index(image_folders.NAMES[iy[i]]), i))
+    assert len(folder) == n == 300
+    assert np.array_equal(fx, ix[order])
+    assert [names[c] for c in fy] == [image_folders.NAMES[iy[i]] for i in order]
