@@ -164,6 +164,14 @@ static clg_tensor *build_relu(clg_graph *g, clg_tensor *x)
 {
     return clg_relu(g, x);
 }
+static clg_tensor *build_silu(clg_graph *g, clg_tensor *x)
+{
+    return clg_silu(g, x);
+}
+static clg_tensor *build_hardswish(clg_graph *g, clg_tensor *x)
+{
+    return clg_hardswish(g, x);
+}
 static clg_tensor *build_dropout(clg_graph *g, clg_tensor *x)
 {
     return clg_dropout(g, x, 0.5f, 1);
@@ -239,6 +247,22 @@ static const op_bench op_benches[] = {
      0,
      2 * MB(64 * 32 * 784),
      "relu"},
+    {"silu",
+     "64x32x28x28",
+     build_silu,
+     4,
+     {64, 32, 28, 28},
+     0,
+     2 * MB(64 * 32 * 784),
+     "silu"},
+    {"hardswish",
+     "64x32x28x28",
+     build_hardswish,
+     4,
+     {64, 32, 28, 28},
+     0,
+     2 * MB(64 * 32 * 784),
+     "hardswish"},
     {"dropout 0.5",
      "64x32x28x28",
      build_dropout,

@@ -81,6 +81,10 @@ def op(key):
         return lambda x, t: F.batch_norm(x, rm, rv, w, b, training=t)
     if key == "relu":
         return lambda x, t: F.relu(x)
+    if key == "silu":
+        return lambda x, t: F.silu(x)
+    if key == "hardswish":
+        return lambda x, t: F.hardswish(x)
     if key == "dropout":
         return lambda x, t: F.dropout(x, 0.5, training=t)
     if key == "log_softmax":
