@@ -152,3 +152,12 @@ const char gpt_spec[] = "input tokens 16\n"
                         "block 32 4\n"
                         "layernorm\n"
                         "linear 32\n";
+
+float test_accuracy(void)
+{
+    float loss, acc;
+    const char *at = strstr(out, "test: loss");
+    if (!at || sscanf(at, "test: loss %f, accuracy %f", &loss, &acc) != 2)
+        fail_msg("no test accuracy in:\n%s", out);
+    return acc;
+}

@@ -34,6 +34,10 @@ void write_dataset(const char *prefix, int n, int classes, uint32_t seed);
 /* A text of `sentences` sentences from a small grammar. */
 void write_text(const char *name, int sentences, uint32_t seed);
 
+/* The test accuracy the last run printed ("test: loss L, accuracy A"); fails
+ * the test where it printed none. */
+float test_accuracy(void);
+
 /* A small GPT: T 16, 32 ids, one block of width 32 and 4 heads. */
 extern const char gpt_spec[];
 

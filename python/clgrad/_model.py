@@ -226,8 +226,9 @@ class Model:
             opts["batch_size"] = int(batch_size)
         self.stop_training = False
         callbacks = list(callbacks)
-        progress = Progress(verbose, int(epochs) + self._core.info()["epochs"],
-                            self._core.info()["input_dtype"] == "int32")
+        info = self._core.info()
+        progress = Progress(verbose, int(epochs) + info["epochs"],
+                            info["input_dtype"] == "int32")
 
         def on_epoch(logs):
             progress.epoch(logs)

@@ -107,7 +107,7 @@ def ops(seconds, items):
         print(key, clock(fwd, seconds, 1), clock(both, seconds, 1), flush=True)
 
 
-def rate(model, step, device, steps, per_step):
+def rate(step, device, steps, per_step):
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     step()
     sync()
@@ -139,7 +139,7 @@ def train(kind, steps, device):
         opt.zero_grad()
         F.cross_entropy(m(x), y).backward()
         opt.step()
-    rate(m, step, dev, steps, 64)
+    rate(step, dev, steps, 64)
 
 
 def gpt(steps, device, V, T, D, H, B):
@@ -156,7 +156,7 @@ def gpt(steps, device, V, T, D, H, B):
         opt.zero_grad()
         F.cross_entropy(m(x).view(-1, V), y.view(-1)).backward()
         opt.step()
-    rate(m, step, dev, steps, B * T)
+    rate(step, dev, steps, B * T)
 
 
 def main(argv):
