@@ -24,9 +24,39 @@ clg_tensor *b_conv(clg_graph *g, clg_tensor **in, const op_case *c)
 void r_conv(const op_case *c, ref_tensor *in, const ref_tensor *y, double *out)
 {
     const clg_conv2d_opts *o = &c->conv;
-    const int q[6] = {o->stride_h, o->stride_w,   o->pad_h,
-                      o->pad_w,    o->dilation_h, o->dilation_w};
+    const int q[7] = {o->stride_h,   o->stride_w,   o->pad_h, o->pad_w,
+                      o->dilation_h, o->dilation_w, o->groups};
     ref_conv2d(&in[0], &in[1], c->nin > 2 ? &in[2] : NULL, q, y, out);
+}
+
+clg_tensor *b_tconv(clg_graph *g, clg_tensor **in, const op_case *c)
+{
+    return clg_conv_transpose2d(g, in[0], in[1], c->nin > 2 ? in[2] : NULL, &c->tconv);
+}
+void r_tconv(const op_case *c, ref_tensor *in, const ref_tensor *y, double *out)
+{
+    const clg_conv_transpose2d_opts *o = &c->tconv;
+    const int q[7] = {o->stride_h,   o->stride_w,   o->pad_h, o->pad_w,
+                      o->dilation_h, o->dilation_w, o->groups};
+    ref_conv_transpose2d(&in[0], &in[1], c->nin > 2 ? &in[2] : NULL, q, y, out);
+}
+
+/* upsampling by the factors c->resample.size, or adaptive pooling to it */
+clg_tensor *b_resample(clg_graph *g, clg_tensor **in, const op_case *c)
+{
+    if (c->resample.adaptive)
+        return clg_adaptive_avg_pool2d(g, in[0], c->resample.size[0],
+                                       c->resample.size[1]);
+    return clg_upsample(g, in[0], c->resample.size[0], c->resample.size[1],
+                        c->resample.bilinear);
+}
+void r_resample(const op_case *c, ref_tensor *in, const ref_tensor *y, double *out)
+{
+    if (c->resample.adaptive)
+        ref_adaptive_avg_pool(&in[0], y, out);
+    else
+        ref_upsample(&in[0], c->resample.size[0], c->resample.size[1],
+                     c->resample.bilinear, y, out);
 }
 
 /* The same convolution by Winograd and by im2col, added: x, w and b feed

@@ -30,6 +30,11 @@ struct op_case {
     void (*ref)(const op_case *c, ref_tensor *in, const ref_tensor *y, double *out);
     /* What the op takes; each family reads its own fields. */
     clg_conv2d_opts conv;
+    clg_conv_transpose2d_opts tconv;
+    struct {
+        int size[2]; /* upsampling's factors, adaptive pooling's output */
+        bool bilinear, adaptive;
+    } resample;
     struct {
         int kernel, stride, padding;
         bool max;
@@ -58,6 +63,8 @@ struct op_case {
 clg_tensor *b_linear(clg_graph *g, clg_tensor **in, const op_case *c);
 clg_tensor *b_conv(clg_graph *g, clg_tensor **in, const op_case *c);
 clg_tensor *b_convs(clg_graph *g, clg_tensor **in, const op_case *c);
+clg_tensor *b_tconv(clg_graph *g, clg_tensor **in, const op_case *c);
+clg_tensor *b_resample(clg_graph *g, clg_tensor **in, const op_case *c);
 clg_tensor *b_pool(clg_graph *g, clg_tensor **in, const op_case *c);
 clg_tensor *b_pools(clg_graph *g, clg_tensor **in, const op_case *c);
 clg_tensor *b_gap(clg_graph *g, clg_tensor **in, const op_case *c);
@@ -87,6 +94,8 @@ clg_tensor *b_fused_attention(clg_graph *g, clg_tensor **in, const op_case *c);
 void r_linear(const op_case *c, ref_tensor *in, const ref_tensor *y, double *out);
 void r_conv(const op_case *c, ref_tensor *in, const ref_tensor *y, double *out);
 void r_convs(const op_case *c, ref_tensor *in, const ref_tensor *y, double *out);
+void r_tconv(const op_case *c, ref_tensor *in, const ref_tensor *y, double *out);
+void r_resample(const op_case *c, ref_tensor *in, const ref_tensor *y, double *out);
 void r_pool(const op_case *c, ref_tensor *in, const ref_tensor *y, double *out);
 void r_pools(const op_case *c, ref_tensor *in, const ref_tensor *y, double *out);
 void r_gap(const op_case *c, ref_tensor *in, const ref_tensor *y, double *out);

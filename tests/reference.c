@@ -29,28 +29,111 @@ void ref_linear(const ref_tensor *x, const ref_tensor *w, const ref_tensor *b,
 }
 
 void ref_conv2d(const ref_tensor *x, const ref_tensor *w, const ref_tensor *b,
-                const int q[6], const ref_tensor *y, double *out)
+                const int q[7], const ref_tensor *y, double *out)
 {
-    int N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
-    int OC = w->shape[0], KH = w->shape[2], KW = w->shape[3];
-    int OH = y->shape[2], OW = y->shape[3];
+    int N = x->shape[0], H = x->shape[2], W = x->shape[3];
+    int OC = w->shape[0], CPG = w->shape[1], KH = w->shape[2], KW = w->shape[3];
+    int OH = y->shape[2], OW = y->shape[3], G = q[6] ? q[6] : 1, C = CPG * G;
     for (int n = 0; n < N; n++)
         for (int oc = 0; oc < OC; oc++)
             for (int oh = 0; oh < OH; oh++)
                 for (int ow = 0; ow < OW; ow++) {
                     double acc = b ? b->v[oc] : 0.0;
-                    for (int c = 0; c < C; c++)
+                    for (int ci = 0; ci < CPG; ci++)
                         for (int kh = 0; kh < KH; kh++)
                             for (int kw = 0; kw < KW; kw++) {
                                 int h = oh * q[0] - q[2] + kh * q[4];
                                 int ww = ow * q[1] - q[3] + kw * q[5];
+                                int c = oc / (OC / G) * CPG + ci;
                                 if (h < 0 || h >= H || ww < 0 || ww >= W)
                                     continue;
-                                acc += x->v[((size_t)(n * C + c) * H + h) * W + ww] *
-                                       w->v[((size_t)(oc * C + c) * KH + kh) * KW + kw];
+                                acc +=
+                                    x->v[((size_t)(n * C + c) * H + h) * W + ww] *
+                                    w->v[((size_t)(oc * CPG + ci) * KH + kh) * KW + kw];
                             }
                     out[((size_t)(n * OC + oc) * OH + oh) * OW + ow] = acc;
                 }
+}
+
+void ref_conv_transpose2d(const ref_tensor *x, const ref_tensor *w, const ref_tensor *b,
+                          const int q[7], const ref_tensor *y, double *out)
+{
+    int N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
+    int OPG = w->shape[1], KH = w->shape[2], KW = w->shape[3], G = q[6] ? q[6] : 1;
+    int OC = y->shape[1], OH = y->shape[2], OW = y->shape[3];
+    for (int n = 0; n < N; n++)
+        for (int oc = 0; oc < OC; oc++)
+            for (int i = 0; i < OH * OW; i++)
+                out[(size_t)(n * OC + oc) * OH * OW + i] = b ? b->v[oc] : 0.0;
+    /* each input element scatters its weighted window */
+    for (int n = 0; n < N; n++)
+        for (int c = 0; c < C; c++)
+            for (int h = 0; h < H; h++)
+                for (int v = 0; v < W; v++)
+                    for (int o = 0; o < OPG; o++)
+                        for (int kh = 0; kh < KH; kh++)
+                            for (int kw = 0; kw < KW; kw++) {
+                                int oh = h * q[0] - q[2] + kh * q[4];
+                                int ow = v * q[1] - q[3] + kw * q[5];
+                                int oc = c / (C / G) * OPG + o;
+                                if (oh < 0 || oh >= OH || ow < 0 || ow >= OW)
+                                    continue;
+                                out[((size_t)(n * OC + oc) * OH + oh) * OW + ow] +=
+                                    x->v[((size_t)(n * C + c) * H + h) * W + v] *
+                                    w->v[((size_t)(c * OPG + o) * KH + kh) * KW + kw];
+                            }
+}
+
+/* Along one axis: output o's two sources and the second's weight, as
+ * PyTorch's bilinear interpolation with align_corners=False. */
+static void bilinear_source(int o, int scale, int size, int *lo, int *hi, double *frac)
+{
+    double src = (o + 0.5) / scale - 0.5;
+    if (src < 0)
+        src = 0;
+    *lo = (int)src;
+    *hi = *lo < size - 1 ? *lo + 1 : *lo;
+    *frac = src - *lo;
+}
+
+void ref_upsample(const ref_tensor *x, int sh, int sw, int bilinear,
+                  const ref_tensor *y, double *out)
+{
+    int planes = x->shape[0] * x->shape[1], H = x->shape[2], W = x->shape[3];
+    int OH = y->shape[2], OW = y->shape[3];
+    for (int p = 0; p < planes; p++)
+        for (int oh = 0; oh < OH; oh++)
+            for (int ow = 0; ow < OW; ow++) {
+                const double *xp = x->v + (size_t)p * H * W;
+                double *o = &out[((size_t)p * OH + oh) * OW + ow];
+                if (!bilinear) {
+                    *o = xp[(oh / sh) * W + ow / sw];
+                    continue;
+                }
+                int h0, h1, w0, w1;
+                double fh, fw;
+                bilinear_source(oh, sh, H, &h0, &h1, &fh);
+                bilinear_source(ow, sw, W, &w0, &w1, &fw);
+                *o = (1 - fh) * ((1 - fw) * xp[h0 * W + w0] + fw * xp[h0 * W + w1]) +
+                     fh * ((1 - fw) * xp[h1 * W + w0] + fw * xp[h1 * W + w1]);
+            }
+}
+
+void ref_adaptive_avg_pool(const ref_tensor *x, const ref_tensor *y, double *out)
+{
+    int planes = x->shape[0] * x->shape[1], H = x->shape[2], W = x->shape[3];
+    int OH = y->shape[2], OW = y->shape[3];
+    for (int p = 0; p < planes; p++)
+        for (int oh = 0; oh < OH; oh++)
+            for (int ow = 0; ow < OW; ow++) {
+                int h0 = oh * H / OH, h1 = ((oh + 1) * H + OH - 1) / OH;
+                int w0 = ow * W / OW, w1 = ((ow + 1) * W + OW - 1) / OW;
+                double acc = 0;
+                for (int h = h0; h < h1; h++)
+                    for (int v = w0; v < w1; v++)
+                        acc += x->v[((size_t)p * H + h) * W + v];
+                out[((size_t)p * OH + oh) * OW + ow] = acc / ((h1 - h0) * (w1 - w0));
+            }
 }
 
 void ref_pool(const ref_tensor *x, int k, int s, int pad, int is_max,

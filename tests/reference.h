@@ -25,8 +25,15 @@ typedef enum ref_loss { REF_MSE = 1, REF_L1, REF_BCE } ref_loss;
 
 void ref_linear(const ref_tensor *x, const ref_tensor *w, const ref_tensor *b,
                 double *y);
+/* q = {stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w, groups}
+ * (groups 0 means 1). */
 void ref_conv2d(const ref_tensor *x, const ref_tensor *w, const ref_tensor *b,
-                const int q[6], const ref_tensor *y, double *out);
+                const int q[7], const ref_tensor *y, double *out);
+void ref_conv_transpose2d(const ref_tensor *x, const ref_tensor *w, const ref_tensor *b,
+                          const int q[7], const ref_tensor *y, double *out);
+void ref_upsample(const ref_tensor *x, int sh, int sw, int bilinear,
+                  const ref_tensor *y, double *out);
+void ref_adaptive_avg_pool(const ref_tensor *x, const ref_tensor *y, double *out);
 void ref_pool(const ref_tensor *x, int k, int s, int pad, int is_max,
               const ref_tensor *y, double *out);
 void ref_batch_norm(const ref_tensor *x, const double *gamma, const double *beta,

@@ -93,7 +93,7 @@ static void test_spec_errors_name_file_and_line(void **state)
         {"input 1 8 8\nflatten\nlinaer 4\n", "bad.spec:3: unknown layer 'linaer'"},
         {"input 1 8 8\nconv2d 4 3 pading=1\n",
          "bad.spec:2: conv2d: unknown option 'pading' "
-         "(options: stride, padding, dilation, bias)"},
+         "(options: stride, padding, dilation, groups, bias)"},
         {"input 1 8 8\nconv2d four 3\n",
          "bad.spec:2: conv2d: 'four' is not a valid out_channels"},
         {"input 1 8 8\nconv2d 4\n", "bad.spec:2: conv2d: missing kernel"},

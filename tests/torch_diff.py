@@ -82,14 +82,41 @@ def conv_line(rng, shape, out=None, same=False):
     while shape[1] + 2 * p < span:
         p += 1
     bias = rng.choice(["", " bias=false"])
-    return "conv2d %d %d stride=%d padding=%d dilation=%d%s" % (out, k, s, p, d, bias)
+    groups = ""
+    if rng.random() < 0.3 and shape[0] > 1:  # grouped, or depthwise (groups = C)
+        g = rng.choice([c for c in range(2, shape[0] + 1) if shape[0] % c == 0])
+        out = g * rng.choice([1, 2])
+        groups = " groups=%d" % g
+    return "conv2d %d %d stride=%d padding=%d dilation=%d%s%s" % (out, k, s, p, d, groups,
+                                                                  bias)
+
+
+def resample_line(rng, shape):
+    """A transposed convolution, an upsampling or an adaptive pooling."""
+    r = rng.random()
+    if r < 0.4:
+        k, s = rng.choice([1, 2, 3]), rng.choice([1, 2])
+        p, d = rng.choice(range(0, k)), rng.choice([1, 1, 2])
+        op = rng.choice(range(0, max(s, d)))
+        g = rng.choice([1, 1, shape[0]])
+        out = g * rng.choice([1, 2]) if g > 1 else rng.choice([2, 3])
+        while min(shape[1:]) - 1 - 2 * p + d * (k - 1) + op < 0 or (op >= s and op >= d):
+            p, op = max(p - 1, 0), max(op - 1, 0)
+        return ("convtranspose2d %d %d stride=%d padding=%d output_padding=%d dilation=%d"
+                " groups=%d%s" % (out, k, s, p, op, d, g, rng.choice(["", " bias=false"])))
+    if r < 0.7 and max(shape[1:]) <= 7:
+        return "upsample %d mode=%s" % (rng.choice([2, 3]), rng.choice(["nearest", "bilinear"]))
+    h, w = rng.randint(1, shape[1]), rng.randint(1, shape[2])
+    return "adaptiveavgpool2d %d" % h + ("" if h == w and rng.random() < 0.5 else " %d" % w)
 
 
 def image_body(rng, shape, lines):
     for _ in range(rng.randint(1, 3)):
         r = rng.random()
-        if r < 0.45:
+        if r < 0.4:
             lines.append(conv_line(rng, shape))
+        elif r < 0.48:
+            lines.append(resample_line(rng, shape))
         elif r < 0.6 and shape[1] >= 4:
             k = rng.choice([2, 3])
             s = rng.choice([k, 1, 2])
@@ -229,12 +256,13 @@ def shift_before_norm(spec):
             if shift:
                 return True
             shift = True  # its own beta
-        elif w[0] in ("conv2d", "linear"):
+        elif w[0] in ("conv2d", "convtranspose2d", "linear"):
             shift = "bias=false" not in w
         elif w[0] == "end":
             shift = True  # the block's last layer or projection adds a bias
         elif w[0] not in ("flatten", "dropout", "maxpool2d", "avgpool2d",
-                          "globalavgpool", "residual"):
+                          "globalavgpool", "residual", "upsample",
+                          "adaptiveavgpool2d"):
             shift = False
     return False
 
@@ -585,13 +613,17 @@ def families(case):
         w = line.split()
         if not w or w[0] == "input" or w[0] == "end":
             continue
-        if w[0] == "conv2d":
+        if w[0] in ("conv2d", "convtranspose2d"):
             o = options(w[1:])[1]
-            fam.add("conv2d")
+            fam.add(w[0])
             if o.get("stride", "1") != "1":
-                fam.add("conv2d strided")
+                fam.add(w[0] + " strided")
             if o.get("dilation", "1") != "1":
-                fam.add("conv2d dilated")
+                fam.add(w[0] + " dilated")
+            if o.get("groups", "1") != "1":
+                fam.add(w[0] + " grouped")
+        elif w[0] == "upsample":
+            fam.add("upsample " + options(w[1:])[1].get("mode", "nearest"))
         else:
             fam.add(w[0])
     fam.add("loss " + case["loss"] + (" smoothed" if case["label_smoothing"] else ""))

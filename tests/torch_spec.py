@@ -92,8 +92,26 @@ def make_layer(words, shape):
         d = int(opt.get("dilation", 1))
         span = d * (k - 1) + 1
         return (nn.Conv2d(shape[0], out, k, stride=s, padding=p, dilation=d,
+                          groups=int(opt.get("groups", 1)),
                           bias=opt.get("bias", "true") == "true"),
                 [out, (shape[1] + 2 * p - span) // s + 1, (shape[2] + 2 * p - span) // s + 1])
+    if name == "convtranspose2d":
+        out, k = int(pos[0]), int(pos[1])
+        s, p = int(opt.get("stride", 1)), int(opt.get("padding", 0))
+        op, d = int(opt.get("output_padding", 0)), int(opt.get("dilation", 1))
+        size = [(n - 1) * s - 2 * p + d * (k - 1) + op + 1 for n in shape[1:]]
+        return (nn.ConvTranspose2d(shape[0], out, k, stride=s, padding=p, output_padding=op,
+                                   groups=int(opt.get("groups", 1)), dilation=d,
+                                   bias=opt.get("bias", "true") == "true"), [out] + size)
+    if name == "upsample":
+        f = int(pos[0])
+        mode = opt.get("mode", "nearest")
+        return (nn.Upsample(scale_factor=f, mode=mode,
+                            align_corners=False if mode == "bilinear" else None),
+                [shape[0], shape[1] * f, shape[2] * f])
+    if name == "adaptiveavgpool2d":
+        size = [int(pos[0]), int(pos[1] if len(pos) > 1 else pos[0])]
+        return nn.AdaptiveAvgPool2d(size), [shape[0]] + size
     if name in ("batchnorm1d", "batchnorm2d"):
         cls = nn.BatchNorm1d if name == "batchnorm1d" else nn.BatchNorm2d
         return (cls(shape[0], momentum=float(opt.get("momentum", 0.1)),

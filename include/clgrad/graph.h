@@ -166,18 +166,44 @@ typedef struct clg_conv2d_opts {
     int pad_h, pad_w;
     int dilation_h, dilation_w;
     clg_conv_algorithm algorithm;
+    int groups; /* 0 or 1: one group */
 } clg_conv2d_opts;
 #define CLG_CONV2D_DEFAULTS                                                            \
     {                                                                                  \
         .stride_h = 1, .stride_w = 1, .pad_h = 0, .pad_w = 0, .dilation_h = 1,         \
-        .dilation_w = 1, .algorithm = CLG_CONV_AUTO                                    \
+        .dilation_w = 1, .algorithm = CLG_CONV_AUTO, .groups = 1                       \
     }
 
-/* x [N, C, H, W], w [OC, C, KH, KW], b [OC] or NULL -> [N, OC, OH, OW];
- * opts NULL means stride 1, no padding, no dilation, the algorithm AUTO.
- * groups = 1. */
+/* x [N, C, H, W], w [OC, C/groups, KH, KW], b [OC] or NULL -> [N, OC, OH,
+ * OW]; opts NULL means stride 1, no padding, no dilation, one group, the
+ * algorithm AUTO. With groups G > 1 (nn.Conv2d's groups; G = C = OC is a
+ * depthwise convolution) output channel o sees the input channels of its
+ * group, o / (OC/G), and a direct kernel computes it (the algorithm does
+ * not apply). */
 CLG_API clg_tensor *clg_conv2d(clg_graph *g, clg_tensor *x, clg_tensor *w,
                                clg_tensor *b, const clg_conv2d_opts *opts);
+
+typedef struct clg_conv_transpose2d_opts {
+    int stride_h, stride_w;
+    int pad_h, pad_w;
+    int output_pad_h, output_pad_w; /* smaller than the stride or the dilation */
+    int dilation_h, dilation_w;
+    int groups; /* 0 or 1: one group */
+} clg_conv_transpose2d_opts;
+#define CLG_CONV_TRANSPOSE2D_DEFAULTS                                                  \
+    {                                                                                  \
+        .stride_h = 1, .stride_w = 1, .pad_h = 0, .pad_w = 0, .output_pad_h = 0,       \
+        .output_pad_w = 0, .dilation_h = 1, .dilation_w = 1, .groups = 1               \
+    }
+
+/* nn.ConvTranspose2d: x [N, C, H, W], w [C, OC/groups, KH, KW], b [OC] or
+ * NULL -> [N, OC, (H - 1) stride - 2 pad + dilation (KH - 1) + output_pad +
+ * 1, ...]: the gradient of conv2d with that weight, taken as a layer (what
+ * upsampling decoders and GAN generators use). opts NULL: stride 1, no
+ * padding, one group. */
+CLG_API clg_tensor *clg_conv_transpose2d(clg_graph *g, clg_tensor *x, clg_tensor *w,
+                                         clg_tensor *b,
+                                         const clg_conv_transpose2d_opts *opts);
 
 /* Pools over [N, C, H, W]; stride 0 means stride = kernel. Max pooling pads
  * with -inf, average pooling with zeros that count (count_include_pad). */
@@ -187,6 +213,16 @@ CLG_API clg_tensor *clg_avg_pool2d(clg_graph *g, clg_tensor *x, int kernel, int 
                                    int padding);
 /* [N, C, H, W] -> [N, C, 1, 1], the mean over each channel's H x W. */
 CLG_API clg_tensor *clg_global_avg_pool(clg_graph *g, clg_tensor *x);
+/* nn.AdaptiveAvgPool2d((out_h, out_w)): [N, C, H, W] -> [N, C, out_h,
+ * out_w], output (i, j) the mean of rows [i H / out_h, ceil((i + 1) H /
+ * out_h)) and the same columns; out_h <= H, out_w <= W. */
+CLG_API clg_tensor *clg_adaptive_avg_pool2d(clg_graph *g, clg_tensor *x, int out_h,
+                                            int out_w);
+/* nn.Upsample(scale_factor=(scale_h, scale_w), mode="nearest" or, when
+ * bilinear, "bilinear" with align_corners=False): [N, C, H, W] -> [N, C,
+ * scale_h H, scale_w W], whole factors from 1 to 64. */
+CLG_API clg_tensor *clg_upsample(clg_graph *g, clg_tensor *x, int scale_h, int scale_w,
+                                 bool bilinear);
 
 /* Batch norm over dim 1 of [N, C] or [N, C, H, W]. gamma, beta [C] or both
  * NULL (no affine); running_mean, running_var [C] states, updated in training

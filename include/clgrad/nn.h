@@ -54,7 +54,10 @@ extern "C" {
     X(CLG_LAYER_TOKPOS, 20, "tokpos")                                                  \
     X(CLG_LAYER_ATTENTION, 21, "attention")                                            \
     X(CLG_LAYER_BLOCK, 22, "block")                                                    \
-    X(CLG_LAYER_RMSNORM, 23, "rmsnorm")
+    X(CLG_LAYER_RMSNORM, 23, "rmsnorm")                                                \
+    X(CLG_LAYER_CONVTRANSPOSE2D, 27, "convtranspose2d")                                \
+    X(CLG_LAYER_UPSAMPLE, 28, "upsample")                                              \
+    X(CLG_LAYER_ADAPTIVEAVGPOOL2D, 29, "adaptiveavgpool2d")
 
 #define CLG_ACT_LAYER_TYPE_(X, ID, fn, name, code, layer, ...)                         \
     X(CLG_LAYER_##ID, layer, name)
@@ -68,11 +71,17 @@ CLG_API clg_status clg_layer_type_parse(const char *name, clg_layer_type *value)
 
 typedef struct clg_layer {
     clg_layer_type type;
-    int out;    /* linear out_features, conv out_channels, embedding dim */
+    int out;    /* linear out_features, conv out_channels, embedding dim,
+                   adaptive pooling's output height */
     int kernel; /* conv, pools */
     int stride; /* conv (default 1), pools (0: = kernel) */
     int padding;
     int dilation;          /* conv; 0 means 1 */
+    int groups;            /* conv; 0 means 1 */
+    int output_padding;    /* convtranspose2d */
+    int scale;             /* upsample's factor */
+    bool bilinear;         /* upsample: mode=bilinear, not nearest */
+    int out_w;             /* adaptive pooling's output width (0: = out) */
     bool no_bias;          /* linear, conv */
     float value;           /* dropout p, leaky slope, elu alpha, batchnorm momentum */
     float eps;             /* batchnorm, layernorm (0 means 1e-5), rmsnorm (0: 2^-23) */
@@ -93,15 +102,21 @@ typedef struct clg_layer {
 #define CLG_MAXPOOL2D(k)    ((clg_layer){.type = CLG_LAYER_MAXPOOL2D, .kernel = (k)})
 #define CLG_AVGPOOL2D(k)    ((clg_layer){.type = CLG_LAYER_AVGPOOL2D, .kernel = (k)})
 #define CLG_GLOBALAVGPOOL() ((clg_layer){.type = CLG_LAYER_GLOBALAVGPOOL})
-#define CLG_FLATTEN()       ((clg_layer){.type = CLG_LAYER_FLATTEN})
-#define CLG_RELU()          ((clg_layer){.type = CLG_LAYER_RELU})
-#define CLG_LEAKYRELU(s)    ((clg_layer){.type = CLG_LAYER_LEAKYRELU, .value = (s)})
-#define CLG_ELU(a)          ((clg_layer){.type = CLG_LAYER_ELU, .value = (a)})
-#define CLG_GELU()          ((clg_layer){.type = CLG_LAYER_GELU})
-#define CLG_SIGMOID()       ((clg_layer){.type = CLG_LAYER_SIGMOID})
-#define CLG_TANH()          ((clg_layer){.type = CLG_LAYER_TANH})
-#define CLG_SOFTMAX()       ((clg_layer){.type = CLG_LAYER_SOFTMAX})
-#define CLG_LOGSOFTMAX()    ((clg_layer){.type = CLG_LAYER_LOGSOFTMAX})
+#define CLG_CONVTRANSPOSE2D(c, k)                                                      \
+    ((clg_layer){                                                                      \
+        .type = CLG_LAYER_CONVTRANSPOSE2D, .out = (c), .kernel = (k), .stride = 1})
+#define CLG_UPSAMPLE(s) ((clg_layer){.type = CLG_LAYER_UPSAMPLE, .scale = (s)})
+#define CLG_ADAPTIVEAVGPOOL2D(h)                                                       \
+    ((clg_layer){.type = CLG_LAYER_ADAPTIVEAVGPOOL2D, .out = (h)})
+#define CLG_FLATTEN()    ((clg_layer){.type = CLG_LAYER_FLATTEN})
+#define CLG_RELU()       ((clg_layer){.type = CLG_LAYER_RELU})
+#define CLG_LEAKYRELU(s) ((clg_layer){.type = CLG_LAYER_LEAKYRELU, .value = (s)})
+#define CLG_ELU(a)       ((clg_layer){.type = CLG_LAYER_ELU, .value = (a)})
+#define CLG_GELU()       ((clg_layer){.type = CLG_LAYER_GELU})
+#define CLG_SIGMOID()    ((clg_layer){.type = CLG_LAYER_SIGMOID})
+#define CLG_TANH()       ((clg_layer){.type = CLG_LAYER_TANH})
+#define CLG_SOFTMAX()    ((clg_layer){.type = CLG_LAYER_SOFTMAX})
+#define CLG_LOGSOFTMAX() ((clg_layer){.type = CLG_LAYER_LOGSOFTMAX})
 #define CLG_EMBEDDING(v, d)                                                            \
     ((clg_layer){.type = CLG_LAYER_EMBEDDING, .vocab = (v), .out = (d)})
 #define CLG_LAYERNORM() ((clg_layer){.type = CLG_LAYER_LAYERNORM})
@@ -276,7 +291,8 @@ CLG_API clg_status clg_generate(clg_model *model, const int32_t *prompt, size_t 
 /* A model described in text, one layer per line (see docs in the README):
  *
  *     input 1 28 28            # C H W; one number for features; tokens T
- *     conv2d 32 3 padding=1    # out_channels kernel [stride= padding= dilation= bias=]
+ *     conv2d 32 3 padding=1    # out_channels kernel [stride= padding= dilation=
+ *                              # groups= bias=]
  *     batchnorm2d              # [momentum= eps=]
  *     relu
  *     maxpool2d 2              # kernel [stride= padding=]

@@ -212,20 +212,61 @@ BUILD(linear)
     return clg_linear(m->g, x, w, b);
 }
 
+/* A convolution's weight [rows, cols, k, k] and bias [bias_len], initialised
+ * as nn.Conv2d and nn.ConvTranspose2d do: fan_in = weight.size(1) k k. */
+static clg_tensor *conv_params(clg_model *m, const clg_layer *l, const char *prefix,
+                               int rows, int cols, int bias_len, clg_tensor **b,
+                               size_t *count, clg_status *init)
+{
+    int k = l->kernel, fan_in = cols * k * k;
+    clg_tensor *w = param(m, prefix, "weight", 4, (int[]){rows, cols, k, k}, count);
+    *b = NULL;
+    if (!l->no_bias)
+        *b = param(m, prefix, "bias", 1, (int[]){bias_len}, count);
+    if (w)
+        *init = clg_init_weight(w, m->opts.init, fan_in, rows * k * k, &m->rng);
+    if (*b && *init == CLG_OK)
+        *init = clg_init_bias(*b, m->opts.init, fan_in, &m->rng);
+    return w;
+}
+
+/* Whether the groups divide both channel counts; fails the graph naming
+ * them when not. */
+static bool groups_fit(clg_model *m, const clg_layer *l, int C)
+{
+    int G = l->groups ? l->groups : 1;
+    if (C % G == 0 && l->out % G == 0)
+        return true;
+    clg_graph_fail(m->g, CLG_SHAPE_MISMATCH,
+                   "%s %d groups=%d: the groups must divide the %d input and %d output "
+                   "channels",
+                   clg_layer_type_str(l->type), l->out, G, C, l->out);
+    return false;
+}
+
 BUILD(conv2d)
 {
-    int C = clg_tensor_dim(x, 1), k = l->kernel, fan_in = C * k * k;
-    clg_tensor *w = param(m, prefix, "weight", 4, (int[]){l->out, C, k, k}, count),
-               *b = NULL;
-    if (!l->no_bias)
-        b = param(m, prefix, "bias", 1, (int[]){l->out}, count);
-    if (w)
-        *init = clg_init_weight(w, m->opts.init, fan_in, l->out * k * k, &m->rng);
-    if (b && *init == CLG_OK)
-        *init = clg_init_bias(b, m->opts.init, fan_in, &m->rng);
+    int C = clg_tensor_dim(x, 1), G = l->groups ? l->groups : 1;
+    if (!groups_fit(m, l, C))
+        return NULL;
+    clg_tensor *b,
+        *w = conv_params(m, l, prefix, l->out, C / G, l->out, &b, count, init);
     int st = l->stride ? l->stride : 1, d = l->dilation ? l->dilation : 1;
-    clg_conv2d_opts o = {st, st, l->padding, l->padding, d, d, CLG_CONV_AUTO};
+    clg_conv2d_opts o = {st, st, l->padding, l->padding, d, d, CLG_CONV_AUTO, G};
     return clg_conv2d(m->g, x, w, b, &o);
+}
+
+BUILD(convtranspose2d)
+{
+    int C = clg_tensor_dim(x, 1), G = l->groups ? l->groups : 1;
+    if (!groups_fit(m, l, C))
+        return NULL;
+    clg_tensor *b,
+        *w = conv_params(m, l, prefix, C, l->out / G, l->out, &b, count, init);
+    int st = l->stride ? l->stride : 1, d = l->dilation ? l->dilation : 1;
+    int op = l->output_padding;
+    clg_conv_transpose2d_opts o = {st, st, l->padding, l->padding, op, op, d, d, G};
+    return clg_conv_transpose2d(m->g, x, w, b, &o);
 }
 
 BUILD(batchnorm)
@@ -270,6 +311,10 @@ BUILD(unary)
     switch (l->type) {
     case CLG_LAYER_GLOBALAVGPOOL:
         return clg_global_avg_pool(g, x);
+    case CLG_LAYER_ADAPTIVEAVGPOOL2D:
+        return clg_adaptive_avg_pool2d(g, x, l->out, l->out_w ? l->out_w : l->out);
+    case CLG_LAYER_UPSAMPLE:
+        return clg_upsample(g, x, l->scale, l->scale, l->bilinear);
     case CLG_LAYER_FLATTEN:
         return clg_flatten(g, x);
     case CLG_LAYER_SOFTMAX:
@@ -365,9 +410,18 @@ const clg_layer_desc clg_layer_descs[] = {
      2,
      {SIZE("out_channels", out, 1), SIZE("kernel", kernel, 1)},
      {SIZE("stride", stride, 1), SIZE("padding", padding, 0),
-      SIZE("dilation", dilation, 1), BIAS},
+      SIZE("dilation", dilation, 1), SIZE("groups", groups, 1), BIAS},
      {.stride = 1},
      conv2d},
+    {CLG_LAYER_CONVTRANSPOSE2D,
+     2,
+     2,
+     {SIZE("out_channels", out, 1), SIZE("kernel", kernel, 1)},
+     {SIZE("stride", stride, 1), SIZE("padding", padding, 0),
+      SIZE("output_padding", output_padding, 0), SIZE("dilation", dilation, 1),
+      SIZE("groups", groups, 1), BIAS},
+     {.stride = 1},
+     convtranspose2d},
     {CLG_LAYER_BATCHNORM1D,
      0,
      0,
@@ -404,6 +458,20 @@ const clg_layer_desc clg_layer_descs[] = {
      {0},
      pool},
     {CLG_LAYER_GLOBALAVGPOOL, 0, 0, {{0}}, {{0}}, {0}, unary},
+    {CLG_LAYER_ADAPTIVEAVGPOOL2D,
+     1,
+     2,
+     {SIZE("output_height", out, 1), SIZE("output_width", out_w, 1)},
+     {{0}},
+     {0},
+     unary},
+    {CLG_LAYER_UPSAMPLE,
+     1,
+     1,
+     {SIZE("scale_factor", scale, 1)},
+     {{"mode", offsetof(clg_layer, bilinear), CLG_FIELD_BILINEAR, 0, 1}},
+     {0},
+     unary},
     {CLG_LAYER_FLATTEN, 0, 0, {{0}}, {{0}}, {0}, unary},
 #define ACT_ROW(Y, ID, fn, name, code, layer, nargs, arg, def, option)                 \
     {CLG_LAYER_##ID,                                                                   \
@@ -486,6 +554,11 @@ bool clg_layer_field_set(const clg_layer_field *f, const char *word, clg_layer *
             return false;
         *(bool *)at = !strcmp(word, "tanh");
         return true;
+    case CLG_FIELD_BILINEAR:
+        if (strcmp(word, "bilinear") != 0 && strcmp(word, "nearest") != 0)
+            return false;
+        *(bool *)at = !strcmp(word, "bilinear");
+        return true;
     }
     return false;
 }
@@ -505,6 +578,9 @@ const char *clg_layer_field_range(const clg_layer_field *f, char *buf, size_t le
         break;
     case CLG_FIELD_TANH:
         snprintf(buf, len, "tanh or none");
+        break;
+    case CLG_FIELD_BILINEAR:
+        snprintf(buf, len, "nearest or bilinear");
         break;
     }
     return buf;

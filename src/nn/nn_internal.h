@@ -40,11 +40,12 @@ struct clg_model {
 
 /* How a spec word sets a field of clg_layer. */
 typedef enum clg_field_kind {
-    CLG_FIELD_SIZE,    /* a whole number from lo to hi (an int field) */
-    CLG_FIELD_FLOAT,   /* a number from lo to hi (a float field) */
-    CLG_FIELD_NO_BIAS, /* bias=true|false, kept as no_bias (a bool field) */
-    CLG_FIELD_BOOL,    /* true|false (a bool field) */
-    CLG_FIELD_TANH,    /* approximate=tanh|none, as nn.GELU (a bool field) */
+    CLG_FIELD_SIZE,     /* a whole number from lo to hi (an int field) */
+    CLG_FIELD_FLOAT,    /* a number from lo to hi (a float field) */
+    CLG_FIELD_NO_BIAS,  /* bias=true|false, kept as no_bias (a bool field) */
+    CLG_FIELD_BOOL,     /* true|false (a bool field) */
+    CLG_FIELD_TANH,     /* approximate=tanh|none, as nn.GELU (a bool field) */
+    CLG_FIELD_BILINEAR, /* mode=nearest|bilinear, as nn.Upsample (a bool field) */
 } clg_field_kind;
 
 typedef struct clg_layer_field {
@@ -68,7 +69,7 @@ typedef struct clg_layer_desc {
     clg_layer_type type;
     int min_args, max_args;
     clg_layer_field args[2];
-    clg_layer_field options[4];
+    clg_layer_field options[6];
     clg_layer defaults; /* the fields a spec line does not set */
     clg_layer_build_fn build;
 } clg_layer_desc;

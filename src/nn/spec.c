@@ -76,8 +76,9 @@ static clg_status set_option(const clg_spec *s, int line, const clg_layer_desc *
                              const char *key, const char *value, clg_layer *l)
 {
     const clg_layer_field *f = NULL;
-    char opts[128] = "", range[96];
-    for (int i = 0; i < 4 && d->options[i].name; i++) {
+    char opts[192] = "", range[96];
+    for (int i = 0;
+         i < (int)(sizeof d->options / sizeof *d->options) && d->options[i].name; i++) {
         if (!strcmp(key, d->options[i].name))
             f = &d->options[i];
         snprintf(opts + strlen(opts), sizeof opts - strlen(opts), "%s%s", i ? ", " : "",

@@ -427,7 +427,18 @@ clg_tensor *clg_conv2d(clg_graph *g, clg_tensor *x, clg_tensor *w, clg_tensor *b
                               "([N,C,H,W] and [OC,C,KH,KW])",
                               clg_shape_str(x, sx, sizeof sx),
                               clg_shape_str(w, sw, sizeof sw));
-    if (w->shape[1] != x->shape[1])
+    int groups = o.groups ? o.groups : 1;
+    if (groups < 1)
+        return clg_graph_fail(g, CLG_INVALID_ARGUMENT, "conv2d: groups %d must be >= 1",
+                              groups);
+    if (groups > 1 && (w->shape[1] * groups != x->shape[1] || w->shape[0] % groups))
+        return clg_graph_fail(
+            g, CLG_SHAPE_MISMATCH,
+            "conv2d: weight %s in %d groups expects %d input channels "
+            "and output channels divisible by %d, input is %s",
+            clg_shape_str(w, sw, sizeof sw), groups, w->shape[1] * groups, groups,
+            clg_shape_str(x, sx, sizeof sx));
+    if (w->shape[1] * groups != x->shape[1])
         return clg_graph_fail(
             g, CLG_SHAPE_MISMATCH,
             "conv2d: weight %s expects %d input channels, input is %s",
@@ -461,10 +472,15 @@ clg_tensor *clg_conv2d(clg_graph *g, clg_tensor *x, clg_tensor *w, clg_tensor *b
     if (b && !clg_loops_fit(g, "conv2d", "an output channel (the bias's gradient)",
                             2 * (n * p / 64 + n)))
         return NULL;
+    int shape[4] = {x->shape[0], w->shape[0], oh, ow};
+    if (groups > 1) {
+        int q[7] = {o.stride_h,   o.stride_w,   o.pad_h, o.pad_w,
+                    o.dilation_h, o.dilation_w, groups};
+        return clg_gconv_node(g, x, w, b, q, false, shape);
+    }
     clg_conv_algorithm algo;
     if (!choose_algorithm(g, x, w, &o, &algo))
         return NULL;
-    int shape[4] = {x->shape[0], w->shape[0], oh, ow};
     clg_tensor *t = clg_node(g, &conv_class, nsrc, src, 4, shape);
     if (t) {
         int q[7] = {o.stride_h,   o.stride_w,   o.pad_h,  o.pad_w,

@@ -46,6 +46,12 @@ static inline bool clg_loops_fit(clg_graph *g, const char *op, const char *what,
  * changed) when t is not a batch norm node or already has its ReLU. */
 clg_tensor *clg_batch_norm_fuse_relu(clg_tensor *t);
 
+/* A node of grouped convolution (conv2d with q[6] = groups > 1) or of
+ * transposed convolution (gconv.c): q = {stride_h, stride_w, pad_h, pad_w,
+ * dilation_h, dilation_w, groups}, its shapes already checked. */
+clg_tensor *clg_gconv_node(clg_graph *g, clg_tensor *x, clg_tensor *w, clg_tensor *b,
+                           const int q[7], bool transposed, const int shape[4]);
+
 /* y[o, c, i] += bias[c] over [outer, C, inner]. */
 clg_status clg_rec_channel_bias(clg_plan *p, clg_cmdlist *s, cl_mem y, cl_mem bias,
                                 size_t outer, int C, size_t inner);

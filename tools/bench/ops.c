@@ -117,7 +117,7 @@ static clg_tensor *new_param(clg_graph *g, int ndim, const int *shape)
  * padding 1, no bias (batch norm follows), to `out` channels. */
 static clg_tensor *conv3x3(clg_graph *g, clg_tensor *x, int out)
 {
-    clg_conv2d_opts o = {1, 1, 1, 1, 1, 1, CLG_CONV_AUTO};
+    clg_conv2d_opts o = {1, 1, 1, 1, 1, 1, CLG_CONV_AUTO, 1};
     int shape[4] = {out, clg_tensor_dim(x, 1), 3, 3};
     return clg_conv2d(g, x, new_param(g, 4, shape), NULL, &o);
 }
@@ -133,7 +133,7 @@ static clg_tensor *build_conv2(clg_graph *g, clg_tensor *x)
  * where AUTO's choice between them is measured. */
 static clg_tensor *conv64(clg_graph *g, clg_tensor *x, clg_conv_algorithm a)
 {
-    clg_conv2d_opts o = {1, 1, 1, 1, 1, 1, a};
+    clg_conv2d_opts o = {1, 1, 1, 1, 1, 1, a, 1};
     return clg_conv2d(g, x, new_param(g, 4, (int[]){64, 64, 3, 3}), NULL, &o);
 }
 static clg_tensor *build_conv64_im2col(clg_graph *g, clg_tensor *x)
@@ -143,6 +143,27 @@ static clg_tensor *build_conv64_im2col(clg_graph *g, clg_tensor *x)
 static clg_tensor *build_conv64_winograd(clg_graph *g, clg_tensor *x)
 {
     return conv64(g, x, CLG_CONV_WINOGRAD);
+}
+/* A MobileNet block's depthwise 3x3 convolution (groups = channels). */
+static clg_tensor *build_depthwise(clg_graph *g, clg_tensor *x)
+{
+    int C = clg_tensor_dim(x, 1);
+    clg_conv2d_opts o = {1, 1, 1, 1, 1, 1, CLG_CONV_AUTO, C};
+    return clg_conv2d(g, x, new_param(g, 4, (int[]){C, 1, 3, 3}), NULL, &o);
+}
+/* A decoder's 2x upsampling by a 2x2 transposed convolution, 32 -> 16. */
+static clg_tensor *build_tconv(clg_graph *g, clg_tensor *x)
+{
+    clg_conv_transpose2d_opts o = {2, 2, 0, 0, 0, 0, 1, 1, 1};
+    return clg_conv_transpose2d(g, x, new_param(g, 4, (int[]){32, 16, 2, 2}), NULL, &o);
+}
+static clg_tensor *build_upsample(clg_graph *g, clg_tensor *x)
+{
+    return clg_upsample(g, x, 2, 2, true);
+}
+static clg_tensor *build_adaptive(clg_graph *g, clg_tensor *x)
+{
+    return clg_adaptive_avg_pool2d(g, x, 7, 7);
 }
 static clg_tensor *build_linear(clg_graph *g, clg_tensor *x)
 {
@@ -215,6 +236,38 @@ static const op_bench op_benches[] = {
      2.0 * 64 * 64 * 196 * 576,
      0,
      "conv64_winograd"},
+    {"conv2d depthwise 3x3",
+     "64x32x28x28, groups 32",
+     build_depthwise,
+     4,
+     {64, 32, 28, 28},
+     2.0 * 64 * 32 * 784 * 9,
+     0,
+     "depthwise"},
+    {"conv_transpose2d 2x2/2",
+     "64x32x14x14 -> 16",
+     build_tconv,
+     4,
+     {64, 32, 14, 14},
+     2.0 * 64 * 16 * 784 * 32,
+     0,
+     "tconv"},
+    {"upsample bilinear 2x",
+     "64x32x14x14",
+     build_upsample,
+     4,
+     {64, 32, 14, 14},
+     0,
+     5 * MB(64 * 32 * 196),
+     "upsample"},
+    {"adaptive_avg_pool2d 7x7",
+     "64x32x28x28",
+     build_adaptive,
+     4,
+     {64, 32, 28, 28},
+     0,
+     MB(64 * 32 * 784) + MB(64 * 32 * 49),
+     "adaptive"},
     {"linear + bias",
      "64x784 -> 256",
      build_linear,

@@ -70,6 +70,17 @@ def op(key):
         return conv(64, 32)
     if key in ("conv64_im2col", "conv64_winograd"):
         return conv(64, 64)
+    if key == "depthwise":
+        w = torch.randn(32, 1, 3, 3, requires_grad=True)
+        return lambda x, t: F.conv2d(x, w, padding=1, groups=32)
+    if key == "tconv":
+        w = torch.randn(32, 16, 2, 2, requires_grad=True)
+        return lambda x, t: F.conv_transpose2d(x, w, stride=2)
+    if key == "upsample":
+        return lambda x, t: F.interpolate(x, scale_factor=2, mode="bilinear",
+                                          align_corners=False)
+    if key == "adaptive":
+        return lambda x, t: F.adaptive_avg_pool2d(x, 7)
     if key == "linear":
         w, b = torch.randn(256, 784, requires_grad=True), torch.randn(256, requires_grad=True)
         return lambda x, t: F.linear(x, w, b)
