@@ -85,21 +85,20 @@ __kernel void ce_backward(const int N, const int C, const float eps, const float
  * the label (the host's argmax); t[3] (int) positions; t[4] this run's
  * loss; t[5] (int) runs. The host reads and clears them when it wants a
  * figure, not after each run (clg_plan_take_tally). */
-__kernel void ce_tally(const int N, const int C, const int batch,
-                       __global const float *logits, __global const int *labels,
-                       __global const float *loss, __global float *t)
+static int row_argmax(__global const float *x, int C)
 {
-    __local int hits[64];
+    int best = 0;
+    for (int c = 1; c < C; c++)
+        if (x[c] > x[best])
+            best = c;
+    return best;
+}
+
+/* Work-item 0 adds the group's hits and the run's loss to the tallies. */
+static void tally_add(int h, __local int *hits, int N, int batch, float value,
+                      __global float *t)
+{
     const int l = get_local_id(0), L = get_local_size(0);
-    int h = 0;
-    for (int r = l; r < N; r += L) {
-        __global const float *x = logits + (size_t)r * C;
-        int best = 0;
-        for (int c = 1; c < C; c++)
-            if (x[c] > x[best])
-                best = c;
-        h += best == labels[r];
-    }
     hits[l] = h;
     barrier(CLK_LOCAL_MEM_FENCE);
     if (l != 0)
@@ -107,7 +106,6 @@ __kernel void ce_tally(const int N, const int C, const int batch,
     for (int k = 1; k < L; k++)
         h += hits[k];
     __global int *count = (__global int *)t;
-    const float value = loss[0];
     clg_ksum sum = {t[0], t[1]};
     ksum_add(&sum, value * (float)batch);
     t[0] = sum.sum;
@@ -116,6 +114,31 @@ __kernel void ce_tally(const int N, const int C, const int batch,
     count[3] += N;
     t[4] = value;
     count[5] += 1;
+}
+
+__kernel void ce_tally(const int N, const int C, const int batch,
+                       __global const float *logits, __global const int *labels,
+                       __global const float *loss, __global float *t)
+{
+    __local int hits[64];
+    int h = 0;
+    for (int r = get_local_id(0); r < N; r += get_local_size(0))
+        h += row_argmax(logits + (size_t)r * C, C) == labels[r];
+    tally_add(h, hits, N, batch, loss[0], t);
+}
+
+/* The same for a pointwise loss (mse, l1, bce) over rows of C outputs and
+ * targets: a row is right when its largest output is where its target's
+ * largest value is (the label, for one-hot targets). */
+__kernel void pointwise_tally(const int N, const int C, const int batch,
+                              __global const float *pred, __global const float *target,
+                              __global const float *loss, __global float *t)
+{
+    __local int hits[64];
+    int h = 0;
+    for (int r = get_local_id(0); r < N; r += get_local_size(0))
+        h += row_argmax(pred + (size_t)r * C, C) == row_argmax(target + (size_t)r * C, C);
+    tally_add(h, hits, N, batch, loss[0], t);
 }
 
 __kernel void pointwise_forward(const int n, __global const float *pred,

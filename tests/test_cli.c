@@ -74,6 +74,9 @@ static void test_bad_usage_exits_2_with_one_clear_line(void **state)
         {"mlp.spec --data data --device name:no-such-device", "no-such-device"},
         {"mlp.spec --data data --evaluate nothing.safetensors", "nothing.safetensors"},
         {"mlp.spec --train-images data/train-images-idx3-ubyte", "go together"},
+        {"mlp.spec --data data --loss hinge", "--loss: unknown loss 'hinge'"},
+        {"mlp.spec --data data --loss mse --label-smoothing 0.1",
+         "--label-smoothing goes with --loss cross_entropy, not mse"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         train("%s", cases[i].args);
@@ -140,6 +143,8 @@ static void test_every_flag_group_runs(void **state)
         "--augment flip,crop=1,rotate=5,noise=0.02,cutout=2 --normalize none --steps "
         "10",
         "--init xavier_uniform --loss cross_entropy --batch-size 50 --quiet",
+        "--loss mse --optimizer sgd --lr 0.1",
+        "--loss bce",
     };
     for (size_t i = 0; i < sizeof groups / sizeof *groups; i++) {
         train("cnn.spec --data data --epochs 3 %s", groups[i]);

@@ -25,7 +25,8 @@ static clg_dataset *blobs(int n, int classes, uint32_t seed, bool random_labels)
     return d;
 }
 
-static clg_model *mlp(clg_context *ctx, int hidden, int classes, clg_init init)
+static clg_model *mlp_with(clg_context *ctx, int hidden, int classes, clg_init init,
+                           clg_loss_type loss)
 {
     clg_model_opts mo = CLG_MODEL_DEFAULTS;
     mo.max_batch = 16, mo.init = init, mo.seed = 3;
@@ -34,8 +35,13 @@ static clg_model *mlp(clg_context *ctx, int hidden, int classes, clg_init init)
     assert_ok(clg_model_add(m, CLG_LINEAR(hidden)));
     assert_ok(clg_model_add(m, CLG_RELU()));
     assert_ok(clg_model_add(m, CLG_LINEAR(classes)));
-    assert_ok(clg_model_compile(m, CLG_LOSS_CROSS_ENTROPY, 0.0f));
+    assert_ok(clg_model_compile(m, loss, 0.0f));
     return m;
+}
+
+static clg_model *mlp(clg_context *ctx, int hidden, int classes, clg_init init)
+{
+    return mlp_with(ctx, hidden, classes, init, CLG_LOSS_CROSS_ENTROPY);
 }
 
 static clg_optimizer *adam(clg_model *m, float lr)
@@ -286,14 +292,73 @@ static void test_plan_tallies_training_runs(void **state)
     assert_true(isnan(t.last_loss));
     clg_model_free(m);
 
-    /* No cross-entropy, no accuracy to tally. */
-    clg_model_opts mo = CLG_MODEL_DEFAULTS;
-    assert_ok(clg_model_create(*state, &mo, 1, (int[]){8}, &m));
-    assert_ok(clg_model_add(m, CLG_LINEAR(1)));
-    assert_ok(clg_model_compile(m, CLG_LOSS_MSE, 0.0f));
-    assert_int_equal(clg_plan_take_tally(clg_model_plan(m), &t), CLG_INVALID_ARGUMENT);
-    assert_contains(clg_last_error(), "not a cross-entropy");
+    /* A pointwise loss: a row is right where the output's largest value is
+     * where the target's is; the last row's target has its 1 elsewhere. */
+    m = mlp_with(*state, 8, 4, CLG_INIT_PYTORCH, CLG_LOSS_MSE);
+    plan = clg_model_plan(m);
+    float hot[5 * 4] = {0};
+    assert_ok(clg_tensor_upload(clg_model_input(m), x, 5 * 8));
+    assert_ok(clg_plan_run(plan, 5, CLG_RUN_EVAL));
+    assert_ok(clg_plan_read(plan, clg_model_output(m), logits, 5 * 4));
+    for (int i = 0; i < 5; i++) {
+        int best = 0;
+        for (int c = 1; c < 4; c++)
+            best = logits[i * 4 + c] > logits[i * 4 + best] ? c : best;
+        hot[i * 4 + (i == 4 ? (best + 2) % 4 : best)] = 1.0f;
+    }
+    assert_ok(clg_tensor_upload(clg_model_target(m), hot, 5 * 4));
+    assert_ok(clg_plan_run(plan, 5, CLG_RUN_TRAIN));
+    assert_ok(clg_plan_loss(plan, &loss[0]));
+    assert_ok(clg_plan_take_tally(plan, &t));
+    assert_int_equal(t.correct, 4);
+    assert_int_equal(t.positions, 5);
+    assert_true(fabs(t.loss_sum - 5.0 * loss[0]) <= 1e-6 * 5 * loss[0]);
     clg_model_free(m);
+}
+
+/* clg_fit trains a model compiled with mse or bce on labels as one-hot
+ * targets: one SGD step over 16 samples gives the weights that the same
+ * step on F.one_hot(labels) floats, uploaded by hand, gives. */
+static void test_pointwise_losses_fit_one_hot_labels(void **state)
+{
+    clg_dataset *d = blobs(16, 4, 7, true);
+    clg_loss_type losses[2] = {CLG_LOSS_MSE, CLG_LOSS_BCE_WITH_LOGITS};
+    for (int k = 0; k < 2; k++) {
+        float w[2][32];
+        for (int way = 0; way < 2; way++) {
+            clg_model *m = mlp_with(*state, 4, 4, CLG_INIT_PYTORCH, losses[k]);
+            clg_optim_opts o = CLG_OPTIM_DEFAULTS;
+            o.lr = 0.5f;
+            clg_optimizer *opt;
+            assert_ok(clg_optim_create(clg_model_plan(m), &o, &opt));
+            if (way == 0) {
+                clg_loader_opts lo = CLG_LOADER_DEFAULTS;
+                lo.batch_size = 16, lo.shuffle = false;
+                clg_loader *l;
+                assert_ok(clg_loader_create(d, &lo, &l));
+                clg_fit_opts fo = CLG_FIT_DEFAULTS;
+                fo.epochs = 1;
+                clg_fit_report r;
+                assert_ok(clg_fit(m, opt, l, NULL, &fo, &r));
+                clg_loader_free(l);
+            } else {
+                float hot[16 * 4] = {0};
+                for (int i = 0; i < 16; i++)
+                    hot[i * 4 + d->labels[i]] = 1.0f;
+                assert_ok(clg_tensor_upload(clg_model_input(m), d->x, 16 * 8));
+                assert_ok(clg_tensor_upload(clg_model_target(m), hot, 16 * 4));
+                assert_ok(clg_plan_run(clg_model_plan(m), 16, CLG_RUN_TRAIN));
+                assert_ok(clg_optim_step(opt));
+            }
+            assert_ok(clg_tensor_download(clg_model_tensor(m, 0), w[way], 32));
+            clg_optim_free(opt), clg_model_free(m);
+        }
+        for (int i = 0; i < 32; i++)
+            if (!(fabsf(w[0][i] - w[1][i]) <= 1e-6f * (1 + fabsf(w[1][i]))))
+                fail_msg("%s: 0.weight[%d] %.8g by clg_fit, %.8g by hand",
+                         clg_loss_type_str(losses[k]), i, w[0][i], w[1][i]);
+    }
+    clg_dataset_free(d);
 }
 
 /* Reading the device every 3 steps: on_step comes at steps 3 and 4 (the
@@ -506,6 +571,7 @@ int main(void)
         cmocka_unit_test(test_non_finite_step_stops_and_keeps_weights),
         cmocka_unit_test(test_non_finite_step_found_late_keeps_weights),
         cmocka_unit_test(test_plan_tallies_training_runs),
+        cmocka_unit_test(test_pointwise_losses_fit_one_hot_labels),
         cmocka_unit_test(test_sync_every_changes_when_the_host_looks_not_what_it_sees),
         cmocka_unit_test(test_non_finite_data_is_refused_before_training),
         cmocka_unit_test(test_vanishing_gradients_are_reported_per_layer),

@@ -434,9 +434,10 @@ CLG_API int clg_plan_sample_offset(const clg_plan *plan);
 /* Reads the loss of the last run (waits for it). */
 CLG_API clg_status clg_plan_loss(clg_plan *plan, float *loss);
 
-/* What training runs (CLG_RUN_TRAIN, CLG_RUN_ACCUMULATE) of a plan whose loss
- * is a cross-entropy add up on the device, so that a training loop reads
- * its figures when it wants them, not after every run: */
+/* What training runs (CLG_RUN_TRAIN, CLG_RUN_ACCUMULATE) of a plan add up on
+ * the device, so that a training loop reads its figures when it wants them,
+ * not after every run (a pointwise loss's positions are the rows of its last
+ * dim, right where the output's and the target's largest values agree): */
 typedef struct clg_tally {
     double loss_sum;     /* each run's loss times its batch, summed */
     long long correct;   /* positions whose largest logit (the first of

@@ -9,8 +9,10 @@
  *     clg_eval_report test_report;
  *     clg_evaluate(model, test, &test_report);   // loss, accuracy, confusion
  *
- * The loop is for classification models compiled with cross-entropy
- * (datasets with labels). A step whose loss or gradients are not finite stops
+ * The loop is for classification models (datasets with labels) compiled
+ * with cross-entropy, or with mse, l1 or bce, whose targets it makes from
+ * the labels, one-hot (1 for the class, 0 elsewhere, as
+ * F.one_hot(labels, C).float()). A step whose loss or gradients are not finite stops
  * training with CLG_NOT_FINITE and a sentence naming the step, the parameter
  * and the last finite loss; the weights are the last good ones.
  */
@@ -116,7 +118,7 @@ typedef struct clg_fit_report {
     float last_loss; /* the last finite training loss */
 } clg_fit_report;
 
-/* Checks that `data` fits `model` (compiled, cross-entropy): samples of
+/* Checks that `data` fits `model` (compiled): samples of
  * the model's input shape holding only finite values, labels within its
  * classes. Errors start with `what` ("test data (t10k-images.gz)"), name the
  * shapes or the first bad sample. clg_fit and clg_evaluate check so; call it
@@ -124,7 +126,7 @@ typedef struct clg_fit_report {
 CLG_API clg_status clg_check_data(const clg_model *model, const clg_dataset *data,
                                   const char *what);
 
-/* Trains `model` (compiled, cross-entropy) with `optim` on the loader's
+/* Trains `model` (compiled) with `optim` on the loader's
  * batches, evaluating `val` (may be NULL) after each epoch. */
 CLG_API clg_status clg_fit(clg_model *model, clg_optimizer *optim, clg_loader *train,
                            const clg_dataset *val, const clg_fit_opts *opts,
@@ -137,7 +139,7 @@ CLG_API clg_status clg_fit(clg_model *model, clg_optimizer *optim, clg_loader *t
 typedef struct clg_eval_report {
     int count; /* samples */
     int classes;
-    float loss;            /* mean cross-entropy (per label: per token of a window) */
+    float loss;            /* mean loss (per label: per token of a window) */
     float accuracy;        /* of every label (every next token of a window) */
     float *class_accuracy; /* [classes]; NAN for a class with no samples; or NULL */
     int *confusion;        /* [classes * classes], row = true class, column = predicted;

@@ -56,7 +56,8 @@ class Tokenizer:
 
 class Model:
     def __init__(self, context: Context, spec: str, source: str = ..., batch_size: int = ...,
-                 init: str = ..., seed: int = ..., label_smoothing: float = ...) -> None: ...
+                 init: str = ..., seed: int = ..., label_smoothing: float = ...,
+                 loss: str = ...) -> None: ...
     @classmethod
     def from_checkpoint(cls, context: Context, path: str, batch_size: int = ...,
                         spec: Optional[str] = ...) -> Model: ...

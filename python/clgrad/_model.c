@@ -24,10 +24,17 @@ static char *copy_text(const char *s)
     return s ? strdup(s) : NULL;
 }
 
-/* Compiles with cross-entropy (clgrad-train's loss) and its smoothing. */
-static int compile(ModelObject *self, float smoothing)
+/* Compiles with a loss clgrad-train takes (cross_entropy, or mse, l1 or bce
+ * against one-hot labels) and cross-entropy's smoothing. */
+static int compile(ModelObject *self, const char *loss, float smoothing)
 {
-    clg_status s = clg_model_compile(self->m, CLG_LOSS_CROSS_ENTROPY, smoothing);
+    clg_loss_type type;
+    clg_status s = clg_loss_type_parse(loss, &type);
+    if (s == CLG_OK && type != CLG_LOSS_CROSS_ENTROPY && smoothing > 0)
+        s = clg_fail(CLG_INVALID_ARGUMENT,
+                     "label_smoothing goes with the cross_entropy loss, not %s", loss);
+    if (s == CLG_OK)
+        s = clg_model_compile(self->m, type, smoothing);
     if (s != CLG_OK) {
         fail(s);
         return -1;
@@ -54,18 +61,19 @@ static int model_opts(PyObject *kw_batch, const char *init, unsigned long long s
     return 0;
 }
 
-/* Model(context, spec, source, batch_size, init, seed, label_smoothing) */
+/* Model(context, spec, source, batch_size, init, seed, label_smoothing, loss) */
 int model_init(ModelObject *self, PyObject *args, PyObject *kw)
 {
-    static char *names[] = {"context", "spec", "source",          "batch_size",
-                            "init",    "seed", "label_smoothing", NULL};
+    static char *names[] = {"context",         "spec", "source",
+                            "batch_size",      "init", "seed",
+                            "label_smoothing", "loss", NULL};
     PyObject *ctx, *batch = NULL;
-    const char *spec_text, *source = "spec", *init = "pytorch";
+    const char *spec_text, *source = "spec", *init = "pytorch", *loss = "cross_entropy";
     unsigned long long seed = 0;
     float smoothing = 0.0f;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O!s|sO!sKf", names, &ContextType, &ctx,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O!s|sO!sKfs", names, &ContextType, &ctx,
                                      &spec_text, &source, &PyLong_Type, &batch, &init,
-                                     &seed, &smoothing))
+                                     &seed, &smoothing, &loss))
         return -1;
     if (self->m)
         return usage("Model: already built"), -1;
@@ -87,7 +95,7 @@ int model_init(ModelObject *self, PyObject *args, PyObject *kw)
     Py_INCREF(ctx);
     self->ctx = ctx;
     self->best_val_loss = INFINITY;
-    return compile(self, smoothing);
+    return compile(self, loss, smoothing);
 }
 
 void model_dealloc(ModelObject *self)
@@ -143,7 +151,7 @@ PyObject *model_from_checkpoint(PyObject *cls, PyObject *args)
         self->tokenizer = copy_text(clg_checkpoint_meta(ck, "tokenizer"));
     }
     clg_spec_free(spec);
-    if (s != CLG_OK || compile(self, 0.0f) != 0) {
+    if (s != CLG_OK || compile(self, "cross_entropy", 0.0f) != 0) {
         clg_checkpoint_free(ck);
         Py_DECREF(self);
         return s != CLG_OK ? fail(s) : NULL;
@@ -189,7 +197,7 @@ PyObject *model_from_gpt2_dir(PyObject *cls, PyObject *args)
         Py_DECREF(self);
         return fail(s);
     }
-    if (compile(self, 0.0f) != 0) {
+    if (compile(self, "cross_entropy", 0.0f) != 0) {
         Py_DECREF(self);
         return NULL;
     }

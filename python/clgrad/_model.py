@@ -59,11 +59,13 @@ class Model:
     def from_spec(cls, spec: Union[str, os.PathLike], *, context: Optional[_core.Context] = None,
                   device: Optional[Union[int, str]] = None, batch_size: int = 64,
                   init: str = "pytorch", seed: int = 0,
-                  label_smoothing: float = 0.0) -> "Model":
+                  label_smoothing: float = 0.0, loss: str = "cross_entropy") -> "Model":
         """spec: a spec file's path or its text. batch_size: the largest batch
         the model runs (fit's default batch). init: pytorch, kaiming_uniform,
         kaiming_normal, xavier_uniform, xavier_normal, zeros, ones or gpt2.
-        seed: initialisation and dropout, as clgrad-train --seed."""
+        seed: initialisation and dropout, as clgrad-train --seed. loss:
+        cross_entropy, or mse, l1 or bce (with logits) against one-hot labels,
+        as clgrad-train --loss."""
         spec = os.fspath(spec)
         source = "spec"
         if "\n" not in spec and os.path.isfile(spec):
@@ -74,7 +76,7 @@ class Model:
             raise _core.DataError("%s: no such spec file" % spec)
         ctx = _context(context, device)
         return cls(_core.Model(ctx, spec, source, int(batch_size), init, int(seed),
-                               float(label_smoothing)), ctx, int(seed))
+                               float(label_smoothing), str(loss)), ctx, int(seed))
 
     @classmethod
     def from_checkpoint(cls, path: Union[str, os.PathLike], *, spec: Optional[str] = None,

@@ -616,7 +616,8 @@ PyTypeObject ModelType = {
     .tp_basicsize = sizeof(ModelObject),
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = "Model(context, spec, source='spec', batch_size=64, init='pytorch', "
-              "seed=0, label_smoothing=0): a compiled clgrad model.",
+              "seed=0, label_smoothing=0, loss='cross_entropy'): a compiled clgrad "
+              "model.",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)model_init,
     .tp_dealloc = (destructor)model_dealloc,

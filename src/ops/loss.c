@@ -77,7 +77,6 @@ static clg_status ce_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int ba
 static clg_status pointwise_forward(clg_plan *p, clg_cmdlist *s, clg_tensor *t,
                                     int batch, bool training)
 {
-    (void)training;
     char opts[16];
     snprintf(opts, sizeof opts, "-DLOSS=%d", t->params.i[1]);
     size_t n = loss_count(t, batch);
@@ -85,7 +84,19 @@ static clg_status pointwise_forward(clg_plan *p, clg_cmdlist *s, clg_tensor *t,
         clg_rec_kernel(p, s, "loss", opts, "pointwise_forward", n,
                        CLG_ARGS(KINT(n), KMEM(clg_val(p, t->src[0])),
                                 KMEM(clg_val(p, t->src[1])), KMEM(clg_aux(p, t, 0))));
-    return st == CLG_OK ? finish(p, s, t, batch) : st;
+    if (st == CLG_OK)
+        st = finish(p, s, t, batch);
+    /* The plan's loss, in training: its tallies, by rows of the last dim. */
+    cl_mem tally = clg_plan_tally_mem(p);
+    const clg_tensor *pred = t->src[0];
+    int C = pred->shape[pred->ndim - 1];
+    size_t rows = n / (size_t)C;
+    if (st == CLG_OK && training && tally && t == clg_plan_loss_tensor(p))
+        st = clg_rec_kernel_groups(
+            p, s, "loss", opts, "pointwise_tally", 1, 64,
+            CLG_ARGS(KINT(rows), KINT(C), KINT(batch), KMEM(clg_val(p, t->src[0])),
+                     KMEM(clg_val(p, t->src[1])), KMEM(clg_val(p, t)), KMEM(tally)));
+    return st;
 }
 
 static clg_status pointwise_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t,

@@ -48,10 +48,18 @@ static int classes_of(const clg_model *m)
     return clg_tensor_dim(out, clg_tensor_ndim(out) - 1);
 }
 
+/* Whether the model's loss takes one-hot float targets (mse, l1, bce), which
+ * clg_fit and clg_evaluate make from the labels, or labels (cross-entropy). */
+static bool one_hot(const clg_model *m)
+{
+    return clg_tensor_dtype(clg_model_target(m)) == CLG_FLOAT32;
+}
+
 static int positions(const clg_model *m)
 {
     clg_tensor *target = clg_model_target(m);
-    return (int)(clg_tensor_numel(target) / (size_t)clg_model_max_batch(m));
+    size_t n = clg_tensor_numel(target) / (size_t)clg_model_max_batch(m);
+    return (int)(one_hot(m) ? n / (size_t)classes_of(m) : n);
 }
 
 /* ... and for training and evaluation, labels the model's classes cover. */
@@ -60,11 +68,9 @@ clg_status clg_check_data(const clg_model *m, const clg_dataset *d, const char *
     if (!m || !d || !what)
         return clg_fail(CLG_INVALID_ARGUMENT, "clg_check_data: NULL argument");
     clg_tensor *out = clg_model_output(m);
-    if (!clg_model_plan(m) || clg_model_target(m) == NULL ||
-        clg_tensor_dtype(clg_model_target(m)) != CLG_INT32)
+    if (!clg_model_plan(m) || clg_model_target(m) == NULL)
         return clg_fail(CLG_INVALID_ARGUMENT,
-                        "%s: the model must be compiled with the cross-entropy loss",
-                        what);
+                        "%s: the model must be compiled with a loss", what);
     clg_status s = check_samples(m, d, what);
     if (s != CLG_OK)
         return s;
@@ -100,9 +106,19 @@ static clg_status upload(clg_model *m, const float *x, const int32_t *labels, in
     } else {
         s = clg_tensor_upload(in, x, n);
     }
-    if (s == CLG_OK)
-        s = clg_tensor_upload(clg_model_target(m), labels,
-                              (size_t)count * (size_t)positions(m));
+    size_t labels_n = (size_t)count * (size_t)positions(m);
+    if (s != CLG_OK || !one_hot(m))
+        return s == CLG_OK ? clg_tensor_upload(clg_model_target(m), labels, labels_n)
+                           : s;
+    size_t C = (size_t)classes_of(m);
+    float *hot = calloc(labels_n * C, sizeof *hot);
+    if (!hot)
+        return clg_fail(CLG_OUT_OF_HOST_MEMORY, "making one-hot targets");
+    for (size_t i = 0; i < labels_n; i++)
+        if (labels[i] >= 0 && (size_t)labels[i] < C)
+            hot[i * C + (size_t)labels[i]] = 1.0f;
+    s = clg_tensor_upload(clg_model_target(m), hot, labels_n * C);
+    free(hot);
     return s;
 }
 

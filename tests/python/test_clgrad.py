@@ -92,6 +92,31 @@ def test_fit_gives_clgrad_train_weights_bit_for_bit(tmp_path, train_bin):
         assert np.array_equal(ours[k], theirs[k]), k
 
 
+def test_pointwise_losses_train_as_the_cli(tmp_path, train_bin):
+    """loss="bce" (one-hot labels) gives clgrad-train --loss bce's weights;
+    an unknown loss, or smoothing with one that is not cross-entropy, is a
+    usage error."""
+    x, y = data(120)
+    write_idx(tmp_path / "x.idx", x)
+    write_idx(tmp_path / "y.idx", y.astype(np.uint8))
+    (tmp_path / "mlp.spec").write_text(MLP)
+    subprocess.run([train_bin, str(tmp_path / "mlp.spec"), "--train-images",
+                    str(tmp_path / "x.idx"), "--train-labels", str(tmp_path / "y.idx"),
+                    "--epochs", "2", "--batch-size", "16", "--seed", "3", "--loss", "bce",
+                    "--save", str(tmp_path / "cli.safetensors"), "--quiet"],
+                   check=True, capture_output=True)
+    m = clgrad.Model.from_spec(MLP, batch_size=16, seed=3, loss="bce")
+    h = m.fit(x, y, epochs=2, verbose=0)
+    assert h.history["loss"][-1] < h.history["loss"][0]
+    cli = clgrad.Model.from_checkpoint(tmp_path / "cli.safetensors", batch_size=16)
+    for k, v in m.state_dict().items():
+        assert np.array_equal(v, cli.state_dict()[k]), k
+    with pytest.raises(clgrad.UsageError, match="unknown loss 'hinge'"):
+        clgrad.Model.from_spec(MLP, loss="hinge")
+    with pytest.raises(clgrad.UsageError, match="label_smoothing goes with"):
+        clgrad.Model.from_spec(MLP, loss="mse", label_smoothing=0.1)
+
+
 def test_evaluate_and_predict_match_the_library(tmp_path):
     x, y = data()
     m = clgrad.Model.from_spec(MLP, batch_size=64, seed=3)

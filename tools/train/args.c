@@ -121,15 +121,18 @@ static bool parse_augment(const char *list, void *dst, char *error, size_t len)
     return false;
 }
 
-/* --loss: clgrad-train trains classifiers */
+/* --loss: clgrad-train trains classifiers; mse, l1 and bce (with logits)
+ * compare the outputs with one-hot labels */
 static bool parse_loss(const char *v, void *dst, char *error, size_t len)
 {
-    clg_loss_type loss;
-    (void)dst;
-    if (!strcmp(v, "ce") ||
-        (clg_loss_type_parse(v, &loss) == CLG_OK && loss == CLG_LOSS_CROSS_ENTROPY))
+    clg_loss_type *loss = dst;
+    if (!strcmp(v, "ce")) {
+        *loss = CLG_LOSS_CROSS_ENTROPY;
         return true;
-    snprintf(error, len, "'%s': clgrad-train trains classifiers with cross_entropy", v);
+    }
+    if (clg_loss_type_parse(v, loss) == CLG_OK)
+        return true;
+    snprintf(error, len, "%s", clg_last_error());
     return false;
 }
 
@@ -253,8 +256,10 @@ int train_parse_args(int argc, char **argv, train_options *o)
          .help = "scale gradients to this global L2 norm at most"},
         {"--clip-value", CLI_DOUBLE, &q->clip_value, 0, 1e9, .value = "F",
          .help = "clamp each gradient element to [-F, F]"},
-        {"--loss", CLI_CUSTOM, NULL, .value = "cross_entropy", .parse = parse_loss,
-         .help = "the loss (classifiers: cross_entropy)"},
+        {"--loss", CLI_CUSTOM, &o->loss, .value = "cross_entropy|mse|l1|bce",
+         .parse = parse_loss,
+         .help = "cross_entropy (default), or mse, l1 or bce (with logits) against "
+                 "one-hot labels"},
         {"--label-smoothing", CLI_FLOAT, &o->label_smoothing, 0, 1, .value = "F",
          .help = "as PyTorch's cross-entropy"},
         {"--init", CLI_ENUM, &o->init, ENUM(init_names, parse_init),
@@ -388,6 +393,16 @@ int train_parse_args(int argc, char **argv, train_options *o)
                                "--normalize %s: a text model's inputs are token ids, "
                                "which are not normalised",
                                o->normalize);
+    if (o->loss != CLG_LOSS_CROSS_ENTROPY && o->label_smoothing > 0)
+        return cli_usage_error(TOOL,
+                               "--label-smoothing goes with --loss cross_entropy, "
+                               "not %s",
+                               clg_loss_type_str(o->loss));
+    if (o->loss != CLG_LOSS_CROSS_ENTROPY && (train_is_text(o) || o->generate))
+        return cli_usage_error(TOOL,
+                               "--loss %s: a text model predicts tokens with "
+                               "cross_entropy",
+                               clg_loss_type_str(o->loss));
     if (q->nesterov && q->momentum <= 0)
         return cli_usage_error(TOOL, "--nesterov needs --momentum > 0");
     return -1;

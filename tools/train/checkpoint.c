@@ -54,7 +54,7 @@ int train_model_from_checkpoint(clg_context *ctx, const train_options *o,
         if (s == CLG_OK)
             s = train_gpt2_dir_tokenizer(path, tokenizer);
         if (s == CLG_OK)
-            s = clg_model_compile(*m, CLG_LOSS_CROSS_ENTROPY, o->label_smoothing);
+            s = clg_model_compile(*m, o->loss, o->label_smoothing);
         return s == CLG_OK ? -1 : train_fail_status(s);
     }
     clg_checkpoint *ck = NULL;
@@ -71,7 +71,7 @@ int train_model_from_checkpoint(clg_context *ctx, const train_options *o,
     if (s == CLG_OK)
         s = clg_model_from_checkpoint(ctx, ck, spec, &mo, m, n);
     if (s == CLG_OK)
-        s = clg_model_compile(*m, CLG_LOSS_CROSS_ENTROPY, o->label_smoothing);
+        s = clg_model_compile(*m, o->loss, o->label_smoothing);
     clg_spec_free(spec);
     clg_checkpoint_free(ck);
     if (s == CLG_OK)

@@ -269,7 +269,7 @@ static int build_model(clg_context *ctx, const train_options *o, clg_spec *spec,
         return train_fail_status(s);
     if (o->freeze && clg_model_freeze(*m, o->freeze) != CLG_OK)
         return cli_fail(TOOL, CLI_USAGE_ERROR);
-    if (clg_model_compile(*m, CLG_LOSS_CROSS_ENTROPY, o->label_smoothing) != CLG_OK)
+    if (clg_model_compile(*m, o->loss, o->label_smoothing) != CLG_OK)
         return train_fail_status(clg_graph_status(clg_model_graph(*m)));
     return -1;
 }

@@ -32,6 +32,7 @@ typedef struct train_options {
     clg_optim_opts optim;
     bool no_decay_bias;
     clg_schedule_opts sched;
+    clg_loss_type loss;
     float label_smoothing;
     clg_augment augment;
     int early_stop;
