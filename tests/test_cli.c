@@ -142,6 +142,7 @@ static void test_every_flag_group_runs(void **state)
         "--early-stop 2 --normalize 0.2,0.3",
         "--augment flip,crop=1,rotate=5,noise=0.02,cutout=2 --normalize none --steps "
         "10",
+        "--augment brightness,contrast=0.3,saturation=0.4 --steps 10",
         "--init xavier_uniform --loss cross_entropy --batch-size 50 --quiet",
         "--loss mse --optimizer sgd --lr 0.1",
         "--loss bce",
@@ -676,8 +677,12 @@ static void test_data_problems_show_before_training(void **state)
                          "model's input is [1,9,9]");
     train("mlp.spec --data data --normalize nan,1");
     EXPECT(2);
-    assert_contains(out, "--normalize: 'nan,1' is not auto, none or MEAN,STD (a finite "
+    assert_contains(out, "--normalize: 'nan,1' is not auto, none, MEAN,STD (a finite "
                          "MEAN");
+    train("mlp.spec --data data --normalize '0.1,0.2;0.3,0.4'");
+    EXPECT(2);
+    assert_contains(out,
+                    "--normalize: '0.1,0.2;0.3,0.4' gives 2 channels, the data has 1");
     train("data --data data");
     EXPECT(2);
     assert_contains(out, "data: is a directory, not a file");

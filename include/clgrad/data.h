@@ -354,20 +354,29 @@ typedef struct clg_augment {
     float noise;       /* standard deviation of additive Gaussian noise */
     int cutout;        /* side of a zeroed square, at a random place */
     float probability; /* of applying crop, rotate, noise and cutout */
+    /* Colour jitter as torchvision's ColorJitter(brightness, contrast,
+     * saturation), on every image, in a random order: each a factor drawn
+     * from [max(0, 1 - v), 1 + v] (0: not applied); brightness scales the
+     * pixels, contrast blends them with the image's mean grey, saturation
+     * (3 channels) with each pixel's grey (0.2989 R + 0.587 G + 0.114 B),
+     * each clamped to [0, 1]. Pixels are the dataset's values before the
+     * loader's `normalized` (clg_loader_opts), in [0, 1] as clgrad's image
+     * readers give them. */
+    float brightness, contrast, saturation;
 } clg_augment;
 
 #define CLG_AUGMENT_NONE                                                               \
     {                                                                                  \
         .hflip = 0, .vflip = 0, .crop_pad = 0, .rotate = 0, .noise = 0, .cutout = 0,   \
-        .probability = 1.0f                                                            \
+        .probability = 1.0f, .brightness = 0, .contrast = 0, .saturation = 0           \
     }
 
 /* Augmentation as clgrad-train --augment names it: a comma-separated list
  * of flip[=P], vflip[=P], crop[=PAD], rotate[=DEG], noise[=STD],
- * cutout[=SIZE], each with its value or its default (0.5, 0.5, 2, 10,
- * 0.05, 8), crop, rotate, noise and cutout applied with probability 0.5.
- * An unknown transform or a value out of range is CLG_INVALID_ARGUMENT
- * naming it. */
+ * cutout[=SIZE], brightness[=V], contrast[=V], saturation[=V], each with
+ * its value or its default (0.5, 0.5, 2, 10, 0.05, 8, 0.2, 0.2, 0.2),
+ * crop, rotate, noise and cutout applied with probability 0.5. An unknown
+ * transform or a value out of range is CLG_INVALID_ARGUMENT naming it. */
 CLG_API clg_status clg_augment_parse(const char *list, clg_augment *augment);
 
 /* ---- Loader ------------------------------------------------------------- */
@@ -389,13 +398,19 @@ typedef struct clg_loader_opts {
      * the weights before r; the caller keeps the array while the loader lives. */
     int shard, shards;
     const double *shard_weights;
+    /* The normalisation the dataset's values already had applied (channels 0:
+     * none): colour jitter undoes it, works on the pixels, and applies it
+     * again. */
+    clg_normalization normalized;
 } clg_loader_opts;
 
 #define CLG_LOADER_DEFAULTS                                                            \
     {                                                                                  \
         .batch_size = 64, .shuffle = true, .drop_last = false, .seed = 0,              \
         .prefetch = true, .augment = CLG_AUGMENT_NONE, .shard = 0, .shards = 1,        \
-        .shard_weights = NULL                                                          \
+        .shard_weights = NULL, .normalized = {                                         \
+            0                                                                          \
+        }                                                                              \
     }
 
 typedef struct clg_batch {

@@ -336,6 +336,7 @@ static PyObject *model_fit(ModelObject *self, PyObject *args)
     self->opt_opts = oo;
     clg_loader_opts lo = CLG_LOADER_DEFAULTS;
     lo.batch_size = batch, lo.shuffle = shuffle, lo.seed = (uint64_t)seed;
+    lo.normalized = self->norm; /* fit's data has it applied; colour jitter undoes it */
     const char *augment = get_string(opts, "augment", NULL);
     if (PyErr_Occurred())
         return NULL;

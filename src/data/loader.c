@@ -82,6 +82,83 @@ static void resample(float *img, float *tmp, int C, int H, int W, int dy, int dx
     memcpy(img, tmp, (size_t)C * H * W * sizeof *img);
 }
 
+/* ---- Colour jitter ------------------------------------------------------ */
+
+/* A factor from [max(0, 1 - v), 1 + v], as torchvision draws it. */
+static float jitter_factor(float v, uint64_t *rng)
+{
+    float lo = v < 1 ? 1 - v : 0;
+    return lo + (float)clg_rng_uniform(rng) * (1 + v - lo);
+}
+
+static float clamp01(float v)
+{
+    return v < 0 ? 0 : v > 1 ? 1 : v;
+}
+
+/* Pixel i's grey: the RGB weights of torchvision's rgb_to_grayscale, or
+ * the value of a one-channel image. */
+static float grey(const float *img, int C, size_t P, size_t i)
+{
+    return C == 3 ? 0.2989f * img[i] + 0.587f * img[P + i] + 0.114f * img[2 * P + i]
+                  : img[i];
+}
+
+/* img = clamp(f img + (1 - f) base), base the image's mean grey (contrast)
+ * or each pixel's grey (saturation, three channels). */
+static void blend_grey(float *img, int C, size_t P, float f, bool per_pixel)
+{
+    if (per_pixel && C != 3)
+        return; /* a grey image has no saturation */
+    double mean = 0;
+    for (size_t i = 0; !per_pixel && i < P; i++)
+        mean += grey(img, C, P, i);
+    mean /= (double)P;
+    for (size_t i = 0; i < P; i++) {
+        float base = per_pixel ? grey(img, C, P, i) : (float)mean;
+        for (int c = 0; c < C; c++)
+            img[c * P + i] = clamp01(f * img[c * P + i] + (1 - f) * base);
+    }
+}
+
+static void jitter(const clg_loader *l, float *img, int C, size_t P, uint64_t *rng)
+{
+    const clg_augment *a = &l->o.augment;
+    const clg_normalization *n = &l->o.normalized;
+    bool undo = n->channels == C;
+    for (int c = 0; undo && c < C; c++)
+        for (size_t i = 0; i < P; i++)
+            img[c * P + i] = img[c * P + i] * n->std[c] + n->mean[c];
+    /* the factors, then the order: torchvision's ColorJitter draws both */
+    float f[3] = {a->brightness > 0 ? jitter_factor(a->brightness, rng) : 1,
+                  a->contrast > 0 ? jitter_factor(a->contrast, rng) : 1,
+                  a->saturation > 0 ? jitter_factor(a->saturation, rng) : 1};
+    int order[3] = {0, 1, 2};
+    for (int k = 2; k > 0; k--) { /* Fisher-Yates */
+        int j = (int)(clg_rng_next(rng) % (uint64_t)(k + 1)), t = order[k];
+        order[k] = order[j], order[j] = t;
+    }
+    bool asked[3] = {a->brightness > 0, a->contrast > 0, a->saturation > 0};
+    for (int k = 0; k < 3; k++) {
+        int which = order[k];
+        if (!asked[which])
+            continue;
+        if (which == 0)
+            for (size_t i = 0; i < (size_t)C * P; i++)
+                img[i] = clamp01(img[i] * f[0]);
+        else
+            blend_grey(img, C, P, f[which], which == 2);
+    }
+    for (int c = 0; undo && c < C; c++)
+        for (size_t i = 0; i < P; i++)
+            img[c * P + i] = (img[c * P + i] - n->mean[c]) / n->std[c];
+}
+
+static bool jittering(const clg_augment *a)
+{
+    return a->brightness > 0 || a->contrast > 0 || a->saturation > 0;
+}
+
 static void augment(const clg_loader *l, float *img, float *tmp, uint64_t *rng)
 {
     const clg_augment *a = &l->o.augment;
@@ -89,6 +166,8 @@ static void augment(const clg_loader *l, float *img, float *tmp, uint64_t *rng)
     int C = d->ndim == 3 ? d->shape[0] : 1;
     int H = d->ndim == 3 ? d->shape[1] : 1,
         W = d->ndim == 3 ? d->shape[2] : (int)d->sample;
+    if (jittering(a))
+        jitter(l, img, C, (size_t)H * W, rng);
     if (a->hflip > 0 && clg_rng_uniform(rng) < a->hflip)
         flip(img, C, H, W, true);
     if (a->vflip > 0 && clg_rng_uniform(rng) < a->vflip)
@@ -121,7 +200,7 @@ static void augment(const clg_loader *l, float *img, float *tmp, uint64_t *rng)
 static bool augmenting(const clg_augment *a)
 {
     return a->hflip > 0 || a->vflip > 0 || a->crop_pad > 0 || a->rotate > 0 ||
-           a->noise > 0 || a->cutout > 0;
+           a->noise > 0 || a->cutout > 0 || jittering(a);
 }
 
 /* ---- Batches ------------------------------------------------------------ */
@@ -237,16 +316,24 @@ clg_status clg_loader_create(const clg_dataset *d, const clg_loader_opts *opts,
     const clg_augment *a = &opts->augment;
     if (!(a->hflip >= 0 && a->hflip <= 1) || !(a->vflip >= 0 && a->vflip <= 1) ||
         !(a->probability >= 0 && a->probability <= 1) || a->crop_pad < 0 ||
-        !(a->rotate >= 0) || !(a->noise >= 0) || a->cutout < 0)
+        !(a->rotate >= 0) || !(a->noise >= 0) || a->cutout < 0 ||
+        !(a->brightness >= 0) || !(a->contrast >= 0) || !(a->saturation >= 0))
         return clg_fail(
             CLG_INVALID_ARGUMENT,
             "loader: augmentation probabilities must lie in [0, 1] and sizes be "
             ">= 0");
     if (augmenting(a) && d->ndim != 3 &&
-        (a->hflip || a->vflip || a->crop_pad || a->rotate || a->cutout))
+        (a->hflip || a->vflip || a->crop_pad || a->rotate || a->cutout || jittering(a)))
         return clg_fail(
             CLG_INVALID_ARGUMENT,
-            "loader: flips, crops, rotations and cutout need [C, H, W] images");
+            "loader: flips, crops, rotations, cutout and colour jitter need "
+            "[C, H, W] images");
+    const clg_normalization *nz = &opts->normalized;
+    if (nz->channels && (nz->channels != (d->ndim == 3 ? d->shape[0] : 1) ||
+                         nz->channels > CLG_NORM_MAX_CHANNELS))
+        return clg_fail(CLG_INVALID_ARGUMENT,
+                        "loader: the normalisation has %d channels, the data %d",
+                        nz->channels, d->ndim == 3 ? d->shape[0] : 1);
     clg_loader *l = calloc(1, sizeof *l);
     if (!l)
         return clg_fail(CLG_OUT_OF_HOST_MEMORY, "clg_loader_create");
@@ -382,18 +469,23 @@ clg_status clg_augment_parse(const char *list, clg_augment *a)
         float lo, hi, fallback;
         bool whole; /* an int field */
     } transforms[] = {
-        {"flip", 0, 1, 0.5f, false},    {"vflip", 0, 1, 0.5f, false},
-        {"crop", 1, 64, 2, true},       {"rotate", 0, 180, 10, false},
-        {"noise", 0, 10, 0.05f, false}, {"cutout", 1, 64, 8, true},
+        {"flip", 0, 1, 0.5f, false},        {"vflip", 0, 1, 0.5f, false},
+        {"crop", 1, 64, 2, true},           {"rotate", 0, 180, 10, false},
+        {"noise", 0, 10, 0.05f, false},     {"cutout", 1, 64, 8, true},
+        {"brightness", 0, 10, 0.2f, false}, {"contrast", 0, 10, 0.2f, false},
+        {"saturation", 0, 10, 0.2f, false},
     };
+    enum { TRANSFORMS = sizeof transforms / sizeof *transforms };
     if (!list || !a)
         return clg_fail(CLG_INVALID_ARGUMENT, "clg_augment_parse: NULL argument");
     clg_augment out = CLG_AUGMENT_NONE;
-    void *fields[] = {&out.hflip,  &out.vflip, &out.crop_pad,
-                      &out.rotate, &out.noise, &out.cutout};
+    void *fields[TRANSFORMS] = {&out.hflip,      &out.vflip,    &out.crop_pad,
+                                &out.rotate,     &out.noise,    &out.cutout,
+                                &out.brightness, &out.contrast, &out.saturation};
     char buf[256];
     if (strlen(list) >= sizeof buf)
-        return clg_fail(CLG_INVALID_ARGUMENT, "augmentation '%.40s...': too long", list);
+        return clg_fail(CLG_INVALID_ARGUMENT, "augmentation '%.40s...': too long",
+                        list);
     snprintf(buf, sizeof buf, "%s", list);
     char *save = NULL;
     for (char *item = strtok_r(buf, ",", &save); item;
@@ -402,12 +494,12 @@ clg_status clg_augment_parse(const char *list, clg_augment *a)
         if (eq)
             *eq++ = '\0';
         int k = 0;
-        while (k < 6 && strcmp(item, transforms[k].name))
+        while (k < TRANSFORMS && strcmp(item, transforms[k].name))
             k++;
-        if (k == 6)
+        if (k == TRANSFORMS)
             return clg_fail(CLG_INVALID_ARGUMENT,
                             "unknown transform '%s' (flip, vflip, crop, rotate, noise, "
-                            "cutout)",
+                            "cutout, brightness, contrast, saturation)",
                             item);
         float v = transforms[k].fallback;
         if (eq && !clg_parse_float(eq, transforms[k].lo, transforms[k].hi, &v))

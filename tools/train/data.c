@@ -165,16 +165,26 @@ int train_choose_norm(const train_options *o, const clg_dataset *train,
             return cli_fail(TOOL, CLI_USAGE_ERROR);
         return -1;
     }
+    int channels = train->ndim == 3 ? train->shape[0] : 1;
+    if (strchr(how, ';')) { /* per channel, as checkpoints write it */
+        if (clg_normalization_parse(how, n) != CLG_OK)
+            return cli_usage_error(TOOL, "--normalize: %s", clg_last_error());
+        if (n->channels != channels)
+            return cli_usage_error(
+                TOOL, "--normalize: '%s' gives %d channels, the data has %d", how,
+                n->channels, channels);
+        return -1;
+    }
     float m, s;
     int used;
     if (sscanf(how, "%f,%f%n", &m, &s, &used) != 2 || how[used] || !isfinite(m) ||
         !isfinite(s) || !(s > 0))
         return cli_usage_error(
             TOOL,
-            "--normalize: '%s' is not auto, none or MEAN,STD (a finite MEAN, a finite "
-            "STD > 0)",
+            "--normalize: '%s' is not auto, none, MEAN,STD (a finite MEAN, a finite "
+            "STD > 0) or M1,M2,..;S1,S2,.. (a mean and a std per channel)",
             how);
-    n->channels = train->ndim == 3 ? train->shape[0] : 1;
+    n->channels = channels;
     if (n->channels > CLG_NORM_MAX_CHANNELS)
         return cli_usage_error(TOOL,
                                "--normalize: the data has %d channels, at most %d "

@@ -380,7 +380,7 @@ int train_mode(clg_context *ctx, const train_options *o)
         rc = cli_fail(TOOL, CLI_USAGE_ERROR);
     clg_loader_opts lo = CLG_LOADER_DEFAULTS;
     lo.batch_size = o->batch, lo.shuffle = !o->no_shuffle, lo.seed = (uint64_t)o->seed;
-    lo.augment = o->augment;
+    lo.augment = o->augment, lo.normalized = n; /* colour jitter undoes it */
     lo.shard = clg_comm_rank(o->comm), lo.shards = clg_comm_size(o->comm);
     lo.shard_weights = o->nweights ? o->weights : NULL;
     /* Synchronised batch norm needs samples on every rank: a last batch
