@@ -436,6 +436,127 @@ static void test_image_folders(void **state)
     assert_null(d);
 }
 
+/* Every batch of two loaders over datasets of the same samples, equal. */
+static void same_batches(const clg_dataset *a, const clg_dataset *b, clg_augment aug)
+{
+    clg_loader_opts o = CLG_LOADER_DEFAULTS;
+    o.batch_size = 4, o.seed = 11, o.augment = aug;
+    clg_loader *la, *lb;
+    assert_ok(clg_loader_create(a, &o, &la));
+    assert_ok(clg_loader_create(b, &o, &lb));
+    for (int epoch = 0; epoch < 2; epoch++) {
+        assert_ok(clg_loader_start_epoch(la, epoch));
+        assert_ok(clg_loader_start_epoch(lb, epoch));
+        const clg_batch *ba, *bb;
+        for (;;) {
+            assert_ok(clg_loader_next(la, &ba));
+            assert_ok(clg_loader_next(lb, &bb));
+            assert_true((ba == NULL) == (bb == NULL));
+            if (!ba)
+                break;
+            assert_int_equal(ba->count, bb->count);
+            assert_memory_equal(ba->x, bb->x, (size_t)ba->count * a->sample * 4);
+            assert_memory_equal(ba->labels, bb->labels, (size_t)ba->count * 4);
+        }
+    }
+    clg_loader_free(la), clg_loader_free(lb);
+}
+
+/* A folder larger than its memory limit: a lazy dataset (headers checked
+ * now, pixels decoded by the loader's threads, a cache of 3 samples) whose
+ * reads, splits, statistics, normalisation and batches are the eagerly
+ * decoded folder's to the bit; a file that stops decoding after it was
+ * checked fails its batch, naming it. */
+static void test_lazy_image_folder_equals_the_decoded_one(void **state)
+{
+    (void)state;
+    const char *classes[3] = {"lazy/a", "lazy/b", "lazy/c"};
+    mkdir(path_of("lazy"), 0777);
+    unsigned char px[6 * 5];
+    for (int k = 0; k < 3; k++) {
+        mkdir(path_of(classes[k]), 0777);
+        for (int i = 0; i < 10; i++) {
+            char name[64];
+            for (int p = 0; p < 30; p++)
+                px[p] = (unsigned char)(37 * k + 11 * i + 5 * p);
+            snprintf(name, sizeof name, "%s/%02d.png", classes[k], i);
+            write_png(name, 6, 5, 1, px);
+        }
+    }
+    clg_image_opts o = {1, 6, 5, CLG_RESIZE_NONE, 0, 0};
+    clg_dataset *eager, *lazy, *ev, *lv;
+    assert_ok(clg_dataset_from_image_folder(path_of("lazy"), &o, &eager));
+    o.memory_limit = 3 * 30 * sizeof(float) + 7;
+    assert_ok(clg_dataset_from_image_folder(path_of("lazy"), &o, &lazy));
+    assert_null(lazy->x);
+    assert_non_null(lazy->lazy);
+    assert_null(eager->lazy);
+    float all[30 * 30];
+    for (int pass = 0; pass < 2; pass++) { /* the second from the cache, in part */
+        assert_ok(clg_dataset_read(lazy, 0, 30, all));
+        assert_memory_equal(all, eager->x, sizeof all);
+    }
+    assert_memory_equal(lazy->labels, eager->labels, 30 * sizeof(int32_t));
+    assert_ok(clg_dataset_split(eager, 0.3f, 4, &ev));
+    assert_ok(clg_dataset_split(lazy, 0.3f, 4, &lv));
+    assert_int_equal(lv->count, 9);
+    assert_int_equal(lazy->count, 21);
+    assert_ok(clg_dataset_read(lv, 0, 9, all));
+    assert_memory_equal(all, ev->x, 9 * 30 * sizeof(float));
+    assert_memory_equal(lv->labels, ev->labels, 9 * sizeof(int32_t));
+    clg_normalization ne, nl;
+    assert_ok(clg_normalization_of(eager, &ne));
+    assert_ok(clg_normalization_of(lazy, &nl));
+    assert_memory_equal(&ne, &nl, sizeof ne);
+    assert_ok(clg_normalization_apply(&ne, eager));
+    assert_ok(clg_normalization_apply(&nl, lazy));
+    assert_ok(clg_dataset_read(lazy, 0, 21, all));
+    assert_memory_equal(all, eager->x, 21 * 30 * sizeof(float));
+    clg_augment flip = CLG_AUGMENT_NONE;
+    flip.hflip = 0.5f;
+    same_batches(eager, lazy, flip);
+    assert_ok(clg_dataset_select(eager, (int[]){2, 0}, 2, 3));
+    assert_ok(clg_dataset_select(lazy, (int[]){2, 0}, 2, 3));
+    assert_int_equal(lazy->count, 6);
+    assert_ok(clg_dataset_read(lazy, 0, 6, all));
+    assert_memory_equal(all, eager->x, 6 * 30 * sizeof(float));
+    /* c/07.png's pixel data corrupted after its header passed: the batch
+     * holding it fails, naming it */
+    FILE *f = fopen(path_of("lazy/c/07.png"), "r+b");
+    assert_non_null(f);
+    unsigned char file[512];
+    size_t len = fread(file, 1, sizeof file, f);
+    size_t idat = 0;
+    while (idat + 4 < len && memcmp(file + idat, "IDAT", 4))
+        idat++;
+    assert_true(idat + 12 < len);
+    assert_int_equal(fseek(f, (long)idat + 6, SEEK_SET), 0); /* into its data */
+    fputs("\x13\x37\x13\x37\x13\x37", f);
+    fclose(f);
+    clg_dataset_free(lv), clg_dataset_free(lazy);
+    o.memory_limit = 1;
+    assert_ok(clg_dataset_from_image_folder(path_of("lazy"), &o, &lazy));
+    clg_loader_opts lo = CLG_LOADER_DEFAULTS;
+    lo.batch_size = 8, lo.shuffle = false;
+    clg_loader *l;
+    assert_ok(clg_loader_create(lazy, &lo, &l));
+    assert_ok(clg_loader_start_epoch(l, 0));
+    const clg_batch *b;
+    for (int k = 0; k < 3; k++)
+        assert_ok(clg_loader_next(l, &b));
+    assert_int_equal(clg_loader_next(l, &b), CLG_BAD_FILE); /* samples 24-29 */
+    assert_contains(clg_last_error(), "batch 4: ");
+    assert_contains(clg_last_error(), "lazy/c/07.png");
+    clg_loader_free(l);
+    /* a file that is not an image is refused when the folder is read */
+    write_bytes(path_of("lazy/b/03.png"), "no image", 8, false);
+    clg_dataset_free(lazy);
+    assert_int_equal(clg_dataset_from_image_folder(path_of("lazy"), &o, &lazy),
+                     CLG_BAD_FILE);
+    assert_contains(clg_last_error(), "lazy/b/03.png: not a PNG image");
+    clg_dataset_free(eager), clg_dataset_free(ev);
+}
+
 static void test_split_is_seeded_and_disjoint(void **state)
 {
     (void)state;
@@ -645,6 +766,7 @@ int main(void)
         cmocka_unit_test(test_fashion_mnist_from_the_debian_package),
         cmocka_unit_test(test_cifar_binary_batches),
         cmocka_unit_test(test_image_folders),
+        cmocka_unit_test(test_lazy_image_folder_equals_the_decoded_one),
         cmocka_unit_test(test_split_is_seeded_and_disjoint),
         cmocka_unit_test(test_stats_and_normalize_per_channel),
         cmocka_unit_test(test_loader_order_is_seeded_and_complete),

@@ -78,7 +78,18 @@ typedef struct clg_dataset {
     char **class_names; /* [classes] when labels came from strings, else NULL */
     int label_len;      /* labels per sample: 1 (0 reads as 1), or T for the
                            next-token targets of a window of T ids */
+    /* Samples read on demand (an image folder larger than the memory it may
+     * use, clg_image_opts.memory_limit): x is NULL and clg_dataset_read
+     * gives them; labels are in memory as always. */
+    struct clg_lazy *lazy;
 } clg_dataset;
+
+/* Samples first .. first + count - 1 into out (count * sample floats),
+ * from memory or, for a lazy dataset, decoded (and normalised) now: a file
+ * that no longer decodes is CLG_BAD_FILE naming it. Safe from several
+ * threads at once. */
+CLG_API clg_status clg_dataset_read(const clg_dataset *dataset, int first, int count,
+                                    float *out);
 
 /* Labels per sample: d->label_len, or 1 when it is 0. */
 CLG_API int clg_dataset_label_len(const clg_dataset *dataset);
@@ -143,6 +154,14 @@ typedef enum clg_resize {
 typedef struct clg_image_opts {
     int channels, width, height;
     clg_resize resize;
+    /* Bytes the decoded images may take (0: no limit). A folder whose
+     * images fit is decoded now, by several threads; a larger one is a lazy
+     * dataset: every file's header read now (a file that is not an image,
+     * or of a size that does not fit, refused before training), the pixels
+     * decoded when the loader's threads want them, up to memory_limit bytes
+     * of them kept. */
+    size_t memory_limit;
+    int threads; /* decoding threads (0: one per core, at most 8) */
 } clg_image_opts;
 
 /* A PNG or JPEG file (by its extension) as `channels` bytes a pixel, rows
@@ -402,6 +421,7 @@ typedef struct clg_loader_opts {
      * none): colour jitter undoes it, works on the pixels, and applies it
      * again. */
     clg_normalization normalized;
+    int workers; /* threads decoding a lazy dataset's batch (0: 4) */
 } clg_loader_opts;
 
 #define CLG_LOADER_DEFAULTS                                                            \

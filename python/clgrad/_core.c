@@ -335,16 +335,19 @@ static PyObject *dataset_csv(PyObject *cls, PyObject *args)
     Py_END_ALLOW_THREADS return s == CLG_OK ? wrap_dataset(d) : fail(s);
 }
 
-/* images(dir, channels, height, width, resize): an image folder
- * (clg_dataset_from_image_folder); resize "none", "bilinear" or "crop". */
+/* images(dir, channels, height, width, resize, memory_limit): an image
+ * folder (clg_dataset_from_image_folder); resize "none", "bilinear" or
+ * "crop"; memory_limit bytes of decoded images (0: no limit). */
 static PyObject *dataset_images(PyObject *cls, PyObject *args)
 {
     (void)cls;
     const char *dir, *resize = "none";
     clg_image_opts o = {0};
-    if (!PyArg_ParseTuple(args, "siii|s", &dir, &o.channels, &o.height, &o.width,
-                          &resize))
+    unsigned long long memory = 0;
+    if (!PyArg_ParseTuple(args, "siii|sK", &dir, &o.channels, &o.height, &o.width,
+                          &resize, &memory))
         return NULL;
+    o.memory_limit = (size_t)memory;
     if (!strcmp(resize, "bilinear"))
         o.resize = CLG_RESIZE_BILINEAR;
     else if (!strcmp(resize, "crop"))
@@ -412,8 +415,19 @@ static PyObject *dataset_arrays(DatasetObject *self, PyObject *noargs)
 {
     (void)noargs;
     const clg_dataset *d = self->d;
-    PyObject *x = PyBytes_FromStringAndSize(
-        (const char *)d->x, (Py_ssize_t)((size_t)d->count * d->sample * 4));
+    PyObject *x =
+        PyBytes_FromStringAndSize(d->lazy ? NULL : (const char *)d->x,
+                                  (Py_ssize_t)((size_t)d->count * d->sample * 4));
+    if (x && d->lazy) { /* decoded now, every file */
+        clg_status s;
+        Py_BEGIN_ALLOW_THREADS s =
+            clg_dataset_read(d, 0, d->count, (float *)PyBytes_AS_STRING(x));
+        Py_END_ALLOW_THREADS if (s != CLG_OK)
+        {
+            Py_DECREF(x);
+            return fail(s);
+        }
+    }
     PyObject *y =
         d->labels ? PyBytes_FromStringAndSize(
                         (const char *)d->labels,

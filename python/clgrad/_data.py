@@ -70,14 +70,16 @@ class Dataset:
         return cls(_core.Dataset.fashion_mnist(bool(train), directory))
 
     @classmethod
-    def images(cls, directory, shape, resize=None):
+    def images(cls, directory, shape, resize=None, memory_limit=2 << 30):
         """An image folder as torchvision's ImageFolder reads it (a folder
         of PNG and JPEG files per class, sorted), as samples of `shape`
         (C, H, W: C 1 or 3); images of another size resized ("bilinear",
-        antialias off) or centre-cropped ("crop"), else refused."""
+        antialias off) or centre-cropped ("crop"), else refused. Decoded now
+        when the images take at most memory_limit bytes (None: no limit),
+        else as training wants them, that many bytes of them kept."""
         c, h, w = shape
         return cls(_core.Dataset.images(os.fspath(directory), int(c), int(h), int(w),
-                                        resize or "none"))
+                                        resize or "none", int(memory_limit or 0)))
 
     @classmethod
     def csv(cls, path, label_column=None, header=None):

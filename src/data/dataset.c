@@ -8,6 +8,7 @@
 #include "base/error.h"
 #include "base/rng.h"
 #include "clgrad/data.h"
+#include "data/lazy.h"
 
 clg_status clg_dataset_create(int count, int ndim, const int *shape, bool labelled,
                               clg_dataset **out)
@@ -51,12 +52,41 @@ void clg_dataset_free(clg_dataset *d)
 {
     if (!d)
         return;
+    clg_lazy_free(d->lazy);
     free(d->x);
     free(d->labels);
     for (int i = 0; d->class_names && i < d->classes; i++)
         free(d->class_names[i]);
     free(d->class_names);
     free(d);
+}
+
+clg_status clg_dataset_read(const clg_dataset *d, int first, int count, float *out)
+{
+    if (!d || !out || first < 0 || count < 0 || first > d->count - count)
+        return clg_fail(CLG_INVALID_ARGUMENT,
+                        "clg_dataset_read: samples %d .. %d of %d", first,
+                        first + count - 1, d ? d->count : 0);
+    if (!d->lazy) {
+        memcpy(out, d->x + (size_t)first * d->sample,
+               (size_t)count * d->sample * sizeof *out);
+        return CLG_OK;
+    }
+    clg_status s = CLG_OK;
+    for (int i = 0; s == CLG_OK && i < count; i++)
+        s = clg_lazy_read(d->lazy, first + i, out + (size_t)i * d->sample);
+    return s;
+}
+
+/* Makes d's lazy view the samples keep[0 .. count) of it, in that order. */
+static clg_status lazy_keep(clg_dataset *d, const int *keep, int count)
+{
+    clg_lazy *v = clg_lazy_view(d->lazy, keep, count);
+    if (!v)
+        return clg_fail(CLG_OUT_OF_HOST_MEMORY, "a view of a lazy dataset");
+    clg_lazy_free(d->lazy);
+    d->lazy = v;
+    return CLG_OK;
 }
 
 static clg_status images_to_floats(const char *path, const clg_idx *img, clg_dataset *d)
@@ -179,10 +209,12 @@ clg_status clg_dataset_split(clg_dataset *d, float fraction, uint64_t seed,
     /* Choose nval samples: a seeded partial Fisher-Yates over the indices. */
     int *order = malloc((size_t)d->count * sizeof *order);
     bool *chosen = calloc((size_t)d->count, sizeof *chosen);
+    int *parts = d->lazy ? malloc((size_t)d->count * sizeof *parts) : NULL;
     clg_dataset *v = NULL;
-    clg_status s = order && chosen
-                       ? clg_dataset_create(nval, d->ndim, d->shape, false, &v)
-                       : clg_fail(CLG_OUT_OF_HOST_MEMORY, "splitting a dataset");
+    clg_status s =
+        order && chosen && (parts || !d->lazy)
+            ? clg_dataset_create(d->lazy ? 0 : nval, d->ndim, d->shape, false, &v)
+            : clg_fail(CLG_OUT_OF_HOST_MEMORY, "splitting a dataset");
     size_t per = (size_t)clg_dataset_label_len(d);
     if (s == CLG_OK && d->labels &&
         !(v->labels = malloc((size_t)nval * per * sizeof *v->labels)))
@@ -203,19 +235,36 @@ clg_status clg_dataset_split(clg_dataset *d, float fraction, uint64_t seed,
             bool to_val = chosen[i];
             int at = to_val ? vi++ : ti++;
             clg_dataset *dst = to_val ? v : d;
-            memmove(dst->x + (size_t)at * d->sample, d->x + (size_t)i * d->sample,
-                    d->sample * sizeof *d->x);
+            if (d->lazy) /* the train part's indices first, the val part's after */
+                parts[to_val ? d->count - nval + at : at] = i;
+            else
+                memmove(dst->x + (size_t)at * d->sample, d->x + (size_t)i * d->sample,
+                        d->sample * sizeof *d->x);
             if (d->labels)
                 memmove(dst->labels + at * per, d->labels + i * per,
                         per * sizeof *d->labels);
         }
         v->classes = d->classes;
         v->label_len = d->label_len;
-        d->count = ti;
+        v->from_bytes = d->from_bytes;
+        if (d->lazy) {
+            free(v->x);
+            v->x = NULL;
+            v->count = nval;
+            v->lazy = clg_lazy_view(d->lazy, parts + ti, nval);
+            s = v->lazy ? lazy_keep(d, parts, ti)
+                        : clg_fail(CLG_OUT_OF_HOST_MEMORY, "splitting a dataset");
+        }
+    }
+    if (s == CLG_OK) {
+        d->count -= nval;
         *val = v;
+    } else {
+        clg_dataset_free(v);
     }
     free(order);
     free(chosen);
+    free(parts);
     return s;
 }
 
@@ -245,17 +294,28 @@ clg_status clg_dataset_select(clg_dataset *d, const int *classes, int count,
         }
         map[classes[k]] = k;
     }
-    int kept = 0;
+    int kept = 0, *keep = d->lazy ? malloc((size_t)d->count * sizeof *keep) : NULL;
+    if (d->lazy && !keep) {
+        free(map), free(taken);
+        return clg_fail(CLG_OUT_OF_HOST_MEMORY, "selecting classes");
+    }
     for (int i = 0; i < d->count; i++) {
         int label = d->labels[i], k = label >= 0 && label < 4096 ? map[label] : -1;
         if (k < 0 || (per_class && taken[k] >= per_class))
             continue;
         taken[k]++;
-        memmove(d->x + (size_t)kept * d->sample, d->x + (size_t)i * d->sample,
-                d->sample * sizeof *d->x);
+        if (keep)
+            keep[kept] = i;
+        else
+            memmove(d->x + (size_t)kept * d->sample, d->x + (size_t)i * d->sample,
+                    d->sample * sizeof *d->x);
         d->labels[kept++] = k;
     }
     free(map), free(taken);
+    clg_status s = keep ? lazy_keep(d, keep, kept) : CLG_OK;
+    free(keep);
+    if (s != CLG_OK)
+        return s;
     d->count = kept;
     d->classes = count;
     if (!kept)
@@ -296,20 +356,36 @@ clg_status clg_dataset_stats(const clg_dataset *d, float *mean, float *std,
                         "clg_dataset_stats: the dataset has %d channels, asked for %d",
                         d ? channels_of(d) : 0, channels);
     size_t per = d->sample / (size_t)channels;
-    for (int c = 0; c < channels; c++) {
-        double s = 0, sq = 0;
-        for (int i = 0; i < d->count; i++) {
-            const float *p = d->x + (size_t)i * d->sample + (size_t)c * per;
+    double sum[CLG_NORM_MAX_CHANNELS] = {0}, sq[CLG_NORM_MAX_CHANNELS] = {0};
+    double *s = channels <= CLG_NORM_MAX_CHANNELS
+                    ? sum
+                    : calloc(2 * (size_t)channels, sizeof *s);
+    double *q = channels <= CLG_NORM_MAX_CHANNELS ? sq : s + channels;
+    float *buf = d->lazy ? malloc(d->sample * sizeof *buf) : NULL;
+    clg_status st = s && (buf || !d->lazy)
+                        ? CLG_OK
+                        : clg_fail(CLG_OUT_OF_HOST_MEMORY, "dataset statistics");
+    for (int i = 0; st == CLG_OK && i < d->count; i++) { /* a lazy one's, read once */
+        const float *x = d->x + (size_t)i * d->sample;
+        if (buf && (st = clg_dataset_read(d, i, 1, buf)) == CLG_OK)
+            x = buf;
+        for (int c = 0; st == CLG_OK && c < channels; c++)
             for (size_t k = 0; k < per; k++) {
-                s += p[k];
-                sq += (double)p[k] * p[k];
+                double v = x[(size_t)c * per + k];
+                s[c] += v;
+                q[c] += v * v;
             }
-        }
-        double n = (double)d->count * (double)per, m = n > 0 ? s / n : 0;
-        mean[c] = (float)m;
-        std[c] = (float)sqrt(fmax(n > 0 ? sq / n - m * m : 0, 0));
     }
-    return CLG_OK;
+    double n = (double)d->count * (double)per;
+    for (int c = 0; st == CLG_OK && c < channels; c++) {
+        double m = n > 0 ? s[c] / n : 0;
+        mean[c] = (float)m;
+        std[c] = (float)sqrt(fmax(n > 0 ? q[c] / n - m * m : 0, 0));
+    }
+    if (s != sum)
+        free(s);
+    free(buf);
+    return st;
 }
 
 clg_status clg_dataset_normalize(clg_dataset *d, const float *mean, const float *std,
@@ -325,6 +401,14 @@ clg_status clg_dataset_normalize(clg_dataset *d, const float *mean, const float 
                 CLG_INVALID_ARGUMENT,
                 "normalisation: channel %d has mean %g and std %g (std must be > 0)", c,
                 (double)mean[c], (double)std[c]);
+    if (d->lazy) {
+        if (channels > CLG_NORM_MAX_CHANNELS)
+            return clg_fail(CLG_INVALID_ARGUMENT,
+                            "normalisation: %d channels, at most %d", channels,
+                            CLG_NORM_MAX_CHANNELS);
+        clg_lazy_normalize(d->lazy, mean, std, channels);
+        return CLG_OK;
+    }
     size_t per = d->sample / (size_t)channels;
     for (int i = 0; i < d->count; i++)
         for (int c = 0; c < channels; c++) {

@@ -5,17 +5,20 @@
  * distribution patches, rather than a copy of a single-header decoder. */
 #include <ctype.h>
 #include <dirent.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <jpeglib.h>
 #include <png.h>
 
 #include "base/error.h"
 #include "clgrad/data.h"
+#include "data/lazy.h"
 
 /* ---- Decoding ---------------------------------------------------------------------
  */
@@ -150,6 +153,43 @@ clg_status clg_image_decode(const char *path, int channels, int *w, int *h,
     return s;
 }
 
+/* The size in a file's header, without decoding its pixels. */
+static clg_status probe(const char *path, int *w, int *h)
+{
+    if (is_png(path)) {
+        png_image p;
+        memset(&p, 0, sizeof p);
+        p.version = PNG_IMAGE_VERSION;
+        if (!png_image_begin_read_from_file(&p, path))
+            return clg_fail(CLG_BAD_FILE, "%s: not a PNG image that decodes (%s)", path,
+                            p.message);
+        *w = (int)p.width, *h = (int)p.height;
+        png_image_free(&p);
+        return CLG_OK;
+    }
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return clg_fail(CLG_IO_ERROR, "%s: cannot open", path);
+    struct jpeg_decompress_struct j;
+    jpeg_error e;
+    j.err = jpeg_std_error(&e.mgr);
+    e.mgr.error_exit = jpeg_fail;
+    e.mgr.emit_message = jpeg_quiet;
+    if (setjmp(e.jump)) {
+        jpeg_destroy_decompress(&j);
+        fclose(f);
+        return clg_fail(CLG_BAD_FILE, "%s: not a JPEG image that decodes (%s)", path,
+                        e.message);
+    }
+    jpeg_create_decompress(&j);
+    jpeg_stdio_src(&j, f);
+    jpeg_read_header(&j, TRUE);
+    *w = (int)j.image_width, *h = (int)j.image_height;
+    jpeg_destroy_decompress(&j);
+    fclose(f);
+    return CLG_OK;
+}
+
 /* ---- Resizing ------------------------------------------------------------------- */
 
 /* Bilinear resampling of plane `src` (sw x sh, c interleaved channels) into
@@ -180,6 +220,19 @@ static void bilinear(const image *im, int dw, int dh, float *out)
     }
 }
 
+/* Whether a w x h image becomes the model's input as o says. */
+static clg_status fits(const char *path, int w, int h, const clg_image_opts *o)
+{
+    if (o->resize == CLG_RESIZE_BILINEAR ||
+        (o->resize == CLG_RESIZE_CROP ? w >= o->width && h >= o->height
+                                      : w == o->width && h == o->height))
+        return CLG_OK;
+    return clg_fail(
+        CLG_SHAPE_MISMATCH, "%s is %d x %d pixels, the model's input %d x %d: %s", path,
+        w, h, o->width, o->height,
+        o->resize == CLG_RESIZE_CROP ? "too small to crop" : "resize it (--resize)");
+}
+
 /* The image into float [c, h, w] in [0, 1]: as it is, resized, or its
  * centre cropped; a size that does not fit without --resize is refused. */
 static clg_status place(const char *path, const image *im, const clg_image_opts *o,
@@ -199,17 +252,88 @@ static clg_status place(const char *path, const image *im, const clg_image_opts 
                         255.0f;
         return CLG_OK;
     }
-    if (im->w != o->width || im->h != o->height)
-        return clg_fail(CLG_SHAPE_MISMATCH,
-                        "%s is %d x %d pixels, the model's input %d x %d: %s", path,
-                        im->w, im->h, o->width, o->height,
-                        o->resize == CLG_RESIZE_CROP ? "too small to crop"
-                                                     : "resize it (--resize)");
+    clg_status s = fits(path, im->w, im->h, o);
+    if (s != CLG_OK)
+        return s;
     for (int c = 0; c < im->c; c++)
         for (size_t i = 0; i < (size_t)o->width * o->height; i++)
             out[(size_t)c * o->width * o->height + i] =
                 (float)im->px[i * im->c + c] / 255.0f;
     return CLG_OK;
+}
+
+/* A file's pixels into a sample: clg_lazy_load_fn for lazy datasets, and
+ * each decoding thread's work. */
+static clg_status load(const char *path, const void *opts, float *out)
+{
+    const clg_image_opts *o = opts;
+    image im = {0};
+    clg_status s = clg_image_decode(path, o->channels, &im.w, &im.h, &im.px);
+    im.c = o->channels;
+    if (s == CLG_OK)
+        s = place(path, &im, o, out);
+    free(im.px);
+    return s;
+}
+
+/* ---- Decoding a folder now, by several threads ---------------------------------- */
+
+typedef struct decode_job {
+    char **paths;
+    int count;
+    const clg_image_opts *o;
+    float *x;
+    size_t sample;
+    pthread_mutex_t lock;
+    int next;       /* the next file to take */
+    int failed;     /* the first file that failed (count: none) */
+    char why[1024]; /* its error */
+    clg_status status;
+} decode_job;
+
+static void *decode_worker(void *arg)
+{
+    decode_job *j = arg;
+    for (;;) {
+        pthread_mutex_lock(&j->lock);
+        int i = j->next < j->failed ? j->next++ : j->count;
+        pthread_mutex_unlock(&j->lock);
+        if (i >= j->count)
+            return NULL;
+        clg_status s = load(j->paths[i], j->o, j->x + (size_t)i * j->sample);
+        if (s != CLG_OK) {
+            pthread_mutex_lock(&j->lock);
+            if (i < j->failed) { /* the earliest failure is the one named */
+                j->failed = i, j->status = s;
+                snprintf(j->why, sizeof j->why, "%s", clg_last_error());
+            }
+            pthread_mutex_unlock(&j->lock);
+        }
+    }
+}
+
+static int decode_threads(const clg_image_opts *o, int count)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int t = o->threads > 0 ? o->threads : cores > 8 ? 8 : cores > 0 ? (int)cores : 1;
+    return t < count ? t : count > 0 ? count : 1;
+}
+
+static clg_status decode_all(char **paths, int count, const clg_image_opts *o, float *x,
+                             size_t sample)
+{
+    decode_job j = {paths, count, o,  x,     sample, PTHREAD_MUTEX_INITIALIZER,
+                    0,     count, "", CLG_OK};
+    int threads = decode_threads(o, count), started = 0;
+    pthread_t tid[64];
+    for (; started < threads - 1 && started < 64; started++)
+        if (pthread_create(&tid[started], NULL, decode_worker, &j) != 0)
+            break;
+    decode_worker(&j); /* this thread too */
+    for (int k = 0; k < started; k++)
+        pthread_join(tid[k], NULL);
+    pthread_mutex_destroy(&j.lock);
+    return j.failed < count ? clg_fail(j.status, "%s", j.why) : CLG_OK;
 }
 
 /* ---- The folder ----------------------------------------------------------------- */
@@ -307,25 +431,51 @@ clg_status clg_dataset_from_image_folder(const char *dir, const clg_image_opts *
     clg_dataset *d = NULL;
     if (s == CLG_OK && total > (size_t)1 << 30)
         s = clg_fail(CLG_BAD_FILE, "%s: %zu images are too many", dir, total);
+    size_t sample = (size_t)o->channels * o->width * o->height;
+    bool lazy = o->memory_limit && total * sample * sizeof(float) > o->memory_limit;
+    char **paths = s == CLG_OK ? calloc(total ? total : 1, sizeof *paths) : NULL;
+    if (s == CLG_OK && !paths)
+        s = clg_fail(CLG_OUT_OF_HOST_MEMORY, "%s: %zu file names", dir, total);
     if (s == CLG_OK)
-        s = clg_dataset_create((int)total, 3, (int[]){o->channels, o->height, o->width},
-                               true, &d);
-    size_t at = 0, sample = (size_t)o->channels * o->width * o->height;
+        s = clg_dataset_create(lazy ? 0 : (int)total, 3,
+                               (int[]){o->channels, o->height, o->width}, true, &d);
+    if (s == CLG_OK && lazy) { /* labels only, in memory */
+        int32_t *labels = malloc(total * sizeof *labels);
+        if (!labels)
+            s = clg_fail(CLG_OUT_OF_HOST_MEMORY, "%s: %zu labels", dir, total);
+        free(d->labels);
+        d->labels = labels;
+    }
+    size_t at = 0;
     for (int k = 0; s == CLG_OK && k < nclasses; k++)
         for (int i = 0; s == CLG_OK && i < nfiles[k]; i++, at++) {
             char path[8400];
             snprintf(path, sizeof path, "%s/%s/%s", dir, classes[k], files[k][i]);
-            image im = {0};
-            s = clg_image_decode(path, o->channels, &im.w, &im.h, &im.px);
-            im.c = o->channels;
-            if (s == CLG_OK)
-                s = place(path, &im, o, d->x + at * sample);
-            free(im.px);
+            if (!(paths[at] = strdup(path)))
+                s = clg_fail(CLG_OUT_OF_HOST_MEMORY, "%s: file names", dir);
+            int w, h; /* a lazy folder's files are checked now, by their headers */
+            if (s == CLG_OK && lazy && (s = probe(path, &w, &h)) == CLG_OK)
+                s = fits(path, w, h, o);
             d->labels[at] = k;
         }
     for (int k = 0; files && k < nclasses; k++)
         free_list(files[k], nfiles[k]);
     free(files), free(nfiles);
+    if (s == CLG_OK && !lazy)
+        s = decode_all(paths, (int)total, o, d->x, sample);
+    if (s == CLG_OK && lazy) {
+        free(d->x);
+        d->x = NULL;
+        d->count = (int)total;
+        d->lazy = clg_lazy_create(paths, (int)total, load, o, sizeof *o, sample,
+                                  o->memory_limit);
+        paths = NULL; /* the lazy dataset's, or freed */
+        if (!d->lazy)
+            s = clg_fail(CLG_OUT_OF_HOST_MEMORY, "%s: a lazy dataset", dir);
+    }
+    for (size_t i = 0; paths && i < total; i++)
+        free(paths[i]);
+    free(paths);
     if (s != CLG_OK) {
         free_list(classes, nclasses);
         clg_dataset_free(d);

@@ -15,6 +15,8 @@ typedef struct slot {
     clg_batch batch;
     float *x;
     int32_t *labels;
+    clg_status status; /* of building it: a lazy dataset's file may fail */
+    char why[1024];
 } slot;
 
 struct clg_loader {
@@ -228,6 +230,51 @@ static void shard_range(const clg_loader_opts *o, int count, int r, int *lo, int
     }
 }
 
+/* A lazy dataset's samples of a batch, decoded by several threads: each
+ * takes the next sample not yet taken. */
+typedef struct fetch_job {
+    const clg_loader *l;
+    slot *s;
+    int first, lo, hi, next, failed;
+    pthread_mutex_t lock;
+} fetch_job;
+
+static void *fetch_worker(void *arg)
+{
+    fetch_job *j = arg;
+    const clg_dataset *d = j->l->d;
+    for (;;) {
+        pthread_mutex_lock(&j->lock);
+        int k = j->next < j->failed ? j->next++ : j->hi;
+        pthread_mutex_unlock(&j->lock);
+        if (k >= j->hi)
+            return NULL;
+        clg_status st = clg_dataset_read(d, j->l->order[j->first + k], 1,
+                                         j->s->x + (size_t)(k - j->lo) * d->sample);
+        pthread_mutex_lock(&j->lock);
+        if (st != CLG_OK && k < j->failed) { /* the batch's first failure is named */
+            j->failed = k, j->s->status = st;
+            snprintf(j->s->why, sizeof j->s->why, "%s", clg_last_error());
+        }
+        pthread_mutex_unlock(&j->lock);
+    }
+}
+
+static void fetch(const clg_loader *l, slot *s, int first, int lo, int hi)
+{
+    fetch_job j = {l, s, first, lo, hi, lo, hi, PTHREAD_MUTEX_INITIALIZER};
+    int threads = l->o.workers > 0 ? l->o.workers : 4, started = 0;
+    threads = threads < hi - lo ? threads : hi - lo;
+    pthread_t tid[32];
+    for (; started < threads - 1 && started < 32; started++)
+        if (pthread_create(&tid[started], NULL, fetch_worker, &j) != 0)
+            break;
+    fetch_worker(&j);
+    for (int k = 0; k < started; k++)
+        pthread_join(tid[k], NULL);
+    pthread_mutex_destroy(&j.lock);
+}
+
 static void build(clg_loader *l, int index, slot *s)
 {
     const clg_dataset *d = l->d;
@@ -235,11 +282,15 @@ static void build(clg_loader *l, int index, slot *s)
     int count = d->count - first < l->o.batch_size ? d->count - first : l->o.batch_size;
     int lo, hi;
     shard_range(&l->o, count, l->o.shards > 1 ? l->o.shard : 0, &lo, &hi);
+    s->status = CLG_OK;
+    if (d->lazy)
+        fetch(l, s, first, lo, hi);
     float *tmp = augmenting(&l->o.augment) ? malloc(d->sample * sizeof *tmp) : NULL;
-    for (int k = lo; k < hi; k++) {
+    for (int k = lo; s->status == CLG_OK && k < hi; k++) {
         int i = l->order[first + k];
         float *dst = s->x + (size_t)(k - lo) * d->sample;
-        memcpy(dst, d->x + (size_t)i * d->sample, d->sample * sizeof *dst);
+        if (!d->lazy)
+            memcpy(dst, d->x + (size_t)i * d->sample, d->sample * sizeof *dst);
         size_t per = (size_t)clg_dataset_label_len(d);
         if (d->labels)
             memcpy(s->labels + (size_t)(k - lo) * per, d->labels + i * per,
@@ -448,6 +499,8 @@ clg_status clg_loader_next(clg_loader *l, const clg_batch **batch)
     } else {
         build(l, index, s);
     }
+    if (s->status != CLG_OK)
+        return clg_fail(s->status, "batch %d: %s", index + 1, s->why);
     *batch = &s->batch;
     return CLG_OK;
 }

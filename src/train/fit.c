@@ -30,7 +30,8 @@ static clg_status check_samples(const clg_model *m, const clg_dataset *d,
                         "%s: the data's samples are [%s], the model's input is [%s]",
                         what, got, want);
     }
-    size_t total = (size_t)d->count * d->sample;
+    /* a lazy dataset's decoded pixels are finite by construction */
+    size_t total = d->lazy ? 0 : (size_t)d->count * d->sample;
     for (size_t k = 0; k < total; k++)
         if (!isfinite(d->x[k]))
             return clg_fail(CLG_INVALID_ARGUMENT,
@@ -152,13 +153,18 @@ static clg_status sweep(clg_model *m, const clg_dataset *d, double *loss_sum,
     int B = clg_model_max_batch(m), C = classes_of(m), P = positions(m);
     float *logits = malloc((size_t)B * P * C * sizeof *logits);
     int32_t *zeros = calloc((size_t)B * P, sizeof *zeros);
-    clg_status s =
-        logits && zeros ? CLG_OK : clg_fail(CLG_OUT_OF_HOST_MEMORY, "evaluating");
+    float *x = d->lazy ? malloc((size_t)B * d->sample * sizeof *x) : NULL;
+    clg_status s = logits && zeros && (x || !d->lazy)
+                       ? CLG_OK
+                       : clg_fail(CLG_OUT_OF_HOST_MEMORY, "evaluating");
     *loss_sum = 0;
     for (int first = 0; s == CLG_OK && first < d->count; first += B) {
         int n = d->count - first < B ? d->count - first : B;
-        s = upload(m, d->x + (size_t)first * d->sample,
-                   d->labels ? d->labels + (size_t)first * P : zeros, n);
+        if (x) /* a lazy dataset's batch, decoded now */
+            s = clg_dataset_read(d, first, n, x);
+        if (s == CLG_OK)
+            s = upload(m, x ? x : d->x + (size_t)first * d->sample,
+                       d->labels ? d->labels + (size_t)first * P : zeros, n);
         if (s == CLG_OK)
             s = clg_plan_run(plan, n, CLG_RUN_EVAL);
         if (s == CLG_OK)
@@ -196,6 +202,7 @@ static clg_status sweep(clg_model *m, const clg_dataset *d, double *loss_sum,
     }
     free(logits);
     free(zeros);
+    free(x);
     return s;
 }
 

@@ -168,6 +168,7 @@ int train_parse_args(int argc, char **argv, train_options *o)
     o->optim.type = CLG_OPTIM_ADAM, o->optim.lr = 1e-3;
     o->sched.max_lr = 0; /* onecycle: the --lr */
     o->epochs = 10, o->batch = 64, o->temperature = 1.0f;
+    o->image_memory = 2048;
     clg_optim_opts *q = &o->optim;
     clg_schedule_opts *so = &o->sched;
     const cli_flag flags[] = {
@@ -191,6 +192,9 @@ int train_parse_args(int argc, char **argv, train_options *o)
         {"--resize", CLI_STRING, &o->resize, .value = "bilinear|crop",
          .help = "images of another size than the model's input: resized\n"
                  "(bilinear, antialias off, as torchvision) or centre-cropped"},
+        {"--image-memory", CLI_LONG, &o->image_memory, 0, 1LL << 24, .value = "MB",
+         .help = "decoded images kept in memory (default 2048): a larger folder\n"
+                 "is decoded as the loader's threads want it (0: no limit)"},
         {"--csv", CLI_STRING, &o->csv, .value = "FILE",
          .help = "training data from a CSV file: numeric feature columns and\n"
                  "a label column (classes as numbers or names)"},

@@ -59,6 +59,8 @@ static int image_opts(const train_options *o, const clg_model *m, clg_image_opts
     io->resize = !o->resize                       ? CLG_RESIZE_NONE
                  : !strcmp(o->resize, "bilinear") ? CLG_RESIZE_BILINEAR
                                                   : CLG_RESIZE_CROP;
+    io->memory_limit = (size_t)o->image_memory << 20;
+    io->threads = 0;
     return -1;
 }
 

@@ -66,7 +66,8 @@ unsigned long long train_data_hash(const clg_dataset *d)
     if (!d)
         return h;
     h = clg_fnv1a(h, &d->count, sizeof d->count);
-    h = clg_fnv1a(h, d->x, (size_t)d->count * d->sample * sizeof *d->x);
+    if (d->x) /* a lazy dataset's pixels are files, the same files on every rank */
+        h = clg_fnv1a(h, d->x, (size_t)d->count * d->sample * sizeof *d->x);
     if (d->labels)
         h = clg_fnv1a(h, d->labels,
                       (size_t)d->count * (size_t)clg_dataset_label_len(d) *

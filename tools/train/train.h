@@ -25,6 +25,7 @@ typedef struct train_options {
     const char *data, *train_images, *train_labels, *test_images, *test_labels;
     const char *csv, *test_csv, *label_column; /* CSV data */
     const char *images, *resize;               /* image folders */
+    long long image_memory;                    /* MiB of decoded images kept */
     const char *normalize;
     float val_split;
     int epochs, batch, accumulate, sync_every;
