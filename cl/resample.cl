@@ -103,6 +103,12 @@ __kernel void upsample_bilinear_backward(const int n, const int accumulate,
 #define BIN_START(o, size, out) ((o) * (size) / (out))
 #define BIN_END(o, size, out)   (((o) + 1) * (size) + (out) - 1) / (out)
 
+/* Bins that tile the plane (H a multiple of OH, W of OW: 28 -> 7, 7 -> 1)
+ * are fixed windows: loops of constant length, no bounds to look up. */
+#define TILED (H % OH == 0 && W % OW == 0)
+#define BH    (H / OH)
+#define BW    (W / OW)
+
 __kernel void adaptive_avg_pool_forward(const int n, __global const float *x,
                                         __global float *y)
 {
@@ -110,6 +116,15 @@ __kernel void adaptive_avg_pool_forward(const int n, __global const float *x,
     if (i >= n)
         return;
     const int ow = i % OW, oh = (i / OW) % OH, plane = i / (OW * OH);
+#if TILED
+    __global const float *t = x + ((size_t)plane * H + oh * BH) * W + ow * BW;
+    float sum = 0.0f;
+    for (int h = 0; h < BH; h++)
+        for (int w = 0; w < BW; w++)
+            sum += t[h * W + w];
+    y[i] = sum / (float)(BH * BW);
+    return;
+#endif
     const int h0 = BIN_START(oh, H, OH), h1 = BIN_END(oh, H, OH);
     const int w0 = BIN_START(ow, W, OW), w1 = BIN_END(ow, W, OW);
     __global const float *p = x + (size_t)plane * H * W;
@@ -127,6 +142,11 @@ __kernel void adaptive_avg_pool_backward(const int n, const int accumulate,
     if (i >= n)
         return;
     const int w = i % W, h = (i / W) % H, plane = i / (W * H);
+#if TILED
+    const float g = dy[((size_t)plane * OH + h / BH) * OW + w / BW] / (float)(BH * BW);
+    dx[i] = accumulate ? dx[i] + g : g;
+    return;
+#endif
     /* the bins holding h start at or after h OH / H - 1 and end by (h + 1) OH / H */
     const int oh0 = max(h * OH / H - 1, 0), oh1 = min((h + 1) * OH / H + 1, OH);
     const int ow0 = max(w * OW / W - 1, 0), ow1 = min((w + 1) * OW / W + 1, OW);
