@@ -448,5 +448,29 @@ void r_attention(const op_case *c, ref_tensor *in, const ref_tensor *y, double *
 
 clg_tensor *b_fused_attention(clg_graph *g, clg_tensor **in, const op_case *c)
 {
-    return clg_causal_attention(g, in[0], c->heads ? c->heads : 2);
+    return clg_causal_attention_with(g, in[0], c->heads ? c->heads : 2,
+                                     CLG_ATTENTION_COMPOSED);
+}
+
+clg_tensor *b_tiled_attention(clg_graph *g, clg_tensor **in, const op_case *c)
+{
+    return clg_causal_attention_with(g, in[0], c->heads ? c->heads : 2,
+                                     CLG_ATTENTION_TILED);
+}
+
+/* Tiled attention of x plus x's q columns: the narrow's backward writes x's
+ * gradient first, attention's adds to it. */
+clg_tensor *b_tiled_attention_plus_q(clg_graph *g, clg_tensor **in, const op_case *c)
+{
+    clg_tensor *a = b_tiled_attention(g, in, c);
+    return clg_add(g, a, clg_narrow(g, in[0], 2, 0, clg_tensor_dim(in[0], 2) / 3));
+}
+void r_attention_plus_q(const op_case *c, ref_tensor *in, const ref_tensor *y,
+                        double *out)
+{
+    r_attention(c, in, y, out);
+    int rows = in[0].shape[0] * in[0].shape[1], C = in[0].shape[2] / 3;
+    for (int r = 0; r < rows; r++)
+        for (int k = 0; k < C; k++)
+            out[(size_t)r * C + k] += in[0].v[(size_t)r * 3 * C + k];
 }

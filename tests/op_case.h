@@ -91,6 +91,8 @@ clg_tensor *b_permute(clg_graph *g, clg_tensor **in, const op_case *c);
 clg_tensor *b_narrow(clg_graph *g, clg_tensor **in, const op_case *c);
 clg_tensor *b_attention(clg_graph *g, clg_tensor **in, const op_case *c);
 clg_tensor *b_fused_attention(clg_graph *g, clg_tensor **in, const op_case *c);
+clg_tensor *b_tiled_attention(clg_graph *g, clg_tensor **in, const op_case *c);
+clg_tensor *b_tiled_attention_plus_q(clg_graph *g, clg_tensor **in, const op_case *c);
 void r_linear(const op_case *c, ref_tensor *in, const ref_tensor *y, double *out);
 void r_conv(const op_case *c, ref_tensor *in, const ref_tensor *y, double *out);
 void r_convs(const op_case *c, ref_tensor *in, const ref_tensor *y, double *out);
@@ -123,6 +125,8 @@ void r_matmul(const op_case *c, ref_tensor *in, const ref_tensor *y, double *out
 void r_permute(const op_case *c, ref_tensor *in, const ref_tensor *y, double *out);
 void r_narrow(const op_case *c, ref_tensor *in, const ref_tensor *y, double *out);
 void r_attention(const op_case *c, ref_tensor *in, const ref_tensor *y, double *out);
+void r_attention_plus_q(const op_case *c, ref_tensor *in, const ref_tensor *y,
+                        double *out);
 
 /* The cases, in order. */
 extern const op_case op_cases[];

@@ -249,7 +249,7 @@ static void test_bench_ops_has_every_peer(void **state)
             fail_msg("an op without its PyTorch figure:\n%s", text);
         rows++;
     }
-    assert_int_equal(rows, 16);
+    assert_int_equal(rows, 18);
     assert_non_null(strstr(r.out, "torch best/torch")); /* GEMM's peer: torch */
 }
 

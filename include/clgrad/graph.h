@@ -314,6 +314,25 @@ CLG_API clg_tensor *clg_matmul(clg_graph *g, clg_tensor *a, clg_tensor *b, bool 
  * clg_permute, clg_matmul and clg_causal_softmax, without their copies. */
 CLG_API clg_tensor *clg_causal_attention(clg_graph *g, clg_tensor *qkv, int heads);
 
+/* How causal attention computes. COMPOSED: per-head GEMMs and a causal
+ * softmax over [N, heads, T, T] weights kept for backward. TILED: as
+ * FlashAttention, an online softmax over tiles of keys per query row, only
+ * each row's log-sum-exp kept, backward recomputing the scores: memory in
+ * T, not T^2 (heads of at most CLG_ATTENTION_TILED_MAX_DIM; wider ones are
+ * composed). AUTO: the environment's CLGRAD_ATTENTION=composed|tiled, else
+ * composed (faster on CPUs) unless its weights would take over 256 MiB
+ * (GPT-2's 12 heads at T 1,024 and batch 3 and more). */
+typedef enum clg_attention_algorithm {
+    CLG_ATTENTION_AUTO,
+    CLG_ATTENTION_COMPOSED,
+    CLG_ATTENTION_TILED,
+} clg_attention_algorithm;
+#define CLG_ATTENTION_TILED_MAX_DIM 256
+
+/* clg_causal_attention by a given algorithm (AUTO: as it chooses). */
+CLG_API clg_tensor *clg_causal_attention_with(clg_graph *g, clg_tensor *qkv, int heads,
+                                              clg_attention_algorithm algorithm);
+
 /* a + b, a - b, a * b. b has a's shape, or broadcasts to it: its dimensions,
  * aligned to a's last ones, equal a's or are 1 (a bias [C, 1, 1] over
  * [N, C, H, W]). The result has a's shape. Residual connections are

@@ -17,6 +17,9 @@
  * clg_permute compose (test_ops checks the two against each other and the
  * double-precision reference); params.i[0] = heads, params.f[0] = scale. */
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "ops/ops_internal.h"
 
@@ -53,10 +56,60 @@ static clg_operand columns(cl_mem y, const att_dims *d, size_t h)
     return (clg_operand){y, h * d->D, d->C, d->T * d->C, false};
 }
 
+static bool tiled(const clg_tensor *t)
+{
+    return t->params.i[1] == CLG_ATTENTION_TILED;
+}
+
+/* Composed: the weights P and their gradient, [N, heads, T, T] each.
+ * Tiled: each row's log-sum-exp L and backward's delta, [N, heads, T]. */
 static void att_aux(const clg_tensor *t, size_t bytes[CLG_MAX_AUX])
 {
     size_t N = (size_t)t->shape[0], T = (size_t)t->shape[1];
-    bytes[0] = bytes[1] = N * (size_t)t->params.i[0] * T * T * 4;
+    bytes[0] = bytes[1] = N * (size_t)t->params.i[0] * T * (tiled(t) ? 1 : T) * 4;
+}
+
+/* ---- In tiles (cl/attention.cl) ---------------------------------------------- */
+
+/* The key tile of the forward's online softmax. */
+#define ATT_TILE 16
+
+static void tile_options(const att_dims *d, char *buf, size_t len)
+{
+    snprintf(buf, len, "-DT=%zu -DC=%zu -DD=%zu -DHEADS=%zu -DBC=%d", d->T, d->C, d->D,
+             d->heads, ATT_TILE);
+}
+
+static clg_status tiled_forward(clg_plan *p, clg_cmdlist *s, clg_tensor *t,
+                                const att_dims *d)
+{
+    char opts[128];
+    tile_options(d, opts, sizeof opts);
+    size_t n = d->N * d->heads * d->T;
+    return clg_rec_kernel(p, s, "attention", opts, "flash_forward", n,
+                          CLG_ARGS(KINT(n), KFLOAT(t->params.f[0]),
+                                   KMEM(clg_val(p, t->src[0])), KMEM(clg_val(p, t)),
+                                   KMEM(clg_aux(p, t, 0))));
+}
+
+static clg_status tiled_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t,
+                                 const att_dims *d, const clg_grad_io *io)
+{
+    char opts[128];
+    tile_options(d, opts, sizeof opts);
+    size_t n = d->N * d->heads * d->T;
+    int acc = io->accumulate[0];
+    cl_mem qkv = clg_val(p, t->src[0]), L = clg_aux(p, t, 0), delta = clg_aux(p, t, 1);
+    clg_status st = clg_rec_kernel(
+        p, s, "attention", opts, "flash_delta", n,
+        CLG_ARGS(KINT(n), KMEM(clg_val(p, t)), KMEM(io->grad_out), KMEM(delta)));
+    const char *kernels[2] = {"flash_backward_dq", "flash_backward_dkv"};
+    for (int k = 0; st == CLG_OK && k < 2; k++)
+        st = clg_rec_kernel(p, s, "attention", opts, kernels[k], n,
+                            CLG_ARGS(KINT(n), KINT(acc), KFLOAT(t->params.f[0]),
+                                     KMEM(qkv), KMEM(io->grad_out), KMEM(L),
+                                     KMEM(delta), KMEM(io->grad_src[0])));
+    return st;
 }
 
 /* The causal softmax kernels over every head's [T, T] block. */
@@ -73,8 +126,8 @@ static clg_status softmax_backward(clg_plan *p, clg_cmdlist *s, const att_dims *
 {
     size_t rows = d->N * d->heads * d->T;
     /* dS over dP in place: a row's dot product is read before any write */
-    return clg_rec_causal_softmax_backward(p, s, rows, (int)d->T, (int)d->T, scale, false,
-                                           P, dP, dP);
+    return clg_rec_causal_softmax_backward(p, s, rows, (int)d->T, (int)d->T, scale,
+                                           false, P, dP, dP);
 }
 
 static clg_status att_forward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int batch,
@@ -82,6 +135,8 @@ static clg_status att_forward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int ba
 {
     (void)training;
     att_dims d = dims(t, batch);
+    if (tiled(t))
+        return tiled_forward(p, s, t, &d);
     cl_mem qkv = clg_val(p, t->src[0]), P = clg_aux(p, t, 0), y = clg_val(p, t);
     clg_status st = CLG_OK;
     for (size_t h = 0; st == CLG_OK && h < d.heads; h++) /* S = Q K^T */
@@ -100,6 +155,8 @@ static clg_status att_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int b
                                const clg_grad_io *io)
 {
     att_dims d = dims(t, batch);
+    if (tiled(t))
+        return tiled_backward(p, s, t, &d, io);
     cl_mem qkv = clg_val(p, t->src[0]), P = clg_aux(p, t, 0), dP = clg_aux(p, t, 1);
     cl_mem dy = io->grad_out, dqkv = io->grad_src[0];
     bool acc = io->accumulate[0];
@@ -131,7 +188,56 @@ static clg_status att_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int b
 static const clg_op_class att_class = {"causal_attention", att_forward, att_backward,
                                        att_aux, 0};
 
+/* The algorithm of a new node: the caller's, or for AUTO the environment's
+ * CLGRAD_ATTENTION, else composed unless its two [N, heads, T, T] buffers
+ * would pass CLG_ATTENTION_TILED_BYTES. Composed is the faster on CPUs
+ * (clgrad-bench ops, 8 x 256 tokens, 4 heads of 64, PoCL: 38.7 ms fwd+bwd
+ * against tiled's 120 ms), tiled the one whose memory grows with T, not
+ * T^2. A head wider than the kernels' private rows hold is composed. */
+#define CLG_ATTENTION_TILED_BYTES ((size_t)256 << 20)
+
+static bool choose(clg_graph *g, clg_attention_algorithm a, const clg_tensor *qkv,
+                   int heads, clg_attention_algorithm *out)
+{
+    int head_dim = qkv->shape[2] / 3 / heads;
+    size_t T = (size_t)qkv->shape[1];
+    const char *v = getenv("CLGRAD_ATTENTION");
+    if ((unsigned)a > CLG_ATTENTION_TILED) {
+        clg_graph_fail(g, CLG_INVALID_ARGUMENT,
+                       "causal_attention: unknown algorithm %d", (int)a);
+        return false;
+    }
+    if (a == CLG_ATTENTION_AUTO && v && *v && strcmp(v, "auto") != 0) {
+        if (!strcmp(v, "composed"))
+            a = CLG_ATTENTION_COMPOSED;
+        else if (!strcmp(v, "tiled"))
+            a = CLG_ATTENTION_TILED;
+        else {
+            clg_graph_fail(g, CLG_INVALID_ARGUMENT,
+                           "CLGRAD_ATTENTION='%s' is not an attention algorithm: use "
+                           "composed, tiled or auto",
+                           v);
+            return false;
+        }
+    }
+    if (a == CLG_ATTENTION_AUTO)
+        a = 2 * (size_t)qkv->shape[0] * (size_t)heads * T * T * 4 >
+                    CLG_ATTENTION_TILED_BYTES
+                ? CLG_ATTENTION_TILED
+                : CLG_ATTENTION_COMPOSED;
+    *out = a == CLG_ATTENTION_TILED && head_dim <= CLG_ATTENTION_TILED_MAX_DIM
+               ? CLG_ATTENTION_TILED
+               : CLG_ATTENTION_COMPOSED;
+    return true;
+}
+
 clg_tensor *clg_causal_attention(clg_graph *g, clg_tensor *qkv, int heads)
+{
+    return clg_causal_attention_with(g, qkv, heads, CLG_ATTENTION_AUTO);
+}
+
+clg_tensor *clg_causal_attention_with(clg_graph *g, clg_tensor *qkv, int heads,
+                                      clg_attention_algorithm algorithm)
 {
     if (clg_graph_bad_args(g, "causal_attention", 1, &qkv))
         return NULL;
@@ -144,10 +250,14 @@ clg_tensor *clg_causal_attention(clg_graph *g, clg_tensor *qkv, int heads)
             "causal_attention: qkv %s must be a batched float32 [N, T, "
             "3C] with C divisible by the %d heads",
             clg_shape_str(qkv, sx, sizeof sx), heads);
+    clg_attention_algorithm a;
+    if (!choose(g, algorithm, qkv, heads, &a))
+        return NULL;
     int shape[3] = {qkv->shape[0], qkv->shape[1], C3 / 3};
     clg_tensor *t = clg_node(g, &att_class, 1, &qkv, 3, shape);
     if (t) {
         t->params.i[0] = heads;
+        t->params.i[1] = (int)a;
         t->params.f[0] = 1.0f / sqrtf((float)(C3 / 3 / heads));
     }
     return t;

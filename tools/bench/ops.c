@@ -165,6 +165,15 @@ static clg_tensor *build_adaptive(clg_graph *g, clg_tensor *x)
 {
     return clg_adaptive_avg_pool2d(g, x, 7, 7);
 }
+/* Causal attention of a GPT layer's qkv [8, 256, 3 x 256], 4 heads of 64. */
+static clg_tensor *build_attention_composed(clg_graph *g, clg_tensor *x)
+{
+    return clg_causal_attention_with(g, x, 4, CLG_ATTENTION_COMPOSED);
+}
+static clg_tensor *build_attention_tiled(clg_graph *g, clg_tensor *x)
+{
+    return clg_causal_attention_with(g, x, 4, CLG_ATTENTION_TILED);
+}
 static clg_tensor *build_linear(clg_graph *g, clg_tensor *x)
 {
     return clg_linear(g, x, new_param(g, 2, (int[]){256, 784}),
@@ -268,6 +277,22 @@ static const op_bench op_benches[] = {
      0,
      MB(64 * 32 * 784) + MB(64 * 32 * 49),
      "adaptive"},
+    {"attention composed",
+     "8x256x768, 4 heads",
+     build_attention_composed,
+     3,
+     {8, 256, 768},
+     2.0 * 8 * 256 * 256 * 256,
+     0,
+     "attention"},
+    {"attention tiled",
+     "8x256x768, 4 heads",
+     build_attention_tiled,
+     3,
+     {8, 256, 768},
+     2.0 * 8 * 256 * 256 * 256,
+     0,
+     "attention"},
     {"linear + bias",
      "64x784 -> 256",
      build_linear,

@@ -81,6 +81,18 @@ def op(key):
                                           align_corners=False)
     if key == "adaptive":
         return lambda x, t: F.adaptive_avg_pool2d(x, 7)
+    if key == "attention":  # qkv [N, T, 3C] -> [N, T, C], 4 heads, causal
+        def attention(x, t):
+            n, T, c3 = x.shape
+            q, k, v = (z.view(n, T, 4, c3 // 12).transpose(1, 2) for z in x.split(c3 // 3, 2))
+            if hasattr(F, "scaled_dot_product_attention"):  # PyTorch 2.x
+                y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            else:  # 1.13: as nanoGPT composes it
+                a = (q @ k.transpose(-2, -1)) * (q.shape[-1] ** -0.5)
+                mask = torch.ones(T, T, dtype=torch.bool).tril()
+                y = a.masked_fill(~mask, float("-inf")).softmax(-1) @ v
+            return y.transpose(1, 2).reshape(n, T, c3 // 3)
+        return attention
     if key == "linear":
         w, b = torch.randn(256, 784, requires_grad=True), torch.randn(256, requires_grad=True)
         return lambda x, t: F.linear(x, w, b)
