@@ -9,6 +9,7 @@
 int main(void)
 {
     clg_conv2d_opts conv = CLG_CONV2D_DEFAULTS;
+    clg_conv_transpose2d_opts tconv = CLG_CONV_TRANSPOSE2D_DEFAULTS;
     clg_model_opts model = CLG_MODEL_DEFAULTS;
     clg_optim_opts optim = CLG_OPTIM_DEFAULTS;
     clg_schedule_opts schedule = CLG_SCHEDULE_DEFAULTS;
@@ -22,8 +23,8 @@ int main(void)
         strcmp(clg_layer_type_str(CLG_LAYER_CONV2D), "conv2d") != 0 ||
         strcmp(clg_status_str(CLG_OK), "success") != 0 || !*clg_version())
         return 1;
-    printf("api_check: %d %d %g %d %d %d %d %g %d\n", conv.stride_h, model.max_batch,
-           (double)optim.lr, schedule.step_size, fit.epochs, csv.header,
+    printf("api_check: %d %d %d %g %d %d %d %d %g %d\n", conv.stride_h, tconv.groups,
+           model.max_batch, (double)optim.lr, schedule.step_size, fit.epochs, csv.header,
            tokenizer.merges, (double)augment.probability, loader.batch_size);
     return 0;
 }

@@ -518,6 +518,8 @@ static void test_lazy_image_folder_equals_the_decoded_one(void **state)
     assert_ok(clg_dataset_select(eager, (int[]){2, 0}, 2, 3));
     assert_ok(clg_dataset_select(lazy, (int[]){2, 0}, 2, 3));
     assert_int_equal(lazy->count, 6);
+    assert_string_equal(lazy->class_names[0], "c"); /* the names follow */
+    assert_string_equal(lazy->class_names[1], "a");
     assert_ok(clg_dataset_read(lazy, 0, 6, all));
     assert_memory_equal(all, eager->x, 6 * 30 * sizeof(float));
     /* c/07.png's pixel data corrupted after its header passed: the batch

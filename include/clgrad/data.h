@@ -195,8 +195,8 @@ CLG_API clg_status clg_dataset_split(clg_dataset *d, float fraction, uint64_t se
                                      clg_dataset **val);
 
 /* Keeps only the samples whose label is one of classes[0..count), relabelled
- * 0..count-1 in that order, and at most `per_class` of each (0: all), the
- * first ones in the dataset's order. */
+ * 0..count-1 in that order (class names too), and at most `per_class` of
+ * each (0: all), the first ones in the dataset's order. */
 CLG_API clg_status clg_dataset_select(clg_dataset *d, const int *classes, int count,
                                       int per_class);
 
@@ -428,9 +428,8 @@ typedef struct clg_loader_opts {
     {                                                                                  \
         .batch_size = 64, .shuffle = true, .drop_last = false, .seed = 0,              \
         .prefetch = true, .augment = CLG_AUGMENT_NONE, .shard = 0, .shards = 1,        \
-        .shard_weights = NULL, .normalized = {                                         \
-            0                                                                          \
-        }                                                                              \
+        .shard_weights = NULL, .normalized = {0, {0, 0, 0, 0}, {0, 0, 0, 0}},          \
+        .workers = 0                                                                   \
     }
 
 typedef struct clg_batch {

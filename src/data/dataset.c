@@ -317,6 +317,26 @@ clg_status clg_dataset_select(clg_dataset *d, const int *classes, int count,
     if (s != CLG_OK)
         return s;
     d->count = kept;
+    if (d->class_names) { /* the kept classes' names, in their new order */
+        char **names = calloc((size_t)count, sizeof *names);
+        if (!names)
+            return clg_fail(CLG_OUT_OF_HOST_MEMORY, "selecting classes");
+        for (int k = 0; k < count; k++)
+            if (classes[k] < d->classes) {
+                names[k] = d->class_names[classes[k]];
+                d->class_names[classes[k]] = NULL;
+            } else if (!(names[k] = strdup("?"))) {
+                s = clg_fail(CLG_OUT_OF_HOST_MEMORY, "selecting classes");
+            }
+        for (int k = 0; k < d->classes; k++)
+            free(d->class_names[k]);
+        free(d->class_names);
+        d->class_names = names;
+        if (s != CLG_OK) {
+            d->classes = count;
+            return s;
+        }
+    }
     d->classes = count;
     if (!kept)
         return clg_fail(CLG_INVALID_ARGUMENT,
