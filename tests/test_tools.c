@@ -322,7 +322,10 @@ static void test_bench_flags_are_checked(void **state)
     assert_contains(r.out, "nothing-here");
     run_bin("CLGRAD_BENCH_BIN", NULL, "scale --model rnn", &r);
     assert_int_equal(r.status, 2);
-    assert_contains(r.out, "--model: 'rnn' is not mlp or cnn");
+    assert_contains(r.out, "--model: 'rnn' is not a model of 'scale' (scale: mlp or cnn");
+    run_bin("CLGRAD_BENCH_BIN", NULL, "train --model gpt2-large", &r);
+    assert_int_equal(r.status, 2);
+    assert_contains(r.out, "train: gpt2-mini or gpt2-small");
     run_bin("CLGRAD_BENCH_BIN", NULL, "--help", &r);
     assert_int_equal(r.status, 0);
     assert_contains(r.out, "usage: clgrad-bench");

@@ -36,6 +36,8 @@ const char *access_python(void);
 FILE *bench_peer(const char *args);
 /* The first number the peer `args` prints, or -1 when it prints none. */
 double bench_peer_number(const char *args);
+/* Up to `count` numbers the peer prints, into out; how many it printed. */
+int bench_peer_numbers(const char *args, double *out, int count);
 
 /* Fashion-MNIST's training set, or 60,000 synthetic images without it. */
 clg_dataset *bench_data(void);

@@ -40,14 +40,19 @@ FILE *bench_peer(const char *args)
 
 double bench_peer_number(const char *args)
 {
-    FILE *p = bench_peer(args);
     double v = -1;
-    if (p) {
-        if (fscanf(p, "%lf", &v) != 1)
-            v = -1;
+    return bench_peer_numbers(args, &v, 1) == 1 ? v : -1;
+}
+
+int bench_peer_numbers(const char *args, double *out, int count)
+{
+    FILE *p = bench_peer(args);
+    int got = 0;
+    while (p && got < count && fscanf(p, "%lf", &out[got]) == 1)
+        got++;
+    if (p)
         pclose(p);
-    }
-    return v;
+    return got;
 }
 
 clg_dataset *bench_data(void)

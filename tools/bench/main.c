@@ -61,8 +61,9 @@ int main(int argc, char **argv)
          .help = "'scale': up to N ranks (default: the devices, at least 2)"},
         {"--steps", CLI_INT, &flags_set.steps, 1, 100000, .value = "N",
          .help = "'scale': timed steps (default 200 for the MLP, 30 for the CNN)"},
-        {"--model", CLI_STRING, &flags_set.model, .value = "mlp|cnn",
-         .help = "'scale': only this model (default both)"},
+        {"--model", CLI_STRING, &flags_set.model, .value = "NAME",
+         .help = "'scale': mlp or cnn only (default both); 'train': gpt2-mini or\n"
+                 "gpt2-small (GPT-2's 124 M parameters at T 1,024) alone"},
         CLI_END,
     };
     int rc = cli_parse("clgrad-bench", usage, flags, argc, argv, &command, 1);
@@ -82,10 +83,15 @@ int main(int argc, char **argv)
                                "unknown benchmark: '%s' is not one of: ops, loader, "
                                "train, scale",
                                command);
-    if (flags_set.model && strcmp(flags_set.model, "mlp") &&
-        strcmp(flags_set.model, "cnn"))
-        return cli_usage_error("clgrad-bench", "--model: '%s' is not mlp or cnn",
-                               flags_set.model);
+    bool scale = !strcmp(command, "scale"), train = !strcmp(command, "train");
+    const char *m = flags_set.model;
+    if (m && !(scale && (!strcmp(m, "mlp") || !strcmp(m, "cnn"))) &&
+        !(train && (!strcmp(m, "gpt2-mini") || !strcmp(m, "gpt2-small"))))
+        return cli_usage_error(
+            "clgrad-bench",
+            "--model: '%s' is not a model of '%s' (scale: mlp or cnn; "
+            "train: gpt2-mini or gpt2-small)",
+            m, command);
     if (!strcmp(command, "scale")) {
         int devices = 1;
         if (clg_device_count(&devices) != CLG_OK)

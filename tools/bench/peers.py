@@ -165,12 +165,26 @@ def train(kind, steps, device):
     rate(step, dev, steps, 64)
 
 
-def gpt(steps, device, V, T, D, H, B):
+def rss_bytes():
+    """This process's resident set now, in bytes (Linux)."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def gpt(steps, device, V, T, D, H, B, L=2, tie=0):
+    """Tokens/s of AdamW steps of a GPT of L blocks (lm_head tied to the
+    token embedding when tie), then the memory at its peak: CUDA's
+    allocator's, or the resident set's growth on the CPU."""
+    import resource
     from torch_gpt import Block, TokPos
     torch.manual_seed(0)
     dev = torch.device(device)
-    m = nn.Sequential(TokPos(V, T, D), Block(D, H), Block(D, H), nn.LayerNorm(D),
-                      nn.Linear(D, V)).to(dev)
+    base = rss_bytes()
+    head = nn.Linear(D, V, bias=not tie)
+    m = nn.Sequential(TokPos(V, T, D), *[Block(D, H) for _ in range(L)], nn.LayerNorm(D),
+                      head).to(dev)
+    if tie:
+        head.weight = m[0].wte.weight
     opt = torch.optim.AdamW(m.parameters(), lr=1e-3, weight_decay=0.1)
     x = torch.randint(0, V, (B, T), device=dev)
     y = torch.randint(0, V, (B, T), device=dev)
@@ -180,6 +194,10 @@ def gpt(steps, device, V, T, D, H, B):
         F.cross_entropy(m(x).view(-1, V), y.view(-1)).backward()
         opt.step()
     rate(step, dev, steps, B * T)
+    if dev.type == "cuda":
+        print(torch.cuda.max_memory_allocated(dev))
+    else:  # ru_maxrss: KiB on Linux
+        print(max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base, 0))
 
 
 def main(argv):
@@ -193,7 +211,7 @@ def main(argv):
     if what == "train":
         return train(argv[1], int(argv[2]), argv[3])
     if what == "gpt":
-        return gpt(int(argv[1]), argv[2], *(int(v) for v in argv[3:8]))
+        return gpt(int(argv[1]), argv[2], *(int(v) for v in argv[3:10]))
     sys.exit(__doc__)
 
 
