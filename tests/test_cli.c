@@ -531,12 +531,32 @@ static void test_device_memory_is_checked_before_training(void **state)
     (void)state;
     train("mlp.spec --data data --epochs 1 --batch-size 400");
     EXPECT(0);
-    setenv("CLGRAD_MEMORY_LIMIT", "24K", 1);
+    assert_contains(out, "Device memory: "); /* the report, at start */
+    assert_contains(out, "; batches up to ");
+    setenv("CLGRAD_MEMORY_LIMIT", "64K", 1);
     train("mlp.spec --data data --epochs 1 --batch-size 400");
     unsetenv("CLGRAD_MEMORY_LIMIT");
     EXPECT(1);
     assert_contains(out, "it may use (CLGRAD_MEMORY_LIMIT)");
+    assert_contains(out, "a batch of 400 needs about ");
+    assert_contains(out, "grows with each sample");
     assert_true(strstr(out, "epoch 1/") == NULL);
+    /* the largest batch it names trains under the limit; one more does not */
+    const char *at = strstr(out, "the largest batch that fits is ");
+    assert_non_null(at);
+    int largest = atoi(at + strlen("the largest batch that fits is "));
+    assert_in_range(largest, 2, 399);
+    for (int more = 0; more < 2; more++) {
+        setenv("CLGRAD_MEMORY_LIMIT", "64K", 1);
+        train("mlp.spec --data data --epochs 1 --batch-size %d --quiet", largest + more);
+        unsetenv("CLGRAD_MEMORY_LIMIT");
+        EXPECT(more ? 1 : 0);
+    }
+    setenv("CLGRAD_MEMORY_LIMIT", "16K", 1); /* not even one sample */
+    train("mlp.spec --data data --epochs 1");
+    unsetenv("CLGRAD_MEMORY_LIMIT");
+    EXPECT(1);
+    assert_contains(out, "(not even a batch of 1 fits)");
     setenv("CLGRAD_MEMORY_LIMIT", "lots", 1);
     train("mlp.spec --data data --epochs 1");
     unsetenv("CLGRAD_MEMORY_LIMIT");

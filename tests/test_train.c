@@ -316,6 +316,63 @@ static void test_plan_tallies_training_runs(void **state)
     clg_model_free(m);
 }
 
+/* The memory report counts what the device holds: a model, its plan and an
+ * optimizer take from the device exactly its total, after a training step
+ * too; and the largest batch it names fits where one more sample would
+ * not. */
+static void test_memory_report_is_what_the_device_holds(void **state)
+{
+    clg_context *ctx = *state;
+    const char *specs[2] = {"input 1 6 6\nconv2d 4 3 padding=1\nbatchnorm2d\nrelu\n"
+                            "flatten\nlinear 5\n",
+                            "input tokens 12\ntokpos 40 16\nblock 16 2\nlayernorm\n"
+                            "linear 40 bias=false tie=true\n"};
+    for (int k = 0; k < 2; k++) {
+        clg_context_pool_trim(ctx);
+        clg_pool_stats before, after;
+        clg_context_pool_stats(ctx, &before);
+        clg_spec *spec;
+        assert_ok(clg_spec_parse(specs[k], "memory", &spec));
+        clg_model_opts mo = CLG_MODEL_DEFAULTS;
+        mo.max_batch = 8;
+        clg_model *m;
+        assert_ok(clg_model_from_spec(ctx, spec, &mo, &m));
+        assert_ok(clg_model_compile(m, CLG_LOSS_CROSS_ENTROPY, 0.0f));
+        clg_optim_opts o = CLG_OPTIM_DEFAULTS;
+        o.type = CLG_OPTIM_ADAMW;
+        clg_optimizer *opt;
+        assert_ok(clg_optim_create(clg_model_plan(m), &o, &opt));
+        assert_ok(clg_plan_run(clg_model_plan(m), 8, CLG_RUN_TRAIN));
+        assert_ok(clg_optim_step(opt));
+        assert_ok(clg_plan_run(clg_model_plan(m), 5, CLG_RUN_ACCUMULATE));
+        assert_ok(clg_context_finish(ctx));
+        clg_memory_report r;
+        assert_ok(clg_plan_memory_report(clg_model_plan(m), &r));
+        r.optimizer = clg_optim_memory(opt);
+        r.total += r.optimizer;
+        clg_context_pool_trim(ctx); /* what runs at batch 5 freed is not held */
+        clg_context_pool_stats(ctx, &after);
+        if (after.device_bytes - before.device_bytes != r.total)
+            fail_msg("model %d: the device holds %llu bytes more, the report says %llu "
+                     "(parameters %llu, gradients %llu, optimizer %llu, activations "
+                     "%llu, inputs %llu, workspace %llu)",
+                     k, (unsigned long long)(after.device_bytes - before.device_bytes),
+                     (unsigned long long)r.total, (unsigned long long)r.parameters,
+                     (unsigned long long)r.gradients, (unsigned long long)r.optimizer,
+                     (unsigned long long)r.activations, (unsigned long long)r.inputs,
+                     (unsigned long long)r.workspace);
+        assert_true(r.parameters > 0 && r.gradients > 0 &&
+                    r.optimizer >= 2 * r.gradients);
+        assert_true(r.activations > 0 && r.inputs > 0 && r.batch == 8);
+        uint64_t fixed = r.parameters + r.gradients + r.optimizer;
+        uint64_t grows = r.activations + r.inputs + r.workspace;
+        int largest = clg_memory_largest_batch(&r, fixed + grows * 3);
+        assert_int_equal(largest, 24); /* three times the batch of 8 */
+        assert_int_equal(clg_memory_largest_batch(&r, fixed), 0);
+        clg_optim_free(opt), clg_model_free(m), clg_spec_free(spec);
+    }
+}
+
 /* clg_fit trains a model compiled with mse or bce on labels as one-hot
  * targets: one SGD step over 16 samples gives the weights that the same
  * step on F.one_hot(labels) floats, uploaded by hand, gives. */
@@ -572,6 +629,7 @@ int main(void)
         cmocka_unit_test(test_non_finite_step_found_late_keeps_weights),
         cmocka_unit_test(test_plan_tallies_training_runs),
         cmocka_unit_test(test_pointwise_losses_fit_one_hot_labels),
+        cmocka_unit_test(test_memory_report_is_what_the_device_holds),
         cmocka_unit_test(test_sync_every_changes_when_the_host_looks_not_what_it_sees),
         cmocka_unit_test(test_non_finite_data_is_refused_before_training),
         cmocka_unit_test(test_vanishing_gradients_are_reported_per_layer),

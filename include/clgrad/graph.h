@@ -488,6 +488,29 @@ CLG_API int clg_plan_max_batch(const clg_plan *plan);
 CLG_API unsigned long long clg_plan_step(const clg_plan *plan);
 CLG_API void clg_plan_set_step(clg_plan *plan, unsigned long long step);
 
+/* What the device holds for a plan and its graph, by kind (bytes as
+ * allocated, size classes included): */
+typedef struct clg_memory_report {
+    uint64_t parameters;  /* the parameters' values and states (batch norm's
+                             running statistics) */
+    uint64_t gradients;   /* the parameters' gradients */
+    uint64_t optimizer;   /* an optimizer's state (clg_optim_memory; 0 here) */
+    uint64_t activations; /* intermediates: values, their gradients and ops'
+                             private buffers, sharing memory by lifetime */
+    uint64_t inputs;      /* the input and target buffers */
+    uint64_t workspace;   /* the recorded launches' scratch, the tallies */
+    uint64_t total;       /* their sum */
+    int batch;            /* the plan's largest batch */
+} clg_memory_report;
+
+/* The plan's report (optimizer 0). Activations, inputs and workspace grow
+ * with the batch, the rest does not. */
+CLG_API clg_status clg_plan_memory_report(const clg_plan *plan, clg_memory_report *r);
+
+/* The largest batch whose memory would fit `limit` bytes, taking what grows
+ * with the batch as proportional to it (0: not even one sample). */
+CLG_API int clg_memory_largest_batch(const clg_memory_report *r, uint64_t limit);
+
 /* Bytes of device memory the plan's intermediates take, and what they would
  * take without buffer reuse. */
 CLG_API void clg_plan_memory(const clg_plan *plan, size_t *used_bytes,

@@ -93,6 +93,10 @@ CLG_API clg_status clg_optim_create(clg_plan *plan, const clg_optim_opts *opts,
                                     clg_optimizer **optim);
 CLG_API void clg_optim_free(clg_optimizer *optim); /* accepts NULL */
 
+/* Bytes the device holds for the optimizer: its state (momentum, Adam's
+ * moments) and its norms' buffers (clg_memory_report's optimizer). */
+CLG_API uint64_t clg_optim_memory(const clg_optimizer *optim);
+
 /* Enqueues one update from the gradients of the plan's last training run:
  * gradient norms, clipping, regularisation, the update. */
 CLG_API clg_status clg_optim_step(clg_optimizer *optim);

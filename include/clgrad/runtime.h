@@ -173,6 +173,10 @@ typedef struct clg_pool_stats {
 
 CLG_API void clg_context_pool_stats(const clg_context *ctx, clg_pool_stats *stats);
 
+/* The bytes clgrad may hold on the context's device: its global memory, or
+ * less under CLGRAD_MEMORY_LIMIT. */
+CLG_API uint64_t clg_context_memory_limit(const clg_context *ctx);
+
 /* Releases every pooled (free) buffer back to the device. */
 CLG_API void clg_context_pool_trim(clg_context *ctx);
 

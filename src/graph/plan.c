@@ -359,3 +359,54 @@ void clg_plan_memory(const clg_plan *p, size_t *used, size_t *unshared)
     if (unshared)
         *unshared = p ? p->unshared_bytes : 0;
 }
+
+/* The bytes the device holds for buf (none for a view of an arena, which is
+ * counted once). */
+static uint64_t held(const clg_buffer *b)
+{
+    return b && !b->parent ? clg_buffer_held(b) : 0;
+}
+
+clg_status clg_plan_memory_report(const clg_plan *p, clg_memory_report *r)
+{
+    if (!p || !r)
+        return clg_fail(CLG_INVALID_ARGUMENT, "clg_plan_memory_report: NULL argument");
+    memset(r, 0, sizeof *r);
+    const clg_graph *g = p->g;
+    for (int a = 0; a < g->narenas; a++) {
+        bool grads = false;
+        for (int i = 0; !grads && i < g->count; i++)
+            grads = g->tensors[i]->grad_buffer &&
+                    g->tensors[i]->grad_buffer->parent == g->arenas[a];
+        *(grads ? &r->gradients : &r->parameters) += clg_buffer_held(g->arenas[a]);
+    }
+    for (int i = 0; i < g->count; i++) {
+        const clg_tensor *t = g->tensors[i];
+        if (t->kind == CLG_KIND_PARAMETER || t->kind == CLG_KIND_STATE)
+            r->parameters += held(t->buffer);
+        else if (t->kind == CLG_KIND_INPUT)
+            r->inputs += held(t->buffer);
+        r->gradients += held(t->grad_buffer);
+    }
+    for (int k = 0; k < p->nowned; k++)
+        r->activations += held(p->owned[k]);
+    const clg_cmdlist *lists[4] = {&p->fwd_train, &p->fwd_eval, &p->bwd, &p->bwd_acc};
+    for (int k = 0; k < 4; k++)
+        r->workspace += clg_cmdlist_scratch_bytes(lists[k]);
+    r->workspace += held(p->tally);
+    r->total = r->parameters + r->gradients + r->activations + r->inputs + r->workspace;
+    r->batch = p->max_batch;
+    return CLG_OK;
+}
+
+int clg_memory_largest_batch(const clg_memory_report *r, uint64_t limit)
+{
+    if (!r || r->batch < 1)
+        return 0;
+    uint64_t fixed = r->parameters + r->gradients + r->optimizer;
+    double per = (double)(r->activations + r->inputs + r->workspace) / r->batch;
+    if (fixed >= limit)
+        return 0;
+    double n = per > 0 ? (double)(limit - fixed) / per : 1e9;
+    return n >= 1 << 30 ? 1 << 30 : (int)n;
+}

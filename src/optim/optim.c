@@ -303,6 +303,25 @@ static clg_status record_update(clg_optimizer *o, optim_run *r, const char *opti
         CLG_NO_COUNTER, &r->update);
 }
 
+uint64_t clg_optim_memory(const clg_optimizer *o)
+{
+    if (!o)
+        return 0;
+    uint64_t bytes = 0;
+    for (int i = 0; i < o->count; i++) /* views of a run's buffers hold nothing */
+        for (int k = 0; k < MAX_SLOTS; k++)
+            if (o->params[i].state[k] && !o->params[i].state[k]->parent)
+                bytes += clg_buffer_held(o->params[i].state[k]);
+    for (int i = 0; i < o->nruns; i++)
+        for (int k = 0; k < MAX_SLOTS; k++)
+            bytes += clg_buffer_held(o->runs[i].state[k]);
+    const clg_buffer *small[5] = {o->chunks, o->first, o->partial, o->norms,
+                                  o->control};
+    for (int k = 0; k < 5; k++)
+        bytes += clg_buffer_held(small[k]);
+    return bytes + clg_cmdlist_scratch_bytes(&o->step);
+}
+
 void clg_optim_free(clg_optimizer *o)
 {
     if (!o)

@@ -117,6 +117,11 @@ static bool is_memory_error(cl_int err)
            err == CL_INVALID_BUFFER_SIZE || err == CL_OUT_OF_HOST_MEMORY;
 }
 
+size_t clg_buffer_held(const clg_buffer *buf)
+{
+    return buf ? buf->capacity : 0;
+}
+
 clg_status clg_buffer_create(clg_context *ctx, size_t bytes, clg_buffer **out)
 {
     if (!ctx || !out)

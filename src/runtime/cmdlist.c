@@ -169,6 +169,15 @@ clg_status clg_cmd_call(clg_cmdlist *list, clg_cmd_fn fn, const void *payload,
     return CLG_OK;
 }
 
+size_t clg_cmdlist_scratch_bytes(const clg_cmdlist *list)
+{
+    size_t bytes = 0;
+    for (int i = 0; list && i < list->n; i++)
+        if (list->v[i].kind == CMD_SCRATCH)
+            bytes += clg_buffer_held(list->v[i].scratch);
+    return bytes;
+}
+
 clg_status clg_cmd_scratch(clg_cmdlist *list, clg_context *ctx, size_t bytes,
                            cl_mem *mem)
 {

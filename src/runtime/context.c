@@ -335,3 +335,8 @@ clg_status clg_context_self_test(clg_context *ctx)
     }
     return smoke_test(ctx);
 }
+
+uint64_t clg_context_memory_limit(const clg_context *ctx)
+{
+    return ctx ? ctx->memory_budget : 0;
+}

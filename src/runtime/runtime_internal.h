@@ -280,6 +280,12 @@ clg_status clg_cmd_kernel_groups(clg_cmdlist *list, clg_context *ctx,
 
 /* A device buffer of `bytes` that lives as long as the list: scratch space
  * for its commands (nothing runs for it). */
+/* Bytes the device holds for the list's scratch buffers (their capacity). */
+size_t clg_cmdlist_scratch_bytes(const clg_cmdlist *list);
+
+/* Bytes the device holds for buf: its capacity, 0 for a view. */
+size_t clg_buffer_held(const clg_buffer *buf);
+
 clg_status clg_cmd_scratch(clg_cmdlist *list, clg_context *ctx, size_t bytes,
                            cl_mem *mem);
 

@@ -44,7 +44,8 @@ static char *gpt_spec(const gpt_config *c)
  * vocabulary, after one warm-up step, between the ends of the first and the
  * last of `steps` (step_clock); < 0 on failure. *held: the bytes the
  * device holds then (clg_context_pool_stats). */
-static double clgrad_gpt_rate(clg_context *ctx, const gpt_config *c, uint64_t *held)
+static double clgrad_gpt_rate(clg_context *ctx, const gpt_config *c, uint64_t *held,
+                              clg_memory_report *report)
 {
     size_t n = (size_t)c->B * (c->steps + 1) * c->T + 1;
     int32_t *ids = malloc(n * sizeof *ids);
@@ -93,6 +94,11 @@ static double clgrad_gpt_rate(clg_context *ctx, const gpt_config *c, uint64_t *h
     clg_pool_stats ps;
     clg_context_pool_stats(ctx, &ps);
     *held = ps.device_bytes;
+    memset(report, 0, sizeof *report);
+    if (s == CLG_OK && clg_plan_memory_report(clg_model_plan(m), report) == CLG_OK) {
+        report->optimizer = clg_optim_memory(opt);
+        report->total += report->optimizer;
+    }
     if (s != CLG_OK)
         fprintf(stderr, "clgrad-bench: %s: %s\n", c->name, clg_last_error());
     clg_loader_free(l), clg_optim_free(opt), clg_model_free(m);
@@ -166,7 +172,8 @@ static int gpt_row(clg_context *ctx, const gpt_config *c, const char *label)
 {
     uint64_t held = 0;
     double torch_peak = -1;
-    double ours = clgrad_gpt_rate(ctx, c, &held);
+    clg_memory_report r;
+    double ours = clgrad_gpt_rate(ctx, c, &held, &r);
     double theirs = torch_gpt_rate(c, &torch_peak);
     char mem[32];
     printf("%-44s %12.0f ", label, ours);
@@ -178,6 +185,17 @@ static int gpt_row(clg_context *ctx, const gpt_config *c, const char *label)
     if (torch_peak > 0)
         printf(", PyTorch %s", clg_format_bytes((uint64_t)torch_peak, mem, sizeof mem));
     printf("\n");
+    if (r.total) {
+        char b[6][32];
+        printf("  clgrad: parameters %s, gradients %s, optimizer %s, activations %s, "
+               "inputs %s, workspace %s\n",
+               clg_format_bytes(r.parameters, b[0], 32),
+               clg_format_bytes(r.gradients, b[1], 32),
+               clg_format_bytes(r.optimizer, b[2], 32),
+               clg_format_bytes(r.activations, b[3], 32),
+               clg_format_bytes(r.inputs, b[4], 32),
+               clg_format_bytes(r.workspace, b[5], 32));
+    }
     return ours < 0;
 }
 

@@ -256,6 +256,58 @@ static int read_checkpoint(const char *path, clg_checkpoint **ck)
                                                    : cli_fail(TOOL, CLI_USAGE_ERROR);
 }
 
+/* Whether the model with its optimizer fits at `batch`, and its report. */
+static bool fits_at(clg_context *ctx, const train_options *o, clg_spec *spec, int batch,
+                    clg_memory_report *r)
+{
+    clg_model_opts mo = train_model_opts(o);
+    mo.max_batch = batch;
+    clg_model *m = NULL;
+    clg_optimizer *opt = NULL;
+    clg_context_pool_trim(ctx);
+    bool ok = clg_model_from_spec(ctx, spec, &mo, &m) == CLG_OK &&
+              clg_model_compile(m, o->loss, o->label_smoothing) == CLG_OK &&
+              clg_optim_create(clg_model_plan(m), &o->optim, &opt) == CLG_OK &&
+              clg_plan_memory_report(clg_model_plan(m), r) == CLG_OK;
+    if (ok) {
+        r->optimizer = clg_optim_memory(opt);
+        r->total += r->optimizer;
+    }
+    clg_optim_free(opt);
+    clg_model_free(m);
+    clg_context_pool_trim(ctx);
+    return ok;
+}
+
+/* After the model at --batch-size did not fit the device: what that batch
+ * needs (the memory at a batch of one, and what each sample adds) and the
+ * largest batch that fits, found by building the model at batches between
+ * (the estimate from one sample first). 1 (training failed), as the
+ * allocation's error is. */
+static int explain_memory(clg_context *ctx, const train_options *o, clg_spec *spec)
+{
+    char why[1024];
+    snprintf(why, sizeof why, "%s", clg_last_error());
+    clg_memory_report one, at;
+    if (!fits_at(ctx, o, spec, 1, &one)) {
+        fprintf(stderr, "clgrad-train: %s (not even a batch of 1 fits)\n", why);
+        return TRAIN_ERROR;
+    }
+    int lo = 1, hi = o->batch,
+        guess = clg_memory_largest_batch(&one, clg_context_memory_limit(ctx));
+    if (guess > 1 && guess < hi && fits_at(ctx, o, spec, guess, &at))
+        lo = guess;
+    for (int probes = 0; hi - lo > 1 && probes < 12; probes++) {
+        int mid = lo + (hi - lo) / 2;
+        if (fits_at(ctx, o, spec, mid, &at))
+            lo = mid;
+        else
+            hi = mid;
+    }
+    train_print_memory_needed(ctx, &one, o->batch, lo, why);
+    return TRAIN_ERROR;
+}
+
 /* The spec's model with the head replaced and layers frozen as asked,
  * compiled for training. */
 static int build_model(clg_context *ctx, const train_options *o, clg_spec *spec,
@@ -265,12 +317,20 @@ static int build_model(clg_context *ctx, const train_options *o, clg_spec *spec,
     if (o->replace_head && clg_spec_replace_head(spec, o->replace_head) != CLG_OK)
         return cli_fail(TOOL, CLI_USAGE_ERROR);
     clg_status s = clg_model_from_spec(ctx, spec, &mo, m);
+    if (s == CLG_OUT_OF_DEVICE_MEMORY && mo.max_batch > 1)
+        return explain_memory(ctx, o, spec);
     if (s != CLG_OK) /* a layer that does not fit: 2; the device full: 1 */
         return train_fail_status(s);
     if (o->freeze && clg_model_freeze(*m, o->freeze) != CLG_OK)
         return cli_fail(TOOL, CLI_USAGE_ERROR);
-    if (clg_model_compile(*m, o->loss, o->label_smoothing) != CLG_OK)
-        return train_fail_status(clg_graph_status(clg_model_graph(*m)));
+    if (clg_model_compile(*m, o->loss, o->label_smoothing) != CLG_OK) {
+        s = clg_graph_status(clg_model_graph(*m));
+        if (s != CLG_OUT_OF_DEVICE_MEMORY)
+            return train_fail_status(s);
+        clg_model_free(*m);
+        *m = NULL;
+        return explain_memory(ctx, o, spec);
+    }
     return -1;
 }
 
@@ -376,8 +436,16 @@ int train_mode(clg_context *ctx, const train_options *o)
         rc = cli_fail(TOOL, CLI_USAGE_ERROR);
     if (rc < 0)
         rc = train_apply_norm(&n, &d);
-    if (rc < 0 && clg_optim_create(clg_model_plan(m), &o->optim, &opt) != CLG_OK)
-        rc = cli_fail(TOOL, CLI_USAGE_ERROR);
+    clg_status made =
+        rc < 0 ? clg_optim_create(clg_model_plan(m), &o->optim, &opt) : CLG_OK;
+    if (made == CLG_OUT_OF_DEVICE_MEMORY && spec) { /* the plan fitted, its state not */
+        clg_model_free(m);
+        m = NULL;
+        rc = explain_memory(ctx, o, spec);
+    } else if (made != CLG_OK) {
+        rc = cli_fail(TOOL,
+                      made == CLG_OUT_OF_DEVICE_MEMORY ? TRAIN_ERROR : CLI_USAGE_ERROR);
+    }
     clg_loader_opts lo = CLG_LOADER_DEFAULTS;
     lo.batch_size = o->batch, lo.shuffle = !o->no_shuffle, lo.seed = (uint64_t)o->seed;
     lo.augment = o->augment, lo.normalized = n; /* colour jitter undoes it */
@@ -449,8 +517,10 @@ int train_mode(clg_context *ctx, const train_options *o)
             rc = cli_usage_error(TOOL, "--log %s: writing failed: %s", o->log,
                                  strerror(errno));
     }
-    if (rc < 0 && !o->quiet)
+    if (rc < 0 && !o->quiet) {
         clg_model_summary(m, stdout);
+        train_print_memory(ctx, m, opt);
+    }
     r.model = m, r.opt = opt, r.spec = spec;
     fo.epochs = o->epochs, fo.max_steps = o->steps, fo.early_stop = o->early_stop;
     fo.accumulate = o->accumulate;

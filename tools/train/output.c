@@ -263,3 +263,55 @@ int train_report_test(clg_model *m, const clg_dataset *test, bool text,
     clg_eval_report_free(&e);
     return -1;
 }
+
+/* "parameters 5.5 KiB, gradients ..., ...": a report's parts. */
+static void memory_parts(const clg_memory_report *r, char *buf, size_t len)
+{
+    char b[6][32];
+    snprintf(buf, len,
+             "parameters %s, gradients %s, optimizer %s, activations %s, inputs %s, "
+             "workspace %s",
+             clg_format_bytes(r->parameters, b[0], 32),
+             clg_format_bytes(r->gradients, b[1], 32),
+             clg_format_bytes(r->optimizer, b[2], 32),
+             clg_format_bytes(r->activations, b[3], 32),
+             clg_format_bytes(r->inputs, b[4], 32),
+             clg_format_bytes(r->workspace, b[5], 32));
+}
+
+void train_print_memory(clg_context *ctx, const clg_model *m, const clg_optimizer *opt)
+{
+    clg_memory_report r;
+    if (clg_plan_memory_report(clg_model_plan(m), &r) != CLG_OK)
+        return;
+    r.optimizer = clg_optim_memory(opt);
+    r.total += r.optimizer;
+    uint64_t limit = clg_context_memory_limit(ctx);
+    char parts[512], total[32], lim[32];
+    memory_parts(&r, parts, sizeof parts);
+    printf("Device memory: %s of the %s clgrad may use (%s); batches up to %d fit\n",
+           clg_format_bytes(r.total, total, sizeof total),
+           clg_format_bytes(limit, lim, sizeof lim), parts,
+           clg_memory_largest_batch(&r, limit));
+}
+
+void train_print_memory_needed(clg_context *ctx, const clg_memory_report *one,
+                               int batch, int largest, const char *why)
+{
+    uint64_t limit = clg_context_memory_limit(ctx);
+    uint64_t grows = one->activations + one->inputs + one->workspace;
+    char parts[512], need[32], lim[32], each[32];
+    memory_parts(one, parts, sizeof parts);
+    fprintf(
+        stderr,
+        "clgrad-train: a batch of %d needs about %s of device memory, and clgrad may "
+        "use %s (%s). At a batch of 1: %s, of which %s grows with each sample.\n"
+        "clgrad-train: the largest batch that fits is %d (--batch-size %d, with "
+        "--accumulate for a larger effective batch)\n",
+        batch,
+        clg_format_bytes(one->total - grows + grows * (uint64_t)batch, need,
+                         sizeof need),
+        clg_format_bytes(limit, lim, sizeof lim), why, parts,
+        clg_format_bytes(grows, each, sizeof each), largest, largest);
+    (void)ctx;
+}

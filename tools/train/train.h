@@ -117,6 +117,15 @@ typedef struct train_run {
 bool train_on_step(const clg_step_info *s, void *user);
 bool train_on_epoch(const clg_epoch_info *e, void *user);
 void train_on_warning(const char *message, void *user);
+/* output.c: the device memory the model, its plan and optimizer hold, by
+ * kind, and the largest batch that fits; and, on stderr, what a batch
+ * needs that did not fit, from the report of the model at a batch of one
+ * (optimizer included), the largest that does and `why`, the allocation's
+ * error. */
+void train_print_memory(clg_context *ctx, const clg_model *m, const clg_optimizer *opt);
+void train_print_memory_needed(clg_context *ctx, const clg_memory_report *one,
+                               int batch, int largest, const char *why);
+
 /* The test loss, accuracy and confusion matrix of m on test. */
 int train_report_test(clg_model *m, const clg_dataset *test, bool text,
                       const char *source); /* the checkpoint, or NULL */
