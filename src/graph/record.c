@@ -56,8 +56,8 @@ clg_status clg_rec_copy(clg_plan *p, clg_cmdlist *s, cl_mem dst, cl_mem src,
 
 void clg_plan_clear_records(clg_plan *p)
 {
+    clg_cmdlist_clear(&p->fwd_eval); /* its scratch: views of fwd_train's */
     clg_cmdlist_clear(&p->fwd_train);
-    clg_cmdlist_clear(&p->fwd_eval);
     clg_cmdlist_clear(&p->bwd);
     clg_cmdlist_clear(&p->bwd_acc);
     p->acc_batch = 0;
@@ -205,9 +205,14 @@ clg_status clg_plan_record(clg_plan *p, int batch)
     clg_status s = CLG_OK;
     for (int k = 0; s == CLG_OK && k < p->nfwd; k++) {
         clg_tensor *t = p->g->tensors[p->fwd_order[k]];
+        int from = p->fwd_train.n;
         s = t->op->forward(p, &p->fwd_train, t, batch, true);
+        /* The two passes never run at once: evaluation's scratch is the
+         * training pass's, where the node asked the same sizes in turn. */
+        clg_cmdlist_borrow(&p->fwd_eval, &p->fwd_train, from);
         if (s == CLG_OK)
             s = t->op->forward(p, &p->fwd_eval, t, batch, false);
+        clg_cmdlist_borrow(&p->fwd_eval, NULL, 0);
         if (s != CLG_OK)
             s = clg_fail_prefix(s, "%s '%s'", t->op->name, t->name);
     }

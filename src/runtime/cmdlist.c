@@ -178,11 +178,31 @@ size_t clg_cmdlist_scratch_bytes(const clg_cmdlist *list)
     return bytes;
 }
 
+void clg_cmdlist_borrow(clg_cmdlist *list, const clg_cmdlist *donor, int from)
+{
+    list->donor = donor;
+    list->donor_at = from;
+}
+
+/* The donor's next scratch buffer, if there is one and it holds `bytes`. */
+static clg_buffer *borrowed(clg_cmdlist *list, size_t bytes)
+{
+    const clg_cmdlist *d = list->donor;
+    while (d && list->donor_at < d->n) {
+        const clg_cmd *c = &d->v[list->donor_at++];
+        if (c->kind == CMD_SCRATCH)
+            return !c->scratch->parent && c->scratch->capacity >= bytes ? c->scratch
+                                                                        : NULL;
+    }
+    return NULL;
+}
+
 clg_status clg_cmd_scratch(clg_cmdlist *list, clg_context *ctx, size_t bytes,
                            cl_mem *mem)
 {
-    clg_buffer *buf = NULL;
-    clg_status s = clg_buffer_create(ctx, bytes ? bytes : 4, &buf);
+    clg_buffer *buf = NULL, *from = borrowed(list, bytes ? bytes : 4);
+    clg_status s = from ? clg_buffer_view(from, 0, bytes ? bytes : 4, &buf)
+                        : clg_buffer_create(ctx, bytes ? bytes : 4, &buf);
     if (s != CLG_OK)
         return s;
     clg_cmd *c = push(list);

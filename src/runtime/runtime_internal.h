@@ -230,6 +230,10 @@ typedef struct clg_cmd clg_cmd;
 typedef struct clg_cmdlist {
     clg_cmd *v;
     int n, cap;
+    /* While set (clg_cmdlist_borrow), scratch comes from the donor's
+     * scratch buffers from command donor_at on, in order, as views. */
+    const struct clg_cmdlist *donor;
+    int donor_at;
 } clg_cmdlist;
 
 /* One kernel argument: size and address, made with the macros below inside
@@ -280,6 +284,13 @@ clg_status clg_cmd_kernel_groups(clg_cmdlist *list, clg_context *ctx,
 
 /* A device buffer of `bytes` that lives as long as the list: scratch space
  * for its commands (nothing runs for it). */
+/* Lets `list` take its scratch from the scratch buffers `donor` recorded
+ * from command `from` on, in order (a view of each that is large enough),
+ * where the two lists never run at once and took their scratch in the same
+ * order: a plan's training and evaluation forward passes. NULL stops it.
+ * Clear the list before its donor. */
+void clg_cmdlist_borrow(clg_cmdlist *list, const clg_cmdlist *donor, int from);
+
 /* Bytes the device holds for the list's scratch buffers (their capacity). */
 size_t clg_cmdlist_scratch_bytes(const clg_cmdlist *list);
 

@@ -50,6 +50,7 @@ static double clgrad_gpt_rate(clg_context *ctx, const gpt_config *c, uint64_t *h
     size_t n = (size_t)c->B * (c->steps + 1) * c->T + 1;
     int32_t *ids = malloc(n * sizeof *ids);
     char *text = gpt_spec(c);
+    clg_context_pool_trim(ctx); /* what other rows left pooled is not this one's */
     clg_dataset *d = NULL;
     clg_spec *spec = NULL;
     clg_model *m = NULL;
