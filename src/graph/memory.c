@@ -275,11 +275,15 @@ clg_status clg_plan_assign_memory(clg_plan *p, const bool *needed)
         if (t->op && t->op->aux_bytes) {
             size_t aux[CLG_MAX_AUX] = {0};
             t->op->aux_bytes(t, aux);
-            for (int a = 0; a < CLG_MAX_AUX; a++)
-                if (aux[a])
-                    iv[count++] = (interval){aux[a], fwd_pos[i],
-                                             bwd_pos[i] >= 0 ? bwd_pos[i] : fwd_pos[i],
-                                             &p->aux[i * CLG_MAX_AUX + a], 0};
+            for (int a = 0; a < CLG_MAX_AUX; a++) {
+                bool backward_only = t->op->backward_aux & (1u << a);
+                if (!aux[a] || (backward_only && bwd_pos[i] < 0))
+                    continue; /* a backward's buffer, and no backward here */
+                iv[count++] =
+                    (interval){aux[a], backward_only ? bwd_pos[i] : fwd_pos[i],
+                               bwd_pos[i] >= 0 ? bwd_pos[i] : fwd_pos[i],
+                               &p->aux[i * CLG_MAX_AUX + a], 0};
+            }
         }
         /* Leaves' gradients are not shared: the optimizer reads them. */
         if (!t->op && p->loss && p->rg[i]) {

@@ -37,6 +37,10 @@ struct clg_op_class {
     void (*aux_bytes)(const clg_tensor *t, size_t bytes[CLG_MAX_AUX]);
     /* Only source i with this bit set is differentiable (bit mask); 0 = all. */
     unsigned grad_mask;
+    /* Private buffer i with this bit set is used by the backward alone: it
+     * lives through the node's backward, not from its forward, so that
+     * nodes share it (bit mask; 0: all live from forward to backward). */
+    unsigned backward_aux;
 };
 
 /* ---- Recording (record.c) ----------------------------------------------- */

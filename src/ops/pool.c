@@ -61,13 +61,11 @@ static clg_status max_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int b
         size_t n = clg_numel_at(t, batch);
         if (by_rows(t))
             n /= (size_t)t->shape[3];
-        return clg_rec_kernel(p, s, "pool", opts,
-                              by_rows(t) ? "max_pool_backward_tiled_rows"
-                                         : "max_pool_backward_tiled",
-                              n,
-                              CLG_ARGS(KINT(n), KINT(io->accumulate[0]),
-                                       KMEM(io->grad_out), KMEM(clg_aux(p, t, 0)),
-                                       KMEM(io->grad_src[0])));
+        return clg_rec_kernel(
+            p, s, "pool", opts,
+            by_rows(t) ? "max_pool_backward_tiled_rows" : "max_pool_backward_tiled", n,
+            CLG_ARGS(KINT(n), KINT(io->accumulate[0]), KMEM(io->grad_out),
+                     KMEM(clg_aux(p, t, 0)), KMEM(io->grad_src[0])));
     }
     size_t n = clg_numel_at(t->src[0], batch);
     return clg_rec_kernel(p, s, "pool", opts, "max_pool_backward", n,
@@ -99,9 +97,9 @@ static clg_status avg_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int b
 }
 
 static const clg_op_class max_pool_class = {"max_pool2d", max_forward, max_backward,
-                                            max_aux, 0};
+                                            max_aux,      0,           0};
 static const clg_op_class avg_pool_class = {"avg_pool2d", avg_forward, avg_backward,
-                                            NULL, 0};
+                                            NULL,         0,           0};
 
 static clg_tensor *pool(clg_graph *g, const clg_op_class *op, clg_tensor *x, int kernel,
                         int stride, int padding)
