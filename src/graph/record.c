@@ -56,10 +56,10 @@ clg_status clg_rec_copy(clg_plan *p, clg_cmdlist *s, cl_mem dst, cl_mem src,
 
 void clg_plan_clear_records(clg_plan *p)
 {
-    clg_cmdlist_clear(&p->fwd_eval); /* its scratch: views of fwd_train's */
-    clg_cmdlist_clear(&p->fwd_train);
+    clg_cmdlist_clear(&p->fwd_eval); /* their scratch: views of fwd_train's */
     clg_cmdlist_clear(&p->bwd);
     clg_cmdlist_clear(&p->bwd_acc);
+    clg_cmdlist_clear(&p->fwd_train);
     p->acc_batch = 0;
 }
 
@@ -181,7 +181,10 @@ static clg_status record_backward(clg_plan *p, clg_cmdlist *list, int batch,
         clg_grad_io io = p->io[t->id];
         for (int k = 0; into_leaves && k < t->nsrc; k++)
             io.accumulate[k] |= !clg_storage_root(t->src[k])->op;
+        /* the forward pass's scratch is dead by now: each op's own */
+        clg_cmdlist_borrow(list, &p->fwd_train, 0);
         s = t->op->backward(p, list, t, batch, &io);
+        clg_cmdlist_borrow(list, NULL, 0);
         if (s != CLG_OK)
             s = clg_fail_prefix(s, "backward of %s '%s'", t->op->name, t->name);
         if (s == CLG_OK)

@@ -184,15 +184,16 @@ void clg_cmdlist_borrow(clg_cmdlist *list, const clg_cmdlist *donor, int from)
     list->donor_at = from;
 }
 
-/* The donor's next scratch buffer, if there is one and it holds `bytes`. */
+/* The donor's first scratch buffer from donor_at on that holds `bytes`;
+ * donor_at moves past it, so that one node's requests get distinct ones. */
 static clg_buffer *borrowed(clg_cmdlist *list, size_t bytes)
 {
     const clg_cmdlist *d = list->donor;
     while (d && list->donor_at < d->n) {
         const clg_cmd *c = &d->v[list->donor_at++];
-        if (c->kind == CMD_SCRATCH)
-            return !c->scratch->parent && c->scratch->capacity >= bytes ? c->scratch
-                                                                        : NULL;
+        if (c->kind == CMD_SCRATCH && !c->scratch->parent &&
+            c->scratch->size >= bytes)
+            return c->scratch;
     }
     return NULL;
 }

@@ -284,11 +284,13 @@ clg_status clg_cmd_kernel_groups(clg_cmdlist *list, clg_context *ctx,
 
 /* A device buffer of `bytes` that lives as long as the list: scratch space
  * for its commands (nothing runs for it). */
-/* Lets `list` take its scratch from the scratch buffers `donor` recorded
- * from command `from` on, in order (a view of each that is large enough),
- * where the two lists never run at once and took their scratch in the same
- * order: a plan's training and evaluation forward passes. NULL stops it.
- * Clear the list before its donor. */
+/* Lets `list` take its scratch as views of the scratch buffers `donor`
+ * recorded from command `from` on: each request the first large enough
+ * after the last one taken, so that the requests of one op (recorded
+ * between two calls) never share a buffer. For lists that never run at
+ * once: a plan's forward passes and backward, on one in-order queue, whose
+ * scratch is each op's own and dead after it. NULL stops it. Clear the
+ * list before its donor. */
 void clg_cmdlist_borrow(clg_cmdlist *list, const clg_cmdlist *donor, int from);
 
 /* Bytes the device holds for the list's scratch buffers (their capacity). */
