@@ -5,7 +5,6 @@
  * distribution patches, rather than a copy of a single-header decoder. */
 #include <ctype.h>
 #include <dirent.h>
-#include <pthread.h>
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +16,7 @@
 #include <png.h>
 
 #include "base/error.h"
+#include "base/parallel.h"
 #include "clgrad/data.h"
 #include "data/lazy.h"
 
@@ -28,7 +28,9 @@ typedef struct image {
     unsigned char *px;
 } image;
 
-static clg_status decode_png(const char *path, int channels, image *im)
+/* The image, or with header_only its size alone (im->px stays NULL). */
+static clg_status decode_png(const char *path, int channels, bool header_only,
+                             image *im)
 {
     png_image p;
     memset(&p, 0, sizeof p);
@@ -36,6 +38,11 @@ static clg_status decode_png(const char *path, int channels, image *im)
     if (!png_image_begin_read_from_file(&p, path))
         return clg_fail(CLG_BAD_FILE, "%s: not a PNG image that decodes (%s)", path,
                         p.message);
+    if (header_only) {
+        im->w = (int)p.width, im->h = (int)p.height, im->c = channels;
+        png_image_free(&p);
+        return CLG_OK;
+    }
     p.format = channels == 1 ? PNG_FORMAT_GRAY : PNG_FORMAT_RGB;
     size_t bytes = PNG_IMAGE_SIZE(p);
     im->px = bytes && p.width <= 1 << 16 && p.height <= 1 << 16 ? malloc(bytes) : NULL;
@@ -72,7 +79,8 @@ static void jpeg_quiet(j_common_ptr j, int level)
     (void)j, (void)level; /* warnings (a corrupt stream) end in an error or pass */
 }
 
-static clg_status decode_jpeg(const char *path, int channels, image *im)
+static clg_status decode_jpeg(const char *path, int channels, bool header_only,
+                              image *im)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
@@ -93,6 +101,12 @@ static clg_status decode_jpeg(const char *path, int channels, image *im)
     jpeg_create_decompress(&j);
     jpeg_stdio_src(&j, f);
     jpeg_read_header(&j, TRUE);
+    if (header_only) {
+        im->w = (int)j.image_width, im->h = (int)j.image_height, im->c = channels;
+        jpeg_destroy_decompress(&j);
+        fclose(f);
+        return CLG_OK;
+    }
     j.out_color_space = channels == 1 ? JCS_GRAYSCALE : JCS_RGB;
     jpeg_start_decompress(&j);
     if (j.output_width > 1 << 16 || j.output_height > 1 << 16) {
@@ -147,8 +161,8 @@ clg_status clg_image_decode(const char *path, int channels, int *w, int *h,
                         path && w && h && pixels ? "channels must be 1 or 3"
                                                  : "NULL argument");
     image im = {0};
-    clg_status s = is_png(path) ? decode_png(path, channels, &im)
-                                : decode_jpeg(path, channels, &im);
+    clg_status s = is_png(path) ? decode_png(path, channels, false, &im)
+                                : decode_jpeg(path, channels, false, &im);
     *w = im.w, *h = im.h, *pixels = im.px;
     return s;
 }
@@ -156,38 +170,11 @@ clg_status clg_image_decode(const char *path, int channels, int *w, int *h,
 /* The size in a file's header, without decoding its pixels. */
 static clg_status probe(const char *path, int *w, int *h)
 {
-    if (is_png(path)) {
-        png_image p;
-        memset(&p, 0, sizeof p);
-        p.version = PNG_IMAGE_VERSION;
-        if (!png_image_begin_read_from_file(&p, path))
-            return clg_fail(CLG_BAD_FILE, "%s: not a PNG image that decodes (%s)", path,
-                            p.message);
-        *w = (int)p.width, *h = (int)p.height;
-        png_image_free(&p);
-        return CLG_OK;
-    }
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return clg_fail(CLG_IO_ERROR, "%s: cannot open", path);
-    struct jpeg_decompress_struct j;
-    jpeg_error e;
-    j.err = jpeg_std_error(&e.mgr);
-    e.mgr.error_exit = jpeg_fail;
-    e.mgr.emit_message = jpeg_quiet;
-    if (setjmp(e.jump)) {
-        jpeg_destroy_decompress(&j);
-        fclose(f);
-        return clg_fail(CLG_BAD_FILE, "%s: not a JPEG image that decodes (%s)", path,
-                        e.message);
-    }
-    jpeg_create_decompress(&j);
-    jpeg_stdio_src(&j, f);
-    jpeg_read_header(&j, TRUE);
-    *w = (int)j.image_width, *h = (int)j.image_height;
-    jpeg_destroy_decompress(&j);
-    fclose(f);
-    return CLG_OK;
+    image im = {0};
+    clg_status s =
+        is_png(path) ? decode_png(path, 1, true, &im) : decode_jpeg(path, 1, true, &im);
+    *w = im.w, *h = im.h;
+    return s;
 }
 
 /* ---- Resizing ------------------------------------------------------------------- */
@@ -280,60 +267,29 @@ static clg_status load(const char *path, const void *opts, float *out)
 
 typedef struct decode_job {
     char **paths;
-    int count;
     const clg_image_opts *o;
     float *x;
     size_t sample;
-    pthread_mutex_t lock;
-    int next;       /* the next file to take */
-    int failed;     /* the first file that failed (count: none) */
-    char why[1024]; /* its error */
-    clg_status status;
 } decode_job;
 
-static void *decode_worker(void *arg)
+static clg_status decode_one(int i, void *user)
 {
-    decode_job *j = arg;
-    for (;;) {
-        pthread_mutex_lock(&j->lock);
-        int i = j->next < j->failed ? j->next++ : j->count;
-        pthread_mutex_unlock(&j->lock);
-        if (i >= j->count)
-            return NULL;
-        clg_status s = load(j->paths[i], j->o, j->x + (size_t)i * j->sample);
-        if (s != CLG_OK) {
-            pthread_mutex_lock(&j->lock);
-            if (i < j->failed) { /* the earliest failure is the one named */
-                j->failed = i, j->status = s;
-                snprintf(j->why, sizeof j->why, "%s", clg_last_error());
-            }
-            pthread_mutex_unlock(&j->lock);
-        }
-    }
+    const decode_job *j = user;
+    return load(j->paths[i], j->o, j->x + (size_t)i * j->sample);
 }
 
-static int decode_threads(const clg_image_opts *o, int count)
-{
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    int t = o->threads > 0 ? o->threads : cores > 8 ? 8 : cores > 0 ? (int)cores : 1;
-    return t < count ? t : count > 0 ? count : 1;
-}
-
+/* Every file into x, a thread per core (at most 8) unless o says; the
+ * earliest file that fails is the one named. */
 static clg_status decode_all(char **paths, int count, const clg_image_opts *o, float *x,
                              size_t sample)
 {
-    decode_job j = {paths, count, o,  x,     sample, PTHREAD_MUTEX_INITIALIZER,
-                    0,     count, "", CLG_OK};
-    int threads = decode_threads(o, count), started = 0;
-    pthread_t tid[64];
-    for (; started < threads - 1 && started < 64; started++)
-        if (pthread_create(&tid[started], NULL, decode_worker, &j) != 0)
-            break;
-    decode_worker(&j); /* this thread too */
-    for (int k = 0; k < started; k++)
-        pthread_join(tid[k], NULL);
-    pthread_mutex_destroy(&j.lock);
-    return j.failed < count ? clg_fail(j.status, "%s", j.why) : CLG_OK;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int threads = o->threads > 0 ? o->threads
+                  : cores > 8    ? 8
+                  : cores > 0    ? (int)cores
+                                 : 1;
+    decode_job j = {paths, o, x, sample};
+    return clg_parallel_for(count, threads, decode_one, &j);
 }
 
 /* ---- The folder ----------------------------------------------------------------- */

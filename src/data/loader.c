@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "base/parallel.h"
 #include "base/rng.h"
 #include "base/text.h"
 #include "clgrad/data.h"
@@ -230,49 +231,31 @@ static void shard_range(const clg_loader_opts *o, int count, int r, int *lo, int
     }
 }
 
-/* A lazy dataset's samples of a batch, decoded by several threads: each
- * takes the next sample not yet taken. */
+/* A lazy dataset's samples of a batch, decoded by the loader's workers
+ * (clg_loader_opts.workers, 4 by default). */
 typedef struct fetch_job {
     const clg_loader *l;
     slot *s;
-    int first, lo, hi, next, failed;
-    pthread_mutex_t lock;
+    int first, lo;
 } fetch_job;
 
-static void *fetch_worker(void *arg)
+static clg_status fetch_one(int k, void *user)
 {
-    fetch_job *j = arg;
+    const fetch_job *j = user;
     const clg_dataset *d = j->l->d;
-    for (;;) {
-        pthread_mutex_lock(&j->lock);
-        int k = j->next < j->failed ? j->next++ : j->hi;
-        pthread_mutex_unlock(&j->lock);
-        if (k >= j->hi)
-            return NULL;
-        clg_status st = clg_dataset_read(d, j->l->order[j->first + k], 1,
-                                         j->s->x + (size_t)(k - j->lo) * d->sample);
-        pthread_mutex_lock(&j->lock);
-        if (st != CLG_OK && k < j->failed) { /* the batch's first failure is named */
-            j->failed = k, j->s->status = st;
-            snprintf(j->s->why, sizeof j->s->why, "%s", clg_last_error());
-        }
-        pthread_mutex_unlock(&j->lock);
-    }
+    int at = j->lo + k;
+    return clg_dataset_read(d, j->l->order[j->first + at], 1,
+                            j->s->x + (size_t)k * d->sample);
 }
 
 static void fetch(const clg_loader *l, slot *s, int first, int lo, int hi)
 {
-    fetch_job j = {l, s, first, lo, hi, lo, hi, PTHREAD_MUTEX_INITIALIZER};
-    int threads = l->o.workers > 0 ? l->o.workers : 4, started = 0;
-    threads = threads < hi - lo ? threads : hi - lo;
-    pthread_t tid[32];
-    for (; started < threads - 1 && started < 32; started++)
-        if (pthread_create(&tid[started], NULL, fetch_worker, &j) != 0)
-            break;
-    fetch_worker(&j);
-    for (int k = 0; k < started; k++)
-        pthread_join(tid[k], NULL);
-    pthread_mutex_destroy(&j.lock);
+    fetch_job j = {l, s, first, lo};
+    s->status =
+        clg_parallel_for(hi - lo, l->o.workers > 0 ? l->o.workers : 4, fetch_one,
+                         &j); /* the batch's first failure is named */
+    if (s->status != CLG_OK)
+        snprintf(s->why, sizeof s->why, "%s", clg_last_error());
 }
 
 static void build(clg_loader *l, int index, slot *s)
