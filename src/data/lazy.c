@@ -64,31 +64,26 @@ clg_lazy *clg_lazy_create(char **paths, int count, clg_lazy_load_fn load,
                           size_t cache_bytes)
 {
     files *f = calloc(1, sizeof *f);
-    size_t slots = cache_bytes / (sample * sizeof(float));
-    slots = slots < (size_t)count ? slots : (size_t)count;
-    if (f) {
-        f->refs = 1, f->paths = paths, f->count = count, f->load = load;
-        f->sample = sample, f->slots = (int)slots;
-        f->opts = malloc(opts_size);
-        f->slot = malloc((count ? (size_t)count : 1) * sizeof *f->slot);
-        f->cache = slots ? malloc(slots * sample * sizeof *f->cache) : NULL;
-        if (!f->opts || !f->slot || (slots && !f->cache)) {
-            free(f->opts), free(f->slot), free(f->cache), free(f);
-            f = NULL;
-        }
-    }
-    clg_lazy *l = f ? view_of(f, count) : NULL;
-    if (!l) {
-        if (f) {
-            free(f->opts), free(f->slot), free(f->cache), free(f);
-        }
+    if (!f) {
         for (int i = 0; i < count; i++)
             free(paths[i]);
         free(paths);
         return NULL;
     }
-    memcpy(f->opts, opts, opts_size);
+    size_t slots = cache_bytes / (sample * sizeof(float));
+    slots = slots < (size_t)count ? slots : (size_t)count;
+    f->refs = 1, f->paths = paths, f->count = count, f->load = load;
+    f->sample = sample, f->slots = (int)slots;
+    f->opts = malloc(opts_size);
+    f->slot = malloc((count ? (size_t)count : 1) * sizeof *f->slot);
+    f->cache = slots ? malloc(slots * sample * sizeof *f->cache) : NULL;
     pthread_mutex_init(&f->lock, NULL);
+    clg_lazy *l = f->opts && f->slot && (!slots || f->cache) ? view_of(f, count) : NULL;
+    if (!l) {
+        files_release(f); /* the paths with it */
+        return NULL;
+    }
+    memcpy(f->opts, opts, opts_size);
     for (int i = 0; i < count; i++)
         f->slot[i] = -1, l->index[i] = i;
     return l;

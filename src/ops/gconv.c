@@ -49,35 +49,25 @@ static bool by_rows(const clg_tensor *t)
     return clg_rows_per_item(t->graph->ctx);
 }
 
-/* conv2d's forward, big -> small: y (=|+=) x * w (+ b). */
-static clg_status rec_forward(clg_plan *p, clg_cmdlist *s, const clg_tensor *t,
-                              size_t N, cl_mem x, cl_mem b, bool accumulate, cl_mem y)
+/* One pass of the convolution, written a row or an element per work-item:
+ * conv2d's forward, big side to small, dst (=|+=) src * w (+ b); or its
+ * input gradient, small to big, dst (=|+=) src *^T w (+ b). */
+static clg_status rec_pass(clg_plan *p, clg_cmdlist *s, const clg_tensor *t, size_t N,
+                           bool forward, cl_mem src, cl_mem b, bool accumulate,
+                           cl_mem dst)
 {
+    static const char *kernels[2][2] = {{"gconv_input_grad", "gconv_input_grad_rows"},
+                                        {"gconv_forward", "gconv_forward_rows"}};
     char opts[256];
     options(t, b != NULL, opts, sizeof opts);
     bool rows = by_rows(t);
-    size_t n = N * clg_dims_product(conv_out(t), 1, rows ? 3 : 4, 0);
+    const clg_tensor *written = forward ? conv_out(t) : conv_in(t);
+    size_t n = N * clg_dims_product(written, 1, rows ? 3 : 4, 0);
     int acc = accumulate;
-    return clg_rec_kernel(
-        p, s, "gconv", opts, rows ? "gconv_forward_rows" : "gconv_forward", n,
-        CLG_ARGS(KINT(n), KINT(acc), KMEM(x), KMEM(clg_val(p, t->src[1])),
-                 KMEM(b ? b : x), KMEM(y)));
-}
-
-/* conv2d's input gradient, small -> big: dx (=|+=) dy *^T w (+ b). */
-static clg_status rec_input_grad(clg_plan *p, clg_cmdlist *s, const clg_tensor *t,
-                                 size_t N, cl_mem dy, cl_mem b, bool accumulate,
-                                 cl_mem dx)
-{
-    char opts[256];
-    options(t, b != NULL, opts, sizeof opts);
-    bool rows = by_rows(t);
-    size_t n = N * clg_dims_product(conv_in(t), 1, rows ? 3 : 4, 0);
-    int acc = accumulate;
-    return clg_rec_kernel(
-        p, s, "gconv", opts, rows ? "gconv_input_grad_rows" : "gconv_input_grad", n,
-        CLG_ARGS(KINT(n), KINT(acc), KMEM(dy), KMEM(clg_val(p, t->src[1])),
-                 KMEM(b ? b : dy), KMEM(dx)));
+    return clg_rec_kernel(p, s, "gconv", opts, kernels[forward][rows], n,
+                          CLG_ARGS(KINT(n), KINT(acc), KMEM(src),
+                                   KMEM(clg_val(p, t->src[1])), KMEM(b ? b : src),
+                                   KMEM(dst)));
 }
 
 /* dw (=|+=) the sum over the batch of x (big side) times dy (small side):
@@ -120,8 +110,7 @@ static clg_status gconv_forward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int 
     size_t N = (size_t)clg_dim_at(t, 0, batch);
     cl_mem x = clg_val(p, t->src[0]), y = clg_val(p, t);
     cl_mem b = t->nsrc == 3 ? clg_val(p, t->src[2]) : NULL;
-    return transposed(t) ? rec_input_grad(p, s, t, N, x, b, false, y)
-                         : rec_forward(p, s, t, N, x, b, false, y);
+    return rec_pass(p, s, t, N, !transposed(t), x, b, false, y);
 }
 
 static clg_status gconv_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int batch,
@@ -131,9 +120,7 @@ static clg_status gconv_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int
     cl_mem x = clg_val(p, t->src[0]), dy = io->grad_out, dx = io->grad_src[0];
     clg_status st = CLG_OK;
     if (dx)
-        st = transposed(t)
-                 ? rec_forward(p, s, t, N, dy, NULL, io->accumulate[0], dx)
-                 : rec_input_grad(p, s, t, N, dy, NULL, io->accumulate[0], dx);
+        st = rec_pass(p, s, t, N, transposed(t), dy, NULL, io->accumulate[0], dx);
     if (st == CLG_OK && io->grad_src[1])
         st = transposed(t) ? rec_weight_grad(p, s, t, N, dy, x, io->accumulate[1],
                                              io->grad_src[1])

@@ -2,6 +2,7 @@
  * W] (cl/resample.cl). params.i = {scale_h, scale_w, bilinear} for
  * upsampling; adaptive pooling's output size is its shape. */
 #include <stdio.h>
+#include <string.h>
 
 #include "ops/ops_internal.h"
 
@@ -16,7 +17,7 @@ static void resample_options(const clg_tensor *t, char *buf, size_t len)
  * the inputs. */
 static const char *kernel_name(const clg_tensor *t, bool forward)
 {
-    if (t->op->name[0] == 'a')
+    if (!strcmp(t->op->name, "adaptive_avg_pool2d"))
         return forward ? "adaptive_avg_pool_forward" : "adaptive_avg_pool_backward";
     if (t->params.i[2])
         return forward ? "upsample_bilinear_forward" : "upsample_bilinear_backward";

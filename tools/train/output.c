@@ -313,5 +313,4 @@ void train_print_memory_needed(clg_context *ctx, const clg_memory_report *one,
                          sizeof need),
         clg_format_bytes(limit, lim, sizeof lim), why, parts,
         clg_format_bytes(grows, each, sizeof each), largest, largest);
-    (void)ctx;
 }
