@@ -106,6 +106,10 @@ static void test_spec_errors_name_file_and_line(void **state)
         {"# only a comment\n", "no input line"},
         {"input 1 8 8\nlinear 4 bias=maybe\n",
          "bad.spec:2: linear: bad value 'maybe' for bias"},
+        {"input 1 8 8\nupsample 2 mode=cubic\n",
+         "bad.spec:2: upsample: bad value 'cubic' for mode (nearest or bilinear)"},
+        {"input 1 8 8\nconv2d 4 3 groups=3\nflatten\nlinear 4\n",
+         "groups=3: the groups must divide the 1 input and 4 output channels"},
         /* fits the syntax, not the data: 8 channels expected, 1 given */
         {"input 1 8 8\nflatten\nconv2d 4 3\n", "bad.spec:3: layer 1 (conv2d)"},
         {"input 3 8 8\nflatten\nlinear 4\n",
@@ -548,7 +552,8 @@ static void test_device_memory_is_checked_before_training(void **state)
     assert_in_range(largest, 2, 399);
     for (int more = 0; more < 2; more++) {
         setenv("CLGRAD_MEMORY_LIMIT", "64K", 1);
-        train("mlp.spec --data data --epochs 1 --batch-size %d --quiet", largest + more);
+        train("mlp.spec --data data --epochs 1 --batch-size %d --quiet",
+              largest + more);
         unsetenv("CLGRAD_MEMORY_LIMIT");
         EXPECT(more ? 1 : 0);
     }

@@ -73,6 +73,62 @@ static void test_unknown_conv_algorithm_is_refused(void **state)
     clg_graph_free(g);
 }
 
+/* Attention's algorithm likewise, and the shapes grouped and transposed
+ * convolution, upsampling and adaptive pooling cannot take. */
+static void test_bad_attention_and_vision_arguments_are_refused(void **state)
+{
+    struct {
+        const char *message;
+        clg_status status;
+    } want[] = {
+        {"unknown algorithm 9", CLG_INVALID_ARGUMENT},
+        {"CLGRAD_ATTENTION='flash' is not an attention algorithm",
+         CLG_INVALID_ARGUMENT},
+        {"conv2d: weight [4,2,3,3] in 2 groups expects 4 input channels and output "
+         "channels divisible by 2, input is [2,3,8,8]",
+         CLG_SHAPE_MISMATCH},
+        {"output padding (2,2) >= 0 and smaller than the stride or the dilation",
+         CLG_INVALID_ARGUMENT},
+        {"upsample: scale factors 0 x 2 must be whole numbers from 1 to 64",
+         CLG_INVALID_ARGUMENT},
+        {"adaptive_avg_pool2d: output 9 x 4 must be from 1 x 1 to the input's planes",
+         CLG_SHAPE_MISMATCH},
+    };
+    for (int k = 0; k < 6; k++) {
+        clg_graph *g = new_graph(*state);
+        clg_tensor *qkv = clg_input(g, "qkv", CLG_FLOAT32, 3, (int[]){2, 5, 12});
+        clg_tensor *x = clg_input(g, "x", CLG_FLOAT32, 4, (int[]){2, 3, 8, 8});
+        clg_tensor *y = NULL;
+        if (k == 0)
+            y = clg_causal_attention_with(g, qkv, 2, (clg_attention_algorithm)9);
+        if (k == 1) {
+            setenv("CLGRAD_ATTENTION", "flash", 1);
+            y = clg_causal_attention(g, qkv, 2);
+            unsetenv("CLGRAD_ATTENTION");
+        }
+        if (k == 2) {
+            clg_conv2d_opts o = CLG_CONV2D_DEFAULTS;
+            o.groups = 2;
+            y = clg_conv2d(g, x, clg_parameter(g, "w", 4, (int[]){4, 2, 3, 3}), NULL,
+                           &o);
+        }
+        if (k == 3) {
+            clg_conv_transpose2d_opts o = CLG_CONV_TRANSPOSE2D_DEFAULTS;
+            o.stride_h = o.stride_w = 2, o.output_pad_h = o.output_pad_w = 2;
+            y = clg_conv_transpose2d(
+                g, x, clg_parameter(g, "w", 4, (int[]){3, 2, 3, 3}), NULL, &o);
+        }
+        if (k == 4)
+            y = clg_upsample(g, x, 0, 2, true);
+        if (k == 5)
+            y = clg_adaptive_avg_pool2d(g, x, 9, 4);
+        assert_null(y);
+        assert_int_equal(clg_graph_status(g), want[k].status);
+        assert_contains(clg_last_error(), want[k].message);
+        clg_graph_free(g);
+    }
+}
+
 /* The algorithm AUTO gives a convolution of x [2, c, h, h] by 3x3 windows,
  * padded by 1, into oc channels (cl/winograd.cl or im2col). */
 static clg_conv_algorithm auto_algorithm(clg_context *ctx, int c, int oc, int h,
@@ -510,6 +566,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conv_channel_mismatch_names_both_shapes),
         cmocka_unit_test(test_unknown_conv_algorithm_is_refused),
+        cmocka_unit_test(test_bad_attention_and_vision_arguments_are_refused),
         cmocka_unit_test(test_auto_conv_algorithm_follows_the_measured_rule),
         cmocka_unit_test(test_plan_tells_when_each_gradient_is_complete),
         cmocka_unit_test(test_a_long_sum_keeps_float_precision),
