@@ -304,9 +304,12 @@ __kernel void softmax_rows_backward(const int C, const int accumulate,
  * is query i = r % Tq, which sees keys j <= i + Tk - Tq; y = softmax(scale x)
  * over those and 0 beyond them (PyTorch: masked_fill(-inf), then softmax).
  * A work-group per row, each work-item taking every L-th key, as
- * softmax_rows_forward does. */
+ * softmax_rows_forward does. With keep_lse, lse[row] gets the log of the
+ * row's sum of exponentials of its scaled scores (attention's backward
+ * recomputes the weights from it). */
 __kernel void causal_softmax_forward(const int Tq, const int Tk, const float scale,
-                                     __global const float *x, __global float *y)
+                                     __global const float *x, __global float *y,
+                                     const int keep_lse, __global float *lse)
 {
     __local float scratch[CLG_GROUP_MAX];
     const int l = get_local_id(0), L = get_local_size(0), r = get_group_id(0);
@@ -327,9 +330,11 @@ __kernel void causal_softmax_forward(const int Tq, const int Tk, const float sca
         }
         ksum_add(&k, part);
     }
-    const float inv = 1.0f / group_sum(ksum_value(k), scratch);
+    const float sum = group_sum(ksum_value(k), scratch), inv = 1.0f / sum;
     for (int j = l; j < Tk; j += L)
         out[j] = j < seen ? out[j] * inv : 0.0f;
+    if (keep_lse && l == 0)
+        lse[r] = m + log(sum);
 }
 
 /* dx = scale y (dy - sum dy y) over the keys a row sees, 0 beyond them. */
@@ -359,7 +364,8 @@ __kernel void causal_softmax_backward(const int Tq, const int Tk, const float sc
 CLG_ROW_LOOP
 __kernel void causal_softmax_forward_row(const int rows, const int Tq, const int Tk,
                                          const float scale, __global const float *x,
-                                         __global float *y)
+                                         __global float *y, const int keep_lse,
+                                         __global float *lse)
 {
     const int r = clg_global_id(0);
     if (r >= rows)
@@ -391,9 +397,25 @@ __kernel void causal_softmax_forward_row(const int rows, const int Tq, const int
         out[j] = e;
         ksum_add(&k, e);
     }
-    const float inv = 1.0f / ksum_value(k);
+    const float sum = ksum_value(k), inv = 1.0f / sum;
     for (int j = 0; j < Tk; j++)
         out[j] = j < seen ? out[j] * inv : 0.0f;
+    if (keep_lse)
+        lse[r] = m + log(sum);
+}
+
+/* The weights again from the scores x and each row's log-sum-exp (of the
+ * scaled scores, as the forward kept it): y = exp(scale x - lse) over the
+ * keys a row sees, 0 beyond them; an element per work-item, in place. */
+__kernel void causal_softmax_recompute(const int n, const int Tq, const int Tk,
+                                       const float scale, __global const float *x,
+                                       __global const float *lse, __global float *y)
+{
+    const int i = clg_global_id(0);
+    if (i >= n)
+        return;
+    const int r = i / Tk, j = i - r * Tk, seen = r % Tq + Tk - Tq + 1;
+    y[i] = j < seen ? exp(scale * x[i] - lse[r]) : 0.0f;
 }
 
 CLG_ROW_LOOP

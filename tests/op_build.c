@@ -458,12 +458,28 @@ clg_tensor *b_tiled_attention(clg_graph *g, clg_tensor **in, const op_case *c)
                                      CLG_ATTENTION_TILED);
 }
 
-/* Tiled attention of x plus x's q columns: the narrow's backward writes x's
- * gradient first, attention's adds to it. */
+clg_tensor *b_recomputed_attention(clg_graph *g, clg_tensor **in, const op_case *c)
+{
+    return clg_causal_attention_with(g, in[0], c->heads ? c->heads : 2,
+                                     CLG_ATTENTION_RECOMPUTED);
+}
+
+/* Tiled or recomputed attention of x plus x's q columns: the narrow's
+ * backward writes x's gradient first, attention's adds to it. */
+static clg_tensor *plus_q(clg_graph *g, clg_tensor *a, clg_tensor *x)
+{
+    return clg_add(g, a, clg_narrow(g, x, 2, 0, clg_tensor_dim(x, 2) / 3));
+}
+
 clg_tensor *b_tiled_attention_plus_q(clg_graph *g, clg_tensor **in, const op_case *c)
 {
-    clg_tensor *a = b_tiled_attention(g, in, c);
-    return clg_add(g, a, clg_narrow(g, in[0], 2, 0, clg_tensor_dim(in[0], 2) / 3));
+    return plus_q(g, b_tiled_attention(g, in, c), in[0]);
+}
+
+clg_tensor *b_recomputed_attention_plus_q(clg_graph *g, clg_tensor **in,
+                                          const op_case *c)
+{
+    return plus_q(g, b_recomputed_attention(g, in, c), in[0]);
 }
 void r_attention_plus_q(const op_case *c, ref_tensor *in, const ref_tensor *y,
                         double *out)

@@ -93,6 +93,9 @@ clg_tensor *b_attention(clg_graph *g, clg_tensor **in, const op_case *c);
 clg_tensor *b_fused_attention(clg_graph *g, clg_tensor **in, const op_case *c);
 clg_tensor *b_tiled_attention(clg_graph *g, clg_tensor **in, const op_case *c);
 clg_tensor *b_tiled_attention_plus_q(clg_graph *g, clg_tensor **in, const op_case *c);
+clg_tensor *b_recomputed_attention(clg_graph *g, clg_tensor **in, const op_case *c);
+clg_tensor *b_recomputed_attention_plus_q(clg_graph *g, clg_tensor **in,
+                                          const op_case *c);
 void r_linear(const op_case *c, ref_tensor *in, const ref_tensor *y, double *out);
 void r_conv(const op_case *c, ref_tensor *in, const ref_tensor *y, double *out);
 void r_convs(const op_case *c, ref_tensor *in, const ref_tensor *y, double *out);

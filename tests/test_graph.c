@@ -73,6 +73,56 @@ static void test_unknown_conv_algorithm_is_refused(void **state)
     clg_graph_free(g);
 }
 
+/* The algorithm attention takes: AUTO by one layer's weights [N, heads, T,
+ * T] (composed up to 16 MiB, recomputed while two of them take up to
+ * 256 MiB, tiled beyond), the environment over AUTO, tiled's wide heads and
+ * recomputed's 2^31 floats going to the form that serves them. */
+static void test_attention_algorithm_follows_the_weights_size(void **state)
+{
+    struct {
+        int N, T, heads, head_dim;
+        clg_attention_algorithm asked;
+        const char *env;
+        clg_attention_algorithm want;
+    } cases[] = {
+        {2, 64, 2, 8, CLG_ATTENTION_AUTO, NULL, CLG_ATTENTION_COMPOSED},
+        {1, 1024, 4, 2, CLG_ATTENTION_AUTO, NULL, CLG_ATTENTION_COMPOSED}, /* 16 MiB */
+        {1, 1024, 5, 2, CLG_ATTENTION_AUTO, NULL, CLG_ATTENTION_RECOMPUTED},
+        {1, 1024, 32, 2, CLG_ATTENTION_AUTO, NULL, CLG_ATTENTION_RECOMPUTED},
+        {1, 1024, 33, 2, CLG_ATTENTION_AUTO, NULL, CLG_ATTENTION_TILED},
+        {1, 1024, 33, 257, CLG_ATTENTION_AUTO, NULL, CLG_ATTENTION_COMPOSED},
+        {2, 64, 2, 8, CLG_ATTENTION_AUTO, "recomputed", CLG_ATTENTION_RECOMPUTED},
+        {2, 64, 2, 8, CLG_ATTENTION_AUTO, "tiled", CLG_ATTENTION_TILED},
+        {1, 1024, 33, 2, CLG_ATTENTION_AUTO, "composed", CLG_ATTENTION_COMPOSED},
+        {2, 64, 2, 8, CLG_ATTENTION_COMPOSED, "tiled", CLG_ATTENTION_COMPOSED},
+        {2, 8192, 32, 2, CLG_ATTENTION_RECOMPUTED, NULL, CLG_ATTENTION_TILED},
+    };
+    const char *set = getenv("CLGRAD_ATTENTION"); /* the caller's, put back */
+    char *was = set ? strdup(set) : NULL;
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        clg_graph *g = new_graph(*state);
+        int C = cases[k].heads * cases[k].head_dim;
+        clg_tensor *qkv =
+            clg_input(g, "qkv", CLG_FLOAT32, 3, (int[]){cases[k].N, cases[k].T, 3 * C});
+        if (cases[k].env)
+            setenv("CLGRAD_ATTENTION", cases[k].env, 1);
+        else
+            unsetenv("CLGRAD_ATTENTION");
+        clg_tensor *y =
+            clg_causal_attention_with(g, qkv, cases[k].heads, cases[k].asked);
+        assert_non_null(y);
+        if (y->params.i[1] != (int)cases[k].want)
+            fail_msg("case %zu: algorithm %d, want %d", k, y->params.i[1],
+                     (int)cases[k].want);
+        clg_graph_free(g);
+    }
+    if (was)
+        setenv("CLGRAD_ATTENTION", was, 1);
+    else
+        unsetenv("CLGRAD_ATTENTION");
+    free(was);
+}
+
 /* Attention's algorithm likewise, and the shapes grouped and transposed
  * convolution, upsampling and adaptive pooling cannot take. */
 static void test_bad_attention_and_vision_arguments_are_refused(void **state)
@@ -566,6 +616,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conv_channel_mismatch_names_both_shapes),
         cmocka_unit_test(test_unknown_conv_algorithm_is_refused),
+        cmocka_unit_test(test_attention_algorithm_follows_the_weights_size),
         cmocka_unit_test(test_bad_attention_and_vision_arguments_are_refused),
         cmocka_unit_test(test_auto_conv_algorithm_follows_the_measured_rule),
         cmocka_unit_test(test_plan_tells_when_each_gradient_is_complete),

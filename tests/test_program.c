@@ -295,6 +295,60 @@ static void test_profile_table_printed_on_free(void **state)
         fail_msg("%s gave usable event times, yet the table says:\n%s", platform, text);
 }
 
+/* The memory a scratch request got: its buffer, or the one it is a view of. */
+static cl_mem holder(cl_mem m)
+{
+    cl_mem parent = NULL;
+    assert_int_equal(clGetMemObjectInfo(m, CL_MEM_ASSOCIATED_MEMOBJECT, sizeof parent,
+                                        &parent, NULL),
+                     CL_SUCCESS);
+    return parent ? parent : m;
+}
+
+/* A pooled list's ops share scratch (a later op's requests are views of an
+ * earlier op's buffers, the smallest that holds them), one op's requests
+ * never; a list that never marks its ops shares nothing; a borrowing list
+ * takes distinct donor buffers within one op. */
+static void test_scratch_is_shared_between_ops_never_within_one(void **state)
+{
+    (void)state;
+    clg_context *ctx = new_context();
+    clg_cmdlist list = {0}, plain = {0}, borrower = {0};
+    cl_mem a, b, c, d, e;
+    clg_cmdlist_next_op(&list);
+    assert_ok(clg_cmd_scratch(&list, ctx, 4096, &a));
+    assert_ok(clg_cmd_scratch(&list, ctx, 1024, &b));
+    assert_true(holder(a) != holder(b));
+    clg_cmdlist_next_op(&list);
+    assert_ok(clg_cmd_scratch(&list, ctx, 1000, &c)); /* the 1024 bytes' */
+    assert_ok(clg_cmd_scratch(&list, ctx, 1000, &d)); /* then the 4096's */
+    assert_ptr_equal(holder(c), b);
+    assert_ptr_equal(holder(d), a);
+    assert_ok(clg_cmd_scratch(&list, ctx, 16, &e)); /* both are this op's */
+    assert_true(holder(e) == e && e != a && e != b);
+    clg_cmdlist_next_op(&list);
+    assert_ok(clg_cmd_scratch(&list, ctx, 8192, &c)); /* none holds it */
+    assert_true(holder(c) == c && c != a && c != b);
+    size_t held = clg_cmdlist_scratch_bytes(&list);
+    assert_true(held >= 4096 + 1024 + 16 + 8192 &&
+                held < 2 * (4096 + 1024 + 16 + 8192));
+
+    assert_ok(clg_cmd_scratch(&plain, ctx, 64, &a));
+    assert_ok(clg_cmd_scratch(&plain, ctx, 64, &b));
+    assert_true(holder(a) == a && holder(b) == b && a != b);
+
+    clg_cmdlist_borrow(&borrower, &list, 0);
+    assert_ok(clg_cmd_scratch(&borrower, ctx, 512, &a));
+    assert_ok(clg_cmd_scratch(&borrower, ctx, 512, &b));
+    assert_true(holder(a) != holder(b) && holder(a) != a && holder(b) != b);
+    clg_cmdlist_borrow(&borrower, NULL, 0);
+    assert_int_equal(clg_cmdlist_scratch_bytes(&borrower), 0);
+    clg_cmdlist_clear(&borrower);
+    clg_cmdlist_clear(&plain);
+    clg_cmdlist_clear(&list);
+    clg_context_free(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -307,6 +361,7 @@ int main(void)
         cmocka_unit_test(test_built_programs_are_cached_on_disk),
         cmocka_unit_test(test_philox_matches_random123_known_answers),
         cmocka_unit_test(test_profile_table_printed_on_free),
+        cmocka_unit_test(test_scratch_is_shared_between_ops_never_within_one),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

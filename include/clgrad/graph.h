@@ -315,17 +315,22 @@ CLG_API clg_tensor *clg_matmul(clg_graph *g, clg_tensor *a, clg_tensor *b, bool 
 CLG_API clg_tensor *clg_causal_attention(clg_graph *g, clg_tensor *qkv, int heads);
 
 /* How causal attention computes. COMPOSED: per-head GEMMs and a causal
- * softmax over [N, heads, T, T] weights kept for backward. TILED: as
+ * softmax over [N, heads, T, T] weights kept for backward. RECOMPUTED: the
+ * same GEMMs, but only each row's log-sum-exp kept; backward makes the
+ * weights again from it (one more Q K^T per head), so that the [N, heads,
+ * T, T] buffers are scratch that every layer shares. TILED: as
  * FlashAttention, an online softmax over tiles of keys per query row, only
  * each row's log-sum-exp kept, backward recomputing the scores: memory in
  * T, not T^2 (heads of at most CLG_ATTENTION_TILED_MAX_DIM; wider ones are
- * composed). AUTO: the environment's CLGRAD_ATTENTION=composed|tiled, else
- * composed (faster on CPUs) unless its weights would take over 256 MiB
- * (GPT-2's 12 heads at T 1,024 and batch 3 and more). */
+ * composed). AUTO: the environment's CLGRAD_ATTENTION=composed|recomputed|
+ * tiled, else composed while a layer's weights take at most 16 MiB,
+ * recomputed while two such buffers take at most 256 MiB (GPT-2's 12 heads
+ * at T 1,024 up to batch 2), tiled beyond. */
 typedef enum clg_attention_algorithm {
     CLG_ATTENTION_AUTO,
     CLG_ATTENTION_COMPOSED,
     CLG_ATTENTION_TILED,
+    CLG_ATTENTION_RECOMPUTED,
 } clg_attention_algorithm;
 #define CLG_ATTENTION_TILED_MAX_DIM 256
 

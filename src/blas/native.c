@@ -139,6 +139,33 @@ static size_t transposed_bytes(const clg_gemm_call *g)
     return (g->b_stride ? g->batch : 1) * g->N * g->K * sizeof(float);
 }
 
+/* A transposed B of over this many bytes goes in panels of B's rows (C's
+ * columns), one after another through one such buffer: GPT-2's output
+ * layer, B [50,257, 768], would otherwise hold 147 MiB for it. A bias
+ * (indexed by C's column, from 0) keeps the product whole. */
+#define TRANSPOSE_PANEL_BYTES ((size_t)32 << 20)
+
+/* The columns of C per panel: all of them, or a multiple of 64 that keeps
+ * the transposed panel within TRANSPOSE_PANEL_BYTES. */
+static size_t panel_width(const clg_gemm_call *g)
+{
+    size_t per_column = transposed_bytes(g) / g->N;
+    size_t w = TRANSPOSE_PANEL_BYTES / per_column / 64 * 64;
+    return g->bias || transposed_bytes(g) <= TRANSPOSE_PANEL_BYTES || w >= g->N
+               ? g->N
+               : (w ? w : 64);
+}
+
+/* Columns n0 .. n0 + w - 1 of C (fewer at the end): B's rows n0 .. */
+static clg_gemm_call panel(const clg_gemm_call *g, size_t n0, size_t w)
+{
+    clg_gemm_call part = *g;
+    part.N = n0 + w <= g->N ? w : g->N - n0;
+    part.b_off = g->b_off + n0 * g->ldb;
+    part.c_off = g->c_off + n0;
+    return part;
+}
+
 static clg_gemm_call reading_transposed(const clg_gemm_call *g, cl_mem bt)
 {
     clg_gemm_call nn = *g;
@@ -216,13 +243,17 @@ clg_status clg_gemm_native_record(clg_context *ctx, clg_cmdlist *list,
 {
     if (via_transpose(g)) {
         cl_mem bt = NULL;
-        clg_status s = clg_cmd_scratch(list, ctx, transposed_bytes(g), &bt);
-        if (s == CLG_OK)
-            s = record_kernel(ctx, list, NULL, "transpose_b", g, bt);
-        if (s != CLG_OK)
-            return s;
-        clg_gemm_call nn = reading_transposed(g, bt);
-        return clg_gemm_native_record(ctx, list, &nn);
+        size_t w = panel_width(g);
+        clg_gemm_call first = panel(g, 0, w);
+        clg_status s = clg_cmd_scratch(list, ctx, transposed_bytes(&first), &bt);
+        for (size_t n0 = 0; s == CLG_OK && n0 < g->N; n0 += w) {
+            clg_gemm_call part = panel(g, n0, w);
+            s = record_kernel(ctx, list, NULL, "transpose_b", &part, bt);
+            clg_gemm_call nn = reading_transposed(&part, bt);
+            if (s == CLG_OK)
+                s = clg_gemm_native_record(ctx, list, &nn);
+        }
+        return s;
     }
     char options[128];
     native_options(ctx, g, options, sizeof options);
@@ -251,14 +282,18 @@ clg_status clg_gemm_native_enqueue(clg_context *ctx, const clg_gemm_call *g)
         /* the scratch goes back to the pool at once: whatever reuses it is
          * enqueued after this product on the in-order queue */
         clg_buffer *bt = NULL;
-        clg_status s = clg_buffer_create(ctx, transposed_bytes(g), &bt);
+        size_t w = panel_width(g);
+        clg_gemm_call first = panel(g, 0, w);
+        clg_status s = clg_buffer_create(ctx, transposed_bytes(&first), &bt);
         if (s == CLG_OK)
             s = clg_kernel_get(ctx, "gemm", NULL, "transpose_b", &k);
-        if (s == CLG_OK)
-            s = launch_shared(ctx, k, g, bt->mem);
-        clg_gemm_call nn = s == CLG_OK ? reading_transposed(g, bt->mem) : *g;
-        if (s == CLG_OK)
-            s = clg_gemm_native_enqueue(ctx, &nn);
+        for (size_t n0 = 0; s == CLG_OK && n0 < g->N; n0 += w) {
+            clg_gemm_call part = panel(g, n0, w);
+            s = launch_shared(ctx, k, &part, bt->mem);
+            clg_gemm_call nn = reading_transposed(&part, bt->mem);
+            if (s == CLG_OK)
+                s = clg_gemm_native_enqueue(ctx, &nn);
+        }
         clg_buffer_free(bt);
         return s;
     }

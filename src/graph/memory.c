@@ -176,6 +176,11 @@ static clg_status pack(clg_graph *g, const bool *pick, int which)
             *slot = view;
             at += arena_bytes(t, align);
         }
+    /* The parameters' own buffers, pooled as they were freed, would stay
+     * held beside the arena (a model's size again) where nothing of their
+     * size classes comes to reuse them. */
+    if (which == 0)
+        clg_context_pool_trim(g->ctx);
     return s;
 }
 

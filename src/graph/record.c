@@ -182,6 +182,7 @@ static clg_status record_backward(clg_plan *p, clg_cmdlist *list, int batch,
         for (int k = 0; into_leaves && k < t->nsrc; k++)
             io.accumulate[k] |= !clg_storage_root(t->src[k])->op;
         /* the forward pass's scratch is dead by now: each op's own */
+        clg_cmdlist_next_op(list);
         clg_cmdlist_borrow(list, &p->fwd_train, 0);
         s = t->op->backward(p, list, t, batch, &io);
         clg_cmdlist_borrow(list, NULL, 0);
@@ -209,6 +210,7 @@ clg_status clg_plan_record(clg_plan *p, int batch)
     for (int k = 0; s == CLG_OK && k < p->nfwd; k++) {
         clg_tensor *t = p->g->tensors[p->fwd_order[k]];
         int from = p->fwd_train.n;
+        clg_cmdlist_next_op(&p->fwd_train);
         s = t->op->forward(p, &p->fwd_train, t, batch, true);
         /* The two passes never run at once: evaluation's scratch is the
          * training pass's, where the node asked the same sizes in turn. */

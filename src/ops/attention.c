@@ -13,9 +13,15 @@
  *     dP = dY V^T,  dV = P^T dY,  dS = scale * P (dP - rowsum(dP P)),
  *     dQ = dS K,    dK = dS^T Q
  *
+ * Recomputed keeps each row's log-sum-exp L [N, heads, T] in aux 0 instead
+ * of P: P lives in scratch, and backward makes it again as exp(scale Q K^T
+ * - L). Tiled (cl/attention.cl) never makes P at all.
+ *
  * It computes what clg_matmul, clg_causal_softmax, clg_narrow and
- * clg_permute compose (test_ops checks the two against each other and the
- * double-precision reference); params.i[0] = heads, params.f[0] = scale. */
+ * clg_permute compose (test_ops checks the forms against each other and the
+ * double-precision reference); params.i[0] = heads, params.i[1] = the
+ * algorithm, params.f[0] = scale. */
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,12 +67,21 @@ static bool tiled(const clg_tensor *t)
     return t->params.i[1] == CLG_ATTENTION_TILED;
 }
 
+/* Recomputed: the weights are scratch, made again in backward. */
+static bool recomputed(const clg_tensor *t)
+{
+    return t->params.i[1] == CLG_ATTENTION_RECOMPUTED;
+}
+
 /* Composed: the weights P and their gradient, [N, heads, T, T] each.
- * Tiled: each row's log-sum-exp L and backward's delta, [N, heads, T]. */
+ * Tiled: each row's log-sum-exp L and backward's delta, [N, heads, T].
+ * Recomputed: L, and the gradient of the weights. */
 static void att_aux(const clg_tensor *t, size_t bytes[CLG_MAX_AUX])
 {
     size_t N = (size_t)t->shape[0], T = (size_t)t->shape[1];
-    bytes[0] = bytes[1] = N * (size_t)t->params.i[0] * T * (tiled(t) ? 1 : T) * 4;
+    size_t rows = N * (size_t)t->params.i[0] * T;
+    bytes[0] = rows * (tiled(t) || recomputed(t) ? 1 : T) * 4;
+    bytes[1] = rows * (tiled(t) ? 1 : T) * 4;
 }
 
 /* ---- In tiles (cl/attention.cl) ---------------------------------------------- */
@@ -112,13 +127,44 @@ static clg_status tiled_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t,
     return st;
 }
 
-/* The causal softmax kernels over every head's [T, T] block. */
+/* The causal softmax kernels over every head's [T, T] block; lse (unless
+ * NULL) gets each row's log-sum-exp. */
 static clg_status softmax_forward(clg_plan *p, clg_cmdlist *s, const att_dims *d,
-                                  float scale, cl_mem P)
+                                  float scale, cl_mem P, cl_mem lse)
 {
     size_t rows = d->N * d->heads * d->T;
     /* in place: each row reads its scores before it writes them */
-    return clg_rec_causal_softmax(p, s, rows, (int)d->T, (int)d->T, scale, P, P);
+    return clg_rec_causal_softmax(p, s, rows, (int)d->T, (int)d->T, scale, P, P, lse);
+}
+
+/* S = Q K^T for every head, into P. */
+static clg_status scores(clg_plan *p, clg_cmdlist *s, const att_dims *d, cl_mem qkv,
+                         cl_mem P)
+{
+    clg_status st = CLG_OK;
+    for (size_t h = 0; st == CLG_OK && h < d->heads; h++)
+        st = clg_rec_product(p, s, d->N, d->T, d->T, d->D, part(qkv, d, h, 0, false),
+                             part(qkv, d, h, 1, true), weights(P, d, h, false), false);
+    return st;
+}
+
+/* The weights: recomputed's from the scores and the kept log-sum-exp into
+ * scratch, composed's as the forward kept them. */
+static clg_status weights_for_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t,
+                                       const att_dims *d, cl_mem *P)
+{
+    if (!recomputed(t)) {
+        *P = clg_aux(p, t, 0);
+        return CLG_OK;
+    }
+    clg_status st = clg_rec_scratch(p, s, d->N * d->heads * d->T * d->T * 4, P);
+    if (st == CLG_OK)
+        st = scores(p, s, d, clg_val(p, t->src[0]), *P);
+    if (st == CLG_OK)
+        st = clg_rec_causal_softmax_recompute(p, s, d->N * d->heads * d->T, (int)d->T,
+                                              (int)d->T, t->params.f[0], *P,
+                                              clg_aux(p, t, 0), *P);
+    return st;
 }
 
 static clg_status softmax_backward(clg_plan *p, clg_cmdlist *s, const att_dims *d,
@@ -138,13 +184,16 @@ static clg_status att_forward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int ba
     if (tiled(t))
         return tiled_forward(p, s, t, &d);
     cl_mem qkv = clg_val(p, t->src[0]), P = clg_aux(p, t, 0), y = clg_val(p, t);
+    cl_mem lse = NULL;
     clg_status st = CLG_OK;
-    for (size_t h = 0; st == CLG_OK && h < d.heads; h++) /* S = Q K^T */
-        st =
-            clg_rec_product(p, s, d.N, d.T, d.T, d.D, part(qkv, &d, h, 0, false),
-                            part(qkv, &d, h, 1, true), weights(P, &d, h, false), false);
+    if (recomputed(t)) {
+        lse = P;
+        st = clg_rec_scratch(p, s, d.N * d.heads * d.T * d.T * 4, &P);
+    }
     if (st == CLG_OK)
-        st = softmax_forward(p, s, &d, t->params.f[0], P);
+        st = scores(p, s, &d, qkv, P);
+    if (st == CLG_OK)
+        st = softmax_forward(p, s, &d, t->params.f[0], P, lse);
     for (size_t h = 0; st == CLG_OK && h < d.heads; h++) /* Y = P V */
         st = clg_rec_product(p, s, d.N, d.T, d.D, d.T, weights(P, &d, h, false),
                              part(qkv, &d, h, 2, false), columns(y, &d, h), false);
@@ -157,10 +206,10 @@ static clg_status att_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int b
     att_dims d = dims(t, batch);
     if (tiled(t))
         return tiled_backward(p, s, t, &d, io);
-    cl_mem qkv = clg_val(p, t->src[0]), P = clg_aux(p, t, 0), dP = clg_aux(p, t, 1);
+    cl_mem qkv = clg_val(p, t->src[0]), P = NULL, dP = clg_aux(p, t, 1);
     cl_mem dy = io->grad_out, dqkv = io->grad_src[0];
     bool acc = io->accumulate[0];
-    clg_status st = CLG_OK;
+    clg_status st = weights_for_backward(p, s, t, &d, &P);
     for (size_t h = 0; st == CLG_OK && h < d.heads; h++) {
         /* dP = dY V^T;  dV = P^T dY */
         st = clg_rec_product(p, s, d.N, d.T, d.T, d.D, columns(dy, &d, h),
@@ -190,45 +239,54 @@ static const clg_op_class att_class = {
     "causal_attention", att_forward, att_backward, att_aux, 0, 1u << 1};
 
 /* The algorithm of a new node: the caller's, or for AUTO the environment's
- * CLGRAD_ATTENTION, else composed unless its two [N, heads, T, T] buffers
- * would pass CLG_ATTENTION_TILED_BYTES. Composed is the faster on CPUs
- * (clgrad-bench ops, 8 x 256 tokens, 4 heads of 64, PoCL: 38.7 ms fwd+bwd
- * against tiled's 120 ms), tiled the one whose memory grows with T, not
- * T^2. A head wider than the kernels' private rows hold is composed. */
+ * CLGRAD_ATTENTION, else by the size of one layer's weights P [N, heads,
+ * T, T]: composed while they are small enough to keep (the fastest on
+ * CPUs: clgrad-bench ops, 8 x 256 tokens, 4 heads of 64, PoCL: 38.7 ms
+ * fwd+bwd against tiled's 120 ms), recomputed while two such buffers, which
+ * every layer shares, stay below CLG_ATTENTION_TILED_BYTES, tiled beyond
+ * (memory in T, not T^2). A head wider than the tiled kernels' private rows
+ * hold, or weights of 2^31 floats and more (the kernels' int indices), go
+ * to the form that serves them. */
+#define CLG_ATTENTION_KEPT_BYTES  ((size_t)16 << 20)
 #define CLG_ATTENTION_TILED_BYTES ((size_t)256 << 20)
+
+static const char *const algorithm_names[] = {"auto", "composed", "tiled",
+                                              "recomputed"};
 
 static bool choose(clg_graph *g, clg_attention_algorithm a, const clg_tensor *qkv,
                    int heads, clg_attention_algorithm *out)
 {
     int head_dim = qkv->shape[2] / 3 / heads;
     size_t T = (size_t)qkv->shape[1];
+    size_t weights_bytes = (size_t)qkv->shape[0] * (size_t)heads * T * T * 4;
     const char *v = getenv("CLGRAD_ATTENTION");
-    if ((unsigned)a > CLG_ATTENTION_TILED) {
+    if ((unsigned)a > CLG_ATTENTION_RECOMPUTED) {
         clg_graph_fail(g, CLG_INVALID_ARGUMENT,
                        "causal_attention: unknown algorithm %d", (int)a);
         return false;
     }
-    if (a == CLG_ATTENTION_AUTO && v && *v && strcmp(v, "auto") != 0) {
-        if (!strcmp(v, "composed"))
-            a = CLG_ATTENTION_COMPOSED;
-        else if (!strcmp(v, "tiled"))
-            a = CLG_ATTENTION_TILED;
-        else {
+    if (a == CLG_ATTENTION_AUTO && v && *v) {
+        int k = 0;
+        while (k <= CLG_ATTENTION_RECOMPUTED && strcmp(v, algorithm_names[k]))
+            k++;
+        if (k > CLG_ATTENTION_RECOMPUTED) {
             clg_graph_fail(g, CLG_INVALID_ARGUMENT,
                            "CLGRAD_ATTENTION='%s' is not an attention algorithm: use "
-                           "composed, tiled or auto",
+                           "composed, recomputed, tiled or auto",
                            v);
             return false;
         }
+        a = (clg_attention_algorithm)k;
     }
     if (a == CLG_ATTENTION_AUTO)
-        a = 2 * (size_t)qkv->shape[0] * (size_t)heads * T * T * 4 >
-                    CLG_ATTENTION_TILED_BYTES
-                ? CLG_ATTENTION_TILED
-                : CLG_ATTENTION_COMPOSED;
-    *out = a == CLG_ATTENTION_TILED && head_dim <= CLG_ATTENTION_TILED_MAX_DIM
-               ? CLG_ATTENTION_TILED
-               : CLG_ATTENTION_COMPOSED;
+        a = weights_bytes <= CLG_ATTENTION_KEPT_BYTES        ? CLG_ATTENTION_COMPOSED
+            : 2 * weights_bytes <= CLG_ATTENTION_TILED_BYTES ? CLG_ATTENTION_RECOMPUTED
+                                                             : CLG_ATTENTION_TILED;
+    if (a == CLG_ATTENTION_RECOMPUTED && weights_bytes / 4 > INT_MAX)
+        a = CLG_ATTENTION_TILED;
+    if (a == CLG_ATTENTION_TILED && head_dim > CLG_ATTENTION_TILED_MAX_DIM)
+        a = CLG_ATTENTION_COMPOSED;
+    *out = a;
     return true;
 }
 

@@ -64,9 +64,14 @@ clg_status clg_rec_channel_sum(clg_plan *p, clg_cmdlist *s, cl_mem dy, cl_mem db
 typedef int clg_reduce_kind;
 
 /* Causal softmax of x [rows, Tk] (rows over [..., Tq], scaled) into y, and
- * its backward; either may run in place (x == y, dy == dx). */
+ * its backward; either may run in place (x == y, dy == dx). lse, unless
+ * NULL, gets each row's log-sum-exp of its scaled scores, from which
+ * ..._recompute makes y again (rows * Tk below 2^31; in place too). */
 clg_status clg_rec_causal_softmax(clg_plan *p, clg_cmdlist *s, size_t rows, int Tq,
-                                  int Tk, float scale, cl_mem x, cl_mem y);
+                                  int Tk, float scale, cl_mem x, cl_mem y, cl_mem lse);
+clg_status clg_rec_causal_softmax_recompute(clg_plan *p, clg_cmdlist *s, size_t rows,
+                                            int Tq, int Tk, float scale, cl_mem x,
+                                            cl_mem lse, cl_mem y);
 clg_status clg_rec_causal_softmax_backward(clg_plan *p, clg_cmdlist *s, size_t rows,
                                            int Tq, int Tk, float scale, bool accumulate,
                                            cl_mem y, cl_mem dy, cl_mem dx);

@@ -308,17 +308,30 @@ static bool row_per_item(const clg_plan *p)
 }
 
 clg_status clg_rec_causal_softmax(clg_plan *p, clg_cmdlist *s, size_t rows, int Tq,
-                                  int Tk, float scale, cl_mem x, cl_mem y)
+                                  int Tk, float scale, cl_mem x, cl_mem y, cl_mem lse)
 {
+    /* without lse, y stands in for the argument that nothing writes */
+    int keep = lse != NULL;
+    cl_mem l = keep ? lse : y;
     if (row_per_item(p))
-        return clg_rec_kernel(
-            p, s, "reduce", NULL, "causal_softmax_forward_row", rows,
-            CLG_ARGS(KINT(rows), KINT(Tq), KINT(Tk), KFLOAT(scale), KMEM(x), KMEM(y)));
+        return clg_rec_kernel(p, s, "reduce", NULL, "causal_softmax_forward_row", rows,
+                              CLG_ARGS(KINT(rows), KINT(Tq), KINT(Tk), KFLOAT(scale),
+                                       KMEM(x), KMEM(y), KINT(keep), KMEM(l)));
     /* rows: a work-group each */
-    return clg_rec_kernel_groups(
-        p, s, "reduce", NULL, "causal_softmax_forward", rows,
-        clg_reduce_group((size_t)Tk),
-        CLG_ARGS(KINT(Tq), KINT(Tk), KFLOAT(scale), KMEM(x), KMEM(y)));
+    return clg_rec_kernel_groups(p, s, "reduce", NULL, "causal_softmax_forward", rows,
+                                 clg_reduce_group((size_t)Tk),
+                                 CLG_ARGS(KINT(Tq), KINT(Tk), KFLOAT(scale), KMEM(x),
+                                          KMEM(y), KINT(keep), KMEM(l)));
+}
+
+clg_status clg_rec_causal_softmax_recompute(clg_plan *p, clg_cmdlist *s, size_t rows,
+                                            int Tq, int Tk, float scale, cl_mem x,
+                                            cl_mem lse, cl_mem y)
+{
+    size_t n = rows * (size_t)Tk;
+    return clg_rec_kernel(p, s, "reduce", NULL, "causal_softmax_recompute", n,
+                          CLG_ARGS(KINT(n), KINT(Tq), KINT(Tk), KFLOAT(scale), KMEM(x),
+                                   KMEM(lse), KMEM(y)));
 }
 
 clg_status clg_rec_causal_softmax_backward(clg_plan *p, clg_cmdlist *s, size_t rows,
@@ -344,7 +357,7 @@ static clg_status causal_forward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int
     int Tq, Tk;
     causal_split(t, batch, &rows, &Tq, &Tk);
     return clg_rec_causal_softmax(p, s, rows, Tq, Tk, t->params.f[0],
-                                  clg_val(p, t->src[0]), clg_val(p, t));
+                                  clg_val(p, t->src[0]), clg_val(p, t), NULL);
 }
 
 static clg_status causal_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int batch,

@@ -182,28 +182,71 @@ void clg_cmdlist_borrow(clg_cmdlist *list, const clg_cmdlist *donor, int from)
 {
     list->donor = donor;
     list->donor_at = from;
+    list->ntaken = 0;
 }
 
-/* The donor's first scratch buffer from donor_at on that holds `bytes`;
- * donor_at moves past it, so that one node's requests get distinct ones. */
+void clg_cmdlist_next_op(clg_cmdlist *list)
+{
+    list->pooled = true;
+    list->ntaken = 0;
+}
+
+/* The buffer that holds a scratch command's memory: itself, or the one it
+ * is a view of. */
+static clg_buffer *root_of(const clg_cmd *c)
+{
+    return c->scratch->parent ? c->scratch->parent : c->scratch;
+}
+
+static bool taken(const clg_cmdlist *list, const clg_buffer *b)
+{
+    for (int i = 0; i < list->ntaken; i++)
+        if (list->taken[i] == b)
+            return true;
+    return false;
+}
+
+/* The donor's first scratch buffer from donor_at on that holds `bytes` and
+ * that the current op has not taken; donor_at moves past it. */
 static clg_buffer *borrowed(clg_cmdlist *list, size_t bytes)
 {
     const clg_cmdlist *d = list->donor;
     while (d && list->donor_at < d->n) {
         const clg_cmd *c = &d->v[list->donor_at++];
-        if (c->kind == CMD_SCRATCH && !c->scratch->parent &&
-            c->scratch->size >= bytes)
-            return c->scratch;
+        if (c->kind == CMD_SCRATCH && root_of(c)->size >= bytes &&
+            !taken(list, root_of(c)))
+            return root_of(c);
     }
     return NULL;
+}
+
+/* For a pooled list: the smallest of its own buffers that holds `bytes`
+ * and that the current op has not taken. */
+static clg_buffer *pooled(const clg_cmdlist *list, size_t bytes)
+{
+    clg_buffer *best = NULL;
+    for (int i = 0; list->pooled && i < list->n; i++) {
+        const clg_cmd *c = &list->v[i];
+        if (c->kind == CMD_SCRATCH && !c->scratch->parent &&
+            c->scratch->size >= bytes && (!best || c->scratch->size < best->size) &&
+            !taken(list, c->scratch))
+            best = c->scratch;
+    }
+    return best;
 }
 
 clg_status clg_cmd_scratch(clg_cmdlist *list, clg_context *ctx, size_t bytes,
                            cl_mem *mem)
 {
-    clg_buffer *buf = NULL, *from = borrowed(list, bytes ? bytes : 4);
-    clg_status s = from ? clg_buffer_view(from, 0, bytes ? bytes : 4, &buf)
-                        : clg_buffer_create(ctx, bytes ? bytes : 4, &buf);
+    if (bytes == 0)
+        bytes = 4;
+    bool room = list->ntaken < CLG_OP_SCRATCH_MAX;
+    clg_buffer *from = room ? borrowed(list, bytes) : NULL;
+    if (room && !from)
+        from = pooled(list, bytes);
+    clg_buffer *buf = NULL;
+    clg_status s = from ? clg_buffer_view(from, 0, bytes, &buf)
+                        : clg_buffer_create(ctx, bytes, &buf);
     if (s != CLG_OK)
         return s;
     clg_cmd *c = push(list);
@@ -213,6 +256,8 @@ clg_status clg_cmd_scratch(clg_cmdlist *list, clg_context *ctx, size_t bytes,
     }
     c->kind = CMD_SCRATCH;
     c->scratch = buf;
+    if (room)
+        list->taken[list->ntaken++] = root_of(c);
     *mem = buf->mem;
     return CLG_OK;
 }
@@ -261,7 +306,7 @@ clg_status clg_cmdlist_run(clg_context *ctx, const clg_cmdlist *list, cl_ulong c
 
 void clg_cmdlist_clear(clg_cmdlist *list)
 {
-    for (int i = 0; i < list->n; i++) {
+    for (int i = list->n - 1; i >= 0; i--) { /* views before their buffers */
         if (list->v[i].kernel)
             clReleaseKernel(list->v[i].kernel);
         free(list->v[i].payload);

@@ -227,6 +227,9 @@ static inline cl_mem clg_buffer_mem(const clg_buffer *buf)
 typedef clg_status (*clg_cmd_fn)(clg_context *ctx, const void *payload);
 
 typedef struct clg_cmd clg_cmd;
+/* Scratch buffers one op may ask of a pooled list (clg_cmdlist_next_op);
+ * an op that asks more gets buffers of its own for the rest. */
+#define CLG_OP_SCRATCH_MAX 32
 typedef struct clg_cmdlist {
     clg_cmd *v;
     int n, cap;
@@ -234,6 +237,11 @@ typedef struct clg_cmdlist {
      * scratch buffers from command donor_at on, in order, as views. */
     const struct clg_cmdlist *donor;
     int donor_at;
+    /* Once clg_cmdlist_next_op was called: scratch may be a view of the
+     * list's own earlier buffers, but none that the current op took. */
+    bool pooled;
+    int ntaken;
+    const struct clg_buffer *taken[CLG_OP_SCRATCH_MAX];
 } clg_cmdlist;
 
 /* One kernel argument: size and address, made with the macros below inside
@@ -292,6 +300,13 @@ clg_status clg_cmd_kernel_groups(clg_cmdlist *list, clg_context *ctx,
  * scratch is each op's own and dead after it. NULL stops it. Clear the
  * list before its donor. */
 void clg_cmdlist_borrow(clg_cmdlist *list, const clg_cmdlist *donor, int from);
+
+/* The commands recorded from here on are the next op's: for a list whose
+ * ops run one after another on one in-order queue, each op's scratch dead
+ * after it (a plan's passes). Its scratch requests may then be views of
+ * the buffers that the list's earlier ops took, never of one that this op
+ * took, so the list holds about its largest op's scratch, not the sum. */
+void clg_cmdlist_next_op(clg_cmdlist *list);
 
 /* Bytes the device holds for the list's scratch buffers (their capacity). */
 size_t clg_cmdlist_scratch_bytes(const clg_cmdlist *list);

@@ -32,7 +32,7 @@ int fail(const char *what);
 /* The Python that runs the peers: --python, else /usr/bin/python3. */
 const char *access_python(void);
 /* peers.py ARGS through that Python, its standard output to read (close
- * it with pclose), or NULL. */
+ * it with pclose), or NULL (always under --no-numpy). */
 FILE *bench_peer(const char *args);
 /* The first number the peer `args` prints, or -1 when it prints none. */
 double bench_peer_number(const char *args);

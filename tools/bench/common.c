@@ -29,9 +29,12 @@ static const char *peers_path(void)
                                                   : CLGRAD_BENCH_INSTALLED;
 }
 
+/* No peer under --no-numpy: every reference is then n/a. */
 FILE *bench_peer(const char *args)
 {
     char cmd[8192];
+    if (flags_set.no_numpy)
+        return NULL;
     if ((size_t)snprintf(cmd, sizeof cmd, "'%s' '%s' %s 2>/dev/null", access_python(),
                          peers_path(), args) >= sizeof cmd)
         return NULL;
