@@ -69,6 +69,45 @@ static void test_text_model_trains_saves_and_generates_repeatably(void **state)
     assert_contains(out, "--prompt: encodes to no tokens");
 }
 
+/* The activations in "Device memory: ..., activations X, ..." in bytes. */
+static double activations_in(const char *text)
+{
+    const char *a = strstr(text, "activations ");
+    double v = 0;
+    char unit[8] = "";
+    assert_non_null(a);
+    assert_int_equal(sscanf(a, "activations %lf %7[KMGi]B", &v, unit), 2);
+    return v * (unit[0] == 'K' ? 1 << 10 : unit[0] == 'M' ? 1 << 20 : 1 << 30);
+}
+
+/* --recompute trains to the same weights and optimizer state, byte for
+ * byte, holding less for activations (the memory line at start says how
+ * much). */
+static void test_recompute_gives_the_same_weights_in_less_memory(void **state)
+{
+    (void)state;
+    write_text("train.txt", 200, 1);
+    const char *spec = "input tokens 16\ntokpos 32 32\nblock 32 4\nblock 32 4\n"
+                       "block 32 2\nlayernorm\nlinear 32\n";
+    write_file("deep.spec", spec, strlen(spec));
+    static char kept[sizeof out];
+    const char *common = "deep.spec --text train.txt --epochs 1 --batch-size 16 "
+                         "--optimizer adamw --seed 3";
+    train("%s --save kept.safetensors", common);
+    EXPECT(0);
+    snprintf(kept, sizeof kept, "%s", out);
+    train("%s --recompute --save redone.safetensors", common);
+    EXPECT(0);
+    if (!(activations_in(out) < activations_in(kept) * 0.75))
+        fail_msg("recomputed:\n%s\nkept:\n%s", out, kept);
+    /* the tensors, weights and AdamW's state, after headers that differ in
+     * the command line they keep: about 489 KB */
+    shell(
+        "tail -c 400000 kept.safetensors > a && tail -c 400000 redone.safetensors > b "
+        "&& cmp a b");
+    EXPECT(0);
+}
+
 /* Outputs are regular files or new paths (a log or plot also a character
  * device), never a FIFO or an input of the run: refused before anything is
  * read and left as they were; a symbolic link's target is written and the
@@ -288,6 +327,7 @@ int main(void)
         cmocka_unit_test(test_outputs_never_replace_devices_links_or_inputs),
         cmocka_unit_test(test_gpt2_directory_evaluates_generates_and_fine_tunes),
         cmocka_unit_test(test_text_usage_errors_exit_2),
+        cmocka_unit_test(test_recompute_gives_the_same_weights_in_less_memory),
         cmocka_unit_test(test_pytorch_gpt_state_dict_evaluates_on_text),
     };
     return cmocka_run_group_tests(tests, cli_setup, cli_teardown);

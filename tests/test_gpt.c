@@ -233,6 +233,90 @@ static void expect_error(clg_context *ctx, const char *text, const char *message
     assert_contains(clg_last_error(), message);
 }
 
+/* Every parameter's gradient, one after another (freed by the caller). */
+static float *all_gradients(clg_model *m, size_t *n)
+{
+    *n = clg_model_parameter_numel(m, false);
+    float *g = malloc(*n * sizeof *g), *at = g;
+    for (int i = 0; i < clg_model_tensor_count(m); i++) {
+        clg_tensor *t = clg_model_tensor(m, i);
+        size_t k = clg_tensor_numel(t);
+        assert_ok(clg_buffer_download(clg_tensor_grad_buffer(t), 0, at, k * 4));
+        at += k;
+    }
+    assert_true(at == g + *n);
+    return g;
+}
+
+/* GPT blocks recomputed in backward (clg_model_opts.recompute) give the
+ * gradients of blocks kept, bit for bit, at the planned batch and a smaller
+ * one, accumulated too, and hold less for activations; a batch norm in a
+ * recomputed segment and nested segments are refused. */
+static void test_recomputed_blocks_give_the_same_gradients(void **state)
+{
+    const char *text = "input tokens 12\ntokpos 40 16\nblock 16 2\nblock 16 2\n"
+                       "block 16 4\nlayernorm\nlinear 40 bias=false tie=true\n";
+    enum { B = 4, T = 12 };
+    int32_t x[B * T], y[B * T];
+    for (int i = 0; i < B * T; i++)
+        x[i] = (i * 7 + 3) % 40, y[i] = (i * 11 + 5) % 40;
+    float *grads[2][2];
+    size_t n[2];
+    uint64_t activations[2];
+    for (int way = 0; way < 2; way++) {
+        clg_spec *spec;
+        assert_ok(clg_spec_parse(text, "recompute.spec", &spec));
+        clg_model_opts mo = CLG_MODEL_DEFAULTS;
+        mo.max_batch = B, mo.init = CLG_INIT_GPT2, mo.recompute = way == 1;
+        clg_model *m;
+        assert_ok(clg_model_from_spec(*state, spec, &mo, &m));
+        assert_ok(clg_model_compile(m, CLG_LOSS_CROSS_ENTROPY, 0.0f));
+        clg_plan *plan = clg_model_plan(m);
+        assert_ok(clg_tensor_upload(clg_model_input(m), x, B * T));
+        assert_ok(clg_tensor_upload(clg_model_target(m), y, B * T));
+        assert_ok(clg_plan_run(plan, B, CLG_RUN_TRAIN));
+        grads[way][0] = all_gradients(m, &n[way]);
+        assert_ok(clg_plan_run(plan, B - 1, CLG_RUN_TRAIN));
+        assert_ok(clg_plan_run(plan, B - 1, CLG_RUN_ACCUMULATE));
+        grads[way][1] = all_gradients(m, &n[way]);
+        clg_memory_report r;
+        assert_ok(clg_plan_memory_report(plan, &r));
+        activations[way] = r.activations;
+        clg_model_free(m), clg_spec_free(spec);
+    }
+    assert_int_equal(n[0], n[1]);
+    for (int k = 0; k < 2; k++) {
+        for (size_t i = 0; i < n[0]; i++)
+            if (memcmp(&grads[0][k][i], &grads[1][k][i], 4))
+                fail_msg("run %d: gradient %zu is %.9g recomputed, %.9g kept", k, i,
+                         (double)grads[1][k][i], (double)grads[0][k][i]);
+        free(grads[0][k]), free(grads[1][k]);
+    }
+    if (!(activations[1] < activations[0] * 3 / 4))
+        fail_msg("activations: %llu bytes recomputed, %llu kept",
+                 (unsigned long long)activations[1],
+                 (unsigned long long)activations[0]);
+
+    clg_graph *g;
+    assert_ok(clg_graph_create(*state, &g));
+    assert_ok(clg_graph_recompute_begin(g));
+    assert_int_equal(clg_graph_recompute_begin(g), CLG_INVALID_ARGUMENT);
+    assert_contains(clg_last_error(), "segment 1 is still open");
+    clg_tensor *in = clg_input(g, "x", CLG_FLOAT32, 2, (int[]){4, 3});
+    clg_tensor *w = clg_parameter(g, "w", 1, (int[]){3});
+    clg_tensor *bn = clg_batch_norm(
+        g, clg_mul(g, in, w), w, w, clg_state(g, "mean", 1, (int[]){3}, 0.0f),
+        clg_state(g, "var", 1, (int[]){3}, 1.0f), 0.1f, 1e-5f);
+    clg_tensor *h = clg_mul(g, bn, w);
+    assert_ok(clg_graph_recompute_end(g));
+    assert_int_equal(clg_graph_recompute_end(g), CLG_INVALID_ARGUMENT);
+    clg_tensor *loss = clg_mean(g, clg_mul(g, h, h), -1);
+    clg_plan *plan = NULL;
+    assert_int_equal(clg_plan_create(g, loss, NULL, 0, &plan), CLG_INVALID_ARGUMENT);
+    assert_contains(clg_last_error(), "is in recomputed segment 1");
+    clg_graph_free(g);
+}
+
 static bool stop_after_three(const int32_t *tokens, int count, void *user)
 {
     (void)tokens;
@@ -607,6 +691,7 @@ int main(void)
         cmocka_unit_test(test_reference_gpt_loads_and_gives_pytorch_loss),
         cmocka_unit_test(test_twenty_adamw_steps_end_at_pytorch_weights),
         cmocka_unit_test(test_tied_output_layer_trains_as_pytorch),
+        cmocka_unit_test(test_recomputed_blocks_give_the_same_gradients),
         cmocka_unit_test(test_hugging_face_gpt2_trains_as_transformers),
         cmocka_unit_test(test_hugging_face_configs_clgrad_cannot_run_are_refused),
         cmocka_unit_test(test_text_layer_errors_name_file_line_and_shapes),

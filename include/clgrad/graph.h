@@ -142,6 +142,18 @@ CLG_API clg_tensor *clg_graph_find(const clg_graph *g, const char *name);
 CLG_API int clg_graph_parameter_count(const clg_graph *g);
 CLG_API clg_tensor *clg_graph_parameter(const clg_graph *g, int i);
 
+/* Activation recomputation: the nodes made between these two calls form a
+ * segment. A plan that trains keeps, of a segment's values, only those that
+ * nodes outside it read (and outputs); it computes the others again in
+ * backward, just before the segment's first backward launch, into buffers
+ * that later segments reuse: one segment's activations held at a time, not
+ * every segment's, for one more forward pass of the segments. Gradients are
+ * the same, bit for bit. Segments do not nest; their forward must give the
+ * same values twice (dropout does, by its counter; a training batch norm,
+ * whose running statistics would move twice, is refused by the plan). */
+CLG_API clg_status clg_graph_recompute_begin(clg_graph *g);
+CLG_API clg_status clg_graph_recompute_end(clg_graph *g);
+
 /* ---- Ops ---------------------------------------------------------------- */
 
 /* y = x W^T + b. x [N, in], W [out, in], b [out] or NULL -> [N, out]. */

@@ -185,12 +185,15 @@ typedef struct clg_model_opts {
     clg_dtype input_dtype; /* CLG_INT32 for token ids */
     clg_init init;
     uint64_t seed; /* initialisation and dropout masks */
+    /* Each GPT block a recomputation segment (clg_graph_recompute_begin):
+     * its activations computed again in backward, not kept. */
+    bool recompute;
 } clg_model_opts;
 
 #define CLG_MODEL_DEFAULTS                                                             \
     {                                                                                  \
         .max_batch = 64, .input_dtype = CLG_FLOAT32, .init = CLG_INIT_PYTORCH,         \
-        .seed = 0                                                                      \
+        .seed = 0, .recompute = false                                                  \
     }
 
 typedef struct clg_model clg_model;

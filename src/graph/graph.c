@@ -205,11 +205,34 @@ clg_tensor *clg_node(clg_graph *g, const clg_op_class *op, int nsrc,
     t->kind = CLG_KIND_OP;
     t->op = op;
     t->nsrc = nsrc;
+    t->segment = g->segment;
     for (int i = 0; i < nsrc; i++) {
         t->src[i] = src[i];
         t->batched |= src[i]->batched;
     }
     return t;
+}
+
+clg_status clg_graph_recompute_begin(clg_graph *g)
+{
+    if (!g)
+        return clg_fail(CLG_INVALID_ARGUMENT, "clg_graph_recompute_begin: NULL graph");
+    if (g->segment)
+        return clg_fail(CLG_INVALID_ARGUMENT,
+                        "clg_graph_recompute_begin: segment %d is still open "
+                        "(segments do not nest)",
+                        g->segment);
+    g->segment = ++g->nsegments;
+    return CLG_OK;
+}
+
+clg_status clg_graph_recompute_end(clg_graph *g)
+{
+    if (!g || !g->segment)
+        return clg_fail(CLG_INVALID_ARGUMENT,
+                        "clg_graph_recompute_end: no segment is open");
+    g->segment = 0;
+    return CLG_OK;
 }
 
 /* ---- Accessors ---------------------------------------------------------- */

@@ -51,6 +51,8 @@ struct clg_tensor {
     int nsrc;
     clg_op_params params;
     clg_tensor *view_of; /* shares this tensor's storage (reshape) */
+    int segment;         /* its recomputation segment (clg_graph_recompute_begin);
+                            0: none */
 
     clg_buffer *buffer;      /* leaves: owned by the graph */
     clg_buffer *grad_buffer; /* parameters: owned by the graph */
@@ -72,7 +74,9 @@ struct clg_graph {
     int count, cap;
     clg_buffer **arenas; /* parameters' packed values and gradients (memory.c) */
     int narenas;
-    bool packed;       /* the parameters' values are (the first plan packed them) */
+    bool packed; /* the parameters' values are (the first plan packed them) */
+    int segment; /* the open recomputation segment, 0: none */
+    int nsegments;
     clg_status status; /* first builder failure */
     char error[1024];
 };

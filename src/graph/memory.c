@@ -2,6 +2,7 @@
  * lives over an interval of positions (plan_internal.h); a greedy interval
  * colouring lets those whose intervals do not overlap share a buffer. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "graph/plan_internal.h"
 
@@ -212,6 +213,50 @@ static clg_status pack_parameters(clg_plan *p)
     return s;
 }
 
+/* ---- Recomputation --------------------------------------------------------- */
+
+/* The first backward position of each segment (rpos, by segment id; -1:
+ * none), and which values a training plan recomputes (p->inner): those of
+ * a segment with a backward that the plan does not keep and that no node
+ * outside their segment reads. */
+static clg_status find_inner(clg_plan *p, const int *bwd_pos, int *rpos)
+{
+    clg_graph *g = p->g;
+    for (int s = 0; s <= g->nsegments; s++)
+        rpos[s] = -1;
+    if (!p->loss)
+        return CLG_OK;
+    for (int j = p->nbwd - 1; j >= 0; j--) /* the smallest position wins */
+        rpos[g->tensors[p->bwd_order[j]]->segment] = bwd_pos[p->bwd_order[j]];
+    for (int k = 0; k < p->nfwd; k++) {
+        const clg_tensor *t = g->tensors[p->fwd_order[k]];
+        p->inner[t->id] = t->segment && rpos[t->segment] >= 0;
+    }
+    for (int k = 0; k < p->nfwd; k++) {
+        const clg_tensor *t = g->tensors[p->fwd_order[k]];
+        for (int s = 0; s < t->nsrc; s++) {
+            const clg_tensor *r = clg_storage_root(t->src[s]);
+            if (r->segment != t->segment)
+                p->inner[r->id] = false;
+        }
+    }
+    for (int i = 0; i < p->ntensors; i++)
+        if (p->kept[i])
+            p->inner[clg_storage_root(g->tensors[i])->id] = false;
+    for (int k = 0; k < p->nfwd; k++) {
+        const clg_tensor *t = g->tensors[p->fwd_order[k]];
+        /* The op whose training forward changes state of its own. */
+        if (p->inner[t->id] && !strcmp(t->op->name, "batch_norm"))
+            return clg_fail(
+                CLG_INVALID_ARGUMENT,
+                "recomputation: batch_norm '%s' is in recomputed segment %d, "
+                "whose second forward would move its running statistics "
+                "twice",
+                t->name, t->segment);
+    }
+    return CLG_OK;
+}
+
 clg_status clg_plan_assign_memory(clg_plan *p, const bool *needed)
 {
     clg_status packed = pack_parameters(p);
@@ -223,27 +268,42 @@ clg_status clg_plan_assign_memory(clg_plan *p, const bool *needed)
     int *bwd_pos = malloc((size_t)n * sizeof *bwd_pos);
     int *value_end = malloc((size_t)n * sizeof *value_end);
     int *grad_start = malloc((size_t)n * sizeof *grad_start);
-    interval *iv = calloc((size_t)n * (2 + CLG_MAX_AUX), sizeof *iv);
-    if (!fwd_pos || !bwd_pos || !value_end || !grad_start || !iv) {
-        free(fwd_pos), free(bwd_pos), free(value_end), free(grad_start), free(iv);
+    int *fwd_end = malloc((size_t)n * sizeof *fwd_end);
+    int *rpos = malloc((size_t)(g->nsegments + 1) * sizeof *rpos);
+    interval *iv = calloc((size_t)n * (3 + CLG_MAX_AUX), sizeof *iv);
+    if (!fwd_pos || !bwd_pos || !value_end || !grad_start || !fwd_end || !rpos || !iv) {
+        free(fwd_pos), free(bwd_pos), free(value_end), free(grad_start);
+        free(fwd_end), free(rpos), free(iv);
         return clg_fail(CLG_OUT_OF_HOST_MEMORY, "planning memory");
     }
     for (int i = 0; i < n; i++)
-        fwd_pos[i] = bwd_pos[i] = value_end[i] = grad_start[i] = -1;
+        fwd_pos[i] = bwd_pos[i] = value_end[i] = grad_start[i] = fwd_end[i] = -1;
     for (int k = 0; k < p->nfwd; k++)
-        fwd_pos[p->fwd_order[k]] = value_end[p->fwd_order[k]] = k;
+        fwd_pos[p->fwd_order[k]] = value_end[p->fwd_order[k]] =
+            fwd_end[p->fwd_order[k]] = k;
     for (int j = 0; j < p->nbwd; j++)
         bwd_pos[p->bwd_order[j]] = p->nfwd + j;
+    clg_status found = find_inner(p, bwd_pos, rpos);
+    if (found != CLG_OK) {
+        free(fwd_pos), free(bwd_pos), free(value_end), free(grad_start);
+        free(fwd_end), free(rpos), free(iv);
+        return found;
+    }
 
     /* A value lives until its last forward reader, and through the backward
      * of itself and of its readers (backward kernels read their inputs). */
     for (int k = 0; k < p->nfwd; k++) {
         clg_tensor *t = g->tensors[p->fwd_order[k]];
         int last = bwd_pos[t->id] > k ? bwd_pos[t->id] : k;
+        /* a recomputed node reads its sources again in backward */
+        if (p->inner[t->id] && last < rpos[t->segment])
+            last = rpos[t->segment];
         for (int s = 0; s < t->nsrc; s++) {
             int r = clg_storage_root(t->src[s])->id;
             if (value_end[r] < last)
                 value_end[r] = last;
+            if (fwd_end[r] < k)
+                fwd_end[r] = k;
         }
         int r = clg_storage_root(t)->id;
         if (value_end[r] < last)
@@ -271,7 +331,13 @@ clg_status clg_plan_assign_memory(clg_plan *p, const bool *needed)
         if (!needed[i] || t->view_of)
             continue;
         size_t bytes = clg_tensor_numel(t) * 4;
-        if (t->op)
+        /* A recomputed value: its forward's life, then its backward's from
+         * the recomputation on, in two buffers. */
+        if (t->op && p->inner[i]) {
+            iv[count++] = (interval){bytes, fwd_pos[i], fwd_end[i], &p->value[i], 0};
+            iv[count++] =
+                (interval){bytes, rpos[t->segment], value_end[i], &p->value_bwd[i], 0};
+        } else if (t->op)
             iv[count++] = (interval){bytes, fwd_pos[i], value_end[i], &p->value[i], 0};
         if (t->op && grad_start[i] >= 0)
             iv[count++] = (interval){bytes, grad_start[i],
@@ -300,6 +366,7 @@ clg_status clg_plan_assign_memory(clg_plan *p, const bool *needed)
     }
     if (st == CLG_OK)
         st = assign_buffers(p, iv, count);
-    free(fwd_pos), free(bwd_pos), free(value_end), free(grad_start), free(iv);
+    free(fwd_pos), free(bwd_pos), free(value_end), free(grad_start);
+    free(fwd_end), free(rpos), free(iv);
     return st;
 }

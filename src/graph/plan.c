@@ -54,6 +54,7 @@ void clg_plan_free(clg_plan *p)
     free(p->owned);
     free(p->kept), free(p->rg), free(p->fwd_order), free(p->bwd_order), free(p->io);
     free(p->value), free(p->grad), free(p->aux), free(p->zero_grads);
+    free(p->inner), free(p->value_bwd);
     free(p);
 }
 
@@ -69,9 +70,14 @@ static clg_status alloc_tables(clg_plan *p)
     p->grad = calloc(n, sizeof *p->grad);
     p->aux = calloc(n * CLG_MAX_AUX, sizeof *p->aux);
     p->zero_grads = calloc(n, sizeof *p->zero_grads);
+    p->inner = calloc(n, sizeof *p->inner);
+    p->value_bwd = calloc(n, sizeof *p->value_bwd);
+    /* at most a value, a recomputed value, a gradient and the private
+     * buffers per tensor, each in a buffer of its own */
     p->owned = calloc(n * (3 + CLG_MAX_AUX), sizeof *p->owned);
     if (!p->kept || !p->rg || !p->fwd_order || !p->bwd_order || !p->io || !p->value ||
-        !p->grad || !p->aux || !p->zero_grads || !p->owned)
+        !p->grad || !p->aux || !p->zero_grads || !p->inner || !p->value_bwd ||
+        !p->owned)
         return clg_fail(CLG_OUT_OF_HOST_MEMORY, "clg_plan_create");
     return CLG_OK;
 }

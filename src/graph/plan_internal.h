@@ -31,7 +31,12 @@ struct clg_plan {
     clg_buffer **value; /* by id, roots only */
     clg_buffer **grad;  /* by id, roots only */
     clg_buffer **aux;   /* by id * CLG_MAX_AUX + i */
-    int *zero_grads;    /* roots whose gradient nobody writes */
+    /* Recomputation (clg_graph_recompute_begin): by id, whether a training
+     * run drops the value after the forward and computes it again in
+     * backward, and its buffer there (recording backward swaps it in). */
+    bool *inner;
+    clg_buffer **value_bwd;
+    int *zero_grads; /* roots whose gradient nobody writes */
     int nzero;
     clg_buffer **owned; /* buffers the plan allocated */
     int nowned;

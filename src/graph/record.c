@@ -146,6 +146,41 @@ static clg_status record_ready(clg_plan *p, clg_cmdlist *list, const int *last, 
     return s;
 }
 
+/* Swaps the backward buffers of segment S's recomputed values in (or back
+ * out): recording reads p->value (clg_val). */
+static void swap_segment(clg_plan *p, int S)
+{
+    for (int k = 0; k < p->nfwd; k++) {
+        int i = p->fwd_order[k];
+        if (p->inner[i] && p->g->tensors[i]->segment == S) {
+            clg_buffer *b = p->value[i];
+            p->value[i] = p->value_bwd[i];
+            p->value_bwd[i] = b;
+        }
+    }
+}
+
+/* Segment S's recomputed values again, in forward order, into their
+ * backward buffers (swapped in first; swapped back when backward is
+ * recorded). Dropout draws the same masks: the step counter is the same. */
+static clg_status record_recompute(clg_plan *p, clg_cmdlist *list, int S, int batch)
+{
+    swap_segment(p, S);
+    clg_status s = CLG_OK;
+    for (int k = 0; s == CLG_OK && k < p->nfwd; k++) {
+        clg_tensor *t = p->g->tensors[p->fwd_order[k]];
+        if (!p->inner[t->id] || t->segment != S)
+            continue;
+        clg_cmdlist_next_op(list);
+        clg_cmdlist_borrow(list, &p->fwd_train, 0);
+        s = t->op->forward(p, list, t, batch, true);
+        clg_cmdlist_borrow(list, NULL, 0);
+        if (s != CLG_OK)
+            s = clg_fail_prefix(s, "recomputing %s '%s'", t->op->name, t->name);
+    }
+    return s;
+}
+
 /* The backward pass into `list`; with `into_leaves`, every gradient of a
  * leaf (a parameter, an input that asked) is added to, none overwritten
  * nor zeroed: gradient accumulation over several runs. */
@@ -154,8 +189,11 @@ static clg_status record_backward(clg_plan *p, clg_cmdlist *list, int batch,
 {
     int nparams = clg_graph_parameter_count(p->g);
     int *last = malloc((size_t)(nparams ? nparams : 1) * sizeof *last);
-    if (!last)
+    bool *redone = calloc((size_t)p->g->nsegments + 1, sizeof *redone);
+    if (!last || !redone) {
+        free(last), free(redone);
         return clg_fail(CLG_OUT_OF_HOST_MEMORY, "recording backward");
+    }
     for (int i = 0; i < nparams; i++) {
         last[i] = -1;
         int id = clg_graph_parameter(p->g, i)->id;
@@ -177,6 +215,13 @@ static clg_status record_backward(clg_plan *p, clg_cmdlist *list, int batch,
         s = record_ready(p, list, last, -1);
     for (int j = 0; s == CLG_OK && j < p->nbwd; j++) {
         clg_tensor *t = p->g->tensors[p->bwd_order[j]];
+        int S = t->segment;
+        if (S && !redone[S]) {
+            redone[S] = true;
+            s = record_recompute(p, list, S, batch);
+            if (s != CLG_OK)
+                break;
+        }
         fill_io(p, t);
         clg_grad_io io = p->io[t->id];
         for (int k = 0; into_leaves && k < t->nsrc; k++)
@@ -191,7 +236,10 @@ static clg_status record_backward(clg_plan *p, clg_cmdlist *list, int batch,
         if (s == CLG_OK)
             s = record_ready(p, list, last, j);
     }
-    free(last);
+    for (int S = 1; S <= p->g->nsegments; S++)
+        if (redone[S])
+            swap_segment(p, S); /* the forward's buffers back */
+    free(last), free(redone);
     return s;
 }
 

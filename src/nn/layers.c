@@ -94,13 +94,17 @@ static clg_tensor *attention(clg_model *m, const char *prefix, clg_tensor *x, in
                       init);
 }
 
-/* A GPT-2 block: x + attn(ln_1(x)), then x + mlp(ln_2(x)). */
+/* A GPT-2 block: x + attn(ln_1(x)), then x + mlp(ln_2(x)); a recomputation
+ * segment of its own where the model asks. */
 static clg_tensor *block(clg_model *m, const char *prefix, clg_tensor *x, int h,
                          size_t *count, clg_status *init)
 {
     clg_graph *g = m->g;
     int C = clg_tensor_dim(x, 2);
     char sub[96];
+    if (m->opts.recompute && clg_graph_recompute_begin(g) != CLG_OK)
+        return clg_graph_fail(g, CLG_INVALID_ARGUMENT, "%s: %s", prefix,
+                              clg_last_error());
     snprintf(sub, sizeof sub, "%s.ln_1", prefix);
     clg_tensor *y = sub_layer_norm(m, sub, x, 0, true, false, count, init);
     snprintf(sub, sizeof sub, "%s.attn", prefix);
@@ -109,7 +113,10 @@ static clg_tensor *block(clg_model *m, const char *prefix, clg_tensor *x, int h,
     y = sub_layer_norm(m, sub, x, 0, true, false, count, init);
     snprintf(sub, sizeof sub, "%s.mlp", prefix);
     y = clg_gelu_tanh(g, sub_linear(m, sub, "0", y, 4 * C, count, init));
-    return clg_add(g, x, sub_linear(m, sub, "2", y, C, count, init));
+    clg_tensor *out = clg_add(g, x, sub_linear(m, sub, "2", y, C, count, init));
+    if (m->opts.recompute)
+        clg_graph_recompute_end(g);
+    return out;
 }
 
 /* wte(ids) + wpe(positions) of ids [N, T]. */

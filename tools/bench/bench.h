@@ -22,6 +22,7 @@ typedef struct options {
     int ranks;                /* scale: up to this many */
     int steps;                /* scale: timed steps per measurement (0: 200, CNN 30) */
     const char *model;        /* scale: mlp, cnn or both (NULL) */
+    bool recompute;           /* train: GPT blocks recomputed in backward */
 } options;
 
 /* The flags, as main.c parsed them. */

@@ -64,6 +64,9 @@ int main(int argc, char **argv)
         {"--model", CLI_STRING, &flags_set.model, .value = "NAME",
          .help = "'scale': mlp or cnn only (default both); 'train': gpt2-mini or\n"
                  "gpt2-small (GPT-2's 124 M parameters at T 1,024) alone"},
+        {"--recompute", CLI_SWITCH, &flags_set.recompute,
+         .help = "'train': the GPTs' blocks recomputed in backward\n"
+                 "(clgrad-train --recompute)"},
         CLI_END,
     };
     int rc = cli_parse("clgrad-bench", usage, flags, argc, argv, &command, 1);

@@ -69,6 +69,7 @@ static double clgrad_gpt_rate(clg_context *ctx, const gpt_config *c, uint64_t *h
     clg_model_opts mo = CLG_MODEL_DEFAULTS;
     mo.max_batch = c->B;
     mo.init = CLG_INIT_GPT2;
+    mo.recompute = flags_set.recompute;
     if (s == CLG_OK)
         s = clg_model_from_spec(ctx, spec, &mo, &m);
     if (s == CLG_OK)

@@ -231,6 +231,10 @@ int train_parse_args(int argc, char **argv, train_options *o)
         {"--accumulate", CLI_INT, &o->accumulate, 1, 1 << 16, .value = "K",
          .help = "an optimizer step every K batches, on their mean\n"
                  "gradient (gradient accumulation: batches of K x B)"},
+        {"--recompute", CLI_SWITCH, &o->recompute,
+         .help = "GPT blocks' activations computed again in backward, not\n"
+                 "kept: about one block's held, not all, for one more\n"
+                 "forward pass (a larger batch or context fits)"},
         {"--sync-every", CLI_INT, &o->sync_every, 1, 1 << 20, .value = "N",
          .help = "read the loss, accuracy and optimizer health from\n"
                  "the device every N steps, not after each (default 1;\n"

@@ -13,6 +13,7 @@ clg_model_opts train_model_opts(const train_options *o)
 {
     clg_model_opts mo = CLG_MODEL_DEFAULTS;
     mo.max_batch = o->batch, mo.init = o->init, mo.seed = (uint64_t)o->seed;
+    mo.recompute = o->recompute;
     return mo;
 }
 

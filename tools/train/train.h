@@ -29,6 +29,7 @@ typedef struct train_options {
     const char *normalize;
     float val_split;
     int epochs, batch, accumulate, sync_every;
+    bool recompute; /* GPT blocks recomputed in backward */
     long long steps, seed;
     clg_optim_opts optim;
     bool no_decay_bias;
