@@ -418,6 +418,30 @@ __kernel void causal_softmax_recompute(const int n, const int Tq, const int Tk,
     y[i] = j < seen ? exp(scale * x[i] - lse[r]) : 0.0f;
 }
 
+/* The same, a work-item per row, for CPUs: the exponentials four at a time
+ * over the keys the row sees (a vector exp, as causal_softmax_forward_row),
+ * zeros after them. */
+CLG_ROW_LOOP
+__kernel void causal_softmax_recompute_row(const int rows, const int Tq, const int Tk,
+                                           const float scale, __global const float *x,
+                                           __global const float *lse,
+                                           __global float *y)
+{
+    const int r = clg_global_id(0);
+    if (r >= rows)
+        return;
+    const int seen = r % Tq + Tk - Tq + 1, blocks = seen / 4;
+    const float l = lse[r];
+    __global const float *in = x + (size_t)r * Tk;
+    __global float *out = y + (size_t)r * Tk;
+    for (int b = 0; b < blocks; b++)
+        vstore4(exp(scale * vload4(b, in) - l), b, out);
+    for (int j = 4 * blocks; j < seen; j++)
+        out[j] = exp(scale * in[j] - l);
+    for (int j = seen; j < Tk; j++)
+        out[j] = 0.0f;
+}
+
 CLG_ROW_LOOP
 __kernel void causal_softmax_backward_row(const int rows, const int Tq, const int Tk,
                                           const float scale, const int accumulate,

@@ -328,6 +328,12 @@ clg_status clg_rec_causal_softmax_recompute(clg_plan *p, clg_cmdlist *s, size_t 
                                             int Tq, int Tk, float scale, cl_mem x,
                                             cl_mem lse, cl_mem y)
 {
+    if (row_per_item(p))
+        return clg_rec_kernel(p, s, "reduce", NULL, "causal_softmax_recompute_row",
+                              rows,
+                              CLG_ARGS(KINT(rows), KINT(Tq), KINT(Tk), KFLOAT(scale),
+                                       KMEM(x), KMEM(lse), KMEM(y)));
+    /* an element per work-item elsewhere */
     size_t n = rows * (size_t)Tk;
     return clg_rec_kernel(p, s, "reduce", NULL, "causal_softmax_recompute", n,
                           CLG_ARGS(KINT(n), KINT(Tq), KINT(Tk), KFLOAT(scale), KMEM(x),
