@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "graph/plan_internal.h"
 #include "graph_util.h"
 
 typedef struct model {
@@ -210,6 +211,85 @@ static void test_intermediates_share_memory(void **state)
     free(v);
     clg_plan_free(plan);
     clg_graph_free(g);
+}
+
+/* Cross-entropy's backward writes the logits' gradient over the logits
+ * (one buffer, not two), and the weight's gradient is still (softmax -
+ * one-hot) x / N. Logits that are an output keep a buffer of their own,
+ * unless the plan's outputs are read after evaluation runs only (a
+ * model's): then reading them after a training run is refused by name.
+ * Where another node writes the logits' gradient first, two buffers. */
+static void test_loss_gradient_is_written_over_the_logits(void **state)
+{
+    enum { N = 4, K = 6, C = 5 };
+    for (int way = 0; way < 4; way++) {
+        bool output = way >= 1 && way <= 2, after_eval = way == 2, extra = way == 3;
+        clg_graph *g = new_graph(*state);
+        clg_tensor *x = clg_input(g, "x", CLG_FLOAT32, 2, (int[]){N, K});
+        clg_tensor *w = clg_parameter(g, "w", 2, (int[]){C, K});
+        clg_tensor *labels = clg_input(g, "labels", CLG_INT32, 1, (int[]){N});
+        clg_tensor *logits = clg_linear(g, x, w, NULL);
+        clg_tensor *loss = clg_cross_entropy(g, logits, labels, 0.0f, CLG_REDUCE_MEAN);
+        if (extra) /* its backward runs first: it writes the gradient first */
+            loss = clg_add(
+                g, loss, clg_mul(g, clg_mean(g, logits, -1), clg_mean(g, logits, -1)));
+        clg_plan *plan;
+        assert_ok(clg_plan_create_with(g, loss, &logits, output,
+                                       after_eval ? CLG_PLAN_OUTPUTS_AFTER_EVAL : 0,
+                                       &plan));
+        bool shared = clg_val(plan, logits) == clg_grad_storage(plan, logits)->mem;
+        if (shared != (way == 0 || way == 2))
+            fail_msg("way %d: the logits and their gradient share %d", way, shared);
+        float *xv = random_upload(x, 3), *wv = random_upload(w, 4), lv[N * C];
+        int32_t y[N] = {0, 4, 2, 4};
+        assert_ok(clg_tensor_upload(labels, y, N));
+        assert_ok(clg_plan_run(plan, N, CLG_RUN_TRAIN));
+        if (after_eval) {
+            assert_int_equal(clg_plan_read(plan, logits, lv, N * C),
+                             CLG_INVALID_ARGUMENT);
+            assert_contains(clg_last_error(),
+                            "'linear3' holds the loss's gradient after "
+                            "a training run");
+            assert_ok(clg_plan_run(plan, N, CLG_RUN_EVAL));
+        }
+        if (output)
+            assert_ok(clg_plan_read(plan, logits, lv, N * C));
+        assert_ok(clg_plan_run(plan, N, CLG_RUN_TRAIN));
+        float dw[C * K];
+        assert_ok(clg_buffer_download(clg_tensor_grad_buffer(w), 0, dw, sizeof dw));
+        double want[C * K] = {0}, mean = 0;
+        double z[N][C];
+        for (int i = 0; i < N; i++)
+            for (int c = 0; c < C; c++) {
+                z[i][c] = 0;
+                for (int k = 0; k < K; k++)
+                    z[i][c] += (double)xv[i * K + k] * wv[c * K + k];
+                mean += z[i][c] / (N * C);
+            }
+        for (int i = 0; i < N; i++) {
+            double m = z[i][0], sum = 0;
+            for (int c = 1; c < C; c++)
+                m = fmax(m, z[i][c]);
+            for (int c = 0; c < C; c++)
+                sum += exp(z[i][c] - m);
+            for (int c = 0; c < C; c++) {
+                if (output) /* the logits as read */
+                    assert_true(fabs(lv[i * C + c] - z[i][c]) <= 1e-5);
+                /* d/dz of mean CE, and of mean(z)^2: 2 mean / (N C) */
+                double d = (exp(z[i][c] - m) / sum - (c == y[i])) / N +
+                           (extra ? 2 * mean / (N * C) : 0);
+                for (int k = 0; k < K; k++)
+                    want[c * K + k] += d * xv[i * K + k];
+            }
+        }
+        for (int i = 0; i < C * K; i++)
+            if (!(fabs(dw[i] - want[i]) <= 1e-5 + 1e-4 * fabs(want[i])))
+                fail_msg("way %d: dw[%d] = %g, want %g", way, i, (double)dw[i],
+                         want[i]);
+        free(xv), free(wv);
+        clg_plan_free(plan);
+        clg_graph_free(g);
+    }
 }
 
 static void test_eval_skips_backward_and_uses_running_stats(void **state)
@@ -435,6 +515,7 @@ int main(void)
         cmocka_unit_test(test_cnn_step_is_repeatable),
         cmocka_unit_test(test_partial_batch_matches_a_plan_of_that_size),
         cmocka_unit_test(test_intermediates_share_memory),
+        cmocka_unit_test(test_loss_gradient_is_written_over_the_logits),
         cmocka_unit_test(test_eval_skips_backward_and_uses_running_stats),
         cmocka_unit_test(test_running_stats_follow_pytorch_momentum),
         cmocka_unit_test(test_frozen_parameters_get_no_gradient),

@@ -230,6 +230,9 @@ CLG_API clg_status clg_model_summary(const clg_model *model, FILE *out);
 CLG_API clg_graph *clg_model_graph(const clg_model *model);
 CLG_API clg_plan *clg_model_plan(const clg_model *model); /* NULL before compile */
 CLG_API clg_tensor *clg_model_input(const clg_model *model);
+/* The output: read it (clg_plan_read) after an evaluation run; after a
+ * training run its buffer holds the loss's gradient (one [N, T, V] buffer
+ * for GPT logits, not two), and clg_plan_read says so. */
 CLG_API clg_tensor *clg_model_output(const clg_model *model);
 CLG_API clg_tensor *clg_model_target(const clg_model *model); /* labels or targets */
 CLG_API clg_tensor *clg_model_loss(const clg_model *model);

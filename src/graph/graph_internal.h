@@ -81,6 +81,19 @@ struct clg_graph {
     char error[1024];
 };
 
+/* ---- Plans of the library's own (plan.c) --------------------------------- */
+
+/* The outputs are read after evaluation runs only (a model's): an output
+ * that is the loss's input may then hold its gradient after a training run
+ * (CLG_OP_GRAD_OVER_SRC0), its buffer serving both; clg_plan_read refuses
+ * it then, by name. */
+#define CLG_PLAN_OUTPUTS_AFTER_EVAL (1u << 0)
+
+/* clg_plan_create with CLG_PLAN_... flags. */
+clg_status clg_plan_create_with(clg_graph *g, clg_tensor *loss,
+                                clg_tensor *const *outputs, int output_count,
+                                unsigned flags, clg_plan **out);
+
 /* ---- Building nodes (graph.c) ------------------------------------------- */
 
 /* A new op node with the given output shape, or NULL (and the graph's status

@@ -269,15 +269,18 @@ clg_status clg_plan_assign_memory(clg_plan *p, const bool *needed)
     int *value_end = malloc((size_t)n * sizeof *value_end);
     int *grad_start = malloc((size_t)n * sizeof *grad_start);
     int *fwd_end = malloc((size_t)n * sizeof *fwd_end);
+    int *bwd_read = malloc((size_t)n * sizeof *bwd_read);
     int *rpos = malloc((size_t)(g->nsegments + 1) * sizeof *rpos);
     interval *iv = calloc((size_t)n * (3 + CLG_MAX_AUX), sizeof *iv);
-    if (!fwd_pos || !bwd_pos || !value_end || !grad_start || !fwd_end || !rpos || !iv) {
+    if (!fwd_pos || !bwd_pos || !value_end || !grad_start || !fwd_end || !bwd_read ||
+        !rpos || !iv) {
         free(fwd_pos), free(bwd_pos), free(value_end), free(grad_start);
-        free(fwd_end), free(rpos), free(iv);
+        free(fwd_end), free(bwd_read), free(rpos), free(iv);
         return clg_fail(CLG_OUT_OF_HOST_MEMORY, "planning memory");
     }
     for (int i = 0; i < n; i++)
-        fwd_pos[i] = bwd_pos[i] = value_end[i] = grad_start[i] = fwd_end[i] = -1;
+        fwd_pos[i] = bwd_pos[i] = value_end[i] = grad_start[i] = fwd_end[i] =
+            bwd_read[i] = -1;
     for (int k = 0; k < p->nfwd; k++)
         fwd_pos[p->fwd_order[k]] = value_end[p->fwd_order[k]] =
             fwd_end[p->fwd_order[k]] = k;
@@ -286,12 +289,14 @@ clg_status clg_plan_assign_memory(clg_plan *p, const bool *needed)
     clg_status found = find_inner(p, bwd_pos, rpos);
     if (found != CLG_OK) {
         free(fwd_pos), free(bwd_pos), free(value_end), free(grad_start);
-        free(fwd_end), free(rpos), free(iv);
+        free(fwd_end), free(bwd_read), free(rpos), free(iv);
         return found;
     }
 
     /* A value lives until its last forward reader, and through the backward
-     * of itself and of its readers (backward kernels read their inputs). */
+     * of its readers (backward kernels read their inputs) and of itself,
+     * unless that never reads it (CLG_OP_BACKWARD_SKIPS_OUTPUT). bwd_read:
+     * the last backward position that reads it. */
     for (int k = 0; k < p->nfwd; k++) {
         clg_tensor *t = g->tensors[p->fwd_order[k]];
         int last = bwd_pos[t->id] > k ? bwd_pos[t->id] : k;
@@ -304,10 +309,16 @@ clg_status clg_plan_assign_memory(clg_plan *p, const bool *needed)
                 value_end[r] = last;
             if (fwd_end[r] < k)
                 fwd_end[r] = k;
+            if (last >= p->nfwd && bwd_read[r] < last)
+                bwd_read[r] = last;
         }
         int r = clg_storage_root(t)->id;
+        if (t->op->flags & CLG_OP_BACKWARD_SKIPS_OUTPUT)
+            last = p->inner[t->id] && rpos[t->segment] > k ? rpos[t->segment] : k;
         if (value_end[r] < last)
             value_end[r] = last;
+        if (last >= p->nfwd && bwd_read[r] < last)
+            bwd_read[r] = last;
     }
     for (int i = 0; i < n; i++)
         if (p->kept[i])
@@ -323,6 +334,20 @@ clg_status clg_plan_assign_memory(clg_plan *p, const bool *needed)
     }
     if (p->loss)
         grad_start[p->loss->id] = p->nfwd - 1;
+    /* A gradient over its value (CLG_OP_GRAD_OVER_SRC0): where the node
+     * writes it first, no later backward reads the value, and the value is
+     * no output read after training runs. */
+    for (int j = 0; j < p->nbwd; j++) {
+        clg_tensor *t = g->tensors[p->bwd_order[j]];
+        if (!(t->op->flags & CLG_OP_GRAD_OVER_SRC0) || t->nsrc < 1)
+            continue;
+        const clg_tensor *r = clg_storage_root(t->src[0]);
+        int here = p->nfwd + j;
+        if (r->op && needed[r->id] && !p->inner[r->id] && grad_start[r->id] == here &&
+            bwd_read[r->id] == here &&
+            (value_end[r->id] < POS_END || p->outputs_after_eval))
+            p->aliased[r->id] = true;
+    }
 
     int count = 0;
     clg_status st = CLG_OK;
@@ -337,9 +362,13 @@ clg_status clg_plan_assign_memory(clg_plan *p, const bool *needed)
             iv[count++] = (interval){bytes, fwd_pos[i], fwd_end[i], &p->value[i], 0};
             iv[count++] =
                 (interval){bytes, rpos[t->segment], value_end[i], &p->value_bwd[i], 0};
-        } else if (t->op)
+        } else if (p->aliased[i]) /* through its gradient's life too */
+            iv[count++] = (interval){
+                bytes, fwd_pos[i],
+                value_end[i] > bwd_pos[i] ? value_end[i] : bwd_pos[i], &p->value[i], 0};
+        else if (t->op)
             iv[count++] = (interval){bytes, fwd_pos[i], value_end[i], &p->value[i], 0};
-        if (t->op && grad_start[i] >= 0)
+        if (t->op && grad_start[i] >= 0 && !p->aliased[i])
             iv[count++] = (interval){bytes, grad_start[i],
                                      bwd_pos[i] >= 0 ? bwd_pos[i] : grad_start[i],
                                      &p->grad[i], 0};
@@ -366,7 +395,10 @@ clg_status clg_plan_assign_memory(clg_plan *p, const bool *needed)
     }
     if (st == CLG_OK)
         st = assign_buffers(p, iv, count);
+    for (int i = 0; st == CLG_OK && i < n; i++)
+        if (p->aliased[i])
+            p->grad[i] = p->value[i];
     free(fwd_pos), free(bwd_pos), free(value_end), free(grad_start);
-    free(fwd_end), free(rpos), free(iv);
+    free(fwd_end), free(bwd_read), free(rpos), free(iv);
     return st;
 }

@@ -41,7 +41,19 @@ struct clg_op_class {
      * lives through the node's backward, not from its forward, so that
      * nodes share it (bit mask; 0: all live from forward to backward). */
     unsigned backward_aux;
+    /* CLG_OP_... bits below. */
+    unsigned flags;
 };
+
+/* The backward never reads the node's own value (linear, matmul): the
+ * value may die with its last reader rather than live to this backward. */
+#define CLG_OP_BACKWARD_SKIPS_OUTPUT (1u << 0)
+/* The backward may write source 0's gradient over source 0's value, each
+ * element read before its gradient is written (the losses, a row or an
+ * element per work-item): where no later backward reads that value and
+ * this one writes the gradient first, the plan gives the two one buffer
+ * (the logits' [N, T, V] once, not twice). */
+#define CLG_OP_GRAD_OVER_SRC0 (1u << 1)
 
 /* ---- Recording (record.c) ----------------------------------------------- */
 

@@ -54,7 +54,7 @@ void clg_plan_free(clg_plan *p)
     free(p->owned);
     free(p->kept), free(p->rg), free(p->fwd_order), free(p->bwd_order), free(p->io);
     free(p->value), free(p->grad), free(p->aux), free(p->zero_grads);
-    free(p->inner), free(p->value_bwd);
+    free(p->inner), free(p->value_bwd), free(p->aliased);
     free(p);
 }
 
@@ -72,12 +72,13 @@ static clg_status alloc_tables(clg_plan *p)
     p->zero_grads = calloc(n, sizeof *p->zero_grads);
     p->inner = calloc(n, sizeof *p->inner);
     p->value_bwd = calloc(n, sizeof *p->value_bwd);
+    p->aliased = calloc(n, sizeof *p->aliased);
     /* at most a value, a recomputed value, a gradient and the private
      * buffers per tensor, each in a buffer of its own */
     p->owned = calloc(n * (3 + CLG_MAX_AUX), sizeof *p->owned);
     if (!p->kept || !p->rg || !p->fwd_order || !p->bwd_order || !p->io || !p->value ||
         !p->grad || !p->aux || !p->zero_grads || !p->inner || !p->value_bwd ||
-        !p->owned)
+        !p->aliased || !p->owned)
         return clg_fail(CLG_OUT_OF_HOST_MEMORY, "clg_plan_create");
     return CLG_OK;
 }
@@ -94,6 +95,13 @@ static const clg_tensor *least_batch_node(const clg_graph *g)
 
 clg_status clg_plan_create(clg_graph *g, clg_tensor *loss, clg_tensor *const *outputs,
                            int output_count, clg_plan **out)
+{
+    return clg_plan_create_with(g, loss, outputs, output_count, 0, out);
+}
+
+clg_status clg_plan_create_with(clg_graph *g, clg_tensor *loss,
+                                clg_tensor *const *outputs, int output_count,
+                                unsigned flags, clg_plan **out)
 {
     if (!g || !out || output_count < 0 || (output_count > 0 && !outputs))
         return clg_fail(CLG_INVALID_ARGUMENT, "clg_plan_create: bad argument");
@@ -120,6 +128,7 @@ clg_status clg_plan_create(clg_graph *g, clg_tensor *loss, clg_tensor *const *ou
     p->ctx = g->ctx;
     p->loss = loss;
     p->loss_scale = 1.0f;
+    p->outputs_after_eval = flags & CLG_PLAN_OUTPUTS_AFTER_EVAL;
     p->ntensors = g->count;
     p->least_batch = least_batch_node(g);
     bool *needed = calloc((size_t)g->count, sizeof *needed);
@@ -200,6 +209,7 @@ clg_status clg_plan_run(clg_plan *p, int batch, clg_run_mode mode)
     if (s == CLG_OK && train)
         p->step++;
     p->last_batch = batch;
+    p->last_trained = train && p->loss;
     return s;
 }
 
@@ -268,6 +278,12 @@ clg_status clg_plan_read(clg_plan *p, const clg_tensor *t, void *data, size_t co
             "clg_plan_read: '%s' is an intermediate whose buffer is reused; "
             "pass it as an output to clg_plan_create",
             t->name);
+    if (p->aliased[r->id] && p->last_trained)
+        return clg_fail(CLG_INVALID_ARGUMENT,
+                        "clg_plan_read: '%s' holds the loss's gradient after a "
+                        "training run (its buffer serves both); read it after an "
+                        "evaluation run (CLG_RUN_EVAL)",
+                        t->name);
     size_t have = clg_numel_at(t, p->last_batch);
     if (count > have)
         return clg_fail(CLG_SHAPE_MISMATCH,

@@ -36,7 +36,12 @@ struct clg_plan {
      * backward, and its buffer there (recording backward swaps it in). */
     bool *inner;
     clg_buffer **value_bwd;
-    int *zero_grads; /* roots whose gradient nobody writes */
+    /* By id: the gradient is written over the value (CLG_OP_GRAD_OVER_SRC0),
+     * which a training run's backward leaves holding it. */
+    bool *aliased;
+    bool last_trained;       /* the last run had a backward */
+    bool outputs_after_eval; /* CLG_PLAN_OUTPUTS_AFTER_EVAL */
+    int *zero_grads;         /* roots whose gradient nobody writes */
     int nzero;
     clg_buffer **owned; /* buffers the plan allocated */
     int nowned;

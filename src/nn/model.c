@@ -298,7 +298,10 @@ clg_status clg_model_compile(clg_model *m, clg_loss_type loss, float label_smoot
         return clg_fail_prefix(s, "compiling the %s loss", clg_loss_type_str(loss));
     if (m->opts.init == CLG_INIT_GPT2 && (s = scale_residual_projections(m)) != CLG_OK)
         return s;
-    return clg_plan_create(g, m->loss, &m->out, 1, &m->plan);
+    /* the output is read after evaluation runs: its buffer may hold the
+     * loss's gradient after training ones */
+    return clg_plan_create_with(g, m->loss, &m->out, 1, CLG_PLAN_OUTPUTS_AFTER_EVAL,
+                                &m->plan);
 }
 
 /* ---- Queries ------------------------------------------------------------ */

@@ -236,7 +236,7 @@ static clg_status att_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int b
 
 /* aux 1 (dP, or tiled's delta) serves the backward alone */
 static const clg_op_class att_class = {
-    "causal_attention", att_forward, att_backward, att_aux, 0, 1u << 1};
+    "causal_attention", att_forward, att_backward, att_aux, 0, 1u << 1, 0};
 
 /* The algorithm of a new node: the caller's, or for AUTO the environment's
  * CLGRAD_ATTENTION, else by the size of one layer's weights P [N, heads,

@@ -365,7 +365,7 @@ static clg_status conv_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int 
 }
 
 static const clg_op_class conv_class = {
-    "conv2d", conv_forward, conv_backward, conv_aux, 0, 0};
+    "conv2d", conv_forward, conv_backward, conv_aux, 0, 0, 0};
 
 /* The algorithm of a new node (clg_conv_algorithm's AUTO, or CLGRAD_CONV
  * for AUTO; a value of it that is not im2col, winograd or auto is

@@ -66,7 +66,7 @@ static clg_status dropout_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t,
 }
 
 static const clg_op_class dropout_class = {
-    "dropout", dropout_forward, dropout_backward, NULL, 0, 0};
+    "dropout", dropout_forward, dropout_backward, NULL, 0, 0, 0};
 
 clg_tensor *clg_dropout(clg_graph *g, clg_tensor *x, float p, unsigned long long seed)
 {

@@ -42,7 +42,7 @@ static clg_status unary_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int
 /* One op row per activation, named as its builder: activations.h. */
 #define ACT_CLASS(Y, ID, fn, ...)                                                      \
     static const clg_op_class fn##_class = {                                           \
-        #fn, unary_forward, unary_backward, NULL, 0, 0};
+        #fn, unary_forward, unary_backward, NULL, 0, 0, 0};
 #define ACT_FORM_CLASS(Y, ID, fn, code, nargs) ACT_CLASS(Y, ID, fn)
 CLG_ACTIVATION_LIST(ACT_CLASS, ~)
 CLG_ACTIVATION_FORM_LIST(ACT_FORM_CLASS, ~)
@@ -198,12 +198,12 @@ static clg_status binary_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, in
     return st;
 }
 
-static const clg_op_class add_class = {"add", binary_forward, binary_backward, NULL, 0,
-                                       0};
-static const clg_op_class sub_class = {"sub", binary_forward, binary_backward, NULL, 0,
-                                       0};
-static const clg_op_class mul_class = {"mul", binary_forward, binary_backward, NULL, 0,
-                                       0};
+static const clg_op_class add_class = {
+    "add", binary_forward, binary_backward, NULL, 0, 0, 0};
+static const clg_op_class sub_class = {
+    "sub", binary_forward, binary_backward, NULL, 0, 0, 0};
+static const clg_op_class mul_class = {
+    "mul", binary_forward, binary_backward, NULL, 0, 0, 0};
 
 static clg_tensor *binary(clg_graph *g, const clg_op_class *op, clg_tensor *a,
                           clg_tensor *b, int binop)

@@ -49,9 +49,13 @@ static void embedding_aux(const clg_tensor *t, size_t bytes[CLG_MAX_AUX])
 }
 
 /* aux 0 serves the backward alone */
-static const clg_op_class embedding_class = {
-    "embedding",   embedding_forward, embedding_backward,
-    embedding_aux, 1u << 1,           1u << 0};
+static const clg_op_class embedding_class = {"embedding",
+                                             embedding_forward,
+                                             embedding_backward,
+                                             embedding_aux,
+                                             1u << 1,
+                                             1u << 0,
+                                             0};
 
 clg_tensor *clg_embedding(clg_graph *g, clg_tensor *ids, clg_tensor *weight)
 {

@@ -133,9 +133,9 @@ static clg_status gconv_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int
 }
 
 static const clg_op_class gconv_class = {
-    "conv2d_grouped", gconv_forward, gconv_backward, NULL, 0, 0};
+    "conv2d_grouped", gconv_forward, gconv_backward, NULL, 0, 0, 0};
 static const clg_op_class tconv_class = {
-    "conv_transpose2d", gconv_forward, gconv_backward, NULL, 0, 0};
+    "conv_transpose2d", gconv_forward, gconv_backward, NULL, 0, 0, 0};
 
 clg_tensor *clg_gconv_node(clg_graph *g, clg_tensor *x, clg_tensor *w, clg_tensor *b,
                            const int q[7], bool is_transposed, const int shape[4])

@@ -83,8 +83,13 @@ static clg_status linear_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, in
     return st;
 }
 
-static const clg_op_class linear_class = {
-    "linear", linear_forward, linear_backward, NULL, 0, 0};
+static const clg_op_class linear_class = {"linear",
+                                          linear_forward,
+                                          linear_backward,
+                                          NULL,
+                                          0,
+                                          0,
+                                          CLG_OP_BACKWARD_SKIPS_OUTPUT};
 
 clg_tensor *clg_linear(clg_graph *g, clg_tensor *x, clg_tensor *w, clg_tensor *b)
 {

@@ -112,14 +112,20 @@ static clg_status pointwise_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t,
                                    KMEM(io->grad_src[0])));
 }
 
-static const clg_op_class ce_class = {"cross_entropy", ce_forward, ce_backward,
-                                      loss_aux,        1u << 0,    0};
+/* The losses' backward may write the prediction's gradient over it: each
+ * work-item reads its row or element before writing it. */
+static const clg_op_class ce_class = {
+    "cross_entropy", ce_forward, ce_backward,          loss_aux,
+    1u << 0,         0,          CLG_OP_GRAD_OVER_SRC0};
 static const clg_op_class mse_class = {
-    "mse_loss", pointwise_forward, pointwise_backward, loss_aux, 1u << 0, 0};
-static const clg_op_class l1_class = {"l1_loss", pointwise_forward, pointwise_backward,
-                                      loss_aux,  1u << 0,           0};
+    "mse_loss", pointwise_forward,    pointwise_backward, loss_aux, 1u << 0,
+    0,          CLG_OP_GRAD_OVER_SRC0};
+static const clg_op_class l1_class = {
+    "l1_loss", pointwise_forward,    pointwise_backward, loss_aux, 1u << 0,
+    0,         CLG_OP_GRAD_OVER_SRC0};
 static const clg_op_class bce_class = {
-    "bce_with_logits", pointwise_forward, pointwise_backward, loss_aux, 1u << 0, 0};
+    "bce_with_logits",    pointwise_forward, pointwise_backward, loss_aux, 1u << 0, 0,
+    CLG_OP_GRAD_OVER_SRC0};
 
 static clg_tensor *scalar_node(clg_graph *g, const clg_op_class *op, clg_tensor **src,
                                clg_reduction reduction)

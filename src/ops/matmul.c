@@ -91,8 +91,13 @@ static clg_status matmul_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, in
     return st;
 }
 
-static const clg_op_class matmul_class = {
-    "matmul", matmul_forward, matmul_backward, NULL, 0, 0};
+static const clg_op_class matmul_class = {"matmul",
+                                          matmul_forward,
+                                          matmul_backward,
+                                          NULL,
+                                          0,
+                                          0,
+                                          CLG_OP_BACKWARD_SKIPS_OUTPUT};
 
 clg_tensor *clg_matmul(clg_graph *g, clg_tensor *a, clg_tensor *b, bool trans_a,
                        bool trans_b)

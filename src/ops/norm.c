@@ -188,6 +188,7 @@ static const clg_op_class bn_class = {"batch_norm",
                                       bn_backward,
                                       bn_aux,
                                       (1u << 0) | (1u << 3) | (1u << 4),
+                                      0,
                                       0};
 
 static bool is_channel_vector(const clg_tensor *v, int C)
@@ -345,10 +346,10 @@ static clg_status ln_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int ba
     return st;
 }
 
-static const clg_op_class ln_class = {"layer_norm", ln_forward, ln_backward,
-                                      ln_aux,       0,          0};
-static const clg_op_class rms_class = {"rms_norm", ln_forward, ln_backward,
-                                       ln_aux,     0,          0};
+static const clg_op_class ln_class = {
+    "layer_norm", ln_forward, ln_backward, ln_aux, 0, 0, 0};
+static const clg_op_class rms_class = {"rms_norm", ln_forward, ln_backward, ln_aux, 0,
+                                       0,          0};
 
 static clg_tensor *norm_node(clg_graph *g, const clg_op_class *op, clg_tensor *x,
                              int nsrc, clg_tensor **src, float eps, bool rms)

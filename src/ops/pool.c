@@ -96,10 +96,10 @@ static clg_status avg_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int b
                                    KMEM(io->grad_src[0])));
 }
 
-static const clg_op_class max_pool_class = {"max_pool2d", max_forward, max_backward,
-                                            max_aux,      0,           0};
-static const clg_op_class avg_pool_class = {"avg_pool2d", avg_forward, avg_backward,
-                                            NULL,         0,           0};
+static const clg_op_class max_pool_class = {
+    "max_pool2d", max_forward, max_backward, max_aux, 0, 0, 0};
+static const clg_op_class avg_pool_class = {
+    "avg_pool2d", avg_forward, avg_backward, NULL, 0, 0, 0};
 
 static clg_tensor *pool(clg_graph *g, const clg_op_class *op, clg_tensor *x, int kernel,
                         int stride, int padding)

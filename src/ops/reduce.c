@@ -126,13 +126,13 @@ static clg_status reduce_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, in
 }
 
 static const clg_op_class sum_class = {
-    "sum", reduce_forward, reduce_backward, reduce_aux, 0, 0};
+    "sum", reduce_forward, reduce_backward, reduce_aux, 0, 0, 0};
 static const clg_op_class mean_class = {
-    "mean", reduce_forward, reduce_backward, reduce_aux, 0, 0};
+    "mean", reduce_forward, reduce_backward, reduce_aux, 0, 0, 0};
 static const clg_op_class max_class = {
-    "max", reduce_forward, reduce_backward, reduce_aux, 0, 0};
+    "max", reduce_forward, reduce_backward, reduce_aux, 0, 0, 0};
 static const clg_op_class gap_class = {
-    "global_avg_pool", reduce_forward, reduce_backward, NULL, 0, 0};
+    "global_avg_pool", reduce_forward, reduce_backward, NULL, 0, 0, 0};
 
 static clg_tensor *reduce(clg_graph *g, const clg_op_class *op, clg_reduce_kind kind,
                           clg_tensor *x, int axis)
@@ -257,9 +257,9 @@ static clg_status softmax_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t,
 }
 
 static const clg_op_class softmax_class = {
-    "softmax", softmax_forward, softmax_backward, NULL, 0, 0};
+    "softmax", softmax_forward, softmax_backward, NULL, 0, 0, 0};
 static const clg_op_class log_softmax_class = {
-    "log_softmax", softmax_forward, softmax_backward, NULL, 0, 0};
+    "log_softmax", softmax_forward, softmax_backward, NULL, 0, 0, 0};
 
 static clg_tensor *softmax(clg_graph *g, const clg_op_class *op, clg_tensor *x, int log)
 {
@@ -378,7 +378,7 @@ static clg_status causal_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, in
 }
 
 static const clg_op_class causal_class = {
-    "causal_softmax", causal_forward, causal_backward, NULL, 0, 0};
+    "causal_softmax", causal_forward, causal_backward, NULL, 0, 0, 0};
 
 clg_tensor *clg_causal_softmax(clg_graph *g, clg_tensor *x, float scale)
 {

@@ -49,9 +49,9 @@ static clg_status resample_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t,
 }
 
 static const clg_op_class upsample_class = {
-    "upsample", resample_forward, resample_backward, NULL, 0, 0};
+    "upsample", resample_forward, resample_backward, NULL, 0, 0, 0};
 static const clg_op_class adaptive_class = {
-    "adaptive_avg_pool2d", resample_forward, resample_backward, NULL, 0, 0};
+    "adaptive_avg_pool2d", resample_forward, resample_backward, NULL, 0, 0, 0};
 
 static bool planes(clg_graph *g, const char *op, const clg_tensor *x)
 {

@@ -12,7 +12,8 @@ static clg_status view_forward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, int b
     return CLG_OK;
 }
 
-static const clg_op_class reshape_class = {"reshape", view_forward, NULL, NULL, 0, 0};
+static const clg_op_class reshape_class = {"reshape", view_forward, NULL, NULL, 0, 0,
+                                           0};
 
 clg_tensor *clg_reshape(clg_graph *g, clg_tensor *x, int ndim, const int *shape)
 {
@@ -95,7 +96,7 @@ static clg_status concat_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, in
 }
 
 static const clg_op_class concat_class = {
-    "concat", concat_forward, concat_backward, NULL, 0, 0};
+    "concat", concat_forward, concat_backward, NULL, 0, 0, 0};
 
 clg_tensor *clg_concat(clg_graph *g, int count, clg_tensor *const *tensors)
 {
@@ -169,7 +170,7 @@ static clg_status narrow_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t, in
 }
 
 static const clg_op_class narrow_class = {
-    "narrow", narrow_forward, narrow_backward, NULL, 0, 0};
+    "narrow", narrow_forward, narrow_backward, NULL, 0, 0, 0};
 
 clg_tensor *clg_narrow(clg_graph *g, clg_tensor *x, int axis, int start, int length)
 {
@@ -242,7 +243,7 @@ static clg_status permute_backward(clg_plan *p, clg_cmdlist *s, clg_tensor *t,
 }
 
 static const clg_op_class permute_class = {
-    "permute", permute_forward, permute_backward, NULL, 0, 0};
+    "permute", permute_forward, permute_backward, NULL, 0, 0, 0};
 
 clg_tensor *clg_permute(clg_graph *g, clg_tensor *x, const int *perm)
 {
