@@ -211,6 +211,20 @@ static void test_a_large_transposed_b_goes_in_panels(void **state)
     assert_ok(clg_context_set_gemm_path(ctx, CLG_GEMM_AUTO));
 }
 
+/* On CPUs gemm_native over k of 8,192 and more with a B of over 32 MiB
+ * goes in chunks of k, each adding to C (native.c): 8,200 = 8 x 1,024 + 8
+ * for N 1,024, with alpha and beta, op(A) = A and A^T. */
+static void test_a_long_k_goes_in_chunks_on_cpus(void **state)
+{
+    clg_context *ctx = *state;
+    if (test_on_simulator(clg_context_device(ctx)))
+        skip(); /* half a billion products: hours under oclgrind */
+    assert_ok(clg_context_set_gemm_path(ctx, CLG_GEMM_NATIVE));
+    check_case(ctx, (gemm_case){65, 1024, 8200}, false, false, 1.5f, 0.5f);
+    check_case(ctx, (gemm_case){65, 1024, 8200}, true, false, 1.0f, 0.0f);
+    assert_ok(clg_context_set_gemm_path(ctx, CLG_GEMM_AUTO));
+}
+
 static void test_k_zero_scales_c_by_beta(void **state)
 {
     clg_context *ctx = *state;
@@ -748,6 +762,7 @@ int main(void)
         cmocka_unit_test(test_clblast_matches_host_reference),
         cmocka_unit_test(test_larger_than_a_tile_on_both_paths),
         cmocka_unit_test(test_a_large_transposed_b_goes_in_panels),
+        cmocka_unit_test(test_a_long_k_goes_in_chunks_on_cpus),
         cmocka_unit_test(test_k_zero_scales_c_by_beta),
         cmocka_unit_test(test_bad_arguments_name_the_matrix),
         cmocka_unit_test(test_unknown_clgrad_gemm_value_is_refused),

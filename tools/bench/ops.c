@@ -20,6 +20,16 @@ static const gemm_shape gemm_shapes[] = {
     {"linear dx    dy W", 64, 784, 256, false, false},
     {"linear dW    dy^T x", 256, 784, 64, true, false},
     {"square", 1024, 1024, 1024, false, false},
+    /* GPT-2 small at T 1,024, batch 1: its blocks' linear layers forward,
+     * the MLP's backward, and the tied output layer's three products */
+    {"gpt2 qkv   x W^T", 1024, 2304, 768, false, true},
+    {"gpt2 fc    x W^T", 1024, 3072, 768, false, true},
+    {"gpt2 proj  x W^T", 1024, 768, 3072, false, true},
+    {"gpt2 proj  dy W", 1024, 3072, 768, false, false},
+    {"gpt2 fc    dy^T x", 3072, 768, 1024, true, false},
+    {"gpt2 head  x W^T", 1024, 50257, 768, false, true},
+    {"gpt2 head  dy W", 1024, 768, 50257, false, false},
+    {"gpt2 head  dy^T x", 50257, 768, 1024, true, false},
 };
 
 /* Seconds per call, or a negative value on failure. */
@@ -459,7 +469,7 @@ int bench_ops(clg_context *ctx, const options *opt)
     printf("clgrad %s ops benchmark on device %d: %s (%s)\n\n", clg_version(), d->index,
            d->name, clg_device_type_str(d->type));
     size_t ng = sizeof gemm_shapes / sizeof *gemm_shapes;
-    double numpy[8];
+    double numpy[sizeof gemm_shapes / sizeof *gemm_shapes];
     char ref[16] = "numpy", best_ref[24];
     if (opt->no_numpy)
         for (size_t i = 0; i < ng; i++)
