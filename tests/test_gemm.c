@@ -157,6 +157,43 @@ static void test_larger_than_a_tile_on_both_paths(void **state)
     }
 }
 
+/* Enqueued and recorded, the same numbers; recorded, under that scratch. */
+static void record_equals_enqueue(clg_context *ctx, gemm_case g, bool ta, bool tb,
+                                  size_t scratch_below)
+{
+    clg_gemm_call call = {.trans_a = ta, .trans_b = tb, .M = g.M, .N = g.N, .K = g.K,
+                          .batch = 1, .alpha = 1.0f, .beta = 0.5f};
+    call.lda = ta ? g.M : g.K, call.ldb = tb ? g.K : g.N, call.ldc = g.N;
+    size_t a_n = g.M * g.K, b_n = g.K * g.N;
+    size_t nc = call.M * call.ldc, n = (a_n > b_n ? a_n : b_n) + nc;
+    float *host = malloc(n * sizeof *host), *c = host + n - nc;
+    float *got[2] = {malloc(nc * 4), malloc(nc * 4)};
+    uint32_t seed = 5;
+    for (size_t i = 0; i < n; i++)
+        host[i] = test_random(&seed);
+    clg_buffer *bA = upload(ctx, host, a_n), *bB = upload(ctx, host, b_n);
+    call.A = clg_buffer_mem(bA), call.B = clg_buffer_mem(bB);
+    for (int way = 0; way < 2; way++) {
+        clg_buffer *bC = upload(ctx, c, nc);
+        call.C = clg_buffer_mem(bC);
+        if (way == 0) {
+            assert_ok(clg_gemm_enqueue(ctx, &call));
+        } else {
+            clg_cmdlist list = {0};
+            assert_ok(clg_gemm_record(ctx, &list, &call));
+            assert_true(clg_cmdlist_scratch_bytes(&list) < scratch_below);
+            assert_ok(clg_cmdlist_run(ctx, &list, 0));
+            assert_ok(clg_context_finish(ctx));
+            clg_cmdlist_clear(&list);
+        }
+        assert_ok(clg_buffer_download(bC, 0, got[way], nc * sizeof(float)));
+        clg_buffer_free(bC);
+    }
+    assert_memory_equal(got[0], got[1], nc * sizeof(float));
+    clg_buffer_free(bA), clg_buffer_free(bB);
+    free(host), free(got[0]), free(got[1]);
+}
+
 /* A B^T whose transposed B passes 32 MiB goes in panels of C's columns
  * through one smaller buffer (native.c): 131,075 columns of k 64 make a
  * panel of 131,072 and one of 3. The recorded product gives the enqueued
@@ -169,45 +206,23 @@ static void test_a_large_transposed_b_goes_in_panels(void **state)
     assert_ok(clg_context_set_gemm_path(ctx, CLG_GEMM_NATIVE));
     gemm_case g = {5, 131075, 64};
     check_case(ctx, g, false, true, 1.5f, 0.5f);
-    float *b = malloc(g.N * g.K * sizeof *b), *c = malloc(g.M * g.N * sizeof *c);
-    float *got[2] = {malloc(g.M * g.N * sizeof *c), malloc(g.M * g.N * sizeof *c)};
-    uint32_t seed = 5;
-    for (size_t i = 0; i < g.N * g.K; i++)
-        b[i] = test_random(&seed);
-    for (size_t i = 0; i < g.M * g.N; i++)
-        c[i] = test_random(&seed);
-    clg_buffer *bB = upload(ctx, b, g.N * g.K), *bA = upload(ctx, b, g.M * g.K);
-    for (int way = 0; way < 2; way++) {
-        clg_buffer *bC = upload(ctx, c, g.M * g.N);
-        clg_gemm_call call = {.trans_b = true,
-                              .M = g.M,
-                              .N = g.N,
-                              .K = g.K,
-                              .batch = 1,
-                              .alpha = 1.0f,
-                              .beta = 0.5f,
-                              .A = clg_buffer_mem(bA),
-                              .lda = g.K,
-                              .B = clg_buffer_mem(bB),
-                              .ldb = g.K,
-                              .C = clg_buffer_mem(bC),
-                              .ldc = g.N};
-        if (way == 0) {
-            assert_ok(clg_gemm_enqueue(ctx, &call));
-        } else {
-            clg_cmdlist list = {0};
-            assert_ok(clg_gemm_record(ctx, &list, &call));
-            assert_true(clg_cmdlist_scratch_bytes(&list) < g.N * g.K * sizeof(float));
-            assert_ok(clg_cmdlist_run(ctx, &list, 0));
-            assert_ok(clg_context_finish(ctx));
-            clg_cmdlist_clear(&list);
-        }
-        assert_ok(clg_buffer_download(bC, 0, got[way], g.M * g.N * sizeof(float)));
-        clg_buffer_free(bC);
-    }
-    assert_memory_equal(got[0], got[1], g.M * g.N * sizeof(float));
-    clg_buffer_free(bA), clg_buffer_free(bB);
-    free(b), free(c), free(got[0]), free(got[1]);
+    record_equals_enqueue(ctx, g, false, true, g.N * g.K * sizeof(float));
+    assert_ok(clg_context_set_gemm_path(ctx, CLG_GEMM_AUTO));
+}
+
+/* On CPUs A^T B over M and k of 256 and more goes as A transposed first,
+ * in panels of C's rows whose transposed A stays within 32 MiB: over k
+ * 40,000, panels of 192 rows, here one and a rest of 108 (native.c). */
+static void test_a_transposed_a_goes_through_a_transposed_copy(void **state)
+{
+    clg_context *ctx = *state;
+    if (test_on_simulator(clg_context_device(ctx)))
+        skip(); /* 84 M products: minutes under oclgrind */
+    assert_ok(clg_context_set_gemm_path(ctx, CLG_GEMM_NATIVE));
+    gemm_case g = {300, 7, 40000};
+    check_case(ctx, g, true, false, 1.5f, 0.5f);
+    check_case(ctx, (gemm_case){257, 33, 300}, true, false, 1.0f, 0.0f); /* 1 panel */
+    record_equals_enqueue(ctx, g, true, false, 256 * g.K * sizeof(float));
     assert_ok(clg_context_set_gemm_path(ctx, CLG_GEMM_AUTO));
 }
 
@@ -762,6 +777,7 @@ int main(void)
         cmocka_unit_test(test_clblast_matches_host_reference),
         cmocka_unit_test(test_larger_than_a_tile_on_both_paths),
         cmocka_unit_test(test_a_large_transposed_b_goes_in_panels),
+        cmocka_unit_test(test_a_transposed_a_goes_through_a_transposed_copy),
         cmocka_unit_test(test_a_long_k_goes_in_chunks_on_cpus),
         cmocka_unit_test(test_k_zero_scales_c_by_beta),
         cmocka_unit_test(test_bad_arguments_name_the_matrix),
