@@ -326,6 +326,9 @@ static void test_bench_flags_are_checked(void **state)
     run_bin("CLGRAD_BENCH_BIN", NULL, "train --model gpt2-large", &r);
     assert_int_equal(r.status, 2);
     assert_contains(r.out, "train: gpt2-mini or gpt2-small");
+    run_bin("CLGRAD_BENCH_BIN", NULL, "ops --model gpt2-mini", &r);
+    assert_int_equal(r.status, 2);
+    assert_contains(r.out, "ops: gpt2-small)");
     run_bin("CLGRAD_BENCH_BIN", NULL, "--help", &r);
     assert_int_equal(r.status, 0);
     assert_contains(r.out, "usage: clgrad-bench");

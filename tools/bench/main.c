@@ -63,7 +63,8 @@ int main(int argc, char **argv)
          .help = "'scale': timed steps (default 200 for the MLP, 30 for the CNN)"},
         {"--model", CLI_STRING, &flags_set.model, .value = "NAME",
          .help = "'scale': mlp or cnn only (default both); 'train': gpt2-mini or\n"
-                 "gpt2-small (GPT-2's 124 M parameters at T 1,024) alone"},
+                 "gpt2-small (GPT-2's 124 M parameters at T 1,024) alone;\n"
+                 "'ops': gpt2-small's GEMM shapes"},
         {"--recompute", CLI_SWITCH, &flags_set.recompute,
          .help = "'train': the GPTs' blocks recomputed in backward\n"
                  "(clgrad-train --recompute)"},
@@ -87,13 +88,15 @@ int main(int argc, char **argv)
                                "train, scale",
                                command);
     bool scale = !strcmp(command, "scale"), train = !strcmp(command, "train");
+    bool ops = !strcmp(command, "ops");
     const char *m = flags_set.model;
     if (m && !(scale && (!strcmp(m, "mlp") || !strcmp(m, "cnn"))) &&
-        !(train && (!strcmp(m, "gpt2-mini") || !strcmp(m, "gpt2-small"))))
+        !(train && (!strcmp(m, "gpt2-mini") || !strcmp(m, "gpt2-small"))) &&
+        !(ops && !strcmp(m, "gpt2-small")))
         return cli_usage_error(
             "clgrad-bench",
             "--model: '%s' is not a model of '%s' (scale: mlp or cnn; "
-            "train: gpt2-mini or gpt2-small)",
+            "train: gpt2-mini or gpt2-small; ops: gpt2-small)",
             m, command);
     if (!strcmp(command, "scale")) {
         int devices = 1;

@@ -15,13 +15,16 @@ typedef struct gemm_shape {
     bool ta, tb;
 } gemm_shape;
 
-static const gemm_shape gemm_shapes[] = {
+static const gemm_shape mlp_shapes[] = {
     {"linear fwd   x W^T", 64, 256, 784, false, true},
     {"linear dx    dy W", 64, 784, 256, false, false},
     {"linear dW    dy^T x", 256, 784, 64, true, false},
     {"square", 1024, 1024, 1024, false, false},
-    /* GPT-2 small at T 1,024, batch 1: its blocks' linear layers forward,
-     * the MLP's backward, and the tied output layer's three products */
+};
+/* --model gpt2-small: GPT-2 small at T 1,024, batch 1: its blocks' linear
+ * layers forward, the MLP's backward, and the tied output layer's three
+ * products (seconds each on a CPU, minutes on CLBlast's path there). */
+static const gemm_shape gpt2_shapes[] = {
     {"gpt2 qkv   x W^T", 1024, 2304, 768, false, true},
     {"gpt2 fc    x W^T", 1024, 3072, 768, false, true},
     {"gpt2 proj  x W^T", 1024, 768, 3072, false, true},
@@ -31,6 +34,14 @@ static const gemm_shape gemm_shapes[] = {
     {"gpt2 head  dy W", 1024, 768, 50257, false, false},
     {"gpt2 head  dy^T x", 50257, 768, 1024, true, false},
 };
+#define MAX_GEMM_SHAPES 8
+_Static_assert(sizeof gpt2_shapes / sizeof *gpt2_shapes <= MAX_GEMM_SHAPES &&
+                   sizeof mlp_shapes / sizeof *mlp_shapes <= MAX_GEMM_SHAPES,
+               "numpy[] in bench_ops holds every row");
+
+/* The shapes this run times, and how many. */
+static const gemm_shape *gemm_shapes = mlp_shapes;
+static size_t gemm_count = sizeof mlp_shapes / sizeof *mlp_shapes;
 
 /* Seconds per call, or a negative value on failure. */
 static double time_gemm(clg_context *ctx, const gemm_shape *s, double budget)
@@ -468,8 +479,12 @@ int bench_ops(clg_context *ctx, const options *opt)
     const clg_device_info *d = clg_context_device(ctx);
     printf("clgrad %s ops benchmark on device %d: %s (%s)\n\n", clg_version(), d->index,
            d->name, clg_device_type_str(d->type));
-    size_t ng = sizeof gemm_shapes / sizeof *gemm_shapes;
-    double numpy[sizeof gemm_shapes / sizeof *gemm_shapes];
+    if (opt->model) { /* main.c allows gpt2-small alone */
+        gemm_shapes = gpt2_shapes;
+        gemm_count = sizeof gpt2_shapes / sizeof *gpt2_shapes;
+    }
+    size_t ng = gemm_count;
+    double numpy[MAX_GEMM_SHAPES];
     char ref[16] = "numpy", best_ref[24];
     if (opt->no_numpy)
         for (size_t i = 0; i < ng; i++)
