@@ -328,51 +328,6 @@ static clg_gemm_call k_part(const clg_gemm_call *g, size_t k0, size_t kc)
     return part;
 }
 
-clg_status clg_gemm_native_record(clg_context *ctx, clg_cmdlist *list,
-                                  const clg_gemm_call *g)
-{
-    size_t kc = k_chunk(ctx, g);
-    if (kc < g->K) {
-        clg_status s = CLG_OK;
-        for (size_t k0 = 0; s == CLG_OK && k0 < g->K; k0 += kc) {
-            clg_gemm_call part = k_part(g, k0, kc);
-            s = clg_gemm_native_record(ctx, list, &part);
-        }
-        return s;
-    }
-    if (via_transpose_a(ctx, g)) {
-        cl_mem at = NULL;
-        size_t h = row_panel_height(g);
-        clg_gemm_call first = row_panel(g, 0, h);
-        clg_status s = clg_cmd_scratch(list, ctx, first.M * g->K * sizeof(float), &at);
-        for (size_t i0 = 0; s == CLG_OK && i0 < g->M; i0 += h) {
-            clg_gemm_call part = row_panel(g, i0, h), t = a_as_b(&part);
-            s = record_kernel(ctx, list, NULL, "transpose_b", &t, at);
-            clg_gemm_call nn = reading_transposed_a(&part, at);
-            if (s == CLG_OK)
-                s = clg_gemm_native_record(ctx, list, &nn);
-        }
-        return s;
-    }
-    if (via_transpose(g)) {
-        cl_mem bt = NULL;
-        size_t w = panel_width(g);
-        clg_gemm_call first = panel(g, 0, w);
-        clg_status s = clg_cmd_scratch(list, ctx, transposed_bytes(&first), &bt);
-        for (size_t n0 = 0; s == CLG_OK && n0 < g->N; n0 += w) {
-            clg_gemm_call part = panel(g, n0, w);
-            s = record_kernel(ctx, list, NULL, "transpose_b", &part, bt);
-            clg_gemm_call nn = reading_transposed(&part, bt);
-            if (s == CLG_OK)
-                s = clg_gemm_native_record(ctx, list, &nn);
-        }
-        return s;
-    }
-    char options[128];
-    native_options(ctx, g, options, sizeof options);
-    return record_kernel(ctx, list, options, native_kernel(g), g, NULL);
-}
-
 /* Sets a shared kernel's arguments and launches it, under the context's
  * lock: another thread's call may use the same cached kernel object. */
 static clg_status launch_shared(clg_context *ctx, cl_kernel k, const clg_gemm_call *g,
@@ -388,56 +343,85 @@ static clg_status launch_shared(clg_context *ctx, cl_kernel k, const clg_gemm_ca
     return s;
 }
 
-clg_status clg_gemm_native_enqueue(clg_context *ctx, const clg_gemm_call *g)
+/* A product's commands go to `list`, or with list NULL are enqueued now:
+ * a kernel of the list's own, or the context's shared one; scratch of the
+ * list's, or a buffer of the product's own that goes back to the pool once
+ * the product is enqueued (whatever reuses it comes after on the in-order
+ * queue). */
+static clg_status put_kernel(clg_context *ctx, clg_cmdlist *list, const char *options,
+                             const char *name, const clg_gemm_call *g, cl_mem bt)
 {
+    if (list)
+        return record_kernel(ctx, list, options, name, g, bt);
     cl_kernel k;
+    clg_status s = clg_kernel_get(ctx, "gemm", options, name, &k);
+    return s == CLG_OK ? launch_shared(ctx, k, g, bt) : s;
+}
+
+static clg_status put_scratch(clg_context *ctx, clg_cmdlist *list, size_t bytes,
+                              clg_buffer **held, cl_mem *mem)
+{
+    if (list)
+        return clg_cmd_scratch(list, ctx, bytes, mem);
+    clg_status s = clg_buffer_create(ctx, bytes, held);
+    if (s == CLG_OK)
+        *mem = (*held)->mem;
+    return s;
+}
+
+/* The product as chunks of k, through a transposed A or B, or whole. */
+static clg_status put_product(clg_context *ctx, clg_cmdlist *list,
+                              const clg_gemm_call *g)
+{
     size_t kc = k_chunk(ctx, g);
+    clg_status s = CLG_OK;
     if (kc < g->K) {
-        clg_status s = CLG_OK;
         for (size_t k0 = 0; s == CLG_OK && k0 < g->K; k0 += kc) {
             clg_gemm_call part = k_part(g, k0, kc);
-            s = clg_gemm_native_enqueue(ctx, &part);
+            s = put_product(ctx, list, &part);
         }
         return s;
     }
+    clg_buffer *held = NULL;
+    cl_mem t = NULL;
     if (via_transpose_a(ctx, g)) {
-        clg_buffer *at = NULL;
         size_t h = row_panel_height(g);
         clg_gemm_call first = row_panel(g, 0, h);
-        clg_status s = clg_buffer_create(ctx, first.M * g->K * sizeof(float), &at);
-        if (s == CLG_OK)
-            s = clg_kernel_get(ctx, "gemm", NULL, "transpose_b", &k);
+        s = put_scratch(ctx, list, first.M * g->K * sizeof(float), &held, &t);
         for (size_t i0 = 0; s == CLG_OK && i0 < g->M; i0 += h) {
-            clg_gemm_call part = row_panel(g, i0, h), t = a_as_b(&part);
-            s = launch_shared(ctx, k, &t, at->mem);
-            clg_gemm_call nn = reading_transposed_a(&part, at->mem);
+            clg_gemm_call part = row_panel(g, i0, h), a = a_as_b(&part);
+            s = put_kernel(ctx, list, NULL, "transpose_b", &a, t);
+            clg_gemm_call nn = reading_transposed_a(&part, t);
             if (s == CLG_OK)
-                s = clg_gemm_native_enqueue(ctx, &nn);
+                s = put_product(ctx, list, &nn);
         }
-        clg_buffer_free(at);
-        return s;
-    }
-    if (via_transpose(g)) {
-        /* the scratch goes back to the pool at once: whatever reuses it is
-         * enqueued after this product on the in-order queue */
-        clg_buffer *bt = NULL;
+    } else if (via_transpose(g)) {
         size_t w = panel_width(g);
         clg_gemm_call first = panel(g, 0, w);
-        clg_status s = clg_buffer_create(ctx, transposed_bytes(&first), &bt);
-        if (s == CLG_OK)
-            s = clg_kernel_get(ctx, "gemm", NULL, "transpose_b", &k);
+        s = put_scratch(ctx, list, transposed_bytes(&first), &held, &t);
         for (size_t n0 = 0; s == CLG_OK && n0 < g->N; n0 += w) {
             clg_gemm_call part = panel(g, n0, w);
-            s = launch_shared(ctx, k, &part, bt->mem);
-            clg_gemm_call nn = reading_transposed(&part, bt->mem);
+            s = put_kernel(ctx, list, NULL, "transpose_b", &part, t);
+            clg_gemm_call nn = reading_transposed(&part, t);
             if (s == CLG_OK)
-                s = clg_gemm_native_enqueue(ctx, &nn);
+                s = put_product(ctx, list, &nn);
         }
-        clg_buffer_free(bt);
-        return s;
+    } else {
+        char options[128];
+        native_options(ctx, g, options, sizeof options);
+        s = put_kernel(ctx, list, options, native_kernel(g), g, NULL);
     }
-    char options[128];
-    native_options(ctx, g, options, sizeof options);
-    clg_status s = clg_kernel_get(ctx, "gemm", options, native_kernel(g), &k);
-    return s == CLG_OK ? launch_shared(ctx, k, g, NULL) : s;
+    clg_buffer_free(held);
+    return s;
+}
+
+clg_status clg_gemm_native_record(clg_context *ctx, clg_cmdlist *list,
+                                  const clg_gemm_call *g)
+{
+    return put_product(ctx, list, g);
+}
+
+clg_status clg_gemm_native_enqueue(clg_context *ctx, const clg_gemm_call *g)
+{
+    return put_product(ctx, NULL, g);
 }

@@ -2,7 +2,6 @@
  * lives over an interval of positions (plan_internal.h); a greedy interval
  * colouring lets those whose intervals do not overlap share a buffer. */
 #include <stdlib.h>
-#include <string.h>
 
 #include "graph/plan_internal.h"
 
@@ -219,7 +218,7 @@ static clg_status pack_parameters(clg_plan *p)
  * none), and which values a training plan recomputes (p->inner): those of
  * a segment with a backward that the plan does not keep and that no node
  * outside their segment reads. */
-static clg_status find_inner(clg_plan *p, const int *bwd_pos, int *rpos)
+static clg_status find_inner(clg_plan *p, int *rpos)
 {
     clg_graph *g = p->g;
     for (int s = 0; s <= g->nsegments; s++)
@@ -227,7 +226,7 @@ static clg_status find_inner(clg_plan *p, const int *bwd_pos, int *rpos)
     if (!p->loss)
         return CLG_OK;
     for (int j = p->nbwd - 1; j >= 0; j--) /* the smallest position wins */
-        rpos[g->tensors[p->bwd_order[j]]->segment] = bwd_pos[p->bwd_order[j]];
+        rpos[g->tensors[p->bwd_order[j]]->segment] = p->nfwd + j;
     for (int k = 0; k < p->nfwd; k++) {
         const clg_tensor *t = g->tensors[p->fwd_order[k]];
         p->inner[t->id] = t->segment && rpos[t->segment] >= 0;
@@ -245,14 +244,12 @@ static clg_status find_inner(clg_plan *p, const int *bwd_pos, int *rpos)
             p->inner[clg_storage_root(g->tensors[i])->id] = false;
     for (int k = 0; k < p->nfwd; k++) {
         const clg_tensor *t = g->tensors[p->fwd_order[k]];
-        /* The op whose training forward changes state of its own. */
-        if (p->inner[t->id] && !strcmp(t->op->name, "batch_norm"))
-            return clg_fail(
-                CLG_INVALID_ARGUMENT,
-                "recomputation: batch_norm '%s' is in recomputed segment %d, "
-                "whose second forward would move its running statistics "
-                "twice",
-                t->name, t->segment);
+        if (p->inner[t->id] && (t->op->flags & CLG_OP_FORWARD_UPDATES_STATE))
+            return clg_fail(CLG_INVALID_ARGUMENT,
+                            "recomputation: %s '%s' is in recomputed segment %d, whose "
+                            "second forward would update its state twice (batch norm: "
+                            "its running statistics)",
+                            t->op->name, t->name, t->segment);
     }
     return CLG_OK;
 }
@@ -272,11 +269,14 @@ clg_status clg_plan_assign_memory(clg_plan *p, const bool *needed)
     int *bwd_read = malloc((size_t)n * sizeof *bwd_read);
     int *rpos = malloc((size_t)(g->nsegments + 1) * sizeof *rpos);
     interval *iv = calloc((size_t)n * (3 + CLG_MAX_AUX), sizeof *iv);
-    if (!fwd_pos || !bwd_pos || !value_end || !grad_start || !fwd_end || !bwd_read ||
-        !rpos || !iv) {
+    clg_status st = fwd_pos && bwd_pos && value_end && grad_start && fwd_end &&
+                            bwd_read && rpos && iv
+                        ? find_inner(p, rpos)
+                        : clg_fail(CLG_OUT_OF_HOST_MEMORY, "planning memory");
+    if (st != CLG_OK) {
         free(fwd_pos), free(bwd_pos), free(value_end), free(grad_start);
         free(fwd_end), free(bwd_read), free(rpos), free(iv);
-        return clg_fail(CLG_OUT_OF_HOST_MEMORY, "planning memory");
+        return st;
     }
     for (int i = 0; i < n; i++)
         fwd_pos[i] = bwd_pos[i] = value_end[i] = grad_start[i] = fwd_end[i] =
@@ -286,12 +286,6 @@ clg_status clg_plan_assign_memory(clg_plan *p, const bool *needed)
             fwd_end[p->fwd_order[k]] = k;
     for (int j = 0; j < p->nbwd; j++)
         bwd_pos[p->bwd_order[j]] = p->nfwd + j;
-    clg_status found = find_inner(p, bwd_pos, rpos);
-    if (found != CLG_OK) {
-        free(fwd_pos), free(bwd_pos), free(value_end), free(grad_start);
-        free(fwd_end), free(bwd_read), free(rpos), free(iv);
-        return found;
-    }
 
     /* A value lives until its last forward reader, and through the backward
      * of its readers (backward kernels read their inputs) and of itself,
@@ -313,8 +307,8 @@ clg_status clg_plan_assign_memory(clg_plan *p, const bool *needed)
                 bwd_read[r] = last;
         }
         int r = clg_storage_root(t)->id;
-        if (t->op->flags & CLG_OP_BACKWARD_SKIPS_OUTPUT)
-            last = p->inner[t->id] && rpos[t->segment] > k ? rpos[t->segment] : k;
+        if (t->op->flags & CLG_OP_BACKWARD_SKIPS_OUTPUT) /* to its recomputation */
+            last = p->inner[t->id] ? rpos[t->segment] : k;
         if (value_end[r] < last)
             value_end[r] = last;
         if (last >= p->nfwd && bwd_read[r] < last)
@@ -350,7 +344,6 @@ clg_status clg_plan_assign_memory(clg_plan *p, const bool *needed)
     }
 
     int count = 0;
-    clg_status st = CLG_OK;
     for (int i = 0; st == CLG_OK && i < n; i++) {
         clg_tensor *t = g->tensors[i];
         if (!needed[i] || t->view_of)

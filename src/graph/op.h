@@ -54,6 +54,9 @@ struct clg_op_class {
  * this one writes the gradient first, the plan gives the two one buffer
  * (the logits' [N, T, V] once, not twice). */
 #define CLG_OP_GRAD_OVER_SRC0 (1u << 1)
+/* A training forward updates state of the node's own (batch norm's running
+ * statistics): it may not run twice a step, so no recomputation. */
+#define CLG_OP_FORWARD_UPDATES_STATE (1u << 2)
 
 /* ---- Recording (record.c) ----------------------------------------------- */
 

@@ -189,7 +189,7 @@ static const clg_op_class bn_class = {"batch_norm",
                                       bn_aux,
                                       (1u << 0) | (1u << 3) | (1u << 4),
                                       0,
-                                      0};
+                                      CLG_OP_FORWARD_UPDATES_STATE};
 
 static bool is_channel_vector(const clg_tensor *v, int C)
 {
